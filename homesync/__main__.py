@@ -1,0 +1,3 @@
+from homesync.cli import main
+
+main()

@@ -1,0 +1,21 @@
+"""Every route of the server, in one table (the BOLA test walks it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homesync.api import auth, devices, health
+
+__all__ = ["MOBILE_PREFIX", "mobile_route_handlers", "root_route_handlers"]
+
+MOBILE_PREFIX = "/api/mobile"
+
+
+def mobile_route_handlers() -> list[Any]:
+    """Handlers mounted under ``/api/mobile``."""
+    return [*auth.route_handlers, *devices.route_handlers]
+
+
+def root_route_handlers() -> list[Any]:
+    """Handlers outside the mobile API (health checks)."""
+    return [*health.route_handlers]

@@ -1,0 +1,62 @@
+"""``create_app(settings)``: the Litestar application. No settings are read at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.config.compression import CompressionConfig
+
+from homesync.api.deps import dependencies
+from homesync.api.errors import exception_handlers
+from homesync.api.routes import MOBILE_PREFIX, mobile_route_handlers, root_route_handlers
+from homesync.config import Settings
+from homesync.services.container import Services
+
+__all__ = ["create_app"]
+
+# Chunk bodies are streamed and limited per chunk by the upload routes; everything else
+# is read through api.wire.read_body with the JSON limits. This is the outer cap.
+_MAX_REQUEST_BODY = 64 * 1024 * 1024
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    """The server for ``settings``. Pass ``services`` to share an already open instance."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = services is None
+        svc = services if services is not None else await Services.open(settings)
+        app.state.services = svc
+        if owned:
+            await svc.start_background()
+        try:
+            yield
+        finally:
+            if owned:
+                await svc.close()
+
+    mobile = Router(path=MOBILE_PREFIX, route_handlers=mobile_route_handlers())
+    return Litestar(
+        route_handlers=[mobile, *root_route_handlers()],
+        dependencies=dependencies,
+        exception_handlers=exception_handlers,
+        lifespan=[lifespan],
+        compression_config=CompressionConfig(
+            backend="brotli", brotli_gzip_fallback=True, minimum_size=1024,
+            brotli_quality=4, gzip_compress_level=6,
+            # Downloads are already compressed media, and Range needs exact byte offsets.
+            exclude=[r"/content$", r"/upload/chunk/"],
+        ),
+        request_max_body_size=_MAX_REQUEST_BODY,
+        openapi_config=None,
+        logging_config=None,
+        debug=False,
+        on_app_init=[],
+    )
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

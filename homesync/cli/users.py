@@ -1,0 +1,109 @@
+"""``homesync user add|list|passwd|remove|quota|unlock``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from homesync import clock
+from homesync.cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    console,
+    human_size,
+    parse_quota,
+    read_password,
+    run_with_services,
+    settings_from,
+)
+from homesync.models import UserInfo
+
+app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+
+
+def _quota(user: UserInfo) -> str:
+    return "unlimited" if user.quota_bytes == 0 else human_size(user.quota_bytes)
+
+
+@app.command("add")
+def add(
+    email: str,
+    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    password_stdin: PasswordStdin = False,
+    quota: Annotated[str | None, typer.Option("--quota", help="e.g. 10GiB; 0 = unlimited.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Make an administrator.")] = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create an account."""
+    settings = settings_from(config, data_dir)
+    password = read_password(password_stdin)
+    quota_bytes = parse_quota(quota) if quota is not None else None
+    user = run_with_services(settings, lambda s: s.accounts.create_user(
+        email, password, name=name, quota_bytes=quota_bytes, is_admin=admin))
+    console.print(f"Created {'admin ' if user.is_admin else ''}account [bold]{user.email}[/] "
+                  f"({user.id}), quota {_quota(user)}.")
+
+
+@app.command("list")
+def list_users(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """List accounts."""
+    settings = settings_from(config, data_dir)
+    found = run_with_services(settings, lambda s: s.accounts.list_users())
+    table = Table(title="Accounts")
+    for col in ("Email", "Name", "Id", "Admin", "Used", "Quota", "Devices", "Created"):
+        table.add_column(col)
+    for u in found:
+        table.add_row(u.email, u.name, u.id, "yes" if u.is_admin else "",
+                      human_size(u.used_bytes), _quota(u), str(u.device_count),
+                      (clock.rfc3339(u.created_at) or "")[:10] + (" [red](locked)[/]" if u.locked else ""))
+    console.print(table if found else "No accounts yet: create one with `homesync user add EMAIL`.")
+
+
+@app.command("passwd")
+def passwd(email: str, password_stdin: PasswordStdin = False, data_dir: DataDirOpt = None,
+           config: ConfigOpt = None) -> None:
+    """Set a new password (signs every device of the account out)."""
+    settings = settings_from(config, data_dir)
+    password = read_password(password_stdin, "New password")
+    user = run_with_services(settings, lambda s: s.accounts.set_password(email, password))
+    console.print(f"Password of {user.email} changed; its devices must sign in again.")
+
+
+@app.command("remove")
+def remove(
+    email: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Delete an account, its devices and its files (chunks are freed by `homesync gc`)."""
+    settings = settings_from(config, data_dir)
+    if not yes:
+        typer.confirm(f"Delete {email} and all of its files?", abort=True)
+    user = run_with_services(settings, lambda s: s.accounts.remove_user(email))
+    console.print(f"Deleted account {user.email}.")
+
+
+@app.command("quota")
+def quota_cmd(email: str, quota: Annotated[str, typer.Argument(help="e.g. 10GiB, or 0 for none.")],
+              data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Set an account's storage quota."""
+    settings = settings_from(config, data_dir)
+    quota_bytes = parse_quota(quota)
+    user = run_with_services(settings, lambda s: s.accounts.set_quota(email, quota_bytes))
+    console.print(f"Quota of {user.email}: {_quota(user)} ({human_size(user.used_bytes)} used).")
+
+
+@app.command("unlock")
+def unlock(email: str, data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Lift the lock after too many failed sign-ins."""
+    settings = settings_from(config, data_dir)
+    user = run_with_services(settings, lambda s: s.accounts.unlock(email))
+    console.print(f"{user.email} can sign in again.")

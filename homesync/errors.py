@@ -1,0 +1,186 @@
+"""The error catalog: every failure a client can see, with its stable code and HTTP status.
+
+Services raise these; the API layer turns them (and anything unexpected) into the
+contract's envelope ``{"success": false, "error": {"code", "message", "details"}}``.
+
+Hierarchy::
+
+    HomesyncError                      500 INTERNAL_ERROR
+    ├── ValidationError                400 VALIDATION_ERROR
+    │   ├── InvalidPath                400 INVALID_PATH
+    │   └── ChunkSizeMismatch          400 CHUNK_SIZE_MISMATCH
+    ├── Unauthorized                   401 UNAUTHORIZED
+    │   ├── TokenExpired               401 TOKEN_EXPIRED
+    │   ├── InvalidCredentials         401 INVALID_CREDENTIALS
+    │   └── InvalidRefreshToken        401 INVALID_REFRESH_TOKEN
+    ├── Forbidden                      403 FORBIDDEN
+    ├── NotFound                       404 NOT_FOUND
+    ├── MethodNotAllowed               405 METHOD_NOT_ALLOWED
+    ├── Conflict                       409 CONFLICT
+    │   ├── MissingChunks              409 MISSING_CHUNKS
+    │   └── NameConflict               409 NAME_CONFLICT
+    ├── UploadExpired                  410 UPLOAD_EXPIRED
+    ├── PayloadTooLarge                413 PAYLOAD_TOO_LARGE
+    ├── UnsupportedMediaType           415 UNSUPPORTED_MEDIA_TYPE
+    ├── RangeNotSatisfiable            416 RANGE_NOT_SATISFIABLE
+    ├── ChecksumMismatch               422 CHECKSUM_MISMATCH
+    ├── RateLimited                    429 RATE_LIMITED   (carries Retry-After)
+    ├── ServiceUnavailable             503 UNAVAILABLE
+    └── InsufficientStorage            507
+        ├── QuotaExceeded              507 QUOTA_EXCEEDED
+        └── DiskFull                   507 DISK_FULL
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ChecksumMismatch",
+    "ChunkSizeMismatch",
+    "Conflict",
+    "DiskFull",
+    "Forbidden",
+    "HomesyncError",
+    "InsufficientStorage",
+    "InvalidCredentials",
+    "InvalidPath",
+    "InvalidRefreshToken",
+    "MethodNotAllowed",
+    "MissingChunks",
+    "NameConflict",
+    "NotFound",
+    "PayloadTooLarge",
+    "QuotaExceeded",
+    "RangeNotSatisfiable",
+    "RateLimited",
+    "ServiceUnavailable",
+    "TokenExpired",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "UploadExpired",
+    "ValidationError",
+]
+
+
+class HomesyncError(Exception):
+    """Base of every error with a place in the contract's error envelope."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "Internal server error"
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or self.default_message
+        self.details: dict[str, Any] = details
+        super().__init__(self.message)
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error needs (Retry-After, ...)."""
+        return {}
+
+
+class ValidationError(HomesyncError):
+    code, status, default_message = "VALIDATION_ERROR", 400, "Invalid request"
+
+
+class InvalidPath(ValidationError):
+    code, default_message = "INVALID_PATH", "Invalid path"
+
+
+class ChunkSizeMismatch(ValidationError):
+    code, default_message = "CHUNK_SIZE_MISMATCH", "Chunk has the wrong size"
+
+
+class Unauthorized(HomesyncError):
+    code, status, default_message = "UNAUTHORIZED", 401, "Authentication required"
+
+
+class TokenExpired(Unauthorized):
+    code, default_message = "TOKEN_EXPIRED", "Access token expired"
+
+
+class InvalidCredentials(Unauthorized):
+    code, default_message = "INVALID_CREDENTIALS", "Invalid email or password"
+
+
+class InvalidRefreshToken(Unauthorized):
+    code, default_message = "INVALID_REFRESH_TOKEN", "Invalid refresh token"
+
+
+class Forbidden(HomesyncError):
+    code, status, default_message = "FORBIDDEN", 403, "Not allowed"
+
+
+class NotFound(HomesyncError):
+    code, status, default_message = "NOT_FOUND", 404, "Not found"
+
+
+class MethodNotAllowed(HomesyncError):
+    code, status, default_message = "METHOD_NOT_ALLOWED", 405, "Method not allowed"
+
+
+class Conflict(HomesyncError):
+    code, status, default_message = "CONFLICT", 409, "Conflict"
+
+
+class MissingChunks(Conflict):
+    code, default_message = "MISSING_CHUNKS", "Some chunks have not been uploaded"
+
+
+class NameConflict(Conflict):
+    code, default_message = "NAME_CONFLICT", "An entry with that name already exists"
+
+
+class UploadExpired(HomesyncError):
+    code, status, default_message = "UPLOAD_EXPIRED", 410, "Upload session expired"
+
+
+class PayloadTooLarge(HomesyncError):
+    code, status, default_message = "PAYLOAD_TOO_LARGE", 413, "Request body too large"
+
+
+class UnsupportedMediaType(HomesyncError):
+    code, status, default_message = "UNSUPPORTED_MEDIA_TYPE", 415, "Unsupported content type"
+
+
+class RangeNotSatisfiable(HomesyncError):
+    code, status, default_message = "RANGE_NOT_SATISFIABLE", 416, "Range not satisfiable"
+
+    def __init__(self, size: int, message: str | None = None) -> None:
+        super().__init__(message, size=size)
+        self.size = size
+
+    def headers(self) -> dict[str, str]:
+        return {"Content-Range": f"bytes */{self.size}"}
+
+
+class ChecksumMismatch(HomesyncError):
+    code, status, default_message = "CHECKSUM_MISMATCH", 422, "Checksum does not match"
+
+
+class RateLimited(HomesyncError):
+    code, status, default_message = "RATE_LIMITED", 429, "Too many requests"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, retryAfter=self.retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class ServiceUnavailable(HomesyncError):
+    code, status, default_message = "UNAVAILABLE", 503, "Service unavailable"
+
+
+class InsufficientStorage(HomesyncError):
+    code, status, default_message = "INSUFFICIENT_STORAGE", 507, "Not enough storage"
+
+
+class QuotaExceeded(InsufficientStorage):
+    code, default_message = "QUOTA_EXCEEDED", "Storage quota exceeded"
+
+
+class DiskFull(InsufficientStorage):
+    code, default_message = "DISK_FULL", "The server's disk is full"

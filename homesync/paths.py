@@ -1,0 +1,99 @@
+"""Client paths: folders and names checked and normalised before anything uses them.
+
+A folder is absolute and normalised (``/``, ``/photos/2024``); a name is one segment.
+Names are stored in Unicode NFC (iOS sends NFD, Android NFC: the same file), and two
+entries of one folder may not differ only by case (``name_key``).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from homesync.errors import InvalidPath
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NAME_BYTES",
+    "MAX_PATH_BYTES",
+    "is_under",
+    "join",
+    "name_key",
+    "normalize_folder",
+    "normalize_name",
+    "split_path",
+]
+
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
+MAX_DEPTH = 64
+
+
+def _check_segment(segment: str, what: str) -> str:
+    if segment == "":
+        raise InvalidPath(f"{what} has an empty segment")
+    if segment in (".", ".."):
+        raise InvalidPath(f"{what} may not contain '.' or '..'")
+    if "\\" in segment:
+        raise InvalidPath(f"{what} may not contain backslashes")
+    for ch in segment:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F or unicodedata.category(ch) == "Cc":
+            raise InvalidPath(f"{what} may not contain control characters")
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            raise InvalidPath(f"{what} is not valid Unicode")
+    segment = unicodedata.normalize("NFC", segment)
+    if len(segment.encode("utf-8")) > MAX_NAME_BYTES:
+        raise InvalidPath(f"{what}: a name may be at most {MAX_NAME_BYTES} bytes")
+    return segment
+
+
+def normalize_name(name: str) -> str:
+    """One path segment in NFC, or InvalidPath."""
+    if not isinstance(name, str):
+        raise InvalidPath("Name must be a string")
+    if "/" in name:
+        raise InvalidPath("A name may not contain '/'")
+    return _check_segment(name, "Name")
+
+
+def normalize_folder(folder: str) -> str:
+    """An absolute folder in normal form (``/a/b``), or InvalidPath.
+
+    A trailing slash is tolerated (``/photos/``); everything else that is not already
+    normal (``//``, ``.``, ``..``, relative paths, ``C:\\x``) is refused, not repaired.
+    """
+    if not isinstance(folder, str) or not folder.startswith("/"):
+        raise InvalidPath("Folder must be an absolute path starting with '/'")
+    if len(folder.encode("utf-8", errors="surrogatepass")) > MAX_PATH_BYTES:
+        raise InvalidPath(f"Path may be at most {MAX_PATH_BYTES} bytes")
+    if folder == "/":
+        return "/"
+    body = folder[1:-1] if folder.endswith("/") else folder[1:]
+    segments = [_check_segment(s, "Folder") for s in body.split("/")]
+    if len(segments) > MAX_DEPTH:
+        raise InvalidPath(f"Folders may be at most {MAX_DEPTH} levels deep")
+    normal = "/" + "/".join(segments)
+    if len(normal.encode("utf-8")) > MAX_PATH_BYTES:
+        raise InvalidPath(f"Path may be at most {MAX_PATH_BYTES} bytes")
+    return normal
+
+
+def name_key(name: str) -> str:
+    """The key under which names collide: case-insensitive, NFC."""
+    return unicodedata.normalize("NFC", name.casefold())
+
+
+def join(folder: str, name: str) -> str:
+    return f"/{name}" if folder == "/" else f"{folder}/{name}"
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """``/photos/a.jpg`` → (``/photos``, ``a.jpg``), both normalised."""
+    if not isinstance(path, str) or not path.startswith("/") or path == "/":
+        raise InvalidPath("Path must be absolute and name a file")
+    folder, _, name = path.rpartition("/")
+    return normalize_folder(folder or "/"), normalize_name(name)
+
+
+def is_under(folder: str, root: str) -> bool:
+    """True if ``folder`` is ``root`` or inside it (both normalised)."""
+    return root == "/" or folder == root or folder.startswith(root + "/")

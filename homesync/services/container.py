@@ -1,0 +1,65 @@
+"""All services of one homesync instance, wired together over one database.
+
+The API (``app.py`` lifespan) and the CLI both build one with :meth:`Services.open` and
+close it with :meth:`Services.close`; nothing is global, so tests open as many as they like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from homesync.config import Settings, parse_size
+from homesync.services.accounts import Accounts
+from homesync.services.devices import Devices
+from homesync.services.passwords import Passwords
+from homesync.services.sessions import Sessions
+from homesync.services.tokens import TokenCodec
+from homesync.store.db import Database
+from homesync.store.keys import load_or_create_secret
+
+__all__ = ["Services"]
+
+BackgroundJob = Callable[[], Awaitable[None]]
+
+
+class Services:
+    def __init__(self, settings: Settings, db: Database, secret: bytes) -> None:
+        self.settings = settings
+        self.db = db
+        self.secret = secret
+        self.passwords = Passwords(settings.auth)
+        self.codec = TokenCodec(secret, settings.auth)
+        self.accounts = Accounts(db, self.passwords, settings.auth,
+                                 default_quota=parse_size(settings.uploads.default_quota))
+        self.sessions = Sessions(db, self.accounts, self.codec, settings.auth)
+        self.devices = Devices(db)
+        # Long-running loops (gc, push delivery, ...) started by the server, not the CLI.
+        self._jobs: list[tuple[str, BackgroundJob]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Services:
+        data = settings.data_path
+        data.mkdir(parents=True, exist_ok=True)
+        secret = load_or_create_secret(data)
+        db = await Database.open(settings.db_path)
+        return cls(settings, db, secret)
+
+    def add_background_job(self, name: str, job: BackgroundJob) -> None:
+        """Register a loop to run while the server runs (``job`` loops until cancelled)."""
+        self._jobs.append((name, job))
+
+    async def start_background(self) -> None:
+        for name, job in self._jobs:
+            self._tasks.append(asyncio.create_task(job(), name=f"homesync:{name}"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.db.close()

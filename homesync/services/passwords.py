@@ -1,0 +1,75 @@
+"""Password hashing: argon2id (RFC 9106 defaults), off the event loop, a few at a time.
+
+Each hash takes ~64 MiB and ~100+ ms; the semaphore keeps a login storm from eating the
+machine's memory (reliability-plan A3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from homesync.config import AuthSettings
+from homesync.errors import ValidationError
+
+__all__ = ["MAX_PASSWORD_BYTES", "MIN_PASSWORD_CHARS", "Passwords", "check_password_rules"]
+
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_BYTES = 1024
+# A hash that no password matches, verified against when the email is unknown so that
+# unknown email and wrong password take the same time (no user enumeration, A2).
+_DUMMY_PASSWORD = "homesync-timing-equaliser"
+
+
+def check_password_rules(password: str) -> str:
+    """The NFKC-normalised password, or ValidationError (length rules only, NIST 800-63B)."""
+    normalised = unicodedata.normalize("NFKC", password)
+    if len(normalised) < MIN_PASSWORD_CHARS:
+        raise ValidationError(f"Password must have at least {MIN_PASSWORD_CHARS} characters")
+    if len(normalised.encode()) > MAX_PASSWORD_BYTES:
+        raise ValidationError(f"Password must be at most {MAX_PASSWORD_BYTES} bytes")
+    return normalised
+
+
+class Passwords:
+    def __init__(self, settings: AuthSettings) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        self._slots = asyncio.Semaphore(settings.max_concurrent_hashes)
+        self._dummy_hash: str | None = None
+
+    async def hash(self, password: str) -> str:
+        normalised = check_password_rules(password)
+        async with self._slots:
+            return await asyncio.to_thread(self._hasher.hash, normalised)
+
+    async def verify(self, stored_hash: str | None, password: str) -> tuple[bool, str | None]:
+        """(matches, new hash if the stored one used old parameters).
+
+        ``stored_hash=None`` (unknown user) still costs one verification.
+        """
+        normalised = unicodedata.normalize("NFKC", password)
+        if len(normalised.encode()) > MAX_PASSWORD_BYTES:
+            normalised = normalised.encode()[:MAX_PASSWORD_BYTES].decode(errors="ignore")
+        async with self._slots:
+            if stored_hash is None:
+                if self._dummy_hash is None:
+                    self._dummy_hash = await asyncio.to_thread(self._hasher.hash, _DUMMY_PASSWORD)
+                target, real = self._dummy_hash, False
+            else:
+                target, real = stored_hash, True
+            try:
+                await asyncio.to_thread(self._hasher.verify, target, normalised)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False, None
+            if not real:
+                return False, None
+            if self._hasher.check_needs_rehash(target):
+                return True, await asyncio.to_thread(self._hasher.hash, normalised)
+            return True, None

@@ -1,0 +1,224 @@
+"""Device sign-in: register (password → device + tokens), refresh rotation, logout, and
+turning an access token into the calling :class:`Principal` on every request."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from homesync import clock
+from homesync.config import AuthSettings, format_duration
+from homesync.errors import InvalidCredentials, InvalidRefreshToken, Unauthorized
+from homesync.ids import new_id
+from homesync.models import Principal
+from homesync.services.accounts import Accounts, normalize_email
+from homesync.services.events import security_event
+from homesync.services.throttle import SlidingWindow
+from homesync.services.tokens import TokenCodec, hash_refresh_token
+from homesync.store import devices, tokens, users
+from homesync.store.db import Conn, Database, Row
+
+__all__ = ["DeviceRegistration", "RegisterResult", "Sessions", "TokenPair"]
+
+# Writing last_active_at on every request would turn every read into a write.
+_ACTIVE_TOUCH_INTERVAL_MS = 60_000
+
+
+class DeviceRegistration(msgspec.Struct, kw_only=True):
+    platform: str
+    model: str
+    os_version: str
+    app_version: str
+    client_id: str
+    push_token: str | None = None
+
+
+class TokenPair(msgspec.Struct, kw_only=True):
+    access_token: str
+    refresh_token: str
+    expires_in: str
+
+
+class RegisterResult(msgspec.Struct, kw_only=True):
+    created: bool  # a new device (201) rather than a known install signing in again (200)
+    user: Row
+    device: Row
+    tokens: TokenPair
+    pending_uploads: int
+
+
+PendingUploads = Callable[[str], Awaitable[int]]
+
+
+async def _no_pending(device_id: str) -> int:
+    return 0
+
+
+def device_name(user_name: str, model: str) -> str:
+    """"<first name>'s <model>", as the contract names devices."""
+    first = user_name.split()[0] if user_name.split() else user_name
+    return f"{first}'s {model}".strip()[:200]
+
+
+class Sessions:
+    def __init__(self, db: Database, accounts: Accounts, codec: TokenCodec,
+                 settings: AuthSettings) -> None:
+        self._db = db
+        self._accounts = accounts
+        self._codec = codec
+        self._settings = settings
+        self._refresh_rate = SlidingWindow(settings.refresh_per_minute, 60)
+        self._last_touch: dict[str, int] = {}
+        # Set by the uploads service once it exists: open uploads of a device.
+        self.pending_uploads: PendingUploads = _no_pending
+
+    # -- register -------------------------------------------------------------------
+
+    async def register(self, email: str, password: str, info: DeviceRegistration,
+                       client_addr: str) -> RegisterResult:
+        if self._settings.open_signup:
+            await self._sign_up_if_new(email, password)
+        user = await self._accounts.authenticate(email, password, client_addr)
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            device = await devices.by_client_id(tx, user["id"], info.client_id)
+            created = device is None
+            if device is None:
+                device_id = new_id("device")
+                await devices.insert(
+                    tx, device_id=device_id, user_id=user["id"], client_id=info.client_id,
+                    name=device_name(user["name"], info.model), platform=info.platform,
+                    model=info.model, os_version=info.os_version, app_version=info.app_version,
+                    push_token=info.push_token, settings="{}", now=now,
+                )
+                await security_event(
+                    tx, user_id=user["id"], kind="new_device",
+                    title="New device login detected",
+                    body=f"{device_name(user['name'], info.model)} ({info.platform}) signed in.",
+                    data={"deviceId": device_id}, now=now, except_device_id=device_id,
+                )
+            else:
+                device_id = device["id"]
+                await devices.update_info(
+                    tx, device_id, platform=info.platform, model=info.model,
+                    os_version=info.os_version, app_version=info.app_version,
+                    push_token=info.push_token, now=now,
+                )
+                # One live sign-in per install: the previous one ends here.
+                await tokens.revoke_device_families(tx, device_id, "signed_in_again", now)
+            pair = await self._start_family(tx, user_id=user["id"], device_id=device_id, now=now)
+            device = await devices.by_id(tx, device_id)
+        assert device is not None
+        return RegisterResult(created=created, user=user, device=device, tokens=pair,
+                              pending_uploads=await self.pending_uploads(device_id))
+
+    async def _sign_up_if_new(self, email: str, password: str) -> None:
+        try:
+            normal = normalize_email(email)
+        except Exception:
+            raise InvalidCredentials() from None
+        if await users.by_email(self._db.reader, normal) is None:
+            try:
+                await self._accounts.create_user(normal, password)
+            except Exception as exc:  # a racing sign-up of the same email, or a weak password
+                if "already exists" not in str(exc):
+                    raise
+
+    async def _start_family(self, tx: Conn, *, user_id: str, device_id: str, now: int) -> TokenPair:
+        family_id = new_id("sid")
+        refresh = self._codec.new_refresh_token()
+        await tokens.insert_family(tx, family_id=family_id, user_id=user_id, device_id=device_id,
+                                   now=now)
+        await tokens.insert_refresh(tx, token_hash=hash_refresh_token(refresh),
+                                    family_id=family_id, now=now)
+        return self._pair(user_id, device_id, family_id, refresh, now)
+
+    def _pair(self, user_id: str, device_id: str, family_id: str, refresh: str, now: int) -> TokenPair:
+        access = self._codec.mint_access(user_id=user_id, device_id=device_id,
+                                         family_id=family_id, now=now)
+        return TokenPair(access_token=access, refresh_token=refresh,
+                         expires_in=format_duration(self._settings.access_ttl_s))
+
+    # -- refresh --------------------------------------------------------------------
+
+    async def refresh(self, refresh_token: str, client_id: str) -> TokenPair:
+        """Rotate a refresh token (RFC 9700 §4.14.2) with reuse detection.
+
+        - unknown, expired or revoked → 401;
+        - presented for another device → the family is revoked (A8);
+        - already rotated: the same successor within the grace window if that successor
+          is still unused (a lost response, A10), otherwise theft: family revoked (A7).
+        """
+        if not refresh_token or len(refresh_token) > 512:
+            raise InvalidRefreshToken()
+        token_hash = hash_refresh_token(refresh_token)
+        self._refresh_rate.check_and_hit(f"rt:{token_hash}")
+        now = clock.now_ms()
+        # A rejection that revokes something must commit that first, then answer 401.
+        rejected = False
+        async with self._db.transaction() as tx:
+            row = await tokens.refresh_by_hash(tx, token_hash)
+            if row is None or row["revoked_at"] is not None or row["removed_at"] is not None \
+                    or row["locked"]:
+                raise InvalidRefreshToken()
+            successor = self._codec.successor(refresh_token)
+            if row["client_id"] != client_id:
+                await self._revoke_for_theft(tx, row, now, "its refresh token was presented by "
+                                             "another device")
+                rejected = True
+            elif now > row["family_created_at"] + self._settings.refresh_absolute_s * 1000 \
+                    or now > row["issued_at"] + self._settings.refresh_idle_s * 1000:
+                await tokens.revoke_family(tx, row["family_id"], "expired", now)
+                rejected = True
+            elif row["used_at"] is None:
+                await tokens.spend_refresh(tx, token_hash, now)
+                await tokens.insert_refresh(tx, token_hash=hash_refresh_token(successor),
+                                            family_id=row["family_id"], now=now)
+                await devices.touch_active(tx, row["device_id"], now)
+            else:
+                succ_row = await tokens.refresh_by_hash(tx, hash_refresh_token(successor))
+                in_grace = now - row["used_at"] <= self._settings.refresh_grace_s * 1000
+                if not (in_grace and succ_row is not None and succ_row["used_at"] is None):
+                    await self._revoke_for_theft(tx, row, now, "an old refresh token was reused")
+                    rejected = True
+        if rejected:
+            raise InvalidRefreshToken()
+        return self._pair(row["user_id"], row["device_id"], row["family_id"], successor, now)
+
+    async def _revoke_for_theft(self, tx: Conn, row: Row, now: int, why: str) -> None:
+        await tokens.revoke_family(tx, row["family_id"], "token_reuse", now)
+        await security_event(
+            tx, user_id=row["user_id"], kind="token_reuse",
+            title="Suspicious sign-in blocked",
+            body=f"A device was signed out because {why}. Sign in again on that device.",
+            data={"deviceId": row["device_id"]}, now=now,
+        )
+
+    # -- logout ---------------------------------------------------------------------
+
+    async def logout(self, principal: Principal) -> None:
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            await tokens.revoke_device_families(tx, principal.device_id, "logout", now)
+
+    # -- per request ----------------------------------------------------------------
+
+    async def principal(self, access_token: str) -> Principal:
+        """The caller behind a Bearer token; 401 when it is invalid, expired or revoked."""
+        now = clock.now_ms()
+        claims = self._codec.verify_access(access_token, now)
+        row = await tokens.active_principal(self._db.reader, claims.family_id, claims.device_id,
+                                            claims.user_id)
+        if row is None:
+            raise Unauthorized("Session revoked or device removed")
+        if now - self._last_touch.get(claims.device_id, 0) > _ACTIVE_TOUCH_INTERVAL_MS:
+            self._last_touch[claims.device_id] = now
+            async with self._db.transaction() as tx:
+                await devices.touch_active(tx, claims.device_id, now)
+        return Principal(
+            user_id=row["user_id"], email=row["email"], name=row["name"],
+            is_admin=bool(row["is_admin"]), device_id=row["device_id"],
+            client_id=row["client_id"], device_name=row["device_name"],
+            family_id=claims.family_id, settings=msgspec.json.decode(row["settings"]),
+        )

@@ -1,0 +1,119 @@
+"""Access tokens (JWT, HS256 pinned) and refresh tokens (opaque, rotating, derived).
+
+Access token claims: ``iss``, ``aud``, ``sub`` (user id), ``did`` (device id), ``sid``
+(the sign-in's token family), ``jti``, ``iat``, ``nbf``, ``exp``; header ``typ`` is
+``at+jwt`` and ``kid`` names the key, so a refresh token or any other JWT is never
+accepted as an access token (RFC 8725 §3.11).
+
+Refresh tokens are 256 random bits for a new sign-in; each successor is
+``HMAC(secret, previous token)``. That makes a retried refresh within the grace window
+answer with the *same* successor without the server keeping any token in clear (A10).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+from homesync.config import AuthSettings
+from homesync.errors import TokenExpired, Unauthorized
+
+__all__ = ["AccessClaims", "TokenCodec", "hash_refresh_token"]
+
+_ALGORITHM = "HS256"
+_TYP = "at+jwt"
+_REFRESH_PREFIX = "rt_mobile_"
+_MAX_TOKEN_CHARS = 8192
+_LEEWAY_S = 30
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: str
+    device_id: str
+    family_id: str
+    expires_at: int
+
+
+def hash_refresh_token(token: str) -> str:
+    """What the database keeps of a refresh token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class TokenCodec:
+    def __init__(self, secret: bytes, settings: AuthSettings) -> None:
+        self._key = hmac.new(secret, b"homesync access-token key v1", hashlib.sha256).digest()
+        self._refresh_key = hmac.new(secret, b"homesync refresh successor v1", hashlib.sha256).digest()
+        self.kid = hashlib.sha256(self._key).hexdigest()[:12]
+        self._settings = settings
+
+    def mint_access(self, *, user_id: str, device_id: str, family_id: str, now: int) -> str:
+        issued = now // 1000
+        claims = {
+            "iss": self._settings.issuer,
+            "aud": self._settings.audience,
+            "sub": user_id,
+            "did": device_id,
+            "sid": family_id,
+            "jti": uuid.uuid4().hex,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + self._settings.access_ttl_s,
+        }
+        return jwt.encode(claims, self._key, algorithm=_ALGORITHM,
+                          headers={"typ": _TYP, "kid": self.kid})
+
+    def verify_access(self, token: str, now: int) -> AccessClaims:
+        """The claims of a valid access token, else Unauthorized/TokenExpired."""
+        if not token or len(token) > _MAX_TOKEN_CHARS:
+            raise Unauthorized("Invalid access token")
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("typ") != _TYP or header.get("kid") != self.kid:
+                raise Unauthorized("Invalid access token")
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],  # pinned: never taken from the token (RFC 8725 §2.1)
+                audience=self._settings.audience,
+                issuer=self._settings.issuer,
+                leeway=_LEEWAY_S,
+                options={
+                    "require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"],
+                    # Times are checked below against homesync's clock (tests freeze it).
+                    "verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                },
+            )
+        except jwt.PyJWTError:
+            raise Unauthorized("Invalid access token") from None
+        exp, nbf = claims.get("exp"), claims.get("nbf")
+        if not isinstance(exp, int) or not isinstance(nbf, int):
+            raise Unauthorized("Invalid access token")
+        if nbf - _LEEWAY_S > now // 1000:
+            raise Unauthorized("Access token not valid yet")
+        if exp + _LEEWAY_S < now // 1000:
+            raise TokenExpired()
+        sub, did, sid = claims.get("sub"), claims.get("did"), claims.get("sid")
+        if not all(isinstance(v, str) and v for v in (sub, did, sid)):
+            raise Unauthorized("Invalid access token")
+        return AccessClaims(user_id=str(sub), device_id=str(did), family_id=str(sid),
+                            expires_at=exp)
+
+    @staticmethod
+    def new_refresh_token() -> str:
+        return _REFRESH_PREFIX + secrets.token_urlsafe(32)
+
+    def successor(self, refresh_token: str) -> str:
+        """The refresh token that replaces ``refresh_token`` (deterministic, see module doc)."""
+        digest = hmac.new(self._refresh_key, refresh_token.encode(), hashlib.sha256).digest()
+        return _REFRESH_PREFIX + _b64(digest)

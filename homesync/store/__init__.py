@@ -1,0 +1,1 @@
+"""Persistence: SQLite (all the SQL lives here) and the content-addressed chunk store."""

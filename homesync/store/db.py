@@ -1,0 +1,137 @@
+"""The SQLite database: one writer connection, a few readers, WAL and full durability.
+
+Every mutation goes through :meth:`Database.transaction`, which holds the one writer
+(an asyncio lock plus ``BEGIN IMMEDIATE``), so writers never meet ``SQLITE_BUSY`` inside
+the process. Reads use separate connections and see the last committed state (WAL).
+
+``synchronous=FULL``: once a commit returns, the data survives a power cut; NORMAL
+"might roll back following a power loss", which is not acceptable once a client was told
+its upload is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from homesync.store.migrate import apply_migrations
+
+__all__ = ["Conn", "Database", "Row", "execute", "fetchall", "fetchone"]
+
+Conn = aiosqlite.Connection
+Row = sqlite3.Row
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA temp_store=MEMORY",
+)
+
+
+async def _connect(path: Path, *, readonly: bool = False) -> Conn:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, sqlite3 must not add its own.
+    conn = await aiosqlite.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    for pragma in _PRAGMAS:
+        await conn.execute(pragma)
+    if readonly:
+        await conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+class Database:
+    """An open homesync database. Use ``await Database.open(path)`` and ``await db.close()``."""
+
+    def __init__(self, path: Path, writer: Conn, readers: list[Conn]) -> None:
+        self.path = path
+        self._writer = writer
+        self._readers = readers
+        self._next_reader = itertools.cycle(readers)
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, readers: int = 2) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path)
+        await _check_durability(writer)
+        await apply_migrations(writer)
+        reader_conns = [await _connect(path, readonly=True) for _ in range(readers)]
+        return cls(path, writer, reader_conns)
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            for conn in (*self._readers, self._writer):
+                await conn.close()
+
+    # -- writes ---------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        """The writer connection inside ``BEGIN IMMEDIATE``; commits on success, else rolls back."""
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            else:
+                await self._writer.execute("COMMIT")
+
+    # -- reads ----------------------------------------------------------------------
+
+    @property
+    def reader(self) -> Conn:
+        """A read-only connection (round-robin); it sees the last committed state."""
+        return next(self._next_reader)
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        async with self.reader.execute(sql, tuple(params)) as cur:
+            row: Row | None = await cur.fetchone()
+            return row
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        async with self.reader.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL back into the database file so it does not grow without bound."""
+        async with self._write_lock:
+            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+async def _check_durability(conn: Conn) -> None:
+    """Refuse to run on a database that silently ignored our durability settings."""
+    checks = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}
+    for pragma, expected in checks.items():
+        async with conn.execute(f"PRAGMA {pragma}") as cur:
+            row = await cur.fetchone()
+        if row is None or row[0] != expected:
+            raise RuntimeError(f"SQLite PRAGMA {pragma} is {row and row[0]!r}, need {expected!r}")
+
+
+async def fetchone(conn: Conn, sql: str, params: Iterable[Any] = ()) -> Row | None:
+    """One row from ``conn`` (writer or reader)."""
+    async with conn.execute(sql, tuple(params)) as cur:
+        row: Row | None = await cur.fetchone()
+        return row
+
+
+async def fetchall(conn: Conn, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+    async with conn.execute(sql, tuple(params)) as cur:
+        return list(await cur.fetchall())
+
+
+async def execute(conn: Conn, sql: str, params: Iterable[Any] = ()) -> int:
+    """Run one statement; the number of rows it changed."""
+    async with conn.execute(sql, tuple(params)) as cur:
+        return cur.rowcount

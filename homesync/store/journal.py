@@ -1,0 +1,29 @@
+"""The change journal: every change to a user's files, in commit order."""
+
+from __future__ import annotations
+
+from homesync.store.db import Conn, fetchone
+
+__all__ = ["append", "latest_seq"]
+
+
+async def append(
+    conn: Conn, *, user_id: str, file_id: str, action: str, device_id: str | None, now: int
+) -> int:
+    """Record a change and return its sequence number.
+
+    Call inside the transaction that makes the change, then store the returned seq in
+    ``files.seq`` (and ``files.created_seq`` for a new file): deltas scan ``files.seq``.
+    """
+    async with conn.execute(
+        "INSERT INTO journal (user_id, file_id, action, device_id, at) VALUES (?, ?, ?, ?, ?)",
+        (user_id, file_id, action, device_id, now),
+    ) as cur:
+        seq = cur.lastrowid
+    assert seq is not None
+    return seq
+
+
+async def latest_seq(conn: Conn, user_id: str) -> int:
+    row = await fetchone(conn, "SELECT max(seq) FROM journal WHERE user_id = ?", (user_id,))
+    return int(row[0] or 0) if row else 0

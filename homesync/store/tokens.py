@@ -1,0 +1,103 @@
+"""Sign-in sessions: ``token_families`` and their rotating ``refresh_tokens``."""
+
+from __future__ import annotations
+
+from homesync.store.db import Conn, Row, execute, fetchone
+
+__all__ = [
+    "active_principal",
+    "family",
+    "insert_family",
+    "insert_refresh",
+    "refresh_by_hash",
+    "revoke_device_families",
+    "revoke_family",
+    "revoke_user_families",
+    "spend_refresh",
+]
+
+
+async def insert_family(conn: Conn, *, family_id: str, user_id: str, device_id: str, now: int) -> None:
+    await execute(
+        conn,
+        "INSERT INTO token_families (id, user_id, device_id, created_at) VALUES (?, ?, ?, ?)",
+        (family_id, user_id, device_id, now),
+    )
+
+
+async def insert_refresh(conn: Conn, *, token_hash: str, family_id: str, now: int) -> None:
+    await execute(
+        conn,
+        "INSERT OR IGNORE INTO refresh_tokens (token_hash, family_id, issued_at) VALUES (?, ?, ?)",
+        (token_hash, family_id, now),
+    )
+
+
+async def refresh_by_hash(conn: Conn, token_hash: str) -> Row | None:
+    """The token with its family, device and owner, for the refresh decision."""
+    return await fetchone(
+        conn,
+        "SELECT r.token_hash, r.issued_at, r.used_at, f.id AS family_id, f.created_at AS"
+        " family_created_at, f.revoked_at, f.user_id, f.device_id, d.client_id, d.removed_at,"
+        " u.locked FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id"
+        " JOIN devices d ON d.id = f.device_id JOIN users u ON u.id = f.user_id"
+        " WHERE r.token_hash = ?",
+        (token_hash,),
+    )
+
+
+async def spend_refresh(conn: Conn, token_hash: str, now: int) -> bool:
+    """Mark a refresh token used; False if somebody else spent it first (A9)."""
+    changed = await execute(
+        conn,
+        "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
+        (now, token_hash),
+    )
+    return changed == 1
+
+
+async def family(conn: Conn, family_id: str) -> Row | None:
+    return await fetchone(conn, "SELECT * FROM token_families WHERE id = ?", (family_id,))
+
+
+async def revoke_family(conn: Conn, family_id: str, reason: str, now: int) -> int:
+    return await execute(
+        conn,
+        "UPDATE token_families SET revoked_at = ?, revoke_reason = ? WHERE id = ?"
+        " AND revoked_at IS NULL",
+        (now, reason, family_id),
+    )
+
+
+async def revoke_device_families(conn: Conn, device_id: str, reason: str, now: int) -> int:
+    return await execute(
+        conn,
+        "UPDATE token_families SET revoked_at = ?, revoke_reason = ? WHERE device_id = ?"
+        " AND revoked_at IS NULL",
+        (now, reason, device_id),
+    )
+
+
+async def revoke_user_families(conn: Conn, user_id: str, reason: str, now: int) -> int:
+    return await execute(
+        conn,
+        "UPDATE token_families SET revoked_at = ?, revoke_reason = ? WHERE user_id = ?"
+        " AND revoked_at IS NULL",
+        (now, reason, user_id),
+    )
+
+
+async def active_principal(conn: Conn, family_id: str, device_id: str, user_id: str) -> Row | None:
+    """The caller behind an access token, if its sign-in and device are still alive.
+
+    One query per authenticated request: this is what makes revocation immediate.
+    """
+    return await fetchone(
+        conn,
+        "SELECT u.id AS user_id, u.email, u.name, u.is_admin, d.id AS device_id,"
+        " d.client_id, d.name AS device_name, d.settings FROM token_families f"
+        " JOIN devices d ON d.id = f.device_id JOIN users u ON u.id = f.user_id"
+        " WHERE f.id = ? AND f.device_id = ? AND f.user_id = ? AND f.revoked_at IS NULL"
+        " AND d.removed_at IS NULL AND u.locked = 0",
+        (family_id, device_id, user_id),
+    )
