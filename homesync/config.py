@@ -233,7 +233,7 @@ _SECTIONS = frozenset(name for name in Settings.__struct_fields__ if name != "da
 
 def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, str | None, str, str]]:
     """(variable, section or None, option, raw value) for every HOMESYNC_* variable."""
-    found = []
+    found: list[tuple[str, str | None, str, str]] = []
     for var, raw in sorted(environ.items()):
         if not var.startswith("HOMESYNC_"):
             continue

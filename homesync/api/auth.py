@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from homesync import clock
-from homesync.api.deps import client_address
+from homesync.api.deps import CurrentPrincipal, ServicesDep, client_address
 from homesync.api.schemas.auth import (
     RefreshIn,
     RefreshOut,
@@ -19,8 +19,6 @@ from homesync.api.schemas.auth import (
     UserOut,
 )
 from homesync.api.wire import ok, read_body, respond
-from homesync.models import Principal
-from homesync.services.container import Services
 from homesync.services.sessions import DeviceRegistration, TokenPair
 
 __all__ = ["route_handlers"]
@@ -32,7 +30,7 @@ def _tokens(pair: TokenPair) -> TokensOut:
 
 
 @post("/auth/register", status_code=200)
-async def register(request: Request[Any, Any, Any], services: Services) -> Response[bytes]:
+async def register(request: Request[Any, Any, Any], services: ServicesDep) -> Response[bytes]:
     body = await read_body(request, RegisterIn, services.settings.server.max_json_body_bytes)
     info = body.device_info
     result = await services.sessions.register(
@@ -56,15 +54,15 @@ async def register(request: Request[Any, Any, Any], services: Services) -> Respo
 
 
 @post("/auth/refresh", status_code=200)
-async def refresh(request: Request[Any, Any, Any], services: Services) -> Response[bytes]:
+async def refresh(request: Request[Any, Any, Any], services: ServicesDep) -> Response[bytes]:
     body = await read_body(request, RefreshIn, services.settings.server.max_json_body_bytes)
     pair = await services.sessions.refresh(body.refresh_token, body.device_id)
     return respond(request, RefreshOut(success=True, tokens=_tokens(pair)))
 
 
 @post("/auth/logout", status_code=200)
-async def logout(request: Request[Any, Any, Any], services: Services,
-                 principal: Principal) -> Response[bytes]:
+async def logout(request: Request[Any, Any, Any], services: ServicesDep,
+                 principal: CurrentPrincipal) -> Response[bytes]:
     await services.sessions.logout(principal)
     return ok(request, {"loggedOut": True, "deviceId": principal.device_id})
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from homesync.errors import Unauthorized
 from homesync.models import Principal
 from homesync.services.container import Services
 
-__all__ = ["client_address", "dependencies"]
+__all__ = ["CurrentPrincipal", "ServicesDep", "client_address", "dependencies"]
 
 _MAX_AUTH_HEADER = 8192
 
@@ -46,6 +46,10 @@ def client_address(request: Request[Any, Any, Any]) -> str:
         return forwarded.split(",")[-1].strip() or peer
     return peer
 
+
+# Route parameters ask for these by name: `services: ServicesDep`, `principal: CurrentPrincipal`.
+ServicesDep = NamedDependency[Services]
+CurrentPrincipal = NamedDependency[Principal]
 
 dependencies = {
     "services": Provide(provide_services, sync_to_thread=False),

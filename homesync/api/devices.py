@@ -6,8 +6,10 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, delete, get, put
+from litestar.params import FromPath
 
 from homesync import clock
+from homesync.api.deps import CurrentPrincipal, ServicesDep
 from homesync.api.schemas.devices import (
     DeviceListOut,
     DeviceOut,
@@ -16,13 +18,12 @@ from homesync.api.schemas.devices import (
     DeviceSettingsOut,
 )
 from homesync.api.wire import ok, read_body
-from homesync.models import DeviceInfo, Principal
-from homesync.services.container import Services
+from homesync.models import DeviceInfo
 
 __all__ = ["device_out", "route_handlers"]
 
 
-def device_out(device: DeviceInfo, principal: Principal) -> DeviceOut:
+def device_out(device: DeviceInfo, principal: CurrentPrincipal) -> DeviceOut:
     s = device.settings
     return DeviceOut(
         id=device.id, name=device.name, platform=device.platform, model=device.model,
@@ -42,16 +43,16 @@ def device_out(device: DeviceInfo, principal: Principal) -> DeviceOut:
 
 
 @get("/devices")
-async def list_devices(request: Request[Any, Any, Any], services: Services,
-                       principal: Principal) -> Response[bytes]:
+async def list_devices(request: Request[Any, Any, Any], services: ServicesDep,
+                       principal: CurrentPrincipal) -> Response[bytes]:
     found = await services.devices.list_for(principal)
     return ok(request, DeviceListOut(devices=[device_out(d, principal) for d in found],
                                      current_device=principal.device_id))
 
 
 @put("/devices/{device_id:str}/settings")
-async def update_settings(request: Request[Any, Any, Any], services: Services,
-                          principal: Principal, device_id: str) -> Response[bytes]:
+async def update_settings(request: Request[Any, Any, Any], services: ServicesDep,
+                          principal: CurrentPrincipal, device_id: FromPath[str]) -> Response[bytes]:
     body = await read_body(request, DeviceSettingsIn, services.settings.server.max_json_body_bytes)
     changes = {
         field.encode_name: getattr(body, field.name)
@@ -63,8 +64,8 @@ async def update_settings(request: Request[Any, Any, Any], services: Services,
 
 
 @delete("/devices/{device_id:str}", status_code=200)
-async def remove_device(request: Request[Any, Any, Any], services: Services,
-                        principal: Principal, device_id: str) -> Response[bytes]:
+async def remove_device(request: Request[Any, Any, Any], services: ServicesDep,
+                        principal: CurrentPrincipal, device_id: FromPath[str]) -> Response[bytes]:
     await services.devices.remove(principal, device_id)
     return ok(request, DeviceRemovedOut(device_id=device_id, removed=True))
 

@@ -60,7 +60,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[byt
     return _error(request, 500, "INTERNAL_ERROR", "Internal server error")
 
 
-exception_handlers: dict[type[Exception], Any] = {
+exception_handlers: dict[int | type[Exception], Any] = {
     HomesyncError: _homesync_error,
     HTTPException: _http_exception,
     Exception: _unexpected,

@@ -8,8 +8,8 @@ from typing import Any
 
 from litestar import Request, Response, get
 
+from homesync.api.deps import ServicesDep
 from homesync.api.wire import ok, respond
-from homesync.services.container import Services
 
 __all__ = ["route_handlers"]
 
@@ -20,7 +20,7 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/readyz")
-async def readyz(request: Request[Any, Any, Any], services: Services) -> Response[bytes]:
+async def readyz(request: Request[Any, Any, Any], services: ServicesDep) -> Response[bytes]:
     problems: list[str] = []
     try:
         await services.db.fetchone("SELECT 1")

@@ -151,7 +151,7 @@ class Provider(Protocol):
 def is_endpoint_url(token: str) -> bool:
     """True when a push token is an ``http(s)://`` URL, i.e. a UnifiedPush endpoint."""
     head = token[:8].lower()
-    return head.startswith("http://") or head.startswith("https://")
+    return head.startswith(("http://", "https://"))
 
 
 def message_payload(message: PushMessage) -> dict[str, object]:

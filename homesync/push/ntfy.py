@@ -36,7 +36,14 @@ from homesync.push.base import (
     status_detail,
 )
 
-__all__ = ["MAX_MESSAGE", "NTFY_PREFIX", "NtfyProvider", "header_text", "ntfy_priority", "ntfy_topic"]
+__all__ = [
+    "MAX_MESSAGE",
+    "NTFY_PREFIX",
+    "NtfyProvider",
+    "header_text",
+    "ntfy_priority",
+    "ntfy_topic",
+]
 
 NTFY_PREFIX = "ntfy://"
 MAX_MESSAGE = 4096

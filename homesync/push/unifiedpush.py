@@ -106,14 +106,17 @@ class UnifiedPushProvider:
             # Stream so that a hostile endpoint cannot make us buffer a huge reply (only
             # the status line and headers matter), and bound the whole exchange, not just
             # each read, so that a server dribbling bytes cannot hold a worker slot.
-            async with asyncio.timeout(self._timeout), self._client.stream(
-                "POST",
-                url,
-                content=payload,
-                headers=headers,
-                timeout=self._timeout,
-                follow_redirects=False,
-            ) as response:
+            async with (
+                asyncio.timeout(self._timeout),
+                self._client.stream(
+                    "POST",
+                    url,
+                    content=payload,
+                    headers=headers,
+                    timeout=self._timeout,
+                    follow_redirects=False,
+                ) as response,
+            ):
                 return classify_status(response)
         except TimeoutError:
             return DeliveryResult.retry("timeout")

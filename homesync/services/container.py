@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from homesync.config import Settings, parse_size
 from homesync.services.accounts import Accounts
@@ -21,7 +22,7 @@ from homesync.store.keys import load_or_create_secret
 
 __all__ = ["Services"]
 
-BackgroundJob = Callable[[], Awaitable[None]]
+BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
 
 
 class Services:

@@ -1,0 +1,86 @@
+"""Fixtures for the three tiers: services, API (AsyncTestClient) and end-to-end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from homesync import clock
+from homesync.app import create_app
+from homesync.config import Settings
+from homesync.services.container import Services
+from tests.helpers import (
+    API,
+    PASSWORD,
+    Device,
+    ServerProcess,
+    device_from,
+    device_info,
+    make_settings,
+)
+
+
+@pytest.fixture(autouse=True)
+def _real_clock() -> Iterator[None]:
+    yield
+    clock.set_now(None)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    svc = await Services.open(settings)
+    try:
+        yield svc
+    finally:
+        await svc.close()
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[AsyncTestClient[Any]]:
+    app = create_app(services.settings, services)
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
+        yield c
+
+
+MakeUser = Callable[..., Awaitable[str]]
+SignIn = Callable[..., Awaitable[Device]]
+
+
+@pytest.fixture
+def make_user(services: Services) -> MakeUser:
+    async def make(email: str = "alice@example.com", name: str = "Alice Liddell",
+                   **kw: Any) -> str:
+        user = await services.accounts.create_user(email, PASSWORD, name=name, **kw)
+        return user.id
+
+    return make
+
+
+@pytest.fixture
+def sign_in(client: AsyncTestClient[Any]) -> SignIn:
+    async def sign(email: str = "alice@example.com", client_id: str = "app-install-1",
+                   **info: Any) -> Device:
+        r = await client.post(f"{API}/auth/register", json={
+            "email": email, "password": PASSWORD, "deviceInfo": device_info(client_id, **info)})
+        assert r.status_code in (200, 201), r.text
+        return device_from(r.json(), email, client_id)
+
+    return sign
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path / "e2e-data")
+    try:
+        yield proc
+    finally:
+        proc.stop()
