@@ -96,8 +96,8 @@ def address_problem(address: str) -> str | None:
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
         ("unspecified", ip.is_unspecified),
-        ("private", ip.is_private),
         ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
         ("not globally routable", not ip.is_global),
     ):
         if flag:
@@ -162,6 +162,8 @@ async def check_endpoint(
     if not host:
         return EndpointCheck(ok=False, reason="URL has no host")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    if not 0 < port < 65536:
+        return EndpointCheck(ok=False, reason="invalid port")
     if host_allowed(host, port, allowed_hosts):
         return EndpointCheck(ok=True, allow_listed=True)
 

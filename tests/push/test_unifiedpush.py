@@ -73,7 +73,9 @@ async def test_429_honours_retry_after(http: httpx.AsyncClient, receiver: Receiv
     assert [r.retry_after for r in results] == [7.0, 90.0, None]
 
 
-async def test_slow_endpoint_times_out_as_retry(http: httpx.AsyncClient, receiver: Receiver) -> None:
+async def test_slow_endpoint_times_out_as_retry(
+    http: httpx.AsyncClient, receiver: Receiver
+) -> None:
     receiver.script(Reply(hang=True))
     up = provider(http, receiver, timeout=0.2)
     result = await up.send(message(), target(f"{receiver.url}/up/1"))
