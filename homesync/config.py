@@ -129,6 +129,8 @@ class AuthSettings(_Section):
     # gets the same successor (its response was lost); later it counts as theft.
     refresh_reuse_grace: Duration = "60s"
     open_signup: bool = False
+    # With open_signup: accounts one client address may create per hour.
+    signups_per_ip_per_hour: Annotated[int, Meta(ge=1)] = 3
     issuer: str = "homesync"
     audience: str = "homesync-mobile"
     # argon2id parameters (RFC 9106 second recommended profile by default).
