@@ -135,9 +135,11 @@ class FcmProvider:
     Args:
         client: Shared HTTP client.
         project_id: Firebase project id (``notifications.fcm_project_id``).
-        account: The service account, and its RSA key (:func:`load_service_account`).
+        account: The service account (:func:`load_service_account`).
+        key: Its RSA private key (also from :func:`load_service_account`).
         base_url: FCM API base (tests point it at a local receiver).
-        token_url: OAuth token endpoint; empty uses the account file's ``token_uri``.
+        token_url: OAuth token endpoint (``notifications.fcm_token_url``); empty uses the
+            account file's ``token_uri`` (the same URL for real Google accounts).
         timeout: Seconds per network operation; a timeout is ``retry``.
     """
 
