@@ -18,13 +18,13 @@ from homesync.api.schemas.devices import (
     DeviceSettingsOut,
 )
 from homesync.api.wire import ok, read_body
-from homesync.models import DeviceInfo
+from homesync.models import DeviceInfo, Principal
 
 __all__ = ["device_out", "route_handlers"]
 
 
-def device_out(device: DeviceInfo, principal: CurrentPrincipal) -> DeviceOut:
-    s = device.settings
+def device_out(device: DeviceInfo, principal: Principal) -> DeviceOut:
+    """The wire shape of one device, as the caller sees it."""
     return DeviceOut(
         id=device.id, name=device.name, platform=device.platform, model=device.model,
         os_version=device.os_version, app_version=device.app_version,
@@ -33,12 +33,8 @@ def device_out(device: DeviceInfo, principal: CurrentPrincipal) -> DeviceOut:
         last_sync_at=clock.rfc3339(device.last_sync_at),
         is_current=device.id == principal.device_id,
         push_enabled=device.has_push,
-        settings=DeviceSettingsOut(
-            auto_upload=bool(s["autoUpload"]), background_sync=bool(s["backgroundSync"]),
-            wifi_only=bool(s["wifiOnly"]), upload_quality=str(s["uploadQuality"]),
-            sync_folders=list(s["syncFolders"]),  # type: ignore[call-overload]
-            max_cache_size=int(s["maxCacheSize"]),  # type: ignore[call-overload]
-        ),
+        # Stored settings are camelCase, like the wire; keys the Struct lacks are ignored.
+        settings=msgspec.convert(device.settings, DeviceSettingsOut),
     )
 
 

@@ -1,4 +1,4 @@
-"""Accounts: creation and administration (CLI), and password sign-in with throttling."""
+"""Accounts: creation and administration (CLI), password sign-in, and open sign-up."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import re
 import secrets
 
 from homesync import clock
-from homesync.config import AuthSettings, parse_duration
-from homesync.errors import Conflict, InvalidCredentials, NotFound, RateLimited, ValidationError
+from homesync.config import AuthSettings
+from homesync.errors import Conflict, InvalidCredentials, NotFound, ValidationError
 from homesync.ids import new_id
 from homesync.models import UserInfo
 from homesync.services.events import security_event
+from homesync.services.login_throttle import LoginThrottle, Strikes
 from homesync.services.passwords import Passwords
 from homesync.services.throttle import SlidingWindow
 from homesync.store import tokens, users
@@ -47,8 +48,8 @@ class Accounts:
         self._passwords = passwords
         self._settings = settings
         self._default_quota = default_quota
-        self._ip_failures = SlidingWindow(settings.login_failures_per_ip,
-                                          parse_duration(settings.login_ip_window))
+        self._throttle = LoginThrottle(settings)
+        self._signups = SlidingWindow(settings.signups_per_ip_per_hour, 3600)
 
     # -- administration -------------------------------------------------------------
 
@@ -146,44 +147,63 @@ class Accounts:
     async def authenticate(self, email: str, password: str, client_addr: str) -> Row:
         """The user row if the password is right; throttled per account and per address.
 
-        Unknown email and wrong password are indistinguishable (status, body and timing).
+        Unknown email and wrong password are indistinguishable: same status and body,
+        one password verification each, and the same throttling (see login_throttle).
+        Raises InvalidCredentials or RateLimited.
         """
-        ip_key = f"ip:{client_addr}"
-        self._ip_failures.check(ip_key)
         try:
-            email = normalize_email(email)
+            key = normalize_email(email).lower()  # the email column compares NOCASE
+            known = True
         except ValidationError:
-            email = ""
-        row = await users.by_email(self._db.reader, email) if email else None
-        now = clock.now_ms()
-        if row is not None:
-            if row["locked"]:
-                raise RateLimited(3600, "Account locked after too many failed sign-ins; "
-                                  "an administrator can unlock it with `homesync user unlock`")
-            if row["login_blocked_until"] > now:
-                raise RateLimited((row["login_blocked_until"] - now + 999) // 1000)
-        ok, new_hash = await self._passwords.verify(row["password_hash"] if row else None, password)
-        if not ok:
-            self._ip_failures.hit(ip_key)
-            if row is not None:
-                await self._record_failure(row, now)
-            raise InvalidCredentials()
-        assert row is not None
-        if new_hash is not None or row["failed_logins"]:
-            async with self._db.transaction() as tx:
-                if new_hash is not None:
-                    await users.rehash_password(tx, row["id"], new_hash)
-                await users.record_login_success(tx, row["id"])
-        return row
+            key, known = email.strip().lower()[:320], False  # can never be an account
+        async with self._throttle.attempt(key, client_addr) as attempt:
+            row = await users.by_email(self._db.reader, key) if known else None
+            now = clock.now_ms()
+            self._throttle.check(_strikes(row) if row else self._throttle.unknown_strikes(key),
+                                 now)
+            stored_hash = row["password_hash"] if row is not None else None
+            ok, new_hash = await self._passwords.verify(stored_hash, password)
+            if row is None:
+                self._throttle.record_unknown_failure(key, now)
+                raise InvalidCredentials()
+            if not ok:
+                await self._record_failure(row["id"], now)
+                raise InvalidCredentials()
+            attempt.succeeded()
+            if new_hash is not None or row["failed_logins"] or row["login_blocked_until"]:
+                async with self._db.transaction() as tx:
+                    if new_hash is not None:
+                        await users.rehash_password(tx, row["id"], stored_hash or "", new_hash)
+                    await users.record_login_success(tx, row["id"])
+            return row
 
-    async def _record_failure(self, row: Row, now: int) -> None:
-        failures = row["failed_logins"] + 1
-        free = self._settings.login_free_failures
-        blocked_until = 0
-        if failures >= free:
-            # Backoff doubling from 1 s, capped (reliability-plan §2 rate limits).
-            delay_s = min(2 ** (failures - free), parse_duration(self._settings.login_max_backoff))
-            blocked_until = now + delay_s * 1000
-        lock = failures >= self._settings.login_lockout_after
+    async def _record_failure(self, user_id: str, now: int) -> None:
         async with self._db.transaction() as tx:
-            await users.record_login_failure(tx, row["id"], blocked_until=blocked_until, lock=lock)
+            row = await users.by_id(tx, user_id)  # fresh: the CLI may have unlocked meanwhile
+            if row is None:
+                return
+            strikes = self._throttle.after_failure(_strikes(row), now)
+            await users.record_login_failure(tx, user_id, failures=strikes.failures,
+                                             blocked_until=strikes.blocked_until_ms,
+                                             lock=strikes.locked)
+
+    async def sign_up(self, email: str, password: str, client_addr: str) -> bool:
+        """Open sign-up: create the account for an unknown email. True if one was made.
+
+        Only called when ``auth.open_signup`` is on; limited per client address.
+        """
+        email = normalize_email(email)
+        if await users.by_email(self._db.reader, email) is not None:
+            return False
+        self._signups.check(f"ip:{client_addr}")
+        try:
+            await self.create_user(email, password)
+        except Conflict:  # the same email signing up twice at once: the other one won
+            return False
+        self._signups.hit(f"ip:{client_addr}")
+        return True
+
+
+def _strikes(row: Row) -> Strikes:
+    return Strikes(failures=row["failed_logins"], blocked_until_ms=row["login_blocked_until"],
+                   locked=bool(row["locked"]))

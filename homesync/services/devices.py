@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 
 from homesync import clock, paths
-from homesync.errors import NotFound, ValidationError
+from homesync.errors import InvalidPath, NotFound, ValidationError
 from homesync.models import DeviceInfo, Principal
 from homesync.services.events import security_event
 from homesync.store import devices, tokens
-from homesync.store.db import Database, Row
+from homesync.store.db import Conn, Database, Row
 
-__all__ = ["DEFAULT_SETTINGS", "UPLOAD_QUALITIES", "Devices", "device_info"]
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "UPLOAD_QUALITIES",
+    "DeviceRemovalHook",
+    "Devices",
+    "check_settings",
+    "device_info",
+]
+
+# Called inside the removal's transaction with (tx, user_id, device_id): other areas
+# drop what they keep per device (push registrations, open uploads) atomically with it.
+DeviceRemovalHook = Callable[[Conn, str, str], Awaitable[None]]
 
 UPLOAD_QUALITIES = ("original", "high", "medium", "low")
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -56,9 +68,9 @@ def check_settings(changes: dict[str, Any]) -> dict[str, Any]:
         for folder in folders:
             try:
                 f = paths.normalize_folder(folder)
-            except ValidationError as exc:
-                raise ValidationError(f"syncFolders: {folder!r}: {exc.message}",
-                                      field="syncFolders") from None
+            except InvalidPath as exc:
+                raise InvalidPath(f"syncFolders: {folder!r}: {exc.message}",
+                                  field="syncFolders") from None
             if f not in normal:
                 normal.append(f)
         out["syncFolders"] = normal
@@ -68,13 +80,20 @@ def check_settings(changes: dict[str, Any]) -> dict[str, Any]:
 class Devices:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.removal_hooks: list[DeviceRemovalHook] = []
 
     async def list_for(self, principal: Principal) -> list[DeviceInfo]:
+        """The caller's registered devices, oldest first."""
         return [device_info(r) for r in await devices.list_for_user(self._db.reader,
                                                                      principal.user_id)]
 
     async def update_settings(self, principal: Principal, device_id: str,
                               changes: dict[str, Any]) -> DeviceInfo:
+        """Merge ``changes`` (camelCase keys, partial) into one of the caller's devices.
+
+        Raises ValidationError/InvalidPath for bad values and NotFound for a device
+        that is not the caller's; nothing is stored then.
+        """
         changes = check_settings(changes)
         async with self._db.transaction() as tx:
             row = await self._own(tx, principal.user_id, device_id)
@@ -89,6 +108,7 @@ class Devices:
         await self._remove(principal.user_id, device_id, by=principal.device_name)
 
     async def admin_list(self, email: str | None = None) -> list[DeviceInfo]:
+        """Every live device (of one account when ``email`` is given), for the CLI."""
         rows = await devices.list_all(self._db.reader)
         infos = [device_info(r) for r in rows]
         if email is not None:
@@ -96,6 +116,7 @@ class Devices:
         return infos
 
     async def admin_revoke(self, device_id: str) -> DeviceInfo:
+        """Remove any user's device (CLI), exactly as its owner would."""
         row = await devices.by_id(self._db.reader, device_id)
         if row is None or row["removed_at"] is not None:
             raise NotFound(f"No device {device_id}")
@@ -108,6 +129,8 @@ class Devices:
             row = await self._own(tx, user_id, device_id)
             await devices.mark_removed(tx, device_id, now)
             await tokens.revoke_device_families(tx, device_id, "device_removed", now)
+            for hook in self.removal_hooks:
+                await hook(tx, user_id, device_id)
             await security_event(
                 tx, user_id=user_id, kind="device_removed", title="Device removed",
                 body=f"{row['name']} was removed by {by} and signed out.",
@@ -115,7 +138,7 @@ class Devices:
             )
 
     @staticmethod
-    async def _own(conn: Any, user_id: str, device_id: str) -> Row:
+    async def _own(conn: Conn, user_id: str, device_id: str) -> Row:
         row = await devices.by_id(conn, device_id)
         # Another user's device answers exactly like a missing one (no BOLA oracle).
         if row is None or row["user_id"] != user_id or row["removed_at"] is not None:

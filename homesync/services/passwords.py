@@ -45,6 +45,7 @@ class Passwords:
         self._dummy_hash: str | None = None
 
     async def hash(self, password: str) -> str:
+        """The argon2id hash of ``password`` (ValidationError if it breaks the length rules)."""
         normalised = check_password_rules(password)
         async with self._slots:
             return await asyncio.to_thread(self._hasher.hash, normalised)
@@ -52,24 +53,30 @@ class Passwords:
     async def verify(self, stored_hash: str | None, password: str) -> tuple[bool, str | None]:
         """(matches, new hash if the stored one used old parameters).
 
-        ``stored_hash=None`` (unknown user) still costs one verification.
+        ``stored_hash=None`` (unknown user) and passwords that no account can have (over
+        the length limit) still cost one verification against a dummy hash, so timing
+        does not tell them apart from a wrong password.
         """
         normalised = unicodedata.normalize("NFKC", password)
-        if len(normalised.encode()) > MAX_PASSWORD_BYTES:
-            normalised = normalised.encode()[:MAX_PASSWORD_BYTES].decode(errors="ignore")
+        possible = stored_hash is not None and len(normalised.encode()) <= MAX_PASSWORD_BYTES
         async with self._slots:
-            if stored_hash is None:
-                if self._dummy_hash is None:
-                    self._dummy_hash = await asyncio.to_thread(self._hasher.hash, _DUMMY_PASSWORD)
-                target, real = self._dummy_hash, False
-            else:
-                target, real = stored_hash, True
-            try:
-                await asyncio.to_thread(self._hasher.verify, target, normalised)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
+            if not possible:
+                await asyncio.to_thread(self._verify, await self._dummy(), _DUMMY_PASSWORD + "!")
                 return False, None
-            if not real:
+            assert stored_hash is not None
+            if not await asyncio.to_thread(self._verify, stored_hash, normalised):
                 return False, None
-            if self._hasher.check_needs_rehash(target):
+            if self._hasher.check_needs_rehash(stored_hash):
                 return True, await asyncio.to_thread(self._hasher.hash, normalised)
             return True, None
+
+    def _verify(self, stored_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    async def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = await asyncio.to_thread(self._hasher.hash, _DUMMY_PASSWORD)
+        return self._dummy_hash

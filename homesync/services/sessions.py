@@ -3,26 +3,32 @@ turning an access token into the calling :class:`Principal` on every request."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 import msgspec
 
 from homesync import clock
 from homesync.config import AuthSettings, format_duration
-from homesync.errors import InvalidCredentials, InvalidRefreshToken, Unauthorized
+from homesync.errors import InvalidRefreshToken, Unauthorized
 from homesync.ids import new_id
 from homesync.models import Principal
-from homesync.services.accounts import Accounts, normalize_email
+from homesync.services.accounts import Accounts
+from homesync.services.devices import DEFAULT_SETTINGS
 from homesync.services.events import security_event
+from homesync.services.rotation import RotationPolicy, Verdict
 from homesync.services.throttle import SlidingWindow
 from homesync.services.tokens import TokenCodec, hash_refresh_token
-from homesync.store import devices, tokens, users
+from homesync.store import devices, tokens
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["DeviceRegistration", "RegisterResult", "Sessions", "TokenPair"]
 
+log = logging.getLogger("homesync.auth")
+
 # Writing last_active_at on every request would turn every read into a write.
 _ACTIVE_TOUCH_INTERVAL_MS = 60_000
+_MAX_REFRESH_TOKEN_CHARS = 512
 
 
 class DeviceRegistration(msgspec.Struct, kw_only=True):
@@ -69,6 +75,9 @@ class Sessions:
         self._codec = codec
         self._settings = settings
         self._refresh_rate = SlidingWindow(settings.refresh_per_minute, 60)
+        self._rotation = RotationPolicy(idle_ms=settings.refresh_idle_s * 1000,
+                                        absolute_ms=settings.refresh_absolute_s * 1000,
+                                        grace_ms=settings.refresh_grace_s * 1000)
         self._last_touch: dict[str, int] = {}
         # Set by the uploads service once it exists: open uploads of a device.
         self.pending_uploads: PendingUploads = _no_pending
@@ -77,8 +86,15 @@ class Sessions:
 
     async def register(self, email: str, password: str, info: DeviceRegistration,
                        client_addr: str) -> RegisterResult:
+        """Sign in with a password and register (or re-register) the calling install.
+
+        A known ``client_id`` of this user is the same device (``created`` False): its
+        details are refreshed and its previous sign-in ends. A new one gets a device row
+        and a ``security`` notification for the user's other devices. Raises
+        InvalidCredentials or RateLimited (see Accounts.authenticate).
+        """
         if self._settings.open_signup:
-            await self._sign_up_if_new(email, password)
+            await self._accounts.sign_up(email, password, client_addr)
         user = await self._accounts.authenticate(email, password, client_addr)
         now = clock.now_ms()
         async with self._db.transaction() as tx:
@@ -113,18 +129,6 @@ class Sessions:
         return RegisterResult(created=created, user=user, device=device, tokens=pair,
                               pending_uploads=await self.pending_uploads(device_id))
 
-    async def _sign_up_if_new(self, email: str, password: str) -> None:
-        try:
-            normal = normalize_email(email)
-        except Exception:
-            raise InvalidCredentials() from None
-        if await users.by_email(self._db.reader, normal) is None:
-            try:
-                await self._accounts.create_user(normal, password)
-            except Exception as exc:  # a racing sign-up of the same email, or a weak password
-                if "already exists" not in str(exc):
-                    raise
-
     async def _start_family(self, tx: Conn, *, user_id: str, device_id: str, now: int) -> TokenPair:
         family_id = new_id("sid")
         refresh = self._codec.new_refresh_token()
@@ -143,61 +147,60 @@ class Sessions:
     # -- refresh --------------------------------------------------------------------
 
     async def refresh(self, refresh_token: str, client_id: str) -> TokenPair:
-        """Rotate a refresh token (RFC 9700 §4.14.2) with reuse detection.
+        """Rotate a refresh token presented by the install ``client_id`` (see rotation).
 
-        - unknown, expired or revoked → 401;
-        - presented for another device → the family is revoked (A8);
-        - already rotated: the same successor within the grace window if that successor
-          is still unused (a lost response, A10), otherwise theft: family revoked (A7).
+        Returns a fresh access token and the successor refresh token. Raises
+        InvalidRefreshToken for unknown, revoked, expired, reused or misbound tokens;
+        the last two also revoke the sign-in and notify the user first.
         """
-        if not refresh_token or len(refresh_token) > 512:
+        if not refresh_token or len(refresh_token) > _MAX_REFRESH_TOKEN_CHARS:
             raise InvalidRefreshToken()
         token_hash = hash_refresh_token(refresh_token)
         self._refresh_rate.check_and_hit(f"rt:{token_hash}")
+        successor = self._codec.successor(refresh_token)
         now = clock.now_ms()
-        # A rejection that revokes something must commit that first, then answer 401.
-        rejected = False
         async with self._db.transaction() as tx:
             row = await tokens.refresh_by_hash(tx, token_hash)
-            if row is None or row["revoked_at"] is not None or row["removed_at"] is not None \
-                    or row["locked"]:
+            if row is None or row["revoked_at"] is not None or row["removed_at"] is not None:
                 raise InvalidRefreshToken()
-            successor = self._codec.successor(refresh_token)
-            if row["client_id"] != client_id:
-                await self._revoke_for_theft(tx, row, now, "its refresh token was presented by "
-                                             "another device")
-                rejected = True
-            elif now > row["family_created_at"] + self._settings.refresh_absolute_s * 1000 \
-                    or now > row["issued_at"] + self._settings.refresh_idle_s * 1000:
-                await tokens.revoke_family(tx, row["family_id"], "expired", now)
-                rejected = True
-            elif row["used_at"] is None:
+            succ_row = await tokens.refresh_by_hash(tx, hash_refresh_token(successor))
+            verdict = self._rotation.judge(
+                bound_client_id=row["client_id"], client_id=client_id, issued_at=row["issued_at"],
+                used_at=row["used_at"], family_created_at=row["family_created_at"],
+                successor_used=None if succ_row is None else succ_row["used_at"] is not None,
+                now=now,
+            )
+            if verdict is Verdict.ROTATE:
                 await tokens.spend_refresh(tx, token_hash, now)
                 await tokens.insert_refresh(tx, token_hash=hash_refresh_token(successor),
                                             family_id=row["family_id"], now=now)
                 await devices.touch_active(tx, row["device_id"], now)
-            else:
-                succ_row = await tokens.refresh_by_hash(tx, hash_refresh_token(successor))
-                in_grace = now - row["used_at"] <= self._settings.refresh_grace_s * 1000
-                if not (in_grace and succ_row is not None and succ_row["used_at"] is None):
-                    await self._revoke_for_theft(tx, row, now, "an old refresh token was reused")
-                    rejected = True
-        if rejected:
+            elif verdict is Verdict.EXPIRED:
+                await tokens.revoke_family(tx, row["family_id"], "expired", now)
+            elif verdict is not Verdict.REPLAY:
+                await self._revoke_for_theft(tx, row, verdict, now)
+        # Outside the transaction: a revocation above is committed before the 401.
+        if verdict not in (Verdict.ROTATE, Verdict.REPLAY):
             raise InvalidRefreshToken()
         return self._pair(row["user_id"], row["device_id"], row["family_id"], successor, now)
 
-    async def _revoke_for_theft(self, tx: Conn, row: Row, now: int, why: str) -> None:
+    async def _revoke_for_theft(self, tx: Conn, row: Row, verdict: Verdict, now: int) -> None:
+        why = ("its refresh token was presented by another device"
+               if verdict is Verdict.WRONG_DEVICE else "an old refresh token was used again")
+        log.warning("refresh token %s: sign-in %s of device %s revoked",
+                    verdict.value, row["family_id"], row["device_id"])
         await tokens.revoke_family(tx, row["family_id"], "token_reuse", now)
         await security_event(
             tx, user_id=row["user_id"], kind="token_reuse",
             title="Suspicious sign-in blocked",
             body=f"A device was signed out because {why}. Sign in again on that device.",
-            data={"deviceId": row["device_id"]}, now=now,
+            data={"deviceId": row["device_id"], "reason": verdict.value}, now=now,
         )
 
     # -- logout ---------------------------------------------------------------------
 
     async def logout(self, principal: Principal) -> None:
+        """End the calling device's sign-in; the device stays registered."""
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             await tokens.revoke_device_families(tx, principal.device_id, "logout", now)
@@ -205,7 +208,11 @@ class Sessions:
     # -- per request ----------------------------------------------------------------
 
     async def principal(self, access_token: str) -> Principal:
-        """The caller behind a Bearer token; 401 when it is invalid, expired or revoked."""
+        """The caller behind a Bearer token; 401 when it is invalid, expired or revoked.
+
+        Checks the database on every request, so logout, device removal, password change
+        and reuse detection take effect at the next request (A11).
+        """
         now = clock.now_ms()
         claims = self._codec.verify_access(access_token, now)
         row = await tokens.active_principal(self._db.reader, claims.family_id, claims.device_id,
@@ -220,5 +227,6 @@ class Sessions:
             user_id=row["user_id"], email=row["email"], name=row["name"],
             is_admin=bool(row["is_admin"]), device_id=row["device_id"],
             client_id=row["client_id"], device_name=row["device_name"],
-            family_id=claims.family_id, settings=msgspec.json.decode(row["settings"]),
+            family_id=claims.family_id,
+            settings={**DEFAULT_SETTINGS, **msgspec.json.decode(row["settings"] or "{}")},
         )

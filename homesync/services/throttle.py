@@ -49,6 +49,12 @@ class SlidingWindow:
         self.check(key)
         self.hit(key)
 
+    def forgive(self, key: str) -> None:
+        """Take back the most recent event of ``key`` (it turned out not to count)."""
+        events = self._events.get(key)
+        if events:
+            events.pop()
+
     def reset(self, key: str) -> None:
         self._events.pop(key, None)
 

@@ -38,10 +38,9 @@ async def refresh_by_hash(conn: Conn, token_hash: str) -> Row | None:
     return await fetchone(
         conn,
         "SELECT r.token_hash, r.issued_at, r.used_at, f.id AS family_id, f.created_at AS"
-        " family_created_at, f.revoked_at, f.user_id, f.device_id, d.client_id, d.removed_at,"
-        " u.locked FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id"
-        " JOIN devices d ON d.id = f.device_id JOIN users u ON u.id = f.user_id"
-        " WHERE r.token_hash = ?",
+        " family_created_at, f.revoked_at, f.user_id, f.device_id, d.client_id, d.removed_at"
+        " FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id"
+        " JOIN devices d ON d.id = f.device_id WHERE r.token_hash = ?",
         (token_hash,),
     )
 
@@ -91,6 +90,8 @@ async def active_principal(conn: Conn, family_id: str, device_id: str, user_id: 
     """The caller behind an access token, if its sign-in and device are still alive.
 
     One query per authenticated request: this is what makes revocation immediate.
+    The sign-in lock (``users.locked``) is not checked: it stops password guessing and
+    must not let a guesser sign the owner's devices out.
     """
     return await fetchone(
         conn,
@@ -98,6 +99,6 @@ async def active_principal(conn: Conn, family_id: str, device_id: str, user_id: 
         " d.client_id, d.name AS device_name, d.settings FROM token_families f"
         " JOIN devices d ON d.id = f.device_id JOIN users u ON u.id = f.user_id"
         " WHERE f.id = ? AND f.device_id = ? AND f.user_id = ? AND f.revoked_at IS NULL"
-        " AND d.removed_at IS NULL AND u.locked = 0",
+        " AND d.removed_at IS NULL",
         (family_id, device_id, user_id),
     )

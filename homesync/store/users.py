@@ -67,8 +67,12 @@ async def set_password(conn: Conn, user_id: str, password_hash: str, now: int) -
     )
 
 
-async def rehash_password(conn: Conn, user_id: str, password_hash: str) -> None:
-    await execute(conn, "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+async def rehash_password(conn: Conn, user_id: str, old_hash: str, new_hash: str) -> int:
+    """Upgrade the stored hash of the same password, unless the password changed meanwhile."""
+    return await execute(
+        conn, "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+        (new_hash, user_id, old_hash),
+    )
 
 
 async def set_quota(conn: Conn, user_id: str, quota_bytes: int) -> int:
@@ -88,13 +92,14 @@ async def delete(conn: Conn, user_id: str) -> int:
 
 
 async def record_login_failure(
-    conn: Conn, user_id: str, *, blocked_until: int, lock: bool
+    conn: Conn, user_id: str, *, failures: int, blocked_until: int, lock: bool
 ) -> None:
+    """Store the account's strikes after a failed sign-in (computed by the caller)."""
     await execute(
         conn,
-        "UPDATE users SET failed_logins = failed_logins + 1, login_blocked_until = ?,"
-        " locked = max(locked, ?) WHERE id = ?",
-        (blocked_until, int(lock), user_id),
+        "UPDATE users SET failed_logins = ?, login_blocked_until = ?, locked = max(locked, ?)"
+        " WHERE id = ?",
+        (failures, blocked_until, int(lock), user_id),
     )
 
 
