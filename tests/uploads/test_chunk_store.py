@@ -1,0 +1,110 @@
+"""LocalChunkStore: content addressing, durability order, temp handling, ENOSPC."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from homesync.errors import DiskFull
+from homesync.store.chunks import LocalChunkStore, is_chunk_hash
+
+
+async def store_bytes(store: LocalChunkStore, data: bytes, piece: int = 7000) -> str:
+    writer = store.writer()
+    for i in range(0, len(data), piece):
+        await writer.write(data[i:i + piece])
+    return await writer.commit()
+
+
+async def test_chunk_stored_once_under_its_sha256(tmp_path: Path) -> None:
+    store = LocalChunkStore(tmp_path, fsync=True)
+    data = os.urandom(100_000)
+    digest = hashlib.sha256(data).hexdigest()
+    assert await store_bytes(store, data) == digest
+    assert await store_bytes(store, data, piece=65536) == digest
+    path = tmp_path / "chunks" / digest[:2] / digest[2:4] / digest
+    assert path.read_bytes() == data
+    assert [c.hash async for c in store.list_chunks()] == [digest]
+    assert os.listdir(tmp_path / "tmp") == []
+    assert await store.size(digest) == len(data)
+    assert await store.verify(digest)
+
+
+async def test_read_ranges_and_whole_hash(tmp_path: Path) -> None:
+    store = LocalChunkStore(tmp_path, fsync=False)
+    a, b = os.urandom(3 * 1024 * 1024 + 5), os.urandom(10)
+    ha, hb = await store_bytes(store, a), await store_bytes(store, b)
+    got = b"".join([p async for p in store.read(ha, 1000, 2 * 1024 * 1024 + 17)])
+    assert got == a[1000:2 * 1024 * 1024 + 17]
+    assert b"".join([p async for p in store.read(hb)]) == b
+    digest, size = await store.sha256_of([ha, hb, ha])
+    assert (digest, size) == (hashlib.sha256(a + b + a).hexdigest(), 2 * len(a) + len(b))
+
+
+async def test_abort_and_stale_temp_cleanup(tmp_path: Path) -> None:
+    store = LocalChunkStore(tmp_path, fsync=False)
+    live = store.writer()
+    await live.write(b"still being written")
+    dead = store.writer()
+    await dead.write(b"abandoned")
+    # A crashed process leaves an unlocked temp file behind; simulate by closing the fd.
+    os.close(dead._fd)  # type: ignore[attr-defined]
+    dead._fd = None  # type: ignore[attr-defined]
+    assert len(os.listdir(tmp_path / "tmp")) == 2
+    assert await store.remove_stale_temp() == 1  # the live writer's file is locked
+    digest = await live.commit()
+    assert os.listdir(tmp_path / "tmp") == []
+    assert await store.exists(digest)
+    aborted = store.writer()
+    await aborted.write(b"x")
+    await aborted.abort()
+    await aborted.abort()
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+async def test_delete_respects_cutoff(tmp_path: Path) -> None:
+    store = LocalChunkStore(tmp_path, fsync=False)
+    digest = await store_bytes(store, b"hello")
+    path = store.path_for(digest)
+    mtime = path.stat().st_mtime
+    assert not await store.delete_if_older(digest, int(mtime * 1000) - 1)
+    assert await store.delete_if_older(digest, int(mtime * 1000) + 1)
+    assert not await store.exists(digest)
+    assert not await store.delete_if_older(digest, 10**15)
+
+
+async def test_damage_is_detected(tmp_path: Path) -> None:
+    store = LocalChunkStore(tmp_path, fsync=False)
+    digest = await store_bytes(store, b"precious photo")
+    store.path_for(digest).write_bytes(b"precious phot0")
+    assert not await store.verify(digest)
+    assert not await store.verify("0" * 64)
+
+
+def test_only_hashes_name_paths(tmp_path: Path) -> None:
+    store = LocalChunkStore(tmp_path, fsync=False)
+    for bad in ("../../etc/passwd", "A" * 64, "0" * 63, "", "0" * 64 + "/x"):
+        assert not is_chunk_hash(bad)
+        with pytest.raises(ValueError):
+            store.path_for(bad)
+
+
+async def test_enospc_is_disk_full_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalChunkStore(tmp_path, fsync=False)
+    writer = store.writer()
+    await writer.write(b"a" * 1000)
+    real_write = os.write
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(DiskFull):
+        await writer.write(b"b" * 1000)
+    monkeypatch.setattr(os, "write", real_write)
+    assert os.listdir(tmp_path / "tmp") == []
+    assert [c async for c in store.list_chunks()] == []
