@@ -1,0 +1,193 @@
+"""A2/A3: sign-in throttling per account and per address, hard lock, hashing bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.auth_helpers import FrozenClock, concurrent_client, running
+from tests.helpers import API, PASSWORD, device_from, device_info, make_settings
+
+REGISTER = f"{API}/auth/register"
+
+
+async def attempt(client: Any, email: str = "alice@example.com", password: str = "wrong guess!",
+                  ip: str | None = None, client_id: str = "app-install-1") -> Any:
+    headers = {"X-Forwarded-For": ip} if ip else {}
+    return await client.post(REGISTER, headers=headers, json={
+        "email": email, "password": password, "deviceInfo": device_info(client_id)})
+
+
+async def strikes(services: Any, email: str = "alice@example.com") -> tuple[int, int, int]:
+    row = await services.db.fetchone(
+        "SELECT failed_logins, login_blocked_until, locked FROM users WHERE email = ?", (email,))
+    return row["failed_logins"], row["login_blocked_until"], row["locked"]
+
+
+async def test_backoff_after_five_failures_doubles_and_refuses_even_the_right_password(
+        client, services, make_user):
+    frozen = FrozenClock()
+    await make_user()
+    for _ in range(5):
+        assert (await attempt(client)).status_code == 401
+
+    # Checked before the password: otherwise the wait would not slow a guesser down.
+    r = await attempt(client, password=PASSWORD)
+    assert r.status_code == 429
+    assert r.headers["retry-after"] == "1"
+    assert r.json()["error"]["code"] == "RATE_LIMITED"
+    assert r.json()["error"]["details"] == {"retryAfter": 1}
+
+    waits = []
+    for _ in range(4):
+        frozen.advance(int((await attempt(client)).headers.get("retry-after", "0") or 0) or 0)
+        r = await attempt(client)
+        assert r.status_code == 401, r.text  # the wait is over: one more real try
+        r = await attempt(client)
+        assert r.status_code == 429
+        waits.append(int(r.headers["retry-after"]))
+    assert waits == [2, 4, 8, 16]
+
+    frozen.advance(16)
+    assert (await attempt(client, password=PASSWORD)).status_code == 201
+    assert await strikes(services) == (0, 0, 0)  # a success clears the strikes
+
+
+async def test_backoff_is_capped(tmp_path: Path):
+    frozen = FrozenClock()
+    settings = make_settings(tmp_path / "d", auth={"login_free_failures": 1,
+                                                   "login_max_backoff": "3s"})
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        for _ in range(5):
+            assert (await attempt(client)).status_code == 401
+            frozen.advance(3)
+        assert (await attempt(client)).status_code == 401
+        assert (await attempt(client)).headers["retry-after"] == "3"
+
+
+async def test_one_accounts_failures_do_not_slow_another(client, make_user):
+    FrozenClock()
+    await make_user()
+    await make_user("bob@example.com", name="Bob")
+    for _ in range(6):
+        await attempt(client)
+    assert (await attempt(client, password=PASSWORD)).status_code == 429
+    assert (await attempt(client, "bob@example.com", PASSWORD)).status_code == 201
+
+
+async def test_unknown_emails_are_throttled_exactly_like_accounts(client, make_user):
+    """Otherwise a 429 would tell a guesser which emails have accounts."""
+    FrozenClock()
+    await make_user()
+    for _ in range(5):
+        known = await attempt(client, "alice@example.com")
+        unknown = await attempt(client, "nobody@example.com")
+        assert known.status_code == unknown.status_code == 401
+        assert known.content == unknown.content
+    known = await attempt(client, "alice@example.com")
+    unknown = await attempt(client, "nobody@example.com")
+    assert known.status_code == unknown.status_code == 429
+    assert known.content == unknown.content
+    assert known.headers["retry-after"] == unknown.headers["retry-after"]
+
+
+async def test_concurrent_guesses_are_counted_one_after_another(services, make_user):
+    FrozenClock()
+    await make_user()
+    async with concurrent_client(services) as client:
+        results = await asyncio.gather(*(attempt(client) for _ in range(15)))
+    codes = sorted(r.status_code for r in results)
+    assert codes == [401] * 5 + [429] * 10
+    assert (await strikes(services))[0] == 5
+
+
+async def test_failures_per_address_are_limited(tmp_path: Path):
+    frozen = FrozenClock()
+    settings = make_settings(
+        tmp_path / "d",
+        server={"trusted_proxies": ["testclient"]},  # the test client's peer address
+        auth={"login_failures_per_ip": 3, "login_ip_window": "10m"},
+    )
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        # Successful sign-ins do not use up the window.
+        for _ in range(4):
+            assert (await attempt(client, password=PASSWORD, ip="10.0.0.1")).status_code in (200, 201)
+        for n in range(3):
+            assert (await attempt(client, f"guess{n}@example.com", ip="10.0.0.1")).status_code == 401
+        r = await attempt(client, password=PASSWORD, ip="10.0.0.1")
+        assert r.status_code == 429 and int(r.headers["retry-after"]) <= 600
+        assert (await attempt(client, password=PASSWORD, ip="10.0.0.2")).status_code == 200
+        frozen.advance(601)
+        assert (await attempt(client, password=PASSWORD, ip="10.0.0.1")).status_code == 200
+
+
+async def test_forwarded_for_is_ignored_from_untrusted_peers(tmp_path: Path):
+    FrozenClock()
+    settings = make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2})
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        for n in range(2):
+            await attempt(client, f"guess{n}@example.com", ip=f"10.0.0.{n}")
+        # Rotating X-Forwarded-For does not help: the peer itself is the address.
+        r = await attempt(client, password=PASSWORD, ip="10.0.0.99")
+        assert r.status_code == 429
+
+
+async def test_hard_lock_until_unlock_keeps_existing_devices_signed_in(tmp_path: Path):
+    frozen = FrozenClock()
+    settings = make_settings(tmp_path / "d", auth={"login_lockout_after": 3})
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        phone = device_from((await attempt(client, password=PASSWORD, client_id="phone")).json(),
+                            "alice@example.com", "phone")
+        for _ in range(3):
+            assert (await attempt(client)).status_code == 401
+        assert (await strikes(services))[2] == 1
+
+        # A guesser must not be able to sign the owner's phone out.
+        assert (await client.get(f"{API}/devices", headers=phone.auth)).status_code == 200
+
+        frozen.advance(7 * 86400)
+        r = await attempt(client, password=PASSWORD)
+        assert r.status_code == 429
+        assert "unlock" in r.json()["error"]["message"]
+        refreshed = await client.post(f"{API}/auth/refresh",
+                                      json={"refreshToken": phone.refresh, "deviceId": "phone"})
+        assert refreshed.status_code == 200
+        access = refreshed.json()["tokens"]["accessToken"]
+        listed = await client.get(f"{API}/devices", headers={"Authorization": f"Bearer {access}"})
+        assert listed.status_code == 200
+
+        await services.accounts.unlock("alice@example.com")
+        assert await strikes(services) == (0, 0, 0)
+        assert (await attempt(client, password=PASSWORD)).status_code == 201
+
+
+async def test_password_hashing_runs_a_bounded_number_at_once(services):
+    """A3: a burst of sign-ins never computes more than max_concurrent_hashes at once."""
+    limit = services.settings.auth.max_concurrent_hashes
+    running_now = peak = 0
+    guard = threading.Lock()
+    real_verify = services.passwords._verify
+
+    def slow_verify(stored_hash: str, password: str) -> bool:
+        nonlocal running_now, peak
+        with guard:
+            running_now += 1
+            peak = max(peak, running_now)
+        time.sleep(0.05)  # stands in for ~100 ms of argon2 work, off the event loop
+        with guard:
+            running_now -= 1
+        return real_verify(stored_hash, password)
+
+    services.passwords._verify = slow_verify
+    async with concurrent_client(services) as client:
+        results = await asyncio.gather(*(attempt(client, f"user{n}@example.com")
+                                         for n in range(3 * limit)))
+    assert all(r.status_code == 401 for r in results)
+    assert 1 < peak <= limit
