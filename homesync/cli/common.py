@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import msgspec
 import typer
 from rich.console import Console
 
@@ -18,13 +20,21 @@ from homesync.errors import HomesyncError
 from homesync.services.container import Services
 
 __all__ = [
+    "EXIT_CONFLICT",
+    "EXIT_ERROR",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_USAGE",
     "ConfigOpt",
     "DataDirOpt",
+    "JsonOpt",
     "console",
     "err_console",
     "fail",
     "human_size",
+    "open_data_dir",
     "parse_quota",
+    "print_json",
     "read_password",
     "run_with_services",
     "settings_from",
@@ -32,7 +42,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-console = Console(highlight=False)
+# Piped output (less, a file) gets room for ids instead of Rich's 80-column fallback.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False)
 
 DataDirOpt = Annotated[
@@ -45,12 +56,23 @@ ConfigOpt = Annotated[
     typer.Option("--config", envvar="HOMESYNC_CONFIG", help="TOML config file.", show_default=False),
 ]
 
-# Exit codes scripts can rely on.
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT = 0, 1, 2, 3, 4
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (an array of objects) for scripts.")]
+
+# Exit codes scripts can rely on (documented in README.md). Typer's own usage errors are 2.
+EXIT_OK = 0
+EXIT_ERROR = 1  # anything else: I/O, the data dir, the server could not start
+EXIT_USAGE = 2  # bad usage or input: bad email, short password, bad size, bad config
+EXIT_NOT_FOUND = 3  # no such account or device
+EXIT_CONFLICT = 4  # already exists
+
+_EXIT_BY_STATUS = {400: EXIT_USAGE, 404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT}
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    """Print ``error: message`` to stderr; raise the returned Exit (``raise fail(...)``)."""
+    # markup=False: messages quote user input, which must not be read as Rich markup.
+    err_console.print("[bold red]error:[/] ", end="")
+    err_console.print(message, markup=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -65,8 +87,20 @@ def settings_from(config: Path | None, data_dir: Path | None, **overrides: Any) 
         raise fail(f"configuration: {exc}", EXIT_USAGE) from None
 
 
+def open_data_dir(settings: Settings) -> None:
+    """Create the data dir private to its owner (it holds people's files and the server key)."""
+    try:
+        settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"cannot create data dir {settings.data_path}: {exc.strerror or exc}") from None
+
+
 def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the data dir, run ``fn``, close it; homesync errors become a clean exit."""
+    """Open the data dir, run ``fn``, close it; homesync errors become a clean exit.
+
+    Safe while a server runs on the same data dir: SQLite serialises the writers.
+    """
+    open_data_dir(settings)
 
     async def main() -> T:
         services = await Services.open(settings)
@@ -78,10 +112,16 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
     try:
         return asyncio.run(main())
     except HomesyncError as exc:
-        code = {404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT, 400: EXIT_USAGE}.get(exc.status, EXIT_ERROR)
-        raise fail(exc.message, code) from None
+        raise fail(exc.message, _EXIT_BY_STATUS.get(exc.status, EXIT_ERROR)) from None
+    except sqlite3.Error as exc:
+        raise fail(f"database {settings.db_path}: {exc}") from None
     except (OSError, RuntimeError) as exc:
         raise fail(str(exc)) from None
+
+
+def print_json(rows: Any) -> None:
+    """``rows`` (Structs, dicts, lists) as indented JSON on stdout."""
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(rows), indent=2).decode() + "\n")
 
 
 def human_size(n: int | None) -> str:
@@ -101,8 +141,9 @@ def parse_quota(text: str) -> int:
         return 0
     try:
         return parse_size(re.sub(r"\s+", "", text))
-    except ValueError as exc:
-        raise fail(str(exc), EXIT_USAGE) from None
+    except ValueError:
+        raise fail(f"bad quota {text!r}: write e.g. 10GiB, 500MB, or 0 for unlimited",
+                   EXIT_USAGE) from None
 
 
 def read_password(password_stdin: bool, prompt: str = "Password") -> str:

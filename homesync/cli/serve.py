@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
-from rich.panel import Panel
 
 from homesync.app import configure_logging, create_app
-from homesync.cli.common import ConfigOpt, DataDirOpt, console, fail, settings_from
-from homesync.config import Settings
+from homesync.cli.common import (
+    EXIT_CONFLICT,
+    ConfigOpt,
+    DataDirOpt,
+    console,
+    fail,
+    open_data_dir,
+    settings_from,
+)
+from homesync.config import Settings, example_config
 from homesync.services.container import Services
 
+__all__ = ["INITIAL_PASSWORD_FILE", "forget_initial_password", "init", "serve"]
+
 INITIAL_PASSWORD_FILE = "initial-admin-password.txt"
+# Uploads in flight get this long to finish when the server is asked to stop.
+_GRACEFUL_SHUTDOWN_S = 30
 
 
 def serve(
@@ -29,14 +41,15 @@ def serve(
     server_overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings_from(config, data_dir, server=server_overrides or None)
     configure_logging(settings.server.log_level)
+    open_data_dir(settings)
     asyncio.run(_serve(settings))
 
 
 async def _serve(settings: Settings) -> None:
     try:
         services = await Services.open(settings)
-    except (OSError, RuntimeError) as exc:
-        raise fail(f"cannot open {settings.data_path}: {exc}") from None
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        raise fail(f"cannot open the data dir {settings.data_path}: {exc}") from None
     try:
         await _announce_first_admin(services)
         app = create_app(settings, services)
@@ -44,16 +57,31 @@ async def _serve(settings: Settings) -> None:
         config = uvicorn.Config(
             app, host=settings.server.host, port=settings.server.port, lifespan="on",
             log_level=settings.server.log_level, access_log=False, proxy_headers=False,
-            server_header=False, timeout_graceful_shutdown=30,
+            server_header=False, timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
         )
-        console.print(f"homesync serving [bold]http://{settings.server.host}:{settings.server.port}"
-                      f"[/] with data in {settings.data_path}", soft_wrap=True)
-        await uvicorn.Server(config).serve()
+        server = uvicorn.Server(config)
+        console.print(f"homesync serving http://{settings.server.host}:{settings.server.port} "
+                      f"with data in {settings.data_path}", soft_wrap=True, markup=False)
+        await server.serve()
+        if not server.started:  # e.g. the port is taken; uvicorn logged why
+            raise fail(f"could not listen on {settings.server.host}:{settings.server.port}")
     finally:
         await services.close()
 
 
+def forget_initial_password(settings: Settings, email: str) -> None:
+    """Delete the saved first-start password once that account has a password of its own."""
+    path = settings.data_path / INITIAL_PASSWORD_FILE
+    try:
+        saved_for = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+    except OSError:
+        return
+    if saved_for == email:
+        path.unlink(missing_ok=True)
+
+
 async def _announce_first_admin(services: Services) -> None:
+    """On a data dir with no accounts: create an admin and show its password, once."""
     created = await services.accounts.create_first_admin()
     if created is None:
         return
@@ -62,14 +90,15 @@ async def _announce_first_admin(services: Services) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(f"{user.email}\n{password}\n")
-    console.print(Panel(
-        f"No accounts yet, so an administrator was created:\n\n"
-        f"  email:    [bold]{user.email}[/]\n  password: [bold]{password}[/]\n\n"
-        f"(also saved in {path}). Sign in from the app with these, then set your own\n"
-        f"password with `homesync user passwd {user.email}` and add people with\n"
-        f"`homesync user add you@example.com`.",
-        title="homesync: first start", expand=False,
-    ))
+    console.print(
+        "\nNo accounts yet, so an administrator was created. Sign in from the app with:\n\n"
+        f"    email:    {user.email}\n"
+        f"    password: {password}\n\n"
+        f"The password is also in {path} until you change it:\n"
+        f"    homesync user passwd {user.email}\n"
+        "Add accounts for your people with: homesync user add you@example.com\n",
+        markup=False, highlight=False, soft_wrap=True,
+    )
 
 
 def init(
@@ -77,15 +106,21 @@ def init(
     config: ConfigOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
 ) -> None:
-    """Create the data dir and a commented config file in it."""
+    """Create the data dir and a commented config file in it (or at --config)."""
     settings = settings_from(None, data_dir)
-    target = Path(config) if config else settings.data_path / "homesync.toml"
+    data_path = settings.data_path.absolute()
+    target = Path(config).absolute() if config else data_path / "homesync.toml"
     if target.exists() and not force:
-        raise fail(f"{target} exists (use --force to overwrite)", 4)
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    from homesync.config import example_config
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(example_config(data_dir=str(settings.data_path)), encoding="utf-8")
-    console.print(f"Wrote {target}; data dir {settings.data_path}.\n"
-                  f"Start with: homesync serve --config {target}")
+        raise fail(f"{target} exists (use --force to overwrite it)", EXIT_CONFLICT)
+    open_data_dir(settings)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # 0600: the config may hold push credentials and webhook secrets.
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(example_config(data_dir=str(data_path)))
+    except OSError as exc:
+        raise fail(f"cannot write {target}: {exc.strerror or exc}") from None
+    console.print(f"Wrote {target} (data dir {data_path}).\n"
+                  f"Start the server with: homesync serve --config {target}",
+                  markup=False, soft_wrap=True)

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from homesync import clock
 from homesync.cli.common import (
+    EXIT_USAGE,
     ConfigOpt,
     DataDirOpt,
+    JsonOpt,
     console,
+    fail,
     human_size,
     parse_quota,
+    print_json,
     read_password,
     run_with_services,
     settings_from,
 )
+from homesync.cli.serve import forget_initial_password
 from homesync.models import UserInfo
 
 app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
@@ -51,19 +57,37 @@ def add(
                   f"({user.id}), quota {_quota(user)}.")
 
 
+def user_json(user: UserInfo) -> dict[str, Any]:
+    """One account as ``user list --json`` prints it (quotaBytes 0 = unlimited)."""
+    return {
+        "id": user.id, "email": user.email, "name": user.name, "isAdmin": user.is_admin,
+        "quotaBytes": user.quota_bytes, "usedBytes": user.used_bytes,
+        "deviceCount": user.device_count, "locked": user.locked,
+        "createdAt": clock.rfc3339(user.created_at),
+    }
+
+
 @app.command("list")
-def list_users(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+def list_users(as_json: JsonOpt = False, data_dir: DataDirOpt = None,
+               config: ConfigOpt = None) -> None:
     """List accounts."""
     settings = settings_from(config, data_dir)
     found = run_with_services(settings, lambda s: s.accounts.list_users())
+    if as_json:
+        print_json([user_json(u) for u in found])
+        return
+    if not found:
+        console.print("No accounts yet: create one with `homesync user add EMAIL`.")
+        return
     table = Table(title="Accounts")
-    for col in ("Email", "Name", "Id", "Admin", "Used", "Quota", "Devices", "Created"):
-        table.add_column(col)
+    for col in ("Email", "Name", "Id", "Admin", "Used", "Quota", "Devices", "Created", "Status"):
+        table.add_column(col, overflow="fold")
     for u in found:
         table.add_row(u.email, u.name, u.id, "yes" if u.is_admin else "",
                       human_size(u.used_bytes), _quota(u), str(u.device_count),
-                      (clock.rfc3339(u.created_at) or "")[:10] + (" [red](locked)[/]" if u.locked else ""))
-    console.print(table if found else "No accounts yet: create one with `homesync user add EMAIL`.")
+                      (clock.rfc3339(u.created_at) or "")[:10],
+                      "[red]locked[/]" if u.locked else "ok")
+    console.print(table)
 
 
 @app.command("passwd")
@@ -73,6 +97,7 @@ def passwd(email: str, password_stdin: PasswordStdin = False, data_dir: DataDirO
     settings = settings_from(config, data_dir)
     password = read_password(password_stdin, "New password")
     user = run_with_services(settings, lambda s: s.accounts.set_password(email, password))
+    forget_initial_password(settings, user.email)
     console.print(f"Password of {user.email} changed; its devices must sign in again.")
 
 
@@ -86,6 +111,8 @@ def remove(
     """Delete an account, its devices and its files (chunks are freed by `homesync gc`)."""
     settings = settings_from(config, data_dir)
     if not yes:
+        if not sys.stdin.isatty():
+            raise fail("not deleting without confirmation: add --yes", EXIT_USAGE)
         typer.confirm(f"Delete {email} and all of its files?", abort=True)
     user = run_with_services(settings, lambda s: s.accounts.remove_user(email))
     console.print(f"Deleted account {user.email}.")
