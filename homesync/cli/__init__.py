@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from homesync import __version__
-from homesync.cli import devices, serve, users
+from homesync.cli import backup, devices, serve, status, users
 
 app = typer.Typer(
     help="homesync: a self-hosted file-sync server for your phones.",
@@ -17,6 +17,8 @@ app.command("serve")(serve.serve)
 app.command("init")(serve.init)
 app.add_typer(users.app, name="user")
 app.add_typer(devices.app, name="device")
+app.add_typer(backup.app, name="backup")
+app.command("status")(status.status)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,230 @@
+"""``homesync backup create|verify|restore|list``.
+
+Exit codes: 0 all well, 1 the backup/restore failed or found problems, 2 bad usage.
+``--json`` prints one JSON document on standard output and no progress bars.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from homesync import clock
+from homesync.cli.common import (
+    EXIT_ERROR,
+    EXIT_USAGE,
+    ConfigOpt,
+    DataDirOpt,
+    console,
+    err_console,
+    fail,
+    human_size,
+    run_with_services,
+    settings_from,
+)
+from homesync.cli.progress import RichProgress
+from homesync.services.backup import BackupError, BackupReport, ChunkProblem
+from homesync.services.backup_verify import (
+    VerifyError,
+    VerifyReport,
+    parse_subset,
+    verify_backup,
+)
+from homesync.services.restore import RestoreError, RestoreReport, restore_backup
+from homesync.store.backup_repo import BackupRepo, BackupRepoError
+
+app = typer.Typer(help="Back up, verify and restore the data dir.", no_args_is_help=True)
+
+T = TypeVar("T")
+
+Dest = Annotated[Path, typer.Argument(help="Backup directory (a USB disk, a NAS mount, ...).",
+                                      show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (for scripts).")]
+SnapshotOpt = Annotated[str | None, typer.Option(
+    "--snapshot", help="Snapshot name (see `backup list`); default: the latest.",
+    show_default=False)]
+
+
+def _run(as_json: bool, errors: tuple[type[Exception], ...],
+         fn: Callable[[RichProgress], Coroutine[Any, Any, T]]) -> T:
+    """Run a service call under progress bars; its refusal becomes exit code 1."""
+    try:
+        with RichProgress(err_console, enabled=not as_json) as progress:
+            return asyncio.run(fn(progress))
+    except errors as exc:
+        if as_json:
+            _print_json({"ok": False, "error": str(exc)})
+        raise fail(str(exc), EXIT_ERROR) from None
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+
+
+def _summary(title: str, rows: list[tuple[str, str]]) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+def _show_problems(problems: list[ChunkProblem], database_problems: Sequence[str] = ()) -> None:
+    for text in database_problems:
+        err_console.print(Text.assemble(("database: ", "bold red"), text), soft_wrap=True)
+    for p in problems:
+        used_by = ", ".join(p.files) if p.files else "no current file"
+        err_console.print(Text.assemble((f"chunk {p.hash} ", "bold red"),
+                                        f"{p.problem}; used by {used_by}"), soft_wrap=True)
+
+
+def _rate(nbytes: int, seconds: float) -> str:
+    return f"{human_size(int(nbytes / seconds))}/s" if seconds > 0 else "-"
+
+
+@app.command("create")
+def create(dest: Dest, as_json: JsonOpt = False, data_dir: DataDirOpt = None,
+           config: ConfigOpt = None) -> None:
+    """Back up the database, the server key and every chunk (safe while the server runs)."""
+    settings = settings_from(config, data_dir)
+
+    def go() -> BackupReport:
+        with RichProgress(err_console, enabled=not as_json) as progress:
+            return run_with_services(settings, lambda s: s.backups.create(dest, progress))
+
+    try:
+        report = go()
+    except BackupError as exc:
+        if as_json:
+            _print_json({"ok": False, "error": str(exc)})
+        raise fail(str(exc)) from None
+    if as_json:
+        _print_json(report)
+    else:
+        _summary(f"Backup {report.snapshot} → {report.destination}", [
+            ("Files", f"{report.files:,} of {report.users:,} account(s)"),
+            ("Chunks", f"{report.chunks:,} ({human_size(report.bytes)})"),
+            ("Copied now", f"{report.copied_chunks:,} ({human_size(report.copied_bytes)})"),
+            ("Already in the backup", f"{report.reused_chunks:,}"),
+            ("Journal position", str(report.journal_seq)),
+            ("Took", f"{report.seconds:.1f} s ({_rate(report.copied_bytes, report.seconds)})"),
+            ("Result", "[green]ok[/]" if report.ok else
+             f"[red]{len(report.problems)} chunk(s) missing at the source[/]"),
+        ])
+        _show_problems(report.problems)
+    if not report.ok:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command("verify")
+def verify(
+    dest: Dest,
+    snapshot: SnapshotOpt = None,
+    read_data: Annotated[bool, typer.Option(
+        "--read-data", help="Also re-hash chunks (reads the whole backup, or --subset).")] = False,
+    subset: Annotated[str | None, typer.Option(
+        "--subset", help="With --read-data: a percentage (10%) or a slice (2/7) of the chunks.",
+        show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="Seed for a --subset percentage, to repeat a run.", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a backup: database integrity, every chunk present; --read-data re-hashes them."""
+    if subset is not None and not read_data:
+        raise fail("--subset needs --read-data", EXIT_USAGE)
+    try:
+        chosen = parse_subset(subset, seed) if subset is not None else None
+    except ValueError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    report: VerifyReport = _run(as_json, (VerifyError,), lambda progress: verify_backup(
+        dest, snapshot=snapshot, read_data=read_data, subset=chosen, progress=progress))
+    if as_json:
+        _print_json(report)
+    else:
+        read = "structure only (add --read-data to re-hash chunks)"
+        if read_data:
+            read = f"{report.chunks_read:,} chunks ({human_size(report.bytes_read)}) re-hashed"
+            if report.subset and report.subset.percent is not None:
+                read += f", subset {report.subset.percent:g}% seed {report.subset.seed}"
+            elif report.subset and report.subset.parts:
+                read += f", subset {report.subset.part}/{report.subset.parts}"
+        _summary(f"Verify {report.snapshot} in {report.destination}", [
+            ("Database", "[green]ok[/]" if not report.database_problems else "[red]damaged[/]"),
+            ("Chunks", f"{report.chunks:,} ({human_size(report.bytes)})"),
+            ("Read", read),
+            ("Took", f"{report.seconds:.1f} s ({_rate(report.bytes_read, report.seconds)})"),
+            ("Result", "[green]ok[/]" if report.ok else
+             f"[red]{len(report.problems) + len(report.database_problems)} problem(s)[/]"),
+        ])
+        _show_problems(report.problems, report.database_problems)
+    if not report.ok:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command("restore")
+def restore(
+    dest: Dest,
+    snapshot: SnapshotOpt = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Restore into a non-empty data dir (its contents are moved into a "
+                        "pre-restore-* folder, not deleted).")] = False,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Rebuild a data dir from a backup (stop the server first), then check it."""
+    settings = settings_from(config, data_dir)
+    report: RestoreReport = _run(as_json, (RestoreError,), lambda progress: restore_backup(
+        dest, settings.data_path, snapshot=snapshot, force=force,
+        fsync=settings.storage.fsync, progress=progress))
+    if as_json:
+        _print_json(report)
+    else:
+        rows = [
+            ("Into", report.data_dir),
+            ("Chunks", f"{report.chunks:,} ({human_size(report.bytes)}), every one re-hashed"),
+            ("Journal", f"snapshot ends at {report.snapshot_seq}; new changes continue after "
+                        f"{report.resumed_seq}"),
+            ("Took", f"{report.seconds:.1f} s"),
+            ("Result", "[green]ok[/] — start the server on it" if report.ok else
+             f"[red]{len(report.problems) + len(report.database_problems)} problem(s)[/]"),
+        ]
+        if report.resumed_chunks:
+            rows.insert(2, ("Resumed", f"{report.resumed_chunks:,} chunks already in place"))
+        if report.moved_aside:
+            rows.insert(1, ("Previous contents", f"moved to {report.moved_aside}"))
+        _summary(f"Restore {report.snapshot} from {report.destination}", rows)
+        _show_problems(report.problems, report.database_problems)
+    if not report.ok:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command("list")
+def list_snapshots(dest: Dest, as_json: JsonOpt = False) -> None:
+    """List the snapshots in a backup, oldest first."""
+    try:
+        repo = BackupRepo.open(dest)
+        manifests = [repo.manifest(name) for name in repo.snapshot_names()]
+        latest = repo.latest()
+    except BackupRepoError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _print_json({"latest": latest, "snapshots": manifests})
+        return
+    table = Table(title=f"Snapshots in {repo.root}")
+    for col in ("Name", "Taken", "Files", "Chunks", "Size", "Missing"):
+        table.add_column(col)
+    for m in manifests:
+        table.add_row(m.name + (" (latest)" if m.name == latest else ""),
+                      clock.rfc3339(m.finished_at) or "", f"{m.files:,}", f"{m.chunks:,}",
+                      human_size(m.bytes), str(len(m.missing_chunks)) if m.missing_chunks else "")
+    console.print(table if manifests else f"No snapshots in {repo.root} yet.")

@@ -1,0 +1,64 @@
+"""``homesync status``: what this server holds, at a glance (or as JSON)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import msgspec
+import typer
+from rich.table import Table
+
+from homesync.cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    console,
+    human_size,
+    run_with_services,
+    settings_from,
+)
+from homesync.services.status import StatusReport
+
+
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Accounts, devices, files, storage and deduplication, uploads, notifications, backups."""
+    settings = settings_from(config, data_dir)
+    report: StatusReport = run_with_services(settings, lambda s: s.status.report())
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+        return
+    last = report.last_backup
+    backup = "[red]never[/] — see `homesync backup create`"
+    if last is not None:
+        backup = (f"{last.finished_at} to {last.destination} ({last.snapshot}, "
+                  f"{human_size(last.bytes)})")
+        if last.missing_chunks:
+            backup += f" [red]{last.missing_chunks} chunk(s) were missing[/]"
+    if report.backup_running:
+        backup += " [yellow](a backup is running now)[/]"
+    table = Table(title=f"homesync {report.version} — {report.data_dir}", show_header=False,
+                  title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in (
+        ("Accounts", f"{report.users:,}"),
+        ("Devices", f"{report.devices:,}"),
+        ("Files", f"{report.files:,} (+{report.trashed_files:,} in the trash, "
+                  f"{report.versions:,} stored versions)"),
+        ("Logical size", human_size(report.logical_bytes)),
+        ("Stored size", f"{human_size(report.stored_bytes)} in {report.chunks:,} chunks"),
+        ("Deduplication", f"{report.dedup_ratio:.2f}× (saves {human_size(report.saved_bytes)})"),
+        ("Database", human_size(report.database_bytes)),
+        ("Disk free", f"{human_size(report.disk_free_bytes)} of "
+                      f"{human_size(report.disk_total_bytes)}"),
+        ("Open uploads", f"{report.open_uploads:,}"),
+        ("Pending notifications", f"{report.pending_notifications:,}"),
+        ("Journal position", str(report.journal_seq)),
+        ("Last backup", backup),
+    ):
+        table.add_row(key, value)
+    console.print(table)

@@ -1,0 +1,314 @@
+"""A backup repository: the directory ``homesync backup create DEST`` writes to.
+
+Layout::
+
+    DEST/
+      homesync-backup.json     marks the directory as ours: {"format": "homesync-backup", ...}
+      chunks/ab/cd/<sha256>    one shared, content-addressed pool; a chunk is copied once
+      snapshots/<name>/        one per backup; never changed once published
+        homesync.sqlite3       the database as of one commit
+        server.key             the server secret
+        manifest.json          what the snapshot holds (counts, bytes, checksums)
+      latest                   the name of the newest complete snapshot
+      tmp/                     work in progress, emptied when the next backup starts
+      .lock                    one backup writes at a time
+
+Crash safety: chunks and the snapshot are built under ``tmp/`` and renamed into place
+only when complete, and ``latest`` is replaced last. A backup killed at any point leaves
+the previous snapshots exactly as they were, and whatever chunks it finished copying are
+reused by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+
+from homesync import __version__
+
+__all__ = [
+    "DATABASE_FILE",
+    "FORMAT",
+    "KEY_FILE",
+    "BackupRepo",
+    "BackupRepoError",
+    "Manifest",
+    "chunk_relpath",
+    "copy_verified",
+    "fsync_dir",
+    "sha256_file",
+    "syncfs",
+]
+
+FORMAT = "homesync-backup"
+FORMAT_VERSION = 1
+MARKER = "homesync-backup.json"
+DATABASE_FILE = "homesync.sqlite3"
+KEY_FILE = "server.key"
+MANIFEST_FILE = "manifest.json"
+LATEST_FILE = "latest"
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_SNAPSHOT_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$")
+_COPY_BUFFER = 1024 * 1024
+
+
+class BackupRepoError(Exception):
+    """DEST is not usable as a backup repository (the message says why)."""
+
+
+class Manifest(msgspec.Struct, kw_only=True):
+    """``snapshots/<name>/manifest.json``: what one snapshot holds."""
+
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+    name: str
+    homesync_version: str = __version__
+    source: str                       # the data dir it was taken from
+    started_at: int                   # ms
+    finished_at: int                  # ms
+    schema_version: int
+    users: int
+    files: int
+    versions: int
+    journal_seq: int
+    chunks: int                       # chunks the snapshot refers to
+    bytes: int                        # their total size
+    missing_chunks: list[str] = msgspec.field(default_factory=list)  # absent at the source
+    database_sha256: str
+    server_key_sha256: str
+
+
+def chunk_relpath(chunk_hash: str) -> str:
+    """``ab/cd/<hash>``: where a chunk lives under a ``chunks/`` directory."""
+    if not _HEX64.match(chunk_hash):
+        raise ValueError(f"not a chunk hash: {chunk_hash!r}")
+    return f"{chunk_hash[:2]}/{chunk_hash[2:4]}/{chunk_hash}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(_COPY_BUFFER):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if os.name == "posix" else None
+
+
+def syncfs(path: Path) -> None:
+    """Flush every dirty page of the filesystem holding ``path`` (one call, not one per file).
+
+    A backup copies thousands of chunks; fsyncing each would cost a journal commit per
+    file. One ``syncfs`` before the snapshot is published makes them all durable at once.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _libc is not None and hasattr(_libc, "syncfs") and _libc.syncfs(fd) == 0:
+            return
+        os.sync()
+    finally:
+        os.close(fd)
+
+
+class BackupRepo:
+    """One backup repository directory. Open with :meth:`create_or_open` or :meth:`open`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.chunks_dir = root / "chunks"
+        self.snapshots_dir = root / "snapshots"
+        self.tmp_dir = root / "tmp"
+
+    @classmethod
+    def create_or_open(cls, root: Path) -> BackupRepo:
+        """Open DEST for writing, making it a repository if it is missing or empty."""
+        root = root.expanduser().absolute()
+        if root.exists() and not root.is_dir():
+            raise BackupRepoError(f"{root} is not a directory")
+        if not (root / MARKER).is_file():
+            if root.exists() and any(root.iterdir()):
+                raise BackupRepoError(
+                    f"{root} is not empty and is not a homesync backup; choose an empty or "
+                    "new directory")
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            marker = msgspec.json.encode({"format": FORMAT, "format_version": FORMAT_VERSION})
+            _write_atomic(root / MARKER, marker + b"\n", fsync=True)
+        repo = cls.open(root)
+        for d in (repo.chunks_dir, repo.snapshots_dir, repo.tmp_dir):
+            d.mkdir(exist_ok=True, mode=0o700)
+        return repo
+
+    @classmethod
+    def open(cls, root: Path) -> BackupRepo:
+        """Open an existing repository (for verify and restore)."""
+        root = root.expanduser().absolute()
+        try:
+            info = msgspec.json.decode((root / MARKER).read_bytes())
+        except FileNotFoundError:
+            raise BackupRepoError(f"{root} is not a homesync backup (no {MARKER})") from None
+        except (OSError, msgspec.DecodeError) as exc:
+            raise BackupRepoError(f"{root / MARKER} is unreadable: {exc}") from None
+        if not isinstance(info, dict) or info.get("format") != FORMAT:
+            raise BackupRepoError(f"{root} is not a homesync backup")
+        if int(info.get("format_version", 0)) > FORMAT_VERSION:
+            raise BackupRepoError(f"{root} was written by a newer homesync; upgrade homesync")
+        return cls(root)
+
+    # -- one writer --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the repository's writer lock; fails at once if another backup holds it."""
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BackupRepoError(f"another backup is writing to {self.root}") from None
+            # Leftovers of an interrupted run: never referenced by any published snapshot.
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            self.tmp_dir.mkdir(mode=0o700)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- chunks ------------------------------------------------------------------------
+
+    def chunk_path(self, chunk_hash: str) -> Path:
+        return self.chunks_dir / chunk_relpath(chunk_hash)
+
+    def chunk_size(self, chunk_hash: str) -> int | None:
+        """Size of the stored chunk, or ``None`` when the repository does not have it."""
+        try:
+            return self.chunk_path(chunk_hash).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def put_chunk(self, chunk_hash: str, source: Path) -> None:
+        """Copy ``source`` in as ``chunk_hash`` (temp file, then rename: never half a chunk).
+
+        Not fsynced one by one: call :func:`syncfs` once before publishing the snapshot.
+        """
+        target = self.chunk_path(chunk_hash)
+        tmp = self.tmp_dir / f"{chunk_hash}.{os.getpid()}"
+        shutil.copyfile(source, tmp)
+        try:
+            os.replace(tmp, target)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+
+    # -- snapshots ---------------------------------------------------------------------
+
+    def new_snapshot_dir(self, name: str) -> Path:
+        """A private work directory for snapshot ``name``, published by :meth:`publish`."""
+        work = self.tmp_dir / f"snapshot-{name}"
+        work.mkdir(mode=0o700)
+        return work
+
+    def unused_name(self, base: str) -> str:
+        name, n = base, 1
+        while (self.snapshots_dir / name).exists():
+            name, n = f"{base}-{n}", n + 1
+        return name
+
+    def publish(self, work: Path, manifest: Manifest, *, fsync: bool) -> Path:
+        """Write the manifest, move the snapshot into place and point ``latest`` at it."""
+        _write_atomic(work / MANIFEST_FILE, msgspec.json.format(msgspec.json.encode(manifest)),
+                      fsync=fsync)
+        if fsync:
+            syncfs(self.root)  # every chunk and file of the snapshot, before it is visible
+            fsync_dir(work)
+        final = self.snapshots_dir / manifest.name
+        os.replace(work, final)
+        if fsync:
+            fsync_dir(self.snapshots_dir)
+        _write_atomic(self.root / LATEST_FILE, manifest.name.encode() + b"\n", fsync=fsync)
+        return final
+
+    def snapshot_names(self) -> list[str]:
+        """Published snapshots, oldest first."""
+        if not self.snapshots_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.snapshots_dir.iterdir()
+                      if _SNAPSHOT_NAME.match(p.name) and (p / MANIFEST_FILE).is_file())
+
+    def latest(self) -> str | None:
+        """The newest complete snapshot (``latest``, else the newest directory)."""
+        names = self.snapshot_names()
+        try:
+            pointed = (self.root / LATEST_FILE).read_text().strip()
+        except FileNotFoundError:
+            pointed = ""
+        if pointed in names:
+            return pointed
+        return names[-1] if names else None
+
+    def resolve(self, name: str | None) -> str:
+        """The snapshot called ``name`` (default: the latest), or an error naming the choices."""
+        names = self.snapshot_names()
+        if name is None:
+            latest = self.latest()
+            if latest is None:
+                raise BackupRepoError(f"{self.root} holds no complete snapshot yet")
+            return latest
+        if name not in names:
+            choices = ", ".join(names[-5:]) or "none"
+            raise BackupRepoError(f"no snapshot {name!r} in {self.root} (newest: {choices})")
+        return name
+
+    def snapshot_dir(self, name: str) -> Path:
+        return self.snapshots_dir / name
+
+    def manifest(self, name: str) -> Manifest:
+        path = self.snapshot_dir(name) / MANIFEST_FILE
+        try:
+            return msgspec.json.decode(path.read_bytes(), type=Manifest)
+        except (OSError, msgspec.DecodeError) as exc:
+            raise BackupRepoError(f"{path} is unreadable: {exc}") from None
+
+
+def copy_verified(source: Path, target: Path, expected_sha256: str) -> bool:
+    """Copy ``source`` to a new file ``target`` while hashing it; ``False`` on a mismatch.
+
+    Not fsynced: the caller syncs the filesystem once at the end (see :func:`syncfs`).
+    """
+    digest = hashlib.sha256()
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        while block := src.read(_COPY_BUFFER):
+            digest.update(block)
+            dst.write(block)
+    return digest.hexdigest() == expected_sha256
+
+
+def _write_atomic(path: Path, data: bytes, *, fsync: bool) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        if fsync:
+            os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    if fsync:
+        fsync_dir(path.parent)

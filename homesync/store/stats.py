@@ -1,0 +1,47 @@
+"""Counts for ``homesync status`` and the metrics endpoint: one cheap pass over the tables."""
+
+from __future__ import annotations
+
+import msgspec
+
+from homesync.store.db import Conn, fetchone
+
+__all__ = ["StoreStats", "store_stats"]
+
+
+class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
+    users: int
+    devices: int                 # not removed
+    files: int                   # live files (not folders, not in the trash)
+    trashed_files: int
+    versions: int                # every stored version, old ones and the trash included
+    logical_bytes: int           # the sum of those versions' sizes (what quotas count)
+    chunks: int
+    stored_bytes: int            # the chunk pool: what the disk actually holds
+    open_uploads: int            # pending, uploading, paused or failed (resumable)
+    pending_notifications: int   # not yet handed to the push worker
+    journal_seq: int
+
+
+async def store_stats(conn: Conn) -> StoreStats:
+    row = await fetchone(conn, """
+        SELECT
+          (SELECT count(*) FROM users),
+          (SELECT count(*) FROM devices WHERE removed_at IS NULL),
+          (SELECT count(*) FROM files WHERE kind = 'file' AND deleted_at IS NULL),
+          (SELECT count(*) FROM files WHERE kind = 'file' AND deleted_at IS NOT NULL),
+          (SELECT count(*) FROM file_versions),
+          (SELECT coalesce(sum(size), 0) FROM file_versions),
+          (SELECT count(*) FROM chunks),
+          (SELECT coalesce(sum(size), 0) FROM chunks),
+          (SELECT count(*) FROM uploads
+             WHERE status IN ('pending', 'uploading', 'paused', 'failed')),
+          (SELECT count(*) FROM notifications WHERE dispatched_at IS NULL),
+          (SELECT coalesce(max(seq), 0) FROM journal)
+    """)
+    assert row is not None
+    return StoreStats(
+        users=row[0], devices=row[1], files=row[2], trashed_files=row[3], versions=row[4],
+        logical_bytes=row[5], chunks=row[6], stored_bytes=row[7], open_uploads=row[8],
+        pending_notifications=row[9], journal_seq=row[10],
+    )
