@@ -104,6 +104,12 @@ class ServerSettings(_Section):
     max_json_body: Size = "1MiB"
     max_batch_body: Size = "4MiB"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # "text" for people, "json" (one object per line) for log collectors.
+    log_format: Literal["text", "json"] = "text"
+    # Prometheus metrics on their own listener, e.g. "127.0.0.1:9464". Empty: off.
+    metrics_address: Annotated[str, Meta(pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):[0-9]{1,5}$")] = ""
+    # How often the metrics' database-derived gauges (files, bytes, outbox) are refreshed.
+    metrics_refresh: Duration = "30s"
 
     @property
     def max_json_body_bytes(self) -> int:

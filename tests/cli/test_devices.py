@@ -1,0 +1,73 @@
+"""`homesync device list|revoke`."""
+
+from __future__ import annotations
+
+import pytest
+
+from homesync.errors import InvalidRefreshToken, Unauthorized
+from tests.cli.conftest import Cli
+
+
+@pytest.fixture
+def two_users(cli: Cli) -> Cli:
+    cli.add_user("alice@example.com", "--name", "Alice Liddell")
+    cli.add_user("bob@example.com", "--name", "Bob")
+    return cli
+
+
+def test_list_everyone_and_one_account(two_users: Cli) -> None:
+    cli = two_users
+    assert cli.json("device", "list") == []
+    assert "No devices." in cli("device", "list").stdout
+    phone = cli.sign_in("alice@example.com", "phone-1", "Pixel 7")
+    cli.sign_in("alice@example.com", "tablet-1", "Galaxy Tab")
+    cli.sign_in("bob@example.com", "phone-9", "iPhone 15")
+
+    everyone = cli.json("device", "list")
+    assert len(everyone) == 3
+    alices = cli.json("device", "list", "alice@example.com")
+    assert {d["name"] for d in alices} == {"Alice's Pixel 7", "Alice's Galaxy Tab"}
+    first = next(d for d in alices if d["id"] == phone.device["id"])
+    assert first["email"] == "alice@example.com"
+    assert first["userId"] == phone.user["id"]
+    assert (first["platform"], first["model"], first["osVersion"], first["appVersion"]) == \
+        ("android", "Pixel 7", "14", "1.0")
+    assert first["registeredAt"].endswith("Z")
+    assert first["lastSyncAt"] is None
+    assert first["pushEnabled"] is False
+
+    table = cli("device", "list", "bob@example.com").stdout
+    assert "Bob's iPhone 15" in table and "Alice" not in table
+
+
+def test_list_of_an_unknown_account_exits_3(two_users: Cli) -> None:
+    result = two_users("device", "list", "nobody@example.com")
+    assert result.exit_code == 3
+    assert "No account nobody@example.com" in result.stderr
+
+
+def test_revoke_kills_the_tokens_and_spares_the_others(two_users: Cli) -> None:
+    cli = two_users
+    phone = cli.sign_in("alice@example.com", "phone-1")
+    tablet = cli.sign_in("alice@example.com", "tablet-1")
+    result = cli("device", "revoke", phone.device["id"])
+    assert result.exit_code == 0, result.output
+    assert "of alice@example.com" in result.stdout
+
+    with pytest.raises(Unauthorized):
+        cli.with_services(lambda s: s.sessions.principal(phone.tokens.access_token))
+    with pytest.raises(InvalidRefreshToken):
+        cli.with_services(lambda s: s.sessions.refresh(phone.tokens.refresh_token, "phone-1"))
+    still = cli.with_services(lambda s: s.sessions.principal(tablet.tokens.access_token))
+    assert still.device_id == tablet.device["id"]
+    assert [d["id"] for d in cli.json("device", "list")] == [tablet.device["id"]]
+
+
+def test_revoke_unknown_or_already_revoked_exits_3(two_users: Cli) -> None:
+    cli = two_users
+    assert cli("device", "revoke", "device_nope").exit_code == 3
+    phone = cli.sign_in("alice@example.com", "phone-1")
+    assert cli("device", "revoke", phone.device["id"]).exit_code == 0
+    again = cli("device", "revoke", phone.device["id"])
+    assert again.exit_code == 3
+    assert "No device" in again.stderr

@@ -1,0 +1,102 @@
+"""`homesync init`, where the CLI finds its settings, and how it fails on bad ones."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from homesync import __version__
+from homesync.config import Settings, load_settings
+from tests.cli.conftest import Cli
+
+
+def test_version(cli: Cli) -> None:
+    result = cli("--version", data_dir=False)
+    assert result.exit_code == 0
+    assert result.stdout.strip() == __version__
+
+
+def test_init_writes_a_private_loadable_config(cli: Cli) -> None:
+    result = cli("init")
+    assert result.exit_code == 0, result.output
+    config = cli.data_dir / "homesync.toml"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cli.data_dir.stat().st_mode) == 0o700
+    settings = load_settings(config, environ={})
+    assert Path(settings.data_dir) == cli.data_dir.absolute()
+    assert settings.server == Settings().server  # everything else is the documented default
+
+
+def test_init_does_not_overwrite_without_force(cli: Cli) -> None:
+    assert cli("init").exit_code == 0
+    config = cli.data_dir / "homesync.toml"
+    config.write_text("# mine\n")
+    again = cli("init")
+    assert again.exit_code == 4
+    assert "exists" in again.stderr
+    assert config.read_text() == "# mine\n"
+    assert cli("init", "--force").exit_code == 0
+    assert "[server]" in config.read_text()
+
+
+def test_init_at_a_chosen_path(cli: Cli, tmp_path: Path) -> None:
+    target = tmp_path / "etc" / "homesync.toml"
+    result = cli("init", "--config", str(target))
+    assert result.exit_code == 0, result.output
+    assert load_settings(target, environ={}).data_path == cli.data_dir.absolute()
+
+
+def test_data_dir_from_the_environment(cli: Cli) -> None:
+    result = cli("user", "add", "alice@example.com", "--password-stdin",
+                 input="correct horse battery\n",
+                 env={"HOMESYNC_DATA_DIR": str(cli.data_dir)}, data_dir=False)
+    assert result.exit_code == 0, result.output
+    assert [u["email"] for u in cli.json("user", "list")] == ["alice@example.com"]
+
+
+def test_data_dir_from_a_config_file(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "homesync.toml"
+    config.write_text(f'data_dir = "{cli.data_dir}"\n')
+    cli.add_user()
+    result = cli("user", "list", "--json", "--config", str(config), data_dir=False)
+    assert result.exit_code == 0, result.output
+    assert "alice@example.com" in result.stdout
+    via_env = cli("user", "list", "--json", env={"HOMESYNC_CONFIG": str(config)}, data_dir=False)
+    assert "alice@example.com" in via_env.stdout
+
+
+def test_bad_configuration_exits_2_naming_option_and_source(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "homesync.toml"
+    config.write_text('[auth]\naccess_token_ttl = "a while"\n')
+    for args in (["user", "list"], ["serve"], ["device", "list"]):
+        result = cli(*args, "--config", str(config))
+        assert result.exit_code == 2, result.output
+        assert f"{config}: option auth.access_token_ttl: expected a duration" in result.stderr
+        assert "Traceback" not in result.output
+    result = cli("serve", env={"HOMESYNC_SERVER_PORT": "eighty"})
+    assert result.exit_code == 2
+    assert "HOMESYNC_SERVER_PORT: option server.port: expected an integer, got 'eighty'" \
+        in result.stderr
+    result = cli("user", "list", env={"HOMESYNC_AUTH_TOKEN_TTL": "1h"})
+    assert result.exit_code == 2
+    assert "HOMESYNC_AUTH_TOKEN_TTL: no such option" in result.stderr
+
+
+def test_missing_config_file(cli: Cli, tmp_path: Path) -> None:
+    result = cli("serve", "--config", str(tmp_path / "nope.toml"))
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
+
+
+def test_unusable_data_dir_exits_1(cli: Cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = cli("user", "list", "--data-dir", str(blocker / "data"), data_dir=False)
+    assert result.exit_code == 1
+    assert "cannot create data dir" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_usage_errors_exit_2(cli: Cli) -> None:
+    assert cli("user", "frobnicate").exit_code == 2
+    assert cli("user", "quota", "alice@example.com").exit_code == 2  # missing SIZE

@@ -1,0 +1,157 @@
+"""`homesync user ...`: accounts from the terminal, with exit codes scripts can rely on."""
+
+from __future__ import annotations
+
+import pytest
+
+from homesync.errors import InvalidCredentials, Unauthorized
+from homesync.services.container import Services
+from homesync.store import users
+from tests.cli.conftest import Cli
+from tests.helpers import PASSWORD
+
+
+def test_add_then_list(cli: Cli) -> None:
+    result = cli.add_user("alice@example.com", "--name", "Alice Liddell", "--quota", "10GiB")
+    assert "Created account alice@example.com" in result.stdout
+    cli.add_user("root@example.com", "--admin")
+    listed = {u["email"]: u for u in cli.json("user", "list")}
+    alice = listed["alice@example.com"]
+    assert alice["name"] == "Alice Liddell"
+    assert alice["quotaBytes"] == 10 * 2**30
+    assert alice["usedBytes"] == 0
+    assert alice["isAdmin"] is False
+    assert alice["locked"] is False
+    assert alice["id"].startswith("user_")
+    assert alice["createdAt"].endswith("Z")
+    assert listed["root@example.com"]["isAdmin"] is True
+    assert listed["root@example.com"]["name"] == "root"
+
+
+def test_list_table_and_empty(cli: Cli) -> None:
+    assert "No accounts yet" in cli("user", "list").stdout
+    cli.add_user("alice@example.com", "--name", "Alice")
+    table = cli("user", "list").stdout
+    assert "alice@example.com" in table and "unlimited" in table
+
+
+def test_the_new_password_signs_in(cli: Cli) -> None:
+    cli.add_user()
+    row = cli.with_services(lambda s: s.accounts.authenticate("alice@example.com", PASSWORD, "t"))
+    assert row["email"] == "alice@example.com"
+
+
+def test_duplicate_account_exits_4(cli: Cli) -> None:
+    cli.add_user("alice@example.com")
+    result = cli("user", "add", "ALICE@example.com", "--password-stdin", input=PASSWORD + "\n")
+    assert result.exit_code == 4
+    assert "already exists" in result.stderr
+    assert len(cli.json("user", "list")) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "says"),
+    [
+        (["not-an-email"], PASSWORD, "Not a valid email address"),
+        (["a b@example.com"], PASSWORD, "Not a valid email address"),
+        (["bob@example.com"], "short", "at least 8 characters"),
+        (["bob@example.com"], "", "no password on standard input"),
+        (["bob@example.com", "--quota", "lots"], PASSWORD, "bad quota 'lots'"),
+        (["bob@example.com", "--quota", "5 parsecs"], PASSWORD, "bad quota"),
+    ],
+)
+def test_bad_input_exits_2_and_creates_nothing(cli: Cli, args: list[str], stdin: str,
+                                               says: str) -> None:
+    result = cli("user", "add", *args, "--password-stdin", input=stdin + "\n")
+    assert result.exit_code == 2, result.output
+    assert says in result.stderr
+    assert "Traceback" not in result.output
+    assert cli.json("user", "list") == []
+
+
+def test_no_terminal_and_no_password_stdin_is_refused(cli: Cli) -> None:
+    result = cli("user", "add", "bob@example.com")
+    assert result.exit_code == 2
+    assert "--password-stdin" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["user", "passwd", "nobody@example.com", "--password-stdin"],
+        ["user", "quota", "nobody@example.com", "1GiB"],
+        ["user", "unlock", "nobody@example.com"],
+        ["user", "remove", "nobody@example.com", "--yes"],
+    ],
+)
+def test_unknown_account_exits_3(cli: Cli, args: list[str]) -> None:
+    cli.add_user()
+    result = cli(*args, input="another password\n")
+    assert result.exit_code == 3, result.output
+    assert "No account nobody@example.com" in result.stderr
+
+
+def test_passwd_changes_the_password_and_signs_devices_out(cli: Cli) -> None:
+    cli.add_user()
+    signed_in = cli.sign_in()
+    result = cli("user", "passwd", "alice@example.com", "--password-stdin",
+                 input="a brand new password\n")
+    assert result.exit_code == 0, result.output
+    with pytest.raises(Unauthorized):
+        cli.with_services(lambda s: s.sessions.principal(signed_in.tokens.access_token))
+    with pytest.raises(InvalidCredentials):
+        cli.with_services(lambda s: s.accounts.authenticate("alice@example.com", PASSWORD, "t"))
+    cli.with_services(lambda s: s.accounts.authenticate("alice@example.com",
+                                                        "a brand new password", "t"))
+
+
+def test_passwd_rejects_a_short_password_and_keeps_the_old(cli: Cli) -> None:
+    cli.add_user()
+    result = cli("user", "passwd", "alice@example.com", "--password-stdin", input="short\n")
+    assert result.exit_code == 2
+    cli.with_services(lambda s: s.accounts.authenticate("alice@example.com", PASSWORD, "t"))
+
+
+@pytest.mark.parametrize(("given", "stored"), [("2GiB", 2 * 2**30), ("500MB", 500 * 10**6),
+                                               ("0", 0), ("unlimited", 0), ("1 TiB", 2**40)])
+def test_quota(cli: Cli, given: str, stored: int) -> None:
+    cli.add_user("alice@example.com", "--quota", "1GiB")
+    result = cli("user", "quota", "alice@example.com", given)
+    assert result.exit_code == 0, result.output
+    assert cli.json("user", "list")[0]["quotaBytes"] == stored
+
+
+def test_bad_quota_exits_2_and_keeps_the_old_one(cli: Cli) -> None:
+    cli.add_user("alice@example.com", "--quota", "1GiB")
+    result = cli("user", "quota", "alice@example.com", "much")
+    assert result.exit_code == 2
+    assert cli.json("user", "list")[0]["quotaBytes"] == 2**30
+
+
+def test_unlock(cli: Cli) -> None:
+    cli.add_user()
+
+    async def lock(services: Services) -> None:
+        async with services.db.transaction() as tx:
+            row = await users.by_email(tx, "alice@example.com")
+            await users.set_lock(tx, row["id"], True)
+
+    cli.with_services(lock)
+    assert cli.json("user", "list")[0]["locked"] is True
+    assert "locked" in cli("user", "list").stdout
+    result = cli("user", "unlock", "alice@example.com")
+    assert result.exit_code == 0, result.output
+    assert cli.json("user", "list")[0]["locked"] is False
+    cli.with_services(lambda s: s.accounts.authenticate("alice@example.com", PASSWORD, "t"))
+
+
+def test_remove(cli: Cli) -> None:
+    cli.add_user("alice@example.com")
+    cli.add_user("bob@example.com")
+    refused = cli("user", "remove", "alice@example.com")
+    assert refused.exit_code == 2
+    assert "--yes" in refused.stderr
+    assert len(cli.json("user", "list")) == 2
+    result = cli("user", "remove", "alice@example.com", "--yes")
+    assert result.exit_code == 0, result.output
+    assert [u["email"] for u in cli.json("user", "list")] == ["bob@example.com"]
