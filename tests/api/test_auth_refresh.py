@@ -1,0 +1,210 @@
+"""A7–A10: refresh rotation, reuse detection, expiry, device binding, concurrent and
+retried refreshes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from homesync.services.tokens import hash_refresh_token
+from tests.auth_helpers import FrozenClock, concurrent_client, db_state, notifications, running
+from tests.helpers import API, PASSWORD, Device, device_from, device_info, make_settings
+
+REFRESH = f"{API}/auth/refresh"
+DAY = 86400
+
+
+@pytest.fixture
+def frozen() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+async def alice(frozen, make_user, sign_in) -> Device:
+    await make_user()
+    return await sign_in()
+
+
+async def refresh(client: Any, token: str, device_id: str = "app-install-1") -> Any:
+    return await client.post(REFRESH, json={"refreshToken": token, "deviceId": device_id})
+
+
+def rt(r: Any) -> str:
+    assert r.status_code == 200, r.text
+    return str(r.json()["tokens"]["refreshToken"])
+
+
+async def family_of(services: Any, device: Device) -> Any:
+    return await services.db.fetchone(
+        "SELECT f.* FROM token_families f WHERE f.device_id = ? ORDER BY created_at DESC",
+        (device.device_id,))
+
+
+async def assert_signed_out(client: Any, device: Device, *refresh_tokens: str) -> None:
+    assert (await client.get(f"{API}/devices", headers=device.auth)).status_code == 401
+    for token in refresh_tokens:
+        r = await refresh(client, token, device.client_id)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "INVALID_REFRESH_TOKEN"
+
+
+async def test_refresh_rotates_and_answers_in_the_contract_shape(client, alice):
+    r = await refresh(client, alice.refresh)
+    assert r.status_code == 200
+    body = r.json()
+    assert list(body) == ["success", "tokens"] and body["success"] is True
+    assert set(body["tokens"]) == {"accessToken", "refreshToken", "expiresIn"}
+    r2 = body["tokens"]["refreshToken"]
+    assert r2 != alice.refresh and r2.startswith("rt_mobile_")
+    new_access = {"Authorization": f"Bearer {body['tokens']['accessToken']}"}
+    assert (await client.get(f"{API}/devices", headers=new_access)).status_code == 200
+    assert rt(await refresh(client, r2)) not in (r2, alice.refresh)
+
+
+async def test_the_database_keeps_only_hashes_of_refresh_tokens(client, services, alice):
+    r2 = rt(await refresh(client, alice.refresh))
+    rows = await services.db.fetchall("SELECT token_hash FROM refresh_tokens")
+    stored = {row["token_hash"] for row in rows}
+    assert stored == {hash_refresh_token(alice.refresh), hash_refresh_token(r2)}
+    dump = repr(await db_state(services))
+    assert alice.refresh not in dump and r2 not in dump
+
+
+async def test_reuse_after_the_grace_window_revokes_the_whole_sign_in(
+        client, services, frozen, alice):
+    r = await refresh(client, alice.refresh)
+    r2, access2 = rt(r), r.json()["tokens"]["accessToken"]
+    frozen.advance(61)
+
+    reused = await refresh(client, alice.refresh)
+
+    assert reused.status_code == 401
+    assert reused.json()["error"]["code"] == "INVALID_REFRESH_TOKEN"
+    newest = Device(**{**alice.__dict__, "access": access2})
+    await assert_signed_out(client, newest, r2)
+    family = await family_of(services, alice)
+    assert family["revoke_reason"] == "token_reuse"
+    [event] = await notifications(services, alice.user_id, "token_reuse")
+    assert event["category"] == "security"
+    assert msgspec.json.decode(event["data"])["deviceId"] == alice.device_id
+
+
+async def test_a_lost_response_retried_within_the_grace_gets_the_same_token(
+        client, services, frozen, alice):
+    r2 = rt(await refresh(client, alice.refresh))
+    frozen.advance(60)
+
+    retried = await refresh(client, alice.refresh)
+
+    assert rt(retried) == r2
+    assert (await family_of(services, alice))["revoked_at"] is None
+    # The family is alive and rotates on from R2.
+    r3 = rt(await refresh(client, r2))
+    assert r3 != r2
+    assert await notifications(services, alice.user_id, "token_reuse") == []
+
+
+async def test_a_retry_at_61_seconds_counts_as_reuse(client, services, frozen, alice):
+    r2 = rt(await refresh(client, alice.refresh))
+    frozen.advance(61)
+    assert (await refresh(client, alice.refresh)).status_code == 401
+    await assert_signed_out(client, alice, r2)
+
+
+async def test_a_retry_after_the_successor_was_used_counts_as_reuse(client, frozen, alice):
+    r2 = rt(await refresh(client, alice.refresh))
+    r3 = rt(await refresh(client, r2))
+    frozen.advance(5)  # well within the grace window, but R2 is spent: R1 is stale
+    assert (await refresh(client, alice.refresh)).status_code == 401
+    await assert_signed_out(client, alice, r3)
+
+
+async def test_an_old_token_replayed_months_later_is_still_theft(
+        client, services, frozen, alice):
+    """Reuse is judged before expiry: a leaked old token must raise the alarm."""
+    r2 = rt(await refresh(client, alice.refresh))
+    frozen.advance(20 * DAY)
+    r3 = rt(await refresh(client, r2))
+    frozen.advance(20 * DAY)
+    assert (await refresh(client, alice.refresh)).status_code == 401
+    assert (await family_of(services, alice))["revoke_reason"] == "token_reuse"
+    assert len(await notifications(services, alice.user_id, "token_reuse")) == 1
+    assert (await refresh(client, r3)).status_code == 401
+
+
+async def test_a_refresh_token_works_only_for_its_device(client, services, alice):
+    wrong = await refresh(client, alice.refresh, device_id="someone-elses-phone")
+    assert wrong.status_code == 401
+    # The stolen token is now useless even with the right device id.
+    await assert_signed_out(client, alice, alice.refresh)
+    assert (await family_of(services, alice))["revoke_reason"] == "token_reuse"
+    [event] = await notifications(services, alice.user_id, "token_reuse")
+    assert msgspec.json.decode(event["data"])["reason"] == "wrong_device"
+
+
+async def test_idle_expiry_after_30_days_unused(client, services, frozen, alice):
+    frozen.advance(30 * DAY)
+    r2 = rt(await refresh(client, alice.refresh))  # 30 days exactly: still alive
+    frozen.advance(30 * DAY + 1)
+    r = await refresh(client, r2)
+    assert r.status_code == 401
+    assert (await family_of(services, alice))["revoke_reason"] == "expired"
+    assert await notifications(services, alice.user_id, "token_reuse") == []
+
+
+async def test_absolute_expiry_after_90_days_however_active(client, services, frozen, alice):
+    token = alice.refresh
+    for _ in range(4):
+        frozen.advance(22 * DAY)
+        token = rt(await refresh(client, token))  # day 88: still fine
+    frozen.advance(3 * DAY)  # day 91
+    assert (await refresh(client, token)).status_code == 401
+    assert (await family_of(services, alice))["revoke_reason"] == "expired"
+
+
+async def test_concurrent_refreshes_with_one_token_cannot_fork_the_sign_in(services, alice):
+    async with concurrent_client(services) as client:
+        results = await asyncio.gather(*(refresh(client, alice.refresh) for _ in range(8)))
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    successors = {r.json()["tokens"]["refreshToken"] for r in results}
+    assert len(successors) == 1
+    family = await family_of(services, alice)
+    rows = await services.db.fetchall(
+        "SELECT token_hash, used_at FROM refresh_tokens WHERE family_id = ?", (family["id"],))
+    live = [row for row in rows if row["used_at"] is None]
+    assert len(rows) == 2 and len(live) == 1
+    assert live[0]["token_hash"] == hash_refresh_token(successors.pop())
+    assert family["revoked_at"] is None
+
+
+async def test_unknown_and_malformed_refresh_tokens(client, services, alice):
+    before = await db_state(services)
+    assert (await refresh(client, "rt_mobile_" + "x" * 43)).status_code == 401
+    assert (await refresh(client, "")).status_code == 401
+    too_long = await refresh(client, "x" * 600)
+    assert too_long.status_code == 400
+    missing = await client.post(REFRESH, json={"refreshToken": alice.refresh})
+    assert missing.status_code == 400
+    wrong_type = await client.post(REFRESH, json={"refreshToken": 5, "deviceId": "a"})
+    assert wrong_type.status_code == 400
+    extra = await client.post(REFRESH, json={"refreshToken": alice.refresh,
+                                             "deviceId": "app-install-1", "userId": "x"})
+    assert extra.status_code == 400
+    assert await db_state(services) == before
+
+
+async def test_refresh_is_rate_limited(tmp_path: Path):
+    FrozenClock()
+    settings = make_settings(tmp_path / "d", auth={"refresh_per_minute": 3})
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        r = await client.post(f"{API}/auth/register", json={
+            "email": "alice@example.com", "password": PASSWORD, "deviceInfo": device_info()})
+        alice = device_from(r.json(), "alice@example.com", "app-install-1")
+        for _ in range(3):  # the same token retried (a flaky network): fine up to the limit
+            assert (await refresh(client, alice.refresh)).status_code == 200
+        limited = await refresh(client, alice.refresh)
+        assert limited.status_code == 429 and "retry-after" in limited.headers

@@ -1,0 +1,132 @@
+"""Revocation is immediate (A11): logout, device removal, password change, account removal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from tests.auth_helpers import notifications
+from tests.helpers import API, Device
+
+DEVICES = f"{API}/devices"
+
+
+async def refresh_status(client: Any, device: Device) -> int:
+    r = await client.post(f"{API}/auth/refresh",
+                          json={"refreshToken": device.refresh, "deviceId": device.client_id})
+    return int(r.status_code)
+
+
+async def listed_ids(client: Any, device: Device) -> list[str]:
+    r = await client.get(DEVICES, headers=device.auth)
+    assert r.status_code == 200, r.text
+    return [d["id"] for d in r.json()["data"]["devices"]]
+
+
+async def test_logout_ends_the_sign_in_but_keeps_the_device(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    tablet = await sign_in(client_id="tablet")
+
+    r = await client.post(f"{API}/auth/logout", headers=phone.auth)
+
+    assert r.status_code == 200
+    assert r.json() == {"success": True, "data": {"loggedOut": True, "deviceId": phone.device_id}}
+    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 401
+    assert await refresh_status(client, phone) == 401
+    assert (await client.post(f"{API}/auth/logout", headers=phone.auth)).status_code == 401
+    assert phone.device_id in await listed_ids(client, tablet)
+    # Signing in again on the phone is the same device.
+    again = await sign_in(client_id="phone")
+    assert again.device_id == phone.device_id
+
+
+async def test_logout_needs_a_token(client):
+    r = await client.post(f"{API}/auth/logout")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+async def test_removing_a_device_signs_it_out_at_once(client, services, make_user, sign_in):
+    user_id = await make_user()
+    phone = await sign_in(client_id="phone", pushToken="fcm-phone")
+    tablet = await sign_in(client_id="tablet")
+
+    r = await client.delete(f"{DEVICES}/{phone.device_id}", headers=tablet.auth)
+
+    assert r.status_code == 200, r.text
+    assert r.json() == {"success": True, "data": {"deviceId": phone.device_id, "removed": True}}
+    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 401
+    assert await refresh_status(client, phone) == 401
+    assert await listed_ids(client, tablet) == [tablet.device_id]
+    row = await services.db.fetchone("SELECT * FROM devices WHERE id = ?", (phone.device_id,))
+    assert row["push_token"] is None and row["removed_at"] is not None
+    [event] = await notifications(services, user_id, "device_removed")
+    assert event["category"] == "security"
+    assert event["except_device_id"] == phone.device_id
+    assert msgspec.json.decode(event["data"]) == {"deviceId": phone.device_id}
+    # Gone is gone: a second delete is 404, and the install signing in again is a new device.
+    again = await client.delete(f"{DEVICES}/{phone.device_id}", headers=tablet.auth)
+    assert again.status_code == 404
+    back = await sign_in(client_id="phone")
+    assert back.device_id != phone.device_id
+
+
+async def test_a_device_may_remove_itself(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    r = await client.delete(f"{DEVICES}/{phone.device_id}", headers=phone.auth)
+    assert r.status_code == 200
+    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 401
+
+
+async def test_removal_hooks_run_in_the_same_transaction(client, services, make_user, sign_in):
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    tablet = await sign_in(client_id="tablet")
+    seen: list[tuple[str, str]] = []
+
+    async def failing_hook(tx: Any, user_id: str, device_id: str) -> None:
+        seen.append((user_id, device_id))
+        raise RuntimeError("push registry unavailable")
+
+    services.devices.removal_hooks.append(failing_hook)
+    r = await client.delete(f"{DEVICES}/{phone.device_id}", headers=tablet.auth)
+    assert r.status_code == 500
+    assert seen == [(phone.user_id, phone.device_id)]
+    # Nothing happened: the phone is still signed in and listed.
+    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 200
+    assert phone.device_id in await listed_ids(client, tablet)
+
+
+async def test_a_password_change_signs_out_every_device(client, services, make_user, sign_in):
+    user_id = await make_user()
+    await make_user("bob@example.com", name="Bob")
+    phone = await sign_in(client_id="phone")
+    tablet = await sign_in(client_id="tablet")
+    bob = await sign_in("bob@example.com")
+
+    await services.accounts.set_password("alice@example.com", "a brand new passphrase")
+
+    for device in (phone, tablet):
+        assert (await client.get(DEVICES, headers=device.auth)).status_code == 401
+        assert await refresh_status(client, device) == 401
+    assert (await client.get(DEVICES, headers=bob.auth)).status_code == 200
+    assert len(await notifications(services, user_id, "password_changed")) == 1
+
+
+async def test_removing_the_account_invalidates_its_tokens(client, services, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    await services.accounts.remove_user("alice@example.com")
+    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 401
+    assert await refresh_status(client, phone) == 401
+
+
+async def test_the_administrator_can_revoke_a_device(client, services, make_user, sign_in):
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    tablet = await sign_in(client_id="tablet")
+    await services.devices.admin_revoke(phone.device_id)
+    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 401
+    assert await listed_ids(client, tablet) == [tablet.device_id]
