@@ -204,6 +204,19 @@ class NotificationSettings(_Section):
     enabled: bool = True
     # Give up delivering a push after this long (the inbox keeps it regardless).
     give_up_after: Duration = "24h"
+    # Retries wait retry_initial_delay, doubling (with jitter) up to retry_max_delay.
+    retry_initial_delay: Duration = "15s"
+    retry_max_delay: Duration = "30m"
+    # One request to a push service may take this long before it is retried.
+    send_timeout: Duration = "10s"
+    # How often the push worker looks for new notifications made outside this process.
+    poll_interval: Duration = "2s"
+    # Upload notifications wait until uploads pause this long (at most uploads_digest_max)
+    # so a backup of many photos is one push ("37 photos backed up").
+    uploads_digest_delay: Duration = "30s"
+    uploads_digest_max: Duration = "10m"
+    # Inbox entries older than this are deleted.
+    inbox_retention: Duration = "90d"
     # Outgoing push URLs must resolve to public addresses or to one of these hosts.
     allowed_hosts: list[str] = msgspec.field(default_factory=list)
     webhook_url: str = ""

@@ -115,6 +115,8 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
         raise fail(exc.message, _EXIT_BY_STATUS.get(exc.status, EXIT_ERROR)) from None
     except sqlite3.Error as exc:
         raise fail(f"database {settings.db_path}: {exc}") from None
+    except ConfigError as exc:  # found while starting services (a push key file, say)
+        raise fail(f"configuration: {exc}", EXIT_USAGE) from None
     except (OSError, RuntimeError) as exc:
         raise fail(str(exc)) from None
 

@@ -14,6 +14,7 @@ import uvicorn
 from homesync.app import configure_logging, create_app
 from homesync.cli.common import (
     EXIT_CONFLICT,
+    EXIT_USAGE,
     ConfigOpt,
     DataDirOpt,
     console,
@@ -21,7 +22,7 @@ from homesync.cli.common import (
     open_data_dir,
     settings_from,
 )
-from homesync.config import Settings, example_config
+from homesync.config import ConfigError, Settings, example_config
 from homesync.services.container import Services
 
 __all__ = ["INITIAL_PASSWORD_FILE", "forget_initial_password", "init", "serve"]
@@ -48,6 +49,8 @@ def serve(
 async def _serve(settings: Settings) -> None:
     try:
         services = await Services.open(settings)
+    except ConfigError as exc:  # found while starting services (a push key file, say)
+        raise fail(f"configuration: {exc}", EXIT_USAGE) from None
     except (OSError, RuntimeError, sqlite3.Error) as exc:
         raise fail(f"cannot open the data dir {settings.data_path}: {exc}") from None
     try:

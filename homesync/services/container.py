@@ -15,6 +15,8 @@ from homesync.config import Settings, parse_size
 from homesync.services.accounts import Accounts
 from homesync.services.backup import Backups
 from homesync.services.devices import Devices
+from homesync.services.notifications import Notifications
+from homesync.services.outbox import PushOutbox, PushProviders
 from homesync.services.passwords import Passwords
 from homesync.services.restore import RESTORE_MARKER
 from homesync.services.sessions import Sessions
@@ -39,11 +41,17 @@ class Services:
                                  default_quota=parse_size(settings.uploads.default_quota))
         self.sessions = Sessions(db, self.accounts, self.codec, settings.auth)
         self.devices = Devices(db)
+        # Push: the configured providers, the outbox worker, registration and the inbox.
+        self.push = PushProviders(settings.notifications)
+        self.outbox = PushOutbox(db, settings.notifications, self.push.providers)
+        self.notifications = Notifications(db, settings.notifications, self.push.providers,
+                                           self.outbox.wake)
         self.backups = Backups(db, settings)
         self.status = Status(db, settings, self.backups)
         # Long-running loops (gc, push delivery, ...) started by the server, not the CLI.
         self._jobs: list[tuple[str, BackgroundJob]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self.add_background_job("push", self.outbox.run_forever)
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -72,4 +80,6 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self.outbox.aclose()
+        await self.push.aclose()
         await self.db.close()

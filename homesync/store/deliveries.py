@@ -1,0 +1,255 @@
+"""The push outbox: ``push_deliveries``, one row per (notification, device) to push to.
+
+The worker in :mod:`homesync.services.outbox` fans new notifications out into rows here,
+claims due rows under a lease, and records each attempt's outcome. Statuses are listed in
+``0004_notifications.sql``.
+"""
+
+from __future__ import annotations
+
+from homesync.store.db import Conn, Row, execute, fetchall, fetchone
+
+__all__ = [
+    "add",
+    "claim",
+    "device_summary",
+    "due",
+    "finish",
+    "hold",
+    "mark_dispatched",
+    "merge_uploads",
+    "message_parts",
+    "next_wakeup",
+    "postpone_uploads",
+    "prune_inbox",
+    "push_devices",
+    "release",
+    "release_held",
+    "reschedule",
+    "undispatched",
+]
+
+
+# -- fan-out ------------------------------------------------------------------------
+
+
+async def undispatched(conn: Conn, limit: int) -> list[Row]:
+    """Notifications not yet turned into deliveries, oldest first."""
+    return await fetchall(
+        conn,
+        "SELECT id, user_id, category, only_device_id, except_device_id, created_at"
+        " FROM notifications WHERE dispatched_at IS NULL ORDER BY created_at, id LIMIT ?",
+        (limit,),
+    )
+
+
+async def push_devices(conn: Conn, user_id: str) -> list[Row]:
+    """The user's live devices that have a push token, with their category switches."""
+    return await fetchall(
+        conn,
+        "SELECT d.id, d.platform, d.push_token, coalesce(p.uploads, 1) AS uploads,"
+        " coalesce(p.shares, 1) AS shares, coalesce(p.storage, 1) AS storage,"
+        " coalesce(p.security, 1) AS security"
+        " FROM devices d LEFT JOIN notification_preferences p ON p.device_id = d.id"
+        " WHERE d.user_id = ? AND d.removed_at IS NULL AND d.push_token IS NOT NULL",
+        (user_id,),
+    )
+
+
+async def add(conn: Conn, *, notification_id: str, device_id: str, category: str, due: int,
+              now: int) -> None:
+    await execute(
+        conn,
+        "INSERT OR IGNORE INTO push_deliveries (notification_id, device_id, category,"
+        " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?)",
+        (notification_id, device_id, category, due, now),
+    )
+
+
+_FRESH_UPLOADS = (
+    "device_id = ? AND category = 'uploads' AND status = 'pending' AND attempts = 0"
+    " AND lease_until IS NULL"
+)
+
+
+async def postpone_uploads(conn: Conn, device_id: str, *, delay_ms: int, max_ms: int,
+                           now: int) -> None:
+    """Debounce: the device's not-yet-sent upload pushes wait until ``delay_ms`` after the
+    latest one, but no longer than ``max_ms`` after the oldest."""
+    row = await fetchone(
+        conn, f"SELECT min(created_at) FROM push_deliveries WHERE {_FRESH_UPLOADS}", (device_id,)
+    )
+    if row is None or row[0] is None:
+        return
+    due = min(row[0] + max_ms, now + delay_ms)
+    await execute(
+        conn,
+        f"UPDATE push_deliveries SET next_attempt_at = max(next_attempt_at, ?)"
+        f" WHERE {_FRESH_UPLOADS} AND held_until IS NULL",
+        (due, device_id),
+    )
+
+
+async def mark_dispatched(conn: Conn, notification_id: str, now: int) -> None:
+    await execute(conn, "UPDATE notifications SET dispatched_at = ? WHERE id = ?",
+                  (now, notification_id))
+
+
+# -- claiming -----------------------------------------------------------------------
+
+
+async def due(conn: Conn, now: int, limit: int) -> list[Row]:
+    """Pending rows whose time has come and that no live worker holds, with what the
+    worker needs to decide about them (device, token, preferences, read state)."""
+    return await fetchall(
+        conn,
+        "SELECT pd.id, pd.notification_id, pd.device_id, pd.category, pd.attempts,"
+        " pd.first_attempt_at, n.read_at, d.platform, d.push_token, d.removed_at,"
+        " coalesce(p.uploads, 1) AS uploads, coalesce(p.shares, 1) AS shares,"
+        " coalesce(p.storage, 1) AS storage, coalesce(p.security, 1) AS security,"
+        " coalesce(p.quiet_enabled, 0) AS quiet_enabled, coalesce(p.quiet_start, 0) AS quiet_start,"
+        " coalesce(p.quiet_end, 0) AS quiet_end, coalesce(p.quiet_timezone, 'UTC') AS quiet_timezone"
+        " FROM push_deliveries pd"
+        " JOIN notifications n ON n.id = pd.notification_id"
+        " JOIN devices d ON d.id = pd.device_id"
+        " LEFT JOIN notification_preferences p ON p.device_id = pd.device_id"
+        " WHERE pd.status = 'pending' AND pd.next_attempt_at <= ?"
+        " AND (pd.lease_until IS NULL OR pd.lease_until <= ?)"
+        " ORDER BY pd.next_attempt_at, pd.id LIMIT ?",
+        (now, now, limit),
+    )
+
+
+async def claim(conn: Conn, delivery_id: int, *, lease_until: int, now: int) -> None:
+    """Take a row for one attempt: until ``lease_until`` no other worker touches it."""
+    await execute(
+        conn,
+        "UPDATE push_deliveries SET lease_until = ?, attempts = attempts + 1, held_until = NULL,"
+        " first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
+        (lease_until, now, delivery_id),
+    )
+
+
+async def hold(conn: Conn, delivery_id: int, until: int) -> None:
+    """Quiet hours: wait until they end (not an attempt)."""
+    await execute(
+        conn,
+        "UPDATE push_deliveries SET next_attempt_at = ?, held_until = ?, lease_until = NULL"
+        " WHERE id = ?",
+        (until, until, delivery_id),
+    )
+
+
+async def merge_uploads(conn: Conn, leader_id: int, device_id: str, now: int) -> list[int]:
+    """Fold the device's other unsent upload pushes into ``leader_id``'s summary."""
+    rows = await fetchall(
+        conn, f"SELECT id FROM push_deliveries WHERE {_FRESH_UPLOADS} AND id != ?",
+        (device_id, leader_id),
+    )
+    ids = [int(r[0]) for r in rows]
+    if ids:
+        await execute(
+            conn,
+            f"UPDATE push_deliveries SET status = 'merged', merged_into = ?, finished_at = ?,"
+            f" held_until = NULL WHERE id IN ({', '.join('?' * len(ids))})",
+            (leader_id, now, *ids),
+        )
+    return ids
+
+
+async def message_parts(conn: Conn, delivery_id: int) -> list[Row]:
+    """The notifications one push carries: its own, plus any merged into it, oldest first."""
+    return await fetchall(
+        conn,
+        "SELECT n.id, n.category, n.kind, n.title, n.body, n.data, n.read_at, n.created_at"
+        " FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id"
+        " WHERE pd.id = ? OR pd.merged_into = ? ORDER BY n.created_at, n.id",
+        (delivery_id, delivery_id),
+    )
+
+
+# -- outcomes -----------------------------------------------------------------------
+
+
+async def finish(conn: Conn, delivery_id: int, status: str, *, now: int,
+                 provider: str | None = None, error: str | None = None) -> None:
+    """A final state: delivered, failed, dropped or cancelled."""
+    await execute(
+        conn,
+        "UPDATE push_deliveries SET status = ?, finished_at = ?, lease_until = NULL,"
+        " held_until = NULL, provider = coalesce(?, provider), last_error = ? WHERE id = ?",
+        (status, now, provider, error, delivery_id),
+    )
+
+
+async def reschedule(conn: Conn, delivery_id: int, *, at: int, provider: str,
+                     error: str) -> None:
+    """Try again at ``at``."""
+    await execute(
+        conn,
+        "UPDATE push_deliveries SET next_attempt_at = ?, lease_until = NULL, provider = ?,"
+        " last_error = ? WHERE id = ?",
+        (at, provider, error, delivery_id),
+    )
+
+
+async def release(conn: Conn, delivery_ids: list[int]) -> None:
+    """Give back leases of attempts that never finished (shutdown), for an immediate retry."""
+    if delivery_ids:
+        await execute(
+            conn,
+            f"UPDATE push_deliveries SET lease_until = NULL WHERE status = 'pending'"
+            f" AND id IN ({', '.join('?' * len(delivery_ids))})",
+            delivery_ids,
+        )
+
+
+async def release_held(conn: Conn, device_id: str, now: int) -> int:
+    """Preferences changed: rows held by quiet hours are looked at again now."""
+    return await execute(
+        conn,
+        "UPDATE push_deliveries SET next_attempt_at = ?, held_until = NULL"
+        " WHERE device_id = ? AND status = 'pending' AND held_until IS NOT NULL",
+        (now, device_id),
+    )
+
+
+# -- housekeeping and status --------------------------------------------------------
+
+
+async def next_wakeup(conn: Conn) -> int | None:
+    """When the earliest pending row becomes claimable (epoch ms), if any."""
+    row = await fetchone(
+        conn,
+        "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM push_deliveries"
+        " WHERE status = 'pending'",
+    )
+    return None if row is None or row[0] is None else int(row[0])
+
+
+async def prune_inbox(conn: Conn, before: int) -> int:
+    """Delete notifications created before ``before`` that no push is still pending for."""
+    return await execute(
+        conn,
+        "DELETE FROM notifications WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM"
+        " push_deliveries pd WHERE pd.notification_id = notifications.id"
+        " AND pd.status = 'pending')",
+        (before,),
+    )
+
+
+async def device_summary(conn: Conn, device_id: str) -> Row | None:
+    """Pending count, and the latest finished attempt's outcome, for one device."""
+    return await fetchone(
+        conn,
+        "SELECT (SELECT count(*) FROM push_deliveries WHERE device_id = ?1"
+        " AND status = 'pending') AS pending,"
+        " (SELECT max(finished_at) FROM push_deliveries WHERE device_id = ?1"
+        " AND status = 'delivered') AS last_delivered_at,"
+        " last.status AS last_status, last.last_error AS last_error,"
+        " last.finished_at AS last_finished_at"
+        " FROM (SELECT 1) LEFT JOIN (SELECT status, last_error, finished_at FROM push_deliveries"
+        " WHERE device_id = ?1 AND status IN ('delivered', 'failed', 'dropped')"
+        " ORDER BY finished_at DESC, id DESC LIMIT 1) AS last",
+        (device_id,),
+    )

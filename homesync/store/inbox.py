@@ -1,0 +1,65 @@
+"""Reading the notification inbox: listing (newest first, keyset paging), read marks."""
+
+from __future__ import annotations
+
+from homesync.store.db import Conn, Row, execute, fetchall, fetchone
+
+__all__ = ["get", "list_page", "mark_all_read", "mark_read", "unread_count"]
+
+_COLUMNS = "id, category, kind, title, body, data, created_at, read_at"
+
+
+async def list_page(
+    conn: Conn, user_id: str, *, limit: int, unread_only: bool = False,
+    category: str | None = None, before: tuple[int, str] | None = None,
+) -> list[Row]:
+    """Up to ``limit`` notifications, newest first, strictly older than ``before``
+    (a ``(created_at, id)`` position from the previous page)."""
+    where = ["user_id = ?"]
+    params: list[object] = [user_id]
+    if unread_only:
+        where.append("read_at IS NULL")
+    if category is not None:
+        where.append("category = ?")
+        params.append(category)
+    if before is not None:
+        where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+        params += [before[0], before[0], before[1]]
+    return await fetchall(
+        conn,
+        f"SELECT {_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
+        " ORDER BY created_at DESC, id DESC LIMIT ?",
+        (*params, limit),
+    )
+
+
+async def get(conn: Conn, user_id: str, notification_id: str) -> Row | None:
+    return await fetchone(
+        conn, f"SELECT {_COLUMNS} FROM notifications WHERE id = ? AND user_id = ?",
+        (notification_id, user_id),
+    )
+
+
+async def unread_count(conn: Conn, user_id: str) -> int:
+    row = await fetchone(
+        conn, "SELECT count(*) FROM notifications WHERE user_id = ? AND read_at IS NULL",
+        (user_id,),
+    )
+    return int(row[0]) if row else 0
+
+
+async def mark_read(conn: Conn, user_id: str, notification_id: str, now: int) -> int:
+    """Mark one read (the first read time is kept); 0 when it is not the user's."""
+    return await execute(
+        conn,
+        "UPDATE notifications SET read_at = coalesce(read_at, ?) WHERE id = ? AND user_id = ?",
+        (now, notification_id, user_id),
+    )
+
+
+async def mark_all_read(conn: Conn, user_id: str, now: int) -> int:
+    """Mark every unread notification of the user read; how many there were."""
+    return await execute(
+        conn, "UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL",
+        (now, user_id),
+    )
