@@ -11,6 +11,8 @@ from litestar.config.compression import CompressionConfig
 
 from homesync.api.deps import dependencies
 from homesync.api.errors import exception_handlers
+from homesync.api.metrics import Metrics
+from homesync.api.observability import Observability
 from homesync.api.routes import MOBILE_PREFIX, mobile_route_handlers, root_route_handlers
 from homesync.config import Settings
 from homesync.services.container import Services
@@ -32,14 +34,17 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         app.state.services = svc
         if owned:
             await svc.start_background()
+        await metrics.start(settings, svc)
         try:
             yield
         finally:
+            await metrics.stop()
             if owned:
                 await svc.close()
 
+    metrics = Metrics()
     mobile = Router(path=MOBILE_PREFIX, route_handlers=mobile_route_handlers())
-    return Litestar(
+    app = Litestar(
         route_handlers=[mobile, *root_route_handlers()],
         dependencies=dependencies,
         exception_handlers=exception_handlers,
@@ -56,7 +61,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         debug=False,
         on_app_init=[],
     )
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.state.metrics = metrics
+    # Outermost, around routing: 404s and errors get a request id, a log line and a count.
+    app.asgi_handler = Observability(app.asgi_handler, metrics)
+    return app

@@ -23,7 +23,7 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
 async def readyz(request: Request[Any, Any, Any], services: ServicesDep) -> Response[bytes]:
     problems: list[str] = []
     try:
-        await services.db.fetchone("SELECT 1")
+        await services.db.ping()
     except Exception as exc:  # readiness reports, it does not crash
         problems.append(f"database: {exc}")
     try:

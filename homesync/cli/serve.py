@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from homesync.app import configure_logging, create_app
+from homesync.app import create_app
 from homesync.cli.common import (
     EXIT_CONFLICT,
     EXIT_USAGE,
@@ -41,7 +41,7 @@ def serve(
     """Run the server (no config needed: SQLite and chunks under the data dir)."""
     server_overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings_from(config, data_dir, server=server_overrides or None)
-    configure_logging(settings.server.log_level)
+    configure_logging(settings.server.log_level, settings.server.log_format)
     open_data_dir(settings)
     asyncio.run(_serve(settings))
 

@@ -15,13 +15,21 @@ from homesync.config import Settings, parse_size
 from homesync.services.accounts import Accounts
 from homesync.services.backup import Backups
 from homesync.services.devices import Devices
+from homesync.services.downloads import Downloads
+from homesync.services.fsck import Fsck
+from homesync.services.gc import Collector
 from homesync.services.notifications import Notifications
 from homesync.services.outbox import PushOutbox, PushProviders
 from homesync.services.passwords import Passwords
+from homesync.services.quota import Quota
 from homesync.services.restore import RESTORE_MARKER
 from homesync.services.sessions import Sessions
 from homesync.services.status import Status
 from homesync.services.tokens import TokenCodec
+from homesync.services.upload_init import UploadPlanner
+from homesync.services.upload_urls import ChunkUrlSigner
+from homesync.services.uploads import Uploads
+from homesync.store.chunks import ChunkStore, LocalChunkStore
 from homesync.store.db import Database
 from homesync.store.keys import load_or_create_secret
 
@@ -41,6 +49,16 @@ class Services:
                                  default_quota=parse_size(settings.uploads.default_quota))
         self.sessions = Sessions(db, self.accounts, self.codec, settings.auth)
         self.devices = Devices(db)
+        # Content: chunk store, uploads, downloads, gc and fsck (issue 3).
+        self.chunks: ChunkStore = LocalChunkStore(settings.data_path, fsync=settings.storage.fsync)
+        self.quota = Quota(self.chunks, settings.storage.disk_reserve_bytes)
+        self.uploads = Uploads(db, self.chunks, self.quota,
+                               UploadPlanner(db, self.quota, settings.uploads),
+                               ChunkUrlSigner(secret))
+        self.sessions.pending_uploads = self.uploads.pending_for_device
+        self.downloads = Downloads(db, self.chunks)
+        self.gc = Collector(db, self.chunks, settings)
+        self.fsck = Fsck(db, self.chunks)
         # Push: the configured providers, the outbox worker, registration and the inbox.
         self.push = PushProviders(settings.notifications)
         self.outbox = PushOutbox(db, settings.notifications, self.push.providers)
@@ -51,6 +69,7 @@ class Services:
         # Long-running loops (gc, push delivery, ...) started by the server, not the CLI.
         self._jobs: list[tuple[str, BackgroundJob]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self.add_background_job("uploads-gc", self.gc.run_forever)
         self.add_background_job("push", self.outbox.run_forever)
 
     @classmethod

@@ -103,6 +103,10 @@ class Database:
         async with self.reader.execute(sql, tuple(params)) as cur:
             return list(await cur.fetchall())
 
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a query (readiness checks)."""
+        await self.fetchone("SELECT 1")
+
     async def checkpoint(self) -> None:
         """Fold the WAL back into the database file so it does not grow without bound."""
         async with self._write_lock:
