@@ -23,6 +23,7 @@ from homesync.cli.common import (
     settings_from,
 )
 from homesync.config import ConfigError, Settings, example_config
+from homesync.logs import configure_logging
 from homesync.services.container import Services
 
 __all__ = ["INITIAL_PASSWORD_FILE", "forget_initial_password", "init", "serve"]
@@ -61,6 +62,7 @@ async def _serve(settings: Settings) -> None:
             app, host=settings.server.host, port=settings.server.port, lifespan="on",
             log_level=settings.server.log_level, access_log=False, proxy_headers=False,
             server_header=False, timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+            log_config=None,  # keep homesync.logs' handlers (request ids, JSON, redaction)
         )
         server = uvicorn.Server(config)
         console.print(f"homesync serving http://{settings.server.host}:{settings.server.port} "
