@@ -1,0 +1,93 @@
+"""``homesync fsck``: re-hash every stored chunk and say which files any damage touches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+from homesync.paths import join
+from homesync.store import chunk_index
+from homesync.store.chunks import ChunkStore
+from homesync.store.db import Database
+
+__all__ = ["ChunkDamage", "Fsck", "FsckReport"]
+
+_PAGE = 500
+
+
+class ChunkDamage(msgspec.Struct, frozen=True, kw_only=True):
+    hash: str
+    problem: str  # "missing", "wrong size", "content does not match its hash"
+    files: list[str]  # "email:/folder/name" (+ " (older version)")
+
+
+class FsckReport(msgspec.Struct, kw_only=True):
+    checked_chunks: int = 0
+    checked_bytes: int = 0
+    damaged: list[ChunkDamage] = msgspec.field(default_factory=list)
+    unknown_files: int = 0  # chunk files no row refers to (gc removes them after the grace)
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+
+# (chunks done, bytes done, total chunks, total bytes)
+Progress = Callable[[int, int, int, int], None]
+
+
+class Fsck:
+    def __init__(self, db: Database, chunks: ChunkStore) -> None:
+        self._db = db
+        self._chunks = chunks
+
+    async def run(self, progress: Progress | None = None) -> FsckReport:
+        """Check every chunk the database knows: present, right size, right sha256."""
+        total_chunks, total_bytes = await chunk_index.count_and_bytes(self._db.reader)
+        report = FsckReport()
+        after = ""
+        while True:
+            rows = await chunk_index.page(self._db.reader, after=after, limit=_PAGE)
+            for row in rows:
+                problem = await self._check(row["hash"], row["size"])
+                if problem:
+                    report.damaged.append(ChunkDamage(hash=row["hash"], problem=problem,
+                                                      files=await self._users_of(row["hash"])))
+                report.checked_chunks += 1
+                report.checked_bytes += row["size"]
+                if progress:
+                    progress(report.checked_chunks, report.checked_bytes, total_chunks,
+                             total_bytes)
+            if len(rows) < _PAGE:
+                break
+            after = rows[-1]["hash"]
+        known_on_disk: list[str] = []
+        async for chunk in self._chunks.list_chunks():
+            known_on_disk.append(chunk.hash)
+            if len(known_on_disk) >= _PAGE:
+                report.unknown_files += await self._unknown(known_on_disk)
+                known_on_disk = []
+        report.unknown_files += await self._unknown(known_on_disk)
+        return report
+
+    async def _check(self, chunk_hash: str, size: int) -> str | None:
+        stored = await self._chunks.size(chunk_hash)
+        if stored is None:
+            return "missing"
+        if stored != size:
+            return f"wrong size ({stored} bytes, expected {size})"
+        if not await self._chunks.verify(chunk_hash):
+            return "content does not match its hash"
+        return None
+
+    async def _users_of(self, chunk_hash: str) -> list[str]:
+        rows = await chunk_index.referenced_by(self._db.reader, chunk_hash)
+        return [f"{r['email']}:{join(r['folder'], r['name'])}"
+                + ("" if r["is_current"] else " (older version)") for r in rows]
+
+    async def _unknown(self, hashes: list[str]) -> int:
+        if not hashes:
+            return 0
+        known = await chunk_index.known(self._db.reader, hashes)
+        return len(hashes) - len(known)

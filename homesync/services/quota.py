@@ -1,0 +1,98 @@
+"""Room for uploads: the user's quota, the server's disk, and storage notifications.
+
+Quota counts every retained version (``users.used_bytes``) plus the bytes promised to
+open uploads, so two uploads started at once cannot both squeeze into the last gigabyte.
+The disk check keeps ``storage.disk_reserve`` free for the database and the system.
+"""
+
+from __future__ import annotations
+
+from homesync.errors import DiskFull, NotFound, QuotaExceeded
+from homesync.ids import new_id
+from homesync.store import notifications, uploads, users
+from homesync.store.chunks import ChunkStore
+from homesync.store.db import Conn
+
+__all__ = ["STORAGE_THRESHOLDS", "Quota", "crossed_thresholds", "human_bytes"]
+
+STORAGE_THRESHOLDS = (80, 90, 100)
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def crossed_thresholds(before: int, after: int, quota: int) -> list[int]:
+    """The percentages of ``quota`` that usage went past going from ``before`` to ``after``."""
+    if quota <= 0 or after <= before:
+        return []
+    return [p for p in STORAGE_THRESHOLDS if before * 100 < p * quota <= after * 100]
+
+
+class Quota:
+    def __init__(self, chunks: ChunkStore, disk_reserve: int) -> None:
+        self._chunks = chunks
+        self._disk_reserve = disk_reserve
+
+    async def check_room(self, tx: Conn, user_id: str, extra: int, now: int) -> None:
+        """507 QUOTA_EXCEEDED unless ``extra`` more bytes fit the user's quota."""
+        if extra <= 0:
+            return
+        user = await users.by_id(tx, user_id)
+        if user is None:
+            raise NotFound("No such account")
+        quota = int(user["quota_bytes"])
+        if quota == 0:
+            return
+        used = int(user["used_bytes"])
+        reserved = await uploads.reserved_bytes(tx, user_id, now)
+        if used + reserved + extra > quota:
+            raise QuotaExceeded(
+                f"Needs {human_bytes(extra)}, but only {human_bytes(max(0, quota - used - reserved))}"
+                f" of the {human_bytes(quota)} quota is free",
+                quotaBytes=quota, usedBytes=used, reservedBytes=reserved, requiredBytes=extra,
+            )
+
+    @staticmethod
+    async def used_bytes(conn: Conn, user_id: str) -> int:
+        """Bytes charged to the user now (read this before a change, for :meth:`note_usage`)."""
+        user = await users.by_id(conn, user_id)
+        return int(user["used_bytes"]) if user else 0
+
+    async def check_disk(self, needed: int) -> None:
+        """507 DISK_FULL unless ``needed`` bytes fit on the disk above the reserve."""
+        if needed <= 0:
+            return
+        free = await self._chunks.free_bytes()
+        if free - self._disk_reserve < needed:
+            raise DiskFull(
+                "The server's disk does not have room for this upload",
+                freeBytes=max(0, free - self._disk_reserve), requiredBytes=needed,
+            )
+
+    async def note_usage(self, tx: Conn, user_id: str, used_before: int, now: int) -> None:
+        """After usage grew from ``used_before``: a ``storage`` notification per threshold crossed.
+
+        Call in the transaction that changed the usage (the event is written with it).
+        """
+        user = await users.by_id(tx, user_id)
+        if user is None:
+            return
+        quota, used = int(user["quota_bytes"]), int(user["used_bytes"])
+        crossed = crossed_thresholds(used_before, used, quota)
+        if not crossed:
+            return
+        percent = crossed[-1]  # several at once (a big file): the highest one says it all
+        title = "Storage full" if percent >= 100 else f"Storage {percent}% full"
+        await notifications.enqueue(
+            tx, notification_id=new_id("notif"), user_id=user_id, category="storage",
+            kind="quota_full" if percent >= 100 else "quota_warning", title=title,
+            body=f"You are using {human_bytes(used)} of {human_bytes(quota)}.",
+            data={"percent": str(percent), "usedBytes": str(used), "quotaBytes": str(quota)},
+            now=now,
+        )

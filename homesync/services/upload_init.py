@@ -1,0 +1,218 @@
+"""``POST /upload/init``: decide, per file, between dedup, resume and a new upload.
+
+For each file, in order:
+
+1. the sync engineer's tombstone rule (``deleted_on_server`` unless ``restore``);
+2. content the user already has at that place → ``deduplicated`` with that file;
+3. content the user has elsewhere → a new file (or version) made from the stored
+   chunks at once, ``deduplicated`` with the new id — no bytes sent. Never across users:
+   another user's content is invisible here, so init is no existence oracle;
+4. a live entry with that name (no ``fileId``) → ``conflict``, naming it: a new file never
+   silently replaces another;
+5. an open upload of the same content to the same place by the same device → resumed;
+6. otherwise a new upload.
+
+The quota is checked once for everything the request adds (507 before anything is
+written), then the whole plan commits in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from homesync import clock
+from homesync.config import UploadSettings, parse_duration, parse_size
+from homesync.errors import NameConflict, NotFound, PayloadTooLarge, ValidationError
+from homesync.ids import new_id
+from homesync.paths import name_key, normalize_folder, normalize_name
+from homesync.services.quota import Quota
+from homesync.services.upload_types import FileRequest, InitEntry, InitResult, UploadOptions
+from homesync.store import files, uploads
+from homesync.store.db import Conn, Database
+
+__all__ = ["MAX_CHUNKS_PER_FILE", "DeletedOnServer", "UploadPlanner", "normalize_checksum"]
+
+# Past this many chunks a file's chunk size grows (within max_chunk_size): a 100 GiB video
+# in 1 MiB chunks would otherwise answer init with a 100,000-entry chunk list.
+MAX_CHUNKS_PER_FILE = 10_000
+_PIECE_ALIGN = 64 * 1024
+
+# (tx, user_id, checksum) → True when the user deleted that content on the server and an
+# auto-upload must not bring it back. Installed by the sync service (container.py).
+DeletedOnServer = Callable[[Conn, str, str], Awaitable[bool]]
+
+
+async def _never_deleted(tx: Conn, user_id: str, checksum: str) -> bool:
+    return False
+
+
+def normalize_checksum(value: str) -> str:
+    """``sha256:<64 lowercase hex>`` or ValidationError (upper-case hex is accepted)."""
+    algo, _, digest = value.strip().partition(":")
+    digest = digest.lower()
+    if algo.lower() != "sha256" or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValidationError("checksum must be sha256:<64 hex digits>", field="checksum")
+    return f"sha256:{digest}"
+
+
+class UploadPlanner:
+    def __init__(self, db: Database, quota: Quota, settings: UploadSettings) -> None:
+        self._db = db
+        self._quota = quota
+        self._settings = settings
+        self.ttl_ms = parse_duration(settings.session_ttl) * 1000
+        self.min_chunk = parse_size(settings.min_chunk_size)
+        self.max_chunk = parse_size(settings.max_chunk_size)
+        self.default_chunk = min(max(parse_size(settings.default_chunk_size), self.min_chunk),
+                                 self.max_chunk)
+        self.max_file = parse_size(settings.max_file_size)
+        self.deleted_on_server: DeletedOnServer = _never_deleted
+
+    def chunk_size_for(self, requested: int | None, size: int) -> int:
+        """The asked-for chunk size clamped to the configured range, grown for huge files."""
+        chunk = self.default_chunk if not requested else min(max(requested, self.min_chunk),
+                                                              self.max_chunk)
+        if size > chunk * MAX_CHUNKS_PER_FILE:
+            needed = -(-size // MAX_CHUNKS_PER_FILE)
+            chunk = min(self.max_chunk, -(-needed // _PIECE_ALIGN) * _PIECE_ALIGN)
+        return chunk
+
+    def _check(self, req: FileRequest) -> FileRequest:
+        if not 1 <= len(req.local_id) <= 200:
+            raise ValidationError("localId must have 1 to 200 characters", field="localId")
+        if req.size < 0:
+            raise ValidationError("size cannot be negative", field="size")
+        if req.size > self.max_file:
+            raise PayloadTooLarge(f"Files may be at most {self.max_file} bytes",
+                                  localId=req.local_id, maxFileSize=self.max_file)
+        return FileRequest(
+            local_id=req.local_id, name=normalize_name(req.name),
+            folder=normalize_folder(req.folder), size=req.size,
+            checksum=normalize_checksum(req.checksum), mime_type=req.mime_type,
+            priority=req.priority, file_id=req.file_id, restore=req.restore,
+        )
+
+    async def init(self, *, user_id: str, device_id: str, requests: list[FileRequest],
+                   options: UploadOptions) -> InitResult:
+        """Plan and record one ``upload/init`` (see the module docstring)."""
+        if not requests:
+            raise ValidationError("files must list at least one file", field="files")
+        if len(requests) > self._settings.max_files_per_init:
+            raise ValidationError(
+                f"At most {self._settings.max_files_per_init} files per upload/init",
+                field="files", maxFiles=self._settings.max_files_per_init)
+        if options.chunk_size is not None and options.chunk_size < 0:
+            raise ValidationError("chunkSize cannot be negative", field="chunkSize")
+        checked = [self._check(r) for r in requests]
+        local_ids = [r.local_id for r in checked]
+        if len(set(local_ids)) != len(local_ids):
+            raise ValidationError("localId values must be unique within one request",
+                                  field="localId")
+        # The disk first (no transaction needed): nothing is written if it cannot fit.
+        await self._quota.check_disk(sum(r.size for r in checked))
+
+        now = clock.now_ms()
+        expires_at = now + self.ttl_ms
+        session_id = new_id("session")
+        session_chunk = self.chunk_size_for(options.chunk_size, 0)
+        async with self._db.transaction() as tx:
+            await uploads.insert_session(
+                tx, session_id=session_id, user_id=user_id, device_id=device_id,
+                wifi_only=options.wifi_only, max_retries=options.max_retries,
+                chunk_size=session_chunk, now=now)
+            planned: list[tuple[FileRequest, str | None]] = []
+            for req in checked:
+                planned.append((req, await self._decide(tx, user_id, device_id, req, now)))
+            # Bytes this request adds: new uploads and files made from stored chunks.
+            extra = sum(req.size for req, kind in planned if kind in ("new", "copy"))
+            await self._quota.check_room(tx, user_id, extra, now)
+            used_before = await self._quota.used_bytes(tx, user_id)
+            entries = [await self._apply(tx, user_id, device_id, session_id, req, kind, options,
+                                         now, expires_at)
+                       for req, kind in planned]
+            await self._quota.note_usage(tx, user_id, used_before, now)
+        return InitResult(session_id=session_id, expires_at=expires_at, entries=entries)
+
+    async def _decide(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
+                      now: int) -> str | None:
+        """What to do with one file: deleted / same / copy / conflict / resume / new."""
+        target = None
+        if req.file_id is not None:
+            target = await files.get_file(tx, user_id, req.file_id)
+            if target is None or target["deleted_at"] is not None or target["kind"] != "file":
+                raise NotFound(f"No such file: {req.file_id}", localId=req.local_id)
+        if not req.restore and await self.deleted_on_server(tx, user_id, req.checksum):
+            return "deleted"
+        here = target or await files.find_by_name(tx, user_id, req.folder, req.name)
+        if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
+            return "same"
+        if here is not None and target is None:
+            return "conflict"
+        if await files.find_version_by_checksum(tx, user_id, req.checksum) is not None:
+            return "copy"
+        if await uploads.find_resumable(
+                tx, user_id=user_id, device_id=device_id, folder=req.folder,
+                name_key=name_key(req.name), checksum=req.checksum, size=req.size,
+                target_file_id=req.file_id, now=now) is not None:
+            return "resume"
+        return "new"
+
+    async def _apply(self, tx: Conn, user_id: str, device_id: str, session_id: str,
+                     req: FileRequest, kind: str | None, options: UploadOptions, now: int,
+                     expires_at: int) -> InitEntry:
+        if kind == "deleted":
+            return InitEntry(local_id=req.local_id, status="deleted_on_server")
+        if kind == "same":
+            here = (await files.get_file(tx, user_id, req.file_id) if req.file_id
+                    else await files.find_by_name(tx, user_id, req.folder, req.name))
+            assert here is not None
+            return InitEntry(local_id=req.local_id, status="deduplicated", file_id=here["id"])
+        if kind == "conflict":
+            here = await files.find_by_name(tx, user_id, req.folder, req.name)
+            assert here is not None
+            return InitEntry(
+                local_id=req.local_id, status="conflict", file_id=here["id"],
+                error_code=NameConflict.code,
+                error_message=f"{req.name} already exists in {req.folder} with other content;"
+                              " send its fileId to upload a new version, or another name")
+        if kind == "copy":
+            return await self._copy(tx, user_id, device_id, req, now)
+        if kind == "resume":
+            found = await uploads.find_resumable(
+                tx, user_id=user_id, device_id=device_id, folder=req.folder,
+                name_key=name_key(req.name), checksum=req.checksum, size=req.size,
+                target_file_id=req.file_id, now=now)
+            assert found is not None
+            await uploads.touch(tx, found["id"], now, expires_at)
+            return InitEntry(local_id=req.local_id, status="upload", upload_id=found["id"])
+        chunk_size = self.chunk_size_for(options.chunk_size, req.size)
+        upload_id = new_id("upload")
+        await uploads.insert(
+            tx, upload_id=upload_id, session_id=session_id, user_id=user_id,
+            device_id=device_id, local_id=req.local_id, folder=req.folder, name=req.name,
+            name_key=name_key(req.name), size=req.size, mime_type=req.mime_type,
+            checksum=req.checksum, priority=req.priority, target_file_id=req.file_id,
+            chunk_size=chunk_size, total_chunks=-(-req.size // chunk_size), now=now,
+            expires_at=expires_at)
+        return InitEntry(local_id=req.local_id, status="upload", upload_id=upload_id)
+
+    async def _copy(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
+                    now: int) -> InitEntry:
+        """A new file (or version) from chunks the user already stores."""
+        source = await files.find_version_by_checksum(tx, user_id, req.checksum)
+        assert source is not None
+        if source["size"] != req.size:
+            raise ValidationError("size does not match the content with that checksum",
+                                  field="size", localId=req.local_id)
+        chunk_list = await files.manifest(tx, source["id"])
+        try:
+            committed = await files.commit_version(
+                tx, user_id=user_id, file_id=req.file_id, folder=req.folder, name=req.name,
+                size=req.size, checksum=req.checksum, mime_type=req.mime_type, metadata={},
+                modified_at=now, chunk_hashes=[h for h, _ in chunk_list], device_id=device_id,
+                now=now)
+        except NameConflict as exc:  # an earlier file of this same request took the name
+            return InitEntry(local_id=req.local_id, status="conflict",
+                             file_id=exc.details.get("fileId"), error_code=exc.code,
+                             error_message=exc.message)
+        return InitEntry(local_id=req.local_id, status="deduplicated", file_id=committed.file_id)

@@ -1,0 +1,361 @@
+"""Resumable background uploads: init, chunk PUTs, status, progress, complete, cancel.
+
+Protocol checks live here; bytes go to the chunk store. What the server reports as
+received is exactly the set of committed ``upload_chunks`` rows, each written only after
+its chunk was durable, so after a crash ``GET /upload/{id}`` tells the truth (tusd#376).
+
+``complete`` reads the content back from storage through sha256 before the file exists
+(owncloud/core#26988, #32567), then creates the file or its new version, the journal entry
+and the ``uploads`` notification in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from typing import Any
+
+from homesync import clock
+from homesync.errors import (
+    ChecksumMismatch,
+    ChunkSizeMismatch,
+    Conflict,
+    MissingChunks,
+    NameConflict,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+    UploadExpired,
+    ValidationError,
+)
+from homesync.services.file_views import file_info
+from homesync.services.quota import Quota
+from homesync.services.upload_events import upload_event
+from homesync.services.upload_init import UploadPlanner, normalize_checksum
+from homesync.services.upload_types import (
+    ChunkReceipt,
+    ChunkTarget,
+    CompleteResult,
+    FileRequest,
+    InitResult,
+    UploadOptions,
+    UploadState,
+    upload_state,
+)
+from homesync.services.upload_urls import ChunkUrlSigner
+from homesync.store import chunk_index, files, uploads
+from homesync.store.chunks import ChunkStore
+from homesync.store.db import Conn, Database, Row
+
+__all__ = ["Uploads"]
+
+_REPORTABLE = ("uploading", "paused", "failed", "cancelled")
+
+
+class Uploads:
+    def __init__(self, db: Database, chunks: ChunkStore, quota: Quota, planner: UploadPlanner,
+                 signer: ChunkUrlSigner) -> None:
+        self._db = db
+        self._chunks = chunks
+        self._quota = quota
+        self.planner = planner
+        self._signer = signer
+
+    # -- init -----------------------------------------------------------------------
+
+    async def init(self, *, user_id: str, device_id: str, requests: list[FileRequest],
+                   options: UploadOptions) -> InitResult:
+        """``POST /upload/init``: see :mod:`homesync.services.upload_init` for the rules."""
+        result = await self.planner.init(user_id=user_id, device_id=device_id,
+                                         requests=requests, options=options)
+        now = clock.now_ms()
+        entries = []
+        for entry in result.entries:
+            if entry.upload_id is not None:
+                row = await uploads.get(self._db.reader, entry.upload_id)
+                assert row is not None
+                entry = type(entry)(local_id=entry.local_id, status=entry.status,
+                                    upload_id=entry.upload_id,
+                                    upload=await self._state(row, now))
+            entries.append(entry)
+        return InitResult(session_id=result.session_id, expires_at=result.expires_at,
+                          entries=entries)
+
+    # -- chunks ---------------------------------------------------------------------
+
+    async def chunk_target(self, upload_id: str, index: str | int, *, user_id: str | None,
+                           url_exp: str | None = None, url_sig: str | None = None) -> ChunkTarget:
+        """Authorise a chunk PUT (owner's Bearer, or the upload's signed URL) and locate it.
+
+        404 for someone else's upload (or none), 401 for a bad signature, 410 when expired,
+        409 when the upload has ended, 400 for an index outside the upload.
+        """
+        row = await uploads.get(self._db.reader, upload_id)
+        if user_id is not None:
+            if row is None or row["user_id"] != user_id:
+                raise NotFound("No such upload")
+        elif url_exp is not None and url_sig is not None:
+            if not self._signer.verify(upload_id, url_exp, url_sig):
+                raise Unauthorized("Invalid chunk URL signature")
+            if row is None:
+                raise NotFound("No such upload")
+            if row["device_removed_at"] is not None:
+                raise Unauthorized("The device of this upload was removed")
+        else:
+            raise Unauthorized("Use Authorization: Bearer <accessToken> or a signed chunk URL")
+        self._check_open(row, clock.now_ms())
+        idx = _parse_index(index, row["total_chunks"])
+        start = idx * row["chunk_size"]
+        return ChunkTarget(upload_id=upload_id, user_id=row["user_id"], index=idx, start=start,
+                           length=min(row["size"], start + row["chunk_size"]) - start,
+                           replaceable=bool(row["checksum_failed"]))
+
+    def target_for_range(self, target: ChunkTarget, first: int, last: int, total: int | None,
+                         size: int) -> None:
+        """Check a ``Content-Range`` sent to a file-level URL against the chunk it names."""
+        if first != target.start or last != target.start + target.length - 1 \
+                or (total is not None and total != size):
+            raise ValidationError("Content-Range must cover exactly one chunk of the upload",
+                                  expectedStart=target.start,
+                                  expectedEnd=target.start + target.length - 1)
+
+    async def receive_chunk(self, target: ChunkTarget, body: AsyncIterable[bytes], *,
+                            checksum: str | None = None) -> ChunkReceipt:
+        """Stream one chunk's body into the store and count it once it is durable.
+
+        The body is hashed and written as it arrives and cut off (413) the moment it passes
+        the chunk's length; short bodies (400), a wrong ``checksum`` (422) and different
+        bytes for an index that already has a chunk (409) are refused and not counted.
+        """
+        expected = normalize_checksum(checksum)[7:] if checksum else None
+        await self._quota.check_disk(target.length)
+        writer = self._chunks.writer()
+        try:
+            async for piece in body:
+                if writer.size + len(piece) > target.length:
+                    raise PayloadTooLarge(f"Chunk {target.index} has {target.length} bytes",
+                                          expected=target.length)
+                if piece:
+                    await writer.write(piece)
+            if writer.size != target.length:
+                raise ChunkSizeMismatch(
+                    f"Chunk {target.index} must have {target.length} bytes, got {writer.size}",
+                    expected=target.length, received=writer.size)
+            digest = writer.hexdigest()
+            if expected is not None and digest != expected:
+                raise ChecksumMismatch("X-Chunk-Checksum does not match the chunk's bytes",
+                                       expected=f"sha256:{expected}", actual=f"sha256:{digest}")
+            held = await uploads.chunk_at(self._db.reader, target.upload_id, target.index)
+            if held is not None and held["chunk_hash"] != digest and not target.replaceable:
+                raise Conflict(f"Chunk {target.index} was already received with other bytes",
+                               index=target.index)
+            await writer.commit()
+            return await self._record(target, digest)
+        finally:
+            await writer.abort()  # no-op once committed
+
+    async def _record(self, target: ChunkTarget, digest: str) -> ChunkReceipt:
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            row = await uploads.get(tx, target.upload_id)
+            assert row is not None
+            self._check_open(row, now)  # it may have been completed or cancelled meanwhile
+            await chunk_index.add(tx, digest, target.length, now)
+            # gc deletes bytes only inside a write transaction; checking here, in ours, means
+            # the chunk cannot vanish between this check and the commit that protects it.
+            if not await self._chunks.exists(digest):
+                raise ServiceUnavailable("The chunk was cleaned up while arriving; send it again")
+            row = await uploads.record_chunk(
+                tx, upload_id=target.upload_id, idx=target.index, chunk_hash=digest,
+                size=target.length, now=now, expires_at=now + self.planner.ttl_ms)
+        return ChunkReceipt(upload_id=target.upload_id, index=target.index,
+                            bytes_received=target.length, completed_chunks=row["received_chunks"],
+                            total_chunks=row["total_chunks"], status=row["status"])
+
+    # -- status and progress --------------------------------------------------------
+
+    async def status(self, user_id: str, upload_id: str) -> UploadState:
+        """``GET /upload/{id}``: the server's truth, for resuming after any restart."""
+        row = await self._owned(self._db.reader, user_id, upload_id)
+        return await self._state(row, clock.now_ms())
+
+    async def progress(self, user_id: str, upload_id: str, *, status: str,
+                       bytes_uploaded: int | None) -> UploadState:
+        """``POST /upload/progress``: record what the app says, answer with what the server has.
+
+        ``paused``/``uploading``/``failed`` are recorded (and keep the upload alive);
+        ``cancelled`` ends it and lets its chunks go. A finished upload is reported as is.
+        """
+        if status not in _REPORTABLE:
+            raise ValidationError(f"status must be one of {', '.join(_REPORTABLE)}",
+                                  field="status")
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            row = await self._owned(tx, user_id, upload_id)
+            if row["status"] in uploads.OPEN_STATUSES:
+                if row["expires_at"] <= now:
+                    raise UploadExpired()
+                if status == "cancelled":
+                    await uploads.mark_ended(tx, upload_id, "cancelled", now)
+                else:
+                    await uploads.set_status(tx, upload_id, status=status,
+                                             reported_bytes=bytes_uploaded, now=now,
+                                             expires_at=now + self.planner.ttl_ms)
+                    if status == "failed" and row["status"] != "failed":
+                        await upload_event(tx, row, "upload_failed", "Upload failed",
+                                            f"{row['name']} could not be uploaded.", now)
+            elif row["status"] == "expired":
+                raise UploadExpired()
+            row = await self._owned(tx, user_id, upload_id)
+        return await self._state(row, now)
+
+    async def cancel(self, user_id: str, upload_id: str) -> UploadState:
+        """End an open upload (its chunks become garbage unless something else uses them)."""
+        return await self.progress(user_id, upload_id, status="cancelled", bytes_uploaded=None)
+
+    # -- complete -------------------------------------------------------------------
+
+    async def complete(self, *, user_id: str, device_id: str, upload_id: str, checksum: str,
+                       metadata: dict[str, Any]) -> CompleteResult:
+        """``POST /upload/complete``: verify everything, then make the file exist.
+
+        409 MISSING_CHUNKS (with their indexes), 422 CHECKSUM_MISMATCH (the upload stays
+        open: re-sent chunks may then replace stored ones), 410 when expired. Completing
+        again returns the same file.
+        """
+        declared = normalize_checksum(checksum)
+        row = await self._owned(self._db.reader, user_id, upload_id)
+        if row["status"] == "completed":
+            return await self._completed_result(row)
+        self._check_open(row, clock.now_ms())
+        if declared != row["checksum"]:
+            raise ChecksumMismatch("checksum differs from the one given at upload/init",
+                                   expected=row["checksum"], actual=declared)
+        received = await uploads.received(self._db.reader, upload_id)
+        have = {r["idx"] for r in received}
+        missing = [i for i in range(row["total_chunks"]) if i not in have]
+        if missing:
+            raise MissingChunks(f"{len(missing)} of {row['total_chunks']} chunks are missing",
+                                missingChunks=missing)
+        hashes = [r["chunk_hash"] for r in received]
+        try:
+            digest, size = await self._chunks.sha256_of(hashes)
+        except FileNotFoundError:
+            raise await self._forget_lost_chunks(upload_id, received) from None
+        if f"sha256:{digest}" != row["checksum"] or size != row["size"]:
+            now = clock.now_ms()
+            async with self._db.transaction() as tx:
+                await uploads.mark_checksum_failed(tx, upload_id, now)
+                await upload_event(tx, row, "upload_failed", "Upload failed verification",
+                                    f"{row['name']} arrived damaged and is being re-sent.", now)
+            raise ChecksumMismatch("The uploaded content does not match its checksum; send the"
+                                   " chunks again and complete", expected=row["checksum"],
+                                   actual=f"sha256:{digest}")
+        return await self._commit(row, hashes, metadata, device_id)
+
+    async def _commit(self, row: Row, hashes: list[str], metadata: dict[str, Any],
+                      device_id: str) -> CompleteResult:
+        now = clock.now_ms()
+        upload_id, user_id = row["id"], row["user_id"]
+        async with self._db.transaction() as tx:
+            row = await self._owned(tx, user_id, upload_id)
+            if row["status"] == "completed":  # a concurrent complete won the writer first
+                return await self._completed_result(row, tx)
+            self._check_open(row, now)
+            target = None
+            if row["target_file_id"] is not None:
+                target = await files.get_file(tx, user_id, row["target_file_id"])
+                if target is not None and (target["deleted_at"] is not None
+                                           or target["kind"] != "file"):
+                    target = None  # deleted meanwhile: the upload becomes a new file, never lost
+            here = target or await files.find_by_name(tx, user_id, row["folder"], row["name"])
+            if here is not None and here["kind"] == "file" and here["checksum"] == row["checksum"]:
+                # Same content already there (another device got there first, D7).
+                await uploads.mark_completed(tx, upload_id, file_id=here["id"],
+                                             version_id=here["version_id"], now=now)
+                created, file_id = False, here["id"]
+            else:
+                if here is not None and target is None:
+                    raise NameConflict(f"{row['name']} already exists in {row['folder']}",
+                                       fileId=here["id"])
+                used_before = await self._quota.used_bytes(tx, user_id)
+                committed = await files.commit_version(
+                    tx, user_id=user_id, file_id=target["id"] if target else None,
+                    folder=row["folder"], name=row["name"], size=row["size"],
+                    checksum=row["checksum"], mime_type=row["mime_type"], metadata=metadata,
+                    modified_at=_modified_at(metadata, now), chunk_hashes=hashes,
+                    device_id=device_id, now=now)
+                await uploads.mark_completed(tx, upload_id, file_id=committed.file_id,
+                                             version_id=committed.version_id, now=now)
+                await self._quota.note_usage(tx, user_id, used_before, now)
+                created, file_id = committed.created, committed.file_id
+            await upload_event(tx, row, "upload_completed", "Upload completed",
+                                f"{row['name']} is safe on your server.", now, file_id=file_id)
+            file_row = await files.get_file(tx, user_id, file_id)
+        assert file_row is not None
+        return CompleteResult(upload_id=upload_id, file=file_info(file_row), created=created)
+
+    async def _forget_lost_chunks(self, upload_id: str, received: list[Row]) -> MissingChunks:
+        """Chunks whose bytes are gone (disk damage): uncount them so the app re-sends them."""
+        lost = [r["idx"] for r in received if not await self._chunks.exists(r["chunk_hash"])]
+        async with self._db.transaction() as tx:
+            await uploads.forget_chunks(tx, upload_id, lost)
+        return MissingChunks(f"{len(lost)} chunks were lost by the server; send them again",
+                             missingChunks=lost)
+
+    async def _completed_result(self, row: Row, conn: Conn | None = None) -> CompleteResult:
+        file_row = await files.get_file(conn or self._db.reader, row["user_id"], row["file_id"])
+        if file_row is None:
+            raise NotFound("The file of this upload no longer exists")
+        return CompleteResult(upload_id=row["id"], file=file_info(file_row), created=False)
+
+    # -- helpers --------------------------------------------------------------------
+
+    async def pending_for_device(self, device_id: str) -> int:
+        """Open uploads of a device (register's ``syncData.pendingUploads``)."""
+        return await uploads.count_open_for_device(self._db.reader, device_id, clock.now_ms())
+
+    async def _owned(self, conn: Conn, user_id: str, upload_id: str) -> Row:
+        row = await uploads.get(conn, upload_id)
+        if row is None or row["user_id"] != user_id:
+            raise NotFound("No such upload")
+        return row
+
+    @staticmethod
+    def _check_open(row: Row, now: int) -> None:
+        status = row["status"]
+        if status == "expired" or (status in uploads.OPEN_STATUSES and row["expires_at"] <= now):
+            raise UploadExpired()
+        if status == "completed":
+            raise Conflict("This upload is already completed", fileId=row["file_id"])
+        if status == "cancelled":
+            raise Conflict("This upload was cancelled; start a new one")
+
+    async def _state(self, row: Row, now: int) -> UploadState:
+        received = [r["idx"] for r in await uploads.received(self._db.reader, row["id"])]
+        exp = row["expires_at"] // 1000
+        return upload_state(row, received, now=now, url_exp=exp,
+                            url_sig=self._signer.sign(row["id"], exp))
+
+
+def _parse_index(index: str | int, total: int) -> int:
+    text = str(index)
+    if not text.isdigit() or len(text) > 9:
+        raise ValidationError("Chunk index must be a whole number", field="index")
+    idx = int(text)
+    if idx >= total:
+        raise ValidationError(f"This upload has chunks 0 to {total - 1}", field="index",
+                              totalChunks=total)
+    return idx
+
+
+def _modified_at(metadata: dict[str, Any], now: int) -> int:
+    """The client's own mtime when the metadata carries one (``modifiedAt``/``lastModified``)."""
+    for key in ("modifiedAt", "lastModified"):
+        value = metadata.get(key)
+        if isinstance(value, str):
+            try:
+                return clock.from_rfc3339(value)
+            except ValueError:
+                continue
+    return now

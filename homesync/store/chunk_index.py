@@ -1,0 +1,90 @@
+"""The ``chunks`` table: which chunks the database knows, and which nothing refers to.
+
+A chunk is referenced by a version's manifest (``version_chunks``) or by an upload still
+collecting it (``upload_chunks``). Unreferenced chunks are garbage once older than the
+grace period; gc deletes the row and the bytes in one write transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from homesync.store.db import Conn, Row, execute, fetchall
+
+__all__ = [
+    "add",
+    "count_and_bytes",
+    "delete",
+    "is_unreferenced",
+    "known",
+    "page",
+    "referenced_by",
+    "unreferenced_before",
+]
+
+_UNREFERENCED = (
+    "NOT EXISTS (SELECT 1 FROM version_chunks vc WHERE vc.chunk_hash = c.hash)"
+    " AND NOT EXISTS (SELECT 1 FROM upload_chunks uc WHERE uc.chunk_hash = c.hash)"
+)
+
+
+async def add(tx: Conn, chunk_hash: str, size: int, now: int) -> None:
+    """Know a chunk (once: a chunk stored again keeps its first row)."""
+    await execute(tx, "INSERT OR IGNORE INTO chunks (hash, size, created_at) VALUES (?, ?, ?)",
+                  (chunk_hash, size, now))
+
+
+async def known(conn: Conn, hashes: Iterable[str]) -> set[str]:
+    """Which of ``hashes`` have a row."""
+    wanted = list(hashes)
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        batch = wanted[i:i + 500]
+        rows = await fetchall(
+            conn, f"SELECT hash FROM chunks WHERE hash IN ({','.join('?' * len(batch))})", batch
+        )
+        found.update(r[0] for r in rows)
+    return found
+
+
+async def unreferenced_before(conn: Conn, cutoff: int, *, after: str, limit: int) -> list[Row]:
+    """(hash, size) of chunks nothing refers to, created before ``cutoff``, by hash after ``after``."""
+    return await fetchall(
+        conn,
+        f"SELECT c.hash, c.size FROM chunks c WHERE c.hash > ? AND c.created_at < ?"
+        f" AND {_UNREFERENCED} ORDER BY c.hash LIMIT ?",
+        (after, cutoff, limit),
+    )
+
+
+async def is_unreferenced(conn: Conn, chunk_hash: str) -> bool:
+    rows = await fetchall(conn, f"SELECT 1 FROM chunks c WHERE c.hash = ? AND {_UNREFERENCED}",
+                          (chunk_hash,))
+    return bool(rows)
+
+
+async def delete(tx: Conn, chunk_hash: str) -> None:
+    await execute(tx, "DELETE FROM chunks WHERE hash = ?", (chunk_hash,))
+
+
+async def page(conn: Conn, *, after: str, limit: int) -> list[Row]:
+    """(hash, size) of known chunks in hash order (fsck walks them all)."""
+    return await fetchall(conn, "SELECT hash, size FROM chunks WHERE hash > ? ORDER BY hash LIMIT ?",
+                          (after, limit))
+
+
+async def referenced_by(conn: Conn, chunk_hash: str) -> list[Row]:
+    """The files whose versions use a chunk: (user email, folder, name, file id, version id, current)."""
+    return await fetchall(
+        conn,
+        "SELECT u.email, f.folder, f.name, f.id AS file_id, v.id AS version_id,"
+        " (f.version_id = v.id) AS is_current FROM version_chunks vc"
+        " JOIN file_versions v ON v.id = vc.version_id JOIN files f ON f.id = v.file_id"
+        " JOIN users u ON u.id = f.user_id WHERE vc.chunk_hash = ? GROUP BY v.id",
+        (chunk_hash,),
+    )
+
+
+async def count_and_bytes(conn: Conn) -> tuple[int, int]:
+    rows = await fetchall(conn, "SELECT count(*), coalesce(sum(size), 0) FROM chunks")
+    return int(rows[0][0]), int(rows[0][1])

@@ -1,0 +1,235 @@
+"""Upload sessions, uploads and the chunks received for them (migration 0002)."""
+
+from __future__ import annotations
+
+from homesync.store.db import Conn, Row, execute, fetchall, fetchone
+
+__all__ = [
+    "OPEN_STATUSES",
+    "chunk_at",
+    "count_open_for_device",
+    "delete_finished_before",
+    "due_for_expiry",
+    "find_resumable",
+    "forget_chunks",
+    "get",
+    "insert",
+    "insert_session",
+    "mark_checksum_failed",
+    "mark_completed",
+    "mark_ended",
+    "received",
+    "record_chunk",
+    "reserved_bytes",
+    "set_status",
+    "touch",
+]
+
+# An upload in one of these states can still receive chunks and be completed.
+OPEN_STATUSES = ("pending", "uploading", "paused", "failed")
+_OPEN_SQL = "('pending', 'uploading', 'paused', 'failed')"
+
+_COLUMNS = (
+    "u.id, u.session_id, u.user_id, u.device_id, u.local_id, u.folder, u.name, u.name_key,"
+    " u.size, u.mime_type, u.checksum, u.priority, u.target_file_id, u.chunk_size,"
+    " u.total_chunks, u.status, u.received_chunks, u.received_bytes, u.reported_bytes,"
+    " u.reported_at, u.checksum_failed, u.file_id, u.version_id, u.created_at, u.updated_at,"
+    " u.expires_at, u.finished_at, s.wifi_only, s.max_retries,"
+    " d.removed_at AS device_removed_at"
+)
+_FROM = ("FROM uploads u JOIN upload_sessions s ON s.id = u.session_id"
+         " JOIN devices d ON d.id = u.device_id")
+
+
+async def insert_session(tx: Conn, *, session_id: str, user_id: str, device_id: str,
+                         wifi_only: bool, max_retries: int, chunk_size: int, now: int) -> None:
+    await execute(
+        tx,
+        "INSERT INTO upload_sessions (id, user_id, device_id, wifi_only, max_retries, chunk_size,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (session_id, user_id, device_id, int(wifi_only), max_retries, chunk_size, now),
+    )
+
+
+async def insert(tx: Conn, *, upload_id: str, session_id: str, user_id: str, device_id: str,
+                 local_id: str, folder: str, name: str, name_key: str, size: int, mime_type: str,
+                 checksum: str, priority: str, target_file_id: str | None, chunk_size: int,
+                 total_chunks: int, now: int, expires_at: int) -> None:
+    await execute(
+        tx,
+        "INSERT INTO uploads (id, session_id, user_id, device_id, local_id, folder, name, name_key,"
+        " size, mime_type, checksum, priority, target_file_id, chunk_size, total_chunks, status,"
+        " created_at, updated_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        (upload_id, session_id, user_id, device_id, local_id, folder, name, name_key, size,
+         mime_type, checksum, priority, target_file_id, chunk_size, total_chunks, now, now,
+         expires_at),
+    )
+
+
+async def get(conn: Conn, upload_id: str) -> Row | None:
+    """An upload with its session's options (any user: callers check ``user_id``)."""
+    return await fetchone(conn, f"SELECT {_COLUMNS} {_FROM} WHERE u.id = ?", (upload_id,))
+
+
+async def find_resumable(conn: Conn, *, user_id: str, device_id: str, folder: str, name_key: str,
+                         checksum: str, size: int, target_file_id: str | None,
+                         now: int) -> Row | None:
+    """An open, unexpired upload of the same content to the same place by the same device.
+
+    An app that lost its upload id (reinstalled, crashed before saving it) and asks again
+    gets the upload it already started, with the chunks already received.
+    """
+    return await fetchone(
+        conn,
+        f"SELECT {_COLUMNS} {_FROM} WHERE u.user_id = ? AND u.device_id = ? AND u.folder = ?"
+        f" AND u.name_key = ? AND u.checksum = ? AND u.size = ? AND u.status IN {_OPEN_SQL}"
+        " AND u.target_file_id IS ? AND u.expires_at > ? ORDER BY u.created_at DESC LIMIT 1",
+        (user_id, device_id, folder, name_key, checksum, size, target_file_id, now),
+    )
+
+
+async def reserved_bytes(conn: Conn, user_id: str, now: int) -> int:
+    """Bytes promised to the user's open uploads (counted against the quota at init)."""
+    row = await fetchone(
+        conn,
+        f"SELECT coalesce(sum(size), 0) FROM uploads WHERE user_id = ? AND status IN {_OPEN_SQL}"
+        " AND expires_at > ?",
+        (user_id, now),
+    )
+    return int(row[0]) if row else 0
+
+
+async def count_open_for_device(conn: Conn, device_id: str, now: int) -> int:
+    row = await fetchone(
+        conn,
+        f"SELECT count(*) FROM uploads WHERE device_id = ? AND status IN {_OPEN_SQL}"
+        " AND expires_at > ?",
+        (device_id, now),
+    )
+    return int(row[0]) if row else 0
+
+
+async def received(conn: Conn, upload_id: str) -> list[Row]:
+    """(idx, chunk_hash, size) of every chunk received, by index."""
+    return await fetchall(
+        conn, "SELECT idx, chunk_hash, size FROM upload_chunks WHERE upload_id = ? ORDER BY idx",
+        (upload_id,),
+    )
+
+
+async def chunk_at(conn: Conn, upload_id: str, idx: int) -> Row | None:
+    return await fetchone(
+        conn, "SELECT idx, chunk_hash, size FROM upload_chunks WHERE upload_id = ? AND idx = ?",
+        (upload_id, idx),
+    )
+
+
+async def record_chunk(tx: Conn, *, upload_id: str, idx: int, chunk_hash: str, size: int,
+                       now: int, expires_at: int) -> Row:
+    """Count a durable chunk as received (replacing what the index held) and return the upload.
+
+    The caller has written the chunk's bytes and its ``chunks`` row already.
+    """
+    await execute(
+        tx,
+        "INSERT INTO upload_chunks (upload_id, idx, chunk_hash, size, received_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (upload_id, idx) DO UPDATE"
+        " SET chunk_hash = excluded.chunk_hash, size = excluded.size,"
+        " received_at = excluded.received_at",
+        (upload_id, idx, chunk_hash, size, now),
+    )
+    await execute(
+        tx,
+        "UPDATE uploads SET received_chunks = (SELECT count(*) FROM upload_chunks WHERE upload_id = ?),"
+        " received_bytes = (SELECT coalesce(sum(size), 0) FROM upload_chunks WHERE upload_id = ?),"
+        " status = CASE WHEN status IN ('pending', 'paused', 'failed') THEN 'uploading' ELSE status END,"
+        " updated_at = ?, expires_at = max(expires_at, ?) WHERE id = ?",
+        (upload_id, upload_id, now, expires_at, upload_id),
+    )
+    row = await get(tx, upload_id)
+    assert row is not None
+    return row
+
+
+async def forget_chunks(tx: Conn, upload_id: str, indexes: list[int]) -> None:
+    """Uncount chunks (their bytes were found missing): they are reported missing again."""
+    await tx.executemany("DELETE FROM upload_chunks WHERE upload_id = ? AND idx = ?",
+                         [(upload_id, i) for i in indexes])
+    await execute(
+        tx,
+        "UPDATE uploads SET received_chunks = (SELECT count(*) FROM upload_chunks WHERE upload_id = ?),"
+        " received_bytes = (SELECT coalesce(sum(size), 0) FROM upload_chunks WHERE upload_id = ?)"
+        " WHERE id = ?",
+        (upload_id, upload_id, upload_id),
+    )
+
+
+async def touch(tx: Conn, upload_id: str, now: int, expires_at: int) -> None:
+    """A sign of life: push the expiry forward."""
+    await execute(
+        tx, "UPDATE uploads SET updated_at = ?, expires_at = max(expires_at, ?) WHERE id = ?",
+        (now, expires_at, upload_id),
+    )
+
+
+async def set_status(tx: Conn, upload_id: str, *, status: str, reported_bytes: int | None,
+                     now: int, expires_at: int) -> None:
+    """Record what the app reported (an open status); counts as a sign of life."""
+    await execute(
+        tx,
+        "UPDATE uploads SET status = ?, reported_bytes = ?, reported_at = ?, updated_at = ?,"
+        " expires_at = max(expires_at, ?) WHERE id = ?",
+        (status, reported_bytes, now, now, expires_at, upload_id),
+    )
+
+
+async def mark_checksum_failed(tx: Conn, upload_id: str, now: int) -> None:
+    await execute(tx, "UPDATE uploads SET checksum_failed = 1, updated_at = ? WHERE id = ?",
+                  (now, upload_id))
+
+
+async def mark_completed(tx: Conn, upload_id: str, *, file_id: str, version_id: str | None,
+                         now: int) -> None:
+    """The upload became (or matched) a file: its chunk list is the version's manifest now."""
+    await execute(
+        tx,
+        "UPDATE uploads SET status = 'completed', file_id = ?, version_id = ?, updated_at = ?,"
+        " finished_at = ? WHERE id = ?",
+        (file_id, version_id, now, now, upload_id),
+    )
+    await execute(tx, "DELETE FROM upload_chunks WHERE upload_id = ?", (upload_id,))
+
+
+async def mark_ended(tx: Conn, upload_id: str, status: str, now: int) -> None:
+    """Cancelled or expired: the received chunks are let go (gc frees unused bytes)."""
+    await execute(
+        tx,
+        "UPDATE uploads SET status = ?, updated_at = ?, finished_at = ? WHERE id = ?",
+        (status, now, now, upload_id),
+    )
+    await execute(tx, "DELETE FROM upload_chunks WHERE upload_id = ?", (upload_id,))
+
+
+async def due_for_expiry(conn: Conn, now: int, limit: int) -> list[Row]:
+    """Open uploads idle past their expiry."""
+    return await fetchall(
+        conn,
+        f"SELECT {_COLUMNS} {_FROM} WHERE u.status IN {_OPEN_SQL} AND u.expires_at <= ?"
+        " ORDER BY u.expires_at LIMIT ?",
+        (now, limit),
+    )
+
+
+async def delete_finished_before(tx: Conn, cutoff: int) -> int:
+    """Forget uploads that ended before ``cutoff`` (and sessions left empty)."""
+    removed = await execute(
+        tx, f"DELETE FROM uploads WHERE status NOT IN {_OPEN_SQL} AND finished_at < ?", (cutoff,)
+    )
+    await execute(
+        tx,
+        "DELETE FROM upload_sessions WHERE created_at < ? AND NOT EXISTS"
+        " (SELECT 1 FROM uploads u WHERE u.session_id = upload_sessions.id)",
+        (cutoff,),
+    )
+    return removed
