@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +11,7 @@ from litestar.config.compression import CompressionConfig
 from homesync.api.deps import dependencies
 from homesync.api.errors import exception_handlers
 from homesync.api.metrics import Metrics
-from homesync.api.observability import Observability
+from homesync.api.observability import install as install_observability
 from homesync.api.routes import MOBILE_PREFIX, mobile_route_handlers, root_route_handlers
 from homesync.config import Settings
 from homesync.services.container import Services
@@ -63,5 +62,5 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     )
     app.state.metrics = metrics
     # Outermost, around routing: 404s and errors get a request id, a log line and a count.
-    app.asgi_handler = Observability(app.asgi_handler, metrics)
+    install_observability(app, metrics)
     return app

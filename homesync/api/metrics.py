@@ -1,0 +1,138 @@
+"""Prometheus metrics, served on their own address (``server.metrics_address``).
+
+Two kinds of figures:
+
+* counted as requests pass (by the observability middleware): requests by route and
+  status, their durations, upload bytes received, long-polls parked right now;
+* read from the database every ``server.metrics_refresh`` through the same status
+  service as ``homesync status``: accounts, files, chunks, stored and logical bytes,
+  dedup savings, open uploads, the outbox, the last backup, free disk.
+
+Every app gets its own registry (no process globals), so tests may build many. The
+listener is prometheus_client's small threaded HTTP server: it keeps answering even when
+the event loop is busy, which is when you want to look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+
+from homesync import __version__, clock
+from homesync.config import Settings, parse_duration
+from homesync.services.container import Services
+
+__all__ = ["Metrics", "parse_address"]
+
+log = logging.getLogger("homesync.metrics")
+
+# Buckets for a home server: most requests take milliseconds, long-polls up to minutes.
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:9464"`` or ``"[::1]:9464"`` → (host, port)."""
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class Metrics:
+    """The metrics of one app: its registry, the per-request instruments and the gauges."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        Info("homesync_build", "Version of this homesync server.", registry=r).info(
+            {"version": __version__})
+        self.requests = Counter("homesync_http_requests", "HTTP requests answered.",
+                                ("method", "route", "status"), registry=r)
+        self.duration = Histogram("homesync_http_request_duration_seconds",
+                                  "Time to answer HTTP requests.", ("method", "route"),
+                                  buckets=_DURATION_BUCKETS, registry=r)
+        self.in_flight = Gauge("homesync_http_requests_in_flight",
+                               "HTTP requests being handled now.", registry=r)
+        self.upload_bytes = Counter("homesync_upload_bytes",
+                                    "Chunk bytes received by successful chunk uploads.",
+                                    registry=r)
+        self.long_polls = Gauge("homesync_sync_long_polls_parked",
+                                "Sync long-polls (wait=N) waiting for a change now.", registry=r)
+
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(f"homesync_{name}", doc, registry=r)
+
+        self.users = gauge("users", "Accounts.")
+        self.devices = gauge("devices", "Signed-up devices (not removed).")
+        self.files = gauge("files", "Live files (not in the trash).")
+        self.chunks = gauge("chunks_stored", "Chunks in the chunk store.")
+        self.stored_bytes = gauge("stored_bytes", "Bytes the chunk store takes on disk.")
+        self.logical_bytes = gauge("logical_bytes", "Sum of every stored version's size.")
+        self.dedup_saved = gauge("dedup_saved_bytes", "Bytes deduplication saves (logical - stored).")
+        self.open_uploads = gauge("open_uploads", "Upload sessions still open (resumable).")
+        self.outbox_depth = gauge("outbox_depth", "Notifications not yet handed to push delivery.")
+        self.last_backup = gauge("last_backup_timestamp_seconds",
+                                 "When the last backup finished (0: never).")
+        self.backup_running = gauge("backup_running", "1 while a backup of this data dir runs.")
+        self.disk_free = gauge("disk_free_bytes", "Free space on the data dir's filesystem.")
+        self.refreshed = gauge("metrics_refreshed_timestamp_seconds",
+                               "When the database-derived gauges were last refreshed.")
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._refresher: asyncio.Task[None] | None = None
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.duration.labels(method, route).observe(seconds)
+
+    async def refresh(self, services: Services) -> None:
+        """Set the database-derived gauges from a fresh status report."""
+        report = await services.status.report()
+        self.users.set(report.users)
+        self.devices.set(report.devices)
+        self.files.set(report.files)
+        self.chunks.set(report.chunks)
+        self.stored_bytes.set(report.stored_bytes)
+        self.logical_bytes.set(report.logical_bytes)
+        self.dedup_saved.set(report.saved_bytes)
+        self.open_uploads.set(report.open_uploads)
+        self.outbox_depth.set(report.pending_notifications)
+        self.backup_running.set(int(report.backup_running))
+        self.disk_free.set(report.disk_free_bytes)
+        if report.last_backup is not None:
+            self.last_backup.set(clock.from_rfc3339(report.last_backup.finished_at) / 1000)
+        self.refreshed.set(clock.now())
+
+    async def start(self, settings: Settings, services: Services) -> None:
+        """Serve on ``server.metrics_address`` (if set) and keep the gauges fresh."""
+        address = settings.server.metrics_address
+        if not address:
+            return
+        host, port = parse_address(address)
+        self._server, self._thread = start_http_server(port, host, registry=self.registry)
+        log.info("metrics on http://%s/metrics", address)
+        interval = parse_duration(settings.server.metrics_refresh)
+
+        async def keep_fresh() -> None:
+            while True:
+                try:
+                    await self.refresh(services)
+                except Exception:  # a bad refresh must not take the server down
+                    log.exception("refreshing metrics failed")
+                await asyncio.sleep(interval)
+
+        self._refresher = asyncio.create_task(keep_fresh(), name="homesync:metrics")
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+        if self._server is not None:
+            server, self._server = self._server, None
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()

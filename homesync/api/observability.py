@@ -1,0 +1,122 @@
+"""Around every HTTP request: a request id, one access-log line, and the request metrics.
+
+Wraps the whole Litestar ASGI handler (outside routing), so 404s and errors are counted
+and logged too. The request id is the client's ``X-Request-ID`` when it is a sane token
+(a reverse proxy's id then follows the request through), else a fresh one; it is sent
+back in ``X-Request-ID`` and stamped on every log line the request causes.
+
+The access line has the path but never the query string: chunk URLs carry signatures.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from litestar import Litestar
+
+from homesync.api.metrics import Metrics
+from homesync.logs import request_id
+
+__all__ = ["Observability", "install"]
+
+# Plain ASGI shapes: this wraps the app from outside, before Litestar has typed anything.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("homesync.access")
+
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_QUIET = ("/healthz", "/readyz")  # probes every few seconds: only at debug level
+_CHUNK_ROUTE = "/upload/chunk/"
+
+
+def install(app: Litestar, metrics: Metrics) -> None:
+    """Wrap ``app``'s whole ASGI handler (outside routing) in :class:`Observability`."""
+    # Litestar types its handler with strict per-event TypedDicts; ours is plain ASGI.
+    inner: Any = app.asgi_handler
+    wrapped: Any = Observability(inner, metrics)
+    app.asgi_handler = wrapped
+
+
+class Observability:
+    """ASGI middleware recording every HTTP request: see the module docstring."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _incoming_id(scope) or secrets.token_hex(8)
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+        received = 0
+        long_poll = _is_long_poll(scope)
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+            return message
+
+        async def tagging_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", rid.encode())]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        if long_poll:
+            self.metrics.long_polls.inc()
+        try:
+            await self.app(scope, counting_receive, tagging_send)
+        finally:
+            seconds = time.perf_counter() - started
+            self.metrics.in_flight.dec()
+            if long_poll:
+                self.metrics.long_polls.dec()
+            route = str(scope.get("path_template") or "unmatched")
+            method = scope["method"]
+            self.metrics.observe_request(method, route, status, seconds)
+            if _CHUNK_ROUTE in route and 200 <= status < 300:
+                self.metrics.upload_bytes.inc(received)
+            path = scope["path"]
+            level = logging.DEBUG if path in _QUIET and status < 400 else logging.INFO
+            client = scope.get("client")
+            log.log(level, "%s %s %s %.1fms", method, path, status, seconds * 1000, extra={
+                "method": method, "path": path, "route": route, "status": status,
+                "ms": round(seconds * 1000, 1), "bytes_in": received,
+                "client": client[0] if client else None,
+            })
+            request_id.reset(token)
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _SANE_ID.match(text) else None
+    return None
+
+
+def _is_long_poll(scope: Scope) -> bool:
+    if not scope["path"].endswith("/sync/status"):
+        return False
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    wait = query.get("wait", ["0"])[0]
+    return wait.isdigit() and int(wait) > 0

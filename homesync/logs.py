@@ -1,0 +1,101 @@
+"""Logging for the server: request ids on every line, text or JSON, and no secrets.
+
+Every log line written while a request is handled carries that request's id (set by the
+API's observability middleware in :data:`request_id`), so one ``grep`` finds everything a
+request caused. Whatever a line says, credentials are scrubbed from it before it is
+written: access and refresh tokens, ``Authorization`` values, chunk-URL signatures and
+password fields (defence in depth: nothing should log them in the first place).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from contextvars import ContextVar
+from typing import Any
+
+import msgspec
+
+__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "redact", "request_id"]
+
+request_id: ContextVar[str | None] = ContextVar("homesync_request_id", default=None)
+
+_SECRETS = (
+    # JWTs (access tokens): three base64url parts, the first always starting "eyJ".
+    (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[token]"),
+    (re.compile(r"rt_mobile_[A-Za-z0-9_-]+"), "rt_mobile_[redacted]"),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[^\s,;\"']+"), r"\1 [redacted]"),
+    (re.compile(r"(?i)([?&](?:sig|signature|token|access_token)=)[^&\s\"']+"), r"\1[redacted]"),
+    (re.compile(r"(?i)(\"?(?:password|refreshToken|accessToken|pushToken)\"?\s*[:=]\s*)"
+                r"(\"[^\"]*\"|'[^']*'|[^\s,}]+)"), r"\1[redacted]"),
+)
+
+# Attributes every LogRecord has; anything else was passed with ``extra=`` and is data.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+
+
+def redact(text: str) -> str:
+    """``text`` with anything that looks like a credential replaced."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get() or "-"
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """``2024-01-20 15:30:00,123 INFO homesync.api [req 4f2a…] message key=value``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = _extras(record)
+        if extras:
+            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+        return redact(line)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``request_id``, ``msg``, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", None) if
+            getattr(record, "request_id", "-") != "-" else None,
+            "msg": record.getMessage(),
+            **_extras(record),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return redact(msgspec.json.encode(entry).decode())
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """Send every log line to standard error in ``fmt`` (``text`` or ``json``) from ``level`` up."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # uvicorn's loggers bring their own handlers: route them through ours instead.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
