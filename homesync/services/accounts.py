@@ -57,6 +57,7 @@ class Accounts:
         self, email: str, password: str, *, name: str | None = None,
         quota_bytes: int | None = None, is_admin: bool = False,
     ) -> UserInfo:
+        """A new account (Conflict if the email is taken, ValidationError for bad input)."""
         email = normalize_email(email)
         display = (name or email.split("@")[0]).strip()
         if not display or len(display) > 200:
@@ -80,9 +81,7 @@ class Accounts:
 
     async def create_first_admin(self, email: str = "admin@localhost") -> tuple[UserInfo, str] | None:
         """On a server with no accounts: an admin with a fresh random password, else None."""
-        async with self._db.transaction() as tx:
-            exists = await users.any_user(tx)
-        if exists:
+        if await users.any_user(self._db.reader):
             return None
         password = secrets.token_urlsafe(12)
         try:
@@ -91,9 +90,11 @@ class Accounts:
             return None
 
     async def get(self, email_or_id: str) -> UserInfo:
+        """One account by email or ``user_…`` id (NotFound otherwise)."""
         return user_info(await self._find(self._db.reader, email_or_id))
 
     async def list_users(self) -> list[UserInfo]:
+        """Every account, by email, with its number of live devices."""
         return [user_info(r) for r in await users.list_all(self._db.reader)]
 
     async def set_password(self, email_or_id: str, password: str) -> UserInfo:
@@ -111,6 +112,7 @@ class Accounts:
         return user_info(row)
 
     async def set_quota(self, email_or_id: str, quota_bytes: int) -> UserInfo:
+        """Set the account's quota in bytes (0: unlimited)."""
         if quota_bytes < 0:
             raise ValidationError("Quota cannot be negative", field="quota")
         async with self._db.transaction() as tx:
@@ -120,6 +122,10 @@ class Accounts:
         return user_info(row)
 
     async def unlock(self, email_or_id: str) -> UserInfo:
+        """Clear the account's failed sign-ins and lock, so its password works again.
+
+        The lock only ever stopped password sign-in; signed-in devices kept working.
+        """
         async with self._db.transaction() as tx:
             row = await self._find(tx, email_or_id)
             await users.set_lock(tx, row["id"], False)

@@ -97,7 +97,8 @@ class TokenCodec:
         except jwt.PyJWTError:
             raise Unauthorized("Invalid access token") from None
         exp, nbf = claims.get("exp"), claims.get("nbf")
-        if not isinstance(exp, int) or not isinstance(nbf, int):
+        # Whole seconds only; `type is int` also refuses booleans ("exp": true).
+        if type(exp) is not int or type(nbf) is not int:
             raise Unauthorized("Invalid access token")
         if nbf - _LEEWAY_S > now // 1000:
             raise Unauthorized("Access token not valid yet")
