@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Annotated
@@ -47,31 +48,48 @@ def serve(
     asyncio.run(_serve(settings))
 
 
-async def _serve(settings: Settings) -> None:
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before anything else happens, so a taken port fails fast and cleanly."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        services = await Services.open(settings)
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+async def _open_services(settings: Settings) -> Services:
+    try:
+        return await Services.open(settings)
     except ConfigError as exc:  # found while starting services (a push key file, say)
         raise fail(f"configuration: {exc}", EXIT_USAGE) from None
     except (OSError, RuntimeError, sqlite3.Error) as exc:
         raise fail(f"cannot open the data dir {settings.data_path}: {exc}") from None
-    try:
-        await _announce_first_admin(services)
-        app = create_app(settings, services)
-        await services.start_background()
-        config = uvicorn.Config(
-            app, host=settings.server.host, port=settings.server.port, lifespan="on",
-            log_level=settings.server.log_level, access_log=False, proxy_headers=False,
-            server_header=False, timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
-            log_config=None,  # keep homesync.logs' handlers (request ids, JSON, redaction)
-        )
-        server = uvicorn.Server(config)
-        console.print(f"homesync serving http://{settings.server.host}:{settings.server.port} "
-                      f"with data in {settings.data_path}", soft_wrap=True, markup=False)
-        await server.serve()
-        if not server.started:  # e.g. the port is taken; uvicorn logged why
-            raise fail(f"could not listen on {settings.server.host}:{settings.server.port}")
-    finally:
-        await services.close()
+
+
+async def _serve(settings: Settings) -> None:
+    with _listen(settings.server.host, settings.server.port) as sock:
+        services = await _open_services(settings)
+        try:
+            await _announce_first_admin(services)
+            app = create_app(settings, services)
+            await services.start_background()
+            config = uvicorn.Config(
+                app, host=settings.server.host, port=settings.server.port, lifespan="on",
+                log_level=settings.server.log_level, access_log=False, proxy_headers=False,
+                server_header=False, timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+                log_config=None,  # keep homesync.logs' handlers (request ids, JSON, redaction)
+            )
+            server = uvicorn.Server(config)
+            host, port = sock.getsockname()[:2]
+            console.print(f"homesync serving http://{_url_host(host)}:{port} "
+                          f"with data in {settings.data_path}", soft_wrap=True, markup=False)
+            await server.serve(sockets=[sock])
+        finally:
+            await services.close()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def forget_initial_password(settings: Settings, email: str) -> None:

@@ -1,0 +1,174 @@
+"""The foundation end to end: the real CLI and a real `homesync serve` on one data dir.
+
+Accounts are made with the CLI, devices sign in over HTTP, and revocation (from another
+device, or from the CLI while the server runs) kills a device's tokens at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import API, PASSWORD, ServerProcess, device_info
+
+pytestmark = pytest.mark.e2e
+
+# Cheap argon2 for the CLI and the server alike (fsync is already off in ServerProcess).
+CHEAP_ARGON2 = {
+    "HOMESYNC_AUTH_ARGON2_TIME_COST": "1",
+    "HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
+    "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1",
+}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path / "data", env=CHEAP_ARGON2)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def server_log(server: ServerProcess) -> str:
+    return (server.data_dir.parent / f"server-{server.port}.log").read_text("utf-8", "replace")
+
+
+def register(http: httpx.Client, email: str, client_id: str, model: str,
+             password: str = PASSWORD) -> dict[str, Any]:
+    r = http.post(f"{API}/auth/register", json={
+        "email": email, "password": password,
+        "deviceInfo": device_info(client_id, model=model)})
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['accessToken']}"}
+
+
+def test_cli_accounts_http_devices_and_revocation(server: ServerProcess) -> None:
+    made = server.cli("user", "add", "alice@example.com", "--name", "Alice Liddell",
+                      "--password-stdin", input=PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    server.start()
+    assert "No accounts yet" not in server_log(server)  # an account exists: no first admin
+
+    with httpx.Client(base_url=server.base, timeout=10) as http:
+        phone = register(http, "alice@example.com", "phone-1", "Pixel 7")
+        tablet = register(http, "alice@example.com", "tablet-1", "Galaxy Tab")
+        assert phone["user"]["name"] == "Alice Liddell"
+        assert phone["device"]["name"] == "Alice's Pixel 7"
+
+        # Refresh rotates: the new pair works, the old refresh token is spent.
+        r = http.post(f"{API}/auth/refresh", json={
+            "refreshToken": phone["tokens"]["refreshToken"], "deviceId": "phone-1"})
+        assert r.status_code == 200, r.text
+        phone_tokens = r.json()["tokens"]
+        assert phone_tokens["refreshToken"] != phone["tokens"]["refreshToken"]
+
+        # Each device sees both, and knows which one it is.
+        for tokens, me in ((phone_tokens, phone), (tablet["tokens"], tablet)):
+            r = http.get(f"{API}/devices", headers=bearer(tokens))
+            assert r.status_code == 200, r.text
+            data = r.json()["data"]
+            assert data["currentDevice"] == me["device"]["id"]
+            assert {d["name"] for d in data["devices"]} == {"Alice's Pixel 7",
+                                                          "Alice's Galaxy Tab"}
+            assert [d["isCurrent"] for d in data["devices"]].count(True) == 1
+
+        # The tablet removes the phone: the phone's tokens die on their next use.
+        r = http.delete(f"{API}/devices/{phone['device']['id']}", headers=bearer(tablet["tokens"]))
+        assert r.status_code == 200, r.text
+        assert http.get(f"{API}/devices", headers=bearer(phone_tokens)).status_code == 401
+        r = http.post(f"{API}/auth/refresh", json={
+            "refreshToken": phone_tokens["refreshToken"], "deviceId": "phone-1"})
+        assert r.status_code == 401
+        assert r.json()["error"]["code"] == "INVALID_REFRESH_TOKEN"
+
+        # The administrator revokes a laptop from the CLI while the server runs.
+        laptop = register(http, "alice@example.com", "laptop-1", "ThinkPad")
+        assert http.get(f"{API}/devices", headers=bearer(laptop["tokens"])).status_code == 200
+        listed = server.cli("device", "list", "alice@example.com", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert {d["id"] for d in json.loads(listed.stdout)} == {tablet["device"]["id"],
+                                                               laptop["device"]["id"]}
+        revoked = server.cli("device", "revoke", laptop["device"]["id"])
+        assert revoked.returncode == 0, revoked.stderr
+        r = http.get(f"{API}/devices", headers=bearer(laptop["tokens"]))
+        assert r.status_code == 401
+        assert r.json()["success"] is False
+        r = http.post(f"{API}/auth/refresh", json={
+            "refreshToken": laptop["tokens"]["refreshToken"], "deviceId": "laptop-1"})
+        assert r.status_code == 401
+
+        # The tablet was never touched.
+        r = http.get(f"{API}/devices", headers=bearer(tablet["tokens"]))
+        assert r.status_code == 200
+        assert [d["id"] for d in r.json()["data"]["devices"]] == [tablet["device"]["id"]]
+
+
+def test_first_start_prints_an_admin_password_that_signs_in(server: ServerProcess) -> None:
+    server.start()
+    m = re.search(r"email:\s+(\S+)\s+password:\s+(\S+)", server_log(server))
+    assert m, server_log(server)
+    email, password = m.groups()
+    saved = server.data_dir / "initial-admin-password.txt"
+    assert saved.read_text().split() == [email, password]
+    assert saved.stat().st_mode & 0o077 == 0
+
+    with httpx.Client(base_url=server.base, timeout=10) as http:
+        admin = register(http, email, "admin-phone", "Pixel 8", password=password)
+        assert admin["user"]["email"] == email
+        r = http.get(f"{API}/devices", headers=bearer(admin["tokens"]))
+        assert r.status_code == 200
+
+    # Choosing a real password forgets the printed one, file included.
+    changed = server.cli("user", "passwd", email, "--password-stdin", input=PASSWORD + "\n")
+    assert changed.returncode == 0, changed.stderr
+    assert not saved.exists()
+    users = json.loads(server.cli("user", "list", "--json").stdout)
+    assert [(u["email"], u["isAdmin"]) for u in users] == [(email, True)]
+
+    # A restart does not make a second admin.
+    server.stop()
+    server.start()
+    assert server_log(server).count("No accounts yet") == 1
+
+
+def run_serve(data_dir: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "homesync", "serve", "--data-dir", str(data_dir), *args],
+        capture_output=True, text=True, timeout=60,
+        env={**ServerProcess(data_dir).env, **CHEAP_ARGON2, **env},
+    )
+
+
+def test_serve_refuses_a_bad_setting_without_a_traceback(tmp_path: Path) -> None:
+    done = run_serve(tmp_path / "data", env={"HOMESYNC_AUTH_ACCESS_TOKEN_TTL": "forever"})
+    assert done.returncode == 2
+    assert "HOMESYNC_AUTH_ACCESS_TOKEN_TTL: option auth.access_token_ttl: expected a duration" \
+        in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_serve(tmp_path / "data", "--port", str(port), env={})
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert not (tmp_path / "data" / "initial-admin-password.txt").exists()
+    assert "Traceback" not in done.stderr + done.stdout
