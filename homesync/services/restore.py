@@ -24,7 +24,7 @@ from homesync import clock
 from homesync.ids import new_id
 from homesync.services.backup import ChunkProblem
 from homesync.services.progress import NO_PROGRESS, Progress
-from homesync.store import operations
+from homesync.store import chunk_index, operations
 from homesync.store.backup_repo import (
     DATABASE_FILE,
     KEY_FILE,
@@ -35,7 +35,7 @@ from homesync.store.backup_repo import (
     syncfs,
 )
 from homesync.store.chunks import LocalChunkStore
-from homesync.store.db import Database
+from homesync.store.db import Conn, Database
 from homesync.store.keys import SECRET_FILE
 from homesync.store.snapshot import (
     ChunkRef,
@@ -100,10 +100,12 @@ async def restore_backup(
     progress.phase("Open the restored database")
     db = await Database.open(data_dir / LIVE_DB)  # applies newer migrations to an old backup
     try:
+        now = clock.now_ms()
         async with db.transaction() as tx:
             snapshot_seq, resumed_seq = await operations.record_restore(
                 tx, restore_id=new_id("restore"), source=f"{destination}/snapshots/{copied.name}",
-                now=clock.now_ms())
+                now=now)
+            await _forget_unbacked_garbage(tx, LocalChunkStore(data_dir, fsync=False), now)
     finally:
         await db.close()
 
@@ -189,6 +191,23 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
         syncfs(data_dir)
     return _Copied(name=name, refs=refs, copied=copied, resumed=resumed, moved_aside=moved_aside,
                    broken=broken)
+
+
+async def _forget_unbacked_garbage(tx: Conn, live: LocalChunkStore, now: int) -> None:
+    """Drop rows of unreferenced chunks the backup did not carry (gc would drop them anyway).
+
+    A backup copies only referenced chunks, so garbage awaiting gc at backup time has a
+    row but no file after a restore; without this, ``fsck`` would report it missing.
+    """
+    after = ""
+    while True:
+        rows = await chunk_index.unreferenced_before(tx, now + 1, after=after, limit=500)
+        for row in rows:
+            if not await live.exists(row["hash"]):
+                await chunk_index.delete(tx, row["hash"])
+        if len(rows) < 500:
+            return
+        after = rows[-1]["hash"]
 
 
 def _prepare_target(data_dir: Path, force: bool) -> str | None:

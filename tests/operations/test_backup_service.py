@@ -247,6 +247,9 @@ def test_backup_lock_keeps_gc_away(tmp_path: Path) -> None:
 
 async def test_restore_round_trip(services: Services, make_user, tmp_path: Path) -> None:
     uid, contents = await _library(services, make_user)
+    # Garbage awaiting gc: rows without references. The backup does not carry its bytes.
+    doomed = await put_file(services, uid, "/tmp", "deleted.jpg", photo(555))
+    await delete_file(services, uid, doomed)
     dest = tmp_path / "backup"
     backup = await services.backups.create(dest)
     target = tmp_path / "restored"
@@ -266,6 +269,8 @@ async def test_restore_round_trip(services: Services, make_user, tmp_path: Path)
             data = b"".join((target / "chunks" / h[:2] / h[2:4] / h).read_bytes() for h, _ in manifest)
             assert "sha256:" + hashlib.sha256(data).hexdigest() == row["checksum"]
             assert data == contents[row["name"]]
+        fsck = await restored.fsck.run()
+        assert fsck.ok, fsck.damaged
         # The journal continues past the gap.
         new_id = await put_file(restored, uid, "/after", "restore.jpg", photo(7))
         row = await files.get_file(restored.db.reader, uid, new_id)
@@ -315,3 +320,24 @@ async def test_restore_names_damaged_chunk_and_resumes(services: Services, make_
     assert again.ok and again.copied_chunks == 1 and again.resumed_chunks == again.chunks - 1
     svc = await Services.open(make_settings(target))
     await svc.close()
+
+
+async def test_flipped_and_deleted_chunks_are_named_by_fsck_and_verify(
+        services: Services, make_user, tmp_path: Path) -> None:
+    await _library(services, make_user, n=4)
+    dest = tmp_path / "backup"
+    await services.backups.create(dest)
+    (live_flip, live_flip_path), (live_gone, live_gone_path) = sorted(
+        chunk_files(services.settings.data_path).items())[:2]
+    flip_byte(live_flip_path)
+    live_gone_path.unlink()
+    fsck = await services.fsck.run()
+    assert {d.hash for d in fsck.damaged} == {live_flip, live_gone}
+    assert all(d.files for d in fsck.damaged)
+
+    (dest_flip, dest_flip_path), (dest_gone, dest_gone_path) = sorted(chunk_files(dest).items())[2:4]
+    flip_byte(dest_flip_path)
+    dest_gone_path.unlink()
+    report = await verify_backup(dest, read_data=True)
+    assert {p.hash: p.problem.split(" ")[1] for p in report.problems} == {
+        dest_flip: "damaged", dest_gone: "missing"}
