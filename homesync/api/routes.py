@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homesync.api import auth, devices, health, notifications
+from homesync.api import auth, devices, files, health, notifications, uploads
 
 __all__ = ["MOBILE_PREFIX", "mobile_route_handlers", "root_route_handlers"]
 
@@ -13,7 +13,8 @@ MOBILE_PREFIX = "/api/mobile"
 
 def mobile_route_handlers() -> list[Any]:
     """Handlers mounted under ``/api/mobile``."""
-    return [*auth.route_handlers, *devices.route_handlers, *notifications.route_handlers]
+    return [*auth.route_handlers, *devices.route_handlers, *notifications.route_handlers,
+            *uploads.route_handlers, *files.route_handlers]
 
 
 def root_route_handlers() -> list[Any]:

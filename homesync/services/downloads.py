@@ -7,7 +7,7 @@ chunks it overlaps and only those bytes are read. Another user's ids are simply 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import msgspec
 
@@ -40,7 +40,7 @@ class Content(msgspec.Struct, frozen=True, kw_only=True):
     start: int
     end: int
     partial: bool
-    body: AsyncIterator[bytes]
+    body: AsyncGenerator[bytes, None]
 
     @property
     def length(self) -> int:
@@ -132,7 +132,7 @@ class Downloads:
                        start=start, end=end, partial=wanted is not None,
                        body=self._stream(pieces))
 
-    async def _stream(self, pieces: list[tuple[str, int, int]]) -> AsyncIterator[bytes]:
+    async def _stream(self, pieces: list[tuple[str, int, int]]) -> AsyncGenerator[bytes, None]:
         for chunk_hash, lo, hi in pieces:
             async for data in self._chunks.read(chunk_hash, lo, hi):
                 yield data

@@ -83,12 +83,16 @@ class Uploads:
 
     # -- chunks ---------------------------------------------------------------------
 
-    async def chunk_target(self, upload_id: str, index: str | int, *, user_id: str | None,
-                           url_exp: str | None = None, url_sig: str | None = None) -> ChunkTarget:
+    async def chunk_target(self, upload_id: str, index: str | int | None,
+                           byte_range: tuple[int, int, int | None] | None = None, *,
+                           user_id: str | None, url_exp: str | None = None,
+                           url_sig: str | None = None) -> ChunkTarget:
         """Authorise a chunk PUT (owner's Bearer, or the upload's signed URL) and locate it.
 
+        The chunk is named by ``index``, or by ``byte_range`` (first, last inclusive, total
+        size or None, from a ``Content-Range``) which must cover exactly one chunk.
         404 for someone else's upload (or none), 401 for a bad signature, 410 when expired,
-        409 when the upload has ended, 400 for an index outside the upload.
+        409 when the upload has ended, 400 for an index or range outside the upload.
         """
         row = await uploads.get(self._db.reader, upload_id)
         if user_id is not None:
@@ -104,20 +108,19 @@ class Uploads:
         else:
             raise Unauthorized("Use Authorization: Bearer <accessToken> or a signed chunk URL")
         self._check_open(row, clock.now_ms())
-        idx = _parse_index(index, row["total_chunks"])
-        start = idx * row["chunk_size"]
+        chunk_size, size = row["chunk_size"], row["size"]
+        if byte_range is not None:
+            index = byte_range[0] // chunk_size
+        idx = _parse_index("" if index is None else index, row["total_chunks"])
+        start = idx * chunk_size
+        length = min(size, start + chunk_size) - start
+        if byte_range is not None:
+            first, last, total = byte_range
+            if (first, last) != (start, start + length - 1) or total not in (None, size):
+                raise ValidationError("Content-Range must cover exactly one chunk of the upload",
+                                      expectedStart=start, expectedEnd=start + length - 1)
         return ChunkTarget(upload_id=upload_id, user_id=row["user_id"], index=idx, start=start,
-                           length=min(row["size"], start + row["chunk_size"]) - start,
-                           replaceable=bool(row["checksum_failed"]))
-
-    def target_for_range(self, target: ChunkTarget, first: int, last: int, total: int | None,
-                         size: int) -> None:
-        """Check a ``Content-Range`` sent to a file-level URL against the chunk it names."""
-        if first != target.start or last != target.start + target.length - 1 \
-                or (total is not None and total != size):
-            raise ValidationError("Content-Range must cover exactly one chunk of the upload",
-                                  expectedStart=target.start,
-                                  expectedEnd=target.start + target.length - 1)
+                           length=length, replaceable=bool(row["checksum_failed"]))
 
     async def receive_chunk(self, target: ChunkTarget, body: AsyncIterable[bytes], *,
                             checksum: str | None = None) -> ChunkReceipt:

@@ -1,0 +1,116 @@
+"""GET /files?folder=, GET /files/{id}, GET|HEAD /files/{id}/content (Range, ETag)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Request, Response, get, head
+from litestar.params import FromPath, FromQuery
+from litestar.response import Stream
+
+from homesync import clock
+from homesync.api.deps import CurrentPrincipal, ServicesDep
+from homesync.api.schemas.files import FileListOut, FileOut
+from homesync.api.wire import ok
+from homesync.paths import join
+from homesync.services.downloads import Content
+from homesync.services.file_views import FileInfo
+
+__all__ = ["file_out", "route_handlers"]
+
+
+def file_out(info: FileInfo) -> FileOut:
+    return FileOut(
+        id=info.id, type=info.kind, name=info.name, folder=info.folder,
+        path=join(info.folder, info.name), size=info.size, mime_type=info.mime_type,
+        checksum=info.checksum, modified_at=clock.rfc3339(info.modified_at) or "",
+        created_at=clock.rfc3339(info.created_at) or "", version_id=info.version_id,
+        metadata=info.metadata,
+    )
+
+
+@get("/files")
+async def list_files(
+    request: Request[Any, Any, Any], services: ServicesDep, principal: CurrentPrincipal,
+    folder: FromQuery[str] = "/",
+    limit: FromQuery[int] = 1000,
+    cursor: FromQuery[str | None] = None,
+) -> Response[bytes]:
+    listing = await services.downloads.list_folder(principal.user_id, folder, after=cursor,
+                                                   limit=limit)
+    return ok(request, FileListOut(folder=listing.folder,
+                                   files=[file_out(e) for e in listing.entries],
+                                   has_more=listing.next_cursor is not None,
+                                   next_cursor=listing.next_cursor))
+
+
+@get("/files/{file_id:str}")
+async def get_file(request: Request[Any, Any, Any], services: ServicesDep,
+                   principal: CurrentPrincipal, file_id: FromPath[str]) -> Response[bytes]:
+    return ok(request, file_out(await services.downloads.get(principal.user_id, file_id)))
+
+
+def _etag(checksum: str) -> str:
+    return f'"{checksum}"'
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _content_headers(content: Content) -> dict[str, str]:
+    name = content.file.name
+    fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    headers = {
+        "ETag": _etag(content.etag),
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, no-cache",
+        "Content-Length": str(content.length),
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; "
+                               f"filename*=UTF-8''{quote(name, safe='')}",
+        "Last-Modified": _http_date(content.file.modified_at),
+        "X-Content-Type-Options": "nosniff",
+    }
+    if content.partial:
+        headers["Content-Range"] = f"bytes {content.start}-{content.end}/{content.size}"
+    return headers
+
+
+def _http_date(ms: int) -> str:
+    from email.utils import formatdate
+
+    return formatdate(ms / 1000, usegmt=True)
+
+
+async def _open(request: Request[Any, Any, Any], services: ServicesDep,
+                principal: CurrentPrincipal, file_id: str) -> Content:
+    return await services.downloads.open_content(
+        principal.user_id, file_id, range_header=request.headers.get("range"),
+        if_range=request.headers.get("if-range"))
+
+
+@get("/files/{file_id:str}/content")
+async def download(request: Request[Any, Any, Any], services: ServicesDep,
+                   principal: CurrentPrincipal, file_id: FromPath[str]) -> Response[Any]:
+    content = await _open(request, services, principal, file_id)
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and _matches(if_none_match, _etag(content.etag)):
+        await content.body.aclose()
+        return Response(content=b"", status_code=304,
+                        headers={"ETag": _etag(content.etag), "Cache-Control": "private, no-cache"})
+    return Stream(content.body, status_code=206 if content.partial else 200,
+                  media_type=content.mime_type, headers=_content_headers(content))
+
+
+@head("/files/{file_id:str}/content")
+async def download_head(request: Request[Any, Any, Any], services: ServicesDep,
+                        principal: CurrentPrincipal, file_id: FromPath[str]) -> Response[None]:
+    content = await _open(request, services, principal, file_id)
+    await content.body.aclose()
+    return Response(content=None, status_code=206 if content.partial else 200,
+                    media_type=content.mime_type, headers=_content_headers(content))
+
+
+route_handlers = [list_files, get_file, download, download_head]

@@ -1,0 +1,241 @@
+"""§Background upload: init, chunk PUTs, status, progress, complete, cancel.
+
+Chunk bodies are never read whole: ``request.stream()`` is handed to the uploads service,
+which hashes and writes each piece as it arrives and stops the moment a body runs past
+its chunk's length.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response, delete, get, post, put
+from litestar.params import FromPath
+
+from homesync import clock
+from homesync.api.deps import CurrentPrincipal, ServicesDep
+from homesync.api.files import file_out
+from homesync.api.schemas.uploads import (
+    ChunkOut,
+    ChunkPutOut,
+    CompleteIn,
+    CompleteOut,
+    ErrorOut,
+    InitFileOut,
+    InitIn,
+    InitOut,
+    ProgressIn,
+    UploadStatusOut,
+)
+from homesync.api.wire import ok, read_body
+from homesync.errors import (
+    ChunkSizeMismatch,
+    PayloadTooLarge,
+    Unauthorized,
+    ValidationError,
+)
+from homesync.services.container import Services
+from homesync.services.upload_types import (
+    ChunkTarget,
+    FileRequest,
+    InitEntry,
+    UploadOptions,
+    UploadState,
+)
+
+__all__ = ["route_handlers"]
+
+_CONTENT_RANGE = re.compile(r"^bytes (\d{1,19})-(\d{1,19})/(\d{1,19}|\*)$")
+_MAX_AUTH_HEADER = 8192
+
+
+# -- URLs ------------------------------------------------------------------------------
+
+
+def _base_url(request: Request[Any, Any, Any], services: Services) -> str:
+    """Absolute URLs start from the configured public URL, else from the request's host."""
+    public = services.settings.server.public_url.rstrip("/")
+    return public or str(request.base_url).rstrip("/")
+
+
+def _file_url(request: Request[Any, Any, Any], services: Services, state: UploadState) -> str:
+    path = request.app.route_reverse("upload_chunk_file", upload_id=state.id)
+    return f"{_base_url(request, services)}{path}"
+
+
+def _query(state: UploadState) -> str:
+    return urlencode({"exp": state.url_exp, "sig": state.url_sig})
+
+
+def _chunks(file_url: str, state: UploadState, indexes: list[int] | None = None) -> list[ChunkOut]:
+    query = _query(state)
+    return [ChunkOut(index=s.index, start=s.start, end=s.end,
+                     upload_url=f"{file_url}/{s.index}?{query}")
+            for s in state.spans(indexes)]
+
+
+def _status_out(request: Request[Any, Any, Any], services: Services,
+                state: UploadState) -> UploadStatusOut:
+    live = state.status in ("pending", "uploading", "paused", "failed")
+    file_url = _file_url(request, services, state)
+    return UploadStatusOut(
+        upload_id=state.id, upload_session=state.session_id, local_id=state.local_id,
+        name=state.name, folder=state.folder, size=state.size, mime_type=state.mime_type,
+        checksum=state.checksum, priority=state.priority, wifi_only=state.wifi_only,
+        max_retries=state.max_retries, chunk_size=state.chunk_size, status=state.status,
+        completed_chunks=state.completed_chunks, missing_chunks=state.missing_chunks,
+        bytes_uploaded=state.bytes_uploaded, total_chunks=state.total_chunks,
+        expires_at=clock.rfc3339(state.expires_at) or "", file_id=state.file_id,
+        upload_url=f"{file_url}?{_query(state)}" if live else None,
+        chunks=_chunks(file_url, state, state.missing_chunks) if live else [],
+    )
+
+
+def _entry_out(request: Request[Any, Any, Any], services: Services,
+               entry: InitEntry) -> InitFileOut:
+    state = entry.upload
+    if state is None:
+        error = (ErrorOut(code=entry.error_code, message=entry.error_message or "")
+                 if entry.error_code else None)
+        return InitFileOut(local_id=entry.local_id, status=entry.status, file_id=entry.file_id,
+                           error=error)
+    file_url = _file_url(request, services, state)
+    return InitFileOut(
+        local_id=entry.local_id, status=state.status, upload_id=state.id,
+        upload_url=f"{file_url}?{_query(state)}", chunks=_chunks(file_url, state),
+        total_chunks=state.total_chunks, chunk_size=state.chunk_size,
+        completed_chunks=state.completed_chunks,
+    )
+
+
+# -- handlers --------------------------------------------------------------------------
+
+
+@post("/upload/init", status_code=200)
+async def init_upload(request: Request[Any, Any, Any], services: ServicesDep,
+                      principal: CurrentPrincipal) -> Response[bytes]:
+    body = await read_body(request, InitIn, services.settings.server.max_batch_body_bytes)
+    options = body.upload_options
+    result = await services.uploads.init(
+        user_id=principal.user_id, device_id=principal.device_id,
+        requests=[FileRequest(local_id=f.local_id, name=f.name, folder=f.folder, size=f.size,
+                              checksum=f.checksum, mime_type=f.mime_type, priority=f.priority,
+                              file_id=f.file_id, restore=f.restore) for f in body.files],
+        options=UploadOptions(wifi_only=options.wifi_only, chunk_size=options.chunk_size or None,
+                              max_retries=options.max_retries),
+    )
+    return ok(request, InitOut(
+        upload_session=result.session_id,
+        files=[_entry_out(request, services, e) for e in result.entries],
+        expires_at=clock.rfc3339(result.expires_at) or "",
+    ))
+
+
+async def _authorize_chunk(request: Request[Any, Any, Any], services: Services, upload_id: str,
+                           index: str | None,
+                           byte_range: tuple[int, int, int | None] | None = None) -> ChunkTarget:
+    """The owner's Bearer token, or the upload's signed URL (OS background uploaders)."""
+    exp, sig = request.query_params.get("exp"), request.query_params.get("sig")
+    header = request.headers.get("authorization", "")
+    if exp is not None and sig is not None:
+        return await services.uploads.chunk_target(upload_id, index, byte_range, user_id=None,
+                                                   url_exp=exp, url_sig=sig)
+    scheme, _, token = header.partition(" ")
+    if not header or len(header) > _MAX_AUTH_HEADER or scheme.lower() != "bearer" \
+            or not token.strip():
+        raise Unauthorized("Use Authorization: Bearer <accessToken> or the signed chunk URL")
+    principal = await services.sessions.principal(token.strip())
+    return await services.uploads.chunk_target(upload_id, index, byte_range,
+                                               user_id=principal.user_id)
+
+
+def _check_declared_length(request: Request[Any, Any, Any], target: ChunkTarget) -> None:
+    """Refuse a body of the wrong declared length before reading a byte of it."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return  # chunked transfer: the service counts as the bytes arrive
+    if not declared.isdigit() or len(declared) > 19:
+        raise ValidationError("Content-Length is not a number")
+    if int(declared) > target.length:
+        raise PayloadTooLarge(f"Chunk {target.index} has {target.length} bytes",
+                              expected=target.length, declared=int(declared))
+    if int(declared) < target.length:
+        raise ChunkSizeMismatch(f"Chunk {target.index} must have {target.length} bytes",
+                                expected=target.length, declared=int(declared))
+
+
+async def _receive(request: Request[Any, Any, Any], services: Services,
+                   target: ChunkTarget) -> Response[bytes]:
+    _check_declared_length(request, target)
+    receipt = await services.uploads.receive_chunk(
+        target, request.stream(), checksum=request.headers.get("x-chunk-checksum"))
+    return ok(request, ChunkPutOut(
+        upload_id=receipt.upload_id, index=receipt.index, bytes_received=receipt.bytes_received,
+        completed_chunks=receipt.completed_chunks, total_chunks=receipt.total_chunks,
+        status=receipt.status,
+    ))
+
+
+@put("/upload/chunk/{upload_id:str}/{index:str}", name="upload_chunk", status_code=200)
+async def put_chunk(request: Request[Any, Any, Any], services: ServicesDep,
+                    upload_id: FromPath[str], index: FromPath[str]) -> Response[bytes]:
+    target = await _authorize_chunk(request, services, upload_id, index)
+    return await _receive(request, services, target)
+
+
+@put("/upload/chunk/{upload_id:str}", name="upload_chunk_file", status_code=200)
+async def put_chunk_by_range(request: Request[Any, Any, Any], services: ServicesDep,
+                             upload_id: FromPath[str]) -> Response[bytes]:
+    """The file-level URL: the chunk is named by ``X-Chunk-Index`` or ``Content-Range``."""
+    index = request.headers.get("x-chunk-index")
+    byte_range: tuple[int, int, int | None] | None = None
+    if index is None:
+        m = _CONTENT_RANGE.match(request.headers.get("content-range", ""))
+        if not m:
+            raise ValidationError("Send X-Chunk-Index, or Content-Range: bytes <start>-<end>/<size>"
+                                  ", or use the chunk's own URL")
+        byte_range = (int(m.group(1)), int(m.group(2)),
+                      None if m.group(3) == "*" else int(m.group(3)))
+    target = await _authorize_chunk(request, services, upload_id, index, byte_range)
+    return await _receive(request, services, target)
+
+
+@get("/upload/{upload_id:str}")
+async def upload_status(request: Request[Any, Any, Any], services: ServicesDep,
+                        principal: CurrentPrincipal, upload_id: FromPath[str]) -> Response[bytes]:
+    state = await services.uploads.status(principal.user_id, upload_id)
+    return ok(request, _status_out(request, services, state))
+
+
+@delete("/upload/{upload_id:str}", status_code=200)
+async def cancel_upload(request: Request[Any, Any, Any], services: ServicesDep,
+                        principal: CurrentPrincipal, upload_id: FromPath[str]) -> Response[bytes]:
+    state = await services.uploads.cancel(principal.user_id, upload_id)
+    return ok(request, _status_out(request, services, state))
+
+
+@post("/upload/progress", status_code=200)
+async def upload_progress(request: Request[Any, Any, Any], services: ServicesDep,
+                          principal: CurrentPrincipal) -> Response[bytes]:
+    body = await read_body(request, ProgressIn, services.settings.server.max_batch_body_bytes)
+    state = await services.uploads.progress(principal.user_id, body.upload_id,
+                                            status=body.status,
+                                            bytes_uploaded=body.bytes_uploaded)
+    return ok(request, _status_out(request, services, state))
+
+
+@post("/upload/complete", status_code=200)
+async def complete_upload(request: Request[Any, Any, Any], services: ServicesDep,
+                          principal: CurrentPrincipal) -> Response[bytes]:
+    body = await read_body(request, CompleteIn, services.settings.server.max_json_body_bytes)
+    result = await services.uploads.complete(
+        user_id=principal.user_id, device_id=principal.device_id, upload_id=body.upload_id,
+        checksum=body.checksum, metadata=body.metadata)
+    return ok(request, CompleteOut(upload_id=result.upload_id, file_id=result.file.id,
+                                   file=file_out(result.file)))
+
+
+route_handlers = [init_upload, put_chunk, put_chunk_by_range, upload_status, cancel_upload,
+                  upload_progress, complete_upload]
