@@ -24,6 +24,7 @@ Hierarchy::
     ├── UnsupportedMediaType           415 UNSUPPORTED_MEDIA_TYPE
     ├── RangeNotSatisfiable            416 RANGE_NOT_SATISFIABLE
     ├── ChecksumMismatch               422 CHECKSUM_MISMATCH
+    ├── TooManyItems                   422 TOO_MANY_ITEMS
     ├── RateLimited                    429 RATE_LIMITED   (carries Retry-After)
     ├── ServiceUnavailable             503 UNAVAILABLE
     └── InsufficientStorage            507
@@ -56,6 +57,7 @@ __all__ = [
     "RateLimited",
     "ServiceUnavailable",
     "TokenExpired",
+    "TooManyItems",
     "Unauthorized",
     "UnsupportedMediaType",
     "UploadExpired",
@@ -157,6 +159,12 @@ class RangeNotSatisfiable(HomesyncError):
 
 class ChecksumMismatch(HomesyncError):
     code, status, default_message = "CHECKSUM_MISMATCH", 422, "Checksum does not match"
+
+
+class TooManyItems(HomesyncError):
+    """A batch (sync/files changes, queue operations) over its configured size."""
+
+    code, status, default_message = "TOO_MANY_ITEMS", 422, "Too many items in one request"
 
 
 class RateLimited(HomesyncError):
