@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from homesync import __version__
-from homesync.cli import backup, devices, serve, status, users
+from homesync.cli import backup, devices, maintenance, serve, status, users
 
 app = typer.Typer(
     help="homesync: a self-hosted file-sync server for your phones.",
@@ -19,6 +19,8 @@ app.add_typer(users.app, name="user")
 app.add_typer(devices.app, name="device")
 app.add_typer(backup.app, name="backup")
 app.command("status")(status.status)
+app.command("gc")(maintenance.gc)
+app.command("fsck")(maintenance.fsck)
 
 
 def _version(value: bool) -> None:

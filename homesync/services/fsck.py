@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import msgspec
 
 from homesync.paths import join
+from homesync.services.progress import NO_PROGRESS, Progress
 from homesync.store import chunk_index
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database
@@ -33,18 +32,15 @@ class FsckReport(msgspec.Struct, kw_only=True):
         return not self.damaged
 
 
-# (chunks done, bytes done, total chunks, total bytes)
-Progress = Callable[[int, int, int, int], None]
-
-
 class Fsck:
     def __init__(self, db: Database, chunks: ChunkStore) -> None:
         self._db = db
         self._chunks = chunks
 
-    async def run(self, progress: Progress | None = None) -> FsckReport:
+    async def run(self, progress: Progress = NO_PROGRESS) -> FsckReport:
         """Check every chunk the database knows: present, right size, right sha256."""
         total_chunks, total_bytes = await chunk_index.count_and_bytes(self._db.reader)
+        progress.phase("Re-hashing chunks", total_bytes=total_bytes, total_items=total_chunks)
         report = FsckReport()
         after = ""
         while True:
@@ -52,16 +48,17 @@ class Fsck:
             for row in rows:
                 problem = await self._check(row["hash"], row["size"])
                 if problem:
-                    report.damaged.append(ChunkDamage(hash=row["hash"], problem=problem,
-                                                      files=await self._users_of(row["hash"])))
+                    damage = ChunkDamage(hash=row["hash"], problem=problem,
+                                         files=await self._users_of(row["hash"]))
+                    report.damaged.append(damage)
+                    progress.note(f"chunk {damage.hash}: {problem}")
                 report.checked_chunks += 1
                 report.checked_bytes += row["size"]
-                if progress:
-                    progress(report.checked_chunks, report.checked_bytes, total_chunks,
-                             total_bytes)
+                progress.advance(nbytes=row["size"], items=1)
             if len(rows) < _PAGE:
                 break
             after = rows[-1]["hash"]
+        progress.phase("Looking for chunk files the database does not know")
         known_on_disk: list[str] = []
         async for chunk in self._chunks.list_chunks():
             known_on_disk.append(chunk.hash)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 import msgspec
 
 from homesync import clock
 from homesync.config import Settings, parse_duration
+from homesync.services.progress import NO_PROGRESS, Progress
 from homesync.services.upload_events import upload_event
 from homesync.store import chunk_index, uploads
 from homesync.store.backup_lock import gc_lock
@@ -35,8 +35,6 @@ _BATCH = 200
 # Finished upload rows are kept this long, so "complete twice" and GET /upload/{id}
 # keep answering for an app that comes back days later.
 _KEEP_FINISHED_MS = 30 * 86400 * 1000
-
-Progress = Callable[[str], None]
 
 
 class GcReport(msgspec.Struct, kw_only=True):
@@ -75,30 +73,33 @@ class Collector:
                 return expired
 
     async def collect(self, *, grace_ms: int | None = None,
-                      progress: Progress | None = None) -> GcReport:
-        """One full round (``homesync gc`` and the background job)."""
-        say = progress or (lambda _msg: None)
+                      progress: Progress = NO_PROGRESS) -> GcReport:
+        """One full round (``homesync gc`` and the background job).
+
+        ``grace_ms`` overrides ``uploads.gc_grace`` (the CLI's ``--grace``).
+        """
         now = clock.now_ms()
         cutoff = now - (self.grace_ms if grace_ms is None else grace_ms)
         report = GcReport()
-        say("expiring idle uploads")
+        progress.phase("Expiring idle uploads")
         report.expired_uploads = await self.expire_uploads(now)
         async with self._db.transaction() as tx:
             report.forgotten_uploads = await uploads.delete_finished_before(
                 tx, now - _KEEP_FINISHED_MS)
-        say("removing abandoned temp files")
+        progress.phase("Removing abandoned temp files")
         report.removed_temp = await self._chunks.remove_stale_temp()
         with gc_lock(self._data_dir) as free:
             if not free:
                 report.backup_running = True
+                progress.note("a backup is running: no chunk is deleted this round")
                 return report
-            say("removing unreferenced chunks")
-            await self._unreferenced(cutoff, report)
-            say("removing chunk files the database does not know")
-            await self._orphans(cutoff, report)
+            progress.phase("Removing unreferenced chunks")
+            await self._unreferenced(cutoff, report, progress)
+            progress.phase("Removing chunk files the database does not know")
+            await self._orphans(cutoff, report, progress)
         return report
 
-    async def _unreferenced(self, cutoff: int, report: GcReport) -> None:
+    async def _unreferenced(self, cutoff: int, report: GcReport, progress: Progress) -> None:
         after = ""
         while True:
             async with self._db.transaction() as tx:
@@ -112,13 +113,15 @@ class Collector:
                     elif await self._chunks.exists(chunk_hash):
                         continue  # re-written within the grace period: keep row and bytes
                     await chunk_index.delete(tx, chunk_hash)
+                    progress.advance(nbytes=row["size"], items=1)
             if len(rows) < _BATCH:
                 return
             after = rows[-1]["hash"]
 
-    async def _orphans(self, cutoff: int, report: GcReport) -> None:
+    async def _orphans(self, cutoff: int, report: GcReport, progress: Progress) -> None:
         batch: list[StoredChunk] = []
         async for chunk in self._chunks.list_chunks():
+            progress.advance(items=1)
             if chunk.mtime_ms < cutoff:
                 batch.append(chunk)
             if len(batch) >= _BATCH:

@@ -1,0 +1,115 @@
+"""``homesync gc`` and ``homesync fsck``: storage housekeeping and verification.
+
+Both are safe while the server runs (they go through the database's single-writer
+transactions and the backup lock like the server's own background gc).
+Exit codes: 0 all well, 1 fsck found damage (or the command failed), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import msgspec
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from homesync.cli.common import (
+    EXIT_ERROR,
+    EXIT_USAGE,
+    ConfigOpt,
+    DataDirOpt,
+    console,
+    err_console,
+    fail,
+    human_size,
+    run_with_services,
+    settings_from,
+)
+from homesync.cli.progress import RichProgress
+from homesync.config import parse_duration
+from homesync.services.fsck import FsckReport
+from homesync.services.gc import GcReport
+
+__all__ = ["fsck", "gc"]
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (for scripts).")]
+
+
+def _summary(title: str, rows: list[tuple[str, str]]) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+def gc(
+    grace: Annotated[str | None, typer.Option(
+        "--grace", help="Keep unreferenced chunks younger than this (e.g. 48h, 0s); default:"
+        " uploads.gc_grace. Never unsafe, but a short grace may make a running upload send"
+        " a chunk again.",
+        show_default=False)] = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Expire idle uploads and delete chunks that nothing uses any more."""
+    settings = settings_from(config, data_dir)
+    grace_ms = None
+    if grace is not None:
+        try:
+            grace_ms = parse_duration(grace) * 1000
+        except ValueError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
+    with RichProgress(err_console, enabled=not as_json) as progress:
+        report: GcReport = run_with_services(
+            settings, lambda s: s.gc.collect(grace_ms=grace_ms, progress=progress))
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+        return
+    _summary("Garbage collection", [
+        ("Uploads expired now", f"{report.expired_uploads:,}"),
+        ("Old upload records forgotten", f"{report.forgotten_uploads:,}"),
+        ("Abandoned temp files removed", f"{report.removed_temp:,}"),
+        ("Unreferenced chunks removed", f"{report.removed_chunks:,} "
+                                        f"({human_size(report.freed_bytes)})"),
+        ("Unknown chunk files removed", f"{report.orphan_files:,} "
+                                        f"({human_size(report.orphan_bytes)})"),
+    ])
+    if report.backup_running:
+        err_console.print("[yellow]A backup is running, so no chunk was deleted;"
+                          " run gc again when it is done.[/]")
+
+
+def fsck(
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Re-hash every stored chunk against its name and report damage (and what it affects)."""
+    settings = settings_from(config, data_dir)
+    with RichProgress(err_console, enabled=not as_json) as progress:
+        report: FsckReport = run_with_services(settings, lambda s: s.fsck.run(progress))
+    if as_json:
+        out = msgspec.to_builtins(report)
+        out["ok"] = report.ok
+        sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
+    else:
+        for damage in report.damaged:
+            used_by = ", ".join(damage.files) if damage.files else "no file (an upload in progress)"
+            err_console.print(Text.assemble((f"chunk {damage.hash} ", "bold red"),
+                                            f"{damage.problem}; used by {used_by}"),
+                              soft_wrap=True)
+        _summary("Storage check", [
+            ("Chunks checked", f"{report.checked_chunks:,} ({human_size(report.checked_bytes)})"),
+            ("Damaged or missing", f"{len(report.damaged):,}"),
+            ("Chunk files the database does not know", f"{report.unknown_files:,}"
+                                                       " (removed by gc after the grace period)"),
+            ("Result", "[green]ok[/]" if report.ok else "[bold red]DAMAGE FOUND[/]:"
+                       " restore the files listed above from a backup or re-upload them"),
+        ])
+    if not report.ok:
+        raise typer.Exit(EXIT_ERROR)

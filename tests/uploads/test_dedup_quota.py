@@ -1,0 +1,178 @@
+"""Dedup at init, name conflicts, new versions, quotas, disk space and upload events."""
+
+from __future__ import annotations
+
+from homesync.store.db import fetchall, fetchone
+from tests.helpers import API
+from tests.uploads.flow import checksum, file_entry, init, put_chunks, random_bytes, upload
+
+
+async def chunk_count(services) -> int:
+    row = await fetchone(services.db.reader, "SELECT count(*) FROM chunks")
+    return int(row[0])
+
+
+async def used(services, user_id: str) -> int:
+    row = await fetchone(services.db.reader, "SELECT used_bytes FROM users WHERE id = ?", (user_id,))
+    return int(row[0])
+
+
+async def test_same_content_same_place_is_deduplicated(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(9000)
+    first = await upload(client, dev.auth, data)
+    r = await init(client, dev.auth, file_entry(data, local_id="again"))
+    assert r.json()["data"]["files"] == [
+        {"localId": "again", "status": "deduplicated", "fileId": first["fileId"]}]
+
+
+async def test_content_elsewhere_makes_a_new_file_without_bytes(client, services, make_user, sign_in):
+    uid = await make_user()
+    dev = await sign_in()
+    data = random_bytes(9000)
+    first = await upload(client, dev.auth, data, name="a.jpg", folder="/camera")
+    before = await chunk_count(services)
+    r = await init(client, dev.auth, file_entry(data, name="copy.jpg", folder="/album", local_id="c"))
+    item = r.json()["data"]["files"][0]
+    assert item["status"] == "deduplicated" and item["fileId"] != first["fileId"]
+    got = await client.get(f"{API}/files/{item['fileId']}/content", headers=dev.auth)
+    assert got.content == data
+    meta = (await client.get(f"{API}/files/{item['fileId']}", headers=dev.auth)).json()["data"]
+    assert meta["folder"] == "/album" and meta["name"] == "copy.jpg"
+    assert await chunk_count(services) == before  # nothing stored twice
+    assert await used(services, uid) == 2 * len(data)  # but both files count
+
+
+async def test_never_deduplicated_across_users(client, make_user, sign_in):
+    await make_user()
+    await make_user("bob@example.com", "Bob")
+    alice = await sign_in()
+    bob = await sign_in("bob@example.com", client_id="bob-phone")
+    data = random_bytes(9000)
+    await upload(client, alice.auth, data)
+    r = await init(client, bob.auth, file_entry(data))
+    item = r.json()["data"]["files"][0]
+    # Bob is asked for the bytes like for any new content: no existence oracle.
+    assert "uploadId" in item and item["totalChunks"] == 3
+    await put_chunks(client, item, data, bob.auth)
+    r = await client.post(f"{API}/upload/complete", headers=bob.auth,
+                          json={"uploadId": item["uploadId"], "checksum": checksum(data)})
+    assert r.status_code == 200
+
+
+async def test_name_taken_by_other_content_is_a_conflict(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    first = await upload(client, dev.auth, random_bytes(5000), name="IMG_0001.JPG")
+    other = random_bytes(6000)
+    r = await init(client, dev.auth, file_entry(other, name="img_0001.jpg"))
+    item = r.json()["data"]["files"][0]
+    assert item["status"] == "conflict" and item["fileId"] == first["fileId"]
+    assert item["error"]["code"] == "NAME_CONFLICT"
+    # With the fileId it becomes a new version of that file; the old version stays.
+    done = await upload(client, dev.auth, other, name="img_0001.jpg", fileId=first["fileId"])
+    assert done["fileId"] == first["fileId"]
+    assert done["file"]["checksum"] == checksum(other)
+    got = await client.get(f"{API}/files/{first['fileId']}/content", headers=dev.auth)
+    assert got.content == other
+
+
+async def test_reinit_resumes_the_open_upload(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(12_000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth, only=[0, 1])
+    again = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    assert again["uploadId"] == item["uploadId"]
+    assert again["completedChunks"] == [0, 1] and again["status"] == "uploading"
+
+
+async def test_quota_checked_at_init(client, services, make_user, sign_in):
+    uid = await make_user(quota_bytes=20_000)
+    dev = await sign_in()
+    await upload(client, dev.auth, random_bytes(9000), name="a.jpg")
+    r = await init(client, dev.auth, file_entry(random_bytes(12_000), name="b.jpg"))
+    assert r.status_code == 507 and r.json()["error"]["code"] == "QUOTA_EXCEEDED"
+    # Open uploads count too: two inits cannot both take the last bytes.
+    r = await init(client, dev.auth, file_entry(random_bytes(6000), name="c.jpg"))
+    assert r.status_code == 200
+    r = await init(client, dev.auth, file_entry(random_bytes(6000), name="d.jpg"))
+    assert r.status_code == 507
+    uploads = await fetchall(services.db.reader, "SELECT name FROM uploads ORDER BY name")
+    assert [u[0] for u in uploads] == ["a.jpg", "c.jpg"]  # the refused inits left nothing
+    # Raising the quota with the CLI's service lets it through.
+    await services.accounts.set_quota(uid, 100_000)
+    r = await init(client, dev.auth, file_entry(random_bytes(6000), name="d.jpg"))
+    assert r.status_code == 200
+
+
+async def test_disk_reserve_checked_at_init_and_per_chunk(client, services, make_user, sign_in,
+                                                          monkeypatch):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(9000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+
+    async def nearly_full() -> int:
+        return 5000
+
+    monkeypatch.setattr(services.chunks, "free_bytes", nearly_full)
+    r = await init(client, dev.auth, file_entry(random_bytes(9000), name="b.jpg"))
+    assert r.status_code == 507 and r.json()["error"]["code"] == "DISK_FULL"
+    r = await client.put(item["chunks"][0]["uploadUrl"].split("testserver.local")[1],
+                         content=data[:4096], headers=dev.auth)
+    assert r.status_code == 200  # 4096 bytes still fit
+    r = await client.put(item["chunks"][1]["uploadUrl"].split("testserver.local")[1],
+                         content=data[4096:8192], headers=dev.auth)
+    assert r.status_code == 200
+    async def full() -> int:
+        return 100
+
+    monkeypatch.setattr(services.chunks, "free_bytes", full)
+    r = await client.put(item["chunks"][2]["uploadUrl"].split("testserver.local")[1],
+                         content=data[8192:], headers=dev.auth)
+    assert r.status_code == 507 and r.json()["error"]["code"] == "DISK_FULL"
+
+
+async def test_storage_events_at_80_90_100_percent(client, services, make_user, sign_in):
+    uid = await make_user(quota_bytes=10_000)
+    dev = await sign_in()
+    await upload(client, dev.auth, random_bytes(7000), name="a")   # 70 %: nothing
+    await upload(client, dev.auth, random_bytes(1500), name="b")   # 85 %: 80
+    await upload(client, dev.auth, random_bytes(500), name="c")    # 90 %: 90
+    await upload(client, dev.auth, random_bytes(400), name="d")    # 94 %: nothing new
+    rows = await fetchall(services.db.reader, "SELECT kind, title, data FROM notifications"
+                          " WHERE user_id = ? AND category = 'storage' ORDER BY created_at", (uid,))
+    assert [r["title"] for r in rows] == ["Storage 80% full", "Storage 90% full"]
+    await services.accounts.set_quota(uid, 9900)
+    await upload(client, dev.auth, random_bytes(500), name="e")     # exactly 100 %: full
+    rows = await fetchall(services.db.reader, "SELECT title FROM notifications"
+                          " WHERE category = 'storage' ORDER BY created_at")
+    assert [r[0] for r in rows] == ["Storage 80% full", "Storage 90% full", "Storage full"]
+    r = await init(client, dev.auth, file_entry(random_bytes(1), name="f"))
+    assert r.status_code == 507
+
+
+async def test_upload_events_go_to_the_uploading_device(client, services, make_user, sign_in):
+    uid = await make_user()
+    dev = await sign_in()
+    done = await upload(client, dev.auth, random_bytes(5000), name="x.jpg")
+    rows = await fetchall(services.db.reader, "SELECT category, kind, only_device_id, data"
+                          " FROM notifications WHERE user_id = ? AND category = 'uploads'", (uid,))
+    assert len(rows) == 1
+    assert rows[0]["kind"] == "upload_completed" and rows[0]["only_device_id"] == dev.device_id
+    assert done["fileId"] in rows[0]["data"]
+
+
+async def test_pending_uploads_reported_at_register(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    await init(client, dev.auth, file_entry(random_bytes(5000), name="1"),
+               file_entry(random_bytes(5000), name="2", local_id="l2"))
+    r = await client.post(f"{API}/auth/register", json={
+        "email": "alice@example.com", "password": "correct horse battery",
+        "deviceInfo": {"platform": "android", "model": "Pixel 7", "osVersion": "14",
+                       "appVersion": "1.2.0", "deviceId": dev.client_id}})
+    assert r.json()["syncData"]["pendingUploads"] == 2
