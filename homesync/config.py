@@ -194,10 +194,30 @@ class SyncSettings(_Section):
     max_wait: Annotated[int, Meta(ge=0, le=300)] = 300
     max_local_changes: Annotated[int, Meta(ge=1)] = 1000
     max_queue_ops: Annotated[int, Meta(ge=1)] = 500
-    # Replaced versions kept per file, and for how long.
+    # Replaced versions kept per file, and for how long (0 / "0d": no limit).
     keep_versions: Annotated[int, Meta(ge=0)] = 10
     version_retention: Duration = "30d"
+    # Deleted files stay restorable this long ("0d": until emptied by hand).
     trash_retention: Duration = "30d"
+    # Finished offline-queue operations stay listed this long.
+    queue_retention: Duration = "7d"
+    # How often versions, trash and finished queue operations past retention are purged.
+    retention_interval: Duration = "1h"
+    # How often parked long polls also check the journal for changes that did not wake
+    # them directly (another process, such as the CLI, wrote them).
+    wake_check_interval: Duration = "2s"
+
+    @property
+    def version_retention_ms(self) -> int:
+        return parse_duration(self.version_retention) * 1000
+
+    @property
+    def trash_retention_ms(self) -> int:
+        return parse_duration(self.trash_retention) * 1000
+
+    @property
+    def queue_retention_ms(self) -> int:
+        return parse_duration(self.queue_retention) * 1000
 
 
 class NotificationSettings(_Section):
