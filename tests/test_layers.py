@@ -44,7 +44,7 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
 
 # What any module outside the named layer must not import.
 ONLY_IN: list[tuple[tuple[str, ...], set[str], str]] = [
-    (WEB, {"api", "app"}, "only api/ imports Litestar"),
+    (WEB, {"api", "app", "asgi"}, "only api/ (and the app factories) import Litestar"),
     (TERMINAL, {"cli"}, "only cli/ imports Typer/Rich"),
 ]
 
@@ -146,7 +146,7 @@ def test_homesync_keeps_its_layers() -> None:
         ("push/x.py", "from homesync.store import db\n", "homesync.store"),
         ("api/x.py", "import rich\n", "only cli/ imports Typer/Rich"),
         ("cli/x.py", "from homesync.api.wire import ok\n", "homesync.api"),
-        ("cli/x.py", "from litestar import get\n", "only api/ imports Litestar"),
+        ("cli/x.py", "from litestar import get\n", "import Litestar"),
         ("config.py", "from homesync.store import db\n", "leaf modules import only leaves"),
         ("services/x.py", 'Q = "SELECT id FROM users WHERE x = ?"\n', "SQL outside store/"),
         ("api/x.py", 'q = f"UPDATE {t} SET a = 1"\n', "SQL outside store/"),

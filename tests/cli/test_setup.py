@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import stat
 from pathlib import Path
 
+import pytest
+import typer
+
 from homesync import __version__
+from homesync.cli.serve import bind_listener
 from homesync.config import Settings, load_settings
 from tests.cli.conftest import Cli
 
@@ -100,3 +105,19 @@ def test_unusable_data_dir_exits_1(cli: Cli, tmp_path: Path) -> None:
 def test_usage_errors_exit_2(cli: Cli) -> None:
     assert cli("user", "frobnicate").exit_code == 2
     assert cli("user", "quota", "alice@example.com").exit_code == 2  # missing SIZE
+
+
+def test_the_listening_socket_says_it_is_tcp() -> None:
+    # asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP; without it
+    # every answer waited ~40 ms for a delayed ACK (seen in bench/api.py at 1 connection).
+    with bind_listener("127.0.0.1", 0) as sock:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockname()[1] > 0
+
+
+def test_binding_a_taken_port_fails_cleanly() -> None:
+    with bind_listener("127.0.0.1", 0) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(typer.Exit) as info:
+            bind_listener("127.0.0.1", port)
+        assert info.value.exit_code == 1
