@@ -25,6 +25,7 @@ from homesync.services.quota import Quota
 from homesync.services.restore import RESTORE_MARKER
 from homesync.services.sessions import Sessions
 from homesync.services.status import Status
+from homesync.services.sync_area import SyncArea
 from homesync.services.tokens import TokenCodec
 from homesync.services.upload_init import UploadPlanner
 from homesync.services.upload_urls import ChunkUrlSigner
@@ -55,7 +56,12 @@ class Services:
         self.uploads = Uploads(db, self.chunks, self.quota,
                                UploadPlanner(db, self.quota, settings.uploads),
                                ChunkUrlSigner(secret))
-        self.sessions.pending_uploads = self.uploads.pending_for_device
+        # Sync: deltas and long polls, local changes, conflicts, the offline queue,
+        # versions and trash (issue 4). Uploads consult its tombstones.
+        self.sync = SyncArea(db, settings.sync, secret, self.quota)
+        self.uploads.planner.deleted_on_server = self.sync.deleted_on_server
+        self.sessions.pending_uploads = self.sync.pending_uploads_hook(
+            self.uploads.pending_for_device)
         self.downloads = Downloads(db, self.chunks)
         self.gc = Collector(db, self.chunks, settings)
         self.fsck = Fsck(db, self.chunks)
@@ -71,6 +77,8 @@ class Services:
         self._tasks: list[asyncio.Task[None]] = []
         self.add_background_job("uploads-gc", self.gc.run_forever)
         self.add_background_job("push", self.outbox.run_forever)
+        self.add_background_job("sync-retention", self.sync.retention.run_forever)
+        self.add_background_job("sync-wake", self.sync.watcher.run_forever)
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:

@@ -1,0 +1,174 @@
+"""``GET /sync/status``: what changed since a device's sync token, and the long poll.
+
+A delta lists each changed entry once, as it is now, in journal order: ``created`` if it
+appeared after the token, ``updated`` if the device may know it, ``deleted`` if it is gone
+(or, for a device that syncs only some folders, moved out of them). Entries created and
+deleted since the token are left out: the device never saw them. Clients apply ``created``
+and ``updated`` alike, as "this entry is now like this".
+
+The long poll parks the request on the :class:`ChangeNotifier` — no database
+connection, thread or task is held while it waits — and answers at once when changes
+are already there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import msgspec
+
+from homesync import clock
+from homesync.config import SyncSettings
+from homesync.errors import ValidationError
+from homesync.models import Principal
+from homesync.services.conflicts import Conflicts, ConflictView
+from homesync.services.notifier import ChangeNotifier
+from homesync.services.sync_tokens import SyncTokens
+from homesync.store import changes, devices
+from homesync.store.changes import DeltaRow
+from homesync.store.db import Database
+
+__all__ = ["Changes", "SyncStatus"]
+
+# Writing lastSyncAt on every poll would turn every read into a write (and an fsync).
+_SYNC_TOUCH_INTERVAL_MS = 30_000
+# A lastSync this far in the future is a broken clock or garbage, not a time.
+_MAX_CLOCK_SKEW_MS = 5 * 60_000
+
+
+class SyncStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of changes. Rows have the columns of ``store.changes.DELTA_COLUMNS``."""
+
+    synced_at: int
+    created: list[DeltaRow]
+    updated: list[DeltaRow]
+    deleted: list[DeltaRow]
+    has_more: bool
+    next_token: str
+    conflicts: list[ConflictView]
+    reset: bool  # the token named changes this server does not have: a full listing
+
+
+class _Page(msgspec.Struct, frozen=True):
+    rows: list[DeltaRow]
+    has_more: bool
+    next_seq: int
+
+
+class Changes:
+    def __init__(self, db: Database, settings: SyncSettings, tokens: SyncTokens,
+                 notifier: ChangeNotifier, conflicts: Conflicts) -> None:
+        self._db = db
+        self._settings = settings
+        self._tokens = tokens
+        self._notifier = notifier
+        self._conflicts = conflicts
+        self._sync_written: dict[str, int] = {}
+
+    def token(self, user_id: str, seq: int) -> str:
+        return self._tokens.encode(user_id, seq)
+
+    async def base_seq(self, user_id: str, token: str | None) -> int:
+        """The position a change made with ``token`` is judged against (0: knows nothing).
+
+        A token this database never issued (a restored backup) counts as knowing nothing,
+        so every change since is a conflict rather than an overwrite.
+        """
+        if token is None:
+            return 0
+        base, _ = await self._base(user_id, token, None)
+        return base or 0
+
+    async def status(self, principal: Principal, *, sync_token: str | None = None,
+                     last_sync: int | None = None, limit: int | None = None,
+                     wait: int = 0) -> SyncStatus:
+        """The changes after ``sync_token`` (or since ``last_sync``, or all live entries).
+
+        ``limit`` entries per page (``has_more`` and ``next_token`` continue); ``wait``
+        seconds of long poll when there is nothing new. Records the device's lastSyncAt.
+        """
+        user_id = principal.user_id
+        page_size = self._page_size(limit)
+        if wait < 0:
+            raise ValidationError("wait cannot be negative", field="wait")
+        wait = min(wait, self._settings.max_wait)
+        base, reset = await self._base(user_id, sync_token, last_sync)
+        folders = _sync_folders(principal)
+        deadline = time.monotonic() + wait
+        while True:
+            # Subscribe before looking, so a change committed in between still wakes us.
+            with self._notifier.subscribe(user_id) as wake:
+                page = await self._page(user_id, base, page_size, folders)
+                remaining = deadline - time.monotonic()
+                if page.rows or reset or remaining <= 0:
+                    break
+                await wake.wait(remaining)
+        now = clock.now_ms()
+        await self._record_sync(principal.device_id, now)
+        created: list[DeltaRow] = []
+        updated: list[DeltaRow] = []
+        deleted: list[DeltaRow] = []
+        for row in page.rows:
+            # row[8] deleted_at, row[9] created_seq, row[11] in_view (see DELTA_COLUMNS)
+            if row[8] is not None or not row[11]:
+                deleted.append(row)
+            elif base is None or row[9] > base:
+                created.append(row)
+            else:
+                updated.append(row)
+        return SyncStatus(
+            synced_at=now, created=created, updated=updated, deleted=deleted,
+            has_more=page.has_more, next_token=self._tokens.encode(user_id, page.next_seq),
+            conflicts=await self._conflicts.open_for(user_id), reset=reset,
+        )
+
+    def _page_size(self, limit: int | None) -> int:
+        if limit is None:
+            return self._settings.default_page_size
+        if limit < 1:
+            raise ValidationError("limit must be at least 1", field="limit")
+        return min(limit, self._settings.max_page_size)
+
+    async def _base(self, user_id: str, token: str | None,
+                    last_sync: int | None) -> tuple[int | None, bool]:
+        """(position to list after — None for everything live —, whether that is a reset)."""
+        reader = self._db.reader
+        if token is not None:
+            seq = self._tokens.decode(user_id, token)
+            if seq > await changes.head(reader, user_id) or await changes.in_restore_gap(reader,
+                                                                                       seq):
+                return None, True
+            return seq, False
+        if last_sync is not None:
+            if last_sync > clock.now_ms() + _MAX_CLOCK_SKEW_MS:
+                raise ValidationError("lastSync is in the future", field="lastSync")
+            return await changes.seq_before(reader, user_id, last_sync), False
+        return None, False
+
+    async def _page(self, user_id: str, base: int | None, size: int,
+                    folders: Sequence[str]) -> _Page:
+        # The head is read first: every change up to it is committed, so the page (read
+        # after) sees all of them and the next token may skip to it.
+        head = await changes.head(self._db.reader, user_id)
+        rows = await changes.page(self._db.reader, user_id, after=base, limit=size + 1,
+                                  folders=folders)
+        if len(rows) > size:
+            rows = rows[:size]
+            return _Page(rows, True, rows[-1][10])
+        last = rows[-1][10] if rows else 0
+        return _Page(rows, False, max(base or 0, head, last))
+
+    async def _record_sync(self, device_id: str, now: int) -> None:
+        if now - self._sync_written.get(device_id, 0) < _SYNC_TOUCH_INTERVAL_MS:
+            return
+        self._sync_written[device_id] = now
+        async with self._db.transaction() as tx:
+            await devices.touch_sync(tx, device_id, now)
+
+
+def _sync_folders(principal: Principal) -> list[str]:
+    folders = principal.settings.get("syncFolders")
+    if not isinstance(folders, list):
+        return []
+    return [f for f in folders if isinstance(f, str)]

@@ -1,0 +1,67 @@
+"""``POST /sync/files``: a device's local changes, applied in order, one result each.
+
+The batch runs in one write transaction, each change in its own savepoint (see
+:mod:`.sync_engine` for the rules). Long polls of the user wake once it commits.
+
+The answer's ``nextSyncToken`` never skips another device's change: it moves past the
+device's own changes only as far as nothing else happened in between, so the next
+``sync/status`` still brings everything the device has not seen.
+"""
+
+from __future__ import annotations
+
+from homesync import clock
+from homesync.errors import TooManyItems
+from homesync.models import Principal
+from homesync.services.changes import Changes
+from homesync.services.notifier import ChangeNotifier
+from homesync.services.sync_engine import SyncEngine
+from homesync.services.sync_types import Actor, ChangeResult, LocalChange
+from homesync.store import changes
+from homesync.store.db import Database
+
+__all__ = ["BatchResult", "LocalChanges"]
+
+
+class BatchResult:
+    __slots__ = ("next_token", "results")
+
+    def __init__(self, results: list[ChangeResult], next_token: str) -> None:
+        self.results = results
+        self.next_token = next_token
+
+
+class LocalChanges:
+    def __init__(self, db: Database, engine: SyncEngine, changes_: Changes,
+                 notifier: ChangeNotifier, max_changes: int) -> None:
+        self._db = db
+        self._engine = engine
+        self._changes = changes_
+        self._notifier = notifier
+        self._max_changes = max_changes
+
+    async def apply(self, principal: Principal, sync_token: str | None,
+                    local_changes: list[LocalChange]) -> BatchResult:
+        """Apply the device's changes in order; 400 for a bad token, 422 for too many."""
+        if len(local_changes) > self._max_changes:
+            raise TooManyItems(f"At most {self._max_changes} localChanges per request",
+                               field="localChanges", maxItems=self._max_changes)
+        base = await self._changes.base_seq(principal.user_id, sync_token)
+        actor = Actor(user_id=principal.user_id, device_id=principal.device_id,
+                      device_name=principal.device_name, base_seq=base, now=clock.now_ms())
+        async with self._db.transaction() as tx:
+            results = [await self._engine.apply(tx, actor, change) for change in local_changes]
+        if any(r.status in ("applied", "deduplicated") for r in results):
+            self._notifier.changed(principal.user_id)
+        return BatchResult(results, self._changes.token(
+            principal.user_id, await self.caught_up_to(principal, base)))
+
+    async def caught_up_to(self, principal: Principal, base: int) -> int:
+        """The furthest position after ``base`` the device has seen: up to the first change
+        made by anyone else (exclusive), or the head when there is none."""
+        reader = self._db.reader
+        foreign = await changes.first_foreign_seq(reader, principal.user_id, base,
+                                                  principal.device_id)
+        if foreign is not None:
+            return foreign - 1
+        return max(base, await changes.head(reader, principal.user_id))

@@ -1,0 +1,128 @@
+"""Reading the change journal: deltas since a sync position, and positions for times.
+
+A delta is a range scan of ``files`` on ``(user_id, seq)``: every entry changed after
+position ``after`` appears once, as it is now, in journal order. That collapses a file
+created and edited since the token into one entry, and makes paging a matter of
+continuing from the last row's seq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from homesync.store.db import Conn, Row, fetchall, fetchone
+from homesync.store.tree import descendants_filter
+
+__all__ = [
+    "DELTA_COLUMNS",
+    "DeltaRow",
+    "first_foreign_seq",
+    "head",
+    "in_restore_gap",
+    "journal_end",
+    "page",
+    "seq_before",
+    "users_changed_after",
+]
+
+# The columns of a delta row, in this order (the API reads them by index for speed).
+DELTA_COLUMNS = ("id, kind, name, folder, size, modified_at, checksum, mime_type,"
+                 " deleted_at, created_seq, seq, in_view")
+DeltaRow = Row
+
+
+async def head(conn: Conn, user_id: str) -> int:
+    """The user's latest journal position (0 before their first change)."""
+    row = await fetchone(conn, "SELECT max(seq) FROM journal WHERE user_id = ?", (user_id,))
+    return int(row[0] or 0) if row else 0
+
+
+async def seq_before(conn: Conn, user_id: str, at_ms: int) -> int:
+    """The position just before the user's first change at or after ``at_ms``.
+
+    A delta from there holds every change made at ``at_ms`` or later (and perhaps a few
+    older ones, which is harmless; missing one would not be).
+    """
+    row = await fetchone(conn, "SELECT min(seq) FROM journal WHERE user_id = ? AND at >= ?",
+                         (user_id, at_ms))
+    if row is None or row[0] is None:
+        return await head(conn, user_id)
+    return int(row[0]) - 1
+
+
+async def in_restore_gap(conn: Conn, seq: int) -> bool:
+    """True when ``seq`` was issued by a database that a backup restore replaced.
+
+    ``homesync backup restore`` records the journal positions it skipped; a token in
+    that range names changes this database never saw.
+    """
+    row = await fetchone(conn, "SELECT 1 FROM restores WHERE ? > snapshot_seq AND ? <= resumed_seq"
+                               " LIMIT 1", (seq, seq))
+    return row is not None
+
+
+async def first_foreign_seq(conn: Conn, user_id: str, after: int, device_id: str) -> int | None:
+    """The first position after ``after`` written by anyone but ``device_id``."""
+    row = await fetchone(
+        conn,
+        "SELECT seq FROM journal WHERE user_id = ? AND seq > ?"
+        " AND (device_id IS NULL OR device_id != ?) ORDER BY seq LIMIT 1",
+        (user_id, after, device_id),
+    )
+    return int(row[0]) if row else None
+
+
+def _view_filter(folders: Sequence[str]) -> tuple[str, list[Any]]:
+    """SQL true for entries at or below one of ``folders`` (the device's syncFolders)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for root in folders:
+        if root == "/":
+            return "1", []
+        where, p = descendants_filter(root)
+        parent, _, name = root.rpartition("/")
+        # The folder entry itself sits in its parent.
+        clauses.append(f"({where} OR (folder = ? AND name = ?))")
+        params += [*p, parent or "/", name]
+    return " OR ".join(clauses), params
+
+
+async def page(conn: Conn, user_id: str, *, after: int | None, limit: int,
+               folders: Sequence[str] = ()) -> list[DeltaRow]:
+    """Up to ``limit`` entries changed after position ``after``, in journal order.
+
+    ``after`` None lists every live entry. Otherwise deleted entries come too, except
+    those created after ``after`` (the device never saw them). With ``folders``, only
+    entries in those folders come, plus entries that moved out of them since ``after``
+    (``in_view`` is 0 for those: the device should drop them).
+    """
+    view, view_params = _view_filter(folders) if folders else ("1", [])
+    sql = f"SELECT {DELTA_COLUMNS} FROM (SELECT *, ({view}) AS in_view FROM files" \
+          " WHERE user_id = ? AND seq > ?"
+    params: list[Any] = [*view_params, user_id, after or 0]
+    if after is None:
+        sql += " AND deleted_at IS NULL"
+    else:
+        sql += " AND (deleted_at IS NULL OR created_seq <= ?)"
+        params.append(after)
+    sql += ")"
+    if view != "1":
+        sql += " WHERE in_view" if after is None else " WHERE in_view OR moved_seq > ?"
+        if after is not None:
+            params.append(after)
+    sql += " ORDER BY seq LIMIT ?"
+    params.append(limit)
+    return await fetchall(conn, sql, params)
+
+
+async def journal_end(conn: Conn) -> int:
+    """The latest journal position of all users."""
+    row = await fetchone(conn, "SELECT max(seq) FROM journal")
+    return int(row[0] or 0) if row else 0
+
+
+async def users_changed_after(conn: Conn, seq: int) -> list[Row]:
+    """(user_id, latest seq) of every user with journal entries after ``seq``."""
+    return await fetchall(conn, "SELECT user_id, max(seq) AS seq FROM journal WHERE seq > ?"
+                                " GROUP BY user_id", (seq,))

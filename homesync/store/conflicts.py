@@ -1,0 +1,73 @@
+"""Conflicts: the ``conflicts`` table (one row per change that could not be applied safely)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from homesync.store.db import Conn, Row, execute, fetchall, fetchone
+
+__all__ = [
+    "CONFLICT_COLUMNS",
+    "by_id",
+    "insert",
+    "list_open",
+    "mark_resolved",
+    "open_by_fingerprint",
+]
+
+CONFLICT_COLUMNS = (
+    "id, user_id, device_id, file_id, kind, action, local_id, local, remote, created_at,"
+    " resolved_at, resolution, outcome"
+)
+
+
+async def insert(
+    tx: Conn, *, conflict_id: str, user_id: str, device_id: str | None, file_id: str | None,
+    kind: str, action: str, local_id: str | None, local: dict[str, Any],
+    remote: dict[str, Any], fingerprint: str, now: int,
+) -> None:
+    await execute(
+        tx,
+        "INSERT INTO conflicts (id, user_id, device_id, file_id, kind, action, local_id, local,"
+        " remote, fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (conflict_id, user_id, device_id, file_id, kind, action, local_id,
+         msgspec.json.encode(local).decode(), msgspec.json.encode(remote).decode(),
+         fingerprint, now),
+    )
+
+
+async def open_by_fingerprint(conn: Conn, user_id: str, fingerprint: str) -> Row | None:
+    return await fetchone(
+        conn,
+        f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE user_id = ? AND fingerprint = ?"
+        " AND resolved_at IS NULL",
+        (user_id, fingerprint),
+    )
+
+
+async def by_id(conn: Conn, user_id: str, conflict_id: str) -> Row | None:
+    """A conflict of ``user_id`` (open or resolved); None for anyone else's."""
+    return await fetchone(conn, f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?"
+                                " AND user_id = ?", (conflict_id, user_id))
+
+
+async def list_open(conn: Conn, user_id: str, limit: int) -> list[Row]:
+    """The user's open conflicts, oldest first."""
+    return await fetchall(
+        conn,
+        f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE user_id = ? AND resolved_at IS NULL"
+        " ORDER BY created_at, id LIMIT ?",
+        (user_id, limit),
+    )
+
+
+async def mark_resolved(tx: Conn, conflict_id: str, *, resolution: str,
+                        outcome: dict[str, Any], now: int) -> None:
+    await execute(
+        tx,
+        "UPDATE conflicts SET resolved_at = ?, resolution = ?, outcome = ? WHERE id = ?"
+        " AND resolved_at IS NULL",
+        (now, resolution, msgspec.json.encode(outcome).decode(), conflict_id),
+    )

@@ -1,0 +1,154 @@
+"""The offline queue: the ``queue_ops`` table, one row per operation an app queued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from homesync.paths import name_key
+from homesync.store.db import Conn, Row, execute, fetchall, fetchone
+from homesync.store.tree import CONTENT_ACTIONS
+
+__all__ = [
+    "OP_COLUMNS",
+    "completed_upload",
+    "count_pending_uploads",
+    "devices_with_pending",
+    "get",
+    "insert_if_new",
+    "list_for_device",
+    "pending_server_ops",
+    "pending_uploads",
+    "prune_finished",
+    "set_status",
+    "upload_in_progress",
+]
+
+OP_COLUMNS = (
+    "device_id, op_id, user_id, type, local_path, remote_path, file_id, priority, created_at,"
+    " received_at, base_seq, status, error, result_file_id, conflict_id, updated_at"
+)
+_RANK = "CASE priority WHEN 'high' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END"
+
+
+async def insert_if_new(
+    tx: Conn, *, device_id: str, op_id: str, user_id: str, type: str, local_path: str | None,
+    remote_path: str | None, file_id: str | None, priority: str, created_at: int,
+    base_seq: int, now: int,
+) -> bool:
+    """Queue an operation; False (and nothing changes) when the device already sent ``op_id``."""
+    changed = await execute(
+        tx,
+        "INSERT INTO queue_ops (device_id, op_id, user_id, type, local_path, remote_path,"
+        " file_id, priority, created_at, received_at, base_seq, status, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)"
+        " ON CONFLICT (device_id, op_id) DO NOTHING",
+        (device_id, op_id, user_id, type, local_path, remote_path, file_id, priority,
+         created_at, now, base_seq, now),
+    )
+    return changed > 0
+
+
+async def get(conn: Conn, device_id: str, op_id: str) -> Row | None:
+    return await fetchone(conn, f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
+                                " AND op_id = ?", (device_id, op_id))
+
+
+async def list_for_device(conn: Conn, device_id: str, *, limit: int,
+                          status: str | None = None) -> list[Row]:
+    """The device's operations in the order they arrived."""
+    sql = f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
+    params: list[Any] = [device_id]
+    if status is not None:
+        sql += " AND status = ?"
+        params.append(status)
+    return await fetchall(conn, sql + " ORDER BY rowid LIMIT ?", [*params, limit])
+
+
+async def pending_server_ops(conn: Conn, device_id: str) -> list[Row]:
+    """Pending operations the server carries out itself, in the order to apply them:
+    priority (high, normal, low), then when the app queued them, then arrival."""
+    return await fetchall(
+        conn,
+        f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
+        " AND status IN ('pending', 'processing') AND type != 'upload'"
+        f" ORDER BY {_RANK}, created_at, rowid",
+        (device_id,),
+    )
+
+
+async def pending_uploads(conn: Conn, device_id: str) -> list[Row]:
+    return await fetchall(
+        conn,
+        f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ? AND status = 'pending'"
+        " AND type = 'upload' ORDER BY rowid",
+        (device_id,),
+    )
+
+
+async def count_pending_uploads(conn: Conn, device_id: str) -> int:
+    row = await fetchone(conn, "SELECT count(*) FROM queue_ops WHERE device_id = ?"
+                               " AND status = 'pending' AND type = 'upload'", (device_id,))
+    return int(row[0]) if row else 0
+
+
+async def devices_with_pending(conn: Conn) -> list[Row]:
+    """(device_id, user_id) of devices with server-side operations left pending (a crash)."""
+    return await fetchall(
+        conn,
+        "SELECT DISTINCT device_id, user_id FROM queue_ops"
+        " WHERE status IN ('pending', 'processing') AND type != 'upload'",
+    )
+
+
+async def set_status(
+    tx: Conn, device_id: str, op_id: str, *, status: str, now: int,
+    error: dict[str, Any] | None = None, result_file_id: str | None = None,
+    conflict_id: str | None = None,
+) -> None:
+    await execute(
+        tx,
+        "UPDATE queue_ops SET status = ?, error = ?, result_file_id = ?, conflict_id = ?,"
+        " updated_at = ? WHERE device_id = ? AND op_id = ?",
+        (status, msgspec.json.encode(error).decode() if error else None, result_file_id,
+         conflict_id, now, device_id, op_id),
+    )
+
+
+async def completed_upload(conn: Conn, *, user_id: str, device_id: str, folder: str, name: str,
+                           base_seq: int, created_at: int) -> str | None:
+    """The file at ``folder``/``name`` if ``device_id`` stored content there since the
+    operation was queued (by the app's clock) or received (by the journal)."""
+    placeholders = ", ".join("?" for _ in CONTENT_ACTIONS)
+    row = await fetchone(
+        conn,
+        "SELECT f.id FROM files f WHERE f.user_id = ? AND f.folder = ? AND f.name_key = ?"
+        " AND f.deleted_at IS NULL AND f.kind = 'file' AND EXISTS (SELECT 1 FROM journal j"
+        f" WHERE j.file_id = f.id AND j.device_id = ? AND j.action IN ({placeholders})"
+        " AND (j.seq > ? OR j.at >= ?))",
+        (user_id, folder, name_key(name), device_id, *CONTENT_ACTIONS, base_seq, created_at),
+    )
+    return str(row[0]) if row else None
+
+
+async def prune_finished(tx: Conn, before: int, limit: int = 1000) -> int:
+    """Forget finished operations last touched before ``before``."""
+    return await execute(
+        tx,
+        "DELETE FROM queue_ops WHERE rowid IN (SELECT rowid FROM queue_ops"
+        " WHERE status IN ('done', 'failed', 'conflict', 'cancelled') AND updated_at < ?"
+        " LIMIT ?)",
+        (before, limit),
+    )
+
+
+async def upload_in_progress(conn: Conn, *, device_id: str, folder: str, name: str) -> bool:
+    """True while ``device_id`` has an open upload to ``folder``/``name``."""
+    row = await fetchone(
+        conn,
+        "SELECT 1 FROM uploads WHERE device_id = ? AND folder = ? AND name_key = ?"
+        " AND status IN ('pending', 'uploading', 'paused') LIMIT 1",
+        (device_id, folder, name_key(name)),
+    )
+    return row is not None

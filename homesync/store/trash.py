@@ -1,0 +1,104 @@
+"""The trash, version history and their retention: what is kept and what is let go.
+
+Purging a version deletes its ``file_versions`` row (and, by cascade, its manifest) and
+gives its size back to the user's quota; the chunks stay until gc finds no version or
+upload refers to them.
+"""
+
+from __future__ import annotations
+
+from homesync.store import users
+from homesync.store.db import Conn, Row, execute, fetchall, fetchone
+from homesync.store.tree import TREE_COLUMNS
+
+__all__ = [
+    "delete_version",
+    "list_trash",
+    "list_versions",
+    "trash_due",
+    "versions_due",
+]
+
+
+async def list_trash(conn: Conn, user_id: str, *, limit: int, offset: int) -> list[Row]:
+    """What the user deleted and can still restore, newest first: one row per delete (a
+    folder stands for everything trashed with it), with ``items`` and ``total_size``."""
+    return await fetchall(
+        conn,
+        f"SELECT {', '.join('r.' + c.strip() for c in TREE_COLUMNS.split(','))},"
+        " g.items, g.total_size FROM files r JOIN ("
+        "  SELECT coalesce(trash_root, id) AS root, count(*) AS items, sum(size) AS total_size"
+        "  FROM files WHERE user_id = ? AND deleted_at IS NOT NULL AND purged_at IS NULL"
+        "  GROUP BY root) g ON g.root = r.id"
+        " WHERE r.deleted_at IS NOT NULL AND r.purged_at IS NULL"
+        " ORDER BY r.deleted_at DESC, r.id LIMIT ? OFFSET ?",
+        (user_id, limit, offset),
+    )
+
+
+async def trash_due(conn: Conn, before: int, limit: int) -> list[Row]:
+    """Trash groups deleted before ``before`` (their root entries), oldest first."""
+    return await fetchall(
+        conn,
+        f"SELECT {TREE_COLUMNS} FROM files WHERE deleted_at < ? AND purged_at IS NULL"
+        " AND deleted_at IS NOT NULL AND coalesce(trash_root, id) = id"
+        " ORDER BY deleted_at LIMIT ?",
+        (before, limit),
+    )
+
+
+async def list_versions(conn: Conn, user_id: str, file_id: str) -> list[Row]:
+    """Every retained version of a file, newest first, with the uploading device's name."""
+    return await fetchall(
+        conn,
+        "SELECT v.id, v.size, v.checksum, v.mime_type, v.metadata, v.modified_at,"
+        " v.created_at, v.device_id, d.name AS device_name"
+        " FROM file_versions v LEFT JOIN devices d ON d.id = v.device_id"
+        " WHERE v.file_id = ? AND v.user_id = ? ORDER BY v.created_at DESC, v.rowid DESC",
+        (file_id, user_id),
+    )
+
+
+async def versions_due(conn: Conn, *, keep: int, replaced_before: int | None,
+                       limit: int) -> list[Row]:
+    """Replaced versions past retention: beyond the ``keep`` newest replaced versions of
+    their file (``keep`` 0: no count limit), or replaced (superseded by a newer version)
+    before ``replaced_before`` (None: no age limit). Never a file's current version."""
+    conditions = []
+    params: list[int] = []
+    if keep > 0:
+        conditions.append("rn > ?")
+        params.append(keep + 1)  # rn 1 is the current version
+    if replaced_before is not None:
+        conditions.append("replaced_at < ?")
+        params.append(replaced_before)
+    if not conditions:
+        return []
+    return await fetchall(
+        conn,
+        "SELECT id, file_id, user_id, size FROM ("
+        "  SELECT v.id, v.file_id, v.user_id, v.size, f.version_id AS current_id,"
+        "   row_number() OVER w AS rn, lag(v.created_at) OVER w AS replaced_at"
+        "  FROM file_versions v JOIN files f ON f.id = v.file_id"
+        "  WHERE v.file_id IN (SELECT file_id FROM file_versions GROUP BY file_id"
+        "                      HAVING count(*) > 1)"
+        "  WINDOW w AS (PARTITION BY v.file_id ORDER BY v.created_at DESC, v.rowid DESC))"
+        f" WHERE id IS NOT current_id AND rn > 1 AND ({' OR '.join(conditions)}) LIMIT ?",
+        (*params, limit),
+    )
+
+
+async def delete_version(tx: Conn, *, version_id: str, file_id: str, user_id: str) -> int:
+    """Drop a replaced version; its size leaves the user's quota. 0 when it is gone or
+    became current meanwhile."""
+    row = await fetchone(
+        tx,
+        "SELECT v.size FROM file_versions v JOIN files f ON f.id = v.file_id"
+        " WHERE v.id = ? AND v.file_id = ? AND f.version_id IS NOT v.id",
+        (version_id, file_id),
+    )
+    if row is None:
+        return 0
+    await execute(tx, "DELETE FROM file_versions WHERE id = ?", (version_id,))
+    await users.add_usage(tx, user_id, -int(row[0]))
+    return int(row[0])
