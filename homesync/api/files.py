@@ -109,8 +109,9 @@ async def download_head(request: Request[Any, Any, Any], services: ServicesDep,
                         principal: CurrentPrincipal, file_id: FromPath[str]) -> Response[None]:
     content = await _open(request, services, principal, file_id)
     await content.body.aclose()
+    # What a GET would send, minus the bytes (Content-Type as a header: no body to render).
     return Response(content=None, status_code=206 if content.partial else 200,
-                    media_type=content.mime_type, headers=_content_headers(content))
+                    headers={**_content_headers(content), "Content-Type": content.mime_type})
 
 
 route_handlers = [list_files, get_file, download, download_head]
