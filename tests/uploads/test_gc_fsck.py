@@ -1,0 +1,183 @@
+"""Expiry and gc (services), and the ``homesync gc`` / ``homesync fsck`` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from homesync import clock
+from homesync.cli import app
+from homesync.services.container import Services
+from homesync.services.upload_types import FileRequest, UploadOptions
+from homesync.store.backup_lock import hold_for_backup
+from homesync.store.db import fetchall, fetchone
+from tests.helpers import API, PASSWORD, make_settings
+from tests.uploads.conftest import SMALL_CHUNKS
+from tests.uploads.flow import file_entry, init, put_chunks, random_bytes, upload
+
+HOUR = 3600
+
+
+def age(path: Path, seconds: float) -> None:
+    """Pretend a chunk file was written ``seconds`` ago."""
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+async def test_expired_upload_chunks_collected_after_grace(client, services, make_user, sign_in):
+    uid = await make_user()
+    dev = await sign_in()
+    kept = random_bytes(6000)
+    done = await upload(client, dev.auth, kept, name="kept.jpg")
+    data = random_bytes(9000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth, only=[0, 1])
+    assert len([c async for c in services.chunks.list_chunks()]) == 4
+    start = clock.now()
+    clock.set_now(lambda: start + 25 * HOUR)
+    report = await services.gc.collect()
+    assert report.expired_uploads == 1 and report.removed_chunks == 0  # still inside the grace
+    row = await fetchone(services.db.reader, "SELECT status FROM uploads WHERE id = ?",
+                         (item["uploadId"],))
+    assert row[0] == "expired"
+    events = await fetchall(services.db.reader, "SELECT kind FROM notifications WHERE user_id = ?"
+                            " AND category = 'uploads' ORDER BY created_at", (uid,))
+    assert [e[0] for e in events] == ["upload_completed", "upload_expired"]
+    clock.set_now(lambda: start + 49 * HOUR)
+    for chunk in [c async for c in services.chunks.list_chunks()]:
+        age(services.chunks.path_for(chunk.hash), 49 * HOUR)
+    report = await services.gc.collect()
+    assert report.removed_chunks == 2 and report.freed_bytes == 8192
+    remaining = [c.hash async for c in services.chunks.list_chunks()]
+    assert len(remaining) == 2
+    clock.set_now(None)
+    dev = await sign_in()
+    got = await client.get(f"{API}/files/{done['fileId']}/content", headers=dev.auth)
+    assert got.content == kept
+
+
+async def test_orphans_temp_and_fresh_chunks(services):
+    store = services.chunks
+    old = store.writer()
+    await old.write(b"written, renamed, then the process died before the commit")
+    orphan = await old.commit()
+    age(store.path_for(orphan), 49 * HOUR)
+    fresh = store.writer()
+    await fresh.write(b"written a second ago")
+    fresh_hash = await fresh.commit()
+    dead = store.writer()
+    await dead.write(b"a writer that died")
+    os.close(dead._fd)  # type: ignore[attr-defined]
+    dead._fd = None  # type: ignore[attr-defined]
+    report = await services.gc.collect()
+    assert (report.orphan_files, report.removed_temp) == (1, 1)
+    assert not await store.exists(orphan) and await store.exists(fresh_hash)
+    assert os.listdir(store.tmp_dir) == []
+
+
+async def test_gc_leaves_chunks_alone_during_a_backup(client, services, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(5000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    await client.delete(f"{API}/upload/{item['uploadId']}", headers=dev.auth)
+    with hold_for_backup(services.settings.data_path):
+        report = await services.gc.collect(grace_ms=0)
+    assert report.backup_running and report.removed_chunks == 0
+    report = await services.gc.collect(grace_ms=0)
+    assert report.removed_chunks == 2
+    assert await fetchone(services.db.reader, "SELECT 1 FROM chunks") is None
+
+
+# -- the commands ----------------------------------------------------------------------
+
+
+def run_cli(data_dir: Path, *args: str):
+    env = {"HOMESYNC_STORAGE_FSYNC": "false", "HOMESYNC_UPLOADS_MIN_CHUNK_SIZE": "4KiB",
+           "HOMESYNC_UPLOADS_DEFAULT_CHUNK_SIZE": "4KiB"}
+    return CliRunner().invoke(app, [*args, "--data-dir", str(data_dir)], env=env,
+                              catch_exceptions=False)
+
+
+def store_a_file(data_dir: Path, data: bytes) -> list[str]:
+    """Upload through the service layer; the chunk hashes of the file."""
+    settings = make_settings(data_dir, uploads=SMALL_CHUNKS)
+
+    async def go() -> list[str]:
+        services = await Services.open(settings)
+        try:
+            user = await services.accounts.create_user("alice@example.com", PASSWORD)
+            async with services.db.transaction() as tx:
+                await tx.execute("INSERT INTO devices (id, user_id, client_id, name, platform,"
+                                 " model, os_version, app_version, registered_at, last_active_at)"
+                                 " VALUES ('device_x', ?, 'c', 'd', 'android', 'm', '1', '1', 0, 0)",
+                                 (user.id,))
+            entry = file_entry(data, name="holiday.jpg")
+            result = await services.uploads.init(
+                user_id=user.id, device_id="device_x",
+                requests=[FileRequest(local_id="l", name=entry["name"], folder=entry["folder"],
+                                      size=len(data), checksum=entry["checksum"])],
+                options=UploadOptions(chunk_size=4096))
+            state = result.entries[0].upload
+            assert state is not None
+            for span in state.spans():
+                target = await services.uploads.chunk_target(state.id, span.index,
+                                                             user_id=user.id)
+
+                async def body(s=span):
+                    yield data[s.start:s.end + 1]
+
+                await services.uploads.receive_chunk(target, body())
+            await services.uploads.complete(user_id=user.id, device_id="device_x",
+                                            upload_id=state.id, checksum=entry["checksum"],
+                                            metadata={})
+            rows = await fetchall(services.db.reader, "SELECT chunk_hash FROM version_chunks"
+                                  " ORDER BY idx")
+            return [r[0] for r in rows]
+        finally:
+            await services.close()
+
+    return asyncio.run(go())
+
+
+def test_fsck_reports_damage_and_the_files_it_touches(tmp_path: Path):
+    data_dir = tmp_path / "data"
+    hashes = store_a_file(data_dir, random_bytes(10_000))
+    result = run_cli(data_dir, "fsck")
+    assert result.exit_code == 0, result.output
+    assert "ok" in result.stdout
+    victim = data_dir / "chunks" / hashes[1][:2] / hashes[1][2:4] / hashes[1]
+    damaged = bytearray(victim.read_bytes())
+    damaged[10] ^= 0xFF
+    victim.write_bytes(bytes(damaged))
+    result = run_cli(data_dir, "fsck")
+    assert result.exit_code == 1
+    assert hashes[1] in result.output and "alice@example.com:/photos/holiday.jpg" in result.output
+    report = json.loads(run_cli(data_dir, "fsck", "--json").stdout)
+    assert report["ok"] is False and report["checked_chunks"] == 3
+    assert report["damaged"][0]["hash"] == hashes[1]
+    (data_dir / "chunks" / hashes[2][:2] / hashes[2][2:4] / hashes[2]).unlink()
+    report = json.loads(run_cli(data_dir, "fsck", "--json").stdout)
+    assert sorted(d["problem"] for d in report["damaged"]) == [
+        "content does not match its hash", "missing"]
+
+
+def test_gc_command_summary_and_json(tmp_path: Path):
+    data_dir = tmp_path / "data"
+    store_a_file(data_dir, random_bytes(9000))
+    stray = data_dir / "chunks" / "ab" / "cd"
+    stray.mkdir(parents=True)
+    (stray / ("abcd" + "0" * 60)).write_bytes(b"left by a crash")
+    result = run_cli(data_dir, "gc")
+    assert result.exit_code == 0, result.output
+    assert "Unreferenced chunks removed" in result.stdout
+    out = json.loads(run_cli(data_dir, "gc", "--grace", "0s", "--json").stdout)
+    assert out["orphan_files"] == 1 and out["removed_chunks"] == 0
+    assert run_cli(data_dir, "fsck").exit_code == 0
+    assert run_cli(data_dir, "gc", "--grace", "soon").exit_code == 2
