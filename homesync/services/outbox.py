@@ -184,7 +184,9 @@ class PushOutbox:
 
     async def _fan_out_one(self, tx: Conn, notification: Row, now: int) -> None:
         category = notification["category"]
-        for device in await deliveries.push_devices(tx, notification["user_id"]):
+        devices = await deliveries.push_devices(tx, notification["user_id"],
+                                                registered_by=notification["created_at"])
+        for device in devices:
             if notification["only_device_id"] not in (None, device["id"]):
                 continue
             if notification["except_device_id"] == device["id"] or not device[category]:
@@ -194,8 +196,10 @@ class PushOutbox:
             await deliveries.add(tx, notification_id=notification["id"], device_id=device["id"],
                                  category=category, due=now, now=now)
             if category == "uploads":
-                await deliveries.postpone_uploads(tx, device["id"], delay_ms=self._digest_delay_ms,
-                                                  max_ms=self._digest_max_ms, now=now)
+                await deliveries.postpone_uploads(
+                    tx, device["id"], latest_at=notification["created_at"],
+                    delay_ms=self._digest_delay_ms, max_ms=self._digest_max_ms,
+                )
 
     # -- 2. claim -------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ __all__ = [
     "zone",
 ]
 
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_HHMM = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 # In the zone list on some systems, but not zones a phone would name: the server's own
 # zone ("localtime") and tzdata's placeholders.
 _NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
@@ -68,7 +68,7 @@ def zone(name: str) -> zoneinfo.ZoneInfo:
 
 def parse_hhmm(text: str, field: str) -> int:
     """``"22:00"`` → 1320 minutes; ``ValidationError`` for anything but 00:00–23:59."""
-    m = _HHMM.match(text)
+    m = _HHMM.fullmatch(text)
     if not m:
         raise ValidationError(f"{field} must be a time from 00:00 to 23:59 (HH:MM)", field=field)
     return int(m.group(1)) * 60 + int(m.group(2))

@@ -43,16 +43,19 @@ async def undispatched(conn: Conn, limit: int) -> list[Row]:
     )
 
 
-async def push_devices(conn: Conn, user_id: str) -> list[Row]:
-    """The user's live devices that have a push token, with their category switches."""
+async def push_devices(conn: Conn, user_id: str, *, registered_by: int) -> list[Row]:
+    """The user's live devices that have a push token and were signed in by
+    ``registered_by`` (a device is not told about what happened before it existed), with
+    their category switches."""
     return await fetchall(
         conn,
         "SELECT d.id, d.platform, d.push_token, coalesce(p.uploads, 1) AS uploads,"
         " coalesce(p.shares, 1) AS shares, coalesce(p.storage, 1) AS storage,"
         " coalesce(p.security, 1) AS security"
         " FROM devices d LEFT JOIN notification_preferences p ON p.device_id = d.id"
-        " WHERE d.user_id = ? AND d.removed_at IS NULL AND d.push_token IS NOT NULL",
-        (user_id,),
+        " WHERE d.user_id = ? AND d.removed_at IS NULL AND d.push_token IS NOT NULL"
+        " AND d.registered_at <= ?",
+        (user_id, registered_by),
     )
 
 
@@ -72,16 +75,20 @@ _FRESH_UPLOADS = (
 )
 
 
-async def postpone_uploads(conn: Conn, device_id: str, *, delay_ms: int, max_ms: int,
-                           now: int) -> None:
+async def postpone_uploads(conn: Conn, device_id: str, *, latest_at: int, delay_ms: int,
+                           max_ms: int) -> None:
     """Debounce: the device's not-yet-sent upload pushes wait until ``delay_ms`` after the
-    latest one, but no longer than ``max_ms`` after the oldest."""
+    latest upload notification (made at ``latest_at``), but no longer than ``max_ms``
+    after the oldest one."""
     row = await fetchone(
-        conn, f"SELECT min(created_at) FROM push_deliveries WHERE {_FRESH_UPLOADS}", (device_id,)
+        conn,
+        "SELECT min(n.created_at) FROM notifications n WHERE n.id IN"
+        f" (SELECT notification_id FROM push_deliveries WHERE {_FRESH_UPLOADS})",
+        (device_id,),
     )
     if row is None or row[0] is None:
         return
-    due = min(row[0] + max_ms, now + delay_ms)
+    due = min(row[0] + max_ms, latest_at + delay_ms)
     await execute(
         conn,
         f"UPDATE push_deliveries SET next_attempt_at = max(next_attempt_at, ?)"

@@ -1,0 +1,147 @@
+"""Fixtures for notification tests: push allowed to local receivers, a frozen clock, helpers
+to make notifications happen the way the server does (sign-ins, device removal, uploads)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from homesync import clock
+from homesync.config import Settings
+from homesync.errors import Conflict
+from homesync.models import Principal
+from homesync.services.container import Services
+from homesync.services.events import security_event, share_event, upload_event
+from homesync.services.sessions import DeviceRegistration
+from tests.helpers import API, PASSWORD, Device, make_settings
+from tests.push.receivers import Receiver
+
+# 2024-06-03 10:00:00 UTC, a Monday in summer time.
+T0 = 1_717_408_800.0
+
+PUSH_SETTINGS: dict[str, Any] = {
+    # Receivers listen on 127.0.0.1, which endpoint URLs may only reach when allow-listed.
+    "allowed_hosts": ["127.0.0.1"],
+    "send_timeout": "1s",
+}
+
+MakeReceiver = Callable[[], Awaitable[Receiver]]
+
+
+class Clock:
+    """The frozen clock the server code reads (homesync.clock), moved by the test."""
+
+    def __init__(self, start: float = T0) -> None:
+        self.now = start
+        clock.set_now(lambda: self.now)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def set(self, when: float) -> None:
+        self.now = when
+
+    @property
+    def ms(self) -> int:
+        return int(self.now * 1000)
+
+
+@pytest.fixture
+def frozen() -> Iterator[Clock]:
+    yield Clock()
+    clock.set_now(None)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data", notifications=dict(PUSH_SETTINGS))
+
+
+@pytest.fixture
+async def make_receiver() -> AsyncIterator[MakeReceiver]:
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make() -> Receiver:
+            return await stack.enter_async_context(Receiver())
+
+        yield make
+
+
+@pytest.fixture
+async def receiver(make_receiver: MakeReceiver) -> Receiver:
+    return await make_receiver()
+
+
+RegisterPush = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def register_push(client: AsyncTestClient[Any]) -> RegisterPush:
+    """POST /notifications/register for a device; returns ``data``."""
+
+    async def register(device: Device, token: str | None, platform: str = "android",
+                       **preferences: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"deviceId": device.client_id, "pushToken": token,
+                                "platform": platform}
+        if preferences:
+            body["preferences"] = preferences
+        r = await client.post(f"{API}/notifications/register", json=body, headers=device.auth)
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()["data"]
+        return data
+
+    return register
+
+
+async def uploaded(services: Services, by: Device | Principal, name: str, *, ok: bool = True,
+                   mime_type: str = "image/jpeg") -> str:
+    """What the uploads service does when ``by`` (a device) completes (or fails) an upload."""
+    async with services.db.transaction() as tx:
+        return await upload_event(
+            tx, user_id=by.user_id, device_id=by.device_id, ok=ok, name=name,
+            now=clock.now_ms(), file_id=f"file_{name}", mime_type=mime_type,
+            reason=None if ok else "checksum mismatch",
+        )
+
+
+async def delivery_rows(services: Services, **where: str) -> list[dict[str, Any]]:
+    """push_deliveries rows (as dicts), optionally filtered by column equality."""
+    clause = " AND ".join(f"{k} = ?" for k in where) or "1"
+    rows = await services.db.fetchall(
+        f"SELECT * FROM push_deliveries WHERE {clause} ORDER BY id", tuple(where.values()))
+    return [dict(r) for r in rows]
+
+
+async def alert(services: Services, user_id: str, kind: str = "password_changed",
+                title: str = "Password changed") -> str:
+    """A ``security`` notification, as the auth services make them."""
+    async with services.db.transaction() as tx:
+        return await security_event(tx, user_id=user_id, kind=kind, title=title,
+                                    body="Every device was signed out.", now=clock.now_ms())
+
+
+async def shared(services: Services, recipient_id: str, name: str = "holiday.jpg") -> str:
+    """A ``shares`` notification, as the shares service makes them."""
+    async with services.db.transaction() as tx:
+        return await share_event(tx, recipient_id=recipient_id, owner_name="John", item="file",
+                                 name=name, share_id="share_1", now=clock.now_ms(),
+                                 file_id="file_1")
+
+
+async def device(services: Services, email: str, client_id: str, *, platform: str = "android",
+                 push_token: str | None = None, name: str = "Alice Liddell") -> Principal:
+    """Sign a device in through the services (no HTTP), creating the account if needed."""
+    with contextlib.suppress(Conflict):  # the account exists already
+        await services.accounts.create_user(email, PASSWORD, name=name)
+    result = await services.sessions.register(
+        email, PASSWORD,
+        DeviceRegistration(platform=platform, model="Phone", os_version="1", app_version="1",
+                           client_id=client_id, push_token=push_token),
+        "127.0.0.1",
+    )
+    return await services.sessions.principal(result.tokens.access_token)

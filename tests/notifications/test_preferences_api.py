@@ -1,0 +1,204 @@
+"""POST /notifications/register and GET/PUT /notifications/preferences over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import MakeUser, SignIn
+from tests.helpers import API
+from tests.notifications.conftest import RegisterPush
+from tests.push.receivers import Receiver
+
+DEFAULTS = {"uploads": True, "shares": True, "storage": True, "security": True,
+            "quietHours": {"enabled": False, "start": "22:00", "end": "07:00", "timezone": "UTC"}}
+SEED_PREFERENCES = {"uploads": True, "shares": True, "storage": True, "security": True,
+                    "quietHours": {"enabled": True, "start": "22:00", "end": "07:00",
+                                   "timezone": "America/Los_Angeles"}}
+
+
+async def get_prefs(client: AsyncTestClient[Any], auth: dict[str, str]) -> dict[str, Any]:
+    r = await client.get(f"{API}/notifications/preferences", headers=auth)
+    assert r.status_code == 200, r.text
+    data: dict[str, Any] = r.json()["data"]
+    return data
+
+
+async def test_register_as_in_the_contract(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, receiver: Receiver,
+) -> None:
+    await make_user()
+    dev = await sign_in()
+    endpoint = f"{receiver.url}/up/abc"
+    r = await client.post(f"{API}/notifications/register", headers=dev.auth, json={
+        "deviceId": dev.client_id, "pushToken": endpoint, "platform": "android",
+        "preferences": SEED_PREFERENCES})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["success"] is True
+    assert body["data"] == {
+        "deviceId": dev.device_id,
+        "preferences": SEED_PREFERENCES,
+        "push": {"registered": True, "transport": "unifiedpush", "pending": 0,
+                 "lastDeliveredAt": None, "lastError": None},
+    }
+    assert await get_prefs(client, dev.auth) == body["data"]
+    # The token itself is never shown back; GET /devices says push is on.
+    devices = (await client.get(f"{API}/devices", headers=dev.auth)).json()["data"]["devices"]
+    assert devices[0]["pushEnabled"] is True
+    assert endpoint not in (await client.get(f"{API}/devices", headers=dev.auth)).text
+
+
+async def test_defaults_before_registering(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn,
+) -> None:
+    await make_user()
+    dev = await sign_in()
+    assert await get_prefs(client, dev.auth) == {
+        "deviceId": dev.device_id, "preferences": DEFAULTS,
+        "push": {"registered": False, "transport": None, "pending": 0, "lastDeliveredAt": None,
+                 "lastError": None}}
+
+
+async def test_server_device_id_works_too_and_preferences_are_optional(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn,
+) -> None:
+    await make_user()
+    dev = await sign_in()
+    r = await client.post(f"{API}/notifications/register", headers=dev.auth, json={
+        "deviceId": dev.device_id, "pushToken": "ntfy://alice-phone", "platform": "android"})
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["preferences"] == DEFAULTS
+    # No ntfy server is configured, so nothing can reach this token: the app is told.
+    assert data["push"] == {"registered": True, "transport": None, "pending": 0,
+                            "lastDeliveredAt": None, "lastError": None}
+
+
+async def test_only_the_calling_device_can_register(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, receiver: Receiver,
+) -> None:
+    await make_user()
+    await make_user("bob@example.com", "Bob Builder")
+    alice_phone = await sign_in()
+    alice_tablet = await sign_in(client_id="alice-tablet")
+    bob = await sign_in("bob@example.com", client_id="bob-phone")
+    for device_id in (alice_tablet.client_id, alice_tablet.device_id, bob.device_id,
+                      bob.client_id, "device_nope"):
+        r = await client.post(f"{API}/notifications/register", headers=alice_phone.auth, json={
+            "deviceId": device_id, "pushToken": f"{receiver.url}/up/x", "platform": "android"})
+        assert r.status_code == 404, r.text
+        assert r.json()["error"]["code"] == "NOT_FOUND"
+    for dev in (alice_phone, alice_tablet, bob):
+        assert (await get_prefs(client, dev.auth))["push"]["registered"] is False
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"platform": "symbian"}, "platform"),
+    ({"pushToken": 42}, "pushToken"),
+    ({"preferences": {"quietHours": {"timezone": "Mars/Olympus"}}}, "timezone"),
+    ({"preferences": {"quietHours": {"timezone": "../../etc/passwd"}}}, "timezone"),
+    ({"preferences": {"quietHours": {"timezone": "Europe"}}}, "timezone"),
+    ({"preferences": {"quietHours": {"start": "25:00"}}}, "start"),
+    ({"preferences": {"quietHours": {"end": "7"}}}, "end"),
+    ({"preferences": {"quietHours": {"enabled": True, "start": "07:00", "end": "07:00"}}},
+     "quietHours"),
+    ({"preferences": {"uploads": "yes"}}, "uploads"),
+    ({"preferences": {"vibrate": True}}, "vibrate"),
+    ({"isAdmin": True}, "isAdmin"),
+    ({"pushToken": "http://10.0.0.7/up/1"}, "private"),
+    ({"pushToken": "http://169.254.169.254/latest/meta-data"}, "link-local"),
+    ({"pushToken": "https://user:pw@push.example/up"}, "user info"),
+    ({"pushToken": "ntfy://no spaces"}, "ntfy topic"),
+    ({"pushToken": "fcm token with spaces"}, "spaces"),
+])
+async def test_bad_registrations_are_400_and_change_nothing(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, register_push: RegisterPush,
+    receiver: Receiver, change: dict[str, Any], field: str,
+) -> None:
+    await make_user()
+    dev = await sign_in()
+    before = await register_push(dev, f"{receiver.url}/up/good", **SEED_PREFERENCES)
+    body = {"deviceId": dev.client_id, "pushToken": f"{receiver.url}/up/new",
+            "platform": "android", **change}
+    r = await client.post(f"{API}/notifications/register", headers=dev.auth, json=body)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert field in error["message"] or field in str(error["details"])
+    assert await get_prefs(client, dev.auth) == before
+
+
+async def test_put_changes_only_what_is_sent(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn,
+) -> None:
+    await make_user()
+    dev = await sign_in()
+    r = await client.put(f"{API}/notifications/preferences", headers=dev.auth, json={
+        "uploads": False, "quietHours": {"enabled": True, "timezone": "Europe/Kyiv"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["preferences"] == {
+        **DEFAULTS, "uploads": False,
+        "quietHours": {"enabled": True, "start": "22:00", "end": "07:00", "timezone": "Europe/Kyiv"}}
+    r = await client.put(f"{API}/notifications/preferences", headers=dev.auth,
+                         json={"quietHours": {"start": "23:30", "end": "6:45"}})
+    assert r.json()["data"]["preferences"]["quietHours"] == {
+        "enabled": True, "start": "23:30", "end": "06:45", "timezone": "Europe/Kyiv"}
+    assert r.json()["data"]["preferences"]["uploads"] is False
+    for bad in ({"quietHours": {"timezone": "UTC\u0000"}}, {"security": None}, [], "x"):
+        r = await client.put(f"{API}/notifications/preferences", headers=dev.auth, json=bad)
+        assert r.status_code == 400, r.text
+    assert (await get_prefs(client, dev.auth))["preferences"]["quietHours"]["start"] == "23:30"
+
+
+async def test_preferences_are_per_device(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn,
+) -> None:
+    await make_user()
+    phone, tablet = await sign_in(), await sign_in(client_id="tablet")
+    await client.put(f"{API}/notifications/preferences", headers=phone.auth,
+                     json={"storage": False})
+    assert (await get_prefs(client, phone.auth))["preferences"]["storage"] is False
+    assert (await get_prefs(client, tablet.auth))["preferences"]["storage"] is True
+
+
+async def test_null_token_stops_pushes(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, register_push: RegisterPush,
+    receiver: Receiver,
+) -> None:
+    await make_user()
+    dev = await sign_in()
+    assert (await register_push(dev, f"{receiver.url}/up/1"))["push"]["registered"] is True
+    assert (await register_push(dev, None))["push"]["registered"] is False
+
+
+async def test_a_token_follows_the_latest_account_on_the_phone(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, register_push: RegisterPush,
+    receiver: Receiver,
+) -> None:
+    """Alice signs out of the app and Bob signs in on the same phone: the phone's push
+    endpoint now belongs to Bob's device, so Alice's notifications stop going to it."""
+    await make_user()
+    await make_user("bob@example.com", "Bob Builder")
+    token = f"{receiver.url}/up/the-phone"
+    alice = await sign_in()
+    await register_push(alice, token)
+    bob = await sign_in("bob@example.com", client_id="same-phone-new-install")
+    await register_push(bob, token)
+    assert (await get_prefs(client, alice.auth))["push"]["registered"] is False
+    assert (await get_prefs(client, bob.auth))["push"]["registered"] is True
+    # Also when the token comes with sign-in (deviceInfo.pushToken).
+    alice2 = await sign_in(client_id="alice-again", pushToken=token)
+    assert (await get_prefs(client, bob.auth))["push"]["registered"] is False
+    assert (await get_prefs(client, alice2.auth))["push"]["registered"] is True
+
+
+async def test_needs_a_signed_in_device(client: AsyncTestClient[Any]) -> None:
+    for method, path in (("GET", "/notifications/preferences"),
+                         ("PUT", "/notifications/preferences"),
+                         ("POST", "/notifications/register")):
+        r = await client.request(method, f"{API}{path}", json={})
+        assert r.status_code == 401, (method, path, r.text)
+        assert r.json()["error"]["code"] == "UNAUTHORIZED"
