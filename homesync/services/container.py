@@ -60,6 +60,7 @@ class Services:
         # versions and trash (issue 4). Uploads consult its tombstones.
         self.sync = SyncArea(db, settings.sync, secret, self.quota)
         self.uploads.planner.deleted_on_server = self.sync.deleted_on_server
+        self.uploads.files_changed = self.sync.notifier.changed
         self.sessions.pending_uploads = self.sync.pending_uploads_hook(
             self.uploads.pending_for_device)
         self.downloads = Downloads(db, self.chunks)

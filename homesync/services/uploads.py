@@ -11,7 +11,7 @@ and the ``uploads`` notification in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 from homesync import clock
@@ -60,6 +60,8 @@ class Uploads:
         self._quota = quota
         self.planner = planner
         self._signer = signer
+        # Told the user id after a commit that changed their files (wakes sync long polls).
+        self.files_changed: Callable[[str], None] = _ignore_change
 
     # -- init -----------------------------------------------------------------------
 
@@ -68,6 +70,8 @@ class Uploads:
         """``POST /upload/init``: see :mod:`homesync.services.upload_init` for the rules."""
         result = await self.planner.init(user_id=user_id, device_id=device_id,
                                          requests=requests, options=options)
+        if any(entry.status == "deduplicated" for entry in result.entries):
+            self.files_changed(user_id)
         now = clock.now_ms()
         entries = []
         for entry in result.entries:
@@ -296,6 +300,7 @@ class Uploads:
                                 f"{row['name']} is safe on your server.", now, file_id=file_id)
             file_row = await files.get_file(tx, user_id, file_id)
         assert file_row is not None
+        self.files_changed(user_id)
         return CompleteResult(upload_id=upload_id, file=file_info(file_row), created=created)
 
     async def _forget_lost_chunks(self, upload_id: str, received: list[Row]) -> MissingChunks:
@@ -339,6 +344,10 @@ class Uploads:
         exp = row["expires_at"] // 1000
         return upload_state(row, received, now=now, url_exp=exp,
                             url_sig=self._signer.sign(row["id"], exp))
+
+
+def _ignore_change(user_id: str) -> None:
+    pass
 
 
 def _parse_index(index: str | int, total: int) -> int:

@@ -1,0 +1,66 @@
+"""§Offline support: POST /queue/add, GET /queue, DELETE /queue/{id}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath, FromQuery
+
+from homesync import clock
+from homesync.api.deps import CurrentPrincipal, ServicesDep
+from homesync.api.schemas.queue import QueueAddIn, QueueListOut, QueueOpOut
+from homesync.api.sync import error_out, parse_time
+from homesync.api.timestamps import format_ms
+from homesync.api.wire import ok, read_body
+from homesync.errors import ValidationError
+from homesync.services.queue import QueueOp, QueueOpView
+
+__all__ = ["route_handlers"]
+
+_STATUSES = ("pending", "processing", "done", "failed", "conflict", "cancelled")
+
+
+def _op_out(op: QueueOpView) -> QueueOpOut:
+    return QueueOpOut(
+        id=op.op_id, type=op.type, local_path=op.local_path, remote_path=op.remote_path,
+        file_id=op.file_id, priority=op.priority, created_at=format_ms(op.created_at),
+        received_at=format_ms(op.received_at), updated_at=format_ms(op.updated_at),
+        status=op.status, error=error_out(op.error), result_file_id=op.result_file_id,
+        conflict_id=op.conflict_id,
+    )
+
+
+@post("/queue/add", status_code=200)
+async def add(request: Request[Any, Any, Any], services: ServicesDep,
+              principal: CurrentPrincipal) -> Response[bytes]:
+    body = await read_body(request, QueueAddIn, services.settings.server.max_batch_body_bytes)
+    now = clock.now_ms()
+    ops = [QueueOp(op_id=o.id, type=o.type, local_path=o.local_path, remote_path=o.remote_path,
+                   file_id=o.file_id, priority=o.priority,
+                   created_at=parse_time(o.created_at, "createdAt") if o.created_at else now)
+           for o in body.operations]
+    views = await services.sync.queue.add(principal, ops, body.sync_token)
+    return ok(request, QueueListOut(operations=[_op_out(v) for v in views]))
+
+
+@get("/queue")
+async def list_queue(request: Request[Any, Any, Any], services: ServicesDep,
+                     principal: CurrentPrincipal,
+                     status: FromQuery[str | None] = None) -> Response[bytes]:
+    if status is not None and status not in _STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(_STATUSES)}", field="status")
+    views = await services.sync.queue.list_ops(principal)
+    if status is not None:  # "processing" is derived, so filter on the views
+        views = [v for v in views if v.status == status]
+    return ok(request, QueueListOut(operations=[_op_out(v) for v in views]))
+
+
+@delete("/queue/{op_id:str}", status_code=200)
+async def cancel(request: Request[Any, Any, Any], services: ServicesDep,
+                 principal: CurrentPrincipal, op_id: FromPath[str]) -> Response[bytes]:
+    view = await services.sync.queue.cancel(principal, op_id)
+    return ok(request, {"operation": _op_out(view)})
+
+
+route_handlers = [add, list_queue, cancel]
