@@ -127,7 +127,7 @@ async def test_bad_bodies_are_4xx(client, services, make_user, sign_in):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False) | st.text(max_size=30),
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12,
