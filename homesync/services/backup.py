@@ -202,15 +202,15 @@ class Backups:
             if repo.chunk_size(ref.hash) != ref.size:
                 source = live.path_for(ref.hash)
                 try:
-                    size = source.stat().st_size
+                    copied = repo.put_chunk(ref.hash, source, ref.size)
                 except FileNotFoundError:
                     missing[ref.hash] = "is missing from the data dir"
                 else:
-                    if size != ref.size:
-                        missing[ref.hash] = f"has {size} bytes in the data dir, expected {ref.size}"
-                    else:
-                        repo.put_chunk(ref.hash, source)
+                    if copied:
                         copied_chunks += 1
-                        copied_bytes += size
+                        copied_bytes += ref.size
+                    else:
+                        size = source.stat().st_size
+                        missing[ref.hash] = f"has {size} bytes in the data dir, expected {ref.size}"
             progress.advance(nbytes=ref.size, items=1)
         return copied_chunks, copied_bytes, missing

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import fcntl
 import hashlib
 import os
@@ -138,6 +139,8 @@ class BackupRepo:
         self.chunks_dir = root / "chunks"
         self.snapshots_dir = root / "snapshots"
         self.tmp_dir = root / "tmp"
+        self._chunks_prefix = f"{self.chunks_dir}/"
+        self._made_dirs: set[str] = set()
 
     @classmethod
     def create_or_open(cls, root: Path) -> BackupRepo:
@@ -199,24 +202,30 @@ class BackupRepo:
 
     def chunk_size(self, chunk_hash: str) -> int | None:
         """Size of the stored chunk, or ``None`` when the repository does not have it."""
+        # Plain strings, not Path objects: an incremental backup stats every chunk.
         try:
-            return self.chunk_path(chunk_hash).stat().st_size
+            return os.stat(f"{self._chunks_prefix}{chunk_relpath(chunk_hash)}").st_size
         except FileNotFoundError:
             return None
 
-    def put_chunk(self, chunk_hash: str, source: Path) -> None:
-        """Copy ``source`` in as ``chunk_hash`` (temp file, then rename: never half a chunk).
+    def put_chunk(self, chunk_hash: str, source: Path, size: int) -> bool:
+        """Copy ``source`` in as ``chunk_hash``: temp file, then rename, so never half a chunk.
 
+        Returns False (and stores nothing) when ``source`` does not hold ``size`` bytes.
         Not fsynced one by one: call :func:`syncfs` once before publishing the snapshot.
         """
-        target = self.chunk_path(chunk_hash)
-        tmp = self.tmp_dir / f"{chunk_hash}.{os.getpid()}"
-        shutil.copyfile(source, tmp)
-        try:
-            os.replace(tmp, target)
-        except FileNotFoundError:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
+        rel = chunk_relpath(chunk_hash)
+        tmp = f"{self.tmp_dir}/{chunk_hash}"
+        if not _copy_file(str(source), tmp, size):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            return False
+        parent = f"{self._chunks_prefix}{rel[:5]}"
+        if parent not in self._made_dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._made_dirs.add(parent)
+        os.replace(tmp, f"{self._chunks_prefix}{rel}")
+        return True
 
     # -- snapshots ---------------------------------------------------------------------
 
@@ -286,6 +295,39 @@ class BackupRepo:
             return msgspec.json.decode(path.read_bytes(), type=Manifest)
         except (OSError, msgspec.DecodeError) as exc:
             raise BackupRepoError(f"{path} is unreadable: {exc}") from None
+
+
+def _copy_file(source: str, target: str, size: int) -> bool:
+    """Copy ``size`` bytes in the kernel (``copy_file_range``); False if the source differs."""
+    src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if os.fstat(src).st_size != size:
+            return False
+        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            left = size
+            try:
+                while left > 0:
+                    copied = os.copy_file_range(src, dst, left)
+                    if copied == 0:
+                        break
+                    left -= copied
+            except OSError as exc:
+                # EXDEV/ENOSYS/EINVAL: not supported between these filesystems: copy in user space.
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                    raise
+                os.lseek(src, 0, os.SEEK_SET)
+                os.lseek(dst, 0, os.SEEK_SET)
+                os.ftruncate(dst, 0)
+                left = size
+                while left > 0 and (block := os.read(src, min(_COPY_BUFFER, left))):
+                    os.write(dst, block)  # regular files: write() writes it all
+                    left -= len(block)
+            return left == 0 and os.fstat(dst).st_size == size
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
 
 
 def copy_verified(source: Path, target: Path, expected_sha256: str) -> bool:

@@ -96,14 +96,19 @@ async def test_destination_rules(services: Services, make_user, tmp_path: Path) 
 async def test_missing_source_chunk_is_reported_by_name(services: Services, make_user,
                                                         tmp_path: Path) -> None:
     await _library(services, make_user, n=2)
-    h, path = sorted(chunk_files(services.settings.data_path).items())[0]
+    (h, path), (short_hash, short) = sorted(chunk_files(services.settings.data_path).items())[:2]
     path.unlink()
+    short.write_bytes(b"truncated")
     report = await services.backups.create(tmp_path / "backup")
     assert not report.ok
-    assert [p.hash for p in report.problems] == [h]
-    assert report.problems[0].files[0].startswith("alice@example.com:/photos/2024/IMG_")
+    assert {p.hash: p.problem for p in report.problems} == {
+        h: "is missing from the data dir",
+        short_hash: "has 9 bytes in the data dir, expected 65536"}
+    assert all(p.files[0].startswith("alice@example.com:/photos/2024/IMG_")
+               for p in report.problems)
     verify = await verify_backup(tmp_path / "backup")
-    assert not verify.ok and [p.hash for p in verify.problems] == [h]
+    assert not verify.ok and {p.hash for p in verify.problems} == {h, short_hash}
+    assert list((tmp_path / "backup" / "tmp").iterdir()) == []
 
 
 async def test_verify_names_flipped_byte_and_missing_chunk(services: Services, make_user,
