@@ -1,0 +1,269 @@
+"""POST /sync/files: one result per change, in order, with the contract's statuses."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from tests.helpers import API
+from tests.sync.helpers import change, checksum, pull, push, store
+
+
+def upload_change(data: bytes, local_id: str = "l1", **fields):
+    fields.setdefault("name", "new.txt")
+    fields.setdefault("folder", "/docs")
+    fields.setdefault("checksum", checksum(data))
+    return change("upload", local_id, size=len(data), lastModified="2024-01-20T14:00:00Z",
+                  **fields)
+
+
+async def test_upload_statuses(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    token = (await pull(client, phone))["nextSyncToken"]
+    existing = await store(client, phone, b"stored content", name="have.txt")
+    out = await push(client, phone, token,
+                     upload_change(b"never seen", "new"),
+                     upload_change(b"stored content", "dup", name="copy.txt"),
+                     upload_change(b"stored content", "same", name="have.txt"),
+                     upload_change(b"other content", "clash", name="have.txt"))
+    results = out["results"]
+    assert [r["localId"] for r in results] == ["new", "dup", "same", "clash"]
+    assert [r["status"] for r in results] == ["upload_required", "deduplicated", "applied",
+                                              "conflict"]
+    assert "fileId" not in results[0]
+    assert results[2]["fileId"] == existing and results[3]["fileId"] == existing
+    assert results[3]["conflictId"].startswith("conflict_")
+    # The deduplicated file exists with the stored content and the client's mtime.
+    r = await client.get(f"{API}/files/{results[1]['fileId']}", headers=phone.auth)
+    body = r.json()["data"]
+    assert body["checksum"] == checksum(b"stored content") and body["name"] == "copy.txt"
+    assert body["modifiedAt"] == "2024-01-20T14:00:00Z"
+    content = await client.get(f"{API}/files/{results[1]['fileId']}/content", headers=phone.auth)
+    assert content.content == b"stored content"
+
+
+async def test_new_version_of_a_known_file(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    file_id = await store(client, phone, b"v1")
+    await store(client, phone, b"v2 elsewhere", name="other.txt")
+    token = (await pull(client, phone))["nextSyncToken"]
+    out = await push(client, phone, token,
+                     upload_change(b"v2 elsewhere", "a", fileId=file_id),
+                     upload_change(b"v3 not here", "b", fileId=file_id))
+    assert [r["status"] for r in out["results"]] == ["deduplicated", "upload_required"]
+    r = await client.get(f"{API}/files/{file_id}/versions", headers=phone.auth)
+    assert [v["checksum"] for v in r.json()["data"]["versions"]] == [
+        checksum(b"v2 elsewhere"), checksum(b"v1")]
+
+
+async def test_outdated_token_conflicts_but_same_content_never_does(client, make_user, sign_in):
+    await make_user()
+    laptop = await sign_in(client_id="laptop", model="ThinkPad")
+    phone = await sign_in(client_id="phone")
+    file_id = await store(client, laptop, b"v1")
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await store(client, laptop, b"v2 from laptop", file_id=file_id)
+    await store(client, phone, b"phone edit", name="scratch.txt")
+    out = await push(client, phone, stale,
+                     upload_change(b"v2 from laptop", "same", fileId=file_id),
+                     upload_change(b"phone edit", "edit", fileId=file_id))
+    assert [r["status"] for r in out["results"]] == ["applied", "conflict"]
+    # Never a silent overwrite: the laptop's content is still current.
+    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+    assert r.json()["data"]["checksum"] == checksum(b"v2 from laptop")
+    # With an up-to-date token the same edit applies.
+    fresh = (await pull(client, phone))["nextSyncToken"]
+    out = await push(client, phone, fresh, upload_change(b"phone edit", "edit2", fileId=file_id))
+    assert out["results"][0]["status"] == "deduplicated"
+
+
+async def test_a_devices_own_changes_never_conflict_with_it(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    file_id = await store(client, phone, b"v1")
+    token = (await pull(client, phone))["nextSyncToken"]
+    await store(client, phone, b"v2", file_id=file_id)  # its own upload, after the token
+    await store(client, phone, b"v3", name="v3.txt")
+    out = await push(client, phone, token, upload_change(b"v3", fileId=file_id),
+                     change("delete", "del", fileId=file_id))
+    assert [r["status"] for r in out["results"]] == ["deduplicated", "applied"]
+
+
+async def test_delete_modify_conflict_and_plain_delete(client, make_user, sign_in):
+    await make_user()
+    laptop = await sign_in(client_id="laptop")
+    phone = await sign_in(client_id="phone")
+    edited = await store(client, laptop, b"v1", name="edited.txt")
+    untouched = await store(client, laptop, b"u", name="untouched.txt")
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await store(client, laptop, b"v2", name="edited.txt", file_id=edited)
+    out = await push(client, phone, stale, change("delete", "a", fileId=edited),
+                     change("delete", "b", fileId=untouched),
+                     change("delete", "c", fileId=untouched))
+    assert [r["status"] for r in out["results"]] == ["conflict", "applied", "applied"]
+    data = await pull(client, laptop)
+    assert [c["type"] for c in data["conflicts"]] == ["delete_modify"]
+    r = await client.get(f"{API}/files/{edited}", headers=laptop.auth)
+    assert r.status_code == 200  # still there
+
+
+async def test_modify_delete_and_deleted_on_server(client, make_user, sign_in):
+    await make_user()
+    laptop = await sign_in(client_id="laptop")
+    phone = await sign_in(client_id="phone")
+    file_id = await store(client, laptop, b"v1")
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await push(client, laptop, None, change("delete", fileId=file_id))
+    await store(client, phone, b"phone v2", name="scratch.txt")
+    out = await push(client, phone, stale,
+                     upload_change(b"v1", "same", fileId=file_id),
+                     upload_change(b"phone v2", "edit", fileId=file_id),
+                     change("rename", "ren", fileId=file_id, name="x.txt"))
+    assert [r["status"] for r in out["results"]] == ["deleted_on_server", "conflict",
+                                                     "deleted_on_server"]
+    data = await pull(client, phone)
+    assert data["conflicts"][0]["type"] == "modify_delete"
+    assert data["conflicts"][0]["remote"]["deletedAt"]
+
+
+async def test_tombstones_stop_auto_uploads_of_deleted_content(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    photo = b"a photo the user deleted"
+    file_id = await store(client, phone, photo, name="IMG_1.jpg", folder="/camera")
+    await push(client, phone, None, change("delete", fileId=file_id))
+    r = await client.delete(f"{API}/trash/{file_id}", headers=phone.auth)  # even purged
+    assert r.status_code == 200
+    out = await push(client, phone, None,
+                     upload_change(photo, "auto", name="IMG_1.jpg", folder="/camera"))
+    assert out["results"][0]["status"] == "deleted_on_server"
+    # upload/init applies the same rule.
+    r = await client.post(f"{API}/upload/init", headers=phone.auth, json={
+        "files": [{"localId": "x", "name": "IMG_1.jpg", "folder": "/camera", "size": len(photo),
+                   "mimeType": "image/jpeg", "checksum": checksum(photo),
+                   "priority": "normal"}]})
+    assert r.json()["data"]["files"][0]["status"] == "deleted_on_server"
+    # restore: true brings it back (content purged: upload required).
+    out = await push(client, phone, None, upload_change(photo, "manual", name="IMG_1.jpg",
+                                                        folder="/camera", restore=True))
+    assert out["results"][0]["status"] == "upload_required"
+    new_id = await store(client, phone, photo, name="IMG_1.jpg", folder="/camera")
+    assert new_id != file_id
+    out = await push(client, phone, None, upload_change(photo, "again", name="IMG_1.jpg",
+                                                        folder="/camera"))
+    assert out["results"][0] == {"localId": "again", "status": "applied", "fileId": new_id}
+
+
+async def test_rename_move_mkdir(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    photo = await store(client, phone, b"p", name="photo.jpg", folder="/camera/2024")
+    out = await push(client, phone, None,
+                     change("mkdir", "m1", folder="/albums", name="Trip"),
+                     change("mkdir", "m2", folder="/albums/Trip"),
+                     change("move", "mv", fileId=photo, folder="/albums/Trip"),
+                     change("rename", "rn", fileId=photo, name="Beach.jpg"),
+                     change("rename", "case", fileId=photo, name="beach.jpg"))
+    results = out["results"]
+    assert [r["status"] for r in results] == ["applied"] * 5
+    assert results[0]["fileId"] == results[1]["fileId"]
+    r = await client.get(f"{API}/files/{photo}", headers=phone.auth)
+    assert (r.json()["data"]["folder"], r.json()["data"]["name"]) == ("/albums/Trip", "beach.jpg")
+    # A folder moves with everything in it.
+    camera = (await push(client, phone, None, change("mkdir", folder="/camera")))["results"][0]
+    inner = await store(client, phone, b"q", name="q.jpg", folder="/camera/2024")
+    out = await push(client, phone, None, change("rename", fileId=camera["fileId"], name="Cam"))
+    assert out["results"][0]["status"] == "applied"
+    r = await client.get(f"{API}/files/{inner}", headers=phone.auth)
+    assert r.json()["data"]["folder"] == "/Cam/2024"
+    # Into itself: rejected, nothing changes.
+    out = await push(client, phone, None,
+                     change("move", fileId=camera["fileId"], folder="/Cam/2024/deeper"))
+    assert out["results"][0]["status"] == "rejected"
+    assert out["results"][0]["error"]["code"] == "INVALID_PATH"
+
+
+async def test_name_collisions(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    a = await store(client, phone, b"a", name="a.txt")
+    await store(client, phone, b"b", name="B.txt")
+    out = await push(client, phone, None,
+                     change("rename", "r1", fileId=a, name="b.txt"),  # case-insensitive twin
+                     change("mkdir", "m1", folder="/docs", name="a.txt"))
+    assert out["results"][0]["status"] == "conflict"
+    assert out["results"][1]["status"] == "rejected"
+    assert out["results"][1]["error"]["code"] == "NAME_CONFLICT"
+    # NFD (iOS) and NFC (Android) spell the same name.
+    nfc = unicodedata.normalize("NFC", "café.txt")
+    nfd = unicodedata.normalize("NFD", "café.txt")
+    cafe = await store(client, phone, b"cafe", name=nfc)
+    out = await push(client, phone, None, upload_change(b"cafe", name=nfd))
+    assert out["results"][0] == {"localId": "l1", "status": "applied", "fileId": cafe}
+
+
+async def test_bad_changes_are_rejected_one_by_one(client, make_user, sign_in):
+    await make_user()
+    await make_user("bob@example.com", "Bob")
+    phone = await sign_in()
+    bob = await sign_in("bob@example.com", client_id="bob")
+    bobs = await store(client, bob, b"bob's file", name="bob.txt")
+    mine = await store(client, phone, b"mine")
+    out = await push(client, phone, None,
+                     upload_change(b"x", "bad-path", folder="/docs/../etc"),
+                     change("delete", "theirs", fileId=bobs),
+                     change("rename", "nope", fileId="file_doesnotexist", name="x"),
+                     upload_change(b"x", "bad-sum", checksum="md5:abc"),
+                     change("rename", "no-name", fileId=mine),
+                     change("delete", "ok", fileId=mine))
+    results = {r["localId"]: r for r in out["results"]}
+    assert results["bad-path"]["error"]["code"] == "INVALID_PATH"
+    assert results["theirs"]["error"]["code"] == "NOT_FOUND"  # like a missing one
+    assert results["nope"]["error"]["code"] == "NOT_FOUND"
+    assert results["bad-sum"]["error"]["code"] == "VALIDATION_ERROR"
+    assert results["no-name"]["error"]["code"] == "VALIDATION_ERROR"
+    assert all(r["status"] == "rejected" for k, r in results.items() if k != "ok")
+    assert results["ok"]["status"] == "applied"
+    r = await client.get(f"{API}/files/{bobs}", headers=bob.auth)
+    assert r.status_code == 200  # Bob's file is untouched
+
+
+async def test_malformed_requests_change_nothing(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    file_id = await store(client, phone, b"keep me")
+    bodies = [
+        {"localChanges": [{"action": "delete", "localId": "x", "fileId": file_id}], "extra": 1},
+        {"localChanges": [{"action": "explode", "localId": "x"}]},
+        {"localChanges": [{"action": "upload", "localId": "x", "size": -1}]},
+        {"localChanges": [{"action": "delete", "localId": "x", "fileId": file_id},
+                          {"action": "upload", "localId": "y", "lastModified": "noon"}]},
+        {"localChanges": "nope"},
+    ]
+    for body in bodies:
+        r = await client.post(f"{API}/sync/files", json=body, headers=phone.auth)
+        assert r.status_code == 400, (body, r.text)
+    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+    assert r.status_code == 200
+    too_many = [change("mkdir", f"m{i}", folder=f"/d{i}") for i in range(1001)]
+    r = await client.post(f"{API}/sync/files", json={"localChanges": too_many},
+                          headers=phone.auth)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "TOO_MANY_ITEMS"
+    assert (await pull(client, phone, None))["changes"]["created"][-1]["id"] == file_id
+
+
+async def test_next_token_never_skips_another_devices_change(client, make_user, sign_in):
+    await make_user()
+    laptop = await sign_in(client_id="laptop")
+    phone = await sign_in(client_id="phone")
+    token = (await pull(client, phone))["nextSyncToken"]
+    theirs = await store(client, laptop, b"laptop's new file", name="l.txt")
+    out = await push(client, phone, token, change("mkdir", folder="/mine"))
+    data = await pull(client, phone, out["nextSyncToken"])
+    assert theirs in [e["id"] for e in data["changes"]["created"]]
+    # With nothing from others in between, the token moves past the device's own changes.
+    token = data["nextSyncToken"]
+    out = await push(client, phone, token, change("mkdir", folder="/mine2"))
+    data = await pull(client, phone, out["nextSyncToken"])
+    assert data["hasChanges"] is False
