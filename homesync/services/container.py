@@ -91,7 +91,11 @@ class Services:
                                "interrupted): run `homesync backup restore` again to finish")
         secret = load_or_create_secret(data)
         db = await Database.open(settings.db_path)
-        return cls(settings, db, secret)
+        try:
+            return cls(settings, db, secret)
+        except BaseException:  # a bad push key file, say: don't leave the database open
+            await db.close()
+            raise
 
     def add_background_job(self, name: str, job: BackgroundJob) -> None:
         """Register a loop to run while the server runs (``job`` loops until cancelled)."""

@@ -13,10 +13,12 @@ import msgspec
 from msgspec import Struct
 
 from homesync.push.base import Category, Priority, PushMessage
-from homesync.services.events import UPLOAD_FAILED
 
 __all__ = ["Part", "build_message", "part_from_row", "summary_text"]
 
+# The uploads service's kinds (services/upload_events.py): anything but a completion
+# (upload_failed, upload_expired) counts as a failure in a summary.
+UPLOAD_COMPLETED = "upload_completed"
 # Pushed at high priority (FCM HIGH, APNs 10, ntfy 4/5): the user should see these now.
 _URGENT: frozenset[str] = frozenset({"security", "shares"})
 
@@ -30,13 +32,14 @@ class Part(Struct, frozen=True, kw_only=True):
     title: str
     body: str
     data: dict[str, str]
+    mime_type: str | None = None  # of the file the notification is about, if any
 
 
 def part_from_row(row: Any) -> Part:
-    """A :class:`Part` from a ``notifications`` row (``id, category, kind, title, body, data``)."""
+    """A :class:`Part` from :func:`homesync.store.deliveries.message_parts`."""
     data = msgspec.json.decode(row["data"] or "{}", type=dict[str, str])
     return Part(id=row["id"], category=row["category"], kind=row["kind"], title=row["title"],
-                body=row["body"], data=data)
+                body=row["body"], data=data, mime_type=row["mime_type"])
 
 
 def build_message(parts: Sequence[Part]) -> PushMessage:
@@ -56,7 +59,7 @@ def build_message(parts: Sequence[Part]) -> PushMessage:
             notification_id=newest.id, category=newest.category, title=newest.title,
             body=newest.body, data={**newest.data, "kind": newest.kind}, priority=priority,
         )
-    failed = sum(1 for p in parts if p.kind == UPLOAD_FAILED)
+    failed = sum(1 for p in parts if p.kind != UPLOAD_COMPLETED)
     title, body = summary_text(parts)
     return PushMessage(
         notification_id=newest.id, category=newest.category, title=title, body=body,
@@ -67,8 +70,8 @@ def build_message(parts: Sequence[Part]) -> PushMessage:
 
 def summary_text(parts: Sequence[Part]) -> tuple[str, str]:
     """Title and body for several upload notifications."""
-    failed = [p for p in parts if p.kind == UPLOAD_FAILED]
-    done = [p for p in parts if p.kind != UPLOAD_FAILED]
+    failed = [p for p in parts if p.kind != UPLOAD_COMPLETED]
+    done = [p for p in parts if p.kind == UPLOAD_COMPLETED]
     if not done:
         return f"{len(failed)} uploads failed", "Open the app to retry them."
     title = f"{len(done)} {_noun(done)} backed up"
@@ -78,7 +81,7 @@ def summary_text(parts: Sequence[Part]) -> tuple[str, str]:
 
 
 def _noun(parts: Sequence[Part]) -> str:
-    kinds = {p.data.get("mimeType", "").partition("/")[0] for p in parts}
+    kinds = {(p.mime_type or "").partition("/")[0] for p in parts}
     if kinds == {"image"}:
         return "photos"
     if kinds == {"video"}:

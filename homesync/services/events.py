@@ -9,15 +9,9 @@ from homesync.store import notifications
 from homesync.store.db import Conn
 
 __all__ = [
-    "UPLOAD_COMPLETED",
-    "UPLOAD_FAILED",
     "security_event",
     "share_event",
-    "upload_event",
 ]
-
-UPLOAD_COMPLETED, UPLOAD_FAILED = "upload_completed", "upload_failed"
-
 
 async def security_event(
     conn: Conn, *, user_id: str, kind: str, title: str, body: str, now: int,
@@ -28,31 +22,6 @@ async def security_event(
     await notifications.enqueue(
         conn, notification_id=notification_id, user_id=user_id, category="security", kind=kind,
         title=title, body=body, data=data or {}, now=now, except_device_id=except_device_id,
-    )
-    return notification_id
-
-
-async def upload_event(
-    conn: Conn, *, user_id: str, device_id: str, ok: bool, name: str, now: int,
-    file_id: str | None = None, upload_id: str | None = None, mime_type: str | None = None,
-    reason: str | None = None,
-) -> str:
-    """An ``uploads`` notification: ``name`` was backed up (``ok``) or failed to upload.
-
-    Only the uploading device gets the push, and uploads finishing close together reach
-    it as one summary ("37 photos backed up"); every one is kept in the inbox.
-    """
-    data = {k: v for k, v in (("fileId", file_id), ("uploadId", upload_id),
-                              ("mimeType", mime_type)) if v}
-    if ok:
-        kind, title, body = UPLOAD_COMPLETED, "Upload complete", f"{name} is backed up."
-    else:
-        kind, title = UPLOAD_FAILED, "Upload failed"
-        body = f"{name} could not be uploaded" + (f": {reason}" if reason else ".")
-    notification_id = new_id("notif")
-    await notifications.enqueue(
-        conn, notification_id=notification_id, user_id=user_id, category="uploads", kind=kind,
-        title=title, body=body, data=data, now=now, only_device_id=device_id,
     )
     return notification_id
 

@@ -240,8 +240,8 @@ class Notifications:
         items = [_item(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
-            last = items[-1]
-            next_cursor = _encode_cursor(last.created_at, last.id)
+            last = rows[limit - 1]
+            next_cursor = _encode_cursor(last["created_at"], last["position"])
         return InboxPage(items=items, unread_count=await inbox.unread_count(conn, principal.user_id),
                          next_cursor=next_cursor)
 
@@ -309,17 +309,17 @@ def _item(row: Row) -> InboxItem:
     )
 
 
-def _encode_cursor(created_at: int, notification_id: str) -> str:
-    raw = f"{created_at}:{notification_id}".encode()
+def _encode_cursor(created_at: int, position: int) -> str:
+    raw = f"{created_at}:{position}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[int, str]:
+def _decode_cursor(cursor: str) -> tuple[int, int]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, _, notification_id = raw.partition(":")
-        if not notification_id or len(cursor) > 200:
+        if len(cursor) > 100:
             raise ValueError(cursor)
-        return int(created), notification_id
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        created, position = raw.split(":")
+        return int(created), int(position)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationError("cursor is not one this server handed out", field="cursor") from None

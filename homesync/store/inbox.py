@@ -6,15 +6,16 @@ from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
 __all__ = ["get", "list_page", "mark_all_read", "mark_read", "unread_count"]
 
-_COLUMNS = "id, category, kind, title, body, data, created_at, read_at"
+# rowid orders notifications made in the same millisecond as they were made.
+_COLUMNS = "rowid AS position, id, category, kind, title, body, data, created_at, read_at"
 
 
 async def list_page(
     conn: Conn, user_id: str, *, limit: int, unread_only: bool = False,
-    category: str | None = None, before: tuple[int, str] | None = None,
+    category: str | None = None, before: tuple[int, int] | None = None,
 ) -> list[Row]:
     """Up to ``limit`` notifications, newest first, strictly older than ``before``
-    (a ``(created_at, id)`` position from the previous page)."""
+    (the ``(created_at, position)`` of the previous page's last one)."""
     where = ["user_id = ?"]
     params: list[object] = [user_id]
     if unread_only:
@@ -23,12 +24,12 @@ async def list_page(
         where.append("category = ?")
         params.append(category)
     if before is not None:
-        where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+        where.append("(created_at < ? OR (created_at = ? AND rowid < ?))")
         params += [before[0], before[0], before[1]]
     return await fetchall(
         conn,
         f"SELECT {_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
-        " ORDER BY created_at DESC, id DESC LIMIT ?",
+        " ORDER BY created_at DESC, rowid DESC LIMIT ?",
         (*params, limit),
     )
 

@@ -16,8 +16,10 @@ from homesync.config import Settings
 from homesync.errors import Conflict
 from homesync.models import Principal
 from homesync.services.container import Services
-from homesync.services.events import security_event, share_event, upload_event
+from homesync.services.events import security_event, share_event
 from homesync.services.sessions import DeviceRegistration
+from homesync.services.upload_events import upload_event
+from homesync.store.db import fetchone
 from tests.helpers import API, PASSWORD, Device, make_settings
 from tests.push.receivers import Receiver
 
@@ -59,7 +61,8 @@ def frozen() -> Iterator[Clock]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "data", notifications=dict(PUSH_SETTINGS))
+    return make_settings(tmp_path / "data", notifications=dict(PUSH_SETTINGS),
+                         storage={"disk_reserve": "0"})
 
 
 @pytest.fixture
@@ -98,15 +101,24 @@ def register_push(client: AsyncTestClient[Any]) -> RegisterPush:
     return register
 
 
-async def uploaded(services: Services, by: Device | Principal, name: str, *, ok: bool = True,
-                   mime_type: str = "image/jpeg") -> str:
-    """What the uploads service does when ``by`` (a device) completes (or fails) an upload."""
+async def uploaded(services: Services, by: Device | Principal, name: str, *,
+                   ok: bool = True) -> str:
+    """The notification the uploads service makes when ``by`` (a device) completes or
+    fails an upload of ``name``; its id."""
+    row = {"id": f"upload_{name}", "session_id": "session_1", "local_id": f"local_{name}",
+           "user_id": by.user_id, "device_id": by.device_id}
     async with services.db.transaction() as tx:
-        return await upload_event(
-            tx, user_id=by.user_id, device_id=by.device_id, ok=ok, name=name,
-            now=clock.now_ms(), file_id=f"file_{name}", mime_type=mime_type,
-            reason=None if ok else "checksum mismatch",
-        )
+        if ok:
+            await upload_event(tx, row, "upload_completed", "Upload completed",  # type: ignore[arg-type]
+                               f"{name} is safe on your server.", clock.now_ms(),
+                               file_id=f"file_{name}")
+        else:
+            await upload_event(tx, row, "upload_failed", "Upload failed",  # type: ignore[arg-type]
+                               f"{name} could not be uploaded.", clock.now_ms())
+        newest = await fetchone(tx, "SELECT id FROM notifications WHERE user_id = ?"
+                                    " ORDER BY rowid DESC LIMIT 1", (by.user_id,))
+    assert newest is not None
+    return str(newest["id"])
 
 
 async def delivery_rows(services: Services, **where: str) -> list[dict[str, Any]]:

@@ -70,7 +70,8 @@ async def test_paging_newest_first_with_filters(
     assert [n["id"] for n in uploads["notifications"]] == ids[::-1]
     failed = [n for n in uploads["notifications"] if n["kind"] == "upload_failed"]
     assert failed[0]["title"] == "Upload failed" and "IMG_3.jpg" in failed[0]["body"]
-    assert failed[0]["data"] == {"fileId": "file_IMG_3.jpg", "mimeType": "image/jpeg"}
+    assert failed[0]["data"] == {"uploadId": "upload_IMG_3.jpg", "uploadSession": "session_1",
+                                 "localId": "local_IMG_3.jpg"}
 
 
 async def test_read_one_and_read_all(

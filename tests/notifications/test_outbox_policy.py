@@ -3,6 +3,7 @@ bypass, category switches, notifications read before their push, upload summarie
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.notifications.conftest import (
     uploaded,
 )
 from tests.push.receivers import Receiver
+from tests.uploads.flow import upload
 
 NIGHT_BERLIN = {"quietHours": {"enabled": True, "start": "22:00", "end": "07:00",
                                "timezone": "Europe/Berlin"}}
@@ -189,18 +191,21 @@ async def test_read_in_the_app_before_the_push_means_no_push(
 
 
 async def test_a_photo_backup_is_one_summary_push_on_the_uploading_device(
-    services: Services, make_receiver: Any, frozen: Clock,
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, make_receiver: Any, frozen: Clock,
 ) -> None:
     phone_rx, tablet_rx = await make_receiver(), await make_receiver()
-    phone = await device(services, "alice@example.com", "phone",
-                         push_token=f"{phone_rx.url}/up/1")
+    await make_user()
+    phone = await sign_in()
+    await register_push(phone, f"{phone_rx.url}/up/1")
     frozen.advance(1)
-    await device(services, "alice@example.com", "tablet", push_token=f"{tablet_rx.url}/up/2")
+    tablet = await sign_in(client_id="tablet")
+    await register_push(tablet, f"{tablet_rx.url}/up/2")
     await services.outbox.drain()
     phone_rx.requests.clear()  # the tablet's sign-in alert
-    ids = []
-    for i in range(37):
-        ids.append(await uploaded(services, phone, f"IMG_{i:04d}.jpg"))
+    for i in range(37):  # a real backup: init, chunks, complete
+        await upload(client, phone.auth, os.urandom(64), name=f"IMG_{i:04d}.jpg",
+                     local_id=f"local_{i}")
         frozen.advance(2)
         await services.outbox.drain()
     assert phone_rx.requests == []  # still uploading: nothing yet
@@ -208,8 +213,10 @@ async def test_a_photo_backup_is_one_summary_push_on_the_uploading_device(
     await services.outbox.drain()
 
     (push,) = phone_rx.requests
+    newest = (await client.get(f"{API}/notifications", headers=phone.auth,
+                               params={"limit": 1})).json()["data"]["notifications"][0]
     assert push.json() == {
-        "notificationId": ids[-1], "category": "uploads", "title": "37 photos backed up",
+        "notificationId": newest["id"], "category": "uploads", "title": "37 photos backed up",
         "body": "Open the app to see them.",
         "data": {"kind": "upload_summary", "count": "37", "failed": "0"},
         "priority": "normal", "collapseKey": "uploads",
@@ -217,17 +224,20 @@ async def test_a_photo_backup_is_one_summary_push_on_the_uploading_device(
     assert tablet_rx.requests == []  # upload news is for the device that uploaded
     rows = await delivery_rows(services, category="uploads")
     assert sorted(r["status"] for r in rows) == ["delivered"] + ["merged"] * 36
-    page = await services.notifications.inbox(phone, category="uploads", limit=100)
-    assert len(page.items) == 37  # the inbox keeps every one
+    inbox = (await client.get(f"{API}/notifications", headers=tablet.auth,
+                              params={"category": "uploads", "limit": 100})).json()["data"]
+    assert len(inbox["notifications"]) == 37  # the inbox keeps every one
 
 
 async def test_summary_counts_failures_and_a_single_upload_is_itself(
-    services: Services, receiver: Receiver, frozen: Clock,
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, receiver: Receiver, frozen: Clock,
 ) -> None:
-    phone = await device(services, "alice@example.com", "phone",
-                         push_token=f"{receiver.url}/up/1")
-    await uploaded(services, phone, "clip.mp4", mime_type="video/mp4")
-    await uploaded(services, phone, "IMG_1.jpg")
+    await make_user()
+    phone = await sign_in()
+    await register_push(phone, f"{receiver.url}/up/1")
+    await upload(client, phone.auth, os.urandom(64), name="clip.mp4", mimeType="video/mp4")
+    await upload(client, phone.auth, os.urandom(64), name="IMG_1.jpg", local_id="l2")
     await uploaded(services, phone, "IMG_2.jpg", ok=False)
     frozen.advance(30)
     await services.outbox.drain()
@@ -237,16 +247,15 @@ async def test_summary_counts_failures_and_a_single_upload_is_itself(
     assert summary.json()["data"]["failed"] == "1"
 
     frozen.advance(3600)
-    single = await uploaded(services, phone, "report.pdf", mime_type="application/pdf")
+    done = await upload(client, phone.auth, os.urandom(64), name="report.pdf", local_id="l3",
+                        mimeType="application/pdf")
     frozen.advance(30)
     await services.outbox.drain()
-    assert receiver.requests[-1].json() == {
-        "notificationId": single, "category": "uploads", "title": "Upload complete",
-        "body": "report.pdf is backed up.",
-        "data": {"fileId": "file_report.pdf", "mimeType": "application/pdf",
-                 "kind": "upload_completed"},
-        "priority": "normal",
-    }
+    single = receiver.requests[-1].json()
+    assert (single["title"], single["body"]) == ("Upload completed",
+                                                 "report.pdf is safe on your server.")
+    assert single["data"]["fileId"] == done["file"]["id"]
+    assert single["data"]["kind"] == "upload_completed"
 
 
 async def test_a_long_backup_still_reports_within_the_maximum_wait(
@@ -255,11 +264,13 @@ async def test_a_long_backup_still_reports_within_the_maximum_wait(
     phone = await device(services, "alice@example.com", "phone",
                          push_token=f"{receiver.url}/up/1")
     start = frozen.now
+    i = 0
     while not receiver.requests:
-        await uploaded(services, phone, "IMG.jpg")
+        i += 1
+        await uploaded(services, phone, f"IMG_{i}.jpg")
         frozen.advance(20)  # never pauses for uploads_digest_delay (30 s)
         await services.outbox.drain()
     # Uploads at 0, 20, … 580 s; the summary goes out at uploads_digest_max (10 min).
     assert frozen.now - start == 10 * 60
-    assert receiver.requests[0].json()["data"]["count"] == "30"
-
+    summary = receiver.requests[0].json()
+    assert (summary["title"], summary["data"]["count"]) == ("30 files backed up", "30")
