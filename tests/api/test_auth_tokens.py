@@ -93,8 +93,8 @@ async def test_every_claim_is_required(client, services, alice, claim):
     await assert_401(client, bearer(sign(services, claims)))
 
 
-@pytest.mark.parametrize("claims", [{"exp": "tomorrow"}, {"nbf": "now"}, {"exp": 1.5e12}, {"exp": True},
-                                    {"sub": ""}, {"did": 42}, {"sid": None}])
+@pytest.mark.parametrize("claims", [{"exp": "tomorrow"}, {"nbf": "now"}, {"exp": 1.5e12},
+                                    {"exp": True}, {"sub": ""}, {"did": 42}, {"sid": None}])
 async def test_claims_of_the_wrong_type_are_refused(client, services, alice, claims):
     await assert_401(client, bearer(sign(services, {**claims_of(alice.access), **claims})))
 
