@@ -1,0 +1,277 @@
+"""POST /conflicts/resolve: every kind of conflict, every choice, nothing ever lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import API
+from tests.sync.helpers import change, checksum, pull, push, resolve, store
+
+
+def upload_change(data: bytes, local_id: str = "l1", **fields):
+    fields.setdefault("name", "notes.txt")
+    fields.setdefault("folder", "/docs")
+    return change("upload", local_id, size=len(data), checksum=checksum(data), **fields)
+
+
+async def content(client, dev, file_id: str) -> bytes:
+    r = await client.get(f"{API}/files/{file_id}/content", headers=dev.auth)
+    assert r.status_code == 200, r.text
+    return bytes(r.content)
+
+
+async def listing(client, dev, folder: str = "/docs") -> dict[str, str]:
+    r = await client.get(f"{API}/files", params={"folder": folder}, headers=dev.auth)
+    return {f["name"]: f["checksum"] for f in r.json()["data"]["files"]}
+
+
+async def versions(client, dev, file_id: str) -> list[str]:
+    r = await client.get(f"{API}/files/{file_id}/versions", headers=dev.auth)
+    return [v["checksum"] for v in r.json()["data"]["versions"]]
+
+
+async def modify_modify(client, laptop, phone, local: bytes = b"phone's edit",
+                        store_local: bool = True):
+    """The laptop and the phone both edit notes.txt; the phone's change conflicts."""
+    file_id = await store(client, laptop, b"original", name="notes.txt")
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await store(client, laptop, b"laptop's edit", name="notes.txt", file_id=file_id)
+    if store_local:
+        await store(client, phone, local, name="scratch.bin", folder="/tmp")
+    out = await push(client, phone, stale, upload_change(local, fileId=file_id))
+    assert out["results"][0]["status"] == "conflict"
+    return file_id, out["results"][0]["conflictId"]
+
+
+@pytest.fixture
+async def devices(client, make_user, sign_in):
+    await make_user()
+    laptop = await sign_in(client_id="laptop", model="ThinkPad")
+    phone = await sign_in(client_id="phone", model="Pixel 7")
+    return laptop, phone
+
+
+async def test_keep_remote_leaves_the_server_alone(client, devices):
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone)
+    [result] = await resolve(client, phone, {"conflictId": conflict_id,
+                                             "resolution": "keep_remote", "fileId": file_id})
+    assert result == {"conflictId": conflict_id, "status": "resolved",
+                      "resolution": "keep_remote", "fileId": file_id}
+    assert await content(client, phone, file_id) == b"laptop's edit"
+    assert (await pull(client, phone))["conflicts"] == []
+
+
+async def test_keep_local_makes_a_new_version_and_keeps_the_old(client, devices):
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone)
+    [result] = await resolve(client, phone, {"conflictId": conflict_id,
+                                             "resolution": "keep_local", "fileId": file_id})
+    assert result["status"] == "resolved" and result["fileId"] == file_id
+    assert await content(client, phone, file_id) == b"phone's edit"
+    assert await versions(client, phone, file_id) == [
+        checksum(b"phone's edit"), checksum(b"laptop's edit"), checksum(b"original")]
+
+
+async def test_keep_both_makes_a_conflicted_copy(client, devices):
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone)
+    [result] = await resolve(client, phone, {"conflictId": conflict_id,
+                                             "resolution": "keep_both", "fileId": file_id})
+    assert result["status"] == "resolved"
+    assert await content(client, phone, file_id) == b"laptop's edit"
+    assert await content(client, phone, result["copyFileId"]) == b"phone's edit"
+    names = await listing(client, phone)
+    copy = [n for n in names if n.startswith("notes (conflicted copy Alice's Pixel 7 ")]
+    assert len(copy) == 1 and copy[0].endswith(").txt")
+
+
+async def test_keep_both_copy_names_are_unique(client, devices):
+    laptop, phone = devices
+    file_id, first = await modify_modify(client, laptop, phone, b"phone edit 1")
+    [r1] = await resolve(client, phone, {"conflictId": first, "resolution": "keep_both"})
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await store(client, laptop, b"laptop edit 2", name="notes.txt", file_id=file_id)
+    await store(client, phone, b"phone edit 2", name="s2.bin", folder="/tmp")
+    out = await push(client, phone, stale, upload_change(b"phone edit 2", fileId=file_id))
+    [r2] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                         "resolution": "keep_both"})
+    assert r1["copyFileId"] != r2["copyFileId"]
+    names = [n for n in await listing(client, phone) if "conflicted copy" in n]
+    assert len(names) == 2 and any(n.endswith(" 2).txt") for n in names)
+
+
+async def test_keep_local_needs_the_content_first(client, devices):
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone, b"only on the phone",
+                                               store_local=False)
+    item = {"conflictId": conflict_id, "resolution": "keep_local", "fileId": file_id}
+    [result] = await resolve(client, phone, item)
+    assert result["status"] == "upload_required"
+    assert result["uploadTo"] == {"folder": "/docs", "name": "notes.txt", "fileId": file_id}
+    assert [c["id"] for c in (await pull(client, phone))["conflicts"]] == [conflict_id]
+    await store(client, phone, b"only on the phone", name="notes.txt", file_id=file_id)
+    [result] = await resolve(client, phone, item)
+    assert result["status"] == "resolved"
+    assert checksum(b"laptop's edit") in await versions(client, phone, file_id)
+
+
+async def test_keep_both_needs_the_content_first(client, devices):
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone, b"phone only",
+                                               store_local=False)
+    item = {"conflictId": conflict_id, "resolution": "keep_both"}
+    [result] = await resolve(client, phone, item)
+    assert result["status"] == "upload_required" and "fileId" not in result["uploadTo"]
+    target = result["uploadTo"]
+    copy_id = await store(client, phone, b"phone only", name=target["name"],
+                          folder=target["folder"])
+    [result] = await resolve(client, phone, item)
+    assert result["status"] == "resolved" and result["copyFileId"] == copy_id
+    assert await content(client, phone, file_id) == b"laptop's edit"
+
+
+async def test_resolving_twice_is_harmless(client, devices):
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone)
+    [first] = await resolve(client, phone, {"conflictId": conflict_id, "resolution": "keep_both"})
+    [again] = await resolve(client, laptop, {"conflictId": conflict_id,
+                                             "resolution": "keep_local"})
+    assert again == first
+    assert len([n for n in await listing(client, phone) if "conflicted" in n]) == 1
+    assert await content(client, phone, file_id) == b"laptop's edit"
+
+
+async def test_unknown_or_foreign_conflicts_are_404_and_change_nothing(client, devices,
+                                                                       make_user, sign_in):
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone)
+    await make_user("mallory@example.com", "Mallory")
+    mallory = await sign_in("mallory@example.com", client_id="m")
+    r = await client.post(f"{API}/conflicts/resolve", headers=mallory.auth, json={
+        "conflicts": [{"conflictId": conflict_id, "resolution": "keep_local"}]})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
+    # A batch with one bad id changes nothing, not even the good item.
+    await resolve(client, phone,
+                  {"conflictId": conflict_id, "resolution": "keep_local"},
+                  {"conflictId": "conflict_nope", "resolution": "keep_local"}, expect=404)
+    assert await content(client, phone, file_id) == b"laptop's edit"
+    assert [c["id"] for c in (await pull(client, phone))["conflicts"]] == [conflict_id]
+    r = await client.post(f"{API}/conflicts/resolve", headers=phone.auth, json={
+        "conflicts": [{"conflictId": conflict_id, "resolution": "keep_everything"}]})
+    assert r.status_code == 400
+    [wrong] = await resolve(client, phone, {"conflictId": conflict_id,
+                                            "resolution": "keep_local", "fileId": "file_other"})
+    assert wrong["status"] == "rejected"
+
+
+async def test_local_data_name_wins_with_keep_local(client, devices):
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone)
+    [result] = await resolve(client, phone, {
+        "conflictId": conflict_id, "resolution": "keep_local", "fileId": file_id,
+        "localData": {"name": "updated_name.txt", "modifiedAt": "2024-01-20T14:45:00Z"}})
+    assert result["status"] == "resolved"
+    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+    body = r.json()["data"]
+    assert body["name"] == "updated_name.txt"
+    assert body["modifiedAt"] == "2024-01-20T14:45:00Z"
+
+
+async def test_modify_delete_resolutions(client, devices):
+    laptop, phone = devices
+    for choice in ("keep_remote", "keep_local", "keep_both"):
+        name = f"{choice}.txt"
+        file_id = await store(client, laptop, b"v1 " + name.encode(), name=name)
+        stale = (await pull(client, phone))["nextSyncToken"]
+        await push(client, laptop, None, change("delete", fileId=file_id))
+        edit = b"phone kept editing " + name.encode()
+        await store(client, phone, edit, name=f"scratch-{name}", folder="/tmp")
+        out = await push(client, phone, stale, upload_change(edit, name=name, fileId=file_id))
+        assert out["results"][0]["status"] == "conflict"
+        [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                                 "resolution": choice})
+        assert result["status"] == "resolved", result
+        names = await listing(client, phone)
+        if choice == "keep_remote":
+            assert name not in names
+        elif choice == "keep_local":
+            assert names[name] == checksum(edit)  # back from the trash, with the edit
+            assert checksum(b"v1 " + name.encode()) in await versions(client, phone, file_id)
+        else:
+            assert names[name] == checksum(b"v1 " + name.encode())  # restored as it was
+            assert await content(client, phone, result["copyFileId"]) == edit
+
+
+async def test_delete_modify_resolutions(client, devices):
+    laptop, phone = devices
+    for choice in ("keep_remote", "keep_local", "keep_both"):
+        name = f"{choice}.txt"
+        file_id = await store(client, laptop, b"v1", name=name)
+        stale = (await pull(client, phone))["nextSyncToken"]
+        await store(client, laptop, b"v2 " + name.encode(), name=name, file_id=file_id)
+        out = await push(client, phone, stale, change("delete", fileId=file_id))
+        [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                                 "resolution": choice})
+        assert result["status"] == "resolved"
+        names = await listing(client, phone)
+        assert (name in names) is (choice != "keep_local")
+    r = await client.get(f"{API}/trash", headers=phone.auth)
+    assert [i["name"] for i in r.json()["data"]["items"]] == ["keep_local.txt"]
+
+
+async def test_name_collision_resolutions(client, devices):
+    laptop, phone = devices
+    for choice in ("keep_remote", "keep_local", "keep_both"):
+        name = f"{choice}.jpg"
+        server_id = await store(client, laptop, b"laptop photo " + name.encode(), name=name,
+                                folder="/photos")
+        mine = b"phone photo " + name.encode()
+        await store(client, phone, mine, name=f"other-{name}", folder="/tmp")
+        out = await push(client, phone, None,
+                         upload_change(mine, name=name, folder="/photos"))
+        assert out["results"][0]["status"] == "conflict"
+        [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                                 "resolution": choice})
+        assert result["status"] == "resolved"
+        names = await listing(client, phone, "/photos")
+        if choice == "keep_remote":
+            assert names[name] == checksum(b"laptop photo " + name.encode())
+        elif choice == "keep_local":
+            assert names[name] == checksum(mine)
+            assert checksum(b"laptop photo " + name.encode()) in await versions(
+                client, phone, server_id)
+        else:
+            assert names[name] == checksum(b"laptop photo " + name.encode())
+            copies = [n for n in names if n.startswith(f"{choice} (conflicted copy")]
+            assert len(copies) == 1 and names[copies[0]] == checksum(mine)
+
+
+async def test_rename_collision_resolutions(client, devices):
+    laptop, phone = devices
+    a = await store(client, phone, b"a", name="a.txt")
+    await store(client, phone, b"b", name="b.txt")
+    out = await push(client, phone, None, change("rename", fileId=a, name="b.txt"))
+    [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                             "resolution": "keep_both"})
+    assert result["status"] == "resolved"
+    names = await listing(client, phone)
+    assert names["b.txt"] == checksum(b"b") and "a.txt" not in names
+    assert any(n.startswith("b (conflicted copy") and v == checksum(b"a")
+               for n, v in names.items())
+    c = await store(client, phone, b"c", name="c.txt")
+    out = await push(client, phone, None, change("rename", fileId=c, name="b.txt"))
+    [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                             "resolution": "keep_local"})
+    names = await listing(client, phone)
+    assert names["b.txt"] == checksum(b"c")
+    r = await client.get(f"{API}/trash", headers=phone.auth)
+    assert [i["name"] for i in r.json()["data"]["items"]] == ["b.txt"]  # the old b, restorable
+
+
+async def test_retried_change_finds_its_conflict(client, devices):
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone)
+    out = await push(client, phone, None, upload_change(b"phone's edit", fileId=file_id))
+    assert out["results"][0]["conflictId"] == conflict_id
+    assert len((await pull(client, phone))["conflicts"]) == 1
