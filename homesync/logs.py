@@ -32,7 +32,8 @@ _SECRETS = (
 )
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is data.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message", "asctime", "request_id", "color_message"}  # uvicorn adds color_message
 
 
 def redact(text: str) -> str:

@@ -7,6 +7,7 @@ import datetime
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -186,4 +187,8 @@ def test_zipapp_runs_help_and_serves(zipapp: Path, tmp_path: Path) -> None:
         assert r.status_code == 200 and r.json()["success"] is True
     finally:
         proc.terminate()
-        assert proc.wait(timeout=30) == 0
+        _, log = proc.communicate(timeout=30)
+    # A graceful stop: uvicorn drains, the app shuts down, then uvicorn re-raises SIGTERM
+    # (so the exit status is "killed by SIGTERM", which systemd and docker count as clean).
+    assert proc.returncode in (0, -signal.SIGTERM)
+    assert b"Application shutdown complete" in log
