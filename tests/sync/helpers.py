@@ -15,9 +15,7 @@ async def store(client: Any, dev: Device, data: bytes, name: str = "a.txt",
     """Upload ``data`` (a new file, or a new version of ``file_id``); its file id."""
     extra: dict[str, Any] = {"fileId": file_id} if file_id else {}
     done = await upload(client, dev.auth, data, name=name, folder=folder, **extra)
-    if "fileId" in done:
-        return str(done["fileId"])
-    return str(done["file"]["id"] if "file" in done else done["id"])
+    return str(done["fileId"])
 
 
 async def pull(client: Any, dev: Device, token: str | None = None, **params: Any) -> dict[str, Any]:

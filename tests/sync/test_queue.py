@@ -1,0 +1,179 @@
+"""The offline queue: idempotent op ids, priority order, conflicts, uploads, cancelling."""
+
+from __future__ import annotations
+
+from tests.helpers import API, PASSWORD, device_from, device_info
+from tests.sync.helpers import pull, store
+from tests.uploads.flow import complete, file_entry, init, put_chunks
+
+
+def op(op_id: str, type_: str, priority: str = "normal",
+       created_at: str = "2024-01-20T15:00:00Z", **fields):
+    return {"id": op_id, "type": type_, "priority": priority, "createdAt": created_at, **fields}
+
+
+async def add(client, dev, *ops, token=None, expect=200):
+    body = {"operations": list(ops)}
+    if token:
+        body["syncToken"] = token
+    r = await client.post(f"{API}/queue/add", json=body, headers=dev.auth)
+    assert r.status_code == expect, r.text
+    return r.json()["data"]["operations"] if expect == 200 else r.json()
+
+
+async def queued(client, dev, **params):
+    r = await client.get(f"{API}/queue", params=params, headers=dev.auth)
+    assert r.status_code == 200, r.text
+    return {o["id"]: o for o in r.json()["data"]["operations"]}
+
+
+async def test_server_side_operations_apply_once(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    file_id = await store(client, phone, b"bye", name="old.txt")
+    ops = [op("op_1", "mkdir", remotePath="/trips/2024"),
+           op("op_2", "move", fileId=file_id, remotePath="/trips/2024/old.txt"),
+           op("op_3", "rename", fileId=file_id, remotePath="/trips/2024/new.txt")]
+    first = await add(client, phone, *ops)
+    assert [o["status"] for o in first] == ["done", "done", "done"]
+    assert first[1]["resultFileId"] == file_id
+    again = await add(client, phone, *ops)  # the same ids: not a second operation
+    assert [o["status"] for o in again] == ["done", "done", "done"]
+    assert [o["updatedAt"] for o in again] == [o["updatedAt"] for o in first]
+    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+    assert (r.json()["data"]["folder"], r.json()["data"]["name"]) == ("/trips/2024", "new.txt")
+    listed = await queued(client, phone)
+    assert list(listed) == ["op_1", "op_2", "op_3"]
+
+
+async def test_priority_then_created_at_order(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    file_id = await store(client, phone, b"x", name="x.txt", folder="/a")
+    # Applied high first, then normal by createdAt: rename to y, then z, then move to /b.
+    await add(client, phone,
+              op("late", "rename", "normal", "2024-01-20T15:05:00Z", fileId=file_id,
+                 remotePath="/a/z.txt"),
+              op("low", "move", "low", "2024-01-20T14:00:00Z", fileId=file_id,
+                 remotePath="/b/z.txt"),
+              op("early", "rename", "normal", "2024-01-20T15:01:00Z", fileId=file_id,
+                 remotePath="/a/y.txt"),
+              op("urgent", "mkdir", "high", "2024-01-20T16:00:00Z", remotePath="/b"))
+    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+    assert (r.json()["data"]["folder"], r.json()["data"]["name"]) == ("/b", "z.txt")
+    journal = await pull(client, phone)  # all applied
+    assert journal["hasChanges"]
+
+
+async def test_queued_delete_of_a_file_edited_elsewhere_is_a_conflict(client, make_user,
+                                                                      sign_in):
+    await make_user()
+    laptop = await sign_in(client_id="laptop")
+    phone = await sign_in(client_id="phone")
+    file_id = await store(client, laptop, b"v1", name="doc.txt")
+    offline_since = (await pull(client, phone))["nextSyncToken"]
+    await store(client, laptop, b"v2", name="doc.txt", file_id=file_id)
+    [result] = await add(client, phone, op("del", "delete", fileId=file_id),
+                         token=offline_since)
+    assert result["status"] == "conflict" and result["conflictId"].startswith("conflict_")
+    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+    assert r.status_code == 200
+    # Without a token, the op's createdAt says what the phone had seen: long ago here.
+    [result] = await add(client, phone, op("del2", "delete", fileId=file_id,
+                                           createdAt="2020-01-01T00:00:00Z"))
+    assert result["status"] == "conflict"
+
+
+async def test_failed_operations_say_why(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    [missing, bad] = await add(client, phone, op("m", "delete", fileId="file_gone"),
+                               op("b", "mkdir", remotePath="/x"))
+    assert missing["status"] == "failed" and missing["error"]["code"] == "NOT_FOUND"
+    assert bad["status"] == "done"
+
+
+async def test_upload_operation_waits_for_its_upload(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    data = b"IMG_001 bytes"
+    [queued_op] = await add(client, phone, op("up", "upload", localPath="/storage/IMG_001.jpg",
+                                              remotePath="/photos/IMG_001.jpg"))
+    assert queued_op["status"] == "pending"
+    r = await init(client, phone.auth, file_entry(data, name="IMG_001.jpg", folder="/photos"))
+    item = r.json()["data"]["files"][0]
+    assert (await queued(client, phone))["up"]["status"] == "processing"
+    await put_chunks(client, item, data)
+    r = await complete(client, phone.auth, item["uploadId"], data)
+    file_id = r.json()["data"]["fileId"]
+    listed = await queued(client, phone)
+    assert listed["up"]["status"] == "done" and listed["up"]["resultFileId"] == file_id
+
+
+async def test_pending_uploads_at_register(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    await add(client, phone, op("u1", "upload", remotePath="/photos/1.jpg"),
+              op("u2", "upload", remotePath="/photos/2.jpg"))
+    data = b"three"
+    await init(client, phone.auth, file_entry(data, name="3.jpg", folder="/photos",
+                                              local_id="three"))
+    r = await client.post(f"{API}/auth/register", json={
+        "email": phone.email, "password": PASSWORD, "deviceInfo": device_info(phone.client_id)})
+    assert r.json()["syncData"]["pendingUploads"] == 3
+    phone = device_from(r.json(), phone.email, phone.client_id)  # signing in again rotates
+    await store(client, phone, b"one", name="1.jpg", folder="/photos")
+    r = await client.post(f"{API}/auth/register", json={
+        "email": phone.email, "password": PASSWORD, "deviceInfo": device_info(phone.client_id)})
+    assert r.json()["syncData"]["pendingUploads"] == 2
+
+
+async def test_cancel(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    tablet = await sign_in(client_id="tablet")
+    await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"),
+              op("mk", "mkdir", remotePath="/p"))
+    r = await client.delete(f"{API}/queue/up", headers=tablet.auth)
+    assert r.status_code == 404  # another device's operation
+    r = await client.delete(f"{API}/queue/up", headers=phone.auth)
+    assert r.status_code == 200 and r.json()["data"]["operation"]["status"] == "cancelled"
+    r = await client.delete(f"{API}/queue/up", headers=phone.auth)
+    assert r.status_code == 200  # again: harmless
+    r = await client.delete(f"{API}/queue/mk", headers=phone.auth)
+    assert r.status_code == 409  # already done
+    r = await client.delete(f"{API}/queue/nothing", headers=phone.auth)
+    assert r.status_code == 404
+    assert [o["id"] for o in (await queued(client, phone, status="cancelled")).values()] == ["up"]
+    # A cancelled upload operation is not completed by a later upload.
+    await store(client, phone, b"late", name="1.jpg", folder="/p")
+    assert (await queued(client, phone))["up"]["status"] == "cancelled"
+
+
+async def test_batches_are_bounded_and_validated(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    too_many = [op(f"op_{i}", "mkdir", remotePath=f"/d{i}") for i in range(501)]
+    body = await add(client, phone, *too_many, expect=422)
+    assert body["error"]["code"] == "TOO_MANY_ITEMS"
+    for bad in (op("x", "move", remotePath="/a/b"),  # no fileId
+                op("x", "upload"),  # no remotePath
+                op("x", "upload", remotePath="/a/../b"),
+                op("x", "mkdir", remotePath="/ok", priority="urgent"),
+                op("x", "mkdir", remotePath="/ok", createdAt="tomorrow"),
+                op("", "mkdir", remotePath="/ok")):
+        await add(client, phone, bad, expect=400)
+    assert await queued(client, phone) == {}
+    r = await client.get(f"{API}/queue", params={"status": "weird"}, headers=phone.auth)
+    assert r.status_code == 400
+
+
+async def test_queue_is_per_device(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    tablet = await sign_in(client_id="tablet")
+    await add(client, phone, op("same-id", "mkdir", remotePath="/from-phone"))
+    [t] = await add(client, tablet, op("same-id", "mkdir", remotePath="/from-tablet"))
+    assert t["status"] == "done" and t["remotePath"] == "/from-tablet"
+    assert list(await queued(client, phone)) == ["same-id"]
+    assert (await queued(client, phone))["same-id"]["remotePath"] == "/from-phone"
