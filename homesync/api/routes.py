@@ -12,6 +12,7 @@ from homesync.api import (
     health,
     notifications,
     queue,
+    shares,
     sync,
     trash,
     uploads,
@@ -27,7 +28,7 @@ def mobile_route_handlers() -> list[Any]:
     return [*auth.route_handlers, *devices.route_handlers, *notifications.route_handlers,
             *uploads.route_handlers, *files.route_handlers,
             *sync.route_handlers, *conflicts.route_handlers, *queue.route_handlers,
-            *trash.route_handlers]
+            *trash.route_handlers, *shares.route_handlers]
 
 
 def root_route_handlers() -> list[Any]:

@@ -24,6 +24,7 @@ from homesync.services.passwords import Passwords
 from homesync.services.quota import Quota
 from homesync.services.restore import RESTORE_MARKER
 from homesync.services.sessions import Sessions
+from homesync.services.shares import Shares
 from homesync.services.status import Status
 from homesync.services.sync_area import SyncArea
 from homesync.services.tokens import TokenCodec
@@ -71,6 +72,9 @@ class Services:
         self.outbox = PushOutbox(db, settings.notifications, self.push.providers)
         self.notifications = Notifications(db, settings.notifications, self.push.providers,
                                            self.outbox.wake)
+        # Shares (issue 5): shared files are readable through the files API.
+        self.shares = Shares(db, self.downloads, self.outbox.wake)
+        self.downloads.shared_owner = self.shares.owner_for
         self.backups = Backups(db, settings)
         self.status = Status(db, settings, self.backups)
         # Long-running loops (gc, push delivery, ...) started by the server, not the CLI.

@@ -7,7 +7,7 @@ chunks it overlaps and only those bytes are read. Another user's ids are simply 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import msgspec
 
@@ -16,9 +16,9 @@ from homesync.paths import normalize_folder
 from homesync.services.file_views import FileInfo, file_info
 from homesync.store import files
 from homesync.store.chunks import ChunkStore
-from homesync.store.db import Database
+from homesync.store.db import Database, Row
 
-__all__ = ["Content", "Downloads", "Listing", "parse_range"]
+__all__ = ["Content", "Downloads", "Listing", "SharedOwner", "parse_range"]
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 MAX_PAGE = 10_000
@@ -73,10 +73,21 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+# (reader's user id, file id) → the owner's user id when a share lets the reader see it.
+SharedOwner = Callable[[str, str], Awaitable[str | None]]
+
+
+async def _not_shared(user_id: str, file_id: str) -> str | None:
+    return None
+
+
 class Downloads:
     def __init__(self, db: Database, chunks: ChunkStore) -> None:
         self._db = db
         self._chunks = chunks
+        # Set by the shares service: files shared with a user are readable by id (metadata
+        # and content), checked on every request so revoking a share ends access at once.
+        self.shared_owner: SharedOwner = _not_shared
 
     async def list_folder(self, user_id: str, folder: str, *, after: str | None = None,
                           limit: int = 1000) -> Listing:
@@ -99,20 +110,30 @@ class Downloads:
                        next_cursor=files.listing_cursor(rows[-1]) if more else None)
 
     async def get(self, user_id: str, file_id: str) -> FileInfo:
-        """A live file or folder of the user (404 for anyone else's, or for trashed ones)."""
+        """A live file or folder of the user, or shared with them (404 for anyone else's,
+        or for trashed ones)."""
+        return file_info(await self._live_row(user_id, file_id))
+
+    async def _live_row(self, user_id: str, file_id: str) -> Row:
         row = await files.get_file(self._db.reader, user_id, file_id)
+        if row is None:
+            owner = await self.shared_owner(user_id, file_id)
+            if owner is not None:
+                row = await files.get_file(self._db.reader, owner, file_id)
         if row is None or row["deleted_at"] is not None:
             raise NotFound("No such file")
-        return file_info(row)
+        return row
 
     async def open_content(self, user_id: str, file_id: str, *, range_header: str | None = None,
                            if_range: str | None = None,
                            version_id: str | None = None) -> Content:
         """The current (or a given retained) version's bytes, whole or one range."""
-        info = await self.get(user_id, file_id)
+        row = await self._live_row(user_id, file_id)
+        info = file_info(row)
         if info.kind != "file" or info.version_id is None:
             raise NotFound("Folders have no content")
-        version = await files.get_version(self._db.reader, user_id, version_id or info.version_id)
+        version = await files.get_version(self._db.reader, row["user_id"],
+                                          version_id or info.version_id)
         if version is None or version["file_id"] != file_id:
             raise NotFound("No such version")
         size, etag = int(version["size"]), str(version["checksum"])

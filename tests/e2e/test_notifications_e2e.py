@@ -1,9 +1,10 @@
 """Push notifications end to end: a real `homesync serve` pushing to a UnifiedPush endpoint
-that the test runs, across a kill -9 and a restart."""
+that the test runs: sign-ins, a share from another user, a kill -9 and a restart."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,7 @@ import pytest
 
 from tests.helpers import API, PASSWORD, ServerProcess, device_info
 from tests.push.receivers import Receiver, Reply, Request
+from tests.uploads.flow import upload
 
 pytestmark = pytest.mark.e2e
 
@@ -26,6 +28,7 @@ SERVER_ENV = {
     "HOMESYNC_NOTIFICATIONS_ALLOWED_HOSTS": '["127.0.0.1"]',
     "HOMESYNC_NOTIFICATIONS_POLL_INTERVAL": "1s",
     "HOMESYNC_NOTIFICATIONS_SEND_TIMEOUT": "2s",
+    "HOMESYNC_STORAGE_DISK_RESERVE": "0",
 }
 
 
@@ -66,9 +69,10 @@ async def next_push(rx: Receiver, wait_s: float = 20) -> Request:
     return rx.requests[seen]
 
 
-async def sign_in(http: httpx.AsyncClient, client_id: str, model: str) -> dict[str, Any]:
+async def sign_in(http: httpx.AsyncClient, client_id: str, model: str,
+                  email: str = "alice@example.com") -> dict[str, Any]:
     r = await http.post(f"{API}/auth/register", json={
-        "email": "alice@example.com", "password": PASSWORD,
+        "email": email, "password": PASSWORD,
         "deviceInfo": device_info(client_id, model=model)})
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
@@ -163,3 +167,41 @@ async def test_pending_pushes_survive_kill_9_and_are_delivered_once(
                                                     "Password changed"]
     assert accepted.count(first.json()) == 1  # the failed one, delivered once
     assert [r["attempts"] for r in rows] == [2, 1]
+
+
+async def test_bob_is_pushed_when_alice_shares_a_photo_and_can_download_it(
+    server: ServerProcess, endpoint: Receiver,
+) -> None:
+    made = server.cli("user", "add", "bob@example.com", "--name", "Bob Builder",
+                      "--password-stdin", input=PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    server.start()
+    async with httpx.AsyncClient(base_url=server.base, timeout=10) as http:
+        bob = await sign_in(http, "bob-phone", "Pixel 8", email="bob@example.com")
+        r = await http.post(f"{API}/notifications/register", headers=auth(bob), json={
+            "deviceId": "bob-phone", "pushToken": f"{endpoint.url}/up/bob",
+            "platform": "android"})
+        assert r.status_code == 200, r.text
+        alice = await sign_in(http, "alice-phone", "iPhone")
+        photo = os.urandom(5000)
+        done = await upload(http, auth(alice), photo, name="beach.jpg", folder="/holiday")
+        file_id = done["file"]["id"]
+        r = await http.post(f"{API}/shares", headers=auth(alice), json={
+            "fileId": file_id, "email": "bob@example.com", "permission": "read"})
+        assert r.status_code == 201, r.text
+        share_id = r.json()["data"]["share"]["id"]
+
+        push = (await next_push(endpoint)).json()
+        assert push["category"] == "shares"
+        assert push["title"] == "Alice Liddell shared a file with you"
+        assert push["data"] == {"shareId": share_id, "fileId": file_id,
+                                "kind": "shared_with_you"}
+        assert all(photo[:64] not in r.body for r in endpoint.requests)  # never file content
+        r = await http.get(f"{API}/files/{file_id}/content", headers=auth(bob))
+        assert r.status_code == 200 and r.content == photo
+
+        r = await http.delete(f"{API}/shares/{share_id}", headers=auth(alice))
+        assert r.status_code == 200, r.text
+        r = await http.get(f"{API}/files/{file_id}/content", headers=auth(bob))
+        assert r.status_code == 404
+
