@@ -1,0 +1,434 @@
+"""Upload and download throughput of a real `homesync serve`, against bare baselines.
+
+    python bench/upload.py [--size-mib 512] [--rounds 5] [--chunks 1,8] [--inflight 1,4]
+                           [--engine uvicorn|granian] [--no-fsync]
+    python bench/upload.py --quick        # 64 MiB, 2 rounds: a smoke run
+
+Uploads a random file over loopback with 1 MiB and 8 MiB chunks, one chunk at a time and
+with 4 in flight, to:
+
+- ``homesync``: a real server on a fresh data dir (real SQLite, fsync on unless
+  ``--no-fsync``), through the contract: init, signed chunk URLs, complete;
+- ``litestar``: a bare Litestar route streaming ``request.stream()`` through sha256 into a
+  file (bench/upload_baselines.py) — the baseline the goals are stated against;
+- ``asgi``: a raw ASGI app doing the same — the Python ceiling on this machine.
+
+The servers run pinned to core 0 and this client to core 1 (taskset); every round runs
+each target once per configuration, interleaved, and the table shows medians. Per run:
+MiB/s of the chunk transfer, and for homesync also end to end (init + chunks + complete,
+whose sha256 pass over the whole file is the price of D4), server CPU seconds (process
+tree, user + system) and peak RSS. Then: homesync's idle RSS and its peak with 8 uploads
+in flight, and download MiB/s whole and by 8 MiB ranges.
+
+Goals (issue 3): chunks at 8 MiB ≥ 0.85 × litestar, at 1 MiB ≥ 0.80 × litestar;
+≤ 1.4 server CPU-seconds per 512 MiB; RSS ≤ 60 MiB idle and ≤ +16 MiB with 8 uploads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+MiB = 1024 * 1024
+HERE = Path(__file__).resolve().parent
+SERVER_CORE, CLIENT_CORE = 0, 1
+PASSWORD = "bench horse battery staple"
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (granian runs its worker as a child)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    ticks: float = field(default_factory=lambda: float(os.sysconf("SC_CLK_TCK")))
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise SystemExit(f"{self.name} did not start")
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for pid in _tree(self.proc.pid):
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / self.ticks
+        return total
+
+    def _status(self, key: str) -> int:
+        kib = 0
+        for pid in _tree(self.proc.pid):
+            try:
+                with open(f"/proc/{pid}/status") as fh:
+                    for line in fh:
+                        if line.startswith(key):
+                            kib += int(line.split()[1])
+            except OSError:
+                continue
+        return kib * 1024
+
+    def rss(self) -> int:
+        return self._status("VmRSS:")
+
+    def reset_peak(self) -> None:
+        for pid in _tree(self.proc.pid):
+            try:
+                with open(f"/proc/{pid}/clear_refs", "w") as fh:
+                    fh.write("5")  # resets VmHWM to the current RSS
+            except OSError:
+                pass
+
+    def peak_rss(self) -> int:
+        return self._status("VmHWM:")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def pinned(cmd: list[str]) -> list[str]:
+    return ["taskset", "-c", str(SERVER_CORE), *cmd] if shutil.which("taskset") else cmd
+
+
+def start_homesync(data_dir: Path, engine: str, fsync: bool, log: Path) -> Server:
+    env = {**os.environ, "HOMESYNC_SERVER_ENGINE": engine,
+           "HOMESYNC_STORAGE_FSYNC": "true" if fsync else "false",
+           "HOMESYNC_STORAGE_DISK_RESERVE": "0",
+           "HOMESYNC_AUTH_ARGON2_TIME_COST": "1", "HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
+           "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1", "HOMESYNC_SERVER_LOG_LEVEL": "warning"}
+    cli = [sys.executable, "-m", "homesync"]
+    subprocess.run([*cli, "user", "add", "bench@example.com", "--password-stdin",
+                    "--data-dir", str(data_dir)], input=PASSWORD + "\n", text=True, env=env,
+                   check=True, capture_output=True)
+    port = free_port()
+    proc = subprocess.Popen(pinned([*cli, "serve", "--data-dir", str(data_dir), "--port",
+                                    str(port)]), stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, env=env)
+    return Server("homesync", port, proc)
+
+
+def start_baseline(kind: str, engine: str, target_dir: Path, log: Path) -> Server:
+    port = free_port()
+    proc = subprocess.Popen(
+        pinned([sys.executable, str(HERE / "upload_baselines.py"), kind, engine, str(port)]),
+        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        env={**os.environ, "BENCH_BASELINE_DIR": str(target_dir)})
+    return Server(kind, port, proc)
+
+
+# -- clients -----------------------------------------------------------------------------
+
+
+def spans(size: int, chunk: int) -> list[tuple[int, int]]:
+    return [(start, min(size, start + chunk)) for start in range(0, size, chunk)]
+
+
+def run_parallel(jobs: list[Callable[[httpx.Client], None]], inflight: int) -> None:
+    """Run ``jobs`` with ``inflight`` connections, each on its own keep-alive client."""
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
+    def client() -> httpx.Client:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=120)
+            clients.append(local.client)
+        c: httpx.Client = local.client
+        return c
+
+    try:
+        with ThreadPoolExecutor(inflight) as pool:
+            for f in [pool.submit(lambda j=j: j(client())) for j in jobs]:
+                f.result()
+    finally:
+        for c in clients:
+            c.close()
+
+
+def put_checked(c: httpx.Client, url: str, body: bytes) -> None:
+    r = c.put(url, content=body)
+    if r.status_code != 200:
+        raise SystemExit(f"PUT {url} → {r.status_code} {r.text[:300]}")
+
+
+def upload_baseline(server: Server, data: bytes, chunk: int, inflight: int) -> float:
+    jobs = [lambda c, s=s, e=e, i=i: put_checked(c, f"{server.base}/chunk/{i}", data[s:e])
+            for i, (s, e) in enumerate(spans(len(data), chunk))]
+    t0 = time.perf_counter()
+    run_parallel(jobs, inflight)
+    return time.perf_counter() - t0
+
+
+@dataclass
+class Homesync:
+    server: Server
+    auth: dict[str, str]
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def upload(self, data: bytes, chunk: int,
+               inflight: int) -> tuple[float, float, str, bytes]:
+        """(seconds for the chunks, seconds end to end, file id, the bytes sent)."""
+        n = next(self.ids)  # atomic under the GIL: threads get distinct numbers
+        # A new first 8 bytes each time: new content, so init never answers "deduplicated".
+        data = n.to_bytes(8, "big") + data[8:]
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        t0 = time.perf_counter()
+        with httpx.Client(base_url=self.server.base, timeout=300) as http:
+            r = http.post("/api/mobile/upload/init", headers=self.auth, json={
+                "files": [{"localId": "b", "name": f"bench-{n}.bin", "folder": "/bench",
+                           "size": len(data), "mimeType": "application/octet-stream",
+                           "checksum": digest}],
+                "uploadOptions": {"chunkSize": chunk}})
+            item = r.json()["data"]["files"][0]
+            if "chunks" not in item:
+                raise SystemExit(f"init did not ask for bytes: {item}")
+            jobs = [lambda c, ch=ch: put_checked(c, ch["uploadUrl"],
+                                                 data[ch["start"]:ch["end"] + 1])
+                    for ch in item["chunks"]]
+            t1 = time.perf_counter()
+            run_parallel(jobs, inflight)
+            t2 = time.perf_counter()
+            r = http.post("/api/mobile/upload/complete", headers=self.auth,
+                          json={"uploadId": item["uploadId"], "checksum": digest})
+            if r.status_code != 200:
+                raise SystemExit(f"complete → {r.status_code} {r.text[:300]}")
+            t3 = time.perf_counter()
+        return t2 - t1, t3 - t0, str(r.json()["data"]["fileId"]), data
+
+
+def sign_in(server: Server) -> dict[str, str]:
+    r = httpx.post(f"{server.base}/api/mobile/auth/register", json={
+        "email": "bench@example.com", "password": PASSWORD,
+        "deviceInfo": {"platform": "android", "model": "Bench", "osVersion": "1",
+                       "appVersion": "1", "deviceId": "bench"}})
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['tokens']['accessToken']}"}
+
+
+def download(server: Server, auth: dict[str, str], file_id: str, size: int,
+             range_size: int | None) -> float:
+    url = f"{server.base}/api/mobile/files/{file_id}/content"
+    t0 = time.perf_counter()
+    got = 0
+    with httpx.Client(timeout=300) as http:
+        ranges = [(0, None)] if range_size is None else \
+            [(s, e - 1) for s, e in spans(size, range_size)]
+        for start, end in ranges:
+            headers = dict(auth)
+            if end is not None:
+                headers["Range"] = f"bytes={start}-{end}"
+            with http.stream("GET", url, headers=headers) as r:
+                if r.status_code not in (200, 206):
+                    raise SystemExit(f"download → {r.status_code}")
+                for piece in r.iter_raw(1024 * 1024):
+                    got += len(piece)
+    if got != size:
+        raise SystemExit(f"downloaded {got} bytes of {size}")
+    return time.perf_counter() - t0
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    mbps: list[float] = field(default_factory=list)
+    e2e_mbps: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    peak: list[int] = field(default_factory=list)
+
+
+def measure(server: Server, fn: Callable[[], Any]) -> tuple[Any, float, int]:
+    server.reset_peak()
+    cpu0 = server.cpu_seconds()
+    result = fn()
+    return result, server.cpu_seconds() - cpu0, server.peak_rss()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size-mib", type=int, default=512)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--chunks", default="1,8", help="chunk sizes in MiB")
+    ap.add_argument("--inflight", default="1,4", help="chunks in flight")
+    ap.add_argument("--engine", default="uvicorn", choices=["uvicorn", "granian"])
+    ap.add_argument("--no-fsync", action="store_true", help="homesync with storage.fsync off")
+    ap.add_argument("--quick", action="store_true", help="64 MiB, 2 rounds")
+    args = ap.parse_args()
+    if args.quick:
+        args.size_mib, args.rounds = 64, 2
+    size = args.size_mib * MiB
+    chunk_sizes = [int(c) * MiB for c in args.chunks.split(",")]
+    inflights = [int(n) for n in args.inflight.split(",")]
+    if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
+        os.sched_setaffinity(0, {CLIENT_CORE})
+
+    work = Path(tempfile.mkdtemp(prefix="homesync-bench-upload-"))
+    log = work / "servers.log"
+    (work / "asgi").mkdir()
+    (work / "litestar").mkdir()
+    servers: list[Server] = []
+    try:
+        hs = start_homesync(work / "data", args.engine, not args.no_fsync, log)
+        servers = [hs, start_baseline("litestar", args.engine, work / "litestar", log),
+                   start_baseline("asgi", args.engine, work / "asgi", log)]
+        for s in servers:
+            s.wait_ready()
+        client = Homesync(hs, sign_in(hs))
+        time.sleep(1)
+        idle_rss = hs.rss()
+
+        results: dict[tuple[str, int, int], Sample] = {}
+        last_file = ("", b"")
+        for round_no in range(args.rounds):
+            data = os.urandom(size)
+            for chunk in chunk_sizes:
+                for inflight in inflights:
+                    for server in servers:  # interleaved: every target once per round
+                        sample = results.setdefault((server.name, chunk, inflight), Sample())
+                        if server is hs:
+                            (secs, e2e, file_id, sent), cpu, peak = measure(
+                                hs, lambda d=data, c=chunk, n=inflight: client.upload(d, c, n))
+                            sample.e2e_mbps.append(size / MiB / e2e)
+                            last_file = (file_id, sent)
+                        else:
+                            secs, cpu, peak = measure(
+                                server, lambda s=server, d=data, c=chunk, n=inflight:
+                                upload_baseline(s, d, c, n))
+                        sample.mbps.append(size / MiB / secs)
+                        sample.cpu.append(cpu * (512 * MiB) / size)
+                        sample.peak.append(peak)
+            print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
+
+        # 8 uploads in flight at once (64 MiB each, 8 MiB chunks, one connection each).
+        hs.reset_peak()
+        base_rss = hs.rss()
+        many = [os.urandom(64 * MiB) for _ in range(8)]
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda d: client.upload(d, 8 * MiB, 1), many))
+        peak_8 = hs.peak_rss()
+
+        file_id, data = last_file
+        dl_whole = [size / MiB / download(hs, client.auth, file_id, size, None)
+                    for _ in range(args.rounds)]
+        dl_ranges = [size / MiB / download(hs, client.auth, file_id, size, 8 * MiB)
+                     for _ in range(args.rounds)]
+        report(args, results, chunk_sizes, inflights, idle_rss, base_rss, peak_8, dl_whole,
+               dl_ranges)
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, results: dict[tuple[str, int, int], Sample],
+           chunk_sizes: list[int], inflights: list[int], idle_rss: int, base_rss: int,
+           peak_8: int, dl_whole: list[float], dl_ranges: list[float]) -> None:
+    med = statistics.median
+    print(f"\nUpload of {args.size_mib} MiB over loopback, {args.engine}, fsync "
+          f"{'off' if args.no_fsync else 'on'}; medians of {args.rounds} interleaved rounds;"
+          f" server on core {SERVER_CORE}, client on core {CLIENT_CORE}\n")
+    head = (f"{'chunk':>6} {'inflight':>8} {'target':>9} {'MiB/s':>8} {'e2e MiB/s':>9}"
+            f" {'CPU s/512MiB':>13} {'peak RSS':>9} {'x litestar':>11} {'x asgi':>7}")
+    print(head)
+    print("-" * len(head))
+    verdicts: list[str] = []
+    for chunk in chunk_sizes:
+        for inflight in inflights:
+            lit = med(results[("litestar", chunk, inflight)].mbps)
+            ceiling = med(results[("asgi", chunk, inflight)].mbps)
+            for name in ("homesync", "litestar", "asgi"):
+                s = results[(name, chunk, inflight)]
+                mbps = med(s.mbps)
+                e2e = f"{med(s.e2e_mbps):9.0f}" if s.e2e_mbps else f"{'':>9}"
+                print(f"{chunk // MiB:>4}Mi {inflight:>8} {name:>9} {mbps:8.0f} {e2e}"
+                      f" {med(s.cpu):13.2f} {med(s.peak) / MiB:7.0f}Mi"
+                      f" {mbps / lit:11.2f} {mbps / ceiling:7.2f}")
+            hs = results[("homesync", chunk, inflight)]
+            goal = {8 * MiB: 0.85, 1 * MiB: 0.80}.get(chunk)
+            if goal is not None:
+                ratio = med(hs.mbps) / lit
+                verdicts.append(f"{chunk // MiB} MiB chunks x{inflight}: {ratio:.2f} x litestar"
+                                f" (goal ≥ {goal}) {'ok' if ratio >= goal else 'MISSED'}")
+            cpu = med(hs.cpu)
+            verdicts.append(f"{chunk // MiB} MiB chunks x{inflight}: {cpu:.2f} server CPU-s per"
+                            f" 512 MiB (goal ≤ 1.4) {'ok' if cpu <= 1.4 else 'MISSED'}")
+    print()
+    print(f"homesync RSS idle: {idle_rss / MiB:.1f} MiB (goal ≤ 60) "
+          f"{'ok' if idle_rss <= 60 * MiB else 'MISSED'}")
+    extra = peak_8 - base_rss
+    print(f"homesync RSS with 8 uploads in flight: peak {peak_8 / MiB:.1f} MiB, "
+          f"+{extra / MiB:.1f} MiB over {base_rss / MiB:.1f} (goal ≤ +16) "
+          f"{'ok' if extra <= 16 * MiB else 'MISSED'}")
+    print(f"download whole file: {med(dl_whole):.0f} MiB/s; by 8 MiB ranges: "
+          f"{med(dl_ranges):.0f} MiB/s ({med(dl_ranges) / med(dl_whole):.2f} x whole)")
+    print()
+    for v in verdicts:
+        print(v)
+
+
+if __name__ == "__main__":
+    main()

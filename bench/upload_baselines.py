@@ -1,0 +1,93 @@
+"""Baselines for bench/upload.py: servers that only hash and write chunk bodies.
+
+- ``asgi``: a raw ASGI app — the Python ceiling on this machine for receiving bytes;
+- ``litestar``: a bare Litestar route streaming ``request.stream()`` through sha256 into
+  a file — the baseline the upload goals are stated against.
+
+Both answer ``PUT /chunk/{n}`` with the hex digest, and ``GET /healthz``. Files go to
+``$BENCH_BASELINE_DIR``. Run as ``python bench/upload_baselines.py KIND ENGINE PORT``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Request, get, put
+
+
+def _target(name: str) -> Path:
+    return Path(os.environ["BENCH_BASELINE_DIR"]) / name
+
+
+def litestar_app() -> Litestar:
+    @put("/chunk/{n:str}", status_code=200)
+    async def chunk(request: Request[Any, Any, Any], n: str) -> dict[str, str]:
+        digest = hashlib.sha256()
+        # Plain blocking writes in the loop: the simplest route, as the goals describe it.
+        with open(_target(n), "wb") as fh:  # noqa: ASYNC230
+            async for piece in request.stream():
+                digest.update(piece)
+                fh.write(piece)
+        return {"sha256": digest.hexdigest()}
+
+    @get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return Litestar(route_handlers=[chunk, healthz], openapi_config=None, logging_config=None,
+                    request_max_body_size=64 * 1024 * 1024)
+
+
+def asgi_app() -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = b'{"status":"ok"}'
+        if scope["method"] == "PUT":
+            digest = hashlib.sha256()
+            with open(_target(scope["path"].rsplit("/", 1)[-1]), "wb") as fh:  # noqa: ASYNC230
+                more = True
+                while more:
+                    message = await receive()
+                    piece = message.get("body", b"")
+                    digest.update(piece)
+                    fh.write(piece)
+                    more = message.get("more_body", False)
+            body = f'{{"sha256":"{digest.hexdigest()}"}}'.encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def main() -> None:
+    kind, engine, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    factory = {"litestar": "litestar_app", "asgi": "asgi_app"}[kind]
+    if engine == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        Granian(f"upload_baselines:{factory}", factory=True, interface=Interfaces.ASGI,
+                address="127.0.0.1", port=port, workers=1, log_access=False).serve()
+    else:
+        import uvicorn
+
+        uvicorn.run(globals()[factory](), host="127.0.0.1", port=port, log_level="warning",
+                    access_log=False, lifespan="on")
+
+
+if __name__ == "__main__":
+    main()
