@@ -97,6 +97,12 @@ class Phone:
         assert r.status_code == 200, r.text
         return dict(r.json()["data"])
 
+    def sync_status_wait(self, token: str, wait: int) -> dict[str, Any]:
+        r = self.http.get(f"{API}/sync/status", headers=self.auth,
+                          params={"syncToken": token, "wait": wait})
+        assert r.status_code == 200, r.text
+        return dict(r.json()["data"])
+
     def download(self, file_id: str) -> httpx.Response:
         return self.http.get(f"{API}/files/{file_id}/content", headers=self.auth)
 

@@ -1,0 +1,130 @@
+"""Request ids, structured logs without secrets, and the Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from homesync.logs import JsonFormatter, TextFormatter, redact, request_id
+from tests.helpers import API, PASSWORD, ServerProcess, device_info, free_port
+from tests.operations.test_backup_e2e import ENV, Phone
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            found[(s.name, frozenset(s.labels.items()))] = s.value
+    return found
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    return samples(text).get((name, frozenset(labels.items())))
+
+
+async def test_request_ids_are_issued_or_carried(client: AsyncTestClient[Any]) -> None:
+    r = await client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{16}", r.headers["x-request-id"])
+    assert (await client.get("/healthz")).headers["x-request-id"] != r.headers["x-request-id"]
+    carried = await client.get("/healthz", headers={"X-Request-ID": "proxy-abc.123"})
+    assert carried.headers["x-request-id"] == "proxy-abc.123"
+    hostile = await client.get("/healthz", headers={"X-Request-ID": "x\" injected=1 " * 10})
+    assert re.fullmatch(r"[0-9a-f]{16}", hostile.headers["x-request-id"])
+    missing = await client.get(f"{API}/no/such/route")
+    assert missing.status_code == 404 and "x-request-id" in missing.headers
+
+
+def test_redaction_of_credentials() -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEyMyJ9.c2lnbmF0dXJlLWJ5dGVz"
+    line = (f"Authorization: Bearer {jwt} refresh=rt_mobile_AbC123xyz_-9 "
+            "url=/api/mobile/upload/chunk/upload_1/0?exp=123&sig=deadbeef "
+            '{"email": "a@b.c", "password": "hunter22", "refreshToken": "rt_x"}')
+    clean = redact(line)
+    for secret in (jwt, "AbC123xyz", "deadbeef", "hunter22", "rt_x\""):
+        assert secret not in clean
+    assert "exp=123" in clean and "a@b.c" in clean
+
+
+def test_formatters_carry_the_request_id_and_extras() -> None:
+    record = logging.makeLogRecord({"name": "homesync.access", "levelname": "INFO",
+                                    "levelno": 20, "msg": "GET %s", "args": ("/x",),
+                                    "status": 200, "request_id": "abc"})
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["msg"] == "GET /x" and entry["request_id"] == "abc" and entry["status"] == 200
+    assert "[abc]" in TextFormatter().format(record) and "status=200" in TextFormatter().format(record)
+    token = request_id.set("ctx")
+    request_id.reset(token)
+
+
+@pytest.mark.e2e
+def test_json_logs_and_metrics_of_a_real_server(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    server = ServerProcess(tmp_path / "data", env={
+        **ENV, "HOMESYNC_SERVER_LOG_FORMAT": "json",
+        "HOMESYNC_SERVER_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
+        "HOMESYNC_SERVER_METRICS_REFRESH": "1s"})
+    try:
+        server.start()
+        assert server.cli("user", "add", "alice@example.com", "--password-stdin",
+                          input=PASSWORD + "\n").returncode == 0
+        phone = Phone(server.base, "alice@example.com", "pixel")
+        data = os.urandom(300_000)
+        phone.upload("/camera", "IMG_1.jpg", data)
+        phone.upload("/copies", "IMG_1.jpg", data)  # deduplicated
+        refresh = phone.http.post(f"{API}/auth/register", json={
+            "email": "alice@example.com", "password": PASSWORD,
+            "deviceInfo": device_info("tablet")}).json()["tokens"]["refreshToken"]
+        traced = phone.http.get(f"{API}/devices", headers={**phone.auth, "X-Request-ID": "trace-1"})
+        assert traced.status_code == 200
+        assert phone.http.get(f"{API}/nope").status_code == 404
+
+        scrape = f"http://127.0.0.1:{metrics_port}/metrics"
+        # A parked long-poll shows while it waits, and is gone when it returns.
+        token = phone.sync_status()["nextSyncToken"]
+        with ThreadPoolExecutor(1) as pool:
+            parked = pool.submit(phone.sync_status_wait, token, 3)
+            for _ in range(100):
+                if value(httpx.get(scrape, timeout=5).text, "homesync_sync_long_polls_parked"):
+                    break
+                time.sleep(0.05)  # the poll is in another process: nothing to await
+            assert value(httpx.get(scrape, timeout=5).text, "homesync_sync_long_polls_parked") == 1
+            assert parked.result(timeout=30)["hasChanges"] is False
+        assert value(httpx.get(scrape, timeout=5).text, "homesync_sync_long_polls_parked") == 0
+
+        text = ""
+        for _ in range(100):  # the database gauges refresh every second
+            text = httpx.get(scrape, timeout=5).text
+            if value(text, "homesync_files") == 2:
+                break
+            time.sleep(0.1)
+        assert value(text, "homesync_files") == 2
+        assert value(text, "homesync_users") == 2  # the first-start admin and alice
+        assert value(text, "homesync_stored_bytes") == 300_000
+        assert value(text, "homesync_dedup_saved_bytes") == 300_000
+        assert value(text, "homesync_upload_bytes_total") == 300_000
+        assert value(text, "homesync_http_requests_total", method="GET", route="unmatched",
+                     status="404") == 1
+        assert value(text, "homesync_http_requests_total", method="POST",
+                     route="/api/mobile/upload/complete", status="200") == 1
+        assert value(text, "homesync_last_backup_timestamp_seconds") == 0
+    finally:
+        server.stop()
+
+    log_text = (tmp_path / f"server-{server.port}.log").read_text()
+    lines = [json.loads(line) for line in log_text.splitlines() if line.startswith("{")]
+    access = [e for e in lines if e["logger"] == "homesync.access"]
+    assert any(e["request_id"] == "trace-1" and e["path"] == f"{API}/devices" for e in access)
+    assert all(e["request_id"] for e in access)
+    for secret in (phone.access, refresh, PASSWORD, "sig="):
+        assert secret not in log_text
