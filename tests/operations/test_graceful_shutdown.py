@@ -1,0 +1,70 @@
+"""SIGTERM while a chunk is arriving: the chunk finishes and is recorded whole, then the
+server exits cleanly; after a restart the upload completes and downloads intact."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import API, PASSWORD, ServerProcess
+from tests.operations.test_backup_e2e import ENV, Phone, sha
+
+pytestmark = pytest.mark.e2e
+
+CHUNK = 4 * 1024 * 1024
+
+
+def test_sigterm_lets_an_inflight_chunk_finish(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", env=ENV)
+    try:
+        server.start()
+        assert server.cli("user", "add", "alice@example.com", "--password-stdin",
+                          input=PASSWORD + "\n").returncode == 0
+        phone = Phone(server.base, "alice@example.com", "pixel")
+        data = os.urandom(CHUNK)
+        r = phone.http.post(f"{API}/upload/init", headers=phone.auth, json={
+            "files": [{"localId": "v", "name": "VID.mp4", "folder": "/camera", "size": len(data),
+                       "mimeType": "video/mp4", "checksum": sha(data), "priority": "normal"}],
+            "uploadOptions": {"chunkSize": CHUNK}})
+        item = r.json()["data"]["files"][0]
+        started = threading.Event()
+
+        def slow_body() -> Iterator[bytes]:
+            for start in range(0, CHUNK, 256 * 1024):
+                yield data[start:start + 256 * 1024]
+                started.set()
+                time.sleep(0.05)  # a phone on a slow uplink: ~0.8 s for the chunk
+
+        answer: list[httpx.Response] = []
+        sender = threading.Thread(target=lambda: answer.append(httpx.put(
+            item["chunks"][0]["uploadUrl"], content=slow_body(),
+            headers={"Content-Length": str(CHUNK)}, timeout=60)))
+        sender.start()
+        assert started.wait(30)
+        assert server.proc is not None
+        server.proc.terminate()  # SIGTERM mid-chunk
+        sender.join(timeout=60)
+        server.proc.wait(timeout=60)
+        assert answer and answer[0].status_code == 200, answer and answer[0].text
+        log = (tmp_path / f"server-{server.port}.log").read_text()
+        assert "Application shutdown complete" in log
+        assert list((server.data_dir / "tmp").iterdir()) == []  # no half chunk left behind
+
+        server.start()
+        phone.http = httpx.Client(base_url=server.base, timeout=60)
+        state = phone.http.get(f"{API}/upload/{item['uploadId']}", headers=phone.auth).json()["data"]
+        assert state["completedChunks"] == [0] and state["missingChunks"] == []
+        done = phone.http.post(f"{API}/upload/complete", headers=phone.auth,
+                               json={"uploadId": item["uploadId"], "checksum": sha(data)})
+        assert done.status_code == 200, done.text
+        body = phone.download(done.json()["data"]["fileId"]).content
+        assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+    finally:
+        server.stop()
