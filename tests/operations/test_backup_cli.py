@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -87,3 +88,36 @@ async def test_backup_verify_restore_status_commands(services: Services, make_us
     assert restored_status["last_backup"]["snapshot"] == listed["snapshots"][0]["name"]
     text = homesync("status", "--data-dir", data)
     assert "Deduplication" in text.stdout and "Last backup" in text.stdout
+
+
+async def test_backup_killed_halfway_then_again_both_verify(services: Services, make_user,
+                                                            tmp_path: Path) -> None:
+    uid = await make_user()
+    for i in range(4):
+        await put_file(services, uid, "/first", f"{i}.jpg", photo(i, 20_000), chunk_size=4096)
+    data = services.settings.data_path
+    dest = tmp_path / "backup"
+    first = as_json(homesync("backup", "create", dest, "--json", "--data-dir", data))
+    for i in range(300):
+        await put_file(services, uid, "/second", f"{i}.jpg", photo(1000 + i, 40_000),
+                       chunk_size=4096)
+
+    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "homesync", "backup", "create", str(dest),
+                             "--json", "--data-dir", str(data)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before = len(chunk_files(dest))
+    while proc.poll() is None and len(chunk_files(dest)) < before + 200:
+        await asyncio.sleep(0.01)  # another process: watching its output is all we can do
+    proc.kill()  # SIGKILL, half-way through copying chunks
+    proc.wait()
+    assert len(chunk_files(dest)) > before, "the backup should have been killed mid-copy"
+    listed = as_json(homesync("backup", "list", dest, "--json"))
+    assert listed["latest"] == first["snapshot"] and len(listed["snapshots"]) == 1
+    assert homesync("backup", "verify", dest, "--read-data").returncode == 0
+
+    second = as_json(homesync("backup", "create", dest, "--json", "--data-dir", data))
+    assert second["ok"] and second["copied_chunks"] < second["chunks"] - first["chunks"]
+    for name in (first["snapshot"], second["snapshot"]):
+        result = homesync("backup", "verify", dest, "--snapshot", name, "--read-data", "--json")
+        assert result.returncode == 0 and as_json(result)["ok"], result.stdout
