@@ -73,7 +73,11 @@ class Metrics:
         self.logical_bytes = gauge("logical_bytes", "Sum of every stored version's size.")
         self.dedup_saved = gauge("dedup_saved_bytes", "Bytes deduplication saves (logical - stored).")
         self.open_uploads = gauge("open_uploads", "Upload sessions still open (resumable).")
-        self.outbox_depth = gauge("outbox_depth", "Notifications not yet handed to push delivery.")
+        self.outbox_depth = gauge("outbox_depth", "Notifications and pushes waiting to be sent.")
+        self.push_retrying = gauge("push_deliveries_retrying",
+                                   "Pushes that failed at least once and will be retried.")
+        self.push_failed = gauge("push_deliveries_failed",
+                                 "Pushes given up on, or whose endpoint is gone.")
         self.last_backup = gauge("last_backup_timestamp_seconds",
                                  "When the last backup finished (0: never).")
         self.backup_running = gauge("backup_running", "1 while a backup of this data dir runs.")
@@ -100,6 +104,8 @@ class Metrics:
         self.dedup_saved.set(report.saved_bytes)
         self.open_uploads.set(report.open_uploads)
         self.outbox_depth.set(report.pending_notifications)
+        self.push_retrying.set(report.retrying_pushes)
+        self.push_failed.set(report.failed_pushes)
         self.backup_running.set(int(report.backup_running))
         self.disk_free.set(report.disk_free_bytes)
         if report.last_backup is not None:

@@ -56,7 +56,11 @@ def status(
         ("Disk free", f"{human_size(report.disk_free_bytes)} of "
                       f"{human_size(report.disk_total_bytes)}"),
         ("Open uploads", f"{report.open_uploads:,}"),
-        ("Pending notifications", f"{report.pending_notifications:,}"),
+        ("Pending notifications", f"{report.pending_notifications:,}"
+                                  + (f" ({report.retrying_pushes:,} retrying)"
+                                     if report.retrying_pushes else "")
+                                  + (f", [red]{report.failed_pushes:,} pushes failed[/]"
+                                     if report.failed_pushes else "")),
         ("Journal position", str(report.journal_seq)),
         ("Last backup", backup),
     ):

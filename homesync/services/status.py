@@ -33,7 +33,9 @@ class StatusReport(msgspec.Struct, kw_only=True):
     dedup_ratio: float       # logical / stored (1.0 with nothing stored)
     chunks: int
     open_uploads: int
-    pending_notifications: int
+    pending_notifications: int   # the push outbox's depth
+    retrying_pushes: int
+    failed_pushes: int
     journal_seq: int
     database_bytes: int      # the SQLite file and its WAL
     disk_free_bytes: int
@@ -67,6 +69,7 @@ class Status:
             dedup_ratio=round(stats.logical_bytes / stored, 3) if stored else 1.0,
             chunks=stats.chunks, open_uploads=stats.open_uploads,
             pending_notifications=stats.pending_notifications,
+            retrying_pushes=stats.retrying_pushes, failed_pushes=stats.failed_pushes,
             journal_seq=stats.journal_seq, database_bytes=db_bytes, disk_free_bytes=disk.free,
             disk_total_bytes=disk.total, backup_running=running, last_backup=last,
         )

@@ -19,7 +19,9 @@ class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
     chunks: int
     stored_bytes: int            # the chunk pool: what the disk actually holds
     open_uploads: int            # pending, uploading, paused or failed (resumable)
-    pending_notifications: int   # not yet handed to the push worker
+    pending_notifications: int   # the outbox: not yet fanned out, or pushes still to send
+    retrying_pushes: int         # pushes that failed at least once and will be retried
+    failed_pushes: int           # pushes given up on, or whose endpoint is gone
     journal_seq: int
 
 
@@ -36,12 +38,16 @@ async def store_stats(conn: Conn) -> StoreStats:
           (SELECT coalesce(sum(size), 0) FROM chunks),
           (SELECT count(*) FROM uploads
              WHERE status IN ('pending', 'uploading', 'paused', 'failed')),
-          (SELECT count(*) FROM notifications WHERE dispatched_at IS NULL),
+          (SELECT count(*) FROM notifications WHERE dispatched_at IS NULL)
+            + (SELECT count(*) FROM push_deliveries WHERE status = 'pending'),
+          (SELECT count(*) FROM push_deliveries WHERE status = 'pending' AND attempts > 0),
+          (SELECT count(*) FROM push_deliveries WHERE status IN ('failed', 'dropped')),
           (SELECT coalesce(max(seq), 0) FROM journal)
     """)
     assert row is not None
     return StoreStats(
         users=row[0], devices=row[1], files=row[2], trashed_files=row[3], versions=row[4],
         logical_bytes=row[5], chunks=row[6], stored_bytes=row[7], open_uploads=row[8],
-        pending_notifications=row[9], journal_seq=row[10],
+        pending_notifications=row[9], retrying_pushes=row[10], failed_pushes=row[11],
+        journal_seq=row[12],
     )

@@ -1,0 +1,35 @@
+"""`homesync status` numbers (the service behind the command and the metrics gauges)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from homesync.services.container import Services
+from tests.operations.data import delete_file, photo, put_file
+
+
+async def test_status_counts_storage_dedup_outbox_and_backups(services: Services, make_user,
+                                                              sign_in, tmp_path: Path) -> None:
+    uid = await make_user()
+    await sign_in(client_id="phone")
+    await sign_in(client_id="tablet")  # a new device: a security notification for the phone
+    shared = photo(1)
+    await put_file(services, uid, "/a", "one.jpg", shared)
+    await put_file(services, uid, "/b", "same.jpg", shared)  # same bytes: same chunks
+    gone = await put_file(services, uid, "/c", "gone.jpg", photo(2))
+    await delete_file(services, uid, gone)
+
+    report = await services.status.report()
+    assert (report.users, report.devices, report.files, report.versions) == (1, 2, 2, 2)
+    assert report.logical_bytes == 2 * len(shared)
+    # The deleted file's chunks wait for gc: still stored, no longer counted as content.
+    assert report.stored_bytes == len(shared) + len(photo(2))
+    assert report.pending_notifications >= 1 and report.failed_pushes == 0
+    assert report.last_backup is None and not report.backup_running
+    assert report.database_bytes > 0 and report.disk_free_bytes > 0
+
+    await services.backups.create(tmp_path / "backup")
+    report = await services.status.report()
+    assert report.last_backup is not None
+    assert report.last_backup.destination == str(tmp_path / "backup")
+    assert report.last_backup.bytes == len(shared)
