@@ -55,7 +55,7 @@ class BackupError(Exception):
     """The backup could not be made (DEST unusable, data dir unreadable, ...)."""
 
 
-class ChunkProblem(msgspec.Struct, frozen=True, kw_only=True):
+class ChunkProblem(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """A chunk that is missing or damaged, and the files (``email:/path``) that use it."""
 
     hash: str
@@ -63,7 +63,7 @@ class ChunkProblem(msgspec.Struct, frozen=True, kw_only=True):
     files: list[str] = msgspec.field(default_factory=list)
 
 
-class BackupReport(msgspec.Struct, kw_only=True):
+class BackupReport(msgspec.Struct, kw_only=True, rename="camel"):
     """The outcome of one ``backup create`` (also its ``--json`` output)."""
 
     ok: bool
@@ -83,7 +83,7 @@ class BackupReport(msgspec.Struct, kw_only=True):
     problems: list[ChunkProblem]
 
 
-class BackupSummary(msgspec.Struct, frozen=True, kw_only=True):
+class BackupSummary(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """The last backup taken of this data dir, as recorded in its database."""
 
     destination: str

@@ -44,7 +44,7 @@ class VerifyError(Exception):
     """The backup cannot be verified at all (not a backup, no such snapshot)."""
 
 
-class Subset(msgspec.Struct, frozen=True, kw_only=True):
+class Subset(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Which chunks ``--read-data`` re-hashes: a percentage (sampled with ``seed``) or slice n of t."""
 
     percent: float | None = None
@@ -82,7 +82,7 @@ def parse_subset(text: str, seed: int | None = None) -> Subset:
     raise ValueError(f"--subset takes a percentage (10%) or a slice (2/7), not {text!r}")
 
 
-class VerifyReport(msgspec.Struct, kw_only=True):
+class VerifyReport(msgspec.Struct, kw_only=True, rename="camel"):
     """The outcome of ``backup verify`` (also its ``--json`` output)."""
 
     ok: bool

@@ -56,7 +56,7 @@ class RestoreError(Exception):
     """The restore cannot start (target not empty, backup unreadable or damaged)."""
 
 
-class RestoreReport(msgspec.Struct, kw_only=True):
+class RestoreReport(msgspec.Struct, kw_only=True, rename="camel"):
     """The outcome of ``backup restore`` (also its ``--json`` output)."""
 
     ok: bool

@@ -17,7 +17,7 @@ from homesync.store.stats import store_stats
 __all__ = ["Status", "StatusReport"]
 
 
-class StatusReport(msgspec.Struct, kw_only=True):
+class StatusReport(msgspec.Struct, kw_only=True, rename="camel"):
     """Counts and sizes of one data dir (also the ``--json`` output of ``homesync status``)."""
 
     version: str

@@ -68,7 +68,7 @@ class BackupRepoError(Exception):
     """DEST is not usable as a backup repository (the message says why)."""
 
 
-class Manifest(msgspec.Struct, kw_only=True):
+class Manifest(msgspec.Struct, kw_only=True, rename="camel"):
     """``snapshots/<name>/manifest.json``: what one snapshot holds."""
 
     format: str = FORMAT

@@ -36,7 +36,7 @@ async def test_backup_verify_restore_status_commands(services: Services, make_us
     created = homesync("backup", "create", dest, "--json", "--data-dir", data)
     assert created.returncode == 0, created.stderr
     report = as_json(created)
-    assert report["ok"] and report["files"] == 5 and report["copied_chunks"] == report["chunks"]
+    assert report["ok"] and report["files"] == 5 and report["copiedChunks"] == report["chunks"]
 
     human = homesync("backup", "create", dest, "--data-dir", data)
     assert human.returncode == 0, human.stderr
@@ -47,11 +47,11 @@ async def test_backup_verify_restore_status_commands(services: Services, make_us
 
     ok = homesync("backup", "verify", dest, "--read-data", "--json")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert as_json(ok)["chunks_read"] == report["chunks"]
+    assert as_json(ok)["chunksRead"] == report["chunks"]
 
     runs = [as_json(homesync("backup", "verify", dest, "--read-data", "--subset", "40%",
                              "--seed", "1", "--json")) for _ in range(2)]
-    assert runs[0]["chunks_read"] == runs[1]["chunks_read"] == round(report["chunks"] * 0.4)
+    assert runs[0]["chunksRead"] == runs[1]["chunksRead"] == round(report["chunks"] * 0.4)
     assert runs[0]["subset"]["seed"] == 1
 
     bad_hash, bad = sorted(chunk_files(dest).items())[0]
@@ -78,14 +78,14 @@ async def test_backup_verify_restore_status_commands(services: Services, make_us
     assert status.returncode == 0, status.stderr
     st = as_json(status)
     assert st["users"] == 1 and st["files"] == 5
-    assert st["logical_bytes"] == 5 * 150_000 and st["stored_bytes"] == 5 * 150_000
-    assert st["last_backup"]["destination"] == str(dest)
-    assert st["backup_running"] is False
+    assert st["logicalBytes"] == 5 * 150_000 and st["storedBytes"] == 5 * 150_000
+    assert st["lastBackup"]["destination"] == str(dest)
+    assert st["backupRunning"] is False
 
     restored_status = as_json(homesync("status", "--json", "--data-dir", target))
     # The restored database remembers the backups taken before its snapshot.
     assert restored_status["files"] == 5
-    assert restored_status["last_backup"]["snapshot"] == listed["snapshots"][0]["name"]
+    assert restored_status["lastBackup"]["snapshot"] == listed["snapshots"][0]["name"]
     text = homesync("status", "--data-dir", data)
     assert "Deduplication" in text.stdout and "Last backup" in text.stdout
 
@@ -117,7 +117,7 @@ async def test_backup_killed_halfway_then_again_both_verify(services: Services, 
     assert homesync("backup", "verify", dest, "--read-data").returncode == 0
 
     second = as_json(homesync("backup", "create", dest, "--json", "--data-dir", data))
-    assert second["ok"] and second["copied_chunks"] < second["chunks"] - first["chunks"]
+    assert second["ok"] and second["copiedChunks"] < second["chunks"] - first["chunks"]
     for name in (first["snapshot"], second["snapshot"]):
         result = homesync("backup", "verify", dest, "--snapshot", name, "--read-data", "--json")
         assert result.returncode == 0 and as_json(result)["ok"], result.stdout

@@ -191,4 +191,4 @@ def test_backup_under_load_restore_serve_download(servers: list[ServerProcess],
     new_id = phone.upload("/after", "restored.jpg", os.urandom(5000))
     delta = phone.sync_status(fresh_token)
     assert [f["id"] for f in delta["changes"]["created"] if f.get("checksum")] == [new_id]
-    assert result["resumed_seq"] == result["snapshot_seq"] + JOURNAL_RESTORE_GAP
+    assert result["resumedSeq"] == result["snapshotSeq"] + JOURNAL_RESTORE_GAP

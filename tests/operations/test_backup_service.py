@@ -45,7 +45,7 @@ async def test_create_writes_snapshot_chunks_and_manifest(services: Services, ma
     assert (snap / "server.key").read_bytes() == (services.settings.data_path / "server.key").read_bytes()
     assert (snap / "server.key").stat().st_mode & 0o077 == 0
     manifest = json.loads((snap / "manifest.json").read_text())
-    assert manifest["files"] == 6 and manifest["bytes"] == total and manifest["missing_chunks"] == []
+    assert manifest["files"] == 6 and manifest["bytes"] == total and manifest["missingChunks"] == []
     assert set(chunk_files(dest)) == set(chunk_files(services.settings.data_path))
     assert list((dest / "tmp").iterdir()) == []
     last = await services.backups.last()
