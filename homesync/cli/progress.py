@@ -1,7 +1,7 @@
 """Rich progress bars for long commands (backup, restore, verify; gc and fsck may use it).
 
 :class:`RichProgress` implements :class:`homesync.services.progress.Progress`: one bar per
-step, showing sizes, rate and time left when the step moves bytes, a count otherwise.
+step, showing sizes and rate when the step moves bytes, a count otherwise.
 Bars go to standard error, so ``--json`` output on standard output stays clean; with
 ``--json`` or without a terminal they are off (notes are still printed).
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from rich import filesize
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -19,25 +18,26 @@ from rich.progress import (
     Task,
     TaskID,
     TextColumn,
-    TimeRemainingColumn,
 )
 from rich.text import Text
+
+from homesync.cli.common import human_size
 
 __all__ = ["RichProgress"]
 
 
 class _Amounts(ProgressColumn):
-    """``1.2/3.4 GB  85.1 MB/s  1,234/5,678`` for a byte step, ``1,234/5,678`` otherwise."""
+    """``12.3 MiB/57.2 MiB  148.0 MiB/s  300/1,200`` for a byte step, ``300/1,200`` otherwise."""
 
     def render(self, task: Task) -> Text:
         items = task.fields.get("items", "")
         if not task.fields.get("in_bytes"):
-            return Text(items, style="progress.download")
-        total = filesize.decimal(int(task.total)) if task.total is not None else "?"
+            return Text(items, style="progress.download", no_wrap=True)
+        total = human_size(int(task.total)) if task.total is not None else "?"
         speed = task.finished_speed or task.speed
-        rate = f"{filesize.decimal(int(speed))}/s" if speed else "?/s"
-        return Text(f"{filesize.decimal(int(task.completed))}/{total}  {rate}  {items}",
-                    style="progress.download")
+        rate = f"{human_size(int(speed))}/s" if speed else ""
+        return Text(f"{human_size(int(task.completed))}/{total}  {rate}  {items}".rstrip(),
+                    style="progress.download", no_wrap=True, overflow="ellipsis")
 
 
 class RichProgress:
@@ -46,7 +46,7 @@ class RichProgress:
     def __init__(self, console: Console, *, enabled: bool = True) -> None:
         self._console = console
         self._bars = Progress(
-            TextColumn("{task.description:<28}"), BarColumn(), _Amounts(), TimeRemainingColumn(),
+            TextColumn("{task.description:<18}"), BarColumn(bar_width=12), _Amounts(),
             console=console, disable=not (enabled and console.is_terminal),
         )
         self._task: TaskID | None = None

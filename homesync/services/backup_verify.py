@@ -160,7 +160,7 @@ def _verify(destination: Path, snapshot: str | None, read_data: bool, subset: Su
 
 def _check_chunks(repo: BackupRepo, refs: list[ChunkRef], progress: Progress) -> dict[str, str]:
     """Every referenced chunk present with its size: {hash: problem}."""
-    progress.phase("Check chunks are present", total_items=len(refs))
+    progress.phase("Check chunks", total_items=len(refs))
     broken: dict[str, str] = {}
     for ref in refs:
         size = repo.chunk_size(ref.hash)
@@ -174,7 +174,7 @@ def _check_chunks(repo: BackupRepo, refs: list[ChunkRef], progress: Progress) ->
 
 def _read_chunks(repo: BackupRepo, refs: list[ChunkRef], progress: Progress) -> dict[str, str]:
     """Re-hash chunks: {hash: problem} for those whose content is not their name."""
-    progress.phase("Read and hash chunks", total_bytes=sum(r.size for r in refs),
+    progress.phase("Hash chunks", total_bytes=sum(r.size for r in refs),
                    total_items=len(refs))
     broken: dict[str, str] = {}
     for ref in refs:

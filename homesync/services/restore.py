@@ -97,7 +97,7 @@ async def restore_backup(
     data_dir = await asyncio.to_thread(lambda: data_dir.expanduser().absolute())
     copied = await asyncio.to_thread(_copy_in, destination, data_dir, snapshot, force, fsync,
                                      progress)
-    progress.phase("Open the restored database")
+    progress.phase("Migrate database")
     db = await Database.open(data_dir / LIVE_DB)  # applies newer migrations to an old backup
     try:
         now = clock.now_ms()
@@ -109,7 +109,7 @@ async def restore_backup(
     finally:
         await db.close()
 
-    progress.phase("Check the restored data dir")
+    progress.phase("Check restore")
     db_problems = await asyncio.to_thread(integrity_problems, data_dir / LIVE_DB)
     broken = await asyncio.to_thread(_check_chunks, data_dir, copied.refs, copied.broken)
     users_of = await asyncio.to_thread(files_using_chunks, data_dir / LIVE_DB, broken)
@@ -140,7 +140,7 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
     snap_dir = repo.snapshot_dir(name)
     snap_db = snap_dir / DATABASE_FILE
 
-    progress.phase("Check the backup's database")
+    progress.phase("Check backup")
     if not snap_db.is_file() or sha256_file(snap_db) != manifest.database_sha256:
         raise RestoreError(f"{snap_db} is missing or does not match its manifest; "
                            "restore an older snapshot with --snapshot")
@@ -176,7 +176,7 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
                 broken[ref.hash] = "is damaged in the backup (its content does not match its hash)"
         progress.advance(nbytes=ref.size, items=1)
 
-    progress.phase("Restore database and server key")
+    progress.phase("Restore database")
     shutil.copyfile(snap_dir / KEY_FILE, work / SECRET_FILE)
     os.chmod(work / SECRET_FILE, 0o600)
     os.replace(work / SECRET_FILE, data_dir / SECRET_FILE)
