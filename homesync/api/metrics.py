@@ -118,7 +118,11 @@ class Metrics:
         if not address:
             return
         host, port = parse_address(address)
-        self._server, self._thread = start_http_server(port, host, registry=self.registry)
+        try:
+            self._server, self._thread = start_http_server(port, host, registry=self.registry)
+        except OSError as exc:
+            raise RuntimeError(f"cannot serve metrics on {address} (server.metrics_address): "
+                               f"{exc.strerror or exc}") from None
         log.info("metrics on http://%s/metrics", address)
         interval = parse_duration(settings.server.metrics_refresh)
 

@@ -7,6 +7,7 @@ Exit codes: 0 all well, 1 the backup/restore failed or found problems, 2 bad usa
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -145,7 +146,7 @@ def verify(
         chosen = parse_subset(subset, seed) if subset is not None else None
     except ValueError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
-    report: VerifyReport = _run(as_json, (VerifyError,), lambda progress: verify_backup(
+    report: VerifyReport = _run(as_json, (VerifyError, OSError, sqlite3.Error), lambda progress: verify_backup(
         dest, snapshot=snapshot, read_data=read_data, subset=chosen, progress=progress))
     if as_json:
         _print_json(report)
@@ -183,7 +184,7 @@ def restore(
 ) -> None:
     """Rebuild a data dir from a backup (stop the server first), then check it."""
     settings = settings_from(config, data_dir)
-    report: RestoreReport = _run(as_json, (RestoreError,), lambda progress: restore_backup(
+    report: RestoreReport = _run(as_json, (RestoreError, OSError, sqlite3.Error), lambda progress: restore_backup(
         dest, settings.data_path, snapshot=snapshot, force=force,
         fsync=settings.storage.fsync, progress=progress))
     if as_json:

@@ -137,6 +137,10 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
         manifest = repo.manifest(name)
     except BackupRepoError as exc:
         raise RestoreError(str(exc)) from None
+    root = repo.root.resolve()
+    if data_dir.resolve() == root or root in data_dir.resolve().parents \
+            or data_dir.resolve() in root.parents:
+        raise RestoreError(f"the data dir {data_dir} and the backup {root} must not overlap")
     snap_dir = repo.snapshot_dir(name)
     snap_db = snap_dir / DATABASE_FILE
 
@@ -215,7 +219,8 @@ def _prepare_target(data_dir: Path, force: bool) -> str | None:
     if data_dir.exists() and not data_dir.is_dir():
         raise RestoreError(f"{data_dir} is not a directory")
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    entries = list(data_dir.iterdir())
+    # A filesystem's own lost+found (the data dir may be a mount point) is not content.
+    entries = [p for p in data_dir.iterdir() if p.name != "lost+found"]
     if not entries or (data_dir / RESTORE_MARKER).exists():
         return None  # empty, or an interrupted restore to resume
     if not force:

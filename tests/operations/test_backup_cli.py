@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,18 @@ def homesync(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env.pop("HOMESYNC_DATA_DIR", None)
     return subprocess.run([sys.executable, "-m", "homesync", *map(str, args)],
                           capture_output=True, text=True, env=env, timeout=120)
+
+
+def kill_backup_midway(dest: Path, data: Path, chunks_seen: int) -> None:
+    """Start `backup create` and SIGKILL it once DEST holds ``chunks_seen`` chunks."""
+    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "homesync", "backup", "create", str(dest),
+                             "--json", "--data-dir", str(data)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and len(chunk_files(dest)) < chunks_seen:
+        time.sleep(0.01)  # another process: watching what it writes is all we can do
+    proc.kill()
+    proc.wait()
 
 
 def as_json(result: subprocess.CompletedProcess[str]) -> Any:
@@ -102,15 +115,8 @@ async def test_backup_killed_halfway_then_again_both_verify(services: Services, 
         await put_file(services, uid, "/second", f"{i}.jpg", photo(1000 + i, 40_000),
                        chunk_size=4096)
 
-    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "homesync", "backup", "create", str(dest),
-                             "--json", "--data-dir", str(data)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     before = len(chunk_files(dest))
-    while proc.poll() is None and len(chunk_files(dest)) < before + 200:
-        await asyncio.sleep(0.01)  # another process: watching its output is all we can do
-    proc.kill()  # SIGKILL, half-way through copying chunks
-    proc.wait()
+    await asyncio.to_thread(kill_backup_midway, dest, data, before + 200)
     assert len(chunk_files(dest)) > before, "the backup should have been killed mid-copy"
     listed = as_json(homesync("backup", "list", dest, "--json"))
     assert listed["latest"] == first["snapshot"] and len(listed["snapshots"]) == 1

@@ -300,6 +300,12 @@ async def test_restore_refuses_non_empty_and_force_moves_aside(services: Service
     assert report.ok and report.moved_aside is not None
     assert (Path(report.moved_aside) / "precious.txt").read_text() == "keep me"
 
+    with pytest.raises(RestoreError, match="must not overlap"):
+        await restore_backup(dest, dest / "inside", fsync=False)
+    mount = tmp_path / "mounted-disk"
+    (mount / "lost+found").mkdir(parents=True)
+    assert (await restore_backup(dest, mount, fsync=False)).ok
+
 
 async def test_restore_names_damaged_chunk_and_resumes(services: Services, make_user,
                                                        tmp_path: Path) -> None:
