@@ -109,10 +109,6 @@ class PushOutbox:
         self._sends = asyncio.Semaphore(_MAX_CONCURRENT_SENDS)
         self._last_prune = 0
 
-    @property
-    def providers(self) -> list[Provider]:
-        return list(self._providers)
-
     def wake(self) -> None:
         """Look for work now (call after committing a notification or a preference change)."""
         self._wake.set()
@@ -149,7 +145,12 @@ class PushOutbox:
         done = await self._fan_out(now)
         attempts, decided = await self._claim(now)
         if attempts:
-            await asyncio.gather(*(self._send(a) for a in attempts))
+            results = await asyncio.gather(*(self._send(a) for a in attempts),
+                                           return_exceptions=True)
+            for error in results:
+                # Recording failed (the database?): the lease runs out and it is retried.
+                if isinstance(error, Exception):
+                    log.error("recording a push outcome failed", exc_info=error)
         if now - self._last_prune >= _PRUNE_EVERY_MS:
             self._last_prune = now
             async with self._db.transaction() as tx:
@@ -172,6 +173,9 @@ class PushOutbox:
     # -- 1. fan out -----------------------------------------------------------------
 
     async def _fan_out(self, now: int) -> int:
+        # Looked at on a reader first: an idle server should not take the writer every poll.
+        if not await deliveries.has_undispatched(self._db.reader):
+            return 0
         async with self._db.transaction() as tx:
             pending = await deliveries.undispatched(tx, _FAN_OUT_BATCH)
             for notification in pending:
@@ -207,6 +211,8 @@ class PushOutbox:
         """Leased attempts to make now, and how many rows were held or cancelled instead."""
         attempts: list[_Attempt] = []
         decided = 0
+        if not await deliveries.has_due(self._db.reader, now):
+            return attempts, decided
         async with self._db.transaction() as tx:
             merged: set[int] = set()
             for row in await deliveries.due(tx, now, _CLAIM_BATCH):

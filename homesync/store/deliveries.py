@@ -15,6 +15,8 @@ __all__ = [
     "device_summary",
     "due",
     "finish",
+    "has_due",
+    "has_undispatched",
     "hold",
     "mark_dispatched",
     "merge_uploads",
@@ -31,6 +33,11 @@ __all__ = [
 
 
 # -- fan-out ------------------------------------------------------------------------
+
+
+async def has_undispatched(conn: Conn) -> bool:
+    return await fetchone(
+        conn, "SELECT 1 FROM notifications WHERE dispatched_at IS NULL LIMIT 1") is not None
 
 
 async def undispatched(conn: Conn, limit: int) -> list[Row]:
@@ -105,6 +112,18 @@ async def mark_dispatched(conn: Conn, notification_id: str, now: int) -> None:
 # -- claiming -----------------------------------------------------------------------
 
 
+_DUE = (
+    "pd.status = 'pending' AND pd.next_attempt_at <= ?"
+    " AND (pd.lease_until IS NULL OR pd.lease_until <= ?)"
+)
+
+
+async def has_due(conn: Conn, now: int) -> bool:
+    return await fetchone(
+        conn, f"SELECT 1 FROM push_deliveries pd WHERE {_DUE} LIMIT 1", (now, now),
+    ) is not None
+
+
 async def due(conn: Conn, now: int, limit: int) -> list[Row]:
     """Pending rows whose time has come and that no live worker holds, with what the
     worker needs to decide about them (device, token, preferences, read state)."""
@@ -120,9 +139,7 @@ async def due(conn: Conn, now: int, limit: int) -> list[Row]:
         " JOIN notifications n ON n.id = pd.notification_id"
         " JOIN devices d ON d.id = pd.device_id"
         " LEFT JOIN notification_preferences p ON p.device_id = pd.device_id"
-        " WHERE pd.status = 'pending' AND pd.next_attempt_at <= ?"
-        " AND (pd.lease_until IS NULL OR pd.lease_until <= ?)"
-        " ORDER BY pd.next_attempt_at, pd.id LIMIT ?",
+        f" WHERE {_DUE} ORDER BY pd.next_attempt_at, pd.id LIMIT ?",
         (now, now, limit),
     )
 
