@@ -34,7 +34,6 @@ __all__ = [
     "StorageSettings",
     "SyncSettings",
     "UploadSettings",
-    "WORKER_SETTINGS_ENV",
     "default_data_dir",
     "env_var",
     "example_config",
@@ -98,8 +97,6 @@ class _Section(Struct, forbid_unknown_fields=True, kw_only=True):
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 8080
-    # The HTTP server that runs the app (bench/api.py compares them).
-    engine: Literal["granian", "uvicorn"] = "uvicorn"
     # Base of the absolute URLs the server hands out (chunk upload URLs). Empty: from the request.
     public_url: str = ""
     # Trust X-Forwarded-For from these proxy addresses when throttling by client address.
@@ -277,10 +274,8 @@ class Settings(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 _SECTIONS = frozenset(name for name in Settings.__struct_fields__ if name != "data_dir")
-# HOMESYNC_* variables that are not options: HOMESYNC_CONFIG names the config file itself;
-# HOMESYNC_WORKER_SETTINGS carries `homesync serve`'s settings to a server worker process.
-WORKER_SETTINGS_ENV = "HOMESYNC_WORKER_SETTINGS"
-_NOT_OPTIONS = frozenset({"HOMESYNC_CONFIG", WORKER_SETTINGS_ENV})
+# HOMESYNC_* variables that are not options: HOMESYNC_CONFIG names the config file itself.
+_NOT_OPTIONS = frozenset({"HOMESYNC_CONFIG"})
 # msgspec reports a failed pattern as the regex; people read these instead.
 _PATTERN_HELP = {
     _DURATION_RE.pattern: "expected a duration such as 90s, 15m, 1h or 7d",

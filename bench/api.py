@@ -1,0 +1,395 @@
+"""API throughput and latency of a real `homesync serve`, against a bare Litestar baseline.
+
+    python bench/api.py [--duration 3] [--rounds 3] [--connections 1,64]
+                        [--engines uvicorn,granian]
+
+Measures, on loopback with wrk (Debian: apt-get install wrk) as the load generator:
+
+- ``GET /api/mobile/devices`` with a Bearer token (JWT check, a database read, the
+  device list encoded);
+- ``POST /api/mobile/auth/refresh`` (a write transaction with fsync: each connection
+  follows its own rotating refresh-token chain, as a phone would);
+
+each at 1 and 64 concurrent connections, against a real ``homesync serve`` subprocess on
+a fresh data dir (real SQLite, fsync on, default settings except cheap argon2 for the
+setup's sign-ins) and against bench/bare_app.py, a bare Litestar route answering the same
+bytes under the same HTTP server. With granian installed it also runs the same app under
+granian (``homesync.asgi:app_from_environment``) to compare the two servers. Rounds are interleaved (every target once per round)
+and the table shows medians. Goals: GET /devices at least 0.35x the bare route's rate,
+refresh at least 0.15x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+API = "/api/mobile"
+PASSWORD = "bench password 123"
+GOALS = {"devices": 0.35, "refresh": 0.15}
+CHEAP_ARGON2 = {
+    "HOMESYNC_AUTH_ARGON2_TIME_COST": "1",
+    "HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
+    "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1",
+    # Each chain refreshes far more often than a phone would.
+    "HOMESYNC_AUTH_REFRESH_PER_MINUTE": "1000000",
+}
+
+# wrk reports in microseconds; one parsable line per run.
+_DONE = """
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "errors": %d, "p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+_GET_SCRIPT = """
+wrk.headers["Authorization"] = "Bearer {token}"
+""" + _DONE
+
+# One refresh-token chain per connection (wrk thread): each answer carries the next token.
+_REFRESH_SCRIPT = """
+local chains = {chains}
+local count = 0
+function setup(thread)
+  count = count + 1
+  thread:set("token", chains[count][1])
+  thread:set("client", chains[count][2])
+end
+function request()
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
+    '{"refreshToken":"' .. token .. '","deviceId":"' .. client .. '"}')
+end
+function response(status, headers, body)
+  local next_token = body:match('"refreshToken":"([^"]+)"')
+  if status == 200 and next_token then token = next_token end
+end
+""" + _DONE
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """One server process under test."""
+
+    name: str  # "homesync" or "bare"
+    engine: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name}/{self.engine} exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise SystemExit(f"{self.name}/{self.engine} did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_homesync(engine: str, data_dir: Path, env: dict[str, str], log: Path) -> Server:
+    """`homesync serve` itself (uvicorn), or the same app under granian."""
+    port = free_port()
+    if engine == "uvicorn":
+        cmd = [sys.executable, "-m", "homesync", "serve", "--data-dir", str(data_dir),
+               "--port", str(port)]
+    else:
+        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--port",
+               str(port), "--workers", "1", "--no-access-log", "--log-level", "warning",
+               "homesync.asgi:app_from_environment"]
+    proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            env={**env, "HOMESYNC_DATA_DIR": str(data_dir)})
+    return Server("homesync", engine, port, proc)
+
+
+def start_bare(engine: str, bodies: Path, log: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, "BENCH_BARE_BODIES": str(bodies),
+           "PYTHONPATH": str(ROOT / "bench")}
+    if engine == "uvicorn":
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", "bare_app:create", "--port",
+               str(port), "--no-access-log", "--log-level", "warning", "--lifespan", "on"]
+    else:
+        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+               "--port", str(port), "--workers", "1", "--no-access-log", "--log-level",
+               "warning", "bare_app:create"]
+    proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+    return Server("bare", engine, port, proc)
+
+
+@dataclass
+class Accounts:
+    """The bench's users on the homesync data dir, and what the setup learned."""
+
+    reader_tokens: dict[str, str] = field(default_factory=dict)  # per engine: own data dir
+    devices_body: bytes = b""
+    refresh_body: bytes = b""
+    chain_users: int = 0
+
+    def chains(self, server: Server, count: int) -> list[tuple[str, str]]:
+        """``count`` fresh refresh-token chains: each chain user signs in again."""
+        found: list[tuple[str, str]] = []
+        with httpx.Client(base_url=server.base, timeout=30) as http:
+            for i in range(count):
+                body = register(http, f"chain{i}@bench.example", f"chain-{i}")
+                found.append((body["tokens"]["refreshToken"], f"chain-{i}"))
+        return found
+
+
+def register(http: httpx.Client, email: str, client_id: str,
+             model: str = "Pixel 7") -> dict[str, Any]:
+    r = http.post(f"{API}/auth/register", json={
+        "email": email, "password": PASSWORD,
+        "deviceInfo": {"platform": "android", "model": model, "osVersion": "14",
+                       "appVersion": "1.0", "deviceId": client_id}})
+    if r.status_code not in (200, 201):
+        raise SystemExit(f"register {email}: {r.status_code} {r.text}")
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def set_up_accounts(env: dict[str, str], data_dir: Path, chain_users: int) -> None:
+    """The reader and one account per refresh chain, made in one process (as the CLI would)."""
+    emails = ["reader@bench.example"] + [f"chain{i}@bench.example" for i in range(chain_users)]
+    script = (
+        "import asyncio, sys\n"
+        "from homesync.config import load_settings\n"
+        "from homesync.services.container import Services\n"
+        "async def main():\n"
+        "    s = await Services.open(load_settings())\n"
+        "    for email in sys.argv[2:]:\n"
+        "        await s.accounts.create_user(email, sys.argv[1])\n"
+        "    await s.close()\n"
+        "asyncio.run(main())\n"
+    )
+    subprocess.run([sys.executable, "-c", script, PASSWORD, *emails], check=True, timeout=300,
+                   env={**env, "HOMESYNC_DATA_DIR": str(data_dir)})
+
+
+def learn(server: Server, accounts: Accounts) -> None:
+    """Sign the reader's devices in and record real answers for the bare baseline."""
+    with httpx.Client(base_url=server.base, timeout=30) as http:
+        reader = {}
+        for client_id, model in (("phone", "Pixel 7"), ("tablet", "Galaxy Tab"),
+                                 ("laptop", "ThinkPad")):
+            reader = register(http, "reader@bench.example", client_id, model)
+        token = reader["tokens"]["accessToken"]
+        accounts.reader_tokens[server.engine] = token
+        r = http.get(f"{API}/devices", headers={"Authorization": f"Bearer {token}"})
+        r.raise_for_status()
+        accounts.devices_body = r.content
+        r = http.post(f"{API}/auth/refresh", json={
+            "refreshToken": reader["tokens"]["refreshToken"], "deviceId": "laptop"})
+        r.raise_for_status()
+        accounts.refresh_body = r.content
+
+
+@dataclass
+class Sample:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class Results:
+    samples: dict[tuple[str, str, int, str], list[Sample]] = field(default_factory=dict)
+
+    def add(self, key: tuple[str, str, int, str], sample: Sample) -> None:
+        self.samples.setdefault(key, []).append(sample)
+
+    def median(self, key: tuple[str, str, int, str]) -> Sample:
+        got = self.samples[key]
+        return Sample(rate=statistics.median(s.rate for s in got),
+                      p50_ms=statistics.median(s.p50_ms for s in got),
+                      p99_ms=statistics.median(s.p99_ms for s in got),
+                      errors=sum(s.errors for s in got))
+
+
+def run_wrk(url: str, script: str, connections: int, threads: int, duration: int,
+            workdir: Path) -> Sample:
+    script_path = workdir / "script.lua"
+    script_path.write_text(script)
+    done = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+         "-s", str(script_path), url],
+        capture_output=True, text=True, timeout=duration + 60,
+    )
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH ")), None)
+    if line is None:
+        raise SystemExit(f"wrk printed no result:\n{done.stdout}\n{done.stderr}")
+    data = json.loads(line[len("BENCH "):])
+    return Sample(rate=data["requests"] / (data["duration_us"] / 1e6),
+                  p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000,
+                  errors=data["errors"])
+
+
+def lua_chains(chains: list[tuple[str, str]]) -> str:
+    return "{" + ", ".join(f'{{"{t}", "{c}"}}' for t, c in chains) + "}"
+
+
+def measure(server: Server, endpoint: str, connections: int, duration: int,
+            accounts: Accounts, workdir: Path) -> Sample:
+    if endpoint == "devices":
+        # The bare route ignores the token; it is sent so the requests are the same bytes.
+        script = _GET_SCRIPT.replace("{token}", accounts.reader_tokens[server.engine])
+        threads = min(connections, 2)
+        return run_wrk(f"{server.base}{API}/devices", script, connections, threads, duration,
+                       workdir)
+    if server.name == "homesync":
+        chains = accounts.chains(server, connections)
+    else:  # the bare route ignores the body; same bytes on the wire
+        chains = [("rt_mobile_" + "x" * 43, f"chain-{i}") for i in range(connections)]
+    script = _REFRESH_SCRIPT.replace("{chains}", lua_chains(chains))
+    return run_wrk(f"{server.base}{API}/auth/refresh", script, connections, connections,
+                   duration, workdir)
+
+
+@contextmanager
+def servers(engines: list[str], work: Path, chain_users: int,
+            accounts: Accounts) -> Iterator[dict[tuple[str, str], Server]]:
+    env = {**os.environ, **CHEAP_ARGON2}
+    env.pop("HOMESYNC_STORAGE_FSYNC", None)  # fsync stays on: that is the real cost
+    started: dict[tuple[str, str], Server] = {}
+    try:
+        data_dirs = {engine: work / f"data-{engine}" for engine in engines}
+        for engine, data_dir in data_dirs.items():
+            set_up_accounts(env, data_dir, chain_users)
+            server = start_homesync(engine, data_dir, env, work / f"homesync-{engine}.log")
+            started[("homesync", engine)] = server
+            server.wait_ready()
+            learn(server, accounts)
+        bodies = work / "bodies.json"
+        bodies.write_text(json.dumps({
+            "devices": base64.b64encode(accounts.devices_body).decode(),
+            "refresh": base64.b64encode(accounts.refresh_body).decode()}))
+        for engine in engines:
+            server = start_bare(engine, bodies, work / f"bare-{engine}.log")
+            started[("bare", engine)] = server
+            server.wait_ready()
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", default="1,64")
+    parser.add_argument("--engines", default="uvicorn,granian")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/api.py needs wrk: apt-get install wrk")
+    levels = [int(c) for c in args.connections.split(",")]
+    engines = args.engines.split(",")
+    if "granian" in engines and importlib.util.find_spec("granian") is None:
+        print("granian is not installed (pip install granian): measuring uvicorn only",
+              file=sys.stderr)
+        engines.remove("granian")
+    endpoints = ["devices", "refresh"]
+    accounts = Accounts()
+    results = Results()
+
+    with tempfile.TemporaryDirectory(prefix="homesync-bench-") as tmp:
+        work = Path(tmp)
+        with servers(engines, work, max(levels), accounts) as running:
+            # Warm up every server and path once, unmeasured.
+            for server in running.values():
+                for endpoint in endpoints:
+                    measure(server, endpoint, 1, 1, accounts, work)
+            for round_no in range(args.rounds):
+                for endpoint in endpoints:
+                    for connections in levels:
+                        for engine in engines:
+                            for name in ("bare", "homesync"):
+                                sample = measure(running[(name, engine)], endpoint, connections,
+                                                 args.duration, accounts, work)
+                                results.add((endpoint, engine, connections, name), sample)
+                print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
+
+    report(results, endpoints, engines, levels, args)
+
+
+def report(results: Results, endpoints: list[str], engines: list[str], levels: list[int],
+           args: argparse.Namespace) -> None:
+    labels = {"devices": "GET /devices", "refresh": "POST /auth/refresh"}
+    print(f"\nhomesync API benchmark: {args.rounds} interleaved rounds of {args.duration:g} s, "
+          f"medians; wrk on loopback, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    print("homesync: real SQLite with fsync, default settings; bare: Litestar route, same bytes\n")
+    header = (f"{'endpoint':<19} {'conns':>5} {'server':<8} {'homesync/s':>10} {'p50 ms':>7} "
+              f"{'p99 ms':>7} {'bare/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} "
+              f"{'goal':>5} {'errors':>6}")
+    print(header)
+    print("-" * len(header))
+    for endpoint in endpoints:
+        for connections in levels:
+            for engine in engines:
+                hs = results.median((endpoint, engine, connections, "homesync"))
+                bare = results.median((endpoint, engine, connections, "bare"))
+                ratio = hs.rate / bare.rate if bare.rate else 0.0
+                goal = GOALS[endpoint]
+                mark = "ok" if ratio >= goal else "MISS"
+                print(f"{labels[endpoint]:<19} {connections:>5} {engine:<8} {hs.rate:>10.0f} "
+                      f"{hs.p50_ms:>7.2f} {hs.p99_ms:>7.2f} {bare.rate:>8.0f} "
+                      f"{bare.p50_ms:>7.2f} {bare.p99_ms:>7.2f} {ratio:>6.2f} "
+                      f"{goal:>5.2f} {mark:>4} {hs.errors + bare.errors:>2}")
+    if len(engines) > 1:
+        base, *others = engines
+        print(f"\nhomesync under each server, relative to {base} (requests/s):")
+        for endpoint in endpoints:
+            for connections in levels:
+                ref = results.median((endpoint, base, connections, "homesync")).rate
+                cells = []
+                for engine in others:
+                    rate = results.median((endpoint, engine, connections, "homesync")).rate
+                    cells.append(f"{engine} {rate / ref:.2f}x" if ref else f"{engine} -")
+                print(f"  {labels[endpoint]:<19} {connections:>3} conns: " + ", ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
