@@ -1,0 +1,122 @@
+"""The long poll: answers at once with changes, wakes on the next change, times out empty."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from homesync.services.container import Services
+from homesync.services.sessions import DeviceRegistration
+from tests.helpers import PASSWORD, make_settings
+from tests.sync.helpers import change, pull, push, store
+
+
+async def parked(services, user_id: str, count: int = 1) -> None:
+    """Wait until ``count`` polls of the user are parked (the test's only sync point)."""
+    for _ in range(500):
+        if services.sync.notifier.parked(user_id) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the long poll never parked")
+
+
+async def test_returns_at_once_when_changes_exist(live_client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    token = (await pull(live_client, phone))["nextSyncToken"]
+    await store(live_client, phone, b"new", name="n.txt")
+    started = time.monotonic()
+    data = await pull(live_client, phone, token, wait=30)
+    assert data["hasChanges"] and time.monotonic() - started < 5
+
+
+async def test_woken_by_another_devices_change(live_client, services, make_user, sign_in):
+    user_id = await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    token = (await pull(live_client, phone))["nextSyncToken"]
+    poll = asyncio.create_task(pull(live_client, phone, token, wait=60))
+    await parked(services, user_id)
+    await push(live_client, laptop, None, change("mkdir", folder="/from-laptop"))
+    data = await asyncio.wait_for(poll, 10)
+    assert [e["name"] for e in data["changes"]["created"]] == ["from-laptop"]
+    assert services.sync.notifier.parked() == 0
+
+
+async def test_woken_by_an_upload_completing(live_client, services, make_user, sign_in):
+    user_id = await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    token = (await pull(live_client, phone))["nextSyncToken"]
+    polls = [asyncio.create_task(pull(live_client, phone, token, wait=60)) for _ in range(3)]
+    await parked(services, user_id, 3)
+    file_id = await store(live_client, laptop, b"uploaded from the laptop", name="up.txt")
+    for data in await asyncio.wait_for(asyncio.gather(*polls), 10):
+        assert file_id in [e["id"] for e in data["changes"]["created"]]
+
+
+async def test_times_out_empty_and_other_users_do_not_wake_it(live_client, services,
+                                                              make_user, sign_in):
+    user_id = await make_user()
+    await make_user("bob@example.com", "Bob")
+    phone = await sign_in()
+    bob = await sign_in("bob@example.com", client_id="bob")
+    token = (await pull(live_client, phone))["nextSyncToken"]
+    poll = asyncio.create_task(pull(live_client, phone, token, wait=1))
+    await parked(services, user_id)
+    await push(live_client, bob, None, change("mkdir", folder="/bobs"))
+    data = await asyncio.wait_for(poll, 10)
+    assert data["hasChanges"] is False and data["nextSyncToken"] == token
+
+
+async def test_parked_polls_hold_no_database_connection(live_client, services, make_user,
+                                                        sign_in):
+    user_id = await make_user()
+    phone = await sign_in()
+    token = (await pull(live_client, phone))["nextSyncToken"]
+    polls = [asyncio.create_task(pull(live_client, phone, token, wait=60)) for _ in range(20)]
+    await parked(services, user_id, 20)
+    # Twenty parked polls, yet reads and writes go on as usual.
+    for i in range(3):
+        await push(live_client, phone, None, change("mkdir", f"m{i}", folder=f"/busy{i}"))
+    results = await asyncio.wait_for(asyncio.gather(*polls), 10)
+    assert all(r["hasChanges"] for r in results)
+
+
+async def test_wait_is_capped(tmp_path):
+    services = await Services.open(make_settings(tmp_path / "capped", sync={"max_wait": 1}))
+    try:
+        await services.accounts.create_user("carol@example.com", PASSWORD, name="Carol")
+        signed = await services.sessions.register(
+            "carol@example.com", PASSWORD,
+            DeviceRegistration(platform="ios", model="iPhone", os_version="17",
+                               app_version="1", client_id="c"), "127.0.0.1")
+        principal = await services.sessions.principal(signed.tokens.access_token)
+        first = await services.sync.changes.status(principal)
+        started = time.monotonic()
+        status = await services.sync.changes.status(principal, sync_token=first.next_token,
+                                                    wait=300)
+        assert not status.created and 0.9 < time.monotonic() - started < 5
+    finally:
+        await services.close()
+
+
+async def test_journal_watcher_wakes_polls_for_changes_made_elsewhere(live_client, services,
+                                                                      make_user, sign_in):
+    """A change that did not wake the polls itself (another process wrote it) still does."""
+    user_id = await make_user()
+    phone = await sign_in()
+    token = (await pull(live_client, phone))["nextSyncToken"]
+    await services.sync.watcher.check()  # the watcher knows the journal's end
+    poll = asyncio.create_task(pull(live_client, phone, token, wait=60))
+    await parked(services, user_id)
+    notifier = services.sync.notifier
+    changed, notifier.changed = notifier.changed, lambda user: None  # as if from elsewhere
+    try:
+        await push(live_client, phone, None, change("mkdir", folder="/quiet"))
+    finally:
+        notifier.changed = changed
+    assert not poll.done()
+    await services.sync.watcher.check()
+    data = await asyncio.wait_for(poll, 10)
+    assert [e["name"] for e in data["changes"]["created"]] == ["quiet"]
