@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -24,6 +26,7 @@ from homesync.api.schemas.sync import (
 from homesync.api.timestamps import format_ms, format_optional
 from homesync.api.wire import ok, read_body
 from homesync.errors import ValidationError
+from homesync.services.changes import SyncStatus
 from homesync.services.conflicts import ConflictSide, ConflictView
 from homesync.services.sync_types import ChangeResult, ErrorInfo, LocalChange
 from homesync.store.changes import DeltaRow
@@ -76,6 +79,29 @@ def _entry(row: DeltaRow) -> SyncEntryOut:
                         modified_at=format_ms(row[5]), checksum=row[6], mime_type=row[7])
 
 
+async def _disconnected(request: Request[Any, Any, Any]) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_disconnected(request: Request[Any, Any, Any],
+                               poll: Coroutine[Any, Any, SyncStatus]) -> SyncStatus | None:
+    """The long poll's answer, or None if the client hung up first.
+
+    Servers do not cancel a request whose client is gone; without this a phone on a
+    flaky network would leave a parked poll behind at every reconnect until ``wait`` ran out.
+    """
+    answer = asyncio.ensure_future(poll)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((answer, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (answer, gone):
+            if not task.done():
+                task.cancel()
+    return answer.result() if answer.done() and not answer.cancelled() else None
+
+
 @get("/sync/status")
 async def sync_status(
     request: Request[Any, Any, Any], services: ServicesDep, principal: CurrentPrincipal,
@@ -83,13 +109,17 @@ async def sync_status(
     last_sync: Annotated[str | None, QueryParameter(name="lastSync")] = None,
     limit: FromQuery[str | None] = None, wait: FromQuery[str | None] = None,
 ) -> Response[bytes]:
-    status = await services.sync.changes.status(
+    seconds = parse_int(wait, "wait") or 0
+    poll = services.sync.changes.status(
         principal,
         sync_token=sync_token or None,
         last_sync=parse_time(last_sync, "lastSync") if last_sync and not sync_token else None,
         limit=parse_int(limit, "limit"),
-        wait=parse_int(wait, "wait") or 0,
+        wait=seconds,
     )
+    status = await (_unless_disconnected(request, poll) if seconds > 0 else poll)
+    if status is None:  # the phone went away while the poll was parked: nobody to answer
+        return Response(content=b"", status_code=204)
     synced_at = format_ms(status.synced_at)
     deleted = [DeletedEntryOut(id=r[0], deleted_at=format_ms(r[8]) if r[8] else synced_at)
                for r in status.deleted]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+from homesync.app import create_app
 from homesync.services.container import Services
 from homesync.services.sessions import DeviceRegistration
-from tests.helpers import PASSWORD, make_settings
+from tests.helpers import API, PASSWORD, make_settings
 from tests.sync.helpers import change, pull, push, store
 
 
@@ -120,3 +121,33 @@ async def test_journal_watcher_wakes_polls_for_changes_made_elsewhere(live_clien
     await services.sync.watcher.check()
     data = await asyncio.wait_for(poll, 10)
     assert [e["name"] for e in data["changes"]["created"]] == ["quiet"]
+
+
+async def test_a_poll_whose_client_hung_up_is_dropped(live_client, services, make_user,
+                                                      sign_in):
+    """Servers do not cancel requests of vanished clients; the parked poll must not linger."""
+    user_id = await make_user()
+    phone = await sign_in()
+    token = (await pull(live_client, phone))["nextSyncToken"]
+    app = create_app(services.settings, services)
+    app.state.services = services
+    inbox: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    await inbox.put({"type": "http.request", "body": b"", "more_body": False})
+    sent: list[dict[str, object]] = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": f"{API}/sync/status", "raw_path": f"{API}/sync/status".encode(),
+        "root_path": "", "query_string": f"syncToken={token}&wait=60".encode(),
+        "headers": [(b"host", b"testserver.local"),
+                    (b"authorization", f"Bearer {phone.access}".encode())],
+        "client": ("127.0.0.1", 5555), "server": ("testserver.local", 80),
+    }
+    request = asyncio.create_task(app(scope, inbox.get, send))
+    await parked(services, user_id)
+    await inbox.put({"type": "http.disconnect"})
+    await asyncio.wait_for(request, 5)
+    assert services.sync.notifier.parked() == 0
