@@ -155,7 +155,9 @@ class Backups:
         fsync = self.settings.storage.fsync
         data = self.settings.data_path.absolute()
         dest = destination.expanduser().absolute()
-        if dest == data or data in dest.parents or dest in data.parents:
+        real_data, real_dest = data.resolve(), dest.resolve()  # symlinks must not hide overlap
+        if real_dest == real_data or real_data in real_dest.parents \
+                or real_dest in real_data.parents:
             raise BackupError(f"the backup destination {dest} must be outside the data dir {data}")
         repo = BackupRepo.create_or_open(dest)
         with repo.writing():
