@@ -28,6 +28,7 @@ from homesync.cli.common import (
     err_console,
     fail,
     human_size,
+    print_summary,
     run_with_services,
     settings_from,
 )
@@ -70,15 +71,6 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
 
 
-def _summary(title: str, rows: list[tuple[str, str]]) -> None:
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in rows:
-        table.add_row(key, value)
-    console.print(table)
-
-
 def _show_problems(problems: list[ChunkProblem], database_problems: Sequence[str] = ()) -> None:
     for text in database_problems:
         err_console.print(Text.assemble(("database: ", "bold red"), text), soft_wrap=True)
@@ -98,12 +90,10 @@ def create(dest: Dest, as_json: JsonOpt = False, data_dir: DataDirOpt = None,
     """Back up the database, the server key and every chunk (safe while the server runs)."""
     settings = settings_from(config, data_dir)
 
-    def go() -> BackupReport:
-        with RichProgress(err_console, enabled=not as_json) as progress:
-            return run_with_services(settings, lambda s: s.backups.create(dest, progress))
-
     try:
-        report = go()
+        with RichProgress(err_console, enabled=not as_json) as progress:
+            report: BackupReport = run_with_services(
+                settings, lambda s: s.backups.create(dest, progress))
     except BackupError as exc:
         if as_json:
             _print_json({"ok": False, "error": str(exc)})
@@ -111,7 +101,7 @@ def create(dest: Dest, as_json: JsonOpt = False, data_dir: DataDirOpt = None,
     if as_json:
         _print_json(report)
     else:
-        _summary(f"Backup {report.snapshot} → {report.destination}", [
+        print_summary(f"Backup {report.snapshot} → {report.destination}", [
             ("Files", f"{report.files:,} of {report.users:,} account(s)"),
             ("Chunks", f"{report.chunks:,} ({human_size(report.bytes)})"),
             ("Copied now", f"{report.copied_chunks:,} ({human_size(report.copied_bytes)})"),
@@ -158,7 +148,7 @@ def verify(
                 read += f", subset {report.subset.percent:g}% seed {report.subset.seed}"
             elif report.subset and report.subset.parts:
                 read += f", subset {report.subset.part}/{report.subset.parts}"
-        _summary(f"Verify {report.snapshot} in {report.destination}", [
+        print_summary(f"Verify {report.snapshot} in {report.destination}", [
             ("Database", "[green]ok[/]" if not report.database_problems else "[red]damaged[/]"),
             ("Chunks", f"{report.chunks:,} ({human_size(report.bytes)})"),
             ("Read", read),
@@ -203,7 +193,7 @@ def restore(
             rows.insert(2, ("Resumed", f"{report.resumed_chunks:,} chunks already in place"))
         if report.moved_aside:
             rows.insert(1, ("Previous contents", f"moved to {report.moved_aside}"))
-        _summary(f"Restore {report.snapshot} from {report.destination}", rows)
+        print_summary(f"Restore {report.snapshot} from {report.destination}", rows)
         _show_problems(report.problems, report.database_problems)
     if not report.ok:
         raise typer.Exit(EXIT_ERROR)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from homesync.config import ConfigError, Settings, load_settings, parse_size
 from homesync.errors import HomesyncError
@@ -32,6 +33,7 @@ __all__ = [
     "err_console",
     "fail",
     "human_size",
+    "print_summary",
     "open_data_dir",
     "parse_quota",
     "print_json",
@@ -124,6 +126,16 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
 def print_json(rows: Any) -> None:
     """``rows`` (Structs, dicts, lists) as indented JSON on stdout."""
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(rows), indent=2).decode() + "\n")
+
+
+def print_summary(title: str, rows: list[tuple[str, str]]) -> None:
+    """The two-column table long commands (backup, gc, fsck, status) end with."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
 
 
 def human_size(n: int | None) -> str:

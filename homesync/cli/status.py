@@ -7,13 +7,12 @@ from typing import Annotated
 
 import msgspec
 import typer
-from rich.table import Table
 
 from homesync.cli.common import (
     ConfigOpt,
     DataDirOpt,
-    console,
     human_size,
+    print_summary,
     run_with_services,
     settings_from,
 )
@@ -40,11 +39,7 @@ def status(
             backup += f" [red]{last.missing_chunks} chunk(s) were missing[/]"
     if report.backup_running:
         backup += " [yellow](a backup is running now)[/]"
-    table = Table(title=f"homesync {report.version} — {report.data_dir}", show_header=False,
-                  title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in (
+    print_summary(f"homesync {report.version} — {report.data_dir}", [
         ("Accounts", f"{report.users:,}"),
         ("Devices", f"{report.devices:,}"),
         ("Files", f"{report.files:,} (+{report.trashed_files:,} in the trash, "
@@ -63,6 +58,4 @@ def status(
                                      if report.failed_pushes else "")),
         ("Journal position", str(report.journal_seq)),
         ("Last backup", backup),
-    ):
-        table.add_row(key, value)
-    console.print(table)
+    ])
