@@ -353,3 +353,53 @@ async def test_flipped_and_deleted_chunks_are_named_by_fsck_and_verify(
     problems = {p.hash: p.problem for p in report.problems}
     assert set(problems) == {dest_flip, dest_gone}
     assert problems[dest_flip].startswith("is damaged") and "missing" in problems[dest_gone]
+
+
+async def test_gc_during_a_backup_keeps_what_the_snapshot_needs(services: Services, make_user,
+                                                                tmp_path: Path) -> None:
+    """B3: mid-backup, a file is purged and gc runs with no grace: nothing is deleted until
+    the backup is done, and the backup restores the purged file's bytes."""
+    uid, contents = await _library(services, make_user, n=6)
+    victim_id = (await files.find_by_name(services.db.reader, uid, "/photos/2024",
+                                          "IMG_0000.jpg"))["id"]
+    loop = asyncio.get_running_loop()
+    gc_reports = []
+
+    async def purge_and_collect() -> None:
+        await delete_file(services, uid, victim_id)
+        gc_reports.append(await services.gc.collect(grace_ms=0))
+
+    class GcMidway:
+        seen = 0
+
+        def phase(self, description: str, **_: object) -> None:
+            pass
+
+        def advance(self, *, nbytes: int = 0, items: int = 0) -> None:
+            self.seen += items
+            if self.seen == 3:  # in the backup's worker thread, half-way through the chunks
+                asyncio.run_coroutine_threadsafe(purge_and_collect(), loop).result()
+
+        def note(self, message: str) -> None:
+            pass
+
+    before = set(chunk_files(services.settings.data_path))
+    report = await services.backups.create(tmp_path / "backup", GcMidway())
+    assert gc_reports and gc_reports[0].backup_running and gc_reports[0].removed_chunks == 0
+    assert set(chunk_files(services.settings.data_path)) == before
+    assert report.ok and report.files == 6
+    assert (await verify_backup(tmp_path / "backup", read_data=True)).ok
+
+    after = await services.gc.collect(grace_ms=0)  # the backup is over: now it may go
+    assert not after.backup_running and after.removed_chunks == 3
+    target = tmp_path / "restored"
+    assert (await restore_backup(tmp_path / "backup", target, fsync=False)).ok
+    restored = await Services.open(make_settings(target))
+    try:
+        row = await files.get_file(restored.db.reader, uid, victim_id)
+        assert row is not None
+        data = b"".join((target / "chunks" / h[:2] / h[2:4] / h).read_bytes()
+                        for h, _ in await files.manifest(restored.db.reader, row["version_id"]))
+        assert data == contents["IMG_0000.jpg"]
+    finally:
+        await restored.close()
