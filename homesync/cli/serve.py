@@ -77,9 +77,9 @@ async def _open_services(settings: Settings) -> Services:
 async def _serve(settings: Settings) -> None:
     """uvicorn in this process, sharing one Services with the first-start check.
 
-    bench/api.py measured granian against uvicorn for this app: faster on GET /devices
-    (~1.15x) but slower on refresh (~0.8x), and it needs a worker process. Not a clear
-    win, so uvicorn it is.
+    bench/api.py measured granian against uvicorn for this app: 0.9-1.3x on GET /devices,
+    0.8-0.95x on refresh, and it would need a worker process. Not a clear win, so
+    uvicorn it is.
     """
     with bind_listener(settings.server.host, settings.server.port) as sock:
         services = await _open_services(settings)
