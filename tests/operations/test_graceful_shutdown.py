@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.helpers import API, PASSWORD, ServerProcess
-from tests.operations.test_backup_e2e import ENV, Phone, sha
+from tests.operations.phone import ENV, Phone, sha
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from homesync.logs import JsonFormatter, TextFormatter, redact, request_id
 from tests.helpers import API, PASSWORD, ServerProcess, device_info, free_port
-from tests.operations.test_backup_e2e import ENV, Phone
+from tests.operations.phone import ENV, Phone
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
