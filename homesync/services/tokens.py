@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import jwt
@@ -30,6 +31,7 @@ _ALGORITHM = "HS256"
 _TYP = "at+jwt"
 _REFRESH_PREFIX = "rt_mobile_"
 _MAX_TOKEN_CHARS = 8192
+_VERIFIED_CACHE_SIZE = 4096
 _LEEWAY_S = 30
 
 
@@ -39,6 +41,7 @@ class AccessClaims:
     device_id: str
     family_id: str
     expires_at: int
+    not_before: int = 0
 
 
 def hash_refresh_token(token: str) -> str:
@@ -56,6 +59,11 @@ class TokenCodec:
         self._refresh_key = hmac.new(secret, b"homesync refresh successor v1", hashlib.sha256).digest()
         self.kid = hashlib.sha256(self._key).hexdigest()[:12]
         self._settings = settings
+        # Tokens whose signature and claims were already checked: a phone sends the same
+        # token for an hour, and parsing + HMAC of a JWT is a fair share of a cheap
+        # request. Only time is re-checked on a hit; revocation is checked by the caller
+        # on every request regardless.
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     def mint_access(self, *, user_id: str, device_id: str, family_id: str, now: int) -> str:
         issued = now // 1000
@@ -75,6 +83,20 @@ class TokenCodec:
 
     def verify_access(self, token: str, now: int) -> AccessClaims:
         """The claims of a valid access token, else Unauthorized/TokenExpired."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            self._verified[token] = claims
+            if len(self._verified) > _VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        if claims.not_before - _LEEWAY_S > now // 1000:
+            raise Unauthorized("Access token not valid yet")
+        if claims.expires_at + _LEEWAY_S < now // 1000:
+            raise TokenExpired()
+        return claims
+
+    def _decode(self, token: str) -> AccessClaims:
+        """Signature, header and claim checks (everything but time)."""
         if not token or len(token) > _MAX_TOKEN_CHARS:
             raise Unauthorized("Invalid access token")
         try:
@@ -100,15 +122,11 @@ class TokenCodec:
         # Whole seconds only; `type is int` also refuses booleans ("exp": true).
         if type(exp) is not int or type(nbf) is not int:
             raise Unauthorized("Invalid access token")
-        if nbf - _LEEWAY_S > now // 1000:
-            raise Unauthorized("Access token not valid yet")
-        if exp + _LEEWAY_S < now // 1000:
-            raise TokenExpired()
         sub, did, sid = claims.get("sub"), claims.get("did"), claims.get("sid")
         if not all(isinstance(v, str) and v for v in (sub, did, sid)):
             raise Unauthorized("Invalid access token")
         return AccessClaims(user_id=str(sub), device_id=str(did), family_id=str(sid),
-                            expires_at=exp)
+                            expires_at=exp, not_before=nbf)
 
     @staticmethod
     def new_refresh_token() -> str:
