@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Callable
 from typing import Any
 
+import msgspec
+
 from homesync import clock
 from homesync.errors import (
     ChecksumMismatch,
@@ -78,9 +80,7 @@ class Uploads:
             if entry.upload_id is not None:
                 row = await uploads.get(self._db.reader, entry.upload_id)
                 assert row is not None
-                entry = type(entry)(local_id=entry.local_id, status=entry.status,
-                                    upload_id=entry.upload_id,
-                                    upload=await self._state(row, now))
+                entry = msgspec.structs.replace(entry, upload=await self._state(row, now))
             entries.append(entry)
         return InitResult(session_id=result.session_id, expires_at=result.expires_at,
                           entries=entries)
@@ -152,32 +152,38 @@ class Uploads:
             if expected is not None and digest != expected:
                 raise ChecksumMismatch("X-Chunk-Checksum does not match the chunk's bytes",
                                        expected=f"sha256:{expected}", actual=f"sha256:{digest}")
-            held = await uploads.chunk_at(self._db.reader, target.upload_id, target.index)
-            if held is not None and held["chunk_hash"] != digest and not target.replaceable:
-                raise Conflict(f"Chunk {target.index} was already received with other bytes",
-                               index=target.index)
             await writer.commit()
             return await self._record(target, digest)
         finally:
             await writer.abort()  # no-op once committed
 
     async def _record(self, target: ChunkTarget, digest: str) -> ChunkReceipt:
+        # A handful of statements in one transaction: every chunk PUT pays for these, so
+        # the checks ride on the writes (conflict and openness come back as row counts).
         now = clock.now_ms()
         async with self._db.transaction() as tx:
-            row = await uploads.get(tx, target.upload_id)
-            assert row is not None
-            self._check_open(row, now)  # it may have been completed or cancelled meanwhile
             await chunk_index.add(tx, digest, target.length, now)
             # gc deletes bytes only inside a write transaction; checking here, in ours, means
             # the chunk cannot vanish between this check and the commit that protects it.
             if not await self._chunks.exists(digest):
                 raise ServiceUnavailable("The chunk was cleaned up while arriving; send it again")
-            row = await uploads.record_chunk(
+            stored = await uploads.put_chunk(
                 tx, upload_id=target.upload_id, idx=target.index, chunk_hash=digest,
-                size=target.length, now=now, expires_at=now + self.planner.ttl_ms)
+                size=target.length, replace=target.replaceable, now=now)
+            counted = None
+            if stored:
+                counted = await uploads.count_received(tx, target.upload_id, now=now,
+                                                       expires_at=now + self.planner.ttl_ms)
+            if counted is None:
+                row = await uploads.get(tx, target.upload_id)
+                assert row is not None
+                self._check_open(row, now)  # completed, cancelled or expired meanwhile
+                raise Conflict(f"Chunk {target.index} was already received with other bytes",
+                               index=target.index)
         return ChunkReceipt(upload_id=target.upload_id, index=target.index,
-                            bytes_received=target.length, completed_chunks=row["received_chunks"],
-                            total_chunks=row["total_chunks"], status=row["status"])
+                            bytes_received=target.length,
+                            completed_chunks=counted["received_chunks"],
+                            total_chunks=counted["total_chunks"], status=counted["status"])
 
     # -- status and progress --------------------------------------------------------
 

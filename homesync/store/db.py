@@ -123,19 +123,23 @@ async def _check_durability(conn: Conn) -> None:
             raise RuntimeError(f"SQLite PRAGMA {pragma} is {row and row[0]!r}, need {expected!r}")
 
 
+# Each call below is one trip to the connection's thread (aiosqlite): opening a cursor,
+# fetching and closing it would be three, and on hot paths (a chunk PUT runs several
+# statements) the trips cost more than the SQL.
+
+
 async def fetchone(conn: Conn, sql: str, params: Iterable[Any] = ()) -> Row | None:
-    """One row from ``conn`` (writer or reader)."""
-    async with conn.execute(sql, tuple(params)) as cur:
-        row: Row | None = await cur.fetchone()
-        return row
+    """One row from ``conn`` (writer or reader); for queries of at most a few rows."""
+    rows = await conn.execute_fetchall(sql, tuple(params))
+    return next(iter(rows), None)
 
 
 async def fetchall(conn: Conn, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-    async with conn.execute(sql, tuple(params)) as cur:
-        return list(await cur.fetchall())
+    return list(await conn.execute_fetchall(sql, tuple(params)))
 
 
 async def execute(conn: Conn, sql: str, params: Iterable[Any] = ()) -> int:
     """Run one statement; the number of rows it changed."""
-    async with conn.execute(sql, tuple(params)) as cur:
-        return cur.rowcount
+    # The finished cursor is released when dropped; closing it would cost another trip.
+    cur = await conn.execute(sql, tuple(params))
+    return cur.rowcount

@@ -6,8 +6,8 @@ from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
 __all__ = [
     "OPEN_STATUSES",
-    "chunk_at",
     "count_open_for_device",
+    "count_received",
     "delete_finished_before",
     "due_for_expiry",
     "find_resumable",
@@ -18,8 +18,8 @@ __all__ = [
     "mark_checksum_failed",
     "mark_completed",
     "mark_ended",
+    "put_chunk",
     "received",
-    "record_chunk",
     "reserved_bytes",
     "set_status",
     "touch",
@@ -118,38 +118,41 @@ async def received(conn: Conn, upload_id: str) -> list[Row]:
     )
 
 
-async def chunk_at(conn: Conn, upload_id: str, idx: int) -> Row | None:
-    return await fetchone(
-        conn, "SELECT idx, chunk_hash, size FROM upload_chunks WHERE upload_id = ? AND idx = ?",
-        (upload_id, idx),
-    )
+async def put_chunk(tx: Conn, *, upload_id: str, idx: int, chunk_hash: str, size: int,
+                    replace: bool, now: int) -> bool:
+    """Record that index ``idx`` holds ``chunk_hash``; False if it already holds other bytes.
 
-
-async def record_chunk(tx: Conn, *, upload_id: str, idx: int, chunk_hash: str, size: int,
-                       now: int, expires_at: int) -> Row:
-    """Count a durable chunk as received (replacing what the index held) and return the upload.
-
-    The caller has written the chunk's bytes and its ``chunks`` row already.
+    The same bytes again just refresh ``received_at``; other bytes replace the stored
+    ones only when ``replace`` is set. The chunk's bytes and ``chunks`` row must exist.
     """
-    await execute(
+    changed = await execute(
         tx,
         "INSERT INTO upload_chunks (upload_id, idx, chunk_hash, size, received_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (upload_id, idx) DO UPDATE"
         " SET chunk_hash = excluded.chunk_hash, size = excluded.size,"
-        " received_at = excluded.received_at",
-        (upload_id, idx, chunk_hash, size, now),
+        " received_at = excluded.received_at"
+        " WHERE upload_chunks.chunk_hash = excluded.chunk_hash OR ?",
+        (upload_id, idx, chunk_hash, size, now, int(replace)),
     )
-    await execute(
+    return changed > 0
+
+
+async def count_received(tx: Conn, upload_id: str, *, now: int, expires_at: int) -> Row | None:
+    """Refresh an open upload's counters after :func:`put_chunk` and mark it ``uploading``.
+
+    Returns (received_chunks, total_chunks, status), or None when the upload is no longer
+    open (completed, cancelled, expired): then the caller rolls back.
+    """
+    return await fetchone(
         tx,
-        "UPDATE uploads SET received_chunks = (SELECT count(*) FROM upload_chunks WHERE upload_id = ?),"
-        " received_bytes = (SELECT coalesce(sum(size), 0) FROM upload_chunks WHERE upload_id = ?),"
-        " status = CASE WHEN status IN ('pending', 'paused', 'failed') THEN 'uploading' ELSE status END,"
-        " updated_at = ?, expires_at = max(expires_at, ?) WHERE id = ?",
-        (upload_id, upload_id, now, expires_at, upload_id),
+        "UPDATE uploads SET received_chunks = (SELECT count(*) FROM upload_chunks WHERE upload_id = ?1),"
+        " received_bytes = (SELECT coalesce(sum(size), 0) FROM upload_chunks WHERE upload_id = ?1),"
+        " status = 'uploading',"
+        " updated_at = ?2, expires_at = max(expires_at, ?3)"
+        f" WHERE id = ?1 AND status IN {_OPEN_SQL} AND expires_at > ?2"
+        " RETURNING received_chunks, total_chunks, status",
+        (upload_id, now, expires_at),
     )
-    row = await get(tx, upload_id)
-    assert row is not None
-    return row
 
 
 async def forget_chunks(tx: Conn, upload_id: str, indexes: list[int]) -> None:
