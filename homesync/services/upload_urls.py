@@ -23,7 +23,8 @@ class ChunkUrlSigner:
         self._key = hmac.new(secret, b"homesync chunk-url key v1", hashlib.sha256).digest()
 
     def sign(self, upload_id: str, exp_s: int) -> str:
-        mac = hmac.new(self._key, f"{upload_id}\n{exp_s}".encode(), hashlib.sha256).digest()
+        message = f"{upload_id}\n{exp_s}".encode("utf-8", "surrogatepass")
+        mac = hmac.new(self._key, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac[:_SIG_BYTES]).rstrip(b"=").decode()
 
     def verify(self, upload_id: str, exp: str, sig: str) -> bool:
@@ -32,6 +33,8 @@ class ChunkUrlSigner:
         Whether the upload is still live is the caller's check (its expiry slides forward
         with activity, so a URL stays good while its upload does).
         """
-        if not exp.isdigit() or len(exp) > 12 or not sig or len(sig) > 64:
+        if not exp.isascii() or not exp.isdigit() or len(exp) > 12 or not sig or len(sig) > 64:
             return False
-        return hmac.compare_digest(self.sign(upload_id, int(exp)), sig)
+        # As bytes: compare_digest refuses non-ASCII str, and a URL may carry anything.
+        return hmac.compare_digest(self.sign(upload_id, int(exp)).encode(),
+                                   sig.encode("utf-8", "replace"))

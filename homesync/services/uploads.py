@@ -98,7 +98,9 @@ class Uploads:
         404 for someone else's upload (or none), 401 for a bad signature, 410 when expired,
         409 when the upload has ended, 400 for an index or range outside the upload.
         """
-        row = await uploads.get(self._db.reader, upload_id)
+        # Server ids are short ASCII; anything else cannot name an upload.
+        row = (await uploads.get(self._db.reader, upload_id)
+               if upload_id.isascii() and len(upload_id) <= 100 else None)
         if user_id is not None:
             if row is None or row["user_id"] != user_id:
                 raise NotFound("No such upload")
@@ -330,7 +332,7 @@ class Uploads:
         return await uploads.count_open_for_device(self._db.reader, device_id, clock.now_ms())
 
     async def _owned(self, conn: Conn, user_id: str, upload_id: str) -> Row:
-        row = await uploads.get(conn, upload_id)
+        row = await uploads.get(conn, upload_id) if upload_id.isascii() else None
         if row is None or row["user_id"] != user_id:
             raise NotFound("No such upload")
         return row
