@@ -27,7 +27,7 @@ from homesync.services.notifier import ChangeNotifier
 from homesync.services.sync_tokens import SyncTokens
 from homesync.store import changes, devices
 from homesync.store.changes import DeltaRow
-from homesync.store.db import Database
+from homesync.store.db import Database, Row
 
 __all__ = ["Changes", "SyncStatus"]
 
@@ -77,8 +77,9 @@ class Changes:
         """
         if token is None:
             return 0
-        base, _ = await self._base(user_id, token, None)
-        return base or 0
+        seq = self._tokens.decode(user_id, token)
+        pos = await changes.positions(self._db.reader, user_id, seq)
+        return 0 if seq > pos["head"] or pos["in_gap"] else seq
 
     async def status(self, principal: Principal, *, sync_token: str | None = None,
                      last_sync: int | None = None, limit: int | None = None,
@@ -93,13 +94,24 @@ class Changes:
         if wait < 0:
             raise ValidationError("wait cannot be negative", field="wait")
         wait = min(wait, self._settings.max_wait)
-        base, reset = await self._base(user_id, sync_token, last_sync)
+        seq = self._tokens.decode(user_id, sync_token) if sync_token is not None else 0
+        if last_sync is not None and last_sync > clock.now_ms() + _MAX_CLOCK_SKEW_MS:
+            raise ValidationError("lastSync is in the future", field="lastSync")
         folders = _sync_folders(principal)
         deadline = time.monotonic() + wait
+        base: int | None = None
+        reset = False
+        first = True
         while True:
             # Subscribe before looking, so a change committed in between still wakes us.
             with self._notifier.subscribe(user_id) as wake:
-                page = await self._page(user_id, base, page_size, folders)
+                # The head is read before the page: every change up to it is committed,
+                # so the page (read after) sees them all and the next token may skip to it.
+                pos = await changes.positions(self._db.reader, user_id, seq)
+                if first:
+                    base, reset = await self._base(user_id, sync_token, seq, last_sync, pos)
+                    first = False
+                page = await self._page(user_id, base, page_size, folders, pos["head"])
                 remaining = deadline - time.monotonic()
                 if page.rows or reset or remaining <= 0:
                     break
@@ -120,7 +132,8 @@ class Changes:
         return SyncStatus(
             synced_at=now, created=created, updated=updated, deleted=deleted,
             has_more=page.has_more, next_token=self._tokens.encode(user_id, page.next_seq),
-            conflicts=await self._conflicts.open_for(user_id), reset=reset,
+            conflicts=await self._conflicts.open_for(user_id) if pos["open_conflicts"] else [],
+            reset=reset,
         )
 
     def _page_size(self, limit: int | None) -> int:
@@ -130,27 +143,21 @@ class Changes:
             raise ValidationError("limit must be at least 1", field="limit")
         return min(limit, self._settings.max_page_size)
 
-    async def _base(self, user_id: str, token: str | None,
-                    last_sync: int | None) -> tuple[int | None, bool]:
+    async def _base(self, user_id: str, token: str | None, seq: int, last_sync: int | None,
+                    pos: Row) -> tuple[int | None, bool]:
         """(position to list after — None for everything live —, whether that is a reset)."""
-        reader = self._db.reader
         if token is not None:
-            seq = self._tokens.decode(user_id, token)
-            if seq > await changes.head(reader, user_id) or await changes.in_restore_gap(reader,
-                                                                                       seq):
+            if seq > pos["head"] or pos["in_gap"]:
                 return None, True
             return seq, False
         if last_sync is not None:
-            if last_sync > clock.now_ms() + _MAX_CLOCK_SKEW_MS:
-                raise ValidationError("lastSync is in the future", field="lastSync")
-            return await changes.seq_before(reader, user_id, last_sync), False
+            return await changes.seq_before(self._db.reader, user_id, last_sync), False
         return None, False
 
     async def _page(self, user_id: str, base: int | None, size: int,
-                    folders: Sequence[str]) -> _Page:
-        # The head is read first: every change up to it is committed, so the page (read
-        # after) sees all of them and the next token may skip to it.
-        head = await changes.head(self._db.reader, user_id)
+                    folders: Sequence[str], head: int) -> _Page:
+        if base is not None and head <= base:
+            return _Page([], False, base)  # nothing after the token: no need to look
         rows = await changes.page(self._db.reader, user_id, after=base, limit=size + 1,
                                   folders=folders)
         if len(rows) > size:

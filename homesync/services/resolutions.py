@@ -289,11 +289,12 @@ class Resolver:
     async def _relocate(self, tx: Conn, actor: Actor, conflict: ConflictView,
                         local: ConflictSide,
                         choice: ResolutionChoice) -> tuple[str | None, str | None]:
-        """A rename or move onto a taken name."""
+        """A rename or move onto a taken name. If the entry was deleted meanwhile there is
+        nothing left to rename: the conflict is settled as it stands."""
         assert local.file_id is not None and local.folder is not None and local.name is not None
         row = await _file(tx, actor, local.file_id)
         if row["deleted_at"] is not None:
-            raise NotFound("The entry to rename was deleted meanwhile")
+            return None, None
         in_way = await files.find_by_name(tx, actor.user_id, local.folder, local.name)
         name = local.name
         if in_way is not None and in_way["id"] != row["id"]:

@@ -22,6 +22,7 @@ __all__ = [
     "in_restore_gap",
     "journal_end",
     "page",
+    "positions",
     "seq_before",
     "users_changed_after",
 ]
@@ -49,6 +50,21 @@ async def seq_before(conn: Conn, user_id: str, at_ms: int) -> int:
     if row is None or row[0] is None:
         return await head(conn, user_id)
     return int(row[0]) - 1
+
+
+async def positions(conn: Conn, user_id: str, seq: int) -> Row:
+    """One read for a sync call: ``head`` (the user's latest position), ``open_conflicts``
+    (how many) and ``in_gap`` (whether ``seq`` lies in a restore gap, see below)."""
+    row = await fetchone(
+        conn,
+        "SELECT (SELECT coalesce(max(seq), 0) FROM journal WHERE user_id = ?) AS head,"
+        " (SELECT count(*) FROM conflicts WHERE user_id = ? AND resolved_at IS NULL)"
+        " AS open_conflicts,"
+        " EXISTS (SELECT 1 FROM restores WHERE ? > snapshot_seq AND ? <= resumed_seq) AS in_gap",
+        (user_id, user_id, seq, seq),
+    )
+    assert row is not None
+    return row
 
 
 async def in_restore_gap(conn: Conn, seq: int) -> bool:

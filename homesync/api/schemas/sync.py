@@ -41,8 +41,11 @@ class ErrorOut(ResponseStruct):
 
 # -- GET /sync/status -------------------------------------------------------------------
 
-class SyncEntryOut(ResponseStruct):
-    """A created or updated entry: the contract's fields, plus ``type`` and ``mimeType``."""
+class SyncEntryOut(ResponseStruct, gc=False):
+    """A created or updated entry: the contract's fields, plus ``type`` and ``mimeType``.
+
+    ``gc=False``: pages hold up to 10 000 of these, and they never form cycles.
+    """
 
     id: str
     type: str  # "file" or "folder"
@@ -54,7 +57,7 @@ class SyncEntryOut(ResponseStruct):
     mime_type: str | None
 
 
-class DeletedEntryOut(ResponseStruct):
+class DeletedEntryOut(ResponseStruct, gc=False):
     id: str
     deleted_at: str
 
