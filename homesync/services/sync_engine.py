@@ -165,7 +165,8 @@ class SyncEngine:
         """The file (``row`` or one below a folder) whose content another device changed
         after the device's token, which deleting would throw away unseen."""
         if row["kind"] == "file":
-            if change.checksum is not None and change.checksum == row["checksum"]:
+            if change.checksum is not None \
+                    and normalize_checksum(change.checksum) == row["checksum"]:
                 return None  # the device deletes exactly the content the server has
             found = await tree.content_changed_since(tx, row["id"], actor.base_seq,
                                                      actor.device_id)
