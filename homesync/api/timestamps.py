@@ -13,18 +13,17 @@ from datetime import date, timedelta
 __all__ = ["format_ms", "format_optional"]
 
 _EPOCH = date(1970, 1, 1)
-_TWO = [f"{i:02d}" for i in range(100)]
+_HOURS = [f"{h:02d}:" for h in range(24)]
+_MINUTES_SECONDS = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
 _MILLIS = ["Z"] + [f".{i:03d}Z" for i in range(1, 1000)]
 _DAYS: dict[int, str] = {}
 _MAX_CACHED_DAYS = 100_000
 
 
 def _day(days: int) -> str:
-    text = _DAYS.get(days)
-    if text is None:
-        text = (_EPOCH + timedelta(days=days)).isoformat() + "T"
-        if len(_DAYS) < _MAX_CACHED_DAYS:
-            _DAYS[days] = text
+    text = (_EPOCH + timedelta(days=days)).isoformat() + "T"
+    if len(_DAYS) < _MAX_CACHED_DAYS:
+        _DAYS[days] = text
     return text
 
 
@@ -32,9 +31,9 @@ def format_ms(ms: int) -> str:
     """``ms`` since the epoch (UTC) as RFC 3339 with a ``Z``."""
     days, rest = divmod(ms, 86_400_000)
     seconds, millis = divmod(rest, 1000)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    return _day(days) + _TWO[hours] + ":" + _TWO[minutes] + ":" + _TWO[seconds] + _MILLIS[millis]
+    hours, minutes_seconds = divmod(seconds, 3600)
+    return (f"{_DAYS.get(days) or _day(days)}{_HOURS[hours]}"
+            f"{_MINUTES_SECONDS[minutes_seconds]}{_MILLIS[millis]}")
 
 
 def format_optional(ms: int | None) -> str | None:
