@@ -1,7 +1,7 @@
 """Upload and download throughput of a real `homesync serve`, against bare baselines.
 
     python bench/upload.py [--size-mib 512] [--rounds 5] [--chunks 1,8] [--inflight 1,4]
-                           [--engine uvicorn|granian] [--no-fsync]
+                           [--no-fsync]
     python bench/upload.py --quick        # 64 MiB, 2 rounds: a smoke run
 
 Uploads a random file over loopback with 1 MiB and 8 MiB chunks, one chunk at a time and
@@ -62,7 +62,7 @@ def free_port() -> int:
 
 
 def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (granian runs its worker as a child)."""
+    """``pid`` and its descendants (a server may run workers as children)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -154,9 +154,8 @@ def pinned(cmd: list[str]) -> list[str]:
     return ["taskset", "-c", str(SERVER_CORE), *cmd] if shutil.which("taskset") else cmd
 
 
-def start_homesync(data_dir: Path, engine: str, fsync: bool, log: Path) -> Server:
-    env = {**os.environ, "HOMESYNC_SERVER_ENGINE": engine,
-           "HOMESYNC_STORAGE_FSYNC": "true" if fsync else "false",
+def start_homesync(data_dir: Path, fsync: bool, log: Path) -> Server:
+    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "true" if fsync else "false",
            "HOMESYNC_STORAGE_DISK_RESERVE": "0",
            "HOMESYNC_AUTH_ARGON2_TIME_COST": "1", "HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
            "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1", "HOMESYNC_SERVER_LOG_LEVEL": "warning"}
@@ -171,10 +170,10 @@ def start_homesync(data_dir: Path, engine: str, fsync: bool, log: Path) -> Serve
     return Server("homesync", port, proc)
 
 
-def start_baseline(kind: str, engine: str, target_dir: Path, log: Path) -> Server:
+def start_baseline(kind: str, target_dir: Path, log: Path) -> Server:
     port = free_port()
     proc = subprocess.Popen(
-        pinned([sys.executable, str(HERE / "upload_baselines.py"), kind, engine, str(port)]),
+        pinned([sys.executable, str(HERE / "upload_baselines.py"), kind, str(port)]),
         stdout=log.open("ab"), stderr=subprocess.STDOUT,
         env={**os.environ, "BENCH_BASELINE_DIR": str(target_dir)})
     return Server(kind, port, proc)
@@ -314,7 +313,6 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--chunks", default="1,8", help="chunk sizes in MiB")
     ap.add_argument("--inflight", default="1,4", help="chunks in flight")
-    ap.add_argument("--engine", default="uvicorn", choices=["uvicorn", "granian"])
     ap.add_argument("--no-fsync", action="store_true", help="homesync with storage.fsync off")
     ap.add_argument("--quick", action="store_true", help="64 MiB, 2 rounds")
     args = ap.parse_args()
@@ -332,9 +330,9 @@ def main() -> None:
     (work / "litestar").mkdir()
     servers: list[Server] = []
     try:
-        hs = start_homesync(work / "data", args.engine, not args.no_fsync, log)
-        servers = [hs, start_baseline("litestar", args.engine, work / "litestar", log),
-                   start_baseline("asgi", args.engine, work / "asgi", log)]
+        hs = start_homesync(work / "data", not args.no_fsync, log)
+        servers = [hs, start_baseline("litestar", work / "litestar", log),
+                   start_baseline("asgi", work / "asgi", log)]
         for s in servers:
             s.wait_ready()
         client = Homesync(hs, sign_in(hs))
@@ -388,7 +386,7 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, int], Sample]
            chunk_sizes: list[int], inflights: list[int], idle_rss: int, base_rss: int,
            peak_8: int, dl_whole: list[float], dl_ranges: list[float]) -> None:
     med = statistics.median
-    print(f"\nUpload of {args.size_mib} MiB over loopback, {args.engine}, fsync "
+    print(f"\nUpload of {args.size_mib} MiB over loopback (uvicorn), fsync "
           f"{'off' if args.no_fsync else 'on'}; medians of {args.rounds} interleaved rounds;"
           f" server on core {SERVER_CORE}, client on core {CLIENT_CORE}\n")
     head = (f"{'chunk':>6} {'inflight':>8} {'target':>9} {'MiB/s':>8} {'e2e MiB/s':>9}"

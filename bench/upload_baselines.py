@@ -5,7 +5,7 @@
   a file — the baseline the upload goals are stated against.
 
 Both answer ``PUT /chunk/{n}`` with the hex digest, and ``GET /healthz``. Files go to
-``$BENCH_BASELINE_DIR``. Run as ``python bench/upload_baselines.py KIND ENGINE PORT``.
+``$BENCH_BASELINE_DIR``. Run as ``python bench/upload_baselines.py KIND PORT``.
 """
 
 from __future__ import annotations
@@ -73,20 +73,19 @@ def asgi_app() -> Any:
 
 
 def main() -> None:
-    kind, engine, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    factory = {"litestar": "litestar_app", "asgi": "asgi_app"}[kind]
-    if engine == "granian":
-        from granian import Granian
-        from granian.constants import Interfaces
+    import asyncio
 
-        sys.path.insert(0, str(Path(__file__).parent))
-        Granian(f"upload_baselines:{factory}", factory=True, interface=Interfaces.ASGI,
-                address="127.0.0.1", port=port, workers=1, log_access=False).serve()
-    else:
-        import uvicorn
+    import uvicorn
 
-        uvicorn.run(globals()[factory](), host="127.0.0.1", port=port, log_level="warning",
-                    access_log=False, lifespan="on")
+    from homesync.cli.serve import bind_listener
+
+    kind, port = sys.argv[1], int(sys.argv[2])
+    app = {"litestar": litestar_app, "asgi": asgi_app}[kind]()
+    # The same server, settings and listening socket (TCP_NODELAY) as `homesync serve`.
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            access_log=False, lifespan="on", server_header=False)
+    with bind_listener("127.0.0.1", port) as sock:
+        asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from homesync import clock
 from homesync.api.deps import CurrentPrincipal, ServicesDep, provide_principal
@@ -168,14 +169,36 @@ async def _receive(request: Request[Any, Any, Any], services: Services,
     ))
 
 
-@put("/upload/chunk/{upload_id:str}/{index:str}", name="upload_chunk", status_code=200)
+def _close_after_error(app: ASGIApp) -> ASGIApp:
+    """An error answer to a chunk PUT also closes the connection.
+
+    The server stops reading a refused body (too long, wrong chunk, expired upload), and
+    without ``Connection: close`` the HTTP server would keep the connection and quietly
+    drain the rest — a client could push a gigabyte at a URL meant for 8 MiB.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, send_closing)
+
+    return middleware
+
+
+@put("/upload/chunk/{upload_id:str}/{index:str}", name="upload_chunk", status_code=200,
+     middleware=[_close_after_error])
 async def put_chunk(request: Request[Any, Any, Any], services: ServicesDep,
                     upload_id: FromPath[str], index: FromPath[str]) -> Response[bytes]:
     target = await _authorize_chunk(request, services, upload_id, index)
     return await _receive(request, services, target)
 
 
-@put("/upload/chunk/{upload_id:str}", name="upload_chunk_file", status_code=200)
+@put("/upload/chunk/{upload_id:str}", name="upload_chunk_file", status_code=200,
+     middleware=[_close_after_error])
 async def put_chunk_by_range(request: Request[Any, Any, Any], services: ServicesDep,
                              upload_id: FromPath[str]) -> Response[bytes]:
     """The file-level URL: the chunk is named by ``X-Chunk-Index`` or ``Content-Range``."""

@@ -170,3 +170,34 @@ def test_killed_new_version_leaves_old_version_intact(server: ServerProcess) -> 
                       json={"uploadId": new["uploadId"], "checksum": sha(v2)})
         assert r.status_code == 200 and r.json()["data"]["fileId"] == file_id
         assert http.get(f"{API}/files/{file_id}/content", headers=auth).content == v2
+
+
+def test_oversized_chunk_body_is_cut_off_early(server: ServerProcess) -> None:
+    """D3: a chunk body without Content-Length that never ends is refused once it passes
+    the chunk's length, long before the client has sent it all."""
+    server.start()
+    data = os.urandom(2 * CHUNK)
+    with httpx.Client(base_url=server.base, timeout=30) as http:
+        auth = sign_in(server, http)
+        item = init(http, auth, data)
+        pulled = 0
+
+        def endless() -> Iterator[bytes]:
+            nonlocal pulled
+            piece = b"x" * (1024 * 1024)
+            for _ in range(1024):  # 1 GiB if nobody stops us
+                pulled += len(piece)
+                yield piece
+
+        status = None
+        try:
+            r = httpx.put(item["chunks"][0]["uploadUrl"], content=endless(), timeout=30)
+            status = r.status_code
+            assert r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+        except httpx.HTTPError:
+            pass  # the server answered and closed while we were still sending
+        assert status in (None, 413)
+        assert pulled < 64 * 1024 * 1024, pulled
+        state = http.get(f"{API}/upload/{item['uploadId']}", headers=auth).json()["data"]
+        assert state["completedChunks"] == [] and state["bytesUploaded"] == 0
+        assert os.listdir(server.data_dir / "tmp") == []

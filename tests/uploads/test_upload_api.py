@@ -103,6 +103,8 @@ async def test_wrong_length_and_checksum_are_rejected_and_not_counted(client, ma
     assert r.status_code == 400 and r.json()["error"]["code"] == "CHUNK_SIZE_MISMATCH"
     r = await client.put(url, content=data[:4096] + b"extra", headers=dev.auth)
     assert r.status_code == 413 and r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    # The rest of a refused body is not worth reading: the connection is closed.
+    assert r.headers["connection"] == "close"
     bad = "sha256:" + hashlib.sha256(b"other").hexdigest()
     r = await client.put(url, content=data[:4096], headers={**dev.auth, "X-Chunk-Checksum": bad})
     assert r.status_code == 422 and r.json()["error"]["code"] == "CHECKSUM_MISMATCH"
