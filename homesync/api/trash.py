@@ -34,7 +34,8 @@ _MAX_PAGE = 1000
 async def list_trash(request: Request[Any, Any, Any], services: ServicesDep,
                      principal: CurrentPrincipal, limit: FromQuery[str | None] = None,
                      offset: FromQuery[str | None] = None) -> Response[bytes]:
-    size = parse_int(limit, "limit") or 100
+    size = parse_int(limit, "limit")
+    size = 100 if size is None else size
     skip = parse_int(offset, "offset") or 0
     if size < 1 or skip < 0:
         raise ValidationError("limit must be at least 1 and offset not negative")

@@ -111,10 +111,8 @@ async def record_conflict(tx: Conn, actor: Actor, *, kind: ConflictKind, change:
             version_id=remote["version_id"], device_id=remote_device_id,
             device_name=await _device_name(tx, remote_device_id),
         )
-    local.action = change.action
-    local.local_id = change.local_id
-    local.device_id = actor.device_id
-    local.device_name = actor.device_name
+    local = msgspec.structs.replace(local, action=change.action, local_id=change.local_id,
+                                    device_id=actor.device_id, device_name=actor.device_name)
     conflict_id = new_id("conflict")
     await conflicts.insert(
         tx, conflict_id=conflict_id, user_id=actor.user_id, device_id=actor.device_id,

@@ -160,12 +160,11 @@ class OfflineQueue:
             views.append(await self._view(row))
         return views
 
-    async def list_ops(self, principal: Principal,
-                       status: str | None = None) -> list[QueueOpView]:
+    async def list_ops(self, principal: Principal) -> list[QueueOpView]:
         """The device's operations in the order they arrived (finished ones for a while)."""
         await self._settle_uploads(principal.device_id)
         rows = await queue.list_for_device(self._db.reader, principal.device_id,
-                                           limit=_MAX_LISTED, status=status)
+                                           limit=_MAX_LISTED)
         return [await self._view(r) for r in rows]
 
     async def cancel(self, principal: Principal, op_id: str) -> QueueOpView:
@@ -242,7 +241,7 @@ class OfflineQueue:
             folder, name = split_path(row["remote_path"])
             file_id = await queue.completed_upload(
                 self._db.reader, user_id=row["user_id"], device_id=device_id, folder=folder,
-                name=name, base_seq=row["base_seq"], created_at=row["created_at"])
+                name=name, base_seq=row["base_seq"])
             if file_id is not None:
                 done.append((row["op_id"], file_id))
         if done:

@@ -10,6 +10,8 @@ device's own changes only as far as nothing else happened in between, so the nex
 
 from __future__ import annotations
 
+import msgspec
+
 from homesync import clock
 from homesync.errors import TooManyItems
 from homesync.models import Principal
@@ -23,12 +25,9 @@ from homesync.store.db import Database
 __all__ = ["BatchResult", "LocalChanges"]
 
 
-class BatchResult:
-    __slots__ = ("next_token", "results")
-
-    def __init__(self, results: list[ChangeResult], next_token: str) -> None:
-        self.results = results
-        self.next_token = next_token
+class BatchResult(msgspec.Struct, frozen=True):
+    results: list[ChangeResult]  # one per change, in order
+    next_token: str
 
 
 class LocalChanges:

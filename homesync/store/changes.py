@@ -19,7 +19,6 @@ __all__ = [
     "DeltaRow",
     "first_foreign_seq",
     "head",
-    "in_restore_gap",
     "journal_end",
     "page",
     "positions",
@@ -55,7 +54,9 @@ async def seq_before(conn: Conn, user_id: str, at_ms: int) -> int:
 
 async def positions(conn: Conn, user_id: str, seq: int) -> Row:
     """One read for a sync call: ``head`` (the user's latest position), ``open_conflicts``
-    (how many) and ``in_gap`` (whether ``seq`` lies in a restore gap, see below)."""
+    (how many) and ``in_gap``: whether ``seq`` was issued by a database that a backup
+    restore replaced (``homesync backup restore`` records the positions it skipped; a
+    token in that range names changes this database never saw)."""
     row = await fetchone(
         conn,
         "SELECT (SELECT coalesce(max(seq), 0) FROM journal WHERE user_id = ?) AS head,"
@@ -66,17 +67,6 @@ async def positions(conn: Conn, user_id: str, seq: int) -> Row:
     )
     assert row is not None
     return row
-
-
-async def in_restore_gap(conn: Conn, seq: int) -> bool:
-    """True when ``seq`` was issued by a database that a backup restore replaced.
-
-    ``homesync backup restore`` records the journal positions it skipped; a token in
-    that range names changes this database never saw.
-    """
-    row = await fetchone(conn, "SELECT 1 FROM restores WHERE ? > snapshot_seq AND ? <= resumed_seq"
-                               " LIMIT 1", (seq, seq))
-    return row is not None
 
 
 async def first_foreign_seq(conn: Conn, user_id: str, after: int, device_id: str) -> int | None:

@@ -55,15 +55,10 @@ async def get(conn: Conn, device_id: str, op_id: str) -> Row | None:
                                 " AND op_id = ?", (device_id, op_id))
 
 
-async def list_for_device(conn: Conn, device_id: str, *, limit: int,
-                          status: str | None = None) -> list[Row]:
+async def list_for_device(conn: Conn, device_id: str, *, limit: int) -> list[Row]:
     """The device's operations in the order they arrived."""
-    sql = f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
-    params: list[Any] = [device_id]
-    if status is not None:
-        sql += " AND status = ?"
-        params.append(status)
-    return await fetchall(conn, sql + " ORDER BY rowid LIMIT ?", [*params, limit])
+    return await fetchall(conn, f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
+                                " ORDER BY rowid LIMIT ?", (device_id, limit))
 
 
 async def pending_server_ops(conn: Conn, device_id: str) -> list[Row]:
@@ -117,17 +112,17 @@ async def set_status(
 
 
 async def completed_upload(conn: Conn, *, user_id: str, device_id: str, folder: str, name: str,
-                           base_seq: int, created_at: int) -> str | None:
-    """The file at ``folder``/``name`` if ``device_id`` stored content there since the
-    operation was queued (by the app's clock) or received (by the journal)."""
+                           base_seq: int) -> str | None:
+    """The file at ``folder``/``name`` if ``device_id`` stored content there after journal
+    position ``base_seq`` (what the device had seen when it queued the upload)."""
     placeholders = ", ".join("?" for _ in CONTENT_ACTIONS)
     row = await fetchone(
         conn,
         "SELECT f.id FROM files f WHERE f.user_id = ? AND f.folder = ? AND f.name_key = ?"
         " AND f.deleted_at IS NULL AND f.kind = 'file' AND EXISTS (SELECT 1 FROM journal j"
         f" WHERE j.file_id = f.id AND j.device_id = ? AND j.action IN ({placeholders})"
-        " AND (j.seq > ? OR j.at >= ?))",
-        (user_id, folder, name_key(name), device_id, *CONTENT_ACTIONS, base_seq, created_at),
+        " AND j.seq > ?)",
+        (user_id, folder, name_key(name), device_id, *CONTENT_ACTIONS, base_seq),
     )
     return str(row[0]) if row else None
 
