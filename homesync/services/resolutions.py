@@ -17,7 +17,6 @@ first answer and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Literal
 
 import msgspec
@@ -28,6 +27,7 @@ from homesync.services.conflicts import ConflictSide, ConflictView, conflict_vie
 from homesync.services.content import ContentPlacer
 from homesync.services.naming import conflicted_copy_names, find_free_name, restored_names
 from homesync.services.notifier import ChangeNotifier
+from homesync.services.sync_engine import move_to_trash
 from homesync.services.sync_types import Actor, ErrorInfo, error_info
 from homesync.services.upload_init import normalize_checksum
 from homesync.store import conflicts, files, tombstones, tree
@@ -151,7 +151,10 @@ class Resolver:
             return await self._replace_at_path(tx, actor, local), None
         file_id = await self._keep_local_content(tx, actor, conflict, local)
         if item.local_name is not None or item.local_folder is not None:
-            await self._rename_as_local(tx, actor, file_id, local)
+            await self._rename_as_local(
+                tx, actor, file_id,
+                folder=normalize_folder(item.local_folder) if item.local_folder else None,
+                name=normalize_name(item.local_name) if item.local_name else None)
         return file_id, None
 
     # -- content ----------------------------------------------------------------------
@@ -203,23 +206,21 @@ class Resolver:
             folder, base = row["folder"], copy_name or row["name"]
             if row["deleted_at"] is None and row["checksum"] == local.checksum:
                 return file_id, None  # the same content: nothing to keep twice
-
-        def copies() -> Iterator[str]:
-            return conflicted_copy_names(base, local.device_name or actor.device_name,
-                                         conflict.created_at)
-
-        _, holder = await find_free_name(tx, actor.user_id, folder, copies(),
-                                         holding=local.checksum)
+        # A copy already holding the content (made by an earlier try, or uploaded there by
+        # the device after upload_required) is the copy; otherwise the first free name.
+        name, holder = await find_free_name(
+            tx, actor.user_id, folder,
+            conflicted_copy_names(base, local.device_name or actor.device_name,
+                                  conflict.created_at),
+            holding=local.checksum)
         if holder is None and await files.find_version_by_checksum(
                 tx, actor.user_id, local.checksum) is None:
-            name, _ = await find_free_name(tx, actor.user_id, folder, copies())
             raise _Pending(UploadTarget(folder=folder, name=name))
         if conflict.kind != "name_collision" and row is not None \
                 and row["deleted_at"] is not None and row["purged_at"] is None:
             await self._untrash(tx, actor, row)
         if holder is not None:
             return file_id, str(holder["id"])
-        name, _ = await find_free_name(tx, actor.user_id, folder, copies())
         return file_id, await self._new_file(tx, actor, folder, name, local)
 
     async def _put_version(self, tx: Conn, actor: Actor, row: Row, local: ConflictSide) -> None:
@@ -246,11 +247,12 @@ class Resolver:
         await tombstones.clear(tx, actor.user_id, local.checksum)
         return placed.file_id
 
-    async def _rename_as_local(self, tx: Conn, actor: Actor, file_id: str,
-                               local: ConflictSide) -> None:
-        """``localData`` named the file differently: the device's name wins too."""
+    async def _rename_as_local(self, tx: Conn, actor: Actor, file_id: str, *,
+                               folder: str | None, name: str | None) -> None:
+        """``localData`` named the file differently: the device's name (or folder) wins
+        too. Only what ``localData`` names changes: the rest stays as the server has it."""
         row = await _file(tx, actor, file_id)
-        folder, name = local.folder or row["folder"], local.name or row["name"]
+        folder, name = folder or row["folder"], name or row["name"]
         if (folder, name) == (row["folder"], row["name"]):
             return
         here = await files.find_by_name(tx, actor.user_id, folder, name)
@@ -278,12 +280,7 @@ class Resolver:
             return None
         row = await _file(tx, actor, file_id)
         if row["deleted_at"] is None:
-            for member in await tree.trash(tx, user_id=actor.user_id, row=row,
-                                           device_id=actor.device_id, now=actor.now):
-                if member["kind"] == "file" and member["checksum"]:
-                    await tombstones.record(tx, user_id=actor.user_id,
-                                            checksum=member["checksum"], file_id=member["id"],
-                                            now=actor.now)
+            await move_to_trash(tx, actor, row)
         return file_id
 
     async def _relocate(self, tx: Conn, actor: Actor, conflict: ConflictView,

@@ -35,7 +35,7 @@ from homesync.services.upload_init import normalize_checksum
 from homesync.store import files, tombstones, tree
 from homesync.store.db import Conn, Row
 
-__all__ = ["SyncEngine"]
+__all__ = ["SyncEngine", "move_to_trash"]
 
 
 def _result(change: LocalChange, status: ChangeStatus, file_id: str | None = None,
@@ -49,6 +49,16 @@ def _local_side(change: LocalChange, checksum: str | None = None,
     return ConflictSide(file_id=change.file_id, name=name or change.name,
                         folder=folder or change.folder, size=change.size,
                         checksum=checksum or change.checksum, modified_at=change.modified_at)
+
+
+async def move_to_trash(tx: Conn, actor: Actor, row: Row) -> None:
+    """Trash a live entry (a folder with everything below it) and remember its files'
+    content as deleted by the user (tombstones)."""
+    for member in await tree.trash(tx, user_id=actor.user_id, row=row,
+                                   device_id=actor.device_id, now=actor.now):
+        if member["kind"] == "file" and member["checksum"]:
+            await tombstones.record(tx, user_id=actor.user_id, checksum=member["checksum"],
+                                    file_id=member["id"], now=actor.now)
 
 
 class SyncEngine:
@@ -153,11 +163,7 @@ class SyncEngine:
                 local=ConflictSide(file_id=row["id"], name=row["name"], folder=row["folder"]),
                 remote=changed, remote_device_id=None)
             return _result(change, "conflict", row["id"], conflict_id)
-        for member in await tree.trash(tx, user_id=actor.user_id, row=row,
-                                       device_id=actor.device_id, now=actor.now):
-            if member["kind"] == "file" and member["checksum"]:
-                await tombstones.record(tx, user_id=actor.user_id, checksum=member["checksum"],
-                                        file_id=member["id"], now=actor.now)
+        await move_to_trash(tx, actor, row)
         return _result(change, "applied", row["id"])
 
     async def _changed_under(self, tx: Conn, actor: Actor, row: Row,
