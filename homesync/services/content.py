@@ -41,14 +41,15 @@ class ContentPlacer:
 
     async def place(self, tx: Conn, actor: Actor, *, file_id: str | None, folder: str,
                     name: str, checksum: str, size: int | None = None,
-                    modified_at: int | None = None,
+                    modified_at: int | None = None, mime_type: str | None = None,
                     source: Row | None = None) -> CommittedVersion | None:
         """A new file at ``folder``/``name`` (``file_id`` None) or a new version of
         ``file_id``, made from stored content; None when the user stores no such content.
 
         ``source`` is a version row to copy (a version restore); otherwise any retained
         version with ``checksum``. A ``size`` that disagrees with the stored content is
-        refused (400). 507 when the quota cannot take another copy.
+        refused (400). 507 when the quota cannot take another copy. ``mime_type`` (what
+        the device says the file is) defaults to the stored version's.
         """
         found = source or await files.find_version_by_checksum(tx, actor.user_id, checksum)
         if found is None:
@@ -65,7 +66,7 @@ class ContentPlacer:
         committed = await files.commit_version(
             tx, user_id=actor.user_id, file_id=file_id, folder=folder, name=name,
             size=int(version["size"]), checksum=version["checksum"],
-            mime_type=version["mime_type"], metadata=metadata,
+            mime_type=mime_type or version["mime_type"], metadata=metadata,
             modified_at=modified_at if modified_at is not None else actor.now,
             chunk_hashes=[h for h, _ in chunks], device_id=actor.device_id, now=actor.now)
         await self._quota.note_usage(tx, actor.user_id, used_before, actor.now)

@@ -115,7 +115,8 @@ class SyncEngine:
             return _result(change, "conflict", here["id"], conflict_id)
         placed = await self._placer.place(tx, actor, file_id=None, folder=folder, name=name,
                                           checksum=checksum, size=change.size,
-                                          modified_at=change.modified_at)
+                                          modified_at=change.modified_at,
+                                          mime_type=change.mime_type)
         if placed is None:
             return _result(change, "upload_required")
         return _result(change, "deduplicated", placed.file_id)
@@ -145,7 +146,8 @@ class SyncEngine:
             return _result(change, "conflict", row["id"], conflict_id)
         placed = await self._placer.place(tx, actor, file_id=row["id"], folder=row["folder"],
                                           name=row["name"], checksum=checksum, size=change.size,
-                                          modified_at=change.modified_at)
+                                          modified_at=change.modified_at,
+                                          mime_type=change.mime_type)
         if placed is None:
             return _result(change, "upload_required", row["id"])
         return _result(change, "deduplicated", row["id"])
