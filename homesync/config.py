@@ -199,7 +199,7 @@ class SyncSettings(_Section):
     version_retention: Duration = "30d"
     # Deleted files stay restorable this long ("0d": until emptied by hand).
     trash_retention: Duration = "30d"
-    # Finished offline-queue operations stay listed this long.
+    # Finished offline-queue operations (and resolved conflicts) are kept this long.
     queue_retention: Duration = "7d"
     # How often versions, trash and finished queue operations past retention are purged.
     retention_interval: Duration = "1h"

@@ -10,7 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromQuery, QueryParameter
 
 from homesync import clock
-from homesync.api.deps import CurrentPrincipal, ServicesDep
+from homesync.api.deps import CurrentPrincipal, ServicesDep, provide_principal
 from homesync.api.schemas.sync import (
     ChangeResultOut,
     ChangesOut,
@@ -117,9 +117,15 @@ async def sync_status(
         limit=parse_int(limit, "limit"),
         wait=seconds,
     )
-    status = await (_unless_disconnected(request, poll) if seconds > 0 else poll)
-    if status is None:  # the phone went away while the poll was parked: nobody to answer
-        return Response(content=b"", status_code=204)
+    if seconds > 0:
+        status = await _unless_disconnected(request, poll)
+        if status is None:  # the phone went away while the poll was parked: nobody to answer
+            return Response(content=b"", status_code=204)
+        # The device may have been signed out or removed while the poll was parked:
+        # revocation holds for answers too, not just for new requests.
+        await provide_principal(request, services)
+    else:
+        status = await poll
     synced_at = format_ms(status.synced_at)
     deleted = [DeletedEntryOut(id=r[0], deleted_at=format_ms(r[8]) if r[8] else synced_at)
                for r in status.deleted]

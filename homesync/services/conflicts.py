@@ -124,10 +124,20 @@ async def record_conflict(tx: Conn, actor: Actor, *, kind: ConflictKind, change:
 
 
 class Conflicts:
-    """Reading a user's conflicts."""
+    """Reading a user's conflicts, and forgetting old resolved ones."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def prune_resolved(self, before: int) -> int:
+        """Forget conflicts resolved before ``before`` (resolving them again is then 404)."""
+        total = 0
+        while True:
+            async with self._db.transaction() as tx:
+                gone = await conflicts.prune_resolved(tx, before)
+            total += gone
+            if gone == 0:
+                return total
 
     async def open_for(self, user_id: str, limit: int = MAX_LISTED) -> list[ConflictView]:
         """The user's open conflicts, oldest first (every device's: each names its device)."""

@@ -51,7 +51,8 @@ class SyncArea:
         self.trash = Trash(db, settings.trash_retention_ms, self.notifier)
         self.versions = Versions(db, placer, self.notifier, keep=settings.keep_versions,
                                  retention_ms=settings.version_retention_ms)
-        self.retention = Retention(settings, self.trash, self.versions, self.queue)
+        self.retention = Retention(settings, self.trash, self.versions, self.queue,
+                                   self.conflicts)
         self.watcher = JournalWatcher(db, self.notifier,
                                       parse_duration(settings.wake_check_interval))
 

@@ -8,7 +8,7 @@ entries past the last position it saw and wakes their users.
 
 :class:`Retention` purges, every ``sync.retention_interval``: trash groups past
 ``trash_retention``, replaced versions past ``keep_versions``/``version_retention``, and
-finished queue operations past ``queue_retention``.
+finished queue operations and resolved conflicts past ``queue_retention``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import msgspec
 
 from homesync import clock
 from homesync.config import SyncSettings, parse_duration
+from homesync.services.conflicts import Conflicts
 from homesync.services.notifier import ChangeNotifier
 from homesync.services.queue import OfflineQueue
 from homesync.services.trash import Trash
@@ -62,23 +63,27 @@ class RetentionReport(msgspec.Struct, frozen=True, kw_only=True):
     trash_bytes: int
     version_bytes: int
     queue_ops: int
+    conflicts: int
 
 
 class Retention:
     def __init__(self, settings: SyncSettings, trash: Trash, versions: Versions,
-                 queue: OfflineQueue) -> None:
+                 queue: OfflineQueue, conflicts: Conflicts) -> None:
         self._settings = settings
         self._trash = trash
         self._versions = versions
         self._queue = queue
+        self._conflicts = conflicts
 
     async def run_once(self, now: int | None = None) -> RetentionReport:
         """Purge everything past retention as of ``now``."""
         now = clock.now_ms() if now is None else now
+        finished_before = now - self._settings.queue_retention_ms
         return RetentionReport(
             trash_bytes=await self._trash.purge_expired(now),
             version_bytes=await self._versions.prune_expired(now),
-            queue_ops=await self._queue.prune(now - self._settings.queue_retention_ms),
+            queue_ops=await self._queue.prune(finished_before),
+            conflicts=await self._conflicts.prune_resolved(finished_before),
         )
 
     async def run_forever(self) -> None:

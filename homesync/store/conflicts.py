@@ -15,6 +15,7 @@ __all__ = [
     "list_open",
     "mark_resolved",
     "open_by_fingerprint",
+    "prune_resolved",
 ]
 
 CONFLICT_COLUMNS = (
@@ -70,4 +71,14 @@ async def mark_resolved(tx: Conn, conflict_id: str, *, resolution: str,
         "UPDATE conflicts SET resolved_at = ?, resolution = ?, outcome = ? WHERE id = ?"
         " AND resolved_at IS NULL",
         (now, resolution, msgspec.json.encode(outcome).decode(), conflict_id),
+    )
+
+
+async def prune_resolved(tx: Conn, before: int, limit: int = 1000) -> int:
+    """Forget conflicts resolved before ``before``; how many went."""
+    return await execute(
+        tx,
+        "DELETE FROM conflicts WHERE id IN (SELECT id FROM conflicts"
+        " WHERE resolved_at IS NOT NULL AND resolved_at < ? LIMIT ?)",
+        (before, limit),
     )

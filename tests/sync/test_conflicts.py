@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from homesync import clock
 from tests.helpers import API
 from tests.sync.helpers import change, checksum, pull, push, resolve, store
 
@@ -275,3 +276,21 @@ async def test_retried_change_finds_its_conflict(client, devices):
     out = await push(client, phone, None, upload_change(b"phone's edit", fileId=file_id))
     assert out["results"][0]["conflictId"] == conflict_id
     assert len((await pull(client, phone))["conflicts"]) == 1
+
+
+async def test_resolved_conflicts_are_forgotten_after_queue_retention(client, services,
+                                                                      devices):
+    laptop, phone = devices
+    _, conflict_id = await modify_modify(client, laptop, phone)
+    [first] = await resolve(client, phone, {"conflictId": conflict_id,
+                                            "resolution": "keep_remote"})
+    report = await services.sync.retention.run_once()
+    assert report.conflicts == 0  # a retried resolve still gets its answer for a while
+    [again] = await resolve(client, phone, {"conflictId": conflict_id,
+                                            "resolution": "keep_remote"})
+    assert again == first
+    week_later = clock.now_ms() + 8 * 86_400_000
+    report = await services.sync.retention.run_once(week_later)
+    assert report.conflicts == 1
+    await resolve(client, phone, {"conflictId": conflict_id, "resolution": "keep_remote"},
+                  expect=404)

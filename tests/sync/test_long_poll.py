@@ -151,3 +151,19 @@ async def test_a_poll_whose_client_hung_up_is_dropped(live_client, services, mak
     await inbox.put({"type": "http.disconnect"})
     await asyncio.wait_for(request, 5)
     assert services.sync.notifier.parked() == 0
+
+
+async def test_a_poll_parked_before_its_device_was_removed_answers_401(live_client, services,
+                                                                      make_user, sign_in):
+    user_id = await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    token = (await pull(live_client, phone))["nextSyncToken"]
+    poll = asyncio.create_task(live_client.get(
+        f"{API}/sync/status", params={"syncToken": token, "wait": 60}, headers=phone.auth))
+    await parked(services, user_id)
+    r = await live_client.delete(f"{API}/devices/{phone.device_id}", headers=laptop.auth)
+    assert r.status_code == 200
+    await push(live_client, laptop, None, change("mkdir", folder="/after-removal"))
+    answer = await asyncio.wait_for(poll, 10)
+    assert answer.status_code == 401
