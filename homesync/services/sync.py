@@ -3,9 +3,9 @@
 The batch runs in one write transaction, each change in its own savepoint (see
 :mod:`.sync_engine` for the rules). Long polls of the user wake once it commits.
 
-The answer's ``nextSyncToken`` never skips another device's change: it moves past the
-device's own changes only as far as nothing else happened in between, so the next
-``sync/status`` still brings everything the device has not seen.
+The answer's ``nextSyncToken`` is the position the changes were judged against: pulling
+from it brings everything the device has not seen — other devices' changes, and what its
+own changes made on the server (ids of new files, parent folders created on the way).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from homesync.services.changes import Changes
 from homesync.services.notifier import ChangeNotifier
 from homesync.services.sync_engine import SyncEngine
 from homesync.services.sync_types import Actor, ChangeResult, LocalChange
-from homesync.store import changes
 from homesync.store.db import Database
 
 __all__ = ["BatchResult", "LocalChanges"]
@@ -52,15 +51,4 @@ class LocalChanges:
             results = [await self._engine.apply(tx, actor, change) for change in local_changes]
         if any(r.status in ("applied", "deduplicated") for r in results):
             self._notifier.changed(principal.user_id)
-        return BatchResult(results, self._changes.token(
-            principal.user_id, await self.caught_up_to(principal, base)))
-
-    async def caught_up_to(self, principal: Principal, base: int) -> int:
-        """The furthest position after ``base`` the device has seen: up to the first change
-        made by anyone else (exclusive), or the head when there is none."""
-        reader = self._db.reader
-        foreign = await changes.first_foreign_seq(reader, principal.user_id, base,
-                                                  principal.device_id)
-        if foreign is not None:
-            return foreign - 1
-        return max(base, await changes.head(reader, principal.user_id))
+        return BatchResult(results, self._changes.token(principal.user_id, base))

@@ -17,7 +17,6 @@ from homesync.store.tree import descendants_filter
 __all__ = [
     "DELTA_COLUMNS",
     "DeltaRow",
-    "first_foreign_seq",
     "head",
     "journal_end",
     "page",
@@ -67,17 +66,6 @@ async def positions(conn: Conn, user_id: str, seq: int) -> Row:
     )
     assert row is not None
     return row
-
-
-async def first_foreign_seq(conn: Conn, user_id: str, after: int, device_id: str) -> int | None:
-    """The first position after ``after`` written by anyone but ``device_id``."""
-    row = await fetchone(
-        conn,
-        "SELECT seq FROM journal WHERE user_id = ? AND seq > ?"
-        " AND (device_id IS NULL OR device_id != ?) ORDER BY seq LIMIT 1",
-        (user_id, after, device_id),
-    )
-    return int(row[0]) if row else None
 
 
 def _view_filter(folders: Sequence[str]) -> tuple[str, list[Any]]:
