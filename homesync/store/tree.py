@@ -6,8 +6,8 @@ rewrites every descendant's ``folder``; trashing it trashes every live descendan
 group (``trash_root``), which is restored or purged together.
 
 Folder paths are compared byte-wise: the descendants of ``/a`` are the rows whose
-folder is ``/a`` or lies in ``['/a/', '/a0')`` (``0`` follows ``/`` in ASCII), a range
-the ``files_live_name`` index can scan.
+folder is ``/a`` or lies in ``['/a/', '/a0')`` (``0`` follows ``/`` in ASCII), inside
+the range ``['/a', '/a0')`` that the ``files_live_name`` index can scan.
 """
 
 from __future__ import annotations
@@ -61,11 +61,15 @@ async def savepoint(tx: Conn) -> AsyncIterator[None]:
 
 
 def descendants_filter(path: str, column: str = "folder") -> tuple[str, list[Any]]:
-    """SQL (and params) matching rows whose ``column`` is ``path`` or lies below it."""
+    """SQL (and params) matching rows whose ``column`` is ``path`` or lies below it.
+
+    The outer range ``[path, path + '0')`` is what an index scans; it also holds siblings
+    such as ``/a-b`` (``-`` sorts before ``/``), which the inner test leaves out.
+    """
     if path == "/":
         return "1", []
-    return (f"({column} = ? OR ({column} >= ? AND {column} < ?))",
-            [path, path + "/", path + "0"])
+    return (f"({column} >= ? AND {column} < ? AND ({column} = ? OR {column} >= ?))",
+            [path, path + "0", path, path + "/"])
 
 
 async def get(conn: Conn, user_id: str, file_id: str) -> Row | None:

@@ -264,3 +264,23 @@ async def test_next_token_skips_nothing(client, make_user, sign_in):
     created = {e["id"]: e["name"] for e in data["changes"]["created"]}
     # Another device's change, and what the phone's own change made (parents included).
     assert theirs in created and {"mine", "deep"} <= set(created.values())
+
+
+async def test_folder_changes_leave_lookalike_siblings_alone(client, make_user, sign_in):
+    """``/a-b`` sorts inside the range an index scans for ``/a``'s subtree; it is not in it."""
+    await make_user()
+    phone = await sign_in()
+    inside = await store(client, phone, b"inside", name="x.txt", folder="/a/deep")
+    sibling = await store(client, phone, b"sibling", name="y.txt", folder="/a-b")
+    dotted = await store(client, phone, b"dotted", name="z.txt", folder="/a.b/c")
+    folder_a = (await push(client, phone, None, change("mkdir", folder="/a")))["results"][0]
+    await push(client, phone, None, change("rename", fileId=folder_a["fileId"], name="moved"))
+    folders = {}
+    for file_id in (inside, sibling, dotted):
+        r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+        folders[file_id] = r.json()["data"]["folder"]
+    assert folders == {inside: "/moved/deep", sibling: "/a-b", dotted: "/a.b/c"}
+    await push(client, phone, None, change("delete", fileId=folder_a["fileId"]))
+    for file_id, code in ((inside, 404), (sibling, 200), (dotted, 200)):
+        r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+        assert r.status_code == code, file_id
