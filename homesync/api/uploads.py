@@ -169,17 +169,19 @@ async def _receive(request: Request[Any, Any, Any], services: Services,
     ))
 
 
-def _close_after_error(app: ASGIApp) -> ASGIApp:
-    """An error answer to a chunk PUT also closes the connection.
+def _close_when_too_large(app: ASGIApp) -> ASGIApp:
+    """A 413 answer to a chunk PUT also closes the connection.
 
-    The server stops reading a refused body (too long, wrong chunk, expired upload), and
-    without ``Connection: close`` the HTTP server would keep the connection and quietly
-    drain the rest — a client could push a gigabyte at a URL meant for 8 MiB.
+    The service stops reading a body the moment it runs past the chunk's length; without
+    ``Connection: close`` the HTTP server would keep the connection and quietly drain
+    the rest — a client could push a gigabyte at a URL meant for 8 MiB. Other refusals
+    (401, 404, 409, 410, ...) keep the connection: their bodies are at most one chunk,
+    and an abrupt close could cost the client (or a proxy in front) the answer itself.
     """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         async def send_closing(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] >= 400:
+            if message["type"] == "http.response.start" and message["status"] == 413:
                 headers = [*message.get("headers", []), (b"connection", b"close")]
                 message = {**message, "headers": headers}
             await send(message)
@@ -190,7 +192,7 @@ def _close_after_error(app: ASGIApp) -> ASGIApp:
 
 
 @put("/upload/chunk/{upload_id:str}/{index:str}", name="upload_chunk", status_code=200,
-     middleware=[_close_after_error])
+     middleware=[_close_when_too_large])
 async def put_chunk(request: Request[Any, Any, Any], services: ServicesDep,
                     upload_id: FromPath[str], index: FromPath[str]) -> Response[bytes]:
     target = await _authorize_chunk(request, services, upload_id, index)
@@ -198,7 +200,7 @@ async def put_chunk(request: Request[Any, Any, Any], services: ServicesDep,
 
 
 @put("/upload/chunk/{upload_id:str}", name="upload_chunk_file", status_code=200,
-     middleware=[_close_after_error])
+     middleware=[_close_when_too_large])
 async def put_chunk_by_range(request: Request[Any, Any, Any], services: ServicesDep,
                              upload_id: FromPath[str]) -> Response[bytes]:
     """The file-level URL: the chunk is named by ``X-Chunk-Index`` or ``Content-Range``."""
