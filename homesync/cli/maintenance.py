@@ -12,7 +12,6 @@ from typing import Annotated
 
 import msgspec
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from homesync.cli.common import (
@@ -20,10 +19,10 @@ from homesync.cli.common import (
     EXIT_USAGE,
     ConfigOpt,
     DataDirOpt,
-    console,
     err_console,
     fail,
     human_size,
+    print_summary,
     run_with_services,
     settings_from,
 )
@@ -35,15 +34,6 @@ from homesync.services.gc import GcReport
 __all__ = ["fsck", "gc"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (for scripts).")]
-
-
-def _summary(title: str, rows: list[tuple[str, str]]) -> None:
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in rows:
-        table.add_row(key, value)
-    console.print(table)
 
 
 def gc(
@@ -70,7 +60,7 @@ def gc(
     if as_json:
         sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
         return
-    _summary("Garbage collection", [
+    print_summary("Garbage collection", [
         ("Uploads expired now", f"{report.expired_uploads:,}"),
         ("Old upload records forgotten", f"{report.forgotten_uploads:,}"),
         ("Abandoned temp files removed", f"{report.removed_temp:,}"),
@@ -103,7 +93,7 @@ def fsck(
             err_console.print(Text.assemble((f"chunk {damage.hash} ", "bold red"),
                                             f"{damage.problem}; used by {used_by}"),
                               soft_wrap=True)
-        _summary("Storage check", [
+        print_summary("Storage check", [
             ("Chunks checked", f"{report.checked_chunks:,} ({human_size(report.checked_bytes)})"),
             ("Damaged or missing", f"{len(report.damaged):,}"),
             ("Chunk files the database does not know", f"{report.unknown_files:,}"
