@@ -1,8 +1,9 @@
 """Numbered SQL migrations (``migrations/0001_init.sql`` …), tracked with ``PRAGMA user_version``.
 
 Each file runs in its own transaction together with the version bump, so a crash
-mid-migration leaves the database at the previous version. Numbers may skip (areas of
-the schema own a number each); a database is never taken backwards.
+mid-migration leaves the database at the previous version. Numbers run 1, 2, 3 … with no
+gap: a database at version N has exactly migrations 1..N, so a migration can never be
+skipped by one with a higher number landing first. A database is never taken backwards.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ def migrations() -> list[tuple[int, str, str]]:
             found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     found.sort()
     numbers = [n for n, _, _ in found]
-    if len(numbers) != len(set(numbers)):
-        raise RuntimeError(f"two migrations share a number: {[name for _, name, _ in found]}")
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise RuntimeError(
+            f"migrations must be numbered 1, 2, 3 … without gaps or repeats: "
+            f"{[name for _, name, _ in found]}"
+        )
     return found
 
 
