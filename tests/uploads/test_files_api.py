@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import API
-from tests.uploads.flow import checksum, complete, file_entry, init, put_chunks, random_bytes, upload
+from tests.uploads.flow import (
+    checksum,
+    complete,
+    file_entry,
+    init,
+    put_chunks,
+    random_bytes,
+    upload,
+)
 
 
 @pytest.fixture
