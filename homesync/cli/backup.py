@@ -53,6 +53,15 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (
 SnapshotOpt = Annotated[str | None, typer.Option(
     "--snapshot", help="Snapshot name (see `backup list`); default: the latest.",
     show_default=False)]
+# verify and list read only DEST. They take --data-dir and --config like every command (so a
+# script or unit can pass the same flags to all of them) but do not load either: a backup
+# must stay checkable when the data dir or its config is lost or damaged.
+UnusedDataDirOpt = Annotated[Path | None, typer.Option(
+    "--data-dir", envvar="HOMESYNC_DATA_DIR", show_default=False,
+    help="Accepted like every command; not used (a backup is read on its own).")]
+UnusedConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", envvar="HOMESYNC_CONFIG", show_default=False,
+    help="Accepted like every command; not used (a backup is read on its own).")]
 
 
 def _run(as_json: bool, errors: tuple[type[Exception], ...],
@@ -128,6 +137,8 @@ def verify(
     seed: Annotated[int | None, typer.Option(
         "--seed", help="Seed for a --subset percentage, to repeat a run.", show_default=False)] = None,
     as_json: JsonOpt = False,
+    data_dir: UnusedDataDirOpt = None,
+    config: UnusedConfigOpt = None,
 ) -> None:
     """Check a backup: database integrity, every chunk present; --read-data re-hashes them."""
     if subset is not None and not read_data:
@@ -200,7 +211,8 @@ def restore(
 
 
 @app.command("list")
-def list_snapshots(dest: Dest, as_json: JsonOpt = False) -> None:
+def list_snapshots(dest: Dest, as_json: JsonOpt = False, data_dir: UnusedDataDirOpt = None,
+                   config: UnusedConfigOpt = None) -> None:
     """List the snapshots in a backup, oldest first."""
     try:
         repo = BackupRepo.open(dest)
