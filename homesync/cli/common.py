@@ -35,6 +35,7 @@ __all__ = [
     "human_size",
     "print_summary",
     "open_data_dir",
+    "require_data_dir",
     "parse_quota",
     "print_json",
     "read_password",
@@ -95,6 +96,12 @@ def open_data_dir(settings: Settings) -> None:
         settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise fail(f"cannot create data dir {settings.data_path}: {exc.strerror or exc}") from None
+
+
+def require_data_dir(settings: Settings) -> None:
+    """For commands that only look: a mistyped --data-dir must not become a new, empty one."""
+    if not settings.data_path.is_dir():
+        raise fail(f"no data dir at {settings.data_path}")
 
 
 def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]) -> T:

@@ -23,6 +23,7 @@ from homesync.cli.common import (
     fail,
     human_size,
     print_summary,
+    require_data_dir,
     run_with_services,
     settings_from,
 )
@@ -81,6 +82,7 @@ def fsck(
 ) -> None:
     """Re-hash every stored chunk against its name and report damage (and what it affects)."""
     settings = settings_from(config, data_dir)
+    require_data_dir(settings)  # "all chunks ok" about an empty new dir would be a lie
     with RichProgress(err_console, enabled=not as_json) as progress:
         report: FsckReport = run_with_services(settings, lambda s: s.fsck.run(progress))
     if as_json:

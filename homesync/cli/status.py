@@ -13,6 +13,7 @@ from homesync.cli.common import (
     DataDirOpt,
     human_size,
     print_summary,
+    require_data_dir,
     run_with_services,
     settings_from,
 )
@@ -26,6 +27,7 @@ def status(
 ) -> None:
     """Accounts, devices, files, storage and deduplication, uploads, notifications, backups."""
     settings = settings_from(config, data_dir)
+    require_data_dir(settings)
     report: StatusReport = run_with_services(settings, lambda s: s.status.report())
     if as_json:
         sys.stdout.write(msgspec.json.encode(report).decode() + "\n")

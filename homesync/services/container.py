@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import stat
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from homesync.config import Settings, parse_size
@@ -38,6 +41,25 @@ from homesync.store.keys import load_or_create_secret
 __all__ = ["Services"]
 
 BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
+
+log = logging.getLogger("homesync.storage")
+
+
+def _make_private_dir(data: Path) -> None:
+    """Create the data dir 0700: it holds people's files, password hashes and the server key.
+
+    An existing one is left as it is (its owner chose its mode), with a warning if others
+    can read or enter it.
+    """
+    try:
+        data.mkdir(mode=0o700, parents=True)
+        return
+    except FileExistsError:
+        pass
+    mode = stat.S_IMODE(data.stat().st_mode)
+    if mode & 0o077:
+        log.warning("data dir %s is open to other users (mode %o); it holds everyone's files "
+                    "and the server key: chmod 700 it", data, mode)
 
 
 class Services:
@@ -88,7 +110,7 @@ class Services:
     @classmethod
     async def open(cls, settings: Settings) -> Services:
         data = settings.data_path
-        data.mkdir(parents=True, exist_ok=True)
+        _make_private_dir(data)
         if (data / RESTORE_MARKER).exists():
             # Starting here would create an empty database beside half-restored chunks.
             raise RuntimeError(f"{data} is being restored from a backup (or a restore was "

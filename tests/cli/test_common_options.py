@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from typer.core import TyperGroup
 
@@ -41,3 +42,13 @@ def test_backup_list_and_verify_accept_but_do_not_use_them(cli: Cli, tmp_path: P
                      "--config", str(bad_config), data_dir=False)
         assert result.exit_code == 0, result.output
     assert not gone.exists()
+
+
+@pytest.mark.parametrize("command", ["status", "fsck"])
+def test_looking_at_a_missing_data_dir_does_not_create_it(cli: Cli, tmp_path: Path,
+                                                         command: str) -> None:
+    missing = tmp_path / "typo"
+    result = cli(command, "--data-dir", str(missing), data_dir=False)
+    assert result.exit_code == 1
+    assert f"no data dir at {missing}" in result.stderr.replace("\n", "")
+    assert not missing.exists()
