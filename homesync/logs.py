@@ -108,6 +108,9 @@ def configure_logging(level: str, fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # aiosqlite logs each statement's parameters at DEBUG (password and refresh-token
+    # hashes among them): never below INFO, whatever log_level says.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
     # uvicorn's loggers bring their own handlers: route them through ours instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
