@@ -26,7 +26,8 @@ __all__ = ["DeviceRegistration", "RegisterResult", "Sessions", "TokenPair"]
 
 log = logging.getLogger("homesync.auth")
 
-# Writing last_active_at on every request would turn every read into a write.
+# Writing last_active_at on every request (or every refresh) would turn every read into a
+# write and lengthen every refresh transaction: at most once a minute per device.
 _ACTIVE_TOUCH_INTERVAL_MS = 60_000
 _MAX_REFRESH_TOKEN_CHARS = 512
 
@@ -160,21 +161,22 @@ class Sessions:
         successor = self._codec.successor(refresh_token)
         now = clock.now_ms()
         async with self._db.transaction() as tx:
-            row = await tokens.refresh_by_hash(tx, token_hash)
+            row = await tokens.refresh_by_hash(tx, token_hash, hash_refresh_token(successor))
             if row is None or row["revoked_at"] is not None or row["removed_at"] is not None:
                 raise InvalidRefreshToken()
-            succ_row = await tokens.refresh_by_hash(tx, hash_refresh_token(successor))
+            successor_used = row["successor_used"]
             verdict = self._rotation.judge(
                 bound_client_id=row["client_id"], client_id=client_id, issued_at=row["issued_at"],
                 used_at=row["used_at"], family_created_at=row["family_created_at"],
-                successor_used=None if succ_row is None else succ_row["used_at"] is not None,
+                successor_used=None if successor_used is None else bool(successor_used),
                 now=now,
             )
             if verdict is Verdict.ROTATE:
                 await tokens.spend_refresh(tx, token_hash, now)
                 await tokens.insert_refresh(tx, token_hash=hash_refresh_token(successor),
                                             family_id=row["family_id"], now=now)
-                await devices.touch_active(tx, row["device_id"], now)
+                if self._due_for_touch(row["device_id"], now):
+                    await devices.touch_active(tx, row["device_id"], now)
             elif verdict is Verdict.EXPIRED:
                 await tokens.revoke_family(tx, row["family_id"], "expired", now)
             elif verdict is not Verdict.REPLAY:
@@ -219,8 +221,7 @@ class Sessions:
                                             claims.user_id)
         if row is None:
             raise Unauthorized("Session revoked or device removed")
-        if now - self._last_touch.get(claims.device_id, 0) > _ACTIVE_TOUCH_INTERVAL_MS:
-            self._last_touch[claims.device_id] = now
+        if self._due_for_touch(claims.device_id, now):
             async with self._db.transaction() as tx:
                 await devices.touch_active(tx, claims.device_id, now)
         return Principal(
@@ -230,3 +231,10 @@ class Sessions:
             family_id=claims.family_id,
             settings={**DEFAULT_SETTINGS, **msgspec.json.decode(row["settings"] or "{}")},
         )
+
+    def _due_for_touch(self, device_id: str, now: int) -> bool:
+        """Whether ``device_id``'s last_active_at should be written now (and note it if so)."""
+        if now - self._last_touch.get(device_id, 0) <= _ACTIVE_TOUCH_INTERVAL_MS:
+            return False
+        self._last_touch[device_id] = now
+        return True

@@ -33,15 +33,23 @@ async def insert_refresh(conn: Conn, *, token_hash: str, family_id: str, now: in
     )
 
 
-async def refresh_by_hash(conn: Conn, token_hash: str) -> Row | None:
-    """The token with its family, device and owner, for the refresh decision."""
+async def refresh_by_hash(conn: Conn, token_hash: str, successor_hash: str) -> Row | None:
+    """The token with its family, device and owner, for the refresh decision.
+
+    ``successor_used`` says whether the token's successor (``successor_hash``) was
+    already spent: NULL when it was never issued, else 0 or 1. Asked in the same
+    query because this runs inside the refresh's write transaction, where every extra
+    round trip to the writer thread holds up all other writers.
+    """
     return await fetchone(
         conn,
         "SELECT r.token_hash, r.issued_at, r.used_at, f.id AS family_id, f.created_at AS"
-        " family_created_at, f.revoked_at, f.user_id, f.device_id, d.client_id, d.removed_at"
+        " family_created_at, f.revoked_at, f.user_id, f.device_id, d.client_id, d.removed_at,"
+        " (SELECT s.used_at IS NOT NULL FROM refresh_tokens s WHERE s.token_hash = ?)"
+        " AS successor_used"
         " FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id"
         " JOIN devices d ON d.id = f.device_id WHERE r.token_hash = ?",
-        (token_hash,),
+        (successor_hash, token_hash),
     )
 
 
