@@ -6,6 +6,9 @@ appeared after the token, ``updated`` if the device may know it, ``deleted`` if 
 deleted since the token are left out: the device never saw them. Clients apply ``created``
 and ``updated`` alike, as "this entry is now like this".
 
+Shared items (what others shared with the user) follow the user's own changes, under
+``/Shared with me`` (:mod:`.shared_sync`); the token's second position tracks them.
+
 The long poll parks the request on the :class:`ChangeNotifier` — no database
 connection, thread or task is held while it waits — and answers at once when changes
 are already there.
@@ -24,6 +27,7 @@ from homesync.errors import ValidationError
 from homesync.models import Principal
 from homesync.services.conflicts import Conflicts, ConflictView
 from homesync.services.notifier import ChangeNotifier
+from homesync.services.shared_sync import SharedChanges
 from homesync.services.sync_tokens import SyncTokens
 from homesync.store import changes, devices
 from homesync.store.changes import DeltaRow
@@ -58,16 +62,22 @@ class _Page(msgspec.Struct, frozen=True):
 
 class Changes:
     def __init__(self, db: Database, settings: SyncSettings, tokens: SyncTokens,
-                 notifier: ChangeNotifier, conflicts: Conflicts) -> None:
+                 notifier: ChangeNotifier, conflicts: Conflicts, shared: SharedChanges) -> None:
         self._db = db
+        self._shared = shared
         self._settings = settings
         self._tokens = tokens
         self._notifier = notifier
         self._conflicts = conflicts
         self._sync_written: dict[str, int] = {}
 
-    def token(self, user_id: str, seq: int) -> str:
-        return self._tokens.encode(user_id, seq)
+    def token(self, user_id: str, seq: int, shared_token: str | None = None) -> str:
+        """A token at journal position ``seq``, keeping the share position of
+        ``shared_token`` (the device's current token; 0 without one)."""
+        shared = 0
+        if shared_token is not None:
+            shared = self._tokens.decode_positions(user_id, shared_token)[1]
+        return self._tokens.encode(user_id, seq, shared)
 
     async def base_seq(self, user_id: str, token: str | None) -> int:
         """The position a change made with ``token`` is judged against (0: knows nothing).
@@ -94,7 +104,8 @@ class Changes:
         if wait < 0:
             raise ValidationError("wait cannot be negative", field="wait")
         wait = min(wait, self._settings.max_wait)
-        seq = self._tokens.decode(user_id, sync_token) if sync_token is not None else 0
+        seq, shared_pos = (self._tokens.decode_positions(user_id, sync_token)
+                           if sync_token is not None else (0, 0))
         if last_sync is not None and last_sync > clock.now_ms() + _MAX_CLOCK_SKEW_MS:
             raise ValidationError("lastSync is in the future", field="lastSync")
         folders = _sync_folders(principal)
@@ -102,18 +113,32 @@ class Changes:
         base: int | None = None
         reset = False
         first = True
+        owners: tuple[str, ...] = ()  # who shares with the user: their changes wake us too
         while True:
             # Subscribe before looking, so a change committed in between still wakes us.
-            with self._notifier.subscribe(user_id) as wake:
+            with self._notifier.subscribe(user_id, *owners) as wake:
                 # The head is read before the page: every change up to it is committed,
                 # so the page (read after) sees them all and the next token may skip to it.
                 pos = await changes.positions(self._db.reader, user_id, seq)
+                listed = pos["share_owners"]
+                sharers = tuple(sorted(listed.split(","))) if listed else ()
+                if sharers != owners:  # listen to them too before looking any further
+                    owners = sharers
+                    continue
                 if first:
                     base, reset = await self._base(user_id, sync_token, seq, last_sync, pos)
                     first = False
+                shared_head = pos["shared_head"]
                 page = await self._page(user_id, base, page_size, folders, pos["head"])
+                if shared_pos > shared_head or reset:
+                    shared_pos = 0  # a feed this database never had: list shared items anew
+                shared = await self._shared.delta(
+                    user_id, after=shared_pos, head=shared_head,
+                    limit=0 if page.has_more else page_size - len(page.rows), folders=folders)
                 remaining = deadline - time.monotonic()
-                if page.rows or reset or remaining <= 0:
+                # A moved share position is news too (if none of it is for this device,
+                # the token still moves on past it).
+                if page.rows or shared.next_pos != shared_pos or reset or remaining <= 0:
                     break
                 await wake.wait(remaining)
         now = clock.now_ms()
@@ -130,8 +155,9 @@ class Changes:
             else:
                 updated.append(row)
         return SyncStatus(
-            synced_at=now, created=created, updated=updated, deleted=deleted,
-            has_more=page.has_more, next_token=self._tokens.encode(user_id, page.next_seq),
+            synced_at=now, created=created + shared.created, updated=updated + shared.updated,
+            deleted=deleted + shared.deleted, has_more=page.has_more or shared.has_more,
+            next_token=self._tokens.encode(user_id, page.next_seq, shared.next_pos),
             conflicts=await self._conflicts.open_for(user_id) if pos["open_conflicts"] else [],
             reset=reset,
         )

@@ -95,8 +95,9 @@ class Services:
         self.notifications = Notifications(db, settings.notifications, self.push.providers,
                                            self.outbox.wake)
         # Shares (issue 5): shared files are readable through the files API.
-        self.shares = Shares(db, self.downloads, self.outbox.wake)
+        self.shares = Shares(db, self.downloads, self.outbox.wake, self.sync.notifier.changed)
         self.downloads.shared_owner = self.shares.owner_for
+        self.downloads.shared_place = self.shares.place
         self.backups = Backups(db, settings)
         self.status = Status(db, settings, self.backups)
         # Long-running loops (gc, push delivery, ...) started by the server, not the CLI.

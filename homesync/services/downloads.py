@@ -18,7 +18,7 @@ from homesync.store import files
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database, Row
 
-__all__ = ["Content", "Downloads", "Listing", "SharedOwner", "parse_range"]
+__all__ = ["Content", "Downloads", "Listing", "SharedOwner", "SharedPlace", "parse_range"]
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 MAX_PAGE = 10_000
@@ -77,8 +77,16 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 SharedOwner = Callable[[str, str], Awaitable[str | None]]
 
 
+# (reader's user id, owner's user id, the owner's entry) → the entry where the reader sees it.
+SharedPlace = Callable[[str, str, FileInfo], Awaitable[FileInfo]]
+
+
 async def _not_shared(user_id: str, file_id: str) -> str | None:
     return None
+
+
+async def _as_is(user_id: str, owner_id: str, info: FileInfo) -> FileInfo:
+    return info
 
 
 class Downloads:
@@ -88,6 +96,9 @@ class Downloads:
         # Set by the shares service: files shared with a user are readable by id (metadata
         # and content), checked on every request so revoking a share ends access at once.
         self.shared_owner: SharedOwner = _not_shared
+        # Also set by the shares service: where a shared entry sits for its recipient
+        # (their "Shared with me" folder), never the owner's path.
+        self.shared_place: SharedPlace = _as_is
 
     async def list_folder(self, user_id: str, folder: str, *, after: str | None = None,
                           limit: int = 1000) -> Listing:
@@ -112,7 +123,11 @@ class Downloads:
     async def get(self, user_id: str, file_id: str) -> FileInfo:
         """A live file or folder of the user, or shared with them (404 for anyone else's,
         or for trashed ones)."""
-        return file_info(await self._live_row(user_id, file_id))
+        row = await self._live_row(user_id, file_id)
+        info = file_info(row)
+        if row["user_id"] != user_id:
+            info = await self.shared_place(user_id, row["user_id"], info)
+        return info
 
     async def _live_row(self, user_id: str, file_id: str) -> Row:
         row = await files.get_file(self._db.reader, user_id, file_id)

@@ -19,12 +19,12 @@ __all__ = ["ChangeNotifier", "Subscription"]
 class Subscription:
     """One parked poll's ticket. Use as a context manager so it is always dropped."""
 
-    __slots__ = ("_future", "_notifier", "_user_id")
+    __slots__ = ("_future", "_notifier", "_user_ids")
 
-    def __init__(self, notifier: ChangeNotifier, user_id: str,
+    def __init__(self, notifier: ChangeNotifier, user_ids: tuple[str, ...],
                  future: asyncio.Future[bool]) -> None:
         self._notifier = notifier
-        self._user_id = user_id
+        self._user_ids = user_ids
         self._future = future
 
     async def wait(self, seconds: float) -> bool:
@@ -38,7 +38,8 @@ class Subscription:
             timer.cancel()
 
     def close(self) -> None:
-        self._notifier._drop(self._user_id, self._future)
+        for user_id in self._user_ids:
+            self._notifier._drop(user_id, self._future)
 
     def __enter__(self) -> Subscription:
         return self
@@ -58,10 +59,14 @@ class ChangeNotifier:
     def __init__(self) -> None:
         self._waiting: dict[str, set[asyncio.Future[bool]]] = {}
 
-    def subscribe(self, user_id: str) -> Subscription:
+    def subscribe(self, user_id: str, *also: str) -> Subscription:
+        """A ticket woken by a change of ``user_id``'s, or of any of ``also`` (the people
+        who share with them)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(user_id, set()).add(future)
-        return Subscription(self, user_id, future)
+        user_ids = (user_id, *also)
+        for uid in user_ids:
+            self._waiting.setdefault(uid, set()).add(future)
+        return Subscription(self, user_ids, future)
 
     def changed(self, user_id: str) -> None:
         """Wake every poll of ``user_id``; call after the change has committed."""
@@ -73,7 +78,7 @@ class ChangeNotifier:
         """How many polls wait (for ``user_id``, or in all)."""
         if user_id is not None:
             return len(self._waiting.get(user_id, ()))
-        return sum(len(s) for s in self._waiting.values())
+        return len(set().union(*self._waiting.values()))  # one poll may wait on several
 
     def _drop(self, user_id: str, future: asyncio.Future[bool]) -> None:
         waiting = self._waiting.get(user_id)

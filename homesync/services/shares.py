@@ -7,8 +7,12 @@
 - The recipient gets a ``shares`` notification, sees the share in ``GET /shares``, lists
   a shared folder's contents through the share, and reads shared files (metadata and
   content) by id through the files API (see :attr:`Downloads.shared_owner`).
+- The recipient sees shared entries under ``/Shared with me/<owner>/…`` (the rule is in
+  :mod:`.shared_view`), in ``GET /shares``, ``GET /files/{id}`` and their sync
+  (:mod:`.shared_sync`); the owner's path above the shared item is never shown.
 - Access is checked on every request: deleting the share (the owner revokes it, or the
-  recipient leaves it) ends it at once, as does the owner trashing the file.
+  recipient leaves it) ends it at once, as does the owner trashing the file; the
+  recipient's sync shows the entries as deleted and their long polls wake.
 
 ``write`` is recorded and shown, but recipients cannot yet change what was shared with
 them: uploads always go to the uploader's own files.
@@ -19,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
+import msgspec
 from msgspec import Struct
 
 from homesync import clock
@@ -30,7 +35,8 @@ from homesync.services.accounts import normalize_email
 from homesync.services.downloads import Downloads
 from homesync.services.events import share_event
 from homesync.services.file_views import FileInfo
-from homesync.store import files, shares, users
+from homesync.services.shared_view import SharedRoot, locate, shared_roots
+from homesync.store import files, share_feed, shares, users
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["PERMISSIONS", "Share", "SharedListing", "Shares"]
@@ -54,7 +60,7 @@ class Share(Struct, frozen=True, kw_only=True):
     owner_name: str
     owner_email: str
     created_at: int
-    path: str | None  # in the owner's tree: shown to the owner only
+    path: str  # the owner's: in their tree; the recipient's: under /Shared with me
 
 
 class SharedListing(Struct, frozen=True, kw_only=True):
@@ -73,12 +79,16 @@ class Shares:
         db: The database.
         downloads: Listing of the owner's folders (a shared folder's contents).
         wake: Called after a share made a notification (the push worker).
+        changed: Called with a user id after their shared entries changed (wakes the
+            recipient's long polls: ``services.sync.notifier.changed``).
     """
 
-    def __init__(self, db: Database, downloads: Downloads, wake: Callable[[], None]) -> None:
+    def __init__(self, db: Database, downloads: Downloads, wake: Callable[[], None],
+                 changed: Callable[[str], None]) -> None:
         self._db = db
         self._downloads = downloads
         self._wake = wake
+        self._changed = changed
 
     async def share(self, principal: Principal, *, file_id: str, email: str,
                     permission: str) -> tuple[Share, bool]:
@@ -107,25 +117,45 @@ class Shares:
                 await share_event(tx, recipient_id=recipient["id"], owner_name=principal.name,
                                   item=kind, name=item["name"], share_id=share_id, now=now,
                                   file_id=file_id)
+                await share_feed.add_subtree(tx, recipient_id=recipient["id"], file_id=file_id)
             row = await shares.by_id(tx, share_id)
         assert row is not None
         if created and recipient is not None:
             self._wake()
-        return _share(row, for_owner=True), created
+            self._changed(recipient["id"])
+        return _share(row, path=join(row["folder"], row["name"])), created
 
     async def overview(self, principal: Principal) -> tuple[list[Share], list[Share]]:
         """What the caller shared, and what was shared with them (newest first)."""
         conn = self._db.reader
-        mine = [_share(r, for_owner=True) for r in await shares.outgoing(conn, principal.user_id)]
-        theirs = [_share(r, for_owner=False)
-                  for r in await shares.incoming(conn, principal.user_id)]
+        mine = [_share(r, path=join(r["folder"], r["name"]))
+                for r in await shares.outgoing(conn, principal.user_id)]
+        incoming = await shares.incoming(conn, principal.user_id)
+        roots = shared_roots(incoming)
+        theirs = [_share(r, path=_seen_at(roots, r)) for r in incoming]
         return mine, theirs
 
     async def remove(self, principal: Principal, share_id: str) -> None:
-        """The owner revokes a share, or its recipient leaves it; 404 for anyone else."""
+        """The owner revokes a share, or its recipient leaves it; 404 for anyone else.
+
+        The recipient's sync shows what it reached as deleted, and entries of their other
+        shares that now appear elsewhere (a `` (2)`` name that is free again) as updated.
+        """
         async with self._db.transaction() as tx:
-            await self._visible(tx, principal, share_id)
+            row = await self._visible(tx, principal, share_id)
+            recipient_id = row["recipient_id"]
+            if recipient_id is not None:
+                before = shared_roots(await shares.incoming(tx, recipient_id))
+                await share_feed.add_subtree(tx, recipient_id=recipient_id,
+                                             file_id=row["file_id"])
             await shares.delete(tx, share_id)
+            if recipient_id is not None:
+                after = shared_roots(await shares.incoming(tx, recipient_id))
+                for moved in set(after) - set(before):
+                    await share_feed.add_subtree(tx, recipient_id=recipient_id,
+                                                 file_id=moved.file_id)
+        if recipient_id is not None:
+            self._changed(recipient_id)
 
     async def list_folder(self, principal: Principal, share_id: str, folder: str = "/", *,
                           after: str | None = None, limit: int = 1000) -> SharedListing:
@@ -141,6 +171,16 @@ class Shares:
         entries = [(join(_relative(e.folder, root), e.name), e) for e in page.entries]
         return SharedListing(share_id=share_id, folder=inner, entries=entries,
                              next_cursor=page.next_cursor)
+
+    async def place(self, user_id: str, owner_id: str, info: FileInfo) -> FileInfo:
+        """``info`` (the owner's entry) as ``user_id`` sees it, under /Shared with me (the
+        files API's hook: :attr:`homesync.services.downloads.Downloads.shared_place`)."""
+        roots = shared_roots(await shares.incoming(self._db.reader, user_id))
+        spot = locate(roots, owner_id=owner_id, file_id=info.id, folder=info.folder,
+                      name=info.name)
+        if spot is None:  # the share ended since the access check: show nothing of theirs
+            raise NotFound("No such file")
+        return msgspec.structs.replace(info, folder=spot[0], name=spot[1])
 
     async def owner_for(self, user_id: str, file_id: str) -> str | None:
         """Whose file ``file_id`` is, if a share lets ``user_id`` read it (the files API's
@@ -160,12 +200,19 @@ def _relative(folder: str, root: str) -> str:
     return folder[len(root):] or "/"
 
 
-def _share(row: Row, *, for_owner: bool) -> Share:
+def _seen_at(roots: list[SharedRoot], row: Row) -> str:
+    spot = locate(roots, owner_id=row["owner_id"], file_id=row["file_id"], folder=row["folder"],
+                  name=row["name"])
+    assert spot is not None  # every live incoming share has a root
+    return join(*spot)
+
+
+def _share(row: Row, *, path: str) -> Share:
     return Share(
         id=row["id"], file_id=row["file_id"], kind=row["kind"], name=row["name"],
         size=row["size"], mime_type=row["mime_type"], checksum=row["checksum"],
         modified_at=row["modified_at"], permission=row["permission"],
         email=row["recipient_email"], owner_name=row["owner_name"],
         owner_email=row["owner_email"], created_at=row["created_at"],
-        path=join(row["folder"], row["name"]) if for_owner else None,
+        path=path,
     )

@@ -51,4 +51,4 @@ class LocalChanges:
             results = [await self._engine.apply(tx, actor, change) for change in local_changes]
         if any(r.status in ("applied", "deduplicated") for r in results):
             self._notifier.changed(principal.user_id)
-        return BatchResult(results, self._changes.token(principal.user_id, base))
+        return BatchResult(results, self._changes.token(principal.user_id, base, sync_token))

@@ -22,6 +22,7 @@ from homesync.services.notifier import ChangeNotifier
 from homesync.services.queue import OfflineQueue
 from homesync.services.quota import Quota
 from homesync.services.resolutions import Resolver
+from homesync.services.shared_sync import SharedChanges
 from homesync.services.sync import LocalChanges
 from homesync.services.sync_engine import SyncEngine
 from homesync.services.sync_jobs import JournalWatcher, Retention
@@ -40,7 +41,8 @@ class SyncArea:
         self.notifier = ChangeNotifier()
         self.tokens = SyncTokens(secret)
         self.conflicts = Conflicts(db)
-        self.changes = Changes(db, settings, self.tokens, self.notifier, self.conflicts)
+        self.changes = Changes(db, settings, self.tokens, self.notifier, self.conflicts,
+                               SharedChanges(db))
         placer = ContentPlacer(quota)
         engine = SyncEngine(placer)
         self.local = LocalChanges(db, engine, self.changes, self.notifier,

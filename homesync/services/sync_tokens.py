@@ -1,10 +1,12 @@
-"""Sync tokens: a journal position, opaque to clients and bound to one user.
+"""Sync tokens: two positions, opaque to clients and bound to one user.
 
-``sync_`` + base64url(version byte, 8-byte position, 12-byte HMAC-SHA256 tag). The tag
-covers the user id and the position under a key derived from the server secret, so a
-token that was edited, made up, or taken from another user's device is refused (400)
-instead of answering with someone's data. A position is all a token needs to hold: the
-journal is append-only and every entry's ``files`` row records its last position.
+``sync_`` + base64url(version byte, 8-byte journal position, 8-byte share-feed position,
+12-byte HMAC-SHA256 tag). The tag covers the user id and the positions under a key
+derived from the server secret, so a token that was edited, made up, or taken from
+another user's device is refused (400) instead of answering with someone's data.
+Positions are all a token needs to hold: the journal and the share feed are append-only,
+and every entry's ``files`` row records its last journal position. Version 1 tokens (a
+journal position only, from before sharing reached sync) still read, at share position 0.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from homesync.errors import ValidationError
 __all__ = ["SyncTokens"]
 
 _PREFIX = "sync_"
-_VERSION = 1
+_VERSION = 2
 _TAG_BYTES = 12
-_BODY = struct.Struct(">BQ")
+_BODY = struct.Struct(">BQQ")
+_BODY_V1 = struct.Struct(">BQ")
 _MAX_CHARS = 64
 
 
@@ -34,13 +37,20 @@ class SyncTokens:
         return hmac.new(self._key, user_id.encode() + b"\x00" + body,
                         hashlib.sha256).digest()[:_TAG_BYTES]
 
-    def encode(self, user_id: str, seq: int) -> str:
-        body = _BODY.pack(_VERSION, seq)
+    def encode(self, user_id: str, seq: int, shared: int = 0) -> str:
+        """A token for journal position ``seq`` and share-feed position ``shared``."""
+        body = _BODY.pack(_VERSION, seq, shared)
         raw = body + self._tag(user_id, body)
         return _PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     def decode(self, user_id: str, token: str) -> int:
-        """The position in ``token``; ValidationError unless this server made it for ``user_id``."""
+        """The journal position in ``token``; ValidationError unless this server made it
+        for ``user_id``."""
+        return self.decode_positions(user_id, token)[0]
+
+    def decode_positions(self, user_id: str, token: str) -> tuple[int, int]:
+        """(journal position, share-feed position) in ``token``; ValidationError unless
+        this server made it for ``user_id``."""
         invalid = ValidationError("Invalid syncToken: sync again without one", field="syncToken")
         if not token.startswith(_PREFIX) or len(token) > _MAX_CHARS:
             raise invalid
@@ -49,12 +59,13 @@ class SyncTokens:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         except (binascii.Error, ValueError):
             raise invalid from None
-        if len(raw) != _BODY.size + _TAG_BYTES:
+        body, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
+        if len(body) not in (_BODY.size, _BODY_V1.size) \
+                or not hmac.compare_digest(tag, self._tag(user_id, body)):
             raise invalid
-        body, tag = raw[:_BODY.size], raw[_BODY.size:]
-        if not hmac.compare_digest(tag, self._tag(user_id, body)):
+        if body[0] == 1 and len(body) == _BODY_V1.size:
+            return int(_BODY_V1.unpack(body)[1]), 0
+        if body[0] != _VERSION or len(body) != _BODY.size:
             raise invalid
-        version, seq = _BODY.unpack(body)
-        if version != _VERSION:
-            raise invalid
-        return int(seq)
+        _, seq, shared = _BODY.unpack(body)
+        return int(seq), int(shared)

@@ -55,14 +55,20 @@ async def positions(conn: Conn, user_id: str, seq: int) -> Row:
     """One read for a sync call: ``head`` (the user's latest position), ``open_conflicts``
     (how many) and ``in_gap``: whether ``seq`` was issued by a database that a backup
     restore replaced (``homesync backup restore`` records the positions it skipped; a
-    token in that range names changes this database never saw)."""
+    token in that range names changes this database never saw). For what others share
+    with the user: ``shared_head`` (their latest share-feed position) and ``share_owners``
+    (the sharers' ids, comma-separated, or NULL)."""
     row = await fetchone(
         conn,
-        "SELECT (SELECT coalesce(max(seq), 0) FROM journal WHERE user_id = ?) AS head,"
-        " (SELECT count(*) FROM conflicts WHERE user_id = ? AND resolved_at IS NULL)"
+        "SELECT (SELECT coalesce(max(seq), 0) FROM journal WHERE user_id = ?1) AS head,"
+        " (SELECT count(*) FROM conflicts WHERE user_id = ?1 AND resolved_at IS NULL)"
         " AS open_conflicts,"
-        " EXISTS (SELECT 1 FROM restores WHERE ? > snapshot_seq AND ? <= resumed_seq) AS in_gap",
-        (user_id, user_id, seq, seq),
+        " EXISTS (SELECT 1 FROM restores WHERE ?2 > snapshot_seq AND ?2 <= resumed_seq)"
+        " AS in_gap,"
+        " (SELECT coalesce(max(pos), 0) FROM share_feed WHERE recipient_id = ?1) AS shared_head,"
+        " (SELECT group_concat(DISTINCT owner_id) FROM shares WHERE recipient_id = ?1)"
+        " AS share_owners",
+        (user_id, seq),
     )
     assert row is not None
     return row

@@ -15,6 +15,8 @@ from tests.notifications.conftest import (  # noqa: F401  (fixtures)
     receiver,
     register_push,
 )
+from tests.shares.test_shares_api import world  # noqa: F401  (fixture)
+from tests.sync.conftest import live_client  # noqa: F401  (fixture)
 
 
 @pytest.fixture

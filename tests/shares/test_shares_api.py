@@ -83,7 +83,9 @@ async def test_share_a_folder_browse_and_download(
     listed = (await client.get(f"{API}/shares", headers=w.bob.auth)).json()["data"]
     assert listed["shared"] == []
     (incoming,) = listed["sharedWithMe"]
-    assert incoming["id"] == made["id"] and incoming["path"] is None  # Alice's tree stays hers
+    # Bob sees it in his "Shared with me" folder: nothing of Alice's tree above it.
+    assert incoming["id"] == made["id"]
+    assert incoming["path"] == "/Shared with me/Alice Liddell/photos"
 
     top = (await shared_folder(client, w.bob, made["id"])).json()["data"]
     assert [(f["type"], f["path"]) for f in top["files"]] == [("folder", "/2024")]

@@ -1,0 +1,102 @@
+"""Where what was shared with someone appears for them: under ``/Shared with me``.
+
+The rule (README "Sharing"):
+
+- A share's item appears at ``/Shared with me/<owner's name>/<item's name>``, and what is
+  inside a shared folder below it, as in the owner's folder. Nothing of the owner's tree
+  above the shared item is ever shown.
+- When two shares would appear at the same path (the same owner shares two items with the
+  same name, or two owners with the same name share same-named items), the older share
+  keeps the name and the others get `` (2)``, `` (3)`` … before the extension
+  (``IMG_1 (2).jpg``), in the order they were shared.
+- An owner's name that is not usable as a folder name (a ``/`` in it, say) is replaced
+  by their email.
+- When a shared folder and something in it are both shared with the same person, the
+  entry appears once, under the outer share.
+
+``/Shared with me`` and the owner folders are virtual: they have no ids and are not in
+``GET /files``; clients create them as they place the entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+from homesync.errors import InvalidPath
+from homesync.paths import is_under, join, normalize_name
+from homesync.store.db import Row
+
+__all__ = ["SHARED_FOLDER", "SharedRoot", "locate", "shared_roots"]
+
+SHARED_FOLDER = "/Shared with me"
+
+
+class SharedRoot(msgspec.Struct, frozen=True, kw_only=True):
+    """One live share as its recipient sees it."""
+
+    share_id: str
+    owner_id: str
+    file_id: str
+    kind: str
+    path: str  # the shared item in its owner's tree (never shown to the recipient)
+    folder: str  # where the recipient sees the item: /Shared with me/<owner>
+    name: str  # the item's name there (with " (2)" … when it had to be told apart)
+
+    @property
+    def virtual_path(self) -> str:
+        return join(self.folder, self.name)
+
+
+def _owner_folder(name: str, email: str) -> str:
+    try:
+        return join(SHARED_FOLDER, normalize_name(name))
+    except InvalidPath:
+        return join(SHARED_FOLDER, normalize_name(email.replace("/", "_")))
+
+
+def _numbered(name: str, n: int) -> str:
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:  # no extension, or a dotfile: the number goes at the end
+        return f"{name} ({n})"
+    return f"{stem} ({n}).{ext}"
+
+
+def shared_roots(rows: Iterable[Row]) -> list[SharedRoot]:
+    """The recipient's live shares (rows of ``store.shares.incoming``), oldest first,
+    each with the place it appears at."""
+    ordered = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+    taken: set[str] = set()
+    roots: list[SharedRoot] = []
+    for row in ordered:
+        folder = _owner_folder(row["owner_name"], row["owner_email"])
+        name, n = row["name"], 1
+        # Case-insensitively, as names within a folder are on the devices.
+        while join(folder, name).casefold() in taken:
+            n += 1
+            name = _numbered(row["name"], n)
+        taken.add(join(folder, name).casefold())
+        roots.append(SharedRoot(share_id=row["id"], owner_id=row["owner_id"],
+                                file_id=row["file_id"], kind=row["kind"],
+                                path=join(row["folder"], row["name"]), folder=folder,
+                                name=name))
+    return roots
+
+
+def locate(roots: list[SharedRoot], *, owner_id: str, file_id: str, folder: str,
+           name: str) -> tuple[str, str] | None:
+    """(folder, name) where the recipient sees the owner's entry; None when no share of
+    theirs covers it."""
+    best: SharedRoot | None = None
+    for root in roots:
+        if root.owner_id != owner_id:
+            continue
+        if root.file_id == file_id or (root.kind == "folder" and is_under(folder, root.path)):
+            if best is None or len(root.path) < len(best.path):
+                best = root
+    if best is None:
+        return None
+    if best.file_id == file_id:
+        return best.folder, best.name
+    return best.virtual_path + folder[len(best.path):], name

@@ -1,0 +1,68 @@
+"""The share feed: what each recipient's sync must look at again (``share_feed``).
+
+The triggers in ``0005_shares.sql`` append the owner's changes to shared files; the shares
+service appends a shared item's subtree when a share starts or ends (:func:`add_subtree`).
+A recipient's latest position is read with the rest of a sync call's positions
+(:func:`homesync.store.changes.positions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from homesync.store.db import Conn, Row, execute, fetchall
+
+__all__ = ["add_subtree", "changed_files", "rows_by_id"]
+
+# The columns :func:`rows_by_id` reads, enough to build a delta entry.
+_FILE_COLUMNS = ("id, user_id, kind, name, folder, size, modified_at, checksum, mime_type,"
+                 " deleted_at")
+_IN_CHUNK = 500  # ids per ``IN (…)``: well under SQLite's bound-parameter limit
+
+
+async def add_subtree(conn: Conn, *, recipient_id: str, file_id: str) -> None:
+    """Append the live shared item ``file_id`` and, for a folder, everything live below it.
+
+    The recipient's next delta judges each entry from the shares live then: called when
+    a share starts they appear, when it ends they are deleted.
+    """
+    await execute(
+        conn,
+        "WITH root AS (SELECT user_id, kind, id,"
+        " CASE folder WHEN '/' THEN '/' || name ELSE folder || '/' || name END AS path"
+        " FROM files WHERE id = ?2)"
+        " INSERT INTO share_feed (recipient_id, file_id)"
+        " SELECT ?1, f.id FROM root r JOIN files f ON f.user_id = r.user_id"
+        " WHERE f.deleted_at IS NULL AND (f.id = r.id OR (r.kind = 'folder' AND"
+        " (f.folder = r.path OR substr(f.folder, 1, length(r.path) + 1) = r.path || '/')))"
+        " ORDER BY f.folder, f.name",
+        (recipient_id, file_id),
+    )
+
+
+async def changed_files(conn: Conn, recipient_id: str, *, after: int, limit: int) -> list[Row]:
+    """Files with feed entries after ``after``, once each, in order of their latest entry.
+
+    Columns: ``file_id``, ``pos`` (the latest entry) and ``known`` (whether the file had
+    an entry at or before ``after``: the device may hold it).
+    """
+    return await fetchall(
+        conn,
+        "SELECT n.file_id, max(n.pos) AS pos, EXISTS (SELECT 1 FROM share_feed o"
+        " WHERE o.recipient_id = ?1 AND o.file_id = n.file_id AND o.pos <= ?2) AS known"
+        " FROM share_feed n WHERE n.recipient_id = ?1 AND n.pos > ?2"
+        " GROUP BY n.file_id ORDER BY pos LIMIT ?3",
+        (recipient_id, after, limit),
+    )
+
+
+async def rows_by_id(conn: Conn, file_ids: Sequence[str]) -> dict[str, Row]:
+    """The ``files`` rows of ``file_ids`` that still exist, by id."""
+    found: dict[str, Row] = {}
+    for start in range(0, len(file_ids), _IN_CHUNK):
+        chunk = list(file_ids[start:start + _IN_CHUNK])
+        marks = ", ".join("?" * len(chunk))
+        for row in await fetchall(conn, f"SELECT {_FILE_COLUMNS} FROM files WHERE id IN"
+                                        f" ({marks})", chunk):
+            found[row["id"]] = row
+    return found

@@ -1,0 +1,89 @@
+"""Sharing reaches the recipient's sync, end to end against a real `homesync serve`: Alice
+shares a folder with Bob, Bob's long poll sees it appear under /Shared with me, then
+Alice's new photo, then the deletions when she revokes the share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.test_sync_e2e import ENV, Dev, content, put
+from tests.helpers import API, PASSWORD, ServerProcess, device_info
+from tests.sync.helpers import pull
+
+pytestmark = pytest.mark.e2e
+
+BOBS = "/Shared with me/Alice Liddell"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path / "data", env=ENV)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+async def sign_in(http: httpx.AsyncClient, email: str, client_id: str) -> Dev:
+    r = await http.post(f"{API}/auth/register", json={
+        "email": email, "password": PASSWORD, "deviceInfo": device_info(client_id)})
+    assert r.status_code == 201, r.text
+    return Dev(r.json())
+
+
+def test_bob_syncs_what_alice_shares_until_she_revokes_it(server: ServerProcess) -> None:
+    for email, name in (("alice@example.com", "Alice Liddell"), ("bob@example.com", "Bob")):
+        done = server.cli("user", "add", email, "--name", name, "--password-stdin",
+                          input=PASSWORD + "\n")
+        assert done.returncode == 0, done.stderr
+    server.start()
+    asyncio.run(_scenario(server))
+
+
+async def _scenario(server: ServerProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+        alice = await sign_in(http, "alice@example.com", "alice-phone")
+        bob = await sign_in(http, "bob@example.com", "bob-phone")
+        first = await put(http, alice, b"beach" * 1000, "beach.jpg", folder="/photos/2024")
+        await put(http, alice, b"private", "taxes.pdf", folder="/documents")
+        listing = (await http.get(f"{API}/files", headers=alice.auth)).json()["data"]["files"]
+        photos = next(f["id"] for f in listing if f["name"] == "photos")
+        token = (await pull(http, bob))["nextSyncToken"]
+
+        # Bob's phone parks a long poll; Alice shares her photos with him.
+        poll = asyncio.create_task(pull(http, bob, token, wait=30))
+        await asyncio.sleep(0.3)  # let the poll park (it would answer at once anyway)
+        r = await http.post(f"{API}/shares", headers=alice.auth, json={
+            "fileId": photos, "email": "bob@example.com", "permission": "read"})
+        assert r.status_code == 201, r.text
+        share_id = r.json()["data"]["share"]["id"]
+        data = await asyncio.wait_for(poll, 20)
+        created = {e["id"]: (e["folder"], e["name"]) for e in data["changes"]["created"]}
+        assert created[photos] == (BOBS, "photos")
+        assert created[first] == (f"{BOBS}/photos/2024", "beach.jpg")
+        assert len(created) == 3  # photos, 2024, beach.jpg: nothing of /documents
+        assert await content(http, bob, first) == b"beach" * 1000
+
+        # Alice adds a photo while Bob's poll waits: it wakes with it.
+        poll = asyncio.create_task(pull(http, bob, data["nextSyncToken"], wait=30))
+        await asyncio.sleep(0.3)
+        second = await put(http, alice, b"sunset" * 500, "sunset.jpg", folder="/photos")
+        data = await asyncio.wait_for(poll, 20)
+        assert [(e["id"], e["folder"], e["name"]) for e in data["changes"]["created"]] == [
+            (second, f"{BOBS}/photos", "sunset.jpg")]
+
+        # Alice revokes: Bob's poll wakes with every shared entry deleted, access is gone.
+        poll = asyncio.create_task(pull(http, bob, data["nextSyncToken"], wait=30))
+        await asyncio.sleep(0.3)
+        r = await http.delete(f"{API}/shares/{share_id}", headers=alice.auth)
+        assert r.status_code == 200, r.text
+        data = await asyncio.wait_for(poll, 20)
+        deleted = {e["id"] for e in data["changes"]["deleted"]}
+        assert {photos, first, second} <= deleted and len(deleted) == 4
+        r = await http.get(f"{API}/files/{second}/content", headers=bob.auth)
+        assert r.status_code == 404
