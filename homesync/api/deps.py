@@ -37,9 +37,7 @@ async def provide_principal(request: Request[Any, Any, Any],
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Use Authorization: Bearer <accessToken>")
-    principal = await services.sessions.principal(token.strip())
-    request.state.principal = principal
-    return principal
+    return await services.sessions.principal(token.strip())
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
