@@ -3,6 +3,14 @@
     python bench/api.py [--duration 3] [--rounds 3] [--connections 1,64]
                         [--engines uvicorn,granian]
 
+How to run it: from the repository root with the project's venv
+(``/work/venv/bin/python bench/api.py``); ``--duration 2 --rounds 1 --engines uvicorn``
+is a quick look (~25 s), the defaults are the number to quote (~2-3 min). Run it on a
+quiet machine: wrk, the server and the baseline share the CPUs, so other load moves the
+ratios by 0.1 or more; note the load average next to any table you quote. Both servers
+run under uvicorn with its fast paths (httptools parser, uvloop loop; homesync depends on
+both), so the ratio is the cost of homesync's own work per request.
+
 Measures, on loopback with wrk (Debian: apt-get install wrk) as the load generator:
 
 - ``GET /api/mobile/devices`` with a Bearer token (JWT check, a database read, the
