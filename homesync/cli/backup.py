@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import msgspec
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -24,10 +22,13 @@ from homesync.cli.common import (
     EXIT_USAGE,
     ConfigOpt,
     DataDirOpt,
+    DocumentJsonOpt,
     console,
     err_console,
     fail,
     human_size,
+    print_chunk_problems,
+    print_document,
     print_summary,
     run_with_services,
     settings_from,
@@ -49,7 +50,6 @@ T = TypeVar("T")
 
 Dest = Annotated[Path, typer.Argument(help="Backup directory (a USB disk, a NAS mount, ...).",
                                       show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (for scripts).")]
 SnapshotOpt = Annotated[str | None, typer.Option(
     "--snapshot", help="Snapshot name (see `backup list`); default: the latest.",
     show_default=False)]
@@ -72,21 +72,14 @@ def _run(as_json: bool, errors: tuple[type[Exception], ...],
             return asyncio.run(fn(progress))
     except errors as exc:
         if as_json:
-            _print_json({"ok": False, "error": str(exc)})
+            print_document({"ok": False, "error": str(exc)})
         raise fail(str(exc), EXIT_ERROR) from None
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
 
 
 def _show_problems(problems: list[ChunkProblem], database_problems: Sequence[str] = ()) -> None:
     for text in database_problems:
         err_console.print(Text.assemble(("database: ", "bold red"), text), soft_wrap=True)
-    for p in problems:
-        used_by = ", ".join(p.files) if p.files else "no current file"
-        err_console.print(Text.assemble((f"chunk {p.hash} ", "bold red"),
-                                        f"{p.problem}; used by {used_by}"), soft_wrap=True)
+    print_chunk_problems(problems)
 
 
 def _rate(nbytes: int, seconds: float) -> str:
@@ -94,7 +87,7 @@ def _rate(nbytes: int, seconds: float) -> str:
 
 
 @app.command("create")
-def create(dest: Dest, as_json: JsonOpt = False, data_dir: DataDirOpt = None,
+def create(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: DataDirOpt = None,
            config: ConfigOpt = None) -> None:
     """Back up the database, the server key and every chunk (safe while the server runs)."""
     settings = settings_from(config, data_dir)
@@ -105,10 +98,10 @@ def create(dest: Dest, as_json: JsonOpt = False, data_dir: DataDirOpt = None,
                 settings, lambda s: s.backups.create(dest, progress))
     except BackupError as exc:
         if as_json:
-            _print_json({"ok": False, "error": str(exc)})
+            print_document({"ok": False, "error": str(exc)})
         raise fail(str(exc)) from None
     if as_json:
-        _print_json(report)
+        print_document(report)
     else:
         print_summary(f"Backup {report.snapshot} → {report.destination}", [
             ("Files", f"{report.files:,} of {report.users:,} account(s)"),
@@ -136,7 +129,7 @@ def verify(
         show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(
         "--seed", help="Seed for a --subset percentage, to repeat a run.", show_default=False)] = None,
-    as_json: JsonOpt = False,
+    as_json: DocumentJsonOpt = False,
     data_dir: UnusedDataDirOpt = None,
     config: UnusedConfigOpt = None,
 ) -> None:
@@ -150,7 +143,7 @@ def verify(
     report: VerifyReport = _run(as_json, (VerifyError, OSError, sqlite3.Error), lambda progress: verify_backup(
         dest, snapshot=snapshot, read_data=read_data, subset=chosen, progress=progress))
     if as_json:
-        _print_json(report)
+        print_document(report)
     else:
         read = "structure only (add --read-data to re-hash chunks)"
         if read_data:
@@ -179,7 +172,7 @@ def restore(
     force: Annotated[bool, typer.Option(
         "--force", help="Restore into a non-empty data dir (its contents are moved into a "
                         "pre-restore-* folder, not deleted).")] = False,
-    as_json: JsonOpt = False,
+    as_json: DocumentJsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -189,7 +182,7 @@ def restore(
         dest, settings.data_path, snapshot=snapshot, force=force,
         fsync=settings.storage.fsync, progress=progress))
     if as_json:
-        _print_json(report)
+        print_document(report)
     else:
         rows = [
             ("Into", report.data_dir),
@@ -211,7 +204,7 @@ def restore(
 
 
 @app.command("list")
-def list_snapshots(dest: Dest, as_json: JsonOpt = False, data_dir: UnusedDataDirOpt = None,
+def list_snapshots(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: UnusedDataDirOpt = None,
                    config: UnusedConfigOpt = None) -> None:
     """List the snapshots in a backup, oldest first."""
     try:
@@ -221,7 +214,7 @@ def list_snapshots(dest: Dest, as_json: JsonOpt = False, data_dir: UnusedDataDir
     except BackupRepoError as exc:
         raise fail(str(exc)) from None
     if as_json:
-        _print_json({"latest": latest, "snapshots": manifests})
+        print_document({"latest": latest, "snapshots": manifests})
         return
     table = Table(title=f"Snapshots in {repo.root}")
     for col in ("Name", "Taken", "Files", "Chunks", "Size", "Missing"):

@@ -7,14 +7,15 @@ import os
 import re
 import sqlite3
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from homesync.config import ConfigError, Settings, load_settings, parse_size
 from homesync.errors import HomesyncError
@@ -28,6 +29,7 @@ __all__ = [
     "EXIT_USAGE",
     "ConfigOpt",
     "DataDirOpt",
+    "DocumentJsonOpt",
     "JsonOpt",
     "console",
     "err_console",
@@ -37,6 +39,8 @@ __all__ = [
     "open_data_dir",
     "require_data_dir",
     "parse_quota",
+    "print_chunk_problems",
+    "print_document",
     "print_json",
     "read_password",
     "run_with_services",
@@ -60,6 +64,9 @@ ConfigOpt = Annotated[
 ]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (an array of objects) for scripts.")]
+# For commands that end with a report (backup, gc, fsck, status) rather than rows.
+DocumentJsonOpt = Annotated[bool, typer.Option("--json",
+                                               help="Print one JSON document (for scripts).")]
 
 # Exit codes scripts can rely on (documented in README.md). Typer's own usage errors are 2.
 EXIT_OK = 0
@@ -133,6 +140,31 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
 def print_json(rows: Any) -> None:
     """``rows`` (Structs, dicts, lists) as indented JSON on stdout."""
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(rows), indent=2).decode() + "\n")
+
+
+def print_document(value: Any) -> None:
+    """``value`` (a report Struct, a dict) as one JSON document on one line of stdout."""
+    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+
+
+class ChunkTrouble(Protocol):
+    """A damaged or missing chunk as backup, restore and fsck report it."""
+
+    @property
+    def hash(self) -> str: ...
+    @property
+    def problem(self) -> str: ...
+    @property
+    def files(self) -> list[str]: ...
+
+
+def print_chunk_problems(problems: Iterable[ChunkTrouble],
+                         unused: str = "no current file") -> None:
+    """One red line per chunk on stderr: its hash, what is wrong, the files that use it."""
+    for p in problems:
+        used_by = ", ".join(p.files) if p.files else unused
+        err_console.print(Text.assemble((f"chunk {p.hash} ", "bold red"),
+                                        f"{p.problem}; used by {used_by}"), soft_wrap=True)
 
 
 def print_summary(title: str, rows: list[tuple[str, str]]) -> None:

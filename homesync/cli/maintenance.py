@@ -7,21 +7,22 @@ Exit codes: 0 all well, 1 fsck found damage (or the command failed), 2 bad usage
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import msgspec
 import typer
-from rich.text import Text
 
 from homesync.cli.common import (
     EXIT_ERROR,
     EXIT_USAGE,
     ConfigOpt,
     DataDirOpt,
+    DocumentJsonOpt,
     err_console,
     fail,
     human_size,
+    print_chunk_problems,
+    print_document,
     print_summary,
     require_data_dir,
     run_with_services,
@@ -34,8 +35,6 @@ from homesync.services.gc import GcReport
 
 __all__ = ["fsck", "gc"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (for scripts).")]
-
 
 def gc(
     grace: Annotated[str | None, typer.Option(
@@ -43,7 +42,7 @@ def gc(
         " uploads.gc_grace. Never unsafe, but a short grace may make a running upload send"
         " a chunk again.",
         show_default=False)] = None,
-    as_json: JsonOpt = False,
+    as_json: DocumentJsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -59,7 +58,7 @@ def gc(
         report: GcReport = run_with_services(
             settings, lambda s: s.gc.collect(grace_ms=grace_ms, progress=progress))
     if as_json:
-        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+        print_document(report)
         return
     print_summary("Garbage collection", [
         ("Uploads expired now", f"{report.expired_uploads:,}"),
@@ -76,7 +75,7 @@ def gc(
 
 
 def fsck(
-    as_json: JsonOpt = False,
+    as_json: DocumentJsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -88,13 +87,9 @@ def fsck(
     if as_json:
         out = msgspec.to_builtins(report)
         out["ok"] = report.ok
-        sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
+        print_document(out)
     else:
-        for damage in report.damaged:
-            used_by = ", ".join(damage.files) if damage.files else "no file (an upload in progress)"
-            err_console.print(Text.assemble((f"chunk {damage.hash} ", "bold red"),
-                                            f"{damage.problem}; used by {used_by}"),
-                              soft_wrap=True)
+        print_chunk_problems(report.damaged, unused="no file (an upload in progress)")
         print_summary("Storage check", [
             ("Chunks checked", f"{report.checked_chunks:,} ({human_size(report.checked_bytes)})"),
             ("Damaged or missing", f"{len(report.damaged):,}"),

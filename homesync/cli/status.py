@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated
-
-import msgspec
-import typer
-
 from homesync.cli.common import (
     ConfigOpt,
     DataDirOpt,
+    DocumentJsonOpt,
     human_size,
+    print_document,
     print_summary,
     require_data_dir,
     run_with_services,
@@ -21,7 +17,7 @@ from homesync.services.status import StatusReport
 
 
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: DocumentJsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -30,7 +26,7 @@ def status(
     require_data_dir(settings)
     report: StatusReport = run_with_services(settings, lambda s: s.status.report())
     if as_json:
-        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+        print_document(report)
         return
     last = report.last_backup
     backup = "[red]never[/] — see `homesync backup create`"
