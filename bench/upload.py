@@ -22,6 +22,12 @@ in flight, and download MiB/s whole and by 8 MiB ranges.
 
 Goals (issue 3): chunks at 8 MiB ≥ 0.85 × litestar, at 1 MiB ≥ 0.80 × litestar;
 ≤ 1.4 server CPU-seconds per 512 MiB; RSS ≤ 60 MiB idle and ≤ +16 MiB with 8 uploads.
+
+Reading the CPU column: with fsync on (homesync's default, and what it promises phones),
+the server itself writes each chunk back to disk before answering, so that kernel work is
+charged to its threads; the baselines never fsync and leave it to the kernel's flusher.
+``--no-fsync`` compares like with like. One chunk at a time, small chunks are bound by
+the fsync latency of the disk (file, directory, then the SQLite WAL), not by the CPU.
 """
 
 from __future__ import annotations

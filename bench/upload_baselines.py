@@ -20,7 +20,14 @@ from litestar import Litestar, Request, get, put
 
 
 def _target(name: str) -> Path:
-    return Path(os.environ["BENCH_BASELINE_DIR"]) / name
+    """A fresh file for each chunk, as homesync writes one.
+
+    Rewriting the previous round's file in place (O_TRUNC) would make ext4 flush it on
+    close (auto_da_alloc) and slow the baseline down unfairly.
+    """
+    path = Path(os.environ["BENCH_BASELINE_DIR"]) / name
+    path.unlink(missing_ok=True)
+    return path
 
 
 def litestar_app() -> Litestar:
