@@ -95,13 +95,11 @@ class Database:
         return next(self._next_reader)
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        async with self.reader.execute(sql, tuple(params)) as cur:
-            row: Row | None = await cur.fetchone()
-            return row
+        # One trip to the reader's thread (execute + fetch + close would be three).
+        return await fetchone(self.reader, sql, params)
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        async with self.reader.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        return await fetchall(self.reader, sql, params)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a query (readiness checks)."""
