@@ -4,7 +4,7 @@ to make notifications happen the way the server does (sign-ins, device removal, 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from homesync.services.sessions import DeviceRegistration
 from homesync.services.upload_events import upload_event
 from homesync.store.db import fetchone
 from tests.helpers import API, PASSWORD, Device, make_settings
-from tests.push.receivers import Receiver
+from tests.push.conftest import MakeReceiver, make_receiver, receiver  # noqa: F401  (shared fixtures)
 
 # 2024-06-03 10:00:00 UTC, a Monday in summer time.
 T0 = 1_717_408_800.0
@@ -32,7 +32,6 @@ PUSH_SETTINGS: dict[str, Any] = {
     "send_timeout": "1s",
 }
 
-MakeReceiver = Callable[[], Awaitable[Receiver]]
 
 
 class Clock:
@@ -63,21 +62,6 @@ def frozen() -> Iterator[Clock]:
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "data", notifications=dict(PUSH_SETTINGS),
                          storage={"disk_reserve": "0"})
-
-
-@pytest.fixture
-async def make_receiver() -> AsyncIterator[MakeReceiver]:
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def make() -> Receiver:
-            return await stack.enter_async_context(Receiver())
-
-        yield make
-
-
-@pytest.fixture
-async def receiver(make_receiver: MakeReceiver) -> Receiver:
-    return await make_receiver()
 
 
 RegisterPush = Callable[..., Awaitable[dict[str, Any]]]
