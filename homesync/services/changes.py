@@ -29,7 +29,7 @@ from homesync.services.conflicts import Conflicts, ConflictView
 from homesync.services.notifier import ChangeNotifier
 from homesync.services.shared_sync import SharedChanges
 from homesync.services.sync_tokens import SyncTokens
-from homesync.store import changes, devices
+from homesync.store import changes, devices, share_feed
 from homesync.store.changes import DeltaRow
 from homesync.store.db import Database, Row
 
@@ -90,6 +90,15 @@ class Changes:
         seq = self._tokens.decode(user_id, token)
         pos = await changes.positions(self._db.reader, user_id, seq)
         return 0 if seq > pos["head"] or pos["in_gap"] else seq
+
+    async def shared_seq(self, user_id: str, token: str | None) -> int:
+        """The journal position up to which a device with ``token`` had seen what others
+        share with the user (0: nothing): changes it makes to shared entries are judged
+        against it, as :meth:`base_seq` judges changes to the user's own."""
+        if token is None:
+            return 0
+        shared = self._tokens.decode_positions(user_id, token)[1]
+        return await share_feed.seen_seq(self._db.reader, user_id, shared)
 
     async def status(self, principal: Principal, *, sync_token: str | None = None,
                      last_sync: int | None = None, limit: int | None = None,

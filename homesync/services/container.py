@@ -98,6 +98,7 @@ class Services:
         self.shares = Shares(db, self.downloads, self.outbox.wake, self.sync.notifier.changed)
         self.downloads.shared_owner = self.shares.owner_for
         self.downloads.shared_place = self.shares.place
+        self.uploads.shared_place = self.shares.place
         self.backups = Backups(db, settings)
         self.status = Status(db, settings, self.backups)
         # Long-running loops (gc, push delivery, ...) started by the server, not the CLI.

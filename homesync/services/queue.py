@@ -23,11 +23,12 @@ from typing import Literal
 import msgspec
 
 from homesync import clock
-from homesync.errors import Conflict, NotFound, TooManyItems, ValidationError
+from homesync.errors import Conflict, HomesyncError, NotFound, TooManyItems, ValidationError
 from homesync.models import Principal
 from homesync.paths import join, normalize_folder, split_path
 from homesync.services.changes import Changes
 from homesync.services.notifier import ChangeNotifier
+from homesync.services.share_access import is_reserved, resolve_folder
 from homesync.services.sync_engine import SyncEngine
 from homesync.services.sync_types import Actor, ChangeResult, ErrorInfo, LocalChange
 from homesync.store import changes, devices, queue
@@ -216,20 +217,21 @@ class OfflineQueue:
 
     async def _process(self, user_id: str, device_id: str, device_name: str) -> None:
         now = clock.now_ms()
-        applied = False
+        changed: set[str] = set()  # whose trees changed (shared items are their owner's)
         async with self._db.transaction() as tx:
             for row in await queue.pending_server_ops(tx, device_id):
                 actor = Actor(user_id=user_id, device_id=device_id, device_name=device_name,
                               base_seq=row["base_seq"], now=now)
                 result = await self._engine.apply(tx, actor, _change(row))
                 status, error = _outcome(result)
-                applied = applied or status == "done"
+                if status == "done":
+                    changed.add(result.owner_id or user_id)
                 await queue.set_status(
                     tx, device_id, row["op_id"], status=status, now=now,
                     error=msgspec.to_builtins(error) if error else None,
                     result_file_id=result.file_id, conflict_id=result.conflict_id)
-        if applied:
-            self._notifier.changed(user_id)
+        for tree_owner in changed:
+            self._notifier.changed(tree_owner)
 
     async def _settle_uploads(self, device_id: str) -> None:
         """Mark upload operations done whose upload to ``remotePath`` has completed."""
@@ -239,8 +241,17 @@ class OfflineQueue:
         done: list[tuple[str, str]] = []
         for row in pending:
             folder, name = split_path(row["remote_path"])
+            owner_id = row["user_id"]
+            if is_reserved(folder):  # an upload into a folder shared with the user
+                try:
+                    place = await resolve_folder(self._db.reader, owner_id, folder)
+                except HomesyncError:
+                    place = None  # the share ended: the operation waits (or is cancelled)
+                if place is None:
+                    continue
+                owner_id, folder = place.owner_id, place.path
             file_id = await queue.completed_upload(
-                self._db.reader, user_id=row["user_id"], device_id=device_id, folder=folder,
+                self._db.reader, user_id=owner_id, device_id=device_id, folder=folder,
                 name=name, base_seq=row["base_seq"])
             if file_id is not None:
                 done.append((row["op_id"], file_id))

@@ -43,6 +43,7 @@ class SharedRoot(msgspec.Struct, frozen=True, kw_only=True):
     path: str  # the shared item in its owner's tree (never shown to the recipient)
     folder: str  # where the recipient sees the item: /Shared with me/<owner>
     name: str  # the item's name there (with " (2)" … when it had to be told apart)
+    permission: str  # 'read' or 'write'
 
     @property
     def virtual_path(self) -> str:
@@ -80,7 +81,7 @@ def shared_roots(rows: Iterable[Row]) -> list[SharedRoot]:
         roots.append(SharedRoot(share_id=row["id"], owner_id=row["owner_id"],
                                 file_id=row["file_id"], kind=row["kind"],
                                 path=join(row["folder"], row["name"]), folder=folder,
-                                name=name))
+                                name=name, permission=row["permission"]))
     return roots
 
 

@@ -45,10 +45,14 @@ class LocalChanges:
             raise TooManyItems(f"At most {self._max_changes} localChanges per request",
                                field="localChanges", maxItems=self._max_changes)
         base = await self._changes.base_seq(principal.user_id, sync_token)
+        shared = await self._changes.shared_seq(principal.user_id, sync_token)
         actor = Actor(user_id=principal.user_id, device_id=principal.device_id,
-                      device_name=principal.device_name, base_seq=base, now=clock.now_ms())
+                      device_name=principal.device_name, base_seq=base, shared_seq=shared,
+                      now=clock.now_ms())
         async with self._db.transaction() as tx:
             results = [await self._engine.apply(tx, actor, change) for change in local_changes]
-        if any(r.status in ("applied", "deduplicated") for r in results):
-            self._notifier.changed(principal.user_id)
+        # Changes in shared items are the owner's: their devices and every recipient wake.
+        for tree_owner in {r.owner_id or principal.user_id for r in results
+                           if r.status in ("applied", "deduplicated")}:
+            self._notifier.changed(tree_owner)
         return BatchResult(results, self._changes.token(principal.user_id, base, sync_token))

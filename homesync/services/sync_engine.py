@@ -22,14 +22,24 @@ make conflicts the same way. The rules, per action:
 
 Each change runs in a savepoint: a change that fails (``rejected``, with the error)
 leaves nothing behind, and the others still apply.
+
+Changes to what others shared with the user are made in the owner's tree when a
+``write`` share allows them (:mod:`.share_access` decides, 403 otherwise), judged against
+what the device had seen of the shared entries. Unlike the user's own changes there, the
+server never answers ``deduplicated`` (that would tell the recipient what else the owner
+stores) nor ``deleted_on_server`` (what the owner deleted), and a ``conflict`` comes
+without a conflict record: the device pulls the server's side and sends its change again.
 """
 
 from __future__ import annotations
+
+import msgspec
 
 from homesync.errors import HomesyncError, InvalidPath, NameConflict, NotFound, ValidationError
 from homesync.paths import is_under, join, normalize_folder, normalize_name
 from homesync.services.conflicts import ConflictKind, ConflictSide, record_conflict
 from homesync.services.content import ContentPlacer, is_tombstoned
+from homesync.services.share_access import route_change
 from homesync.services.sync_types import Actor, ChangeResult, ChangeStatus, LocalChange, error_info
 from homesync.services.upload_init import normalize_checksum
 from homesync.store import files, tombstones, tree
@@ -69,16 +79,35 @@ class SyncEngine:
         """Apply ``change`` inside the caller's transaction; never raises a HomesyncError."""
         try:
             async with tree.savepoint(tx):
-                if change.action == "upload":
-                    return await self._upload(tx, actor, change)
-                if change.action == "delete":
-                    return await self._delete(tx, actor, change)
-                if change.action in ("rename", "move"):
-                    return await self._relocate(tx, actor, change)
-                return await self._mkdir(tx, actor, change)
+                routed = await route_change(tx, actor, change)
+                if routed is None:
+                    return await self._dispatch(tx, actor, change)
+                owner, change = routed
+                result = await self._dispatch(tx, owner, change)
+                return msgspec.structs.replace(result, owner_id=owner.user_id)
         except HomesyncError as exc:
             return ChangeResult(local_id=change.local_id, status="rejected",
                                 file_id=change.file_id, error=error_info(exc))
+
+    async def _dispatch(self, tx: Conn, actor: Actor, change: LocalChange) -> ChangeResult:
+        if change.action == "upload":
+            return await self._upload(tx, actor, change)
+        if change.action == "delete":
+            return await self._delete(tx, actor, change)
+        if change.action in ("rename", "move"):
+            return await self._relocate(tx, actor, change)
+        return await self._mkdir(tx, actor, change)
+
+    @staticmethod
+    async def _conflict(tx: Conn, actor: Actor, *, kind: ConflictKind, change: LocalChange,
+                        local: ConflictSide, remote: Row | None,
+                        remote_device_id: str | None = None) -> str | None:
+        """Record the conflict; none for a change in a shared item (the user's conflict
+        records and resolutions work in their own tree)."""
+        if actor.via_share:
+            return None
+        return await record_conflict(tx, actor, kind=kind, change=change, local=local,
+                                     remote=remote, remote_device_id=remote_device_id)
 
     async def _entry(self, tx: Conn, actor: Actor, change: LocalChange) -> Row:
         if not change.file_id:
@@ -104,15 +133,19 @@ class SyncEngine:
         here = await files.find_by_name(tx, actor.user_id, folder, name)
         if here is not None and here["kind"] == "file" and here["checksum"] == checksum:
             return _result(change, "applied", here["id"])
-        if change.restore:
+        if actor.via_share:
+            pass  # the owner's tombstones are theirs: no oracle of what they deleted
+        elif change.restore:
             await tombstones.clear(tx, actor.user_id, checksum)
         elif await is_tombstoned(tx, actor.user_id, checksum):
             return _result(change, "deleted_on_server")
         if here is not None:
-            conflict_id = await record_conflict(
+            conflict_id = await self._conflict(
                 tx, actor, kind="name_collision", change=change,
                 local=_local_side(change, checksum, folder, name), remote=here)
             return _result(change, "conflict", here["id"], conflict_id)
+        if actor.via_share:  # never from the owner's store: that would be an oracle
+            return _result(change, "upload_required")
         placed = await self._placer.place(tx, actor, file_id=None, folder=folder, name=name,
                                           checksum=checksum, size=change.size,
                                           modified_at=change.modified_at,
@@ -140,10 +173,12 @@ class SyncEngine:
             if foreign is not None:
                 kind, remote_device = "modify_modify", foreign["device_id"]
         if kind is not None:
-            conflict_id = await record_conflict(
+            conflict_id = await self._conflict(
                 tx, actor, kind=kind, change=change, local=_local_side(change, checksum),
                 remote=row, remote_device_id=remote_device)
             return _result(change, "conflict", row["id"], conflict_id)
+        if actor.via_share:
+            return _result(change, "upload_required", row["id"])
         placed = await self._placer.place(tx, actor, file_id=row["id"], folder=row["folder"],
                                           name=row["name"], checksum=checksum, size=change.size,
                                           modified_at=change.modified_at,
@@ -160,7 +195,7 @@ class SyncEngine:
             return _result(change, "applied", row["id"])
         changed = await self._changed_under(tx, actor, row, change)
         if changed is not None:
-            conflict_id = await record_conflict(
+            conflict_id = await self._conflict(
                 tx, actor, kind="delete_modify", change=change,
                 local=ConflictSide(file_id=row["id"], name=row["name"], folder=row["folder"]),
                 remote=changed, remote_device_id=None)
@@ -205,7 +240,7 @@ class SyncEngine:
             raise InvalidPath("A folder cannot move into itself")
         target = await files.find_by_name(tx, actor.user_id, folder, name)
         if target is not None and target["id"] != row["id"]:
-            conflict_id = await record_conflict(
+            conflict_id = await self._conflict(
                 tx, actor, kind="name_collision", change=change,
                 local=ConflictSide(file_id=row["id"], kind=row["kind"], name=name, folder=folder,
                                    size=row["size"], checksum=row["checksum"]),

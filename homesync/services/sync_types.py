@@ -30,11 +30,17 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     whose content another device changed after it is a conflict, never an overwrite.
     """
 
-    user_id: str
+    user_id: str  # whose tree the change is made in
     device_id: str
     device_name: str
     base_seq: int
     now: int
+    # For entries others share with the user: the journal position the device had seen
+    # them up to (from the token's share-feed position); None: use ``base_seq``.
+    shared_seq: int | None = None
+    # Set when the change is made in another user's tree through a write share
+    # (:func:`homesync.services.share_access.route_change`).
+    via_share: bool = False
 
 
 class LocalChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,3 +76,4 @@ class ChangeResult(msgspec.Struct, frozen=True, kw_only=True):
     file_id: str | None = None
     conflict_id: str | None = None
     error: ErrorInfo | None = None
+    owner_id: str | None = None  # not on the wire: whose tree a shared change landed in

@@ -14,6 +14,13 @@ For each file, in order:
 
 The quota is checked once for everything the request adds (507 before anything is
 written), then the whole plan commits in one transaction.
+
+A file going into something shared with the user (a ``fileId`` of the owner's, or a
+folder under ``/Shared with me``) lands in the owner's tree when a ``write`` share allows
+it (:func:`homesync.services.share_access.upload_place`; 403 otherwise). Its bytes count
+against the owner's quota (a 507 names the owner's space, never their amounts), and steps
+1 and 3 are skipped: the owner's tombstones and stored content must not answer the
+recipient's questions about what else the owner has.
 """
 
 from __future__ import annotations
@@ -22,13 +29,20 @@ from collections.abc import Awaitable, Callable
 
 from homesync import clock
 from homesync.config import UploadSettings, parse_duration, parse_size
-from homesync.errors import NameConflict, NotFound, PayloadTooLarge, ValidationError
+from homesync.errors import (
+    NameConflict,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+    ValidationError,
+)
 from homesync.ids import new_id
 from homesync.paths import name_key, normalize_folder, normalize_name
 from homesync.services.quota import Quota
+from homesync.services.share_access import UploadPlace, upload_place
 from homesync.services.upload_types import FileRequest, InitEntry, InitResult, UploadOptions
 from homesync.store import files, uploads
-from homesync.store.db import Conn, Database
+from homesync.store.db import Conn, Database, Row
 
 __all__ = ["MAX_CHUNKS_PER_FILE", "DeletedOnServer", "UploadPlanner", "normalize_checksum"]
 
@@ -120,22 +134,57 @@ class UploadPlanner:
                 tx, session_id=session_id, user_id=user_id, device_id=device_id,
                 wifi_only=options.wifi_only, max_retries=options.max_retries,
                 chunk_size=session_chunk, now=now)
-            planned: list[tuple[FileRequest, str | None]] = []
+            planned: list[tuple[FileRequest, UploadPlace | None, str | None]] = []
             for req in checked:
-                planned.append((req, await self._decide(tx, user_id, device_id, req, now)))
-            # Bytes this request adds: new uploads and files made from stored chunks.
-            extra = sum(req.size for req, kind in planned if kind in ("new", "copy"))
-            await self._quota.check_room(tx, user_id, extra, now)
+                place = await upload_place(tx, user_id, folder=req.folder, file_id=req.file_id)
+                planned.append((req, place,
+                                await self._decide(tx, user_id, device_id, req, place, now)))
+            await self._check_quotas(tx, user_id, planned, now)
             used_before = await self._quota.used_bytes(tx, user_id)
-            entries = [await self._apply(tx, user_id, device_id, session_id, req, kind, options,
-                                         now, expires_at)
-                       for req, kind in planned]
+            entries = [await self._apply(tx, user_id, device_id, session_id, req, place, kind,
+                                         options, now, expires_at)
+                       for req, place, kind in planned]
             await self._quota.note_usage(tx, user_id, used_before, now)
         return InitResult(session_id=session_id, expires_at=expires_at, entries=entries)
 
+    async def _check_quotas(self, tx: Conn, user_id: str,
+                            planned: list[tuple[FileRequest, UploadPlace | None, str | None]],
+                            now: int) -> None:
+        """507 unless what the request adds (new uploads, files made from stored chunks)
+        fits the quota of the tree it goes to: the user's, and each sharing owner's."""
+        extra: dict[str, int] = {user_id: 0}
+        owners: dict[str, str] = {}
+        for req, place, kind in planned:
+            if kind in ("new", "copy"):
+                tree_owner = place.owner_id if place is not None else user_id
+                extra[tree_owner] = extra.get(tree_owner, 0) + req.size
+                if place is not None:
+                    owners[tree_owner] = place.owner_name
+        for tree_owner, added in extra.items():
+            if tree_owner == user_id:
+                await self._quota.check_room(tx, user_id, added, now)
+                continue
+            try:
+                await self._quota.check_room(tx, tree_owner, added, now)
+            except QuotaExceeded:  # their amounts are theirs
+                raise QuotaExceeded(f"There is not enough room left in {owners[tree_owner]}'s"
+                                    " storage for this upload") from None
+
+    async def _here(self, tx: Conn, user_id: str, req: FileRequest,
+                    place: UploadPlace | None) -> Row | None:
+        """The live entry the file would replace or collide with."""
+        if place is not None:
+            return place.target or await files.find_by_name(tx, place.owner_id, place.folder,
+                                                            req.name)
+        if req.file_id is not None:
+            return await files.get_file(tx, user_id, req.file_id)
+        return await files.find_by_name(tx, user_id, req.folder, req.name)
+
     async def _decide(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
-                      now: int) -> str | None:
+                      place: UploadPlace | None, now: int) -> str | None:
         """What to do with one file: deleted / same / copy / conflict / resume / new."""
+        if place is not None:
+            return await self._decide_shared(tx, user_id, device_id, req, place, now)
         target = None
         if req.file_id is not None:
             target = await files.get_file(tx, user_id, req.file_id)
@@ -150,6 +199,21 @@ class UploadPlanner:
             return "conflict"
         if await files.find_version_by_checksum(tx, user_id, req.checksum) is not None:
             return "copy"
+        return await self._resume_or_new(tx, user_id, device_id, req, now)
+
+    async def _decide_shared(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
+                             place: UploadPlace, now: int) -> str:
+        """Into the owner's tree: same / conflict / resume / new (never deleted or copy)."""
+        here = await self._here(tx, user_id, req, place)
+        if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
+            return "same"  # the recipient sees this entry anyway
+        if here is not None and place.target is None:
+            return "conflict"
+        return await self._resume_or_new(tx, user_id, device_id, req, now)
+
+    @staticmethod
+    async def _resume_or_new(tx: Conn, user_id: str, device_id: str, req: FileRequest,
+                             now: int) -> str:
         if await uploads.find_resumable(
                 tx, user_id=user_id, device_id=device_id, folder=req.folder,
                 name_key=name_key(req.name), checksum=req.checksum, size=req.size,
@@ -158,17 +222,16 @@ class UploadPlanner:
         return "new"
 
     async def _apply(self, tx: Conn, user_id: str, device_id: str, session_id: str,
-                     req: FileRequest, kind: str | None, options: UploadOptions, now: int,
-                     expires_at: int) -> InitEntry:
+                     req: FileRequest, place: UploadPlace | None, kind: str | None,
+                     options: UploadOptions, now: int, expires_at: int) -> InitEntry:
         if kind == "deleted":
             return InitEntry(local_id=req.local_id, status="deleted_on_server")
         if kind == "same":
-            here = (await files.get_file(tx, user_id, req.file_id) if req.file_id
-                    else await files.find_by_name(tx, user_id, req.folder, req.name))
+            here = await self._here(tx, user_id, req, place)
             assert here is not None
             return InitEntry(local_id=req.local_id, status="deduplicated", file_id=here["id"])
         if kind == "conflict":
-            here = await files.find_by_name(tx, user_id, req.folder, req.name)
+            here = await self._here(tx, user_id, req, place)
             assert here is not None
             return InitEntry(
                 local_id=req.local_id, status="conflict", file_id=here["id"],
@@ -193,7 +256,7 @@ class UploadPlanner:
             name_key=name_key(req.name), size=req.size, mime_type=req.mime_type,
             checksum=req.checksum, priority=req.priority, target_file_id=req.file_id,
             chunk_size=chunk_size, total_chunks=-(-req.size // chunk_size), now=now,
-            expires_at=expires_at)
+            expires_at=expires_at, owner_id=place.owner_id if place is not None else None)
         return InitEntry(local_id=req.local_id, status="upload", upload_id=upload_id)
 
     async def _copy(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,

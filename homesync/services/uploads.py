@@ -7,6 +7,11 @@ its chunk was durable, so after a crash ``GET /upload/{id}`` tells the truth (tu
 ``complete`` reads the content back from storage through sha256 before the file exists
 (owncloud/core#26988, #32567), then creates the file or its new version, the journal entry
 and the ``uploads`` notification in one transaction.
+
+An upload into something shared with the uploader (see :mod:`.upload_init`) stays the
+uploader's (their chunk PUTs, status and notification) but completes into the owner's
+tree, after the ``write`` grant is checked again in the committing transaction: revoked
+since init is 404, downgraded to read 403, and nothing is committed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from homesync.errors import (
     ChecksumMismatch,
     ChunkSizeMismatch,
     Conflict,
+    Forbidden,
     MissingChunks,
     NameConflict,
     NotFound,
@@ -30,8 +36,10 @@ from homesync.errors import (
     UploadExpired,
     ValidationError,
 )
-from homesync.services.file_views import file_info
+from homesync.services.downloads import SharedPlace
+from homesync.services.file_views import FileInfo, file_info
 from homesync.services.quota import Quota
+from homesync.services.share_access import UploadPlace, upload_place
 from homesync.services.upload_events import upload_event
 from homesync.services.upload_init import UploadPlanner, normalize_checksum
 from homesync.services.upload_types import (
@@ -64,6 +72,9 @@ class Uploads:
         self._signer = signer
         # Told the user id after a commit that changed their files (wakes sync long polls).
         self.files_changed: Callable[[str], None] = _ignore_change
+        # Set by the shares service: where an entry of a sharing owner sits for the
+        # uploader (under /Shared with me), never the owner's path.
+        self.shared_place: SharedPlace = _as_is
 
     # -- init -----------------------------------------------------------------------
 
@@ -277,13 +288,16 @@ class Uploads:
             if row["status"] == "completed":  # a concurrent complete won the writer first
                 return await self._completed_result(row, tx)
             self._check_open(row, now)
-            target = None
-            if row["target_file_id"] is not None:
+            tree_owner, folder, target = user_id, row["folder"], None
+            if row["owner_id"] is not None:
+                place = await _shared_place_now(tx, row)
+                tree_owner, folder, target = place.owner_id, place.folder, place.target
+            elif row["target_file_id"] is not None:
                 target = await files.get_file(tx, user_id, row["target_file_id"])
                 if target is not None and (target["deleted_at"] is not None
                                            or target["kind"] != "file"):
                     target = None  # deleted meanwhile: the upload becomes a new file, never lost
-            here = target or await files.find_by_name(tx, user_id, row["folder"], row["name"])
+            here = target or await files.find_by_name(tx, tree_owner, folder, row["name"])
             if here is not None and here["kind"] == "file" and here["checksum"] == row["checksum"]:
                 # Same content already there (another device got there first, D7).
                 await uploads.mark_completed(tx, upload_id, file_id=here["id"],
@@ -293,23 +307,31 @@ class Uploads:
                 if here is not None and target is None:
                     raise NameConflict(f"{row['name']} already exists in {row['folder']}",
                                        fileId=here["id"])
-                used_before = await self._quota.used_bytes(tx, user_id)
+                used_before = await self._quota.used_bytes(tx, tree_owner)
                 committed = await files.commit_version(
-                    tx, user_id=user_id, file_id=target["id"] if target else None,
-                    folder=row["folder"], name=row["name"], size=row["size"],
+                    tx, user_id=tree_owner, file_id=target["id"] if target else None,
+                    folder=folder, name=row["name"], size=row["size"],
                     checksum=row["checksum"], mime_type=row["mime_type"], metadata=metadata,
                     modified_at=_modified_at(metadata, now), chunk_hashes=hashes,
                     device_id=device_id, now=now)
                 await uploads.mark_completed(tx, upload_id, file_id=committed.file_id,
                                              version_id=committed.version_id, now=now)
-                await self._quota.note_usage(tx, user_id, used_before, now)
+                await self._quota.note_usage(tx, tree_owner, used_before, now)
                 created, file_id = committed.created, committed.file_id
             await upload_event(tx, row, "upload_completed", "Upload completed",
                                 f"{row['name']} is safe on your server.", now, file_id=file_id)
-            file_row = await files.get_file(tx, user_id, file_id)
+            file_row = await files.get_file(tx, tree_owner, file_id)
         assert file_row is not None
-        self.files_changed(user_id)
-        return CompleteResult(upload_id=upload_id, file=file_info(file_row), created=created)
+        self.files_changed(tree_owner)
+        return CompleteResult(upload_id=upload_id, file=await self._seen(row, file_row),
+                              created=created)
+
+    async def _seen(self, row: Row, file_row: Row) -> FileInfo:
+        """The upload's file as its uploader sees it (under /Shared with me if shared)."""
+        info = file_info(file_row)
+        if file_row["user_id"] != row["user_id"]:
+            info = await self.shared_place(row["user_id"], file_row["user_id"], info)
+        return info
 
     async def _forget_lost_chunks(self, upload_id: str, received: list[Row]) -> MissingChunks:
         """Chunks whose bytes are gone (disk damage): uncount them so the app re-sends them."""
@@ -320,10 +342,12 @@ class Uploads:
                              missingChunks=lost)
 
     async def _completed_result(self, row: Row, conn: Conn | None = None) -> CompleteResult:
-        file_row = await files.get_file(conn or self._db.reader, row["user_id"], row["file_id"])
+        file_row = await files.get_file(conn or self._db.reader,
+                                        row["owner_id"] or row["user_id"], row["file_id"])
         if file_row is None:
             raise NotFound("The file of this upload no longer exists")
-        return CompleteResult(upload_id=row["id"], file=file_info(file_row), created=False)
+        return CompleteResult(upload_id=row["id"], file=await self._seen(row, file_row),
+                              created=False)
 
     # -- helpers --------------------------------------------------------------------
 
@@ -356,6 +380,26 @@ class Uploads:
 
 def _ignore_change(user_id: str) -> None:
     pass
+
+
+async def _as_is(user_id: str, owner_id: str, info: FileInfo) -> FileInfo:
+    return info
+
+
+async def _shared_place_now(tx: Conn, row: Row) -> UploadPlace:
+    """Where an upload into a shared item lands, checked again at complete: 404 when the
+    share is gone (or now shows another owner's folder there), 403 when it is read-only."""
+    gone = NotFound("What this upload was going into is no longer shared with you")
+    place = await upload_place(tx, row["user_id"], folder=row["folder"],
+                               file_id=row["target_file_id"])
+    if place is None and row["target_file_id"] is not None:
+        try:  # the file was deleted meanwhile: a new file beside it, never lost
+            place = await upload_place(tx, row["user_id"], folder=row["folder"], file_id=None)
+        except (NotFound, Forbidden):  # a shared file's own folder is not the recipient's
+            raise gone from None
+    if place is None or place.owner_id != row["owner_id"]:
+        raise gone
+    return place
 
 
 def _parse_index(index: str | int, total: int) -> int:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from homesync.store.db import Conn, Row, execute, fetchall
+from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
-__all__ = ["add_subtree", "changed_files", "rows_by_id"]
+__all__ = ["add_subtree", "changed_files", "rows_by_id", "seen_seq"]
 
 # The columns :func:`rows_by_id` reads, enough to build a delta entry.
 _FILE_COLUMNS = ("id, user_id, kind, name, folder, size, modified_at, checksum, mime_type,"
@@ -24,15 +24,18 @@ async def add_subtree(conn: Conn, *, recipient_id: str, file_id: str) -> None:
     """Append the live shared item ``file_id`` and, for a folder, everything live below it.
 
     The recipient's next delta judges each entry from the shares live then: called when
-    a share starts they appear, when it ends they are deleted.
+    a share starts they appear, when it ends they are deleted. Each entry's ``seq`` is the
+    journal's end: the delta shows the entries as they are now.
     """
     await execute(
         conn,
         "WITH root AS (SELECT user_id, kind, id,"
         " CASE folder WHEN '/' THEN '/' || name ELSE folder || '/' || name END AS path"
-        " FROM files WHERE id = ?2)"
-        " INSERT INTO share_feed (recipient_id, file_id)"
-        " SELECT ?1, f.id FROM root r JOIN files f ON f.user_id = r.user_id"
+        " FROM files WHERE id = ?2),"
+        " clock AS (SELECT coalesce(max(seq), 0) AS seq FROM journal)"
+        " INSERT INTO share_feed (recipient_id, file_id, seq)"
+        " SELECT ?1, f.id, c.seq FROM root r CROSS JOIN clock c"
+        " JOIN files f ON f.user_id = r.user_id"
         " WHERE f.deleted_at IS NULL AND (f.id = r.id OR (r.kind = 'folder' AND"
         " (f.folder = r.path OR substr(f.folder, 1, length(r.path) + 1) = r.path || '/')))"
         " ORDER BY f.folder, f.name",
@@ -66,3 +69,11 @@ async def rows_by_id(conn: Conn, file_ids: Sequence[str]) -> dict[str, Row]:
                                         f" ({marks})", chunk):
             found[row["id"]] = row
     return found
+
+
+async def seen_seq(conn: Conn, recipient_id: str, pos: int) -> int:
+    """The journal position a device at feed position ``pos`` has seen the shared entries
+    up to: every change to them after it has a feed entry after ``pos`` (0 at none)."""
+    row = await fetchone(conn, "SELECT seq FROM share_feed WHERE recipient_id = ? AND pos <= ?"
+                               " ORDER BY pos DESC LIMIT 1", (recipient_id, pos))
+    return int(row["seq"]) if row is not None else 0

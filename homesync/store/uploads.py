@@ -34,7 +34,7 @@ _COLUMNS = (
     " u.size, u.mime_type, u.checksum, u.priority, u.target_file_id, u.chunk_size,"
     " u.total_chunks, u.status, u.received_chunks, u.received_bytes, u.reported_bytes,"
     " u.reported_at, u.checksum_failed, u.file_id, u.version_id, u.created_at, u.updated_at,"
-    " u.expires_at, u.finished_at, s.wifi_only, s.max_retries,"
+    " u.expires_at, u.finished_at, u.owner_id, s.wifi_only, s.max_retries,"
     " d.removed_at AS device_removed_at"
 )
 _FROM = ("FROM uploads u JOIN upload_sessions s ON s.id = u.session_id"
@@ -54,16 +54,18 @@ async def insert_session(tx: Conn, *, session_id: str, user_id: str, device_id: 
 async def insert(tx: Conn, *, upload_id: str, session_id: str, user_id: str, device_id: str,
                  local_id: str, folder: str, name: str, name_key: str, size: int, mime_type: str,
                  checksum: str, priority: str, target_file_id: str | None, chunk_size: int,
-                 total_chunks: int, now: int, expires_at: int) -> None:
+                 total_chunks: int, now: int, expires_at: int,
+                 owner_id: str | None = None) -> None:
+    """A new upload; ``owner_id`` when it lands in someone else's shared item."""
     await execute(
         tx,
         "INSERT INTO uploads (id, session_id, user_id, device_id, local_id, folder, name, name_key,"
         " size, mime_type, checksum, priority, target_file_id, chunk_size, total_chunks, status,"
-        " created_at, updated_at, expires_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        " created_at, updated_at, expires_at, owner_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
         (upload_id, session_id, user_id, device_id, local_id, folder, name, name_key, size,
          mime_type, checksum, priority, target_file_id, chunk_size, total_chunks, now, now,
-         expires_at),
+         expires_at, owner_id),
     )
 
 
@@ -90,11 +92,14 @@ async def find_resumable(conn: Conn, *, user_id: str, device_id: str, folder: st
 
 
 async def reserved_bytes(conn: Conn, user_id: str, now: int) -> int:
-    """Bytes promised to the user's open uploads (counted against the quota at init)."""
+    """Bytes promised to open uploads into the user's tree (counted against the quota at
+    init): their own, and those of people they share a folder with (``owner_id``)."""
     row = await fetchone(
         conn,
-        f"SELECT coalesce(sum(size), 0) FROM uploads WHERE user_id = ? AND status IN {_OPEN_SQL}"
-        " AND expires_at > ?",
+        f"SELECT (SELECT coalesce(sum(size), 0) FROM uploads WHERE user_id = ?1"
+        f" AND owner_id IS NULL AND status IN {_OPEN_SQL} AND expires_at > ?2)"
+        f" + (SELECT coalesce(sum(size), 0) FROM uploads WHERE owner_id = ?1"
+        f" AND status IN {_OPEN_SQL} AND expires_at > ?2)",
         (user_id, now),
     )
     return int(row[0]) if row else 0
