@@ -84,7 +84,7 @@ class Devices:
 
     async def list_for(self, principal: Principal) -> list[DeviceInfo]:
         """The caller's registered devices, oldest first."""
-        return [device_info(r) for r in await devices.list_for_user(self._db.reader,
+        return [device_info(r) for r in await devices.list_for_user(self._db.inline,
                                                                      principal.user_id)]
 
     async def update_settings(self, principal: Principal, device_id: str,

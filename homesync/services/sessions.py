@@ -217,7 +217,7 @@ class Sessions:
         """
         now = clock.now_ms()
         claims = self._codec.verify_access(access_token, now)
-        row = await tokens.active_principal(self._db.reader, claims.family_id, claims.device_id,
+        row = await tokens.active_principal(self._db.inline, claims.family_id, claims.device_id,
                                             claims.user_id)
         if row is None:
             raise Unauthorized("Session revoked or device removed")

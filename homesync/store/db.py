@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import aiosqlite
 
 from homesync.store.migrate import apply_migrations
 
-__all__ = ["Conn", "Database", "Row", "execute", "fetchall", "fetchone"]
+__all__ = ["Conn", "Database", "InlineReader", "Reads", "Row", "execute", "fetchall", "fetchone"]
 
 Conn = aiosqlite.Connection
 Row = sqlite3.Row
@@ -48,6 +48,50 @@ async def _connect(path: Path, *, readonly: bool = False) -> Conn:
     return conn
 
 
+class InlineReader:
+    """A read-only connection queried on the event loop's own thread.
+
+    For indexed lookups of a few rows on hot paths (the access check every authenticated
+    request makes, say): such a query costs a few microseconds in SQLite, while a trip to
+    an aiosqlite thread and back costs 100 µs or more, and far more when the loop is busy
+    and the thread waits for the GIL (bench/api.py). Scans and anything whose size grows
+    with the user's data use the threaded readers, which do not hold up the loop.
+
+    A WAL reader almost never waits for a lock; when it would (the WAL being reset), the
+    query goes to a threaded reader instead of blocking the loop.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, fallback: Callable[[], Conn]) -> None:
+        self._conn = conn
+        self._fallback = fallback
+
+    @classmethod
+    def open(cls, path: Path, fallback: Callable[[], Conn]) -> InlineReader:
+        # Not tied to the opening thread: tests serve the app from another thread's loop.
+        # SQLite's serialized mode (sqlite3.threadsafety == 3) makes that safe.
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        for pragma in (*_PRAGMAS, "PRAGMA query_only=ON", "PRAGMA busy_timeout=0"):
+            conn.execute(pragma)
+        return cls(conn, fallback)
+
+    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] = ()) -> list[Row]:
+        try:
+            return self._conn.execute(sql, tuple(parameters)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+        return list(await self._fallback().execute_fetchall(sql, tuple(parameters)))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+# What read-only store functions accept: a threaded connection (writer or reader), or the
+# inline reader for the few lookups that run on the loop.
+Reads = Conn | InlineReader
+
+
 class Database:
     """An open homesync database. Use ``await Database.open(path)`` and ``await db.close()``."""
 
@@ -57,6 +101,8 @@ class Database:
         self._readers = readers
         self._next_reader = itertools.cycle(readers)
         self._write_lock = asyncio.Lock()
+        # Lookups on the loop's thread (see InlineReader); falls back to the readers.
+        self.inline = InlineReader.open(path, lambda: self.reader)
 
     @classmethod
     async def open(cls, path: Path, *, readers: int = 2) -> Database:
@@ -69,6 +115,7 @@ class Database:
 
     async def close(self) -> None:
         async with self._write_lock:
+            self.inline.close()
             for conn in (*self._readers, self._writer):
                 await conn.close()
 
@@ -126,13 +173,13 @@ async def _check_durability(conn: Conn) -> None:
 # statements) the trips cost more than the SQL.
 
 
-async def fetchone(conn: Conn, sql: str, params: Iterable[Any] = ()) -> Row | None:
+async def fetchone(conn: Reads, sql: str, params: Iterable[Any] = ()) -> Row | None:
     """One row from ``conn`` (writer or reader); for queries of at most a few rows."""
     rows = await conn.execute_fetchall(sql, tuple(params))
     return next(iter(rows), None)
 
 
-async def fetchall(conn: Conn, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+async def fetchall(conn: Reads, sql: str, params: Iterable[Any] = ()) -> list[Row]:
     return list(await conn.execute_fetchall(sql, tuple(params)))
 
 

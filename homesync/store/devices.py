@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homesync.store.db import Conn, Row, execute, fetchall, fetchone
+from homesync.store.db import Conn, Reads, Row, execute, fetchall, fetchone
 
 __all__ = [
     "by_client_id",
@@ -64,7 +64,7 @@ async def by_client_id(conn: Conn, user_id: str, client_id: str) -> Row | None:
     )
 
 
-async def list_for_user(conn: Conn, user_id: str) -> list[Row]:
+async def list_for_user(conn: Reads, user_id: str) -> list[Row]:
     return await fetchall(
         conn,
         f"SELECT {_COLUMNS} FROM devices WHERE user_id = ? AND removed_at IS NULL"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homesync.store.db import Conn, Row, execute, fetchone
+from homesync.store.db import Conn, Reads, Row, execute, fetchone
 
 __all__ = [
     "active_principal",
@@ -94,7 +94,7 @@ async def revoke_user_families(conn: Conn, user_id: str, reason: str, now: int) 
     )
 
 
-async def active_principal(conn: Conn, family_id: str, device_id: str, user_id: str) -> Row | None:
+async def active_principal(conn: Reads, family_id: str, device_id: str, user_id: str) -> Row | None:
     """The caller behind an access token, if its sign-in and device are still alive.
 
     One query per authenticated request: this is what makes revocation immediate.
