@@ -54,13 +54,19 @@ class Metrics:
         self.duration = Histogram("homesync_http_request_duration_seconds",
                                   "Time to answer HTTP requests.", ("method", "route"),
                                   buckets=_DURATION_BUCKETS, registry=r)
-        self.in_flight = Gauge("homesync_http_requests_in_flight",
-                               "HTTP requests being handled now.", registry=r)
+        # Plain ints read when scraped: a gauge's inc/dec takes a lock on every request.
+        self.in_flight = 0
+        self.parked_long_polls = 0
+        Gauge("homesync_http_requests_in_flight", "HTTP requests being handled now.",
+              registry=r).set_function(lambda: self.in_flight)
         self.upload_bytes = Counter("homesync_upload_bytes",
                                     "Chunk bytes received by successful chunk uploads.",
                                     registry=r)
-        self.long_polls = Gauge("homesync_sync_long_polls_parked",
-                                "Sync long-polls (wait=N) waiting for a change now.", registry=r)
+        Gauge("homesync_sync_long_polls_parked",
+              "Sync long-polls (wait=N) waiting for a change now.",
+              registry=r).set_function(lambda: self.parked_long_polls)
+        # labels() looks the child up under a lock; each (method, route, status) is kept.
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
         def gauge(name: str, doc: str) -> Gauge:
             return Gauge(f"homesync_{name}", doc, registry=r)
@@ -89,8 +95,14 @@ class Metrics:
         self._refresher: asyncio.Task[None] | None = None
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.duration.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)),
+                        self.duration.labels(method, route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def refresh(self, services: Services) -> None:
         """Set the database-derived gauges from a fresh status report."""

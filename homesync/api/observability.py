@@ -80,16 +80,16 @@ class Observability:
                                       (b"x-request-id", rid.encode())]
             await send(message)
 
-        self.metrics.in_flight.inc()
+        self.metrics.in_flight += 1
         if long_poll:
-            self.metrics.long_polls.inc()
+            self.metrics.parked_long_polls += 1
         try:
             await self.app(scope, counting_receive, tagging_send)
         finally:
             seconds = time.perf_counter() - started
-            self.metrics.in_flight.dec()
+            self.metrics.in_flight -= 1
             if long_poll:
-                self.metrics.long_polls.dec()
+                self.metrics.parked_long_polls -= 1
             route = str(scope.get("path_template") or "unmatched")
             method = scope["method"]
             self.metrics.observe_request(method, route, status, seconds)
