@@ -202,6 +202,7 @@ async def route_change(tx: Conn, actor: Actor,
         entry = await resolve_entry(tx, actor.user_id, change.file_id)
         if entry is None:
             return None
+        _check_entry(entry, change)
     place = await _destination(tx, actor.user_id, change)
     if own:
         if place is not None:
@@ -215,7 +216,6 @@ async def route_change(tx: Conn, actor: Actor,
         owner_id = place.owner_id
     else:
         owner_id = entry.owner_id
-        _check_entry(entry, change)
         if change.action in ("rename", "move") and change.folder is not None and (
                 place is None or place.owner_id != owner_id or entry.inside is None
                 or not is_under(place.path, entry.inside.path)):

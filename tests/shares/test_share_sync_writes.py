@@ -1,0 +1,199 @@
+"""POST /sync/files (and the offline queue) on what was shared with write: changes land in
+the owner's tree, only inside the shared folder; read shares answer FORBIDDEN, the owner's
+other entries NOT_FOUND; stale changes to shared content are conflicts."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+
+from tests.helpers import API, Device
+from tests.shares.test_shares_api import World, share
+from tests.sync.helpers import change, checksum, pull, push, store
+
+BOBS = "/Shared with me/Alice Liddell"
+
+
+async def alice_paths(client: AsyncTestClient[Any], w: World) -> dict[str, str]:
+    """id → path of Alice's live entries, as her sync lists them."""
+    data = await pull(client, w.alice)
+    return {e["id"]: e["folder"].rstrip("/") + "/" + e["name"]
+            for e in data["changes"]["created"]}
+
+
+async def trashed(client: AsyncTestClient[Any], dev: Device) -> set[str]:
+    r = await client.get(f"{API}/trash", headers=dev.auth)
+    return {i["id"] for i in r.json()["data"]["items"]}
+
+
+def codes(data: dict[str, Any]) -> list[str]:
+    return [r["error"]["code"] if r["status"] == "rejected" else r["status"]
+            for r in data["results"]]
+
+
+async def test_bob_changes_alices_shared_folder_and_she_sees_it(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    alice_token = (await pull(client, w.alice))["nextSyncToken"]
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    data = os.urandom(200)
+    done = await push(
+        client, w.bob, token,
+        change("mkdir", "m", folder=f"{BOBS}/photos/2025", name="summer"),
+        change("rename", "r", fileId=w.a_jpg["id"], name="renamed.jpg"),
+        change("move", "v", fileId=w.b_jpg["id"], folder=f"{BOBS}/photos/2025/summer"),
+        change("upload", "u", folder=f"{BOBS}/photos/2025", name="new.jpg", size=len(data),
+               checksum=checksum(data)),
+    )
+    assert codes(done) == ["applied", "applied", "applied", "upload_required"]
+    paths = await alice_paths(client, w)
+    summer = done["results"][0]["fileId"]
+    assert paths[summer] == "/photos/2025/summer"
+    assert paths[w.a_jpg["id"]] == "/photos/2024/renamed.jpg"
+    assert paths[w.b_jpg["id"]] == "/photos/2025/summer/b.jpg"
+    # Bob's own tree got nothing; Alice's sync since her token has exactly these.
+    r = await client.get(f"{API}/files", headers=w.bob.auth)
+    assert r.json()["data"]["files"] == []
+    since = await pull(client, w.alice, alice_token)
+    assert {e["id"] for e in since["changes"]["created"] + since["changes"]["updated"]} >= {
+        summer, w.a_jpg["id"], w.b_jpg["id"]}
+
+    # Deleting goes to Alice's trash (a folder with what is in it).
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    done = await push(client, w.bob, token, change("delete", "d", fileId=summer))
+    assert codes(done) == ["applied"]
+    assert summer in await trashed(client, w.alice)
+    r = await client.get(f"{API}/files/{w.b_jpg['id']}", headers=w.bob.auth)
+    assert r.status_code == 404
+
+
+async def test_moves_stay_inside_the_share_and_the_item_itself_stays_put(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    w = world
+    made = await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    mine = await store(client, w.bob, os.urandom(50), name="mine.jpg", folder="/bob")
+    others = await store(client, w.carol, os.urandom(50), name="c.jpg", folder="/carol")
+    await share(client, w.carol, others, "bob@example.com", "write")
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    done = await push(
+        client, w.bob, token,
+        change("move", "1", fileId=w.a_jpg["id"], folder="/bob"),  # out of the share
+        change("move", "2", fileId=mine, folder=f"{BOBS}/photos"),  # into it
+        change("move", "3", fileId=w.a_jpg["id"], folder="/Shared with me/Carol Danvers"),
+        change("rename", "4", fileId=w.photos_id, name="pics"),  # the shared item itself
+        change("move", "5", fileId=w.photos_id, folder=f"{BOBS}/elsewhere"),
+        change("delete", "6", fileId=w.photos_id),
+        change("mkdir", "7", folder="/Shared with me"),
+        change("mkdir", "8", folder=BOBS),
+        change("mkdir", "9", folder=BOBS, name="new"),
+        change("upload", "10", folder=BOBS, name="x.jpg", size=1, checksum=checksum(b"x")),
+        change("move", "11", fileId=w.a_jpg["id"], folder=f"{BOBS}/photos/../../Carol Danvers"),
+        change("move", "12", fileId=w.a_jpg["id"], folder=f"{BOBS}/documents"),
+    )
+    assert codes(done) == ["FORBIDDEN"] * 10 + ["INVALID_PATH", "NOT_FOUND"]
+    paths = await alice_paths(client, w)
+    assert paths[w.photos_id] == "/photos" and paths[w.a_jpg["id"]] == "/photos/2024/a.jpg"
+    r = await client.get(f"{API}/files/{mine}", headers=w.bob.auth)
+    assert r.json()["data"]["folder"] == "/bob"
+    # Leaving is how a recipient gets rid of a share.
+    r = await client.delete(f"{API}/shares/{made['id']}", headers=w.bob.auth)
+    assert r.status_code == 200
+
+
+async def test_read_shares_answer_forbidden_and_other_files_not_found(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    w = world
+    made = await share(client, w.alice, w.photos_id, "bob@example.com", "read")
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    data = os.urandom(10)
+    attempts = [
+        change("rename", "1", fileId=w.a_jpg["id"], name="x.jpg"),
+        change("delete", "2", fileId=w.a_jpg["id"]),
+        change("mkdir", "3", folder=f"{BOBS}/photos/new"),
+        change("upload", "4", fileId=w.a_jpg["id"], size=len(data), checksum=checksum(data)),
+        change("upload", "5", folder=f"{BOBS}/photos", name="n.jpg", size=len(data),
+               checksum=checksum(data)),
+    ]
+    assert codes(await push(client, w.bob, token, *attempts)) == ["FORBIDDEN"] * 5
+    # Alice's unshared document: the same answer as for an id that does not exist.
+    secret = w.secret["id"]
+    done = await push(
+        client, w.bob, token,
+        change("rename", "1", fileId=secret, name="mine.pdf"),
+        change("move", "2", fileId=secret, folder=f"{BOBS}/photos"),
+        change("delete", "3", fileId=secret),
+        change("upload", "4", fileId=secret, size=len(data), checksum=checksum(data)),
+    )
+    assert codes(done) == ["NOT_FOUND"] * 4
+    # Upgraded to write: the same change goes through; revoked: not found.
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write", status=200)
+    assert codes(await push(client, w.bob, token, attempts[0])) == ["applied"]
+    await client.delete(f"{API}/shares/{made['id']}", headers=w.alice.auth)
+    assert codes(await push(client, w.bob, token, attempts[1])) == ["NOT_FOUND"]
+    r = await client.get(f"{API}/files/{w.secret['id']}", headers=w.alice.auth)
+    assert r.json()["data"]["name"] == "taxes.pdf"
+    assert w.a_jpg["id"] not in await trashed(client, w.alice)
+
+
+async def test_stale_changes_to_shared_content_are_conflicts(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    stale = (await pull(client, w.bob))["nextSyncToken"]
+    alices = os.urandom(100)
+    await store(client, w.alice, alices, name="a.jpg", folder="/photos/2024",
+                file_id=w.a_jpg["id"])
+    bobs = os.urandom(100)
+    done = await push(
+        client, w.bob, stale,
+        change("upload", "1", fileId=w.a_jpg["id"], size=len(bobs), checksum=checksum(bobs)),
+        change("delete", "2", fileId=w.a_jpg["id"]),
+        change("upload", "3", folder=f"{BOBS}/photos/2024", name="A.JPG", size=len(bobs),
+               checksum=checksum(bobs)),
+    )
+    assert codes(done) == ["conflict"] * 3
+    assert all(r["fileId"] == w.a_jpg["id"] and "conflictId" not in r for r in done["results"])
+    # No conflict records: Bob's resolutions work on his own tree, Alice's are her devices'.
+    assert (await pull(client, w.bob))["conflicts"] == []
+    assert (await pull(client, w.alice))["conflicts"] == []
+    # After pulling, the device knows Alice's version: the same changes apply.
+    fresh = (await pull(client, w.bob, stale))["nextSyncToken"]
+    done = await push(client, w.bob, fresh, change(
+        "upload", "1", fileId=w.a_jpg["id"], size=len(bobs), checksum=checksum(bobs)))
+    assert codes(done) == ["upload_required"]
+    # The device's own new version never conflicts with its later delete.
+    await store(client, w.bob, bobs, name="a.jpg", folder=f"{BOBS}/photos/2024",
+                file_id=w.a_jpg["id"])
+    done = await push(client, w.bob, fresh, change("delete", "2", fileId=w.a_jpg["id"]))
+    assert codes(done) == ["applied"]
+    assert w.a_jpg["id"] in await trashed(client, w.alice)
+
+
+async def test_the_offline_queue_applies_to_shared_folders_too(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    r = await client.post(f"{API}/queue/add", headers=w.bob.auth, json={
+        "syncToken": token, "operations": [
+            {"id": "op1", "type": "mkdir", "remotePath": f"{BOBS}/photos/queued",
+             "createdAt": "2024-01-20T10:00:00Z"},
+            {"id": "op2", "type": "move", "fileId": w.b_jpg["id"],
+             "remotePath": f"{BOBS}/photos/queued/b.jpg", "createdAt": "2024-01-20T10:00:01Z"},
+            {"id": "op3", "type": "delete", "fileId": w.secret["id"],
+             "createdAt": "2024-01-20T10:00:02Z"},
+        ]})
+    assert r.status_code == 200, r.text
+    ops = {o["id"]: o for o in r.json()["data"]["operations"]}
+    assert (ops["op1"]["status"], ops["op2"]["status"]) == ("done", "done")
+    assert (ops["op3"]["status"], ops["op3"]["error"]["code"]) == ("failed", "NOT_FOUND")
+    paths = await alice_paths(client, w)
+    assert paths[w.b_jpg["id"]] == "/photos/queued/b.jpg"
