@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from homesync.errors import Forbidden, NotFound
+from homesync.errors import Forbidden, HomesyncError, NotFound
 from homesync.paths import is_under, join, normalize_folder, normalize_name
 from homesync.services.shared_view import SHARED_FOLDER, SharedRoot, shared_roots
 from homesync.services.sync_types import Actor, LocalChange
@@ -39,7 +39,9 @@ from homesync.store.db import Conn, Row
 __all__ = [
     "SharedEntry",
     "SharedPlace",
+    "Routed",
     "UploadPlace",
+    "as_seen",
     "is_reserved",
     "resolve_entry",
     "resolve_folder",
@@ -61,7 +63,7 @@ class SharedPlace:
     """A folder path under /Shared with me, in its owner's tree."""
 
     owner_id: str
-    owner_name: str  # as the recipient sees it (their owner folder's name)
+    seen: SharedRoot  # the share it is seen through
     path: str  # the folder in the owner's tree
     writable: SharedRoot | None  # the outermost write-shared folder holding ``path``
 
@@ -71,7 +73,7 @@ class SharedEntry:
     """Someone else's entry that a share shows the recipient."""
 
     owner_id: str
-    owner_name: str
+    seen: SharedRoot  # the share it is seen through
     row: Row  # the owner's ``files`` row (tree columns; live or trashed)
     inside: SharedRoot | None  # the outermost write-shared folder the entry lies inside
     item_write: bool  # the entry itself is shared with write (new versions allowed)
@@ -86,9 +88,23 @@ class UploadPlace:
     """Where a recipient's upload lands in the owner's tree."""
 
     owner_id: str
-    owner_name: str
+    seen: SharedRoot  # the share it is seen through
     folder: str  # the owner's folder (for a new version: the file's)
     target: Row | None  # the owner's live file a new version is for
+
+    @property
+    def owner_name(self) -> str:
+        """The owner as the recipient sees them (the name of their owner folder)."""
+        return self.seen.folder.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A change to a shared entry, made as the owner's tree's change."""
+
+    actor: Actor  # the recipient's device, in the owner's tree
+    change: LocalChange  # with the owner's paths
+    seen: SharedRoot  # the share it is seen through (for :func:`as_seen`)
 
 
 def is_reserved(folder: str) -> bool:
@@ -101,8 +117,11 @@ def _segments(path: str) -> list[str]:
     return [s.casefold() for s in path.split("/") if s]
 
 
-def _owner_name(root: SharedRoot) -> str:
-    return root.folder.rsplit("/", 1)[1]
+def as_seen(exc: HomesyncError, seen: SharedRoot) -> HomesyncError:
+    """``exc`` with the owner's paths in its message shown where the recipient sees them
+    (a name conflict names a path; the owner's tree above the shared item stays unseen)."""
+    exc.message = exc.message.replace(seen.path, seen.virtual_path)
+    return exc
 
 
 def _outermost_write(roots: list[SharedRoot], owner_id: str, path: str) -> SharedRoot | None:
@@ -141,7 +160,7 @@ async def resolve_folder(conn: Conn, user_id: str, folder: str) -> SharedPlace |
             raise NotFound("No such shared folder")
         rest = folder.split("/")[len(seen) + 1:]
         path = root.path if not rest else join(root.path, "/".join(rest))
-        return SharedPlace(owner_id=root.owner_id, owner_name=_owner_name(root), path=path,
+        return SharedPlace(owner_id=root.owner_id, seen=root, path=path,
                            writable=_outermost_write(roots, root.owner_id, path))
     raise NotFound("No such shared folder")
 
@@ -157,12 +176,14 @@ async def resolve_entry(conn: Conn, user_id: str, file_id: str) -> SharedEntry |
         return None
     roots = [r for r in shared_roots(await shares.incoming(conn, user_id))
              if r.owner_id == owner_id]
-    if not roots:
+    seen = next((r for r in _shown(roots) if r.file_id == file_id or (
+        r.kind == "folder" and is_under(row["folder"], r.path))), None)
+    if seen is None:
         return None
     inside = _outermost_write(roots, owner_id, row["folder"])
     item_write = any(r.file_id == file_id and r.permission == "write" for r in roots)
-    return SharedEntry(owner_id=owner_id, owner_name=_owner_name(roots[0]), row=row,
-                       inside=inside, item_write=item_write)
+    return SharedEntry(owner_id=owner_id, seen=seen, row=row, inside=inside,
+                       item_write=item_write)
 
 
 async def upload_place(conn: Conn, user_id: str, *, folder: str,
@@ -178,19 +199,18 @@ async def upload_place(conn: Conn, user_id: str, *, folder: str,
             return None
         if not entry.content_writable:
             raise Forbidden(_READ_ONLY)
-        return UploadPlace(owner_id=entry.owner_id, owner_name=entry.owner_name,
-                           folder=entry.row["folder"], target=entry.row)
+        return UploadPlace(owner_id=entry.owner_id, seen=entry.seen, folder=entry.row["folder"],
+                           target=entry.row)
     place = await resolve_folder(conn, user_id, folder)
     if place is None:
         return None
     if place.writable is None:
         raise Forbidden(_READ_ONLY)
-    return UploadPlace(owner_id=place.owner_id, owner_name=place.owner_name, folder=place.path,
+    return UploadPlace(owner_id=place.owner_id, seen=place.seen, folder=place.path,
                        target=None)
 
 
-async def route_change(tx: Conn, actor: Actor,
-                       change: LocalChange) -> tuple[Actor, LocalChange] | None:
+async def route_change(tx: Conn, actor: Actor, change: LocalChange) -> Routed | None:
     """Where a ``POST /sync/files`` change applies: None for the user's own tree (as
     always, and for ids nobody shows them: the engine's 404), else the same change for the
     owner's tree, made by ``actor``'s device and judged against what that device had seen
@@ -213,9 +233,9 @@ async def route_change(tx: Conn, actor: Actor,
             return None
         if place.writable is None:
             raise Forbidden(_READ_ONLY)
-        owner_id = place.owner_id
+        owner_id, seen = place.owner_id, place.seen
     else:
-        owner_id = entry.owner_id
+        owner_id, seen = entry.owner_id, entry.seen
         if change.action in ("rename", "move") and change.folder is not None and (
                 place is None or place.owner_id != owner_id or entry.inside is None
                 or not is_under(place.path, entry.inside.path)):
@@ -225,8 +245,9 @@ async def route_change(tx: Conn, actor: Actor,
             change, folder=place.path,
             name=None if change.action == "mkdir" else change.name)
     shared_seq = actor.shared_seq if actor.shared_seq is not None else actor.base_seq
-    return msgspec.structs.replace(actor, user_id=owner_id, base_seq=shared_seq,
-                                   via_share=True), change
+    return Routed(actor=msgspec.structs.replace(actor, user_id=owner_id, base_seq=shared_seq,
+                                                via_share=True),
+                  change=change, seen=seen)
 
 
 async def _destination(tx: Conn, user_id: str, change: LocalChange) -> SharedPlace | None:

@@ -14,8 +14,11 @@
   recipient leaves it) ends it at once, as does the owner trashing the file; the
   recipient's sync shows the entries as deleted and their long polls wake.
 
-``write`` is recorded and shown, but recipients cannot yet change what was shared with
-them: uploads always go to the uploader's own files.
+- With ``write``, the recipient changes what was shared (uploads, ``POST /sync/files``,
+  the offline queue) and the change is made in the owner's tree: the owner's journal,
+  quota, version history and trash, so the owner and every other recipient see it through
+  their sync. What may be changed, and the 403 answers for the rest, are in
+  :mod:`.share_access`; changing the permission takes effect on the next request.
 """
 
 from __future__ import annotations

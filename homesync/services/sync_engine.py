@@ -39,7 +39,7 @@ from homesync.errors import HomesyncError, InvalidPath, NameConflict, NotFound, 
 from homesync.paths import is_under, join, normalize_folder, normalize_name
 from homesync.services.conflicts import ConflictKind, ConflictSide, record_conflict
 from homesync.services.content import ContentPlacer, is_tombstoned
-from homesync.services.share_access import route_change
+from homesync.services.share_access import as_seen, route_change
 from homesync.services.sync_types import Actor, ChangeResult, ChangeStatus, LocalChange, error_info
 from homesync.services.upload_init import normalize_checksum
 from homesync.store import files, tombstones, tree
@@ -82,9 +82,11 @@ class SyncEngine:
                 routed = await route_change(tx, actor, change)
                 if routed is None:
                     return await self._dispatch(tx, actor, change)
-                owner, change = routed
-                result = await self._dispatch(tx, owner, change)
-                return msgspec.structs.replace(result, owner_id=owner.user_id)
+                try:
+                    result = await self._dispatch(tx, routed.actor, routed.change)
+                except HomesyncError as exc:
+                    raise as_seen(exc, routed.seen) from None
+                return msgspec.structs.replace(result, owner_id=routed.actor.user_id)
         except HomesyncError as exc:
             return ChangeResult(local_id=change.local_id, status="rejected",
                                 file_id=change.file_id, error=error_info(exc))

@@ -39,7 +39,7 @@ from homesync.errors import (
 from homesync.services.downloads import SharedPlace
 from homesync.services.file_views import FileInfo, file_info
 from homesync.services.quota import Quota
-from homesync.services.share_access import UploadPlace, upload_place
+from homesync.services.share_access import UploadPlace, as_seen, upload_place
 from homesync.services.upload_events import upload_event
 from homesync.services.upload_init import UploadPlanner, normalize_checksum
 from homesync.services.upload_types import (
@@ -288,10 +288,11 @@ class Uploads:
             if row["status"] == "completed":  # a concurrent complete won the writer first
                 return await self._completed_result(row, tx)
             self._check_open(row, now)
-            tree_owner, folder, target = user_id, row["folder"], None
+            tree_owner, folder, target, seen = user_id, row["folder"], None, None
             if row["owner_id"] is not None:
                 place = await _shared_place_now(tx, row)
                 tree_owner, folder, target = place.owner_id, place.folder, place.target
+                seen = place.seen
             elif row["target_file_id"] is not None:
                 target = await files.get_file(tx, user_id, row["target_file_id"])
                 if target is not None and (target["deleted_at"] is not None
@@ -308,12 +309,15 @@ class Uploads:
                     raise NameConflict(f"{row['name']} already exists in {row['folder']}",
                                        fileId=here["id"])
                 used_before = await self._quota.used_bytes(tx, tree_owner)
-                committed = await files.commit_version(
-                    tx, user_id=tree_owner, file_id=target["id"] if target else None,
-                    folder=folder, name=row["name"], size=row["size"],
-                    checksum=row["checksum"], mime_type=row["mime_type"], metadata=metadata,
-                    modified_at=_modified_at(metadata, now), chunk_hashes=hashes,
-                    device_id=device_id, now=now)
+                try:
+                    committed = await files.commit_version(
+                        tx, user_id=tree_owner, file_id=target["id"] if target else None,
+                        folder=folder, name=row["name"], size=row["size"],
+                        checksum=row["checksum"], mime_type=row["mime_type"],
+                        metadata=metadata, modified_at=_modified_at(metadata, now),
+                        chunk_hashes=hashes, device_id=device_id, now=now)
+                except NameConflict as exc:  # a file where a folder is needed
+                    raise (as_seen(exc, seen) if seen is not None else exc) from None
                 await uploads.mark_completed(tx, upload_id, file_id=committed.file_id,
                                              version_id=committed.version_id, now=now)
                 await self._quota.note_usage(tx, tree_owner, used_before, now)

@@ -197,3 +197,32 @@ async def test_the_offline_queue_applies_to_shared_folders_too(
     assert (ops["op3"]["status"], ops["op3"]["error"]["code"]) == ("failed", "NOT_FOUND")
     paths = await alice_paths(client, w)
     assert paths[w.b_jpg["id"]] == "/photos/queued/b.jpg"
+
+
+async def test_write_wins_where_shares_overlap_and_owner_paths_stay_hidden(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    w = world
+    r = await client.get(f"{API}/files", params={"folder": "/photos"}, headers=w.alice.auth)
+    year = next(f["id"] for f in r.json()["data"]["files"] if f["name"] == "2024")
+    await share(client, w.alice, w.photos_id, "bob@example.com", "read")
+    await share(client, w.alice, year, "bob@example.com", "write")
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    done = await push(
+        client, w.bob, token,
+        change("mkdir", "1", folder=f"{BOBS}/photos/2024/inner"),  # under the write share
+        change("mkdir", "2", folder=f"{BOBS}/photos/outer"),  # only the read share
+        change("rename", "3", fileId=w.a_jpg["id"], name="renamed.jpg"),
+    )
+    assert codes(done) == ["applied", "FORBIDDEN", "applied"]
+
+    # Alone, the write share shows 2024 at the top of Bob's owner folder; an error about
+    # a path names it there, never as /photos/2024 in Alice's tree.
+    carol_sees = "/Shared with me/Alice Liddell/2024"
+    await share(client, w.alice, year, "carol@example.com", "write")
+    token = (await pull(client, w.carol))["nextSyncToken"]
+    done = await push(client, w.carol, token,
+                      change("mkdir", "1", folder=f"{carol_sees}/renamed.jpg/sub"))
+    error = done["results"][0]["error"]
+    assert error["code"] == "NAME_CONFLICT"
+    assert f"{carol_sees}/renamed.jpg" in error["message"] and "/photos" not in error["message"]
