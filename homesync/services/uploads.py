@@ -334,7 +334,10 @@ class Uploads:
         """The upload's file as its uploader sees it (under /Shared with me if shared)."""
         info = file_info(file_row)
         if file_row["user_id"] != row["user_id"]:
-            info = await self.shared_place(row["user_id"], file_row["user_id"], info)
+            try:
+                info = await self.shared_place(row["user_id"], file_row["user_id"], info)
+            except NotFound:  # the share ended just after the commit: where it was sent
+                info = msgspec.structs.replace(info, folder=row["folder"], name=row["name"])
         return info
 
     async def _forget_lost_chunks(self, upload_id: str, received: list[Row]) -> MissingChunks:
