@@ -47,6 +47,7 @@ __all__ = [
     "resolve_folder",
     "route_change",
     "upload_place",
+    "upload_place_now",
 ]
 
 _READ_ONLY = "This was shared with you read-only"
@@ -208,6 +209,24 @@ async def upload_place(conn: Conn, user_id: str, *, folder: str,
         raise Forbidden(_READ_ONLY)
     return UploadPlace(owner_id=place.owner_id, seen=place.seen, folder=place.path,
                        target=None)
+
+
+async def upload_place_now(conn: Conn, user_id: str, *, owner_id: str, folder: str,
+                           file_id: str | None) -> UploadPlace:
+    """Where an upload into a shared item lands, checked again when it completes: 404
+    when the share is gone (or now shows another owner's folder there), 403 when it is
+    read-only. A new version whose file was deleted meanwhile becomes a new file beside
+    it, as for the user's own uploads (never lost)."""
+    gone = NotFound("What this upload was going into is no longer shared with you")
+    place = await upload_place(conn, user_id, folder=folder, file_id=file_id)
+    if place is None and file_id is not None:
+        try:
+            place = await upload_place(conn, user_id, folder=folder, file_id=None)
+        except (NotFound, Forbidden):  # a shared file's own folder is not the recipient's
+            raise gone from None
+    if place is None or place.owner_id != owner_id:
+        raise gone
+    return place
 
 
 async def route_change(tx: Conn, actor: Actor, change: LocalChange) -> Routed | None:

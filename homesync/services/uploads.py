@@ -26,7 +26,6 @@ from homesync.errors import (
     ChecksumMismatch,
     ChunkSizeMismatch,
     Conflict,
-    Forbidden,
     MissingChunks,
     NameConflict,
     NotFound,
@@ -39,7 +38,7 @@ from homesync.errors import (
 from homesync.services.downloads import SharedPlace
 from homesync.services.file_views import FileInfo, file_info
 from homesync.services.quota import Quota
-from homesync.services.share_access import UploadPlace, as_seen, upload_place
+from homesync.services.share_access import as_seen, upload_place_now
 from homesync.services.upload_events import upload_event
 from homesync.services.upload_init import UploadPlanner, normalize_checksum
 from homesync.services.upload_types import (
@@ -290,7 +289,9 @@ class Uploads:
             self._check_open(row, now)
             tree_owner, folder, target, seen = user_id, row["folder"], None, None
             if row["owner_id"] is not None:
-                place = await _shared_place_now(tx, row)
+                place = await upload_place_now(
+                    tx, row["user_id"], owner_id=row["owner_id"], folder=row["folder"],
+                    file_id=row["target_file_id"])
                 tree_owner, folder, target = place.owner_id, place.folder, place.target
                 seen = place.seen
             elif row["target_file_id"] is not None:
@@ -391,22 +392,6 @@ def _ignore_change(user_id: str) -> None:
 
 async def _as_is(user_id: str, owner_id: str, info: FileInfo) -> FileInfo:
     return info
-
-
-async def _shared_place_now(tx: Conn, row: Row) -> UploadPlace:
-    """Where an upload into a shared item lands, checked again at complete: 404 when the
-    share is gone (or now shows another owner's folder there), 403 when it is read-only."""
-    gone = NotFound("What this upload was going into is no longer shared with you")
-    place = await upload_place(tx, row["user_id"], folder=row["folder"],
-                               file_id=row["target_file_id"])
-    if place is None and row["target_file_id"] is not None:
-        try:  # the file was deleted meanwhile: a new file beside it, never lost
-            place = await upload_place(tx, row["user_id"], folder=row["folder"], file_id=None)
-        except (NotFound, Forbidden):  # a shared file's own folder is not the recipient's
-            raise gone from None
-    if place is None or place.owner_id != row["owner_id"]:
-        raise gone
-    return place
 
 
 def _parse_index(index: str | int, total: int) -> int:
