@@ -13,108 +13,67 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
+from homesync.store.connections import (
+    Conn,
+    InlineReader,
+    Reads,
+    Row,
+    WriterConnection,
+    connect,
+    note_change,
+)
 from homesync.store.migrate import apply_migrations
 
-__all__ = ["Conn", "Database", "InlineReader", "Reads", "Row", "execute", "fetchall", "fetchone"]
+__all__ = ["Conn", "Database", "InlineReader", "Reads", "Row", "execute", "fetchall", "fetchone",
+           "note_change"]
 
-Conn = aiosqlite.Connection
-Row = sqlite3.Row
-
-_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
-    "PRAGMA temp_store=MEMORY",
-)
+# Blocks sharing one commit at most: the first of them waits for all the others.
+_MAX_BATCH = 64
 
 
-async def _connect(path: Path, *, readonly: bool = False) -> Conn:
-    # isolation_level=None: we issue BEGIN/COMMIT ourselves, sqlite3 must not add its own.
-    conn = await aiosqlite.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    for pragma in _PRAGMAS:
-        await conn.execute(pragma)
-    if readonly:
-        await conn.execute("PRAGMA query_only=ON")
-    return conn
+@dataclass(eq=False)
+class _Batch:
+    """One open transaction shared by the blocks of a group commit."""
 
-
-class InlineReader:
-    """A read-only connection queried on the event loop's own thread.
-
-    For indexed lookups of a few rows on hot paths (the access check every authenticated
-    request makes, say): such a query costs a few microseconds in SQLite, while a trip to
-    an aiosqlite thread and back costs 100 µs or more, and far more when the loop is busy
-    and the thread waits for the GIL (bench/api.py). Scans and anything whose size grows
-    with the user's data use the threaded readers, which do not hold up the loop.
-
-    A WAL reader almost never waits for a lock; when it would (the WAL being reset), the
-    query goes to a threaded reader instead of blocking the loop.
-    """
-
-    def __init__(self, conn: sqlite3.Connection, fallback: Callable[[], Conn]) -> None:
-        self._conn = conn
-        self._fallback = fallback
-
-    @classmethod
-    def open(cls, path: Path, fallback: Callable[[], Conn]) -> InlineReader:
-        # Not tied to the opening thread: tests serve the app from another thread's loop.
-        # SQLite's serialized mode (sqlite3.threadsafety == 3) makes that safe.
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        for pragma in (*_PRAGMAS, "PRAGMA query_only=ON", "PRAGMA busy_timeout=0"):
-            conn.execute(pragma)
-        return cls(conn, fallback)
-
-    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] = ()) -> list[Row]:
-        try:
-            return self._conn.execute(sql, tuple(parameters)).fetchall()
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise
-        return list(await self._fallback().execute_fetchall(sql, tuple(parameters)))
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-# What read-only store functions accept: a threaded connection (writer or reader), or the
-# inline reader for the few lookups that run on the loop.
-Reads = Conn | InlineReader
+    committed: asyncio.Future[None]
+    members: int = 0  # blocks whose changes it holds
 
 
 class Database:
     """An open homesync database. Use ``await Database.open(path)`` and ``await db.close()``."""
 
-    def __init__(self, path: Path, writer: Conn, readers: list[Conn]) -> None:
+    def __init__(self, path: Path, writer: WriterConnection, readers: list[Conn]) -> None:
         self.path = path
         self._writer = writer
         self._readers = readers
         self._next_reader = itertools.cycle(readers)
         self._write_lock = asyncio.Lock()
+        self._waiting = 0  # transactions queued for the write lock
+        self._batch: _Batch | None = None  # the open transaction, shared by a group commit
+        self._savepoints = itertools.count()
+        self._listeners: dict[str, list[Callable[[], None]]] = {}
         # Lookups on the loop's thread (see InlineReader); falls back to the readers.
         self.inline = InlineReader.open(path, lambda: self.reader)
 
     @classmethod
     async def open(cls, path: Path, *, readers: int = 2) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path)
+        writer = await connect(path)
+        assert isinstance(writer, WriterConnection)
         await _check_durability(writer)
         await apply_migrations(writer)
-        reader_conns = [await _connect(path, readonly=True) for _ in range(readers)]
+        reader_conns = [await connect(path, readonly=True) for _ in range(readers)]
         return cls(path, writer, reader_conns)
 
     async def close(self) -> None:
         async with self._write_lock:
+            await self._finish_batch()
             self.inline.close()
             for conn in (*self._readers, self._writer):
                 await conn.close()
@@ -123,16 +82,107 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
-        """The writer connection inside ``BEGIN IMMEDIATE``; commits on success, else rolls back."""
-        async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+        """The writer connection inside a transaction; commits on success, else rolls back.
+
+        When the block ends without an error, its changes are committed and on disk
+        (``synchronous=FULL``). Transactions that queue up behind each other share one
+        commit (group commit): each block runs alone in a savepoint of the open
+        transaction, and the last one in line commits for all, so a burst of small writes
+        pays one fsync instead of one each. A block that fails rolls back to its own
+        savepoint and leaves the others' changes alone; if the commit fails, every block
+        of the batch sees the error, none is told it is stored.
+        """
+        self._waiting += 1
+        try:
+            await self._write_lock.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            batch = self._batch or await self._begin()
+            # Only a block joining others' changes needs a savepoint to fail alone.
+            savepoint = f"tx{next(self._savepoints)}" if batch.members else None
+            if savepoint:
+                await self._writer.execute(f"SAVEPOINT {savepoint}")
+            self._writer.inline = True
             try:
                 yield self._writer
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
+            except BaseException as exc:
+                self._writer.inline = False
+                await self._undo(batch, savepoint, exc)
                 raise
+            finally:
+                self._writer.inline = False
+            if savepoint:
+                await self._writer.execute(f"RELEASE {savepoint}")
+            batch.members += 1
+            if not self._waiting or batch.members >= _MAX_BATCH:
+                await self._commit(batch)
+        finally:
+            self._write_lock.release()
+        if not batch.committed.done():
+            # Those queued behind us join the batch; then we commit it, unless one of them did.
+            async with self._write_lock:
+                if self._batch is batch:
+                    await self._commit(batch)
+        await batch.committed
+
+    async def _begin(self) -> _Batch:
+        await self._writer.execute("BEGIN IMMEDIATE")
+        self._batch = _Batch(asyncio.get_running_loop().create_future())
+        return self._batch
+
+    async def _commit(self, batch: _Batch) -> None:
+        """COMMIT ``batch`` (the write lock is held); its members learn the outcome by
+        awaiting ``batch.committed``, even when the one committing is cancelled."""
+        self._batch = None
+        await asyncio.shield(asyncio.ensure_future(self._settle(batch)))
+
+    async def _settle(self, batch: _Batch) -> None:
+        changed, self._writer.changed = self._writer.changed, set()
+        try:
+            await self._writer.execute("COMMIT")
+        except Exception as exc:
+            if self._writer.in_transaction:
+                await self._writer.execute("ROLLBACK")
+            batch.committed.set_exception(exc)
+            return
+        batch.committed.set_result(None)
+        for topic in changed:
+            for listener in self._listeners.get(topic, ()):
+                listener()
+
+    def when_committed(self, topic: str, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each commit of a transaction that noted a change of
+        ``topic`` (:func:`note_change`): the push worker wakes for new notifications at
+        once instead of at its next poll. Listeners must be quick and must not raise."""
+        self._listeners.setdefault(topic, []).append(listener)
+
+    async def _undo(self, batch: _Batch, savepoint: str | None, exc: BaseException) -> None:
+        """Roll a failed block back (the write lock is held)."""
+        if not self._writer.in_transaction:
+            # SQLite rolled the whole transaction back itself (a full disk, an I/O error):
+            # the batch's earlier blocks are lost with it, and must not be told otherwise.
+            self._batch = None
+            self._writer.changed.clear()
+            if batch.members:
+                batch.committed.set_exception(
+                    exc if isinstance(exc, Exception) else RuntimeError("rolled back"))
             else:
-                await self._writer.execute("COMMIT")
+                batch.committed.set_result(None)
+            return
+        if savepoint is None:  # nobody else's changes in it: end it here
+            self._batch = None
+            self._writer.changed.clear()
+            await self._writer.execute("ROLLBACK")
+            batch.committed.set_result(None)
+            return
+        await self._writer.execute(f"ROLLBACK TO {savepoint}")
+        await self._writer.execute(f"RELEASE {savepoint}")
+
+    async def _finish_batch(self) -> None:
+        """Commit a batch left open by cancelled members (the write lock is held)."""
+        if self._batch is not None:
+            await self._commit(self._batch)
 
     # -- reads ----------------------------------------------------------------------
 
@@ -155,6 +205,7 @@ class Database:
     async def checkpoint(self) -> None:
         """Fold the WAL back into the database file so it does not grow without bound."""
         async with self._write_lock:
+            await self._finish_batch()
             await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 

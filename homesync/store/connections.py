@@ -1,0 +1,131 @@
+"""The connections under :class:`homesync.store.db.Database`, and where their statements run.
+
+aiosqlite gives each connection a thread of its own; a statement is a trip there and
+back, about 100 µs, and far more when the loop is busy and the thread waits for the GIL,
+while an indexed lookup in SQLite itself costs a few µs (bench/api.py). So:
+
+- the threaded readers (aiosqlite) serve scans and anything whose size grows with a
+  user's data: they never hold up the loop;
+- :class:`InlineReader` serves the hot lookups of a few rows on the loop's own thread;
+- :class:`WriterConnection` runs the statements of an open transaction on the loop's
+  thread, and ``BEGIN``/``COMMIT`` (which may wait for a lock or for fsync) on its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+__all__ = ["Conn", "InlineReader", "Reads", "Row", "WriterConnection", "connect", "note_change"]
+
+Conn = aiosqlite.Connection
+Row = sqlite3.Row
+
+_ITER_CHUNK = 64  # aiosqlite's default rows per trip when iterating a cursor
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA temp_store=MEMORY",
+)
+
+
+def _open(path: Path) -> Callable[[], sqlite3.Connection]:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, sqlite3 must not add its own.
+    return lambda: sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+
+
+async def connect(path: Path, *, readonly: bool = False) -> Conn:
+    """A threaded reader (``readonly``) or the one :class:`WriterConnection`."""
+    conn = await (aiosqlite.Connection(_open(path), _ITER_CHUNK) if readonly
+                  else WriterConnection(_open(path), _ITER_CHUNK))
+    conn.row_factory = sqlite3.Row
+    for pragma in _PRAGMAS:
+        await conn.execute(pragma)
+    if readonly:
+        await conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+class WriterConnection(aiosqlite.Connection):
+    """aiosqlite's connection, except that inside a transaction (``inline`` set by
+    :meth:`Database.transaction`) statements run on the loop's thread.
+
+    Between ``BEGIN IMMEDIATE`` and ``COMMIT`` this process holds SQLite's write lock: a
+    statement never waits for another connection, it only works on pages, mostly in
+    memory, so the trip to the thread would cost more than the statement. ``BEGIN`` (which
+    may wait for another process's lock) and ``COMMIT`` (which waits for fsync) still run
+    on the connection's thread. Bulk statements (a big trash purge, say) hold up the loop
+    while they run, as they would hold up every other writer anyway.
+
+    aiosqlite funnels every call through ``_execute`` (tests/test_group_commit.py checks
+    that statements in a transaction do run inline, should that ever change).
+    """
+
+    inline = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # What the open transaction changed, for commit listeners (see note_change).
+        self.changed: set[str] = set()
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.inline:
+            return fn(*args, **kwargs)
+        return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+
+class InlineReader:
+    """A read-only connection queried on the event loop's own thread.
+
+    For indexed lookups of a few rows on hot paths (the access check every authenticated
+    request makes, say): such a query costs a few microseconds in SQLite, while a trip to
+    an aiosqlite thread and back costs 100 µs or more, and far more when the loop is busy
+    and the thread waits for the GIL (bench/api.py). Scans and anything whose size grows
+    with the user's data use the threaded readers, which do not hold up the loop.
+
+    A WAL reader almost never waits for a lock; when it would (the WAL being reset), the
+    query goes to a threaded reader instead of blocking the loop.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, fallback: Callable[[], Conn]) -> None:
+        self._conn = conn
+        self._fallback = fallback
+
+    @classmethod
+    def open(cls, path: Path, fallback: Callable[[], Conn]) -> InlineReader:
+        # Not tied to the opening thread: tests serve the app from another thread's loop.
+        # SQLite's serialized mode (sqlite3.threadsafety == 3) makes that safe.
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        for pragma in (*_PRAGMAS, "PRAGMA query_only=ON", "PRAGMA busy_timeout=0"):
+            conn.execute(pragma)
+        return cls(conn, fallback)
+
+    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] = ()) -> list[Row]:
+        try:
+            return self._conn.execute(sql, tuple(parameters)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+        return list(await self._fallback().execute_fetchall(sql, tuple(parameters)))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def note_change(conn: Conn, topic: str) -> None:
+    """Record that the open transaction on ``conn`` changed ``topic`` (a table, say): once
+    it commits, :meth:`Database.when_committed` listeners for ``topic`` are called."""
+    if isinstance(conn, WriterConnection):
+        conn.changed.add(topic)
+
+
+# What read-only store functions accept: a threaded connection (writer or reader), or the
+# inline reader for the few lookups that run on the loop.
+Reads = Conn | InlineReader

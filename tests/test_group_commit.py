@@ -1,0 +1,144 @@
+"""Database.transaction: blocks queued behind each other share one commit (group commit),
+and each still succeeds or fails on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homesync.store.db import Conn, Database, note_change
+
+_ADD = ("INSERT INTO users (id, email, name, password_hash, created_at, password_changed_at)"
+        " VALUES (?, ?, 'U', 'x', 0, 0)")
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "db.sqlite3")
+    yield database
+    await database.close()
+
+
+class _Commits:
+    """Counts the writer's COMMITs; ``fail`` makes the next ones raise."""
+
+    def __init__(self, writer: Conn) -> None:
+        self.count = 0
+        self.fail = False
+        self._execute = writer.execute
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "COMMIT":
+            self.count += 1
+            if self.fail:
+                return self._execute("SELECT no_such_function()")
+        return self._execute(sql, *args)
+
+
+@pytest.fixture
+def commits(db: Database, monkeypatch: pytest.MonkeyPatch) -> _Commits:
+    counter = _Commits(db._writer)
+    monkeypatch.setattr(db._writer, "execute", counter.execute)
+    return counter
+
+
+async def _ids(db: Database) -> set[str]:
+    return {r["id"] for r in await db.fetchall("SELECT id FROM users")}
+
+
+async def _add(db: Database, n: int, *, fail: bool = False) -> None:
+    async with db.transaction() as tx:
+        await tx.execute(_ADD, (f"user_{n}", f"u{n}@example.com"))
+        if fail:
+            raise ValueError(f"block {n} fails")
+
+
+async def test_a_burst_of_blocks_shares_commits_and_each_is_stored_when_it_returns(
+        db: Database, commits: _Commits) -> None:
+    async def add_and_look(n: int) -> bool:
+        await _add(db, n)
+        return f"user_{n}" in await _ids(db)  # stored by the time the block returned
+
+    seen = await asyncio.gather(*(add_and_look(n) for n in range(40)))
+    assert all(seen)
+    assert await _ids(db) == {f"user_{n}" for n in range(40)}
+    assert 1 <= commits.count < 40
+
+
+async def test_one_failing_block_leaves_the_others_of_its_batch_alone(
+        db: Database, commits: _Commits) -> None:
+    results = await asyncio.gather(*(_add(db, n, fail=n % 3 == 1) for n in range(12)),
+                                   return_exceptions=True)
+    failed = {n for n, r in enumerate(results) if isinstance(r, ValueError)}
+    assert failed == {n for n in range(12) if n % 3 == 1}
+    assert await _ids(db) == {f"user_{n}" for n in range(12) if n not in failed}
+    assert commits.count < 12
+
+
+async def test_a_failed_commit_fails_every_block_of_the_batch(
+        db: Database, commits: _Commits) -> None:
+    commits.fail = True
+    results = await asyncio.gather(*(_add(db, n) for n in range(8)), return_exceptions=True)
+    assert all(isinstance(r, Exception) for r in results)
+    commits.fail = False
+    assert await _ids(db) == set()
+    await _add(db, 99)  # the writer is usable again
+    assert await _ids(db) == {"user_99"}
+
+
+async def test_a_cancelled_block_neither_strands_nor_loses_the_others(db: Database) -> None:
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        async with db.transaction() as tx:
+            await tx.execute(_ADD, ("user_slow", "slow@example.com"))
+            started.set()
+            await asyncio.Event().wait()  # until cancelled
+
+    slow_task = asyncio.create_task(slow())
+    await started.wait()
+    queued = [asyncio.create_task(_add(db, n)) for n in range(3)]
+    await asyncio.sleep(0)  # let them queue behind the slow block
+    slow_task.cancel()
+    await asyncio.gather(*queued)
+    assert await _ids(db) == {"user_0", "user_1", "user_2"}
+
+
+async def test_statements_in_a_transaction_run_on_the_loops_thread(db: Database) -> None:
+    # The writer's statements skip the trip to aiosqlite's thread (store/connections.py);
+    # this fails if an aiosqlite upgrade stops routing calls through Connection._execute.
+    await db._writer.create_function("thread_id", 0, threading.get_ident)
+    async with db.transaction() as tx:
+        async with tx.execute("SELECT thread_id()") as cur:
+            row = await cur.fetchone()
+    assert row is not None and row[0] == threading.get_ident()
+    async with db._writer.execute("SELECT thread_id()") as cur:  # outside: its own thread
+        row = await cur.fetchone()
+    assert row is not None and row[0] != threading.get_ident()
+
+
+async def test_commit_listeners_hear_of_committed_changes_only(db: Database) -> None:
+    heard: list[str] = []
+    db.when_committed("users", lambda: heard.append("users"))
+
+    with pytest.raises(ValueError):
+        async with db.transaction() as tx:
+            await tx.execute(_ADD, ("user_x", "x@example.com"))
+            note_change(tx, "users")
+            raise ValueError("rolled back")
+    assert heard == []
+
+    async with db.transaction() as tx:
+        await tx.execute(_ADD, ("user_y", "y@example.com"))
+        note_change(tx, "users")
+        assert heard == []  # not before the commit
+    assert heard == ["users"]
+
+    async with db.transaction() as tx:  # a transaction that changed nothing of interest
+        await tx.execute("SELECT 1")
+    assert heard == ["users"]
