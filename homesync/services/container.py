@@ -92,6 +92,8 @@ class Services:
         # Push: the configured providers, the outbox worker, registration and the inbox.
         self.push = PushProviders(settings.notifications)
         self.outbox = PushOutbox(db, settings.notifications, self.push.providers)
+        # Every committed notification (security, uploads, storage, shares) wakes it.
+        db.when_committed("notifications", self.outbox.wake)
         self.notifications = Notifications(db, settings.notifications, self.push.providers,
                                            self.outbox.wake)
         # Shares (issue 5): shared files are readable through the files API.

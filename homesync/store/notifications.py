@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from homesync.store.db import Conn, execute
+from homesync.store.db import Conn, execute, note_change
 
 __all__ = ["enqueue"]
 
@@ -17,7 +17,9 @@ async def enqueue(
     """Add a notification to the user's inbox; the push worker delivers it later.
 
     Call inside the transaction of the change that caused it, so both or neither persist.
+    Its commit wakes the push worker (``Database.when_committed("notifications")``).
     """
+    note_change(conn, "notifications")
     await execute(
         conn,
         "INSERT INTO notifications (id, user_id, category, kind, title, body, data,"

@@ -5,6 +5,7 @@ another user's devices."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from homesync.config import Settings
 from homesync.services.container import Services
+from homesync.services.events import security_event
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import API, make_settings
 from tests.notifications.conftest import (
@@ -300,3 +302,20 @@ async def test_push_off_keeps_the_inbox(tmp_path: Path, receiver: Receiver, froz
         assert [i.kind for i in page.items] == ["password_changed", "new_device"]
     finally:
         await services.close()
+
+
+async def test_a_committed_notification_wakes_the_push_worker(
+    services: Services, frozen: Clock,
+) -> None:
+    # Without this the worker would find it only at its next poll (poll_interval).
+    phone = await device(services, "alice@example.com", "phone")
+    wake = services.outbox._wake  # the event the idle worker waits on
+    wake.clear()
+    with contextlib.suppress(ValueError):
+        async with services.db.transaction() as tx:
+            await security_event(tx, user_id=phone.user_id, kind="password_changed",
+                                 title="Password changed", body="-", now=frozen.ms)
+            raise ValueError("rolled back: nothing to deliver")
+    assert not wake.is_set()
+    await alert(services, phone.user_id)
+    assert wake.is_set()
