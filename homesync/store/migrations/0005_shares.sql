@@ -23,15 +23,10 @@ CREATE INDEX shares_recipient ON shares(recipient_id, created_at) WHERE recipien
 -- change to a file sets files.seq), so no writer needs to know about shares; the shares
 -- service adds a shared item's whole subtree when a share starts or ends. Visibility is
 -- judged when the delta is read, from the shares then live: revoking takes effect at once.
--- ``seq`` is the journal position the entry brings the recipient up to (the change's own
--- seq; for a share starting or ending, the journal's end then): it never decreases with
--- ``pos``, so a token's feed position tells which of the owner's changes the recipient's
--- device had seen when it changes a shared entry (conflicts, services/share_access.py).
 CREATE TABLE share_feed (
     pos           INTEGER PRIMARY KEY AUTOINCREMENT,
     recipient_id  TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    file_id       TEXT NOT NULL,  -- no foreign key: the entry outlives a purged file
-    seq           INTEGER NOT NULL DEFAULT 0
+    file_id       TEXT NOT NULL  -- no foreign key: the entry outlives a purged file
 );
 CREATE INDEX share_feed_recipient ON share_feed(recipient_id, pos);
 CREATE INDEX share_feed_file ON share_feed(recipient_id, file_id, pos);
@@ -49,8 +44,8 @@ WHERE s.recipient_id IS NOT NULL;
 CREATE TRIGGER share_feed_on_insert AFTER INSERT ON files
 WHEN EXISTS (SELECT 1 FROM shares WHERE owner_id = NEW.user_id AND recipient_id IS NOT NULL)
 BEGIN
-    INSERT INTO share_feed (recipient_id, file_id, seq)
-    SELECT DISTINCT r.recipient_id, NEW.id, NEW.seq FROM share_roots r
+    INSERT INTO share_feed (recipient_id, file_id)
+    SELECT DISTINCT r.recipient_id, NEW.id FROM share_roots r
     WHERE r.owner_id = NEW.user_id AND r.kind = 'folder'
       AND (NEW.folder = r.path OR substr(NEW.folder, 1, length(r.path) + 1) = r.path || '/');
 END;
@@ -59,17 +54,10 @@ CREATE TRIGGER share_feed_on_update AFTER UPDATE OF seq ON files
 WHEN NEW.seq IS NOT OLD.seq
  AND EXISTS (SELECT 1 FROM shares WHERE owner_id = NEW.user_id AND recipient_id IS NOT NULL)
 BEGIN
-    INSERT INTO share_feed (recipient_id, file_id, seq)
-    SELECT DISTINCT r.recipient_id, NEW.id, NEW.seq FROM share_roots r
+    INSERT INTO share_feed (recipient_id, file_id)
+    SELECT DISTINCT r.recipient_id, NEW.id FROM share_roots r
     WHERE r.owner_id = NEW.user_id
       AND (r.file_id = NEW.id OR (r.kind = 'folder' AND (
            NEW.folder = r.path OR substr(NEW.folder, 1, length(r.path) + 1) = r.path || '/'
            OR OLD.folder = r.path OR substr(OLD.folder, 1, length(r.path) + 1) = r.path || '/')));
 END;
-
--- A recipient's upload into a shared item (``write`` shares): the uploader's row, landing
--- in ``owner_id``'s tree (NULL: the uploader's own). ``folder`` stays the path the
--- recipient sent (under /Shared with me), resolved again when the upload completes. Open
--- ones count against the owner's quota, not the uploader's.
-ALTER TABLE uploads ADD COLUMN owner_id TEXT REFERENCES users(id) ON DELETE CASCADE;
-CREATE INDEX uploads_owner_status ON uploads(owner_id, status) WHERE owner_id IS NOT NULL;
