@@ -118,6 +118,11 @@ class UploadSettings(_Section):
     default_chunk_size: Size = "8MiB"
     max_file_size: Size = "100GiB"
     max_files_per_init: Annotated[int, Meta(ge=1)] = 100
+    # Chunk PUTs streaming at once, per device and in all; past either: 429 + Retry-After.
+    max_chunk_puts_per_device: Annotated[int, Meta(ge=1)] = 4
+    max_chunk_puts: Annotated[int, Meta(ge=1)] = 32
+    # Upload sessions (upload/init calls) a device may have open at once; past it: 429.
+    max_open_sessions_per_device: Annotated[int, Meta(ge=1)] = 20
     # Idle upload sessions expire after this long (410 UPLOAD_EXPIRED).
     session_ttl: Duration = "24h"
     # Quota of new accounts; "0" means unlimited.

@@ -32,6 +32,7 @@ from homesync.services.status import Status
 from homesync.services.sync_area import SyncArea
 from homesync.services.tokens import TokenCodec
 from homesync.services.upload_init import UploadPlanner
+from homesync.services.upload_limits import ChunkSlots
 from homesync.services.upload_urls import ChunkUrlSigner
 from homesync.services.uploads import Uploads
 from homesync.store.chunks import ChunkStore, LocalChunkStore
@@ -78,7 +79,9 @@ class Services:
         self.quota = Quota(self.chunks, settings.storage.disk_reserve_bytes)
         self.uploads = Uploads(db, self.chunks, self.quota,
                                UploadPlanner(db, self.quota, settings.uploads),
-                               ChunkUrlSigner(secret))
+                               ChunkUrlSigner(secret),
+                               ChunkSlots(per_device=settings.uploads.max_chunk_puts_per_device,
+                                          total=settings.uploads.max_chunk_puts))
         # Sync: deltas and long polls, local changes, conflicts, the offline queue,
         # versions and trash (issue 4). Uploads consult its tombstones.
         self.sync = SyncArea(db, settings.sync, secret, self.quota)

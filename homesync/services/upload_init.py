@@ -34,6 +34,7 @@ from homesync.errors import (
     NotFound,
     PayloadTooLarge,
     QuotaExceeded,
+    RateLimited,
     ValidationError,
 )
 from homesync.ids import new_id
@@ -50,6 +51,8 @@ __all__ = ["MAX_CHUNKS_PER_FILE", "DeletedOnServer", "UploadPlanner", "normalize
 # in 1 MiB chunks would otherwise answer init with a 100,000-entry chunk list.
 MAX_CHUNKS_PER_FILE = 10_000
 _PIECE_ALIGN = 64 * 1024
+# A device at its open-session limit frees one when an upload completes: minutes, usually.
+_SESSIONS_RETRY_AFTER_S = 60
 
 # (tx, user_id, checksum) → True when the user deleted that content on the server and an
 # auto-upload must not bring it back. Installed by the sync service (container.py).
@@ -139,6 +142,8 @@ class UploadPlanner:
                 place = await upload_place(tx, user_id, folder=req.folder, file_id=req.file_id)
                 planned.append((req, place,
                                 await self._decide(tx, user_id, device_id, req, place, now)))
+            if any(kind == "new" for _, _, kind in planned):
+                await self._check_open_sessions(tx, device_id, session_id, now)
             await self._check_quotas(tx, user_id, planned, now)
             used_before = await self._quota.used_bytes(tx, user_id)
             entries = [await self._apply(tx, user_id, device_id, session_id, req, place, kind,
@@ -146,6 +151,16 @@ class UploadPlanner:
                        for req, place, kind in planned]
             await self._quota.note_usage(tx, user_id, used_before, now)
         return InitResult(session_id=session_id, expires_at=expires_at, entries=entries)
+
+    async def _check_open_sessions(self, tx: Conn, device_id: str, session_id: str,
+                                   now: int) -> None:
+        """429 when the device already has as many open upload sessions as it may."""
+        limit = self._settings.max_open_sessions_per_device
+        if await uploads.count_open_sessions_for_device(tx, device_id, now,
+                                                        besides=session_id) >= limit:
+            raise RateLimited(_SESSIONS_RETRY_AFTER_S,
+                              f"This device has {limit} upload sessions open: complete or"
+                              " cancel some (or let them expire) before starting more")
 
     async def _check_quotas(self, tx: Conn, user_id: str,
                             planned: list[tuple[FileRequest, UploadPlace | None, str | None]],

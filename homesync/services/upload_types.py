@@ -141,6 +141,7 @@ class ChunkTarget(msgspec.Struct, frozen=True, kw_only=True):
 
     upload_id: str
     user_id: str
+    device_id: str  # the uploading device: its chunk PUTs in flight are limited
     index: int
     start: int
     length: int

@@ -41,6 +41,7 @@ from homesync.services.quota import Quota
 from homesync.services.share_access import as_seen, upload_place_now
 from homesync.services.upload_events import upload_event
 from homesync.services.upload_init import UploadPlanner, normalize_checksum
+from homesync.services.upload_limits import ChunkSlots
 from homesync.services.upload_types import (
     ChunkReceipt,
     ChunkTarget,
@@ -63,12 +64,13 @@ _REPORTABLE = ("uploading", "paused", "failed", "cancelled")
 
 class Uploads:
     def __init__(self, db: Database, chunks: ChunkStore, quota: Quota, planner: UploadPlanner,
-                 signer: ChunkUrlSigner) -> None:
+                 signer: ChunkUrlSigner, chunk_slots: ChunkSlots) -> None:
         self._db = db
         self._chunks = chunks
         self._quota = quota
         self.planner = planner
         self._signer = signer
+        self.chunk_slots = chunk_slots
         # Told the user id after a commit that changed their files (wakes sync long polls).
         self.files_changed: Callable[[str], None] = _ignore_change
         # Set by the shares service: where an entry of a sharing owner sits for the
@@ -135,8 +137,9 @@ class Uploads:
             if (first, last) != (start, start + length - 1) or total not in (None, size):
                 raise ValidationError("Content-Range must cover exactly one chunk of the upload",
                                       expectedStart=start, expectedEnd=start + length - 1)
-        return ChunkTarget(upload_id=upload_id, user_id=row["user_id"], index=idx, start=start,
-                           length=length, replaceable=bool(row["checksum_failed"]))
+        return ChunkTarget(upload_id=upload_id, user_id=row["user_id"],
+                           device_id=row["device_id"], index=idx, start=start, length=length,
+                           replaceable=bool(row["checksum_failed"]))
 
     async def receive_chunk(self, target: ChunkTarget, body: AsyncIterable[bytes], *,
                             checksum: str | None = None) -> ChunkReceipt:
@@ -147,6 +150,11 @@ class Uploads:
         bytes for an index that already has a chunk (409) are refused and not counted.
         """
         expected = normalize_checksum(checksum)[7:] if checksum else None
+        with self.chunk_slots.hold(target.device_id):
+            return await self._receive(target, body, expected)
+
+    async def _receive(self, target: ChunkTarget, body: AsyncIterable[bytes],
+                       expected: str | None) -> ChunkReceipt:
         await self._quota.check_disk(target.length)
         writer = self._chunks.writer()
         try:

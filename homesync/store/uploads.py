@@ -7,6 +7,7 @@ from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 __all__ = [
     "OPEN_STATUSES",
     "count_open_for_device",
+    "count_open_sessions_for_device",
     "count_received",
     "delete_finished_before",
     "due_for_expiry",
@@ -111,6 +112,18 @@ async def count_open_for_device(conn: Conn, device_id: str, now: int) -> int:
         f"SELECT count(*) FROM uploads WHERE device_id = ? AND status IN {_OPEN_SQL}"
         " AND expires_at > ?",
         (device_id, now),
+    )
+    return int(row[0]) if row else 0
+
+
+async def count_open_sessions_for_device(conn: Conn, device_id: str, now: int, *,
+                                        besides: str) -> int:
+    """Upload sessions of ``device_id`` with an upload still open, other than ``besides``."""
+    row = await fetchone(
+        conn,
+        f"SELECT count(DISTINCT session_id) FROM uploads WHERE device_id = ?"
+        f" AND status IN {_OPEN_SQL} AND expires_at > ? AND session_id != ?",
+        (device_id, now, besides),
     )
     return int(row[0]) if row else 0
 
