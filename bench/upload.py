@@ -264,11 +264,11 @@ class Homesync:
         return t2 - t1, t3 - t0, str(r.json()["data"]["fileId"]), data
 
 
-def sign_in(server: Server) -> dict[str, str]:
+def sign_in(server: Server, device: str = "bench") -> dict[str, str]:
     r = httpx.post(f"{server.base}/api/mobile/auth/register", json={
         "email": "bench@example.com", "password": PASSWORD,
         "deviceInfo": {"platform": "android", "model": "Bench", "osVersion": "1",
-                       "appVersion": "1", "deviceId": "bench"}})
+                       "appVersion": "1", "deviceId": device}})
     r.raise_for_status()
     return {"Authorization": f"Bearer {r.json()['tokens']['accessToken']}"}
 
@@ -367,12 +367,14 @@ def main() -> None:
                         sample.peak.append(peak)
             print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
 
-        # 8 uploads in flight at once (64 MiB each, 8 MiB chunks, one connection each).
+        # 8 uploads in flight at once (64 MiB each, 8 MiB chunks, one connection each),
+        # from two phones: a device may stream 4 chunks at once (uploads limits).
         hs.reset_peak()
         base_rss = hs.rss()
+        phones = [client, Homesync(hs, sign_in(hs, "bench-2"), client.ids)]
         many = [os.urandom(64 * MiB) for _ in range(8)]
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda d: client.upload(d, 8 * MiB, 1), many))
+            list(pool.map(lambda i: phones[i % 2].upload(many[i], 8 * MiB, 1), range(8)))
         peak_8 = hs.peak_rss()
 
         file_id, data = last_file
