@@ -11,7 +11,10 @@ with 4 in flight, to:
   ``--no-fsync``), through the contract: init, signed chunk URLs, complete;
 - ``litestar``: a bare Litestar route streaming ``request.stream()`` through sha256 into a
   file (bench/upload_baselines.py) — the baseline the goals are stated against;
-- ``asgi``: a raw ASGI app doing the same — the Python ceiling on this machine.
+- ``asgi``: a raw ASGI app doing the same — the Python ceiling on this machine;
+- ``durable`` (fsync on only): the litestar route with homesync's blob discipline (temp
+  file, fsync, rename, fsync of the directory): the ``x durable`` column is homesync's
+  own overhead, with what durability costs on this disk taken out.
 
 The servers run pinned to core 0 and this client to core 1 (taskset); every round runs
 each target once per configuration, interleaved, and the table shows medians. Per run:
@@ -339,6 +342,8 @@ def main() -> None:
         hs = start_homesync(work / "data", not args.no_fsync, log)
         servers = [hs, start_baseline("litestar", work / "litestar", log),
                    start_baseline("asgi", work / "asgi", log)]
+        if not args.no_fsync:  # with fsync off there is nothing to compare it with
+            servers.append(start_baseline("durable", work / "durable", log))
         for s in servers:
             s.wait_ready()
         client = Homesync(hs, sign_in(hs))
@@ -398,7 +403,8 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, int], Sample]
           f"{'off' if args.no_fsync else 'on'}; medians of {args.rounds} interleaved rounds;"
           f" server on core {SERVER_CORE}, client on core {CLIENT_CORE}\n")
     head = (f"{'chunk':>6} {'inflight':>8} {'target':>9} {'MiB/s':>8} {'e2e MiB/s':>9}"
-            f" {'CPU s/512MiB':>13} {'peak RSS':>9} {'x litestar':>11} {'x asgi':>7}")
+            f" {'CPU s/512MiB':>13} {'peak RSS':>9} {'x litestar':>11} {'x asgi':>7}"
+            f" {'x durable':>10}")
     print(head)
     print("-" * len(head))
     verdicts: list[str] = []
@@ -406,13 +412,17 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, int], Sample]
         for inflight in inflights:
             lit = med(results[("litestar", chunk, inflight)].mbps)
             ceiling = med(results[("asgi", chunk, inflight)].mbps)
-            for name in ("homesync", "litestar", "asgi"):
+            durable = results.get(("durable", chunk, inflight))
+            names = ("homesync", "litestar", "asgi", "durable") if durable else (
+                "homesync", "litestar", "asgi")
+            for name in names:
                 s = results[(name, chunk, inflight)]
                 mbps = med(s.mbps)
                 e2e = f"{med(s.e2e_mbps):9.0f}" if s.e2e_mbps else f"{'':>9}"
+                vs_durable = f"{mbps / med(durable.mbps):10.2f}" if durable else ""
                 print(f"{chunk // MiB:>4}Mi {inflight:>8} {name:>9} {mbps:8.0f} {e2e}"
                       f" {med(s.cpu):13.2f} {med(s.peak) / MiB:7.0f}Mi"
-                      f" {mbps / lit:11.2f} {mbps / ceiling:7.2f}")
+                      f" {mbps / lit:11.2f} {mbps / ceiling:7.2f} {vs_durable}")
             hs = results[("homesync", chunk, inflight)]
             goal = {8 * MiB: 0.85, 1 * MiB: 0.80}.get(chunk)
             if goal is not None:

@@ -2,7 +2,9 @@
 
 - ``asgi``: a raw ASGI app — the Python ceiling on this machine for receiving bytes;
 - ``litestar``: a bare Litestar route streaming ``request.stream()`` through sha256 into
-  a file — the baseline the upload goals are stated against.
+  a file — the baseline the upload goals are stated against;
+- ``durable``: the same route keeping reliability-plan §2's blob discipline as homesync
+  does (temp file, fsync, rename, fsync of the directory) — what durability alone costs.
 
 Both answer ``PUT /chunk/{n}`` with the hex digest, and ``GET /healthz``. Files go to
 ``$BENCH_BASELINE_DIR``. Run as ``python bench/upload_baselines.py KIND PORT``.
@@ -39,6 +41,34 @@ def litestar_app() -> Litestar:
             async for piece in request.stream():
                 digest.update(piece)
                 fh.write(piece)
+        return {"sha256": digest.hexdigest()}
+
+    @get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return Litestar(route_handlers=[chunk, healthz], openapi_config=None, logging_config=None,
+                    request_max_body_size=64 * 1024 * 1024)
+
+
+def durable_app() -> Litestar:
+    @put("/chunk/{n:str}", status_code=200)
+    async def chunk(request: Request[Any, Any, Any], n: str) -> dict[str, str]:
+        digest = hashlib.sha256()
+        final = _target(n)
+        tmp = final.with_suffix(".part")
+        with open(tmp, "wb") as fh:  # noqa: ASYNC230
+            async for piece in request.stream():
+                digest.update(piece)
+                fh.write(piece)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        dir_fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
         return {"sha256": digest.hexdigest()}
 
     @get("/healthz")
@@ -87,7 +117,7 @@ def main() -> None:
     from homesync.cli.serve import bind_listener
 
     kind, port = sys.argv[1], int(sys.argv[2])
-    app = {"litestar": litestar_app, "asgi": asgi_app}[kind]()
+    app = {"litestar": litestar_app, "durable": durable_app, "asgi": asgi_app}[kind]()
     # The same server, settings and listening socket (TCP_NODELAY) as `homesync serve`.
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             access_log=False, lifespan="on", server_header=False)
