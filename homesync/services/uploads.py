@@ -111,7 +111,8 @@ class Uploads:
         409 when the upload has ended, 400 for an index or range outside the upload.
         """
         # Server ids are short ASCII; anything else cannot name an upload.
-        row = (await uploads.get(self._db.reader, upload_id)
+        # A lookup by primary key on every chunk PUT: inline (see store.connections).
+        row = (await uploads.get(self._db.inline, upload_id)
                if upload_id.isascii() and len(upload_id) <= 100 else None)
         if user_id is not None:
             if row is None or row["user_id"] != user_id:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homesync.store.db import Conn, Row, execute, fetchall, fetchone
+from homesync.store.db import Conn, Reads, Row, execute, fetchall, fetchone
 
 __all__ = [
     "OPEN_STATUSES",
@@ -70,7 +70,7 @@ async def insert(tx: Conn, *, upload_id: str, session_id: str, user_id: str, dev
     )
 
 
-async def get(conn: Conn, upload_id: str) -> Row | None:
+async def get(conn: Reads, upload_id: str) -> Row | None:
     """An upload with its session's options (any user: callers check ``user_id``)."""
     return await fetchone(conn, f"SELECT {_COLUMNS} {_FROM} WHERE u.id = ?", (upload_id,))
 
