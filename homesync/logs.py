@@ -62,7 +62,22 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-class TextFormatter(logging.Formatter):
+class _CachedTime(logging.Formatter):
+    """Formats each second's timestamp once: a busy server writes an access line per
+    request, and ``localtime`` + ``strftime`` were a fair share of one."""
+
+    _second: tuple[int, str | None, str] = (-1, None, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if (second, datefmt) != self._second[:2]:
+            self._second = (second, datefmt, super().formatTime(record, datefmt).split(",")[0])
+        if datefmt:
+            return self._second[2]
+        return f"{self._second[2]},{int(record.msecs):03d}"
+
+
+class TextFormatter(_CachedTime):
     """``2024-01-20 15:30:00,123 INFO homesync.api [req 4f2a…] message key=value``."""
 
     def __init__(self) -> None:
@@ -76,7 +91,7 @@ class TextFormatter(logging.Formatter):
         return redact(line)
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(_CachedTime):
     """One JSON object per line: ``ts``, ``level``, ``logger``, ``request_id``, ``msg``, extras."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -95,7 +110,20 @@ class JsonFormatter(logging.Formatter):
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+    attrs = record.__dict__
+    # Records of one call site have the same attributes in the same order: which of them
+    # are extras is worked out once per such layout, not for every access line.
+    layout = tuple(attrs)
+    names = _EXTRA_NAMES.get(layout)
+    if names is None:
+        if len(_EXTRA_NAMES) > 256:
+            _EXTRA_NAMES.clear()
+        names = _EXTRA_NAMES[layout] = tuple(
+            k for k in layout if k not in _STANDARD and not k.startswith("_"))
+    return {k: attrs[k] for k in names}
+
+
+_EXTRA_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def configure_logging(level: str, fmt: str = "text") -> None:
@@ -108,6 +136,12 @@ def configure_logging(level: str, fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # No line shows the caller's file, thread or process: don't make every record look
+    # them up (the logging HOWTO's "Optimization"; findCaller walks the stack each time).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # aiosqlite logs each statement's parameters at DEBUG (password and refresh-token
     # hashes among them): never below INFO, whatever log_level says.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))

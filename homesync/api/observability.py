@@ -10,6 +10,7 @@ The access line has the path but never the query string: chunk URLs carry signat
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -58,7 +59,7 @@ class Observability:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _incoming_id(scope) or secrets.token_hex(8)
+        rid = _incoming_id(scope) or _new_request_id()
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -104,6 +105,16 @@ class Observability:
                 "client": client[0] if client else None,
             })
             request_id.reset(token)
+
+
+# Request ids need to be unique, not secret: a random prefix per process and a counter
+# (a system call for fresh randomness on every request was measurable in bench/api.py).
+_ID_PREFIX = secrets.token_hex(4)
+_id_counter = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08x}"
 
 
 def _incoming_id(scope: Scope) -> str | None:
