@@ -1,4 +1,4 @@
-"""Around every HTTP request: a request id, one access-log line, and the request metrics.
+"""Around every HTTP request: a request id, an access-log line, and the request metrics.
 
 Wraps the whole Litestar ASGI handler (outside routing), so 404s and errors are counted
 and logged too. The request id is the client's ``X-Request-ID`` when it is a sane token
@@ -40,20 +40,26 @@ _QUIET = ("/healthz", "/readyz")  # probes every few seconds: only at debug leve
 _CHUNK_ROUTE = "/upload/chunk/"
 
 
-def install(app: Litestar, metrics: Metrics) -> None:
+def install(app: Litestar, metrics: Metrics, access_log: str = "all") -> None:
     """Wrap ``app``'s whole ASGI handler (outside routing) in :class:`Observability`."""
     # Litestar types its handler with strict per-event TypedDicts; ours is plain ASGI.
     inner: Any = app.asgi_handler
-    wrapped: Any = Observability(inner, metrics)
+    wrapped: Any = Observability(inner, metrics, access_log)
     app.asgi_handler = wrapped
 
 
 class Observability:
-    """ASGI middleware recording every HTTP request: see the module docstring."""
+    """ASGI middleware recording every HTTP request: see the module docstring.
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    ``access_log`` (``server.access_log``): ``all`` writes every request at INFO (health
+    probes at DEBUG), ``errors`` only answers of 400 and up (the rest at DEBUG), ``off``
+    nothing.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: str = "all") -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,15 +102,26 @@ class Observability:
             self.metrics.observe_request(method, route, status, seconds)
             if _CHUNK_ROUTE in route and 200 <= status < 300:
                 self.metrics.upload_bytes.inc(received)
-            path = scope["path"]
-            level = logging.DEBUG if path in _QUIET and status < 400 else logging.INFO
-            client = scope.get("client")
-            log.log(level, "%s %s %s %.1fms", method, path, status, seconds * 1000, extra={
-                "method": method, "path": path, "route": route, "status": status,
-                "ms": round(seconds * 1000, 1), "bytes_in": received,
-                "client": client[0] if client else None,
-            })
+            level = self._level(scope["path"], status)
+            if level and log.isEnabledFor(level):
+                path = scope["path"]
+                client = scope.get("client")
+                log.log(level, "%s %s %s %.1fms", method, path, status, seconds * 1000, extra={
+                    "method": method, "path": path, "route": route, "status": status,
+                    "ms": round(seconds * 1000, 1), "bytes_in": received,
+                    "client": client[0] if client else None,
+                })
             request_id.reset(token)
+
+    def _level(self, path: str, status: int) -> int:
+        """The access line's level, 0 for none."""
+        if self.access_log == "off":
+            return 0
+        if status >= 400:
+            return logging.INFO
+        if self.access_log == "errors" or path in _QUIET:
+            return logging.DEBUG
+        return logging.INFO
 
 
 # Request ids need to be unique, not secret: a random prefix per process and a counter

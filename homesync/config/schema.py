@@ -45,6 +45,9 @@ class ServerSettings(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # "text" for people, "json" (one object per line) for log collectors.
     log_format: Literal["text", "json"] = "text"
+    # Access lines: "errors" (answers of 400 and up), "all" requests, or "off". With
+    # "errors", the others are still written at log_level = "debug".
+    access_log: Literal["errors", "all", "off"] = "errors"
     # Prometheus metrics on their own listener, e.g. "127.0.0.1:9464". Empty: off.
     metrics_address: Annotated[str, Meta(pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):[0-9]{1,5}$")] = ""
     # How often the metrics' database-derived gauges (files, bytes, outbox) are refreshed.

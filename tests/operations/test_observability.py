@@ -16,8 +16,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from homesync.app import create_app
 from homesync.logs import JsonFormatter, TextFormatter, redact, request_id
-from tests.helpers import API, PASSWORD, ServerProcess, device_info, free_port
+from homesync.services.container import Services
+from tests.helpers import API, PASSWORD, ServerProcess, device_info, free_port, make_settings
 from tests.operations.phone import ENV, Phone
 
 
@@ -43,6 +45,35 @@ async def test_request_ids_are_issued_or_carried(client: AsyncTestClient[Any]) -
     assert re.fullmatch(r"[0-9a-f]{16}", hostile.headers["x-request-id"])
     missing = await client.get(f"{API}/no/such/route")
     assert missing.status_code == 404 and "x-request-id" in missing.headers
+
+
+@pytest.mark.parametrize(("access_log", "logged"), [
+    ("errors", {"/api/mobile/no/such/route 404"}),
+    ("all", {"/api/mobile/no/such/route 404", "/api/mobile/devices 200"}),
+    ("off", set()),
+])
+async def test_access_lines_follow_server_access_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, access_log: str, logged: set[str],
+) -> None:
+    settings = make_settings(tmp_path / "data", server={"access_log": access_log})
+    services = await Services.open(settings)
+    try:
+        await services.accounts.create_user("alice@example.com", PASSWORD, name="Alice")
+        async with AsyncTestClient(app=create_app(settings, services)) as client:
+            r = await client.post(f"{API}/auth/register", json={
+                "email": "alice@example.com", "password": PASSWORD,
+                "deviceInfo": device_info("phone")})
+            auth = {"Authorization": f"Bearer {r.json()['tokens']['accessToken']}"}
+            caplog.clear()
+            with caplog.at_level(logging.INFO, logger="homesync.access"):
+                assert (await client.get(f"{API}/devices", headers=auth)).status_code == 200
+                assert (await client.get(f"{API}/no/such/route")).status_code == 404
+                await client.get("/healthz")
+    finally:
+        await services.close()
+    lines = {" ".join(r.getMessage().split()[1:3]) for r in caplog.records
+             if r.name == "homesync.access" and r.levelno >= logging.INFO}
+    assert lines == logged
 
 
 def test_redaction_of_credentials() -> None:
@@ -71,7 +102,7 @@ def test_formatters_carry_the_request_id_and_extras() -> None:
 def test_json_logs_and_metrics_of_a_real_server(tmp_path: Path) -> None:
     metrics_port = free_port()
     server = ServerProcess(tmp_path / "data", env={
-        **ENV, "HOMESYNC_SERVER_LOG_FORMAT": "json",
+        **ENV, "HOMESYNC_SERVER_LOG_FORMAT": "json", "HOMESYNC_SERVER_ACCESS_LOG": "all",
         "HOMESYNC_SERVER_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
         "HOMESYNC_SERVER_METRICS_REFRESH": "1s"})
     try:
