@@ -337,6 +337,7 @@ def main() -> None:
     log = work / "servers.log"
     (work / "asgi").mkdir()
     (work / "litestar").mkdir()
+    (work / "durable").mkdir()
     servers: list[Server] = []
     try:
         hs = start_homesync(work / "data", not args.no_fsync, log)
