@@ -11,13 +11,13 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.conftest import MakeServer
 from tests.helpers import API, PASSWORD, ServerProcess, device_info
 
 pytestmark = pytest.mark.e2e
@@ -31,12 +31,8 @@ CHEAP_ARGON2 = {
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "data", env=CHEAP_ARGON2)
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def server(make_server: MakeServer) -> ServerProcess:
+    return make_server(CHEAP_ARGON2)
 
 
 def server_log(server: ServerProcess) -> str:

@@ -5,15 +5,13 @@ poll) sees both, with Bob's bytes; she turns the share to read and Bob's next wr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.test_shares_sync_e2e import sign_in
-from tests.e2e.test_sync_e2e import ENV, content, put
-from tests.helpers import API, PASSWORD, ServerProcess
+from tests.e2e.conftest import MakeServer
+from tests.e2e.devices import ENV, content, put, sign_in, start_with_accounts
+from tests.helpers import API, ServerProcess
 from tests.sync.helpers import checksum, pull
 from tests.uploads.flow import file_entry, init
 
@@ -23,22 +21,14 @@ BOBS = "/Shared with me/Alice Liddell"
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "data", env=ENV)
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def server(make_server: MakeServer) -> ServerProcess:
+    return make_server(ENV)
 
 
 def test_bob_writes_into_alices_shared_folder_until_she_makes_it_read_only(
     server: ServerProcess,
 ) -> None:
-    for email, name in (("alice@example.com", "Alice Liddell"), ("bob@example.com", "Bob")):
-        done = server.cli("user", "add", email, "--name", name, "--password-stdin",
-                          input=PASSWORD + "\n")
-        assert done.returncode == 0, done.stderr
-    server.start()
+    start_with_accounts(server)
     asyncio.run(_scenario(server))
 
 

@@ -5,14 +5,13 @@ Alice's new photo, then the deletions when she revokes the share."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.test_sync_e2e import ENV, Dev, content, put
-from tests.helpers import API, PASSWORD, ServerProcess, device_info
+from tests.e2e.conftest import MakeServer
+from tests.e2e.devices import ENV, content, put, sign_in, start_with_accounts
+from tests.helpers import API, ServerProcess
 from tests.sync.helpers import pull
 
 pytestmark = pytest.mark.e2e
@@ -21,27 +20,13 @@ BOBS = "/Shared with me/Alice Liddell"
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "data", env=ENV)
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def server(make_server: MakeServer) -> ServerProcess:
+    return make_server(ENV)
 
-
-async def sign_in(http: httpx.AsyncClient, email: str, client_id: str) -> Dev:
-    r = await http.post(f"{API}/auth/register", json={
-        "email": email, "password": PASSWORD, "deviceInfo": device_info(client_id)})
-    assert r.status_code == 201, r.text
-    return Dev(r.json())
 
 
 def test_bob_syncs_what_alice_shares_until_she_revokes_it(server: ServerProcess) -> None:
-    for email, name in (("alice@example.com", "Alice Liddell"), ("bob@example.com", "Bob")):
-        done = server.cli("user", "add", email, "--name", name, "--password-stdin",
-                          input=PASSWORD + "\n")
-        assert done.returncode == 0, done.stderr
-    server.start()
+    start_with_accounts(server)
     asyncio.run(_scenario(server))
 
 

@@ -5,64 +5,20 @@ resolutions — after which both devices hold the same tree and no byte is lost.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import API, PASSWORD, ServerProcess, device_info
+from tests.e2e.conftest import MakeServer
+from tests.e2e.devices import ENV, content, put, sign_in
+from tests.helpers import API, PASSWORD, ServerProcess
 from tests.sync.helpers import Replica, change, checksum, pull, push
-from tests.uploads.flow import upload
 
 pytestmark = pytest.mark.e2e
 
-ENV = {
-    "HOMESYNC_AUTH_ARGON2_TIME_COST": "1",
-    "HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
-    "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1",
-    "HOMESYNC_UPLOADS_MIN_CHUNK_SIZE": "4KiB",
-    "HOMESYNC_STORAGE_DISK_RESERVE": "0",
-}
-
-
-class Dev:
-    """A signed-in device over real HTTP (what tests.sync.helpers expects of a Device)."""
-
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.device_id = body["device"]["id"]
-        self.auth = {"Authorization": f"Bearer {body['tokens']['accessToken']}"}
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "data", env=ENV)
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-async def sign_in(http: httpx.AsyncClient, client_id: str, model: str) -> Dev:
-    r = await http.post(f"{API}/auth/register", json={
-        "email": "alice@example.com", "password": PASSWORD,
-        "deviceInfo": device_info(client_id, model=model)})
-    assert r.status_code == 201, r.text
-    return Dev(r.json())
-
-
-async def put(http: httpx.AsyncClient, dev: Dev, data: bytes, name: str,
-              file_id: str | None = None, folder: str = "/docs") -> str:
-    extra = {"fileId": file_id} if file_id else {}
-    done = await upload(http, dev.auth, data, name=name, folder=folder, **extra)
-    return str(done["fileId"])
-
-
-async def content(http: httpx.AsyncClient, dev: Dev, file_id: str) -> bytes:
-    r = await http.get(f"{API}/files/{file_id}/content", headers=dev.auth)
-    assert r.status_code == 200, r.text
-    return r.content
+def server(make_server: MakeServer) -> ServerProcess:
+    return make_server(ENV)
 
 
 def test_two_devices_offline_queue_conflicts_and_convergence(server: ServerProcess) -> None:
@@ -75,8 +31,8 @@ def test_two_devices_offline_queue_conflicts_and_convergence(server: ServerProce
 
 async def _scenario(server: ServerProcess) -> None:
     async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
-        laptop = await sign_in(http, "laptop", "ThinkPad")
-        phone = await sign_in(http, "phone", "Pixel 7")
+        laptop = await sign_in(http, "alice@example.com", "laptop", model="ThinkPad")
+        phone = await sign_in(http, "alice@example.com", "phone", model="Pixel 7")
         big = bytes(range(256)) * 64  # 16 KiB: several chunks
         ids = {name: await put(http, laptop, f"{name} v1".encode() + big, name)
                for name in ("notes.txt", "todo.txt", "plan.txt", "old.txt", "readme.txt")}

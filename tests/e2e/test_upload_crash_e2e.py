@@ -14,13 +14,12 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.conftest import MakeServer
 from tests.e2e.test_upload_e2e import CHUNK, ENV, sha, sign_in
 from tests.helpers import API, ServerProcess
 
@@ -31,12 +30,8 @@ ROUNDS = int(os.environ.get("UPLOAD_CRASH_ROUNDS", "4"))
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "data", env=ENV)
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def server(make_server: MakeServer) -> ServerProcess:
+    return make_server(ENV)
 
 
 class Phone:

@@ -10,12 +10,12 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.conftest import MakeServer
 from tests.helpers import API, PASSWORD, ServerProcess, device_info
 
 pytestmark = pytest.mark.e2e
@@ -30,12 +30,8 @@ CHUNK = 256 * 1024  # the smallest chunk the default config allows
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "data", env=ENV)
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def server(make_server: MakeServer) -> ServerProcess:
+    return make_server(ENV)
 
 
 def sha(data: bytes) -> str:

@@ -1,0 +1,62 @@
+"""A signed-in device over real HTTP, and the few calls the sync and sharing end-to-end
+tests make with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.helpers import API, PASSWORD, ServerProcess, device_info
+from tests.uploads.flow import upload
+
+# Cheap password hashing and small chunks, so scenarios stay quick.
+ENV = {
+    "HOMESYNC_AUTH_ARGON2_TIME_COST": "1",
+    "HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
+    "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1",
+    "HOMESYNC_UPLOADS_MIN_CHUNK_SIZE": "4KiB",
+    "HOMESYNC_STORAGE_DISK_RESERVE": "0",
+}
+
+
+ALICE_AND_BOB = (("alice@example.com", "Alice Liddell"), ("bob@example.com", "Bob"))
+
+
+def start_with_accounts(server: ServerProcess,
+                        people: tuple[tuple[str, str], ...] = ALICE_AND_BOB) -> None:
+    """Make the accounts with the CLI, as an admin would, then start the server."""
+    for email, name in people:
+        done = server.cli("user", "add", email, "--name", name, "--password-stdin",
+                          input=PASSWORD + "\n")
+        assert done.returncode == 0, done.stderr
+    server.start()
+
+
+class Dev:
+    """A signed-in device over real HTTP (what tests.sync.helpers expects of a Device)."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.device_id = body["device"]["id"]
+        self.auth = {"Authorization": f"Bearer {body['tokens']['accessToken']}"}
+
+
+async def sign_in(http: httpx.AsyncClient, email: str, client_id: str,
+                  **info: Any) -> Dev:
+    r = await http.post(f"{API}/auth/register", json={
+        "email": email, "password": PASSWORD, "deviceInfo": device_info(client_id, **info)})
+    assert r.status_code == 201, r.text
+    return Dev(r.json())
+
+
+async def put(http: httpx.AsyncClient, dev: Dev, data: bytes, name: str,
+              file_id: str | None = None, folder: str = "/docs") -> str:
+    extra = {"fileId": file_id} if file_id else {}
+    done = await upload(http, dev.auth, data, name=name, folder=folder, **extra)
+    return str(done["fileId"])
+
+
+async def content(http: httpx.AsyncClient, dev: Dev, file_id: str) -> bytes:
+    r = await http.get(f"{API}/files/{file_id}/content", headers=dev.auth)
+    assert r.status_code == 200, r.text
+    return r.content
