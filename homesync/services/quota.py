@@ -7,6 +7,8 @@ The disk check keeps ``storage.disk_reserve`` free for the database and the syst
 
 from __future__ import annotations
 
+import msgspec
+
 from homesync.errors import DiskFull, NotFound, QuotaExceeded
 from homesync.ids import new_id
 from homesync.store import notifications, uploads, users
@@ -16,6 +18,9 @@ from homesync.store.db import Conn
 __all__ = ["STORAGE_THRESHOLDS", "Quota", "crossed_thresholds", "human_bytes"]
 
 STORAGE_THRESHOLDS = (80, 90, 100)
+# A threshold already announced this recently is not announced again: usage hovering
+# around 80 % (a delete, an upload, a delete …) would otherwise alert every time.
+_REPEAT_AFTER_MS = 24 * 3600 * 1000
 
 
 def human_bytes(n: int) -> str:
@@ -76,7 +81,8 @@ class Quota:
             )
 
     async def note_usage(self, tx: Conn, user_id: str, used_before: int, now: int) -> None:
-        """After usage grew from ``used_before``: a ``storage`` notification per threshold crossed.
+        """After usage grew from ``used_before``: a ``storage`` notification for the highest
+        threshold crossed, unless that one (or a higher one) was announced within a day.
 
         Call in the transaction that changed the usage (the event is written with it).
         """
@@ -88,6 +94,8 @@ class Quota:
         if not crossed:
             return
         percent = crossed[-1]  # several at once (a big file): the highest one says it all
+        if await self._announced_lately(tx, user_id, percent, now):
+            return
         title = "Storage full" if percent >= 100 else f"Storage {percent}% full"
         await notifications.enqueue(
             tx, notification_id=new_id("notif"), user_id=user_id, category="storage",
@@ -96,3 +104,12 @@ class Quota:
             data={"percent": str(percent), "usedBytes": str(used), "quotaBytes": str(quota)},
             now=now,
         )
+
+    @staticmethod
+    async def _announced_lately(tx: Conn, user_id: str, percent: int, now: int) -> bool:
+        """Whether ``percent`` (or more) was announced within the last day."""
+        last = await notifications.latest_in_category(tx, user_id, "storage")
+        if last is None or now - int(last["created_at"]) >= _REPEAT_AFTER_MS:
+            return False
+        announced = msgspec.json.decode(last["data"]).get("percent", "0")
+        return int(announced) >= percent

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
-from homesync.store.db import Conn, execute, note_change
+from homesync.store.db import Conn, Row, execute, fetchone, note_change
 
-__all__ = ["enqueue"]
+__all__ = ["enqueue", "latest_in_category"]
 
 
 async def enqueue(
@@ -26,4 +26,14 @@ async def enqueue(
         " only_device_id, except_device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (notification_id, user_id, category, kind, title, body,
          msgspec.json.encode(data).decode(), only_device_id, except_device_id, now),
+    )
+
+
+async def latest_in_category(conn: Conn, user_id: str, category: str) -> Row | None:
+    """The user's newest notification of ``category`` (its ``data`` and ``created_at``)."""
+    return await fetchone(
+        conn,
+        "SELECT data, created_at FROM notifications WHERE user_id = ? AND category = ?"
+        " ORDER BY created_at DESC LIMIT 1",
+        (user_id, category),
     )

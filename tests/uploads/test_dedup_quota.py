@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
+from homesync import clock
 from homesync.store.db import fetchall, fetchone
 from tests.helpers import API
+from tests.sync.helpers import change, pull, push
 from tests.uploads.flow import checksum, file_entry, init, put_chunks, random_bytes, upload
 
 
@@ -153,6 +157,35 @@ async def test_storage_events_at_80_90_100_percent(client, services, make_user, 
     assert [r[0] for r in rows] == ["Storage 80% full", "Storage 90% full", "Storage full"]
     r = await init(client, dev.auth, file_entry(random_bytes(1), name="f"))
     assert r.status_code == 507
+
+
+async def test_a_storage_level_is_announced_again_only_after_a_day(client, services, make_user,
+                                                                   sign_in):
+    start = time.time()
+    clock.set_now(lambda: start)
+    try:
+        uid = await make_user(quota_bytes=10_000)
+        dev = await sign_in()
+        await upload(client, dev.auth, random_bytes(7000), name="base")
+
+        async def over_80_and_back(name: str) -> None:
+            done = await upload(client, dev.auth, random_bytes(1500), name=name)  # 85 %
+            token = (await pull(client, dev))["nextSyncToken"]
+            await push(client, dev, token, change("delete", fileId=done["fileId"]))
+            r = await client.delete(f"{API}/trash/{done['fileId']}", headers=dev.auth)
+            assert r.status_code == 200, r.text  # purged: back to 70 %
+
+        await over_80_and_back("a")
+        await over_80_and_back("b")  # the same hour: already announced
+        clock.set_now(lambda: start + 25 * 3600)
+        dev = await sign_in()  # the old access token has expired meanwhile
+        await over_80_and_back("c")
+        rows = await fetchall(services.db.reader, "SELECT title, created_at FROM notifications"
+                              " WHERE user_id = ? AND category = 'storage'", (uid,))
+        assert sorted((r["title"], r["created_at"] // 1000 - int(start)) for r in rows) == [
+            ("Storage 80% full", 0), ("Storage 80% full", 25 * 3600)]
+    finally:
+        clock.set_now(None)
 
 
 async def test_upload_events_go_to_the_uploading_device(client, services, make_user, sign_in):
