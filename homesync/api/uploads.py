@@ -117,7 +117,8 @@ async def init_upload(request: Request[Any, Any, Any], services: ServicesDep,
         user_id=principal.user_id, device_id=principal.device_id,
         requests=[FileRequest(local_id=f.local_id, name=f.name, folder=f.folder, size=f.size,
                               checksum=f.checksum, mime_type=f.mime_type, priority=f.priority,
-                              file_id=f.file_id, restore=f.restore) for f in body.files],
+                              file_id=f.file_id, restore=f.restore, sync_token=f.sync_token)
+                  for f in body.files],
         options=UploadOptions(wifi_only=options.wifi_only, chunk_size=options.chunk_size or None,
                               max_retries=options.max_retries),
     )
@@ -134,11 +135,11 @@ async def _authorize_chunk(request: Request[Any, Any, Any], services: Services, 
     """The owner's Bearer token, or the upload's signed URL (OS background uploaders)."""
     exp, sig = request.query_params.get("exp"), request.query_params.get("sig")
     if exp is not None and sig is not None:
-        return await services.uploads.chunk_target(upload_id, index, byte_range, user_id=None,
+        return await services.uploads.receiver.chunk_target(upload_id, index, byte_range, user_id=None,
                                                    url_exp=exp, url_sig=sig)
     # Not a dependency of the route: a signed URL needs no Bearer header at all.
     principal = await provide_principal(request, services)
-    return await services.uploads.chunk_target(upload_id, index, byte_range,
+    return await services.uploads.receiver.chunk_target(upload_id, index, byte_range,
                                                user_id=principal.user_id)
 
 
@@ -160,7 +161,7 @@ def _check_declared_length(request: Request[Any, Any, Any], target: ChunkTarget)
 async def _receive(request: Request[Any, Any, Any], services: Services,
                    target: ChunkTarget) -> Response[bytes]:
     _check_declared_length(request, target)
-    receipt = await services.uploads.receive_chunk(
+    receipt = await services.uploads.receiver.receive_chunk(
         target, request.stream(), checksum=request.headers.get("x-chunk-checksum"))
     return ok(request, ChunkPutOut(
         upload_id=receipt.upload_id, index=receipt.index, bytes_received=receipt.bytes_received,
@@ -249,7 +250,8 @@ async def complete_upload(request: Request[Any, Any, Any], services: ServicesDep
         user_id=principal.user_id, device_id=principal.device_id, upload_id=body.upload_id,
         checksum=body.checksum, metadata=body.metadata)
     return ok(request, CompleteOut(upload_id=result.upload_id, file_id=result.file.id,
-                                   file=file_out(result.file)))
+                                   file=file_out(result.file),
+                                   conflicted_with=result.conflicted_with))
 
 
 route_handlers = [init_upload, put_chunk, put_chunk_by_range, upload_status, cancel_upload,

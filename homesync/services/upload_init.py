@@ -8,7 +8,8 @@ For each file, in order:
    chunks at once, ``deduplicated`` with the new id — no bytes sent. Never across users:
    another user's content is invisible here, so init is no existence oracle;
 4. a live entry with that name (no ``fileId``) → ``conflict``, naming it: a new file never
-   silently replaces another;
+   silently replaces another; likewise a new version whose ``syncToken`` predates another
+   device's change to the file (``complete`` checks again: see :mod:`.uploads`);
 5. an open upload of the same content to the same place by the same device → resumed;
 6. otherwise a new upload.
 
@@ -27,9 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import msgspec
+
 from homesync import clock
 from homesync.config import UploadSettings, parse_duration, parse_size
 from homesync.errors import (
+    Conflict,
     NameConflict,
     NotFound,
     PayloadTooLarge,
@@ -42,7 +46,7 @@ from homesync.paths import name_key, normalize_folder, normalize_name
 from homesync.services.quota import Quota
 from homesync.services.share_access import UploadPlace, upload_place
 from homesync.services.upload_types import FileRequest, InitEntry, InitResult, UploadOptions
-from homesync.store import files, uploads
+from homesync.store import files, tree, uploads
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["MAX_CHUNKS_PER_FILE", "DeletedOnServer", "UploadPlanner", "normalize_checksum"]
@@ -57,10 +61,17 @@ _SESSIONS_RETRY_AFTER_S = 60
 # (tx, user_id, checksum) → True when the user deleted that content on the server and an
 # auto-upload must not bring it back. Installed by the sync service (container.py).
 DeletedOnServer = Callable[[Conn, str, str], Awaitable[bool]]
+# (user_id, syncToken) → the journal position a change made with it is judged against;
+# ValidationError for a token this server did not make. Installed by the sync service.
+BaseSeq = Callable[[str, str], Awaitable[int]]
 
 
 async def _never_deleted(tx: Conn, user_id: str, checksum: str) -> bool:
     return False
+
+
+async def _knows_nothing(user_id: str, token: str) -> int:
+    return 0
 
 
 def normalize_checksum(value: str) -> str:
@@ -84,6 +95,7 @@ class UploadPlanner:
                                  self.max_chunk)
         self.max_file = parse_size(settings.max_file_size)
         self.deleted_on_server: DeletedOnServer = _never_deleted
+        self.base_seq: BaseSeq = _knows_nothing
 
     def chunk_size_for(self, requested: int | None, size: int) -> int:
         """The asked-for chunk size clamped to the configured range, grown for huge files."""
@@ -107,6 +119,7 @@ class UploadPlanner:
             folder=normalize_folder(req.folder), size=req.size,
             checksum=normalize_checksum(req.checksum), mime_type=req.mime_type,
             priority=req.priority, file_id=req.file_id, restore=req.restore,
+            sync_token=req.sync_token,
         )
 
     async def init(self, *, user_id: str, device_id: str, requests: list[FileRequest],
@@ -120,7 +133,7 @@ class UploadPlanner:
                 field="files", maxFiles=self._settings.max_files_per_init)
         if options.chunk_size is not None and options.chunk_size < 0:
             raise ValidationError("chunkSize cannot be negative", field="chunkSize")
-        checked = [self._check(r) for r in requests]
+        checked = [await self._with_base(user_id, self._check(r)) for r in requests]
         local_ids = [r.local_id for r in checked]
         if len(set(local_ids)) != len(local_ids):
             raise ValidationError("localId values must be unique within one request",
@@ -151,6 +164,13 @@ class UploadPlanner:
                        for req, place, kind in planned]
             await self._quota.note_usage(tx, user_id, used_before, now)
         return InitResult(session_id=session_id, expires_at=expires_at, entries=entries)
+
+    async def _with_base(self, user_id: str, req: FileRequest) -> FileRequest:
+        """``req`` with the journal position of its syncToken (new versions only)."""
+        if req.sync_token is None or req.file_id is None:
+            return req
+        return msgspec.structs.replace(req, base_seq=await self.base_seq(user_id,
+                                                                         req.sync_token))
 
     async def _check_open_sessions(self, tx: Conn, device_id: str, session_id: str,
                                    now: int) -> None:
@@ -212,6 +232,9 @@ class UploadPlanner:
             return "same"
         if here is not None and target is None:
             return "conflict"
+        if target is not None and req.base_seq is not None and await tree.content_changed_since(
+                tx, target["id"], req.base_seq, device_id) is not None:
+            return "stale"
         if await files.find_version_by_checksum(tx, user_id, req.checksum) is not None:
             return "copy"
         return await self._resume_or_new(tx, user_id, device_id, req, now)
@@ -253,6 +276,12 @@ class UploadPlanner:
                 error_code=NameConflict.code,
                 error_message=f"{req.name} already exists in {req.folder} with other content;"
                               " send its fileId to upload a new version, or another name")
+        if kind == "stale":
+            return InitEntry(
+                local_id=req.local_id, status="conflict", file_id=req.file_id,
+                error_code=Conflict.code,
+                error_message=f"{req.name} was changed by another device after your syncToken;"
+                              " sync, then decide which version to keep")
         if kind == "copy":
             return await self._copy(tx, user_id, device_id, req, now)
         if kind == "resume":
@@ -271,7 +300,8 @@ class UploadPlanner:
             name_key=name_key(req.name), size=req.size, mime_type=req.mime_type,
             checksum=req.checksum, priority=req.priority, target_file_id=req.file_id,
             chunk_size=chunk_size, total_chunks=-(-req.size // chunk_size), now=now,
-            expires_at=expires_at, owner_id=place.owner_id if place is not None else None)
+            expires_at=expires_at, owner_id=place.owner_id if place is not None else None,
+            base_seq=req.base_seq if place is None else None)
         return InitEntry(local_id=req.local_id, status="upload", upload_id=upload_id)
 
     async def _copy(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,

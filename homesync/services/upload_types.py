@@ -38,6 +38,10 @@ class FileRequest(msgspec.Struct, frozen=True, kw_only=True):
     priority: Priority = "normal"
     file_id: str | None = None  # a new version of this file
     restore: bool = False  # upload even if the user deleted this content on the server
+    # The device's syncToken for a new version: another device's change after it makes the
+    # upload a conflict. ``base_seq`` is its journal position, worked out by init.
+    sync_token: str | None = None
+    base_seq: int | None = None
 
 
 class UploadOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -161,3 +165,6 @@ class CompleteResult(msgspec.Struct, frozen=True, kw_only=True):
     upload_id: str
     file: FileInfo
     created: bool  # the file itself is new (not a new version, not matched to an existing one)
+    # The file this upload was to replace, when another device changed it first: the
+    # upload became a conflicted copy beside it instead.
+    conflicted_with: str | None = None

@@ -1,4 +1,5 @@
-"""Resumable background uploads: init, chunk PUTs, status, progress, complete, cancel.
+"""Resumable background uploads: init, status, progress, complete, cancel; chunk PUTs
+are :mod:`.upload_chunks`' (``Uploads.receiver``).
 
 Protocol checks live here; bytes go to the chunk store. What the server reports as
 received is exactly the set of committed ``upload_chunks`` rows, each written only after
@@ -6,7 +7,8 @@ its chunk was durable, so after a crash ``GET /upload/{id}`` tells the truth (tu
 
 ``complete`` reads the content back from storage through sha256 before the file exists
 (owncloud/core#26988, #32567), then creates the file or its new version, the journal entry
-and the ``uploads`` notification in one transaction.
+and the ``uploads`` notification in one transaction. A new version based on a syncToken
+that another device's change has overtaken becomes a conflicted copy beside the file.
 
 An upload into something shared with the uploader (see :mod:`.upload_init`) stays the
 uploader's (their chunk PUTs, status and notification) but completes into the owner's
@@ -16,7 +18,7 @@ since init is 404, downgraded to read 403, and nothing is committed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -24,27 +26,22 @@ import msgspec
 from homesync import clock
 from homesync.errors import (
     ChecksumMismatch,
-    ChunkSizeMismatch,
-    Conflict,
     MissingChunks,
     NameConflict,
     NotFound,
-    PayloadTooLarge,
-    ServiceUnavailable,
-    Unauthorized,
     UploadExpired,
     ValidationError,
 )
 from homesync.services.downloads import SharedPlace
 from homesync.services.file_views import FileInfo, file_info
+from homesync.services.naming import conflicted_copy_names, find_free_name
 from homesync.services.quota import Quota
 from homesync.services.share_access import as_seen, upload_place_now
+from homesync.services.upload_chunks import ChunkReceiver, check_open
 from homesync.services.upload_events import upload_event
 from homesync.services.upload_init import UploadPlanner, normalize_checksum
 from homesync.services.upload_limits import ChunkSlots
 from homesync.services.upload_types import (
-    ChunkReceipt,
-    ChunkTarget,
     CompleteResult,
     FileRequest,
     InitResult,
@@ -53,7 +50,7 @@ from homesync.services.upload_types import (
     upload_state,
 )
 from homesync.services.upload_urls import ChunkUrlSigner
-from homesync.store import chunk_index, files, uploads
+from homesync.store import devices, files, tree, uploads
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Conn, Database, Row
 
@@ -70,7 +67,9 @@ class Uploads:
         self._quota = quota
         self.planner = planner
         self._signer = signer
-        self.chunk_slots = chunk_slots
+        # Chunk PUTs: authorised, streamed into the store, counted once durable.
+        self.receiver = ChunkReceiver(db, chunks, quota, signer, chunk_slots,
+                                      session_ttl_ms=planner.ttl_ms)
         # Told the user id after a commit that changed their files (wakes sync long polls).
         self.files_changed: Callable[[str], None] = _ignore_change
         # Set by the shares service: where an entry of a sharing owner sits for the
@@ -96,115 +95,6 @@ class Uploads:
             entries.append(entry)
         return InitResult(session_id=result.session_id, expires_at=result.expires_at,
                           entries=entries)
-
-    # -- chunks ---------------------------------------------------------------------
-
-    async def chunk_target(self, upload_id: str, index: str | int | None,
-                           byte_range: tuple[int, int, int | None] | None = None, *,
-                           user_id: str | None, url_exp: str | None = None,
-                           url_sig: str | None = None) -> ChunkTarget:
-        """Authorise a chunk PUT (owner's Bearer, or the upload's signed URL) and locate it.
-
-        The chunk is named by ``index``, or by ``byte_range`` (first, last inclusive, total
-        size or None, from a ``Content-Range``) which must cover exactly one chunk.
-        404 for someone else's upload (or none), 401 for a bad signature, 410 when expired,
-        409 when the upload has ended, 400 for an index or range outside the upload.
-        """
-        # Server ids are short ASCII; anything else cannot name an upload.
-        # A lookup by primary key on every chunk PUT: inline (see store.connections).
-        row = (await uploads.get(self._db.inline, upload_id)
-               if upload_id.isascii() and len(upload_id) <= 100 else None)
-        if user_id is not None:
-            if row is None or row["user_id"] != user_id:
-                raise NotFound("No such upload")
-        elif url_exp is not None and url_sig is not None:
-            if not self._signer.verify(upload_id, url_exp, url_sig):
-                raise Unauthorized("Invalid chunk URL signature")
-            if row is None:
-                raise NotFound("No such upload")
-            if row["device_removed_at"] is not None:
-                raise Unauthorized("The device of this upload was removed")
-        else:
-            raise Unauthorized("Use Authorization: Bearer <accessToken> or a signed chunk URL")
-        self._check_open(row, clock.now_ms())
-        chunk_size, size = row["chunk_size"], row["size"]
-        if byte_range is not None:
-            index = byte_range[0] // chunk_size
-        idx = _parse_index("" if index is None else index, row["total_chunks"])
-        start = idx * chunk_size
-        length = min(size, start + chunk_size) - start
-        if byte_range is not None:
-            first, last, total = byte_range
-            if (first, last) != (start, start + length - 1) or total not in (None, size):
-                raise ValidationError("Content-Range must cover exactly one chunk of the upload",
-                                      expectedStart=start, expectedEnd=start + length - 1)
-        return ChunkTarget(upload_id=upload_id, user_id=row["user_id"],
-                           device_id=row["device_id"], index=idx, start=start, length=length,
-                           replaceable=bool(row["checksum_failed"]))
-
-    async def receive_chunk(self, target: ChunkTarget, body: AsyncIterable[bytes], *,
-                            checksum: str | None = None) -> ChunkReceipt:
-        """Stream one chunk's body into the store and count it once it is durable.
-
-        The body is hashed and written as it arrives and cut off (413) the moment it passes
-        the chunk's length; short bodies (400), a wrong ``checksum`` (422) and different
-        bytes for an index that already has a chunk (409) are refused and not counted.
-        """
-        expected = normalize_checksum(checksum)[7:] if checksum else None
-        with self.chunk_slots.hold(target.device_id):
-            return await self._receive(target, body, expected)
-
-    async def _receive(self, target: ChunkTarget, body: AsyncIterable[bytes],
-                       expected: str | None) -> ChunkReceipt:
-        await self._quota.check_disk(target.length)
-        writer = self._chunks.writer()
-        try:
-            async for piece in body:
-                if writer.size + len(piece) > target.length:
-                    raise PayloadTooLarge(f"Chunk {target.index} has {target.length} bytes",
-                                          expected=target.length)
-                if piece:
-                    await writer.write(piece)
-            if writer.size != target.length:
-                raise ChunkSizeMismatch(
-                    f"Chunk {target.index} must have {target.length} bytes, got {writer.size}",
-                    expected=target.length, received=writer.size)
-            digest = writer.hexdigest()
-            if expected is not None and digest != expected:
-                raise ChecksumMismatch("X-Chunk-Checksum does not match the chunk's bytes",
-                                       expected=f"sha256:{expected}", actual=f"sha256:{digest}")
-            await writer.commit()
-            return await self._record(target, digest)
-        finally:
-            await writer.abort()  # no-op once committed
-
-    async def _record(self, target: ChunkTarget, digest: str) -> ChunkReceipt:
-        # A handful of statements in one transaction: every chunk PUT pays for these, so
-        # the checks ride on the writes (conflict and openness come back as row counts).
-        now = clock.now_ms()
-        async with self._db.transaction() as tx:
-            await chunk_index.add(tx, digest, target.length, now)
-            # gc deletes bytes only inside a write transaction; checking here, in ours, means
-            # the chunk cannot vanish between this check and the commit that protects it.
-            if not await self._chunks.exists(digest):
-                raise ServiceUnavailable("The chunk was cleaned up while arriving; send it again")
-            stored = await uploads.put_chunk(
-                tx, upload_id=target.upload_id, idx=target.index, chunk_hash=digest,
-                size=target.length, replace=target.replaceable, now=now)
-            counted = None
-            if stored:
-                counted = await uploads.count_received(tx, target.upload_id, now=now,
-                                                       expires_at=now + self.planner.ttl_ms)
-            if counted is None:
-                row = await uploads.get(tx, target.upload_id)
-                assert row is not None
-                self._check_open(row, now)  # completed, cancelled or expired meanwhile
-                raise Conflict(f"Chunk {target.index} was already received with other bytes",
-                               index=target.index)
-        return ChunkReceipt(upload_id=target.upload_id, index=target.index,
-                            bytes_received=target.length,
-                            completed_chunks=counted["received_chunks"],
-                            total_chunks=counted["total_chunks"], status=counted["status"])
 
     # -- status and progress --------------------------------------------------------
 
@@ -261,7 +151,7 @@ class Uploads:
         row = await self._owned(self._db.reader, user_id, upload_id)
         if row["status"] == "completed":
             return await self._completed_result(row)
-        self._check_open(row, clock.now_ms())
+        check_open(row, clock.now_ms())
         if declared != row["checksum"]:
             raise ChecksumMismatch("checksum differs from the one given at upload/init",
                                    expected=row["checksum"], actual=declared)
@@ -295,7 +185,7 @@ class Uploads:
             row = await self._owned(tx, user_id, upload_id)
             if row["status"] == "completed":  # a concurrent complete won the writer first
                 return await self._completed_result(row, tx)
-            self._check_open(row, now)
+            check_open(row, now)
             tree_owner, folder, target, seen = user_id, row["folder"], None, None
             if row["owner_id"] is not None:
                 place = await upload_place_now(
@@ -308,7 +198,12 @@ class Uploads:
                 if target is not None and (target["deleted_at"] is not None
                                            or target["kind"] != "file"):
                     target = None  # deleted meanwhile: the upload becomes a new file, never lost
-            here = target or await files.find_by_name(tx, tree_owner, folder, row["name"])
+            name, conflicted_with = row["name"], None
+            if target is not None and await self._changed_by_another(tx, row, target):
+                # Never a silent overwrite: the device's version goes beside it, as keep_both.
+                conflicted_with, target = target["id"], None
+                name = await self._conflicted_copy_name(tx, row, folder, now)
+            here = target or await files.find_by_name(tx, tree_owner, folder, name)
             if here is not None and here["kind"] == "file" and here["checksum"] == row["checksum"]:
                 # Same content already there (another device got there first, D7).
                 await uploads.mark_completed(tx, upload_id, file_id=here["id"],
@@ -316,13 +211,13 @@ class Uploads:
                 created, file_id = False, here["id"]
             else:
                 if here is not None and target is None:
-                    raise NameConflict(f"{row['name']} already exists in {row['folder']}",
+                    raise NameConflict(f"{name} already exists in {row['folder']}",
                                        fileId=here["id"])
                 used_before = await self._quota.used_bytes(tx, tree_owner)
                 try:
                     committed = await files.commit_version(
                         tx, user_id=tree_owner, file_id=target["id"] if target else None,
-                        folder=folder, name=row["name"], size=row["size"],
+                        folder=folder, name=name, size=row["size"],
                         checksum=row["checksum"], mime_type=row["mime_type"],
                         metadata=metadata, modified_at=_modified_at(metadata, now),
                         chunk_hashes=hashes, device_id=device_id, now=now)
@@ -338,7 +233,25 @@ class Uploads:
         assert file_row is not None
         self.files_changed(tree_owner)
         return CompleteResult(upload_id=upload_id, file=await self._seen(row, file_row),
-                              created=created)
+                              created=created, conflicted_with=conflicted_with)
+
+    @staticmethod
+    async def _changed_by_another(tx: Conn, row: Row, target: Row) -> bool:
+        """Whether another device changed ``target`` after the position the upload was
+        based on (``upload/init``'s syncToken; without one, nothing counts)."""
+        if row["base_seq"] is None:
+            return False
+        return await tree.content_changed_since(tx, target["id"], row["base_seq"],
+                                                row["device_id"]) is not None
+
+    @staticmethod
+    async def _conflicted_copy_name(tx: Conn, row: Row, folder: str, now: int) -> str:
+        device = await devices.by_id(tx, row["device_id"])
+        label = device["name"] if device is not None else "another device"
+        name, _ = await find_free_name(tx, row["user_id"], folder,
+                                       conflicted_copy_names(row["name"], label, now),
+                                       holding=row["checksum"])
+        return name
 
     async def _seen(self, row: Row, file_row: Row) -> FileInfo:
         """The upload's file as its uploader sees it (under /Shared with me if shared)."""
@@ -378,16 +291,6 @@ class Uploads:
             raise NotFound("No such upload")
         return row
 
-    @staticmethod
-    def _check_open(row: Row, now: int) -> None:
-        status = row["status"]
-        if status == "expired" or (status in uploads.OPEN_STATUSES and row["expires_at"] <= now):
-            raise UploadExpired()
-        if status == "completed":
-            raise Conflict("This upload is already completed", fileId=row["file_id"])
-        if status == "cancelled":
-            raise Conflict("This upload was cancelled; start a new one")
-
     async def _state(self, row: Row, now: int) -> UploadState:
         received = [r["idx"] for r in await uploads.received(self._db.reader, row["id"])]
         exp = row["expires_at"] // 1000
@@ -401,17 +304,6 @@ def _ignore_change(user_id: str) -> None:
 
 async def _as_is(user_id: str, owner_id: str, info: FileInfo) -> FileInfo:
     return info
-
-
-def _parse_index(index: str | int, total: int) -> int:
-    text = str(index)
-    if not text.isdigit() or len(text) > 9:
-        raise ValidationError("Chunk index must be a whole number", field="index")
-    idx = int(text)
-    if idx >= total:
-        raise ValidationError(f"This upload has chunks 0 to {total - 1}", field="index",
-                              totalChunks=total)
-    return idx
 
 
 def _modified_at(metadata: dict[str, Any], now: int) -> int:

@@ -140,8 +140,8 @@ class Phone:
         if entry.status != "upload":
             return None  # the name was taken meanwhile: the change stays the device's
         assert entry.upload_id is not None
-        target = await self.svc.uploads.chunk_target(entry.upload_id, 0, user_id=p.user_id)
-        await self.svc.uploads.receive_chunk(target, _one(data))
+        target = await self.svc.uploads.receiver.chunk_target(entry.upload_id, 0, user_id=p.user_id)
+        await self.svc.uploads.receiver.receive_chunk(target, _one(data))
         done = await self.svc.uploads.complete(user_id=p.user_id, device_id=p.device_id,
                                                upload_id=entry.upload_id,
                                                checksum=digest(data), metadata={})

@@ -127,13 +127,13 @@ def store_a_file(data_dir: Path, data: bytes) -> list[str]:
             state = result.entries[0].upload
             assert state is not None
             for span in state.spans():
-                target = await services.uploads.chunk_target(state.id, span.index,
+                target = await services.uploads.receiver.chunk_target(state.id, span.index,
                                                              user_id=user.id)
 
                 async def body(s=span):
                     yield data[s.start:s.end + 1]
 
-                await services.uploads.receive_chunk(target, body())
+                await services.uploads.receiver.receive_chunk(target, body())
             await services.uploads.complete(user_id=user.id, device_id="device_x",
                                             upload_id=state.id, checksum=entry["checksum"],
                                             metadata={})

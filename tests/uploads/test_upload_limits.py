@@ -102,7 +102,7 @@ async def test_chunk_puts_in_flight_are_limited_per_device_and_in_all(
         release.set()
         assert (await held).status_code == 200
         assert (await blocked).status_code == 200
-        assert services.uploads.chunk_slots.in_flight() == 0
+        assert services.uploads.receiver.slots.in_flight() == 0
         assert (await put("app-install-1", 1, data[4096:8192])).status_code == 200
         assert (await put("bobs-phone", 0, data[:4096])).status_code == 200
     status = await services.uploads.status(phone.user_id, entries["app-install-1"]["uploadId"])

@@ -30,6 +30,7 @@ class InitFileIn(RequestStruct):
     priority: Literal["high", "normal", "low"] = "normal"
     file_id: Id | None = None  # a new version of this file
     restore: bool = False  # upload even content the user deleted on the server
+    sync_token: Annotated[str, Meta(max_length=200)] | None = None  # what a new version is based on
 
 
 class UploadOptionsIn(RequestStruct):
@@ -124,7 +125,8 @@ class CompleteIn(RequestStruct):
         msgspec.field(default_factory=dict)
 
 
-class CompleteOut(ResponseStruct):
+class CompleteOut(ResponseStruct, omit_defaults=True):
     upload_id: str
     file_id: str
     file: FileOut
+    conflicted_with: str | None = None
