@@ -128,7 +128,8 @@ class Changes:
             with self._notifier.subscribe(user_id, *owners) as wake:
                 # The head is read before the page: every change up to it is committed,
                 # so the page (read after) sees them all and the next token may skip to it.
-                pos = await changes.positions(self._db.reader, user_id, seq)
+                # A handful of indexed lookups, on every sync call: inline (store.connections).
+                pos = await changes.positions(self._db.inline, user_id, seq)
                 listed = pos["share_owners"]
                 sharers = tuple(sorted(listed.split(","))) if listed else ()
                 if sharers != owners:  # listen to them too before looking any further

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from homesync.store.db import Conn, Row, fetchall, fetchone
+from homesync.store.db import Conn, Reads, Row, fetchall, fetchone
 from homesync.store.tree import descendants_filter
 
 __all__ = [
@@ -51,7 +51,7 @@ async def seq_before(conn: Conn, user_id: str, at_ms: int) -> int:
     return int(row[0]) - 1
 
 
-async def positions(conn: Conn, user_id: str, seq: int) -> Row:
+async def positions(conn: Reads, user_id: str, seq: int) -> Row:
     """One read for a sync call: ``head`` (the user's latest position), ``open_conflicts``
     (how many) and ``in_gap``: whether ``seq`` was issued by a database that a backup
     restore replaced (``homesync backup restore`` records the positions it skipped; a
