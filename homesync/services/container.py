@@ -87,6 +87,7 @@ class Services:
         self.sync = SyncArea(db, settings.sync, secret, self.quota)
         self.uploads.planner.deleted_on_server = self.sync.deleted_on_server
         self.uploads.planner.base_seq = self.sync.changes.base_seq
+        self.uploads.planner.shared_base_seq = self.sync.changes.shared_seq
         self.uploads.files_changed = self.sync.notifier.changed
         self.sessions.pending_uploads = self.sync.pending_uploads_hook(
             self.uploads.pending_for_device)

@@ -61,8 +61,9 @@ _SESSIONS_RETRY_AFTER_S = 60
 # (tx, user_id, checksum) → True when the user deleted that content on the server and an
 # auto-upload must not bring it back. Installed by the sync service (container.py).
 DeletedOnServer = Callable[[Conn, str, str], Awaitable[bool]]
-# (user_id, syncToken) → the journal position a change made with it is judged against;
-# ValidationError for a token this server did not make. Installed by the sync service.
+# (user_id, syncToken) → the journal position a change made with it is judged against
+# (for the user's own files, or for what others share with them); ValidationError for a
+# token this server did not make. Installed by the sync service.
 BaseSeq = Callable[[str, str], Awaitable[int]]
 
 
@@ -96,6 +97,7 @@ class UploadPlanner:
         self.max_file = parse_size(settings.max_file_size)
         self.deleted_on_server: DeletedOnServer = _never_deleted
         self.base_seq: BaseSeq = _knows_nothing
+        self.shared_base_seq: BaseSeq = _knows_nothing
 
     def chunk_size_for(self, requested: int | None, size: int) -> int:
         """The asked-for chunk size clamped to the configured range, grown for huge files."""
@@ -169,8 +171,9 @@ class UploadPlanner:
         """``req`` with the journal position of its syncToken (new versions only)."""
         if req.sync_token is None or req.file_id is None:
             return req
-        return msgspec.structs.replace(req, base_seq=await self.base_seq(user_id,
-                                                                         req.sync_token))
+        return msgspec.structs.replace(
+            req, base_seq=await self.base_seq(user_id, req.sync_token),
+            shared_base_seq=await self.shared_base_seq(user_id, req.sync_token))
 
     async def _check_open_sessions(self, tx: Conn, device_id: str, session_id: str,
                                    now: int) -> None:
@@ -232,8 +235,7 @@ class UploadPlanner:
             return "same"
         if here is not None and target is None:
             return "conflict"
-        if target is not None and req.base_seq is not None and await tree.content_changed_since(
-                tx, target["id"], req.base_seq, device_id) is not None:
+        if await _changed_since(tx, target, req.base_seq, device_id):
             return "stale"
         if await files.find_version_by_checksum(tx, user_id, req.checksum) is not None:
             return "copy"
@@ -247,6 +249,8 @@ class UploadPlanner:
             return "same"  # the recipient sees this entry anyway
         if here is not None and place.target is None:
             return "conflict"
+        if await _changed_since(tx, place.target, req.shared_base_seq, device_id):
+            return "stale"
         return await self._resume_or_new(tx, user_id, device_id, req, now)
 
     @staticmethod
@@ -301,7 +305,7 @@ class UploadPlanner:
             checksum=req.checksum, priority=req.priority, target_file_id=req.file_id,
             chunk_size=chunk_size, total_chunks=-(-req.size // chunk_size), now=now,
             expires_at=expires_at, owner_id=place.owner_id if place is not None else None,
-            base_seq=req.base_seq if place is None else None)
+            base_seq=req.base_seq if place is None else req.shared_base_seq)
         return InitEntry(local_id=req.local_id, status="upload", upload_id=upload_id)
 
     async def _copy(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
@@ -324,3 +328,11 @@ class UploadPlanner:
                              file_id=exc.details.get("fileId"), error_code=exc.code,
                              error_message=exc.message)
         return InitEntry(local_id=req.local_id, status="deduplicated", file_id=committed.file_id)
+
+
+async def _changed_since(tx: Conn, target: Row | None, base_seq: int | None,
+                         device_id: str) -> bool:
+    """Whether another device changed ``target``'s content after ``base_seq``."""
+    if target is None or base_seq is None:
+        return False
+    return await tree.content_changed_since(tx, target["id"], base_seq, device_id) is not None

@@ -39,9 +39,11 @@ class FileRequest(msgspec.Struct, frozen=True, kw_only=True):
     file_id: str | None = None  # a new version of this file
     restore: bool = False  # upload even if the user deleted this content on the server
     # The device's syncToken for a new version: another device's change after it makes the
-    # upload a conflict. ``base_seq`` is its journal position, worked out by init.
+    # upload a conflict. Worked out by init: ``base_seq``, the journal position it names
+    # for the user's own files, and ``shared_base_seq`` for files shared with them.
     sync_token: str | None = None
     base_seq: int | None = None
+    shared_base_seq: int | None = None
 
 
 class UploadOptions(msgspec.Struct, frozen=True, kw_only=True):

@@ -202,7 +202,7 @@ class Uploads:
             if target is not None and await self._changed_by_another(tx, row, target):
                 # Never a silent overwrite: the device's version goes beside it, as keep_both.
                 conflicted_with, target = target["id"], None
-                name = await self._conflicted_copy_name(tx, row, folder, now)
+                name = await self._conflicted_copy_name(tx, row, tree_owner, folder, now)
             here = target or await files.find_by_name(tx, tree_owner, folder, name)
             if here is not None and here["kind"] == "file" and here["checksum"] == row["checksum"]:
                 # Same content already there (another device got there first, D7).
@@ -245,10 +245,11 @@ class Uploads:
                                                 row["device_id"]) is not None
 
     @staticmethod
-    async def _conflicted_copy_name(tx: Conn, row: Row, folder: str, now: int) -> str:
+    async def _conflicted_copy_name(tx: Conn, row: Row, tree_owner: str, folder: str,
+                                    now: int) -> str:
         device = await devices.by_id(tx, row["device_id"])
         label = device["name"] if device is not None else "another device"
-        name, _ = await find_free_name(tx, row["user_id"], folder,
+        name, _ = await find_free_name(tx, tree_owner, folder,
                                        conflicted_copy_names(row["name"], label, now),
                                        holding=row["checksum"])
         return name

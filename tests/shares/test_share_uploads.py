@@ -201,3 +201,41 @@ async def test_the_owners_store_is_no_oracle(
         r = await init(client, w.bob.auth, file_entry(data, name=f"copy{i}.jpg",
                                                       folder=f"{BOBS}/photos", local_id=str(i)))
         assert r.json()["data"]["files"][0]["status"] == "pending", r.text
+
+
+async def test_bobs_version_never_overwrites_alices_later_edit(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    a_id = w.a_jpg["id"]
+    alices = os.urandom(3100)
+    await upload(client, w.alice.auth, alices, name="a.jpg", folder="/photos/2024",
+                 fileId=a_id)  # after Bob's token
+
+    bobs = os.urandom(3200)
+    r = await init(client, w.bob.auth, file_entry(bobs, name="a.jpg", folder=f"{BOBS}/photos/2024",
+                                                  fileId=a_id, syncToken=token))
+    entry = r.json()["data"]["files"][0]
+    assert (entry["status"], entry["fileId"], entry["error"]["code"]) == ("conflict", a_id,
+                                                                          "CONFLICT")
+
+    # Bob syncs and tries again; Alice edits once more while his bytes are on their way.
+    token = (await pull(client, w.bob, token))["nextSyncToken"]
+    item = await started(client, w.bob, bobs, name="a.jpg", folder=f"{BOBS}/photos/2024",
+                         fileId=a_id, syncToken=token)
+    alices = os.urandom(3300)
+    await upload(client, w.alice.auth, alices, name="a.jpg", folder="/photos/2024", fileId=a_id)
+    r = await complete(client, w.bob.auth, item["uploadId"], bobs)
+    assert r.status_code == 200, r.text
+    done = r.json()["data"]
+    assert done["conflictedWith"] == a_id
+    assert done["file"]["folder"] == f"{BOBS}/photos/2024"
+    assert done["file"]["name"].startswith("a (conflicted copy Bob's Pixel 7 ")
+    copy = await client.get(f"{API}/files/{done['fileId']}", headers=w.alice.auth)
+    assert copy.json()["data"]["folder"] == "/photos/2024"  # in Alice's folder, hers
+    r = await client.get(f"{API}/files/{a_id}/content", headers=w.alice.auth)
+    assert r.content == alices
+    r = await client.get(f"{API}/files/{done['fileId']}/content", headers=w.alice.auth)
+    assert r.content == bobs
