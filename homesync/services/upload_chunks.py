@@ -128,13 +128,13 @@ class ChunkReceiver:
             # the chunk cannot vanish between this check and the commit that protects it.
             if not await self._chunks.exists(digest):
                 raise ServiceUnavailable("The chunk was cleaned up while arriving; send it again")
-            stored = await uploads.put_chunk(
+            added = await uploads.put_chunk(
                 tx, upload_id=target.upload_id, idx=target.index, chunk_hash=digest,
                 size=target.length, replace=target.replaceable, now=now)
             counted = None
-            if stored:
-                counted = await uploads.count_received(tx, target.upload_id, now=now,
-                                                       expires_at=now + self._ttl_ms)
+            if added is not None:
+                counted = await uploads.count_received(tx, target.upload_id, added_bytes=added,
+                                                       now=now, expires_at=now + self._ttl_ms)
             if counted is None:
                 row = await uploads.get(tx, target.upload_id)
                 assert row is not None

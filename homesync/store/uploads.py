@@ -138,39 +138,51 @@ async def received(conn: Conn, upload_id: str) -> list[Row]:
 
 
 async def put_chunk(tx: Conn, *, upload_id: str, idx: int, chunk_hash: str, size: int,
-                    replace: bool, now: int) -> bool:
-    """Record that index ``idx`` holds ``chunk_hash``; False if it already holds other bytes.
+                    replace: bool, now: int) -> int | None:
+    """Record that index ``idx`` holds ``chunk_hash``: the bytes this adds to the upload's
+    count (0 when the index already had a chunk), or None if it holds other bytes.
 
     The same bytes again just refresh ``received_at``; other bytes replace the stored
     ones only when ``replace`` is set. The chunk's bytes and ``chunks`` row must exist.
     """
-    changed = await execute(
+    held = await fetchone(tx, "SELECT chunk_hash FROM upload_chunks WHERE upload_id = ? AND idx = ?",
+                          (upload_id, idx))
+    if held is None:
+        await execute(
+            tx,
+            "INSERT INTO upload_chunks (upload_id, idx, chunk_hash, size, received_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (upload_id, idx, chunk_hash, size, now),
+        )
+        return size
+    if held["chunk_hash"] != chunk_hash and not replace:
+        return None
+    await execute(
         tx,
-        "INSERT INTO upload_chunks (upload_id, idx, chunk_hash, size, received_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (upload_id, idx) DO UPDATE"
-        " SET chunk_hash = excluded.chunk_hash, size = excluded.size,"
-        " received_at = excluded.received_at"
-        " WHERE upload_chunks.chunk_hash = excluded.chunk_hash OR ?",
-        (upload_id, idx, chunk_hash, size, now, int(replace)),
+        "UPDATE upload_chunks SET chunk_hash = ?, size = ?, received_at = ?"
+        " WHERE upload_id = ? AND idx = ?",
+        (chunk_hash, size, now, upload_id, idx),
     )
-    return changed > 0
+    return 0  # an index's length never changes: the count stays
 
 
-async def count_received(tx: Conn, upload_id: str, *, now: int, expires_at: int) -> Row | None:
-    """Refresh an open upload's counters after :func:`put_chunk` and mark it ``uploading``.
+async def count_received(tx: Conn, upload_id: str, *, added_bytes: int, now: int,
+                         expires_at: int) -> Row | None:
+    """Add what :func:`put_chunk` added to an open upload's counters (a running count: an
+    upload of 10,000 chunks must not count them all again for each) and mark it
+    ``uploading``.
 
     Returns (received_chunks, total_chunks, status), or None when the upload is no longer
     open (completed, cancelled, expired): then the caller rolls back.
     """
     return await fetchone(
         tx,
-        "UPDATE uploads SET received_chunks = (SELECT count(*) FROM upload_chunks WHERE upload_id = ?1),"
-        " received_bytes = (SELECT coalesce(sum(size), 0) FROM upload_chunks WHERE upload_id = ?1),"
-        " status = 'uploading',"
-        " updated_at = ?2, expires_at = max(expires_at, ?3)"
-        f" WHERE id = ?1 AND status IN {_OPEN_SQL} AND expires_at > ?2"
+        "UPDATE uploads SET received_chunks = received_chunks + (?2 > 0),"
+        " received_bytes = received_bytes + ?2, status = 'uploading',"
+        " updated_at = ?3, expires_at = max(expires_at, ?4)"
+        f" WHERE id = ?1 AND status IN {_OPEN_SQL} AND expires_at > ?3"
         " RETURNING received_chunks, total_chunks, status",
-        (upload_id, now, expires_at),
+        (upload_id, added_bytes, now, expires_at),
     )
 
 
