@@ -40,7 +40,7 @@ _QUIET = ("/healthz", "/readyz")  # probes every few seconds: only at debug leve
 _CHUNK_ROUTE = "/upload/chunk/"
 
 
-def install(app: Litestar, metrics: Metrics, access_log: str = "all") -> None:
+def install(app: Litestar, metrics: Metrics, access_log: str) -> None:
     """Wrap ``app``'s whole ASGI handler (outside routing) in :class:`Observability`."""
     # Litestar types its handler with strict per-event TypedDicts; ours is plain ASGI.
     inner: Any = app.asgi_handler
@@ -56,7 +56,7 @@ class Observability:
     nothing.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: str = "all") -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: str) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log

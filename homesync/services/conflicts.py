@@ -131,13 +131,7 @@ class Conflicts:
 
     async def prune_resolved(self, before: int) -> int:
         """Forget conflicts resolved before ``before`` (resolving them again is then 404)."""
-        total = 0
-        while True:
-            async with self._db.transaction() as tx:
-                gone = await conflicts.prune_resolved(tx, before)
-            total += gone
-            if gone == 0:
-                return total
+        return await self._db.in_batches(lambda tx: conflicts.prune_resolved(tx, before))
 
     async def open_for(self, user_id: str, limit: int = MAX_LISTED) -> list[ConflictView]:
         """The user's open conflicts, oldest first (every device's: each names its device)."""

@@ -207,13 +207,7 @@ class OfflineQueue:
 
     async def prune(self, before: int) -> int:
         """Forget finished operations last changed before ``before``; how many went."""
-        total = 0
-        while True:
-            async with self._db.transaction() as tx:
-                gone = await queue.prune_finished(tx, before)
-            total += gone
-            if gone == 0:
-                return total
+        return await self._db.in_batches(lambda tx: queue.prune_finished(tx, before))
 
     async def _process(self, user_id: str, device_id: str, device_name: str) -> None:
         now = clock.now_ms()

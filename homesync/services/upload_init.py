@@ -49,7 +49,8 @@ from homesync.services.upload_types import FileRequest, InitEntry, InitResult, U
 from homesync.store import files, tree, uploads
 from homesync.store.db import Conn, Database, Row
 
-__all__ = ["MAX_CHUNKS_PER_FILE", "DeletedOnServer", "UploadPlanner", "normalize_checksum"]
+__all__ = ["MAX_CHUNKS_PER_FILE", "DeletedOnServer", "UploadPlanner", "changed_since",
+           "normalize_checksum"]
 
 # Past this many chunks a file's chunk size grows (within max_chunk_size): a 100 GiB video
 # in 1 MiB chunks would otherwise answer init with a 100,000-entry chunk list.
@@ -235,7 +236,7 @@ class UploadPlanner:
             return "same"
         if here is not None and target is None:
             return "conflict"
-        if await _changed_since(tx, target, req.base_seq, device_id):
+        if await changed_since(tx, target, req.base_seq, device_id):
             return "stale"
         if await files.find_version_by_checksum(tx, user_id, req.checksum) is not None:
             return "copy"
@@ -249,7 +250,7 @@ class UploadPlanner:
             return "same"  # the recipient sees this entry anyway
         if here is not None and place.target is None:
             return "conflict"
-        if await _changed_since(tx, place.target, req.shared_base_seq, device_id):
+        if await changed_since(tx, place.target, req.shared_base_seq, device_id):
             return "stale"
         return await self._resume_or_new(tx, user_id, device_id, req, now)
 
@@ -330,9 +331,10 @@ class UploadPlanner:
         return InitEntry(local_id=req.local_id, status="deduplicated", file_id=committed.file_id)
 
 
-async def _changed_since(tx: Conn, target: Row | None, base_seq: int | None,
-                         device_id: str) -> bool:
-    """Whether another device changed ``target``'s content after ``base_seq``."""
+async def changed_since(tx: Conn, target: Row | None, base_seq: int | None,
+                        device_id: str) -> bool:
+    """Whether a device other than ``device_id`` changed ``target``'s content after
+    ``base_seq`` (the upload's syncToken position; None: no token, nothing counts)."""
     if target is None or base_seq is None:
         return False
     return await tree.content_changed_since(tx, target["id"], base_seq, device_id) is not None

@@ -39,7 +39,7 @@ from homesync.services.quota import Quota
 from homesync.services.share_access import as_seen, upload_place_now
 from homesync.services.upload_chunks import ChunkReceiver, check_open
 from homesync.services.upload_events import upload_event
-from homesync.services.upload_init import UploadPlanner, normalize_checksum
+from homesync.services.upload_init import UploadPlanner, changed_since, normalize_checksum
 from homesync.services.upload_limits import ChunkSlots
 from homesync.services.upload_types import (
     CompleteResult,
@@ -50,7 +50,7 @@ from homesync.services.upload_types import (
     upload_state,
 )
 from homesync.services.upload_urls import ChunkUrlSigner
-from homesync.store import devices, files, tree, uploads
+from homesync.store import devices, files, uploads
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Conn, Database, Row
 
@@ -199,7 +199,8 @@ class Uploads:
                                            or target["kind"] != "file"):
                     target = None  # deleted meanwhile: the upload becomes a new file, never lost
             name, conflicted_with = row["name"], None
-            if target is not None and await self._changed_by_another(tx, row, target):
+            if target is not None and await changed_since(tx, target, row["base_seq"],
+                                                          row["device_id"]):
                 # Never a silent overwrite: the device's version goes beside it, as keep_both.
                 conflicted_with, target = target["id"], None
                 name = await self._conflicted_copy_name(tx, row, tree_owner, folder, now)
@@ -234,15 +235,6 @@ class Uploads:
         self.files_changed(tree_owner)
         return CompleteResult(upload_id=upload_id, file=await self._seen(row, file_row),
                               created=created, conflicted_with=conflicted_with)
-
-    @staticmethod
-    async def _changed_by_another(tx: Conn, row: Row, target: Row) -> bool:
-        """Whether another device changed ``target`` after the position the upload was
-        based on (``upload/init``'s syncToken; without one, nothing counts)."""
-        if row["base_seq"] is None:
-            return False
-        return await tree.content_changed_since(tx, target["id"], row["base_seq"],
-                                                row["device_id"]) is not None
 
     @staticmethod
     async def _conflicted_copy_name(tx: Conn, row: Row, tree_owner: str, folder: str,

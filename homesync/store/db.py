@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,6 +183,18 @@ class Database:
         """Commit a batch left open by cancelled members (the write lock is held)."""
         if self._batch is not None:
             await self._commit(self._batch)
+
+    async def in_batches(self, step: Callable[[Conn], Awaitable[int]]) -> int:
+        """Run ``step`` (which deletes or changes a bounded batch of rows and returns how
+        many) in a transaction of its own until a batch changes nothing; the total. A big
+        purge thus never holds the writer for long."""
+        total = 0
+        while True:
+            async with self.transaction() as tx:
+                done = await step(tx)
+            total += done
+            if done == 0:
+                return total
 
     # -- reads ----------------------------------------------------------------------
 
