@@ -35,12 +35,10 @@ import importlib.util
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from processes import free_port, stop, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 API = "/api/mobile"
@@ -96,11 +95,6 @@ end
 """ + _DONE
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @dataclass
 class Server:
@@ -115,26 +109,11 @@ class Server:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{self.name}/{self.engine} exited with {self.proc.returncode}")
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise SystemExit(f"{self.name}/{self.engine} did not start")
+    def wait_ready(self) -> None:
+        wait_healthy(self.proc, self.base, f"{self.name}/{self.engine}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
 
 
 def start_homesync(engine: str, data_dir: Path, env: dict[str, str], log: Path) -> Server:

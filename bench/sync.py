@@ -32,7 +32,6 @@ import hashlib
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -50,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from litestar import Request, get  # noqa: E402
+from processes import free_port  # noqa: E402
 
 from homesync.api.deps import CurrentPrincipal  # noqa: E402
 from homesync.app import create_app  # noqa: E402
@@ -323,11 +323,6 @@ async def raw_get(port: int, target: str, headers: dict[str, str]) -> bytes:
     assert head.startswith(b"HTTP/1.1 200"), head
     return body
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def parked_polls(data: Path, polls: int) -> dict[str, float]:

@@ -40,7 +40,6 @@ import hashlib
 import itertools
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from processes import free_port, stop, wait_healthy
 
 MiB = 1024 * 1024
 HERE = Path(__file__).resolve().parent
@@ -63,11 +63,6 @@ PASSWORD = "bench horse battery staple"
 
 # -- processes ---------------------------------------------------------------------------
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _tree(pid: int) -> list[int]:
@@ -101,16 +96,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{self.name} exited with {self.proc.returncode}")
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise SystemExit(f"{self.name} did not start")
+        wait_healthy(self.proc, self.base, self.name)
 
     def cpu_seconds(self) -> float:
         total = 0.0
@@ -150,13 +136,7 @@ class Server:
         return self._status("VmHWM:")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
 
 
 def pinned(cmd: list[str]) -> list[str]:
