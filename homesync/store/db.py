@@ -2,7 +2,10 @@
 
 Every mutation goes through :meth:`Database.transaction`, which holds the one writer
 (an asyncio lock plus ``BEGIN IMMEDIATE``), so writers never meet ``SQLITE_BUSY`` inside
-the process. Reads use separate connections and see the last committed state (WAL).
+the process; transactions queued behind each other share one commit (group commit).
+Reads use separate connections and see the last committed state (WAL): threaded readers
+for scans, :attr:`Database.inline` for the hot lookups of a few rows (where each kind of
+statement runs, and why, is in :mod:`homesync.store.connections`).
 
 ``synchronous=FULL``: once a commit returns, the data survives a power cut; NORMAL
 "might roll back following a power loss", which is not acceptable once a client was told

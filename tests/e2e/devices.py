@@ -60,3 +60,9 @@ async def content(http: httpx.AsyncClient, dev: Dev, file_id: str) -> bytes:
     r = await http.get(f"{API}/files/{file_id}/content", headers=dev.auth)
     assert r.status_code == 200, r.text
     return r.content
+
+
+async def top_folder_id(http: httpx.AsyncClient, dev: Dev, name: str) -> str:
+    """The id of the folder ``/<name>`` (made by uploading into it)."""
+    r = await http.get(f"{API}/files", headers=dev.auth)
+    return str(next(f["id"] for f in r.json()["data"]["files"] if f["name"] == name))

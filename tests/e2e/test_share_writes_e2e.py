@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import MakeServer
-from tests.e2e.devices import ENV, content, put, sign_in, start_with_accounts
+from tests.e2e.devices import ENV, content, put, sign_in, start_with_accounts, top_folder_id
 from tests.helpers import API, ServerProcess
 from tests.sync.helpers import checksum, pull
 from tests.uploads.flow import file_entry, init
@@ -37,8 +37,7 @@ async def _scenario(server: ServerProcess) -> None:
         alice = await sign_in(http, "alice@example.com", "alice-phone")
         bob = await sign_in(http, "bob@example.com", "bob-phone")
         beach = await put(http, alice, b"beach" * 1000, "beach.jpg", folder="/photos/2024")
-        listing = (await http.get(f"{API}/files", headers=alice.auth)).json()["data"]["files"]
-        photos = next(f["id"] for f in listing if f["name"] == "photos")
+        photos = await top_folder_id(http, alice, "photos")
         r = await http.post(f"{API}/shares", headers=alice.auth, json={
             "fileId": photos, "email": "bob@example.com", "permission": "write"})
         assert r.status_code == 201, r.text

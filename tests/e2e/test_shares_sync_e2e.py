@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import MakeServer
-from tests.e2e.devices import ENV, content, put, sign_in, start_with_accounts
+from tests.e2e.devices import ENV, content, put, sign_in, start_with_accounts, top_folder_id
 from tests.helpers import API, ServerProcess
 from tests.sync.helpers import pull
 
@@ -36,8 +36,7 @@ async def _scenario(server: ServerProcess) -> None:
         bob = await sign_in(http, "bob@example.com", "bob-phone")
         first = await put(http, alice, b"beach" * 1000, "beach.jpg", folder="/photos/2024")
         await put(http, alice, b"private", "taxes.pdf", folder="/documents")
-        listing = (await http.get(f"{API}/files", headers=alice.auth)).json()["data"]["files"]
-        photos = next(f["id"] for f in listing if f["name"] == "photos")
+        photos = await top_folder_id(http, alice, "photos")
         token = (await pull(http, bob))["nextSyncToken"]
 
         # Bob's phone parks a long poll; Alice shares her photos with him.
