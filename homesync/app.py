@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
+from litestar.plugins import PluginProtocol
+from litestar.plugins.core import MsgspecDIPlugin
 
 from homesync.api.deps import dependencies
 from homesync.api.errors import exception_handlers
@@ -21,6 +23,20 @@ __all__ = ["create_app"]
 # Chunk bodies are streamed and limited per chunk by the upload routes; everything else
 # is read through api.wire.read_body with the JSON limits. This is the outer cap.
 _MAX_REQUEST_BODY = 64 * 1024 * 1024
+
+
+class _MsgspecOnlyLitestar(Litestar):
+    """Litestar without the pydantic and attrs plugins it adds when those are installed.
+
+    homesync's wire types are all msgspec Structs. typer depends on pydantic, so it is
+    always installed, and Litestar's pydantic plugin would import it (and ``pydantic.v1``)
+    for nothing: 8 MiB of the server's resident memory (bench/upload.py, idle RSS).
+    ``tests/test_app.py`` checks that this hook still exists in the installed Litestar.
+    """
+
+    @staticmethod
+    def _get_default_plugins(plugins: list[PluginProtocol]) -> list[PluginProtocol]:
+        return [*plugins, MsgspecDIPlugin()]
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
@@ -43,7 +59,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
     metrics = Metrics()
     mobile = Router(path=MOBILE_PREFIX, route_handlers=mobile_route_handlers())
-    app = Litestar(
+    app = _MsgspecOnlyLitestar(
         route_handlers=[mobile, *root_route_handlers()],
         dependencies=dependencies,
         exception_handlers=exception_handlers,
