@@ -34,13 +34,14 @@ from homesync.cli.common import (
     settings_from,
 )
 from homesync.cli.progress import RichProgress
-from homesync.services.backup import BackupError, BackupReport, ChunkProblem
+from homesync.services.backup import BackupError, BackupReport
 from homesync.services.backup_verify import (
     VerifyError,
     VerifyReport,
     parse_subset,
     verify_backup,
 )
+from homesync.services.chunk_problem import ChunkProblem
 from homesync.services.restore import RestoreError, RestoreReport, restore_backup
 from homesync.store.backup_repo import BackupRepo, BackupRepoError
 

@@ -9,7 +9,7 @@ import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import typer
@@ -19,6 +19,7 @@ from rich.text import Text
 
 from homesync.config import ConfigError, Settings, load_settings, parse_size
 from homesync.errors import HomesyncError
+from homesync.services.chunk_problem import ChunkProblem
 from homesync.services.container import Services
 
 __all__ = [
@@ -147,18 +148,7 @@ def print_document(value: Any) -> None:
     sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
 
 
-class ChunkTrouble(Protocol):
-    """A damaged or missing chunk as backup, restore and fsck report it."""
-
-    @property
-    def hash(self) -> str: ...
-    @property
-    def problem(self) -> str: ...
-    @property
-    def files(self) -> list[str]: ...
-
-
-def print_chunk_problems(problems: Iterable[ChunkTrouble],
+def print_chunk_problems(problems: Iterable[ChunkProblem],
                          unused: str = "no current file") -> None:
     """One red line per chunk on stderr: its hash, what is wrong, the files that use it."""
     for p in problems:

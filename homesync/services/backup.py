@@ -26,6 +26,7 @@ import msgspec
 from homesync import clock
 from homesync.config import Settings
 from homesync.ids import new_id
+from homesync.services.chunk_problem import ChunkProblem
 from homesync.services.progress import NO_PROGRESS, Progress
 from homesync.store import operations
 from homesync.store.backup_lock import hold_for_backup
@@ -48,19 +49,11 @@ from homesync.store.snapshot import (
     take_snapshot,
 )
 
-__all__ = ["BackupError", "BackupReport", "BackupSummary", "Backups", "ChunkProblem"]
+__all__ = ["BackupError", "BackupReport", "BackupSummary", "Backups"]
 
 
 class BackupError(Exception):
     """The backup could not be made (DEST unusable, data dir unreadable, ...)."""
-
-
-class ChunkProblem(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    """A chunk that is missing or damaged, and the files (``email:/path``) that use it."""
-
-    hash: str
-    problem: str
-    files: list[str] = msgspec.field(default_factory=list)
 
 
 class BackupReport(msgspec.Struct, kw_only=True, rename="camel"):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import msgspec
 
-from homesync.services.backup import ChunkProblem
+from homesync.services.chunk_problem import ChunkProblem
 from homesync.services.progress import NO_PROGRESS, Progress
 from homesync.store.backup_repo import (
     DATABASE_FILE,

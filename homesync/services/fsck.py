@@ -5,26 +5,21 @@ from __future__ import annotations
 import msgspec
 
 from homesync.paths import join
+from homesync.services.chunk_problem import ChunkProblem
 from homesync.services.progress import NO_PROGRESS, Progress
 from homesync.store import chunk_index
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database
 
-__all__ = ["ChunkDamage", "Fsck", "FsckReport"]
+__all__ = ["Fsck", "FsckReport"]
 
 _PAGE = 500
-
-
-class ChunkDamage(msgspec.Struct, frozen=True, kw_only=True):
-    hash: str
-    problem: str  # "missing", "wrong size", "content does not match its hash"
-    files: list[str]  # "email:/folder/name" (+ " (older version)")
 
 
 class FsckReport(msgspec.Struct, kw_only=True):
     checked_chunks: int = 0
     checked_bytes: int = 0
-    damaged: list[ChunkDamage] = msgspec.field(default_factory=list)
+    damaged: list[ChunkProblem] = msgspec.field(default_factory=list)
     unknown_files: int = 0  # chunk files no row refers to (gc removes them after the grace)
 
     @property
@@ -48,7 +43,7 @@ class Fsck:
             for row in rows:
                 problem = await self._check(row["hash"], row["size"])
                 if problem:
-                    damage = ChunkDamage(hash=row["hash"], problem=problem,
+                    damage = ChunkProblem(hash=row["hash"], problem=problem,
                                          files=await self._users_of(row["hash"]))
                     report.damaged.append(damage)
                     progress.note(f"chunk {damage.hash}: {problem}")

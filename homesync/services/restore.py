@@ -22,7 +22,7 @@ import msgspec
 
 from homesync import clock
 from homesync.ids import new_id
-from homesync.services.backup import ChunkProblem
+from homesync.services.chunk_problem import ChunkProblem
 from homesync.services.progress import NO_PROGRESS, Progress
 from homesync.store import chunk_index, operations
 from homesync.store.backup_repo import (
