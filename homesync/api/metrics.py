@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
@@ -56,7 +57,9 @@ class Metrics:
                                   buckets=_DURATION_BUCKETS, registry=r)
         # Plain ints read when scraped: a gauge's inc/dec takes a lock on every request.
         self.in_flight = 0
-        self.parked_long_polls = 0
+        # Set by start(): the sync notifier's own count, so the gauge shows polls that
+        # really wait for a change (not ones still reading the journal).
+        self._parked_long_polls: Callable[[], int] = lambda: 0
         Gauge("homesync_http_requests_in_flight", "HTTP requests being handled now.",
               registry=r).set_function(lambda: self.in_flight)
         self.upload_bytes = Counter("homesync_upload_bytes",
@@ -64,7 +67,7 @@ class Metrics:
                                     registry=r)
         Gauge("homesync_sync_long_polls_parked",
               "Sync long-polls (wait=N) waiting for a change now.",
-              registry=r).set_function(lambda: self.parked_long_polls)
+              registry=r).set_function(lambda: self._parked_long_polls())
         # labels() looks the child up under a lock; each (method, route, status) is kept.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
@@ -126,6 +129,7 @@ class Metrics:
 
     async def start(self, settings: Settings, services: Services) -> None:
         """Serve on ``server.metrics_address`` (if set) and keep the gauges fresh."""
+        self._parked_long_polls = services.sync.notifier.parked
         address = settings.server.metrics_address
         if not address:
             return

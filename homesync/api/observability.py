@@ -17,7 +17,6 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qs
 
 from litestar import Litestar
 
@@ -70,7 +69,6 @@ class Observability:
         started = time.perf_counter()
         status = 500
         received = 0
-        long_poll = _is_long_poll(scope)
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -88,15 +86,11 @@ class Observability:
             await send(message)
 
         self.metrics.in_flight += 1
-        if long_poll:
-            self.metrics.parked_long_polls += 1
         try:
             await self.app(scope, counting_receive, tagging_send)
         finally:
             seconds = time.perf_counter() - started
             self.metrics.in_flight -= 1
-            if long_poll:
-                self.metrics.parked_long_polls -= 1
             route = str(scope.get("path_template") or "unmatched")
             method = scope["method"]
             self.metrics.observe_request(method, route, status, seconds)
@@ -140,11 +134,3 @@ def _incoming_id(scope: Scope) -> str | None:
             text = value.decode("latin-1")
             return text if _SANE_ID.match(text) else None
     return None
-
-
-def _is_long_poll(scope: Scope) -> bool:
-    if not scope["path"].endswith("/sync/status"):
-        return False
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    wait = query.get("wait", ["0"])[0]
-    return wait.isdigit() and int(wait) > 0

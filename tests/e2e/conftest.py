@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.devices import ParkedPolls
 from tests.helpers import ServerProcess
 
 MakeServer = Callable[[dict[str, str]], ServerProcess]
@@ -26,3 +27,9 @@ def make_server(tmp_path: Path) -> Iterator[MakeServer]:
     yield make
     for proc in made:
         proc.stop()
+
+
+@pytest.fixture
+def parked_polls() -> ParkedPolls:
+    """Add ``parked_polls.env`` to a server's environment to count its parked long polls."""
+    return ParkedPolls()

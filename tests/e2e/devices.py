@@ -3,11 +3,13 @@ tests make with it."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
 
-from tests.helpers import API, PASSWORD, ServerProcess, device_info
+from tests.helpers import API, PASSWORD, ServerProcess, device_info, free_port
 from tests.uploads.flow import upload
 
 # Cheap password hashing and small chunks, so scenarios stay quick.
@@ -18,6 +20,34 @@ ENV = {
     "HOMESYNC_UPLOADS_MIN_CHUNK_SIZE": "4KiB",
     "HOMESYNC_STORAGE_DISK_RESERVE": "0",
 }
+
+
+class ParkedPolls:
+    """How many long polls a server has parked, from its metrics endpoint: the one sign a
+    separate process gives that a poll waits for a change (so the next change must wake
+    it) rather than still being on its way or reading the journal.
+
+    Start the server with ``env`` added to its environment.
+    """
+
+    def __init__(self) -> None:
+        address = f"127.0.0.1:{free_port()}"
+        self.env = {"HOMESYNC_SERVER_METRICS_ADDRESS": address}
+        self._url = f"http://{address}/metrics"
+
+    async def count(self, http: httpx.AsyncClient) -> int:
+        r = await http.get(self._url)
+        assert r.status_code == 200, r.text
+        line = next(line for line in r.text.splitlines()
+                    if line.startswith("homesync_sync_long_polls_parked "))
+        return int(float(line.split()[1]))
+
+    async def reach(self, http: httpx.AsyncClient, count: int = 1) -> None:
+        """Return once ``count`` polls are parked; fail after 10 seconds."""
+        deadline = time.monotonic() + 10
+        while (parked := await self.count(http)) < count:
+            assert time.monotonic() < deadline, f"{parked} long polls parked, not {count}"
+            await asyncio.sleep(0.01)
 
 
 ALICE_AND_BOB = (("alice@example.com", "Alice Liddell"), ("bob@example.com", "Bob"))

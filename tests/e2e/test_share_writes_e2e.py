@@ -10,7 +10,15 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import MakeServer
-from tests.e2e.devices import ENV, content, put, sign_in, start_with_accounts, top_folder_id
+from tests.e2e.devices import (
+    ENV,
+    ParkedPolls,
+    content,
+    put,
+    sign_in,
+    start_with_accounts,
+    top_folder_id,
+)
 from tests.helpers import API, ServerProcess
 from tests.sync.helpers import checksum, pull
 from tests.uploads.flow import file_entry, init
@@ -21,18 +29,18 @@ BOBS = "/Shared with me/Alice Liddell"
 
 
 @pytest.fixture
-def server(make_server: MakeServer) -> ServerProcess:
-    return make_server(ENV)
+def server(make_server: MakeServer, parked_polls: ParkedPolls) -> ServerProcess:
+    return make_server({**ENV, **parked_polls.env})
 
 
 def test_bob_writes_into_alices_shared_folder_until_she_makes_it_read_only(
-    server: ServerProcess,
+    server: ServerProcess, parked_polls: ParkedPolls,
 ) -> None:
     start_with_accounts(server)
-    asyncio.run(_scenario(server))
+    asyncio.run(_scenario(server, parked_polls))
 
 
-async def _scenario(server: ServerProcess) -> None:
+async def _scenario(server: ServerProcess, parked: ParkedPolls) -> None:
     async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
         alice = await sign_in(http, "alice@example.com", "alice-phone")
         bob = await sign_in(http, "bob@example.com", "bob-phone")
@@ -45,7 +53,7 @@ async def _scenario(server: ServerProcess) -> None:
 
         # Bob adds a photo (several chunks) while Alice's phone waits in a long poll.
         poll = asyncio.create_task(pull(http, alice, alice_token, wait=30))
-        await asyncio.sleep(0.3)  # let the poll park (it would answer at once anyway)
+        await parked.reach(http)
         added = bytes(range(256)) * 64
         new_id = await put(http, bob, added, "from-bob.jpg", folder=f"{BOBS}/photos/2024")
         data = await asyncio.wait_for(poll, 20)

@@ -10,7 +10,15 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import MakeServer
-from tests.e2e.devices import ENV, content, put, sign_in, start_with_accounts, top_folder_id
+from tests.e2e.devices import (
+    ENV,
+    ParkedPolls,
+    content,
+    put,
+    sign_in,
+    start_with_accounts,
+    top_folder_id,
+)
 from tests.helpers import API, ServerProcess
 from tests.sync.helpers import pull
 
@@ -20,17 +28,19 @@ BOBS = "/Shared with me/Alice Liddell"
 
 
 @pytest.fixture
-def server(make_server: MakeServer) -> ServerProcess:
-    return make_server(ENV)
+def server(make_server: MakeServer, parked_polls: ParkedPolls) -> ServerProcess:
+    return make_server({**ENV, **parked_polls.env})
 
 
 
-def test_bob_syncs_what_alice_shares_until_she_revokes_it(server: ServerProcess) -> None:
+def test_bob_syncs_what_alice_shares_until_she_revokes_it(
+    server: ServerProcess, parked_polls: ParkedPolls,
+) -> None:
     start_with_accounts(server)
-    asyncio.run(_scenario(server))
+    asyncio.run(_scenario(server, parked_polls))
 
 
-async def _scenario(server: ServerProcess) -> None:
+async def _scenario(server: ServerProcess, parked: ParkedPolls) -> None:
     async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
         alice = await sign_in(http, "alice@example.com", "alice-phone")
         bob = await sign_in(http, "bob@example.com", "bob-phone")
@@ -41,7 +51,7 @@ async def _scenario(server: ServerProcess) -> None:
 
         # Bob's phone parks a long poll; Alice shares her photos with him.
         poll = asyncio.create_task(pull(http, bob, token, wait=30))
-        await asyncio.sleep(0.3)  # let the poll park (it would answer at once anyway)
+        await parked.reach(http)
         r = await http.post(f"{API}/shares", headers=alice.auth, json={
             "fileId": photos, "email": "bob@example.com", "permission": "read"})
         assert r.status_code == 201, r.text
@@ -55,7 +65,7 @@ async def _scenario(server: ServerProcess) -> None:
 
         # Alice adds a photo while Bob's poll waits: it wakes with it.
         poll = asyncio.create_task(pull(http, bob, data["nextSyncToken"], wait=30))
-        await asyncio.sleep(0.3)
+        await parked.reach(http)
         second = await put(http, alice, b"sunset" * 500, "sunset.jpg", folder="/photos")
         data = await asyncio.wait_for(poll, 20)
         assert [(e["id"], e["folder"], e["name"]) for e in data["changes"]["created"]] == [
@@ -63,7 +73,7 @@ async def _scenario(server: ServerProcess) -> None:
 
         # Alice revokes: Bob's poll wakes with every shared entry deleted, access is gone.
         poll = asyncio.create_task(pull(http, bob, data["nextSyncToken"], wait=30))
-        await asyncio.sleep(0.3)
+        await parked.reach(http)
         r = await http.delete(f"{API}/shares/{share_id}", headers=alice.auth)
         assert r.status_code == 200, r.text
         data = await asyncio.wait_for(poll, 20)

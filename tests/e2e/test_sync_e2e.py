@@ -10,26 +10,28 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import MakeServer
-from tests.e2e.devices import ENV, content, put, sign_in
+from tests.e2e.devices import ENV, ParkedPolls, content, put, sign_in
 from tests.helpers import API, PASSWORD, ServerProcess
 from tests.sync.helpers import Replica, change, checksum, pull, push
 
 pytestmark = pytest.mark.e2e
 
 @pytest.fixture
-def server(make_server: MakeServer) -> ServerProcess:
-    return make_server(ENV)
+def server(make_server: MakeServer, parked_polls: ParkedPolls) -> ServerProcess:
+    return make_server({**ENV, **parked_polls.env})
 
 
-def test_two_devices_offline_queue_conflicts_and_convergence(server: ServerProcess) -> None:
+def test_two_devices_offline_queue_conflicts_and_convergence(
+    server: ServerProcess, parked_polls: ParkedPolls,
+) -> None:
     done = server.cli("user", "add", "alice@example.com", "--name", "Alice Liddell",
                       "--password-stdin", input=PASSWORD + "\n")
     assert done.returncode == 0, done.stderr
     server.start()
-    asyncio.run(_scenario(server))
+    asyncio.run(_scenario(server, parked_polls))
 
 
-async def _scenario(server: ServerProcess) -> None:
+async def _scenario(server: ServerProcess, parked: ParkedPolls) -> None:
     async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
         laptop = await sign_in(http, "alice@example.com", "laptop", model="ThinkPad")
         phone = await sign_in(http, "alice@example.com", "phone", model="Pixel 7")
@@ -48,9 +50,8 @@ async def _scenario(server: ServerProcess) -> None:
 
         # ...and parks a long poll, which the phone's return wakes up.
         poll = asyncio.create_task(pull(http, laptop, laptop_view.token, wait=60))
-        # A separate process gives no signal that the request is parked; a moment's wait
-        # and "still not answered" show it is (it would answer at once with changes).
-        await asyncio.sleep(0.3)
+        # Parked, and still unanswered (it would answer at once if it had changes).
+        await parked.reach(http)
         assert not poll.done()
 
         # Back online, the phone first sends what it queued offline.
