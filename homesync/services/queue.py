@@ -140,8 +140,10 @@ class OfflineQueue:
             raise TooManyItems(f"At most {self._max_ops} operations per request",
                                field="operations", maxItems=self._max_ops)
         checked = [_checked(op) for op in ops]
-        token_base = (await self._changes.base_seq(principal.user_id, sync_token)
-                      if sync_token is not None else None)
+        token_base, token_shared = (
+            (await self._changes.base_seq(principal.user_id, sync_token),
+             await self._changes.shared_seq(principal.user_id, sync_token))
+            if sync_token is not None else (None, None))
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             for op in checked:
@@ -151,7 +153,7 @@ class OfflineQueue:
                     tx, device_id=principal.device_id, op_id=op.op_id,
                     user_id=principal.user_id, type=op.type, local_path=op.local_path,
                     remote_path=op.remote_path, file_id=op.file_id, priority=op.priority,
-                    created_at=op.created_at, base_seq=base, now=now)
+                    created_at=op.created_at, base_seq=base, shared_seq=token_shared, now=now)
         await self._process(principal.user_id, principal.device_id, principal.device_name)
         await self._settle_uploads(principal.device_id)
         views: list[QueueOpView] = []
@@ -215,7 +217,8 @@ class OfflineQueue:
         async with self._db.transaction() as tx:
             for row in await queue.pending_server_ops(tx, device_id):
                 actor = Actor(user_id=user_id, device_id=device_id, device_name=device_name,
-                              base_seq=row["base_seq"], now=now)
+                              base_seq=row["base_seq"], shared_seq=row["shared_seq"],
+                              queued_at=min(row["created_at"], row["received_at"]), now=now)
                 result = await self._engine.apply(tx, actor, _change(row))
                 status, error = _outcome(result)
                 if status == "done":

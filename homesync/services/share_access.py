@@ -33,7 +33,7 @@ from homesync.errors import Forbidden, HomesyncError, NotFound
 from homesync.paths import is_under, join, normalize_folder, normalize_name
 from homesync.services.shared_view import SHARED_FOLDER, SharedRoot, shared_roots
 from homesync.services.sync_types import Actor, LocalChange
-from homesync.store import shares, tree
+from homesync.store import changes, shares, tree
 from homesync.store.db import Conn, Row
 
 __all__ = [
@@ -263,7 +263,10 @@ async def route_change(tx: Conn, actor: Actor, change: LocalChange) -> Routed | 
         change = msgspec.structs.replace(
             change, folder=place.path,
             name=None if change.action == "mkdir" else change.name)
-    shared_seq = actor.shared_seq if actor.shared_seq is not None else actor.base_seq
+    shared_seq = actor.shared_seq
+    if shared_seq is None:
+        shared_seq = (await changes.seq_before(tx, owner_id, actor.queued_at)
+                      if actor.queued_at is not None else actor.base_seq)
     return Routed(actor=msgspec.structs.replace(actor, user_id=owner_id, base_seq=shared_seq,
                                                 via_share=True),
                   change=change, seen=seen)

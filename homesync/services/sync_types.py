@@ -36,8 +36,12 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     base_seq: int
     now: int
     # For entries others share with the user: the journal position the device had seen
-    # them up to (from the token's share-feed position); None: use ``base_seq``.
+    # them up to (from the token's share-feed position). None: judged by ``queued_at`` in
+    # the owner's journal, or else by ``base_seq``.
     shared_seq: int | None = None
+    # An offline-queue operation sent without a token: when the app queued it. Changes
+    # the owner made from then on are ones the device cannot have seen.
+    queued_at: int | None = None
     # Set when the change is made in another user's tree through a write share
     # (:func:`homesync.services.share_access.route_change`).
     via_share: bool = False

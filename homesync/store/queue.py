@@ -27,7 +27,8 @@ __all__ = [
 
 OP_COLUMNS = (
     "device_id, op_id, user_id, type, local_path, remote_path, file_id, priority, created_at,"
-    " received_at, base_seq, status, error, result_file_id, conflict_id, updated_at"
+    " received_at, base_seq, shared_seq, status, error, result_file_id, conflict_id,"
+    " updated_at"
 )
 _RANK = "CASE priority WHEN 'high' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END"
 
@@ -35,17 +36,20 @@ _RANK = "CASE priority WHEN 'high' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END"
 async def insert_if_new(
     tx: Conn, *, device_id: str, op_id: str, user_id: str, type: str, local_path: str | None,
     remote_path: str | None, file_id: str | None, priority: str, created_at: int,
-    base_seq: int, now: int,
+    base_seq: int, shared_seq: int | None, now: int,
 ) -> bool:
-    """Queue an operation; False (and nothing changes) when the device already sent ``op_id``."""
+    """Queue an operation; False (and nothing changes) when the device already sent ``op_id``.
+
+    ``base_seq`` is what the device had seen of its user's own tree, ``shared_seq`` of the
+    entries others share with the user (None: no token, judged by ``created_at``)."""
     changed = await execute(
         tx,
         "INSERT INTO queue_ops (device_id, op_id, user_id, type, local_path, remote_path,"
-        " file_id, priority, created_at, received_at, base_seq, status, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)"
+        " file_id, priority, created_at, received_at, base_seq, shared_seq, status,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)"
         " ON CONFLICT (device_id, op_id) DO NOTHING",
         (device_id, op_id, user_id, type, local_path, remote_path, file_id, priority,
-         created_at, now, base_seq, now),
+         created_at, now, base_seq, shared_seq, now),
     )
     return changed > 0
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 
+from homesync import clock
 from tests.helpers import API, Device
 from tests.shares.test_shares_api import World, share
 from tests.sync.helpers import change, checksum, pull, push, store
@@ -197,6 +198,51 @@ async def test_the_offline_queue_applies_to_shared_folders_too(
     assert (ops["op3"]["status"], ops["op3"]["error"]["code"]) == ("failed", "NOT_FOUND")
     paths = await alice_paths(client, w)
     assert paths[w.b_jpg["id"]] == "/photos/queued/b.jpg"
+
+
+async def queue_delete(client: AsyncTestClient[Any], dev: Device, file_id: str, *,
+                       created_at: int, sync_token: str | None = None) -> dict[str, Any]:
+    """Queue one delete; the operation's state as the server answers it."""
+    body: dict[str, Any] = {"operations": [{"id": "del", "type": "delete", "fileId": file_id,
+                                             "createdAt": clock.rfc3339(created_at)}]}
+    if sync_token is not None:
+        body["syncToken"] = sync_token
+    r = await client.post(f"{API}/queue/add", headers=dev.auth, json=body)
+    assert r.status_code == 200, r.text
+    op: dict[str, Any] = r.json()["data"]["operations"][0]
+    return op
+
+
+async def test_queued_changes_to_shared_content_are_judged_by_what_the_device_saw_of_it(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """With a token, by its share-feed position, not by the user's own journal position:
+    Bob's own tree has not changed since the share, yet his token has seen Alice's edit."""
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    await store(client, w.alice, os.urandom(100), name="a.jpg", folder="/photos/2024",
+                file_id=w.a_jpg["id"])
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    op = await queue_delete(client, w.bob, w.a_jpg["id"], created_at=clock.now_ms(),
+                            sync_token=token)
+    assert op["status"] == "done", op
+    assert w.a_jpg["id"] in await trashed(client, w.alice)
+
+
+async def test_queued_changes_without_a_token_are_judged_by_the_owners_journal(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """Without a token, by when the app queued the change, in the owner's journal: Alice's
+    edit after that is a conflict, even though Bob's own tree changed later still."""
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    queued_at = clock.now_ms()  # Bob's phone, offline, deletes a.jpg
+    await store(client, w.alice, os.urandom(100), name="a.jpg", folder="/photos/2024",
+                file_id=w.a_jpg["id"])
+    await store(client, w.bob, b"from the laptop", name="notes.txt", folder="/mine")
+    op = await queue_delete(client, w.bob, w.a_jpg["id"], created_at=queued_at)
+    assert op["status"] == "conflict", op
+    assert w.a_jpg["id"] not in await trashed(client, w.alice)
 
 
 async def test_write_wins_where_shares_overlap_and_owner_paths_stay_hidden(
