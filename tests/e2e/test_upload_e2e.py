@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -64,6 +65,15 @@ def put(url: str, data: bytes, chunk: dict[str, Any]) -> httpx.Response:
     return httpx.put(url, content=data[chunk["start"]:chunk["end"] + 1], timeout=30)
 
 
+def wait_for_partial_chunk(tmp_dir: Path, size: int) -> None:
+    """Until the server has written ``size`` bytes of a chunk to its temp file: the one
+    sign, from outside the process, that the half-sent chunk reached its disk."""
+    deadline = time.monotonic() + 10
+    while not any(p.stat().st_size >= size for p in tmp_dir.glob("*.part")):
+        assert time.monotonic() < deadline, "the half-sent chunk never reached the disk"
+        time.sleep(0.01)
+
+
 def test_kill_restart_resume_complete_download_gc(server: ServerProcess) -> None:
     server.start()
     data = os.urandom(12 * CHUNK + 12_345)  # 13 chunks, the last one short
@@ -79,13 +89,13 @@ def test_kill_restart_resume_complete_download_gc(server: ServerProcess) -> None
             acked.append(chunk["index"])
 
         # Chunk 6 is half sent when the server dies.
-        sent = threading.Event()
+        sent, server_gone = threading.Event(), threading.Event()
 
         def half_then_stall() -> Iterator[bytes]:
             c = item["chunks"][6]
             yield data[c["start"]:c["start"] + CHUNK // 2]
             sent.set()
-            time.sleep(5)
+            server_gone.wait(30)
             yield data[c["start"] + CHUNK // 2:c["end"] + 1]
 
         def doomed() -> None:
@@ -98,8 +108,9 @@ def test_kill_restart_resume_complete_download_gc(server: ServerProcess) -> None
         t = threading.Thread(target=doomed)
         t.start()
         assert sent.wait(10)
-        time.sleep(0.3)  # let the server write what it got
+        wait_for_partial_chunk(server.data_dir / "tmp", CHUNK // 2)
         server.kill9()
+        server_gone.set()
         t.join()
 
     server.start()
