@@ -20,7 +20,14 @@ PASSWORD = "correct horse battery"
 
 
 def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
-    """Settings for tests: fsync off, cheapest argon2 (except where a test says otherwise)."""
+    """Settings for tests: fsync off, cheapest argon2 (except where a test says otherwise).
+
+    The per-device limits (20 requests a second in bursts of 60, 30 refreshes a minute)
+    stay at their defaults, so tests see what a server does. That cannot make them flaky:
+    no test makes more than 60 counted calls from one device without moving the frozen
+    clock on (checked by running the suite with refill switched off); one that needs more
+    says so in its settings.
+    """
     overrides: dict[str, Any] = {
         "data_dir": str(data_dir),
         "storage": {"fsync": False},

@@ -11,7 +11,7 @@ from homesync.errors import Unauthorized
 from homesync.models import Principal
 from homesync.services.container import Services
 
-__all__ = ["CurrentPrincipal", "ServicesDep", "client_address", "dependencies"]
+__all__ = ["CurrentPrincipal", "ServicesDep", "bearer_principal", "client_address", "dependencies"]
 
 _MAX_AUTH_HEADER = 8192
 
@@ -23,11 +23,23 @@ def provide_services(request: Request[Any, Any, Any]) -> Services:
 
 async def provide_principal(request: Request[Any, Any, Any],
                             services: NamedDependency[Services]) -> Principal:
-    """The caller behind ``Authorization: Bearer …``; 401 otherwise.
+    """The caller behind ``Authorization: Bearer …``; 401 otherwise. The request counts
+    against the device's API rate limit (429 RATE_LIMITED past it).
 
     Taking ``services`` as a sub-dependency is deliberate: Litestar resolves independent
     dependencies of a handler concurrently in an anyio task group, which cost ~8% of an
     authenticated GET (bench/api.py); chained, they resolve one after the other.
+    """
+    return await bearer_principal(request, services, count=True)
+
+
+async def bearer_principal(request: Request[Any, Any, Any], services: Services, *,
+                           count: bool) -> Principal:
+    """The caller behind ``Authorization: Bearer …``; 401 otherwise.
+
+    For routes that authenticate by hand: ``count=False`` where the request must not
+    count against the device's API rate limit (chunk PUTs, which have their own limits;
+    a long poll checking its caller again before it answers).
     """
     header = request.headers.get("authorization", "")
     if not header:
@@ -37,7 +49,7 @@ async def provide_principal(request: Request[Any, Any, Any],
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Use Authorization: Bearer <accessToken>")
-    return await services.sessions.principal(token.strip())
+    return await services.sessions.principal(token.strip(), count=count)
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:

@@ -10,7 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromQuery, QueryParameter
 
 from homesync import clock
-from homesync.api.deps import CurrentPrincipal, ServicesDep, provide_principal
+from homesync.api.deps import CurrentPrincipal, ServicesDep, bearer_principal
 from homesync.api.schemas.sync import (
     ChangeResultOut,
     ChangesOut,
@@ -122,8 +122,9 @@ async def sync_status(
         if status is None:  # the phone went away while the poll was parked: nobody to answer
             return Response(content=b"", status_code=204)
         # The device may have been signed out or removed while the poll was parked:
-        # revocation holds for answers too, not just for new requests.
-        await provide_principal(request, services)
+        # revocation holds for answers too, not just for new requests. Still one request
+        # as far as the rate limit goes.
+        await bearer_principal(request, services, count=False)
     else:
         status = await poll
     synced_at = format_ms(status.synced_at)

@@ -16,7 +16,7 @@ from litestar.params import FromPath
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from homesync import clock
-from homesync.api.deps import CurrentPrincipal, ServicesDep, provide_principal
+from homesync.api.deps import CurrentPrincipal, ServicesDep, bearer_principal
 from homesync.api.files import file_out
 from homesync.api.schemas.uploads import (
     ChunkOut,
@@ -137,8 +137,9 @@ async def _authorize_chunk(request: Request[Any, Any, Any], services: Services, 
     if exp is not None and sig is not None:
         return await services.uploads.receiver.chunk_target(upload_id, index, byte_range, user_id=None,
                                                    url_exp=exp, url_sig=sig)
-    # Not a dependency of the route: a signed URL needs no Bearer header at all.
-    principal = await provide_principal(request, services)
+    # Not a dependency of the route: a signed URL needs no Bearer header at all. Not
+    # counted against the device's API rate limit: chunk PUTs have their own (in flight).
+    principal = await bearer_principal(request, services, count=False)
     return await services.uploads.receiver.chunk_target(upload_id, index, byte_range,
                                                user_id=principal.user_id)
 

@@ -96,7 +96,13 @@ class AuthSettings(_Section):
     login_lockout_after: Annotated[int, Meta(ge=1)] = 100
     login_failures_per_ip: Annotated[int, Meta(ge=1)] = 20
     login_ip_window: Duration = "10m"
-    refresh_per_minute: Annotated[int, Meta(ge=1)] = 30
+    # Token refreshes per minute per device (0: no limit).
+    refresh_per_minute: Annotated[int, Meta(ge=0)] = 30
+    # Authenticated API calls per device: api_requests_per_second on average, bursts of
+    # up to api_request_burst; past it 429 + Retry-After. Chunk PUTs are not counted
+    # (they have their own limits). 0 in either: no limit.
+    api_requests_per_second: Annotated[int, Meta(ge=0)] = 20
+    api_request_burst: Annotated[int, Meta(ge=0)] = 60
 
     @property
     def access_ttl_s(self) -> int:

@@ -17,7 +17,7 @@ from homesync.services.accounts import Accounts
 from homesync.services.devices import DEFAULT_SETTINGS
 from homesync.services.events import security_event
 from homesync.services.rotation import RotationPolicy, Verdict
-from homesync.services.throttle import SlidingWindow
+from homesync.services.throttle import SlidingWindow, TokenBucket
 from homesync.services.tokens import TokenCodec, hash_refresh_token
 from homesync.store import devices, tokens
 from homesync.store.db import Conn, Database, Row
@@ -75,7 +75,11 @@ class Sessions:
         self._accounts = accounts
         self._codec = codec
         self._settings = settings
-        self._refresh_rate = SlidingWindow(settings.refresh_per_minute, 60)
+        # Per device: refresh tokens rotate on every use, so a limit per token limits nothing.
+        self._refresh_rate = (SlidingWindow(settings.refresh_per_minute, 60)
+                              if settings.refresh_per_minute else None)
+        self._api_rate = TokenBucket(settings.api_requests_per_second,
+                                     settings.api_request_burst)
         self._rotation = RotationPolicy(idle_ms=settings.refresh_idle_s * 1000,
                                         absolute_ms=settings.refresh_absolute_s * 1000,
                                         grace_ms=settings.refresh_grace_s * 1000)
@@ -152,18 +156,21 @@ class Sessions:
 
         Returns a fresh access token and the successor refresh token. Raises
         InvalidRefreshToken for unknown, revoked, expired, reused or misbound tokens;
-        the last two also revoke the sign-in and notify the user first.
+        the last two also revoke the sign-in and notify the user first. RateLimited past
+        ``refresh_per_minute`` refreshes of the token's device, before anything changes.
         """
         if not refresh_token or len(refresh_token) > _MAX_REFRESH_TOKEN_CHARS:
             raise InvalidRefreshToken()
         token_hash = hash_refresh_token(refresh_token)
-        self._refresh_rate.check_and_hit(f"rt:{token_hash}")
         successor = self._codec.successor(refresh_token)
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             row = await tokens.refresh_by_hash(tx, token_hash, hash_refresh_token(successor))
             if row is None or row["revoked_at"] is not None or row["removed_at"] is not None:
                 raise InvalidRefreshToken()
+            if self._refresh_rate is not None:
+                # Raised inside the transaction, which has written nothing yet: rolled back.
+                self._refresh_rate.check_and_hit(row["device_id"])
             successor_used = row["successor_used"]
             verdict = self._rotation.judge(
                 bound_client_id=row["client_id"], client_id=client_id, issued_at=row["issued_at"],
@@ -209,11 +216,14 @@ class Sessions:
 
     # -- per request ----------------------------------------------------------------
 
-    async def principal(self, access_token: str) -> Principal:
+    async def principal(self, access_token: str, *, count: bool = True) -> Principal:
         """The caller behind a Bearer token; 401 when it is invalid, expired or revoked.
 
         Checks the database on every request, so logout, device removal, password change
-        and reuse detection take effect at the next request (A11).
+        and reuse detection take effect at the next request (A11). With ``count``, the
+        call is one of the device's API requests: RateLimited past the device's
+        ``api_requests_per_second`` / ``api_request_burst``. Counted only once the
+        sign-in is known to be live, so a revoked token cannot use up a device's budget.
         """
         now = clock.now_ms()
         claims = self._codec.verify_access(access_token, now)
@@ -221,6 +231,8 @@ class Sessions:
                                             claims.user_id)
         if row is None:
             raise Unauthorized("Session revoked or device removed")
+        if count:
+            self._api_rate.take(claims.device_id)
         if self._due_for_touch(claims.device_id, now):
             async with self._db.transaction() as tx:
                 await devices.touch_active(tx, claims.device_id, now)

@@ -1,19 +1,20 @@
-"""In-memory rate limits: failures per client address, and calls per key per window.
+"""In-memory rate limits: calls per key per window, and a token bucket per key.
 
 Per-account login backoff lives in the database (it must survive restarts and be seen
-by the CLI's unlock); these windows are cheap and reset on restart, which is fine for
-their job of slowing a guesser down.
+by the CLI's unlock); these limits are cheap and reset on restart, which is fine for
+their job of slowing a guesser (or a runaway app) down.
 """
 
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 
 from homesync import clock
 from homesync.errors import RateLimited
 
-__all__ = ["SlidingWindow"]
+__all__ = ["SlidingWindow", "TokenBucket"]
 
 
 class SlidingWindow:
@@ -61,3 +62,49 @@ class SlidingWindow:
     def _prune(self, now: float) -> None:
         for key in [k for k, ev in self._events.items() if not ev or ev[-1] <= now - self.window_s]:
             del self._events[key]
+
+
+class TokenBucket:
+    """``rate`` calls per second per key on average, ``burst`` of them at once.
+
+    Each key's bucket holds up to ``burst`` tokens and gains ``rate`` a second; a call
+    takes one, or is refused (RateLimited, nothing taken) when less than one is left.
+    A key idle long enough to be full again is forgotten when room is needed, so at most
+    ``max_keys`` are kept. ``rate`` or ``burst`` 0: no limit.
+    """
+
+    def __init__(self, rate: float, burst: int, max_keys: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.enabled = rate > 0 and burst > 0
+        self._refill_s = burst / rate if self.enabled else 0.0  # empty → full
+        # key → [tokens, when they were counted]; a list, updated in place.
+        self._buckets: dict[str, list[float]] = {}
+        self._max_keys = max_keys
+
+    def take(self, key: str) -> None:
+        """Take one token for ``key``; RateLimited (with the wait for one) when empty."""
+        if not self.enabled:
+            return
+        now = clock.now()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self._max_keys:
+                self._prune(now)
+            self._buckets[key] = [self.burst - 1.0, now]
+            return
+        tokens = min(float(self.burst), bucket[0] + max(0.0, now - bucket[1]) * self.rate)
+        if tokens < 1.0:
+            raise RateLimited(math.ceil((1.0 - tokens) / self.rate))
+        bucket[0] = tokens - 1.0
+        bucket[1] = now
+
+    def _prune(self, now: float) -> None:
+        """Forget full (idle) buckets; if that is not enough, the oldest ones (a forgotten
+        key just starts full again)."""
+        idle = [k for k, (_, at) in self._buckets.items() if at <= now - self._refill_s]
+        for key in idle:
+            del self._buckets[key]
+        excess = len(self._buckets) - self._max_keys + 1
+        for key in list(itertools.islice(self._buckets, max(0, excess))):
+            del self._buckets[key]

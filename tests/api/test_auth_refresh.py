@@ -208,3 +208,33 @@ async def test_refresh_is_rate_limited(tmp_path: Path):
             assert (await refresh(client, alice.refresh)).status_code == 200
         limited = await refresh(client, alice.refresh)
         assert limited.status_code == 429 and "retry-after" in limited.headers
+
+
+async def test_refresh_is_limited_per_device_across_rotating_tokens(
+        client, services, frozen, make_user, sign_in):
+    """30 a minute per device (the default): each refresh presents a new token, so a limit
+    per token would never bite."""
+    assert services.settings.auth.refresh_per_minute == 30
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    tablet = await sign_in(client_id="tablet")
+    token = phone.refresh
+    for _ in range(30):
+        token = rt(await refresh(client, token, "phone"))
+        frozen.advance(1)
+
+    before = await db_state(services)
+    limited = await refresh(client, token, "phone")
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "RATE_LIMITED"
+    # The first of the 30 leaves the window 60 s after it was made (30 s from now).
+    assert limited.headers["retry-after"] == "30"
+    assert await db_state(services) == before  # not spent, not rotated, nothing revoked
+
+    assert rt(await refresh(client, tablet.refresh, "tablet"))  # another device: its own 30
+    frozen.advance(30)
+    fresh = await refresh(client, token, "phone")  # the refused token still works, once
+    assert rt(fresh)
+    listed = await client.get(f"{API}/devices", headers={
+        "Authorization": f"Bearer {fresh.json()['tokens']['accessToken']}"})
+    assert listed.status_code == 200

@@ -12,7 +12,10 @@ import httpx
 from tests.helpers import API, PASSWORD, ServerProcess, device_info, free_port
 from tests.uploads.flow import upload
 
-# Cheap password hashing and small chunks, so scenarios stay quick.
+# Cheap password hashing and small chunks, so scenarios stay quick. The per-device
+# request limit (20/s, bursts of 60) stays at its default: no scenario makes more than
+# 60 counted calls from one device (checked with refill switched off), so none can meet
+# it however slow the machine; a load test that does turns it off itself.
 ENV = {
     "HOMESYNC_AUTH_ARGON2_TIME_COST": "1",
     "HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
