@@ -79,7 +79,7 @@ def sign(services: Services, claims: dict[str, Any], *, algorithm: str = "HS256"
     """A token signed with the server's own access-token key (or ``key``)."""
     codec = services.codec
     hdr = {"typ": "at+jwt", "kid": codec.kid, **(headers or {})}
-    return jwt.encode(claims, codec._key if key is None else key, algorithm=algorithm,
+    return jwt.encode(claims, codec.signing_key if key is None else key, algorithm=algorithm,
                       headers=hdr)
 
 

@@ -4,13 +4,19 @@ database, fresh or of any older version, reaches the newest."""
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 import sqlite3
+import time
 from pathlib import Path
 
+import jwt
 import pytest
 
+from homesync.services.container import Services
 from homesync.store.db import Database
 from homesync.store.migrate import migrations
+from tests.helpers import make_settings
 
 # sha256 (first 16 hex digits) of every migration that has been on main: a database that
 # ran one never runs it again, so changing it changes nothing there. Add a new migration
@@ -19,6 +25,7 @@ _LANDED = {
     1: "e1e8fce054eefafa", 2: "16306b025f00bd9b", 3: "1ba7ba6c435c12fa",
     4: "76b8c702bf04b237", 5: "15ebd37f81cba41e", 6: "bbdc1befbf6b4f5c",
     7: "79eaafc3ec2d3079", 8: "3a014ac2b03452ee", 9: "014e3bcee02d972f",
+    10: "4bb7f9167754e3fb",
 }
 
 
@@ -66,3 +73,46 @@ async def test_a_database_of_an_older_version_upgrades_with_its_data(tmp_path: P
         assert [r["id"] for r in await db.fetchall("SELECT id FROM users")] == ["user_1"]
     finally:
         await db.close()
+
+
+async def test_an_upgraded_server_keeps_signing_with_its_key(tmp_path: Path) -> None:
+    """Before signing_keys, the one access-token key was derived from server.key. After the
+    upgrade it is the active key: a token it signed before still works, also once a
+    rotation made it the previous key."""
+    settings = make_settings(tmp_path / "data")
+    settings.data_path.mkdir(parents=True)
+    before = next(n for n, name, _ in migrations() if name.endswith("_signing_keys.sql")) - 1
+    conn = sqlite3.connect(settings.db_path, isolation_level=None)
+    for number, _name, sql in migrations()[:before]:
+        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+    conn.executescript(
+        "INSERT INTO users (id, email, name, password_hash, created_at, password_changed_at)"
+        " VALUES ('user_1', 'a@example.com', 'A', 'x', 0, 0);"
+        "INSERT INTO devices (id, user_id, client_id, name, platform, model, os_version,"
+        " app_version, registered_at, last_active_at)"
+        " VALUES ('device_1', 'user_1', 'phone-1', 'A''s Pixel', 'android', 'Pixel', '14',"
+        " '1.0', 0, 0);"
+        "INSERT INTO token_families (id, user_id, device_id, created_at)"
+        " VALUES ('sid_1', 'user_1', 'device_1', 0);")
+    conn.close()
+    secret = secrets.token_bytes(32)
+    (settings.data_path / "server.key").write_text(secret.hex() + "\n")
+    # A token as homesync signed it then: with the key derived from server.key.
+    derived = hmac.new(secret, b"homesync access-token key v1", hashlib.sha256).digest()
+    kid = hashlib.sha256(derived).hexdigest()[:12]
+    now = int(time.time())
+    token = jwt.encode({"iss": settings.auth.issuer, "aud": settings.auth.audience,
+                        "sub": "user_1", "did": "device_1", "sid": "sid_1", "jti": "j",
+                        "iat": now, "nbf": now, "exp": now + 600},
+                       derived, algorithm="HS256", headers={"typ": "at+jwt", "kid": kid})
+
+    services = await Services.open(settings)
+    try:
+        [key] = await services.signing_keys.list()
+        assert (key.kid, key.state, key.from_server_key) == (kid, "active", True)
+        assert (await services.sessions.principal(token)).device_id == "device_1"
+        await services.signing_keys.rotate()
+        assert [k.state for k in await services.signing_keys.list()] == ["previous", "active"]
+        assert (await services.sessions.principal(token)).device_id == "device_1"
+    finally:
+        await services.close()

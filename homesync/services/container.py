@@ -28,6 +28,7 @@ from homesync.services.quota import Quota
 from homesync.services.restore import RESTORE_MARKER
 from homesync.services.sessions import Sessions
 from homesync.services.shares import Shares
+from homesync.services.signing_keys import SigningKeys
 from homesync.services.status import Status
 from homesync.services.sync_area import SyncArea
 from homesync.services.tokens import TokenCodec
@@ -70,9 +71,12 @@ class Services:
         self.secret = secret
         self.passwords = Passwords(settings.auth)
         self.codec = TokenCodec(secret, settings.auth)
+        # Which keys the codec holds: loaded in open(), rotated by `homesync keys`.
+        self.signing_keys = SigningKeys(db, self.codec, secret, settings.auth)
         self.accounts = Accounts(db, self.passwords, settings.auth,
                                  default_quota=parse_size(settings.uploads.default_quota))
-        self.sessions = Sessions(db, self.accounts, self.codec, settings.auth)
+        self.sessions = Sessions(db, self.accounts, self.codec, self.signing_keys,
+                                 settings.auth)
         self.devices = Devices(db)
         # Content: chunk store, uploads, downloads, gc and fsck (issue 3).
         self.chunks: ChunkStore = LocalChunkStore(settings.data_path, fsync=settings.storage.fsync)
@@ -127,10 +131,16 @@ class Services:
         secret = load_or_create_secret(data)
         db = await Database.open(settings.db_path)
         try:
-            return cls(settings, db, secret)
+            services = cls(settings, db, secret)
         except BaseException:  # a bad push key file, say: don't leave the database open
             await db.close()
             raise
+        try:
+            await services.signing_keys.load()
+        except BaseException:
+            await services.close()
+            raise
+        return services
 
     def add_background_job(self, name: str, job: BackgroundJob) -> None:
         """Register a loop to run while the server runs (``job`` loops until cancelled)."""

@@ -17,8 +17,9 @@ from homesync.services.accounts import Accounts
 from homesync.services.devices import DEFAULT_SETTINGS
 from homesync.services.events import security_event
 from homesync.services.rotation import RotationPolicy, Verdict
+from homesync.services.signing_keys import SigningKeys
 from homesync.services.throttle import SlidingWindow, TokenBucket
-from homesync.services.tokens import TokenCodec, hash_refresh_token
+from homesync.services.tokens import TokenCodec, UnknownSigningKey, hash_refresh_token
 from homesync.store import devices, tokens
 from homesync.store.db import Conn, Database, Row
 
@@ -70,10 +71,11 @@ def device_name(user_name: str, model: str) -> str:
 
 class Sessions:
     def __init__(self, db: Database, accounts: Accounts, codec: TokenCodec,
-                 settings: AuthSettings) -> None:
+                 keys: SigningKeys, settings: AuthSettings) -> None:
         self._db = db
         self._accounts = accounts
         self._codec = codec
+        self._keys = keys
         self._settings = settings
         # Per device: refresh tokens rotate on every use, so a limit per token limits nothing.
         self._refresh_rate = (SlidingWindow(settings.refresh_per_minute, 60)
@@ -141,6 +143,8 @@ class Sessions:
                                    now=now)
         await tokens.insert_refresh(tx, token_hash=hash_refresh_token(refresh),
                                     family_id=family_id, now=now)
+        # `homesync keys rotate` may have run in another process since the last token.
+        await self._keys.before_signing(tx)
         return self._pair(user_id, device_id, family_id, refresh, now)
 
     def _pair(self, user_id: str, device_id: str, family_id: str, refresh: str, now: int) -> TokenPair:
@@ -188,6 +192,8 @@ class Sessions:
                 await tokens.revoke_family(tx, row["family_id"], "expired", now)
             elif verdict is not Verdict.REPLAY:
                 await self._revoke_for_theft(tx, row, verdict, now)
+            if verdict in (Verdict.ROTATE, Verdict.REPLAY):
+                await self._keys.before_signing(tx)
         # Outside the transaction: a revocation above is committed before the 401.
         if verdict not in (Verdict.ROTATE, Verdict.REPLAY):
             raise InvalidRefreshToken()
@@ -226,11 +232,17 @@ class Sessions:
         sign-in is known to be live, so a revoked token cannot use up a device's budget.
         """
         now = clock.now_ms()
-        claims = self._codec.verify_access(access_token, now)
+        try:
+            claims = self._codec.verify_access(access_token, now)
+        except UnknownSigningKey:
+            # Perhaps a key `homesync keys rotate` made in another process (rate-limited).
+            if not await self._keys.reload_for_unknown_kid():
+                raise
+            claims = self._codec.verify_access(access_token, now)
         row = await tokens.active_principal(self._db.inline, claims.family_id, claims.device_id,
-                                            claims.user_id)
+                                            claims.user_id, claims.kid)
         if row is None:
-            raise Unauthorized("Session revoked or device removed")
+            raise Unauthorized("Session revoked, device removed or signing key retired")
         if count:
             self._api_rate.take(claims.device_id)
         if self._due_for_touch(claims.device_id, now):

@@ -1,7 +1,8 @@
 """The server secret: 32 random bytes generated on first start, kept in the data dir (0600).
 
-It signs access tokens, sync tokens and chunk upload URLs, and derives refresh-token
-successors. Losing it signs every device out; it is part of every backup.
+It signs sync tokens and chunk upload URLs, derives refresh-token successors and the
+data dir's first access-token key (later ones, from ``homesync keys rotate``, are in the
+``signing_keys`` table). Losing it signs every device out; it is part of every backup.
 """
 
 from __future__ import annotations

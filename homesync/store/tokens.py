@@ -94,19 +94,23 @@ async def revoke_user_families(conn: Conn, user_id: str, reason: str, now: int) 
     )
 
 
-async def active_principal(conn: Reads, family_id: str, device_id: str, user_id: str) -> Row | None:
-    """The caller behind an access token, if its sign-in and device are still alive.
+async def active_principal(conn: Reads, family_id: str, device_id: str, user_id: str,
+                           kid: str) -> Row | None:
+    """The caller behind an access token, if its sign-in, its device and the key that
+    signed it (``kid``) are still alive.
 
-    One query per authenticated request: this is what makes revocation immediate.
-    The sign-in lock (``users.locked``) is not checked: it stops password guessing and
-    must not let a guesser sign the owner's devices out.
+    One query per authenticated request: this is what makes revocation immediate, and a
+    key retired by ``homesync keys retire`` in another process too. The sign-in lock
+    (``users.locked``) is not checked: it stops password guessing and must not let a
+    guesser sign the owner's devices out.
     """
     return await fetchone(
         conn,
         "SELECT u.id AS user_id, u.email, u.name, u.is_admin, d.id AS device_id,"
         " d.client_id, d.name AS device_name, d.settings FROM token_families f"
         " JOIN devices d ON d.id = f.device_id JOIN users u ON u.id = f.user_id"
+        " JOIN signing_keys k ON k.kid = ? AND k.retired_at IS NULL"
         " WHERE f.id = ? AND f.device_id = ? AND f.user_id = ? AND f.revoked_at IS NULL"
         " AND d.removed_at IS NULL",
-        (family_id, device_id, user_id),
+        (kid, family_id, device_id, user_id),
     )

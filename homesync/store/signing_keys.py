@@ -1,0 +1,49 @@
+"""Access-token signing keys: ``signing_keys`` (one signs, older ones verify until retired).
+
+A row's state follows from its times: ``replaced_at`` NULL signs ("active"); set, the key
+still verifies ("previous"); ``retired_at`` set, it no longer does ("retired"). A NULL
+``secret`` is the key derived from ``server.key`` (see migration 0010).
+"""
+
+from __future__ import annotations
+
+from homesync.store.db import Conn, Reads, Row, execute, fetchall, fetchone
+
+__all__ = ["all_keys", "by_kid", "insert_first", "replace_active", "retire"]
+
+
+async def all_keys(conn: Reads) -> list[Row]:
+    """Every key, oldest first (a handful of rows: one per rotation)."""
+    return await fetchall(conn, "SELECT * FROM signing_keys ORDER BY rowid")
+
+
+async def by_kid(conn: Reads, kid: str) -> Row | None:
+    return await fetchone(conn, "SELECT * FROM signing_keys WHERE kid = ?", (kid,))
+
+
+async def insert_first(conn: Conn, *, kid: str, now: int) -> bool:
+    """Make the server.key-derived key ``kid`` the signing key of an empty table."""
+    return await execute(
+        conn,
+        "INSERT INTO signing_keys (kid, secret, created_at) SELECT ?, NULL, ?"
+        " WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+        (kid, now),
+    ) == 1
+
+
+async def replace_active(conn: Conn, *, kid: str, secret: bytes, now: int) -> None:
+    """``kid`` signs from now on; the key that signed until now becomes "previous"."""
+    await execute(conn, "UPDATE signing_keys SET replaced_at = ? WHERE replaced_at IS NULL",
+                  (now,))
+    await execute(conn, "INSERT INTO signing_keys (kid, secret, created_at) VALUES (?, ?, ?)",
+                  (kid, secret, now))
+
+
+async def retire(conn: Conn, kid: str, now: int) -> bool:
+    """Stop accepting a previous key's tokens; False if it is not a previous key."""
+    return await execute(
+        conn,
+        "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND replaced_at IS NOT NULL"
+        " AND retired_at IS NULL",
+        (now, kid),
+    ) == 1
