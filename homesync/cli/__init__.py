@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from homesync import __version__
-from homesync.cli import backup, devices, maintenance, serve, status, users
+from homesync.cli import backup, devices, keys, maintenance, serve, status, users
 
 app = typer.Typer(
     help="homesync: a self-hosted file-sync server for your phones.",
@@ -18,6 +18,7 @@ app.command("init")(serve.init)
 app.add_typer(users.app, name="user")
 app.add_typer(devices.app, name="device")
 app.add_typer(backup.app, name="backup")
+app.add_typer(keys.app, name="keys")
 app.command("status")(status.status)
 app.command("gc")(maintenance.gc)
 app.command("fsck")(maintenance.fsck)
