@@ -17,11 +17,17 @@ if ! "$python" -m shiv --version >/dev/null 2>&1; then
     exit 2
 fi
 mkdir -p "$(dirname "$out")"
+# Build from a copy of just the sources: pip builds in place, and a build/ left in the
+# checkout by an earlier run would slip its stale files (an old migration, say) in.
+src=$(mktemp -d)
+trap 'rm -rf "$src"' EXIT
+cp -R "$root/homesync" "$root/pyproject.toml" "$root/README.md" "$src/"
+find "$src" -name __pycache__ -prune -exec rm -rf {} +
 "$python" -m shiv \
     --console-script homesync \
     --output-file "$out" \
     --python "/usr/bin/env python3" \
     --compressed \
     --reproducible \
-    "$root"
+    "$src"
 echo "built $out"
