@@ -157,6 +157,7 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self.uploads.digests.aclose()
         await self.outbox.aclose()
         await self.push.aclose()
         await self.db.close()

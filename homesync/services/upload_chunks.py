@@ -18,6 +18,7 @@ from homesync.errors import (
     ValidationError,
 )
 from homesync.services.quota import Quota
+from homesync.services.upload_digest import RunningDigests
 from homesync.services.upload_init import normalize_checksum
 from homesync.services.upload_limits import ChunkSlots
 from homesync.services.upload_types import ChunkReceipt, ChunkTarget
@@ -31,12 +32,13 @@ __all__ = ["ChunkReceiver", "check_open", "parse_index"]
 
 class ChunkReceiver:
     def __init__(self, db: Database, chunks: ChunkStore, quota: Quota, signer: ChunkUrlSigner,
-                 slots: ChunkSlots, *, session_ttl_ms: int) -> None:
+                 slots: ChunkSlots, digests: RunningDigests, *, session_ttl_ms: int) -> None:
         self._db = db
         self._chunks = chunks
         self._quota = quota
         self._signer = signer
         self.slots = slots
+        self._digests = digests
         self._ttl_ms = session_ttl_ms
 
     async def chunk_target(self, upload_id: str, index: str | int | None,
@@ -114,7 +116,9 @@ class ChunkReceiver:
                 raise ChecksumMismatch("X-Chunk-Checksum does not match the chunk's bytes",
                                        expected=f"sha256:{expected}", actual=f"sha256:{digest}")
             await writer.commit()
-            return await self._record(target, digest)
+            receipt = await self._record(target, digest)
+            self._digests.chunk_stored(target.upload_id)  # hashes the file as it arrives
+            return receipt
         finally:
             await writer.abort()  # no-op once committed
 

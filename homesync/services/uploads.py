@@ -5,8 +5,9 @@ Protocol checks live here; bytes go to the chunk store. What the server reports 
 received is exactly the set of committed ``upload_chunks`` rows, each written only after
 its chunk was durable, so after a crash ``GET /upload/{id}`` tells the truth (tusd#376).
 
-``complete`` reads the content back from storage through sha256 before the file exists
-(owncloud/core#26988, #32567), then creates the file or its new version, the journal entry
+``complete`` checks the content's sha256, read back from storage, before the file exists
+(owncloud/core#26988, #32567; most of it hashed while the chunks arrived, see
+:mod:`.upload_digest`), then creates the file or its new version, the journal entry
 and the ``uploads`` notification in one transaction. A new version based on a syncToken
 that another device's change has overtaken becomes a conflicted copy beside the file.
 
@@ -38,6 +39,7 @@ from homesync.services.naming import conflicted_copy_names, find_free_name
 from homesync.services.quota import Quota
 from homesync.services.share_access import as_seen, upload_place_now
 from homesync.services.upload_chunks import ChunkReceiver, check_open
+from homesync.services.upload_digest import RunningDigests
 from homesync.services.upload_events import upload_event
 from homesync.services.upload_init import UploadPlanner, changed_since, normalize_checksum
 from homesync.services.upload_limits import ChunkSlots
@@ -67,8 +69,10 @@ class Uploads:
         self._quota = quota
         self.planner = planner
         self._signer = signer
+        # The whole file's sha256, worked out while the chunks arrive (complete's check).
+        self.digests = RunningDigests(db, chunks)
         # Chunk PUTs: authorised, streamed into the store, counted once durable.
-        self.receiver = ChunkReceiver(db, chunks, quota, signer, chunk_slots,
+        self.receiver = ChunkReceiver(db, chunks, quota, signer, chunk_slots, self.digests,
                                       session_ttl_ms=planner.ttl_ms)
         # Told the user id after a commit that changed their files (wakes sync long polls).
         self.files_changed: Callable[[str], None] = _ignore_change
@@ -135,7 +139,9 @@ class Uploads:
 
     async def cancel(self, user_id: str, upload_id: str) -> UploadState:
         """End an open upload (its chunks become garbage unless something else uses them)."""
-        return await self.progress(user_id, upload_id, status="cancelled", bytes_uploaded=None)
+        state = await self.progress(user_id, upload_id, status="cancelled", bytes_uploaded=None)
+        await self.digests.forget(upload_id)
+        return state
 
     # -- complete -------------------------------------------------------------------
 
@@ -163,7 +169,7 @@ class Uploads:
                                 missingChunks=missing)
         hashes = [r["chunk_hash"] for r in received]
         try:
-            digest, size = await self._chunks.sha256_of(hashes)
+            digest, size = await self.digests.finish(upload_id, hashes)
         except FileNotFoundError:
             raise await self._forget_lost_chunks(upload_id, received) from None
         if f"sha256:{digest}" != row["checksum"] or size != row["size"]:

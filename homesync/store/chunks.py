@@ -31,14 +31,17 @@ import re
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from homesync.errors import DiskFull
 
 __all__ = [
     "ChunkStore",
     "ChunkWriter",
+    "Digest",
     "LocalChunkStore",
     "StoredChunk",
     "is_chunk_hash",
@@ -52,6 +55,12 @@ READ_PIECE = 1024 * 1024
 # bytes, so the fsync that makes it durable waits for the last piece only, not all of it.
 WRITEBACK_STEP = 256 * 1024
 _START_WRITEBACK = hasattr(os, "posix_fadvise")  # not on macOS: there fsync does it all
+
+
+class Digest(Protocol):
+    """What :meth:`ChunkStore.hash_into` feeds (a ``hashlib`` object)."""
+
+    def update(self, data: bytes | memoryview, /) -> None: ...
 
 
 def is_chunk_hash(value: str) -> bool:
@@ -114,11 +123,22 @@ class ChunkStore(ABC):
         """The bytes ``start`` up to ``end`` (exclusive; None: to the end), in pieces."""
 
     @abstractmethod
+    async def hash_into(self, digest: Digest, chunk_hashes: Sequence[str], *,
+                        executor: Executor | None = None) -> int:
+        """Feed these chunks' bytes, in order, into ``digest``; how many bytes that was.
+
+        The reading and hashing run on ``executor`` (None: asyncio's default). Raises
+        FileNotFoundError when one of them is missing.
+        """
+
     async def sha256_of(self, chunk_hashes: Sequence[str]) -> tuple[str, int]:
         """(sha256 hex, total size) of the concatenation of these chunks, read back from storage.
 
         Raises FileNotFoundError when one of them is missing.
         """
+        digest = hashlib.sha256()
+        size = await self.hash_into(digest, chunk_hashes)
+        return digest.hexdigest(), size
 
     @abstractmethod
     async def verify(self, chunk_hash: str) -> bool:
@@ -216,8 +236,7 @@ class LocalChunkStore(ChunkStore):
         finally:
             os.close(fd)
 
-    def _hash_files(self, chunk_hashes: Sequence[str]) -> tuple[str, int]:
-        digest = hashlib.sha256()
+    def _hash_files(self, digest: Digest, chunk_hashes: Sequence[str]) -> int:
         total = 0
         buf = bytearray(READ_PIECE)
         view = memoryview(buf)
@@ -226,11 +245,13 @@ class LocalChunkStore(ChunkStore):
                 while n := fh.readinto(buf):
                     digest.update(view[:n])
                     total += n
-        return digest.hexdigest(), total
+        return total
 
-    async def sha256_of(self, chunk_hashes: Sequence[str]) -> tuple[str, int]:
-        # One thread for the whole pass: hashlib releases the GIL, the loop stays free.
-        return await asyncio.to_thread(self._hash_files, list(chunk_hashes))
+    async def hash_into(self, digest: Digest, chunk_hashes: Sequence[str], *,
+                        executor: Executor | None = None) -> int:
+        # One thread call for the whole pass: hashlib releases the GIL, the loop stays free.
+        return await asyncio.get_running_loop().run_in_executor(
+            executor, self._hash_files, digest, list(chunk_hashes))
 
     async def verify(self, chunk_hash: str) -> bool:
         try:

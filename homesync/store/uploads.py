@@ -137,6 +137,13 @@ async def received(conn: Conn, upload_id: str) -> list[Row]:
     )
 
 
+async def received_from(conn: Reads, upload_id: str, *, first: int, limit: int) -> list[Row]:
+    """(idx, chunk_hash) of the chunks received at index ``first`` or after, by index."""
+    return await fetchall(
+        conn, "SELECT idx, chunk_hash FROM upload_chunks WHERE upload_id = ? AND idx >= ?"
+              " ORDER BY idx LIMIT ?", (upload_id, first, limit))
+
+
 async def put_chunk(tx: Conn, *, upload_id: str, idx: int, chunk_hash: str, size: int,
                     replace: bool, now: int) -> int | None:
     """Record that index ``idx`` holds ``chunk_hash``: the bytes this adds to the upload's
