@@ -60,6 +60,7 @@ class SigningKeys:
         self._db = db
         self._codec = codec
         self._derived = derived_access_key(secret)
+        self._derived_kid = key_id(self._derived)
         self._token_life_ms = (settings.access_ttl_s + LEEWAY_S) * 1000
         self._last_reload: float | None = None
 
@@ -173,7 +174,7 @@ class SigningKeys:
         return KeyInfo(
             kid=row["kid"], state=state, created_at=row["created_at"],
             replaced_at=row["replaced_at"], retired_at=row["retired_at"],
-            from_server_key=row["secret"] is None,
+            from_server_key=row["kid"] == self._derived_kid,
             retire_after=(row["replaced_at"] + self._token_life_ms
                           if state == "previous" else None),
         )

@@ -2,7 +2,8 @@
 
 A row's state follows from its times: ``replaced_at`` NULL signs ("active"); set, the key
 still verifies ("previous"); ``retired_at`` set, it no longer does ("retired"). A NULL
-``secret`` is the key derived from ``server.key`` (see migration 0010).
+``secret`` is the key derived from ``server.key`` (see migration 0010), or a retired key's:
+its secret is erased, since nothing may sign or verify with it again.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ async def replace_active(conn: Conn, *, kid: str, secret: bytes, now: int) -> No
 
 
 async def retire(conn: Conn, kid: str, now: int) -> bool:
-    """Stop accepting a previous key's tokens; False if it is not a previous key."""
+    """Stop accepting a previous key's tokens, and forget its secret; False if it is not a
+    previous key."""
     return await execute(
         conn,
-        "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND replaced_at IS NOT NULL"
-        " AND retired_at IS NULL",
+        "UPDATE signing_keys SET retired_at = ?, secret = NULL WHERE kid = ?"
+        " AND replaced_at IS NOT NULL AND retired_at IS NULL",
         (now, kid),
     ) == 1

@@ -140,3 +140,17 @@ async def test_retiring_needs_a_previous_key_whose_tokens_have_expired(
     assert (await admin.signing_keys.retire(k1)).retired_at == retired.retired_at  # no-op
     assert [(k.kid, k.state) for k in await admin.signing_keys.list()] == \
         [(k1, "retired"), (new.kid, "active")]
+
+
+async def test_a_retired_key_is_forgotten(admin: Services, frozen: FrozenClock) -> None:
+    """Nothing signs or verifies with a retired key again: its secret is not kept."""
+    first = (await admin.signing_keys.list())[0]
+    second, _ = await admin.signing_keys.rotate()
+    await admin.signing_keys.rotate()
+    await admin.signing_keys.retire(second.kid, force=True)
+    stored = await admin.db.fetchone("SELECT secret FROM signing_keys WHERE kid = ?",
+                                     (second.kid,))
+    assert stored is not None and stored["secret"] is None
+    listed = {k.kid: (k.state, k.from_server_key) for k in await admin.signing_keys.list()}
+    assert listed[second.kid] == ("retired", False)
+    assert listed[first.kid] == ("previous", True)
