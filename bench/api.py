@@ -22,10 +22,11 @@ each at 1 and 64 concurrent connections, against a real ``homesync serve`` subpr
 a fresh data dir (real SQLite, fsync on, default settings except cheap argon2 for the
 setup's sign-ins, and the per-device rate limits off: one device goes far past 20
 requests a second and 30 refreshes a minute) and against bench/bare_app.py, a bare
-Litestar route answering the same bytes under the same HTTP server. With granian installed it also runs the same app under
-granian (``homesync.asgi:app_from_environment``) to compare the two servers. Rounds are interleaved (every target once per round)
-and the table shows medians. Goals: GET /devices at least 0.35x the bare route's rate,
-refresh at least 0.15x.
+Litestar route answering the same bytes under the same HTTP server. With granian
+installed it also runs the same app under granian (``homesync.asgi:app_from_environment``)
+to compare the two servers. Rounds are interleaved (every target once per round) and the
+table shows medians. Goals: GET /devices at least 0.35x the bare route's rate, refresh at
+least 0.15x.
 """
 
 from __future__ import annotations
