@@ -9,11 +9,14 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
 
 from tests.auth_helpers import claims_of, header_of
 from tests.e2e.conftest import MakeServer
 from tests.e2e.devices import ENV, Dev, sign_in, start_with_accounts
 from tests.helpers import API, PASSWORD, ServerProcess, device_info, make_settings
+
+pytestmark = pytest.mark.e2e
 
 
 async def status(http: httpx.AsyncClient, token: str) -> int:
