@@ -110,10 +110,14 @@ class RunningDigests:
             await asyncio.gather(*self._passes.values(), return_exceptions=True)
 
     async def aclose(self) -> None:
-        for upload_id in list(self._passes):
-            await self._stop(upload_id)
+        loop = asyncio.get_running_loop()
+        for upload_id, task in list(self._passes.items()):
+            if task.get_loop() is loop:  # (a test client may have run the app on another)
+                await self._stop(upload_id)
+        self._passes.clear()
         self._prefixes.clear()
-        self._pool.shutdown(wait=True)
+        # Not waiting for a chunk still being hashed: nothing will use it.
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _stop(self, upload_id: str) -> None:
         # Safe at any point: a chunk is hashed into a copy that replaces the prefix's
