@@ -18,9 +18,10 @@ with 4 in flight, to:
 
 The servers run pinned to core 0 and this client to core 1 (taskset); every round runs
 each target once per configuration, interleaved, and the table shows medians. Per run:
-MiB/s of the chunk transfer, and for homesync also end to end (init + chunks + complete,
-whose sha256 pass over the whole file is the price of D4), server CPU seconds (process
-tree, user + system) and peak RSS. Then: homesync's idle RSS and its peak with 8 uploads
+MiB/s of the chunk transfer, and for homesync also end to end (init + chunks + complete)
+and how long ``complete`` took (its check of the whole file's sha256, D4, is mostly done
+while the chunks arrive: services/upload_digest.py), server CPU seconds (process tree,
+user + system) and peak RSS. Then: homesync's idle RSS and its peak with 8 uploads
 in flight, and download MiB/s whole and by 8 MiB ranges.
 
 Goals (issue 3): chunks at 8 MiB ≥ 0.85 × litestar, at 1 MiB ≥ 0.80 × litestar;
@@ -217,8 +218,8 @@ class Homesync:
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def upload(self, data: bytes, chunk: int,
-               inflight: int) -> tuple[float, float, str, bytes]:
-        """(seconds for the chunks, seconds end to end, file id, the bytes sent)."""
+               inflight: int) -> tuple[float, float, float, str, bytes]:
+        """(seconds for the chunks, for complete, end to end; file id, the bytes sent)."""
         n = next(self.ids)  # atomic under the GIL: threads get distinct numbers
         # A new first 8 bytes each time: new content, so init never answers "deduplicated".
         data = n.to_bytes(8, "big") + data[8:]
@@ -244,7 +245,7 @@ class Homesync:
             if r.status_code != 200:
                 raise SystemExit(f"complete → {r.status_code} {r.text[:300]}")
             t3 = time.perf_counter()
-        return t2 - t1, t3 - t0, str(r.json()["data"]["fileId"]), data
+        return t2 - t1, t3 - t2, t3 - t0, str(r.json()["data"]["fileId"]), data
 
 
 def sign_in(server: Server, device: str = "bench") -> dict[str, str]:
@@ -285,6 +286,7 @@ def download(server: Server, auth: dict[str, str], file_id: str, size: int,
 class Sample:
     mbps: list[float] = field(default_factory=list)
     e2e_mbps: list[float] = field(default_factory=list)
+    complete_ms: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     peak: list[int] = field(default_factory=list)
 
@@ -340,9 +342,10 @@ def main() -> None:
                     for server in servers:  # interleaved: every target once per round
                         sample = results.setdefault((server.name, chunk, inflight), Sample())
                         if server is hs:
-                            (secs, e2e, file_id, sent), cpu, peak = measure(
+                            (secs, done, e2e, file_id, sent), cpu, peak = measure(
                                 hs, lambda d=data, c=chunk, n=inflight: client.upload(d, c, n))
                             sample.e2e_mbps.append(size / MiB / e2e)
+                            sample.complete_ms.append(done * 1000)
                             last_file = (file_id, sent)
                         else:
                             secs, cpu, peak = measure(
@@ -384,7 +387,7 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, int], Sample]
           f"{'off' if args.no_fsync else 'on'}; medians of {args.rounds} interleaved rounds;"
           f" server on core {SERVER_CORE}, client on core {CLIENT_CORE}\n")
     head = (f"{'chunk':>6} {'inflight':>8} {'target':>9} {'MiB/s':>8} {'e2e MiB/s':>9}"
-            f" {'CPU s/512MiB':>13} {'peak RSS':>9} {'x litestar':>11} {'x asgi':>7}"
+            f" {'complete ms':>11} {'CPU s/512MiB':>13} {'peak RSS':>9} {'x litestar':>11} {'x asgi':>7}"
             f" {'x durable':>10}")
     print(head)
     print("-" * len(head))
@@ -400,8 +403,9 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, int], Sample]
                 s = results[(name, chunk, inflight)]
                 mbps = med(s.mbps)
                 e2e = f"{med(s.e2e_mbps):9.0f}" if s.e2e_mbps else f"{'':>9}"
+                done = f"{med(s.complete_ms):11.0f}" if s.complete_ms else f"{'':>11}"
                 vs_durable = f"{mbps / med(durable.mbps):10.2f}" if durable else ""
-                print(f"{chunk // MiB:>4}Mi {inflight:>8} {name:>9} {mbps:8.0f} {e2e}"
+                print(f"{chunk // MiB:>4}Mi {inflight:>8} {name:>9} {mbps:8.0f} {e2e} {done}"
                       f" {med(s.cpu):13.2f} {med(s.peak) / MiB:7.0f}Mi"
                       f" {mbps / lit:11.2f} {mbps / ceiling:7.2f} {vs_durable}")
             hs = results[("homesync", chunk, inflight)]
