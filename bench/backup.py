@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from homesync.config import load_settings, parse_size  # noqa: E402
 from homesync.services.container import Services  # noqa: E402
 from homesync.store import files  # noqa: E402
-from homesync.store.chunks import LocalChunkStore  # noqa: E402
+from homesync.store.local_chunks import LocalChunkStore  # noqa: E402
 
 _BATCH = 500
 

@@ -38,9 +38,9 @@ from homesync.store.backup_repo import (
     Manifest,
     sha256_file,
 )
-from homesync.store.chunks import LocalChunkStore
 from homesync.store.db import Database
 from homesync.store.keys import SECRET_FILE
+from homesync.store.local_chunks import LocalChunkStore
 from homesync.store.snapshot import (
     ChunkRef,
     files_using_chunks,

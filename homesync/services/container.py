@@ -36,9 +36,10 @@ from homesync.services.upload_init import UploadPlanner
 from homesync.services.upload_limits import ChunkSlots
 from homesync.services.upload_urls import ChunkUrlSigner
 from homesync.services.uploads import Uploads
-from homesync.store.chunks import ChunkStore, LocalChunkStore
+from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database
 from homesync.store.keys import load_or_create_secret
+from homesync.store.local_chunks import LocalChunkStore
 
 __all__ = ["Services"]
 

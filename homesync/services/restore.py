@@ -34,9 +34,9 @@ from homesync.store.backup_repo import (
     sha256_file,
     syncfs,
 )
-from homesync.store.chunks import LocalChunkStore
 from homesync.store.db import Conn, Database
 from homesync.store.keys import SECRET_FILE
+from homesync.store.local_chunks import LocalChunkStore
 from homesync.store.snapshot import (
     ChunkRef,
     files_using_chunks,

@@ -1,8 +1,7 @@
 """The content-addressed chunk store: every chunk stored once, under its own sha256.
 
 :class:`ChunkStore` is the contract (a local directory today, an S3-compatible bucket
-later); :class:`LocalChunkStore` keeps chunks at ``<data_dir>/chunks/ab/cd/<64 hex>`` and
-in-flight writes in ``<data_dir>/tmp/`` (the same filesystem, so the final rename is atomic).
+later); :mod:`homesync.store.local_chunks` is the local directory.
 
 What callers rely on, whatever the implementation:
 
@@ -21,40 +20,20 @@ What callers rely on, whatever the implementation:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import errno
-import fcntl
 import hashlib
-import os
 import re
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from homesync.errors import DiskFull
-
-__all__ = [
-    "ChunkStore",
-    "ChunkWriter",
-    "Digest",
-    "LocalChunkStore",
-    "StoredChunk",
-    "is_chunk_hash",
-]
+__all__ = ["READ_PIECE", "ChunkStore", "ChunkWriter", "Digest", "StoredChunk", "is_chunk_hash"]
 
 _HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 # Reads are handed out in pieces this big: large enough that the thread hop is noise,
 # small enough that a download never holds much of a file in memory.
 READ_PIECE = 1024 * 1024
-# With fsync on, a writer asks the kernel to start writing a chunk back every this many
-# bytes, so the fsync that makes it durable waits for the last piece only, not all of it.
-WRITEBACK_STEP = 256 * 1024
-_START_WRITEBACK = hasattr(os, "posix_fadvise")  # not on macOS: there fsync does it all
 
 
 class Digest(Protocol):
@@ -163,251 +142,3 @@ class ChunkStore(ABC):
     @abstractmethod
     async def free_bytes(self) -> int:
         """Bytes still available to new chunks (before any reserve is taken off)."""
-
-
-class LocalChunkStore(ChunkStore):
-    """Chunks as files under ``<root>/chunks``, temp files under ``<root>/tmp``."""
-
-    def __init__(self, root: Path, *, fsync: bool = True) -> None:
-        self.root = root
-        self.chunk_dir = root / "chunks"
-        self.tmp_dir = root / "tmp"
-        self.fsync = fsync
-        self.chunk_dir.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-
-    def path_for(self, chunk_hash: str) -> Path:
-        """Where a chunk lives; refuses anything that is not a sha256 hex (no path tricks)."""
-        if not is_chunk_hash(chunk_hash):
-            raise ValueError(f"not a chunk hash: {chunk_hash!r}")
-        return self.chunk_dir / chunk_hash[:2] / chunk_hash[2:4] / chunk_hash
-
-    # -- writing --------------------------------------------------------------------
-
-    def writer(self) -> ChunkWriter:
-        return _LocalWriter(self)
-
-    def _fsync_dir(self, path: Path) -> None:
-        if not self.fsync:
-            return
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _ensure_dir(self, path: Path) -> None:
-        """Create ``path`` (two levels below chunks/) and make new entries durable."""
-        if path.is_dir():
-            return
-        parent = path.parent
-        if not parent.is_dir():
-            parent.mkdir(exist_ok=True)
-            self._fsync_dir(parent.parent)
-        path.mkdir(exist_ok=True)
-        self._fsync_dir(parent)
-
-    # -- reading --------------------------------------------------------------------
-
-    async def exists(self, chunk_hash: str) -> bool:
-        # One stat of a local path: cheaper than the trip to a worker thread.
-        return self.path_for(chunk_hash).is_file()
-
-    async def size(self, chunk_hash: str) -> int | None:
-        path = self.path_for(chunk_hash)
-        try:
-            return (await asyncio.to_thread(path.stat)).st_size
-        except FileNotFoundError:
-            return None
-
-    async def read(self, chunk_hash: str, start: int = 0,
-                   end: int | None = None) -> AsyncIterator[bytes]:
-        fd = await asyncio.to_thread(os.open, self.path_for(chunk_hash), os.O_RDONLY)
-        try:
-            if end is None:
-                end = os.fstat(fd).st_size
-            pos = start
-            while pos < end:
-                piece = await asyncio.to_thread(os.pread, fd, min(READ_PIECE, end - pos), pos)
-                if not piece:
-                    raise OSError(errno.EIO, f"chunk {chunk_hash} is shorter than expected")
-                pos += len(piece)
-                yield piece
-        finally:
-            os.close(fd)
-
-    def _hash_files(self, digest: Digest, chunk_hashes: Sequence[str]) -> int:
-        total = 0
-        buf = bytearray(READ_PIECE)
-        view = memoryview(buf)
-        for chunk_hash in chunk_hashes:
-            with open(self.path_for(chunk_hash), "rb", buffering=0) as fh:
-                while n := fh.readinto(buf):
-                    digest.update(view[:n])
-                    total += n
-        return total
-
-    async def hash_into(self, digest: Digest, chunk_hashes: Sequence[str], *,
-                        executor: Executor | None = None) -> int:
-        # One thread call for the whole pass: hashlib releases the GIL, the loop stays free.
-        return await asyncio.get_running_loop().run_in_executor(
-            executor, self._hash_files, digest, list(chunk_hashes))
-
-    async def verify(self, chunk_hash: str) -> bool:
-        try:
-            digest, _ = await self.sha256_of([chunk_hash])
-        except FileNotFoundError:
-            return False
-        return digest == chunk_hash
-
-    async def list_chunks(self) -> AsyncIterator[StoredChunk]:
-        # Listed one ab/ directory at a time so a huge store is never all in memory.
-        for first in await asyncio.to_thread(_subdirs, self.chunk_dir):
-            found = await asyncio.to_thread(_list_two_levels, first)
-            for chunk in found:
-                yield chunk
-
-    # -- deleting -------------------------------------------------------------------
-
-    async def delete_if_older(self, chunk_hash: str, cutoff_ms: int) -> bool:
-        return await asyncio.to_thread(self._delete_if_older, chunk_hash, cutoff_ms)
-
-    def _delete_if_older(self, chunk_hash: str, cutoff_ms: int) -> bool:
-        path = self.path_for(chunk_hash)
-        try:
-            if path.stat().st_mtime * 1000 >= cutoff_ms:
-                return False  # written (again) recently: maybe by an upload in flight
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        self._fsync_dir(path.parent)
-        return True
-
-    async def remove_stale_temp(self) -> int:
-        return await asyncio.to_thread(self._remove_stale_temp)
-
-    def _remove_stale_temp(self) -> int:
-        removed = 0
-        for entry in os.scandir(self.tmp_dir):
-            if not entry.is_file():
-                continue
-            try:
-                fd = os.open(entry.path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                # A live writer holds an exclusive lock on its temp file (any process).
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            finally:
-                os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-                removed += 1
-        return removed
-
-    async def free_bytes(self) -> int:
-        # Checked before every chunk; statvfs is one quick system call, no thread needed.
-        st = os.statvfs(self.root)
-        return st.f_bavail * st.f_frsize
-
-
-def _subdirs(path: Path) -> list[Path]:
-    return sorted(Path(e.path) for e in os.scandir(path) if e.is_dir() and len(e.name) == 2)
-
-
-def _list_two_levels(first: Path) -> list[StoredChunk]:
-    found: list[StoredChunk] = []
-    for second in _subdirs(first):
-        for entry in os.scandir(second):
-            if entry.is_file() and is_chunk_hash(entry.name) \
-                    and entry.name.startswith(first.name + second.name):
-                st = entry.stat()
-                found.append(StoredChunk(entry.name, st.st_size, int(st.st_mtime * 1000)))
-    found.sort(key=lambda c: c.hash)
-    return found
-
-
-class _LocalWriter(ChunkWriter):
-    def __init__(self, store: LocalChunkStore) -> None:
-        self._store = store
-        self._hash = hashlib.sha256()
-        self.size = 0
-        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="chunk-", suffix=".part")
-        # Held until commit/abort: tells gc this temp file is alive.
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        self._fd: int | None = fd
-        self._tmp = Path(name)
-        self._written_back = 0  # bytes already handed to the kernel's writeback
-
-    async def write(self, data: bytes) -> None:
-        # Pieces arrive at network speed (~64 KiB); hashing and a page-cache write of that
-        # are cheaper than a thread hop, so they run inline.
-        if self._fd is None:
-            raise RuntimeError("writer is closed")
-        self._hash.update(data)
-        view = memoryview(data)
-        try:
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-        except OSError as exc:
-            await self.abort()
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFull("The server's disk is full") from None
-            raise
-        self.size += len(data)
-        if _START_WRITEBACK and self._store.fsync \
-                and self.size - self._written_back >= WRITEBACK_STEP:
-            self._start_writeback()
-
-    def _start_writeback(self) -> None:
-        """Start writing the new bytes to disk now, while the rest of the chunk arrives.
-
-        On Linux, POSIX_FADV_DONTNEED on dirty pages queues them for writeback and returns
-        without waiting (it drops only pages that are already clean). The fsync in
-        ``commit`` still decides durability; this only leaves it less to wait for: on the
-        2-core VM of bench/upload.py, a 1 MiB chunk's fsync went from ~0.9 to ~0.45 ms.
-        """
-        assert self._fd is not None
-        start = self._written_back
-        os.posix_fadvise(self._fd, start, self.size - start, os.POSIX_FADV_DONTNEED)
-        self._written_back = self.size
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-    async def commit(self) -> str:
-        if self._fd is None:
-            raise RuntimeError("writer is closed")
-        chunk_hash = self._hash.hexdigest()
-        try:
-            await asyncio.to_thread(self._commit, chunk_hash)
-        except OSError as exc:
-            await self.abort()
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFull("The server's disk is full") from None
-            raise
-        return chunk_hash
-
-    def _commit(self, chunk_hash: str) -> None:
-        assert self._fd is not None
-        if self._store.fsync:
-            os.fsync(self._fd)
-        final = self._store.path_for(chunk_hash)
-        self._store._ensure_dir(final.parent)
-        # Same bytes under the same name: replacing an existing copy is harmless, and the
-        # fresh mtime keeps gc's grace period away from a chunk that is being re-used.
-        os.replace(self._tmp, final)
-        self._store._fsync_dir(final.parent)
-        os.close(self._fd)
-        self._fd = None
-
-    async def abort(self) -> None:
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)

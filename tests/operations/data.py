@@ -13,7 +13,7 @@ from pathlib import Path
 from homesync import clock
 from homesync.services.container import Services
 from homesync.store import files
-from homesync.store.chunks import LocalChunkStore
+from homesync.store.local_chunks import LocalChunkStore
 
 CHUNK = 64 * 1024
 
