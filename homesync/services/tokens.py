@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import jwt
 
 from homesync.config import AuthSettings
-from homesync.errors import TokenExpired, Unauthorized
+from homesync.errors import ServiceUnavailable, TokenExpired, Unauthorized
 
 __all__ = ["LEEWAY_S", "AccessClaims", "TokenCodec", "UnknownSigningKey", "derived_access_key",
            "hash_refresh_token", "key_id"]
@@ -107,8 +107,11 @@ class TokenCodec:
 
     @property
     def signing_key(self) -> bytes:
+        # No usable key (server.key replaced since the only one was made): sign-ins get a
+        # 503 in the error envelope, and the server's log already told the admin why.
         if self._signing is None:
-            raise RuntimeError("no usable access-token signing key: run `homesync keys rotate`")
+            raise ServiceUnavailable("The server has no usable access-token signing key; its"
+                                     " administrator must run `homesync keys rotate`")
         return self._keys[self._signing]
 
     def mint_access(self, *, user_id: str, device_id: str, family_id: str, now: int) -> str:

@@ -240,8 +240,9 @@ class _LocalWriter(ChunkWriter):
         """
         assert self._fd is not None
         start = self._written_back
-        os.posix_fadvise(self._fd, start, self.size - start, os.POSIX_FADV_DONTNEED)
         self._written_back = self.size
+        with contextlib.suppress(OSError):  # only a hint: a filesystem may refuse it
+            os.posix_fadvise(self._fd, start, self.size - start, os.POSIX_FADV_DONTNEED)
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()

@@ -17,7 +17,7 @@ from homesync.services.container import Services
 from homesync.services.tokens import LEEWAY_S, derived_access_key
 from homesync.store import signing_keys
 from tests.auth_helpers import FrozenClock, claims_of, header_of, sign
-from tests.helpers import API, Device
+from tests.helpers import API, PASSWORD, Device, device_info
 
 DEVICES = f"{API}/devices"
 REFRESH = f"{API}/auth/refresh"
@@ -154,3 +154,16 @@ async def test_a_retired_key_is_forgotten(admin: Services, frozen: FrozenClock) 
     listed = {k.kid: (k.state, k.from_server_key) for k in await admin.signing_keys.list()}
     assert listed[second.kid] == ("retired", False)
     assert listed[first.kid] == ("previous", True)
+
+
+async def test_no_usable_signing_key_answers_503_not_500(
+        client: Any, services: Services, make_user: Any) -> None:
+    """server.key replaced since the only key was made: sign-ins fail in the envelope."""
+    await make_user()
+    async with services.db.transaction() as tx:  # as if made from another server.key
+        await tx.execute("UPDATE signing_keys SET kid = 'a0a0a0a0a0a0' WHERE secret IS NULL")
+    r = await client.post(f"{API}/auth/register", json={
+        "email": "alice@example.com", "password": PASSWORD, "deviceInfo": device_info("p")})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "UNAVAILABLE"
+    assert "homesync keys rotate" in r.json()["error"]["message"]
