@@ -88,7 +88,9 @@ def start(work: Path, users: int) -> Server:
     data = work / "data"
     env = {**os.environ, "HOMESYNC_STORAGE_DISK_RESERVE": "0",
            "HOMESYNC_AUTH_ARGON2_TIME_COST": "1", "HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
-           "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1", "HOMESYNC_SERVER_LOG_LEVEL": "warning"}
+           "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1", "HOMESYNC_SERVER_LOG_LEVEL": "warning",
+           # A full run outlasts the 15 min access token, and the clients never refresh.
+           "HOMESYNC_AUTH_ACCESS_TOKEN_TTL": "3h"}
     cli = [sys.executable, "-m", "homesync"]
     for n in range(users):
         subprocess.run([*cli, "user", "add", f"user{n}@example.com", "--password-stdin",

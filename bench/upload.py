@@ -148,7 +148,9 @@ def start_homesync(data_dir: Path, fsync: bool, log: Path) -> Server:
     env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "true" if fsync else "false",
            "HOMESYNC_STORAGE_DISK_RESERVE": "0",
            "HOMESYNC_AUTH_ARGON2_TIME_COST": "1", "HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
-           "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1", "HOMESYNC_SERVER_LOG_LEVEL": "warning"}
+           "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1", "HOMESYNC_SERVER_LOG_LEVEL": "warning",
+           # A full run outlasts the 15 min access token, and the clients never refresh.
+           "HOMESYNC_AUTH_ACCESS_TOKEN_TTL": "3h"}
     cli = [sys.executable, "-m", "homesync"]
     subprocess.run([*cli, "user", "add", "bench@example.com", "--password-stdin",
                     "--data-dir", str(data_dir)], input=PASSWORD + "\n", text=True, env=env,

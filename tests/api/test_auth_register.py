@@ -30,7 +30,7 @@ async def test_new_device_gets_201_and_the_contract_shape(client, services, make
     assert data["success"] is True
     assert data["user"] == {"id": user_id, "email": "alice@example.com", "name": "Alice Liddell"}
     assert set(data["tokens"]) == {"accessToken", "refreshToken", "expiresIn"}
-    assert data["tokens"]["expiresIn"] == "1h"  # auth.access_token_ttl's default
+    assert data["tokens"]["expiresIn"] == "15m"  # auth.access_token_ttl's default
     assert data["tokens"]["refreshToken"].startswith("rt_mobile_")
     assert data["tokens"]["accessToken"].count(".") == 2
     device = data["device"]
@@ -46,11 +46,11 @@ async def test_new_device_gets_201_and_the_contract_shape(client, services, make
 
 
 async def test_expires_in_follows_the_configured_ttl(tmp_path: Path):
-    settings = make_settings(tmp_path / "d", auth={"access_token_ttl": "15m"})
+    settings = make_settings(tmp_path / "d", auth={"access_token_ttl": "2h"})
     async with running(settings) as (services, client):
         await services.accounts.create_user("alice@example.com", PASSWORD)
         r = await client.post(REGISTER, json=body())
-        assert r.json()["tokens"]["expiresIn"] == "15m"
+        assert r.json()["tokens"]["expiresIn"] == "2h"
 
 
 async def test_same_install_again_is_200_same_device_and_ends_the_previous_sign_in(
