@@ -154,7 +154,11 @@ class SyncSettings(_Section):
     trash_retention: Duration = "30d"
     # Finished offline-queue operations (and resolved conflicts) are kept this long.
     queue_retention: Duration = "7d"
-    # How often versions, trash and finished queue operations past retention are purged.
+    # Sync history (journal, deletion tombstones, share feed) is compacted past this
+    # ("0d": kept for good); a device last synced before it syncs from scratch.
+    history_retention: Duration = "180d"
+    # How often versions, trash, finished queue operations and sync history past
+    # retention are purged.
     retention_interval: Duration = "1h"
     # How often parked long polls also check the journal for changes that did not wake
     # them directly (another process, such as the CLI, wrote them).
@@ -171,6 +175,10 @@ class SyncSettings(_Section):
     @property
     def queue_retention_ms(self) -> int:
         return parse_duration(self.queue_retention) * 1000
+
+    @property
+    def history_retention_ms(self) -> int:
+        return parse_duration(self.history_retention) * 1000
 
 
 class NotificationSettings(_Section):

@@ -29,7 +29,7 @@ from homesync.services.conflicts import Conflicts, ConflictView
 from homesync.services.notifier import ChangeNotifier
 from homesync.services.shared_sync import SharedChanges
 from homesync.services.sync_tokens import SyncTokens
-from homesync.store import changes, devices, share_feed
+from homesync.store import changes, devices, horizon, share_feed
 from homesync.store.changes import DeltaRow
 from homesync.store.db import Database, Row
 
@@ -51,7 +51,9 @@ class SyncStatus(msgspec.Struct, frozen=True, kw_only=True):
     has_more: bool
     next_token: str
     conflicts: list[ConflictView]
-    reset: bool  # the token named changes this server does not have: a full listing
+    # A full listing: the token named changes this server does not have, or history
+    # older than the sync horizon.
+    reset: bool
 
 
 class _Page(msgspec.Struct, frozen=True):
@@ -83,7 +85,11 @@ class Changes:
         """The position a change made with ``token`` is judged against (0: knows nothing).
 
         A token this database never issued (a restored backup) counts as knowing nothing,
-        so every change since is a conflict rather than an overwrite.
+        so every change since is a conflict rather than an overwrite. A token below the
+        sync horizon keeps its position: the journal after the horizon still judges
+        exactly, and for what came before it, whose entries may be compacted away,
+        ``tree.content_changed_since`` reports any file changed since the position as
+        changed by another device — a conflict, never a silent overwrite.
         """
         if token is None:
             return 0
@@ -94,7 +100,9 @@ class Changes:
     async def shared_seq(self, user_id: str, token: str | None) -> int:
         """The journal position up to which a device with ``token`` had seen what others
         share with the user (0: nothing): changes it makes to shared entries are judged
-        against it, as :meth:`base_seq` judges changes to the user's own."""
+        against it, as :meth:`base_seq` judges changes to the user's own. Below the
+        shared horizon the feed entry it names may be compacted away; an earlier one (or
+        none: 0) answers, a lower position, so more counts as unseen, never less."""
         if token is None:
             return 0
         shared = self._tokens.decode_positions(user_id, token)[1]
@@ -136,7 +144,8 @@ class Changes:
                     owners = sharers
                     continue
                 if first:
-                    base, reset = await self._base(user_id, sync_token, seq, last_sync, pos)
+                    base, reset = await self._base(user_id, sync_token, seq, shared_pos,
+                                                   last_sync, pos)
                     first = False
                 shared_head = pos["shared_head"]
                 page = await self._page(user_id, base, page_size, folders, pos["head"])
@@ -145,6 +154,9 @@ class Changes:
                 shared = await self._shared.delta(
                     user_id, after=shared_pos, head=shared_head,
                     limit=0 if page.has_more else page_size - len(page.rows), folders=folders)
+                if not reset and await self._horizon_passed(user_id, base, shared_pos, pos):
+                    base, reset = None, True
+                    continue
                 remaining = deadline - time.monotonic()
                 # A moved share position is news too (if none of it is for this device,
                 # the token still moves on past it).
@@ -179,16 +191,40 @@ class Changes:
             raise ValidationError("limit must be at least 1", field="limit")
         return min(limit, self._settings.max_page_size)
 
-    async def _base(self, user_id: str, token: str | None, seq: int, last_sync: int | None,
-                    pos: Row) -> tuple[int | None, bool]:
-        """(position to list after — None for everything live —, whether that is a reset)."""
+    async def _base(self, user_id: str, token: str | None, seq: int, shared_pos: int,
+                    last_sync: int | None, pos: Row) -> tuple[int | None, bool]:
+        """(position to list after — None for everything live —, whether that is a reset).
+
+        A reset is a full listing the device replaces its state with: for a token this
+        database never issued, and for a position below the sync horizon (a device that
+        has not synced for ``sync.history_retention``): the deletions since may have been
+        compacted away, and a delta would silently leave deleted files on the device.
+        Position 0 (saw nothing, own or shared) needs no history: never a reset.
+        """
         if token is not None:
-            if seq > pos["head"] or pos["in_gap"]:
+            if seq > pos["head"] or pos["in_gap"] or _below_horizon(seq, shared_pos, pos):
                 return None, True
             return seq, False
         if last_sync is not None:
+            if last_sync < (pos["horizon_at"] or 0):
+                return None, True  # the journal from then, which maps it to a position, is gone
             return await changes.seq_before(self._db.reader, user_id, last_sync), False
         return None, False
+
+    async def _horizon_passed(self, user_id: str, base: int | None, shared_pos: int,
+                              pos: Row) -> bool:
+        """Whether the horizon rose past the device's position while this call read.
+
+        Compaction commits the new horizon before it deletes anything, so once a page has
+        been read, a horizon read after it covers every row the page may have missed.
+        Only a call that read history (a position below the head) asks: one lookup.
+        """
+        read_own = base is not None and base < pos["head"]
+        read_shared = 0 < shared_pos < pos["shared_head"]
+        if not (read_own or read_shared):
+            return False
+        now = await horizon.horizon(self._db.inline, user_id)
+        return now is not None and _below_horizon(base or 0, shared_pos, now)
 
     async def _page(self, user_id: str, base: int | None, size: int,
                     folders: Sequence[str], head: int) -> _Page:
@@ -208,6 +244,12 @@ class Changes:
         self._sync_written[device_id] = now
         async with self._db.transaction() as tx:
             await devices.touch_sync(tx, device_id, now)
+
+
+def _below_horizon(seq: int, shared_pos: int, pos: Row) -> bool:
+    """Whether a device at (``seq``, ``shared_pos``) may have missed compacted history;
+    ``pos`` has the horizon columns (:func:`changes.positions`, :func:`horizon.horizon`)."""
+    return 0 < seq < (pos["horizon_seq"] or 0) or 0 < shared_pos < (pos["shared_horizon"] or 0)
 
 
 def _sync_folders(principal: Principal) -> list[str]:

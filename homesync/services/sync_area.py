@@ -5,6 +5,7 @@
 - :attr:`SyncArea.conflicts` / :attr:`SyncArea.resolver`: listing and resolving conflicts;
 - :attr:`SyncArea.queue`: the offline queue;
 - :attr:`SyncArea.trash` / :attr:`SyncArea.versions`: restore and purge;
+- :attr:`SyncArea.history`: compacting sync history past the horizon;
 - :attr:`SyncArea.notifier`: call ``changed(user_id)`` after committing a change to a
   user's files so their long polls answer at once;
 - :attr:`SyncArea.retention` / :attr:`SyncArea.watcher`: the background loops.
@@ -25,6 +26,7 @@ from homesync.services.resolutions import Resolver
 from homesync.services.shared_sync import SharedChanges
 from homesync.services.sync import LocalChanges
 from homesync.services.sync_engine import SyncEngine
+from homesync.services.sync_horizon import HistoryCompactor
 from homesync.services.sync_jobs import JournalWatcher, Retention
 from homesync.services.sync_tokens import SyncTokens
 from homesync.services.trash import Trash
@@ -53,8 +55,9 @@ class SyncArea:
         self.trash = Trash(db, settings.trash_retention_ms, self.notifier)
         self.versions = Versions(db, placer, self.notifier, keep=settings.keep_versions,
                                  retention_ms=settings.version_retention_ms)
+        self.history = HistoryCompactor(db, settings.history_retention_ms)
         self.retention = Retention(settings, self.trash, self.versions, self.queue,
-                                   self.conflicts)
+                                   self.conflicts, self.history)
         self.watcher = JournalWatcher(db, self.notifier,
                                       parse_duration(settings.wake_check_interval))
 

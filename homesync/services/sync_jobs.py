@@ -7,8 +7,10 @@ process such as the CLI, or a code path that forgot — is still noticed within
 entries past the last position it saw and wakes their users.
 
 :class:`Retention` purges, every ``sync.retention_interval``: trash groups past
-``trash_retention``, replaced versions past ``keep_versions``/``version_retention``, and
-finished queue operations and resolved conflicts past ``queue_retention``.
+``trash_retention``, replaced versions past ``keep_versions``/``version_retention``,
+finished queue operations and resolved conflicts past ``queue_retention``, and then sync
+history past ``history_retention`` (:mod:`.sync_horizon`; after the trash, so files it
+purged this round are counted from their purge).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from homesync.config import SyncSettings, parse_duration
 from homesync.services.conflicts import Conflicts
 from homesync.services.notifier import ChangeNotifier
 from homesync.services.queue import OfflineQueue
+from homesync.services.sync_horizon import CompactionReport, HistoryCompactor
 from homesync.services.trash import Trash
 from homesync.services.versions import Versions
 from homesync.store import changes
@@ -64,16 +67,18 @@ class RetentionReport(msgspec.Struct, frozen=True, kw_only=True):
     version_bytes: int
     queue_ops: int
     conflicts: int
+    history: CompactionReport
 
 
 class Retention:
     def __init__(self, settings: SyncSettings, trash: Trash, versions: Versions,
-                 queue: OfflineQueue, conflicts: Conflicts) -> None:
+                 queue: OfflineQueue, conflicts: Conflicts, history: HistoryCompactor) -> None:
         self._settings = settings
         self._trash = trash
         self._versions = versions
         self._queue = queue
         self._conflicts = conflicts
+        self._history = history
 
     async def run_once(self, now: int | None = None) -> RetentionReport:
         """Purge everything past retention as of ``now``."""
@@ -84,6 +89,7 @@ class Retention:
             version_bytes=await self._versions.prune_expired(now),
             queue_ops=await self._queue.prune(finished_before),
             conflicts=await self._conflicts.prune_resolved(finished_before),
+            history=await self._history.compact(now),
         )
 
     async def run_forever(self) -> None:
@@ -98,6 +104,11 @@ class Retention:
                 if report.trash_bytes or report.version_bytes:
                     log.info("retention freed %d bytes of trash and %d of old versions",
                              report.trash_bytes, report.version_bytes)
+                history = report.history
+                if history.journal or history.tombstones or history.feed:
+                    log.info("sync history compacted: %d journal entries, %d purged files,"
+                             " %d share-feed entries", history.journal, history.tombstones,
+                             history.feed)
             except Exception:
                 log.exception("retention sweep failed")
             await asyncio.sleep(interval)

@@ -43,9 +43,20 @@ async def seq_before(conn: Conn, user_id: str, at_ms: int) -> int:
 
     A delta from there holds every change made at ``at_ms`` or later (and perhaps a few
     older ones, which is harmless; missing one would not be).
+
+    0 ("saw nothing") when ``at_ms`` is before the user's sync horizon: entries from then
+    may be compacted away (``store.horizon``), and the first one left would name a later
+    position, as if the changes in between had been seen. Conflict checks then judge
+    conservatively (``tree.content_changed_since``); ``GET /sync/status`` answers such a
+    ``lastSync`` with a full listing before asking.
     """
-    row = await fetchone(conn, "SELECT min(seq) FROM journal WHERE user_id = ? AND at >= ?",
-                         (user_id, at_ms))
+    row = await fetchone(
+        conn,
+        "SELECT (SELECT min(seq) FROM journal WHERE user_id = ?1 AND at >= ?2),"
+        " (SELECT sync_horizon_at FROM users WHERE id = ?1)",
+        (user_id, at_ms))
+    if row is not None and row[1] is not None and at_ms < row[1]:
+        return 0
     if row is None or row[0] is None:
         return await head(conn, user_id)
     return int(row[0]) - 1
@@ -57,7 +68,8 @@ async def positions(conn: Reads, user_id: str, seq: int) -> Row:
     restore replaced (``homesync backup restore`` records the positions it skipped; a
     token in that range names changes this database never saw). For what others share
     with the user: ``shared_head`` (their latest share-feed position) and ``share_owners``
-    (the sharers' ids, comma-separated, or NULL)."""
+    (the sharers' ids, comma-separated, or NULL). The user's sync horizon
+    (``store.horizon``): ``horizon_seq``, ``horizon_at`` and ``shared_horizon``."""
     row = await fetchone(
         conn,
         "SELECT (SELECT coalesce(max(seq), 0) FROM journal WHERE user_id = ?1) AS head,"
@@ -67,7 +79,10 @@ async def positions(conn: Reads, user_id: str, seq: int) -> Row:
         " AS in_gap,"
         " (SELECT coalesce(max(pos), 0) FROM share_feed WHERE recipient_id = ?1) AS shared_head,"
         " (SELECT group_concat(DISTINCT owner_id) FROM shares WHERE recipient_id = ?1)"
-        " AS share_owners",
+        " AS share_owners,"
+        " u.sync_horizon_seq AS horizon_seq, u.sync_horizon_at AS horizon_at,"
+        " u.shared_horizon_pos AS shared_horizon"
+        " FROM (SELECT 1) LEFT JOIN users u ON u.id = ?1",
         (user_id, seq),
     )
     assert row is not None

@@ -95,14 +95,25 @@ async def content_changed_since(conn: Conn, file_id: str, base_seq: int,
 
     A device's own changes never conflict with it: it knows about them even when its
     sync token is older (two edits queued offline, a retried request).
+
+    Below the owner's sync horizon the journal may be compacted (``store.horizon``), so
+    for a ``base_seq`` there, a file that existed before the horizon and changed after
+    ``base_seq`` in any way counts as changed by an unknown device (a row with
+    ``device_id`` NULL and ``action`` ``update``): whether it was its content, and by whom,
+    can no longer be told, and a conflict keeps both sides where an overwrite would lose
+    one. Journal entries after the horizon are all there and judge exactly.
     """
-    placeholders = ", ".join("?" for _ in CONTENT_ACTIONS)
+    placeholders = ", ".join(f"?{4 + i}" for i in range(len(CONTENT_ACTIONS)))
     return await fetchone(
         conn,
-        f"SELECT seq, action, device_id, at FROM journal WHERE file_id = ? AND seq > ?"
-        f" AND action IN ({placeholders}) AND (device_id IS NULL OR device_id != ?)"
+        f"SELECT seq, action, device_id, at FROM journal WHERE file_id = ?1 AND seq > ?2"
+        f" AND action IN ({placeholders}) AND (device_id IS NULL OR device_id != ?3)"
+        " UNION ALL"
+        " SELECT f.seq, 'update', NULL, f.modified_at FROM files f JOIN users u"
+        " ON u.id = f.user_id WHERE f.id = ?1 AND ?2 < u.sync_horizon_seq"
+        " AND f.created_seq <= u.sync_horizon_seq AND f.seq > ?2"
         " ORDER BY seq DESC LIMIT 1",
-        (file_id, base_seq, *CONTENT_ACTIONS, device_id or ""),
+        (file_id, base_seq, device_id or "", *CONTENT_ACTIONS),
     )
 
 
@@ -224,6 +235,10 @@ async def purge_group(tx: Conn, *, user_id: str, row: Row, now: int) -> int:
 
 
 async def last_change(conn: Conn, file_id: str) -> Row | None:
-    """The latest journal entry of ``file_id`` (``seq``, ``action``, ``device_id``, ``at``)."""
+    """The latest journal entry of ``file_id`` (``seq``, ``action``, ``device_id``, ``at``).
+
+    None when the file's entries were compacted past the sync horizon: only a conflict's
+    "changed by which device" reads it, and shows no device then.
+    """
     return await fetchone(conn, "SELECT seq, action, device_id, at FROM journal WHERE file_id = ?"
                                 " ORDER BY seq DESC LIMIT 1", (file_id,))

@@ -100,7 +100,9 @@ class SyncStatusOut(ResponseStruct):
     changes: ChangesOut
     conflicts: list[ConflictOut]
     next_sync_token: str
-    reset: bool  # the token was unknown (a restored server): this is a full listing
+    # A full listing, to replace the local state with: the token was unknown (a restored
+    # server) or older than the sync horizon (sync.history_retention).
+    reset: bool
 
 
 # -- POST /sync/files -------------------------------------------------------------------
