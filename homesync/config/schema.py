@@ -74,7 +74,7 @@ class StorageSettings(_Section):
 
 
 class AuthSettings(_Section):
-    access_token_ttl: Duration = "1h"
+    access_token_ttl: Duration = "15m"
     refresh_idle_ttl: Duration = "30d"
     refresh_absolute_ttl: Duration = "90d"
     # A rotated refresh token presented again within this window, from the same device,
