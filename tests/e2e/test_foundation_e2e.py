@@ -1,7 +1,8 @@
 """The foundation end to end: the real CLI and a real `homesync serve` on one data dir.
 
 Accounts are made with the CLI, devices sign in over HTTP, and revocation (from another
-device, or from the CLI while the server runs) kills a device's tokens at once.
+device, from the CLI while the server runs, or the device's own logout) kills a device's
+tokens at once.
 """
 
 from __future__ import annotations
@@ -112,6 +113,41 @@ def test_cli_accounts_http_devices_and_revocation(server: ServerProcess) -> None
         r = http.get(f"{API}/devices", headers=bearer(tablet["tokens"]))
         assert r.status_code == 200
         assert [d["id"] for d in r.json()["data"]["devices"]] == [tablet["device"]["id"]]
+
+
+def test_logout_ends_only_the_calling_devices_sign_in(server: ServerProcess) -> None:
+    made = server.cli("user", "add", "alice@example.com", "--password-stdin",
+                      input=PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    server.start()
+
+    with httpx.Client(base_url=server.base, timeout=10) as http:
+        phone = register(http, "alice@example.com", "phone-1", "Pixel 7")
+        tablet = register(http, "alice@example.com", "tablet-1", "Galaxy Tab")
+        r = http.post(f"{API}/auth/logout", headers=bearer(phone["tokens"]))
+        assert r.status_code == 200, r.text
+
+        # The phone's access and refresh tokens are dead at once ...
+        r = http.get(f"{API}/devices", headers=bearer(phone["tokens"]))
+        assert r.status_code == 401 and r.json()["success"] is False
+        r = http.post(f"{API}/auth/refresh", json={
+            "refreshToken": phone["tokens"]["refreshToken"], "deviceId": "phone-1"})
+        assert r.status_code == 401
+        assert r.json()["error"]["code"] == "INVALID_REFRESH_TOKEN"
+
+        # ... the tablet is untouched, and the phone stays listed until removed.
+        r = http.get(f"{API}/devices", headers=bearer(tablet["tokens"]))
+        assert r.status_code == 200, r.text
+        assert {d["id"] for d in r.json()["data"]["devices"]} == {phone["device"]["id"],
+                                                                 tablet["device"]["id"]}
+
+        # Signing in again on the phone is the same device (200, not 201), signed in anew.
+        r = http.post(f"{API}/auth/register", json={
+            "email": "alice@example.com", "password": PASSWORD,
+            "deviceInfo": device_info("phone-1", model="Pixel 7")})
+        assert r.status_code == 200, r.text
+        assert r.json()["device"]["id"] == phone["device"]["id"]
+        assert http.get(f"{API}/devices", headers=bearer(r.json()["tokens"])).status_code == 200
 
 
 def test_first_start_prints_an_admin_password_that_signs_in(server: ServerProcess) -> None:
