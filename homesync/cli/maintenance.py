@@ -1,5 +1,8 @@
 """``homesync gc`` and ``homesync fsck``: storage housekeeping and verification.
 
+``gc`` also compacts sync history past ``sync.history_retention``, as the server's
+retention sweep does (``--history-retention`` overrides it).
+
 Both are safe while the server runs (they go through the database's single-writer
 transactions and the backup lock like the server's own background gc).
 Exit codes: 0 all well, 1 fsck found damage (or the command failed), 2 bad usage.
@@ -12,6 +15,7 @@ from typing import Annotated
 import msgspec
 import typer
 
+from homesync import clock
 from homesync.cli.common import (
     EXIT_ERROR,
     EXIT_USAGE,
@@ -30,8 +34,10 @@ from homesync.cli.common import (
 )
 from homesync.cli.progress import RichProgress
 from homesync.config import parse_duration
+from homesync.services.container import Services
 from homesync.services.fsck import FsckReport
 from homesync.services.gc import GcReport
+from homesync.services.sync_horizon import CompactionReport
 
 __all__ = ["fsck", "gc"]
 
@@ -42,23 +48,30 @@ def gc(
         " uploads.gc_grace. Never unsafe, but a short grace may make a running upload send"
         " a chunk again.",
         show_default=False)] = None,
+    history_retention: Annotated[str | None, typer.Option(
+        "--history-retention", help="Compact sync history older than this (e.g. 30d; 0s:"
+        " all of it); default: sync.history_retention. Devices last synced before it sync"
+        " from scratch.",
+        show_default=False)] = None,
     as_json: DocumentJsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Expire idle uploads and delete chunks that nothing uses any more."""
+    """Expire idle uploads, delete chunks that nothing uses any more, and compact sync
+    history past its retention."""
     settings = settings_from(config, data_dir)
-    grace_ms = None
-    if grace is not None:
-        try:
-            grace_ms = parse_duration(grace) * 1000
-        except ValueError as exc:
-            raise fail(str(exc), EXIT_USAGE) from None
+    grace_ms = _duration_ms(grace)
+    history_ms = _duration_ms(history_retention)
+
+    async def run(s: Services) -> tuple[GcReport, CompactionReport]:
+        collected = await s.gc.collect(grace_ms=grace_ms, progress=progress)
+        # The same sweep the server's retention task makes (safe beside it).
+        return collected, await s.sync.history.compact(clock.now_ms(), older_than_ms=history_ms)
+
     with RichProgress(err_console, enabled=not as_json) as progress:
-        report: GcReport = run_with_services(
-            settings, lambda s: s.gc.collect(grace_ms=grace_ms, progress=progress))
+        report, history = run_with_services(settings, run)
     if as_json:
-        print_document(report)
+        print_document({**msgspec.to_builtins(report), "history": msgspec.to_builtins(history)})
         return
     print_summary("Garbage collection", [
         ("Uploads expired now", f"{report.expired_uploads:,}"),
@@ -68,10 +81,22 @@ def gc(
                                         f"({human_size(report.freed_bytes)})"),
         ("Unknown chunk files removed", f"{report.orphan_files:,} "
                                         f"({human_size(report.orphan_bytes)})"),
+        ("Sync history compacted", f"{history.journal:,} journal entries,"
+                                   f" {history.tombstones:,} purged files,"
+                                   f" {history.feed:,} share-feed entries"),
     ])
     if report.backup_running:
         err_console.print("[yellow]A backup is running, so no chunk was deleted;"
                           " run gc again when it is done.[/]")
+
+
+def _duration_ms(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text) * 1000
+    except ValueError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
 
 
 def fsck(

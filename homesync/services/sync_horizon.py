@@ -44,20 +44,26 @@ class HistoryCompactor:
         self._retention_ms = retention_ms  # 0: history is kept for good
         self._batch = batch
 
-    async def compact(self, now: int) -> CompactionReport:
-        """Compact every user's history older than the retention as of ``now``."""
+    async def compact(self, now: int, *, older_than_ms: int | None = None) -> CompactionReport:
+        """Compact every user's history older than the retention as of ``now``.
+
+        ``older_than_ms`` overrides the retention (``homesync gc --history-retention``);
+        unlike the setting's "0d", 0 there means all history up to ``now``.
+        """
         totals = CompactionReport()
-        async for running in self.batches(now):
+        async for running in self.batches(now, older_than_ms=older_than_ms):
             totals = running
         return totals
 
-    async def batches(self, now: int) -> AsyncIterator[CompactionReport]:
+    async def batches(self, now: int, *,
+                      older_than_ms: int | None = None) -> AsyncIterator[CompactionReport]:
         """:meth:`compact`, one committed write transaction at a time: yields the running
         totals after each, with the writer free until the next step is asked for."""
         report = CompactionReport()
-        if not self._retention_ms:
+        keep = self._retention_ms if older_than_ms is None else older_than_ms
+        if older_than_ms is None and not keep:
             return
-        cutoff = now - self._retention_ms
+        cutoff = now - keep
         reader = self._db.reader
         feed_seq = await horizon.global_cut(reader, cutoff)
         for user_id in await horizon.user_ids(reader):
