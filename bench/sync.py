@@ -55,9 +55,9 @@ from homesync.api.deps import CurrentPrincipal  # noqa: E402
 from homesync.app import create_app  # noqa: E402
 from homesync.config import load_settings  # noqa: E402
 from homesync.paths import name_key  # noqa: E402
+from homesync.services.auth.sessions import DeviceRegistration  # noqa: E402
 from homesync.services.container import Services  # noqa: E402
-from homesync.services.sessions import DeviceRegistration  # noqa: E402
-from homesync.services.sync_tokens import SyncTokens  # noqa: E402
+from homesync.services.sync.tokens import SyncTokens  # noqa: E402
 from homesync.store.changes import DELTA_COLUMNS  # noqa: E402
 from homesync.store.keys import load_or_create_secret  # noqa: E402
 

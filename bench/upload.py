@@ -20,7 +20,7 @@ The servers run pinned to core 0 and this client to core 1 (taskset); every roun
 each target once per configuration, interleaved, and the table shows medians. Per run:
 MiB/s of the chunk transfer, and for homesync also end to end (init + chunks + complete)
 and how long ``complete`` took (its check of the whole file's sha256, D4, is mostly done
-while the chunks arrive: services/upload_digest.py), server CPU seconds (process tree,
+while the chunks arrive: services/uploads/digest.py), server CPU seconds (process tree,
 user + system) and peak RSS. Then: homesync's idle RSS and its peak with 8 uploads
 in flight, and download MiB/s whole and by 8 MiB ranges.
 

@@ -19,7 +19,7 @@ from homesync.api.schemas.auth import (
     UserOut,
 )
 from homesync.api.wire import ok, read_body, respond
-from homesync.services.sessions import DeviceRegistration, TokenPair
+from homesync.services.auth.sessions import DeviceRegistration, TokenPair
 
 __all__ = ["route_handlers"]
 

@@ -18,8 +18,8 @@ from homesync.api.schemas.sync import (
 from homesync.api.sync import conflict_out, error_out, parse_time
 from homesync.api.wire import ok, read_body
 from homesync.models import Principal
-from homesync.services.resolutions import Resolution, ResolutionResult
-from homesync.services.sync_types import Actor
+from homesync.services.sync.resolutions import Resolution, ResolutionResult
+from homesync.services.sync.types import Actor
 
 __all__ = ["actor_of", "route_handlers"]
 

@@ -14,8 +14,8 @@ from homesync.api.deps import CurrentPrincipal, ServicesDep
 from homesync.api.schemas.files import FileListOut, FileOut
 from homesync.api.wire import ok
 from homesync.paths import join
-from homesync.services.downloads import Content
-from homesync.services.file_views import FileInfo
+from homesync.services.files.downloads import Content
+from homesync.services.files.views import FileInfo
 
 __all__ = ["file_out", "route_handlers"]
 

@@ -29,13 +29,13 @@ from homesync.api.schemas.notifications import (
     RegisterPushIn,
 )
 from homesync.api.wire import ok, read_body
-from homesync.services.notifications import (
+from homesync.services.notifications.quiet_hours import format_hhmm
+from homesync.services.notifications.service import (
     DevicePush,
     InboxItem,
     PreferenceChanges,
     QuietHoursChanges,
 )
-from homesync.services.quiet_hours import format_hhmm
 
 __all__ = ["route_handlers"]
 

@@ -14,7 +14,7 @@ from homesync.api.sync import error_out, parse_time
 from homesync.api.timestamps import format_ms
 from homesync.api.wire import ok, read_body
 from homesync.errors import ValidationError
-from homesync.services.queue import QueueOp, QueueOpView
+from homesync.services.sync.queue import QueueOp, QueueOpView
 
 __all__ = ["route_handlers"]
 

@@ -24,7 +24,7 @@ from homesync.api.schemas.shares import (
     ShareRemovedOut,
 )
 from homesync.api.wire import ok, read_body
-from homesync.services.shares import Share
+from homesync.services.sharing.shares import Share
 
 __all__ = ["route_handlers"]
 

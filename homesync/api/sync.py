@@ -26,9 +26,9 @@ from homesync.api.schemas.sync import (
 from homesync.api.timestamps import format_ms, format_optional
 from homesync.api.wire import ok, read_body
 from homesync.errors import ValidationError
-from homesync.services.changes import SyncStatus
-from homesync.services.conflicts import ConflictSide, ConflictView
-from homesync.services.sync_types import ChangeResult, ErrorInfo, LocalChange
+from homesync.services.sync.changes import SyncStatus
+from homesync.services.sync.conflicts import ConflictSide, ConflictView
+from homesync.services.sync.types import ChangeResult, ErrorInfo, LocalChange
 from homesync.store.changes import DeltaRow
 
 __all__ = ["conflict_out", "error_out", "parse_int", "parse_time", "route_handlers"]

@@ -33,7 +33,7 @@ from homesync.api.schemas.uploads import (
 from homesync.api.wire import ok, read_body
 from homesync.errors import ChunkSizeMismatch, PayloadTooLarge, ValidationError
 from homesync.services.container import Services
-from homesync.services.upload_types import (
+from homesync.services.uploads.types import (
     ChunkTarget,
     FileRequest,
     InitEntry,

@@ -34,15 +34,15 @@ from homesync.cli.common import (
     settings_from,
 )
 from homesync.cli.progress import RichProgress
-from homesync.services.backup import BackupError, BackupReport
-from homesync.services.backup_verify import (
+from homesync.services.maintenance.backup import BackupError, BackupReport
+from homesync.services.maintenance.backup_verify import (
     VerifyError,
     VerifyReport,
     parse_subset,
     verify_backup,
 )
-from homesync.services.chunk_problem import ChunkProblem
-from homesync.services.restore import RestoreError, RestoreReport, restore_backup
+from homesync.services.maintenance.chunk_problem import ChunkProblem
+from homesync.services.maintenance.restore import RestoreError, RestoreReport, restore_backup
 from homesync.store.backup_repo import BackupRepo, BackupRepoError
 
 app = typer.Typer(help="Back up, verify and restore the data dir.", no_args_is_help=True)

@@ -19,8 +19,8 @@ from rich.text import Text
 
 from homesync.config import ConfigError, Settings, load_settings, parse_size
 from homesync.errors import HomesyncError
-from homesync.services.chunk_problem import ChunkProblem
 from homesync.services.container import Services
+from homesync.services.maintenance.chunk_problem import ChunkProblem
 
 __all__ = [
     "EXIT_CONFLICT",

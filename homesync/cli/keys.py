@@ -19,7 +19,7 @@ from homesync.cli.common import (
     run_with_services,
     settings_from,
 )
-from homesync.services.signing_keys import KeyInfo
+from homesync.services.auth.signing_keys import KeyInfo
 
 app = typer.Typer(
     help="Rotate the key that signs access tokens (e.g. after the data dir may have leaked).",

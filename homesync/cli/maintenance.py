@@ -35,9 +35,9 @@ from homesync.cli.common import (
 from homesync.cli.progress import RichProgress
 from homesync.config import parse_duration
 from homesync.services.container import Services
-from homesync.services.fsck import FsckReport
-from homesync.services.gc import GcReport
-from homesync.services.sync_horizon import CompactionReport
+from homesync.services.maintenance.fsck import FsckReport
+from homesync.services.maintenance.gc import GcReport
+from homesync.services.sync.horizon import CompactionReport
 
 __all__ = ["fsck", "gc"]
 

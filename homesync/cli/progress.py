@@ -1,7 +1,7 @@
 """Rich progress bars for long commands (backup, restore, verify; gc and fsck may use it).
 
-:class:`RichProgress` implements :class:`homesync.services.progress.Progress`: one bar per
-step, showing sizes and rate when the step moves bytes, a count otherwise.
+:class:`RichProgress` implements :class:`homesync.services.maintenance.progress.Progress`:
+one bar per step, showing sizes and rate when the step moves bytes, a count otherwise.
 Bars go to standard error, so ``--json`` output on standard output stays clean; with
 ``--json`` or without a terminal they are off (notes are still printed).
 """

@@ -13,7 +13,7 @@ from homesync.cli.common import (
     run_with_services,
     settings_from,
 )
-from homesync.services.status import StatusReport
+from homesync.services.maintenance.status import StatusReport
 
 
 def status(

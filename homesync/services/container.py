@@ -15,27 +15,27 @@ from pathlib import Path
 from typing import Any
 
 from homesync.config import Settings, parse_size
-from homesync.services.accounts import Accounts
-from homesync.services.backup import Backups
-from homesync.services.devices import Devices
-from homesync.services.downloads import Downloads
-from homesync.services.fsck import Fsck
-from homesync.services.gc import Collector
-from homesync.services.notifications import Notifications
-from homesync.services.outbox import PushOutbox, PushProviders
-from homesync.services.passwords import Passwords
-from homesync.services.quota import Quota
-from homesync.services.restore import RESTORE_MARKER
-from homesync.services.sessions import Sessions
-from homesync.services.shares import Shares
-from homesync.services.signing_keys import SigningKeys
-from homesync.services.status import Status
-from homesync.services.sync_area import SyncArea
-from homesync.services.tokens import TokenCodec
-from homesync.services.upload_init import UploadPlanner
-from homesync.services.upload_limits import ChunkSlots
-from homesync.services.upload_urls import ChunkUrlSigner
-from homesync.services.uploads import Uploads
+from homesync.services.auth.accounts import Accounts
+from homesync.services.auth.devices import Devices
+from homesync.services.auth.passwords import Passwords
+from homesync.services.auth.sessions import Sessions
+from homesync.services.auth.signing_keys import SigningKeys
+from homesync.services.auth.tokens import TokenCodec
+from homesync.services.files.downloads import Downloads
+from homesync.services.maintenance.backup import Backups
+from homesync.services.maintenance.fsck import Fsck
+from homesync.services.maintenance.gc import Collector
+from homesync.services.maintenance.restore import RESTORE_MARKER
+from homesync.services.maintenance.status import Status
+from homesync.services.notifications.outbox import PushOutbox, PushProviders
+from homesync.services.notifications.service import Notifications
+from homesync.services.sharing.shares import Shares
+from homesync.services.sync.area import SyncArea
+from homesync.services.uploads.init import UploadPlanner
+from homesync.services.uploads.limits import ChunkSlots
+from homesync.services.uploads.quota import Quota
+from homesync.services.uploads.service import Uploads
+from homesync.services.uploads.urls import ChunkUrlSigner
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database
 from homesync.store.keys import load_or_create_secret

@@ -1,8 +1,8 @@
 """The push outbox: ``push_deliveries``, one row per (notification, device) to push to.
 
-The worker in :mod:`homesync.services.outbox` fans new notifications out into rows here,
-claims due rows under a lease, and records each attempt's outcome. Statuses are listed in
-``0004_notifications.sql``.
+The worker in :mod:`homesync.services.notifications.outbox` fans new notifications out
+into rows here, claims due rows under a lease, and records each attempt's outcome.
+Statuses are listed in ``0004_notifications.sql``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from homesync import clock
 from homesync.config import Settings
-from homesync.services.throttle import TokenBucket
+from homesync.services.auth.throttle import TokenBucket
 from tests.auth_helpers import FrozenClock, concurrent_client, running
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import API, PASSWORD, Device, device_from, device_info, make_settings

@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 
 from homesync.config import AuthSettings, Settings
 from homesync.errors import ValidationError
-from homesync.services.passwords import MAX_PASSWORD_BYTES
+from homesync.services.auth.passwords import MAX_PASSWORD_BYTES
 from tests.auth_helpers import running
 from tests.helpers import API, PASSWORD, device_info, make_settings
 

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from homesync.services.tokens import hash_refresh_token
+from homesync.services.auth.tokens import hash_refresh_token
 from tests.auth_helpers import FrozenClock, concurrent_client, db_state, notifications, running
 from tests.helpers import API, PASSWORD, Device, device_from, device_info, make_settings
 

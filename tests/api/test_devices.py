@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from homesync.services.devices import DEFAULT_SETTINGS
+from homesync.services.auth.devices import DEFAULT_SETTINGS
 from tests.helpers import API, Device
 
 DEVICES = f"{API}/devices"

@@ -13,8 +13,8 @@ import pytest
 
 from homesync.config import Settings
 from homesync.errors import Conflict, NotFound
+from homesync.services.auth.tokens import LEEWAY_S, derived_access_key
 from homesync.services.container import Services
-from homesync.services.tokens import LEEWAY_S, derived_access_key
 from homesync.store import signing_keys
 from tests.auth_helpers import FrozenClock, claims_of, header_of, sign
 from tests.helpers import API, PASSWORD, Device, device_info

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from homesync.cli import app
 from homesync.config import Settings
+from homesync.services.auth.sessions import DeviceRegistration
 from homesync.services.container import Services
-from homesync.services.sessions import DeviceRegistration
 from tests.helpers import PASSWORD, make_settings
 
 T = TypeVar("T")

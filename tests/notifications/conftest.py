@@ -15,10 +15,10 @@ from homesync import clock
 from homesync.config import Settings
 from homesync.errors import Conflict
 from homesync.models import Principal
+from homesync.services.auth.sessions import DeviceRegistration
 from homesync.services.container import Services
-from homesync.services.events import security_event, share_event
-from homesync.services.sessions import DeviceRegistration
-from homesync.services.upload_events import upload_event
+from homesync.services.notifications.events import security_event, share_event
+from homesync.services.uploads.events import upload_event
 from homesync.store.db import fetchone
 from tests.helpers import API, PASSWORD, Device, make_settings
 from tests.push.conftest import MakeReceiver, make_receiver, receiver  # noqa: F401  (shared fixtures)

@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from homesync.config import Settings
 from homesync.services.container import Services
-from homesync.services.events import security_event
+from homesync.services.notifications.events import security_event
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import API, make_settings
 from tests.notifications.conftest import (

@@ -10,7 +10,7 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 
 from homesync.services.container import Services
-from homesync.services.notifications import PreferenceChanges, QuietHoursChanges
+from homesync.services.notifications.service import PreferenceChanges, QuietHoursChanges
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import API
 from tests.notifications.conftest import (

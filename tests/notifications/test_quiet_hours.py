@@ -8,8 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from homesync.errors import ValidationError
-from homesync.services import quiet_hours
-from homesync.services.quiet_hours import QuietHours, is_timezone, parse_hhmm, quiet_until
+from homesync.services.notifications import quiet_hours
+from homesync.services.notifications.quiet_hours import (
+    QuietHours,
+    is_timezone,
+    parse_hhmm,
+    quiet_until,
+)
 
 
 def utc(*args: int) -> int:

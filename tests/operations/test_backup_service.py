@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from homesync.services.backup import BackupError
-from homesync.services.backup_verify import VerifyError, parse_subset, verify_backup
 from homesync.services.container import Services
-from homesync.services.restore import RESTORE_MARKER, RestoreError, restore_backup
+from homesync.services.maintenance.backup import BackupError
+from homesync.services.maintenance.backup_verify import VerifyError, parse_subset, verify_backup
+from homesync.services.maintenance.restore import RESTORE_MARKER, RestoreError, restore_backup
 from homesync.store import files, operations
 from homesync.store.backup_lock import backup_running, gc_lock, hold_for_backup
 from homesync.store.backup_repo import BackupRepo

@@ -9,10 +9,10 @@ import pytest
 
 from homesync.config import AuthSettings
 from homesync.errors import InvalidCredentials, RateLimited
-from homesync.services.login_throttle import LoginThrottle, Strikes
-from homesync.services.rotation import RotationPolicy, Verdict
-from homesync.services.sessions import DeviceRegistration, device_name
-from homesync.services.throttle import SlidingWindow
+from homesync.services.auth.login_throttle import LoginThrottle, Strikes
+from homesync.services.auth.rotation import RotationPolicy, Verdict
+from homesync.services.auth.sessions import DeviceRegistration, device_name
+from homesync.services.auth.throttle import SlidingWindow
 from tests.auth_helpers import FrozenClock
 from tests.helpers import PASSWORD
 

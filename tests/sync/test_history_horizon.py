@@ -7,7 +7,7 @@ from typing import Any
 
 from homesync import clock
 from homesync.services.container import Services
-from homesync.services.sync_horizon import HistoryCompactor
+from homesync.services.sync.horizon import HistoryCompactor
 from tests.helpers import API, PASSWORD, Device, make_settings
 from tests.shares.test_shares_api import share
 from tests.sync.helpers import change, checksum, pull, push, store

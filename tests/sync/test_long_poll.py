@@ -6,8 +6,8 @@ import asyncio
 import time
 
 from homesync.app import create_app
+from homesync.services.auth.sessions import DeviceRegistration
 from homesync.services.container import Services
-from homesync.services.sessions import DeviceRegistration
 from tests.helpers import API, PASSWORD, make_settings
 from tests.sync.helpers import change, pull, push, store
 

@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from homesync.models import Principal
+from homesync.services.auth.sessions import DeviceRegistration
 from homesync.services.container import Services
-from homesync.services.resolutions import Resolution
-from homesync.services.sessions import DeviceRegistration
-from homesync.services.sync_types import Actor, LocalChange
-from homesync.services.upload_types import FileRequest, UploadOptions
+from homesync.services.sync.resolutions import Resolution
+from homesync.services.sync.types import Actor, LocalChange
+from homesync.services.uploads.types import FileRequest, UploadOptions
 from homesync.store import files as file_store
 from tests.helpers import PASSWORD, make_settings
 from tests.sync.conftest import SMALL_CHUNKS

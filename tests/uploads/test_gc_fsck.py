@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from homesync import clock
 from homesync.cli import app
 from homesync.services.container import Services
-from homesync.services.upload_types import FileRequest, UploadOptions
+from homesync.services.uploads.types import FileRequest, UploadOptions
 from homesync.store.backup_lock import hold_for_backup
 from homesync.store.db import fetchall, fetchone
 from tests.helpers import API, PASSWORD, make_settings

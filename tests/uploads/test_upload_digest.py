@@ -1,5 +1,5 @@
 """complete's whole-file check, mostly worked out while the chunks arrive
-(services/upload_digest.py): the same answers as hashing everything at complete.
+(services/uploads/digest.py): the same answers as hashing everything at complete.
 
 These drive the uploads service directly, on the test's own event loop, so they can wait
 for the background passes (the HTTP test client runs the app on a loop of its own)."""
@@ -15,7 +15,7 @@ import pytest
 
 from homesync.errors import ChecksumMismatch
 from homesync.services.container import Services
-from homesync.services.upload_types import FileRequest, UploadOptions
+from homesync.services.uploads.types import FileRequest, UploadOptions
 from homesync.store import uploads as uploads_store
 from tests.helpers import Device
 from tests.uploads.flow import checksum, random_bytes

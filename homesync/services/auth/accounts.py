@@ -1,0 +1,215 @@
+"""Accounts: creation and administration (CLI), password sign-in, and open sign-up."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from homesync import clock
+from homesync.config import AuthSettings
+from homesync.errors import Conflict, InvalidCredentials, NotFound, ValidationError
+from homesync.ids import new_id
+from homesync.models import UserInfo
+from homesync.services.auth.login_throttle import LoginThrottle, Strikes
+from homesync.services.auth.passwords import Passwords
+from homesync.services.auth.throttle import SlidingWindow
+from homesync.services.notifications.events import security_event
+from homesync.store import tokens, users
+from homesync.store.db import Conn, Database, Row
+
+__all__ = ["Accounts", "normalize_email", "user_info"]
+
+# Deliberately loose: one @, something on each side, no spaces. The mail server decides.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip()
+    if not _EMAIL.match(email) or len(email) > 320:
+        raise ValidationError("Not a valid email address", field="email")
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def user_info(row: Row) -> UserInfo:
+    keys = row.keys()
+    return UserInfo(
+        id=row["id"], email=row["email"], name=row["name"], is_admin=bool(row["is_admin"]),
+        quota_bytes=row["quota_bytes"], used_bytes=row["used_bytes"],
+        created_at=row["created_at"], locked=bool(row["locked"]),
+        device_count=row["device_count"] if "device_count" in keys else 0,
+    )
+
+
+class Accounts:
+    def __init__(self, db: Database, passwords: Passwords, settings: AuthSettings,
+                 default_quota: int = 0) -> None:
+        self._db = db
+        self._passwords = passwords
+        self._settings = settings
+        self._default_quota = default_quota
+        self._throttle = LoginThrottle(settings)
+        self._signups = SlidingWindow(settings.signups_per_ip_per_hour, 3600)
+
+    # -- administration -------------------------------------------------------------
+
+    async def create_user(
+        self, email: str, password: str, *, name: str | None = None,
+        quota_bytes: int | None = None, is_admin: bool = False,
+    ) -> UserInfo:
+        """A new account (Conflict if the email is taken, ValidationError for bad input)."""
+        email = normalize_email(email)
+        display = (name or email.split("@")[0]).strip()
+        if not display or len(display) > 200:
+            raise ValidationError("Name must have 1 to 200 characters", field="name")
+        if quota_bytes is not None and quota_bytes < 0:
+            raise ValidationError("Quota cannot be negative", field="quota")
+        password_hash = await self._passwords.hash(password)
+        now = clock.now_ms()
+        user_id = new_id("user")
+        async with self._db.transaction() as tx:
+            if await users.by_email(tx, email) is not None:
+                raise Conflict(f"An account for {email} already exists")
+            await users.insert(
+                tx, user_id=user_id, email=email, name=display, password_hash=password_hash,
+                is_admin=is_admin,
+                quota_bytes=self._default_quota if quota_bytes is None else quota_bytes, now=now,
+            )
+            row = await users.by_id(tx, user_id)
+        assert row is not None
+        return user_info(row)
+
+    async def create_first_admin(self, email: str = "admin@localhost") -> tuple[UserInfo, str] | None:
+        """On a server with no accounts: an admin with a fresh random password, else None."""
+        if await users.any_user(self._db.reader):
+            return None
+        password = secrets.token_urlsafe(12)
+        try:
+            return await self.create_user(email, password, name="Admin", is_admin=True), password
+        except Conflict:
+            return None
+
+    async def get(self, email_or_id: str) -> UserInfo:
+        """One account by email or ``user_…`` id (NotFound otherwise)."""
+        return user_info(await self._find(self._db.reader, email_or_id))
+
+    async def list_users(self) -> list[UserInfo]:
+        """Every account, by email, with its number of live devices."""
+        return [user_info(r) for r in await users.list_all(self._db.reader)]
+
+    async def set_password(self, email_or_id: str, password: str) -> UserInfo:
+        """New password; every sign-in of the account ends (its devices must log in again)."""
+        password_hash = await self._passwords.hash(password)
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            row = await self._find(tx, email_or_id)
+            await users.set_password(tx, row["id"], password_hash, now)
+            await tokens.revoke_user_families(tx, row["id"], "password_changed", now)
+            await security_event(
+                tx, user_id=row["id"], kind="password_changed", title="Password changed",
+                body="Your password was changed and every device was signed out.", now=now,
+            )
+        return user_info(row)
+
+    async def set_quota(self, email_or_id: str, quota_bytes: int) -> UserInfo:
+        """Set the account's quota in bytes (0: unlimited)."""
+        if quota_bytes < 0:
+            raise ValidationError("Quota cannot be negative", field="quota")
+        async with self._db.transaction() as tx:
+            row = await self._find(tx, email_or_id)
+            await users.set_quota(tx, row["id"], quota_bytes)
+            row = await self._find(tx, row["id"])
+        return user_info(row)
+
+    async def unlock(self, email_or_id: str) -> UserInfo:
+        """Clear the account's failed sign-ins and lock, so its password works again.
+
+        The lock only ever stopped password sign-in; signed-in devices kept working.
+        """
+        async with self._db.transaction() as tx:
+            row = await self._find(tx, email_or_id)
+            await users.set_lock(tx, row["id"], False)
+            row = await self._find(tx, row["id"])
+        return user_info(row)
+
+    async def remove_user(self, email_or_id: str) -> UserInfo:
+        """Delete the account and its rows; its chunks become garbage for ``homesync gc``."""
+        async with self._db.transaction() as tx:
+            row = await self._find(tx, email_or_id)
+            await users.delete(tx, row["id"])
+        return user_info(row)
+
+    async def _find(self, conn: Conn, email_or_id: str) -> Row:
+        if email_or_id.startswith("user_"):
+            row = await users.by_id(conn, email_or_id)
+        else:
+            row = await users.by_email(conn, email_or_id.strip())
+        if row is None:
+            raise NotFound(f"No account {email_or_id}")
+        return row
+
+    # -- sign-in --------------------------------------------------------------------
+
+    async def authenticate(self, email: str, password: str, client_addr: str) -> Row:
+        """The user row if the password is right; throttled per account and per address.
+
+        Unknown email and wrong password are indistinguishable: same status and body,
+        one password verification each, and the same throttling (see login_throttle).
+        Raises InvalidCredentials or RateLimited.
+        """
+        try:
+            key = normalize_email(email).lower()  # the email column compares NOCASE
+            known = True
+        except ValidationError:
+            key, known = email.strip().lower()[:320], False  # can never be an account
+        async with self._throttle.attempt(key, client_addr) as attempt:
+            row = await users.by_email(self._db.reader, key) if known else None
+            now = clock.now_ms()
+            self._throttle.check(_strikes(row) if row else self._throttle.unknown_strikes(key),
+                                 now)
+            stored_hash = row["password_hash"] if row is not None else None
+            ok, new_hash = await self._passwords.verify(stored_hash, password)
+            if row is None:
+                self._throttle.record_unknown_failure(key, now)
+                raise InvalidCredentials()
+            if not ok:
+                await self._record_failure(row["id"], now)
+                raise InvalidCredentials()
+            attempt.succeeded()
+            if new_hash is not None or row["failed_logins"] or row["login_blocked_until"]:
+                async with self._db.transaction() as tx:
+                    if new_hash is not None:
+                        await users.rehash_password(tx, row["id"], stored_hash or "", new_hash)
+                    await users.record_login_success(tx, row["id"])
+            return row
+
+    async def _record_failure(self, user_id: str, now: int) -> None:
+        async with self._db.transaction() as tx:
+            row = await users.by_id(tx, user_id)  # fresh: the CLI may have unlocked meanwhile
+            if row is None:
+                return
+            strikes = self._throttle.after_failure(_strikes(row), now)
+            await users.record_login_failure(tx, user_id, failures=strikes.failures,
+                                             blocked_until=strikes.blocked_until_ms,
+                                             lock=strikes.locked)
+
+    async def sign_up(self, email: str, password: str, client_addr: str) -> bool:
+        """Open sign-up: create the account for an unknown email. True if one was made.
+
+        Only called when ``auth.open_signup`` is on; limited per client address.
+        """
+        email = normalize_email(email)
+        if await users.by_email(self._db.reader, email) is not None:
+            return False
+        self._signups.check(f"ip:{client_addr}")
+        try:
+            await self.create_user(email, password)
+        except Conflict:  # the same email signing up twice at once: the other one won
+            return False
+        self._signups.hit(f"ip:{client_addr}")
+        return True
+
+
+def _strikes(row: Row) -> Strikes:
+    return Strikes(failures=row["failed_logins"], blocked_until_ms=row["login_blocked_until"],
+                   locked=bool(row["locked"]))

@@ -1,0 +1,264 @@
+"""Device sign-in: register (password → device + tokens), refresh rotation, logout, and
+turning an access token into the calling :class:`Principal` on every request."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from homesync import clock
+from homesync.config import AuthSettings, format_duration
+from homesync.errors import InvalidRefreshToken, Unauthorized
+from homesync.ids import new_id
+from homesync.models import Principal
+from homesync.services.auth.accounts import Accounts
+from homesync.services.auth.devices import DEFAULT_SETTINGS
+from homesync.services.auth.rotation import RotationPolicy, Verdict
+from homesync.services.auth.signing_keys import SigningKeys
+from homesync.services.auth.throttle import SlidingWindow, TokenBucket
+from homesync.services.auth.tokens import TokenCodec, UnknownSigningKey, hash_refresh_token
+from homesync.services.notifications.events import security_event
+from homesync.store import devices, tokens
+from homesync.store.db import Conn, Database, Row
+
+__all__ = ["DeviceRegistration", "RegisterResult", "Sessions", "TokenPair"]
+
+log = logging.getLogger("homesync.auth")
+
+# Writing last_active_at on every request (or every refresh) would turn every read into a
+# write and lengthen every refresh transaction: at most once a minute per device.
+_ACTIVE_TOUCH_INTERVAL_MS = 60_000
+_MAX_REFRESH_TOKEN_CHARS = 512
+
+
+class DeviceRegistration(msgspec.Struct, kw_only=True):
+    platform: str
+    model: str
+    os_version: str
+    app_version: str
+    client_id: str
+    push_token: str | None = None
+
+
+class TokenPair(msgspec.Struct, kw_only=True):
+    access_token: str
+    refresh_token: str
+    expires_in: str
+
+
+class RegisterResult(msgspec.Struct, kw_only=True):
+    created: bool  # a new device (201) rather than a known install signing in again (200)
+    user: Row
+    device: Row
+    tokens: TokenPair
+    pending_uploads: int
+
+
+PendingUploads = Callable[[str], Awaitable[int]]
+
+
+async def _no_pending(device_id: str) -> int:
+    return 0
+
+
+def device_name(user_name: str, model: str) -> str:
+    """"<first name>'s <model>", as the contract names devices."""
+    first = user_name.split()[0] if user_name.split() else user_name
+    return f"{first}'s {model}".strip()[:200]
+
+
+class Sessions:
+    def __init__(self, db: Database, accounts: Accounts, codec: TokenCodec,
+                 keys: SigningKeys, settings: AuthSettings) -> None:
+        self._db = db
+        self._accounts = accounts
+        self._codec = codec
+        self._keys = keys
+        self._settings = settings
+        # Per device: refresh tokens rotate on every use, so a limit per token limits nothing.
+        self._refresh_rate = (SlidingWindow(settings.refresh_per_minute, 60)
+                              if settings.refresh_per_minute else None)
+        self._api_rate = TokenBucket(settings.api_requests_per_second,
+                                     settings.api_request_burst)
+        self._rotation = RotationPolicy(idle_ms=settings.refresh_idle_s * 1000,
+                                        absolute_ms=settings.refresh_absolute_s * 1000,
+                                        grace_ms=settings.refresh_grace_s * 1000)
+        self._last_touch: dict[str, int] = {}
+        # Set by the uploads service once it exists: open uploads of a device.
+        self.pending_uploads: PendingUploads = _no_pending
+
+    # -- register -------------------------------------------------------------------
+
+    async def register(self, email: str, password: str, info: DeviceRegistration,
+                       client_addr: str) -> RegisterResult:
+        """Sign in with a password and register (or re-register) the calling install.
+
+        A known ``client_id`` of this user is the same device (``created`` False): its
+        details are refreshed and its previous sign-in ends. A new one gets a device row
+        and a ``security`` notification for the user's other devices. Raises
+        InvalidCredentials or RateLimited (see Accounts.authenticate).
+        """
+        if self._settings.open_signup:
+            await self._accounts.sign_up(email, password, client_addr)
+        user = await self._accounts.authenticate(email, password, client_addr)
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            device = await devices.by_client_id(tx, user["id"], info.client_id)
+            created = device is None
+            if device is None:
+                device_id = new_id("device")
+                await devices.insert(
+                    tx, device_id=device_id, user_id=user["id"], client_id=info.client_id,
+                    name=device_name(user["name"], info.model), platform=info.platform,
+                    model=info.model, os_version=info.os_version, app_version=info.app_version,
+                    push_token=info.push_token, settings="{}", now=now,
+                )
+                await security_event(
+                    tx, user_id=user["id"], kind="new_device",
+                    title="New device login detected",
+                    body=f"{device_name(user['name'], info.model)} ({info.platform}) signed in.",
+                    data={"deviceId": device_id}, now=now, except_device_id=device_id,
+                )
+            else:
+                device_id = device["id"]
+                await devices.update_info(
+                    tx, device_id, platform=info.platform, model=info.model,
+                    os_version=info.os_version, app_version=info.app_version,
+                    push_token=info.push_token, now=now,
+                )
+                # One live sign-in per install: the previous one ends here.
+                await tokens.revoke_device_families(tx, device_id, "signed_in_again", now)
+            pair = await self._start_family(tx, user_id=user["id"], device_id=device_id, now=now)
+            device = await devices.by_id(tx, device_id)
+        assert device is not None
+        return RegisterResult(created=created, user=user, device=device, tokens=pair,
+                              pending_uploads=await self.pending_uploads(device_id))
+
+    async def _start_family(self, tx: Conn, *, user_id: str, device_id: str, now: int) -> TokenPair:
+        family_id = new_id("sid")
+        refresh = self._codec.new_refresh_token()
+        await tokens.insert_family(tx, family_id=family_id, user_id=user_id, device_id=device_id,
+                                   now=now)
+        await tokens.insert_refresh(tx, token_hash=hash_refresh_token(refresh),
+                                    family_id=family_id, now=now)
+        # `homesync keys rotate` may have run in another process since the last token.
+        await self._keys.before_signing(tx)
+        return self._pair(user_id, device_id, family_id, refresh, now)
+
+    def _pair(self, user_id: str, device_id: str, family_id: str, refresh: str, now: int) -> TokenPair:
+        access = self._codec.mint_access(user_id=user_id, device_id=device_id,
+                                         family_id=family_id, now=now)
+        return TokenPair(access_token=access, refresh_token=refresh,
+                         expires_in=format_duration(self._settings.access_ttl_s))
+
+    # -- refresh --------------------------------------------------------------------
+
+    async def refresh(self, refresh_token: str, client_id: str) -> TokenPair:
+        """Rotate a refresh token presented by the install ``client_id`` (see rotation).
+
+        Returns a fresh access token and the successor refresh token. Raises
+        InvalidRefreshToken for unknown, revoked, expired, reused or misbound tokens;
+        the last two also revoke the sign-in and notify the user first. RateLimited past
+        ``refresh_per_minute`` refreshes of the token's device, before anything changes.
+        """
+        if not refresh_token or len(refresh_token) > _MAX_REFRESH_TOKEN_CHARS:
+            raise InvalidRefreshToken()
+        token_hash = hash_refresh_token(refresh_token)
+        successor = self._codec.successor(refresh_token)
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            row = await tokens.refresh_by_hash(tx, token_hash, hash_refresh_token(successor))
+            if row is None or row["revoked_at"] is not None or row["removed_at"] is not None:
+                raise InvalidRefreshToken()
+            if self._refresh_rate is not None:
+                # Raised inside the transaction, which has written nothing yet: rolled back.
+                self._refresh_rate.check_and_hit(row["device_id"])
+            successor_used = row["successor_used"]
+            verdict = self._rotation.judge(
+                bound_client_id=row["client_id"], client_id=client_id, issued_at=row["issued_at"],
+                used_at=row["used_at"], family_created_at=row["family_created_at"],
+                successor_used=None if successor_used is None else bool(successor_used),
+                now=now,
+            )
+            if verdict is Verdict.ROTATE:
+                await tokens.spend_refresh(tx, token_hash, now)
+                await tokens.insert_refresh(tx, token_hash=hash_refresh_token(successor),
+                                            family_id=row["family_id"], now=now)
+                if self._due_for_touch(row["device_id"], now):
+                    await devices.touch_active(tx, row["device_id"], now)
+            elif verdict is Verdict.EXPIRED:
+                await tokens.revoke_family(tx, row["family_id"], "expired", now)
+            elif verdict is not Verdict.REPLAY:
+                await self._revoke_for_theft(tx, row, verdict, now)
+            if verdict in (Verdict.ROTATE, Verdict.REPLAY):
+                await self._keys.before_signing(tx)
+        # Outside the transaction: a revocation above is committed before the 401.
+        if verdict not in (Verdict.ROTATE, Verdict.REPLAY):
+            raise InvalidRefreshToken()
+        return self._pair(row["user_id"], row["device_id"], row["family_id"], successor, now)
+
+    async def _revoke_for_theft(self, tx: Conn, row: Row, verdict: Verdict, now: int) -> None:
+        why = ("its refresh token was presented by another device"
+               if verdict is Verdict.WRONG_DEVICE else "an old refresh token was used again")
+        log.warning("refresh token %s: sign-in %s of device %s revoked",
+                    verdict.value, row["family_id"], row["device_id"])
+        await tokens.revoke_family(tx, row["family_id"], "token_reuse", now)
+        await security_event(
+            tx, user_id=row["user_id"], kind="token_reuse",
+            title="Suspicious sign-in blocked",
+            body=f"A device was signed out because {why}. Sign in again on that device.",
+            data={"deviceId": row["device_id"], "reason": verdict.value}, now=now,
+        )
+
+    # -- logout ---------------------------------------------------------------------
+
+    async def logout(self, principal: Principal) -> None:
+        """End the calling device's sign-in; the device stays registered."""
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            await tokens.revoke_device_families(tx, principal.device_id, "logout", now)
+
+    # -- per request ----------------------------------------------------------------
+
+    async def principal(self, access_token: str, *, count: bool = True) -> Principal:
+        """The caller behind a Bearer token; 401 when it is invalid, expired or revoked.
+
+        Checks the database on every request, so logout, device removal, password change
+        and reuse detection take effect at the next request (A11). With ``count``, the
+        call is one of the device's API requests: RateLimited past the device's
+        ``api_requests_per_second`` / ``api_request_burst``. Counted only once the
+        sign-in is known to be live, so a revoked token cannot use up a device's budget.
+        """
+        now = clock.now_ms()
+        try:
+            claims = self._codec.verify_access(access_token, now)
+        except UnknownSigningKey:
+            # Perhaps a key `homesync keys rotate` made in another process (rate-limited).
+            if not await self._keys.reload_for_unknown_kid():
+                raise
+            claims = self._codec.verify_access(access_token, now)
+        row = await tokens.active_principal(self._db.inline, claims.family_id, claims.device_id,
+                                            claims.user_id, claims.kid)
+        if row is None:
+            raise Unauthorized("Session revoked, device removed or signing key retired")
+        if count:
+            self._api_rate.take(claims.device_id)
+        if self._due_for_touch(claims.device_id, now):
+            async with self._db.transaction() as tx:
+                await devices.touch_active(tx, claims.device_id, now)
+        return Principal(
+            user_id=row["user_id"], email=row["email"], name=row["name"],
+            is_admin=bool(row["is_admin"]), device_id=row["device_id"],
+            client_id=row["client_id"], device_name=row["device_name"],
+            family_id=claims.family_id,
+            settings={**DEFAULT_SETTINGS, **msgspec.json.decode(row["settings"] or "{}")},
+        )
+
+    def _due_for_touch(self, device_id: str, now: int) -> bool:
+        """Whether ``device_id``'s last_active_at should be written now (and note it if so)."""
+        if now - self._last_touch.get(device_id, 0) <= _ACTIVE_TOUCH_INTERVAL_MS:
+            return False
+        self._last_touch[device_id] = now
+        return True

@@ -1,0 +1,189 @@
+"""Listing, metadata and downloads: ``GET /files``, ``/files/{id}``, ``/files/{id}/content``.
+
+Content is streamed from the version's chunks, never assembled: a range maps to the
+chunks it overlaps and only those bytes are read. Another user's ids are simply not found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable
+
+import msgspec
+
+from homesync.errors import HomesyncError, NotFound, RangeNotSatisfiable, ValidationError
+from homesync.paths import normalize_folder
+from homesync.services.files.views import FileInfo, file_info
+from homesync.store import files
+from homesync.store.chunks import ChunkStore
+from homesync.store.db import Database, Row
+
+__all__ = ["Content", "Downloads", "Listing", "SharedOwner", "SharedPlace", "parse_range"]
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_PAGE = 10_000
+
+
+class Listing(msgspec.Struct, frozen=True, kw_only=True):
+    folder: str
+    entries: list[FileInfo]
+    next_cursor: str | None  # pass as ``after`` for the next page
+
+
+class Content(msgspec.Struct, frozen=True, kw_only=True):
+    """A download ready to stream: ``body`` yields bytes ``start``..``end`` (inclusive)."""
+
+    file: FileInfo
+    etag: str
+    mime_type: str
+    size: int
+    start: int
+    end: int
+    partial: bool
+    body: AsyncGenerator[bytes, None]
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1 if self.size else 0
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(start, end inclusive) for a single ``Range: bytes=…``; None means the whole file.
+
+    Unparseable or multi-range headers are ignored (RFC 9110 allows serving the whole
+    representation); a syntactically valid range outside the file raises 416.
+    """
+    if not header:
+        return None
+    m = _RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return None
+    first, last = m.group(1), m.group(2)
+    if len(first) > 19 or len(last) > 19:
+        raise RangeNotSatisfiable(size)
+    if not first:  # suffix: the last N bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            raise RangeNotSatisfiable(size)
+        return max(0, size - n), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        raise RangeNotSatisfiable(size)
+    return start, end
+
+
+# (reader's user id, file id) → the owner's user id when a share lets the reader see it.
+SharedOwner = Callable[[str, str], Awaitable[str | None]]
+
+
+# (reader's user id, owner's user id, the owner's entry) → the entry where the reader sees it.
+SharedPlace = Callable[[str, str, FileInfo], Awaitable[FileInfo]]
+
+
+async def _not_shared(user_id: str, file_id: str) -> str | None:
+    return None
+
+
+async def _as_is(user_id: str, owner_id: str, info: FileInfo) -> FileInfo:
+    return info
+
+
+class Downloads:
+    def __init__(self, db: Database, chunks: ChunkStore) -> None:
+        self._db = db
+        self._chunks = chunks
+        # Set by the shares service: files shared with a user are readable by id (metadata
+        # and content), checked on every request so revoking a share ends access at once.
+        self.shared_owner: SharedOwner = _not_shared
+        # Also set by the shares service: where a shared entry sits for its recipient
+        # (their "Shared with me" folder), never the owner's path.
+        self.shared_place: SharedPlace = _as_is
+
+    async def list_folder(self, user_id: str, folder: str, *, after: str | None = None,
+                          limit: int = 1000) -> Listing:
+        """The live entries directly in ``folder`` (folders first), a page at a time."""
+        folder = normalize_folder(folder)
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+        if after is not None and (len(after) > 2000 or after[:2] not in ("0:", "1:")):
+            raise ValidationError("Not a listing cursor", field="cursor")
+        if folder != "/":
+            parent, _, name = folder.rpartition("/")
+            entry = await files.find_by_name(self._db.reader, user_id, parent or "/", name)
+            if entry is None or entry["kind"] != "folder":
+                raise NotFound("No such folder")
+        rows = await files.list_folder(self._db.reader, user_id, folder, after=after,
+                                       limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Listing(folder=folder, entries=[file_info(r) for r in rows],
+                       next_cursor=files.listing_cursor(rows[-1]) if more else None)
+
+    async def get(self, user_id: str, file_id: str) -> FileInfo:
+        """A live file or folder of the user, or shared with them (404 for anyone else's,
+        or for trashed ones)."""
+        row = await self._live_row(user_id, file_id)
+        info = file_info(row)
+        if row["user_id"] != user_id:
+            info = await self.shared_place(user_id, row["user_id"], info)
+        return info
+
+    async def _live_row(self, user_id: str, file_id: str) -> Row:
+        row = await files.get_file(self._db.reader, user_id, file_id)
+        if row is None:
+            owner = await self.shared_owner(user_id, file_id)
+            if owner is not None:
+                row = await files.get_file(self._db.reader, owner, file_id)
+        if row is None or row["deleted_at"] is not None:
+            raise NotFound("No such file")
+        return row
+
+    async def open_content(self, user_id: str, file_id: str, *, range_header: str | None = None,
+                           if_range: str | None = None,
+                           version_id: str | None = None) -> Content:
+        """The current (or a given retained) version's bytes, whole or one range."""
+        row = await self._live_row(user_id, file_id)
+        info = file_info(row)
+        if info.kind != "file" or info.version_id is None:
+            raise NotFound("Folders have no content")
+        version = await files.get_version(self._db.reader, row["user_id"],
+                                          version_id or info.version_id)
+        if version is None or version["file_id"] != file_id:
+            raise NotFound("No such version")
+        size, etag = int(version["size"]), str(version["checksum"])
+        wanted = parse_range(range_header, size)
+        if wanted is not None and if_range is not None and if_range.strip('"') != etag:
+            wanted = None  # the client's partial copy is of other content: send it all
+        start, end = wanted if wanted is not None else (0, size - 1)
+        manifest = await files.manifest(self._db.reader, version["id"])
+        pieces = _overlapping(manifest, start, end)
+        for chunk_hash, _, _ in pieces:
+            # Checked before the first byte goes out: after that an error can only cut
+            # the connection, and the client would not know why.
+            if not await self._chunks.exists(chunk_hash):
+                raise HomesyncError(f"Stored content of {info.name} is damaged (missing chunk"
+                                    f" {chunk_hash[:12]}); run `homesync fsck`")
+        return Content(file=info, etag=etag, mime_type=str(version["mime_type"]), size=size,
+                       start=start, end=end, partial=wanted is not None,
+                       body=self._stream(pieces))
+
+    async def _stream(self, pieces: list[tuple[str, int, int]]) -> AsyncGenerator[bytes, None]:
+        for chunk_hash, lo, hi in pieces:
+            async for data in self._chunks.read(chunk_hash, lo, hi):
+                yield data
+
+
+def _overlapping(manifest: list[tuple[str, int]], start: int,
+                 end: int) -> list[tuple[str, int, int]]:
+    """(chunk, offset from, offset to exclusive) for the chunks covering ``start..end``."""
+    out: list[tuple[str, int, int]] = []
+    pos = 0
+    for chunk_hash, size in manifest:
+        lo, hi = max(start, pos), min(end + 1, pos + size)
+        if lo < hi:
+            out.append((chunk_hash, lo - pos, hi - pos))
+        pos += size
+        if pos > end:
+            break
+    return out

@@ -1,0 +1,102 @@
+"""The trash: deleted entries kept for ``sync.trash_retention``, then purged.
+
+A delete moves an entry (a folder with everything below it) to the trash as one group.
+Restoring brings the group back where it was — under ``name (restored).ext`` if the name
+was taken meanwhile — and purging (by hand or by retention) drops its versions, which
+frees the quota and leaves the chunks to gc. A purged entry stays a row with
+``purged_at`` so that devices syncing later still learn that it was deleted.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from homesync import clock
+from homesync.errors import NotFound
+from homesync.services.files.naming import find_free_name, restored_names
+from homesync.services.files.views import FileInfo, file_info
+from homesync.services.sync.notifier import ChangeNotifier
+from homesync.store import files, trash, tree
+from homesync.store.db import Conn, Database, Row
+
+__all__ = ["Trash", "TrashEntry"]
+
+_BATCH = 200
+
+
+class TrashEntry(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    kind: str
+    folder: str
+    name: str
+    size: int
+    checksum: str | None
+    modified_at: int
+    deleted_at: int
+    purge_at: int | None  # None: kept until emptied by hand
+    items: int  # entries deleted together (a folder and what was in it)
+    total_size: int
+
+
+class Trash:
+    def __init__(self, db: Database, retention_ms: int, notifier: ChangeNotifier) -> None:
+        self._db = db
+        self._retention_ms = retention_ms  # 0: no automatic purge
+        self._notifier = notifier
+
+    async def list(self, user_id: str, *, limit: int, offset: int = 0) -> list[TrashEntry]:
+        """What the user can still restore, most recently deleted first."""
+        rows = await trash.list_trash(self._db.reader, user_id, limit=limit, offset=offset)
+        return [TrashEntry(
+            id=r["id"], kind=r["kind"], folder=r["folder"], name=r["name"], size=r["size"],
+            checksum=r["checksum"], modified_at=r["modified_at"], deleted_at=r["deleted_at"],
+            purge_at=r["deleted_at"] + self._retention_ms if self._retention_ms else None,
+            items=r["items"], total_size=r["total_size"] or 0,
+        ) for r in rows]
+
+    async def restore(self, user_id: str, device_id: str | None, file_id: str) -> FileInfo:
+        """Bring an entry (and what was deleted with it below it) back; 404 unless it is in
+        this user's trash."""
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            row = await self._trashed(tx, user_id, file_id)
+            await files.ensure_folder(tx, user_id=user_id, folder=row["folder"],
+                                      device_id=device_id, now=now)
+            name, _ = await find_free_name(tx, user_id, row["folder"],
+                                           restored_names(row["name"]))
+            await tree.restore_group(tx, user_id=user_id, row=row, folder=row["folder"],
+                                     name=name, device_id=device_id, now=now)
+            restored = await files.get_file(tx, user_id, file_id)
+        assert restored is not None
+        self._notifier.changed(user_id)
+        return file_info(restored)
+
+    async def purge(self, user_id: str, file_id: str) -> int:
+        """Empty one entry (and its group below it) out of the trash; bytes freed."""
+        async with self._db.transaction() as tx:
+            row = await self._trashed(tx, user_id, file_id)
+            return await tree.purge_group(tx, user_id=user_id, row=row, now=clock.now_ms())
+
+    async def purge_expired(self, now: int) -> int:
+        """Purge every trash group deleted longer than the retention ago; bytes freed."""
+        if not self._retention_ms:
+            return 0
+        freed = 0
+        while True:
+            due = await trash.trash_due(self._db.reader, now - self._retention_ms, _BATCH)
+            if not due:
+                return freed
+            async with self._db.transaction() as tx:
+                for row in due:
+                    fresh = await tree.get(tx, row["user_id"], row["id"])
+                    if fresh is not None and fresh["deleted_at"] is not None \
+                            and fresh["purged_at"] is None:
+                        freed += await tree.purge_group(tx, user_id=row["user_id"], row=fresh,
+                                                        now=now)
+
+    @staticmethod
+    async def _trashed(tx: Conn, user_id: str, file_id: str) -> Row:
+        row = await tree.get(tx, user_id, file_id)
+        if row is None or row["deleted_at"] is None or row["purged_at"] is not None:
+            raise NotFound("Not in the trash")
+        return row

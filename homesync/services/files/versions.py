@@ -1,0 +1,99 @@
+"""Version history: every replaced version is kept (within retention) and can be restored.
+
+Restoring makes the old content the file's new current version; the version it replaces
+joins the history like any other, so restoring never loses anything either. Retention
+drops a replaced version once ``sync.keep_versions`` newer replaced versions exist or it
+was replaced more than ``sync.version_retention`` ago (0 switches a limit off).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from homesync.errors import Conflict, NotFound, ValidationError
+from homesync.services.files.content import ContentPlacer
+from homesync.services.files.views import FileInfo, file_info
+from homesync.services.sync.notifier import ChangeNotifier
+from homesync.services.sync.types import Actor
+from homesync.store import files, tombstones, trash, tree
+from homesync.store.db import Database
+
+__all__ = ["VersionInfo", "Versions"]
+
+_BATCH = 500
+
+
+class VersionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    size: int
+    checksum: str
+    mime_type: str
+    modified_at: int
+    created_at: int
+    device_id: str | None
+    device_name: str | None
+    is_current: bool
+
+
+class Versions:
+    def __init__(self, db: Database, placer: ContentPlacer, notifier: ChangeNotifier, *,
+                 keep: int, retention_ms: int) -> None:
+        self._db = db
+        self._placer = placer
+        self._notifier = notifier
+        self._keep = keep
+        self._retention_ms = retention_ms
+
+    async def list(self, user_id: str, file_id: str) -> tuple[FileInfo, list[VersionInfo]]:
+        """The file and its retained versions, newest first; 404 unless it is the user's
+        (a file in the trash still has its history)."""
+        row = await tree.get(self._db.reader, user_id, file_id)
+        if row is None or row["purged_at"] is not None:
+            raise NotFound("No such file")
+        if row["kind"] != "file":
+            raise ValidationError("A folder has no versions", field="fileId")
+        rows = await trash.list_versions(self._db.reader, user_id, file_id)
+        return file_info(row), [VersionInfo(
+            id=r["id"], size=r["size"], checksum=r["checksum"], mime_type=r["mime_type"],
+            modified_at=r["modified_at"], created_at=r["created_at"], device_id=r["device_id"],
+            device_name=r["device_name"], is_current=r["id"] == row["version_id"],
+        ) for r in rows]
+
+    async def restore(self, actor: Actor, file_id: str, version_id: str) -> FileInfo:
+        """Make ``version_id`` the content of ``file_id`` again (a new current version).
+
+        404 unless both are the user's and belong together; 409 for a file in the trash.
+        """
+        async with self._db.transaction() as tx:
+            row = await tree.get(tx, actor.user_id, file_id)
+            version = await files.get_version(tx, actor.user_id, version_id)
+            if row is None or row["purged_at"] is not None or version is None \
+                    or version["file_id"] != file_id:
+                raise NotFound("No such version of this file")
+            if row["deleted_at"] is not None:
+                raise Conflict("The file is in the trash: restore it from there first",
+                               fileId=file_id)
+            if row["version_id"] != version_id:
+                await self._placer.place(tx, actor, file_id=file_id, folder=row["folder"],
+                                         name=row["name"], checksum=version["checksum"],
+                                         source=version, modified_at=actor.now)
+                await tombstones.clear(tx, actor.user_id, version["checksum"])
+            fresh = await files.get_file(tx, actor.user_id, file_id)
+        assert fresh is not None
+        self._notifier.changed(actor.user_id)
+        return file_info(fresh)
+
+    async def prune_expired(self, now: int) -> int:
+        """Drop replaced versions past retention; bytes freed."""
+        replaced_before = now - self._retention_ms if self._retention_ms else None
+        freed = 0
+        while True:
+            due = await trash.versions_due(self._db.reader, keep=self._keep,
+                                           replaced_before=replaced_before, limit=_BATCH)
+            if not due:
+                return freed
+            async with self._db.transaction() as tx:
+                for v in due:
+                    freed += await trash.delete_version(tx, version_id=v["id"],
+                                                        file_id=v["file_id"],
+                                                        user_id=v["user_id"])

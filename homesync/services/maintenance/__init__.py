@@ -1,0 +1,2 @@
+"""Operations: backups and restores, gc, fsck, the status report, and how long
+work reports progress."""

@@ -1,0 +1,211 @@
+"""``homesync backup create``: a consistent, incremental backup while the server runs.
+
+Order matters (reliability rows B1, B3):
+
+1. take the backup lock, so gc cannot delete a chunk from now until we are done;
+2. snapshot the database through SQLite's online backup API (one read transaction);
+3. copy every chunk *that snapshot* references into DEST's shared chunk pool, skipping
+   those DEST already has with the right size (the name is the hash, so same name, same
+   bytes): an unchanged store backs up in the time it takes to ``stat`` its chunks;
+4. publish the snapshot (manifest, rename, ``latest``) only after its chunks are synced.
+
+Chunks uploaded after step 2 are not in this backup, and are not needed by it: the
+uploads path writes a chunk file before it commits the row that refers to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from pathlib import Path
+
+import msgspec
+
+from homesync import clock
+from homesync.config import Settings
+from homesync.ids import new_id
+from homesync.services.maintenance.chunk_problem import ChunkProblem
+from homesync.services.maintenance.progress import NO_PROGRESS, Progress
+from homesync.store import operations
+from homesync.store.backup_lock import hold_for_backup
+from homesync.store.backup_repo import (
+    DATABASE_FILE,
+    KEY_FILE,
+    BackupRepo,
+    BackupRepoError,
+    Manifest,
+    sha256_file,
+)
+from homesync.store.db import Database
+from homesync.store.keys import SECRET_FILE
+from homesync.store.local_chunks import LocalChunkStore
+from homesync.store.snapshot import (
+    ChunkRef,
+    files_using_chunks,
+    referenced_chunks,
+    snapshot_counts,
+    take_snapshot,
+)
+
+__all__ = ["BackupError", "BackupReport", "BackupSummary", "Backups"]
+
+
+class BackupError(Exception):
+    """The backup could not be made (DEST unusable, data dir unreadable, ...)."""
+
+
+class BackupReport(msgspec.Struct, kw_only=True, rename="camel"):
+    """The outcome of one ``backup create`` (also its ``--json`` output)."""
+
+    ok: bool
+    destination: str
+    snapshot: str
+    started_at: str
+    finished_at: str
+    seconds: float
+    users: int
+    files: int
+    journal_seq: int
+    chunks: int
+    bytes: int
+    copied_chunks: int
+    copied_bytes: int
+    reused_chunks: int
+    problems: list[ChunkProblem]
+
+
+class BackupSummary(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """The last backup taken of this data dir, as recorded in its database."""
+
+    destination: str
+    snapshot: str
+    finished_at: str
+    chunks: int
+    bytes: int
+    missing_chunks: int
+
+
+class _Copied(msgspec.Struct, kw_only=True):
+    name: str
+    manifest: Manifest
+    copied_chunks: int
+    copied_bytes: int
+    problems: list[ChunkProblem]
+
+
+class Backups:
+    """Backups of one data dir. Built by :class:`~homesync.services.container.Services`."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    async def create(self, destination: Path, progress: Progress = NO_PROGRESS) -> BackupReport:
+        """Back the data dir up into ``destination`` (created if missing).
+
+        Raises:
+            BackupError: DEST is not usable, or is inside the data dir (or vice versa).
+        """
+        started = clock.now_ms()
+        t0 = time.monotonic()
+        try:
+            dest, copied = await asyncio.to_thread(self._run, destination, started, progress)
+        except BackupRepoError as exc:
+            raise BackupError(str(exc)) from None
+        m = copied.manifest
+        async with self.db.transaction() as tx:
+            await operations.insert_backup(
+                tx, backup_id=new_id("backup"), destination=str(dest), snapshot=copied.name,
+                started_at=m.started_at, finished_at=m.finished_at, journal_seq=m.journal_seq,
+                chunks=m.chunks, nbytes=m.bytes, copied_chunks=copied.copied_chunks,
+                copied_bytes=copied.copied_bytes, missing_chunks=len(m.missing_chunks))
+        return BackupReport(
+            ok=not copied.problems, destination=str(dest), snapshot=copied.name,
+            started_at=clock.rfc3339(m.started_at) or "",
+            finished_at=clock.rfc3339(m.finished_at) or "",
+            seconds=round(time.monotonic() - t0, 3), users=m.users, files=m.files,
+            journal_seq=m.journal_seq, chunks=m.chunks, bytes=m.bytes,
+            copied_chunks=copied.copied_chunks, copied_bytes=copied.copied_bytes,
+            reused_chunks=m.chunks - copied.copied_chunks - len(copied.problems),
+            problems=copied.problems,
+        )
+
+    async def last(self) -> BackupSummary | None:
+        """The most recent backup of this data dir, if any."""
+        row = await operations.last_backup(self.db.reader)
+        if row is None:
+            return None
+        return BackupSummary(destination=row["destination"], snapshot=row["snapshot"],
+                             finished_at=clock.rfc3339(row["finished_at"]) or "",
+                             chunks=row["chunks"], bytes=row["bytes"],
+                             missing_chunks=row["missing_chunks"])
+
+    # -- the blocking part, in a worker thread ---------------------------------------------
+
+    def _run(self, destination: Path, started: int, progress: Progress) -> tuple[Path, _Copied]:
+        fsync = self.settings.storage.fsync
+        data = self.settings.data_path.absolute()
+        dest = destination.expanduser().absolute()
+        real_data, real_dest = data.resolve(), dest.resolve()  # symlinks must not hide overlap
+        if real_dest == real_data or real_data in real_dest.parents \
+                or real_dest in real_data.parents:
+            raise BackupError(f"the backup destination {dest} must be outside the data dir {data}")
+        repo = BackupRepo.create_or_open(dest)
+        with repo.writing():
+            name = repo.unused_name(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started / 1000)))
+            work = repo.new_snapshot_dir(name)
+            snapshot = work / DATABASE_FILE
+            with hold_for_backup(data):
+                progress.phase("Snapshot database")
+                take_snapshot(self.settings.db_path, snapshot, fsync=fsync)
+                shutil.copyfile(data / SECRET_FILE, work / KEY_FILE)
+                os.chmod(work / KEY_FILE, 0o600)
+                refs = referenced_chunks(snapshot)
+                copied_chunks, copied_bytes, missing = self._copy_chunks(repo, refs, progress)
+            # gc may run again: everything the snapshot needs is in DEST now.
+
+            progress.phase("Publish snapshot")
+            counts = snapshot_counts(snapshot)
+            users_of = files_using_chunks(snapshot, missing)
+            problems = [ChunkProblem(hash=h, problem=why, files=users_of.get(h, []))
+                        for h, why in sorted(missing.items())]
+            for p in problems:
+                progress.note(f"chunk {p.hash} {p.problem} "
+                              f"(used by {', '.join(p.files) or 'no file'})")
+            manifest = Manifest(
+                name=name, source=str(data.absolute()), started_at=started,
+                finished_at=clock.now_ms(), schema_version=counts.schema_version,
+                users=counts.users, files=counts.files, versions=counts.versions,
+                journal_seq=counts.journal_seq, chunks=len(refs), bytes=sum(r.size for r in refs),
+                missing_chunks=sorted(missing), database_sha256=sha256_file(snapshot),
+                server_key_sha256=sha256_file(work / KEY_FILE),
+            )
+            repo.publish(work, manifest, fsync=fsync)
+        return dest, _Copied(name=name, manifest=manifest, copied_chunks=copied_chunks,
+                             copied_bytes=copied_bytes, problems=problems)
+
+    def _copy_chunks(self, repo: BackupRepo, refs: list[ChunkRef],
+                     progress: Progress) -> tuple[int, int, dict[str, str]]:
+        """Copy what DEST lacks; (chunks copied, bytes copied, {hash: problem at the source})."""
+        progress.phase("Copy chunks", total_bytes=sum(r.size for r in refs), total_items=len(refs))
+        live = LocalChunkStore(self.settings.data_path, fsync=False)
+        copied_chunks = copied_bytes = 0
+        missing: dict[str, str] = {}
+        for ref in refs:
+            if repo.chunk_size(ref.hash) != ref.size:
+                source = live.path_for(ref.hash)
+                try:
+                    copied = repo.put_chunk(ref.hash, source, ref.size)
+                except FileNotFoundError:
+                    missing[ref.hash] = "is missing from the data dir"
+                else:
+                    if copied:
+                        copied_chunks += 1
+                        copied_bytes += ref.size
+                    else:
+                        size = source.stat().st_size
+                        missing[ref.hash] = f"has {size} bytes in the data dir, expected {ref.size}"
+            progress.advance(nbytes=ref.size, items=1)
+        return copied_chunks, copied_bytes, missing

@@ -1,0 +1,85 @@
+"""``homesync fsck``: re-hash every stored chunk and say which files any damage touches."""
+
+from __future__ import annotations
+
+import msgspec
+
+from homesync.paths import join
+from homesync.services.maintenance.chunk_problem import ChunkProblem
+from homesync.services.maintenance.progress import NO_PROGRESS, Progress
+from homesync.store import chunk_index
+from homesync.store.chunks import ChunkStore
+from homesync.store.db import Database
+
+__all__ = ["Fsck", "FsckReport"]
+
+_PAGE = 500
+
+
+class FsckReport(msgspec.Struct, kw_only=True):
+    checked_chunks: int = 0
+    checked_bytes: int = 0
+    damaged: list[ChunkProblem] = msgspec.field(default_factory=list)
+    unknown_files: int = 0  # chunk files no row refers to (gc removes them after the grace)
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+
+class Fsck:
+    def __init__(self, db: Database, chunks: ChunkStore) -> None:
+        self._db = db
+        self._chunks = chunks
+
+    async def run(self, progress: Progress = NO_PROGRESS) -> FsckReport:
+        """Check every chunk the database knows: present, right size, right sha256."""
+        total_chunks, total_bytes = await chunk_index.count_and_bytes(self._db.reader)
+        progress.phase("Re-hashing chunks", total_bytes=total_bytes, total_items=total_chunks)
+        report = FsckReport()
+        after = ""
+        while True:
+            rows = await chunk_index.page(self._db.reader, after=after, limit=_PAGE)
+            for row in rows:
+                problem = await self._check(row["hash"], row["size"])
+                if problem:
+                    damage = ChunkProblem(hash=row["hash"], problem=problem,
+                                         files=await self._users_of(row["hash"]))
+                    report.damaged.append(damage)
+                    progress.note(f"chunk {damage.hash}: {problem}")
+                report.checked_chunks += 1
+                report.checked_bytes += row["size"]
+                progress.advance(nbytes=row["size"], items=1)
+            if len(rows) < _PAGE:
+                break
+            after = rows[-1]["hash"]
+        progress.phase("Looking for chunk files the database does not know")
+        known_on_disk: list[str] = []
+        async for chunk in self._chunks.list_chunks():
+            known_on_disk.append(chunk.hash)
+            if len(known_on_disk) >= _PAGE:
+                report.unknown_files += await self._unknown(known_on_disk)
+                known_on_disk = []
+        report.unknown_files += await self._unknown(known_on_disk)
+        return report
+
+    async def _check(self, chunk_hash: str, size: int) -> str | None:
+        stored = await self._chunks.size(chunk_hash)
+        if stored is None:
+            return "missing"
+        if stored != size:
+            return f"wrong size ({stored} bytes, expected {size})"
+        if not await self._chunks.verify(chunk_hash):
+            return "content does not match its hash"
+        return None
+
+    async def _users_of(self, chunk_hash: str) -> list[str]:
+        rows = await chunk_index.referenced_by(self._db.reader, chunk_hash)
+        return [f"{r['email']}:{join(r['folder'], r['name'])}"
+                + ("" if r["is_current"] else " (older version)") for r in rows]
+
+    async def _unknown(self, hashes: list[str]) -> int:
+        if not hashes:
+            return 0
+        known = await chunk_index.known(self._db.reader, hashes)
+        return len(hashes) - len(known)

@@ -1,0 +1,159 @@
+"""Garbage collection: expire idle uploads, then free chunks nothing refers to.
+
+A chunk is garbage when no version's manifest and no open upload refers to it *and* it
+is older than ``uploads.gc_grace`` — both by its row's age and by its file's mtime, so a
+chunk being written (or re-written by a new upload) right now is never collected. Rows
+and bytes are deleted together inside one write transaction, so an upload can never
+count a chunk whose bytes gc is deleting (see ``Uploads._record``). While a backup runs,
+nothing is deleted (``store.backup_lock``).
+
+Also removed: temp files of writers that died, and chunk files without a row (a crash
+between the rename and the commit) once past the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import msgspec
+
+from homesync import clock
+from homesync.config import Settings, parse_duration
+from homesync.services.maintenance.progress import NO_PROGRESS, Progress
+from homesync.services.uploads.events import upload_event
+from homesync.store import chunk_index, uploads
+from homesync.store.backup_lock import gc_lock
+from homesync.store.chunks import ChunkStore, StoredChunk
+from homesync.store.db import Database
+
+__all__ = ["Collector", "GcReport"]
+
+log = logging.getLogger("homesync.gc")
+
+_BATCH = 200
+# Finished upload rows are kept this long, so "complete twice" and GET /upload/{id}
+# keep answering for an app that comes back days later.
+_KEEP_FINISHED_MS = 30 * 86400 * 1000
+
+
+class GcReport(msgspec.Struct, kw_only=True):
+    expired_uploads: int = 0
+    forgotten_uploads: int = 0
+    removed_temp: int = 0
+    removed_chunks: int = 0
+    freed_bytes: int = 0
+    orphan_files: int = 0
+    orphan_bytes: int = 0
+    backup_running: bool = False  # chunks were left alone this round
+
+
+class Collector:
+    def __init__(self, db: Database, chunks: ChunkStore, settings: Settings) -> None:
+        self._db = db
+        self._chunks = chunks
+        self._data_dir = settings.data_path
+        self.grace_ms = parse_duration(settings.uploads.gc_grace) * 1000
+        self.interval_s = parse_duration(settings.uploads.gc_interval)
+
+    async def expire_uploads(self, now: int | None = None) -> int:
+        """Mark open uploads idle past their expiry as expired and let their chunks go."""
+        now = clock.now_ms() if now is None else now
+        expired = 0
+        while True:
+            async with self._db.transaction() as tx:
+                rows = await uploads.due_for_expiry(tx, now, _BATCH)
+                for row in rows:
+                    await uploads.mark_ended(tx, row["id"], "expired", now)
+                    await upload_event(tx, row, "upload_expired", "Upload expired",
+                                       f"{row['name']} was not finished in time; it will start"
+                                       " again from the beginning.", now)
+            expired += len(rows)
+            if len(rows) < _BATCH:
+                return expired
+
+    async def collect(self, *, grace_ms: int | None = None,
+                      progress: Progress = NO_PROGRESS) -> GcReport:
+        """One full round (``homesync gc`` and the background job).
+
+        ``grace_ms`` overrides ``uploads.gc_grace`` (the CLI's ``--grace``).
+        """
+        now = clock.now_ms()
+        cutoff = now - (self.grace_ms if grace_ms is None else grace_ms)
+        report = GcReport()
+        progress.phase("Expiring idle uploads")
+        report.expired_uploads = await self.expire_uploads(now)
+        async with self._db.transaction() as tx:
+            report.forgotten_uploads = await uploads.delete_finished_before(
+                tx, now - _KEEP_FINISHED_MS)
+        progress.phase("Removing abandoned temp files")
+        report.removed_temp = await self._chunks.remove_stale_temp()
+        with gc_lock(self._data_dir) as free:
+            if not free:
+                report.backup_running = True
+                progress.note("a backup is running: no chunk is deleted this round")
+                return report
+            progress.phase("Removing unreferenced chunks")
+            await self._unreferenced(cutoff, report, progress)
+            progress.phase("Removing chunk files the database does not know")
+            await self._orphans(cutoff, report, progress)
+        return report
+
+    async def _unreferenced(self, cutoff: int, report: GcReport, progress: Progress) -> None:
+        after = ""
+        while True:
+            async with self._db.transaction() as tx:
+                rows = await chunk_index.unreferenced_before(tx, cutoff, after=after,
+                                                             limit=_BATCH)
+                for row in rows:
+                    chunk_hash = row["hash"]
+                    if await self._chunks.delete_if_older(chunk_hash, cutoff):
+                        report.removed_chunks += 1
+                        report.freed_bytes += row["size"]
+                    elif await self._chunks.exists(chunk_hash):
+                        continue  # re-written within the grace period: keep row and bytes
+                    await chunk_index.delete(tx, chunk_hash)
+                    progress.advance(nbytes=row["size"], items=1)
+            if len(rows) < _BATCH:
+                return
+            after = rows[-1]["hash"]
+
+    async def _orphans(self, cutoff: int, report: GcReport, progress: Progress) -> None:
+        batch: list[StoredChunk] = []
+        async for chunk in self._chunks.list_chunks():
+            progress.advance(items=1)
+            if chunk.mtime_ms < cutoff:
+                batch.append(chunk)
+            if len(batch) >= _BATCH:
+                await self._drop_orphans(batch, cutoff, report)
+                batch = []
+        if batch:
+            await self._drop_orphans(batch, cutoff, report)
+
+    async def _drop_orphans(self, batch: list[StoredChunk], cutoff: int,
+                            report: GcReport) -> None:
+        async with self._db.transaction() as tx:
+            known = await chunk_index.known(tx, (c.hash for c in batch))
+            for chunk in batch:
+                if chunk.hash not in known and await self._chunks.delete_if_older(chunk.hash,
+                                                                                  cutoff):
+                    report.orphan_files += 1
+                    report.orphan_bytes += chunk.size
+
+    async def run_forever(self) -> None:
+        """The server's background job: a round shortly after start, then every interval."""
+        delay = min(60.0, float(self.interval_s))
+        while True:
+            await asyncio.sleep(delay)
+            delay = float(self.interval_s)
+            try:
+                report = await self.collect()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed round must not end the loop; the next one retries
+                log.exception("gc round failed")
+                continue
+            if report.removed_chunks or report.orphan_files or report.expired_uploads:
+                log.info("gc: %d uploads expired, %d chunks (%d bytes) freed, %d orphan files",
+                         report.expired_uploads, report.removed_chunks, report.freed_bytes,
+                         report.orphan_files)

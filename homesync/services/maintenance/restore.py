@@ -1,0 +1,252 @@
+"""``homesync backup restore``: rebuild a data dir from a backup, then check it.
+
+The target must be empty (or missing). With ``force`` whatever is there is moved aside
+into ``pre-restore-<time>/`` inside it — never deleted: it may be the only copy of
+something. While a restore runs, a marker file keeps ``homesync serve`` from starting
+on the half-built data dir; running the same restore again resumes it.
+
+Every chunk is hashed as it is copied, so a damaged chunk in the backup is named, not
+restored. The database goes in last, then the journal is moved past any sequence number
+the lost timeline may have issued (see ``store.operations.record_restore``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from pathlib import Path
+
+import msgspec
+
+from homesync import clock
+from homesync.ids import new_id
+from homesync.services.maintenance.chunk_problem import ChunkProblem
+from homesync.services.maintenance.progress import NO_PROGRESS, Progress
+from homesync.store import chunk_index, operations
+from homesync.store.backup_repo import (
+    DATABASE_FILE,
+    KEY_FILE,
+    BackupRepo,
+    BackupRepoError,
+    copy_verified,
+    sha256_file,
+    syncfs,
+)
+from homesync.store.db import Conn, Database
+from homesync.store.keys import SECRET_FILE
+from homesync.store.local_chunks import LocalChunkStore
+from homesync.store.snapshot import (
+    ChunkRef,
+    files_using_chunks,
+    integrity_problems,
+    referenced_chunks,
+)
+
+__all__ = ["RESTORE_MARKER", "RestoreError", "RestoreReport", "restore_backup"]
+
+# Present while a restore is incomplete; Services.open refuses to start on such a dir.
+RESTORE_MARKER = ".restore-in-progress"
+_WORK_DIR = ".restore-tmp"
+LIVE_DB = "homesync.sqlite3"
+
+
+class RestoreError(Exception):
+    """The restore cannot start (target not empty, backup unreadable or damaged)."""
+
+
+class RestoreReport(msgspec.Struct, kw_only=True, rename="camel"):
+    """The outcome of ``backup restore`` (also its ``--json`` output)."""
+
+    ok: bool
+    destination: str
+    snapshot: str
+    data_dir: str
+    seconds: float
+    chunks: int
+    bytes: int
+    copied_chunks: int
+    resumed_chunks: int
+    moved_aside: str | None
+    snapshot_seq: int
+    resumed_seq: int
+    database_problems: list[str]
+    problems: list[ChunkProblem]
+
+
+class _Copied(msgspec.Struct, kw_only=True):
+    name: str
+    refs: list[ChunkRef]
+    copied: int
+    resumed: int
+    moved_aside: str | None
+    broken: dict[str, str]
+
+
+async def restore_backup(
+    destination: Path, data_dir: Path, *, snapshot: str | None = None, force: bool = False,
+    fsync: bool = True, progress: Progress = NO_PROGRESS,
+) -> RestoreReport:
+    """Restore ``snapshot`` (default: the latest) of the backup at ``destination`` into ``data_dir``.
+
+    Stop the server first. Raises:
+        RestoreError: the target is not empty (and not ``force``), or the backup is unusable.
+    """
+    t0 = time.monotonic()
+    data_dir = await asyncio.to_thread(lambda: data_dir.expanduser().absolute())
+    copied = await asyncio.to_thread(_copy_in, destination, data_dir, snapshot, force, fsync,
+                                     progress)
+    progress.phase("Migrate database")
+    db = await Database.open(data_dir / LIVE_DB)  # applies newer migrations to an old backup
+    try:
+        now = clock.now_ms()
+        async with db.transaction() as tx:
+            snapshot_seq, resumed_seq = await operations.record_restore(
+                tx, restore_id=new_id("restore"), source=f"{destination}/snapshots/{copied.name}",
+                now=now)
+            await _forget_unbacked_garbage(tx, LocalChunkStore(data_dir, fsync=False), now)
+    finally:
+        await db.close()
+
+    progress.phase("Check restore")
+    db_problems = await asyncio.to_thread(integrity_problems, data_dir / LIVE_DB)
+    broken = await asyncio.to_thread(_check_chunks, data_dir, copied.refs, copied.broken)
+    users_of = await asyncio.to_thread(files_using_chunks, data_dir / LIVE_DB, broken)
+    problems = [ChunkProblem(hash=h, problem=why, files=users_of.get(h, []))
+                for h, why in sorted(broken.items())]
+    for p in problems:
+        progress.note(f"chunk {p.hash} {p.problem} (used by {', '.join(p.files) or 'no file'})")
+    # The data dir is as complete as this backup allows: let the server start.
+    (data_dir / RESTORE_MARKER).unlink(missing_ok=True)
+    return RestoreReport(
+        ok=not db_problems and not problems, destination=str(destination),
+        snapshot=copied.name, data_dir=str(data_dir), seconds=round(time.monotonic() - t0, 3),
+        chunks=len(copied.refs), bytes=sum(r.size for r in copied.refs),
+        copied_chunks=copied.copied, resumed_chunks=copied.resumed,
+        moved_aside=copied.moved_aside, snapshot_seq=snapshot_seq, resumed_seq=resumed_seq,
+        database_problems=db_problems, problems=problems,
+    )
+
+
+def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: bool, fsync: bool,
+             progress: Progress) -> _Copied:
+    try:
+        repo = BackupRepo.open(destination)
+        name = repo.resolve(snapshot)
+        manifest = repo.manifest(name)
+    except BackupRepoError as exc:
+        raise RestoreError(str(exc)) from None
+    root = repo.root.resolve()
+    if data_dir.resolve() == root or root in data_dir.resolve().parents \
+            or data_dir.resolve() in root.parents:
+        raise RestoreError(f"the data dir {data_dir} and the backup {root} must not overlap")
+    snap_dir = repo.snapshot_dir(name)
+    snap_db = snap_dir / DATABASE_FILE
+
+    progress.phase("Check backup")
+    if not snap_db.is_file() or sha256_file(snap_db) != manifest.database_sha256:
+        raise RestoreError(f"{snap_db} is missing or does not match its manifest; "
+                           "restore an older snapshot with --snapshot")
+    if problems := integrity_problems(snap_db):
+        raise RestoreError(f"{snap_db} is damaged: {'; '.join(problems[:5])}")
+
+    moved_aside = _prepare_target(data_dir, force)
+    marker = data_dir / RESTORE_MARKER
+    marker.write_text(f"restoring {repo.root}/snapshots/{name}\n")
+
+    refs = referenced_chunks(snap_db)
+    live = LocalChunkStore(data_dir, fsync=False)  # only for its layout: we sync at the end
+    work = data_dir / _WORK_DIR
+    work.mkdir(exist_ok=True)
+    copied = resumed = 0
+    broken: dict[str, str] = {}
+    progress.phase("Restore chunks", total_bytes=sum(r.size for r in refs), total_items=len(refs))
+    for ref in refs:
+        target = live.path_for(ref.hash)
+        source = repo.chunk_path(ref.hash)
+        if target.is_file() and target.stat().st_size == ref.size:
+            resumed += 1  # hashed when an earlier, interrupted run of this restore copied it
+        elif not source.is_file():
+            broken[ref.hash] = "is missing from the backup"
+        else:
+            tmp = work / ref.hash
+            if copy_verified(source, tmp, ref.hash):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+                copied += 1
+            else:
+                tmp.unlink()
+                broken[ref.hash] = "is damaged in the backup (its content does not match its hash)"
+        progress.advance(nbytes=ref.size, items=1)
+
+    progress.phase("Restore database")
+    shutil.copyfile(snap_dir / KEY_FILE, work / SECRET_FILE)
+    os.chmod(work / SECRET_FILE, 0o600)
+    os.replace(work / SECRET_FILE, data_dir / SECRET_FILE)
+    for stale in (f"{LIVE_DB}-wal", f"{LIVE_DB}-shm"):
+        (data_dir / stale).unlink(missing_ok=True)
+    shutil.copyfile(snap_db, work / LIVE_DB)
+    if fsync:
+        syncfs(data_dir)
+    os.replace(work / LIVE_DB, data_dir / LIVE_DB)  # last: a database means a full data dir
+    shutil.rmtree(work, ignore_errors=True)
+    if fsync:
+        syncfs(data_dir)
+    return _Copied(name=name, refs=refs, copied=copied, resumed=resumed, moved_aside=moved_aside,
+                   broken=broken)
+
+
+async def _forget_unbacked_garbage(tx: Conn, live: LocalChunkStore, now: int) -> None:
+    """Drop rows of unreferenced chunks the backup did not carry (gc would drop them anyway).
+
+    A backup copies only referenced chunks, so garbage awaiting gc at backup time has a
+    row but no file after a restore; without this, ``fsck`` would report it missing.
+    """
+    after = ""
+    while True:
+        rows = await chunk_index.unreferenced_before(tx, now + 1, after=after, limit=500)
+        for row in rows:
+            if not await live.exists(row["hash"]):
+                await chunk_index.delete(tx, row["hash"])
+        if len(rows) < 500:
+            return
+        after = rows[-1]["hash"]
+
+
+def _prepare_target(data_dir: Path, force: bool) -> str | None:
+    """Make sure ``data_dir`` may be restored into; returns where old contents went, if any."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise RestoreError(f"{data_dir} is not a directory")
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # A filesystem's own lost+found (the data dir may be a mount point) is not content.
+    entries = [p for p in data_dir.iterdir() if p.name != "lost+found"]
+    if not entries or (data_dir / RESTORE_MARKER).exists():
+        return None  # empty, or an interrupted restore to resume
+    if not force:
+        raise RestoreError(f"{data_dir} is not empty; restore into an empty directory, or use "
+                           "--force to move what is there into a pre-restore-* folder inside it")
+    aside = data_dir / f"pre-restore-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(clock.now()))}"
+    aside.mkdir()
+    for entry in entries:
+        os.replace(entry, aside / entry.name)
+    return str(aside)
+
+
+def _check_chunks(data_dir: Path, refs: list[ChunkRef],
+                  broken: dict[str, str]) -> dict[str, str]:
+    """``broken`` plus every referenced chunk not in place with its size after the restore."""
+    found = dict(broken)
+    live = LocalChunkStore(data_dir, fsync=False)
+    for ref in refs:
+        if ref.hash in found:
+            continue
+        path = live.path_for(ref.hash)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            found[ref.hash] = "is missing after the restore"
+            continue
+        if size != ref.size:
+            found[ref.hash] = f"has {size} bytes after the restore, expected {ref.size}"
+    return found

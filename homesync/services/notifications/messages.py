@@ -1,0 +1,91 @@
+"""What one push says: a single notification as it is, or several uploads as one summary.
+
+Pure functions over the notifications a delivery carries (its own plus any merged into
+it, see :func:`homesync.store.deliveries.merge_uploads`); no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from homesync.push.base import Category, Priority, PushMessage
+
+__all__ = ["Part", "build_message", "part_from_row", "summary_text"]
+
+# The uploads service's kinds (services/uploads/events.py): anything but a completion
+# (upload_failed, upload_expired) counts as a failure in a summary.
+UPLOAD_COMPLETED = "upload_completed"
+# Pushed at high priority (FCM HIGH, APNs 10, ntfy 4/5): the user should see these now.
+_URGENT: frozenset[str] = frozenset({"security", "shares"})
+
+
+class Part(Struct, frozen=True, kw_only=True):
+    """One notification as the push worker needs it."""
+
+    id: str
+    category: Category
+    kind: str
+    title: str
+    body: str
+    data: dict[str, str]
+    mime_type: str | None = None  # of the file the notification is about, if any
+
+
+def part_from_row(row: Any) -> Part:
+    """A :class:`Part` from :func:`homesync.store.deliveries.message_parts`."""
+    data = msgspec.json.decode(row["data"] or "{}", type=dict[str, str])
+    return Part(id=row["id"], category=row["category"], kind=row["kind"], title=row["title"],
+                body=row["body"], data=data, mime_type=row["mime_type"])
+
+
+def build_message(parts: Sequence[Part]) -> PushMessage:
+    """The push for ``parts`` (oldest first, at least one).
+
+    One part: its own title and body, ``data`` plus its ``kind``. Several (uploads only):
+    "37 photos backed up" with ``data`` ``{"kind": "upload_summary", "count": "37",
+    "failed": "0"}``; the newest notification's id is the message id, so a retry of the
+    same summary carries the same id and apps can drop duplicates.
+    """
+    if not parts:
+        raise ValueError("a push needs at least one notification")
+    newest = parts[-1]
+    priority: Priority = "high" if newest.category in _URGENT else "normal"
+    if len(parts) == 1:
+        return PushMessage(
+            notification_id=newest.id, category=newest.category, title=newest.title,
+            body=newest.body, data={**newest.data, "kind": newest.kind}, priority=priority,
+        )
+    failed = sum(1 for p in parts if p.kind != UPLOAD_COMPLETED)
+    title, body = summary_text(parts)
+    return PushMessage(
+        notification_id=newest.id, category=newest.category, title=title, body=body,
+        data={"kind": "upload_summary", "count": str(len(parts)), "failed": str(failed)},
+        priority=priority, collapse_key="uploads",
+    )
+
+
+def summary_text(parts: Sequence[Part]) -> tuple[str, str]:
+    """Title and body for several upload notifications."""
+    failed = [p for p in parts if p.kind != UPLOAD_COMPLETED]
+    done = [p for p in parts if p.kind == UPLOAD_COMPLETED]
+    if not done:
+        return f"{len(failed)} uploads failed", "Open the app to retry them."
+    title = f"{len(done)} {_noun(done)} backed up"
+    if failed:
+        return title, f"{len(failed)} failed to upload; open the app to retry them."
+    return title, "Open the app to see them."
+
+
+def _noun(parts: Sequence[Part]) -> str:
+    kinds = {(p.mime_type or "").partition("/")[0] for p in parts}
+    if kinds == {"image"}:
+        return "photos"
+    if kinds == {"video"}:
+        return "videos"
+    if kinds == {"image", "video"}:
+        return "photos and videos"
+    return "files"

@@ -1,0 +1,325 @@
+"""Push registration, per-device preferences and quiet hours, and the inbox.
+
+Every notification lands in the user's inbox (``notifications`` rows, written by the
+service whose change caused it); push is an extra the :class:`~.outbox.
+PushOutbox` delivers to devices that registered for it. An app without working push
+therefore misses nothing: it lists the inbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import msgspec
+from msgspec import Struct
+
+from homesync import clock
+from homesync.config import NotificationSettings
+from homesync.errors import NotFound, ValidationError
+from homesync.models import Principal
+from homesync.push.base import Provider, PushTarget, is_endpoint_url
+from homesync.push.ntfy import NTFY_PREFIX, ntfy_topic
+from homesync.push.registry import allowed_push_hosts, pick
+from homesync.push.safety import Resolver, check_endpoint
+from homesync.services.notifications.quiet_hours import QuietHours, is_timezone, parse_hhmm
+from homesync.store import deliveries, inbox, push_registrations
+from homesync.store.db import Conn, Database, Row
+
+__all__ = [
+    "CATEGORIES",
+    "DevicePush",
+    "InboxItem",
+    "InboxPage",
+    "Notifications",
+    "PreferenceChanges",
+    "Preferences",
+    "PushStatus",
+    "QuietHoursChanges",
+]
+
+CATEGORIES = ("uploads", "shares", "storage", "security")
+PLATFORMS = ("android", "ios", "web", "desktop")
+MAX_PAGE = 200
+
+
+class Preferences(Struct, frozen=True, kw_only=True):
+    """What a device wants pushed, and when not (the defaults: everything, no quiet hours)."""
+
+    uploads: bool = True
+    shares: bool = True
+    storage: bool = True
+    security: bool = True
+    quiet_hours: QuietHours = QuietHours()
+
+
+class QuietHoursChanges(Struct, frozen=True, kw_only=True):
+    """A partial quiet-hours update; ``None`` keeps the stored value. Times are ``HH:MM``."""
+
+    enabled: bool | None = None
+    start: str | None = None
+    end: str | None = None
+    timezone: str | None = None
+
+
+class PreferenceChanges(Struct, frozen=True, kw_only=True):
+    """A partial preferences update; ``None`` keeps the stored value."""
+
+    uploads: bool | None = None
+    shares: bool | None = None
+    storage: bool | None = None
+    security: bool | None = None
+    quiet_hours: QuietHoursChanges | None = None
+
+
+class PushStatus(Struct, frozen=True, kw_only=True):
+    """How pushing to one device goes, for the app's settings screen."""
+
+    registered: bool
+    transport: str | None  # provider name: unifiedpush, ntfy, webhook, fcm, apns
+    pending: int
+    last_delivered_at: int | None
+    last_error: str | None  # when the latest finished push failed or lost its endpoint
+
+
+class DevicePush(Struct, frozen=True, kw_only=True):
+    device_id: str
+    preferences: Preferences
+    push: PushStatus
+
+
+class InboxItem(Struct, frozen=True, kw_only=True):
+    id: str
+    category: str
+    kind: str
+    title: str
+    body: str
+    data: dict[str, str]
+    created_at: int
+    read_at: int | None
+
+
+class InboxPage(Struct, frozen=True, kw_only=True):
+    items: list[InboxItem]
+    unread_count: int
+    next_cursor: str | None  # None: this was the last page
+
+
+class Notifications:
+    """The notification API's rules (see the module docstring).
+
+    Args:
+        db: The database.
+        settings: The ``[notifications]`` section.
+        providers: The configured push providers (to tell an app which one reaches it).
+        wake: Called after a commit that gives the push worker something to do.
+        resolve: Resolver for the endpoint address check (tests).
+    """
+
+    def __init__(self, db: Database, settings: NotificationSettings,
+                 providers: Sequence[Provider], wake: Callable[[], None], *,
+                 resolve: Resolver | None = None) -> None:
+        self._db = db
+        self._providers = list(providers)
+        self._allowed_hosts = allowed_push_hosts(settings)
+        self._wake = wake
+        self._resolve = resolve
+
+    # -- registration and preferences -------------------------------------------------
+
+    async def register(self, principal: Principal, *, device_id: str, push_token: str | None,
+                       platform: str, changes: PreferenceChanges | None = None) -> DevicePush:
+        """Register (or replace, or with ``None`` remove) the calling device's push token.
+
+        ``device_id`` is the app's own id (``deviceInfo.deviceId``) or the server's
+        ``device_…`` id, and must name the calling device (else 404: a device cannot
+        register another). Endpoint URLs are checked against the address allow-list.
+        """
+        if device_id not in (principal.client_id, principal.device_id):
+            raise NotFound("deviceId is not the device making this request", field="deviceId")
+        if platform not in PLATFORMS:
+            raise ValidationError(f"platform must be one of {', '.join(PLATFORMS)}",
+                                  field="platform")
+        token = (push_token or "").strip() or None
+        if token is not None:
+            await self._check_token(token)
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            await self._own_device(tx, principal)
+            await push_registrations.set_registration(tx, principal.device_id, token=token,
+                                                      platform=platform)
+            if changes is not None:
+                await self._save(tx, principal.device_id, changes, now)
+        self._wake()
+        return await self.preferences(principal)
+
+    async def preferences(self, principal: Principal) -> DevicePush:
+        """The calling device's preferences and push status."""
+        conn = self._db.reader
+        device = await self._own_device(conn, principal)
+        prefs = _preferences(await push_registrations.preferences(conn, principal.device_id))
+        summary = await deliveries.device_summary(conn, principal.device_id)
+        token = device["push_token"]
+        transport = None
+        if token:
+            provider = pick(self._providers, PushTarget(platform=device["platform"], token=token,
+                                                        device_id=device["id"]))
+            transport = provider.name if provider is not None else None
+        last_error = None
+        if summary is not None and summary["last_status"] in ("failed", "dropped"):
+            last_error = summary["last_error"]
+        return DevicePush(
+            device_id=principal.device_id, preferences=prefs,
+            push=PushStatus(
+                registered=token is not None, transport=transport,
+                pending=int(summary["pending"]) if summary else 0,
+                last_delivered_at=summary["last_delivered_at"] if summary else None,
+                last_error=last_error,
+            ),
+        )
+
+    async def update_preferences(self, principal: Principal,
+                                 changes: PreferenceChanges) -> DevicePush:
+        """Change the calling device's preferences; pushes held by quiet hours are
+        re-examined at once (switching quiet hours off sends them now)."""
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            await self._own_device(tx, principal)
+            await self._save(tx, principal.device_id, changes, now)
+        self._wake()
+        return await self.preferences(principal)
+
+    async def _save(self, tx: Conn, device_id: str, changes: PreferenceChanges, now: int) -> None:
+        current = _preferences(await push_registrations.preferences(tx, device_id))
+        new = _apply(current, changes)
+        q = new.quiet_hours
+        await push_registrations.upsert_preferences(
+            tx, device_id, uploads=new.uploads, shares=new.shares, storage=new.storage,
+            security=new.security, quiet_enabled=q.enabled, quiet_start=q.start,
+            quiet_end=q.end, quiet_timezone=q.timezone, now=now,
+        )
+        await deliveries.release_held(tx, device_id, now)
+
+    async def _check_token(self, token: str) -> None:
+        if len(token) > 4096:
+            raise ValidationError("pushToken is longer than 4096 characters", field="pushToken")
+        if is_endpoint_url(token):
+            check = await check_endpoint(token, self._allowed_hosts, resolve=self._resolve)
+            if not check.ok:
+                raise ValidationError(f"pushToken: {check.reason}", field="pushToken")
+        elif token[: len(NTFY_PREFIX)].lower() == NTFY_PREFIX and ntfy_topic(token) is None:
+            raise ValidationError("pushToken: an ntfy topic is 1-64 letters, digits, _ or -",
+                                  field="pushToken")
+        elif any(ord(c) < 0x21 or ord(c) == 0x7F for c in token):
+            raise ValidationError("pushToken contains spaces or control characters",
+                                  field="pushToken")
+
+    @staticmethod
+    async def _own_device(conn: Conn, principal: Principal) -> Row:
+        row = await push_registrations.registration(conn, principal.device_id)
+        if row is None or row["user_id"] != principal.user_id:
+            raise NotFound("Device not found")
+        return row
+
+    # -- inbox ----------------------------------------------------------------------
+
+    async def inbox(self, principal: Principal, *, limit: int = 50, unread_only: bool = False,
+                    category: str | None = None, cursor: str | None = None) -> InboxPage:
+        """The user's notifications, newest first; pass ``next_cursor`` for the next page."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+        if category is not None and category not in CATEGORIES:
+            raise ValidationError(f"category must be one of {', '.join(CATEGORIES)}",
+                                  field="category")
+        before = _decode_cursor(cursor) if cursor else None
+        conn = self._db.reader
+        rows = await inbox.list_page(conn, principal.user_id, limit=limit + 1,
+                                     unread_only=unread_only, category=category, before=before)
+        items = [_item(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = _encode_cursor(last["created_at"], last["position"])
+        return InboxPage(items=items, unread_count=await inbox.unread_count(conn, principal.user_id),
+                         next_cursor=next_cursor)
+
+    async def mark_read(self, principal: Principal, notification_id: str) -> InboxItem:
+        """Mark one of the user's notifications read (404 for anyone else's). A push for it
+        that has not gone out yet (held by quiet hours, say) is then not sent."""
+        async with self._db.transaction() as tx:
+            if not await inbox.mark_read(tx, principal.user_id, notification_id, clock.now_ms()):
+                raise NotFound("Notification not found")
+            row = await inbox.get(tx, principal.user_id, notification_id)
+        assert row is not None
+        return _item(row)
+
+    async def mark_all_read(self, principal: Principal) -> int:
+        """Mark all of the user's notifications read; how many were unread."""
+        async with self._db.transaction() as tx:
+            return await inbox.mark_all_read(tx, principal.user_id, clock.now_ms())
+
+
+def _preferences(row: Row | None) -> Preferences:
+    if row is None:
+        return Preferences()
+    return Preferences(
+        uploads=bool(row["uploads"]), shares=bool(row["shares"]), storage=bool(row["storage"]),
+        security=bool(row["security"]),
+        quiet_hours=QuietHours(enabled=bool(row["quiet_enabled"]), start=row["quiet_start"],
+                               end=row["quiet_end"], timezone=row["quiet_timezone"]),
+    )
+
+
+def _apply(current: Preferences, changes: PreferenceChanges) -> Preferences:
+    """``current`` with ``changes`` applied and checked (400 naming the bad field)."""
+    quiet = current.quiet_hours
+    q = changes.quiet_hours
+    if q is not None:
+        if q.timezone is not None and not is_timezone(q.timezone):
+            raise ValidationError(
+                f"Unknown time zone {q.timezone[:64]!r}: use an IANA name such as Europe/Berlin",
+                field="quietHours.timezone",
+            )
+        quiet = QuietHours(
+            enabled=quiet.enabled if q.enabled is None else q.enabled,
+            start=quiet.start if q.start is None else parse_hhmm(q.start, "quietHours.start"),
+            end=quiet.end if q.end is None else parse_hhmm(q.end, "quietHours.end"),
+            timezone=quiet.timezone if q.timezone is None else q.timezone,
+        )
+        if quiet.enabled and quiet.start == quiet.end:
+            raise ValidationError("quietHours.start and quietHours.end must differ",
+                                  field="quietHours")
+
+    def pick_bool(name: Literal["uploads", "shares", "storage", "security"]) -> bool:
+        value = getattr(changes, name)
+        return bool(getattr(current, name)) if value is None else bool(value)
+
+    return Preferences(uploads=pick_bool("uploads"), shares=pick_bool("shares"),
+                       storage=pick_bool("storage"), security=pick_bool("security"),
+                       quiet_hours=quiet)
+
+
+def _item(row: Row) -> InboxItem:
+    return InboxItem(
+        id=row["id"], category=row["category"], kind=row["kind"], title=row["title"],
+        body=row["body"], data=msgspec.json.decode(row["data"] or "{}", type=dict[str, str]),
+        created_at=row["created_at"], read_at=row["read_at"],
+    )
+
+
+def _encode_cursor(created_at: int, position: int) -> str:
+    raw = f"{created_at}:{position}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        if len(cursor) > 100:
+            raise ValueError(cursor)
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        created, position = raw.split(":")
+        return int(created), int(position)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError("cursor is not one this server handed out", field="cursor") from None

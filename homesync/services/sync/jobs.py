@@ -1,0 +1,114 @@
+"""The sync area's background loops: the journal watcher and retention.
+
+:class:`JournalWatcher` is the safety net under the long poll. Writers in this process
+wake polls directly (:meth:`ChangeNotifier.changed`); anything that did not — another
+process such as the CLI, or a code path that forgot — is still noticed within
+``sync.wake_check_interval``: while polls are parked, the watcher looks for journal
+entries past the last position it saw and wakes their users.
+
+:class:`Retention` purges, every ``sync.retention_interval``: trash groups past
+``trash_retention``, replaced versions past ``keep_versions``/``version_retention``,
+finished queue operations and resolved conflicts past ``queue_retention``, and then sync
+history past ``history_retention`` (:mod:`.horizon`; after the trash, so files it
+purged this round are counted from their purge).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import msgspec
+
+from homesync import clock
+from homesync.config import SyncSettings, parse_duration
+from homesync.services.files.trash import Trash
+from homesync.services.files.versions import Versions
+from homesync.services.sync.conflicts import Conflicts
+from homesync.services.sync.horizon import CompactionReport, HistoryCompactor
+from homesync.services.sync.notifier import ChangeNotifier
+from homesync.services.sync.queue import OfflineQueue
+from homesync.store import changes
+from homesync.store.db import Database
+
+__all__ = ["JournalWatcher", "Retention", "RetentionReport"]
+
+log = logging.getLogger("homesync.sync")
+
+
+class JournalWatcher:
+    def __init__(self, db: Database, notifier: ChangeNotifier, interval_s: float) -> None:
+        self._db = db
+        self._notifier = notifier
+        self._interval = interval_s
+        self._seen: int | None = None
+
+    async def check(self) -> None:
+        """One look at the journal: wake the parked polls of users with new entries."""
+        if self._seen is None or not self._notifier.parked():
+            # Nobody waits: just keep the position current (one indexed max()).
+            self._seen = await changes.journal_end(self._db.reader)
+            return
+        for row in await changes.users_changed_after(self._db.reader, self._seen):
+            self._seen = max(self._seen, int(row["seq"]))
+            self._notifier.changed(row["user_id"])
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception:  # a bad moment of the database must not end the loop
+                log.exception("journal watcher check failed")
+            await asyncio.sleep(self._interval)
+
+
+class RetentionReport(msgspec.Struct, frozen=True, kw_only=True):
+    trash_bytes: int
+    version_bytes: int
+    queue_ops: int
+    conflicts: int
+    history: CompactionReport
+
+
+class Retention:
+    def __init__(self, settings: SyncSettings, trash: Trash, versions: Versions,
+                 queue: OfflineQueue, conflicts: Conflicts, history: HistoryCompactor) -> None:
+        self._settings = settings
+        self._trash = trash
+        self._versions = versions
+        self._queue = queue
+        self._conflicts = conflicts
+        self._history = history
+
+    async def run_once(self, now: int | None = None) -> RetentionReport:
+        """Purge everything past retention as of ``now``."""
+        now = clock.now_ms() if now is None else now
+        finished_before = now - self._settings.queue_retention_ms
+        return RetentionReport(
+            trash_bytes=await self._trash.purge_expired(now),
+            version_bytes=await self._versions.prune_expired(now),
+            queue_ops=await self._queue.prune(finished_before),
+            conflicts=await self._conflicts.prune_resolved(finished_before),
+            history=await self._history.compact(now),
+        )
+
+    async def run_forever(self) -> None:
+        try:  # operations a crash interrupted are applied first, then the sweeps begin
+            await self._queue.recover()
+        except Exception:
+            log.exception("applying interrupted queue operations failed")
+        interval = parse_duration(self._settings.retention_interval)
+        while True:
+            try:
+                report = await self.run_once()
+                if report.trash_bytes or report.version_bytes:
+                    log.info("retention freed %d bytes of trash and %d of old versions",
+                             report.trash_bytes, report.version_bytes)
+                history = report.history
+                if history.journal or history.tombstones or history.feed:
+                    log.info("sync history compacted: %d journal entries, %d purged files,"
+                             " %d share-feed entries", history.journal, history.tombstones,
+                             history.feed)
+            except Exception:
+                log.exception("retention sweep failed")
+            await asyncio.sleep(interval)

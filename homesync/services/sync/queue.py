@@ -1,0 +1,274 @@
+"""The offline queue (``POST /queue/add``, ``GET /queue``, ``DELETE /queue/{id}``).
+
+An app records what the user did offline as operations with its own ids and sends them
+when it is back. The server:
+
+- stores each operation once per device and op id (sending it again changes nothing and
+  answers with its current state);
+- applies the server-side ones (``delete``, ``move``, ``rename``, ``mkdir``) at once, in
+  priority order (high, normal, low), then by the app's ``createdAt`` — through the same
+  engine as ``POST /sync/files``, so a delete of a file another device edited since is a
+  conflict, not a loss. What the app had seen is the request's ``syncToken``, or without
+  one the journal position at the operation's ``createdAt``;
+- keeps an ``upload`` pending until this device completes an upload to its
+  ``remotePath`` (shown as ``processing`` while such an upload is open).
+
+Operations a crash interrupted are applied when the server starts again (:meth:`recover`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from homesync import clock
+from homesync.errors import Conflict, HomesyncError, NotFound, TooManyItems, ValidationError
+from homesync.models import Principal
+from homesync.paths import join, normalize_folder, split_path
+from homesync.services.sharing.access import is_reserved, resolve_folder
+from homesync.services.sync.changes import Changes
+from homesync.services.sync.engine import SyncEngine
+from homesync.services.sync.notifier import ChangeNotifier
+from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
+from homesync.store import changes, devices, queue
+from homesync.store.db import Conn, Database, Row
+
+__all__ = ["OfflineQueue", "QueueOp", "QueueOpView"]
+
+OpType = Literal["upload", "delete", "move", "rename", "mkdir"]
+Priority = Literal["high", "normal", "low"]
+_MAX_OP_ID = 200
+_MAX_LISTED = 10_000
+
+
+class QueueOp(msgspec.Struct, frozen=True, kw_only=True):
+    """One operation as the app sent it (``created_at`` in ms)."""
+
+    op_id: str
+    type: OpType
+    local_path: str | None = None
+    remote_path: str | None = None
+    file_id: str | None = None
+    priority: Priority = "normal"
+    created_at: int
+
+
+class QueueOpView(msgspec.Struct, frozen=True, kw_only=True):
+    op_id: str
+    type: str
+    local_path: str | None
+    remote_path: str | None
+    file_id: str | None
+    priority: str
+    created_at: int
+    received_at: int
+    updated_at: int
+    status: str
+    error: ErrorInfo | None
+    result_file_id: str | None
+    conflict_id: str | None
+
+
+def _view(row: Row, status: str | None = None) -> QueueOpView:
+    error = msgspec.json.decode(row["error"], type=ErrorInfo) if row["error"] else None
+    return QueueOpView(
+        op_id=row["op_id"], type=row["type"], local_path=row["local_path"],
+        remote_path=row["remote_path"], file_id=row["file_id"], priority=row["priority"],
+        created_at=row["created_at"], received_at=row["received_at"],
+        updated_at=row["updated_at"], status=status or row["status"], error=error,
+        result_file_id=row["result_file_id"], conflict_id=row["conflict_id"],
+    )
+
+
+def _checked(op: QueueOp) -> QueueOp:
+    """The operation with its paths normalised, or ValidationError naming what is wrong."""
+    if not 1 <= len(op.op_id) <= _MAX_OP_ID:
+        raise ValidationError(f"id must have 1 to {_MAX_OP_ID} characters", field="id")
+    remote = op.remote_path
+    if op.type in ("upload", "move", "rename", "mkdir") and remote is None:
+        raise ValidationError(f"a {op.type} operation needs remotePath", field="remotePath",
+                              id=op.op_id)
+    if op.type in ("delete", "move", "rename") and not op.file_id:
+        raise ValidationError(f"a {op.type} operation needs fileId", field="fileId",
+                              id=op.op_id)
+    if remote is not None:
+        if op.type == "mkdir":
+            remote = normalize_folder(remote)
+        else:
+            remote = join(*split_path(remote))
+    if op.local_path is not None and len(op.local_path) > 4096:
+        raise ValidationError("localPath is too long", field="localPath", id=op.op_id)
+    return msgspec.structs.replace(op, remote_path=remote)
+
+
+def _change(row: Row) -> LocalChange:
+    """The sync change a server-side operation stands for."""
+    if row["type"] == "mkdir":
+        return LocalChange(action="mkdir", local_id=row["op_id"], folder=row["remote_path"])
+    if row["type"] == "delete":
+        return LocalChange(action="delete", local_id=row["op_id"], file_id=row["file_id"])
+    folder, name = split_path(row["remote_path"])
+    return LocalChange(action=row["type"], local_id=row["op_id"], file_id=row["file_id"],
+                       folder=folder, name=name)
+
+
+def _outcome(result: ChangeResult) -> tuple[str, ErrorInfo | None]:
+    if result.status in ("applied", "deduplicated"):
+        return "done", None
+    if result.status == "conflict":
+        return "conflict", None
+    if result.status == "deleted_on_server":
+        return "failed", ErrorInfo("DELETED_ON_SERVER", "The entry was deleted on the server")
+    return "failed", result.error or ErrorInfo("REJECTED", "The operation was not applied")
+
+
+class OfflineQueue:
+    def __init__(self, db: Database, engine: SyncEngine, changes_: Changes,
+                 notifier: ChangeNotifier, max_ops: int) -> None:
+        self._db = db
+        self._engine = engine
+        self._changes = changes_
+        self._notifier = notifier
+        self._max_ops = max_ops
+
+    async def add(self, principal: Principal, ops: list[QueueOp],
+                  sync_token: str | None = None) -> list[QueueOpView]:
+        """Queue the operations (each once), apply the server-side ones, answer with the
+        state of every operation sent, in the order sent. 400/422 change nothing."""
+        if len(ops) > self._max_ops:
+            raise TooManyItems(f"At most {self._max_ops} operations per request",
+                               field="operations", maxItems=self._max_ops)
+        checked = [_checked(op) for op in ops]
+        token_base, token_shared = (
+            (await self._changes.base_seq(principal.user_id, sync_token),
+             await self._changes.shared_seq(principal.user_id, sync_token))
+            if sync_token is not None else (None, None))
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            for op in checked:
+                base = token_base if token_base is not None else await changes.seq_before(
+                    tx, principal.user_id, min(op.created_at, now))
+                await queue.insert_if_new(
+                    tx, device_id=principal.device_id, op_id=op.op_id,
+                    user_id=principal.user_id, type=op.type, local_path=op.local_path,
+                    remote_path=op.remote_path, file_id=op.file_id, priority=op.priority,
+                    created_at=op.created_at, base_seq=base, shared_seq=token_shared, now=now)
+        await self._process(principal.user_id, principal.device_id, principal.device_name)
+        await self._settle_uploads(principal.device_id)
+        views: list[QueueOpView] = []
+        for op in checked:
+            row = await queue.get(self._db.reader, principal.device_id, op.op_id)
+            assert row is not None
+            views.append(await self._view(row))
+        return views
+
+    async def list_ops(self, principal: Principal) -> list[QueueOpView]:
+        """The device's operations in the order they arrived (finished ones for a while)."""
+        await self._settle_uploads(principal.device_id)
+        rows = await queue.list_for_device(self._db.reader, principal.device_id,
+                                           limit=_MAX_LISTED)
+        return [await self._view(r) for r in rows]
+
+    async def cancel(self, principal: Principal, op_id: str) -> QueueOpView:
+        """Cancel a pending operation (again: harmless). 404 if the device has no such
+        operation, 409 when it already ran."""
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            row = await queue.get(tx, principal.device_id, op_id)
+            if row is None:
+                raise NotFound("No such operation on this device", id=op_id)
+            if row["status"] == "pending":
+                await queue.set_status(tx, principal.device_id, op_id, status="cancelled",
+                                       now=now)
+            elif row["status"] != "cancelled":
+                raise Conflict(f"The operation is already {row['status']}", id=op_id,
+                               status=row["status"])
+            row = await queue.get(tx, principal.device_id, op_id)
+        assert row is not None
+        return _view(row)
+
+    async def pending_uploads(self, device_id: str) -> int:
+        """Upload operations of the device still waiting, not counting those whose upload
+        is open (the uploads service counts those)."""
+        await self._settle_uploads(device_id)
+        waiting = 0
+        for row in await queue.pending_uploads(self._db.reader, device_id):
+            folder, name = split_path(row["remote_path"])
+            if not await queue.upload_in_progress(self._db.reader, device_id=device_id,
+                                                  folder=folder, name=name):
+                waiting += 1
+        return waiting
+
+    async def recover(self) -> None:
+        """Apply server-side operations that a crash left pending."""
+        for row in await queue.devices_with_pending(self._db.reader):
+            device = await devices.by_id(self._db.reader, row["device_id"])
+            if device is not None:
+                await self._process(row["user_id"], row["device_id"], device["name"])
+
+    async def prune(self, before: int) -> int:
+        """Forget finished operations last changed before ``before``; how many went."""
+        return await self._db.in_batches(lambda tx: queue.prune_finished(tx, before))
+
+    async def _process(self, user_id: str, device_id: str, device_name: str) -> None:
+        now = clock.now_ms()
+        changed: set[str] = set()  # whose trees changed (shared items are their owner's)
+        async with self._db.transaction() as tx:
+            for row in await queue.pending_server_ops(tx, device_id):
+                actor = Actor(user_id=user_id, device_id=device_id, device_name=device_name,
+                              base_seq=row["base_seq"], shared_seq=row["shared_seq"],
+                              queued_at=min(row["created_at"], row["received_at"]), now=now)
+                result = await self._engine.apply(tx, actor, _change(row))
+                status, error = _outcome(result)
+                if status == "done":
+                    changed.add(result.owner_id or user_id)
+                await queue.set_status(
+                    tx, device_id, row["op_id"], status=status, now=now,
+                    error=msgspec.to_builtins(error) if error else None,
+                    result_file_id=result.file_id, conflict_id=result.conflict_id)
+        for tree_owner in changed:
+            self._notifier.changed(tree_owner)
+
+    async def _settle_uploads(self, device_id: str) -> None:
+        """Mark upload operations done whose upload to ``remotePath`` has completed."""
+        pending = await queue.pending_uploads(self._db.reader, device_id)
+        if not pending:
+            return
+        done: list[tuple[str, str]] = []
+        for row in pending:
+            folder, name = split_path(row["remote_path"])
+            owner_id = row["user_id"]
+            if is_reserved(folder):  # an upload into a folder shared with the user
+                try:
+                    place = await resolve_folder(self._db.reader, owner_id, folder)
+                except HomesyncError:
+                    place = None  # the share ended: the operation waits (or is cancelled)
+                if place is None:
+                    continue
+                owner_id, folder = place.owner_id, place.path
+            file_id = await queue.completed_upload(
+                self._db.reader, user_id=owner_id, device_id=device_id, folder=folder,
+                name=name, base_seq=row["base_seq"])
+            if file_id is not None:
+                done.append((row["op_id"], file_id))
+        if done:
+            now = clock.now_ms()
+            async with self._db.transaction() as tx:
+                for op_id, file_id in done:
+                    await _finish_upload(tx, device_id, op_id, file_id, now)
+
+    async def _view(self, row: Row) -> QueueOpView:
+        if row["type"] == "upload" and row["status"] == "pending":
+            folder, name = split_path(row["remote_path"])
+            if await queue.upload_in_progress(self._db.reader, device_id=row["device_id"],
+                                              folder=folder, name=name):
+                return _view(row, "processing")
+        return _view(row)
+
+
+async def _finish_upload(tx: Conn, device_id: str, op_id: str, file_id: str, now: int) -> None:
+    row = await queue.get(tx, device_id, op_id)
+    if row is not None and row["status"] == "pending":  # not cancelled meanwhile
+        await queue.set_status(tx, device_id, op_id, status="done", now=now,
+                               result_file_id=file_id)

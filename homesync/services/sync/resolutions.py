@@ -1,0 +1,334 @@
+"""``POST /conflicts/resolve``: settle conflicts without destroying content.
+
+- ``keep_remote``: the server's side stays; the device takes it.
+- ``keep_local``: the device's side wins. For content, it becomes the file's new current
+  version (the server's stays in the version history); a file deleted meanwhile comes
+  back from the trash first. For a delete, the file goes to the trash. For a rename onto
+  a taken name, the entry in the way goes to the trash and the rename applies.
+- ``keep_both``: the server's file stays (back from the trash if it was deleted) and the
+  device's content is stored beside it as ``name (conflicted copy <device> <date>).ext``.
+  A delete against changed content has nothing of the device's to keep: as keep_remote.
+
+When the device's content is not on the server yet, the answer is ``upload_required``
+with ``uploadTo`` (where to upload it); the conflict stays open, and resolving it again
+after the upload finishes the job. Resolving an already resolved conflict repeats its
+first answer and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from homesync.errors import HomesyncError, NotFound, ValidationError
+from homesync.paths import normalize_folder, normalize_name
+from homesync.services.files.content import ContentPlacer
+from homesync.services.files.naming import conflicted_copy_names, find_free_name, restored_names
+from homesync.services.sync.conflicts import ConflictSide, ConflictView, conflict_view
+from homesync.services.sync.engine import move_to_trash
+from homesync.services.sync.notifier import ChangeNotifier
+from homesync.services.sync.types import Actor, ErrorInfo, error_info
+from homesync.services.uploads.init import normalize_checksum
+from homesync.store import conflicts, files, tombstones, tree
+from homesync.store.db import Conn, Database, Row
+
+__all__ = ["Resolution", "ResolutionResult", "Resolver", "UploadTarget"]
+
+ResolutionChoice = Literal["keep_remote", "keep_local", "keep_both"]
+MAX_PER_REQUEST = 500
+
+
+class Resolution(msgspec.Struct, frozen=True, kw_only=True):
+    """One item of ``conflicts[]``; the ``local_*`` fields are the app's ``localData``."""
+
+    conflict_id: str
+    resolution: ResolutionChoice
+    file_id: str | None = None
+    local_name: str | None = None
+    local_folder: str | None = None
+    local_modified_at: int | None = None
+    local_checksum: str | None = None
+    local_size: int | None = None
+
+
+class UploadTarget(msgspec.Struct, frozen=True, kw_only=True):
+    """Where to upload the device's content so that resolving again can finish."""
+
+    folder: str
+    name: str
+    file_id: str | None = None  # upload as a new version of this file
+
+
+class ResolutionResult(msgspec.Struct, frozen=True, kw_only=True):
+    conflict_id: str
+    status: Literal["resolved", "upload_required", "rejected"]
+    resolution: str
+    file_id: str | None = None
+    copy_file_id: str | None = None
+    upload_to: UploadTarget | None = None
+    error: ErrorInfo | None = None
+
+
+class _Pending(Exception):
+    """The device's content is needed first (not an error: ``upload_required``)."""
+
+    def __init__(self, target: UploadTarget) -> None:
+        self.target = target
+
+
+class Resolver:
+    def __init__(self, db: Database, placer: ContentPlacer, notifier: ChangeNotifier) -> None:
+        self._db = db
+        self._placer = placer
+        self._notifier = notifier
+
+    async def resolve(self, actor: Actor, items: list[Resolution]) -> list[ResolutionResult]:
+        """Resolve each item in order; 404 (and nothing changes) if any conflict id is not
+        one of the user's."""
+        if len(items) > MAX_PER_REQUEST:
+            raise ValidationError(f"At most {MAX_PER_REQUEST} conflicts per request",
+                                  field="conflicts")
+        results: list[ResolutionResult] = []
+        async with self._db.transaction() as tx:
+            rows = []
+            for item in items:
+                row = await conflicts.by_id(tx, actor.user_id, item.conflict_id)
+                if row is None:
+                    raise NotFound(f"No such conflict: {item.conflict_id}",
+                                   conflictId=item.conflict_id)
+                rows.append(row)
+            for item, row in zip(items, rows, strict=True):
+                results.append(await self._one(tx, actor, item, row))
+        if any(r.status == "resolved" for r in results):
+            self._notifier.changed(actor.user_id)
+        return results
+
+    async def _one(self, tx: Conn, actor: Actor, item: Resolution, row: Row) -> ResolutionResult:
+        conflict = conflict_view(row)
+        if conflict.resolved_at is not None:
+            return msgspec.convert(msgspec.json.decode(row["outcome"] or "{}"),
+                                   ResolutionResult)
+        try:
+            if item.file_id is not None and item.file_id not in (conflict.file_id,
+                                                                  conflict.local.file_id):
+                raise ValidationError("fileId is not the file of this conflict", field="fileId")
+            local = _with_local_data(conflict.local, item)
+            async with tree.savepoint(tx):
+                file_id, copy_id = await self._apply(tx, actor, conflict, local, item)
+                result = ResolutionResult(conflict_id=conflict.id, status="resolved",
+                                          resolution=item.resolution, file_id=file_id,
+                                          copy_file_id=copy_id)
+                await conflicts.mark_resolved(tx, conflict.id, resolution=item.resolution,
+                                              outcome=msgspec.to_builtins(result), now=actor.now)
+                return result
+        except _Pending as pending:
+            return ResolutionResult(conflict_id=conflict.id, status="upload_required",
+                                    resolution=item.resolution, file_id=conflict.file_id,
+                                    upload_to=pending.target)
+        except HomesyncError as exc:
+            return ResolutionResult(conflict_id=conflict.id, status="rejected",
+                                    resolution=item.resolution, file_id=conflict.file_id,
+                                    error=error_info(exc))
+
+    async def _apply(self, tx: Conn, actor: Actor, conflict: ConflictView, local: ConflictSide,
+                     item: Resolution) -> tuple[str | None, str | None]:
+        """Carry out one resolution; (file id, copy id) of the outcome."""
+        choice = item.resolution
+        if choice == "keep_remote":
+            return conflict.file_id, None
+        kind, action = conflict.kind, local.action
+        if kind == "delete_modify":
+            if choice == "keep_both":
+                return conflict.file_id, None  # nothing of the device's to keep
+            return await self._delete(tx, actor, local.file_id or conflict.file_id), None
+        if kind == "name_collision" and action in ("rename", "move"):
+            return await self._relocate(tx, actor, conflict, local, choice)
+        assert local.checksum is not None
+        if choice == "keep_both":
+            return await self._keep_both(tx, actor, conflict, local, item.local_name)
+        if kind == "name_collision":
+            return await self._replace_at_path(tx, actor, local), None
+        file_id = await self._keep_local_content(tx, actor, conflict, local)
+        if item.local_name is not None or item.local_folder is not None:
+            await self._rename_as_local(
+                tx, actor, file_id,
+                folder=normalize_folder(item.local_folder) if item.local_folder else None,
+                name=normalize_name(item.local_name) if item.local_name else None)
+        return file_id, None
+
+    # -- content ----------------------------------------------------------------------
+
+    async def _keep_local_content(self, tx: Conn, actor: Actor, conflict: ConflictView,
+                                  local: ConflictSide) -> str:
+        """The device's content becomes the current version of the conflict's file."""
+        assert conflict.file_id is not None and local.checksum is not None
+        row = await _file(tx, actor, conflict.file_id)
+        if row["deleted_at"] is None:
+            await self._put_version(tx, actor, row, local)
+            return str(row["id"])
+        # Deleted on the server: bring it back (a purged one can only be made anew). An
+        # earlier try may have asked the device to upload to the free path: that file counts.
+        name, holder = await find_free_name(tx, actor.user_id, row["folder"],
+                                            restored_names(row["name"]), holding=local.checksum)
+        if holder is not None:
+            return str(holder["id"])
+        if row["purged_at"] is not None:
+            return await self._new_file(tx, actor, row["folder"], name, local)
+        if await files.find_version_by_checksum(tx, actor.user_id, local.checksum) is None:
+            raise _Pending(UploadTarget(folder=row["folder"], name=name))
+        row = await self._untrash(tx, actor, row)
+        await self._put_version(tx, actor, row, local)
+        return str(row["id"])
+
+    async def _replace_at_path(self, tx: Conn, actor: Actor, local: ConflictSide) -> str:
+        """A new file collided with an entry: the device's content takes that path (the
+        entry's content stays in its version history)."""
+        assert local.folder is not None and local.name is not None
+        here = await files.find_by_name(tx, actor.user_id, local.folder, local.name)
+        if here is None:
+            return await self._new_file(tx, actor, local.folder, local.name, local)
+        if here["kind"] != "file":
+            raise ValidationError("A folder holds that name: choose keep_both or keep_remote")
+        await self._put_version(tx, actor, here, local)
+        return str(here["id"])
+
+    async def _keep_both(self, tx: Conn, actor: Actor, conflict: ConflictView,
+                         local: ConflictSide,
+                         copy_name: str | None) -> tuple[str | None, str | None]:
+        """The server's file stays (restored if trashed); the device's content goes beside it."""
+        assert local.checksum is not None
+        file_id = conflict.file_id
+        row = await _file(tx, actor, file_id) if file_id is not None else None
+        if conflict.kind == "name_collision" or row is None:
+            folder, base = local.folder or "/", copy_name or local.name or "file"
+        else:
+            folder, base = row["folder"], copy_name or row["name"]
+            if row["deleted_at"] is None and row["checksum"] == local.checksum:
+                return file_id, None  # the same content: nothing to keep twice
+        # A copy already holding the content (made by an earlier try, or uploaded there by
+        # the device after upload_required) is the copy; otherwise the first free name.
+        name, holder = await find_free_name(
+            tx, actor.user_id, folder,
+            conflicted_copy_names(base, local.device_name or actor.device_name,
+                                  conflict.created_at),
+            holding=local.checksum)
+        if holder is None and await files.find_version_by_checksum(
+                tx, actor.user_id, local.checksum) is None:
+            raise _Pending(UploadTarget(folder=folder, name=name))
+        if conflict.kind != "name_collision" and row is not None \
+                and row["deleted_at"] is not None and row["purged_at"] is None:
+            await self._untrash(tx, actor, row)
+        if holder is not None:
+            return file_id, str(holder["id"])
+        return file_id, await self._new_file(tx, actor, folder, name, local)
+
+    async def _put_version(self, tx: Conn, actor: Actor, row: Row, local: ConflictSide) -> None:
+        assert local.checksum is not None
+        if row["checksum"] == local.checksum:
+            return
+        placed = await self._placer.place(tx, actor, file_id=row["id"], folder=row["folder"],
+                                          name=row["name"], checksum=local.checksum,
+                                          size=local.size, modified_at=local.modified_at)
+        if placed is None:
+            raise _Pending(UploadTarget(folder=row["folder"], name=row["name"],
+                                        file_id=row["id"]))
+        await tombstones.clear(tx, actor.user_id, local.checksum)
+
+    async def _new_file(self, tx: Conn, actor: Actor, folder: str, name: str,
+                        local: ConflictSide) -> str:
+        """The device's content as a new file at ``folder``/``name`` (free)."""
+        assert local.checksum is not None
+        placed = await self._placer.place(tx, actor, file_id=None, folder=folder, name=name,
+                                          checksum=local.checksum, size=local.size,
+                                          modified_at=local.modified_at)
+        if placed is None:
+            raise _Pending(UploadTarget(folder=folder, name=name))
+        await tombstones.clear(tx, actor.user_id, local.checksum)
+        return placed.file_id
+
+    async def _rename_as_local(self, tx: Conn, actor: Actor, file_id: str, *,
+                               folder: str | None, name: str | None) -> None:
+        """``localData`` named the file differently: the device's name (or folder) wins
+        too. Only what ``localData`` names changes: the rest stays as the server has it."""
+        row = await _file(tx, actor, file_id)
+        folder, name = folder or row["folder"], name or row["name"]
+        if (folder, name) == (row["folder"], row["name"]):
+            return
+        here = await files.find_by_name(tx, actor.user_id, folder, name)
+        if here is not None and here["id"] != row["id"]:
+            name, _ = await find_free_name(tx, actor.user_id, folder, restored_names(name))
+        await files.ensure_folder(tx, user_id=actor.user_id, folder=folder,
+                                  device_id=actor.device_id, now=actor.now)
+        await tree.move(tx, user_id=actor.user_id, row=row, folder=folder, name=name,
+                        device_id=actor.device_id, now=actor.now)
+
+    # -- trash and tree ----------------------------------------------------------------
+
+    async def _untrash(self, tx: Conn, actor: Actor, row: Row) -> Row:
+        """Bring a trashed entry back where it was (under a free name), with its group."""
+        await files.ensure_folder(tx, user_id=actor.user_id, folder=row["folder"],
+                                  device_id=actor.device_id, now=actor.now)
+        name, _ = await find_free_name(tx, actor.user_id, row["folder"],
+                                       restored_names(row["name"]))
+        await tree.restore_group(tx, user_id=actor.user_id, row=row, folder=row["folder"],
+                                 name=name, device_id=actor.device_id, now=actor.now)
+        return await _file(tx, actor, row["id"])
+
+    async def _delete(self, tx: Conn, actor: Actor, file_id: str | None) -> str | None:
+        if file_id is None:
+            return None
+        row = await _file(tx, actor, file_id)
+        if row["deleted_at"] is None:
+            await move_to_trash(tx, actor, row)
+        return file_id
+
+    async def _relocate(self, tx: Conn, actor: Actor, conflict: ConflictView,
+                        local: ConflictSide,
+                        choice: ResolutionChoice) -> tuple[str | None, str | None]:
+        """A rename or move onto a taken name. If the entry was deleted meanwhile there is
+        nothing left to rename: the conflict is settled as it stands."""
+        assert local.file_id is not None and local.folder is not None and local.name is not None
+        row = await _file(tx, actor, local.file_id)
+        if row["deleted_at"] is not None:
+            return None, None
+        in_way = await files.find_by_name(tx, actor.user_id, local.folder, local.name)
+        name = local.name
+        if in_way is not None and in_way["id"] != row["id"]:
+            if choice == "keep_local":
+                await self._delete(tx, actor, in_way["id"])
+            else:
+                name, _ = await find_free_name(
+                    tx, actor.user_id, local.folder,
+                    conflicted_copy_names(local.name, local.device_name or actor.device_name,
+                                          conflict.created_at))
+        if (local.folder, name) != (row["folder"], row["name"]):
+            await files.ensure_folder(tx, user_id=actor.user_id, folder=local.folder,
+                                      device_id=actor.device_id, now=actor.now)
+            await tree.move(tx, user_id=actor.user_id, row=row, folder=local.folder, name=name,
+                            device_id=actor.device_id, now=actor.now)
+        return str(row["id"]), None
+
+
+async def _file(tx: Conn, actor: Actor, file_id: str) -> Row:
+    row = await tree.get(tx, actor.user_id, file_id)
+    if row is None:
+        raise NotFound("The file of this conflict no longer exists")
+    return row
+
+
+def _with_local_data(side: ConflictSide, item: Resolution) -> ConflictSide:
+    """The recorded local side, updated with what the app says in ``localData``."""
+    local = msgspec.structs.replace(side)
+    if item.local_name is not None:
+        local.name = normalize_name(item.local_name)
+    if item.local_folder is not None:
+        local.folder = normalize_folder(item.local_folder)
+    if item.local_modified_at is not None:
+        local.modified_at = item.local_modified_at
+    if item.local_checksum is not None:
+        local.checksum = normalize_checksum(item.local_checksum)
+    if item.local_size is not None:
+        local.size = item.local_size
+    return local
+

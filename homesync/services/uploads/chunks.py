@@ -1,0 +1,173 @@
+"""Chunk PUTs of an upload: authorised (Bearer or signed URL), streamed into the chunk
+store as they arrive, and counted only once durable (see :mod:`.service`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+
+from homesync import clock
+from homesync.errors import (
+    ChecksumMismatch,
+    ChunkSizeMismatch,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+    UploadExpired,
+    ValidationError,
+)
+from homesync.services.uploads.digest import RunningDigests
+from homesync.services.uploads.init import normalize_checksum
+from homesync.services.uploads.limits import ChunkSlots
+from homesync.services.uploads.quota import Quota
+from homesync.services.uploads.types import ChunkReceipt, ChunkTarget
+from homesync.services.uploads.urls import ChunkUrlSigner
+from homesync.store import chunk_index, uploads
+from homesync.store.chunks import ChunkStore
+from homesync.store.db import Database, Row
+
+__all__ = ["ChunkReceiver", "check_open", "parse_index"]
+
+
+class ChunkReceiver:
+    def __init__(self, db: Database, chunks: ChunkStore, quota: Quota, signer: ChunkUrlSigner,
+                 slots: ChunkSlots, digests: RunningDigests, *, session_ttl_ms: int) -> None:
+        self._db = db
+        self._chunks = chunks
+        self._quota = quota
+        self._signer = signer
+        self.slots = slots
+        self._digests = digests
+        self._ttl_ms = session_ttl_ms
+
+    async def chunk_target(self, upload_id: str, index: str | int | None,
+                           byte_range: tuple[int, int, int | None] | None = None, *,
+                           user_id: str | None, url_exp: str | None = None,
+                           url_sig: str | None = None) -> ChunkTarget:
+        """Authorise a chunk PUT (owner's Bearer, or the upload's signed URL) and locate it.
+
+        The chunk is named by ``index``, or by ``byte_range`` (first, last inclusive, total
+        size or None, from a ``Content-Range``) which must cover exactly one chunk.
+        404 for someone else's upload (or none), 401 for a bad signature, 410 when expired,
+        409 when the upload has ended, 400 for an index or range outside the upload.
+        """
+        # Server ids are short ASCII; anything else cannot name an upload.
+        # A lookup by primary key on every chunk PUT: inline (see store.connections).
+        row = (await uploads.get(self._db.inline, upload_id)
+               if upload_id.isascii() and len(upload_id) <= 100 else None)
+        if user_id is not None:
+            if row is None or row["user_id"] != user_id:
+                raise NotFound("No such upload")
+        elif url_exp is not None and url_sig is not None:
+            if not self._signer.verify(upload_id, url_exp, url_sig):
+                raise Unauthorized("Invalid chunk URL signature")
+            if row is None:
+                raise NotFound("No such upload")
+            if row["device_removed_at"] is not None:
+                raise Unauthorized("The device of this upload was removed")
+        else:
+            raise Unauthorized("Use Authorization: Bearer <accessToken> or a signed chunk URL")
+        check_open(row, clock.now_ms())
+        chunk_size, size = row["chunk_size"], row["size"]
+        if byte_range is not None:
+            index = byte_range[0] // chunk_size
+        idx = parse_index("" if index is None else index, row["total_chunks"])
+        start = idx * chunk_size
+        length = min(size, start + chunk_size) - start
+        if byte_range is not None:
+            first, last, total = byte_range
+            if (first, last) != (start, start + length - 1) or total not in (None, size):
+                raise ValidationError("Content-Range must cover exactly one chunk of the upload",
+                                      expectedStart=start, expectedEnd=start + length - 1)
+        return ChunkTarget(upload_id=upload_id, user_id=row["user_id"],
+                           device_id=row["device_id"], index=idx, start=start, length=length,
+                           replaceable=bool(row["checksum_failed"]))
+
+    async def receive_chunk(self, target: ChunkTarget, body: AsyncIterable[bytes], *,
+                            checksum: str | None = None) -> ChunkReceipt:
+        """Stream one chunk's body into the store and count it once it is durable.
+
+        The body is hashed and written as it arrives and cut off (413) the moment it passes
+        the chunk's length; short bodies (400), a wrong ``checksum`` (422) and different
+        bytes for an index that already has a chunk (409) are refused and not counted.
+        """
+        expected = normalize_checksum(checksum)[7:] if checksum else None
+        with self.slots.hold(target.device_id):
+            return await self._receive(target, body, expected)
+
+    async def _receive(self, target: ChunkTarget, body: AsyncIterable[bytes],
+                       expected: str | None) -> ChunkReceipt:
+        await self._quota.check_disk(target.length)
+        writer = self._chunks.writer()
+        try:
+            async for piece in body:
+                if writer.size + len(piece) > target.length:
+                    raise PayloadTooLarge(f"Chunk {target.index} has {target.length} bytes",
+                                          expected=target.length)
+                if piece:
+                    await writer.write(piece)
+            if writer.size != target.length:
+                raise ChunkSizeMismatch(
+                    f"Chunk {target.index} must have {target.length} bytes, got {writer.size}",
+                    expected=target.length, received=writer.size)
+            digest = writer.hexdigest()
+            if expected is not None and digest != expected:
+                raise ChecksumMismatch("X-Chunk-Checksum does not match the chunk's bytes",
+                                       expected=f"sha256:{expected}", actual=f"sha256:{digest}")
+            await writer.commit()
+            receipt = await self._record(target, digest)
+            self._digests.chunk_stored(target.upload_id)  # hashes the file as it arrives
+            return receipt
+        finally:
+            await writer.abort()  # no-op once committed
+
+    async def _record(self, target: ChunkTarget, digest: str) -> ChunkReceipt:
+        # A handful of statements in one transaction: every chunk PUT pays for these, so
+        # the checks ride on the writes (conflict and openness come back as row counts).
+        now = clock.now_ms()
+        async with self._db.transaction() as tx:
+            await chunk_index.add(tx, digest, target.length, now)
+            # gc deletes bytes only inside a write transaction; checking here, in ours, means
+            # the chunk cannot vanish between this check and the commit that protects it.
+            if not await self._chunks.exists(digest):
+                raise ServiceUnavailable("The chunk was cleaned up while arriving; send it again")
+            added = await uploads.put_chunk(
+                tx, upload_id=target.upload_id, idx=target.index, chunk_hash=digest,
+                size=target.length, replace=target.replaceable, now=now)
+            counted = None
+            if added is not None:
+                counted = await uploads.count_received(tx, target.upload_id, added_bytes=added,
+                                                       now=now, expires_at=now + self._ttl_ms)
+            if counted is None:
+                row = await uploads.get(tx, target.upload_id)
+                assert row is not None
+                check_open(row, now)  # completed, cancelled or expired meanwhile
+                raise Conflict(f"Chunk {target.index} was already received with other bytes",
+                               index=target.index)
+        return ChunkReceipt(upload_id=target.upload_id, index=target.index,
+                            bytes_received=target.length,
+                            completed_chunks=counted["received_chunks"],
+                            total_chunks=counted["total_chunks"], status=counted["status"])
+
+
+def check_open(row: Row, now: int) -> None:
+    """410 when the upload expired, 409 when it was completed or cancelled."""
+    status = row["status"]
+    if status == "expired" or (status in uploads.OPEN_STATUSES and row["expires_at"] <= now):
+        raise UploadExpired()
+    if status == "completed":
+        raise Conflict("This upload is already completed", fileId=row["file_id"])
+    if status == "cancelled":
+        raise Conflict("This upload was cancelled; start a new one")
+
+
+def parse_index(index: str | int, total: int) -> int:
+    text = str(index)
+    if not text.isdigit() or len(text) > 9:
+        raise ValidationError("Chunk index must be a whole number", field="index")
+    idx = int(text)
+    if idx >= total:
+        raise ValidationError(f"This upload has chunks 0 to {total - 1}", field="index",
+                              totalChunks=total)
+    return idx

@@ -1,0 +1,340 @@
+"""``POST /upload/init``: decide, per file, between dedup, resume and a new upload.
+
+For each file, in order:
+
+1. the sync engineer's tombstone rule (``deleted_on_server`` unless ``restore``);
+2. content the user already has at that place → ``deduplicated`` with that file;
+3. content the user has elsewhere → a new file (or version) made from the stored
+   chunks at once, ``deduplicated`` with the new id — no bytes sent. Never across users:
+   another user's content is invisible here, so init is no existence oracle;
+4. a live entry with that name (no ``fileId``) → ``conflict``, naming it: a new file never
+   silently replaces another; likewise a new version whose ``syncToken`` predates another
+   device's change to the file (``complete`` checks again: see :mod:`.service`);
+5. an open upload of the same content to the same place by the same device → resumed;
+6. otherwise a new upload.
+
+The quota is checked once for everything the request adds (507 before anything is
+written), then the whole plan commits in one transaction.
+
+A file going into something shared with the user (a ``fileId`` of the owner's, or a
+folder under ``/Shared with me``) lands in the owner's tree when a ``write`` share allows
+it (:func:`homesync.services.sharing.access.upload_place`; 403 otherwise). Its bytes count
+against the owner's quota (a 507 names the owner's space, never their amounts), and steps
+1 and 3 are skipped: the owner's tombstones and stored content must not answer the
+recipient's questions about what else the owner has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from homesync import clock
+from homesync.config import UploadSettings, parse_duration, parse_size
+from homesync.errors import (
+    Conflict,
+    NameConflict,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+    RateLimited,
+    ValidationError,
+)
+from homesync.ids import new_id
+from homesync.paths import name_key, normalize_folder, normalize_name
+from homesync.services.sharing.access import UploadPlace, upload_place
+from homesync.services.uploads.quota import Quota
+from homesync.services.uploads.types import FileRequest, InitEntry, InitResult, UploadOptions
+from homesync.store import files, tree, uploads
+from homesync.store.db import Conn, Database, Row
+
+__all__ = ["MAX_CHUNKS_PER_FILE", "DeletedOnServer", "UploadPlanner", "changed_since",
+           "normalize_checksum"]
+
+# Past this many chunks a file's chunk size grows (within max_chunk_size): a 100 GiB video
+# in 1 MiB chunks would otherwise answer init with a 100,000-entry chunk list.
+MAX_CHUNKS_PER_FILE = 10_000
+_PIECE_ALIGN = 64 * 1024
+# A device at its open-session limit frees one when an upload completes: minutes, usually.
+_SESSIONS_RETRY_AFTER_S = 60
+
+# (tx, user_id, checksum) → True when the user deleted that content on the server and an
+# auto-upload must not bring it back. Installed by the sync service (container.py).
+DeletedOnServer = Callable[[Conn, str, str], Awaitable[bool]]
+# (user_id, syncToken) → the journal position a change made with it is judged against
+# (for the user's own files, or for what others share with them); ValidationError for a
+# token this server did not make. Installed by the sync service.
+BaseSeq = Callable[[str, str], Awaitable[int]]
+
+
+async def _never_deleted(tx: Conn, user_id: str, checksum: str) -> bool:
+    return False
+
+
+async def _knows_nothing(user_id: str, token: str) -> int:
+    return 0
+
+
+def normalize_checksum(value: str) -> str:
+    """``sha256:<64 lowercase hex>`` or ValidationError (upper-case hex is accepted)."""
+    algo, _, digest = value.strip().partition(":")
+    digest = digest.lower()
+    if algo.lower() != "sha256" or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValidationError("checksum must be sha256:<64 hex digits>", field="checksum")
+    return f"sha256:{digest}"
+
+
+class UploadPlanner:
+    def __init__(self, db: Database, quota: Quota, settings: UploadSettings) -> None:
+        self._db = db
+        self._quota = quota
+        self._settings = settings
+        self.ttl_ms = parse_duration(settings.session_ttl) * 1000
+        self.min_chunk = parse_size(settings.min_chunk_size)
+        self.max_chunk = parse_size(settings.max_chunk_size)
+        self.default_chunk = min(max(parse_size(settings.default_chunk_size), self.min_chunk),
+                                 self.max_chunk)
+        self.max_file = parse_size(settings.max_file_size)
+        self.deleted_on_server: DeletedOnServer = _never_deleted
+        self.base_seq: BaseSeq = _knows_nothing
+        self.shared_base_seq: BaseSeq = _knows_nothing
+
+    def chunk_size_for(self, requested: int | None, size: int) -> int:
+        """The asked-for chunk size clamped to the configured range, grown for huge files."""
+        chunk = self.default_chunk if not requested else min(max(requested, self.min_chunk),
+                                                              self.max_chunk)
+        if size > chunk * MAX_CHUNKS_PER_FILE:
+            needed = -(-size // MAX_CHUNKS_PER_FILE)
+            chunk = min(self.max_chunk, -(-needed // _PIECE_ALIGN) * _PIECE_ALIGN)
+        return chunk
+
+    def _check(self, req: FileRequest) -> FileRequest:
+        if not 1 <= len(req.local_id) <= 200:
+            raise ValidationError("localId must have 1 to 200 characters", field="localId")
+        if req.size < 0:
+            raise ValidationError("size cannot be negative", field="size")
+        if req.size > self.max_file:
+            raise PayloadTooLarge(f"Files may be at most {self.max_file} bytes",
+                                  localId=req.local_id, maxFileSize=self.max_file)
+        return FileRequest(
+            local_id=req.local_id, name=normalize_name(req.name),
+            folder=normalize_folder(req.folder), size=req.size,
+            checksum=normalize_checksum(req.checksum), mime_type=req.mime_type,
+            priority=req.priority, file_id=req.file_id, restore=req.restore,
+            sync_token=req.sync_token,
+        )
+
+    async def init(self, *, user_id: str, device_id: str, requests: list[FileRequest],
+                   options: UploadOptions) -> InitResult:
+        """Plan and record one ``upload/init`` (see the module docstring)."""
+        if not requests:
+            raise ValidationError("files must list at least one file", field="files")
+        if len(requests) > self._settings.max_files_per_init:
+            raise ValidationError(
+                f"At most {self._settings.max_files_per_init} files per upload/init",
+                field="files", maxFiles=self._settings.max_files_per_init)
+        if options.chunk_size is not None and options.chunk_size < 0:
+            raise ValidationError("chunkSize cannot be negative", field="chunkSize")
+        checked = [await self._with_base(user_id, self._check(r)) for r in requests]
+        local_ids = [r.local_id for r in checked]
+        if len(set(local_ids)) != len(local_ids):
+            raise ValidationError("localId values must be unique within one request",
+                                  field="localId")
+        # The disk first (no transaction needed): nothing is written if it cannot fit.
+        await self._quota.check_disk(sum(r.size for r in checked))
+
+        now = clock.now_ms()
+        expires_at = now + self.ttl_ms
+        session_id = new_id("session")
+        session_chunk = self.chunk_size_for(options.chunk_size, 0)
+        async with self._db.transaction() as tx:
+            await uploads.insert_session(
+                tx, session_id=session_id, user_id=user_id, device_id=device_id,
+                wifi_only=options.wifi_only, max_retries=options.max_retries,
+                chunk_size=session_chunk, now=now)
+            planned: list[tuple[FileRequest, UploadPlace | None, str | None]] = []
+            for req in checked:
+                place = await upload_place(tx, user_id, folder=req.folder, file_id=req.file_id)
+                planned.append((req, place,
+                                await self._decide(tx, user_id, device_id, req, place, now)))
+            if any(kind == "new" for _, _, kind in planned):
+                await self._check_open_sessions(tx, device_id, session_id, now)
+            await self._check_quotas(tx, user_id, planned, now)
+            used_before = await self._quota.used_bytes(tx, user_id)
+            entries = [await self._apply(tx, user_id, device_id, session_id, req, place, kind,
+                                         options, now, expires_at)
+                       for req, place, kind in planned]
+            await self._quota.note_usage(tx, user_id, used_before, now)
+        return InitResult(session_id=session_id, expires_at=expires_at, entries=entries)
+
+    async def _with_base(self, user_id: str, req: FileRequest) -> FileRequest:
+        """``req`` with the journal position of its syncToken (new versions only)."""
+        if req.sync_token is None or req.file_id is None:
+            return req
+        return msgspec.structs.replace(
+            req, base_seq=await self.base_seq(user_id, req.sync_token),
+            shared_base_seq=await self.shared_base_seq(user_id, req.sync_token))
+
+    async def _check_open_sessions(self, tx: Conn, device_id: str, session_id: str,
+                                   now: int) -> None:
+        """429 when the device already has as many open upload sessions as it may."""
+        limit = self._settings.max_open_sessions_per_device
+        if await uploads.count_open_sessions_for_device(tx, device_id, now,
+                                                        besides=session_id) >= limit:
+            raise RateLimited(_SESSIONS_RETRY_AFTER_S,
+                              f"This device has {limit} upload sessions open: complete or"
+                              " cancel some (or let them expire) before starting more")
+
+    async def _check_quotas(self, tx: Conn, user_id: str,
+                            planned: list[tuple[FileRequest, UploadPlace | None, str | None]],
+                            now: int) -> None:
+        """507 unless what the request adds (new uploads, files made from stored chunks)
+        fits the quota of the tree it goes to: the user's, and each sharing owner's."""
+        extra: dict[str, int] = {user_id: 0}
+        owners: dict[str, str] = {}
+        for req, place, kind in planned:
+            if kind in ("new", "copy"):
+                tree_owner = place.owner_id if place is not None else user_id
+                extra[tree_owner] = extra.get(tree_owner, 0) + req.size
+                if place is not None:
+                    owners[tree_owner] = place.owner_name
+        for tree_owner, added in extra.items():
+            if tree_owner == user_id:
+                await self._quota.check_room(tx, user_id, added, now)
+                continue
+            try:
+                await self._quota.check_room(tx, tree_owner, added, now)
+            except QuotaExceeded:  # their amounts are theirs
+                raise QuotaExceeded(f"There is not enough room left in {owners[tree_owner]}'s"
+                                    " storage for this upload") from None
+
+    async def _here(self, tx: Conn, user_id: str, req: FileRequest,
+                    place: UploadPlace | None) -> Row | None:
+        """The live entry the file would replace or collide with."""
+        if place is not None:
+            return place.target or await files.find_by_name(tx, place.owner_id, place.folder,
+                                                            req.name)
+        if req.file_id is not None:
+            return await files.get_file(tx, user_id, req.file_id)
+        return await files.find_by_name(tx, user_id, req.folder, req.name)
+
+    async def _decide(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
+                      place: UploadPlace | None, now: int) -> str | None:
+        """What to do with one file: deleted / same / copy / conflict / resume / new."""
+        if place is not None:
+            return await self._decide_shared(tx, user_id, device_id, req, place, now)
+        target = None
+        if req.file_id is not None:
+            target = await files.get_file(tx, user_id, req.file_id)
+            if target is None or target["deleted_at"] is not None or target["kind"] != "file":
+                raise NotFound(f"No such file: {req.file_id}", localId=req.local_id)
+        if not req.restore and await self.deleted_on_server(tx, user_id, req.checksum):
+            return "deleted"
+        here = target or await files.find_by_name(tx, user_id, req.folder, req.name)
+        if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
+            return "same"
+        if here is not None and target is None:
+            return "conflict"
+        if await changed_since(tx, target, req.base_seq, device_id):
+            return "stale"
+        if await files.find_version_by_checksum(tx, user_id, req.checksum) is not None:
+            return "copy"
+        return await self._resume_or_new(tx, user_id, device_id, req, now)
+
+    async def _decide_shared(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
+                             place: UploadPlace, now: int) -> str:
+        """Into the owner's tree: same / conflict / resume / new (never deleted or copy)."""
+        here = await self._here(tx, user_id, req, place)
+        if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
+            return "same"  # the recipient sees this entry anyway
+        if here is not None and place.target is None:
+            return "conflict"
+        if await changed_since(tx, place.target, req.shared_base_seq, device_id):
+            return "stale"
+        return await self._resume_or_new(tx, user_id, device_id, req, now)
+
+    @staticmethod
+    async def _resume_or_new(tx: Conn, user_id: str, device_id: str, req: FileRequest,
+                             now: int) -> str:
+        if await uploads.find_resumable(
+                tx, user_id=user_id, device_id=device_id, folder=req.folder,
+                name_key=name_key(req.name), checksum=req.checksum, size=req.size,
+                target_file_id=req.file_id, now=now) is not None:
+            return "resume"
+        return "new"
+
+    async def _apply(self, tx: Conn, user_id: str, device_id: str, session_id: str,
+                     req: FileRequest, place: UploadPlace | None, kind: str | None,
+                     options: UploadOptions, now: int, expires_at: int) -> InitEntry:
+        if kind == "deleted":
+            return InitEntry(local_id=req.local_id, status="deleted_on_server")
+        if kind == "same":
+            here = await self._here(tx, user_id, req, place)
+            assert here is not None
+            return InitEntry(local_id=req.local_id, status="deduplicated", file_id=here["id"])
+        if kind == "conflict":
+            here = await self._here(tx, user_id, req, place)
+            assert here is not None
+            return InitEntry(
+                local_id=req.local_id, status="conflict", file_id=here["id"],
+                error_code=NameConflict.code,
+                error_message=f"{req.name} already exists in {req.folder} with other content;"
+                              " send its fileId to upload a new version, or another name")
+        if kind == "stale":
+            return InitEntry(
+                local_id=req.local_id, status="conflict", file_id=req.file_id,
+                error_code=Conflict.code,
+                error_message=f"{req.name} was changed by another device after your syncToken;"
+                              " sync, then decide which version to keep")
+        if kind == "copy":
+            return await self._copy(tx, user_id, device_id, req, now)
+        if kind == "resume":
+            found = await uploads.find_resumable(
+                tx, user_id=user_id, device_id=device_id, folder=req.folder,
+                name_key=name_key(req.name), checksum=req.checksum, size=req.size,
+                target_file_id=req.file_id, now=now)
+            assert found is not None
+            await uploads.touch(tx, found["id"], now, expires_at)
+            return InitEntry(local_id=req.local_id, status="upload", upload_id=found["id"])
+        chunk_size = self.chunk_size_for(options.chunk_size, req.size)
+        upload_id = new_id("upload")
+        await uploads.insert(
+            tx, upload_id=upload_id, session_id=session_id, user_id=user_id,
+            device_id=device_id, local_id=req.local_id, folder=req.folder, name=req.name,
+            name_key=name_key(req.name), size=req.size, mime_type=req.mime_type,
+            checksum=req.checksum, priority=req.priority, target_file_id=req.file_id,
+            chunk_size=chunk_size, total_chunks=-(-req.size // chunk_size), now=now,
+            expires_at=expires_at, owner_id=place.owner_id if place is not None else None,
+            base_seq=req.base_seq if place is None else req.shared_base_seq)
+        return InitEntry(local_id=req.local_id, status="upload", upload_id=upload_id)
+
+    async def _copy(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
+                    now: int) -> InitEntry:
+        """A new file (or version) from chunks the user already stores."""
+        source = await files.find_version_by_checksum(tx, user_id, req.checksum)
+        assert source is not None
+        if source["size"] != req.size:
+            raise ValidationError("size does not match the content with that checksum",
+                                  field="size", localId=req.local_id)
+        chunk_list = await files.manifest(tx, source["id"])
+        try:
+            committed = await files.commit_version(
+                tx, user_id=user_id, file_id=req.file_id, folder=req.folder, name=req.name,
+                size=req.size, checksum=req.checksum, mime_type=req.mime_type, metadata={},
+                modified_at=now, chunk_hashes=[h for h, _ in chunk_list], device_id=device_id,
+                now=now)
+        except NameConflict as exc:  # an earlier file of this same request took the name
+            return InitEntry(local_id=req.local_id, status="conflict",
+                             file_id=exc.details.get("fileId"), error_code=exc.code,
+                             error_message=exc.message)
+        return InitEntry(local_id=req.local_id, status="deduplicated", file_id=committed.file_id)
+
+
+async def changed_since(tx: Conn, target: Row | None, base_seq: int | None,
+                        device_id: str) -> bool:
+    """Whether a device other than ``device_id`` changed ``target``'s content after
+    ``base_seq`` (the upload's syncToken position; None: no token, nothing counts)."""
+    if target is None or base_seq is None:
+        return False
+    return await tree.content_changed_since(tx, target["id"], base_seq, device_id) is not None
