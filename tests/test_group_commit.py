@@ -4,13 +4,16 @@ and each still succeeds or fails on its own."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from homesync.store.connections import BUSY_TIMEOUT_MS
 from homesync.store.db import Conn, Database, note_change
 
 _ADD = ("INSERT INTO users (id, email, name, password_hash, created_at, password_changed_at)"
@@ -120,6 +123,35 @@ async def test_statements_in_a_transaction_run_on_the_loops_thread(db: Database)
     async with db._writer.execute("SELECT thread_id()") as cur:  # outside: its own thread
         row = await cur.fetchone()
     assert row is not None and row[0] != threading.get_ident()
+
+
+async def test_begin_takes_a_free_lock_at_once_and_waits_for_a_held_one_off_the_loop(
+        db: Database) -> None:
+    loop_thread = threading.get_ident()
+    begins: list[bool] = []  # per BEGIN: did it run on the loop's thread?
+    await db._writer.set_trace_callback(
+        lambda sql: begins.append(threading.get_ident() == loop_thread)
+        if sql.startswith("BEGIN") else None)
+
+    await _add(db, 1)  # the lock is free: no trip to the connection's thread
+    assert begins == [True]
+
+    # Another process (the CLI, say) holds the write lock: the loop must not block on it.
+    other = sqlite3.connect(db.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    task = asyncio.create_task(_add(db, 2))
+    deadline = time.monotonic() + 10
+    while begins != [True, True, False]:  # tried at once, then waits on the thread
+        assert time.monotonic() < deadline, begins
+        await asyncio.sleep(0.01)
+    assert not task.done()
+    other.execute("COMMIT")
+    other.close()
+    await task
+    assert await _ids(db) == {"user_1", "user_2"}
+    async with db._writer.execute("PRAGMA busy_timeout") as cur:  # restored after the try
+        row = await cur.fetchone()
+    assert row is not None and row[0] == BUSY_TIMEOUT_MS
 
 
 async def test_commit_listeners_hear_of_committed_changes_only(db: Database) -> None:

@@ -105,7 +105,7 @@ class Database:
             # Only a block joining others' changes needs a savepoint to fail alone.
             savepoint = f"tx{next(self._savepoints)}" if batch.members else None
             if savepoint:
-                await self._writer.execute(f"SAVEPOINT {savepoint}")
+                await self._writer.execute_inline(f"SAVEPOINT {savepoint}")
             self._writer.inline = True
             try:
                 yield self._writer
@@ -116,7 +116,7 @@ class Database:
             finally:
                 self._writer.inline = False
             if savepoint:
-                await self._writer.execute(f"RELEASE {savepoint}")
+                await self._writer.execute_inline(f"RELEASE {savepoint}")
             batch.members += 1
             if not self._waiting or batch.members >= _MAX_BATCH:
                 await self._commit(batch)
@@ -130,7 +130,8 @@ class Database:
         await batch.committed
 
     async def _begin(self) -> _Batch:
-        await self._writer.execute("BEGIN IMMEDIATE")
+        if not await self._writer.begin_at_once():
+            await self._writer.execute("BEGIN IMMEDIATE")  # waits for the lock, off the loop
         self._batch = _Batch(asyncio.get_running_loop().create_future())
         return self._batch
 
