@@ -57,8 +57,7 @@ def gc(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Expire idle uploads, delete chunks that nothing uses any more, and compact sync
-    history past its retention."""
+    """Expire idle uploads, delete unused chunks and compact old sync history."""
     settings = settings_from(config, data_dir)
     grace_ms = _duration_ms(grace)
     history_ms = _duration_ms(history_retention)

@@ -41,9 +41,9 @@ def status(
         ("Accounts", f"{report.users:,}"),
         ("Devices", f"{report.devices:,}"),
         ("Files", f"{report.files:,} (+{report.trashed_files:,} in the trash, "
-                  f"{report.versions:,} stored versions)"),
+                  f"{_count(report.versions, 'stored version')})"),
         ("Logical size", human_size(report.logical_bytes)),
-        ("Stored size", f"{human_size(report.stored_bytes)} in {report.chunks:,} chunks"),
+        ("Stored size", f"{human_size(report.stored_bytes)} in {_count(report.chunks, 'chunk')}"),
         ("Deduplication", f"{report.dedup_ratio:.2f}× (saves {human_size(report.saved_bytes)})"),
         ("Database", human_size(report.database_bytes)),
         ("Disk free", f"{human_size(report.disk_free_bytes)} of "
@@ -57,3 +57,7 @@ def status(
         ("Journal position", str(report.journal_seq)),
         ("Last backup", backup),
     ])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
