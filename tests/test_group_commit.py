@@ -154,6 +154,36 @@ async def test_begin_takes_a_free_lock_at_once_and_waits_for_a_held_one_off_the_
     assert row is not None and row[0] == BUSY_TIMEOUT_MS
 
 
+async def test_begin_waits_its_turn_behind_work_still_on_the_connections_thread(
+        db: Database) -> None:
+    # A COMMIT whose caller was cancelled still runs on the thread after the write lock is
+    # released: the next BEGIN must not overtake it on the loop's thread.
+    loop_thread = threading.get_ident()
+    order: list[str] = []
+
+    def trace(sql: str) -> None:
+        if sql.startswith(("BEGIN", "SELECT 'earlier'")):
+            order.append(f"{sql} on {'loop' if threading.get_ident() == loop_thread else 'thread'}")
+
+    await db._writer.set_trace_callback(trace)
+    release = threading.Event()
+
+    def earlier() -> None:
+        release.wait(10)
+        db._writer._conn.execute("SELECT 'earlier'")
+
+    busy = asyncio.create_task(db._writer._execute(earlier))
+    await asyncio.sleep(0)
+    task = asyncio.create_task(_add(db, 1))
+    for _ in range(20):  # ample turns for an inline BEGIN (and the whole block) to run
+        await asyncio.sleep(0)
+    assert not task.done() and order == []  # queued behind the earlier work
+    release.set()
+    await asyncio.gather(busy, task)
+    assert order == ["SELECT 'earlier' on thread", "BEGIN IMMEDIATE on thread"]
+    assert await _ids(db) == {"user_1"}
+
+
 async def test_commit_listeners_hear_of_committed_changes_only(db: Database) -> None:
     heard: list[str] = []
     db.when_committed("users", lambda: heard.append("users"))

@@ -75,11 +75,23 @@ class WriterConnection(aiosqlite.Connection):
         super().__init__(*args, **kwargs)
         # What the open transaction changed, for commit listeners (see note_change).
         self.changed: set[str] = set()
+        # Calls handed to the connection's thread, and those it has finished: each counter
+        # is written by one thread only. A call whose caller was cancelled still runs.
+        self._sent = 0
+        self._finished = 0
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self.inline:
             return fn(*args, **kwargs)
-        return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+        def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._finished += 1
+
+        self._sent += 1
+        return await super()._execute(run)  # type: ignore[no-untyped-call]
 
     async def execute_inline(self, sql: str) -> None:
         """Run ``sql`` on the loop's thread: for statements inside the open transaction
@@ -98,7 +110,12 @@ class WriterConnection(aiosqlite.Connection):
         transaction. With busy_timeout 0 a lock held by another process (the CLI, a
         backup) answers SQLITE_BUSY at once instead of blocking the loop: then this
         returns False and the caller waits for the lock on the thread, as before.
+
+        Also False while the thread still has work of this connection (a COMMIT whose
+        caller was cancelled, say): statements must run in the order they were sent.
         """
+        if self._finished != self._sent:
+            return False
         await self.execute_inline("PRAGMA busy_timeout=0")
         try:
             await self.execute_inline("BEGIN IMMEDIATE")
