@@ -154,34 +154,62 @@ async def test_begin_takes_a_free_lock_at_once_and_waits_for_a_held_one_off_the_
     assert row is not None and row[0] == BUSY_TIMEOUT_MS
 
 
+class _BusyThread:
+    """Work held on the writer's thread, as a COMMIT or ROLLBACK whose caller was
+    cancelled keeps running there after the write lock is released; ``order`` traces
+    where the statements named in ``traced`` ran."""
+
+    def __init__(self, db: Database, *traced: str) -> None:
+        self._db = db
+        self._traced = ("SELECT 'earlier'", *traced)
+        self._loop_thread = threading.get_ident()
+        self._release = threading.Event()
+        self.order: list[str] = []
+
+    def _trace(self, sql: str) -> None:
+        if sql.startswith(self._traced):
+            where = "loop" if threading.get_ident() == self._loop_thread else "thread"
+            self.order.append(f"{sql} on {where}")
+
+    def _earlier(self) -> None:
+        self._release.wait(10)
+        self._db._writer._conn.execute("SELECT 'earlier'")
+
+    async def __aenter__(self) -> _BusyThread:
+        await self._db._writer.set_trace_callback(self._trace)
+        self._busy = asyncio.create_task(self._db._writer._execute(self._earlier))
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._release.set()
+        await self._busy
+
+    async def turns(self) -> None:
+        """Ample loop turns for anything that would run inline to have run."""
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+
 async def test_begin_waits_its_turn_behind_work_still_on_the_connections_thread(
         db: Database) -> None:
-    # A COMMIT whose caller was cancelled still runs on the thread after the write lock is
-    # released: the next BEGIN must not overtake it on the loop's thread.
-    loop_thread = threading.get_ident()
-    order: list[str] = []
-
-    def trace(sql: str) -> None:
-        if sql.startswith(("BEGIN", "SELECT 'earlier'")):
-            order.append(f"{sql} on {'loop' if threading.get_ident() == loop_thread else 'thread'}")
-
-    await db._writer.set_trace_callback(trace)
-    release = threading.Event()
-
-    def earlier() -> None:
-        release.wait(10)
-        db._writer._conn.execute("SELECT 'earlier'")
-
-    busy = asyncio.create_task(db._writer._execute(earlier))
-    await asyncio.sleep(0)
-    task = asyncio.create_task(_add(db, 1))
-    for _ in range(20):  # ample turns for an inline BEGIN (and the whole block) to run
-        await asyncio.sleep(0)
-    assert not task.done() and order == []  # queued behind the earlier work
-    release.set()
-    await asyncio.gather(busy, task)
-    assert order == ["SELECT 'earlier' on thread", "BEGIN IMMEDIATE on thread"]
+    async with _BusyThread(db, "BEGIN") as busy:
+        task = asyncio.create_task(_add(db, 1))
+        await busy.turns()
+        assert not task.done() and busy.order == []
+    await task
+    assert busy.order == ["SELECT 'earlier' on thread", "BEGIN IMMEDIATE on thread"]
     assert await _ids(db) == {"user_1"}
+
+
+async def test_inline_statements_queue_behind_work_still_on_the_connections_thread(
+        db: Database) -> None:
+    async with _BusyThread(db, "SELECT 'after'") as busy:
+        task = asyncio.create_task(db._writer.execute_inline("SELECT 'after'"))
+        await busy.turns()
+        assert not task.done() and busy.order == []
+    await task
+    assert busy.order == ["SELECT 'earlier' on thread", "SELECT 'after' on thread"]
 
 
 async def test_commit_listeners_hear_of_committed_changes_only(db: Database) -> None:

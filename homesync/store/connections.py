@@ -95,7 +95,14 @@ class WriterConnection(aiosqlite.Connection):
 
     async def execute_inline(self, sql: str) -> None:
         """Run ``sql`` on the loop's thread: for statements inside the open transaction
-        that neither wait for a lock nor touch the disk (``SAVEPOINT``, ``RELEASE``)."""
+        that neither wait for a lock nor touch the disk (``SAVEPOINT``, ``RELEASE``).
+
+        While the connection's thread still has work (a ``ROLLBACK TO`` whose caller was
+        cancelled, say), ``sql`` queues behind it there instead: order is kept.
+        """
+        if self._finished != self._sent:
+            await self.execute(sql)
+            return
         was, self.inline = self.inline, True
         try:
             await self.execute(sql)
