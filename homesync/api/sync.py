@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Coroutine
 from typing import Annotated, Any
 
@@ -33,13 +34,16 @@ from homesync.store.changes import DeltaRow
 
 __all__ = ["conflict_out", "error_out", "parse_int", "parse_time", "route_handlers"]
 
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
 
 def parse_int(value: str | None, field: str) -> int | None:
     """A whole-number query parameter (None when absent), else 400 naming it."""
     if value is None or value == "":
         return None
     text = value.strip()
-    if not text.lstrip("-").isdigit() or len(text) > 12:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses (a 500).
+    if not _WHOLE_NUMBER.fullmatch(text) or len(text) > 12:
         raise ValidationError(f"{field} must be a whole number", field=field)
     return int(text)
 

@@ -106,12 +106,18 @@ async def test_bad_parameters_are_400(client, make_user, sign_in):
     future = clock.rfc3339(clock.now_ms() + 86_400_000)
     for params in ({"limit": "0"}, {"limit": "-5"}, {"limit": "ten"}, {"limit": "1.5"},
                    {"wait": "-1"}, {"wait": "soon"}, {"lastSync": "yesterday"},
-                   {"lastSync": "2024-01-20T15:30:00"}, {"lastSync": future}):
+                   {"lastSync": "2024-01-20T15:30:00"}, {"lastSync": future},
+                   # isdigit() is true for these, int() is not: once a 500
+                   {"limit": "--5"}, {"limit": "\u00b2"}, {"wait": "--1"}, {"wait": "\u00b2"}):
         r = await client.get(f"{API}/sync/status", params=params, headers=phone.auth)
         assert r.status_code == 400, (params, r.text)
         assert r.json()["success"] is False
     r = await client.get(f"{API}/sync/status", params={"limit": "999999999"}, headers=phone.auth)
     assert r.status_code == 200  # clamped to max_page_size
+    for params in ({"limit": "--1"}, {"offset": "\u00b2"}):  # the trash pages the same way
+        r = await client.get(f"{API}/trash", params=params, headers=phone.auth)
+        assert r.status_code == 400, (params, r.text)
+        assert r.json()["error"]["code"] == "VALIDATION_ERROR"
     r = await client.get(f"{API}/sync/status")
     assert r.status_code == 401
 
