@@ -149,7 +149,7 @@ def _check_declared_length(request: Request[Any, Any, Any], target: ChunkTarget)
     declared = request.headers.get("content-length")
     if declared is None:
         return  # chunked transfer: the service counts as the bytes arrive
-    if not declared.isdigit() or len(declared) > 19:
+    if not (declared.isascii() and declared.isdigit()) or len(declared) > 19:
         raise ValidationError("Content-Length is not a number")
     if int(declared) > target.length:
         raise PayloadTooLarge(f"Chunk {target.index} has {target.length} bytes",

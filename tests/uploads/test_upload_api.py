@@ -123,10 +123,14 @@ async def test_chunk_index_bounds(client, make_user, sign_in):
     data = random_bytes(9000)
     item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
     base = f"{API}/upload/chunk/{item['uploadId']}"
-    for idx in ("-1", "3", "4", "abc", "1e3", "99999999999999999999"):
+    for idx in ("-1", "3", "4", "abc", "1e3", "99999999999999999999", "\u00b2"):
         r = await client.put(f"{base}/{idx}", content=b"x", headers=dev.auth)
         assert r.status_code == 400, (idx, r.text)
         assert r.json()["success"] is False
+    # The file-level URL names the chunk in a header; "²" is isdigit() but not int(): once a 500.
+    r = await client.put(base, content=b"x", headers={**dev.auth, "X-Chunk-Index": b"\xb2"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
 async def test_missing_chunks_then_complete(client, make_user, sign_in):

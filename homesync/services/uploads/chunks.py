@@ -164,7 +164,8 @@ def check_open(row: Row, now: int) -> None:
 
 def parse_index(index: str | int, total: int) -> int:
     text = str(index)
-    if not text.isdigit() or len(text) > 9:
+    # isascii(): isdigit() alone accepts "²", which int() refuses.
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise ValidationError("Chunk index must be a whole number", field="index")
     idx = int(text)
     if idx >= total:
