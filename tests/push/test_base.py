@@ -28,7 +28,7 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after(email.utils.formatdate(1_700_000_030, usegmt=True)) == 30.0
     assert parse_retry_after(email.utils.formatdate(1_600_000_000, usegmt=True)) == 0.0
     assert parse_retry_after("99999999") == 24 * 3600.0
-    for bad in (None, "", "soon", "-5", "1.5e3"):
+    for bad in (None, "", "soon", "-5", "1.5e3", "\u00b2"):
         assert parse_retry_after(bad) is None
 
 
