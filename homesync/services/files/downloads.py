@@ -59,8 +59,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not m or (not m.group(1) and not m.group(2)):
         return None
     first, last = m.group(1), m.group(2)
-    if len(first) > 19 or len(last) > 19:
+    if len(first) > 19:  # past any file's end
         raise RangeNotSatisfiable(size)
+    # A last-pos or suffix length past the end means "to the end" (RFC 9110 §14.1.2),
+    # however many digits it has.
+    if len(last) > 19:
+        last = str(size)
     if not first:  # suffix: the last N bytes
         n = int(last)
         if n == 0 or size == 0:
