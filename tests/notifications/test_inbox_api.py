@@ -124,6 +124,8 @@ async def test_one_user_never_sees_anothers_notifications(
 @pytest.mark.parametrize("params", [
     {"limit": 0}, {"limit": 201}, {"limit": "many"}, {"unread": "maybe"},
     {"category": "spam"}, {"cursor": "not-a-cursor"}, {"cursor": "bm9jb2xvbg"},
+    # numbers too large for SQLite, and a negative one: once a 500
+    {"cursor": "OTk5OTk5OTk5OTk5OTk5OTk5OTk5OjE"}, {"cursor": "MTotOTk5OTk5OTk5OTk5OTk5OTk5OTk"},
 ])
 async def test_bad_queries_are_400(
     client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn,

@@ -320,6 +320,9 @@ def _decode_cursor(cursor: str) -> tuple[int, int]:
             raise ValueError(cursor)
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         created, position = raw.split(":")
+        if not all(part.isdigit() and len(part) <= 18 for part in (created, position)):
+            # ASCII digits, each under 2**63 (SQLite's integers): else a 500 from the query.
+            raise ValueError(raw)
         return int(created), int(position)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationError("cursor is not one this server handed out", field="cursor") from None
