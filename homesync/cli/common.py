@@ -112,12 +112,19 @@ def require_data_dir(settings: Settings) -> None:
         raise fail(f"no data dir at {settings.data_path}")
 
 
-def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]) -> T:
+def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]], *,
+                      create: bool = False) -> T:
     """Open the data dir, run ``fn``, close it; homesync errors become a clean exit.
 
+    The data dir must exist unless ``create`` (``user add`` may be the first command on a
+    new server): a mistyped ``--data-dir`` must not become an empty one that a backup,
+    gc or a listing then reports on as if it were the real thing.
     Safe while a server runs on the same data dir: SQLite serialises the writers.
     """
-    open_data_dir(settings)
+    if create:
+        open_data_dir(settings)
+    else:
+        require_data_dir(settings)
 
     async def main() -> T:
         services = await Services.open(settings)

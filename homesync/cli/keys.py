@@ -15,7 +15,6 @@ from homesync.cli.common import (
     JsonOpt,
     console,
     print_json,
-    require_data_dir,
     run_with_services,
     settings_from,
 )
@@ -47,7 +46,6 @@ def list_keys(as_json: JsonOpt = False, data_dir: DataDirOpt = None,
               config: ConfigOpt = None) -> None:
     """Show the signing keys: the active one signs new tokens, previous ones still verify."""
     settings = settings_from(config, data_dir)
-    require_data_dir(settings)
     found = run_with_services(settings, lambda s: s.signing_keys.list())
     if as_json:
         print_json([key_json(k) for k in found])
@@ -74,7 +72,6 @@ def rotate(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     A running server signs with the new key from its next sign-in or refresh.
     """
     settings = settings_from(config, data_dir)
-    require_data_dir(settings)
     new, old = run_with_services(settings, lambda s: s.signing_keys.rotate())
     console.print(f"New access tokens are signed with key [bold]{new.kid}[/].")
     if old is not None and old.retire_after is not None:
@@ -98,7 +95,6 @@ def retire(
     Without --force, only once they have expired (TTL + 30 s after the rotation).
     """
     settings = settings_from(config, data_dir)
-    require_data_dir(settings)
     key = run_with_services(settings, lambda s: s.signing_keys.retire(kid, force=force))
     console.print(f"Key {key.kid} is retired (since {_when(key.retired_at)}): access tokens "
                   "it signed are refused.", soft_wrap=True)

@@ -28,7 +28,6 @@ from homesync.cli.common import (
     print_chunk_problems,
     print_document,
     print_summary,
-    require_data_dir,
     run_with_services,
     settings_from,
 )
@@ -105,7 +104,6 @@ def fsck(
 ) -> None:
     """Re-hash every stored chunk against its name and report damage (and what it affects)."""
     settings = settings_from(config, data_dir)
-    require_data_dir(settings)  # "all chunks ok" about an empty new dir would be a lie
     with RichProgress(err_console, enabled=not as_json) as progress:
         report: FsckReport = run_with_services(settings, lambda s: s.fsck.run(progress))
     if as_json:

@@ -9,7 +9,6 @@ from homesync.cli.common import (
     human_size,
     print_document,
     print_summary,
-    require_data_dir,
     run_with_services,
     settings_from,
 )
@@ -23,7 +22,6 @@ def status(
 ) -> None:
     """Accounts, devices, files, storage and deduplication, uploads, notifications, backups."""
     settings = settings_from(config, data_dir)
-    require_data_dir(settings)
     report: StatusReport = run_with_services(settings, lambda s: s.status.report())
     if as_json:
         print_document(report)

@@ -51,8 +51,9 @@ def add(
     settings = settings_from(config, data_dir)
     password = read_password(password_stdin)
     quota_bytes = parse_quota(quota) if quota is not None else None
+    # The first account may come before the first `serve`: this one makes the data dir.
     user = run_with_services(settings, lambda s: s.accounts.create_user(
-        email, password, name=name, quota_bytes=quota_bytes, is_admin=admin))
+        email, password, name=name, quota_bytes=quota_bytes, is_admin=admin), create=True)
     console.print(f"Created {'admin ' if user.is_admin else ''}account [bold]{user.email}[/] "
                   f"({user.id}), quota {_quota(user)}.")
 

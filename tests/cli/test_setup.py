@@ -13,6 +13,7 @@ from homesync import __version__
 from homesync.cli.serve import bind_listener
 from homesync.config import Settings, load_settings
 from tests.cli.conftest import Cli
+from tests.helpers import PASSWORD
 
 
 def test_version(cli: Cli) -> None:
@@ -96,10 +97,26 @@ def test_missing_config_file(cli: Cli, tmp_path: Path) -> None:
 def test_unusable_data_dir_exits_1(cli: Cli, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    result = cli("user", "list", "--data-dir", str(blocker / "data"), data_dir=False)
+    result = cli("user", "add", "alice@example.com", "--password-stdin", "--data-dir",
+                 str(blocker / "data"), data_dir=False, input=PASSWORD + "\n")
     assert result.exit_code == 1
     assert "cannot create data dir" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["backup", "create", "BACKUP"], ["gc"], ["fsck"], ["status"], ["user", "list"],
+    ["user", "quota", "alice@example.com", "1GiB"], ["device", "list"], ["keys", "list"],
+])
+def test_a_missing_data_dir_is_refused_not_made(cli: Cli, tmp_path: Path,
+                                                args: list[str]) -> None:
+    # A mistyped --data-dir must not become an empty one that a backup (say) then
+    # reports on as "ok".
+    args = [str(tmp_path / "backup") if a == "BACKUP" else a for a in args]
+    result = cli(*args)
+    assert result.exit_code == 1, result.output
+    assert f"no data dir at {cli.data_dir}" in result.stderr
+    assert not cli.data_dir.exists() and not (tmp_path / "backup").exists()
 
 
 def test_usage_errors_exit_2(cli: Cli) -> None:

@@ -29,6 +29,7 @@ def test_add_then_list(cli: Cli) -> None:
 
 
 def test_list_table_and_empty(cli: Cli) -> None:
+    cli.data_dir.mkdir()
     assert "No accounts yet" in cli("user", "list").stdout
     cli.add_user("alice@example.com", "--name", "Alice")
     table = cli("user", "list").stdout
@@ -66,7 +67,7 @@ def test_bad_input_exits_2_and_creates_nothing(cli: Cli, args: list[str], stdin:
     assert result.exit_code == 2, result.output
     assert says in result.stderr
     assert "Traceback" not in result.output
-    assert cli.json("user", "list") == []
+    assert not cli.data_dir.exists() or cli.json("user", "list") == []
 
 
 def test_no_terminal_and_no_password_stdin_is_refused(cli: Cli) -> None:
