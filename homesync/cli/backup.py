@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import msgspec
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -43,7 +44,7 @@ from homesync.services.maintenance.backup_verify import (
 )
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.restore import RestoreError, RestoreReport, restore_backup
-from homesync.store.backup_repo import BackupRepo, BackupRepoError
+from homesync.store.backup_repo import BackupRepo, BackupRepoError, Manifest
 
 app = typer.Typer(help="Back up, verify and restore the data dir.", no_args_is_help=True)
 
@@ -215,7 +216,7 @@ def list_snapshots(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: Unuse
     except BackupRepoError as exc:
         raise fail(str(exc)) from None
     if as_json:
-        print_document({"latest": latest, "snapshots": manifests})
+        print_document({"latest": latest, "snapshots": [_listed(m) for m in manifests]})
         return
     table = Table(title=f"Snapshots in {repo.root}")
     for col in ("Name", "Taken", "Files", "Chunks", "Size", "Missing"):
@@ -225,3 +226,11 @@ def list_snapshots(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: Unuse
                       clock.rfc3339(m.finished_at) or "", f"{m.files:,}", f"{m.chunks:,}",
                       human_size(m.bytes), str(len(m.missing_chunks)) if m.missing_chunks else "")
     console.print(table if manifests else f"No snapshots in {repo.root} yet.")
+
+
+def _listed(manifest: Manifest) -> dict[str, Any]:
+    """A manifest for ``--json``, with its times in RFC 3339 like every other report."""
+    out: dict[str, Any] = msgspec.to_builtins(manifest)
+    out["startedAt"] = clock.rfc3339(manifest.started_at)
+    out["finishedAt"] = clock.rfc3339(manifest.finished_at)
+    return out

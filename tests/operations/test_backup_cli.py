@@ -57,6 +57,9 @@ async def test_backup_verify_restore_status_commands(services: Services, make_us
 
     listed = as_json(homesync("backup", "list", dest, "--json"))
     assert len(listed["snapshots"]) == 2 and listed["latest"] == listed["snapshots"][-1]["name"]
+    # Times as `backup create --json` gives them (RFC 3339), not the manifest's milliseconds.
+    first = listed["snapshots"][0]
+    assert (first["name"], first["finishedAt"]) == (report["snapshot"], report["finishedAt"])
 
     ok = homesync("backup", "verify", dest, "--read-data", "--json")
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -160,7 +160,7 @@ def test_fsck_reports_damage_and_the_files_it_touches(tmp_path: Path):
     assert result.exit_code == 1
     assert hashes[1] in result.output and "alice@example.com:/photos/holiday.jpg" in result.output
     report = json.loads(run_cli(data_dir, "fsck", "--json").stdout)
-    assert report["ok"] is False and report["checked_chunks"] == 3
+    assert report["ok"] is False and report["checkedChunks"] == 3
     assert report["damaged"][0]["hash"] == hashes[1]
     (data_dir / "chunks" / hashes[2][:2] / hashes[2][2:4] / hashes[2]).unlink()
     report = json.loads(run_cli(data_dir, "fsck", "--json").stdout)
@@ -178,6 +178,6 @@ def test_gc_command_summary_and_json(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "Unreferenced chunks removed" in result.stdout
     out = json.loads(run_cli(data_dir, "gc", "--grace", "0s", "--json").stdout)
-    assert out["orphan_files"] == 1 and out["removed_chunks"] == 0
+    assert out["orphanFiles"] == 1 and out["removedChunks"] == 0
     assert run_cli(data_dir, "fsck").exit_code == 0
     assert run_cli(data_dir, "gc", "--grace", "soon").exit_code == 2

@@ -16,7 +16,7 @@ __all__ = ["Fsck", "FsckReport"]
 _PAGE = 500
 
 
-class FsckReport(msgspec.Struct, kw_only=True):
+class FsckReport(msgspec.Struct, kw_only=True, rename="camel"):
     checked_chunks: int = 0
     checked_bytes: int = 0
     damaged: list[ChunkProblem] = msgspec.field(default_factory=list)

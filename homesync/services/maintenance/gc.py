@@ -37,7 +37,7 @@ _BATCH = 200
 _KEEP_FINISHED_MS = 30 * 86400 * 1000
 
 
-class GcReport(msgspec.Struct, kw_only=True):
+class GcReport(msgspec.Struct, kw_only=True, rename="camel"):
     expired_uploads: int = 0
     forgotten_uploads: int = 0
     removed_temp: int = 0
