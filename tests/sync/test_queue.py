@@ -163,6 +163,11 @@ async def test_batches_are_bounded_and_validated(client, make_user, sign_in):
                 op("x", "mkdir", remotePath="/ok", createdAt="tomorrow"),
                 op("", "mkdir", remotePath="/ok")):
         await add(client, phone, bad, expect=400)
+    # A bad path says which operation it is in, and nothing of the batch is queued.
+    body = await add(client, phone, op("fine", "mkdir", remotePath="/ok"),
+                     op("bad", "rename", remotePath="/a/..", fileId="file_x"), expect=400)
+    assert body["error"]["code"] == "INVALID_PATH"
+    assert body["error"]["details"] == {"field": "remotePath", "id": "bad"}
     assert await queued(client, phone) == {}
     r = await client.get(f"{API}/queue", params={"status": "weird"}, headers=phone.auth)
     assert r.status_code == 400

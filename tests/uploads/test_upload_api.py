@@ -117,6 +117,19 @@ async def test_wrong_length_and_checksum_are_rejected_and_not_counted(client, ma
     assert r.status_code == 200
 
 
+async def test_a_bad_file_in_init_is_named_by_its_local_id(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    good, other = random_bytes(100), random_bytes(100)
+    for bad, code in (({"name": "a\\b"}, "INVALID_PATH"), ({"folder": "/x/../y"}, "INVALID_PATH"),
+                      ({"checksum": "md5:00"}, "VALIDATION_ERROR")):
+        r = await init(client, dev.auth, file_entry(good, name="ok.jpg", local_id="first"),
+                       {**file_entry(other, local_id="second"), **bad})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == code
+        assert r.json()["error"]["details"]["localId"] == "second", r.text
+
+
 async def test_chunk_index_bounds(client, make_user, sign_in):
     await make_user()
     dev = await sign_in()

@@ -93,10 +93,11 @@ def _checked(op: QueueOp) -> QueueOp:
         raise ValidationError(f"a {op.type} operation needs fileId", field="fileId",
                               id=op.op_id)
     if remote is not None:
-        if op.type == "mkdir":
-            remote = normalize_folder(remote)
-        else:
-            remote = join(*split_path(remote))
+        try:
+            remote = normalize_folder(remote) if op.type == "mkdir" else join(*split_path(remote))
+        except ValidationError as exc:  # INVALID_PATH: say which operation
+            exc.details.update(field="remotePath", id=op.op_id)
+            raise
     if op.local_path is not None and len(op.local_path) > 4096:
         raise ValidationError("localPath is too long", field="localPath", id=op.op_id)
     return msgspec.structs.replace(op, remote_path=remote)

@@ -117,10 +117,15 @@ class UploadPlanner:
         if req.size > self.max_file:
             raise PayloadTooLarge(f"Files may be at most {self.max_file} bytes",
                                   localId=req.local_id, maxFileSize=self.max_file)
+        try:
+            name, folder = normalize_name(req.name), normalize_folder(req.folder)
+            checksum = normalize_checksum(req.checksum)
+        except ValidationError as exc:  # say which of the files (INVALID_PATH too)
+            exc.details.setdefault("localId", req.local_id)
+            raise
         return FileRequest(
-            local_id=req.local_id, name=normalize_name(req.name),
-            folder=normalize_folder(req.folder), size=req.size,
-            checksum=normalize_checksum(req.checksum), mime_type=req.mime_type,
+            local_id=req.local_id, name=name, folder=folder, size=req.size,
+            checksum=checksum, mime_type=req.mime_type,
             priority=req.priority, file_id=req.file_id, restore=req.restore,
             sync_token=req.sync_token,
         )
