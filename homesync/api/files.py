@@ -91,15 +91,23 @@ async def _open(request: Request[Any, Any, Any], services: ServicesDep,
         if_range=request.headers.get("if-range"))
 
 
+async def _not_modified(request: Request[Any, Any, Any],
+                        content: Content) -> Response[None] | None:
+    """304 when ``If-None-Match`` names the current ETag (for GET and HEAD alike)."""
+    if_none_match = request.headers.get("if-none-match")
+    if not (if_none_match and _matches(if_none_match, _etag(content.etag))):
+        return None
+    await content.body.aclose()
+    return Response(content=None, status_code=304,
+                    headers={"ETag": _etag(content.etag), "Cache-Control": "private, no-cache"})
+
+
 @get("/files/{file_id:str}/content")
 async def download(request: Request[Any, Any, Any], services: ServicesDep,
                    principal: CurrentPrincipal, file_id: FromPath[str]) -> Response[Any]:
     content = await _open(request, services, principal, file_id)
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match and _matches(if_none_match, _etag(content.etag)):
-        await content.body.aclose()
-        return Response(content=b"", status_code=304,
-                        headers={"ETag": _etag(content.etag), "Cache-Control": "private, no-cache"})
+    if (unchanged := await _not_modified(request, content)) is not None:
+        return unchanged
     return Stream(content.body, status_code=206 if content.partial else 200,
                   media_type=content.mime_type, headers=_content_headers(content))
 
@@ -108,6 +116,8 @@ async def download(request: Request[Any, Any, Any], services: ServicesDep,
 async def download_head(request: Request[Any, Any, Any], services: ServicesDep,
                         principal: CurrentPrincipal, file_id: FromPath[str]) -> Response[None]:
     content = await _open(request, services, principal, file_id)
+    if (unchanged := await _not_modified(request, content)) is not None:
+        return unchanged
     await content.body.aclose()
     # What a GET would send, minus the bytes (Content-Type as a header: no body to render).
     return Response(content=None, status_code=206 if content.partial else 200,

@@ -131,6 +131,10 @@ async def test_head_gives_headers_only(client, stored):
     assert r.status_code == 200 and r.content == b""
     assert r.headers["content-length"] == str(len(data))
     assert r.headers["etag"] == f'"{checksum(data)}"'
+    # Conditional like a GET: a cache revalidating with HEAD gets 304 too (was 200).
+    r = await client.head(f"{API}/files/{fid}/content",
+                          headers={**dev.auth, "If-None-Match": r.headers["etag"]})
+    assert r.status_code == 304 and r.headers["etag"] == f'"{checksum(data)}"'
 
 
 async def test_empty_file(client, make_user, sign_in):
