@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import msgspec
+
 from homesync import clock
 from tests.helpers import API
 from tests.uploads.flow import (
@@ -164,6 +166,23 @@ async def test_missing_chunks_then_complete(client, make_user, sign_in):
     state = (await client.get(f"{API}/upload/{item['uploadId']}", headers=dev.auth)).json()["data"]
     assert state["status"] == "completed" and state["fileId"] == r1.json()["data"]["fileId"]
     assert state["completedChunks"] == [0, 1, 2, 3, 4] and state["missingChunks"] == []
+
+
+async def test_msgpack_metadata_with_an_extension_type_is_400(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(100)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    body = {"uploadId": item["uploadId"], "checksum": checksum(data),
+            "metadata": {"location": msgspec.msgpack.Ext(5, b"52.5,13.4")}}
+    r = await client.post(f"{API}/upload/complete", content=msgspec.msgpack.encode(body),
+                          headers={**dev.auth, "Content-Type": "application/msgpack"})
+    assert r.status_code == 400, r.text  # was a 500: the Ext reached the database
+    assert r.json()["error"]["code"] == "VALIDATION_ERROR"
+    r = await complete(client, dev.auth, item["uploadId"], data, metadata={"location": "52.5,13.4"})
+    assert r.status_code == 200 and r.json()["data"]["file"]["metadata"] == {
+        "location": "52.5,13.4"}
 
 
 async def test_wrong_content_is_422_and_repairable(client, make_user, sign_in):
