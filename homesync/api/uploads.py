@@ -11,6 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
+import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -243,13 +244,27 @@ async def upload_progress(request: Request[Any, Any, Any], services: ServicesDep
     return ok(request, _status_out(request, services, state))
 
 
+def _json_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` as JSON would carry it (it is stored as JSON).
+
+    A MessagePack body can nest maps whose keys JSON has no form for (nil, true, an array).
+    """
+    try:
+        encoded = msgspec.json.encode(metadata)
+    except TypeError:
+        raise ValidationError("metadata must be JSON: map keys are strings or numbers",
+                              field="metadata") from None
+    decoded: dict[str, Any] = msgspec.json.decode(encoded)
+    return decoded
+
+
 @post("/upload/complete", status_code=200)
 async def complete_upload(request: Request[Any, Any, Any], services: ServicesDep,
                           principal: CurrentPrincipal) -> Response[bytes]:
     body = await read_body(request, CompleteIn, services.settings.server.max_json_body_bytes)
     result = await services.uploads.complete(
         user_id=principal.user_id, device_id=principal.device_id, upload_id=body.upload_id,
-        checksum=body.checksum, metadata=body.metadata)
+        checksum=body.checksum, metadata=_json_metadata(body.metadata))
     return ok(request, CompleteOut(upload_id=result.upload_id, file_id=result.file.id,
                                    file=file_out(result.file),
                                    conflicted_with=result.conflicted_with))

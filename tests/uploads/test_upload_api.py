@@ -168,7 +168,7 @@ async def test_missing_chunks_then_complete(client, make_user, sign_in):
     assert state["completedChunks"] == [0, 1, 2, 3, 4] and state["missingChunks"] == []
 
 
-async def test_msgpack_metadata_with_an_extension_type_is_400(client, make_user, sign_in):
+async def test_msgpack_metadata_json_cannot_carry_is_400(client, make_user, sign_in):
     await make_user()
     dev = await sign_in()
     data = random_bytes(100)
@@ -180,6 +180,15 @@ async def test_msgpack_metadata_with_an_extension_type_is_400(client, make_user,
                           headers={**dev.auth, "Content-Type": "application/msgpack"})
     assert r.status_code == 400, r.text  # was a 500: the Ext reached the database
     assert r.json()["error"]["code"] == "VALIDATION_ERROR"
+    # So were nested map keys JSON has no form for: {"k": {nil: 1}}, {"k": {true: 1}}.
+    for key in (b"\xc0", b"\xc3"):
+        packed = (b"\x83" + msgspec.msgpack.encode("uploadId") + msgspec.msgpack.encode(item["uploadId"])
+                  + msgspec.msgpack.encode("checksum") + msgspec.msgpack.encode(checksum(data))
+                  + msgspec.msgpack.encode("metadata") + b"\x81\xa1k\x81" + key + b"\x01")
+        r = await client.post(f"{API}/upload/complete", content=packed,
+                              headers={**dev.auth, "Content-Type": "application/msgpack"})
+        assert r.status_code == 400, (key, r.text)
+        assert r.json()["error"]["details"] == {"field": "metadata"}
     r = await complete(client, dev.auth, item["uploadId"], data, metadata={"location": "52.5,13.4"})
     assert r.status_code == 200 and r.json()["data"]["file"]["metadata"] == {
         "location": "52.5,13.4"}
