@@ -23,6 +23,7 @@ from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 __all__ = [
     "FILE_COLUMNS",
     "CommittedVersion",
+    "canonical_folder",
     "commit_version",
     "ensure_folder",
     "find_by_checksum",
@@ -76,7 +77,8 @@ async def commit_version(
     meta_json = msgspec.json.encode(metadata).decode()
     created = file_id is None
     if file_id is None:
-        await ensure_folder(tx, user_id=user_id, folder=folder, device_id=device_id, now=now)
+        folder = await ensure_folder(tx, user_id=user_id, folder=folder, device_id=device_id,
+                                     now=now)
         existing = await find_by_name(tx, user_id, folder, name)
         if existing is not None:
             raise NameConflict(f"{join(folder, name)} already exists", fileId=existing["id"])
@@ -118,15 +120,33 @@ async def commit_version(
     return CommittedVersion(file_id=file_id, version_id=version_id, seq=seq, created=created)
 
 
+async def canonical_folder(conn: Conn, user_id: str, folder: str) -> str:
+    """``folder`` spelt as the user's tree spells it: names that differ only in case are one
+    name (``/Photos/2024`` is ``/photos/2024`` when ``photos`` exists), so each segment
+    that exists as a folder takes its stored name. Segments from the first missing one
+    on (or a file in the way) stay as given."""
+    if folder == "/":
+        return folder
+    parent = "/"
+    segments = folder[1:].split("/")
+    for i, segment in enumerate(segments):
+        row = await find_by_name(conn, user_id, parent, segment)
+        if row is None or row["kind"] != "folder":
+            return join(parent, "/".join(segments[i:]))
+        parent = join(parent, row["name"])
+    return parent
+
+
 async def ensure_folder(tx: Conn, *, user_id: str, folder: str, device_id: str | None,
-                        now: int) -> None:
-    """Create ``folder`` and its missing ancestors as folder entries (``mkdir -p``).
+                        now: int) -> str:
+    """Create ``folder`` and its missing ancestors as folder entries (``mkdir -p``); the
+    folder's path as stored (see :func:`canonical_folder`), which callers must use.
 
     Each new folder gets a journal ``mkdir`` entry. A *file* standing where a folder is
     needed raises :class:`NameConflict`.
     """
     if folder == "/":
-        return
+        return folder
     parent = "/"
     for segment in folder[1:].split("/"):
         row = await find_by_name(tx, user_id, parent, segment)
@@ -143,7 +163,10 @@ async def ensure_folder(tx: Conn, *, user_id: str, folder: str, device_id: str |
         elif row["kind"] != "folder":
             raise NameConflict(f"{join(parent, segment)} is a file, not a folder",
                                fileId=row["id"])
+        else:
+            segment = row["name"]  # "Photos" where "photos" exists is "photos"
         parent = join(parent, segment)
+    return parent
 
 
 async def get_file(conn: Conn, user_id: str, file_id: str) -> Row | None:

@@ -284,3 +284,31 @@ async def test_folder_changes_leave_lookalike_siblings_alone(client, make_user, 
     for file_id, code in ((inside, 404), (sibling, 200), (dotted, 200)):
         r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
         assert r.status_code == code, file_id
+
+
+async def test_a_folder_spelt_in_another_case_is_the_same_folder(client, make_user, sign_in):
+    """Within a folder names differing only in case are one name, on every path segment.
+
+    Once, ``/DOCS/...`` passed the existence check of ``/docs`` but was stored as its own
+    path with no folder entry: files nobody could list, and a tree the journal could not
+    describe.
+    """
+    await make_user()
+    phone = await sign_in()
+    await store(client, phone, b"first", name="a.txt", folder="/docs")
+    uploaded = await store(client, phone, b"second", name="b.txt", folder="/DOCS")
+    out = await push(client, phone, None,
+                     change("mkdir", "m1", folder="/Docs/Sub"),
+                     upload_change(b"first", "u1", name="c.txt", folder="/DOCS/SUB"),
+                     change("move", "mv", fileId=uploaded, folder="/docs/SUB"))
+    assert [r["status"] for r in out["results"]] == ["applied", "deduplicated", "applied"]
+    for file_id, folder in ((uploaded, "/docs/Sub"), (out["results"][1]["fileId"], "/docs/Sub")):
+        r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+        assert r.json()["data"]["folder"] == folder
+    listing = (await client.get(f"{API}/files", params={"folder": "/DOCS/sub"},
+                                headers=phone.auth)).json()["data"]
+    assert listing["folder"] == "/docs/Sub"
+    assert sorted(f["name"] for f in listing["files"]) == ["b.txt", "c.txt"]
+    created = (await pull(client, phone))["changes"]["created"]
+    assert {(e["folder"], e["name"]) for e in created if e["type"] == "folder"} == {
+        ("/", "docs"), ("/docs", "Sub")}

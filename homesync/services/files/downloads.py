@@ -113,6 +113,8 @@ class Downloads:
         if after is not None and (len(after) > 2000 or after[:2] not in ("0:", "1:")):
             raise ValidationError("Not a listing cursor", field="cursor")
         if folder != "/":
+            # "/Photos" lists "/photos": names differing only in case are the same name.
+            folder = await files.canonical_folder(self._db.reader, user_id, folder)
             parent, _, name = folder.rpartition("/")
             entry = await files.find_by_name(self._db.reader, user_id, parent or "/", name)
             if entry is None or entry["kind"] != "folder":

@@ -133,6 +133,7 @@ class SyncEngine:
         if change.folder is None or change.name is None:
             raise ValidationError("upload of a new file needs folder and name", field="name")
         folder, name = normalize_folder(change.folder), normalize_name(change.name)
+        folder = await files.canonical_folder(tx, actor.user_id, folder)
         here = await files.find_by_name(tx, actor.user_id, folder, name)
         if here is not None and here["kind"] == "file" and here["checksum"] == checksum:
             return _result(change, "applied", here["id"])
@@ -234,6 +235,7 @@ class SyncEngine:
         if change.action == "move" and change.folder is None:
             raise ValidationError("move needs folder", field="folder")
         folder = normalize_folder(change.folder) if change.folder is not None else row["folder"]
+        folder = await files.canonical_folder(tx, actor.user_id, folder)
         name = normalize_name(change.name) if change.name is not None else row["name"]
         if row["deleted_at"] is not None:
             return _result(change, "deleted_on_server", row["id"])
@@ -263,6 +265,7 @@ class SyncEngine:
                                   field="folder")
         folder = normalize_folder(change.folder)
         path = join(folder, normalize_name(change.name)) if change.name is not None else folder
+        path = await files.canonical_folder(tx, actor.user_id, path)
         if path == "/":
             return _result(change, "applied")
         parent, _, name = path.rpartition("/")

@@ -222,7 +222,9 @@ class UploadPlanner:
                                                             req.name)
         if req.file_id is not None:
             return await files.get_file(tx, user_id, req.file_id)
-        return await files.find_by_name(tx, user_id, req.folder, req.name)
+        return await files.find_by_name(tx, user_id,
+                                        await files.canonical_folder(tx, user_id, req.folder),
+                                        req.name)
 
     async def _decide(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
                       place: UploadPlace | None, now: int) -> str | None:
@@ -236,7 +238,8 @@ class UploadPlanner:
                 raise NotFound(f"No such file: {req.file_id}", localId=req.local_id)
         if not req.restore and await self.deleted_on_server(tx, user_id, req.checksum):
             return "deleted"
-        here = target or await files.find_by_name(tx, user_id, req.folder, req.name)
+        folder = await files.canonical_folder(tx, user_id, req.folder)
+        here = target or await files.find_by_name(tx, user_id, folder, req.name)
         if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
             return "same"
         if here is not None and target is None:

@@ -204,6 +204,7 @@ class Uploads:
                 if target is not None and (target["deleted_at"] is not None
                                            or target["kind"] != "file"):
                     target = None  # deleted meanwhile: the upload becomes a new file, never lost
+            folder = await files.canonical_folder(tx, tree_owner, folder)
             name, conflicted_with = row["name"], None
             if target is not None and await changed_since(tx, target, row["base_seq"],
                                                           row["device_id"]):
