@@ -179,6 +179,19 @@ async def test_local_data_name_wins_with_keep_local(client, devices):
     assert body["modifiedAt"] == "2024-01-20T14:45:00Z"
 
 
+async def test_local_data_folder_in_another_case_is_the_existing_folder(client, devices):
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone)
+    await push(client, laptop, None, change("mkdir", folder="/Archive"))
+    [result] = await resolve(client, phone, {
+        "conflictId": conflict_id, "resolution": "keep_local", "fileId": file_id,
+        "localData": {"folder": "/ARCHIVE"}})
+    assert result["status"] == "resolved"
+    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+    assert r.json()["data"]["folder"] == "/Archive"  # not an unlisted "/ARCHIVE"
+    assert r.json()["data"]["name"] in await listing(client, phone, "/archive")
+
+
 async def test_modify_delete_resolutions(client, devices):
     laptop, phone = devices
     for choice in ("keep_remote", "keep_local", "keep_both"):

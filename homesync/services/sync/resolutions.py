@@ -253,6 +253,7 @@ class Resolver:
         too. Only what ``localData`` names changes: the rest stays as the server has it."""
         row = await _file(tx, actor, file_id)
         folder, name = folder or row["folder"], name or row["name"]
+        folder = await files.canonical_folder(tx, actor.user_id, folder)
         if (folder, name) == (row["folder"], row["name"]):
             return
         here = await files.find_by_name(tx, actor.user_id, folder, name)
@@ -292,20 +293,21 @@ class Resolver:
         row = await _file(tx, actor, local.file_id)
         if row["deleted_at"] is not None:
             return None, None
-        in_way = await files.find_by_name(tx, actor.user_id, local.folder, local.name)
+        folder = await files.canonical_folder(tx, actor.user_id, local.folder)
+        in_way = await files.find_by_name(tx, actor.user_id, folder, local.name)
         name = local.name
         if in_way is not None and in_way["id"] != row["id"]:
             if choice == "keep_local":
                 await self._delete(tx, actor, in_way["id"])
             else:
                 name, _ = await find_free_name(
-                    tx, actor.user_id, local.folder,
+                    tx, actor.user_id, folder,
                     conflicted_copy_names(local.name, local.device_name or actor.device_name,
                                           conflict.created_at))
-        if (local.folder, name) != (row["folder"], row["name"]):
-            await files.ensure_folder(tx, user_id=actor.user_id, folder=local.folder,
+        if (folder, name) != (row["folder"], row["name"]):
+            await files.ensure_folder(tx, user_id=actor.user_id, folder=folder,
                                       device_id=actor.device_id, now=actor.now)
-            await tree.move(tx, user_id=actor.user_id, row=row, folder=local.folder, name=name,
+            await tree.move(tx, user_id=actor.user_id, row=row, folder=folder, name=name,
                             device_id=actor.device_id, now=actor.now)
         return str(row["id"]), None
 
