@@ -108,6 +108,14 @@ async def test_upload_operation_waits_for_its_upload(client, make_user, sign_in)
     file_id = r.json()["data"]["fileId"]
     listed = await queued(client, phone)
     assert listed["up"]["status"] == "done" and listed["up"]["resultFileId"] == file_id
+    # The path spelt in another case is the same place, for the upload and for the queue.
+    await add(client, phone, op("up2", "upload", remotePath="/PHOTOS/IMG_002.jpg"))
+    r = await init(client, phone.auth, file_entry(b"two", name="IMG_002.jpg", folder="/Photos"))
+    item = r.json()["data"]["files"][0]
+    await put_chunks(client, item, b"two")
+    r = await complete(client, phone.auth, item["uploadId"], b"two")
+    assert r.json()["data"]["file"]["folder"] == "/photos"
+    assert (await queued(client, phone))["up2"]["status"] == "done"
 
 
 async def test_pending_uploads_at_register(client, make_user, sign_in):

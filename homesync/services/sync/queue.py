@@ -31,7 +31,7 @@ from homesync.services.sync.changes import Changes
 from homesync.services.sync.engine import SyncEngine
 from homesync.services.sync.notifier import ChangeNotifier
 from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
-from homesync.store import changes, devices, queue
+from homesync.store import changes, devices, files, queue
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["OfflineQueue", "QueueOp", "QueueOpView"]
@@ -248,6 +248,8 @@ class OfflineQueue:
                 if place is None:
                     continue
                 owner_id, folder = place.owner_id, place.path
+            # Where an upload to it lands: "/Photos" is "/photos" when that exists.
+            folder = await files.canonical_folder(self._db.reader, owner_id, folder)
             file_id = await queue.completed_upload(
                 self._db.reader, user_id=owner_id, device_id=device_id, folder=folder,
                 name=name, base_seq=row["base_seq"])
