@@ -51,6 +51,28 @@ async def test_register_as_in_the_contract(
     assert endpoint not in (await client.get(f"{API}/devices", headers=dev.auth)).text
 
 
+@pytest.mark.parametrize("token", ["ntfy://no spaces", "tok\x01en"])
+async def test_a_push_token_register_would_refuse_is_not_kept_at_sign_in(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, token: str,
+) -> None:
+    await make_user()
+    dev = await sign_in(pushToken=token)  # signing in still works
+    push = (await get_prefs(client, dev.auth))["push"]
+    assert (push["registered"], push["transport"]) == (False, None)
+    r = await client.post(f"{API}/notifications/register", headers=dev.auth, json={
+        "deviceId": dev.client_id, "pushToken": token, "platform": "android"})
+    assert r.status_code == 400, r.text  # where the app learns why
+
+
+async def test_a_good_push_token_at_sign_in_is_registered(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, receiver: Receiver,
+) -> None:
+    await make_user()
+    dev = await sign_in(pushToken=f" {receiver.url}/up/abc ")
+    push = (await get_prefs(client, dev.auth))["push"]
+    assert (push["registered"], push["transport"]) == (True, "unifiedpush")
+
+
 async def test_defaults_before_registering(
     client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn,
 ) -> None:

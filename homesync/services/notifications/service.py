@@ -202,6 +202,21 @@ class Notifications:
         )
         await deliveries.release_held(tx, device_id, now)
 
+    async def usable_token(self, push_token: str | None) -> str | None:
+        """A push token sent with sign-in (``deviceInfo.pushToken``), as it may be stored:
+        stripped, or None where ``register`` would refuse it (a loopback endpoint, a bad
+        ntfy topic). A bad push token must not stop a phone from signing in, nor be kept as
+        if pushes could reach it: the device signs in without push, and the app learns
+        why from ``POST /notifications/register`` (or sees ``push.registered`` false)."""
+        token = (push_token or "").strip() or None
+        if token is None:
+            return None
+        try:
+            await self._check_token(token)
+        except ValidationError:
+            return None
+        return token
+
     async def _check_token(self, token: str) -> None:
         if len(token) > 4096:
             raise ValidationError("pushToken is longer than 4096 characters", field="pushToken")
