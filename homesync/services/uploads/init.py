@@ -238,8 +238,8 @@ class UploadPlanner:
                 raise NotFound(f"No such file: {req.file_id}", localId=req.local_id)
         if not req.restore and await self.deleted_on_server(tx, user_id, req.checksum):
             return "deleted"
-        folder = await files.canonical_folder(tx, user_id, req.folder)
-        here = target or await files.find_by_name(tx, user_id, folder, req.name)
+        here = target or await files.find_by_name(
+            tx, user_id, await files.canonical_folder(tx, user_id, req.folder), req.name)
         if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
             return "same"
         if here is not None and target is None:
