@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -12,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from homesync.config import ConfigError, NotificationSettings
 from homesync.push.base import Provider
-from homesync.push.registry import allowed_push_hosts, build_providers, pick
+from homesync.push.registry import allowed_push_hosts, build_providers, new_http_client, pick
 from tests.push.conftest import MakeReceiver, message, pem, target, write
-from tests.push.receivers import Reply, Request
+from tests.push.receivers import Receiver, Reply, Request
 
 FCM_TOKEN = "c1:APA91b-token"
 APNS_TOKEN = "0f" * 32
@@ -154,3 +155,25 @@ async def test_every_provider_end_to_end(
         (f"/apns/3/device/{APNS_TOKEN}", "2"),
         ("/hook", "1.1"),
     ]
+
+
+async def test_the_http_client_makes_its_transport_once_at_the_first_push(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CLI command or a server nobody registered a push token with never loads the CA
+    bundle; concurrent first pushes share one transport."""
+    made: list[httpx.AsyncHTTPTransport] = []
+    real = httpx.AsyncHTTPTransport
+
+    def counting(**options: object) -> httpx.AsyncHTTPTransport:
+        made.append(real(**options))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(httpx, "AsyncHTTPTransport", counting)
+    async with new_http_client(timeout=5.0) as client:
+        assert made == []
+        replies = await asyncio.gather(*(client.post(receiver.url, content=b"x")
+                                         for _ in range(3)))
+        assert [r.status_code for r in replies] == [200, 200, 200]
+        assert len(made) == 1
+    assert len(receiver.requests) == 3
