@@ -1,6 +1,7 @@
 """``homesync backup create|verify|restore|list``.
 
-Exit codes: 0 all well, 1 the backup/restore failed or found problems, 2 bad usage.
+Exit codes: 0 all well, 1 the backup/restore failed or found problems, 2 bad usage,
+4 something is already at the target (DEST or the data dir), as for ``init``.
 ``--json`` prints one JSON document on standard output and no progress bars.
 """
 
@@ -19,6 +20,7 @@ from rich.text import Text
 
 from homesync import clock
 from homesync.cli.common import (
+    EXIT_CONFLICT,
     EXIT_ERROR,
     EXIT_USAGE,
     ConfigOpt,
@@ -35,7 +37,11 @@ from homesync.cli.common import (
     settings_from,
 )
 from homesync.cli.progress import RichProgress
-from homesync.services.maintenance.backup import BackupError, BackupReport
+from homesync.services.maintenance.backup import (
+    BackupDestinationTaken,
+    BackupError,
+    BackupReport,
+)
 from homesync.services.maintenance.backup_verify import (
     VerifyError,
     VerifyReport,
@@ -43,12 +49,21 @@ from homesync.services.maintenance.backup_verify import (
     verify_backup,
 )
 from homesync.services.maintenance.chunk_problem import ChunkProblem
-from homesync.services.maintenance.restore import RestoreError, RestoreReport, restore_backup
+from homesync.services.maintenance.restore import (
+    RestoreError,
+    RestoreReport,
+    RestoreTargetTaken,
+    restore_backup,
+)
 from homesync.store.backup_repo import BackupRepo, BackupRepoError, Manifest
 
 app = typer.Typer(help="Back up, verify and restore the data dir.", no_args_is_help=True)
 
 T = TypeVar("T")
+
+# Refusals because something is already where we would write: EXIT_CONFLICT, as `init`
+# refusing to overwrite a config; a script can tell them from a failed backup.
+_ALREADY_THERE = (BackupDestinationTaken, RestoreTargetTaken)
 
 Dest = Annotated[Path, typer.Argument(help="Backup directory (a USB disk, a NAS mount, ...).",
                                       show_default=False)]
@@ -68,14 +83,18 @@ UnusedConfigOpt = Annotated[Path | None, typer.Option(
 
 def _run(as_json: bool, errors: tuple[type[Exception], ...],
          fn: Callable[[RichProgress], Coroutine[Any, Any, T]]) -> T:
-    """Run a service call under progress bars; its refusal becomes exit code 1."""
+    """Run a service call under progress bars; its refusal becomes exit code 1 (or 4)."""
     try:
         with RichProgress(err_console, enabled=not as_json) as progress:
             return asyncio.run(fn(progress))
     except errors as exc:
-        if as_json:
-            print_document({"ok": False, "error": str(exc)})
-        raise fail(str(exc), EXIT_ERROR) from None
+        raise _refused(as_json, exc) from None
+
+
+def _refused(as_json: bool, exc: Exception) -> typer.Exit:
+    if as_json:
+        print_document({"ok": False, "error": str(exc)})
+    return fail(str(exc), EXIT_CONFLICT if isinstance(exc, _ALREADY_THERE) else EXIT_ERROR)
 
 
 def _show_problems(problems: list[ChunkProblem], database_problems: Sequence[str] = ()) -> None:
@@ -99,9 +118,7 @@ def create(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: DataDirOpt = 
             report: BackupReport = run_with_services(
                 settings, lambda s: s.backups.create(dest, progress))
     except BackupError as exc:
-        if as_json:
-            print_document({"ok": False, "error": str(exc)})
-        raise fail(str(exc)) from None
+        raise _refused(as_json, exc) from None
     if as_json:
         print_document(report)
     else:

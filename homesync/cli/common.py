@@ -74,7 +74,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # anything else: I/O, the data dir, the server could not start
 EXIT_USAGE = 2  # bad usage or input: bad email, short password, bad size, bad config
 EXIT_NOT_FOUND = 3  # no such account or device
-EXIT_CONFLICT = 4  # already exists
+EXIT_CONFLICT = 4  # already there (an account, a config, a backup target's contents)
 
 _EXIT_BY_STATUS = {400: EXIT_USAGE, 404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT}
 

@@ -43,6 +43,7 @@ __all__ = [
     "KEY_FILE",
     "BackupRepo",
     "BackupRepoError",
+    "DestinationTaken",
     "Manifest",
     "chunk_relpath",
     "copy_verified",
@@ -66,6 +67,10 @@ _COPY_BUFFER = 1024 * 1024
 
 class BackupRepoError(Exception):
     """DEST is not usable as a backup repository (the message says why)."""
+
+
+class DestinationTaken(BackupRepoError):
+    """Something that is not a homesync backup is already at DEST; nothing was written."""
 
 
 class Manifest(msgspec.Struct, kw_only=True, rename="camel"):
@@ -147,10 +152,10 @@ class BackupRepo:
         """Open DEST for writing, making it a repository if it is missing or empty."""
         root = root.expanduser().absolute()
         if root.exists() and not root.is_dir():
-            raise BackupRepoError(f"{root} is not a directory")
+            raise DestinationTaken(f"{root} is not a directory")
         if not (root / MARKER).is_file():
             if root.exists() and any(root.iterdir()):
-                raise BackupRepoError(
+                raise DestinationTaken(
                     f"{root} is not empty and is not a homesync backup; choose an empty or "
                     "new directory")
             root.mkdir(parents=True, exist_ok=True, mode=0o700)

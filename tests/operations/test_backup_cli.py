@@ -87,8 +87,15 @@ async def test_backup_verify_restore_status_commands(services: Services, make_us
     restored = homesync("backup", "restore", dest, "--data-dir", target, "--json")
     assert restored.returncode == 0, restored.stderr
     assert as_json(restored)["ok"] and as_json(restored)["chunks"] == report["chunks"]
+    # Something already there is exit code 4 (EXIT_CONFLICT), as for `init`, not 1 (failed).
     refused = homesync("backup", "restore", dest, "--data-dir", target)
-    assert refused.returncode == 1 and "not empty" in refused.stderr
+    assert refused.returncode == 4 and "not empty" in refused.stderr
+    stranger = tmp_path / "documents"
+    stranger.mkdir()
+    (stranger / "taxes.pdf").write_bytes(b"%PDF")
+    taken = homesync("backup", "create", stranger, "--json", "--data-dir", data)
+    assert taken.returncode == 4 and not as_json(taken)["ok"]
+    assert "not a homesync backup" in as_json(taken)["error"]
 
     status = homesync("status", "--json", "--data-dir", data)
     assert status.returncode == 0, status.stderr

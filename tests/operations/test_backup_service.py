@@ -10,9 +10,14 @@ from pathlib import Path
 import pytest
 
 from homesync.services.container import Services
-from homesync.services.maintenance.backup import BackupError
+from homesync.services.maintenance.backup import BackupDestinationTaken, BackupError
 from homesync.services.maintenance.backup_verify import VerifyError, parse_subset, verify_backup
-from homesync.services.maintenance.restore import RESTORE_MARKER, RestoreError, restore_backup
+from homesync.services.maintenance.restore import (
+    RESTORE_MARKER,
+    RestoreError,
+    RestoreTargetTaken,
+    restore_backup,
+)
 from homesync.store import files, operations
 from homesync.store.backup_lock import backup_running, gc_lock, hold_for_backup
 from homesync.store.backup_repo import BackupRepo
@@ -88,9 +93,11 @@ async def test_destination_rules(services: Services, make_user, tmp_path: Path) 
     stranger = tmp_path / "documents"
     stranger.mkdir()
     (stranger / "taxes.pdf").write_bytes(b"%PDF")
-    with pytest.raises(BackupError, match="not empty and is not a homesync backup"):
+    with pytest.raises(BackupDestinationTaken, match="not empty and is not a homesync backup"):
         await services.backups.create(stranger)
     assert [p.name for p in stranger.iterdir()] == ["taxes.pdf"]
+    with pytest.raises(BackupDestinationTaken, match="is not a directory"):
+        await services.backups.create(stranger / "taxes.pdf")
 
 
 async def test_missing_source_chunk_is_reported_by_name(services: Services, make_user,
@@ -292,16 +299,19 @@ async def test_restore_refuses_non_empty_and_force_moves_aside(services: Service
     target = tmp_path / "existing"
     target.mkdir()
     (target / "precious.txt").write_text("keep me")
-    with pytest.raises(RestoreError, match="not empty"):
+    with pytest.raises(RestoreTargetTaken, match="not empty"):
         await restore_backup(dest, target, fsync=False)
     assert [p.name for p in target.iterdir()] == ["precious.txt"]
+    with pytest.raises(RestoreTargetTaken, match="not a directory"):
+        await restore_backup(dest, target / "precious.txt", fsync=False)
 
     report = await restore_backup(dest, target, force=True, fsync=False)
     assert report.ok and report.moved_aside is not None
     assert (Path(report.moved_aside) / "precious.txt").read_text() == "keep me"
 
-    with pytest.raises(RestoreError, match="must not overlap"):
+    with pytest.raises(RestoreError, match="must not overlap") as overlap:
         await restore_backup(dest, dest / "inside", fsync=False)
+    assert not isinstance(overlap.value, RestoreTargetTaken)
     mount = tmp_path / "mounted-disk"
     (mount / "lost+found").mkdir(parents=True)
     assert (await restore_backup(dest, mount, fsync=False)).ok

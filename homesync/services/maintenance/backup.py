@@ -35,6 +35,7 @@ from homesync.store.backup_repo import (
     KEY_FILE,
     BackupRepo,
     BackupRepoError,
+    DestinationTaken,
     Manifest,
     sha256_file,
 )
@@ -49,11 +50,15 @@ from homesync.store.snapshot import (
     take_snapshot,
 )
 
-__all__ = ["BackupError", "BackupReport", "BackupSummary", "Backups"]
+__all__ = ["BackupDestinationTaken", "BackupError", "BackupReport", "BackupSummary", "Backups"]
 
 
 class BackupError(Exception):
     """The backup could not be made (DEST unusable, data dir unreadable, ...)."""
+
+
+class BackupDestinationTaken(BackupError):
+    """DEST already holds something that is not a homesync backup; nothing was written."""
 
 
 class BackupReport(msgspec.Struct, kw_only=True, rename="camel"):
@@ -106,12 +111,15 @@ class Backups:
         """Back the data dir up into ``destination`` (created if missing).
 
         Raises:
+            BackupDestinationTaken: DEST holds something else (a file, a non-empty directory).
             BackupError: DEST is not usable, or is inside the data dir (or vice versa).
         """
         started = clock.now_ms()
         t0 = time.monotonic()
         try:
             dest, copied = await asyncio.to_thread(self._run, destination, started, progress)
+        except DestinationTaken as exc:
+            raise BackupDestinationTaken(str(exc)) from None
         except BackupRepoError as exc:
             raise BackupError(str(exc)) from None
         m = copied.manifest

@@ -44,7 +44,8 @@ from homesync.store.snapshot import (
     referenced_chunks,
 )
 
-__all__ = ["RESTORE_MARKER", "RestoreError", "RestoreReport", "restore_backup"]
+__all__ = ["RESTORE_MARKER", "RestoreError", "RestoreReport", "RestoreTargetTaken",
+           "restore_backup"]
 
 # Present while a restore is incomplete; Services.open refuses to start on such a dir.
 RESTORE_MARKER = ".restore-in-progress"
@@ -54,6 +55,10 @@ LIVE_DB = "homesync.sqlite3"
 
 class RestoreError(Exception):
     """The restore cannot start (target not empty, backup unreadable or damaged)."""
+
+
+class RestoreTargetTaken(RestoreError):
+    """Something is already at the target: a file, or (without ``force``) a non-empty dir."""
 
 
 class RestoreReport(msgspec.Struct, kw_only=True, rename="camel"):
@@ -91,7 +96,8 @@ async def restore_backup(
     """Restore ``snapshot`` (default: the latest) of the backup at ``destination`` into ``data_dir``.
 
     Stop the server first. Raises:
-        RestoreError: the target is not empty (and not ``force``), or the backup is unusable.
+        RestoreTargetTaken: the target is a file, or not empty (and not ``force``).
+        RestoreError: the backup is unusable, or overlaps the target.
     """
     t0 = time.monotonic()
     data_dir = await asyncio.to_thread(lambda: data_dir.expanduser().absolute())
@@ -217,14 +223,14 @@ async def _forget_unbacked_garbage(tx: Conn, live: LocalChunkStore, now: int) ->
 def _prepare_target(data_dir: Path, force: bool) -> str | None:
     """Make sure ``data_dir`` may be restored into; returns where old contents went, if any."""
     if data_dir.exists() and not data_dir.is_dir():
-        raise RestoreError(f"{data_dir} is not a directory")
+        raise RestoreTargetTaken(f"{data_dir} is not a directory")
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     # A filesystem's own lost+found (the data dir may be a mount point) is not content.
     entries = [p for p in data_dir.iterdir() if p.name != "lost+found"]
     if not entries or (data_dir / RESTORE_MARKER).exists():
         return None  # empty, or an interrupted restore to resume
     if not force:
-        raise RestoreError(f"{data_dir} is not empty; restore into an empty directory, or use "
+        raise RestoreTargetTaken(f"{data_dir} is not empty; restore into an empty directory, or use "
                            "--force to move what is there into a pre-restore-* folder inside it")
     aside = data_dir / f"pre-restore-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(clock.now()))}"
     aside.mkdir()
