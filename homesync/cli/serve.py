@@ -10,10 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
-import uvloop
 
-from homesync.app import create_app
 from homesync.cli.common import (
     EXIT_CONFLICT,
     EXIT_USAGE,
@@ -46,6 +43,10 @@ def serve(
     settings = settings_from(config, data_dir, server=server_overrides or None)
     configure_logging(settings.server.log_level, settings.server.log_format)
     open_data_dir(settings)
+    # Imported here, not at the top: the web stack (Litestar, uvicorn) is a third of every
+    # other command's start-up time, and only the server needs it.
+    import uvloop
+
     # uvloop: thread hand-offs (every aiosqlite query) and socket writes cost less
     # than on asyncio's own loop (bench/api.py).
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -85,6 +86,10 @@ async def _serve(settings: Settings) -> None:
     0.8-0.95x on refresh, and it would need a worker process. Not a clear win, so
     uvicorn it is.
     """
+    import uvicorn
+
+    from homesync.app import create_app
+
     with bind_listener(settings.server.host, settings.server.port) as sock:
         services = await _open_services(settings)
         try:
