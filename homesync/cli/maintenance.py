@@ -1,7 +1,7 @@
 """``homesync gc`` and ``homesync fsck``: storage housekeeping and verification.
 
 ``gc`` also compacts sync history past ``sync.history_retention``, as the server's
-retention sweep does (``--history-retention`` overrides it).
+retention sweep does (``--history-retention`` overrides it; 0 keeps history there too).
 
 Both are safe while the server runs (they go through the database's single-writer
 transactions and the backup lock like the server's own background gc).
@@ -32,7 +32,7 @@ from homesync.cli.common import (
     settings_from,
 )
 from homesync.cli.progress import RichProgress
-from homesync.config import parse_duration
+from homesync.config import format_duration, parse_duration
 from homesync.services.container import Services
 from homesync.services.maintenance.fsck import FsckReport
 from homesync.services.maintenance.gc import GcReport
@@ -48,9 +48,9 @@ def gc(
         " a chunk again.",
         show_default=False)] = None,
     history_retention: Annotated[str | None, typer.Option(
-        "--history-retention", help="Compact sync history older than this (e.g. 30d; 0s:"
-        " all of it); default: sync.history_retention. Devices last synced before it sync"
-        " from scratch.",
+        "--history-retention", help="Compact sync history older than this (e.g. 30d; 1s:"
+        " all but the last second; 0s keeps all of it, as \"0d\" does in the config);"
+        " default: sync.history_retention. Devices last synced before it sync from scratch.",
         show_default=False)] = None,
     as_json: DocumentJsonOpt = False,
     data_dir: DataDirOpt = None,
@@ -60,6 +60,8 @@ def gc(
     settings = settings_from(config, data_dir)
     grace_ms = _duration_ms(grace)
     history_ms = _duration_ms(history_retention)
+    retention = format_duration((settings.sync.history_retention_ms if history_ms is None
+                                 else history_ms) // 1000)
 
     async def run(s: Services) -> tuple[GcReport, CompactionReport]:
         collected = await s.gc.collect(grace_ms=grace_ms, progress=progress)
@@ -69,7 +71,8 @@ def gc(
     with RichProgress(err_console, enabled=not as_json) as progress:
         report, history = run_with_services(settings, run)
     if as_json:
-        print_document({**msgspec.to_builtins(report), "history": msgspec.to_builtins(history)})
+        print_document({**msgspec.to_builtins(report),
+                        "history": {**msgspec.to_builtins(history), "retention": retention}})
         return
     print_summary("Garbage collection", [
         ("Uploads expired now", f"{report.expired_uploads:,}"),
@@ -79,13 +82,18 @@ def gc(
                                         f"({human_size(report.freed_bytes)})"),
         ("Unknown chunk files removed", f"{report.orphan_files:,} "
                                         f"({human_size(report.orphan_bytes)})"),
-        ("Sync history compacted", f"{history.journal:,} journal entries,"
-                                   f" {history.tombstones:,} purged files,"
-                                   f" {history.feed:,} share-feed entries"),
+        ("Sync history", _history_line(history, retention)),
     ])
     if report.backup_running:
         err_console.print("[yellow]A backup is running, so no chunk was deleted;"
                           " run gc again when it is done.[/]")
+
+
+def _history_line(history: CompactionReport, retention: str) -> str:
+    if history.kept:
+        return "kept (retention 0: nothing compacted)"
+    return (f"compacted past {retention}: {history.journal:,} journal entries,"
+            f" {history.tombstones:,} purged files, {history.feed:,} share-feed entries")
 
 
 def _duration_ms(text: str | None) -> int | None:

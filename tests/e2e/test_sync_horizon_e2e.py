@@ -19,7 +19,8 @@ pytestmark = pytest.mark.e2e
 
 def test_gc_compacts_history_and_an_old_token_resets(make_server: MakeServer) -> None:
     # The setting is read from the environment (a server keeps half a year by default);
-    # gc's --history-retention 0s then compacts all of it without waiting for time to pass.
+    # gc's --history-retention 1s then compacts all of it once a second has passed (0s
+    # would keep it, as "0d" does in the config).
     server = make_server({**ENV, "HOMESYNC_SYNC_HISTORY_RETENTION": "1d"})
     start_with_accounts(server, (("alice@example.com", "Alice Liddell"),))
     asyncio.run(_scenario(server))
@@ -37,10 +38,12 @@ async def _scenario(server: ServerProcess) -> None:
         r = await http.delete(f"{API}/trash/{gone}", headers=phone.auth)
         assert r.status_code in (200, 204), r.text
 
-        done = server.cli("gc", "--history-retention", "0s", "--json")
+        await asyncio.sleep(1.1)  # every entry is now older than the 1s retention
+        done = server.cli("gc", "--history-retention", "1s", "--json")
         assert done.returncode == 0, done.stderr
         history = json.loads(done.stdout)["history"]
         assert history["tombstones"] == 1 and history["journal"] > 0
+        assert history["kept"] is False and history["retention"] == "1s"
 
         data = await pull(http, phone, old_token)
         assert data["reset"] is True and data["changes"]["deleted"] == []

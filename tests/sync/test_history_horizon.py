@@ -117,6 +117,23 @@ async def test_history_retention_0d_keeps_everything(tmp_path):
         await svc.close()
 
 
+async def test_an_override_of_0_keeps_history_as_the_setting_does(client, services, make_user,
+                                                                  sign_in):
+    """``gc --history-retention 0s`` must not mean the opposite of ``history_retention = "0d"``."""
+    at(0)
+    user_id = await make_user()
+    phone = await sign_in()
+    for name in ("a.txt", "b.txt"):
+        await store(client, phone, name.encode(), name=name)
+    before = len(await journal(services, user_id))
+    at(365)
+    report = await services.sync.history.compact(clock.now_ms(), older_than_ms=0)
+    assert report.kept and report.journal == 0
+    assert len(await journal(services, user_id)) == before
+    report = await services.sync.history.compact(clock.now_ms(), older_than_ms=1000)
+    assert not report.kept and report.journal == before - 1
+
+
 async def test_a_change_from_below_the_horizon_is_a_conflict_not_an_overwrite(
         client, services, make_user, sign_in):
     at(0)

@@ -33,6 +33,7 @@ BATCH = 2000
 
 
 class CompactionReport(msgspec.Struct, kw_only=True):
+    kept: bool = False  # the retention was 0: history is kept for good, nothing was looked at
     journal: int = 0  # journal entries deleted
     tombstones: int = 0  # purged files forgotten
     feed: int = 0  # share-feed entries deleted
@@ -47,21 +48,28 @@ class HistoryCompactor:
     async def compact(self, now: int, *, older_than_ms: int | None = None) -> CompactionReport:
         """Compact every user's history older than the retention as of ``now``.
 
-        ``older_than_ms`` overrides the retention (``homesync gc --history-retention``);
-        unlike the setting's "0d", 0 there means all history up to ``now``.
+        ``older_than_ms`` overrides the retention (``homesync gc --history-retention``).
+        0 keeps history for good, there as in the setting ("0d"): an operator copying the
+        setting to the flag must not wipe the history. Compacting nearly all of it is
+        ``1s`` (everything older than a second).
         """
+        if not self._keep_ms(older_than_ms):
+            return CompactionReport(kept=True)
         totals = CompactionReport()
         async for running in self.batches(now, older_than_ms=older_than_ms):
             totals = running
         return totals
+
+    def _keep_ms(self, older_than_ms: int | None) -> int:
+        return self._retention_ms if older_than_ms is None else older_than_ms
 
     async def batches(self, now: int, *,
                       older_than_ms: int | None = None) -> AsyncIterator[CompactionReport]:
         """:meth:`compact`, one committed write transaction at a time: yields the running
         totals after each, with the writer free until the next step is asked for."""
         report = CompactionReport()
-        keep = self._retention_ms if older_than_ms is None else older_than_ms
-        if older_than_ms is None and not keep:
+        keep = self._keep_ms(older_than_ms)
+        if not keep:
             return
         cutoff = now - keep
         reader = self._db.reader

@@ -1,0 +1,63 @@
+"""`homesync gc --history-retention`: 0 keeps sync history, as "0d" in the config does."""
+
+from __future__ import annotations
+
+import json
+
+from homesync import clock
+from homesync.services.container import Services
+from tests.cli.conftest import Cli
+from tests.operations.data import photo, put_file
+
+DAY = 86400.0
+
+
+def _history_of_three_files(cli: Cli) -> float:
+    """Alice stores three files (three journal entries); returns when, in seconds."""
+    cli.add_user()
+    start = float(int(clock.now()))
+    clock.set_now(lambda: start)
+
+    async def store(s: Services) -> None:
+        uid = (await s.accounts.get("alice@example.com")).id
+        for i in range(3):
+            await put_file(s, uid, "/camera", f"IMG_{i}.jpg", photo(i, 1000))
+
+    cli.with_services(store)
+    return start
+
+
+def _journal_rows(cli: Cli) -> int:
+    async def count(s: Services) -> int:
+        row = await s.db.fetchone("SELECT count(*) FROM journal")
+        assert row is not None
+        return int(row[0])
+
+    return cli.with_services(count)
+
+
+def test_retention_0_keeps_history_as_the_config_value_does(cli: Cli) -> None:
+    start = _history_of_three_files(cli)
+    clock.set_now(lambda: start + 2 * DAY)  # every entry is now two days old
+    before = _journal_rows(cli)
+    assert before >= 3
+
+    # The config's "0d" copied to the flag: keep, never "compact everything".
+    for flag in ("0s", "0d"):
+        done = cli("gc", "--history-retention", flag, "--json")
+        assert done.exit_code == 0, done.output
+        assert _journal_rows(cli) == before
+        history = json.loads(done.stdout)["history"]
+        assert history == {"kept": True, "journal": 0, "tombstones": 0, "feed": 0,
+                           "retention": "0s"}
+    text = cli("gc", "--history-retention", "0s")
+    assert "kept (retention 0" in text.stdout
+    kept_by_config = cli("gc", env={"HOMESYNC_SYNC_HISTORY_RETENTION": "0d"})
+    assert "kept (retention 0" in kept_by_config.stdout
+    assert _journal_rows(cli) == before
+
+    # Any positive duration compacts: 1s takes all but the last second (and the head).
+    done = cli("gc", "--history-retention", "1s")
+    assert done.exit_code == 0, done.output
+    assert f"compacted past 1s: {before - 1} journal entries" in done.stdout
+    assert _journal_rows(cli) == 1  # the user's latest position stays
