@@ -1,0 +1,52 @@
+"""GET /readyz answers anyone: ready or not, and which check failed; the rest goes to the log."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any, NoReturn
+
+import pytest
+
+from homesync.api import health
+from homesync.services.container import Services
+
+SECRET = "/srv/private/homesync"  # a path the log may show and the answer must not
+
+
+async def test_ready_says_only_that(client: Any) -> None:
+    r = await client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json() == {"success": True, "data": {"status": "ready"}}  # no pid
+
+
+async def test_a_failing_database_is_named_and_its_error_is_only_logged(
+        client: Any, services: Services, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def broken() -> NoReturn:
+        raise sqlite3.OperationalError(f"unable to open database file {SECRET}/homesync.sqlite3")
+
+    monkeypatch.setattr(services.db, "ping", broken)
+    with caplog.at_level(logging.WARNING, logger="homesync.api.health"):
+        r = await client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json() == {"success": False, "error": {
+        "code": "UNAVAILABLE", "message": "Not ready: the database does not answer",
+        "details": {"failed": ["database"]}}}
+    assert SECRET in caplog.text
+
+
+async def test_an_unwritable_data_dir_is_named_without_its_path(
+        client: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> NoReturn:  # tests run as root: chmod would not do
+        raise PermissionError(13, "Permission denied", f"{SECRET}/.readyz-x")
+
+    monkeypatch.setattr(health.tempfile, "NamedTemporaryFile", refuse)
+    with caplog.at_level(logging.WARNING, logger="homesync.api.health"):
+        r = await client.get("/readyz")
+    assert r.status_code == 503
+    error = r.json()["error"]
+    assert error["details"] == {"failed": ["dataDir"]}
+    assert error["message"] == "Not ready: the data dir is not writable"
+    assert SECRET not in r.text and "Permission denied" not in r.text
+    assert SECRET in caplog.text
