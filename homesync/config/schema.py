@@ -161,7 +161,8 @@ class SyncSettings(_Section):
     # retention are purged.
     retention_interval: Duration = "1h"
     # How often parked long polls also check the journal for changes that did not wake
-    # them directly (another process, such as the CLI, wrote them).
+    # them directly (another process, such as the CLI, wrote them), and whether another
+    # process ended their sign-in (they then answer 401).
     wake_check_interval: Duration = "2s"
 
     @property

@@ -40,6 +40,7 @@ from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database
 from homesync.store.keys import load_or_create_secret
 from homesync.store.local_chunks import LocalChunkStore
+from homesync.store.tokens import SIGN_INS_ENDED
 
 __all__ = ["Services"]
 
@@ -90,6 +91,8 @@ class Services:
         # Sync: deltas and long polls, local changes, conflicts, the offline queue,
         # versions and trash (issue 4). Uploads consult its tombstones.
         self.sync = SyncArea(db, settings.sync, secret, self.quota)
+        # A committed revocation (device removed, sign-out, ...) ends its parked long polls.
+        db.when_committed(SIGN_INS_ENDED, self.sync.watcher.nudge)
         self.uploads.planner.deleted_on_server = self.sync.deleted_on_server
         self.uploads.planner.base_seq = self.sync.changes.base_seq
         self.uploads.planner.shared_base_seq = self.sync.changes.shared_seq

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from homesync.store.db import Conn, Reads, Row, execute, fetchone
+from collections.abc import Sequence
+
+from homesync.store.db import Conn, Reads, Row, execute, fetchall, fetchone, note_change
 
 __all__ = [
+    "SIGN_INS_ENDED",
     "active_principal",
     "family",
     "insert_family",
     "insert_refresh",
+    "live_sign_ins",
     "refresh_by_hash",
     "revoke_device_families",
     "revoke_family",
     "revoke_user_families",
     "spend_refresh",
 ]
+
+# The commit topic (Database.when_committed) of a transaction that ended sign-ins: their
+# parked long polls are to be told (services.sync.jobs.JournalWatcher).
+SIGN_INS_ENDED = "sign_ins_ended"
+_IN_CHUNK = 500
 
 
 async def insert_family(conn: Conn, *, family_id: str, user_id: str, device_id: str, now: int) -> None:
@@ -68,30 +77,27 @@ async def family(conn: Conn, family_id: str) -> Row | None:
 
 
 async def revoke_family(conn: Conn, family_id: str, reason: str, now: int) -> int:
-    return await execute(
-        conn,
-        "UPDATE token_families SET revoked_at = ?, revoke_reason = ? WHERE id = ?"
-        " AND revoked_at IS NULL",
-        (now, reason, family_id),
-    )
+    return await _revoke(conn, "id", family_id, reason, now)
 
 
 async def revoke_device_families(conn: Conn, device_id: str, reason: str, now: int) -> int:
-    return await execute(
-        conn,
-        "UPDATE token_families SET revoked_at = ?, revoke_reason = ? WHERE device_id = ?"
-        " AND revoked_at IS NULL",
-        (now, reason, device_id),
-    )
+    return await _revoke(conn, "device_id", device_id, reason, now)
 
 
 async def revoke_user_families(conn: Conn, user_id: str, reason: str, now: int) -> int:
-    return await execute(
+    return await _revoke(conn, "user_id", user_id, reason, now)
+
+
+async def _revoke(conn: Conn, column: str, value: str, reason: str, now: int) -> int:
+    revoked = await execute(
         conn,
-        "UPDATE token_families SET revoked_at = ?, revoke_reason = ? WHERE user_id = ?"
-        " AND revoked_at IS NULL",
-        (now, reason, user_id),
+        "UPDATE token_families SET revoked_at = ?, revoke_reason = ?"
+        f" WHERE {column} = ? AND revoked_at IS NULL",
+        (now, reason, value),
     )
+    if revoked:  # once committed, their parked long polls are woken
+        note_change(conn, SIGN_INS_ENDED)
+    return revoked
 
 
 async def active_principal(conn: Reads, family_id: str, device_id: str, user_id: str,
@@ -114,3 +120,21 @@ async def active_principal(conn: Reads, family_id: str, device_id: str, user_id:
         " AND d.removed_at IS NULL",
         (kid, family_id, device_id, user_id),
     )
+
+
+async def live_sign_ins(conn: Reads, family_ids: Sequence[str]) -> set[str]:
+    """Those of ``family_ids`` still signed in: not revoked, on a device not removed (an
+    account deleted takes its sign-ins with it). What ``active_principal`` checks, but
+    for many at once and without the signing key, which the caller does not know."""
+    live: set[str] = set()
+    for start in range(0, len(family_ids), _IN_CHUNK):
+        chunk = list(family_ids[start:start + _IN_CHUNK])
+        marks = ", ".join("?" * len(chunk))
+        rows = await fetchall(
+            conn,
+            "SELECT f.id FROM token_families f JOIN devices d ON d.id = f.device_id"
+            f" WHERE f.id IN ({marks}) AND f.revoked_at IS NULL AND d.removed_at IS NULL",
+            chunk,
+        )
+        live.update(row[0] for row in rows)
+    return live

@@ -1,6 +1,8 @@
 """Sync end to end against a real `homesync serve`: two devices, one offline with a queue,
 both editing the same files, a long poll woken by the other device, and each of the three
-resolutions — after which both devices hold the same tree and no byte is lost."""
+resolutions — after which both devices hold the same tree and no byte is lost. And a
+device removed (over the API, or by the CLI) while its long poll is parked gets its 401
+then, not when the wait ends."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import MakeServer
-from tests.e2e.devices import ENV, ParkedPolls, content, put, sign_in
+from tests.e2e.devices import ENV, Dev, ParkedPolls, content, put, sign_in
 from tests.helpers import API, PASSWORD, ServerProcess
 from tests.sync.helpers import Replica, change, checksum, pull, push
 
@@ -131,3 +133,44 @@ async def _scenario(server: ServerProcess, parked: ParkedPolls) -> None:
         r = await http.get(f"{API}/trash", headers=laptop.auth)
         assert [i["id"] for i in r.json()["data"]["items"]] == [ids["old.txt"]]
         assert (await pull(http, phone))["conflicts"] == []
+
+
+def test_a_removed_devices_parked_poll_answers_401_at_once(
+    server: ServerProcess, parked_polls: ParkedPolls,
+) -> None:
+    done = server.cli("user", "add", "alice@example.com", "--name", "Alice Liddell",
+                      "--password-stdin", input=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    server.start()
+    asyncio.run(_removed_while_parked(server, parked_polls))
+
+
+async def _removed_while_parked(server: ServerProcess, parked: ParkedPolls) -> None:
+    async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+        laptop = await sign_in(http, "alice@example.com", "laptop")
+        phone = await sign_in(http, "alice@example.com", "phone")
+        tablet = await sign_in(http, "alice@example.com", "tablet")
+
+        async def park(dev: Dev) -> asyncio.Task[httpx.Response]:
+            token = (await pull(http, dev))["nextSyncToken"]
+            return asyncio.create_task(http.get(
+                f"{API}/sync/status", params={"syncToken": token, "wait": 60},
+                headers=dev.auth))
+
+        # Removed by the laptop, over the API: the phone's poll ends at once...
+        phone_poll, tablet_poll = await park(phone), await park(tablet)
+        await parked.reach(http, 2)
+        r = await http.delete(f"{API}/devices/{phone.device_id}", headers=laptop.auth)
+        assert r.status_code == 200, r.text
+        answer = await asyncio.wait_for(phone_poll, 10)
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["error"]["code"] == "UNAUTHORIZED"
+        assert not tablet_poll.done()  # ...and only the phone's
+
+        # Revoked by the admin's CLI, another process: the server notices at its next
+        # wake-up check (sync.wake_check_interval, 2 s), still long before the wait ends.
+        done = await asyncio.to_thread(server.cli, "device", "revoke", tablet.device_id)
+        assert done.returncode == 0, done.stderr
+        answer = await asyncio.wait_for(tablet_poll, 15)
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["error"]["code"] == "UNAUTHORIZED"

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.helpers import API, Device
 from tests.uploads.flow import checksum, upload
 
-__all__ = ["Replica", "change", "checksum", "pull", "push", "resolve", "store"]
+__all__ = ["Replica", "change", "checksum", "parked", "pull", "push", "resolve", "store"]
+
+
+async def parked(services: Any, user_id: str, count: int = 1) -> None:
+    """Wait until ``count`` polls of the user are parked (the test's only sync point)."""
+    for _ in range(500):
+        if services.sync.notifier.parked(user_id) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the long poll never parked")
 
 
 async def store(client: Any, dev: Device, data: bytes, name: str = "a.txt",

@@ -9,16 +9,7 @@ from homesync.app import create_app
 from homesync.services.auth.sessions import DeviceRegistration
 from homesync.services.container import Services
 from tests.helpers import API, PASSWORD, make_settings
-from tests.sync.helpers import change, pull, push, store
-
-
-async def parked(services, user_id: str, count: int = 1) -> None:
-    """Wait until ``count`` polls of the user are parked (the test's only sync point)."""
-    for _ in range(500):
-        if services.sync.notifier.parked(user_id) >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the long poll never parked")
+from tests.sync.helpers import change, parked, pull, push, store
 
 
 async def test_returns_at_once_when_changes_exist(live_client, make_user, sign_in):

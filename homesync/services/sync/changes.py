@@ -12,7 +12,8 @@ tracks them.
 
 The long poll parks the request on the :class:`ChangeNotifier` — no database
 connection, thread or task is held while it waits — and answers at once when changes
-are already there.
+are already there. It also ends when its sign-in does (device removed, signed out):
+the caller, checking the token again before it answers, then answers 401.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from homesync.errors import ValidationError
 from homesync.models import Principal
 from homesync.services.sharing.sync import SharedChanges
 from homesync.services.sync.conflicts import Conflicts, ConflictView
-from homesync.services.sync.notifier import ChangeNotifier
+from homesync.services.sync.notifier import ChangeNotifier, Wake
 from homesync.services.sync.tokens import SyncTokens
 from homesync.store import changes, devices, horizon, share_feed
 from homesync.store.changes import DeltaRow
@@ -132,9 +133,10 @@ class Changes:
         reset = False
         first = True
         owners: tuple[str, ...] = ()  # who shares with the user: their changes wake us too
+        signed_out = False
         while True:
             # Subscribe before looking, so a change committed in between still wakes us.
-            with self._notifier.subscribe(user_id, *owners) as wake:
+            with self._notifier.subscribe(user_id, *owners, sign_in=principal.family_id) as wake:
                 # The head is read before the page: every change up to it is committed,
                 # so the page (read after) sees them all and the next token may skip to it.
                 # A handful of indexed lookups, on every sync call: inline (store.connections).
@@ -163,9 +165,12 @@ class Changes:
                 # the token still moves on past it).
                 if page.rows or shared.next_pos != shared_pos or reset or remaining <= 0:
                     break
-                await wake.wait(remaining)
+                if await wake.wait(remaining) is Wake.SIGNED_OUT:
+                    signed_out = True  # nothing to record for a device that is gone
+                    break
         now = clock.now_ms()
-        await self._record_sync(principal.device_id, now)
+        if not signed_out:
+            await self._record_sync(principal.device_id, now)
         created: list[DeltaRow] = []
         updated: list[DeltaRow] = []
         deleted: list[DeltaRow] = []

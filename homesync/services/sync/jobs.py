@@ -4,7 +4,10 @@
 wake polls directly (:meth:`ChangeNotifier.changed`); anything that did not — another
 process such as the CLI, or a code path that forgot — is still noticed within
 ``sync.wake_check_interval``: while polls are parked, the watcher looks for journal
-entries past the last position it saw and wakes their users.
+entries past the last position it saw and wakes their users. It also ends the polls of
+sign-ins that have ended (a device removed, signed out, a password changed): at once
+when this process revoked them (a commit listener nudges it, :meth:`JournalWatcher.nudge`),
+within the interval when another process did.
 
 :class:`Retention` purges, every ``sync.retention_interval``: trash groups past
 ``trash_retention``, replaced versions past ``keep_versions``/``version_retention``,
@@ -16,6 +19,7 @@ purged this round are counted from their purge).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import msgspec
@@ -28,7 +32,7 @@ from homesync.services.sync.conflicts import Conflicts
 from homesync.services.sync.horizon import CompactionReport, HistoryCompactor
 from homesync.services.sync.notifier import ChangeNotifier
 from homesync.services.sync.queue import OfflineQueue
-from homesync.store import changes
+from homesync.store import changes, tokens
 from homesync.store.db import Database
 
 __all__ = ["JournalWatcher", "Retention", "RetentionReport"]
@@ -42,9 +46,17 @@ class JournalWatcher:
         self._notifier = notifier
         self._interval = interval_s
         self._seen: int | None = None
+        self._nudged = asyncio.Event()
+
+    def nudge(self) -> None:
+        """Check now rather than at the next interval (a commit listener: sign-ins ended)."""
+        self._nudged.set()
 
     async def check(self) -> None:
-        """One look at the journal: wake the parked polls of users with new entries."""
+        """One look: end the parked polls of ended sign-ins, then wake the parked polls
+        of users with new journal entries."""
+        # Sign-ins first: a poll woken by a change as well would look again and park.
+        await self._end_signed_out()
         if self._seen is None or not self._notifier.parked():
             # Nobody waits: just keep the position current (one indexed max()).
             self._seen = await changes.journal_end(self._db.reader)
@@ -53,13 +65,25 @@ class JournalWatcher:
             self._seen = max(self._seen, int(row["seq"]))
             self._notifier.changed(row["user_id"])
 
+    async def _end_signed_out(self) -> None:
+        parked = self._notifier.parked_sign_ins()
+        if not parked:
+            return
+        live = await tokens.live_sign_ins(self._db.reader, parked)
+        for sign_in in parked:
+            if sign_in not in live:
+                self._notifier.signed_out(sign_in)
+
     async def run_forever(self) -> None:
         while True:
             try:
                 await self.check()
             except Exception:  # a bad moment of the database must not end the loop
                 log.exception("journal watcher check failed")
-            await asyncio.sleep(self._interval)
+            # Until the interval passes or a nudge comes (one during the check counts).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudged.wait(), self._interval)
+            self._nudged.clear()
 
 
 class RetentionReport(msgspec.Struct, frozen=True, kw_only=True):

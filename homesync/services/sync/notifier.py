@@ -7,31 +7,46 @@ task, no thread, no database connection. Writers call :meth:`ChangeNotifier.chan
 The order that makes wake-ups impossible to miss: :meth:`subscribe` first, then look
 for changes, then wait on the subscription. A change committed in between resolves the
 subscription, and the wait returns at once.
+
+A poll also ends early when its sign-in does (device removed, signed out, password
+changed): :meth:`ChangeNotifier.signed_out`, called by the journal watcher once the
+database says so, wakes it with :attr:`Wake.SIGNED_OUT`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 
-__all__ = ["ChangeNotifier", "Subscription"]
+__all__ = ["ChangeNotifier", "Subscription", "Wake"]
+
+
+class Wake(enum.Enum):
+    """Why a parked poll's wait ended."""
+
+    CHANGED = "changed"
+    SIGNED_OUT = "signed_out"
+    TIMEOUT = "timeout"
 
 
 class Subscription:
     """One parked poll's ticket. Use as a context manager so it is always dropped."""
 
-    __slots__ = ("_future", "_notifier", "_user_ids")
+    __slots__ = ("_future", "_notifier", "_sign_in", "_user_ids")
 
-    def __init__(self, notifier: ChangeNotifier, user_ids: tuple[str, ...],
-                 future: asyncio.Future[bool]) -> None:
+    def __init__(self, notifier: ChangeNotifier, user_ids: tuple[str, ...], sign_in: str | None,
+                 future: asyncio.Future[Wake]) -> None:
         self._notifier = notifier
         self._user_ids = user_ids
+        self._sign_in = sign_in
         self._future = future
 
-    async def wait(self, seconds: float) -> bool:
-        """True when a change arrived, False when ``seconds`` passed first."""
+    async def wait(self, seconds: float) -> Wake:
+        """Why the wait ended: a change, the sign-in ending, or ``seconds`` passing."""
         if self._future.done():
             return self._future.result()
-        timer = asyncio.get_running_loop().call_later(seconds, _expire, self._future)
+        timer = asyncio.get_running_loop().call_later(seconds, _resolve, self._future,
+                                                      Wake.TIMEOUT)
         try:
             return await self._future
         finally:
@@ -39,7 +54,9 @@ class Subscription:
 
     def close(self) -> None:
         for user_id in self._user_ids:
-            self._notifier._drop(user_id, self._future)
+            _drop(self._notifier._waiting, user_id, self._future)
+        if self._sign_in is not None:
+            _drop(self._notifier._sign_ins, self._sign_in, self._future)
 
     def __enter__(self) -> Subscription:
         return self
@@ -48,31 +65,48 @@ class Subscription:
         self.close()
 
 
-def _expire(future: asyncio.Future[bool]) -> None:
+def _resolve(future: asyncio.Future[Wake], why: Wake) -> None:
     if not future.done():
-        future.set_result(False)
+        future.set_result(why)
+
+
+def _drop(index: dict[str, set[asyncio.Future[Wake]]], key: str,
+          future: asyncio.Future[Wake]) -> None:
+    waiting = index.get(key)
+    if waiting is not None:
+        waiting.discard(future)
+        if not waiting:
+            del index[key]
 
 
 class ChangeNotifier:
     """Per-user wake-ups for long polls (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._waiting: dict[str, set[asyncio.Future[bool]]] = {}
+        self._waiting: dict[str, set[asyncio.Future[Wake]]] = {}
+        # The same polls by sign-in (token family), for signed_out.
+        self._sign_ins: dict[str, set[asyncio.Future[Wake]]] = {}
 
-    def subscribe(self, user_id: str, *also: str) -> Subscription:
+    def subscribe(self, user_id: str, *also: str, sign_in: str | None = None) -> Subscription:
         """A ticket woken by a change of ``user_id``'s, or of any of ``also`` (the people
-        who share with them)."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        who share with them), and by the end of the poll's ``sign_in``."""
+        future: asyncio.Future[Wake] = asyncio.get_running_loop().create_future()
         user_ids = (user_id, *also)
         for uid in user_ids:
             self._waiting.setdefault(uid, set()).add(future)
-        return Subscription(self, user_ids, future)
+        if sign_in is not None:
+            self._sign_ins.setdefault(sign_in, set()).add(future)
+        return Subscription(self, user_ids, sign_in, future)
 
     def changed(self, user_id: str) -> None:
         """Wake every poll of ``user_id``; call after the change has committed."""
         for future in self._waiting.pop(user_id, ()):
-            if not future.done():
-                future.set_result(True)
+            _resolve(future, Wake.CHANGED)
+
+    def signed_out(self, sign_in: str) -> None:
+        """Wake the polls of a sign-in that has ended (revoked, device removed)."""
+        for future in self._sign_ins.pop(sign_in, ()):
+            _resolve(future, Wake.SIGNED_OUT)
 
     def parked(self, user_id: str | None = None) -> int:
         """How many polls wait (for ``user_id``, or in all)."""
@@ -80,9 +114,6 @@ class ChangeNotifier:
             return len(self._waiting.get(user_id, ()))
         return len(set().union(*self._waiting.values()))  # one poll may wait on several
 
-    def _drop(self, user_id: str, future: asyncio.Future[bool]) -> None:
-        waiting = self._waiting.get(user_id)
-        if waiting is not None:
-            waiting.discard(future)
-            if not waiting:
-                del self._waiting[user_id]
+    def parked_sign_ins(self) -> list[str]:
+        """The sign-ins (token families) with polls parked."""
+        return list(self._sign_ins)
