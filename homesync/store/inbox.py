@@ -41,11 +41,14 @@ async def get(conn: Conn, user_id: str, notification_id: str) -> Row | None:
     )
 
 
-async def unread_count(conn: Conn, user_id: str) -> int:
-    row = await fetchone(
-        conn, "SELECT count(*) FROM notifications WHERE user_id = ? AND read_at IS NULL",
-        (user_id,),
-    )
+async def unread_count(conn: Conn, user_id: str, category: str | None = None) -> int:
+    """The user's unread notifications (of ``category`` only, when given)."""
+    sql = "SELECT count(*) FROM notifications WHERE user_id = ? AND read_at IS NULL"
+    params: tuple[str, ...] = (user_id,)
+    if category is not None:
+        sql += " AND category = ?"
+        params += (category,)
+    row = await fetchone(conn, sql, params)
     return int(row[0]) if row else 0
 
 

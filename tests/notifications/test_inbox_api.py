@@ -74,6 +74,31 @@ async def test_paging_newest_first_with_filters(
                                  "localId": "local_IMG_3.jpg"}
 
 
+async def test_unread_count_follows_the_category_filter(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, services: Services,
+    frozen: Clock,
+) -> None:
+    """What an app showing one badge per category needs: each category's own count."""
+    await make_user()
+    phone = await sign_in()  # one security notification (the phone's own sign-in)
+    ids = []
+    for i in range(3):
+        frozen.advance(1)
+        ids.append(await uploaded(services, phone, f"IMG_{i}.jpg"))
+    r = await client.post(f"{API}/notifications/{ids[0]}/read", headers=phone.auth)
+    assert r.status_code == 200, r.text
+
+    assert (await inbox(client, phone))["unreadCount"] == 3
+    assert (await inbox(client, phone, category="uploads"))["unreadCount"] == 2
+    assert (await inbox(client, phone, category="security"))["unreadCount"] == 1
+    assert (await inbox(client, phone, category="shares"))["unreadCount"] == 0
+    # Neither `unread` nor paging changes it: it is the category's count, not the page's.
+    assert (await inbox(client, phone, category="uploads", unread=True))["unreadCount"] == 2
+    page1 = await inbox(client, phone, category="uploads", limit=1)
+    page2 = await inbox(client, phone, category="uploads", limit=1, cursor=page1["nextCursor"])
+    assert page1["unreadCount"] == page2["unreadCount"] == 2
+
+
 async def test_read_one_and_read_all(
     client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, services: Services,
     frozen: Clock,
@@ -94,7 +119,7 @@ async def test_read_one_and_read_all(
 
     unread = await inbox(client, phone, unread="true", category="uploads")
     assert [n["data"]["fileId"] for n in unread["notifications"]] == ["file_b.jpg"]
-    assert unread["unreadCount"] == 2  # b.jpg and the sign-in
+    assert unread["unreadCount"] == 1  # b.jpg: the sign-in is not an upload
 
     r = await client.post(f"{API}/notifications/read-all", headers=phone.auth)
     assert r.status_code == 200 and r.json()["data"] == {"markedRead": 2}

@@ -103,7 +103,7 @@ class InboxItem(Struct, frozen=True, kw_only=True):
 
 class InboxPage(Struct, frozen=True, kw_only=True):
     items: list[InboxItem]
-    unread_count: int
+    unread_count: int  # of the category asked for, else of the whole inbox
     next_cursor: str | None  # None: this was the last page
 
 
@@ -257,8 +257,10 @@ class Notifications:
         if len(rows) > limit:
             last = rows[limit - 1]
             next_cursor = _encode_cursor(last["created_at"], last["position"])
-        return InboxPage(items=items, unread_count=await inbox.unread_count(conn, principal.user_id),
-                         next_cursor=next_cursor)
+        # The count follows the category, as a per-category badge expects; not ``unread``
+        # (it counts unread ones anyway) nor the cursor (it is the inbox's, not the page's).
+        unread = await inbox.unread_count(conn, principal.user_id, category)
+        return InboxPage(items=items, unread_count=unread, next_cursor=next_cursor)
 
     async def mark_read(self, principal: Principal, notification_id: str) -> InboxItem:
         """Mark one of the user's notifications read (404 for anyone else's). A push for it
