@@ -125,6 +125,8 @@ def fsck(
             ("Damaged or missing", f"{len(report.damaged):,}"),
             ("Chunk files the database does not know", f"{report.unknown_files:,}"
                                                        " (removed by gc after the grace period)"),
+            ("Unused chunks whose bytes gc deleted", f"{report.unused_missing:,}"
+                                                     " (the next gc forgets them)"),
             ("Result", "[green]ok[/]" if report.ok else "[bold red]DAMAGE FOUND[/]:"
                        " restore the files listed above from a backup or re-upload them"),
         ])

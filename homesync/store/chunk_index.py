@@ -2,7 +2,10 @@
 
 A chunk is referenced by a version's manifest (``version_chunks``) or by an upload still
 collecting it (``upload_chunks``). Unreferenced chunks are garbage once older than the
-grace period; gc deletes the row and the bytes in one write transaction.
+grace period; gc deletes the row and the bytes in one write transaction. The bytes go
+first, so a crash before that transaction commits leaves a row without bytes that nothing
+uses: harmless (nothing can start using a chunk without finding its bytes), and the next
+gc forgets it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ __all__ = [
     "add",
     "count_and_bytes",
     "delete",
+    "is_referenced",
     "is_unreferenced",
     "known",
     "page",
@@ -61,6 +65,16 @@ async def is_unreferenced(conn: Conn, chunk_hash: str) -> bool:
     rows = await fetchall(conn, f"SELECT 1 FROM chunks c WHERE c.hash = ? AND {_UNREFERENCED}",
                           (chunk_hash,))
     return bool(rows)
+
+
+async def is_referenced(conn: Conn, chunk_hash: str) -> bool:
+    """Whether a version's manifest or an open upload uses the chunk (with or without a row)."""
+    rows = await fetchall(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM version_chunks WHERE chunk_hash = ?1)"
+        " OR EXISTS (SELECT 1 FROM upload_chunks WHERE chunk_hash = ?1)",
+        (chunk_hash,))
+    return bool(rows[0][0])
 
 
 async def delete(tx: Conn, chunk_hash: str) -> None:

@@ -8,12 +8,14 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from homesync import clock
 from homesync.cli import app
 from homesync.services.container import Services
 from homesync.services.uploads.types import FileRequest, UploadOptions
+from homesync.store import chunk_index
 from homesync.store.backup_lock import hold_for_backup
 from homesync.store.db import fetchall, fetchone
 from tests.helpers import API, PASSWORD, make_settings
@@ -93,6 +95,53 @@ async def test_gc_leaves_chunks_alone_during_a_backup(client, services, make_use
     report = await services.gc.collect(grace_ms=0)
     assert report.removed_chunks == 2
     assert await fetchone(services.db.reader, "SELECT 1 FROM chunks") is None
+
+
+async def test_gc_killed_before_its_commit_leaves_no_damage(client, services, make_user,
+                                                            sign_in, monkeypatch):
+    """gc deletes an unused chunk's bytes, then dies before its commit (kill -9 of the
+    server or of `homesync gc`): the row stays without bytes. Nothing uses it, so fsck
+    must not call it damage (it did: exit 1, "restore from a backup"); the next gc forgets
+    it. A missing chunk that something uses is still damage."""
+    await make_user()
+    dev = await sign_in()
+    kept = random_bytes(5000)
+    await upload(client, dev.auth, kept, name="kept.jpg")
+    dropped = random_bytes(9000)
+    item = (await init(client, dev.auth, file_entry(dropped))).json()["data"]["files"][0]
+    await put_chunks(client, item, dropped, dev.auth)
+    await client.delete(f"{API}/upload/{item['uploadId']}", headers=dev.auth)
+    parked = random_bytes(4096)
+    open_item = (await init(client, dev.auth, file_entry(parked, name="parked.jpg"))
+                 ).json()["data"]["files"][0]
+    await put_chunks(client, open_item, parked, dev.auth)
+
+    def killed(tx, chunk_hash):  # the bytes are gone; the process dies before the commit
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(chunk_index, "delete", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        await services.gc.collect(grace_ms=0)
+    monkeypatch.undo()
+    rows = {r[0] for r in await fetchall(services.db.reader, "SELECT hash FROM chunks")}
+    lost = [h for h in rows if not await services.chunks.exists(h)]
+    assert len(lost) == 1 and not await chunk_index.is_referenced(services.db.reader, lost[0])
+
+    report = await services.fsck.run()
+    assert report.ok and report.damaged == [] and report.unused_missing == 1
+
+    # The bytes of the open upload's chunk go missing: that is damage.
+    [(in_use,)] = await fetchall(services.db.reader, "SELECT chunk_hash FROM upload_chunks")
+    services.chunks.path_for(in_use).unlink()
+    report = await services.fsck.run()
+    assert not report.ok and [d.hash for d in report.damaged] == [in_use]
+    assert report.damaged[0].problem == "missing"
+
+    gc = await services.gc.collect(grace_ms=0)
+    assert gc.removed_chunks == 2  # the rest of the dropped upload's chunks
+    assert lost[0] not in {r[0] for r in await fetchall(services.db.reader,
+                                                        "SELECT hash FROM chunks")}
+    assert (await services.fsck.run()).unused_missing == 0
 
 
 # -- the commands ----------------------------------------------------------------------
