@@ -9,7 +9,7 @@ import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 import typer
@@ -19,8 +19,10 @@ from rich.text import Text
 
 from homesync.config import ConfigError, Settings, load_settings, parse_size
 from homesync.errors import HomesyncError
-from homesync.services.container import Services
 from homesync.services.maintenance.chunk_problem import ChunkProblem
+
+if TYPE_CHECKING:  # imported when a command runs (run_with_services), not for --help
+    from homesync.services.container import Services
 
 __all__ = [
     "EXIT_CONFLICT",
@@ -125,6 +127,10 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
         open_data_dir(settings)
     else:
         require_data_dir(settings)
+
+    # Here, not at the top: the services are most of the CLI's start-up time, and
+    # --help, init and the backup commands that read only the backup do without them.
+    from homesync.services.container import Services
 
     async def main() -> T:
         services = await Services.open(settings)

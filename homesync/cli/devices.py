@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,7 +18,9 @@ from homesync.cli.common import (
     settings_from,
 )
 from homesync.models import DeviceInfo
-from homesync.services.container import Services
+
+if TYPE_CHECKING:  # loaded by run_with_services when a command runs, not for --help
+    from homesync.services.container import Services
 
 app = typer.Typer(help="Manage devices.", no_args_is_help=True)
 

@@ -3,7 +3,7 @@ server runs; it notices without a restart)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,7 +18,9 @@ from homesync.cli.common import (
     run_with_services,
     settings_from,
 )
-from homesync.services.auth.signing_keys import KeyInfo
+
+if TYPE_CHECKING:  # the services load when a command runs, not for --help
+    from homesync.services.auth.signing_keys import KeyInfo
 
 app = typer.Typer(
     help="Rotate the key that signs access tokens (e.g. after the data dir may have leaked).",

@@ -10,7 +10,7 @@ Exit codes: 0 all well, 1 fsck found damage (or the command failed), 2 bad usage
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 import typer
@@ -33,10 +33,12 @@ from homesync.cli.common import (
 )
 from homesync.cli.progress import RichProgress
 from homesync.config import format_duration, parse_duration
-from homesync.services.container import Services
 from homesync.services.maintenance.fsck import FsckReport
 from homesync.services.maintenance.gc import GcReport
 from homesync.services.sync.horizon import CompactionReport
+
+if TYPE_CHECKING:  # loaded by run_with_services when a command runs, not for --help
+    from homesync.services.container import Services
 
 __all__ = ["fsck", "gc"]
 

@@ -7,7 +7,7 @@ import os
 import socket
 import sqlite3
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,7 +23,9 @@ from homesync.cli.common import (
 )
 from homesync.config import ConfigError, Settings, example_config
 from homesync.logs import configure_logging
-from homesync.services.container import Services
+
+if TYPE_CHECKING:
+    from homesync.services.container import Services
 
 __all__ = ["INITIAL_PASSWORD_FILE", "bind_listener", "forget_initial_password", "init", "serve"]
 
@@ -43,8 +45,8 @@ def serve(
     settings = settings_from(config, data_dir, server=server_overrides or None)
     configure_logging(settings.server.log_level, settings.server.log_format)
     open_data_dir(settings)
-    # Imported here, not at the top: the web stack (Litestar, uvicorn) is a third of every
-    # other command's start-up time, and only the server needs it.
+    # Imported here, not at the top: the web stack (Litestar, uvicorn) and the services
+    # are most of every other command's start-up time, and only the server needs both.
     import uvloop
 
     # uvloop: thread hand-offs (every aiosqlite query) and socket writes cost less
@@ -71,6 +73,8 @@ def bind_listener(host: str, port: int) -> socket.socket:
 
 
 async def _open_services(settings: Settings) -> Services:
+    from homesync.services.container import Services  # see serve(): only the server needs it
+
     try:
         return await Services.open(settings)
     except ConfigError as exc:  # found while starting services (a push key file, say)
