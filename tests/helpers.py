@@ -19,6 +19,13 @@ API = "/api/mobile"
 PASSWORD = "correct horse battery"
 
 
+def examples(n: int) -> int:
+    """A property test's number of examples: ``n``, times ``PROPERTY_EXAMPLES_SCALE`` when
+    that is set (a soak: ``PROPERTY_EXAMPLES_SCALE=50 pytest tests/sync/test_sync_properties.py``;
+    a HOMESYNC_* name would be read as a server option)."""
+    return n * int(os.environ.get("PROPERTY_EXAMPLES_SCALE", "1"))
+
+
 def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
     """Settings for tests: fsync off, cheapest argon2 (except where a test says otherwise).
 

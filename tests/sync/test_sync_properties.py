@@ -31,7 +31,7 @@ from homesync.services.sync.resolutions import Resolution
 from homesync.services.sync.types import Actor, LocalChange
 from homesync.services.uploads.types import FileRequest, UploadOptions
 from homesync.store import files as file_store
-from tests.helpers import PASSWORD, make_settings
+from tests.helpers import PASSWORD, examples, make_settings
 from tests.sync.conftest import SMALL_CHUNKS
 
 NAMES = ["a.txt", "b.txt", "c.txt", "A.TXT", "d.txt"]  # A.TXT collides with a.txt
@@ -208,7 +208,7 @@ steps = st.lists(st.one_of(
               st.sampled_from(["keep_local", "keep_remote", "keep_both"])),
 ), min_size=1, max_size=25)
 
-PROPERTY_SETTINGS = settings(max_examples=40, deadline=None,
+PROPERTY_SETTINGS = settings(max_examples=examples(40), deadline=None,
                              suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                     HealthCheck.too_slow])
 

@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 from homesync.app import create_app
 from homesync.services.container import Services
 from homesync.store.db import fetchone
-from tests.helpers import API, PASSWORD, device_info, make_settings
+from tests.helpers import API, PASSWORD, device_info, examples, make_settings
 from tests.uploads.conftest import SMALL_CHUNKS
 from tests.uploads.flow import file_entry, init, random_bytes
 
@@ -151,12 +151,16 @@ init_bodies = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, dict[str, str]]]:
-    """One server for every generated example (a loop of its own: Hypothesis is sync)."""
+    """One server for every generated example (a loop of its own: Hypothesis is sync).
+
+    Without the per-device request limit: past its burst of 60 every example would be
+    answered 429 before its body was even read, and test nothing."""
     loop = asyncio.new_event_loop()
     data_dir: Path = tmp_path_factory.mktemp("fuzz") / "data"
 
     async def setup() -> tuple[Services, Any, dict[str, str]]:
-        services = await Services.open(make_settings(data_dir, uploads=SMALL_CHUNKS))
+        services = await Services.open(make_settings(data_dir, uploads=SMALL_CHUNKS,
+                                                     auth={"api_requests_per_second": 0}))
         await services.accounts.create_user("fuzz@example.com", PASSWORD)
         client = AsyncTestClient(app=create_app(services.settings, services),
                                  base_url="http://testserver.local")
@@ -172,7 +176,7 @@ def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, An
     loop.close()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=init_bodies)
 def test_init_never_500(fuzz_env, body):
     loop, client, auth = fuzz_env
@@ -181,7 +185,7 @@ def test_init_never_500(fuzz_env, body):
     assert r.json()["success"] is (r.status_code == 200)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=list(HealthCheck))
 @given(upload_id=st.text(max_size=40), index=st.text(max_size=12),
        query=st.dictionaries(st.sampled_from(["exp", "sig", "x"]), st.text(max_size=20)),
        content_range=st.none() | st.text(max_size=40))
