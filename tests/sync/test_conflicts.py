@@ -217,6 +217,36 @@ async def test_modify_delete_resolutions(client, devices):
             assert await content(client, phone, result["copyFileId"]) == edit
 
 
+async def test_modify_delete_resolved_after_its_folder_was_renamed_in_case(client, devices):
+    """The laptop deleted notes.txt and renamed its folder ``docs`` to ``Docs``; the phone
+    had edited it. Resolving brings the file back into ``/Docs`` (keep_both: as it was,
+    the phone's edit beside it; keep_local: with the edit), never into a ``/docs`` that
+    no folder holds and no listing shows."""
+    laptop, phone = devices
+    for choice in ("keep_both", "keep_local"):
+        name = f"{choice}.txt"
+        file_id = await store(client, laptop, b"v1 " + name.encode(), name=name)
+        docs = (await push(client, laptop, None, change("mkdir", folder="/docs")))["results"][0]
+        stale = (await pull(client, phone))["nextSyncToken"]
+        await push(client, laptop, None, change("delete", fileId=file_id))
+        await push(client, laptop, None, change("rename", fileId=docs["fileId"], name="Docs"))
+        edit = b"phone kept editing " + name.encode()
+        await store(client, phone, edit, name=f"scratch-{name}", folder="/tmp")
+        out = await push(client, phone, stale, upload_change(edit, name=name, fileId=file_id))
+        [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                                 "resolution": choice})
+        assert result["status"] == "resolved", result
+        names = await listing(client, phone, "/Docs")
+        r = await client.get(f"{API}/files/{result['fileId']}", headers=phone.auth)
+        assert r.json()["data"]["folder"] == "/Docs", (choice, r.json())
+        if choice == "keep_both":
+            assert names[name] == checksum(b"v1 " + name.encode())
+            assert checksum(edit) in names.values()
+        else:
+            assert names[name] == checksum(edit)
+        await push(client, laptop, None, change("rename", fileId=docs["fileId"], name="docs"))
+
+
 async def test_delete_modify_resolutions(client, devices):
     laptop, phone = devices
     for choice in ("keep_remote", "keep_local", "keep_both"):

@@ -92,6 +92,29 @@ async def test_trash_restore_and_purge(client, services, make_user, sign_in):
     assert r.status_code == 404
 
 
+async def test_trash_restore_into_a_folder_renamed_in_case(client, make_user, sign_in):
+    """While the file was in the trash its folder was renamed in case (``docs`` became
+    ``Docs``, and ``A.txt`` went into it). Restoring puts the file into ``/Docs`` under a
+    free name; it went to ``/docs``, a folder path no entry holds, where no listing showed
+    it and its name twinned ``/Docs/A.txt``."""
+    await make_user()
+    phone = await sign_in()
+    file_id = await store(client, phone, b"notes", name="a.txt", folder="/docs")
+    docs = (await push(client, phone, None, change("mkdir", folder="/docs")))["results"][0]
+    await push(client, phone, None, change("delete", fileId=file_id))
+    renamed = await push(client, phone, None, change("rename", fileId=docs["fileId"], name="Docs"))
+    assert renamed["results"][0]["status"] == "applied"
+    await store(client, phone, b"other notes", name="A.txt", folder="/Docs")
+    r = await client.post(f"{API}/trash/{file_id}/restore", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    restored = r.json()["data"]["file"]
+    assert (restored["folder"], restored["name"]) == ("/Docs", "a (restored).txt")
+    r = await client.get(f"{API}/files", params={"folder": "/docs"}, headers=phone.auth)
+    assert sorted(f["name"] for f in r.json()["data"]["files"]) == ["A.txt", "a (restored).txt"]
+    got = await client.get(f"{API}/files/{file_id}/content", headers=phone.auth)
+    assert got.content == b"notes"
+
+
 async def test_version_restore_of_a_trashed_file_is_409(client, make_user, sign_in):
     await make_user()
     phone = await sign_in()

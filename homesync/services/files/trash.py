@@ -60,11 +60,12 @@ class Trash:
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             row = await self._trashed(tx, user_id, file_id)
-            await files.ensure_folder(tx, user_id=user_id, folder=row["folder"],
-                                      device_id=device_id, now=now)
-            name, _ = await find_free_name(tx, user_id, row["folder"],
-                                           restored_names(row["name"]))
-            await tree.restore_group(tx, user_id=user_id, row=row, folder=row["folder"],
+            # The folder as the tree spells it now: renamed in case while this was in the
+            # trash, "/docs" is "/Docs" (restored into "/docs", no folder would hold it).
+            folder = await files.ensure_folder(tx, user_id=user_id, folder=row["folder"],
+                                               device_id=device_id, now=now)
+            name, _ = await find_free_name(tx, user_id, folder, restored_names(row["name"]))
+            await tree.restore_group(tx, user_id=user_id, row=row, folder=folder,
                                      name=name, device_id=device_id, now=now)
             restored = await files.get_file(tx, user_id, file_id)
         assert restored is not None

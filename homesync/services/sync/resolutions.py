@@ -169,14 +169,16 @@ class Resolver:
             return str(row["id"])
         # Deleted on the server: bring it back (a purged one can only be made anew). An
         # earlier try may have asked the device to upload to the free path: that file counts.
-        name, holder = await find_free_name(tx, actor.user_id, row["folder"],
+        # (A trashed entry's folder may have been renamed in case since: "/docs" is "/Docs".)
+        folder = await files.canonical_folder(tx, actor.user_id, row["folder"])
+        name, holder = await find_free_name(tx, actor.user_id, folder,
                                             restored_names(row["name"]), holding=local.checksum)
         if holder is not None:
             return str(holder["id"])
         if row["purged_at"] is not None:
-            return await self._new_file(tx, actor, row["folder"], name, local)
+            return await self._new_file(tx, actor, folder, name, local)
         if await files.find_version_by_checksum(tx, actor.user_id, local.checksum) is None:
-            raise _Pending(UploadTarget(folder=row["folder"], name=name))
+            raise _Pending(UploadTarget(folder=folder, name=name))
         row = await self._untrash(tx, actor, row)
         await self._put_version(tx, actor, row, local)
         return str(row["id"])
@@ -203,7 +205,9 @@ class Resolver:
         if conflict.kind == "name_collision" or row is None:
             folder, base = local.folder or "/", copy_name or local.name or "file"
         else:
-            folder, base = row["folder"], copy_name or row["name"]
+            # (A trashed file's folder may have been renamed in case since it was deleted.)
+            folder = await files.canonical_folder(tx, actor.user_id, row["folder"])
+            base = copy_name or row["name"]
             if row["deleted_at"] is None and row["checksum"] == local.checksum:
                 return file_id, None  # the same content: nothing to keep twice
         # A copy already holding the content (made by an earlier try, or uploaded there by
@@ -267,12 +271,12 @@ class Resolver:
     # -- trash and tree ----------------------------------------------------------------
 
     async def _untrash(self, tx: Conn, actor: Actor, row: Row) -> Row:
-        """Bring a trashed entry back where it was (under a free name), with its group."""
-        await files.ensure_folder(tx, user_id=actor.user_id, folder=row["folder"],
-                                  device_id=actor.device_id, now=actor.now)
-        name, _ = await find_free_name(tx, actor.user_id, row["folder"],
-                                       restored_names(row["name"]))
-        await tree.restore_group(tx, user_id=actor.user_id, row=row, folder=row["folder"],
+        """Bring a trashed entry back where it was (under a free name), with its group;
+        into its folder as the tree spells it now (see :meth:`Trash.restore`)."""
+        folder = await files.ensure_folder(tx, user_id=actor.user_id, folder=row["folder"],
+                                           device_id=actor.device_id, now=actor.now)
+        name, _ = await find_free_name(tx, actor.user_id, folder, restored_names(row["name"]))
+        await tree.restore_group(tx, user_id=actor.user_id, row=row, folder=folder,
                                  name=name, device_id=actor.device_id, now=actor.now)
         return await _file(tx, actor, row["id"])
 
