@@ -313,6 +313,32 @@ async def test_rename_collision_resolutions(client, devices):
     assert [i["name"] for i in r.json()["data"]["items"]] == ["b.txt"]  # the old b, restorable
 
 
+async def test_rename_collision_resolution_cannot_move_a_folder_into_itself(client, devices):
+    """A folder's rename collided, and keep_local came with localData naming a place inside
+    the folder itself. That moved /docs to /docs/notes.txt: a folder inside itself, which no
+    listing reaches, with everything in it (and the file in the way went to the trash).
+    It is rejected now, as the same move sent to /sync/files is, and nothing changes."""
+    laptop, phone = devices
+    kept = await store(client, phone, b"kept", name="notes.txt", folder="/docs")
+    await store(client, phone, b"in the way", name="taken.txt", folder="/")
+    docs = (await push(client, phone, None, change("mkdir", folder="/docs")))["results"][0]
+    out = await push(client, phone, None, change("rename", fileId=docs["fileId"],
+                                                 name="taken.txt"))
+    assert out["results"][0]["status"] == "conflict"
+    for choice in ("keep_local", "keep_both"):
+        [result] = await resolve(client, phone, {
+            "conflictId": out["results"][0]["conflictId"], "resolution": choice,
+            "localData": {"folder": "/DOCS", "name": "notes.txt"}})
+        assert result["status"] == "rejected", result
+        assert result["error"]["code"] == "INVALID_PATH"
+    assert await listing(client, phone) == {"notes.txt": checksum(b"kept")}
+    r = await client.get(f"{API}/files/{docs['fileId']}", headers=phone.auth)
+    assert (r.json()["data"]["folder"], r.json()["data"]["name"]) == ("/", "docs")
+    assert await content(client, phone, kept) == b"kept"
+    r = await client.get(f"{API}/trash", headers=phone.auth)
+    assert r.json()["data"]["items"] == []
+
+
 async def test_retried_change_finds_its_conflict(client, devices):
     laptop, phone = devices
     file_id, conflict_id = await modify_modify(client, laptop, phone)

@@ -21,8 +21,8 @@ from typing import Literal
 
 import msgspec
 
-from homesync.errors import HomesyncError, NotFound, ValidationError
-from homesync.paths import normalize_folder, normalize_name
+from homesync.errors import HomesyncError, InvalidPath, NotFound, ValidationError
+from homesync.paths import is_under, join, normalize_folder, normalize_name
 from homesync.services.files.content import ContentPlacer
 from homesync.services.files.naming import conflicted_copy_names, find_free_name, restored_names
 from homesync.services.sync.conflicts import ConflictSide, ConflictView, conflict_view
@@ -298,6 +298,10 @@ class Resolver:
         if row["deleted_at"] is not None:
             return None, None
         folder = await files.canonical_folder(tx, actor.user_id, local.folder)
+        if row["kind"] == "folder" and is_under(folder, join(row["folder"], row["name"])):
+            # localData may name a place inside the folder itself: as in /sync/files, never
+            # (it would leave the folder, and all in it, where no listing reaches).
+            raise InvalidPath("A folder cannot move into itself")
         in_way = await files.find_by_name(tx, actor.user_id, folder, local.name)
         name = local.name
         if in_way is not None and in_way["id"] != row["id"]:
