@@ -612,6 +612,13 @@ def check_storage(server: ServerProcess) -> None:
             " WHERE f.kind = 'file' AND f.purged_at IS NULL AND (v.id IS NULL"
             " OR v.file_id != f.id OR v.checksum != f.checksum OR v.size != f.size)"
         ).fetchall() == []
+        # Every live entry is in a live folder (none is out of every listing's reach).
+        assert db.execute(
+            "SELECT f.id, f.folder FROM files f WHERE f.deleted_at IS NULL AND f.folder != '/'"
+            " AND NOT EXISTS (SELECT 1 FROM files p WHERE p.user_id = f.user_id"
+            " AND p.kind = 'folder' AND p.deleted_at IS NULL AND f.folder ="
+            " (CASE p.folder WHEN '/' THEN '/' || p.name ELSE p.folder || '/' || p.name END))"
+        ).fetchall() == []
         # The running counts agree with what they count.
         assert db.execute(
             "SELECT u.id, u.used_bytes FROM users u WHERE u.used_bytes !="
