@@ -23,13 +23,17 @@ def server(make_server: MakeServer, parked_polls: ParkedPolls) -> ServerProcess:
     return make_server({**ENV, **parked_polls.env})
 
 
-def test_two_devices_offline_queue_conflicts_and_convergence(
-    server: ServerProcess, parked_polls: ParkedPolls,
-) -> None:
+def _start_with_alice(server: ServerProcess) -> None:
     done = server.cli("user", "add", "alice@example.com", "--name", "Alice Liddell",
                       "--password-stdin", input=PASSWORD + "\n")
     assert done.returncode == 0, done.stderr
     server.start()
+
+
+def test_two_devices_offline_queue_conflicts_and_convergence(
+    server: ServerProcess, parked_polls: ParkedPolls,
+) -> None:
+    _start_with_alice(server)
     asyncio.run(_scenario(server, parked_polls))
 
 
@@ -138,10 +142,7 @@ async def _scenario(server: ServerProcess, parked: ParkedPolls) -> None:
 def test_a_removed_devices_parked_poll_answers_401_at_once(
     server: ServerProcess, parked_polls: ParkedPolls,
 ) -> None:
-    done = server.cli("user", "add", "alice@example.com", "--name", "Alice Liddell",
-                      "--password-stdin", input=PASSWORD + "\n")
-    assert done.returncode == 0, done.stderr
-    server.start()
+    _start_with_alice(server)
     asyncio.run(_removed_while_parked(server, parked_polls))
 
 
