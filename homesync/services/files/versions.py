@@ -60,7 +60,8 @@ class Versions:
         ) for r in rows]
 
     async def restore(self, actor: Actor, file_id: str, version_id: str) -> FileInfo:
-        """Make ``version_id`` the content of ``file_id`` again (a new current version).
+        """Make ``version_id`` the content of ``file_id`` again (a new current version,
+        unless the file already has that content).
 
         404 unless both are the user's and belong together; 409 for a file in the trash.
         """
@@ -73,7 +74,9 @@ class Versions:
             if row["deleted_at"] is not None:
                 raise Conflict("The file is in the trash: restore it from there first",
                                fileId=file_id)
-            if row["version_id"] != version_id:
+            # Already that content (the version itself, or a retry whose first answer was
+            # lost): nothing to do, rather than another identical version.
+            if row["checksum"] != version["checksum"]:
                 await self._placer.place(tx, actor, file_id=file_id, folder=row["folder"],
                                          name=row["name"], checksum=version["checksum"],
                                          source=version, modified_at=actor.now)
