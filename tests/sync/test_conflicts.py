@@ -291,6 +291,33 @@ async def test_name_collision_resolutions(client, devices):
             assert len(copies) == 1 and names[copies[0]] == checksum(mine)
 
 
+async def test_name_collision_resolved_into_a_folder_spelt_in_another_case(client, devices):
+    """localData names "/PHOTOS" for the user's "/photos": that is the same folder, so the
+    phone's photo takes the taken name there (keep_local) or goes beside it (keep_both)."""
+    laptop, phone = devices
+    for choice in ("keep_local", "keep_both"):
+        name = f"{choice}.jpg"
+        theirs = b"laptop photo " + name.encode()
+        await store(client, laptop, theirs, name=name, folder="/photos")
+        mine = b"phone photo " + name.encode()
+        await store(client, phone, mine, name=f"other-{name}", folder="/tmp")
+        out = await push(client, phone, None, upload_change(mine, name=name, folder="/photos"))
+        [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                                 "resolution": choice,
+                                                 "localData": {"folder": "/PHOTOS"}})
+        assert result["status"] == "resolved", result
+        names = await listing(client, phone, "/photos")
+        if choice == "keep_local":
+            assert names[name] == checksum(mine)
+        else:
+            assert names[name] == checksum(theirs)
+            r = await client.get(f"{API}/files/{result['copyFileId']}", headers=phone.auth)
+            assert r.json()["data"]["folder"] == "/photos"
+            assert names[r.json()["data"]["name"]] == checksum(mine)
+    top = await listing(client, phone, "/")
+    assert "photos" in top and "PHOTOS" not in top
+
+
 async def test_rename_collision_resolutions(client, devices):
     laptop, phone = devices
     a = await store(client, phone, b"a", name="a.txt")

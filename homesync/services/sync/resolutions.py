@@ -114,6 +114,9 @@ class Resolver:
                                                                   conflict.local.file_id):
                 raise ValidationError("fileId is not the file of this conflict", field="fileId")
             local = _with_local_data(conflict.local, item)
+            if local.folder is not None:
+                # "/DOCS" is the user's "/docs": names differ in case only (files.canonical_folder).
+                local.folder = await files.canonical_folder(tx, actor.user_id, local.folder)
             async with tree.savepoint(tx):
                 file_id, copy_id = await self._apply(tx, actor, conflict, local, item)
                 result = ResolutionResult(conflict_id=conflict.id, status="resolved",
@@ -297,7 +300,7 @@ class Resolver:
         row = await _file(tx, actor, local.file_id)
         if row["deleted_at"] is not None:
             return None, None
-        folder = await files.canonical_folder(tx, actor.user_id, local.folder)
+        folder = local.folder
         if row["kind"] == "folder" and is_under(folder, join(row["folder"], row["name"])):
             # localData may name a place inside the folder itself: as in /sync/files, never
             # (it would leave the folder, and all in it, where no listing reaches).
