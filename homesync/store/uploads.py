@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from homesync import paths
 from homesync.store.db import Conn, Reads, Row, execute, fetchall, fetchone
 
 __all__ = [
@@ -82,15 +83,18 @@ async def find_resumable(conn: Conn, *, user_id: str, device_id: str, folder: st
     """An open, unexpired upload of the same content to the same place by the same device.
 
     An app that lost its upload id (reinstalled, crashed before saving it) and asks again
-    gets the upload it already started, with the chunks already received.
+    gets the upload it already started, with the chunks already received. The place is
+    compared as names are, without case: "/DCIM" is the "/dcim" of the earlier upload.
     """
-    return await fetchone(
+    rows = await fetchall(
         conn,
-        f"SELECT {_COLUMNS} {_FROM} WHERE u.user_id = ? AND u.device_id = ? AND u.folder = ?"
+        f"SELECT {_COLUMNS} {_FROM} WHERE u.user_id = ? AND u.device_id = ?"
         f" AND u.name_key = ? AND u.checksum = ? AND u.size = ? AND u.status IN {_OPEN_SQL}"
-        " AND u.target_file_id IS ? AND u.expires_at > ? ORDER BY u.created_at DESC LIMIT 1",
-        (user_id, device_id, folder, name_key, checksum, size, target_file_id, now),
+        " AND u.target_file_id IS ? AND u.expires_at > ? ORDER BY u.created_at DESC",
+        (user_id, device_id, name_key, checksum, size, target_file_id, now),
     )
+    place = paths.name_key(folder)
+    return next((row for row in rows if paths.name_key(row["folder"]) == place), None)
 
 
 async def reserved_bytes(conn: Conn, user_id: str, now: int) -> int:

@@ -93,6 +93,25 @@ async def test_reinit_resumes_the_open_upload(client, make_user, sign_in):
     assert again["completedChunks"] == [0, 1] and again["status"] == "uploading"
 
 
+async def test_reinit_with_the_folder_in_another_case_resumes(client, services, make_user,
+                                                               sign_in):
+    # "/PHOTOS" is the "/photos" of the earlier init, whether or not the folder exists yet.
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(12_000)
+    item = (await init(client, dev.auth, file_entry(data, folder="/Photos/Trip"))) \
+        .json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth, only=[0])
+    again = (await init(client, dev.auth, file_entry(data, folder="/PHOTOS/trip"))) \
+        .json()["data"]["files"][0]
+    assert again["uploadId"] == item["uploadId"] and again["completedChunks"] == [0]
+    assert len(await fetchall(services.db.reader, "SELECT id FROM uploads")) == 1
+    # Elsewhere is another upload.
+    elsewhere = (await init(client, dev.auth, file_entry(data, folder="/photos/trip2"))) \
+        .json()["data"]["files"][0]
+    assert elsewhere["uploadId"] != item["uploadId"]
+
+
 async def test_quota_checked_at_init(client, services, make_user, sign_in):
     uid = await make_user(quota_bytes=20_000)
     dev = await sign_in()
