@@ -19,6 +19,7 @@ the user's inbox only.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ from homesync.push.webhook import WebhookProvider
 __all__ = ["allowed_push_hosts", "build_providers", "new_http_client", "pick"]
 
 DEFAULT_TIMEOUT = 10.0
+
+log = logging.getLogger("homesync.push")
 
 
 def new_http_client(*, h2c: bool = False, timeout: float = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
@@ -70,10 +73,17 @@ class _TransportOnFirstUse(httpx.AsyncBaseTransport):
         if self._transport is None:
             async with self._making:
                 if self._transport is None:
-                    self._transport = await asyncio.to_thread(
-                        httpx.AsyncHTTPTransport, **self._options
-                    )
+                    self._transport = await self._make()
         return await self._transport.handle_async_request(request)
+
+    async def _make(self) -> httpx.AsyncHTTPTransport:
+        try:
+            return await asyncio.to_thread(httpx.AsyncHTTPTransport, **self._options)
+        except OSError as exc:  # ssl.SSLError too: an unreadable or broken CA bundle
+            # As a transport error the providers retry it like any network trouble; the
+            # cause (no token in it) goes to the log, where the admin can mend it.
+            log.error("cannot set up TLS for push notifications: %s", exc)
+            raise httpx.ConnectError(f"cannot set up TLS: {exc}") from exc
 
     async def aclose(self) -> None:
         if self._transport is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from pathlib import Path
 
 import httpx
@@ -177,3 +178,31 @@ async def test_the_http_client_makes_its_transport_once_at_the_first_push(
         assert [r.status_code for r in replies] == [200, 200, 200]
         assert len(made) == 1
     assert len(receiver.requests) == 3
+
+
+async def test_a_transport_that_cannot_be_made_is_a_retry_not_a_crash(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken CA bundle shows at the first push now, not at start-up: the provider must
+    still answer (retry, the cause in the log), and the next push, once mended, goes."""
+    real = httpx.AsyncHTTPTransport
+    broken = [True]
+
+    def make(**options: object) -> httpx.AsyncHTTPTransport:
+        if broken[0]:
+            raise ssl.SSLError("[X509] no certificate or crl found")
+        return real(**options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx, "AsyncHTTPTransport", make)
+    async with new_http_client(timeout=5.0) as client:
+        providers = build_providers(
+            settings(webhook_url=f"{receiver.url}/hook", webhook_secret="s"), client)
+        webhook = pick(providers, target("web-token", "web"))
+        assert webhook is not None and webhook.name == "webhook"
+        first = await webhook.send(message(), target("web-token", "web"))
+        assert first.outcome == "retry" and "ConnectError" in first.detail
+        assert "cannot set up TLS for push notifications" in caplog.text
+        broken[0] = False
+        second = await webhook.send(message(), target("web-token", "web"))
+        assert second.outcome == "delivered"
+    assert [r.path for r in receiver.requests] == ["/hook"]
