@@ -31,23 +31,34 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 @get("/readyz")
 async def readyz(request: Request[Any, Any, Any], services: ServicesDep) -> Response[bytes]:
-    failed: list[str] = []
+    causes: dict[str, str] = {}
     try:
         await services.db.ping()
     except Exception as exc:  # readiness reports, it does not crash
-        log.warning("not ready: the database does not answer: %s", exc)
-        failed.append("database")
+        causes["database"] = f"the database does not answer: {exc}"
     try:
         with tempfile.NamedTemporaryFile(dir=services.settings.data_path, prefix=".readyz-"):
             pass
     except OSError as exc:
-        log.warning("not ready: the data dir %s is not writable: %s",
-                    services.settings.data_path, exc)
-        failed.append("dataDir")
-    if failed:
+        causes["dataDir"] = f"the data dir {services.settings.data_path} is not writable: {exc}"
+    _log_changes(request, causes)
+    if causes:
+        failed = list(causes)
         raise ServiceUnavailable("Not ready: " + "; ".join(_FAILED[c] for c in failed),
                                  failed=failed)
     return ok(request, {"status": "ready"})
+
+
+def _log_changes(request: Request[Any, Any, Any], causes: dict[str, str]) -> None:
+    """Log a check when it starts or stops failing, not at every probe: a monitor asking
+    every few seconds would otherwise fill the log while the disk is read-only."""
+    state = request.app.state
+    before: set[str] = state.get("readyz_failing", set())
+    for check in causes.keys() - before:
+        log.warning("not ready: %s", causes[check])
+    for check in before - causes.keys():
+        log.info("ready again: the %s check passes", check)
+    state["readyz_failing"] = set(causes)
 
 
 route_handlers = [healthz, readyz]

@@ -50,3 +50,25 @@ async def test_an_unwritable_data_dir_is_named_without_its_path(
     assert error["message"] == "Not ready: the data dir is not writable"
     assert SECRET not in r.text and "Permission denied" not in r.text
     assert SECRET in caplog.text
+
+
+async def test_a_failing_check_is_logged_when_it_starts_and_stops_failing(
+        client: Any, services: Services, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A monitor probing every few seconds must not fill the log while the check fails."""
+    real_ping = services.db.ping
+
+    async def broken() -> NoReturn:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(services.db, "ping", broken)
+    with caplog.at_level(logging.INFO, logger="homesync.api.health"):
+        for _ in range(3):
+            assert (await client.get("/readyz")).status_code == 503
+        monkeypatch.setattr(services.db, "ping", real_ping)
+        for _ in range(2):
+            assert (await client.get("/readyz")).status_code == 200
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "not ready: the database does not answer: disk I/O error"),
+        ("INFO", "ready again: the database check passes"),
+    ]
