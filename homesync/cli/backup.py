@@ -1,7 +1,8 @@
 """``homesync backup create|verify|restore|list``.
 
-Exit codes: 0 all well, 1 the backup/restore failed or found problems, 2 bad usage,
-4 something is already at the target (DEST or the data dir), as for ``init``.
+Exit codes: 0 all well, 1 the backup/restore failed or found problems, 2 bad usage (DEST
+and the data dir inside each other, too), 4 something is already at the target (DEST or
+the data dir), as for ``init``, 5 another backup is writing to DEST now.
 ``--json`` prints one JSON document on standard output and no progress bars.
 """
 
@@ -20,6 +21,7 @@ from rich.text import Text
 
 from homesync import clock
 from homesync.cli.common import (
+    EXIT_BUSY,
     EXIT_CONFLICT,
     EXIT_ERROR,
     EXIT_USAGE,
@@ -38,8 +40,10 @@ from homesync.cli.common import (
 )
 from homesync.cli.progress import RichProgress
 from homesync.services.maintenance.backup import (
+    BackupBusy,
     BackupDestinationTaken,
     BackupError,
+    BackupOverlap,
     BackupReport,
 )
 from homesync.services.maintenance.backup_verify import (
@@ -51,6 +55,7 @@ from homesync.services.maintenance.backup_verify import (
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.restore import (
     RestoreError,
+    RestoreOverlap,
     RestoreReport,
     RestoreTargetTaken,
     restore_backup,
@@ -61,9 +66,15 @@ app = typer.Typer(help="Back up, verify and restore the data dir.", no_args_is_h
 
 T = TypeVar("T")
 
-# Refusals because something is already where we would write: EXIT_CONFLICT, as `init`
-# refusing to overwrite a config; a script can tell them from a failed backup.
-_ALREADY_THERE = (BackupDestinationTaken, RestoreTargetTaken)
+# Refusals that changed nothing get their own exit codes, so a script can tell them from
+# a failed backup: something already where we would write (as `init` refusing to
+# overwrite a config), DEST and the data dir inside each other (a bad argument), and
+# another backup writing to DEST now (try again later).
+_EXIT_CODES: dict[type[Exception], int] = {
+    BackupDestinationTaken: EXIT_CONFLICT, RestoreTargetTaken: EXIT_CONFLICT,
+    BackupOverlap: EXIT_USAGE, RestoreOverlap: EXIT_USAGE,
+    BackupBusy: EXIT_BUSY,
+}
 
 Dest = Annotated[Path, typer.Argument(help="Backup directory (a USB disk, a NAS mount, ...).",
                                       show_default=False)]
@@ -94,7 +105,7 @@ def _run(as_json: bool, errors: tuple[type[Exception], ...],
 def _refused(as_json: bool, exc: Exception) -> typer.Exit:
     if as_json:
         print_document({"ok": False, "error": str(exc)})
-    return fail(str(exc), EXIT_CONFLICT if isinstance(exc, _ALREADY_THERE) else EXIT_ERROR)
+    return fail(str(exc), _EXIT_CODES.get(type(exc), EXIT_ERROR))
 
 
 def _show_problems(problems: list[ChunkProblem], database_problems: Sequence[str] = ()) -> None:

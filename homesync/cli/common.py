@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported when a command runs (run_with_services), not for -
     from homesync.services.container import Services
 
 __all__ = [
+    "EXIT_BUSY",
     "EXIT_CONFLICT",
     "EXIT_ERROR",
     "EXIT_NOT_FOUND",
@@ -77,6 +78,7 @@ EXIT_ERROR = 1  # anything else: I/O, the data dir, the server could not start
 EXIT_USAGE = 2  # bad usage or input: bad email, short password, bad size, bad config
 EXIT_NOT_FOUND = 3  # no such account or device
 EXIT_CONFLICT = 4  # already there (an account, a config, a backup target's contents)
+EXIT_BUSY = 5  # another backup is writing to the same DEST: nothing done, try again later
 
 _EXIT_BY_STATUS = {400: EXIT_USAGE, 404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT}
 

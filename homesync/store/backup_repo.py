@@ -73,6 +73,10 @@ class DestinationTaken(BackupRepoError):
     """Something that is not a homesync backup is already at DEST; nothing was written."""
 
 
+class RepoBusy(BackupRepoError):
+    """Another backup is writing to DEST now; nothing was written."""
+
+
 class Manifest(msgspec.Struct, kw_only=True, rename="camel"):
     """``snapshots/<name>/manifest.json``: what one snapshot holds."""
 
@@ -192,7 +196,7 @@ class BackupRepo:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise BackupRepoError(f"another backup is writing to {self.root}") from None
+                raise RepoBusy(f"another backup is writing to {self.root}") from None
             # Leftovers of an interrupted run: never referenced by any published snapshot.
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
             self.tmp_dir.mkdir(mode=0o700)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from homesync.services.container import Services
+from homesync.store.backup_repo import BackupRepo
 from tests.operations.data import chunk_files, flip_byte, photo, put_file
 
 
@@ -137,3 +138,27 @@ async def test_backup_killed_halfway_then_again_both_verify(services: Services, 
     for name in (first["snapshot"], second["snapshot"]):
         result = homesync("backup", "verify", dest, "--snapshot", name, "--read-data", "--json")
         assert result.returncode == 0 and as_json(result)["ok"], result.stdout
+
+
+async def test_refusals_that_change_nothing_have_their_own_exit_codes(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """A cron job can tell "try again later" (5) and a bad argument (2) from a failure (1)."""
+    uid = await make_user()
+    await put_file(services, uid, "/camera", "IMG_0.jpg", photo(0))
+    data = services.settings.data_path
+    dest = tmp_path / "nas" / "homesync"
+    assert homesync("backup", "create", dest, "--data-dir", data).returncode == 0
+    snapshots = sorted(p.name for p in (dest / "snapshots").iterdir())
+
+    with BackupRepo.open(dest).writing():  # another backup is writing there now
+        busy = homesync("backup", "create", dest, "--json", "--data-dir", data)
+    assert busy.returncode == 5, busy.stdout + busy.stderr
+    assert "another backup is writing" in as_json(busy)["error"]
+    assert sorted(p.name for p in (dest / "snapshots").iterdir()) == snapshots
+
+    inside = homesync("backup", "create", data / "backups", "--data-dir", data)
+    assert inside.returncode == 2 and "outside the data dir" in inside.stderr
+    assert not (data / "backups").exists()
+    overlap = homesync("backup", "restore", dest, "--data-dir", dest / "restored")
+    assert overlap.returncode == 2 and "must not overlap" in overlap.stderr
+    assert not (dest / "restored").exists()

@@ -37,6 +37,7 @@ from homesync.store.backup_repo import (
     BackupRepoError,
     DestinationTaken,
     Manifest,
+    RepoBusy,
     sha256_file,
 )
 from homesync.store.db import Database
@@ -50,7 +51,8 @@ from homesync.store.snapshot import (
     take_snapshot,
 )
 
-__all__ = ["BackupDestinationTaken", "BackupError", "BackupReport", "BackupSummary", "Backups"]
+__all__ = ["BackupBusy", "BackupDestinationTaken", "BackupError", "BackupOverlap", "BackupReport",
+           "BackupSummary", "Backups"]
 
 
 class BackupError(Exception):
@@ -59,6 +61,14 @@ class BackupError(Exception):
 
 class BackupDestinationTaken(BackupError):
     """DEST already holds something that is not a homesync backup; nothing was written."""
+
+
+class BackupBusy(BackupError):
+    """Another backup is writing to DEST now; nothing was written: try again later."""
+
+
+class BackupOverlap(BackupError):
+    """DEST is inside the data dir or holds it: a bad argument, nothing was written."""
 
 
 class BackupReport(msgspec.Struct, kw_only=True, rename="camel"):
@@ -112,7 +122,9 @@ class Backups:
 
         Raises:
             BackupDestinationTaken: DEST holds something else (a file, a non-empty directory).
-            BackupError: DEST is not usable, or is inside the data dir (or vice versa).
+            BackupBusy: another backup is writing to DEST.
+            BackupOverlap: DEST is inside the data dir (or vice versa).
+            BackupError: DEST is not usable.
         """
         started = clock.now_ms()
         t0 = time.monotonic()
@@ -120,6 +132,8 @@ class Backups:
             dest, copied = await asyncio.to_thread(self._run, destination, started, progress)
         except DestinationTaken as exc:
             raise BackupDestinationTaken(str(exc)) from None
+        except RepoBusy as exc:
+            raise BackupBusy(str(exc)) from None
         except BackupRepoError as exc:
             raise BackupError(str(exc)) from None
         m = copied.manifest
@@ -159,7 +173,8 @@ class Backups:
         real_data, real_dest = data.resolve(), dest.resolve()  # symlinks must not hide overlap
         if real_dest == real_data or real_data in real_dest.parents \
                 or real_dest in real_data.parents:
-            raise BackupError(f"the backup destination {dest} must be outside the data dir {data}")
+            raise BackupOverlap(
+                f"the backup destination {dest} must be outside the data dir {data}")
         repo = BackupRepo.create_or_open(dest)
         with repo.writing():
             name = repo.unused_name(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started / 1000)))

@@ -44,8 +44,8 @@ from homesync.store.snapshot import (
     referenced_chunks,
 )
 
-__all__ = ["RESTORE_MARKER", "RestoreError", "RestoreReport", "RestoreTargetTaken",
-           "restore_backup"]
+__all__ = ["RESTORE_MARKER", "RestoreError", "RestoreOverlap", "RestoreReport",
+           "RestoreTargetTaken", "restore_backup"]
 
 # Present while a restore is incomplete; Services.open refuses to start on such a dir.
 RESTORE_MARKER = ".restore-in-progress"
@@ -59,6 +59,10 @@ class RestoreError(Exception):
 
 class RestoreTargetTaken(RestoreError):
     """Something is already at the target: a file, or (without ``force``) a non-empty dir."""
+
+
+class RestoreOverlap(RestoreError):
+    """The data dir is inside the backup or holds it: a bad argument, nothing was changed."""
 
 
 class RestoreReport(msgspec.Struct, kw_only=True, rename="camel"):
@@ -146,7 +150,7 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
     root = repo.root.resolve()
     if data_dir.resolve() == root or root in data_dir.resolve().parents \
             or data_dir.resolve() in root.parents:
-        raise RestoreError(f"the data dir {data_dir} and the backup {root} must not overlap")
+        raise RestoreOverlap(f"the data dir {data_dir} and the backup {root} must not overlap")
     snap_dir = repo.snapshot_dir(name)
     snap_db = snap_dir / DATABASE_FILE
 
