@@ -48,3 +48,6 @@ class Principal(Struct, frozen=True, kw_only=True):
     device_name: str
     family_id: str
     settings: dict[str, object]
+    # The moment (ms) from which the access token the call came with is refused as
+    # expired (its ``exp`` plus the clock leeway): a parked long poll ends by then.
+    token_refused_at: int | None = None

@@ -1,10 +1,12 @@
 """A parked long poll ends with 401 as soon as its sign-in does (device removed, signed
-out, refresh token stolen), not when its ``wait`` runs out; other devices' polls go on."""
+out, refresh token stolen) or its access token expires, not when its ``wait`` runs out;
+other devices' polls go on."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from homesync import clock
 from homesync.config import Settings
+from homesync.services.auth.tokens import LEEWAY_S
 from homesync.services.container import Services
 from tests.helpers import API, Device, make_settings
 from tests.sync.helpers import change, parked, pull, push
@@ -48,11 +52,11 @@ async def park(client: httpx.AsyncClient, services: Services,
     return poll
 
 
-def assert_unauthorized(r: httpx.Response) -> None:
+def assert_unauthorized(r: httpx.Response, code: str = "UNAUTHORIZED") -> None:
     """The answer any request with a dead token gets."""
     assert r.status_code == 401, r.text
     body: dict[str, Any] = r.json()
-    assert body["success"] is False and body["error"]["code"] == "UNAUTHORIZED"
+    assert body["success"] is False and body["error"]["code"] == code
 
 
 async def test_removing_a_device_ends_its_parked_poll(live_client, services, watcher,
@@ -118,3 +122,19 @@ async def test_a_device_removed_by_another_process_is_noticed_at_the_next_check(
     assert not poll.done()
     await services.sync.watcher.check()
     assert_unauthorized(await asyncio.wait_for(poll, SOON))
+
+
+async def test_a_poll_parks_no_longer_than_its_access_token_is_accepted(
+        live_client, services, make_user, sign_in):
+    """It answers 401 TOKEN_EXPIRED (the client refreshes) when the token runs out."""
+    start = float(int(time.time()))
+    clock.set_now(lambda: start)
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    # Refused from the second after exp + leeway; let the clock run again 2 s short of it.
+    refused_at = start + services.settings.auth.access_ttl_s + LEEWAY_S + 1
+    offset = refused_at - 2 - time.time()
+    clock.set_now(lambda: time.time() + offset)
+    poll = await park(live_client, services, phone)
+    assert_unauthorized(await asyncio.wait_for(poll, SOON), "TOKEN_EXPIRED")
+    assert services.sync.notifier.parked() == 0

@@ -18,7 +18,12 @@ from homesync.services.auth.devices import DEFAULT_SETTINGS
 from homesync.services.auth.rotation import RotationPolicy, Verdict
 from homesync.services.auth.signing_keys import SigningKeys
 from homesync.services.auth.throttle import SlidingWindow, TokenBucket
-from homesync.services.auth.tokens import TokenCodec, UnknownSigningKey, hash_refresh_token
+from homesync.services.auth.tokens import (
+    LEEWAY_S,
+    TokenCodec,
+    UnknownSigningKey,
+    hash_refresh_token,
+)
 from homesync.services.notifications.events import security_event
 from homesync.store import devices, tokens
 from homesync.store.db import Conn, Database, Row
@@ -254,6 +259,8 @@ class Sessions:
             client_id=row["client_id"], device_name=row["device_name"],
             family_id=claims.family_id,
             settings={**DEFAULT_SETTINGS, **msgspec.json.decode(row["settings"] or "{}")},
+            # verify_access refuses it once the whole second passes exp + leeway.
+            token_refused_at=(claims.expires_at + LEEWAY_S + 1) * 1000,
         )
 
     def _due_for_touch(self, device_id: str, now: int) -> bool:

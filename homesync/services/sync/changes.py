@@ -12,8 +12,9 @@ tracks them.
 
 The long poll parks the request on the :class:`ChangeNotifier` — no database
 connection, thread or task is held while it waits — and answers at once when changes
-are already there. It also ends when its sign-in does (device removed, signed out):
-the caller, checking the token again before it answers, then answers 401.
+are already there. It also ends when its sign-in does (device removed, signed out),
+and it never parks past its access token's expiry: the caller, checking the token again
+before it answers, then answers 401.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class Changes:
         if last_sync is not None and last_sync > clock.now_ms() + _MAX_CLOCK_SKEW_MS:
             raise ValidationError("lastSync is in the future", field="lastSync")
         folders = _sync_folders(principal)
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + _park_limit(principal, wait)
         base: int | None = None
         reset = False
         first = True
@@ -256,6 +257,17 @@ def _below_horizon(seq: int, shared_pos: int, pos: Row) -> bool:
     """Whether a device at (``seq``, ``shared_pos``) may have missed compacted history;
     ``pos`` has the horizon columns (:func:`changes.positions`, :func:`horizon.horizon`)."""
     return 0 < seq < (pos["horizon_seq"] or 0) or 0 < shared_pos < (pos["shared_horizon"] or 0)
+
+
+def _park_limit(principal: Principal, wait: int) -> float:
+    """How many seconds the poll may park: ``wait``, but not past the moment its access
+    token is refused as expired. The caller checks the token again before answering, so
+    the device then gets 401 TOKEN_EXPIRED (and refreshes) at once, not up to ``max_wait``
+    later."""
+    if principal.token_refused_at is None:
+        return wait
+    left = (principal.token_refused_at - clock.now_ms()) / 1000
+    return max(0.0, min(wait, left))
 
 
 def _sync_folders(principal: Principal) -> list[str]:
