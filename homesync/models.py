@@ -48,6 +48,8 @@ class Principal(Struct, frozen=True, kw_only=True):
     device_name: str
     family_id: str
     settings: dict[str, object]
-    # The moment (ms) from which the access token the call came with is refused as
-    # expired (its ``exp`` plus the clock leeway): a parked long poll ends by then.
+    # The access token the call came with: the key that signed it, and the moment (ms)
+    # from which it is refused as expired (its ``exp`` plus the clock leeway). A parked
+    # long poll ends by then, and when that key is retired (sync.notifier).
+    kid: str = ""
     token_refused_at: int | None = None

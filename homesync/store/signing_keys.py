@@ -8,9 +8,12 @@ its secret is erased, since nothing may sign or verify with it again.
 
 from __future__ import annotations
 
-from homesync.store.db import Conn, Reads, Row, execute, fetchall, fetchone
+from collections.abc import Sequence
 
-__all__ = ["all_keys", "by_kid", "insert_first", "replace_active", "retire"]
+from homesync.store.db import Conn, Reads, Row, execute, fetchall, fetchone, note_change
+from homesync.store.tokens import SIGN_INS_ENDED
+
+__all__ = ["all_keys", "by_kid", "insert_first", "live_kids", "replace_active", "retire"]
 
 
 async def all_keys(conn: Reads) -> list[Row]:
@@ -20,6 +23,18 @@ async def all_keys(conn: Reads) -> list[Row]:
 
 async def by_kid(conn: Reads, kid: str) -> Row | None:
     return await fetchone(conn, "SELECT * FROM signing_keys WHERE kid = ?", (kid,))
+
+
+async def live_kids(conn: Reads, kids: Sequence[str]) -> set[str]:
+    """Those of ``kids`` that still verify (not retired): what ``tokens.active_principal``
+    checks of one token's key, for the keys of all parked long polls at once (a handful)."""
+    if not kids:
+        return set()
+    marks = ", ".join("?" * len(kids))
+    rows = await fetchall(
+        conn, f"SELECT kid FROM signing_keys WHERE kid IN ({marks}) AND retired_at IS NULL",
+        list(kids))
+    return {row[0] for row in rows}
 
 
 async def insert_first(conn: Conn, *, kid: str, now: int) -> bool:
@@ -43,9 +58,12 @@ async def replace_active(conn: Conn, *, kid: str, secret: bytes, now: int) -> No
 async def retire(conn: Conn, kid: str, now: int) -> bool:
     """Stop accepting a previous key's tokens, and forget its secret; False if it is not a
     previous key."""
-    return await execute(
+    retired = await execute(
         conn,
         "UPDATE signing_keys SET retired_at = ?, secret = NULL WHERE kid = ?"
         " AND replaced_at IS NOT NULL AND retired_at IS NULL",
         (now, kid),
     ) == 1
+    if retired:  # its tokens' sign-ins end too: once committed, their parked polls are woken
+        note_change(conn, SIGN_INS_ENDED)
+    return retired

@@ -1,6 +1,6 @@
 """A parked long poll ends with 401 as soon as its sign-in does (device removed, signed
-out, refresh token stolen) or its access token expires, not when its ``wait`` runs out;
-other devices' polls go on."""
+out, refresh token stolen), its access token expires or the key that signed it is retired,
+not when its ``wait`` runs out; other devices' polls go on."""
 
 from __future__ import annotations
 
@@ -43,12 +43,13 @@ async def watcher(services: Services) -> AsyncIterator[None]:
 
 
 async def park(client: httpx.AsyncClient, services: Services,
-               dev: Device) -> asyncio.Task[httpx.Response]:
-    """``dev``'s long poll, parked (nothing new after its token)."""
+               dev: Device, count: int = 1) -> asyncio.Task[httpx.Response]:
+    """``dev``'s long poll, parked (nothing new after its token); ``count``: how many of
+    the user's polls are parked then."""
     token = (await pull(client, dev))["nextSyncToken"]
     poll = asyncio.create_task(client.get(
         f"{API}/sync/status", params={"syncToken": token, "wait": WAIT}, headers=dev.auth))
-    await parked(services, dev.user_id)
+    await parked(services, dev.user_id, count)
     return poll
 
 
@@ -138,3 +139,39 @@ async def test_a_poll_parks_no_longer_than_its_access_token_is_accepted(
     poll = await park(live_client, services, phone)
     assert_unauthorized(await asyncio.wait_for(poll, SOON), "TOKEN_EXPIRED")
     assert services.sync.notifier.parked() == 0
+
+
+async def test_retiring_its_tokens_key_in_another_process_ends_the_poll_at_the_next_check(
+        live_client, services, settings, make_user, sign_in):
+    """`homesync keys rotate`, then `keys retire OLD --force` (after a leak), from the CLI:
+    the watcher's round ends the polls of the old key's tokens, and only those."""
+    await make_user()
+    phone = await sign_in(client_id="phone")  # its token is signed by the first key
+    other = await Services.open(settings)  # what the CLI opens
+    try:
+        _, old = await other.signing_keys.rotate()
+        assert old is not None
+        laptop = await sign_in(client_id="laptop")  # signed by the new key
+        phone_poll = await park(live_client, services, phone)
+        laptop_poll = await park(live_client, services, laptop, count=2)
+        await other.signing_keys.retire(old.kid, force=True)
+    finally:
+        await other.close()
+    assert not phone_poll.done()
+    await services.sync.watcher.check()
+    assert_unauthorized(await asyncio.wait_for(phone_poll, SOON))
+    assert not laptop_poll.done()
+    await push(live_client, laptop, None, change("mkdir", folder="/still-here"))
+    answer = await asyncio.wait_for(laptop_poll, SOON)
+    assert answer.status_code == 200, answer.text
+
+
+async def test_retiring_a_key_in_this_process_ends_its_polls_at_once(
+        live_client, services, watcher, make_user, sign_in):
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    _, old = await services.signing_keys.rotate()
+    assert old is not None
+    poll = await park(live_client, services, phone)
+    await services.signing_keys.retire(old.kid, force=True)
+    assert_unauthorized(await asyncio.wait_for(poll, SOON))

@@ -259,6 +259,7 @@ class Sessions:
             client_id=row["client_id"], device_name=row["device_name"],
             family_id=claims.family_id,
             settings={**DEFAULT_SETTINGS, **msgspec.json.decode(row["settings"] or "{}")},
+            kid=claims.kid,
             # verify_access refuses it once the whole second passes exp + leeway.
             token_refused_at=(claims.expires_at + LEEWAY_S + 1) * 1000,
         )

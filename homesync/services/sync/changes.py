@@ -12,9 +12,9 @@ tracks them.
 
 The long poll parks the request on the :class:`ChangeNotifier` — no database
 connection, thread or task is held while it waits — and answers at once when changes
-are already there. It also ends when its sign-in does (device removed, signed out),
-and it never parks past its access token's expiry: the caller, checking the token again
-before it answers, then answers 401.
+are already there. It also ends when its sign-in does (device removed, signed out) or
+the key that signed its access token is retired, and it never parks past the token's
+expiry: the caller, checking the token again before it answers, then answers 401.
 """
 
 from __future__ import annotations
@@ -137,7 +137,8 @@ class Changes:
         signed_out = False
         while True:
             # Subscribe before looking, so a change committed in between still wakes us.
-            with self._notifier.subscribe(user_id, *owners, sign_in=principal.family_id) as wake:
+            with self._notifier.subscribe(user_id, *owners, sign_in=principal.family_id,
+                                          kid=principal.kid or None) as wake:
                 # The head is read before the page: every change up to it is committed,
                 # so the page (read after) sees them all and the next token may skip to it.
                 # A handful of indexed lookups, on every sync call: inline (store.connections).

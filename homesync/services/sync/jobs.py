@@ -5,9 +5,10 @@ wake polls directly (:meth:`ChangeNotifier.changed`); anything that did not — 
 process such as the CLI, or a code path that forgot — is still noticed within
 ``sync.wake_check_interval``: while polls are parked, the watcher looks for journal
 entries past the last position it saw and wakes their users. It also ends the polls of
-sign-ins that have ended (a device removed, signed out, a password changed): at once
-when this process revoked them (a commit listener nudges it, :meth:`JournalWatcher.nudge`),
-within the interval when another process did.
+sign-ins that have ended (a device removed, signed out, a password changed) and of access
+tokens whose signing key was retired (``homesync keys retire``): at once when this
+process did it (a commit listener nudges it, :meth:`JournalWatcher.nudge`), within the
+interval when another process did.
 
 :class:`Retention` purges, every ``sync.retention_interval``: trash groups past
 ``trash_retention``, replaced versions past ``keep_versions``/``version_retention``,
@@ -32,7 +33,7 @@ from homesync.services.sync.conflicts import Conflicts
 from homesync.services.sync.horizon import CompactionReport, HistoryCompactor
 from homesync.services.sync.notifier import ChangeNotifier
 from homesync.services.sync.queue import OfflineQueue
-from homesync.store import changes, tokens
+from homesync.store import changes, signing_keys, tokens
 from homesync.store.db import Database
 
 __all__ = ["JournalWatcher", "Retention", "RetentionReport"]
@@ -53,8 +54,8 @@ class JournalWatcher:
         self._nudged.set()
 
     async def check(self) -> None:
-        """One look: end the parked polls of ended sign-ins, then wake the parked polls
-        of users with new journal entries."""
+        """One look: end the parked polls of ended sign-ins and retired keys, then wake
+        the parked polls of users with new journal entries."""
         # Sign-ins first: a poll woken by a change as well would look again and park.
         await self._end_signed_out()
         if self._seen is None or not self._notifier.parked():
@@ -73,6 +74,11 @@ class JournalWatcher:
         for sign_in in parked:
             if sign_in not in live:
                 self._notifier.signed_out(sign_in)
+        kids = self._notifier.parked_kids()
+        live_kids = await signing_keys.live_kids(self._db.reader, kids)
+        for kid in kids:
+            if kid not in live_kids:
+                self._notifier.key_retired(kid)
 
     async def run_forever(self) -> None:
         while True:

@@ -9,8 +9,9 @@ for changes, then wait on the subscription. A change committed in between resolv
 subscription, and the wait returns at once.
 
 A poll also ends early when its sign-in does (device removed, signed out, password
-changed): :meth:`ChangeNotifier.signed_out`, called by the journal watcher once the
-database says so, wakes it with :attr:`Wake.SIGNED_OUT`.
+changed), or when the key that signed its access token is retired: the journal watcher,
+once the database says so, calls :meth:`ChangeNotifier.signed_out` or
+:meth:`ChangeNotifier.key_retired`, which wake it with :attr:`Wake.SIGNED_OUT`.
 """
 
 from __future__ import annotations
@@ -25,20 +26,21 @@ class Wake(enum.Enum):
     """Why a parked poll's wait ended."""
 
     CHANGED = "changed"
-    SIGNED_OUT = "signed_out"
+    SIGNED_OUT = "signed_out"  # its sign-in ended, or its token's signing key was retired
     TIMEOUT = "timeout"
 
 
 class Subscription:
     """One parked poll's ticket. Use as a context manager so it is always dropped."""
 
-    __slots__ = ("_future", "_notifier", "_sign_in", "_user_ids")
+    __slots__ = ("_future", "_kid", "_notifier", "_sign_in", "_user_ids")
 
     def __init__(self, notifier: ChangeNotifier, user_ids: tuple[str, ...], sign_in: str | None,
-                 future: asyncio.Future[Wake]) -> None:
+                 kid: str | None, future: asyncio.Future[Wake]) -> None:
         self._notifier = notifier
         self._user_ids = user_ids
         self._sign_in = sign_in
+        self._kid = kid
         self._future = future
 
     async def wait(self, seconds: float) -> Wake:
@@ -57,6 +59,8 @@ class Subscription:
             _drop(self._notifier._waiting, user_id, self._future)
         if self._sign_in is not None:
             _drop(self._notifier._sign_ins, self._sign_in, self._future)
+        if self._kid is not None:
+            _drop(self._notifier._kids, self._kid, self._future)
 
     def __enter__(self) -> Subscription:
         return self
@@ -86,17 +90,23 @@ class ChangeNotifier:
         self._waiting: dict[str, set[asyncio.Future[Wake]]] = {}
         # The same polls by sign-in (token family), for signed_out.
         self._sign_ins: dict[str, set[asyncio.Future[Wake]]] = {}
+        # And by the key that signed their access token, for key_retired.
+        self._kids: dict[str, set[asyncio.Future[Wake]]] = {}
 
-    def subscribe(self, user_id: str, *also: str, sign_in: str | None = None) -> Subscription:
+    def subscribe(self, user_id: str, *also: str, sign_in: str | None = None,
+                  kid: str | None = None) -> Subscription:
         """A ticket woken by a change of ``user_id``'s, or of any of ``also`` (the people
-        who share with them), and by the end of the poll's ``sign_in``."""
+        who share with them), by the end of the poll's ``sign_in``, and by the retirement
+        of ``kid``, the key that signed the poll's access token."""
         future: asyncio.Future[Wake] = asyncio.get_running_loop().create_future()
         user_ids = (user_id, *also)
         for uid in user_ids:
             self._waiting.setdefault(uid, set()).add(future)
         if sign_in is not None:
             self._sign_ins.setdefault(sign_in, set()).add(future)
-        return Subscription(self, user_ids, sign_in, future)
+        if kid is not None:
+            self._kids.setdefault(kid, set()).add(future)
+        return Subscription(self, user_ids, sign_in, kid, future)
 
     def changed(self, user_id: str) -> None:
         """Wake every poll of ``user_id``; call after the change has committed."""
@@ -108,6 +118,11 @@ class ChangeNotifier:
         for future in self._sign_ins.pop(sign_in, ()):
             _resolve(future, Wake.SIGNED_OUT)
 
+    def key_retired(self, kid: str) -> None:
+        """Wake the polls whose access token ``kid`` signed: it is refused from now on."""
+        for future in self._kids.pop(kid, ()):
+            _resolve(future, Wake.SIGNED_OUT)
+
     def parked(self, user_id: str | None = None) -> int:
         """How many polls wait (for ``user_id``, or in all)."""
         if user_id is not None:
@@ -117,3 +132,7 @@ class ChangeNotifier:
     def parked_sign_ins(self) -> list[str]:
         """The sign-ins (token families) with polls parked."""
         return list(self._sign_ins)
+
+    def parked_kids(self) -> list[str]:
+        """The signing keys of the parked polls' access tokens."""
+        return list(self._kids)
