@@ -1,8 +1,10 @@
 """A6 against a real `homesync serve`: `homesync keys rotate` and `retire`, run in other
-processes while it serves, take effect without a restart."""
+processes while it serves, take effect without a restart (a long poll parked with a
+retired key's token too)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 
 from tests.auth_helpers import claims_of, header_of
 from tests.e2e.conftest import MakeServer
-from tests.e2e.devices import ENV, Dev, sign_in, start_with_accounts
+from tests.e2e.devices import ENV, Dev, ParkedPolls, sign_in, start_with_accounts
 from tests.helpers import API, PASSWORD, ServerProcess, device_info, make_settings
 
 pytestmark = pytest.mark.e2e
@@ -45,8 +47,9 @@ def key_secret(server: ServerProcess, kid: str) -> bytes:
     return bytes(row[0])
 
 
-async def test_rotate_and_retire_reach_a_running_server(make_server: MakeServer) -> None:
-    server = make_server(ENV)
+async def test_rotate_and_retire_reach_a_running_server(make_server: MakeServer,
+                                                        parked_polls: ParkedPolls) -> None:
+    server = make_server({**ENV, **parked_polls.env})
     start_with_accounts(server)
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
         r = await http.post(f"{API}/auth/register", json={
@@ -83,8 +86,19 @@ async def test_rotate_and_retire_reach_a_running_server(make_server: MakeServer)
         assert early.returncode == 4 and "--force" in early.stderr
         assert await status(http, phone_access) == 200
         assert server.cli("keys", "retire", k2, "--force").returncode == 4  # the active key
-        done = server.cli("keys", "retire", k1, "--force")
+        # A long poll parked with k1's token answers 401 once k1 is retired (the server's
+        # wake-up check, every 2 s), not when its wait ends.
+        phone_auth = {"Authorization": f"Bearer {phone_access}"}
+        r = await http.get(f"{API}/sync/status", headers=phone_auth)
+        assert r.status_code == 200, r.text
+        poll = asyncio.create_task(http.get(f"{API}/sync/status", headers=phone_auth, params={
+            "syncToken": r.json()["data"]["nextSyncToken"], "wait": 60}))
+        await parked_polls.reach(http)
+        done = await asyncio.to_thread(server.cli, "keys", "retire", k1, "--force")
         assert done.returncode == 0, done.stderr
+        answer = await asyncio.wait_for(poll, 15)
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["error"]["code"] == "UNAUTHORIZED"
 
         r = await http.get(f"{API}/devices", headers={"Authorization": f"Bearer {phone_access}"})
         assert r.status_code == 401, r.text
