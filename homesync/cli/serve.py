@@ -93,6 +93,7 @@ async def _serve(settings: Settings) -> None:
     import uvicorn
 
     from homesync.app import create_app
+    from homesync.http_protocol import EnvelopeHttpToolsProtocol
 
     with bind_listener(settings.server.host, settings.server.port) as sock:
         services = await _open_services(settings)
@@ -102,6 +103,7 @@ async def _serve(settings: Settings) -> None:
             await services.start_background()
             config = uvicorn.Config(
                 app, host=settings.server.host, port=settings.server.port, lifespan="on",
+                http=EnvelopeHttpToolsProtocol,  # a 400 for unparsable HTTP in our envelope
                 log_level=settings.server.log_level, access_log=False, proxy_headers=False,
                 server_header=False, timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
                 log_config=None,  # keep homesync.logs' handlers (request ids, JSON, redaction)

@@ -204,3 +204,24 @@ def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert not (tmp_path / "data" / "initial-admin-password.txt").exists()
     assert "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /api/mobile/\x01devices HTTP/1.1\r\nHost: x\r\n\r\n",  # a raw byte in the target
+    b"POST /api/mobile/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+], ids=["raw-byte", "negative-length"])
+def test_unparsable_http_gets_a_400_in_the_envelope(server: ServerProcess,
+                                                    request_bytes: bytes) -> None:
+    """uvicorn answers these before the app sees them; apps still get the envelope."""
+    server.start()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(request_bytes)
+        answer = b""
+        while chunk := conn.recv(65536):  # the server closes the connection after it
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body) == {"success": False, "error": {
+        "code": "VALIDATION_ERROR", "message": "Malformed HTTP request", "details": {}}}
+    assert httpx.get(f"{server.base}/healthz").status_code == 200
