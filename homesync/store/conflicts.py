@@ -10,6 +10,8 @@ from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
 __all__ = [
     "CONFLICT_COLUMNS",
+    "ask_upload",
+    "asked_upload",
     "by_id",
     "insert",
     "list_open",
@@ -72,6 +74,25 @@ async def mark_resolved(tx: Conn, conflict_id: str, *, resolution: str,
         " AND resolved_at IS NULL",
         (now, resolution, msgspec.json.encode(outcome).decode(), conflict_id),
     )
+
+
+async def ask_upload(tx: Conn, conflict_id: str, *, folder: str, name: str) -> None:
+    """Remember where the device was asked to upload its content (``upload_required``)."""
+    await execute(
+        tx,
+        "UPDATE conflicts SET asked_folder = ?, asked_name = ? WHERE id = ?"
+        " AND resolved_at IS NULL",
+        (folder, name, conflict_id),
+    )
+
+
+async def asked_upload(conn: Conn, conflict_id: str) -> tuple[str, str] | None:
+    """(folder, name) the device was last asked to upload its content to, if any."""
+    row = await fetchone(
+        conn, "SELECT asked_folder, asked_name FROM conflicts WHERE id = ?", (conflict_id,))
+    if row is None or row[0] is None:
+        return None
+    return str(row[0]), str(row[1])
 
 
 async def prune_resolved(tx: Conn, before: int, limit: int = 1000) -> int:

@@ -192,6 +192,25 @@ async def test_local_data_folder_in_another_case_is_the_existing_folder(client, 
     assert r.json()["data"]["name"] in await listing(client, phone, "/archive")
 
 
+async def test_keep_both_finds_the_copy_uploaded_where_asked_after_the_file_moved(
+        client, devices):
+    """The phone uploads its copy where upload_required said; meanwhile the laptop renames
+    the file (so a copy's name would now be "renamed (conflicted copy …)"). Resolving
+    again takes the uploaded copy rather than making a second, identical one."""
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone, store_local=False)
+    [asked] = await resolve(client, phone, {"conflictId": conflict_id, "resolution": "keep_both"})
+    assert asked["status"] == "upload_required", asked
+    to = asked["uploadTo"]
+    uploaded = await store(client, phone, b"phone's edit", name=to["name"], folder=to["folder"])
+    await push(client, laptop, None, change("rename", fileId=file_id, name="renamed.txt"))
+    [result] = await resolve(client, phone, {"conflictId": conflict_id,
+                                             "resolution": "keep_both"})
+    assert result["status"] == "resolved" and result["copyFileId"] == uploaded, result
+    names = await listing(client, phone)
+    assert sorted(names) == sorted(["renamed.txt", to["name"]])
+
+
 async def test_modify_delete_resolutions(client, devices):
     laptop, phone = devices
     for choice in ("keep_remote", "keep_local", "keep_both"):

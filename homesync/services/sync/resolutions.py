@@ -126,6 +126,8 @@ class Resolver:
                                               outcome=msgspec.to_builtins(result), now=actor.now)
                 return result
         except _Pending as pending:
+            await conflicts.ask_upload(tx, conflict.id, folder=pending.target.folder,
+                                       name=pending.target.name)
             return ResolutionResult(conflict_id=conflict.id, status="upload_required",
                                     resolution=item.resolution, file_id=conflict.file_id,
                                     upload_to=pending.target)
@@ -176,6 +178,7 @@ class Resolver:
         folder = await files.canonical_folder(tx, actor.user_id, row["folder"])
         name, holder = await find_free_name(tx, actor.user_id, folder,
                                             restored_names(row["name"]), holding=local.checksum)
+        holder = holder or await _uploaded_as_asked(tx, actor, conflict.id, local.checksum)
         if holder is not None:
             return str(holder["id"])
         if row["purged_at"] is not None:
@@ -220,6 +223,7 @@ class Resolver:
             conflicted_copy_names(base, local.device_name or actor.device_name,
                                   conflict.created_at),
             holding=local.checksum)
+        holder = holder or await _uploaded_as_asked(tx, actor, conflict.id, local.checksum)
         if holder is None and await files.find_version_by_checksum(
                 tx, actor.user_id, local.checksum) is None:
             raise _Pending(UploadTarget(folder=folder, name=name))
@@ -327,6 +331,22 @@ async def _file(tx: Conn, actor: Actor, file_id: str) -> Row:
     row = await tree.get(tx, actor.user_id, file_id)
     if row is None:
         raise NotFound("The file of this conflict no longer exists")
+    return row
+
+
+async def _uploaded_as_asked(tx: Conn, actor: Actor, conflict_id: str,
+                             checksum: str) -> Row | None:
+    """The file an earlier try asked the device to upload (upload_required), if it is
+    there with the device's content. Where a try asks for it follows the server's file,
+    so once that file has moved, the copy the device uploaded would be missed, and a
+    second, identical copy made."""
+    asked = await conflicts.asked_upload(tx, conflict_id)
+    if asked is None:
+        return None
+    folder = await files.canonical_folder(tx, actor.user_id, asked[0])
+    row = await files.find_by_name(tx, actor.user_id, folder, asked[1])
+    if row is None or row["kind"] != "file" or row["checksum"] != checksum:
+        return None
     return row
 
 
