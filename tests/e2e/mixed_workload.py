@@ -350,7 +350,13 @@ class Organizer(Worker):
                 kept = model.files[res["fileId"]]
                 assert kept.current == sha(mine) and kept.state == "live", (kept, res)
             elif choice == "keep_both":
-                copy = model.files[res["copyFileId"]]
+                copy = model.files.get(res["copyFileId"])
+                if copy is None:
+                    # The upload to uploadTo completed, but its answer was lost to a
+                    # crash: resolving again found that copy, unknown to the model.
+                    info = b.data("GET", f"/files/{res['copyFileId']}")
+                    copy = model.acked_content(res["copyFileId"], info["checksum"],
+                                               info["folder"], info["name"])
                 assert copy.current == sha(mine), (copy, res)
                 if deletes:  # the server's file came back from the trash
                     info = b.data("GET", f"/files/{f.id}")
