@@ -259,18 +259,16 @@ class Scenario:
         if what == "upload":
             folder = path if kind == "folder" else path.rsplit("/", 1)[0] or "/"
             data = f"bob {b}".encode()
-            status, item = await self.upload(self.bob, data, folder, f"bob{b % 3}.txt")
-            allowed = view.writable_folder(folder)
-            self.check_refusal(status, item, allowed, before)
-            if item is not None:
-                assert item["status"] not in ("deduplicated", "deleted_on_server"), item
+            name = f"bob{b % 3}.txt"
+            status, item = await self.upload(self.bob, data, folder, name)
+            self.check_refusal(status, item, view.writable_folder(folder), before)
+            self.check_no_leak(item, view, join(folder, name), data)
         elif what == "version" and kind == "file":
             data = f"bob v{b}".encode()
             status, item = await self.upload(self.bob, data, path.rsplit("/", 1)[0] or "/",
                                              path.rsplit("/", 1)[1], target)
             self.check_refusal(status, item, view.writable_content(target), before)
-            if item is not None:
-                assert item["status"] not in ("deduplicated", "deleted_on_server"), item
+            self.check_no_leak(item, view, path, data)
         elif what in ("rename", "delete", "mkdir"):
             if what == "rename":
                 change = {"action": "rename", "localId": "r", "fileId": target,
@@ -300,6 +298,17 @@ class Scenario:
                       before: Tree) -> None:
         assert status in (200, 403), status
         assert (status == 200) == allowed, (status, item, allowed)
+
+    @staticmethod
+    def check_no_leak(item: dict[str, Any] | None, view: Expected, path: str,
+                      data: bytes) -> None:
+        """Nothing of Alice's is told: "deduplicated" only for the very entry Bob sees at
+        that place with that content (README: never for what else she stores)."""
+        if item is None:
+            return
+        assert item["status"] != "deleted_on_server", item
+        if item["status"] == "deduplicated":
+            assert (path, digest(data)) in {(p, c) for _, p, c in view.entries.values()}, item
 
     # -- invariants ----------------------------------------------------------------------
 
