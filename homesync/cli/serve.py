@@ -141,6 +141,7 @@ async def _announce_first_admin(services: Services) -> None:
     """On a data dir with no accounts: create an admin and show its password, once."""
     created = await services.accounts.create_first_admin()
     if created is None:
+        _remind_initial_password(services.settings.data_path / INITIAL_PASSWORD_FILE)
         return
     user, password = created
     path = services.settings.data_path / INITIAL_PASSWORD_FILE
@@ -156,6 +157,18 @@ async def _announce_first_admin(services: Services) -> None:
         "Add accounts for your people with: homesync user add you@example.com\n",
         markup=False, highlight=False, soft_wrap=True,
     )
+
+
+def _remind_initial_password(path: Path) -> None:
+    """While the printed password is still the first admin's (its file goes when they
+    choose their own), say where it is: the first start's output may be long gone."""
+    try:
+        email = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+    except OSError:
+        return
+    console.print(f"The first administrator's password is still in {path}; choose your own"
+                  f" with: homesync user passwd {email}",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 def init(
