@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from homesync.paths import name_key
+from homesync.paths import name_key, split_path
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 from homesync.store.tree import CONTENT_ACTIONS
 
@@ -22,6 +22,7 @@ __all__ = [
     "pending_uploads",
     "prune_finished",
     "set_status",
+    "upload_finished_since",
     "upload_in_progress",
 ]
 
@@ -142,12 +143,30 @@ async def prune_finished(tx: Conn, before: int, limit: int = 1000) -> int:
     )
 
 
-async def upload_in_progress(conn: Conn, *, device_id: str, folder: str, name: str) -> bool:
-    """True while ``device_id`` has an open upload to ``folder``/``name``."""
-    row = await fetchone(
+async def upload_finished_since(conn: Conn, *, device_id: str, remote_path: str,
+                                since: int) -> str | None:
+    """The file of the latest upload ``device_id`` completed to ``remote_path`` at or after
+    ``since``: where it stored the content (the file, a conflicted copy beside it, or the
+    same content already there), wherever that file went since."""
+    folder, name = split_path(remote_path)
+    rows = await fetchall(
         conn,
-        "SELECT 1 FROM uploads WHERE device_id = ? AND folder = ? AND name_key = ?"
-        " AND status IN ('pending', 'uploading', 'paused') LIMIT 1",
-        (device_id, folder, name_key(name)),
+        "SELECT folder, file_id FROM uploads WHERE device_id = ? AND name_key = ?"
+        " AND status = 'completed' AND finished_at >= ? AND file_id IS NOT NULL"
+        " ORDER BY finished_at DESC",
+        (device_id, name_key(name), since),
     )
-    return row is not None
+    place = name_key(folder)  # an upload's folder is as the app spelt it: "/DCIM" is "/dcim"
+    return next((str(r["file_id"]) for r in rows if name_key(r["folder"]) == place), None)
+
+
+async def upload_in_progress(conn: Conn, *, device_id: str, folder: str, name: str) -> bool:
+    """True while ``device_id`` has an open upload to ``folder``/``name`` (the folder in
+    any case, as the app may spell it differently in the upload and the operation)."""
+    rows = await fetchall(
+        conn,
+        "SELECT folder FROM uploads WHERE device_id = ? AND name_key = ?"
+        " AND status IN ('pending', 'uploading', 'paused')",
+        (device_id, name_key(name)),
+    )
+    return any(name_key(r["folder"]) == name_key(folder) for r in rows)

@@ -174,6 +174,7 @@ class OfflineQueue:
     async def cancel(self, principal: Principal, op_id: str) -> QueueOpView:
         """Cancel a pending operation (again: harmless). 404 if the device has no such
         operation, 409 when it already ran."""
+        await self._settle_uploads(principal.device_id)  # an upload that completed ran it
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             row = await queue.get(tx, principal.device_id, op_id)
@@ -238,6 +239,14 @@ class OfflineQueue:
             return
         done: list[tuple[str, str]] = []
         for row in pending:
+            # An upload completed since the operation arrived is its upload, even if the
+            # file was renamed, moved or deleted since, or the content went elsewhere.
+            file_id = await queue.upload_finished_since(
+                self._db.reader, device_id=device_id, remote_path=row["remote_path"],
+                since=row["received_at"])
+            if file_id is not None:
+                done.append((row["op_id"], file_id))
+                continue
             folder, name = split_path(row["remote_path"])
             owner_id = row["user_id"]
             if is_reserved(folder):  # an upload into a folder shared with the user

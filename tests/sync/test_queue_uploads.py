@@ -1,0 +1,88 @@
+"""Upload operations of the offline queue: done when this device's upload to remotePath
+completes, whatever happens to the file afterwards, and not cancellable after that."""
+
+from __future__ import annotations
+
+from tests.helpers import API, PASSWORD, device_info
+from tests.sync.helpers import change, pull, push, store
+from tests.sync.test_queue import add, op, queued
+from tests.uploads.flow import complete, file_entry, init, put_chunks
+
+
+async def test_cancel_after_its_upload_completed_is_409(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"))
+    file_id = await store(client, phone, b"data", name="1.jpg", folder="/p")
+    # Nothing looked at the queue since the upload completed: it already ran all the same.
+    r = await client.delete(f"{API}/queue/up", headers=phone.auth)
+    assert r.status_code == 409, r.text
+    listed = (await queued(client, phone))["up"]
+    assert listed["status"] == "done" and listed["resultFileId"] == file_id
+
+
+async def test_done_though_another_device_moved_the_file_on(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"),
+              op("up2", "upload", remotePath="/p/2.jpg"))
+    renamed = await store(client, phone, b"one", name="1.jpg", folder="/p")
+    deleted = await store(client, phone, b"two", name="2.jpg", folder="/p")
+    token = (await pull(client, laptop))["nextSyncToken"]
+    await push(client, laptop, token, change("rename", "a", fileId=renamed, name="one.jpg"),
+               change("delete", "b", fileId=deleted))
+    listed = await queued(client, phone)
+    assert (listed["up"]["status"], listed["up"]["resultFileId"]) == ("done", renamed)
+    assert (listed["up2"]["status"], listed["up2"]["resultFileId"]) == ("done", deleted)
+
+
+async def test_done_when_the_same_content_landed_there_first(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    data = b"the same photo"
+    await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"))
+    r = await init(client, phone.auth, file_entry(data, name="1.jpg", folder="/p"))
+    item = r.json()["data"]["files"][0]
+    await put_chunks(client, item, data)
+    laptops = await store(client, laptop, data, name="1.jpg", folder="/p")
+    r = await complete(client, phone.auth, item["uploadId"], data)
+    assert r.status_code == 200 and r.json()["data"]["fileId"] == laptops
+    listed = (await queued(client, phone))["up"]
+    assert (listed["status"], listed["resultFileId"]) == ("done", laptops)
+
+
+async def test_processing_whatever_the_case_of_the_folder(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    await store(client, phone, b"x", name="0.jpg", folder="/photos")
+    await add(client, phone, op("up", "upload", remotePath="/PHOTOS/1.jpg"))
+    r = await init(client, phone.auth, file_entry(b"zzz", name="1.jpg", folder="/Photos"))
+    assert r.json()["data"]["files"][0]["status"] == "pending"  # an upload to send
+    assert (await queued(client, phone))["up"]["status"] == "processing"
+    assert list(await queued(client, phone, status="processing")) == ["up"]
+    # One open upload that is the operation's: counted once.
+    r = await client.post(f"{API}/auth/register", json={
+        "email": phone.email, "password": PASSWORD, "deviceInfo": device_info(phone.client_id)})
+    assert r.json()["syncData"]["pendingUploads"] == 1
+
+
+async def test_done_when_the_upload_became_a_conflicted_copy(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    file_id = await store(client, laptop, b"v1", name="doc.txt", folder="/d")
+    token = (await pull(client, phone))["nextSyncToken"]
+    await add(client, phone, op("up", "upload", remotePath="/d/doc.txt", fileId=file_id))
+    mine = b"phone's edit"
+    r = await init(client, phone.auth, file_entry(mine, name="doc.txt", folder="/d",
+                                                  fileId=file_id, syncToken=token))
+    item = r.json()["data"]["files"][0]
+    await store(client, laptop, b"laptop's edit", name="doc.txt", folder="/d", file_id=file_id)
+    await put_chunks(client, item, mine)
+    r = await complete(client, phone.auth, item["uploadId"], mine)
+    assert r.json()["data"]["conflictedWith"] == file_id
+    copy = r.json()["data"]["fileId"]
+    listed = (await queued(client, phone))["up"]
+    assert (listed["status"], listed["resultFileId"]) == ("done", copy)
