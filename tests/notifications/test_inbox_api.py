@@ -169,3 +169,22 @@ async def test_inbox_needs_auth(client: AsyncTestClient[Any]) -> None:
                          ("POST", "/notifications/notif_x/read")):
         r = await client.request(method, f"{API}{path}")
         assert r.status_code == 401, (method, path)
+
+
+async def test_entries_older_than_the_retention_are_deleted(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, services: Services,
+    frozen: Clock,
+) -> None:
+    await make_user()
+    phone = await sign_in()  # its sign-in notification is the oldest
+    await services.outbox.drain()
+    old = await uploaded(services, phone, "old.jpg")
+    frozen.advance(2 * 86400)
+    kept = await uploaded(services, phone, "kept.jpg")
+    frozen.advance(89 * 86400)  # old.jpg is 91 days old, kept.jpg 89 (inbox_retention 90d)
+    await services.outbox.drain()
+    phone = await sign_in()  # the first access token has long expired
+    page = await inbox(client, phone)
+    assert [n["id"] for n in page["notifications"]] == [kept] and page["unreadCount"] == 1
+    r = await client.post(f"{API}/notifications/{old}/read", headers=phone.auth)
+    assert r.status_code == 404
