@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from homesync.paths import name_key, split_path
+from homesync.paths import name_key
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 from homesync.store.tree import CONTENT_ACTIONS
 
@@ -22,7 +22,7 @@ __all__ = [
     "pending_uploads",
     "prune_finished",
     "set_status",
-    "upload_finished_since",
+    "uploads_finished_since",
     "upload_in_progress",
 ]
 
@@ -143,21 +143,18 @@ async def prune_finished(tx: Conn, before: int, limit: int = 1000) -> int:
     )
 
 
-async def upload_finished_since(conn: Conn, *, device_id: str, remote_path: str,
-                                since: int) -> str | None:
-    """The file of the latest upload ``device_id`` completed to ``remote_path`` at or after
-    ``since``: where it stored the content (the file, a conflicted copy beside it, or the
-    same content already there), wherever that file went since."""
-    folder, name = split_path(remote_path)
-    rows = await fetchall(
+async def uploads_finished_since(conn: Conn, device_id: str, since: int) -> list[Row]:
+    """(folder, name_key, file_id, finished_at) of the uploads ``device_id`` completed at or
+    after ``since``, latest first. The folder is as the app spelt it at init; the file is
+    where the content went (the file, a conflicted copy beside it, or the same content
+    already there), wherever that file is now."""
+    return await fetchall(
         conn,
-        "SELECT folder, file_id FROM uploads WHERE device_id = ? AND name_key = ?"
+        "SELECT folder, name_key, file_id, finished_at FROM uploads WHERE device_id = ?"
         " AND status = 'completed' AND finished_at >= ? AND file_id IS NOT NULL"
         " ORDER BY finished_at DESC",
-        (device_id, name_key(name), since),
+        (device_id, since),
     )
-    place = name_key(folder)  # an upload's folder is as the app spelt it: "/DCIM" is "/dcim"
-    return next((str(r["file_id"]) for r in rows if name_key(r["folder"]) == place), None)
 
 
 async def upload_in_progress(conn: Conn, *, device_id: str, folder: str, name: str) -> bool:

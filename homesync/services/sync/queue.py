@@ -25,7 +25,7 @@ import msgspec
 from homesync import clock
 from homesync.errors import Conflict, HomesyncError, NotFound, TooManyItems, ValidationError
 from homesync.models import Principal
-from homesync.paths import join, normalize_folder, split_path
+from homesync.paths import join, name_key, normalize_folder, split_path
 from homesync.services.sharing.access import is_reserved, resolve_folder
 from homesync.services.sync.changes import Changes
 from homesync.services.sync.engine import SyncEngine
@@ -238,12 +238,12 @@ class OfflineQueue:
         if not pending:
             return
         done: list[tuple[str, str]] = []
+        finished = await queue.uploads_finished_since(
+            self._db.reader, device_id, min(r["received_at"] for r in pending))
         for row in pending:
             # An upload completed since the operation arrived is its upload, even if the
             # file was renamed, moved or deleted since, or the content went elsewhere.
-            file_id = await queue.upload_finished_since(
-                self._db.reader, device_id=device_id, remote_path=row["remote_path"],
-                since=row["received_at"])
+            file_id = _finished_upload(row, finished)
             if file_id is not None:
                 done.append((row["op_id"], file_id))
                 continue
@@ -277,6 +277,15 @@ class OfflineQueue:
                                               folder=folder, name=name):
                 return _view(row, "processing")
         return _view(row)
+
+
+def _finished_upload(op: Row, finished: list[Row]) -> str | None:
+    """The file of the latest of ``finished`` (completed uploads) that went to the
+    operation's ``remotePath`` (the folder in any case) after the operation arrived."""
+    folder, name = split_path(op["remote_path"])
+    place, key = name_key(folder), name_key(name)
+    return next((str(u["file_id"]) for u in finished if u["finished_at"] >= op["received_at"]
+                 and u["name_key"] == key and name_key(u["folder"]) == place), None)
 
 
 async def _finish_upload(tx: Conn, device_id: str, op_id: str, file_id: str, now: int) -> None:
