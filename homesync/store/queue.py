@@ -145,14 +145,14 @@ async def prune_finished(tx: Conn, before: int, limit: int = 1000) -> int:
 
 async def uploads_finished_since(conn: Conn, device_id: str, since: int) -> list[Row]:
     """(folder, name_key, file_id, finished_at) of the uploads ``device_id`` completed at or
-    after ``since``, latest first. The folder is as the app spelt it at init; the file is
+    after ``since``, earliest first. The folder is as the app spelt it at init; the file is
     where the content went (the file, a conflicted copy beside it, or the same content
     already there), wherever that file is now."""
     return await fetchall(
         conn,
         "SELECT folder, name_key, file_id, finished_at FROM uploads WHERE device_id = ?"
         " AND status = 'completed' AND finished_at >= ? AND file_id IS NOT NULL"
-        " ORDER BY finished_at DESC",
+        " ORDER BY finished_at, rowid",
         (device_id, since),
     )
 

@@ -32,6 +32,8 @@ async def test_done_though_another_device_moved_the_file_on(client, make_user, s
     token = (await pull(client, laptop))["nextSyncToken"]
     await push(client, laptop, token, change("rename", "a", fileId=renamed, name="one.jpg"),
                change("delete", "b", fileId=deleted))
+    # Another upload there since: the operation is still the first one's.
+    await store(client, phone, b"two again", name="2.jpg", folder="/p")
     listed = await queued(client, phone)
     assert (listed["up"]["status"], listed["up"]["resultFileId"]) == ("done", renamed)
     assert (listed["up2"]["status"], listed["up2"]["resultFileId"]) == ("done", deleted)

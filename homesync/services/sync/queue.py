@@ -280,8 +280,9 @@ class OfflineQueue:
 
 
 def _finished_upload(op: Row, finished: list[Row]) -> str | None:
-    """The file of the latest of ``finished`` (completed uploads) that went to the
-    operation's ``remotePath`` (the folder in any case) after the operation arrived."""
+    """The file of the first of ``finished`` (completed uploads) that went to the
+    operation's ``remotePath`` (the folder in any case) after the operation arrived: the
+    upload that made it done, however late the queue looks."""
     folder, name = split_path(op["remote_path"])
     place, key = name_key(folder), name_key(name)
     return next((str(u["file_id"]) for u in finished if u["finished_at"] >= op["received_at"]
