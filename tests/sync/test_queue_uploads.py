@@ -88,3 +88,29 @@ async def test_done_when_the_upload_became_a_conflicted_copy(client, make_user, 
     copy = r.json()["data"]["fileId"]
     listed = (await queued(client, phone))["up"]
     assert (listed["status"], listed["resultFileId"]) == ("done", copy)
+
+
+async def test_done_when_init_answers_deduplicated(client, make_user, sign_in):
+    """No upload comes when the content is already there: the answer settles it, whether
+    the same file is at that place (stored by another device) or the account has the
+    content elsewhere (a copy is made there)."""
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    there, elsewhere = b"already at that place", b"stored in another folder"
+    laptops = await store(client, laptop, there, name="1.jpg", folder="/p")
+    await store(client, laptop, elsewhere, name="old.jpg", folder="/archive")
+    await add(client, phone, op("same", "upload", remotePath="/p/1.jpg"),
+              op("copy", "upload", remotePath="/P/2.jpg"))
+    r = await init(client, phone.auth, file_entry(there, name="1.jpg", folder="/p",
+                                                   local_id="a"),
+                   file_entry(elsewhere, name="2.jpg", folder="/P", local_id="b"))
+    answers = {f["localId"]: f for f in r.json()["data"]["files"]}
+    assert {a["status"] for a in answers.values()} == {"deduplicated"}, answers
+    listed = await queued(client, phone)
+    assert (listed["same"]["status"], listed["same"]["resultFileId"]) == ("done", laptops)
+    assert (listed["copy"]["status"], listed["copy"]["resultFileId"]) == (
+        "done", answers["b"]["fileId"])
+    r = await client.post(f"{API}/auth/register", json={
+        "email": phone.email, "password": PASSWORD, "deviceInfo": device_info(phone.client_id)})
+    assert r.json()["syncData"]["pendingUploads"] == 0
