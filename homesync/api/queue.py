@@ -56,10 +56,11 @@ async def list_queue(request: Request[Any, Any, Any], services: ServicesDep,
     return ok(request, QueueListOut(operations=[_op_out(v) for v in views]))
 
 
-@delete("/queue/{op_id:str}", status_code=200)
+# A path parameter: the id is the app's own and may hold a "/" (sent as %2F or as is).
+@delete("/queue/{op_id:path}", status_code=200)
 async def cancel(request: Request[Any, Any, Any], services: ServicesDep,
                  principal: CurrentPrincipal, op_id: FromPath[str]) -> Response[bytes]:
-    view = await services.sync.queue.cancel(principal, op_id)
+    view = await services.sync.queue.cancel(principal, op_id.removeprefix("/"))
     return ok(request, {"operation": _op_out(view)})
 
 

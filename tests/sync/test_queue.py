@@ -158,6 +158,22 @@ async def test_cancel(client, make_user, sign_in):
     assert (await queued(client, phone))["up"]["status"] == "cancelled"
 
 
+async def test_an_id_with_a_slash_can_be_cancelled(client, make_user, sign_in):
+    # The id is the app's own ("camera/IMG_1.jpg", say): DELETE must reach it, escaped or not.
+    await make_user()
+    phone = await sign_in()
+    await add(client, phone, op("camera/IMG_1.jpg", "upload", remotePath="/p/1.jpg"),
+              op("camera/IMG_2.jpg", "upload", remotePath="/p/2.jpg"))
+    for path in ("camera%2FIMG_1.jpg", "camera/IMG_2.jpg"):
+        r = await client.delete(f"{API}/queue/{path}", headers=phone.auth)
+        assert r.status_code == 200, (path, r.text)
+        assert r.json()["data"]["operation"]["status"] == "cancelled"
+    assert set(await queued(client, phone, status="cancelled")) == {
+        "camera/IMG_1.jpg", "camera/IMG_2.jpg"}
+    r = await client.delete(f"{API}/queue/camera", headers=phone.auth)
+    assert r.status_code == 404
+
+
 async def test_batches_are_bounded_and_validated(client, make_user, sign_in):
     await make_user()
     phone = await sign_in()
