@@ -55,11 +55,6 @@ def _etag(checksum: str) -> str:
     return f'"{checksum}"'
 
 
-def _matches(if_none_match: str, etag: str) -> bool:
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
-
-
 def _content_headers(content: Content) -> dict[str, str]:
     name = content.file.name
     fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
@@ -72,6 +67,9 @@ def _content_headers(content: Content) -> dict[str, str]:
                                f"filename*=UTF-8''{quote(name, safe='')}",
         "Last-Modified": _http_date(content.file.modified_at),
         "X-Content-Type-Options": "nosniff",
+        # Set here, not as a media type, which would add "; charset=utf-8" to text/* on
+        # GET only: the type is the uploaded one, on GET and HEAD alike.
+        "Content-Type": content.mime_type,
     }
     if content.partial:
         headers["Content-Range"] = f"bytes {content.start}-{content.end}/{content.size}"
@@ -88,14 +86,13 @@ async def _open(request: Request[Any, Any, Any], services: ServicesDep,
                 principal: CurrentPrincipal, file_id: str) -> Content:
     return await services.downloads.open_content(
         principal.user_id, file_id, range_header=request.headers.get("range"),
-        if_range=request.headers.get("if-range"))
+        if_range=request.headers.get("if-range"),
+        if_none_match=request.headers.get("if-none-match"))
 
 
-async def _not_modified(request: Request[Any, Any, Any],
-                        content: Content) -> Response[None] | None:
+async def _not_modified(content: Content) -> Response[None] | None:
     """304 when ``If-None-Match`` names the current ETag (for GET and HEAD alike)."""
-    if_none_match = request.headers.get("if-none-match")
-    if not (if_none_match and _matches(if_none_match, _etag(content.etag))):
+    if not content.not_modified:
         return None
     await content.body.aclose()
     return Response(content=None, status_code=304,
@@ -106,22 +103,22 @@ async def _not_modified(request: Request[Any, Any, Any],
 async def download(request: Request[Any, Any, Any], services: ServicesDep,
                    principal: CurrentPrincipal, file_id: FromPath[str]) -> Response[Any]:
     content = await _open(request, services, principal, file_id)
-    if (unchanged := await _not_modified(request, content)) is not None:
+    if (unchanged := await _not_modified(content)) is not None:
         return unchanged
     return Stream(content.body, status_code=206 if content.partial else 200,
-                  media_type=content.mime_type, headers=_content_headers(content))
+                  headers=_content_headers(content))
 
 
 @head("/files/{file_id:str}/content")
 async def download_head(request: Request[Any, Any, Any], services: ServicesDep,
                         principal: CurrentPrincipal, file_id: FromPath[str]) -> Response[None]:
     content = await _open(request, services, principal, file_id)
-    if (unchanged := await _not_modified(request, content)) is not None:
+    if (unchanged := await _not_modified(content)) is not None:
         return unchanged
     await content.body.aclose()
-    # What a GET would send, minus the bytes (Content-Type as a header: no body to render).
+    # What a GET would send, minus the bytes.
     return Response(content=None, status_code=206 if content.partial else 200,
-                    headers={**_content_headers(content), "Content-Type": content.mime_type})
+                    headers=_content_headers(content))
 
 
 route_handlers = [list_files, get_file, download, download_head]

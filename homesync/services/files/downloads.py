@@ -18,9 +18,11 @@ from homesync.store import files
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database, Row
 
-__all__ = ["Content", "Downloads", "Listing", "SharedOwner", "SharedPlace", "parse_range"]
+__all__ = ["Content", "Downloads", "Listing", "SharedOwner", "SharedPlace", "etag_matches",
+           "parse_range"]
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# The range unit is case-insensitive (RFC 9110 §14.1); positions are ASCII digits only.
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.IGNORECASE)
 MAX_PAGE = 10_000
 
 
@@ -41,6 +43,7 @@ class Content(msgspec.Struct, frozen=True, kw_only=True):
     end: int
     partial: bool
     body: AsyncGenerator[bytes, None]
+    not_modified: bool = False  # If-None-Match named this ETag: answer 304, send no bytes
 
     @property
     def length(self) -> int:
@@ -75,6 +78,18 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if start >= size or (last and int(last) < start):
         raise RangeNotSatisfiable(size)
     return start, end
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` list names ``etag`` (weak comparison, RFC 9110 §13.1.2)."""
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or f'"{etag}"' in tags
+
+
+def _if_range_holds(if_range: str, etag: str) -> bool:
+    """Whether ``If-Range`` names exactly this content: a strong comparison, so a weak
+    tag, an unquoted value or a date never does (the whole file is sent instead)."""
+    return if_range.strip() == f'"{etag}"'
 
 
 # (reader's user id, file id) → the owner's user id when a share lets the reader see it.
@@ -146,9 +161,15 @@ class Downloads:
         return row
 
     async def open_content(self, user_id: str, file_id: str, *, range_header: str | None = None,
-                           if_range: str | None = None,
+                           if_range: str | None = None, if_none_match: str | None = None,
                            version_id: str | None = None) -> Content:
-        """The current (or a given retained) version's bytes, whole or one range."""
+        """The current (or a given retained) version's bytes, whole or one range.
+
+        Preconditions go in RFC 9110 §13.2.2's order: ``If-None-Match`` first (a match is
+        ``not_modified``, whatever the range), then ``If-Range`` (other content: the range
+        is ignored), and only then is ``Range`` looked at — so a resumed download of a file
+        that has since shrunk gets the new content, not a 416.
+        """
         row = await self._live_row(user_id, file_id)
         info = file_info(row)
         if info.kind != "file" or info.version_id is None:
@@ -158,9 +179,10 @@ class Downloads:
         if version is None or version["file_id"] != file_id:
             raise NotFound("No such version")
         size, etag = int(version["size"]), str(version["checksum"])
+        not_modified = if_none_match is not None and etag_matches(if_none_match, etag)
+        if not_modified or (if_range is not None and not _if_range_holds(if_range, etag)):
+            range_header = None  # no bytes go out, or the client's copy is of other content
         wanted = parse_range(range_header, size)
-        if wanted is not None and if_range is not None and if_range.strip('"') != etag:
-            wanted = None  # the client's partial copy is of other content: send it all
         start, end = wanted if wanted is not None else (0, size - 1)
         manifest = await files.manifest(self._db.reader, version["id"])
         pieces = _overlapping(manifest, start, end)
@@ -172,7 +194,7 @@ class Downloads:
                                     f" {chunk_hash[:12]}); run `homesync fsck`")
         return Content(file=info, etag=etag, mime_type=str(version["mime_type"]), size=size,
                        start=start, end=end, partial=wanted is not None,
-                       body=self._stream(pieces))
+                       body=self._stream(pieces), not_modified=not_modified)
 
     async def _stream(self, pieces: list[tuple[str, int, int]]) -> AsyncGenerator[bytes, None]:
         for chunk_hash, lo, hi in pieces:

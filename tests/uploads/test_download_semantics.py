@@ -1,0 +1,69 @@
+"""Downloads against RFC 9110: precondition order, range units, HEAD = GET, stored types."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import API
+from tests.uploads.flow import checksum, random_bytes, upload
+
+
+@pytest.fixture
+async def small(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(10_000)
+    done = await upload(client, dev.auth, data, name="notes.txt", mimeType="text/plain")
+    return dev, data, f"{API}/files/{done['fileId']}/content"
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_if_range_of_other_content_sends_it_all_even_past_its_end(client, small, method):
+    # A phone resumes at byte 20000 of the old, longer version: the range is about that
+    # content, so the new one comes whole (RFC 9110 §13.2.2: If-Range before Range).
+    dev, data, url = small
+    r = await client.request(method, url, headers={**dev.auth, "Range": "bytes=20000-",
+                                                   "If-Range": '"sha256:old"'})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-length"] == str(len(data)) and "content-range" not in r.headers
+    if method == "GET":
+        assert r.content == data
+
+
+@pytest.mark.parametrize("if_range", ['W/"{}"', "{}", "Fri, 27 Nov 2026 19:29:17 GMT"])
+async def test_if_range_needs_the_exact_quoted_etag(client, small, if_range):
+    dev, data, url = small
+    r = await client.get(url, headers={**dev.auth, "Range": "bytes=0-1",
+                                       "If-Range": if_range.format(checksum(data))})
+    assert r.status_code == 200 and r.content == data
+    r = await client.get(url, headers={**dev.auth, "Range": "bytes=0-1",
+                                       "If-Range": f'"{checksum(data)}"'})
+    assert r.status_code == 206 and r.content == data[:2]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_if_none_match_wins_over_an_unsatisfiable_range(client, small, method):
+    dev, data, url = small
+    for tag in (f'"{checksum(data)}"', f'W/"{checksum(data)}"', "*"):
+        r = await client.request(method, url, headers={**dev.auth, "Range": "bytes=20000-",
+                                                       "If-None-Match": tag})
+        assert r.status_code == 304, (tag, r.text)
+        assert r.headers["etag"] == f'"{checksum(data)}"' and r.content == b""
+
+
+async def test_the_range_unit_is_case_insensitive(client, small):
+    dev, data, url = small
+    for unit in ("Bytes", "BYTES"):
+        r = await client.get(url, headers={**dev.auth, "Range": f"{unit}=2-5"})
+        assert r.status_code == 206 and r.content == data[2:6], unit
+        assert r.headers["content-range"] == f"bytes 2-5/{len(data)}"
+
+
+async def test_get_and_head_carry_the_uploaded_type_as_is(client, small):
+    dev, _, url = small
+    got = await client.get(url, headers=dev.auth)
+    head = await client.head(url, headers=dev.auth)
+    assert got.headers["content-type"] == "text/plain"  # was "text/plain; charset=utf-8"
+    drop = {"x-request-id"}
+    assert ({k: v for k, v in got.headers.items() if k not in drop}
+            == {k: v for k, v in head.headers.items() if k not in drop})
