@@ -129,6 +129,17 @@ async def test_email_is_matched_without_regard_to_case(client, make_user):
     assert r.status_code == 201, r.text
 
 
+async def test_an_email_with_non_ascii_capitals_signs_in_as_spelt(client, services):
+    """The email column folds only A-Z; "Ärger@…" is found as spelt (any ASCII case),
+    while "ärger@…" may be another account."""
+    await services.accounts.create_user("Ärger@Example.com", PASSWORD, name="Ärger")
+    for email in ("Ärger@example.com", "ÄRGER@EXAMPLE.COM"):
+        r = await client.post(REGISTER, json=body(email=email))
+        assert r.status_code in (200, 201), (email, r.text)
+    r = await client.post(REGISTER, json=body(email="ärger@example.com"))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "INVALID_CREDENTIALS"
+
+
 async def test_open_sign_up_is_off_by_default(client, services):
     assert services.settings.auth.open_signup is False
     r = await client.post(REGISTER, json=body(email="new@example.com"))

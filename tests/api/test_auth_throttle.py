@@ -95,6 +95,22 @@ async def test_unknown_emails_are_throttled_exactly_like_accounts(client, make_u
     assert known.headers["retry-after"] == unknown.headers["retry-after"]
 
 
+async def test_non_ascii_capitals_do_not_tell_which_spelling_has_an_account(
+        client, services):
+    """"Ärger@…" has an account and "Öl@…" none; "ärger@…" and "öl@…" are other emails
+    (the email column folds only A-Z). Failures on the capitalised ones must not throttle
+    the lower-case ones in one case only: that would reveal the account."""
+    FrozenClock()
+    await services.accounts.create_user("Ärger@example.com", PASSWORD)
+    for _ in range(5):
+        assert (await attempt(client, "Ärger@example.com")).status_code == 401
+        assert (await attempt(client, "Öl@example.com")).status_code == 401
+    known = await attempt(client, "ärger@example.com")
+    unknown = await attempt(client, "öl@example.com")
+    assert known.status_code == unknown.status_code == 401
+    assert known.content == unknown.content
+
+
 async def test_concurrent_guesses_are_counted_one_after_another(services, make_user):
     FrozenClock()
     await make_user()

@@ -31,6 +31,17 @@ def normalize_email(email: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
+# The email column's COLLATE NOCASE folds A-Z and nothing else: `str.lower` would also
+# fold "Ä", so an account spelt with it could never be found, and its throttle key would
+# be shared with the distinct (unknown) "ä…" email, which would tell a guesser it exists.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _nocase(email: str) -> str:
+    """``email`` as the users table compares it: the key of its account and its strikes."""
+    return email.translate(_ASCII_LOWER)
+
+
 def user_info(row: Row) -> UserInfo:
     keys = row.keys()
     return UserInfo(
@@ -158,10 +169,10 @@ class Accounts:
         Raises InvalidCredentials or RateLimited.
         """
         try:
-            key = normalize_email(email).lower()  # the email column compares NOCASE
+            key = _nocase(normalize_email(email))
             known = True
         except ValidationError:
-            key, known = email.strip().lower()[:320], False  # can never be an account
+            key, known = _nocase(email.strip())[:320], False  # can never be an account
         async with self._throttle.attempt(key, client_addr) as attempt:
             row = await users.by_email(self._db.reader, key) if known else None
             now = clock.now_ms()
