@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from homesync.store.db import execute
 from tests.helpers import API
-from tests.uploads.flow import checksum, random_bytes, upload
+from tests.uploads.flow import checksum, file_entry, init, random_bytes, upload
 
 
 @pytest.fixture
@@ -67,3 +68,29 @@ async def test_get_and_head_carry_the_uploaded_type_as_is(client, small):
     drop = {"x-request-id"}
     assert ({k: v for k, v in got.headers.items() if k not in drop}
             == {k: v for k, v in head.headers.items() if k not in drop})
+
+
+@pytest.mark.parametrize("mime_type", ["image/jpeg\n", "image/jpeg\r\n;x=y", "text/plain;\x7f"])
+async def test_a_type_that_cannot_be_a_header_is_refused(client, make_user, sign_in, mime_type):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(100)
+    r = await init(client, dev.auth, file_entry(data, mimeType=mime_type))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR", r.text
+    await upload(client, dev.auth, data, name="orig.bin")
+    r = await client.post(f"{API}/sync/files", headers=dev.auth, json={"localChanges": [{
+        "action": "upload", "localId": "l1", "name": "copy.bin", "folder": "/photos",
+        "size": len(data), "checksum": checksum(data), "mimeType": mime_type}]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR", r.text
+
+
+async def test_a_stored_type_that_cannot_be_a_header_goes_out_as_octet_stream(client, services,
+                                                                              small):
+    # Stored before the checks above existed: served, not a 500 or a split header.
+    dev, data, url = small
+    async with services.db.transaction() as tx:
+        await execute(tx, "UPDATE file_versions SET mime_type = ?", ("a\r\nSet-Cookie: x=y",))
+    for method in ("GET", "HEAD"):
+        r = await client.request(method, url, headers=dev.auth)
+        assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+        assert "set-cookie" not in r.headers

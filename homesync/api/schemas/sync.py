@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from homesync.api.schemas import RequestStruct, ResponseStruct
+from homesync.api.schemas.uploads import MimeType
 
 __all__ = [
     "ChangeResultOut",
@@ -116,7 +117,7 @@ class LocalChangeIn(RequestStruct):
     size: Size | None = None
     checksum: Annotated[str, Meta(max_length=100)] | None = None
     last_modified: Annotated[str, Meta(max_length=40)] | None = None
-    mime_type: Annotated[str, Meta(max_length=255)] | None = None
+    mime_type: MimeType | None = None  # becomes a Content-Type header on download
     restore: bool = False
 
 

@@ -11,11 +11,13 @@ from homesync.api.schemas import RequestStruct, ResponseStruct
 from homesync.api.schemas.files import FileOut
 
 # RFC 6838 type/subtype with optional parameters; printable ASCII only, because the
-# stored type comes back as a Content-Type header on download.
+# stored type comes back as a Content-Type header on download. The lookahead keeps out
+# CR, LF and other controls anywhere (Python's "$" also matches before a final "\n").
 MimeType = Annotated[str, Meta(
     max_length=255,
-    pattern=r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
-            r"(\s*;[ -~]*)?$",
+    pattern=r"^(?![\s\S]*[^ -~])"
+            r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+            r"( *;[ -~]*)?$",
 )]
 Id = Annotated[str, Meta(min_length=1, max_length=100)]
 

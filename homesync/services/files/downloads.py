@@ -192,14 +192,23 @@ class Downloads:
             if not await self._chunks.exists(chunk_hash):
                 raise HomesyncError(f"Stored content of {info.name} is damaged (missing chunk"
                                     f" {chunk_hash[:12]}); run `homesync fsck`")
-        return Content(file=info, etag=etag, mime_type=str(version["mime_type"]), size=size,
-                       start=start, end=end, partial=wanted is not None,
+        return Content(file=info, etag=etag, mime_type=_servable(str(version["mime_type"])),
+                       size=size, start=start, end=end, partial=wanted is not None,
                        body=self._stream(pieces), not_modified=not_modified)
 
     async def _stream(self, pieces: list[tuple[str, int, int]]) -> AsyncGenerator[bytes, None]:
         for chunk_hash, lo, hi in pieces:
             async for data in self._chunks.read(chunk_hash, lo, hi):
                 yield data
+
+
+def _servable(mime_type: str) -> str:
+    """The stored type, fit for a ``Content-Type`` header: one stored before input was
+    checked with control or non-ASCII characters in it goes out as octet-stream (a CR
+    or LF in a header is an injection, and the ASGI server refuses it with a 500)."""
+    if mime_type and mime_type.isascii() and mime_type.isprintable():
+        return mime_type
+    return "application/octet-stream"
 
 
 def _overlapping(manifest: list[tuple[str, int]], start: int,
