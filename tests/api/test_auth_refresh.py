@@ -238,3 +238,23 @@ async def test_refresh_is_limited_per_device_across_rotating_tokens(
     listed = await client.get(f"{API}/devices", headers={
         "Authorization": f"Bearer {fresh.json()['tokens']['accessToken']}"})
     assert listed.status_code == 200
+
+
+async def test_a_refresh_answered_503_spends_nothing(client, services, frozen, alice):
+    """No usable signing key (server.key replaced): the 503 changes nothing, so the app's
+    retry once the admin has run `homesync keys rotate` is not taken for theft."""
+    async with services.db.transaction() as tx:  # as if made from another server.key
+        await tx.execute("UPDATE signing_keys SET kid = 'a0a0a0a0a0a0' WHERE secret IS NULL")
+    before = await db_state(services)
+    r = await refresh(client, alice.refresh)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "UNAVAILABLE"
+    assert await db_state(services) == before
+
+    await services.signing_keys.rotate()
+    frozen.advance(120)  # past the grace window: a spent token would now count as reuse
+    fresh = await refresh(client, alice.refresh)
+    assert rt(fresh)
+    listed = await client.get(f"{API}/devices", headers={
+        "Authorization": f"Bearer {fresh.json()['tokens']['accessToken']}"})
+    assert listed.status_code == 200
+    assert await notifications(services, alice.user_id, "token_reuse") == []

@@ -197,12 +197,17 @@ class Sessions:
                 await tokens.revoke_family(tx, row["family_id"], "expired", now)
             elif verdict is not Verdict.REPLAY:
                 await self._revoke_for_theft(tx, row, verdict, now)
+            pair: TokenPair | None = None
             if verdict in (Verdict.ROTATE, Verdict.REPLAY):
                 await self._keys.before_signing(tx)
+                # Minted before the commit: with no usable signing key (503) the token is
+                # not spent, so the app's retry after the wait is not taken for theft.
+                pair = self._pair(row["user_id"], row["device_id"], row["family_id"],
+                                  successor, now)
         # Outside the transaction: a revocation above is committed before the 401.
-        if verdict not in (Verdict.ROTATE, Verdict.REPLAY):
+        if pair is None:
             raise InvalidRefreshToken()
-        return self._pair(row["user_id"], row["device_id"], row["family_id"], successor, now)
+        return pair
 
     async def _revoke_for_theft(self, tx: Conn, row: Row, verdict: Verdict, now: int) -> None:
         why = ("its refresh token was presented by another device"
