@@ -94,3 +94,21 @@ async def test_a_stored_type_that_cannot_be_a_header_goes_out_as_octet_stream(cl
         r = await client.request(method, url, headers=dev.auth)
         assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
         assert "set-cookie" not in r.headers
+
+
+async def test_a_download_under_way_keeps_streaming_the_version_it_began(client, services,
+                                                                          make_user, sign_in):
+    user_id = await make_user()
+    dev = await sign_in()
+    old, new = random_bytes(5 * 4096), random_bytes(5 * 4096)
+    fid = (await upload(client, dev.auth, old, name="clip.mov"))["fileId"]
+    content = await services.downloads.open_content(user_id, fid)
+    got = [await anext(content.body)]
+    done = await upload(client, dev.auth, new, name="clip.mov", fileId=fid)
+    assert done["fileId"] == fid
+    got += [piece async for piece in content.body]
+    assert b"".join(got) == old
+    # The next request, resuming with If-Range of the old content, gets the new one whole.
+    r = await client.get(f"{API}/files/{fid}/content", headers={
+        **dev.auth, "Range": f"bytes={len(got[0])}-", "If-Range": f'"{checksum(old)}"'})
+    assert r.status_code == 200 and r.content == new
