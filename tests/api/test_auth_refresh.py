@@ -258,3 +258,39 @@ async def test_a_refresh_answered_503_spends_nothing(client, services, frozen, a
         "Authorization": f"Bearer {fresh.json()['tokens']['accessToken']}"})
     assert listed.status_code == 200
     assert await notifications(services, alice.user_id, "token_reuse") == []
+
+
+@pytest.mark.parametrize("end", ["logout", "device removed", "password changed"])
+async def test_the_grace_window_does_not_outlive_the_sign_in(
+        client, services, frozen, make_user, sign_in, end):
+    """A retry within the grace gets the same token only while the sign-in is live."""
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    tablet = await sign_in(client_id="tablet")
+    r = await refresh(client, phone.refresh, "phone")
+    access = {"Authorization": f"Bearer {r.json()['tokens']['accessToken']}"}
+    if end == "logout":
+        assert (await client.post(f"{API}/auth/logout", headers=access)).status_code == 200
+    elif end == "device removed":
+        r = await client.delete(f"{API}/devices/{phone.device_id}", headers=tablet.auth)
+        assert r.status_code == 200
+    else:
+        await services.accounts.set_password("alice@example.com", "another password!")
+    frozen.advance(5)
+    retry = await refresh(client, phone.refresh, "phone")
+    assert retry.status_code == 401 and retry.json()["error"]["code"] == "INVALID_REFRESH_TOKEN"
+    assert (await client.get(f"{API}/devices", headers=access)).status_code == 401
+
+
+async def test_another_users_refresh_token_answers_like_a_made_up_one(
+        client, frozen, make_user, sign_in):
+    await make_user()
+    await make_user("bob@example.com", name="Bob")
+    alice = await sign_in(client_id="phone")
+    bob = await sign_in("bob@example.com", client_id="bobs-phone")
+    stolen = await refresh(client, alice.refresh, "bobs-phone")
+    made_up = await refresh(client, "rt_mobile_" + "x" * 43, "bobs-phone")
+    assert stolen.status_code == made_up.status_code == 401
+    assert stolen.content == made_up.content
+    assert (await client.get(f"{API}/devices", headers=bob.auth)).status_code == 200
+    assert (await client.get(f"{API}/devices", headers=alice.auth)).status_code == 401
