@@ -10,7 +10,6 @@ category and/or unread) while new ones arrive and others are read, and
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import tempfile
 from collections.abc import Iterator
@@ -23,47 +22,33 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from homesync import clock
-from homesync.app import create_app
-from homesync.services.container import Services
 from homesync.services.notifications.events import security_event, share_event
 from homesync.store import notifications
-from tests.helpers import API, PASSWORD, Device, device_from, device_info, examples, make_settings
+from tests.helpers import API, PASSWORD, Device, examples
+from tests.server_on_loop import ServerOnLoop
 
 CATEGORIES = ["uploads", "shares", "storage", "security"]
 
 
-class World:
-    """One server on its own loop, shared by the examples (each has its own users)."""
+class World(ServerOnLoop):
+    """One server for all the examples (each has its own users), on a frozen clock."""
 
     _emails = itertools.count()
 
     def __init__(self, root: Path) -> None:
-        self.loop = asyncio.new_event_loop()
         self.now = 1_717_408_800_000
         clock.set_now(lambda: self.now / 1000)
-        self.svc: Services = self.run(Services.open(make_settings(
-            root, auth={"api_requests_per_second": 0}, notifications={"enabled": False})))
-        app = create_app(self.svc.settings, self.svc)
-        app.state.services = self.svc
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
-                                      base_url="http://testserver.local")
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
+        super().__init__(root, auth={"api_requests_per_second": 0},
+                         notifications={"enabled": False})
 
     def close(self) -> None:
-        self.run(self.http.aclose())
-        self.run(self.svc.close())
-        self.loop.close()
+        super().close()
         clock.set_now(None)
 
     async def user(self) -> Device:
         email = f"user{next(self._emails)}@example.com"
         await self.svc.accounts.create_user(email, PASSWORD, name="Pat Doe")
-        r = await self.http.post(f"{API}/auth/register", json={
-            "email": email, "password": PASSWORD, "deviceInfo": device_info("phone")})
-        assert r.status_code in (200, 201), r.text
-        return device_from(r.json(), email, "phone")
+        return await self.sign_in(email, "phone")
 
     async def notify(self, user_id: str, category: str) -> str:
         async with self.svc.db.transaction() as tx:

@@ -16,29 +16,22 @@ of homesync.services.sharing.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from homesync.app import create_app
-from homesync.services.container import Services
 from tests.helpers import (
-    API,
     PASSWORD,
     Device,
-    device_from,
-    device_info,
     examples,
-    make_settings,
 )
+from tests.server_on_loop import ServerOnLoop
 from tests.shares.share_model import Expected, Root, expected_view
 from tests.sync.conftest import SMALL_CHUNKS
 from tests.uploads.flow import complete, file_entry, init, put_chunks
@@ -57,40 +50,19 @@ def join(folder: str, name: str) -> str:
     return folder.rstrip("/") + "/" + name
 
 
-class World:
-    """One server (Services + the ASGI app) on its own loop, for every example."""
+class World(ServerOnLoop):
+    """One server for every example (each has its own Alice, Bob and Carol)."""
 
     def __init__(self, root: Path) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.svc: Services = self.run(Services.open(make_settings(
+        super().__init__(
             root, uploads=SMALL_CHUNKS, storage={"disk_reserve": "0"},
             # Each step makes dozens of calls from one device: no per-device rate limit.
-            auth={"api_requests_per_second": 0, "api_request_burst": 0})))
-        app = create_app(self.svc.settings, self.svc)
-        app.state.services = self.svc  # what the lifespan does when the server starts
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                      base_url="http://testserver.local")
+            auth={"api_requests_per_second": 0, "api_request_burst": 0})
         self.examples = 0
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
-
-    def close(self) -> None:
-        self.run(self.http.aclose())
-        self.run(self.svc.close())
-        self.loop.close()
-
-    async def call(self, method: str, url: str, dev: Device, **kw: Any) -> httpx.Response:
-        r = await self.http.request(method, f"{API}{url}", headers=dev.auth, **kw)
-        assert r.status_code < 500, (method, url, r.text)
-        return r
 
     async def user(self, email: str, name: str) -> Device:
         await self.svc.accounts.create_user(email, PASSWORD, name=name)
-        r = await self.http.post(f"{API}/auth/register", json={
-            "email": email, "password": PASSWORD, "deviceInfo": device_info(f"{email}-phone")})
-        assert r.status_code in (200, 201), r.text
-        return device_from(r.json(), email, f"{email}-phone")
+        return await self.sign_in(email, f"{email}-phone")
 
     async def tree(self, user_id: str) -> Tree:
         rows = await self.svc.db.fetchall(

@@ -12,22 +12,19 @@ same files, and whatever happens
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from homesync.app import create_app
-from homesync.services.container import Services
 from homesync.store import files as file_store
-from tests.helpers import API, PASSWORD, Device, device_from, device_info, examples, make_settings
+from tests.helpers import PASSWORD, Device, examples
+from tests.server_on_loop import ServerOnLoop
 from tests.sync.conftest import SMALL_CHUNKS
 from tests.uploads.flow import checksum, complete, file_entry, init, put_chunks
 
@@ -38,45 +35,21 @@ FOLDERS = ["/docs", "/Docs", "/other", "/docs/sub"]
 STATE = ("status", "error", "resultFileId", "conflictId", "updatedAt")
 
 
-class World:
-    """One server (real services, SQLite and chunks in a temp dir) on its own loop."""
+class World(ServerOnLoop):
+    """One server for all the examples (each has its own user), retention off."""
 
     _emails = itertools.count()
 
     def __init__(self, root: Path) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.svc: Services = self.run(Services.open(make_settings(
+        super().__init__(
             root, uploads=SMALL_CHUNKS, storage={"disk_reserve": "0"},
             auth={"api_requests_per_second": 0},  # a scenario is many calls from one device
-            sync={"keep_versions": 0, "version_retention": "0d", "trash_retention": "0d"})))
-        app = create_app(self.svc.settings, self.svc)
-        app.state.services = self.svc
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                      base_url="http://testserver.local")
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
-
-    def close(self) -> None:
-        self.run(self.http.aclose())
-        self.run(self.svc.close())
-        self.loop.close()
-
-    async def call(self, method: str, url: str, dev: Device, **kw: Any) -> httpx.Response:
-        r = await self.http.request(method, f"{API}{url}", headers=dev.auth, **kw)
-        assert r.status_code < 500, r.text
-        return r
+            sync={"keep_versions": 0, "version_retention": "0d", "trash_retention": "0d"})
 
     async def devices(self) -> list[Device]:
         email = f"user{next(self._emails)}@example.com"
         await self.svc.accounts.create_user(email, PASSWORD, name="Pat Doe")
-        out = []
-        for client_id in ("phone", "laptop"):
-            r = await self.http.post(f"{API}/auth/register", json={
-                "email": email, "password": PASSWORD, "deviceInfo": device_info(client_id)})
-            assert r.status_code in (200, 201), r.text
-            out.append(device_from(r.json(), email, client_id))
-        return out
+        return [await self.sign_in(email, client_id) for client_id in ("phone", "laptop")]
 
     async def store(self, dev: Device, data: bytes, name: str, file_id: str | None = None,
                     folder: str = "/docs") -> str | None:
