@@ -7,6 +7,8 @@ machine's memory (reliability-plan A3).
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import unicodedata
 
 from argon2 import PasswordHasher
@@ -19,9 +21,6 @@ __all__ = ["MAX_PASSWORD_BYTES", "MIN_PASSWORD_CHARS", "Passwords", "check_passw
 
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 1024
-# A hash that no password matches, verified against when the email is unknown so that
-# unknown email and wrong password take the same time (no user enumeration, A2).
-_DUMMY_PASSWORD = "homesync-timing-equaliser"
 
 
 def check_password_rules(password: str) -> str:
@@ -42,7 +41,9 @@ class Passwords:
             parallelism=settings.argon2_parallelism,
         )
         self._slots = asyncio.Semaphore(settings.max_concurrent_hashes)
-        self._dummy_hash: str | None = None
+        # Verified against when the email is unknown, so that an unknown email and a wrong
+        # password take the same time (no user enumeration, A2).
+        self._unmatchable = _unmatchable_hash(self._hasher)
 
     async def hash(self, password: str) -> str:
         """The argon2id hash of ``password`` (ValidationError if it breaks the length rules)."""
@@ -61,7 +62,7 @@ class Passwords:
         possible = stored_hash is not None and len(normalised.encode()) <= MAX_PASSWORD_BYTES
         async with self._slots:
             if not possible:
-                await asyncio.to_thread(self._verify, await self._dummy(), _DUMMY_PASSWORD + "!")
+                await asyncio.to_thread(self._verify, self._unmatchable, normalised)
                 return False, None
             assert stored_hash is not None
             if not await asyncio.to_thread(self._verify, stored_hash, normalised):
@@ -76,7 +77,13 @@ class Passwords:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    async def _dummy(self) -> str:
-        if self._dummy_hash is None:
-            self._dummy_hash = await asyncio.to_thread(self._hasher.hash, _DUMMY_PASSWORD)
-        return self._dummy_hash
+
+def _unmatchable_hash(hasher: PasswordHasher) -> str:
+    """An argon2id hash in ``hasher``'s parameters with random salt and digest: verifying
+    against it costs exactly what a real one does, and no password matches it (2^-256).
+    Made, not hashed: hashing one on first use made the first unknown email after each
+    start slower than a wrong password, which told a guesser it was unknown."""
+    def b64(n: int) -> str:
+        return base64.b64encode(os.urandom(n)).decode("ascii").rstrip("=")
+    return (f"$argon2id$v=19$m={hasher.memory_cost},t={hasher.time_cost},"
+            f"p={hasher.parallelism}${b64(hasher.salt_len)}${b64(hasher.hash_len)}")
