@@ -47,9 +47,11 @@ def list_devices(
     settings = settings_from(config, data_dir)
 
     async def find(services: Services) -> list[DeviceInfo]:
-        if email is not None:
-            await services.accounts.get(email)  # an unknown account is an error, not "none"
-        return await services.devices.admin_list(email)
+        if email is None:
+            return await services.devices.admin_list()
+        # By the account's id: an unknown account is an error (not "none"), and emails
+        # are matched as the database does (A-Z without case), not by str.lower.
+        return await services.devices.admin_list((await services.accounts.get(email)).id)
 
     found = run_with_services(settings, find)
     if as_json:

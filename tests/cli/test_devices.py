@@ -40,6 +40,20 @@ def test_list_everyone_and_one_account(two_users: Cli) -> None:
     assert "Bob's iPhone 15" in table and "Alice" not in table
 
 
+def test_list_of_one_account_is_that_account_only(cli: Cli) -> None:
+    # "Ärger@…" and "ärger@…" are two accounts (emails match without case for A-Z only).
+    cli.add_user("Ärger@example.com")
+    cli.add_user("ärger@example.com")
+    upper = cli.sign_in("Ärger@example.com", "phone-1", "Pixel 7")
+    lower = cli.sign_in("ärger@example.com", "phone-2", "Pixel 8")
+    assert [d["id"] for d in cli.json("device", "list", "Ärger@example.com")] == [
+        upper.device["id"]]
+    assert [d["id"] for d in cli.json("device", "list", "ärger@example.com")] == [
+        lower.device["id"]]
+    assert [d["id"] for d in cli.json("device", "list", upper.user["id"])] == [
+        upper.device["id"]]
+
+
 def test_list_of_an_unknown_account_exits_3(two_users: Cli) -> None:
     result = two_users("device", "list", "nobody@example.com")
     assert result.exit_code == 3

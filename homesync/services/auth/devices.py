@@ -107,12 +107,12 @@ class Devices:
         """Remove one of the caller's devices: its tokens die at once, its push goes."""
         await self._remove(principal.user_id, device_id, by=principal.device_name)
 
-    async def admin_list(self, email: str | None = None) -> list[DeviceInfo]:
-        """Every live device (of one account when ``email`` is given), for the CLI."""
+    async def admin_list(self, user_id: str | None = None) -> list[DeviceInfo]:
+        """Every live device (of one account when ``user_id`` is given), for the CLI."""
         rows = await devices.list_all(self._db.reader)
         infos = [device_info(r) for r in rows]
-        if email is not None:
-            infos = [d for d in infos if (d.email or "").lower() == email.strip().lower()]
+        if user_id is not None:
+            infos = [d for d in infos if d.user_id == user_id]
         return infos
 
     async def admin_revoke(self, device_id: str) -> DeviceInfo:
