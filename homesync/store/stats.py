@@ -13,7 +13,7 @@ class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
     users: int
     devices: int                 # not removed
     files: int                   # live files (not folders, not in the trash)
-    trashed_files: int
+    trashed_files: int           # in the trash (not purged: those rows are tombstones)
     versions: int                # every stored version, old ones and the trash included
     logical_bytes: int           # the sum of those versions' sizes (what quotas count)
     chunks: int
@@ -31,7 +31,8 @@ async def store_stats(conn: Conn) -> StoreStats:
           (SELECT count(*) FROM users),
           (SELECT count(*) FROM devices WHERE removed_at IS NULL),
           (SELECT count(*) FROM files WHERE kind = 'file' AND deleted_at IS NULL),
-          (SELECT count(*) FROM files WHERE kind = 'file' AND deleted_at IS NOT NULL),
+          (SELECT count(*) FROM files
+             WHERE kind = 'file' AND deleted_at IS NOT NULL AND purged_at IS NULL),
           (SELECT count(*) FROM file_versions),
           (SELECT coalesce(sum(size), 0) FROM file_versions),
           (SELECT count(*) FROM chunks),

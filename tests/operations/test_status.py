@@ -6,6 +6,7 @@ from pathlib import Path
 
 from homesync.services.container import Services
 from tests.operations.data import delete_file, photo, put_file
+from tests.sync.helpers import change, push, store
 
 
 async def test_status_counts_storage_dedup_outbox_and_backups(services: Services, make_user,
@@ -33,3 +34,19 @@ async def test_status_counts_storage_dedup_outbox_and_backups(services: Services
     assert report.last_backup is not None
     assert report.last_backup.destination == str(tmp_path / "backup")
     assert report.last_backup.bytes == len(shared)
+
+
+async def test_trash_count_leaves_out_purged_files(client, services: Services, make_user,
+                                                   sign_in) -> None:
+    """A file purged from the trash (by hand or retention) is no longer "in the trash"."""
+    uid = await make_user()
+    phone = await sign_in()
+    kept, purged = [await store(client, phone, data, name=f"{i}.txt")
+                    for i, data in enumerate((b"kept in the trash", b"purged for good"))]
+    for i, file_id in enumerate((kept, purged)):
+        await push(client, phone, None, change("delete", local_id=str(i), fileId=file_id))
+    assert (await services.status.report()).trashed_files == 2
+    assert await services.sync.trash.purge(uid, purged) == len(b"purged for good")
+
+    report = await services.status.report()
+    assert (report.files, report.trashed_files, report.versions) == (0, 1, 1)
