@@ -13,6 +13,10 @@ For each file, in order:
 5. an open upload of the same content to the same place by the same device → resumed;
 6. otherwise a new upload.
 
+A file asked for again in the same request (same place and name without case, same
+content) gets the first ask's answer — the same upload, or the same file — and its
+bytes count once against the quota.
+
 The quota is checked once for everything the request adds (507 before anything is
 written), then the whole plan commits in one transaction.
 
@@ -159,17 +163,29 @@ class UploadPlanner:
                 wifi_only=options.wifi_only, max_retries=options.max_retries,
                 chunk_size=session_chunk, now=now)
             planned: list[tuple[FileRequest, UploadPlace | None, str | None]] = []
-            for req in checked:
+            twin_of: dict[int, int] = {}  # a file asked for again in this request → first ask
+            first_ask: dict[tuple[object, ...], int] = {}
+            for i, req in enumerate(checked):
                 place = await upload_place(tx, user_id, folder=req.folder, file_id=req.file_id)
+                ask = _same_file_key(req)
+                if ask in first_ask:  # one answer for both, counted once against the quota
+                    twin_of[i] = first_ask[ask]
+                    planned.append((req, place, "twin"))
+                    continue
+                first_ask[ask] = i
                 planned.append((req, place,
                                 await self._decide(tx, user_id, device_id, req, place, now)))
             if any(kind == "new" for _, _, kind in planned):
                 await self._check_open_sessions(tx, device_id, session_id, now)
             await self._check_quotas(tx, user_id, planned, now)
             used_before = await self._quota.used_bytes(tx, user_id)
-            entries = [await self._apply(tx, user_id, device_id, session_id, req, place, kind,
-                                         options, now, expires_at)
-                       for req, place, kind in planned]
+            entries: list[InitEntry] = []
+            for i, (req, place, kind) in enumerate(planned):
+                entries.append(
+                    msgspec.structs.replace(entries[twin_of[i]], local_id=req.local_id)
+                    if kind == "twin" else
+                    await self._apply(tx, user_id, device_id, session_id, req, place, kind,
+                                      options, now, expires_at))
             await _settle_queued_uploads(tx, device_id, planned, entries, now)
             await self._quota.note_usage(tx, user_id, used_before, now)
         return InitResult(session_id=session_id, expires_at=expires_at, entries=entries)
@@ -338,6 +354,14 @@ class UploadPlanner:
                              file_id=exc.details.get("fileId"), error_code=exc.code,
                              error_message=exc.message)
         return InitEntry(local_id=req.local_id, status="deduplicated", file_id=committed.file_id)
+
+
+def _same_file_key(req: FileRequest) -> tuple[object, ...]:
+    """What makes two files of one init the same ask (as a re-init would resume it):
+    place and name compared without case, content, and the file a new version is for
+    (with the same restore flag and syncToken)."""
+    return (name_key(req.folder), name_key(req.name), req.checksum, req.size, req.file_id,
+            req.restore, req.sync_token)
 
 
 async def changed_since(tx: Conn, target: Row | None, base_seq: int | None,

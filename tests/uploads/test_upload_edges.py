@@ -1,0 +1,146 @@
+"""Edges of the upload protocol through HTTP: one file twice in a batch, racing inits and
+completes, chunk URLs past their ``exp`` or of someone else, malformed chunk headers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from homesync import clock
+from tests.helpers import API
+from tests.uploads.flow import complete, file_entry, init, path_of, put_chunks, random_bytes
+
+
+async def test_one_file_twice_in_a_batch_is_one_upload(client, services, make_user, sign_in):
+    # Exactly the quota: the second entry asks for no more room, it is the same file
+    # (folder and name compared without case, as a re-init would be).
+    await make_user(quota_bytes=10_000)
+    dev = await sign_in()
+    data = random_bytes(10_000)
+    r = await init(client, dev.auth, file_entry(data, local_id="a"),
+                   file_entry(data, local_id="b", name="img_0001.JPG", folder="/Photos"))
+    assert r.status_code == 200, r.text
+    first, second = r.json()["data"]["files"]
+    assert (first["localId"], second["localId"]) == ("a", "b")
+    assert first["status"] == second["status"] == "pending"
+    assert first["uploadId"] == second["uploadId"]
+    await put_chunks(client, first, data, dev.auth)
+    r = await complete(client, dev.auth, first["uploadId"], data)
+    assert r.status_code == 200, r.text
+    listing = await client.get(f"{API}/files", params={"folder": "/photos"}, headers=dev.auth)
+    assert [f["name"] for f in listing.json()["data"]["files"]] == ["IMG_0001.jpg"]
+
+
+async def test_stored_content_twice_in_a_batch_is_deduplicated_twice(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(5000)
+    r = await init(client, dev.auth, file_entry(data, name="original.jpg"))
+    item = r.json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    assert (await complete(client, dev.auth, item["uploadId"], data)).status_code == 200
+    # Content stored elsewhere, asked for twice at one new place: one file made from the
+    # stored chunks, and both entries answered with it (it was a NAME_CONFLICT with itself).
+    r = await init(client, dev.auth, file_entry(data, name="copy.jpg", local_id="c1"),
+                   file_entry(data, name="COPY.jpg", local_id="c2"))
+    assert r.status_code == 200, r.text
+    c1, c2 = r.json()["data"]["files"]
+    assert c1["status"] == c2["status"] == "deduplicated", (c1, c2)
+    assert c1["fileId"] == c2["fileId"]
+
+
+async def test_concurrent_inits_race_for_the_last_bytes(client, make_user, sign_in):
+    await make_user(quota_bytes=16_000)
+    phone, tablet = await sign_in(), await sign_in(client_id="tablet")
+    r = await init(client, phone.auth, file_entry(random_bytes(4000), name="exact.jpg"))
+    assert r.status_code == 200, r.text  # 4,000 reserved: 12,000 left
+    rs = await asyncio.gather(
+        init(client, phone.auth, file_entry(random_bytes(6000), name="p.jpg")),
+        init(client, tablet.auth, file_entry(random_bytes(6001), name="t.jpg")))
+    assert sorted(r.status_code for r in rs) == [200, 507], [r.text for r in rs]
+    [refused] = [r for r in rs if r.status_code == 507]
+    assert refused.json()["error"]["code"] == "QUOTA_EXCEEDED"
+    # What is left fits exactly.
+    left = 12_000 - (6000 if rs[0].status_code == 200 else 6001)
+    r = await init(client, phone.auth, file_entry(random_bytes(left), name="last.jpg"))
+    assert r.status_code == 200, r.text
+
+
+async def test_concurrent_completes_and_puts_of_other_bytes(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(9000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    url = path_of(item["chunks"][1]["uploadUrl"])
+    rs = await asyncio.gather(*[client.put(url, content=bytes([i]) * 4096) for i in range(3)])
+    assert sorted(r.status_code for r in rs) == [200, 409, 409], [r.text for r in rs]
+    # The damaged chunk fails verification (twice at once), then is mended.
+    await put_chunks(client, item, data, dev.auth, only=[0, 2])
+    rs = await asyncio.gather(*[complete(client, dev.auth, item["uploadId"], data) for _ in range(2)])
+    assert [r.status_code for r in rs] == [422, 422], [r.text for r in rs]
+    await put_chunks(client, item, data, dev.auth, only=[1])
+    rs = await asyncio.gather(*[complete(client, dev.auth, item["uploadId"], data) for _ in range(3)])
+    assert [r.status_code for r in rs] == [200] * 3, [r.text for r in rs]
+    assert len({r.json()["data"]["fileId"] for r in rs}) == 1
+    r = await client.put(url, content=data[4096:8192])
+    assert r.status_code == 409 and r.json()["error"]["details"]["fileId"] == rs[0].json()["data"]["fileId"]
+
+
+async def test_chunk_url_past_its_exp_works_while_the_upload_lives(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(9000)
+    kept, idle = [(await init(client, dev.auth, file_entry(data, name=n, local_id=n)))
+                  .json()["data"]["files"][0] for n in ("kept.jpg", "idle.jpg")]
+    start = clock.now()
+    for hours in (6, 12, 18, 24, 30):  # progress reports keep one alive past its first exp
+        clock.set_now(lambda h=hours: start + h * 3600)
+        dev = await sign_in()
+        r = await client.post(f"{API}/upload/progress", headers=dev.auth,
+                              json={"uploadId": kept["uploadId"], "status": "paused"})
+        assert r.status_code == 200, r.text
+    r = await client.put(path_of(kept["chunks"][0]["uploadUrl"]), content=data[:4096])
+    assert r.status_code == 200, r.text
+    for r in (await client.put(path_of(idle["chunks"][0]["uploadUrl"]), content=data[:4096]),
+              await client.post(f"{API}/upload/progress", headers=dev.auth,
+                                json={"uploadId": idle["uploadId"], "status": "paused"}),
+              await client.delete(f"{API}/upload/{idle['uploadId']}", headers=dev.auth)):
+        assert r.status_code == 410 and r.json()["error"]["code"] == "UPLOAD_EXPIRED", r.text
+
+
+async def test_someone_elses_upload_is_404_like_none(client, make_user, sign_in):
+    await make_user()
+    await make_user("bob@example.com", "Bob")
+    alice, bob = await sign_in(), await sign_in("bob@example.com", client_id="bob-phone")
+    data = random_bytes(5000)
+    item = (await init(client, alice.auth, file_entry(data))).json()["data"]["files"][0]
+    theirs = await client.get(f"{API}/upload/{item['uploadId']}", headers=bob.auth)
+    missing = await client.get(f"{API}/upload/upload_AAAAAAAAAAAAAAAAAAAAAA", headers=bob.auth)
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json() == missing.json()
+    # Alice's signature on Bob's path names nothing Bob may use: 401 as any forgery.
+    mine = (await init(client, bob.auth, file_entry(data))).json()["data"]["files"][0]
+    forged = path_of(item["chunks"][0]["uploadUrl"]).replace(item["uploadId"], mine["uploadId"])
+    r = await client.put(forged, content=data[:4096])
+    assert r.status_code == 401 and r.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+async def test_malformed_chunk_headers_are_400(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(9000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    url = path_of(item["chunks"][0]["uploadUrl"])
+    for headers in ({"Content-Length": "+4096"}, {"Content-Length": "9" * 30},
+                    {"X-Chunk-Checksum": "sha256:" + "0" * 63},
+                    {"X-Chunk-Checksum": ("sha256:" + "é" * 64).encode()}):
+        r = await client.put(url, content=data[:4096], headers={**dev.auth, **headers})
+        assert r.status_code == 400, (headers, r.text)
+        assert r.json()["error"]["code"] == "VALIDATION_ERROR"
+    # A declared length that matches but a body that runs short or long.
+    for body, status in ((data[:4000], 400), (data[:5000], 413)):
+        r = await client.put(url, content=body, headers={**dev.auth, "Content-Length": "4096"})
+        assert r.status_code == status, r.text
+    upper = "SHA256:" + hashlib.sha256(data[:4096]).hexdigest().upper()
+    r = await client.put(url, content=data[:4096], headers={**dev.auth, "X-Chunk-Checksum": upper})
+    assert r.status_code == 200, r.text
