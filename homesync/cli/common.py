@@ -31,6 +31,7 @@ __all__ = [
     "EXIT_NOT_FOUND",
     "EXIT_OK",
     "EXIT_USAGE",
+    "MAX_STORED_INT",
     "ConfigOpt",
     "DataDirOpt",
     "DocumentJsonOpt",
@@ -81,6 +82,9 @@ EXIT_CONFLICT = 4  # already there (an account, a config, a backup target's cont
 EXIT_BUSY = 5  # another backup is writing to the same DEST: nothing done, try again later
 
 _EXIT_BY_STATUS = {400: EXIT_USAGE, 404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT}
+
+# The largest number a SQLite INTEGER holds: a bigger size or time is bad input, not a crash.
+MAX_STORED_INT = 2**63 - 1
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
@@ -198,10 +202,13 @@ def parse_quota(text: str) -> int:
     if text.strip().lower() in ("unlimited", "none", "0"):
         return 0
     try:
-        return parse_size(re.sub(r"\s+", "", text))
+        size = parse_size(re.sub(r"\s+", "", text))
     except ValueError:
         raise fail(f"bad quota {text!r}: write e.g. 10GiB, 500MB, or 0 for unlimited",
                    EXIT_USAGE) from None
+    if size > MAX_STORED_INT:
+        raise fail(f"bad quota {text!r}: too large (0 means unlimited)", EXIT_USAGE)
+    return size
 
 
 def read_password(password_stdin: bool, prompt: str = "Password") -> str:

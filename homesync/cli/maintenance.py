@@ -19,6 +19,7 @@ from homesync import clock
 from homesync.cli.common import (
     EXIT_ERROR,
     EXIT_USAGE,
+    MAX_STORED_INT,
     ConfigOpt,
     DataDirOpt,
     DocumentJsonOpt,
@@ -102,9 +103,13 @@ def _duration_ms(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        return parse_duration(text) * 1000
+        ms = parse_duration(text) * 1000
     except ValueError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
+    # Taken from now (a millisecond time): the result must still fit the database.
+    if ms > MAX_STORED_INT // 2:
+        raise fail(f"duration too long: {text!r}", EXIT_USAGE)
+    return ms
 
 
 def fsck(

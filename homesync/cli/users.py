@@ -51,11 +51,26 @@ def add(
     settings = settings_from(config, data_dir)
     password = read_password(password_stdin)
     quota_bytes = parse_quota(quota) if quota is not None else None
-    # The first account may come before the first `serve`: this one makes the data dir.
+    _check_new_account(email, password)
+    # The first account may come before the first `serve`: this one makes the data dir
+    # (so bad input is refused before, not after it was made).
     user = run_with_services(settings, lambda s: s.accounts.create_user(
         email, password, name=name, quota_bytes=quota_bytes, is_admin=admin), create=True)
     console.print(f"Created {'admin ' if user.is_admin else ''}account [bold]{user.email}[/] "
                   f"({user.id}), quota {_quota(user)}.")
+
+
+def _check_new_account(email: str, password: str) -> None:
+    """Refuse (exit 2) an email or password the account service would refuse."""
+    from homesync.errors import ValidationError
+    from homesync.services.auth.accounts import normalize_email
+    from homesync.services.auth.passwords import check_password_rules
+
+    try:
+        normalize_email(email)
+        check_password_rules(password)
+    except ValidationError as exc:
+        raise fail(exc.message, EXIT_USAGE) from None
 
 
 def user_json(user: UserInfo) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from homesync import clock
 from homesync.services.container import Services
 from tests.cli.conftest import Cli
@@ -61,3 +63,20 @@ def test_retention_0_keeps_history_as_the_config_value_does(cli: Cli) -> None:
     assert done.exit_code == 0, done.output
     assert f"compacted past 1s: {before - 1} journal entries" in done.stdout
     assert _journal_rows(cli) == 1  # the user's latest position stays
+
+
+@pytest.mark.parametrize("option", ["--grace", "--history-retention"])
+@pytest.mark.parametrize("given", ["10x", "-1h", "1.5h", "99999999999999999999d",
+                                   "53375995584d"])
+def test_a_bad_or_huge_duration_exits_2(cli: Cli, option: str, given: str) -> None:
+    cli.add_user()
+    result = cli("gc", option, given, "--json")
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and given in result.stderr
+
+
+def test_the_longest_duration_that_fits_is_taken(cli: Cli) -> None:
+    cli.add_user()
+    for option in ("--grace", "--history-retention"):
+        done = cli("gc", option, "53375995583d", "--json")
+        assert done.exit_code == 0, done.output

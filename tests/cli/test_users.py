@@ -59,6 +59,7 @@ def test_duplicate_account_exits_4(cli: Cli) -> None:
         (["bob@example.com"], "", "no password on standard input"),
         (["bob@example.com", "--quota", "lots"], PASSWORD, "bad quota 'lots'"),
         (["bob@example.com", "--quota", "5 parsecs"], PASSWORD, "bad quota"),
+        (["bob@example.com", "--quota", "99999999999999999999TiB"], PASSWORD, "too large"),
     ],
 )
 def test_bad_input_exits_2_and_creates_nothing(cli: Cli, args: list[str], stdin: str,
@@ -67,7 +68,8 @@ def test_bad_input_exits_2_and_creates_nothing(cli: Cli, args: list[str], stdin:
     assert result.exit_code == 2, result.output
     assert says in result.stderr
     assert "Traceback" not in result.output
-    assert not cli.data_dir.exists() or cli.json("user", "list") == []
+    # Not even the data dir: a mistyped --data-dir with a typo'd email makes nothing.
+    assert not cli.data_dir.exists()
 
 
 def test_no_terminal_and_no_password_stdin_is_refused(cli: Cli) -> None:
@@ -122,10 +124,13 @@ def test_quota(cli: Cli, given: str, stored: int) -> None:
     assert cli.json("user", "list")[0]["quotaBytes"] == stored
 
 
-def test_bad_quota_exits_2_and_keeps_the_old_one(cli: Cli) -> None:
+@pytest.mark.parametrize("given", ["much", "10XB", "1e99", "9223372036854775808",
+                                   "99999999999999999999TiB"])
+def test_bad_quota_exits_2_and_keeps_the_old_one(cli: Cli, given: str) -> None:
     cli.add_user("alice@example.com", "--quota", "1GiB")
-    result = cli("user", "quota", "alice@example.com", "much")
-    assert result.exit_code == 2
+    result = cli("user", "quota", "alice@example.com", given)
+    assert result.exit_code == 2, result.output
+    assert f"bad quota {given!r}" in result.stderr
     assert cli.json("user", "list")[0]["quotaBytes"] == 2**30
 
 
