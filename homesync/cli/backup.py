@@ -242,7 +242,7 @@ def list_snapshots(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: Unuse
         manifests = [repo.manifest(name) for name in repo.snapshot_names()]
         latest = repo.latest()
     except BackupRepoError as exc:
-        raise fail(str(exc)) from None
+        raise _refused(as_json, exc) from None
     if as_json:
         print_document({"latest": latest, "snapshots": [_listed(m) for m in manifests]})
         return

@@ -162,3 +162,14 @@ async def test_refusals_that_change_nothing_have_their_own_exit_codes(
     overlap = homesync("backup", "restore", dest, "--data-dir", dest / "restored")
     assert overlap.returncode == 2 and "must not overlap" in overlap.stderr
     assert not (dest / "restored").exists()
+
+
+def test_every_backup_command_refuses_a_non_backup_with_a_json_document(tmp_path: Path) -> None:
+    """`--json` scripts read one document on stdout, also when DEST is not a backup."""
+    for dest in (tmp_path / "nothing-here", tmp_path):
+        for command in ("list", "verify"):
+            refused = homesync("backup", command, dest, "--json")
+            assert refused.returncode == 1, refused.stderr
+            document = as_json(refused)
+            assert document["ok"] is False and "not a homesync backup" in document["error"]
+            assert "not a homesync backup" in refused.stderr  # and the message for people
