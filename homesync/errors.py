@@ -22,6 +22,7 @@ Hierarchy::
     ├── UploadExpired                  410 UPLOAD_EXPIRED
     ├── PayloadTooLarge                413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType           415 UNSUPPORTED_MEDIA_TYPE
+    ├── ClientClosedRequest            499 CLIENT_CLOSED_REQUEST (for logs: nobody reads it)
     ├── RangeNotSatisfiable            416 RANGE_NOT_SATISFIABLE
     ├── ChecksumMismatch               422 CHECKSUM_MISMATCH
     ├── TooManyItems                   422 TOO_MANY_ITEMS
@@ -38,6 +39,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ChecksumMismatch",
+    "ClientClosedRequest",
     "ChunkSizeMismatch",
     "Conflict",
     "DiskFull",
@@ -165,6 +167,16 @@ class TooManyItems(HomesyncError):
     """A batch (sync/files changes, queue operations) over its configured size."""
 
     code, status, default_message = "TOO_MANY_ITEMS", 422, "Too many items in one request"
+
+
+class ClientClosedRequest(HomesyncError):
+    """The client hung up before its request body was in (a phone losing Wi-Fi mid-chunk).
+
+    Not a server error, so not a 500 in the log and the metrics: 499, as nginx logs it.
+    The answer reaches no one."""
+
+    code, status, default_message = ("CLIENT_CLOSED_REQUEST", 499,
+                                     "The client closed the connection before its request was in")
 
 
 class RateLimited(HomesyncError):

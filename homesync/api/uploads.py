@@ -1,8 +1,8 @@
 """§Background upload: init, chunk PUTs, status, progress, complete, cancel.
 
-Chunk bodies are never read whole: ``request.stream()`` is handed to the uploads service,
-which hashes and writes each piece as it arrives and stops the moment a body runs past
-its chunk's length.
+Chunk bodies are never read whole: the request stream (``wire.body_stream``) goes to the
+uploads service, which hashes and writes each piece as it arrives and stops the moment a
+body runs past its chunk's length.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from homesync.api.schemas.uploads import (
     ProgressIn,
     UploadStatusOut,
 )
-from homesync.api.wire import ok, read_body
+from homesync.api.wire import body_stream, ok, read_body
 from homesync.errors import ChunkSizeMismatch, PayloadTooLarge, ValidationError
 from homesync.services.container import Services
 from homesync.services.uploads.types import (
@@ -164,7 +164,7 @@ async def _receive(request: Request[Any, Any, Any], services: Services,
                    target: ChunkTarget) -> Response[bytes]:
     _check_declared_length(request, target)
     receipt = await services.uploads.receiver.receive_chunk(
-        target, request.stream(), checksum=request.headers.get("x-chunk-checksum"))
+        target, body_stream(request), checksum=request.headers.get("x-chunk-checksum"))
     return ok(request, ChunkPutOut(
         upload_id=receipt.upload_id, index=receipt.index, bytes_received=receipt.bytes_received,
         completed_chunks=receipt.completed_chunks, total_chunks=receipt.total_chunks,

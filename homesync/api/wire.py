@@ -8,14 +8,22 @@ so wrong types and unknown fields become a 400 envelope naming the field.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
+from litestar.exceptions import InternalServerException
 
-from homesync.errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
+from homesync.errors import (
+    ClientClosedRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationError,
+)
 
-__all__ = ["MSGPACK_TYPES", "envelope", "ok", "read_body", "respond", "wants_msgpack"]
+__all__ = ["MSGPACK_TYPES", "body_stream", "envelope", "ok", "read_body", "respond",
+           "wants_msgpack"]
 
 T = TypeVar("T")
 
@@ -56,6 +64,17 @@ def ok(request: Request[Any, Any, Any], data: Any, status: int = 200,
     return respond(request, _Envelope(success=True, data=data), status, headers)
 
 
+async def body_stream(request: Request[Any, Any, Any]) -> AsyncIterator[bytes]:
+    """The request body as it arrives (``request.stream()``); a client that hangs up before
+    the end is :class:`ClientClosedRequest`, where Litestar raises a 500 (the only
+    InternalServerException its stream raises)."""
+    try:
+        async for part in request.stream():
+            yield part
+    except InternalServerException:
+        raise ClientClosedRequest() from None
+
+
 async def _read_limited(request: Request[Any, Any, Any], limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -66,7 +85,7 @@ async def _read_limited(request: Request[Any, Any, Any], limit: int) -> bytes:
             raise ValidationError("Content-Length is not a number") from None
     parts: list[bytes] = []
     total = 0
-    async for part in request.stream():
+    async for part in body_stream(request):
         total += len(part)
         if total > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes", limit=limit)

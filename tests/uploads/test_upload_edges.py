@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 
 from homesync import clock
+from homesync.app import create_app
 from tests.helpers import API
 from tests.uploads.flow import complete, file_entry, init, path_of, put_chunks, random_bytes
 
@@ -144,3 +145,33 @@ async def test_malformed_chunk_headers_are_400(client, make_user, sign_in):
     upper = "SHA256:" + hashlib.sha256(data[:4096]).hexdigest().upper()
     r = await client.put(url, content=data[:4096], headers={**dev.auth, "X-Chunk-Checksum": upper})
     assert r.status_code == 200, r.text
+
+
+async def test_a_client_hanging_up_mid_chunk_is_499_not_500(client, services, make_user,
+                                                           sign_in):
+    """A phone losing Wi-Fi mid-chunk is not a server error in the log and the metrics,
+    and the half chunk counts for nothing."""
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(4096)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    path, _, query = path_of(item["chunks"][0]["uploadUrl"]).partition("?")
+    inbox: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    await inbox.put({"type": "http.request", "body": data[:1000], "more_body": True})
+    await inbox.put({"type": "http.disconnect"})
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    app = create_app(services.settings, services)
+    app.state.services = services
+    await app({"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+               "method": "PUT", "scheme": "http", "path": path, "raw_path": path.encode(),
+               "root_path": "", "query_string": query.encode(),
+               "headers": [(b"host", b"testserver.local"), (b"content-length", b"4096")],
+               "client": ("127.0.0.1", 5555), "server": ("testserver.local", 80)},
+              inbox.get, send)
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [499]
+    r = await client.get(f"{API}/upload/{item['uploadId']}", headers=dev.auth)
+    assert r.json()["data"]["completedChunks"] == []
