@@ -115,9 +115,23 @@ def open_data_dir(settings: Settings) -> None:
 
 
 def require_data_dir(settings: Settings) -> None:
-    """For commands that only look: a mistyped --data-dir must not become a new, empty one."""
-    if not settings.data_path.is_dir():
-        raise fail(f"no data dir at {settings.data_path}")
+    """For commands that only look: a mistyped --data-dir must not become a data dir, new
+    or in a directory that holds other things (``--data-dir ~`` would fill a home
+    directory with a database, a key and chunk folders). An empty directory is fine
+    (made by ``init --config F``, or by systemd for the service), and so is one with
+    homesync's database or the config ``init`` writes."""
+    path = settings.data_path
+    if not path.is_dir():
+        raise fail(f"no data dir at {path}")
+    if settings.db_path.exists() or (path / "homesync.toml").exists():
+        return
+    try:
+        empty = next(path.iterdir(), None) is None
+    except OSError as exc:
+        raise fail(f"cannot read data dir {path}: {exc.strerror or exc}") from None
+    if not empty:
+        raise fail(f"{path} is not a homesync data dir (it holds other files and no"
+                   f" {settings.db_path.name}); check --data-dir")
 
 
 def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]], *,

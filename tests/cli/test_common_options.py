@@ -52,3 +52,25 @@ def test_looking_at_a_missing_data_dir_does_not_create_it(cli: Cli, tmp_path: Pa
     assert result.exit_code == 1
     assert f"no data dir at {missing}" in result.stderr.replace("\n", "")
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("command", [["status"], ["user", "list"], ["gc"], ["keys", "list"]])
+def test_a_directory_holding_other_things_is_not_made_a_data_dir(cli: Cli, tmp_path: Path,
+                                                                 command: list[str]) -> None:
+    # --data-dir ~ (a typo, or the wrong variable) must not fill a home directory.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    result = cli(*command, "--data-dir", str(home), data_dir=False)
+    assert result.exit_code == 1
+    assert f"{home} is not a homesync data dir" in result.stderr.replace("\n", "")
+    assert [p.name for p in home.iterdir()] == ["notes.txt"]
+
+
+def test_an_empty_directory_or_one_init_made_is_a_data_dir(cli: Cli, tmp_path: Path) -> None:
+    empty = tmp_path / "state"  # what systemd's StateDirectory= or init --config F leave
+    empty.mkdir()
+    assert cli("user", "list", "--data-dir", str(empty), data_dir=False).exit_code == 0
+    fresh = tmp_path / "fresh"
+    assert cli("init", "--data-dir", str(fresh), data_dir=False).exit_code == 0
+    assert cli("status", "--data-dir", str(fresh), data_dir=False).exit_code == 0
