@@ -267,6 +267,19 @@ def test_contradicting_options_are_rejected(tmp_path: Path) -> None:
     assert "sync.default_page_size" in message
 
 
+def test_durations_and_sizes_beyond_what_the_database_holds_are_rejected(
+        tmp_path: Path) -> None:
+    # Caught at load, not as an OverflowError in gc or a background job later.
+    message = load_error(None, environ={"HOMESYNC_UPLOADS_GC_GRACE": "999999999999999d"})
+    assert "uploads.gc_grace" in message and "at most 36500d" in message
+    path = write(tmp_path, '[sync]\nhistory_retention = "99999999999999999999d"\n')
+    assert "sync.history_retention" in load_error(path, environ={})
+    message = load_error(None, environ={"HOMESYNC_UPLOADS_DEFAULT_QUOTA": "99999999TiB"})
+    assert "uploads.default_quota" in message and "at most 1 EiB" in message
+    assert load_settings(environ={"HOMESYNC_UPLOADS_GC_GRACE": "36500d",
+                                  "HOMESYNC_UPLOADS_DEFAULT_QUOTA": "1048576TiB"})
+
+
 # -- value syntax ---------------------------------------------------------------------
 
 

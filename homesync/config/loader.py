@@ -18,7 +18,14 @@ from typing import Any
 import msgspec
 
 from homesync.config.schema import Settings
-from homesync.config.units import PATTERN_HELP, parse_size
+from homesync.config.units import (
+    PATTERN_HELP,
+    Duration,
+    Size,
+    format_duration,
+    parse_duration,
+    parse_size,
+)
 
 __all__ = ["ConfigError", "env_var", "example_config", "load_settings"]
 
@@ -87,6 +94,7 @@ def load_settings(
                 data[key] = value
         _convert(data, "command line")
     settings = _convert(data, "configuration")
+    _check_bounds(settings)
     _check_relations(settings)
     return settings
 
@@ -210,6 +218,26 @@ def _explain(message: str, option: str) -> str:
     if m:
         return f"expected {_TYPE_WORDS.get(m.group(1), m.group(1))}{m.group(2)}"
     return message
+
+
+# Far past any sensible setting, and small enough that times and byte counts computed from
+# them (now minus a retention, in ms; sums of sizes) stay within SQLite's 64-bit integers.
+_MAX_DURATION_S = 36_500 * 86_400  # 100 years
+_MAX_SIZE = 2**60  # 1 EiB
+
+
+def _check_bounds(settings: Settings) -> None:
+    """Every duration and size within what the database can hold, or a ConfigError now,
+    rather than an OverflowError from a background job later."""
+    for option, (section, name, type_) in _options().items():
+        if type_ not in (Duration, Size):
+            continue
+        value = getattr(getattr(settings, section) if section else settings, name)
+        if type_ is Duration and parse_duration(value) > _MAX_DURATION_S:
+            raise ConfigError(f"option {option}: {value!r} is too long"
+                              f" (at most {format_duration(_MAX_DURATION_S)})")
+        if type_ is Size and parse_size(value) > _MAX_SIZE:
+            raise ConfigError(f"option {option}: {value!r} is too large (at most 1 EiB)")
 
 
 def _check_relations(settings: Settings) -> None:
