@@ -9,8 +9,11 @@ gives each example fresh accounts.
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -29,6 +32,17 @@ class ServerOnLoop:
         app.state.services = self.svc  # what the lifespan does when the server starts
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
                                       base_url="http://testserver.local")
+
+    @classmethod
+    @contextmanager
+    def in_temp_dir(cls) -> Iterator[Self]:
+        """A server on a data dir of its own, closed and removed at the end."""
+        with tempfile.TemporaryDirectory() as root:
+            server = cls(Path(root) / "data")
+            try:
+                yield server
+            finally:
+                server.close()
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)

@@ -11,7 +11,6 @@ category and/or unread) while new ones arrive and others are read, and
 from __future__ import annotations
 
 import itertools
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,12 +74,8 @@ class World(ServerOnLoop):
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    with tempfile.TemporaryDirectory() as root:
-        w = World(Path(root) / "data")
-        try:
-            yield w
-        finally:
-            w.close()
+    with World.in_temp_dir() as w:
+        yield w
 
 
 category = st.sampled_from(CATEGORIES)

@@ -17,7 +17,6 @@ of homesync.services.sharing.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -347,12 +346,8 @@ class Scenario:
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    with tempfile.TemporaryDirectory() as root:
-        w = World(Path(root) / "data")
-        try:
-            yield w
-        finally:
-            w.close()
+    with World.in_temp_dir() as w:
+        yield w
 
 
 small = st.integers(0, 7)

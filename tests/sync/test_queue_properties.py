@@ -13,7 +13,6 @@ same files, and whatever happens
 from __future__ import annotations
 
 import itertools
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,12 +83,8 @@ class World(ServerOnLoop):
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    with tempfile.TemporaryDirectory() as root:
-        w = World(Path(root) / "data")
-        try:
-            yield w
-        finally:
-            w.close()
+    with World.in_temp_dir() as w:
+        yield w
 
 
 target = st.integers(0, FILES)  # FILES: an id the server never made
