@@ -46,11 +46,12 @@ from homesync.errors import (
     ValidationError,
 )
 from homesync.ids import new_id
-from homesync.paths import name_key, normalize_folder, normalize_name, split_path
+from homesync.paths import name_key, normalize_folder, normalize_name
 from homesync.services.sharing.access import UploadPlace, upload_place
+from homesync.services.uploads.queued import settle_queued_uploads
 from homesync.services.uploads.quota import Quota
 from homesync.services.uploads.types import FileRequest, InitEntry, InitResult, UploadOptions
-from homesync.store import files, queue, tree, uploads
+from homesync.store import files, tree, uploads
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["MAX_CHUNKS_PER_FILE", "DeletedOnServer", "UploadPlanner", "changed_since",
@@ -186,7 +187,7 @@ class UploadPlanner:
                     if kind == "twin" else
                     await self._apply(tx, user_id, device_id, session_id, req, place, kind,
                                       options, now, expires_at))
-            await _settle_queued_uploads(tx, device_id, planned, entries, now)
+            await settle_queued_uploads(tx, device_id, planned, entries, now)
             await self._quota.note_usage(tx, user_id, used_before, now)
         return InitResult(session_id=session_id, expires_at=expires_at, entries=entries)
 
@@ -371,22 +372,3 @@ async def changed_since(tx: Conn, target: Row | None, base_seq: int | None,
     if target is None or base_seq is None:
         return False
     return await tree.content_changed_since(tx, target["id"], base_seq, device_id) is not None
-
-
-async def _settle_queued_uploads(tx: Conn, device_id: str,
-                                 planned: list[tuple[FileRequest, UploadPlace | None, str | None]],
-                                 entries: list[InitEntry], now: int) -> None:
-    """The device's offline-queue upload operations for files answered ``deduplicated``
-    are done: no upload to their ``remotePath`` will come to say so (the content is
-    there already), and they would stay pending, and counted as pending, for ever."""
-    answered = {(name_key(req.folder), name_key(req.name)): entry.file_id
-                for (req, _, _), entry in zip(planned, entries, strict=True)
-                if entry.status == "deduplicated"}
-    if not answered:
-        return
-    for op in await queue.pending_uploads(tx, device_id):
-        folder, name = split_path(op["remote_path"])
-        file_id = answered.get((name_key(folder), name_key(name)))
-        if file_id is not None:
-            await queue.set_status(tx, device_id, op["op_id"], status="done", now=now,
-                                   result_file_id=file_id)
