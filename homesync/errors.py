@@ -22,11 +22,11 @@ Hierarchy::
     ├── UploadExpired                  410 UPLOAD_EXPIRED
     ├── PayloadTooLarge                413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType           415 UNSUPPORTED_MEDIA_TYPE
-    ├── ClientClosedRequest            499 CLIENT_CLOSED_REQUEST (for logs: nobody reads it)
     ├── RangeNotSatisfiable            416 RANGE_NOT_SATISFIABLE
     ├── ChecksumMismatch               422 CHECKSUM_MISMATCH
     ├── TooManyItems                   422 TOO_MANY_ITEMS
     ├── RateLimited                    429 RATE_LIMITED   (carries Retry-After)
+    ├── ClientClosedRequest            499 CLIENT_CLOSED_REQUEST (for logs: nobody reads it)
     ├── ServiceUnavailable             503 UNAVAILABLE
     └── InsufficientStorage            507
         ├── QuotaExceeded              507 QUOTA_EXCEEDED

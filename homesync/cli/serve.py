@@ -129,12 +129,17 @@ def _url_host(host: str) -> str:
 def forget_initial_password(settings: Settings, email: str) -> None:
     """Delete the saved first-start password once that account has a password of its own."""
     path = settings.data_path / INITIAL_PASSWORD_FILE
-    try:
-        saved_for = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
-    except OSError:
-        return
-    if saved_for == email:
+    if _initial_password_email(path) == email:
         path.unlink(missing_ok=True)
+
+
+def _initial_password_email(path: Path) -> str | None:
+    """The account the saved first-start password is for (its first line), if the file
+    is there and readable; a damaged one is as good as none, never a crash at start-up."""
+    try:
+        return path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 async def _announce_first_admin(services: Services) -> None:
@@ -162,9 +167,8 @@ async def _announce_first_admin(services: Services) -> None:
 def _remind_initial_password(path: Path) -> None:
     """While the printed password is still the first admin's (its file goes when they
     choose their own), say where it is: the first start's output may be long gone."""
-    try:
-        email = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
-    except OSError:
+    email = _initial_password_email(path)
+    if email is None:
         return
     console.print(f"The first administrator's password is still in {path}; choose your own"
                   f" with: homesync user passwd {email}",

@@ -108,6 +108,17 @@ def test_passwd_changes_the_password_and_signs_devices_out(cli: Cli) -> None:
                                                         "a brand new password", "t"))
 
 
+def test_passwd_beside_a_damaged_first_start_password_file(cli: Cli) -> None:
+    # Not the account's (unreadable as text): left alone, and no traceback after the change.
+    cli.add_user()
+    saved = cli.data_dir / "initial-admin-password.txt"
+    saved.write_bytes(b"\xff\xfe not text\n")
+    result = cli("user", "passwd", "alice@example.com", "--password-stdin",
+                 input="another long password\n")
+    assert result.exit_code == 0, result.output
+    assert saved.read_bytes() == b"\xff\xfe not text\n"
+
+
 def test_passwd_rejects_a_short_password_and_keeps_the_old(cli: Cli) -> None:
     cli.add_user()
     result = cli("user", "passwd", "alice@example.com", "--password-stdin", input="short\n")

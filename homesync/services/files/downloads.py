@@ -18,8 +18,7 @@ from homesync.store import files
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database, Row
 
-__all__ = ["Content", "Downloads", "Listing", "SharedOwner", "SharedPlace", "etag_matches",
-           "parse_range"]
+__all__ = ["Content", "Downloads", "Listing", "SharedOwner", "SharedPlace", "parse_range"]
 
 # The range unit is case-insensitive (RFC 9110 §14.1); positions are ASCII digits only.
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.IGNORECASE)
@@ -80,7 +79,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def etag_matches(if_none_match: str, etag: str) -> bool:
+def _etag_matches(if_none_match: str, etag: str) -> bool:
     """Whether an ``If-None-Match`` list names ``etag`` (weak comparison, RFC 9110 §13.1.2)."""
     tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
     return "*" in tags or f'"{etag}"' in tags
@@ -179,7 +178,7 @@ class Downloads:
         if version is None or version["file_id"] != file_id:
             raise NotFound("No such version")
         size, etag = int(version["size"]), str(version["checksum"])
-        not_modified = if_none_match is not None and etag_matches(if_none_match, etag)
+        not_modified = if_none_match is not None and _etag_matches(if_none_match, etag)
         if not_modified or (if_range is not None and not _if_range_holds(if_range, etag)):
             range_header = None  # no bytes go out, or the client's copy is of other content
         wanted = parse_range(range_header, size)
