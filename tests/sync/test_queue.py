@@ -21,6 +21,15 @@ async def add(client, dev, *ops, token=None, expect=200):
     return r.json()["data"]["operations"] if expect == 200 else r.json()
 
 
+async def sign_in_again(client, dev):
+    """Sign ``dev``'s install in again: (its ``syncData.pendingUploads``, the device with
+    its new tokens; signing in again ends the previous sign-in)."""
+    r = await client.post(f"{API}/auth/register", json={
+        "email": dev.email, "password": PASSWORD, "deviceInfo": device_info(dev.client_id)})
+    assert r.status_code in (200, 201), r.text
+    return r.json()["syncData"]["pendingUploads"], device_from(r.json(), dev.email, dev.client_id)
+
+
 async def queued(client, dev, **params):
     r = await client.get(f"{API}/queue", params=params, headers=dev.auth)
     assert r.status_code == 200, r.text
@@ -126,14 +135,10 @@ async def test_pending_uploads_at_register(client, make_user, sign_in):
     data = b"three"
     await init(client, phone.auth, file_entry(data, name="3.jpg", folder="/photos",
                                               local_id="three"))
-    r = await client.post(f"{API}/auth/register", json={
-        "email": phone.email, "password": PASSWORD, "deviceInfo": device_info(phone.client_id)})
-    assert r.json()["syncData"]["pendingUploads"] == 3
-    phone = device_from(r.json(), phone.email, phone.client_id)  # signing in again rotates
+    pending, phone = await sign_in_again(client, phone)
+    assert pending == 3
     await store(client, phone, b"one", name="1.jpg", folder="/photos")
-    r = await client.post(f"{API}/auth/register", json={
-        "email": phone.email, "password": PASSWORD, "deviceInfo": device_info(phone.client_id)})
-    assert r.json()["syncData"]["pendingUploads"] == 2
+    assert (await sign_in_again(client, phone))[0] == 2
 
 
 async def test_cancel(client, make_user, sign_in):

@@ -3,9 +3,9 @@ completes, whatever happens to the file afterwards, and not cancellable after th
 
 from __future__ import annotations
 
-from tests.helpers import API, PASSWORD, device_info
+from tests.helpers import API
 from tests.sync.helpers import change, pull, push, store
-from tests.sync.test_queue import add, op, queued
+from tests.sync.test_queue import add, op, queued, sign_in_again
 from tests.uploads.flow import complete, file_entry, init, put_chunks
 
 
@@ -65,9 +65,7 @@ async def test_processing_whatever_the_case_of_the_folder(client, make_user, sig
     assert (await queued(client, phone))["up"]["status"] == "processing"
     assert list(await queued(client, phone, status="processing")) == ["up"]
     # One open upload that is the operation's: counted once.
-    r = await client.post(f"{API}/auth/register", json={
-        "email": phone.email, "password": PASSWORD, "deviceInfo": device_info(phone.client_id)})
-    assert r.json()["syncData"]["pendingUploads"] == 1
+    assert (await sign_in_again(client, phone))[0] == 1
 
 
 async def test_done_when_the_upload_became_a_conflicted_copy(client, make_user, sign_in):
@@ -111,6 +109,4 @@ async def test_done_when_init_answers_deduplicated(client, make_user, sign_in):
     assert (listed["same"]["status"], listed["same"]["resultFileId"]) == ("done", laptops)
     assert (listed["copy"]["status"], listed["copy"]["resultFileId"]) == (
         "done", answers["b"]["fileId"])
-    r = await client.post(f"{API}/auth/register", json={
-        "email": phone.email, "password": PASSWORD, "deviceInfo": device_info(phone.client_id)})
-    assert r.json()["syncData"]["pendingUploads"] == 0
+    assert (await sign_in_again(client, phone))[0] == 0
