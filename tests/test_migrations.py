@@ -26,7 +26,7 @@ _LANDED = {
     4: "76b8c702bf04b237", 5: "15ebd37f81cba41e", 6: "bbdc1befbf6b4f5c",
     7: "79eaafc3ec2d3079", 8: "3a014ac2b03452ee", 9: "014e3bcee02d972f",
     10: "4bb7f9167754e3fb", 11: "cab702351e9dac3b", 12: "26328d0b68289ab6",
-    13: "0fd1d02b7367297f", 14: "558c56f02ee29fdd",
+    13: "0fd1d02b7367297f", 14: "558c56f02ee29fdd", 15: "f14b8de631aaa15a",
 }
 
 

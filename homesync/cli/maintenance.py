@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 import typer
+from rich.text import Text
 
 from homesync import clock
 from homesync.cli.common import (
@@ -127,6 +128,9 @@ def fsck(
         print_document(out)
     else:
         print_chunk_problems(report.damaged, unused="no file (an upload in progress)")
+        for name in report.stray_files:
+            err_console.print(Text(f"not a chunk: chunks/{name} (left alone; no file uses it)",
+                                   style="yellow"), soft_wrap=True)
         print_summary("Storage check", [
             ("Chunks checked", f"{report.checked_chunks:,} ({human_size(report.checked_bytes)})"),
             ("Damaged or missing", f"{len(report.damaged):,}"),
@@ -134,6 +138,9 @@ def fsck(
                                                        " (removed by gc after the grace period)"),
             ("Unused chunks whose bytes gc deleted", f"{report.unused_missing:,}"
                                                      " (the next gc forgets them)"),
+            ("Other files in chunks/", f"{len(report.stray_files):,}"
+                                       + (" (listed above; not damage)" if report.stray_files
+                                          else "")),
             ("Result", "[green]ok[/]" if report.ok else "[bold red]DAMAGE FOUND[/]:"
                        " restore the files listed above from a backup or re-upload them"),
         ])

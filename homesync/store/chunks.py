@@ -128,6 +128,14 @@ class ChunkStore(ABC):
         """Every chunk present in storage (including ones no database row knows)."""
 
     @abstractmethod
+    async def list_strays(self) -> list[str]:
+        """Whatever storage holds that is not a chunk where a chunk belongs (a file put
+        there by hand, a misnamed one), by its path under the store; sorted.
+
+        Never read or deleted by homesync: ``fsck`` reports them, ``gc`` leaves them.
+        """
+
+    @abstractmethod
     async def delete_if_older(self, chunk_hash: str, cutoff_ms: int) -> bool:
         """Delete a chunk last written before ``cutoff_ms``; True if it was deleted.
 

@@ -10,6 +10,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
@@ -26,6 +27,8 @@ from homesync.store.chunks import (
 )
 
 __all__ = ["WRITEBACK_STEP", "LocalChunkStore"]
+
+_FAN_OUT = re.compile(r"^[0-9a-f]{2}$")  # the ab/ and cd/ levels of chunks/ab/cd/<hash>
 
 # With fsync on, a writer asks the kernel to start writing a chunk back every this many
 # bytes, so the fsync that makes it durable waits for the last piece only, not all of it.
@@ -135,6 +138,9 @@ class LocalChunkStore(ChunkStore):
             for chunk in found:
                 yield chunk
 
+    async def list_strays(self) -> list[str]:
+        return await asyncio.to_thread(_strays, self.chunk_dir)
+
     # -- deleting -------------------------------------------------------------------
 
     async def delete_if_older(self, chunk_hash: str, cutoff_ms: int) -> bool:
@@ -195,6 +201,29 @@ def _list_two_levels(first: Path) -> list[StoredChunk]:
                 found.append(StoredChunk(entry.name, st.st_size, int(st.st_mtime * 1000)))
     found.sort(key=lambda c: c.hash)
     return found
+
+
+def _strays(chunk_dir: Path) -> list[str]:
+    """Entries of ``chunks/`` outside the ``ab/cd/<hash>`` layout, as ``ab/notes.txt``.
+
+    A directory that does not belong is named once (``zz/``), not walked.
+    """
+    found: list[str] = []
+
+    def walk(path: Path, rel: str, depth: int) -> None:
+        for entry in os.scandir(path):
+            name = f"{rel}{entry.name}"
+            if depth < 2:
+                if entry.is_dir() and _FAN_OUT.match(entry.name):
+                    walk(Path(entry.path), f"{name}/", depth + 1)
+                else:
+                    found.append(f"{name}/" if entry.is_dir() else name)
+            elif not (entry.is_file() and is_chunk_hash(entry.name)
+                      and entry.name.startswith(rel.replace("/", ""))):
+                found.append(f"{name}/" if entry.is_dir() else name)
+
+    walk(chunk_dir, "", 0)
+    return sorted(found)
 
 
 class _LocalWriter(ChunkWriter):

@@ -36,7 +36,7 @@ from tests.sync.conftest import SMALL_CHUNKS
 from tests.uploads.flow import complete, file_entry, init, put_chunks
 
 FOLDERS = ["p", "q", "r"]
-FILES = ["a.txt", "b.txt", "c"]
+FILES = ["a.txt", "b.txt", "c", "A (2).txt"]
 BOBS = "/Shared with me/Alice"
 Tree = dict[str, tuple[str, str, str, str | None]]  # id → (kind, folder, name, checksum)
 

@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.helpers import API
 from tests.shares.test_shares_api import World, share
-from tests.sync.helpers import Replica, change, push, store
+from tests.sync.helpers import Replica, change, pull, push, store
 
 BOBS = "/Shared with me/Alice Liddell"
 
@@ -47,3 +47,63 @@ async def test_a_delta_moves_the_younger_item_when_the_older_one_changes(
     seen = r.json()["data"]
     assert bob.entries[other]["folder"] == seen["folder"]
     assert bob.entries[other]["name"] == seen["name"]
+
+
+async def _documents_id(client: AsyncTestClient[Any], w: World) -> str:
+    r = await client.get(f"{API}/files", headers=w.alice.auth)
+    return str(next(f["id"] for f in r.json()["data"]["files"] if f["name"] == "documents"))
+
+
+async def test_a_rename_brings_only_the_same_named_items_into_the_delta(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """Renaming a shared item can renumber only the recipient's items of its old or new
+    name: those come again in the delta, and nothing of the unrelated shares."""
+    w = world
+    other = await store(client, w.alice, os.urandom(50), name="a.jpg", folder="/elsewhere")
+    documents = await _documents_id(client, w)
+    for item in (w.a_jpg["id"], other, w.b_jpg["id"], documents):
+        await share(client, w.alice, item, "bob@example.com")
+    bob = Replica()
+    await bob.sync(client, w.bob)
+    assert bob.paths()[f"{BOBS}/a (2).jpg"] is not None
+
+    await push(client, w.alice, None, change("rename", fileId=w.a_jpg["id"], name="z.jpg"))
+    data = await pull(client, w.bob, bob.token)
+    bob.apply(data)
+    assert {e["id"] for e in data["changes"]["updated"]} == {w.a_jpg["id"], other}
+    assert data["changes"]["created"] == data["changes"]["deleted"] == []
+    assert (bob.entries[other]["name"], bob.entries[w.a_jpg["id"]]["name"]) == ("a.jpg", "z.jpg")
+
+    # An item whose old and new names collide with nothing comes alone.
+    await push(client, w.alice, None, change("rename", fileId=w.b_jpg["id"], name="c.jpg"))
+    data = await pull(client, w.bob, bob.token)
+    bob.apply(data)
+    assert [e["id"] for e in data["changes"]["updated"]] == [w.b_jpg["id"]]
+    fresh = Replica()
+    await fresh.sync(client, w.bob)
+    assert bob.paths() == fresh.paths()
+
+
+async def test_a_rename_renumbers_items_whose_own_name_has_a_number(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """``A (2).JPG`` shared after two ``a.jpg`` is seen as ``A (2) (2).JPG``; when the
+    older ``a.jpg`` is renamed it becomes ``A (2).JPG`` in the delta too."""
+    w = world
+    other = await store(client, w.alice, os.urandom(50), name="a.jpg", folder="/elsewhere")
+    numbered = await store(client, w.alice, os.urandom(60), name="A (2).JPG", folder="/more")
+    for item in (w.a_jpg["id"], other, numbered, w.b_jpg["id"]):
+        await share(client, w.alice, item, "bob@example.com")
+    bob = Replica()
+    await bob.sync(client, w.bob)
+    assert bob.entries[numbered]["name"] == "A (2) (2).JPG"
+
+    await push(client, w.alice, None, change("rename", fileId=w.a_jpg["id"], name="z.jpg"))
+    data = await pull(client, w.bob, bob.token)
+    bob.apply(data)
+    assert {e["id"] for e in data["changes"]["updated"]} == {w.a_jpg["id"], other, numbered}
+    assert (bob.entries[other]["name"], bob.entries[numbered]["name"]) == ("a.jpg", "A (2).JPG")
+    fresh = Replica()
+    await fresh.sync(client, w.bob)
+    assert bob.paths() == fresh.paths()

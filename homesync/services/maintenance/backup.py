@@ -194,9 +194,6 @@ class Backups:
             users_of = files_using_chunks(snapshot, missing)
             problems = [ChunkProblem(hash=h, problem=why, files=users_of.get(h, []))
                         for h, why in sorted(missing.items())]
-            for p in problems:
-                progress.note(f"chunk {p.hash} {p.problem} "
-                              f"(used by {', '.join(p.files) or 'no file'})")
             manifest = Manifest(
                 name=name, source=str(data.absolute()), started_at=started,
                 finished_at=clock.now_ms(), schema_version=counts.schema_version,

@@ -147,8 +147,6 @@ def _verify(destination: Path, snapshot: str | None, read_data: bool, subset: Su
     users_of = files_using_chunks(db_file, broken) if broken else {}
     problems = [ChunkProblem(hash=h, problem=why, files=users_of.get(h, []))
                 for h, why in sorted(broken.items())]
-    for p in problems:
-        progress.note(f"chunk {p.hash} {p.problem} (used by {', '.join(p.files) or 'no file'})")
     return VerifyReport(
         ok=not db_problems and not problems, destination=str(repo.root), snapshot=name,
         seconds=round(time.monotonic() - t0, 3), database_problems=db_problems,

@@ -29,6 +29,9 @@ class FsckReport(msgspec.Struct, kw_only=True, rename="camel"):
     unknown_files: int = 0  # chunk files no row refers to (gc removes them after the grace)
     # Rows whose bytes gc already deleted, used by nothing (the next gc forgets them).
     unused_missing: int = 0
+    # Anything else under chunks/ (``notes.txt``, ``ab/x``): not chunks, so not damage to
+    # anyone's files; left alone by gc; listed so the operator can look (paths under chunks/).
+    stray_files: list[str] = msgspec.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -55,10 +58,9 @@ class Fsck:
                     report.unused_missing += 1
                     problem = None
                 if problem:
-                    damage = ChunkProblem(hash=row["hash"], problem=problem,
-                                         files=await self._users_of(row["hash"]))
-                    report.damaged.append(damage)
-                    progress.note(f"chunk {damage.hash}: {problem}")
+                    report.damaged.append(ChunkProblem(
+                        hash=row["hash"], problem=problem,
+                        files=await self._users_of(row["hash"])))
                 report.checked_chunks += 1
                 report.checked_bytes += row["size"]
                 progress.advance(nbytes=row["size"], items=1)
@@ -73,6 +75,7 @@ class Fsck:
                 report.unknown_files += await self._unknown(known_on_disk)
                 known_on_disk = []
         report.unknown_files += await self._unknown(known_on_disk)
+        report.stray_files = await self._chunks.list_strays()
         return report
 
     async def _check(self, chunk_hash: str, size: int) -> str | None:

@@ -22,7 +22,11 @@ class Progress(Protocol):
         """Some of the current step's work is done."""
 
     def note(self, message: str) -> None:
-        """Something worth telling the operator (a problem found, a step skipped)."""
+        """Something worth telling the operator (a step skipped).
+
+        Not the problems a report lists (damaged chunks): the caller prints the report's
+        list once, with the files each one touches; a note as well would say it twice.
+        """
 
 
 class NoProgress:

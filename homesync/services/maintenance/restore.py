@@ -125,8 +125,6 @@ async def restore_backup(
     users_of = await asyncio.to_thread(files_using_chunks, data_dir / LIVE_DB, broken)
     problems = [ChunkProblem(hash=h, problem=why, files=users_of.get(h, []))
                 for h, why in sorted(broken.items())]
-    for p in problems:
-        progress.note(f"chunk {p.hash} {p.problem} (used by {', '.join(p.files) or 'no file'})")
     # The data dir is as complete as this backup allows: let the server start.
     (data_dir / RESTORE_MARKER).unlink(missing_ok=True)
     return RestoreReport(

@@ -1,0 +1,81 @@
+"""`homesync fsck` (and `gc` beside it) as an operator reads them."""
+
+from __future__ import annotations
+
+import json
+
+from homesync.services.container import Services
+from tests.cli.conftest import Cli
+from tests.operations.data import chunk_files, flip_byte, photo, put_file
+
+
+def _damaged_photo(cli: Cli) -> str:
+    """Alice stores one photo (one chunk); a byte of it flips on disk. Its hash."""
+    cli.add_user()
+
+    async def store(s: Services) -> None:
+        uid = (await s.accounts.get("alice@example.com")).id
+        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
+
+    cli.with_services(store)
+    [(chunk_hash, path)] = chunk_files(cli.data_dir).items()
+    flip_byte(path)
+    return chunk_hash
+
+
+def test_a_damaged_chunk_is_named_once_with_the_files_it_touches(cli: Cli) -> None:
+    chunk_hash = _damaged_photo(cli)
+
+    result = cli("fsck")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count(chunk_hash) == 1, result.stderr
+    line = result.stderr.replace("\n", "")
+    assert "content does not match its hash" in line
+    assert "alice@example.com:/camera/IMG_1.jpg" in line
+    assert "DAMAGE FOUND" in result.stdout
+
+    as_json = cli("fsck", "--json")
+    assert as_json.exit_code == 1
+    [damage] = json.loads(as_json.stdout)["damaged"]
+    assert damage["hash"] == chunk_hash
+    assert damage["files"] == ["alice@example.com:/camera/IMG_1.jpg"]
+
+
+def test_stray_files_in_chunks_are_reported_by_fsck_and_left_alone_by_gc(cli: Cli) -> None:
+    cli.add_user()
+
+    async def store(s: Services) -> None:
+        uid = (await s.accounts.get("alice@example.com")).id
+        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
+
+    cli.with_services(store)
+    [(chunk_hash, path)] = chunk_files(cli.data_dir).items()
+    chunks = cli.data_dir / "chunks"
+    strays = {
+        "notes.txt": chunks / "notes.txt",                    # at the top, beside ab/
+        chunk_hash: chunks / chunk_hash,                      # a chunk copied in flat
+        f"{chunk_hash[:2]}/README": path.parent.parent / "README",
+        f"{chunk_hash[:2]}/{chunk_hash[2:4]}/{chunk_hash}.bak": path.with_name(path.name + ".bak"),
+    }
+    for stray in strays.values():
+        stray.write_bytes(b"not a chunk")
+    (chunks / "zz").mkdir()
+    (chunks / "zz" / "old").write_bytes(b"x")
+    listed = sorted([*strays, "zz/"])
+
+    report = cli.json("fsck")  # exit 0: nobody's file is damaged
+    assert report["ok"] is True and report["damaged"] == []
+    assert report["strayFiles"] == listed
+    assert report["unknownFiles"] == 0
+    text = cli("fsck")
+    assert text.exit_code == 0, text.output
+    for name in listed:
+        assert f"not a chunk: chunks/{name}" in text.stderr.replace("\n", "")
+    assert "Other files in chunks/" in text.stdout
+
+    done = cli.json("gc", "--grace", "0s")
+    assert done["removedChunks"] == 0 and done["orphanFiles"] == 0
+    for stray in strays.values():
+        assert stray.read_bytes() == b"not a chunk"
+    assert (chunks / "zz" / "old").exists() and path.exists()
+    assert cli.json("fsck")["strayFiles"] == listed
