@@ -20,6 +20,7 @@ __all__ = [
     "name_key",
     "normalize_folder",
     "normalize_name",
+    "place_key",
     "split_path",
 ]
 
@@ -80,6 +81,13 @@ def normalize_folder(folder: str) -> str:
 def name_key(name: str) -> str:
     """The key under which names collide: case-insensitive, NFC."""
     return unicodedata.normalize("NFC", name.casefold())
+
+
+def place_key(folder: str, name: str) -> tuple[str, str]:
+    """The key under which ``name`` in ``folder`` is one place however the app spelt it:
+    both compared as names are (``/DCIM/a.jpg`` is ``/dcim/A.JPG``). ``name`` may be a
+    ``name_key`` already (``name_key`` of a ``name_key`` is itself)."""
+    return name_key(folder), name_key(name)
 
 
 def join(folder: str, name: str) -> str:

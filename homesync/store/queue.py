@@ -6,24 +6,25 @@ from typing import Any
 
 import msgspec
 
-from homesync.paths import name_key
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 from homesync.store.tree import CONTENT_ACTIONS
 
 __all__ = [
     "OP_COLUMNS",
-    "completed_upload",
+    "completed_uploads",
     "count_pending_uploads",
     "devices_with_pending",
+    "finish_uploads",
     "get",
+    "get_many",
     "insert_if_new",
     "list_for_device",
+    "open_upload_places",
     "pending_server_ops",
     "pending_uploads",
     "prune_finished",
     "set_status",
     "uploads_finished_since",
-    "upload_in_progress",
 ]
 
 OP_COLUMNS = (
@@ -58,6 +59,12 @@ async def insert_if_new(
 async def get(conn: Conn, device_id: str, op_id: str) -> Row | None:
     return await fetchone(conn, f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
                                 " AND op_id = ?", (device_id, op_id))
+
+
+async def get_many(conn: Conn, device_id: str, op_ids: list[str]) -> list[Row]:
+    return await fetchall(conn, f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
+                                " AND op_id IN (SELECT value FROM json_each(?))",
+                          (device_id, msgspec.json.encode(op_ids).decode()))
 
 
 async def list_for_device(conn: Conn, device_id: str, *, limit: int) -> list[Row]:
@@ -116,20 +123,37 @@ async def set_status(
     )
 
 
-async def completed_upload(conn: Conn, *, user_id: str, device_id: str, folder: str, name: str,
-                           base_seq: int) -> str | None:
-    """The file at ``folder``/``name`` if ``device_id`` stored content there after journal
-    position ``base_seq`` (what the device had seen when it queued the upload)."""
-    placeholders = ", ".join("?" for _ in CONTENT_ACTIONS)
-    row = await fetchone(
-        conn,
-        "SELECT f.id FROM files f WHERE f.user_id = ? AND f.folder = ? AND f.name_key = ?"
-        " AND f.deleted_at IS NULL AND f.kind = 'file' AND EXISTS (SELECT 1 FROM journal j"
-        f" WHERE j.file_id = f.id AND j.device_id = ? AND j.action IN ({placeholders})"
-        " AND j.seq > ?)",
-        (user_id, folder, name_key(name), device_id, *CONTENT_ACTIONS, base_seq),
+async def finish_uploads(tx: Conn, device_id: str, done: list[tuple[str, str]], now: int) -> None:
+    """Upload operations ``(op_id, file_id)`` are done with that file; those no longer
+    pending (cancelled meanwhile) stay as they are."""
+    await tx.executemany(
+        "UPDATE queue_ops SET status = 'done', error = NULL, result_file_id = ?,"
+        " conflict_id = NULL, updated_at = ? WHERE device_id = ? AND op_id = ?"
+        " AND status = 'pending'",
+        [(file_id, now, device_id, op_id) for op_id, file_id in done],
     )
-    return str(row[0]) if row else None
+
+
+async def completed_uploads(conn: Conn, device_id: str,
+                            wanted: list[tuple[str, str, str, int]]) -> dict[int, str]:
+    """For each ``(user_id, folder, name_key, base_seq)`` of ``wanted`` (by its index): the
+    file there if ``device_id`` stored content in it after journal position ``base_seq``
+    (what the device had seen when it queued the upload). One query for all of them."""
+    if not wanted:
+        return {}
+    placeholders = ", ".join("?" for _ in CONTENT_ACTIONS)
+    rows = await fetchall(
+        conn,
+        "SELECT w.key AS i, f.id FROM json_each(?) w JOIN files f"
+        " ON f.user_id = json_extract(w.value, '$[0]')"
+        " AND f.folder = json_extract(w.value, '$[1]')"
+        " AND f.name_key = json_extract(w.value, '$[2]') AND f.deleted_at IS NULL"
+        " WHERE f.kind = 'file' AND EXISTS (SELECT 1 FROM journal j WHERE j.file_id = f.id"
+        f" AND j.device_id = ? AND j.action IN ({placeholders})"
+        " AND j.seq > json_extract(w.value, '$[3]'))",
+        (msgspec.json.encode(wanted).decode(), device_id, *CONTENT_ACTIONS),
+    )
+    return {int(r["i"]): str(r["id"]) for r in rows}
 
 
 async def prune_finished(tx: Conn, before: int, limit: int = 1000) -> int:
@@ -157,13 +181,12 @@ async def uploads_finished_since(conn: Conn, device_id: str, since: int) -> list
     )
 
 
-async def upload_in_progress(conn: Conn, *, device_id: str, folder: str, name: str) -> bool:
-    """True while ``device_id`` has an open upload to ``folder``/``name`` (the folder in
-    any case, as the app may spell it differently in the upload and the operation)."""
-    rows = await fetchall(
+async def open_upload_places(conn: Conn, device_id: str) -> list[Row]:
+    """(folder, name_key) of ``device_id``'s open uploads: the folder as the app spelt it,
+    which may differ in case from an operation's (compare with ``paths.place_key``)."""
+    return await fetchall(
         conn,
-        "SELECT folder FROM uploads WHERE device_id = ? AND name_key = ?"
+        "SELECT folder, name_key FROM uploads WHERE device_id = ?"
         " AND status IN ('pending', 'uploading', 'paused')",
-        (device_id, name_key(name)),
+        (device_id,),
     )
-    return any(name_key(r["folder"]) == name_key(folder) for r in rows)

@@ -93,8 +93,8 @@ async def find_resumable(conn: Conn, *, user_id: str, device_id: str, folder: st
         " AND u.target_file_id IS ? AND u.expires_at > ? ORDER BY u.created_at DESC",
         (user_id, device_id, name_key, checksum, size, target_file_id, now),
     )
-    place = paths.name_key(folder)
-    return next((row for row in rows if paths.name_key(row["folder"]) == place), None)
+    place = paths.place_key(folder, name_key)
+    return next((row for row in rows if paths.place_key(row["folder"], name_key) == place), None)
 
 
 async def reserved_bytes(conn: Conn, user_id: str, now: int) -> int:

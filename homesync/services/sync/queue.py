@@ -23,16 +23,16 @@ from typing import Literal
 import msgspec
 
 from homesync import clock
-from homesync.errors import Conflict, HomesyncError, NotFound, TooManyItems, ValidationError
+from homesync.errors import Conflict, NotFound, TooManyItems, ValidationError
 from homesync.models import Principal
-from homesync.paths import join, name_key, normalize_folder, split_path
-from homesync.services.sharing.access import is_reserved, resolve_folder
+from homesync.paths import join, normalize_folder, split_path
 from homesync.services.sync.changes import Changes
 from homesync.services.sync.engine import SyncEngine
 from homesync.services.sync.notifier import ChangeNotifier
+from homesync.services.sync.queue_uploads import op_place, open_places, settle_upload_ops
 from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
-from homesync.store import changes, devices, files, queue
-from homesync.store.db import Conn, Database, Row
+from homesync.store import changes, devices, queue
+from homesync.store.db import Database, Row
 
 __all__ = ["OfflineQueue", "QueueOp", "QueueOpView"]
 
@@ -156,25 +156,24 @@ class OfflineQueue:
                     remote_path=op.remote_path, file_id=op.file_id, priority=op.priority,
                     created_at=op.created_at, base_seq=base, shared_seq=token_shared, now=now)
         await self._process(principal.user_id, principal.device_id, principal.device_name)
-        await self._settle_uploads(principal.device_id)
-        views: list[QueueOpView] = []
-        for op in checked:
-            row = await queue.get(self._db.reader, principal.device_id, op.op_id)
-            assert row is not None
-            views.append(await self._view(row))
-        return views
+        await settle_upload_ops(self._db, principal.device_id)
+        rows = {r["op_id"]: r for r in await queue.get_many(
+            self._db.reader, principal.device_id, [op.op_id for op in checked])}
+        uploading = await open_places(self._db, principal.device_id)
+        return [_derived(rows[op.op_id], uploading) for op in checked]
 
     async def list_ops(self, principal: Principal) -> list[QueueOpView]:
         """The device's operations in the order they arrived (finished ones for a while)."""
-        await self._settle_uploads(principal.device_id)
+        await settle_upload_ops(self._db, principal.device_id)
         rows = await queue.list_for_device(self._db.reader, principal.device_id,
                                            limit=_MAX_LISTED)
-        return [await self._view(r) for r in rows]
+        uploading = await open_places(self._db, principal.device_id)
+        return [_derived(r, uploading) for r in rows]
 
     async def cancel(self, principal: Principal, op_id: str) -> QueueOpView:
         """Cancel a pending operation (again: harmless). 404 if the device has no such
         operation, 409 when it already ran."""
-        await self._settle_uploads(principal.device_id)  # an upload that completed ran it
+        await settle_upload_ops(self._db, principal.device_id)  # a completed upload ran it
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             row = await queue.get(tx, principal.device_id, op_id)
@@ -193,14 +192,10 @@ class OfflineQueue:
     async def pending_uploads(self, device_id: str) -> int:
         """Upload operations of the device still waiting, not counting those whose upload
         is open (the uploads service counts those)."""
-        await self._settle_uploads(device_id)
-        waiting = 0
-        for row in await queue.pending_uploads(self._db.reader, device_id):
-            folder, name = split_path(row["remote_path"])
-            if not await queue.upload_in_progress(self._db.reader, device_id=device_id,
-                                                  folder=folder, name=name):
-                waiting += 1
-        return waiting
+        await settle_upload_ops(self._db, device_id)
+        uploading = await open_places(self._db, device_id)
+        return sum(op_place(row) not in uploading
+                   for row in await queue.pending_uploads(self._db.reader, device_id))
 
     async def recover(self) -> None:
         """Apply server-side operations that a crash left pending."""
@@ -232,65 +227,10 @@ class OfflineQueue:
         for tree_owner in changed:
             self._notifier.changed(tree_owner)
 
-    async def _settle_uploads(self, device_id: str) -> None:
-        """Mark upload operations done whose upload to ``remotePath`` has completed."""
-        pending = await queue.pending_uploads(self._db.reader, device_id)
-        if not pending:
-            return
-        done: list[tuple[str, str]] = []
-        finished = await queue.uploads_finished_since(
-            self._db.reader, device_id, min(r["received_at"] for r in pending))
-        for row in pending:
-            # An upload completed since the operation arrived is its upload, even if the
-            # file was renamed, moved or deleted since, or the content went elsewhere.
-            file_id = _finished_upload(row, finished)
-            if file_id is not None:
-                done.append((row["op_id"], file_id))
-                continue
-            folder, name = split_path(row["remote_path"])
-            owner_id = row["user_id"]
-            if is_reserved(folder):  # an upload into a folder shared with the user
-                try:
-                    place = await resolve_folder(self._db.reader, owner_id, folder)
-                except HomesyncError:
-                    place = None  # the share ended: the operation waits (or is cancelled)
-                if place is None:
-                    continue
-                owner_id, folder = place.owner_id, place.path
-            # Where an upload to it lands: "/Photos" is "/photos" when that exists.
-            folder = await files.canonical_folder(self._db.reader, owner_id, folder)
-            file_id = await queue.completed_upload(
-                self._db.reader, user_id=owner_id, device_id=device_id, folder=folder,
-                name=name, base_seq=row["base_seq"])
-            if file_id is not None:
-                done.append((row["op_id"], file_id))
-        if done:
-            now = clock.now_ms()
-            async with self._db.transaction() as tx:
-                for op_id, file_id in done:
-                    await _finish_upload(tx, device_id, op_id, file_id, now)
 
-    async def _view(self, row: Row) -> QueueOpView:
-        if row["type"] == "upload" and row["status"] == "pending":
-            folder, name = split_path(row["remote_path"])
-            if await queue.upload_in_progress(self._db.reader, device_id=row["device_id"],
-                                              folder=folder, name=name):
-                return _view(row, "processing")
-        return _view(row)
-
-
-def _finished_upload(op: Row, finished: list[Row]) -> str | None:
-    """The file of the first of ``finished`` (completed uploads) that went to the
-    operation's ``remotePath`` (the folder in any case) after the operation arrived: the
-    upload that made it done, however late the queue looks."""
-    folder, name = split_path(op["remote_path"])
-    place, key = name_key(folder), name_key(name)
-    return next((str(u["file_id"]) for u in finished if u["finished_at"] >= op["received_at"]
-                 and u["name_key"] == key and name_key(u["folder"]) == place), None)
-
-
-async def _finish_upload(tx: Conn, device_id: str, op_id: str, file_id: str, now: int) -> None:
-    row = await queue.get(tx, device_id, op_id)
-    if row is not None and row["status"] == "pending":  # not cancelled meanwhile
-        await queue.set_status(tx, device_id, op_id, status="done", now=now,
-                               result_file_id=file_id)
+def _derived(row: Row, uploading: set[tuple[str, str]]) -> QueueOpView:
+    """The operation as listed: a pending upload is ``processing`` while the device has an
+    upload open to its place (``uploading``, from ``open_places``)."""
+    if row["type"] == "upload" and row["status"] == "pending" and op_place(row) in uploading:
+        return _view(row, "processing")
+    return _view(row)

@@ -1,13 +1,13 @@
 """The offline queue's upload operations that an ``upload/init`` answer settles.
 
 An ``upload`` operation is done once an upload to its ``remotePath`` completes
-(services.sync.queue). Content already on the server is never uploaded, so the answer
+(services.sync.queue_uploads). Content already on the server is never uploaded, so the answer
 ``deduplicated`` is what makes those operations done.
 """
 
 from __future__ import annotations
 
-from homesync.paths import name_key, split_path
+from homesync.paths import place_key, split_path
 from homesync.services.sharing.access import UploadPlace
 from homesync.services.uploads.types import FileRequest, InitEntry
 from homesync.store import queue
@@ -23,14 +23,12 @@ async def settle_queued_uploads(
     """The device's offline-queue upload operations for files answered ``deduplicated``
     are done: no upload to their ``remotePath`` will come to say so (the content is
     there already), and they would stay pending, and counted as pending, for ever."""
-    answered = {(name_key(req.folder), name_key(req.name)): entry.file_id
+    answered = {place_key(req.folder, req.name): entry.file_id
                 for (req, _, _), entry in zip(planned, entries, strict=True)
                 if entry.status == "deduplicated"}
     if not answered:
         return
-    for op in await queue.pending_uploads(tx, device_id):
-        folder, name = split_path(op["remote_path"])
-        file_id = answered.get((name_key(folder), name_key(name)))
-        if file_id is not None:
-            await queue.set_status(tx, device_id, op["op_id"], status="done", now=now,
-                                   result_file_id=file_id)
+    done = [(op["op_id"], file_id) for op in await queue.pending_uploads(tx, device_id)
+            if (file_id := answered.get(place_key(*split_path(op["remote_path"])))) is not None]
+    if done:
+        await queue.finish_uploads(tx, device_id, done, now)
