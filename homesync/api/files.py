@@ -1,4 +1,4 @@
-"""GET /files?folder=, GET /files/{id}, GET|HEAD /files/{id}/content (Range, ETag)."""
+"""GET /files?folder=, GET /files/{id}, GET|HEAD /files/{id}/content (Range, ETag, Last-Modified)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from homesync.api.schemas.files import FileListOut, FileOut
 from homesync.api.wire import ok
 from homesync.paths import join
 from homesync.services.files.downloads import Content
+from homesync.services.files.preconditions import http_date, quoted_etag
 from homesync.services.files.views import FileInfo
 
 __all__ = ["file_out", "route_handlers"]
@@ -51,21 +52,17 @@ async def get_file(request: Request[Any, Any, Any], services: ServicesDep,
     return ok(request, file_out(await services.downloads.get(principal.user_id, file_id)))
 
 
-def _etag(checksum: str) -> str:
-    return f'"{checksum}"'
-
-
 def _content_headers(content: Content) -> dict[str, str]:
     name = content.file.name
     fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     headers = {
-        "ETag": _etag(content.etag),
+        "ETag": quoted_etag(content.etag),
         "Accept-Ranges": "bytes",
         "Cache-Control": "private, no-cache",
         "Content-Length": str(content.length),
         "Content-Disposition": f"attachment; filename=\"{fallback}\"; "
                                f"filename*=UTF-8''{quote(name, safe='')}",
-        "Last-Modified": _http_date(content.file.modified_at),
+        "Last-Modified": http_date(content.file.modified_at),
         "X-Content-Type-Options": "nosniff",
         # Set here, not as a media type, which would add "; charset=utf-8" to text/* on
         # GET only: the type is the uploaded one, on GET and HEAD alike.
@@ -76,27 +73,23 @@ def _content_headers(content: Content) -> dict[str, str]:
     return headers
 
 
-def _http_date(ms: int) -> str:
-    from email.utils import formatdate
-
-    return formatdate(ms / 1000, usegmt=True)
-
-
 async def _open(request: Request[Any, Any, Any], services: ServicesDep,
                 principal: CurrentPrincipal, file_id: str) -> Content:
     return await services.downloads.open_content(
         principal.user_id, file_id, range_header=request.headers.get("range"),
         if_range=request.headers.get("if-range"),
-        if_none_match=request.headers.get("if-none-match"))
+        if_none_match=request.headers.get("if-none-match"),
+        if_modified_since=request.headers.get("if-modified-since"))
 
 
 async def _not_modified(content: Content) -> Response[None] | None:
-    """304 when ``If-None-Match`` names the current ETag (for GET and HEAD alike)."""
+    """304 when the client's copy is current (``If-None-Match``, else ``If-Modified-Since``),
+    for GET and HEAD alike."""
     if not content.not_modified:
         return None
     await content.body.aclose()
-    return Response(content=None, status_code=304,
-                    headers={"ETag": _etag(content.etag), "Cache-Control": "private, no-cache"})
+    return Response(content=None, status_code=304, headers={
+        "ETag": quoted_etag(content.etag), "Cache-Control": "private, no-cache"})
 
 
 @get("/files/{file_id:str}/content")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from homesync.store import files
 from homesync.store.db import execute
 from tests.helpers import API
 from tests.uploads.flow import checksum, file_entry, init, random_bytes, upload
@@ -112,3 +113,74 @@ async def test_a_download_under_way_keeps_streaming_the_version_it_began(client,
     r = await client.get(f"{API}/files/{fid}/content", headers={
         **dev.auth, "Range": f"bytes={len(got[0])}-", "If-Range": f'"{checksum(old)}"'})
     assert r.status_code == 200 and r.content == new
+
+
+# 2023-11-14 22:13:20.500 UTC: Last-Modified shows whole seconds.
+MODIFIED_MS = 1_700_000_000_500
+LAST_MODIFIED = "Tue, 14 Nov 2023 22:13:20 GMT"
+
+
+@pytest.fixture
+async def dated(client, services, small):
+    dev, data, url = small
+    async with services.db.transaction() as tx:
+        await execute(tx, "UPDATE files SET modified_at = ?", (MODIFIED_MS,))
+    r = await client.get(url, headers=dev.auth)
+    assert r.headers["last-modified"] == LAST_MODIFIED
+    return dev, data, url
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("since", [
+    LAST_MODIFIED,  # the very second: the .500 is not "after" what the client was told
+    "Wed, 15 Nov 2023 00:00:00 GMT",
+    "Tuesday, 14-Nov-23 22:13:20 GMT",  # the two obsolete forms count too
+    "Tue Nov 14 22:13:20 2023",
+])
+async def test_if_modified_since_not_before_the_file_is_304(client, dated, method, since):
+    dev, data, url = dated
+    r = await client.request(method, url, headers={**dev.auth, "If-Modified-Since": since,
+                                                   "Range": "bytes=20000-"})
+    assert r.status_code == 304, (since, r.text)
+    assert r.headers["etag"] == f'"{checksum(data)}"' and r.content == b""
+
+
+@pytest.mark.parametrize("since", [
+    "Tue, 14 Nov 2023 22:13:19 GMT",  # a second before: modified since
+    "yesterday", "Tue, 14 Nov 2023 22:13:20 GMT, Wed, 15 Nov 2023 00:00:00 GMT",
+    "Thu, 30 Feb 2023 00:00:00 GMT", "Tue, 14 Nov 2023 22:13:20 +0000", "",
+])
+async def test_if_modified_since_before_the_file_or_unparseable_sends_it(client, dated, since):
+    dev, data, url = dated
+    r = await client.get(url, headers={**dev.auth, "If-Modified-Since": since})
+    assert r.status_code == 200 and r.content == data, since
+
+
+async def test_if_none_match_overrules_if_modified_since(client, dated):
+    dev, data, url = dated
+    later = "Wed, 15 Nov 2023 00:00:00 GMT"
+    r = await client.get(url, headers={**dev.auth, "If-Modified-Since": later,
+                                       "If-None-Match": '"sha256:other"'})
+    assert r.status_code == 200 and r.content == data
+    r = await client.get(url, headers={**dev.auth, "If-Modified-Since": "Mon, 01 Jan 1990 "
+                                       "00:00:00 GMT", "If-None-Match": f'"{checksum(data)}"'})
+    assert r.status_code == 304
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_a_304_does_not_need_the_chunks(client, services, dated, method):
+    # A 304 sends no bytes: a file with a chunk gone still tells a current client so,
+    # and only requests that would send the bytes fail.
+    dev, data, url = dated
+    file_id = url.split("/")[-2]
+    version = (await client.get(f"{API}/files/{file_id}", headers=dev.auth)).json()["data"]
+    (last_chunk, _) = (await files.manifest(services.db.reader, version["versionId"]))[-1]
+    services.chunks.path_for(last_chunk).unlink()
+    for headers in ({"If-None-Match": f'"{checksum(data)}"'},
+                    {"If-Modified-Since": LAST_MODIFIED}):
+        r = await client.request(method, url, headers={**dev.auth, **headers})
+        assert r.status_code == 304, (headers, r.text)
+    r = await client.request(method, url, headers=dev.auth)
+    assert r.status_code == 500
+    if method == "GET":
+        assert "missing chunk" in r.json()["error"]["message"]

@@ -13,6 +13,7 @@ import msgspec
 
 from homesync.errors import HomesyncError, NotFound, RangeNotSatisfiable, ValidationError
 from homesync.paths import normalize_folder
+from homesync.services.files.preconditions import etag_matches, if_range_holds, modified_since
 from homesync.services.files.views import FileInfo, file_info
 from homesync.store import files
 from homesync.store.chunks import ChunkStore
@@ -42,7 +43,9 @@ class Content(msgspec.Struct, frozen=True, kw_only=True):
     end: int
     partial: bool
     body: AsyncGenerator[bytes, None]
-    not_modified: bool = False  # If-None-Match named this ETag: answer 304, send no bytes
+    # If-None-Match named this ETag, or (without it) If-Modified-Since is not before the
+    # file's time: answer 304; ``body`` is then empty and no chunk was looked at.
+    not_modified: bool = False
 
     @property
     def length(self) -> int:
@@ -77,18 +80,6 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if start >= size or (last and int(last) < start):
         raise RangeNotSatisfiable(size)
     return start, end
-
-
-def _etag_matches(if_none_match: str, etag: str) -> bool:
-    """Whether an ``If-None-Match`` list names ``etag`` (weak comparison, RFC 9110 §13.1.2)."""
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or f'"{etag}"' in tags
-
-
-def _if_range_holds(if_range: str, etag: str) -> bool:
-    """Whether ``If-Range`` names exactly this content: a strong comparison, so a weak
-    tag, an unquoted value or a date never does (the whole file is sent instead)."""
-    return if_range.strip() == f'"{etag}"'
 
 
 # (reader's user id, file id) → the owner's user id when a share lets the reader see it.
@@ -161,13 +152,15 @@ class Downloads:
 
     async def open_content(self, user_id: str, file_id: str, *, range_header: str | None = None,
                            if_range: str | None = None, if_none_match: str | None = None,
+                           if_modified_since: str | None = None,
                            version_id: str | None = None) -> Content:
         """The current (or a given retained) version's bytes, whole or one range.
 
         Preconditions go in RFC 9110 §13.2.2's order: ``If-None-Match`` first (a match is
-        ``not_modified``, whatever the range), then ``If-Range`` (other content: the range
-        is ignored), and only then is ``Range`` looked at — so a resumed download of a file
-        that has since shrunk gets the new content, not a 416.
+        ``not_modified``, whatever the range), or ``If-Modified-Since`` only when there is
+        no ``If-None-Match``; then ``If-Range`` (other content: the range is ignored), and
+        only then is ``Range`` looked at — so a resumed download of a file that has since
+        shrunk gets the new content, not a 416.
         """
         row = await self._live_row(user_id, file_id)
         info = file_info(row)
@@ -178,9 +171,19 @@ class Downloads:
         if version is None or version["file_id"] != file_id:
             raise NotFound("No such version")
         size, etag = int(version["size"]), str(version["checksum"])
-        not_modified = if_none_match is not None and _etag_matches(if_none_match, etag)
-        if not_modified or (if_range is not None and not _if_range_holds(if_range, etag)):
-            range_header = None  # no bytes go out, or the client's copy is of other content
+        if if_none_match is not None:
+            not_modified = etag_matches(if_none_match, etag)
+        else:
+            not_modified = (if_modified_since is not None
+                            and not modified_since(info.modified_at, if_modified_since))
+        if not_modified:
+            # No bytes go out, so the chunks are not looked at: a damaged file still
+            # answers 304 to a client whose copy is current.
+            return Content(file=info, etag=etag, mime_type=_servable(str(version["mime_type"])),
+                           size=size, start=0, end=size - 1, partial=False, body=_nothing(),
+                           not_modified=True)
+        if if_range is not None and not if_range_holds(if_range, etag):
+            range_header = None  # the client's copy is of other content
         wanted = parse_range(range_header, size)
         start, end = wanted if wanted is not None else (0, size - 1)
         manifest = await files.manifest(self._db.reader, version["id"])
@@ -193,12 +196,17 @@ class Downloads:
                                     f" {chunk_hash[:12]}); run `homesync fsck`")
         return Content(file=info, etag=etag, mime_type=_servable(str(version["mime_type"])),
                        size=size, start=start, end=end, partial=wanted is not None,
-                       body=self._stream(pieces), not_modified=not_modified)
+                       body=self._stream(pieces))
 
     async def _stream(self, pieces: list[tuple[str, int, int]]) -> AsyncGenerator[bytes, None]:
         for chunk_hash, lo, hi in pieces:
             async for data in self._chunks.read(chunk_hash, lo, hi):
                 yield data
+
+
+async def _nothing() -> AsyncGenerator[bytes, None]:
+    return
+    yield  # an async generator with no items
 
 
 def _servable(mime_type: str) -> str:
