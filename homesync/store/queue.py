@@ -18,7 +18,7 @@ __all__ = [
     "get",
     "get_many",
     "insert_if_new",
-    "list_for_device",
+    "list_page",
     "open_upload_places",
     "pending_server_ops",
     "pending_uploads",
@@ -67,10 +67,17 @@ async def get_many(conn: Conn, device_id: str, op_ids: list[str]) -> list[Row]:
                           (device_id, msgspec.json.encode(op_ids).decode()))
 
 
-async def list_for_device(conn: Conn, device_id: str, *, limit: int) -> list[Row]:
-    """The device's operations in the order they arrived."""
-    return await fetchall(conn, f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
-                                " ORDER BY rowid LIMIT ?", (device_id, limit))
+async def list_page(conn: Conn, device_id: str, *, after: int, limit: int,
+                    status: str | None = None) -> list[Row]:
+    """Up to ``limit`` of the device's operations in the order they arrived, from after
+    ``position`` ``after`` (0: from the first); with ``status``, only those."""
+    only = " AND status = ?" if status is not None else ""
+    return await fetchall(
+        conn,
+        f"SELECT rowid AS position, {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
+        f" AND rowid > ?{only} ORDER BY rowid LIMIT ?",
+        (device_id, after, *((status,) if status is not None else ()), limit),
+    )
 
 
 async def pending_server_ops(conn: Conn, device_id: str) -> list[Row]:

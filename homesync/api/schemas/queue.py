@@ -14,6 +14,7 @@ __all__ = [
     "FileResultOut",
     "PurgedOut",
     "QueueAddIn",
+    "QueueAddOut",
     "QueueListOut",
     "QueueOpIn",
     "QueueOpOut",
@@ -59,8 +60,14 @@ class QueueOpOut(ResponseStruct):
     conflict_id: str | None
 
 
+class QueueAddOut(ResponseStruct):
+    operations: list[QueueOpOut]  # those sent, in the order sent
+
+
 class QueueListOut(ResponseStruct):
     operations: list[QueueOpOut]
+    has_more: bool
+    next_cursor: str | None  # pass as ``cursor`` for the next page
 
 
 class TrashItemOut(ResponseStruct):

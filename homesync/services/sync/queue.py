@@ -18,6 +18,8 @@ Operations a crash interrupted are applied when the server starts again (:meth:`
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Literal
 
 import msgspec
@@ -34,12 +36,15 @@ from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalCh
 from homesync.store import changes, devices, queue
 from homesync.store.db import Database, Row
 
-__all__ = ["OfflineQueue", "QueueOp", "QueueOpView"]
+__all__ = ["MAX_PAGE", "STATUSES", "OfflineQueue", "QueueOp", "QueueOpView", "QueuePage"]
 
 OpType = Literal["upload", "delete", "move", "rename", "mkdir"]
 Priority = Literal["high", "normal", "low"]
+STATUSES = ("pending", "processing", "done", "failed", "conflict", "cancelled")
 _MAX_OP_ID = 200
-_MAX_LISTED = 10_000
+# GET /queue's page size: also its default, what it listed before it had pages.
+MAX_PAGE = 10_000
+_STEP = 1_000  # rows read at a time for a status told apart from "pending" in Python
 
 
 class QueueOp(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,6 +73,11 @@ class QueueOpView(msgspec.Struct, frozen=True, kw_only=True):
     error: ErrorInfo | None
     result_file_id: str | None
     conflict_id: str | None
+
+
+class QueuePage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[QueueOpView]
+    next_cursor: str | None  # None: this was the last page
 
 
 def _view(row: Row, status: str | None = None) -> QueueOpView:
@@ -162,13 +172,37 @@ class OfflineQueue:
         uploading = await open_places(self._db, principal.device_id)
         return [_derived(rows[op.op_id], uploading) for op in checked]
 
-    async def list_ops(self, principal: Principal) -> list[QueueOpView]:
-        """The device's operations in the order they arrived (finished ones for a while)."""
+    async def list_ops(self, principal: Principal, *, status: str | None = None,
+                       limit: int = MAX_PAGE, cursor: str | None = None) -> QueuePage:
+        """The device's operations in the order they arrived (finished ones for a while),
+        ``limit`` at a time; pass ``next_cursor`` for the next page."""
+        if status is not None and status not in STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(STATUSES)}",
+                                  field="status")
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+        after = _decode_cursor(cursor) if cursor else 0
         await settle_upload_ops(self._db, principal.device_id)
-        rows = await queue.list_for_device(self._db.reader, principal.device_id,
-                                           limit=_MAX_LISTED)
         uploading = await open_places(self._db, principal.device_id)
-        return [_derived(r, uploading) for r in rows]
+        # "processing" is derived from "pending" (an upload is open), so those two are
+        # read as pending, in big steps, and told apart here until the page is full.
+        derived = status in ("pending", "processing")
+        stored = "pending" if derived else status
+        step = max(limit + 1, _STEP) if derived else limit + 1
+        found: list[tuple[int, QueueOpView]] = []
+        while True:
+            rows = await queue.list_page(self._db.reader, principal.device_id, after=after,
+                                         limit=step, status=stored)
+            for row in rows:
+                view = _derived(row, uploading)
+                if status is None or view.status == status:
+                    found.append((row["position"], view))
+            if len(found) > limit or len(rows) < step:
+                break
+            after = rows[-1]["position"]
+        more = len(found) > limit
+        return QueuePage(items=[v for _, v in found[:limit]],
+                         next_cursor=_encode_cursor(found[limit - 1][0]) if more else None)
 
     async def cancel(self, principal: Principal, op_id: str) -> QueueOpView:
         """Cancel a pending operation (again: harmless). 404 if the device has no such
@@ -234,3 +268,20 @@ def _derived(row: Row, uploading: set[tuple[str, str]]) -> QueueOpView:
     if row["type"] == "upload" and row["status"] == "pending" and op_place(row) in uploading:
         return _view(row, "processing")
     return _view(row)
+
+
+def _encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"q{position}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        if len(cursor) > 40:
+            raise ValueError(cursor)
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        # ASCII digits under 2**63 (SQLite's integers): else a 500 from the query.
+        if raw[:1] != "q" or not raw[1:].isdigit() or len(raw) > 19:
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError("cursor is not one this server handed out", field="cursor") from None
