@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.helpers import API, PASSWORD, device_from, device_info
-from tests.sync.helpers import pull, store
+from tests.sync.helpers import change, pull, push, store
 from tests.uploads.flow import complete, file_entry, init, put_chunks
 
 
@@ -95,11 +95,23 @@ async def test_queued_delete_of_a_file_edited_elsewhere_is_a_conflict(client, ma
 
 async def test_failed_operations_say_why(client, make_user, sign_in):
     await make_user()
-    phone = await sign_in()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
     [missing, bad] = await add(client, phone, op("m", "delete", fileId="file_gone"),
                                op("b", "mkdir", remotePath="/x"))
     assert missing["status"] == "failed" and missing["error"]["code"] == "NOT_FOUND"
     assert bad["status"] == "done"
+    # A failed operation made no file: resultFileId is null, not the fileId sent.
+    file_id = await store(client, laptop, b"x", name="x.txt")
+    token = (await pull(client, laptop))["nextSyncToken"]
+    await push(client, laptop, token, change("delete", "d", fileId=file_id))
+    [gone] = await add(client, phone, op("r", "rename", fileId=file_id,
+                                         remotePath="/docs/y.txt"))
+    assert gone["status"] == "failed" and gone["error"]["code"] == "DELETED_ON_SERVER"
+    listed = await queued(client, phone)
+    assert [(listed[i]["resultFileId"], listed[i]["fileId"]) for i in ("m", "r")] == [
+        (None, "file_gone"), (None, file_id)]
+    assert missing["resultFileId"] is None and gone["resultFileId"] is None
 
 
 async def test_upload_operation_waits_for_its_upload(client, make_user, sign_in):

@@ -87,7 +87,9 @@ def _view(row: Row, status: str | None = None) -> QueueOpView:
         remote_path=row["remote_path"], file_id=row["file_id"], priority=row["priority"],
         created_at=row["created_at"], received_at=row["received_at"],
         updated_at=row["updated_at"], status=status or row["status"], error=error,
-        result_file_id=row["result_file_id"], conflict_id=row["conflict_id"],
+        # A failed operation made no file; rows stored before this rule echo its fileId.
+        result_file_id=None if row["status"] == "failed" else row["result_file_id"],
+        conflict_id=row["conflict_id"],
     )
 
 
@@ -257,7 +259,8 @@ class OfflineQueue:
                 await queue.set_status(
                     tx, device_id, row["op_id"], status=status, now=now,
                     error=msgspec.to_builtins(error) if error else None,
-                    result_file_id=result.file_id, conflict_id=result.conflict_id)
+                    result_file_id=result.file_id if status != "failed" else None,
+                    conflict_id=result.conflict_id)
         for tree_owner in changed:
             self._notifier.changed(tree_owner)
 
