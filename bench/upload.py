@@ -1,7 +1,7 @@
 """Upload and download throughput of a real `homesync serve`, against bare baselines.
 
     python bench/upload.py [--size-mib 512] [--rounds 5] [--chunks 1,8] [--inflight 1,4]
-                           [--no-fsync]
+                           [--no-fsync] [--engines uvicorn,granian]
     python bench/upload.py --quick        # 64 MiB, 2 rounds: a smoke run
 
 Uploads a random file over loopback with 1 MiB and 8 MiB chunks, one chunk at a time and
@@ -14,7 +14,11 @@ with 4 in flight, to:
 - ``asgi``: a raw ASGI app doing the same — the Python ceiling on this machine;
 - ``durable`` (fsync on only): the litestar route with homesync's blob discipline (temp
   file, fsync, rename, fsync of the directory): the ``x durable`` column is homesync's
-  own overhead, with what durability costs on this disk taken out.
+  own overhead, with what durability costs on this disk taken out;
+- with granian installed (``pip install granian``; not a dependency): ``hs/granian``, the
+  same homesync app under granian (``homesync.asgi:app_from_environment``), and
+  ``lit/granian``, the litestar route under granian, so the two HTTP servers can be
+  compared for uploads (``serve`` runs uvicorn; the issue asks to keep the faster one).
 
 The servers run pinned to core 0 and this client to core 1 (taskset); every round runs
 each target once per configuration, interleaved, and the table shows medians. Per run:
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import itertools
 import os
 import shutil
@@ -144,7 +149,13 @@ def pinned(cmd: list[str]) -> list[str]:
     return ["taskset", "-c", str(SERVER_CORE), *cmd] if shutil.which("taskset") else cmd
 
 
-def start_homesync(data_dir: Path, fsync: bool, log: Path) -> Server:
+GRANIAN = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+           "--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop", "--no-ws",
+           "--no-access-log", "--log-level", "warning"]
+
+
+def start_homesync(data_dir: Path, fsync: bool, log: Path, engine: str = "uvicorn") -> Server:
+    """A user, then `homesync serve` on ``data_dir`` (or the same app under granian)."""
     env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "true" if fsync else "false",
            "HOMESYNC_STORAGE_DISK_RESERVE": "0",
            "HOMESYNC_AUTH_ARGON2_TIME_COST": "1", "HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
@@ -159,19 +170,34 @@ def start_homesync(data_dir: Path, fsync: bool, log: Path) -> Server:
                     "--data-dir", str(data_dir)], input=PASSWORD + "\n", text=True, env=env,
                    check=True, capture_output=True)
     port = free_port()
-    proc = subprocess.Popen(pinned([*cli, "serve", "--data-dir", str(data_dir), "--port",
-                                    str(port)]), stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, env=env)
-    return Server("homesync", port, proc)
+    if engine == "uvicorn":
+        cmd, name = [*cli, "serve", "--data-dir", str(data_dir), "--port", str(port)], "homesync"
+    else:
+        cmd, name = [*GRANIAN, "--port", str(port), "homesync.asgi:app_from_environment"], \
+            "hs/granian"
+    proc = subprocess.Popen(pinned(cmd), stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            env={**env, "HOMESYNC_DATA_DIR": str(data_dir)})
+    return _ready(Server(name, port, proc))
 
 
-def start_baseline(kind: str, target_dir: Path, log: Path) -> Server:
+def start_baseline(kind: str, target_dir: Path, log: Path, engine: str = "uvicorn") -> Server:
+    target_dir.mkdir()
     port = free_port()
-    proc = subprocess.Popen(
-        pinned([sys.executable, str(HERE / "upload_baselines.py"), kind, str(port)]),
-        stdout=log.open("ab"), stderr=subprocess.STDOUT,
-        env={**os.environ, "BENCH_BASELINE_DIR": str(target_dir)})
-    return Server(kind, port, proc)
+    env = {**os.environ, "BENCH_BASELINE_DIR": str(target_dir), "PYTHONPATH": str(HERE)}
+    if engine == "uvicorn":
+        cmd, name = [sys.executable, str(HERE / "upload_baselines.py"), kind, str(port)], kind
+    else:
+        cmd, name = [*GRANIAN, "--port", str(port), f"upload_baselines:{kind}_app"], \
+            f"{kind[:3]}/granian"
+    proc = subprocess.Popen(pinned(cmd), stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            env=env)
+    return _ready(Server(name, port, proc))
+
+
+def _ready(server: Server) -> Server:
+    # Before the next server picks a free port: one still starting has not bound its own.
+    server.wait_ready()
+    return server
 
 
 # -- clients -----------------------------------------------------------------------------
@@ -311,7 +337,14 @@ def main() -> None:
     ap.add_argument("--inflight", default="1,4", help="chunks in flight")
     ap.add_argument("--no-fsync", action="store_true", help="homesync with storage.fsync off")
     ap.add_argument("--quick", action="store_true", help="64 MiB, 2 rounds")
+    ap.add_argument("--engines", default="uvicorn,granian",
+                    help="HTTP servers; granian is measured when installed")
     args = ap.parse_args()
+    engines = args.engines.split(",")
+    if "granian" in engines and importlib.util.find_spec("granian") is None:
+        print("granian is not installed (pip install granian): measuring uvicorn only",
+              file=sys.stderr)
+        engines.remove("granian")
     if args.quick:
         args.size_mib, args.rounds = 64, 2
     size = args.size_mib * MiB
@@ -322,9 +355,6 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="homesync-bench-upload-"))
     log = work / "servers.log"
-    (work / "asgi").mkdir()
-    (work / "litestar").mkdir()
-    (work / "durable").mkdir()
     servers: list[Server] = []
     try:
         hs = start_homesync(work / "data", not args.no_fsync, log)
@@ -332,9 +362,13 @@ def main() -> None:
                    start_baseline("asgi", work / "asgi", log)]
         if not args.no_fsync:  # with fsync off there is nothing to compare it with
             servers.append(start_baseline("durable", work / "durable", log))
-        for s in servers:
-            s.wait_ready()
-        client = Homesync(hs, sign_in(hs))
+        clients = {hs.name: Homesync(hs, sign_in(hs))}
+        if "granian" in engines:
+            hg = start_homesync(work / "data-granian", not args.no_fsync, log, "granian")
+            clients[hg.name] = Homesync(hg, sign_in(hg))
+            servers += [hg, start_baseline("litestar", work / "litestar-granian", log,
+                                           "granian")]
+        client = clients[hs.name]
         time.sleep(1)
         idle_rss = hs.rss()
 
@@ -346,12 +380,14 @@ def main() -> None:
                 for inflight in inflights:
                     for server in servers:  # interleaved: every target once per round
                         sample = results.setdefault((server.name, chunk, inflight), Sample())
-                        if server is hs:
+                        if server.name in clients:
                             (secs, done, e2e, file_id, sent), cpu, peak = measure(
-                                hs, lambda d=data, c=chunk, n=inflight: client.upload(d, c, n))
+                                server, lambda d=data, c=chunk, n=inflight,
+                                h=clients[server.name]: h.upload(d, c, n))
                             sample.e2e_mbps.append(size / MiB / e2e)
                             sample.complete_ms.append(done * 1000)
-                            last_file = (file_id, sent)
+                            if server is hs:
+                                last_file = (file_id, sent)
                         else:
                             secs, cpu, peak = measure(
                                 server, lambda s=server, d=data, c=chunk, n=inflight:
@@ -376,7 +412,7 @@ def main() -> None:
                     for _ in range(args.rounds)]
         dl_ranges = [size / MiB / download(hs, client.auth, file_id, size, 8 * MiB)
                      for _ in range(args.rounds)]
-        report(args, results, chunk_sizes, inflights, idle_rss, base_rss, peak_8, dl_whole,
+        report(args, [s.name for s in servers], results, chunk_sizes, inflights, idle_rss, base_rss, peak_8, dl_whole,
                dl_ranges)
     finally:
         for s in servers:
@@ -384,14 +420,15 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(args: argparse.Namespace, results: dict[tuple[str, int, int], Sample],
-           chunk_sizes: list[int], inflights: list[int], idle_rss: int, base_rss: int,
-           peak_8: int, dl_whole: list[float], dl_ranges: list[float]) -> None:
+def report(args: argparse.Namespace, names: list[str],
+           results: dict[tuple[str, int, int], Sample], chunk_sizes: list[int],
+           inflights: list[int], idle_rss: int, base_rss: int, peak_8: int,
+           dl_whole: list[float], dl_ranges: list[float]) -> None:
     med = statistics.median
-    print(f"\nUpload of {args.size_mib} MiB over loopback (uvicorn), fsync "
+    print(f"\nUpload of {args.size_mib} MiB over loopback (uvicorn unless named), fsync "
           f"{'off' if args.no_fsync else 'on'}; medians of {args.rounds} interleaved rounds;"
           f" server on core {SERVER_CORE}, client on core {CLIENT_CORE}\n")
-    head = (f"{'chunk':>6} {'inflight':>8} {'target':>9} {'MiB/s':>8} {'e2e MiB/s':>9}"
+    head = (f"{'chunk':>6} {'inflight':>8} {'target':>11} {'MiB/s':>8} {'e2e MiB/s':>9}"
             f" {'complete ms':>11} {'CPU s/512MiB':>13} {'peak RSS':>9} {'x litestar':>11} {'x asgi':>7}"
             f" {'x durable':>10}")
     print(head)
@@ -402,15 +439,13 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, int], Sample]
             lit = med(results[("litestar", chunk, inflight)].mbps)
             ceiling = med(results[("asgi", chunk, inflight)].mbps)
             durable = results.get(("durable", chunk, inflight))
-            names = ("homesync", "litestar", "asgi", "durable") if durable else (
-                "homesync", "litestar", "asgi")
             for name in names:
                 s = results[(name, chunk, inflight)]
                 mbps = med(s.mbps)
                 e2e = f"{med(s.e2e_mbps):9.0f}" if s.e2e_mbps else f"{'':>9}"
                 done = f"{med(s.complete_ms):11.0f}" if s.complete_ms else f"{'':>11}"
                 vs_durable = f"{mbps / med(durable.mbps):10.2f}" if durable else ""
-                print(f"{chunk // MiB:>4}Mi {inflight:>8} {name:>9} {mbps:8.0f} {e2e} {done}"
+                print(f"{chunk // MiB:>4}Mi {inflight:>8} {name:>11} {mbps:8.0f} {e2e} {done}"
                       f" {med(s.cpu):13.2f} {med(s.peak) / MiB:7.0f}Mi"
                       f" {mbps / lit:11.2f} {mbps / ceiling:7.2f} {vs_durable}")
             hs = results[("homesync", chunk, inflight)]
@@ -422,6 +457,10 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, int], Sample]
             cpu = med(hs.cpu)
             verdicts.append(f"{chunk // MiB} MiB chunks x{inflight}: {cpu:.2f} server CPU-s per"
                             f" 512 MiB (goal ≤ 1.4) {'ok' if cpu <= 1.4 else 'MISSED'}")
+            if "hs/granian" in names:
+                hg = med(results[("hs/granian", chunk, inflight)].mbps)
+                verdicts.append(f"{chunk // MiB} MiB chunks x{inflight}: homesync under granian"
+                                f" {hg / med(hs.mbps):.2f} x under uvicorn")
     print()
     print(f"homesync RSS idle: {idle_rss / MiB:.1f} MiB (goal ≤ 60) "
           f"{'ok' if idle_rss <= 60 * MiB else 'MISSED'}")
