@@ -175,3 +175,33 @@ async def test_a_client_hanging_up_mid_chunk_is_499_not_500(client, services, ma
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [499]
     r = await client.get(f"{API}/upload/{item['uploadId']}", headers=dev.auth)
     assert r.json()["data"]["completedChunks"] == []
+
+
+async def test_two_files_with_one_name_in_a_batch_the_second_is_a_conflict(
+        client, services, make_user, sign_in):
+    """Different content under one name (without case) in one init: the second is answered
+    as a name taken by another file, before any of its bytes are sent, and reserves nothing."""
+    await make_user(quota_bytes=8000)  # room for the first and the tiny one, not the second
+    dev = await sign_in()
+    one, other, tiny = random_bytes(6000), random_bytes(4000), random_bytes(1000)
+    r = await init(client, dev.auth, file_entry(one, local_id="a"),
+                   file_entry(other, local_id="b", name="img_0001.JPG", folder="/Photos"),
+                   file_entry(tiny, local_id="t", name="tiny.jpg"))
+    assert r.status_code == 200, r.text
+    first, second, small = r.json()["data"]["files"]
+    assert first["status"] == small["status"] == "pending"
+    assert second["status"] == "conflict" and "uploadId" not in second and "chunks" not in second
+    assert second["error"]["code"] == "NAME_CONFLICT"
+    count = "SELECT count(*) FROM uploads"
+    assert (await services.db.fetchone(count) or [None])[0] == 2
+    for item, data in ((first, one), (small, tiny)):
+        await put_chunks(client, item, data, dev.auth)
+        assert (await complete(client, dev.auth, item["uploadId"], data)).status_code == 200
+    # Stored content (a file made at once, filling the quota exactly) claims its name too.
+    r = await init(client, dev.auth, file_entry(tiny, name="x.jpg", local_id="c"),
+                   file_entry(other, name="X.JPG", local_id="d"))
+    assert r.status_code == 200, r.text
+    copied, clash = r.json()["data"]["files"]
+    assert copied["status"] == "deduplicated"
+    assert clash["status"] == "conflict" and clash["error"]["code"] == "NAME_CONFLICT"
+    assert clash["fileId"] == copied["fileId"]

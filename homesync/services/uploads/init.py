@@ -8,7 +8,8 @@ For each file, in order:
    chunks at once, ``deduplicated`` with the new id — no bytes sent. Never across users:
    another user's content is invisible here, so init is no existence oracle;
 4. a live entry with that name (no ``fileId``) → ``conflict``, naming it: a new file never
-   silently replaces another; likewise a new version whose ``syncToken`` predates another
+   silently replaces another; so is a new file whose name (without case) an earlier file
+   of the same request, with other content, takes (upload or copy); likewise a new version whose ``syncToken`` predates another
    device's change to the file (``complete`` checks again: see :mod:`.service`);
 5. an open upload of the same content to the same place by the same device → resumed;
 6. otherwise a new upload.
@@ -166,6 +167,7 @@ class UploadPlanner:
             planned: list[tuple[FileRequest, UploadPlace | None, str | None]] = []
             twin_of: dict[int, int] = {}  # a file asked for again in this request → first ask
             first_ask: dict[tuple[object, ...], int] = {}
+            named: set[tuple[str, str, str]] = set()  # new files' places this request fills
             for i, req in enumerate(checked):
                 place = await upload_place(tx, user_id, folder=req.folder, file_id=req.file_id)
                 ask = _same_file_key(req)
@@ -174,8 +176,14 @@ class UploadPlanner:
                     planned.append((req, place, "twin"))
                     continue
                 first_ask[ask] = i
-                planned.append((req, place,
-                                await self._decide(tx, user_id, device_id, req, place, now)))
+                kind = await self._decide(tx, user_id, device_id, req, place, now)
+                spot = _new_file_spot(user_id, req, place)
+                if spot is not None and kind in ("new", "resume", "copy"):
+                    # Other content under a name an earlier file here takes: its complete
+                    # would be a NAME_CONFLICT after all its bytes were sent.
+                    kind = "taken" if spot in named else kind
+                    named.add(spot)
+                planned.append((req, place, kind))
             if any(kind == "new" for _, _, kind in planned):
                 await self._check_open_sessions(tx, device_id, session_id, now)
             await self._check_quotas(tx, user_id, planned, now)
@@ -307,6 +315,14 @@ class UploadPlanner:
                 error_code=NameConflict.code,
                 error_message=f"{req.name} already exists in {req.folder} with other content;"
                               " send its fileId to upload a new version, or another name")
+        if kind == "taken":  # by an earlier file of this request (made already if a copy)
+            here = await self._here(tx, user_id, req, place)
+            return InitEntry(
+                local_id=req.local_id, status="conflict",
+                file_id=here["id"] if here is not None else None,
+                error_code=NameConflict.code,
+                error_message=f"{req.name} is also the name of another file with other content"
+                              f" in {req.folder} in this request; send it under another name")
         if kind == "stale":
             return InitEntry(
                 local_id=req.local_id, status="conflict", file_id=req.file_id,
@@ -363,6 +379,17 @@ def _same_file_key(req: FileRequest) -> tuple[object, ...]:
     (with the same restore flag and syncToken)."""
     return (name_key(req.folder), name_key(req.name), req.checksum, req.size, req.file_id,
             req.restore, req.sync_token)
+
+
+def _new_file_spot(user_id: str, req: FileRequest,
+                   place: UploadPlace | None) -> tuple[str, str, str] | None:
+    """Where a new file (not a version) would take its name: tree owner, folder and name
+    compared without case; None for a new version, which takes no name."""
+    if req.file_id is not None or (place is not None and place.target is not None):
+        return None
+    if place is not None:
+        return place.owner_id, name_key(place.folder), name_key(req.name)
+    return user_id, name_key(req.folder), name_key(req.name)
 
 
 async def changed_since(tx: Conn, target: Row | None, base_seq: int | None,
