@@ -225,6 +225,31 @@ async def test_complete_checksum_must_match_init(client, make_user, sign_in):
     assert r.status_code == 200
 
 
+async def test_complete_again_with_another_checksum_is_refused(client, services, make_user,
+                                                                sign_in):
+    """A retried complete (its answer lost) gets the same file again; one naming other
+    content is the same 422 as on an open upload, and changes nothing."""
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(5000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    done = await complete(client, dev.auth, item["uploadId"], data)
+    assert done.status_code == 200, done.text
+    rows = "SELECT count(*) FROM uploads WHERE status = 'completed'"
+    r = await complete(client, dev.auth, item["uploadId"], b"something else")
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "CHECKSUM_MISMATCH"
+    assert error["details"]["expected"] == checksum(data)
+    assert (await services.db.fetchone(rows) or [None])[0] == 1
+    state = (await client.get(f"{API}/upload/{item['uploadId']}", headers=dev.auth)).json()["data"]
+    assert state["status"] == "completed" and state["fileId"] == done.json()["data"]["fileId"]
+    again = await complete(client, dev.auth, item["uploadId"], data)
+    assert again.status_code == 200, again.text
+    assert again.json()["data"]["fileId"] == done.json()["data"]["fileId"]
+
+
 async def test_progress_records_report_and_answers_truth(client, make_user, sign_in):
     await make_user()
     dev = await sign_in()

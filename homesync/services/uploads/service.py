@@ -151,16 +151,17 @@ class Uploads:
 
         409 MISSING_CHUNKS (with their indexes), 422 CHECKSUM_MISMATCH (the upload stays
         open: re-sent chunks may then replace stored ones), 410 when expired. Completing
-        again returns the same file.
+        again with the same checksum returns the same file; with another, 422.
         """
         declared = normalize_checksum(checksum)
         row = await self._owned(self._db.reader, user_id, upload_id)
-        if row["status"] == "completed":
-            return await self._completed_result(row)
-        check_open(row, clock.now_ms())
-        if declared != row["checksum"]:
+        if row["status"] != "completed":
+            check_open(row, clock.now_ms())
+        if declared != row["checksum"]:  # also on a retry: it names other content
             raise ChecksumMismatch("checksum differs from the one given at upload/init",
                                    expected=row["checksum"], actual=declared)
+        if row["status"] == "completed":
+            return await self._completed_result(row)
         received = await uploads.received(self._db.reader, upload_id)
         have = {r["idx"] for r in received}
         missing = [i for i in range(row["total_chunks"]) if i not in have]
