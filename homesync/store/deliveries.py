@@ -50,19 +50,29 @@ async def undispatched(conn: Conn, limit: int) -> list[Row]:
     )
 
 
-async def push_devices(conn: Conn, user_id: str, *, registered_by: int) -> list[Row]:
-    """The user's live devices that have a push token and were signed in by
-    ``registered_by`` (a device is not told about what happened before it existed), with
-    their category switches."""
+async def push_devices(conn: Conn, user_id: str, *, notification_id: str,
+                       created_at: int) -> list[Row]:
+    """The user's live devices that have a push token and had signed in when the
+    notification was made (a device is not told about what happened before it existed),
+    with their category switches.
+
+    Times only go to the millisecond, so a sign-in in the notification's millisecond is
+    ordered by rowid (the order rows were made in, as the inbox pages them): a new
+    device's sign-in writes its ``new_device`` notification in the same transaction
+    (``Sessions.register``), and the device existed first if that row came first.
+    """
     return await fetchall(
         conn,
         "SELECT d.id, d.platform, d.push_token, coalesce(p.uploads, 1) AS uploads,"
         " coalesce(p.shares, 1) AS shares, coalesce(p.storage, 1) AS storage,"
         " coalesce(p.security, 1) AS security"
         " FROM devices d LEFT JOIN notification_preferences p ON p.device_id = d.id"
-        " WHERE d.user_id = ? AND d.removed_at IS NULL AND d.push_token IS NOT NULL"
-        " AND d.registered_at <= ?",
-        (user_id, registered_by),
+        " WHERE d.user_id = ?1 AND d.removed_at IS NULL AND d.push_token IS NOT NULL"
+        " AND (d.registered_at < ?2 OR d.registered_at = ?2 AND EXISTS (SELECT 1"
+        " FROM notifications s WHERE s.user_id = ?1 AND s.created_at = ?2"
+        " AND s.kind = 'new_device' AND s.except_device_id = d.id"
+        " AND s.rowid < (SELECT rowid FROM notifications WHERE id = ?3)))",
+        (user_id, created_at, notification_id),
     )
 
 

@@ -189,7 +189,8 @@ class PushOutbox:
     async def _fan_out_one(self, tx: Conn, notification: Row, now: int) -> None:
         category = notification["category"]
         devices = await deliveries.push_devices(tx, notification["user_id"],
-                                                registered_by=notification["created_at"])
+                                                notification_id=notification["id"],
+                                                created_at=notification["created_at"])
         for device in devices:
             if notification["only_device_id"] not in (None, device["id"]):
                 continue
