@@ -11,6 +11,7 @@ from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
 __all__ = [
     "add",
+    "cancel_for_device",
     "claim",
     "device_summary",
     "due",
@@ -227,6 +228,17 @@ async def reschedule(conn: Conn, delivery_id: int, *, at: int, provider: str,
         "UPDATE push_deliveries SET next_attempt_at = ?, lease_until = NULL, provider = ?,"
         " last_error = ? WHERE id = ?",
         (at, provider, error, delivery_id),
+    )
+
+
+async def cancel_for_device(conn: Conn, device_id: str, *, now: int, reason: str) -> int:
+    """Cancel every push still waiting for the device: due, held by quiet hours or waiting
+    for a retry. One in flight keeps the outcome its send records."""
+    return await execute(
+        conn,
+        "UPDATE push_deliveries SET status = 'cancelled', finished_at = ?, lease_until = NULL,"
+        " held_until = NULL, last_error = ? WHERE device_id = ? AND status = 'pending'",
+        (now, reason, device_id),
     )
 
 

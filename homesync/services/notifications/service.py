@@ -155,6 +155,13 @@ class Notifications:
         self._wake()
         return await self.preferences(principal)
 
+    async def device_removed(self, tx: Conn, user_id: str, device_id: str) -> None:
+        """A device removal hook (``Devices.removal_hooks``, in the removal's transaction):
+        pushes still waiting for the device, held by quiet hours say, are cancelled now
+        rather than when they fall due, so they stop counting as the outbox's work."""
+        await deliveries.cancel_for_device(tx, device_id, now=clock.now_ms(),
+                                           reason="device removed")
+
     async def preferences(self, principal: Principal) -> DevicePush:
         """The calling device's preferences and push status."""
         conn = self._db.reader
