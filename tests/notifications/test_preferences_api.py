@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from homesync.services.container import Services
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import API
-from tests.notifications.conftest import RegisterPush
+from tests.notifications.conftest import RegisterPush, alert
 from tests.push.receivers import Receiver
 
 DEFAULTS = {"uploads": True, "shares": True, "storage": True, "security": True,
@@ -137,10 +138,10 @@ async def test_only_the_calling_device_can_register(
     ({"pushToken": "fcm token with spaces"}, "spaces"),
 ])
 async def test_bad_registrations_are_400_and_change_nothing(
-    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, register_push: RegisterPush,
-    receiver: Receiver, change: dict[str, Any], field: str,
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, receiver: Receiver, change: dict[str, Any], field: str,
 ) -> None:
-    await make_user()
+    user_id = await make_user()
     dev = await sign_in()
     before = await register_push(dev, f"{receiver.url}/up/good", **SEED_PREFERENCES)
     body = {"deviceId": dev.client_id, "pushToken": f"{receiver.url}/up/new",
@@ -151,6 +152,11 @@ async def test_bad_registrations_are_400_and_change_nothing(
     assert error["code"] == "VALIDATION_ERROR"
     assert field in error["message"] or field in str(error["details"])
     assert await get_prefs(client, dev.auth) == before
+    # The status above looks the same for any endpoint of the same service: where a push
+    # goes shows the token is still the one registered before.
+    await alert(services, user_id)
+    await services.outbox.drain()
+    assert [r.path for r in receiver.requests] == ["/up/good"]
 
 
 async def test_put_changes_only_what_is_sent(
