@@ -165,6 +165,23 @@ async def test_absolute_expiry_after_90_days_however_active(client, services, fr
     assert (await family_of(services, alice))["revoke_reason"] == "expired"
 
 
+async def test_a_retry_in_the_grace_window_past_90_days_gets_no_new_access_token(
+        client, services, frozen, alice):
+    """The grace replays a lost answer, not the sign-in: once its 90 days are over, the
+    retry ends it like any other refresh (no fresh access token after the limit)."""
+    token = alice.refresh
+    for _ in range(4):
+        frozen.advance(22 * DAY)
+        token = rt(await refresh(client, token))  # day 88
+    frozen.advance(2 * DAY - 2)
+    rt(await refresh(client, token))  # its answer "lost", two seconds before the end
+    frozen.advance(5)  # day 90 + 3 s: within the 60 s grace
+    retry = await refresh(client, token)
+    assert retry.status_code == 401, retry.text
+    assert (await family_of(services, alice))["revoke_reason"] == "expired"
+    assert await notifications(services, alice.user_id, "token_reuse") == []
+
+
 async def test_concurrent_refreshes_with_one_token_cannot_fork_the_sign_in(services, alice):
     async with concurrent_client(services) as client:
         results = await asyncio.gather(*(refresh(client, alice.refresh) for _ in range(8)))

@@ -39,10 +39,12 @@ class RotationPolicy:
         """
         if bound_client_id != client_id:
             return Verdict.WRONG_DEVICE
+        over = now > family_created_at + self.absolute_ms
         if used_at is not None:
             if now - used_at <= self.grace_ms and successor_used is False:
-                return Verdict.REPLAY
+                # A replay answers for a sign-in still alive: none past its absolute end.
+                return Verdict.EXPIRED if over else Verdict.REPLAY
             return Verdict.REUSED
-        if now > family_created_at + self.absolute_ms or now > issued_at + self.idle_ms:
+        if over or now > issued_at + self.idle_ms:
             return Verdict.EXPIRED
         return Verdict.ROTATE
