@@ -20,6 +20,7 @@ Hierarchy::
     │   ├── MissingChunks              409 MISSING_CHUNKS
     │   └── NameConflict               409 NAME_CONFLICT
     ├── UploadExpired                  410 UPLOAD_EXPIRED
+    ├── PreconditionFailed             412 PRECONDITION_FAILED
     ├── PayloadTooLarge                413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType           415 UNSUPPORTED_MEDIA_TYPE
     ├── RangeNotSatisfiable            416 RANGE_NOT_SATISFIABLE
@@ -54,6 +55,7 @@ __all__ = [
     "NameConflict",
     "NotFound",
     "PayloadTooLarge",
+    "PreconditionFailed",
     "QuotaExceeded",
     "RangeNotSatisfiable",
     "RateLimited",
@@ -138,6 +140,12 @@ class NameConflict(Conflict):
 
 class UploadExpired(HomesyncError):
     code, status, default_message = "UPLOAD_EXPIRED", 410, "Upload session expired"
+
+
+class PreconditionFailed(HomesyncError):
+    """A conditional request's condition is false (``If-Unmodified-Since`` on a download)."""
+
+    code, status, default_message = "PRECONDITION_FAILED", 412, "Precondition failed"
 
 
 class PayloadTooLarge(HomesyncError):

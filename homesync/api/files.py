@@ -79,7 +79,9 @@ async def _open(request: Request[Any, Any, Any], services: ServicesDep,
         principal.user_id, file_id, range_header=request.headers.get("range"),
         if_range=request.headers.get("if-range"),
         if_none_match=request.headers.get("if-none-match"),
-        if_modified_since=request.headers.get("if-modified-since"))
+        if_modified_since=request.headers.get("if-modified-since"),
+        if_unmodified_since=request.headers.get("if-unmodified-since"),
+        if_match=request.headers.get("if-match"))
 
 
 async def _not_modified(content: Content) -> Response[None] | None:

@@ -184,3 +184,25 @@ async def test_a_304_does_not_need_the_chunks(client, services, dated, method):
     assert r.status_code == 500
     if method == "GET":
         assert "missing chunk" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_if_unmodified_since_before_the_file_is_412(client, dated, method):
+    dev, data, url = dated
+    headers = {**dev.auth, "If-Unmodified-Since": "Tue, 14 Nov 2023 22:13:19 GMT",
+               "If-None-Match": f'"{checksum(data)}"'}  # looked at first, before a 304
+    r = await client.request(method, url, headers=headers)
+    assert r.status_code == 412, r.text
+    if method == "GET":
+        assert r.json()["error"]["code"] == "PRECONDITION_FAILED"
+
+
+@pytest.mark.parametrize("headers", [
+    {"If-Unmodified-Since": LAST_MODIFIED},  # not after it, to the second
+    {"If-Unmodified-Since": "not a date"},
+    {"If-Unmodified-Since": "Tue, 14 Nov 2023 22:13:19 GMT", "If-Match": "*"},
+])
+async def test_if_unmodified_since_that_holds_or_is_ignored_sends_it(client, dated, headers):
+    dev, data, url = dated
+    r = await client.get(url, headers={**dev.auth, **headers})
+    assert r.status_code == 200 and r.content == data, headers

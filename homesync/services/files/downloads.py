@@ -11,9 +11,20 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import msgspec
 
-from homesync.errors import HomesyncError, NotFound, RangeNotSatisfiable, ValidationError
+from homesync.errors import (
+    HomesyncError,
+    NotFound,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+    ValidationError,
+)
 from homesync.paths import normalize_folder
-from homesync.services.files.preconditions import etag_matches, if_range_holds, modified_since
+from homesync.services.files.preconditions import (
+    etag_matches,
+    if_range_holds,
+    modified_since,
+    unmodified_since,
+)
 from homesync.services.files.views import FileInfo, file_info
 from homesync.store import files
 from homesync.store.chunks import ChunkStore
@@ -153,14 +164,17 @@ class Downloads:
     async def open_content(self, user_id: str, file_id: str, *, range_header: str | None = None,
                            if_range: str | None = None, if_none_match: str | None = None,
                            if_modified_since: str | None = None,
+                           if_unmodified_since: str | None = None, if_match: str | None = None,
                            version_id: str | None = None) -> Content:
         """The current (or a given retained) version's bytes, whole or one range.
 
-        Preconditions go in RFC 9110 §13.2.2's order: ``If-None-Match`` first (a match is
-        ``not_modified``, whatever the range), or ``If-Modified-Since`` only when there is
-        no ``If-None-Match``; then ``If-Range`` (other content: the range is ignored), and
-        only then is ``Range`` looked at — so a resumed download of a file that has since
-        shrunk gets the new content, not a 416.
+        Preconditions go in RFC 9110 §13.2.2's order: ``If-Unmodified-Since`` first (a
+        file modified after it: 412; ignored when the request has ``If-Match``, which is
+        not evaluated), then ``If-None-Match`` (a match is ``not_modified``, whatever the
+        range), or ``If-Modified-Since`` only when there is no ``If-None-Match``; then
+        ``If-Range`` (other content: the range is ignored), and only then is ``Range``
+        looked at — so a resumed download of a file that has since shrunk gets the new
+        content, not a 416.
         """
         row = await self._live_row(user_id, file_id)
         info = file_info(row)
@@ -171,6 +185,9 @@ class Downloads:
         if version is None or version["file_id"] != file_id:
             raise NotFound("No such version")
         size, etag = int(version["size"]), str(version["checksum"])
+        if (if_match is None and if_unmodified_since is not None
+                and not unmodified_since(info.modified_at, if_unmodified_since)):
+            raise PreconditionFailed("The file was modified after If-Unmodified-Since")
         if if_none_match is not None:
             not_modified = etag_matches(if_none_match, etag)
         else:

@@ -22,6 +22,7 @@ __all__ = [
     "modified_since",
     "parse_http_date",
     "quoted_etag",
+    "unmodified_since",
 ]
 
 _MONTHS = {m: i for i, m in enumerate(
@@ -64,6 +65,13 @@ def modified_since(modified_at_ms: int, if_modified_since: str) -> bool:
     HTTP-date counts as modified: the header is then ignored (§13.1.3)."""
     since = parse_http_date(if_modified_since)
     return since is None or modified_at_ms // 1000 > since
+
+
+def unmodified_since(modified_at_ms: int, if_unmodified_since: str) -> bool:
+    """Whether content last modified at ``modified_at_ms`` is not newer than the date a
+    client sent (to the second); a value that is not an HTTP-date holds (§13.1.4)."""
+    since = parse_http_date(if_unmodified_since)
+    return since is None or modified_at_ms // 1000 <= since
 
 
 def parse_http_date(value: str) -> int | None:
