@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import socket
 import sqlite3
@@ -120,6 +121,12 @@ def _announce_address(settings: Settings, address: Any) -> None:
     host, port = address[0], address[1]
     console.print(f"homesync serving http://{_url_host(host)}:{port} "
                   f"with data in {settings.data_path}", soft_wrap=True, markup=False)
+    if ipaddress.ip_address(host).is_loopback:
+        # The default: right behind a reverse proxy, puzzling for a first try from a phone.
+        console.print("Only this machine can reach it. Phones connect through your TLS "
+                      "reverse proxy (README: Running it for real); to try it from a phone "
+                      "on your home network, start it with --host 0.0.0.0 (plain HTTP).",
+                      soft_wrap=True, markup=False, highlight=False)
 
 
 def _url_host(host: str) -> str:

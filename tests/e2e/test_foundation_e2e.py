@@ -157,6 +157,9 @@ def test_first_start_prints_an_admin_password_that_signs_in(server: ServerProces
     email, password = m.groups()
     saved = server.data_dir / "initial-admin-password.txt"
     assert saved.read_text().split() == [email, password]
+    # It listens on 127.0.0.1, and says how a phone reaches it.
+    assert "Only this machine can reach it" in server_log(server)
+    assert "--host 0.0.0.0" in server_log(server)
     assert saved.stat().st_mode & 0o077 == 0
 
     with httpx.Client(base_url=server.base, timeout=10) as http:
