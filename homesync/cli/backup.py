@@ -141,7 +141,8 @@ def create(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: DataDirOpt = 
             ("Journal position", str(report.journal_seq)),
             ("Took", f"{report.seconds:.1f} s ({_rate(report.copied_bytes, report.seconds)})"),
             ("Result", "[green]ok[/]" if report.ok else
-             f"[red]{len(report.problems)} chunk(s) missing at the source[/]"),
+             f"[red]INCOMPLETE: {len(report.problems)} chunk(s) missing or damaged in the"
+             " data dir are not in this backup[/] (listed below; run `homesync fsck`)"),
         ])
         _show_problems(report.problems)
     if not report.ok:

@@ -32,7 +32,7 @@ def status(
         backup = (f"{last.finished_at} to {last.destination} ({last.snapshot}, "
                   f"{human_size(last.bytes)})")
         if last.missing_chunks:
-            backup += f" [red]{last.missing_chunks} chunk(s) were missing[/]"
+            backup += f" [red]{last.missing_chunks} chunk(s) were missing or damaged, not backed up[/]"
     if report.backup_running:
         backup += " [yellow](a backup is running now)[/]"
     print_summary(f"homesync {report.version} — {report.data_dir}", [

@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -45,6 +46,7 @@ __all__ = [
     "BackupRepoError",
     "DestinationTaken",
     "Manifest",
+    "SourceMismatch",
     "chunk_relpath",
     "copy_verified",
     "fsync_dir",
@@ -94,9 +96,20 @@ class Manifest(msgspec.Struct, kw_only=True, rename="camel"):
     journal_seq: int
     chunks: int                       # chunks the snapshot refers to
     bytes: int                        # their total size
-    missing_chunks: list[str] = msgspec.field(default_factory=list)  # absent at the source
+    # Referenced but not in the backup: missing or damaged at the source (backup create
+    # exits 1; verify names them). Empty for a complete snapshot.
+    missing_chunks: list[str] = msgspec.field(default_factory=list)
     database_sha256: str
     server_key_sha256: str
+
+
+@dataclass(frozen=True)
+class SourceMismatch:
+    """A chunk :meth:`BackupRepo.put_chunk` refused: its size, and its sha256 when the
+    size was right (so the bytes are damaged)."""
+
+    size: int
+    sha256: str | None = None
 
 
 def chunk_relpath(chunk_hash: str) -> str:
@@ -217,24 +230,34 @@ class BackupRepo:
         except FileNotFoundError:
             return None
 
-    def put_chunk(self, chunk_hash: str, source: Path, size: int) -> bool:
+    def put_chunk(self, chunk_hash: str, source: Path, size: int) -> SourceMismatch | None:
         """Copy ``source`` in as ``chunk_hash``: temp file, then rename, so never half a chunk.
 
-        Returns False (and stores nothing) when ``source`` does not hold ``size`` bytes.
+        The copy is re-hashed (read back from the page cache it was just written to: the
+        kernel's copy plus this read cost less than copying through Python), so a chunk
+        damaged at the source, or in the copy, never lands in the backup looking good
+        (verify without ``--read-data`` checks sizes only). Returns ``None`` when the chunk is
+        stored; otherwise what ``source`` holds instead (other than ``size`` bytes, or
+        bytes that do not hash to ``chunk_hash``: damaged), and stores nothing.
         Not fsynced one by one: call :func:`syncfs` once before publishing the snapshot.
         """
         rel = chunk_relpath(chunk_hash)
         tmp = f"{self.tmp_dir}/{chunk_hash}"
+        problem: SourceMismatch | None = None
         if not _copy_file(str(source), tmp, size):
+            problem = SourceMismatch(size=os.stat(source).st_size)
+        elif (actual := sha256_file(Path(tmp))) != chunk_hash:
+            problem = SourceMismatch(size=size, sha256=actual)
+        if problem is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            return False
+            return problem
         parent = f"{self._chunks_prefix}{rel[:5]}"
         if parent not in self._made_dirs:
             os.makedirs(parent, exist_ok=True)
             self._made_dirs.add(parent)
         os.replace(tmp, f"{self._chunks_prefix}{rel}")
-        return True
+        return None
 
     # -- snapshots ---------------------------------------------------------------------
 

@@ -208,24 +208,28 @@ class Backups:
 
     def _copy_chunks(self, repo: BackupRepo, refs: list[ChunkRef],
                      progress: Progress) -> tuple[int, int, dict[str, str]]:
-        """Copy what DEST lacks; (chunks copied, bytes copied, {hash: problem at the source})."""
+        """Copy what DEST lacks, re-hashing each chunk on the way: (chunks copied, bytes
+        copied, {hash: what is wrong with it in the data dir}). A missing or damaged chunk
+        is left out of the backup, not copied as if it were good."""
         progress.phase("Copy chunks", total_bytes=sum(r.size for r in refs), total_items=len(refs))
         live = LocalChunkStore(self.settings.data_path, fsync=False)
         copied_chunks = copied_bytes = 0
         missing: dict[str, str] = {}
         for ref in refs:
             if repo.chunk_size(ref.hash) != ref.size:
-                source = live.path_for(ref.hash)
                 try:
-                    copied = repo.put_chunk(ref.hash, source, ref.size)
+                    problem = repo.put_chunk(ref.hash, live.path_for(ref.hash), ref.size)
                 except FileNotFoundError:
                     missing[ref.hash] = "is missing from the data dir"
                 else:
-                    if copied:
+                    if problem is None:
                         copied_chunks += 1
                         copied_bytes += ref.size
+                    elif problem.sha256 is None:
+                        missing[ref.hash] = (f"has {problem.size} bytes in the data dir,"
+                                             f" expected {ref.size}")
                     else:
-                        size = source.stat().st_size
-                        missing[ref.hash] = f"has {size} bytes in the data dir, expected {ref.size}"
+                        missing[ref.hash] = ("is damaged in the data dir: its content hashes"
+                                             f" to {problem.sha256}")
             progress.advance(nbytes=ref.size, items=1)
         return copied_chunks, copied_bytes, missing

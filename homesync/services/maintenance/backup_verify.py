@@ -137,7 +137,7 @@ def _verify(destination: Path, snapshot: str | None, read_data: bool, subset: Su
         db_problems.append(f"{key_file} does not match the checksum in its manifest")
 
     refs = referenced_chunks(db_file) if not db_problems else []
-    broken = _check_chunks(repo, refs, progress)
+    broken = _check_chunks(repo, refs, set(manifest.missing_chunks), progress)
     to_read: list[ChunkRef] = []
     if read_data and refs:
         to_read = (subset.pick(refs) if subset else refs)
@@ -156,13 +156,18 @@ def _verify(destination: Path, snapshot: str | None, read_data: bool, subset: Su
     )
 
 
-def _check_chunks(repo: BackupRepo, refs: list[ChunkRef], progress: Progress) -> dict[str, str]:
-    """Every referenced chunk present with its size: {hash: problem}."""
+def _check_chunks(repo: BackupRepo, refs: list[ChunkRef], left_out: set[str],
+                  progress: Progress) -> dict[str, str]:
+    """Every referenced chunk present with its size: {hash: problem}. ``left_out``: those
+    ``backup create`` could not copy (the manifest's ``missingChunks``)."""
     progress.phase("Check chunks", total_items=len(refs))
     broken: dict[str, str] = {}
     for ref in refs:
         size = repo.chunk_size(ref.hash)
-        if size is None:
+        if size is None and ref.hash in left_out:
+            broken[ref.hash] = ("is not in the backup: it was missing or damaged in the data"
+                                " dir when the backup was taken")
+        elif size is None:
             broken[ref.hash] = "is missing from the backup"
         elif size != ref.size:
             broken[ref.hash] = f"has {size} bytes in the backup, expected {ref.size}"
