@@ -167,7 +167,7 @@ class UploadPlanner:
             planned: list[tuple[FileRequest, UploadPlace | None, str | None]] = []
             twin_of: dict[int, int] = {}  # a file asked for again in this request → first ask
             first_ask: dict[tuple[object, ...], int] = {}
-            named: set[tuple[str, str, str]] = set()  # new files' places this request fills
+            named: dict[tuple[str, str, str], str] = {}  # new files' places → their content
             for i, req in enumerate(checked):
                 place = await upload_place(tx, user_id, folder=req.folder, file_id=req.file_id)
                 ask = _same_file_key(req)
@@ -181,8 +181,7 @@ class UploadPlanner:
                 if spot is not None and kind in ("new", "resume", "copy"):
                     # Other content under a name an earlier file here takes: its complete
                     # would be a NAME_CONFLICT after all its bytes were sent.
-                    kind = "taken" if spot in named else kind
-                    named.add(spot)
+                    kind = "taken" if named.setdefault(spot, req.checksum) != req.checksum else kind
                 planned.append((req, place, kind))
             if any(kind == "new" for _, _, kind in planned):
                 await self._check_open_sessions(tx, device_id, session_id, now)
