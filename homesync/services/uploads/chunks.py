@@ -168,6 +168,9 @@ def parse_index(index: str | int, total: int) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise ValidationError("Chunk index must be a whole number", field="index")
     idx = int(text)
+    if total == 0:  # an empty file: complete it without sending anything
+        raise ValidationError("This upload is of an empty file: it has no chunks",
+                              field="index", totalChunks=0)
     if idx >= total:
         raise ValidationError(f"This upload has chunks 0 to {total - 1}", field="index",
                               totalChunks=total)

@@ -1,0 +1,128 @@
+"""Corners of the upload protocol a real phone reaches: an empty file, chunks sent after
+complete, a server restart between chunks."""
+
+from __future__ import annotations
+
+from litestar.testing import AsyncTestClient
+
+from homesync import clock
+from homesync.app import create_app
+from homesync.services.container import Services
+from tests.helpers import API
+from tests.uploads.flow import complete, file_entry, init, path_of, put_chunks, random_bytes
+
+
+async def test_an_empty_file_uploads_with_no_chunks(client, make_user, sign_in):
+    await make_user(quota_bytes=1)
+    dev = await sign_in()
+    r = await init(client, dev.auth, file_entry(b"", name="empty.txt"))
+    assert r.status_code == 200, r.text
+    item = r.json()["data"]["files"][0]
+    assert item["status"] == "pending" and item["totalChunks"] == 0 and item["chunks"] == []
+    r = await client.put(f"{API}/upload/chunk/{item['uploadId']}/0", content=b"",
+                         headers=dev.auth)
+    assert r.status_code == 400 and r.json()["error"]["details"]["totalChunks"] == 0, r.text
+    r = await complete(client, dev.auth, item["uploadId"], b"")
+    assert r.status_code == 200, r.text
+    file_id = r.json()["data"]["fileId"]
+    assert r.json()["data"]["file"]["size"] == 0
+    content = await client.get(f"{API}/files/{file_id}/content", headers=dev.auth)
+    assert content.status_code == 200 and content.content == b""
+    # Another empty file elsewhere is made from the stored (no) chunks at once.
+    r = await init(client, dev.auth, file_entry(b"", name="empty.txt", folder="/other"))
+    assert r.json()["data"]["files"][0]["status"] == "deduplicated", r.text
+
+
+async def test_a_chunk_sent_again_after_complete_changes_nothing(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(9000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    done = await complete(client, dev.auth, item["uploadId"], data)
+    assert done.status_code == 200, done.text
+    file_id = done.json()["data"]["fileId"]
+    for c in item["chunks"]:  # the background uploader retrying, signed URL and Bearer
+        for headers in ({}, dev.auth):
+            r = await client.put(path_of(c["uploadUrl"]), content=data[c["start"]:c["end"] + 1],
+                                 headers=headers)
+            assert r.status_code == 409, r.text
+            assert r.json()["error"]["details"]["fileId"] == file_id
+    state = (await client.get(f"{API}/upload/{item['uploadId']}", headers=dev.auth)).json()["data"]
+    assert state["status"] == "completed" and state["fileId"] == file_id
+    content = await client.get(f"{API}/files/{file_id}/content", headers=dev.auth)
+    assert content.content == data
+
+
+async def test_resume_after_a_server_restart(services, make_user, sign_in, client):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(20_000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth, only=[0, 3])
+    settings = services.settings
+    await services.close()
+    again = await Services.open(settings)
+    try:
+        async with AsyncTestClient(app=create_app(settings, again),
+                                   base_url="http://testserver.local") as c2:
+            state = (await c2.get(f"{API}/upload/{item['uploadId']}", headers=dev.auth)).json()
+            assert state["data"]["completedChunks"] == [0, 3], state
+            assert state["data"]["missingChunks"] == [1, 2, 4]
+            # A re-init (the app lost its ids too) resumes the same upload.
+            r = await init(c2, dev.auth, file_entry(data, local_id="again"))
+            resumed = r.json()["data"]["files"][0]
+            assert resumed["uploadId"] == item["uploadId"], r.text
+            assert resumed["completedChunks"] == [0, 3]
+            await put_chunks(c2, state["data"], data, dev.auth)
+            r = await complete(c2, dev.auth, item["uploadId"], data)
+            assert r.status_code == 200, r.text
+            content = await c2.get(f"{API}/files/{r.json()['data']['fileId']}/content",
+                                   headers=dev.auth)
+            assert content.content == data
+    finally:
+        await again.close()
+
+
+async def test_an_expired_upload_frees_its_quota_and_a_new_init_starts_afresh(
+        client, make_user, sign_in):
+    await make_user(quota_bytes=9000)  # exactly the file
+    dev = await sign_in()
+    data = random_bytes(9000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth, only=[0])
+    r = await init(client, dev.auth, file_entry(random_bytes(1), name="one.jpg"))
+    assert r.status_code == 507, r.text  # the open upload holds the whole quota
+    start = clock.now()
+    clock.set_now(lambda: start + 25 * 3600)
+    dev = await sign_in()
+    r = await complete(client, dev.auth, item["uploadId"], b"other content")
+    assert r.status_code == 410, r.text  # expired first: a checksum cannot revive it
+    r = await init(client, dev.auth, file_entry(data, local_id="again"))
+    assert r.status_code == 200, r.text
+    fresh = r.json()["data"]["files"][0]
+    assert fresh["uploadId"] != item["uploadId"] and fresh["completedChunks"] == []
+    await put_chunks(client, fresh, data, dev.auth)
+    r = await complete(client, dev.auth, fresh["uploadId"], data)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["file"]["size"] == 9000  # the quota, to the byte
+    r = await init(client, dev.auth, file_entry(random_bytes(1), name="one.jpg"))
+    assert r.status_code == 507 and r.json()["error"]["code"] == "QUOTA_EXCEEDED"
+    old = (await client.get(f"{API}/upload/{item['uploadId']}", headers=dev.auth)).json()
+    assert old["data"]["status"] == "expired"
+
+
+async def test_a_cancelled_upload_refuses_chunks_and_complete(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(5000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    r = await client.delete(f"{API}/upload/{item['uploadId']}", headers=dev.auth)
+    assert r.status_code == 200 and r.json()["data"]["status"] == "cancelled"
+    r = await complete(client, dev.auth, item["uploadId"], data)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "CONFLICT", r.text
+    r = await client.get(f"{API}/files", params={"folder": "/"}, headers=dev.auth)
+    assert r.json()["data"]["files"] == []
+    r = await init(client, dev.auth, file_entry(data, local_id="again"))
+    assert r.json()["data"]["files"][0]["uploadId"] != item["uploadId"], r.text
