@@ -20,7 +20,6 @@ from homesync import clock
 from homesync.cli.common import (
     EXIT_ERROR,
     EXIT_USAGE,
-    MAX_STORED_INT,
     ConfigOpt,
     DataDirOpt,
     DocumentJsonOpt,
@@ -34,7 +33,7 @@ from homesync.cli.common import (
     settings_from,
 )
 from homesync.cli.progress import RichProgress
-from homesync.config import format_duration, parse_duration
+from homesync.config import MAX_DURATION_S, format_duration, parse_duration
 from homesync.services.maintenance.fsck import FsckReport
 from homesync.services.maintenance.gc import GcReport
 from homesync.services.sync.horizon import CompactionReport
@@ -104,13 +103,14 @@ def _duration_ms(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        ms = parse_duration(text) * 1000
+        seconds = parse_duration(text)
     except ValueError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
-    # Taken from now (a millisecond time): the result must still fit the database.
-    if ms > MAX_STORED_INT // 2:
-        raise fail(f"duration too long: {text!r}", EXIT_USAGE)
-    return ms
+    # The config's bound for the same options (uploads.gc_grace, sync.history_retention).
+    if seconds > MAX_DURATION_S:
+        raise fail(f"duration {text!r} is too long (at most {format_duration(MAX_DURATION_S)})",
+                   EXIT_USAGE)
+    return seconds * 1000
 
 
 def fsck(

@@ -13,7 +13,13 @@ Split by job: ``units`` (durations and sizes), ``schema`` (the settings Structs)
 
 from __future__ import annotations
 
-from homesync.config.loader import ConfigError, env_var, example_config, load_settings
+from homesync.config.loader import (
+    MAX_DURATION_S,
+    ConfigError,
+    env_var,
+    example_config,
+    load_settings,
+)
 from homesync.config.schema import (
     AuthSettings,
     NotificationSettings,
@@ -27,6 +33,7 @@ from homesync.config.schema import (
 from homesync.config.units import Duration, Size, format_duration, parse_duration, parse_size
 
 __all__ = [
+    "MAX_DURATION_S",
     "AuthSettings",
     "ConfigError",
     "Duration",

@@ -222,7 +222,8 @@ def _explain(message: str, option: str) -> str:
 
 # Far past any sensible setting, and small enough that times and byte counts computed from
 # them (now minus a retention, in ms; sums of sizes) stay within SQLite's 64-bit integers.
-_MAX_DURATION_S = 36_500 * 86_400  # 100 years
+# The CLI's duration flags (gc --grace) take the same bound.
+MAX_DURATION_S = 36_500 * 86_400  # 100 years
 _MAX_SIZE = 2**60  # 1 EiB
 
 
@@ -233,9 +234,9 @@ def _check_bounds(settings: Settings) -> None:
         if type_ not in (Duration, Size):
             continue
         value = getattr(getattr(settings, section) if section else settings, name)
-        if type_ is Duration and parse_duration(value) > _MAX_DURATION_S:
+        if type_ is Duration and parse_duration(value) > MAX_DURATION_S:
             raise ConfigError(f"option {option}: {value!r} is too long"
-                              f" (at most {format_duration(_MAX_DURATION_S)})")
+                              f" (at most {format_duration(MAX_DURATION_S)})")
         if type_ is Size and parse_size(value) > _MAX_SIZE:
             raise ConfigError(f"option {option}: {value!r} is too large (at most 1 EiB)")
 

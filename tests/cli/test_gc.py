@@ -67,7 +67,7 @@ def test_retention_0_keeps_history_as_the_config_value_does(cli: Cli) -> None:
 
 @pytest.mark.parametrize("option", ["--grace", "--history-retention"])
 @pytest.mark.parametrize("given", ["10x", "-1h", "1.5h", "99999999999999999999d",
-                                   "53375995584d"])
+                                   "53375995584d", "36501d", "876025h"])
 def test_a_bad_or_huge_duration_exits_2(cli: Cli, option: str, given: str) -> None:
     cli.add_user()
     result = cli("gc", option, given, "--json")
@@ -75,8 +75,17 @@ def test_a_bad_or_huge_duration_exits_2(cli: Cli, option: str, given: str) -> No
     assert result.stdout == "" and given in result.stderr
 
 
-def test_the_longest_duration_that_fits_is_taken(cli: Cli) -> None:
+def test_the_config_bound_is_the_flag_bound(cli: Cli) -> None:
+    """36500d, as for uploads.gc_grace and sync.history_retention in the config."""
     cli.add_user()
     for option in ("--grace", "--history-retention"):
-        done = cli("gc", option, "53375995583d", "--json")
+        done = cli("gc", option, "36500d", "--json")
         assert done.exit_code == 0, done.output
+        refused = cli("gc", option, "36501d")
+        assert refused.exit_code == 2
+        assert "'36501d' is too long (at most 36500d)" in refused.stderr
+    for option in ("uploads.gc_grace", "sync.history_retention"):
+        env = "HOMESYNC_" + option.upper().replace(".", "_")
+        assert cli("gc", env={env: "36500d"}).exit_code == 0
+        config = cli("gc", env={env: "36501d"})
+        assert config.exit_code == 2 and "(at most 36500d)" in config.stderr
