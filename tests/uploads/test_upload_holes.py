@@ -9,7 +9,15 @@ from homesync import clock
 from homesync.app import create_app
 from homesync.services.container import Services
 from tests.helpers import API
-from tests.uploads.flow import complete, file_entry, init, path_of, put_chunks, random_bytes
+from tests.uploads.flow import (
+    complete,
+    file_entry,
+    init,
+    path_of,
+    put_chunks,
+    random_bytes,
+    upload,
+)
 
 
 async def test_an_empty_file_uploads_with_no_chunks(client, make_user, sign_in):
@@ -126,3 +134,29 @@ async def test_a_cancelled_upload_refuses_chunks_and_complete(client, make_user,
     assert r.json()["data"]["files"] == []
     r = await init(client, dev.auth, file_entry(data, local_id="again"))
     assert r.json()["data"]["files"][0]["uploadId"] != item["uploadId"], r.text
+
+
+async def test_a_file_in_the_folder_path_is_a_conflict_at_init(client, services, make_user,
+                                                               sign_in):
+    """``/notes/sub`` cannot be made while ``/notes`` is a file: init says so, as it does
+    for a name that is taken, before any bytes are sent (complete would be NAME_CONFLICT)."""
+    await make_user()
+    dev = await sign_in()
+    stored = random_bytes(100)
+    notes = await upload(client, dev.auth, stored, name="notes", folder="/")
+    count = "SELECT count(*) FROM uploads"
+    before = (await services.db.fetchone(count) or [None])[0]
+    data = random_bytes(5000)
+    r = await init(client, dev.auth, file_entry(data, folder="/Notes/sub"),
+                   file_entry(data, name="fine.jpg", folder="/photos", local_id="fine"))
+    assert r.status_code == 200, r.text
+    blocked, fine = r.json()["data"]["files"]
+    assert blocked["status"] == "conflict" and "uploadId" not in blocked, blocked
+    assert blocked["error"]["code"] == "NAME_CONFLICT" and blocked["fileId"] == notes["fileId"]
+    assert fine["status"] == "pending"
+    assert (await services.db.fetchone(count) or [None])[0] == before + 1
+    # Content already stored goes nowhere either (no file is made from its chunks).
+    r = await init(client, dev.auth, file_entry(stored, name="copy", folder="/notes/deeper"))
+    (clash,) = r.json()["data"]["files"]
+    assert clash["status"] == "conflict" and clash["fileId"] == notes["fileId"], clash
+    assert clash["error"]["code"] == "NAME_CONFLICT"

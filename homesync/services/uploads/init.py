@@ -9,7 +9,8 @@ For each file, in order:
    another user's content is invisible here, so init is no existence oracle;
 4. a live entry with that name (no ``fileId``) → ``conflict``, naming it: a new file never
    silently replaces another; so is a new file whose name (without case) an earlier file
-   of the same request, with other content, takes (upload or copy); likewise a new version whose ``syncToken`` predates another
+   of the same request, with other content, takes (upload or copy), or whose folder
+   cannot be made because a file stands in its path (:mod:`.places`); likewise a new version whose ``syncToken`` predates another
    device's change to the file (``complete`` checks again: see :mod:`.service`);
 5. an open upload of the same content to the same place by the same device → resumed;
 6. otherwise a new upload.
@@ -49,6 +50,12 @@ from homesync.errors import (
 from homesync.ids import new_id
 from homesync.paths import name_key, normalize_folder, normalize_name
 from homesync.services.sharing.access import UploadPlace, upload_place
+from homesync.services.uploads.places import (
+    NameClaims,
+    file_in_the_way,
+    new_file_folder,
+    same_file_key,
+)
 from homesync.services.uploads.queued import settle_queued_uploads
 from homesync.services.uploads.quota import Quota
 from homesync.services.uploads.types import FileRequest, InitEntry, InitResult, UploadOptions
@@ -167,22 +174,17 @@ class UploadPlanner:
             planned: list[tuple[FileRequest, UploadPlace | None, str | None]] = []
             twin_of: dict[int, int] = {}  # a file asked for again in this request → first ask
             first_ask: dict[tuple[object, ...], int] = {}
-            named: dict[tuple[str, str, str], str] = {}  # new files' places → their content
+            claims = NameClaims()
             for i, req in enumerate(checked):
                 place = await upload_place(tx, user_id, folder=req.folder, file_id=req.file_id)
-                ask = _same_file_key(req)
+                ask = same_file_key(req)
                 if ask in first_ask:  # one answer for both, counted once against the quota
                     twin_of[i] = first_ask[ask]
                     planned.append((req, place, "twin"))
                     continue
                 first_ask[ask] = i
                 kind = await self._decide(tx, user_id, device_id, req, place, now)
-                spot = _new_file_spot(user_id, req, place)
-                if spot is not None and kind in ("new", "resume", "copy"):
-                    # Other content under a name an earlier file here takes: its complete
-                    # would be a NAME_CONFLICT after all its bytes were sent.
-                    kind = "taken" if named.setdefault(spot, req.checksum) != req.checksum else kind
-                planned.append((req, place, kind))
+                planned.append((req, place, await claims.check(tx, user_id, req, place, kind)))
             if any(kind == "new" for _, _, kind in planned):
                 await self._check_open_sessions(tx, device_id, session_id, now)
             await self._check_quotas(tx, user_id, planned, now)
@@ -322,6 +324,15 @@ class UploadPlanner:
                 error_code=NameConflict.code,
                 error_message=f"{req.name} is also the name of another file with other content"
                               f" in {req.folder} in this request; send it under another name")
+        if kind == "blocked":
+            where = new_file_folder(user_id, req, place)
+            blocker = await file_in_the_way(tx, *where) if where is not None else None
+            assert blocker is not None
+            return InitEntry(
+                local_id=req.local_id, status="conflict", file_id=blocker["id"],
+                error_code=NameConflict.code,
+                error_message=f"{req.folder} cannot be made: {blocker['name']} in its path is"
+                              " a file, not a folder; upload to another folder")
         if kind == "stale":
             return InitEntry(
                 local_id=req.local_id, status="conflict", file_id=req.file_id,
@@ -370,25 +381,6 @@ class UploadPlanner:
                              file_id=exc.details.get("fileId"), error_code=exc.code,
                              error_message=exc.message)
         return InitEntry(local_id=req.local_id, status="deduplicated", file_id=committed.file_id)
-
-
-def _same_file_key(req: FileRequest) -> tuple[object, ...]:
-    """What makes two files of one init the same ask (as a re-init would resume it):
-    place and name compared without case, content, and the file a new version is for
-    (with the same restore flag and syncToken)."""
-    return (name_key(req.folder), name_key(req.name), req.checksum, req.size, req.file_id,
-            req.restore, req.sync_token)
-
-
-def _new_file_spot(user_id: str, req: FileRequest,
-                   place: UploadPlace | None) -> tuple[str, str, str] | None:
-    """Where a new file (not a version) would take its name: tree owner, folder and name
-    compared without case; None for a new version, which takes no name."""
-    if req.file_id is not None or (place is not None and place.target is not None):
-        return None
-    if place is not None:
-        return place.owner_id, name_key(place.folder), name_key(req.name)
-    return user_id, name_key(req.folder), name_key(req.name)
 
 
 async def changed_since(tx: Conn, target: Row | None, base_seq: int | None,
