@@ -160,3 +160,19 @@ async def test_a_file_in_the_folder_path_is_a_conflict_at_init(client, services,
     (clash,) = r.json()["data"]["files"]
     assert clash["status"] == "conflict" and clash["fileId"] == notes["fileId"], clash
     assert clash["error"]["code"] == "NAME_CONFLICT"
+
+
+async def test_a_reinit_answers_the_resumed_uploads_own_status(client, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(9000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth, only=[1])
+    for status in ("paused", "failed"):
+        r = await client.post(f"{API}/upload/progress", headers=dev.auth,
+                              json={"uploadId": item["uploadId"], "status": status})
+        assert r.status_code == 200, r.text
+        again = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+        assert again["uploadId"] == item["uploadId"]
+        assert again["status"] == status and again["completedChunks"] == [1]
+        assert [c["index"] for c in again["chunks"]] == [0, 1, 2]
