@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import socket
@@ -24,6 +25,7 @@ from homesync.cli.common import (
 )
 from homesync.config import ConfigError, Settings, example_config
 from homesync.logs import configure_logging
+from homesync.store.server_lock import DataDirInUse, hold_server_lock
 
 if TYPE_CHECKING:
     from homesync.services.container import Services
@@ -46,6 +48,20 @@ def serve(
     settings = settings_from(config, data_dir, server=server_overrides or None)
     configure_logging(settings.server.log_level, settings.server.log_format)
     open_data_dir(settings)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(hold_server_lock(settings.data_path))
+        except DataDirInUse as exc:
+            # Two servers on one data dir would each keep their own in-memory state.
+            raise fail(f"{exc}; stop it first, or give this one another --data-dir",
+                       EXIT_CONFLICT) from None
+        except OSError as exc:
+            raise fail(f"cannot lock the data dir {settings.data_path}: "
+                       f"{exc.strerror or exc}") from None
+        _run(settings)
+
+
+def _run(settings: Settings) -> None:
     # Imported here, not at the top: the web stack (Litestar, uvicorn) and the services
     # are most of every other command's start-up time, and only the server needs both.
     import uvloop
