@@ -6,8 +6,10 @@ import typer
 
 from homesync import __version__
 from homesync.cli import backup, devices, keys, maintenance, serve, status, users
+from homesync.cli.usage_errors import JsonUsageErrors
 
 app = typer.Typer(
+    cls=JsonUsageErrors,
     help="homesync: a self-hosted file-sync server for your phones.",
     no_args_is_help=True,
     add_completion=False,

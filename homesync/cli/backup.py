@@ -99,12 +99,11 @@ def _run(as_json: bool, errors: tuple[type[Exception], ...],
         with RichProgress(err_console, enabled=not as_json) as progress:
             return asyncio.run(fn(progress))
     except errors as exc:
-        raise _refused(as_json, exc) from None
+        raise _refused(exc) from None
 
 
-def _refused(as_json: bool, exc: Exception) -> typer.Exit:
-    if as_json:
-        print_document({"ok": False, "error": str(exc)})
+def _refused(exc: Exception) -> typer.Exit:
+    # fail() also prints the {ok: false, error} document under --json.
     return fail(str(exc), _EXIT_CODES.get(type(exc), EXIT_ERROR))
 
 
@@ -129,7 +128,7 @@ def create(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: DataDirOpt = 
             report: BackupReport = run_with_services(
                 settings, lambda s: s.backups.create(dest, progress))
     except BackupError as exc:
-        raise _refused(as_json, exc) from None
+        raise _refused(exc) from None
     if as_json:
         print_document(report)
     else:
@@ -243,7 +242,7 @@ def list_snapshots(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: Unuse
         manifests = [repo.manifest(name) for name in repo.snapshot_names()]
         latest = repo.latest()
     except BackupRepoError as exc:
-        raise _refused(as_json, exc) from None
+        raise _refused(exc) from None
     if as_json:
         print_document({"latest": latest, "snapshots": [_listed(m) for m in manifests]})
         return

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from homesync.cli.clickcompat import get_current_context
 from homesync.config import ConfigError, Settings, load_settings, parse_size
 from homesync.errors import HomesyncError
 from homesync.services.maintenance.chunk_problem import ChunkProblem
@@ -88,11 +89,23 @@ MAX_STORED_INT = 2**63 - 1
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    """Print ``error: message`` to stderr; raise the returned Exit (``raise fail(...)``)."""
+    """Print ``error: message`` to stderr; raise the returned Exit (``raise fail(...)``).
+
+    With ``--json``, also the ``{"ok": false, "error": message}`` document on stdout:
+    a script reads one document whatever happened (usage errors too: see usage_errors).
+    """
+    if _json_requested():
+        print_document({"ok": False, "error": message})
     # markup=False: messages quote user input, which must not be read as Rich markup.
     err_console.print("[bold red]error:[/] ", end="")
     err_console.print(message, markup=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def _json_requested() -> bool:
+    """Whether the running command was given ``--json`` (every such option is ``as_json``)."""
+    ctx = get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("as_json"))
 
 
 def settings_from(config: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:
