@@ -110,6 +110,7 @@ async def _serve(settings: Settings) -> None:
     import uvicorn
 
     from homesync.app import create_app
+    from homesync.cli.graceful import GracefulServer
     from homesync.http_protocol import EnvelopeHttpToolsProtocol
 
     with bind_listener(settings.server.host, settings.server.port) as sock:
@@ -125,7 +126,7 @@ async def _serve(settings: Settings) -> None:
                 server_header=False, timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
                 log_config=None,  # keep homesync.logs' handlers (request ids, JSON, redaction)
             )
-            server = uvicorn.Server(config)
+            server = GracefulServer(config, on_stop=services.sync.notifier.stop)
             _announce_address(settings, sock.getsockname())
             await server.serve(sockets=[sock])
         finally:

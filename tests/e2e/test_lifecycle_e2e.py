@@ -3,15 +3,24 @@ with work in flight, a start after `kill -9`."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import MakeServer
+from tests.e2e.devices import ENV as DEVICE_ENV
+from tests.e2e.devices import ParkedPolls, content, put, start_with_accounts
+from tests.e2e.devices import sign_in as dev_sign_in
 from tests.e2e.test_upload_e2e import ENV, sign_in
 from tests.helpers import API, ServerProcess, free_port
+from tests.sync.helpers import pull
+from tests.uploads.flow import complete, file_entry, init, path_of, put_chunks
 
 pytestmark = pytest.mark.e2e
 
@@ -43,3 +52,54 @@ def test_a_second_server_on_the_same_data_dir_refuses_and_the_first_keeps_servin
     server.kill9()
     server.start()
     assert httpx.get(f"{server.base}/readyz", timeout=10).status_code == 200
+
+
+async def test_sigterm_answers_a_parked_poll_at_once_lets_a_chunk_finish_and_closes_the_db(
+        make_server: MakeServer, parked_polls: ParkedPolls) -> None:
+    server = make_server({**DEVICE_ENV, **parked_polls.env})
+    start_with_accounts(server)
+    tmp = server.data_dir / "tmp"
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+        dev = await dev_sign_in(http, "alice@example.com", "phone")
+        await put(http, dev, b"first", "a.txt")
+        token = (await pull(http, dev))["nextSyncToken"]
+        poll = asyncio.create_task(http.get(f"{API}/sync/status", headers=dev.auth,
+                                            params={"syncToken": token, "wait": 300}))
+        await parked_polls.reach(http)
+        data = os.urandom(64 * 1024)
+        r = await init(http, dev.auth, file_entry(data, name="clip.mp4"), chunk_size=32 * 1024)
+        item = r.json()["data"]["files"][0]
+        rest = asyncio.Event()
+
+        async def chunk_body() -> AsyncIterator[bytes]:
+            yield data[:16 * 1024]
+            await rest.wait()
+            yield data[16 * 1024:32 * 1024]
+
+        chunk = asyncio.create_task(http.put(path_of(item["chunks"][0]["uploadUrl"]),
+                                             content=chunk_body()))
+        while not any(tmp.iterdir()):  # the server is writing the chunk: it is in flight
+            assert not chunk.done(), chunk.result().text
+            await asyncio.sleep(0.01)
+
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        # The poll answers now, as a wait that ran out would, not after the 30 s grace.
+        answer = await asyncio.wait_for(poll, 10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["hasChanges"] is False
+        rest.set()  # the chunk in flight may finish, and is stored whole
+        assert (await chunk).status_code == 200
+        assert await asyncio.to_thread(server.proc.wait, 20) == 0
+        # Closed, not killed: SQLite removes the WAL when the last connection closes.
+        assert not (server.data_dir / "homesync.sqlite3-wal").exists()
+        assert list(tmp.iterdir()) == []
+
+        server.start()
+        assert (await http.get("/readyz")).status_code == 200
+        state = (await http.get(f"{API}/upload/{item['uploadId']}", headers=dev.auth)).json()
+        assert state["data"]["completedChunks"] == [0]
+        await put_chunks(http, item, data, only=[1])
+        done = await complete(http, dev.auth, item["uploadId"], data)
+        assert done.status_code == 200, done.text
+        assert await content(http, dev, done.json()["data"]["fileId"]) == data

@@ -167,8 +167,11 @@ class Changes:
                 # the token still moves on past it).
                 if page.rows or shared.next_pos != shared_pos or reset or remaining <= 0:
                     break
-                if await wake.wait(remaining) is Wake.SIGNED_OUT:
+                why = await wake.wait(remaining)
+                if why is Wake.SIGNED_OUT:
                     signed_out = True  # nothing to record for a device that is gone
+                    break
+                if why is Wake.STOPPING:  # answered like a wait that ran out
                     break
         now = clock.now_ms()
         if not signed_out:

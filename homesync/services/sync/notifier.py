@@ -28,6 +28,7 @@ class Wake(enum.Enum):
     CHANGED = "changed"
     SIGNED_OUT = "signed_out"  # its sign-in ended, or its token's signing key was retired
     TIMEOUT = "timeout"
+    STOPPING = "stopping"  # the server is stopping: answer now, don't hold its shutdown
 
 
 class Subscription:
@@ -92,6 +93,7 @@ class ChangeNotifier:
         self._sign_ins: dict[str, set[asyncio.Future[Wake]]] = {}
         # And by the key that signed their access token, for key_retired.
         self._kids: dict[str, set[asyncio.Future[Wake]]] = {}
+        self._stopping = False
 
     def subscribe(self, user_id: str, *also: str, sign_in: str | None = None,
                   kid: str | None = None) -> Subscription:
@@ -99,6 +101,8 @@ class ChangeNotifier:
         who share with them), by the end of the poll's ``sign_in``, and by the retirement
         of ``kid``, the key that signed the poll's access token."""
         future: asyncio.Future[Wake] = asyncio.get_running_loop().create_future()
+        if self._stopping:
+            future.set_result(Wake.STOPPING)
         user_ids = (user_id, *also)
         for uid in user_ids:
             self._waiting.setdefault(uid, set()).add(future)
@@ -122,6 +126,17 @@ class ChangeNotifier:
         """Wake the polls whose access token ``kid`` signed: it is refused from now on."""
         for future in self._kids.pop(kid, ()):
             _resolve(future, Wake.SIGNED_OUT)
+
+    def stop(self) -> None:
+        """Wake every poll, now and from now on: the server is stopping, and a parked
+        poll would otherwise hold the graceful shutdown for its whole wait, then be
+        cut off without an answer."""
+        self._stopping = True
+        for index in (self._waiting, self._sign_ins, self._kids):
+            for waiting in index.values():
+                for future in waiting:
+                    _resolve(future, Wake.STOPPING)
+            index.clear()
 
     def parked(self, user_id: str | None = None) -> int:
         """How many polls wait (for ``user_id``, or in all)."""
