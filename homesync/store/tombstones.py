@@ -13,13 +13,14 @@ from homesync.store.db import Conn, Row, execute, fetchone
 __all__ = ["clear", "find", "record"]
 
 
-async def record(tx: Conn, *, user_id: str, checksum: str, file_id: str, now: int) -> None:
-    await execute(
-        tx,
+async def record(tx: Conn, *, user_id: str, deleted: list[tuple[str, str]], now: int) -> None:
+    """Tombstones for ``deleted`` (checksum, file id) pairs, in one statement (a folder
+    of thousands of photos); of two with one checksum, the later pair's file id stays."""
+    await tx.executemany(
         "INSERT INTO tombstones (user_id, checksum, file_id, deleted_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (user_id, checksum) DO UPDATE SET file_id = excluded.file_id,"
         " deleted_at = excluded.deleted_at",
-        (user_id, checksum, file_id, now),
+        [(user_id, checksum, file_id, now) for checksum, file_id in deleted],
     )
 
 

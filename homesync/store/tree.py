@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
+
 from homesync.paths import join, name_key
 from homesync.store import journal, users
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
@@ -24,6 +26,7 @@ from homesync.store.files import FILE_COLUMNS
 __all__ = [
     "CONTENT_ACTIONS",
     "TREE_COLUMNS",
+    "content_changed_among",
     "content_changed_since",
     "descendants_filter",
     "get",
@@ -103,17 +106,35 @@ async def content_changed_since(conn: Conn, file_id: str, base_seq: int,
     can no longer be told, and a conflict keeps both sides where an overwrite would lose
     one. Journal entries after the horizon are all there and judge exactly.
     """
+    return await fetchone(conn, _changed_since_sql("= ?1"),
+                          (file_id, base_seq, device_id or "", *CONTENT_ACTIONS))
+
+
+async def content_changed_among(conn: Conn, file_ids: list[str], base_seq: int,
+                                device_id: str | None) -> str | None:
+    """One of ``file_ids`` whose content another device changed after ``base_seq`` (the
+    rules of :func:`content_changed_since`), in one query for a folder of any size."""
+    if not file_ids:
+        return None
+    row = await fetchone(conn, _changed_since_sql("IN (SELECT value FROM json_each(?1))"),
+                         (msgspec.json.encode(file_ids).decode(), base_seq, device_id or "",
+                          *CONTENT_ACTIONS))
+    return None if row is None else str(row["file_id"])
+
+
+def _changed_since_sql(ids: str) -> str:
+    """:func:`content_changed_since` for the file ids ``file_id {ids}`` matches (?1); ?2
+    the base seq, ?3 the device, then :data:`CONTENT_ACTIONS`."""
     placeholders = ", ".join(f"?{4 + i}" for i in range(len(CONTENT_ACTIONS)))
-    return await fetchone(
-        conn,
-        f"SELECT seq, action, device_id, at FROM journal WHERE file_id = ?1 AND seq > ?2"
-        f" AND action IN ({placeholders}) AND (device_id IS NULL OR device_id != ?3)"
+    return (
+        f"SELECT seq, action, device_id, at, file_id FROM journal WHERE file_id {ids}"
+        f" AND seq > ?2 AND action IN ({placeholders})"
+        " AND (device_id IS NULL OR device_id != ?3)"
         " UNION ALL"
-        " SELECT f.seq, 'update', NULL, f.modified_at FROM files f JOIN users u"
-        " ON u.id = f.user_id WHERE f.id = ?1 AND ?2 < u.sync_horizon_seq"
+        " SELECT f.seq, 'update', NULL, f.modified_at, f.id FROM files f JOIN users u"
+        f" ON u.id = f.user_id WHERE f.id {ids} AND ?2 < u.sync_horizon_seq"
         " AND f.created_seq <= u.sync_horizon_seq AND f.seq > ?2"
-        " ORDER BY seq DESC LIMIT 1",
-        (file_id, base_seq, device_id or "", *CONTENT_ACTIONS),
+        " ORDER BY seq DESC LIMIT 1"
     )
 
 
@@ -121,6 +142,24 @@ async def _bump(tx: Conn, *, user_id: str, file_id: str, action: str, device_id:
                 now: int) -> int:
     return await journal.append(tx, user_id=user_id, file_id=file_id, action=action,
                                 device_id=device_id, now=now)
+
+
+# The seq of the journal entry just appended for the row being updated (:func:`_bump_all`).
+_LAST_SEQ = "(SELECT max(j.seq) FROM journal j WHERE j.file_id = files.id)"
+
+
+async def _bump_all(tx: Conn, *, user_id: str, file_ids: list[str], action: str,
+                    device_id: str | None, now: int) -> None:
+    """One journal entry per id, seqs ascending in the order given.
+
+    A folder's subtree is changed with a few statements, whatever its size: one per entry
+    held the writer, and the event loop (which runs a transaction's statements), for
+    seconds when a folder of thousands of photos was deleted, moved or restored.
+    """
+    await tx.executemany(
+        "INSERT INTO journal (user_id, file_id, action, device_id, at) VALUES (?, ?, ?, ?, ?)",
+        [(user_id, file_id, action, device_id, now) for file_id in file_ids],
+    )
 
 
 async def move(tx: Conn, *, user_id: str, row: Row, folder: str, name: str,
@@ -140,14 +179,14 @@ async def move(tx: Conn, *, user_id: str, row: Row, folder: str, name: str,
     if row["kind"] == "folder":
         old_path, new_path = join(row["folder"], row["name"]), join(folder, name)
         if old_path != new_path:
-            for child in await live_descendants(tx, user_id, old_path):
-                child_seq = await _bump(tx, user_id=user_id, file_id=child["id"], action="move",
-                                        device_id=device_id, now=now)
-                await execute(
-                    tx, "UPDATE files SET folder = ?, seq = ?, moved_seq = ? WHERE id = ?",
-                    (new_path + child["folder"][len(old_path):], child_seq, child_seq,
-                     child["id"]),
-                )
+            children = await live_descendants(tx, user_id, old_path)
+            await _bump_all(tx, user_id=user_id, file_ids=[c["id"] for c in children],
+                            action="move", device_id=device_id, now=now)
+            await tx.executemany(
+                f"UPDATE files SET folder = ?, seq = {_LAST_SEQ}, moved_seq = {_LAST_SEQ}"
+                " WHERE id = ?",
+                [(new_path + c["folder"][len(old_path):], c["id"]) for c in children],
+            )
     return seq
 
 
@@ -160,13 +199,13 @@ async def trash(tx: Conn, *, user_id: str, row: Row, device_id: str | None,
     members = [row]
     if row["kind"] == "folder":
         members += await live_descendants(tx, user_id, join(row["folder"], row["name"]))
-    for member in members:
-        seq = await _bump(tx, user_id=user_id, file_id=member["id"], action="delete",
-                          device_id=device_id, now=now)
-        await execute(
-            tx, "UPDATE files SET deleted_at = ?, trash_root = ?, seq = ? WHERE id = ?",
-            (now, row["id"], seq, member["id"]),
-        )
+    ids = [m["id"] for m in members]
+    await _bump_all(tx, user_id=user_id, file_ids=ids, action="delete", device_id=device_id,
+                    now=now)
+    await tx.executemany(
+        f"UPDATE files SET deleted_at = ?, trash_root = ?, seq = {_LAST_SEQ} WHERE id = ?",
+        [(now, row["id"], file_id) for file_id in ids],
+    )
     return members
 
 
@@ -196,21 +235,22 @@ async def restore_group(tx: Conn, *, user_id: str, row: Row, folder: str, name: 
     """
     members = await group_members(tx, user_id, row)
     old_path, new_path = join(row["folder"], row["name"]), join(folder, name)
+    await _bump_all(tx, user_id=user_id, file_ids=[m["id"] for m in members], action="restore",
+                    device_id=device_id, now=now)
+    updates = []
     for member in members:
-        seq = await _bump(tx, user_id=user_id, file_id=member["id"], action="restore",
-                          device_id=device_id, now=now)
         if member["id"] == row["id"]:
             new_folder, new_name = folder, name
         else:
             new_folder, new_name = new_path + member["folder"][len(old_path):], member["name"]
         moved = new_folder != member["folder"] or new_name != member["name"]
-        await execute(
-            tx,
-            "UPDATE files SET deleted_at = NULL, trash_root = NULL, folder = ?, name = ?,"
-            " name_key = ?, seq = ?, moved_seq = CASE WHEN ? THEN ? ELSE moved_seq END"
-            " WHERE id = ?",
-            (new_folder, new_name, name_key(new_name), seq, int(moved), seq, member["id"]),
-        )
+        updates.append((new_folder, new_name, name_key(new_name), int(moved), member["id"]))
+    await tx.executemany(
+        "UPDATE files SET deleted_at = NULL, trash_root = NULL, folder = ?, name = ?,"
+        f" name_key = ?, seq = {_LAST_SEQ},"
+        f" moved_seq = CASE WHEN ? THEN {_LAST_SEQ} ELSE moved_seq END WHERE id = ?",
+        updates,
+    )
     return members
 
 
@@ -221,14 +261,14 @@ async def purge_group(tx: Conn, *, user_id: str, row: Row, now: int) -> int:
     deletion; their versions go, which leaves the chunks to gc. Returns the bytes freed
     from the user's quota.
     """
-    freed = 0
-    for member in await group_members(tx, user_id, row):
-        got = await fetchone(tx, "SELECT coalesce(sum(size), 0) FROM file_versions"
-                                 " WHERE file_id = ?", (member["id"],))
-        freed += int(got[0]) if got else 0
-        await execute(tx, "DELETE FROM file_versions WHERE file_id = ?", (member["id"],))
-        await execute(tx, "UPDATE files SET purged_at = ?, version_id = NULL WHERE id = ?",
-                      (now, member["id"]))
+    ids = msgspec.json.encode([m["id"] for m in await group_members(tx, user_id, row)]).decode()
+    members = "(SELECT value FROM json_each(?))"
+    got = await fetchone(tx, "SELECT coalesce(sum(size), 0) FROM file_versions"
+                             f" WHERE file_id IN {members}", (ids,))
+    freed = int(got[0]) if got else 0
+    await execute(tx, f"DELETE FROM file_versions WHERE file_id IN {members}", (ids,))
+    await execute(tx, f"UPDATE files SET purged_at = ?, version_id = NULL WHERE id IN {members}",
+                  (now, ids))
     if freed:
         await users.add_usage(tx, user_id, -freed)
     return freed

@@ -65,11 +65,10 @@ def _local_side(change: LocalChange, checksum: str | None = None,
 async def move_to_trash(tx: Conn, actor: Actor, row: Row) -> None:
     """Trash a live entry (a folder with everything below it) and remember its files'
     content as deleted by the user (tombstones)."""
-    for member in await tree.trash(tx, user_id=actor.user_id, row=row,
-                                   device_id=actor.device_id, now=actor.now):
-        if member["kind"] == "file" and member["checksum"]:
-            await tombstones.record(tx, user_id=actor.user_id, checksum=member["checksum"],
-                                    file_id=member["id"], now=actor.now)
+    members = await tree.trash(tx, user_id=actor.user_id, row=row, device_id=actor.device_id,
+                               now=actor.now)
+    await tombstones.record(tx, user_id=actor.user_id, now=actor.now, deleted=[
+        (m["checksum"], m["id"]) for m in members if m["kind"] == "file" and m["checksum"]])
 
 
 class SyncEngine:
@@ -218,13 +217,12 @@ class SyncEngine:
             found = await tree.content_changed_since(tx, row["id"], actor.base_seq,
                                                      actor.device_id)
             return row if found is not None else None
-        for child in await tree.live_descendants(tx, actor.user_id,
-                                                 join(row["folder"], row["name"])):
-            if child["kind"] == "file" and child["seq"] > actor.base_seq \
-                    and await tree.content_changed_since(tx, child["id"], actor.base_seq,
-                                                         actor.device_id) is not None:
-                return child
-        return None
+        children = {child["id"]: child for child in await tree.live_descendants(
+            tx, actor.user_id, join(row["folder"], row["name"]))
+            if child["kind"] == "file" and child["seq"] > actor.base_seq}
+        found_id = await tree.content_changed_among(tx, list(children), actor.base_seq,
+                                                    actor.device_id)
+        return None if found_id is None else children[found_id]
 
     # -- rename / move ----------------------------------------------------------------
 

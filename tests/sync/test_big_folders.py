@@ -1,0 +1,89 @@
+"""A folder of many files is deleted, moved, restored and purged with a few statements.
+
+A transaction's statements run on the event loop's thread (store/connections.py), so one
+statement per file held up every request of the server: deleting a folder of 5 000 photos
+took over a second. The count of statements must not grow with the folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from homesync.services.container import Services
+from tests.helpers import API, Device
+from tests.sync.helpers import Replica, change, checksum, push, store
+
+
+class _Statements:
+    """Counts the statements sent to the writer connection (executemany counts once)."""
+
+    def __init__(self, services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        writer = services.db._writer
+        for method in ("execute", "executemany", "execute_fetchall"):
+            monkeypatch.setattr(writer, method, self._counting(getattr(writer, method)))
+
+    def _counting(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return real(*args, **kwargs)
+        return call
+
+    async def during(self, action: Awaitable[Any]) -> int:
+        before = self.count
+        await action
+        return self.count - before
+
+
+async def _folder_of(client: Any, phone: Device, folder: str, n: int) -> str:
+    """``folder`` with ``n`` files (of content the user stores: no uploads); its id."""
+    made = await push(client, phone, None, change("mkdir", folder=folder), *[
+        change("upload", f"u{i}", folder=f"{folder}/sub", name=f"IMG_{i}.jpg",
+               size=len(b"photo"), checksum=checksum(b"photo")) for i in range(n)])
+    assert {r["status"] for r in made["results"][1:]} == {"deduplicated"}
+    return str(made["results"][0]["fileId"])
+
+
+async def _ok(request: Awaitable[Any]) -> None:
+    r = await request
+    assert r.status_code == 200, r.text
+
+
+async def test_statements_do_not_grow_with_the_folder(client, services, monkeypatch,
+                                                      make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    await store(client, phone, b"photo", name="seed.jpg", folder="/")
+    small, big = await _folder_of(client, phone, "/small", 2), \
+        await _folder_of(client, phone, "/big", 60)
+    replica = Replica()
+    await replica.sync(client, phone)
+    statements = _Statements(services, monkeypatch)
+    counts: dict[str, list[int]] = {}
+
+    async def step(name: str, action: Awaitable[Any]) -> None:
+        counts.setdefault(name, []).append(await statements.during(action))
+
+    for folder_id, path, n in ((small, "/small", 2), (big, "/big", 60)):
+        token = replica.token
+        await step("rename", push(client, phone, token,
+                                  change("rename", fileId=folder_id, name=path[1:] + "2")))
+        await step("delete", push(client, phone, token, change("delete", fileId=folder_id)))
+        await step("restore", _ok(client.post(f"{API}/trash/{folder_id}/restore",
+                                              headers=phone.auth)))
+        # The devices saw every file go along, and come back.
+        await replica.sync(client, phone)
+        assert sorted(p for p in replica.paths() if p.startswith(f"{path}2/sub/")) == sorted(
+            f"{path}2/sub/IMG_{i}.jpg" for i in range(n))
+        await step("delete again", push(client, phone, replica.token,
+                                        change("delete", fileId=folder_id)))
+        await step("purge", _ok(client.delete(f"{API}/trash/{folder_id}", headers=phone.auth)))
+        await replica.sync(client, phone)
+        assert not [p for p in replica.paths() if p.startswith(path)]
+    for name, (for_2, for_60) in counts.items():
+        assert for_60 == for_2, (name, counts)
+    r = await client.get(f"{API}/trash", headers=phone.auth)
+    assert r.json()["data"]["items"] == []
