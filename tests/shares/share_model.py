@@ -71,10 +71,16 @@ class Expected:
 def expected_view(tree: Tree, shares: list[Root], owner_folder: str) -> Expected:
     out = Expected(tree=tree)
     taken: set[str] = set()
+    shared_folders = [join(tree[r.file_id][1], tree[r.file_id][2]) for r in shares
+                      if r.file_id in tree and tree[r.file_id][0] == "folder"]
     for root in sorted(shares, key=lambda r: r.order):
         if root.file_id not in tree:
             continue  # the shared item is in the trash: the share shows nothing
         _, folder, name, _ = tree[root.file_id]
+        if any(under(folder, f) for f in shared_folders):
+            # Seen inside another shared folder: it takes no name.
+            out.roots.append((root, join(folder, name), ""))
+            continue
         seen, n = name, 1
         while join(owner_folder, seen).casefold() in taken:
             n += 1

@@ -1,6 +1,6 @@
 """Same-named shared items as a property: two owners both called "Alice" share items whose
 names differ only by case or by a " (n)" (the names the recipient's numbering makes), then
-rename, trash and restore them at random. After every step, over HTTP, Bob's delta sync
+rename, trash, restore and move them (into one another's shared folders and out) at random. After every step, over HTTP, Bob's delta sync
 (on his previous state) shows every shared entry where a full sync from scratch does: the
 share feed brings every item whose " (2)" place moved, however it got there.
 """
@@ -59,7 +59,7 @@ async def _scenario(w: World, items: list[tuple[int, bool]],
     n = w.examples
     owners = [await w.user(f"alice{n}-{i}@example.com", "Alice") for i in range(2)]
     bob = await w.user(f"bob{n}@example.com", "Bob")
-    made: list[tuple[Device, str]] = []
+    made: list[tuple[Device, str, bool]] = []
     for i, (name, is_folder) in enumerate(items):
         owner = owners[i % 2]
         folder = f"/f{i}"
@@ -74,12 +74,22 @@ async def _scenario(w: World, items: list[tuple[int, bool]],
         r = await w.call("POST", "/shares", owner, json={
             "fileId": file_id, "email": bob.email, "permission": "read"})
         assert r.status_code == 201, r.text
-        made.append((owner, file_id))
+        made.append((owner, file_id, is_folder))
     seen: dict[str, str] = {}
     token = await synced(w, bob, seen, None)
     for what, i, name in ops:
-        owner, file_id = made[i % len(made)]
-        if what == "rename":
+        owner, file_id, _ = made[i % len(made)]
+        if what == "move":  # into another shared folder of its owner's, or back home
+            into, into_id, is_folder = made[name % len(made)]
+            folder = f"/f{i % len(made)}"
+            if is_folder and into is owner and into_id != file_id:
+                r = await w.call("GET", f"/files/{into_id}", owner)
+                if r.status_code == 200:  # not in the trash
+                    at = r.json()["data"]
+                    folder = at["folder"].rstrip("/") + "/" + at["name"]
+            r = await w.call("POST", "/sync/files", owner, json={"localChanges": [
+                {"action": "move", "localId": "m", "fileId": file_id, "folder": folder}]})
+        elif what == "rename":
             r = await w.call("POST", "/sync/files", owner, json={"localChanges": [
                 {"action": "rename", "localId": "r", "fileId": file_id, "name": NAMES[name]}]})
         elif what == "trash":
@@ -106,7 +116,7 @@ names = st.integers(0, len(NAMES) - 1)
 @settings(max_examples=examples(20), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(items=st.lists(st.tuples(names, st.booleans()), min_size=2, max_size=6),
-       ops=st.lists(st.tuples(st.sampled_from(["rename", "trash", "restore"]),
+       ops=st.lists(st.tuples(st.sampled_from(["rename", "trash", "restore", "move"]),
                               st.integers(0, 5), names), min_size=1, max_size=8))
 def test_a_delta_places_same_named_items_as_a_full_sync(
     world: World, items: list[tuple[int, bool]], ops: list[tuple[str, int, int]],

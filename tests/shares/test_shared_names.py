@@ -107,3 +107,57 @@ async def test_a_rename_renumbers_items_whose_own_name_has_a_number(
     fresh = Replica()
     await fresh.sync(client, w.bob)
     assert bob.paths() == fresh.paths()
+
+
+async def test_an_item_seen_inside_a_shared_folder_takes_no_name(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """a.jpg shared on its own and inside the shared /photos shows only under photos: it
+    does not push the other a.jpg shared with Bob to "a (2).jpg"."""
+    w = world
+    other = await store(client, w.alice, os.urandom(50), name="a.jpg", folder="/elsewhere")
+    inner = await share(client, w.alice, w.a_jpg["id"], "bob@example.com")
+    await share(client, w.alice, w.photos_id, "bob@example.com")
+    mine = await share(client, w.alice, other, "bob@example.com")
+    listed = (await client.get(f"{API}/shares", headers=w.bob.auth)).json()["data"]
+    paths = {s["id"]: s["path"] for s in listed["sharedWithMe"]}
+    assert (paths[inner["id"]], paths[mine["id"]]) == (f"{BOBS}/photos/2024/a.jpg",
+                                                       f"{BOBS}/a.jpg")
+    r = await client.get(f"{API}/files/{other}", headers=w.bob.auth)
+    assert (r.json()["data"]["folder"], r.json()["data"]["name"]) == (BOBS, "a.jpg")
+    bob = Replica()
+    await bob.sync(client, w.bob)
+    assert bob.paths()[f"{BOBS}/a.jpg"] is not None
+    assert f"{BOBS}/a (2).jpg" not in bob.paths()
+
+
+async def test_a_delta_follows_an_item_going_into_and_out_of_a_shared_folder(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """Sharing the folder around the older a.jpg, moving that a.jpg out and back in, and
+    revoking the folder each give the younger a.jpg its place in Bob's delta."""
+    w = world
+    other = await store(client, w.alice, os.urandom(50), name="a.jpg", folder="/elsewhere")
+    await push(client, w.alice, None, change("mkdir", folder="/", name="loose"))
+    await share(client, w.alice, w.a_jpg["id"], "bob@example.com")
+    await share(client, w.alice, other, "bob@example.com")
+    bob = Replica()
+    await bob.sync(client, w.bob)
+    assert bob.entries[other]["name"] == "a (2).jpg"
+
+    async def check(name: str) -> None:
+        await bob.sync(client, w.bob)
+        fresh = Replica()
+        await fresh.sync(client, w.bob)
+        assert bob.paths() == fresh.paths()
+        assert (bob.entries[other]["folder"], bob.entries[other]["name"]) == (BOBS, name)
+
+    photos = await share(client, w.alice, w.photos_id, "bob@example.com")
+    await check("a.jpg")
+    await push(client, w.alice, None, change("move", fileId=w.a_jpg["id"], folder="/loose"))
+    await check("a (2).jpg")
+    await push(client, w.alice, None, change("move", fileId=w.a_jpg["id"], folder="/photos"))
+    await check("a.jpg")
+    r = await client.delete(f"{API}/shares/{photos['id']}", headers=w.alice.auth)
+    assert r.status_code == 200, r.text
+    await check("a (2).jpg")

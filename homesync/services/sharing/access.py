@@ -138,9 +138,7 @@ def _outermost_write(roots: list[SharedRoot], owner_id: str, path: str) -> Share
 def _shown(roots: list[SharedRoot]) -> list[SharedRoot]:
     """The roots the recipient sees as items (one inside another owner's shared folder
     shows under that folder instead)."""
-    return [r for r in roots if not any(
-        o is not r and o.owner_id == r.owner_id and o.kind == "folder" and o.path != r.path
-        and is_under(r.path, o.path) for o in roots)]
+    return [r for r in roots if r.shown]
 
 
 async def resolve_folder(conn: Conn, user_id: str, folder: str) -> SharedPlace | None:

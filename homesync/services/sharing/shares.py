@@ -110,6 +110,8 @@ class Shares:
             if item is None or item["deleted_at"] is not None:
                 raise NotFound("No such file")
             recipient = await users.by_email(tx, email)
+            before = shared_roots(await shares.incoming(tx, recipient["id"])) \
+                if recipient is not None else []
             share_id, created = await shares.upsert(
                 tx, share_id=new_id("share"), owner_id=principal.user_id, file_id=file_id,
                 email=email, recipient_id=recipient["id"] if recipient else None,
@@ -121,6 +123,9 @@ class Shares:
                                   item=kind, name=item["name"], share_id=share_id, now=now,
                                   file_id=file_id)
                 await share_feed.add_subtree(tx, recipient_id=recipient["id"], file_id=file_id)
+                # A shared folder holding an older share frees that one's name: a younger
+                # same-named item may lose its " (2)".
+                await _feed_moved(tx, recipient["id"], before, file_id)
             row = await shares.by_id(tx, share_id)
         assert row is not None
         if created and recipient is not None:
@@ -153,10 +158,7 @@ class Shares:
                                              file_id=row["file_id"])
             await shares.delete(tx, share_id)
             if recipient_id is not None:
-                after = shared_roots(await shares.incoming(tx, recipient_id))
-                for moved in set(after) - set(before):
-                    await share_feed.add_subtree(tx, recipient_id=recipient_id,
-                                                 file_id=moved.file_id)
+                await _feed_moved(tx, recipient_id, before, row["file_id"])
         if recipient_id is not None:
             self._changed(recipient_id)
 
@@ -196,6 +198,16 @@ class Shares:
         if row is None or principal.user_id not in (row["owner_id"], row["recipient_id"]):
             raise NotFound("No such share")
         return row
+
+
+async def _feed_moved(tx: Conn, recipient_id: str, before: list[SharedRoot],
+                      changed: str) -> None:
+    """Feed the recipient's shares other than ``changed`` that appear elsewhere than
+    ``before`` (a `` (2)`` name taken or freed), with everything in them."""
+    after = shared_roots(await shares.incoming(tx, recipient_id))
+    for moved in set(after) - set(before):
+        if moved.file_id != changed:
+            await share_feed.add_subtree(tx, recipient_id=recipient_id, file_id=moved.file_id)
 
 
 def _relative(folder: str, root: str) -> str:

@@ -12,7 +12,8 @@ The rule (README "Sharing"):
 - An owner's name that is not usable as a folder name (a ``/`` in it, say) is replaced
   by their email.
 - When a shared folder and something in it are both shared with the same person, the
-  entry appears once, under the outer share.
+  entry appears once, under the outer share; the inner share takes no name (it pushes no
+  same-named item to `` (2)``).
 
 ``/Shared with me`` and the owner folders are virtual: they have no ids and are not in
 ``GET /files``; clients create them as they place the entries.
@@ -44,6 +45,7 @@ class SharedRoot(msgspec.Struct, frozen=True, kw_only=True):
     folder: str  # where the recipient sees the item: /Shared with me/<owner>
     name: str  # the item's name there (with " (2)" … when it had to be told apart)
     permission: str  # 'read' or 'write'
+    shown: bool  # False: inside another shared folder of its owner, seen there (``name`` unused)
 
     @property
     def virtual_path(self) -> str:
@@ -68,21 +70,35 @@ def shared_roots(rows: Iterable[Row]) -> list[SharedRoot]:
     """The recipient's live shares (rows of ``store.shares.incoming``), oldest first,
     each with the place it appears at."""
     ordered = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+    folders = {(r["owner_id"], join(r["folder"], r["name"])) for r in ordered
+               if r["kind"] == "folder"}
     taken: set[str] = set()
     roots: list[SharedRoot] = []
     for row in ordered:
         folder = _owner_folder(row["owner_name"], row["owner_email"])
         name, n = row["name"], 1
-        # Case-insensitively, as names within a folder are on the devices.
-        while join(folder, name).casefold() in taken:
+        shown = not _in_shared_folder(row["owner_id"], row["folder"], folders)
+        # Case-insensitively, as names within a folder are on the devices. A share seen
+        # inside another one takes no name: nothing of it shows here.
+        while shown and join(folder, name).casefold() in taken:
             n += 1
             name = _numbered(row["name"], n)
-        taken.add(join(folder, name).casefold())
+        if shown:
+            taken.add(join(folder, name).casefold())
         roots.append(SharedRoot(share_id=row["id"], owner_id=row["owner_id"],
                                 file_id=row["file_id"], kind=row["kind"],
                                 path=join(row["folder"], row["name"]), folder=folder,
-                                name=name, permission=row["permission"]))
+                                name=name, permission=row["permission"], shown=shown))
     return roots
+
+
+def _in_shared_folder(owner_id: str, folder: str, shared: set[tuple[str, str]]) -> bool:
+    """``folder`` (of the owner's) or a folder above it is one of ``shared``."""
+    while (owner_id, folder) not in shared:
+        if folder == "/":
+            return False
+        folder = folder.rsplit("/", 1)[0] or "/"
+    return True
 
 
 def locate(roots: list[SharedRoot], *, owner_id: str, file_id: str, folder: str,
