@@ -45,7 +45,7 @@ WITH stems AS (
              || substr(k, dot)
         ELSE substr(k, 1, instr(k || ' (', ' (') - 1) END AS stem
     FROM (SELECT id, name_key AS k, length(rtrim(name_key, replace(name_key, '.', ''))) AS dot
-          FROM files WHERE deleted_at IS NULL)),
+          FROM files WHERE deleted_at IS NULL AND id IN (SELECT file_id FROM shares))),
 inner_shares AS (
     SELECT DISTINCT h.recipient_id, hs.stem
     FROM share_roots h JOIN stems hs ON hs.id = h.file_id
