@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from homesync.api.wire import respond
-from homesync.errors import HomesyncError
+from homesync.errors import DiskFull, HomesyncError, ServiceUnavailable
 
 __all__ = ["exception_handlers"]
 
@@ -55,7 +57,36 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     return _error(request, status, code, message, details, headers)
 
 
+# SQLite's primary result codes (the low byte of an extended one, as in SQLITE_IOERR_WRITE).
+_SQLITE_FULL = 13
+_SQLITE_UNWRITABLE = {8, 10, 14}  # SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN
+_OS_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def _storage_failure(exc: Exception) -> HomesyncError | None:
+    """A full disk or storage that cannot be written, wherever it surfaced (a chunk, the
+    database's WAL, a commit): the answer a client can act on. Nothing was stored — a
+    failed write rolls its whole transaction back — and reads keep working."""
+    if isinstance(exc, sqlite3.Error):
+        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        if code == _SQLITE_FULL:
+            return DiskFull()
+        if code in _SQLITE_UNWRITABLE:
+            return ServiceUnavailable("The server cannot write to its storage")
+    elif isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return DiskFull()
+        if exc.errno in _OS_UNWRITABLE:
+            return ServiceUnavailable("The server cannot write to its storage")
+    return None
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    failure = _storage_failure(exc)
+    if failure is not None:
+        # One line, no traceback: the cause is the disk, not the code path.
+        log.error("%s on %s %s: %s", failure.code, request.method, request.url.path, exc)
+        return _homesync_error(request, failure)
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return _error(request, 500, "INTERNAL_ERROR", "Internal server error")
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ from homesync.store.migrate import apply_migrations
 
 __all__ = ["Conn", "Database", "InlineReader", "Reads", "Row", "execute", "fetchall", "fetchone",
            "note_change"]
+
+log = logging.getLogger("homesync.store")
 
 # Blocks sharing one commit at most: the first of them waits for all the others.
 _MAX_BATCH = 64
@@ -128,6 +132,19 @@ class Database:
                 if self._batch is batch:
                     await self._commit(batch)
         await batch.committed
+
+    async def bookkeeping(self, write: Callable[[Conn], Awaitable[object]]) -> bool:
+        """Run ``write`` in a transaction, for what a read notes on the side (when a device
+        last synced). If the database cannot take it — a full disk, storage gone
+        read-only — it is logged and skipped (``False``), nothing of it stored, and the
+        read still answers."""
+        try:
+            async with self.transaction() as tx:
+                await write(tx)
+        except (sqlite3.OperationalError, OSError) as exc:
+            log.warning("skipped a bookkeeping write: %s", exc)
+            return False
+        return True
 
     async def _begin(self) -> _Batch:
         if not await self._writer.begin_at_once():

@@ -253,8 +253,8 @@ class Changes:
         if now - self._sync_written.get(device_id, 0) < _SYNC_TOUCH_INTERVAL_MS:
             return
         self._sync_written[device_id] = now
-        async with self._db.transaction() as tx:
-            await devices.touch_sync(tx, device_id, now)
+        # A full disk must not fail the read: this is retried at a later call.
+        await self._db.bookkeeping(lambda tx: devices.touch_sync(tx, device_id, now))
 
 
 def _below_horizon(seq: int, shared_pos: int, pos: Row) -> bool:

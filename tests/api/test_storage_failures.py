@@ -1,0 +1,39 @@
+"""Storage that cannot be written (D6, I2): a clear 503 or 507 in the envelope, never a
+bare 500; nothing is recorded, reads keep answering, and writes work again once the
+storage does. (A real full disk under a real server: tests/e2e/test_disk_full_e2e.py.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+
+from homesync.services.container import Services
+from tests.conftest import MakeUser, SignIn
+from tests.helpers import API
+from tests.uploads.flow import file_entry, init
+
+
+async def test_a_database_that_refuses_writes_gives_503_changes_nothing_and_reads_go_on(
+        client: AsyncTestClient[Any], services: Services, make_user: MakeUser,
+        sign_in: SignIn) -> None:
+    await make_user()
+    dev = await sign_in()
+    writer = services.db._writer  # what a read-only file or mount does to every write
+    await writer.execute("PRAGMA query_only = ON")
+    try:
+        r = await init(client, dev.auth, file_entry(b"x" * 100))
+        assert r.status_code == 503, r.text
+        assert r.json() == {"success": False, "error": {
+            "code": "UNAVAILABLE", "message": "The server cannot write to its storage",
+            "details": {}}}
+        # A sync call notes when the device last synced; that write is skipped, not fatal.
+        r = await client.get(f"{API}/sync/status", headers=dev.auth)
+        assert r.status_code == 200, r.text
+        assert (await client.get(f"{API}/files", headers=dev.auth)).status_code == 200
+    finally:
+        await writer.execute("PRAGMA query_only = OFF")
+    row = await services.db.fetchone("SELECT count(*) FROM uploads")
+    assert row is not None and row[0] == 0
+    r = await init(client, dev.auth, file_entry(b"x" * 100))
+    assert r.status_code == 200, r.text
