@@ -123,6 +123,29 @@ async def test_trash_restore_into_a_folder_renamed_in_case(client, make_user, si
     assert got.content == b"notes"
 
 
+async def test_trash_restore_when_a_file_took_its_folders_name(client, make_user, sign_in):
+    """``a.txt`` was deleted, then its folder ``/docs/2024``, and a file took the name
+    ``Docs`` meanwhile. Restoring puts it into ``/docs (restored)/2024`` (as a taken name
+    does for the entry itself): it answered 409 and could not be restored at all."""
+    await make_user()
+    phone = await sign_in()
+    notes = await store(client, phone, b"notes", name="a.txt", folder="/docs/2024")
+    todo = await store(client, phone, b"todo", name="b.txt", folder="/docs/2024")
+    docs = (await push(client, phone, None, change("mkdir", folder="/docs")))["results"][0]
+    token = (await pull(client, phone))["nextSyncToken"]
+    await push(client, phone, token, change("delete", fileId=notes))
+    await push(client, phone, token, change("delete", fileId=docs["fileId"]))
+    in_the_way = await store(client, phone, b"a file", name="Docs", folder="/")
+    for file_id in (notes, todo):  # the second goes into the folder the first one made
+        r = await client.post(f"{API}/trash/{file_id}/restore", headers=phone.auth)
+        assert r.status_code == 200, r.text
+        assert r.json()["data"]["file"]["folder"] == "/docs (restored)/2024"
+    got = await client.get(f"{API}/files/{notes}/content", headers=phone.auth)
+    assert got.content == b"notes"
+    r = await client.get(f"{API}/files/{in_the_way}/content", headers=phone.auth)
+    assert r.content == b"a file"
+
+
 async def test_version_restore_of_a_trashed_file_is_409(client, make_user, sign_in):
     await make_user()
     phone = await sign_in()

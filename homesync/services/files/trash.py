@@ -13,6 +13,7 @@ import msgspec
 
 from homesync import clock
 from homesync.errors import NotFound
+from homesync.paths import join
 from homesync.services.files.naming import find_free_name, restored_names
 from homesync.services.files.views import FileInfo, file_info
 from homesync.services.sync.notifier import ChangeNotifier
@@ -60,10 +61,7 @@ class Trash:
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             row = await self._trashed(tx, user_id, file_id)
-            # The folder as the tree spells it now: renamed in case while this was in the
-            # trash, "/docs" is "/Docs" (restored into "/docs", no folder would hold it).
-            folder = await files.ensure_folder(tx, user_id=user_id, folder=row["folder"],
-                                               device_id=device_id, now=now)
+            folder = await _folder_to_restore_into(tx, user_id, row["folder"], device_id, now)
             name, _ = await find_free_name(tx, user_id, folder, restored_names(row["name"]))
             await tree.restore_group(tx, user_id=user_id, row=row, folder=folder,
                                      name=name, device_id=device_id, now=now)
@@ -101,3 +99,26 @@ class Trash:
         if row is None or row["deleted_at"] is None or row["purged_at"] is not None:
             raise NotFound("Not in the trash")
         return row
+
+
+async def _folder_to_restore_into(tx: Conn, user_id: str, folder: str, device_id: str | None,
+                                  now: int) -> str:
+    """``folder`` as the tree spells it now, made if it is gone.
+
+    Renamed in case while the entry was in the trash, "/docs" is "/Docs" (restored into
+    "/docs", no folder would hold it). A segment whose name a *file* took meanwhile becomes
+    "docs (restored)" (or the first such name that is free or a folder), as a taken name
+    does for the entry itself: the restore does not fail on it.
+    """
+    path = "/"
+    for segment in folder.strip("/").split("/") if folder != "/" else ():
+        for candidate in restored_names(segment):
+            here = await files.find_by_name(tx, user_id, path, candidate)
+            if here is None:
+                break  # gone: made below, with everything under it
+            if here["kind"] == "folder":
+                candidate = here["name"]
+                break
+        path = join(path, candidate)
+    return await files.ensure_folder(tx, user_id=user_id, folder=path, device_id=device_id,
+                                     now=now)
