@@ -266,6 +266,27 @@ async def test_modify_delete_resolved_after_its_folder_was_renamed_in_case(clien
         await push(client, laptop, None, change("rename", fileId=docs["fileId"], name="docs"))
 
 
+async def test_modify_delete_resolved_after_a_file_took_its_folders_name(client, devices):
+    """The laptop deleted notes.txt, then ``/docs``, and made a file named ``docs``; the
+    phone had edited notes.txt. keep_local brings it back into ``/docs (restored)``, as
+    a trash restore does: the resolution was rejected (``/docs is a file``) and the
+    conflict could not be resolved that way."""
+    laptop, phone = devices
+    file_id = await store(client, laptop, b"v1", name="notes.txt")
+    docs = (await push(client, laptop, None, change("mkdir", folder="/docs")))["results"][0]
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await push(client, laptop, None, change("delete", fileId=file_id))
+    await push(client, laptop, None, change("delete", fileId=docs["fileId"]))
+    await store(client, laptop, b"a file", name="docs", folder="/")
+    edit = b"phone kept editing"
+    await store(client, phone, edit, name="scratch.bin", folder="/tmp")
+    out = await push(client, phone, stale, upload_change(edit, fileId=file_id))
+    [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                             "resolution": "keep_local"})
+    assert result["status"] == "resolved", result
+    assert await listing(client, phone, "/docs (restored)") == {"notes.txt": checksum(edit)}
+
+
 async def test_delete_modify_resolutions(client, devices):
     laptop, phone = devices
     for choice in ("keep_remote", "keep_local", "keep_both"):

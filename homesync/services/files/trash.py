@@ -20,7 +20,7 @@ from homesync.services.sync.notifier import ChangeNotifier
 from homesync.store import files, trash, tree
 from homesync.store.db import Conn, Database, Row
 
-__all__ = ["Trash", "TrashEntry"]
+__all__ = ["Trash", "TrashEntry", "untrash"]
 
 _BATCH = 200
 
@@ -61,10 +61,7 @@ class Trash:
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             row = await self._trashed(tx, user_id, file_id)
-            folder = await _folder_to_restore_into(tx, user_id, row["folder"], device_id, now)
-            name, _ = await find_free_name(tx, user_id, folder, restored_names(row["name"]))
-            await tree.restore_group(tx, user_id=user_id, row=row, folder=folder,
-                                     name=name, device_id=device_id, now=now)
+            await untrash(tx, user_id=user_id, row=row, device_id=device_id, now=now)
             restored = await files.get_file(tx, user_id, file_id)
         assert restored is not None
         self._notifier.changed(user_id)
@@ -99,6 +96,15 @@ class Trash:
         if row is None or row["deleted_at"] is None or row["purged_at"] is not None:
             raise NotFound("Not in the trash")
         return row
+
+
+async def untrash(tx: Conn, *, user_id: str, row: Row, device_id: str | None, now: int) -> None:
+    """Bring the trashed ``row`` (with its group below it) back where it was, under a free
+    name (a trash restore, and a conflict resolution that keeps a deleted file)."""
+    folder = await _folder_to_restore_into(tx, user_id, row["folder"], device_id, now)
+    name, _ = await find_free_name(tx, user_id, folder, restored_names(row["name"]))
+    await tree.restore_group(tx, user_id=user_id, row=row, folder=folder, name=name,
+                             device_id=device_id, now=now)
 
 
 async def _folder_to_restore_into(tx: Conn, user_id: str, folder: str, device_id: str | None,

@@ -25,6 +25,7 @@ from homesync.errors import HomesyncError, InvalidPath, NotFound, ValidationErro
 from homesync.paths import is_under, join, normalize_folder, normalize_name
 from homesync.services.files.content import ContentPlacer
 from homesync.services.files.naming import conflicted_copy_names, find_free_name, restored_names
+from homesync.services.files.trash import untrash
 from homesync.services.sync.conflicts import ConflictSide, ConflictView, conflict_view
 from homesync.services.sync.engine import move_to_trash
 from homesync.services.sync.notifier import ChangeNotifier
@@ -278,13 +279,10 @@ class Resolver:
     # -- trash and tree ----------------------------------------------------------------
 
     async def _untrash(self, tx: Conn, actor: Actor, row: Row) -> Row:
-        """Bring a trashed entry back where it was (under a free name), with its group;
-        into its folder as the tree spells it now (see :meth:`Trash.restore`)."""
-        folder = await files.ensure_folder(tx, user_id=actor.user_id, folder=row["folder"],
-                                           device_id=actor.device_id, now=actor.now)
-        name, _ = await find_free_name(tx, actor.user_id, folder, restored_names(row["name"]))
-        await tree.restore_group(tx, user_id=actor.user_id, row=row, folder=folder,
-                                 name=name, device_id=actor.device_id, now=actor.now)
+        """Bring a trashed entry back where it was (under a free name), with its group,
+        as a trash restore does."""
+        await untrash(tx, user_id=actor.user_id, row=row, device_id=actor.device_id,
+                      now=actor.now)
         return await _file(tx, actor, row["id"])
 
     async def _delete(self, tx: Conn, actor: Actor, file_id: str | None) -> str | None:
