@@ -62,7 +62,7 @@ def _content_headers(content: Content) -> dict[str, str]:
         "Content-Length": str(content.length),
         "Content-Disposition": f"attachment; filename=\"{fallback}\"; "
                                f"filename*=UTF-8''{quote(name, safe='')}",
-        "Last-Modified": http_date(content.file.modified_at),
+        "Last-Modified": http_date(content.stored_at),
         "X-Content-Type-Options": "nosniff",
         # Set here, not as a media type, which would add "; charset=utf-8" to text/* on
         # GET only: the type is the uploaded one, on GET and HEAD alike.

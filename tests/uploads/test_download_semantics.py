@@ -7,7 +7,15 @@ import pytest
 from homesync.store import files
 from homesync.store.db import execute
 from tests.helpers import API
-from tests.uploads.flow import checksum, file_entry, init, random_bytes, upload
+from tests.uploads.flow import (
+    checksum,
+    complete,
+    file_entry,
+    init,
+    put_chunks,
+    random_bytes,
+    upload,
+)
 
 
 @pytest.fixture
@@ -115,7 +123,8 @@ async def test_a_download_under_way_keeps_streaming_the_version_it_began(client,
     assert r.status_code == 200 and r.content == new
 
 
-# 2023-11-14 22:13:20.500 UTC: Last-Modified shows whole seconds.
+# When the server stored the content, 2023-11-14 22:13:20.500 UTC: Last-Modified shows
+# whole seconds.
 MODIFIED_MS = 1_700_000_000_500
 LAST_MODIFIED = "Tue, 14 Nov 2023 22:13:20 GMT"
 
@@ -124,7 +133,7 @@ LAST_MODIFIED = "Tue, 14 Nov 2023 22:13:20 GMT"
 async def dated(client, services, small):
     dev, data, url = small
     async with services.db.transaction() as tx:
-        await execute(tx, "UPDATE files SET modified_at = ?", (MODIFIED_MS,))
+        await execute(tx, "UPDATE file_versions SET created_at = ?", (MODIFIED_MS,))
     r = await client.get(url, headers=dev.auth)
     assert r.headers["last-modified"] == LAST_MODIFIED
     return dev, data, url
@@ -164,6 +173,31 @@ async def test_if_none_match_overrules_if_modified_since(client, dated):
     assert r.status_code == 200 and r.content == data
     r = await client.get(url, headers={**dev.auth, "If-Modified-Since": "Mon, 01 Jan 1990 "
                                        "00:00:00 GMT", "If-None-Match": f'"{checksum(data)}"'})
+    assert r.status_code == 304
+
+
+async def test_a_new_version_with_an_older_modified_at_is_never_not_modified(client, dated):
+    """Last-Modified is when the server stored the bytes, not the modifiedAt the phone
+    sent: a new version with an older one still counts as modified since the last copy."""
+    dev, data, url = dated  # the first version stored in 2023
+    file_id = url.split("/")[-2]
+    first = await client.get(url, headers=dev.auth)
+    newer = random_bytes(10_000)
+    r = await init(client, dev.auth, file_entry(newer, name="notes.txt", mimeType="text/plain",
+                                                fileId=file_id))
+    item = r.json()["data"]["files"][0]
+    assert "chunks" in item, item
+    await put_chunks(client, item, newer)
+    r = await complete(client, dev.auth, item["uploadId"], newer,
+                       metadata={"modifiedAt": "2001-01-01T00:00:00Z"})
+    assert r.status_code == 200, r.text
+    meta = (await client.get(f"{API}/files/{file_id}", headers=dev.auth)).json()["data"]
+    assert meta["modifiedAt"] == "2001-01-01T00:00:00Z"  # the file keeps the phone's time
+    r = await client.get(url, headers={**dev.auth,
+                                       "If-Modified-Since": first.headers["last-modified"]})
+    assert r.status_code == 200 and r.content == newer
+    r = await client.get(url, headers={**dev.auth,
+                                       "If-Modified-Since": r.headers["last-modified"]})
     assert r.status_code == 304
 
 

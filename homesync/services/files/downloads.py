@@ -54,8 +54,12 @@ class Content(msgspec.Struct, frozen=True, kw_only=True):
     end: int
     partial: bool
     body: AsyncGenerator[bytes, None]
-    # If-None-Match named this ETag, or (without it) If-Modified-Since is not before the
-    # file's time: answer 304; ``body`` is then empty and no chunk was looked at.
+    # When the server stored this content (epoch ms): Last-Modified, and what the date
+    # preconditions test. Not the file's modifiedAt, which the phone chose: a new version
+    # may carry an older one, and a client holding a date would get a 304 for new bytes.
+    stored_at: int
+    # If-None-Match named this ETag, or (without it) If-Modified-Since is not before
+    # ``stored_at``: answer 304; ``body`` is then empty and no chunk was looked at.
     not_modified: bool = False
 
     @property
@@ -185,20 +189,21 @@ class Downloads:
         if version is None or version["file_id"] != file_id:
             raise NotFound("No such version")
         size, etag = int(version["size"]), str(version["checksum"])
+        stored_at = int(version["created_at"])
         if (if_match is None and if_unmodified_since is not None
-                and not unmodified_since(info.modified_at, if_unmodified_since)):
+                and not unmodified_since(stored_at, if_unmodified_since)):
             raise PreconditionFailed("The file was modified after If-Unmodified-Since")
         if if_none_match is not None:
             not_modified = etag_matches(if_none_match, etag)
         else:
             not_modified = (if_modified_since is not None
-                            and not modified_since(info.modified_at, if_modified_since))
+                            and not modified_since(stored_at, if_modified_since))
         if not_modified:
             # No bytes go out, so the chunks are not looked at: a damaged file still
             # answers 304 to a client whose copy is current.
             return Content(file=info, etag=etag, mime_type=_servable(str(version["mime_type"])),
                            size=size, start=0, end=size - 1, partial=False, body=_nothing(),
-                           not_modified=True)
+                           stored_at=stored_at, not_modified=True)
         if if_range is not None and not if_range_holds(if_range, etag):
             range_header = None  # the client's copy is of other content
         wanted = parse_range(range_header, size)
@@ -213,7 +218,7 @@ class Downloads:
                                     f" {chunk_hash[:12]}); run `homesync fsck`")
         return Content(file=info, etag=etag, mime_type=_servable(str(version["mime_type"])),
                        size=size, start=start, end=end, partial=wanted is not None,
-                       body=self._stream(pieces))
+                       body=self._stream(pieces), stored_at=stored_at)
 
     async def _stream(self, pieces: list[tuple[str, int, int]]) -> AsyncGenerator[bytes, None]:
         for chunk_hash, lo, hi in pieces:
