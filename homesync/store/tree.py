@@ -216,9 +216,12 @@ async def group_members(conn: Conn, user_id: str, row: Row) -> list[Row]:
     rows = [row]
     if row["kind"] == "folder":
         where, params = descendants_filter(join(row["folder"], row["name"]))
+        # "+user_id": found by files_trash_root, the group's own rows; the planner's pick,
+        # files_trash, read every row in the user's trash (50 000 after a big delete) for
+        # each group restored or purged.
         rows += await fetchall(
             conn,
-            f"SELECT {TREE_COLUMNS} FROM files WHERE user_id = ? AND trash_root = ?"
+            f"SELECT {TREE_COLUMNS} FROM files WHERE +user_id = ? AND trash_root = ?"
             f" AND purged_at IS NULL AND deleted_at IS NOT NULL AND id != ? AND {where}"
             " ORDER BY length(folder), folder, name_key",
             [user_id, root, row["id"], *params],
