@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -103,3 +104,23 @@ async def test_sigterm_answers_a_parked_poll_at_once_lets_a_chunk_finish_and_clo
         done = await complete(http, dev.auth, item["uploadId"], data)
         assert done.status_code == 200, done.text
         assert await content(http, dev, done.json()["data"]["fileId"]) == data
+
+
+def test_restore_force_refuses_the_data_dir_of_a_running_server(
+        server: ServerProcess, tmp_path: Path) -> None:
+    server.start()
+    dest = tmp_path / "backup"
+    with httpx.Client(base_url=server.base, timeout=10) as http:
+        auth = sign_in(server, http)
+        made = server.cli("backup", "create", str(dest))
+        assert made.returncode == 0, made.stdout + made.stderr
+        before = sorted(p.name for p in server.data_dir.iterdir())
+        restored = server.cli("backup", "restore", str(dest), "--force")
+        assert restored.returncode == 4, restored.stdout + restored.stderr
+        assert "server is running" in restored.stdout + restored.stderr
+        # Nothing moved from under the server: it keeps serving the same database.
+        assert sorted(p.name for p in server.data_dir.iterdir()) == before
+        assert http.get(f"{API}/devices", headers=auth).status_code == 200
+    server.stop()
+    restored = server.cli("backup", "restore", str(dest), "--force")
+    assert restored.returncode == 0, restored.stdout + restored.stderr

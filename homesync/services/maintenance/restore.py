@@ -37,6 +37,7 @@ from homesync.store.backup_repo import (
 from homesync.store.db import Conn, Database
 from homesync.store.keys import SECRET_FILE
 from homesync.store.local_chunks import LocalChunkStore
+from homesync.store.server_lock import server_running
 from homesync.store.snapshot import (
     ChunkRef,
     files_using_chunks,
@@ -227,6 +228,10 @@ def _prepare_target(data_dir: Path, force: bool) -> str | None:
     if data_dir.exists() and not data_dir.is_dir():
         raise RestoreTargetTaken(f"{data_dir} is not a directory")
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if server_running(data_dir):
+        # --force would move the live database and chunks from under it: what phones
+        # upload meanwhile would land in the moved-aside copy, not in the restored one.
+        raise RestoreTargetTaken(f"a homesync server is running on {data_dir}; stop it first")
     # A filesystem's own lost+found (the data dir may be a mount point) is not content.
     entries = [p for p in data_dir.iterdir() if p.name != "lost+found"]
     if not entries or (data_dir / RESTORE_MARKER).exists():
