@@ -10,6 +10,7 @@ The access line has the path but never the query string: chunk URLs carry signat
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import re
@@ -37,6 +38,10 @@ log = logging.getLogger("homesync.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _QUIET = ("/healthz", "/readyz")  # probes every few seconds: only at debug level
 _CHUNK_ROUTE = "/upload/chunk/"
+# The answer to a request a stop cut off (see Observability.__call__).
+_STOPPING = (b'{"success":false,"error":{"code":"UNAVAILABLE",'
+             b'"message":"The server is stopping; send the request again shortly",'
+             b'"details":{}}}')
 
 
 def install(app: Litestar, metrics: Metrics, access_log: str) -> None:
@@ -77,9 +82,12 @@ class Observability:
                 received += len(message.get("body", b""))
             return message
 
+        answered = False
+
         async def tagging_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
+                answered = True
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []),
                                       (b"x-request-id", rid.encode())]
@@ -88,6 +96,17 @@ class Observability:
         self.metrics.in_flight += 1
         try:
             await self.app(scope, counting_receive, tagging_send)
+        except asyncio.CancelledError:
+            # Only a stop that outlived its grace period cancels a request (a chunk still
+            # trickling in, say); uvicorn would answer a plain-text 500. The envelope's 503
+            # instead: send it again once the server is back (every write is safe to repeat).
+            if not answered:
+                await tagging_send({"type": "http.response.start", "status": 503, "headers": [
+                    (b"content-type", b"application/json"), (b"retry-after", b"10"),
+                    (b"content-length", str(len(_STOPPING)).encode()),
+                    (b"connection", b"close")]})
+                await tagging_send({"type": "http.response.body", "body": _STOPPING})
+            raise
         finally:
             seconds = time.perf_counter() - started
             self.metrics.in_flight -= 1
