@@ -111,20 +111,21 @@ async def content_changed_since(conn: Conn, file_id: str, base_seq: int,
 
 
 async def content_changed_among(conn: Conn, file_ids: list[str], base_seq: int,
-                                device_id: str | None) -> str | None:
-    """One of ``file_ids`` whose content another device changed after ``base_seq`` (the
+                                device_id: str | None) -> set[str]:
+    """Those of ``file_ids`` whose content another device changed after ``base_seq`` (the
     rules of :func:`content_changed_since`), in one query for a folder of any size."""
     if not file_ids:
-        return None
-    row = await fetchone(conn, _changed_since_sql("IN (SELECT value FROM json_each(?1))"),
-                         (msgspec.json.encode(file_ids).decode(), base_seq, device_id or "",
-                          *CONTENT_ACTIONS))
-    return None if row is None else str(row["file_id"])
+        return set()
+    sql = _changed_since_sql("IN (SELECT value FROM json_each(?1))", limit=False)
+    rows = await fetchall(conn, sql, (msgspec.json.encode(file_ids).decode(), base_seq,
+                                      device_id or "", *CONTENT_ACTIONS))
+    return {str(row["file_id"]) for row in rows}
 
 
-def _changed_since_sql(ids: str) -> str:
+def _changed_since_sql(ids: str, *, limit: bool = True) -> str:
     """:func:`content_changed_since` for the file ids ``file_id {ids}`` matches (?1); ?2
-    the base seq, ?3 the device, then :data:`CONTENT_ACTIONS`."""
+    the base seq, ?3 the device, then :data:`CONTENT_ACTIONS`. Without ``limit``, every
+    such change."""
     placeholders = ", ".join(f"?{4 + i}" for i in range(len(CONTENT_ACTIONS)))
     return (
         f"SELECT seq, action, device_id, at, file_id FROM journal WHERE file_id {ids}"
@@ -134,7 +135,7 @@ def _changed_since_sql(ids: str) -> str:
         " SELECT f.seq, 'update', NULL, f.modified_at, f.id FROM files f JOIN users u"
         f" ON u.id = f.user_id WHERE f.id {ids} AND ?2 < u.sync_horizon_seq"
         " AND f.created_seq <= u.sync_horizon_seq AND f.seq > ?2"
-        " ORDER BY seq DESC LIMIT 1"
+        + (" ORDER BY seq DESC LIMIT 1" if limit else "")
     )
 
 

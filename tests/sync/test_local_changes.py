@@ -108,6 +108,36 @@ async def test_delete_modify_conflict_and_plain_delete(client, make_user, sign_i
     assert r.status_code == 200  # still there
 
 
+async def test_deleting_a_folder_with_a_file_edited_elsewhere_is_a_conflict(client, make_user,
+                                                                            sign_in):
+    """The delete names the shallowest file another device edited (the same one when
+    retried: the same conflict) and trashes nothing; the device's own edits never count."""
+    await make_user()
+    laptop = await sign_in(client_id="laptop")
+    phone = await sign_in(client_id="phone")
+    deep = await store(client, laptop, b"deep v1", name="deep.txt", folder="/album/day1")
+    top = await store(client, laptop, b"top v1", name="top.txt", folder="/album")
+    own = await store(client, laptop, b"own v1", name="own.txt", folder="/album")
+    album = (await push(client, laptop, None, change("mkdir", folder="/album")))["results"][0]
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await store(client, phone, b"own v2", name="own.txt", file_id=own)
+    out = await push(client, phone, stale, change("delete", fileId=album["fileId"]))
+    assert [r["status"] for r in out["results"]] == ["applied"]  # only its own edit
+    r = await client.post(f"{API}/trash/{album['fileId']}/restore", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await store(client, laptop, b"top v2", name="top.txt", file_id=top)
+    await store(client, laptop, b"deep v2", name="deep.txt", file_id=deep)
+    first = await push(client, phone, stale, change("delete", fileId=album["fileId"]))
+    again = await push(client, phone, stale, change("delete", fileId=album["fileId"]))
+    assert [r["status"] for r in first["results"]] == ["conflict"]
+    assert again["results"][0]["conflictId"] == first["results"][0]["conflictId"]
+    [conflict] = (await pull(client, phone))["conflicts"]
+    assert (conflict["type"], conflict["remote"]["fileId"]) == ("delete_modify", top)
+    r = await client.get(f"{API}/files/{deep}", headers=phone.auth)
+    assert r.status_code == 200 and r.json()["data"]["checksum"] == checksum(b"deep v2")
+
+
 async def test_modify_delete_and_deleted_on_server(client, make_user, sign_in):
     await make_user()
     laptop = await sign_in(client_id="laptop")

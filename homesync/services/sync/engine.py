@@ -217,12 +217,13 @@ class SyncEngine:
             found = await tree.content_changed_since(tx, row["id"], actor.base_seq,
                                                      actor.device_id)
             return row if found is not None else None
-        children = {child["id"]: child for child in await tree.live_descendants(
+        children = [child for child in await tree.live_descendants(
             tx, actor.user_id, join(row["folder"], row["name"]))
-            if child["kind"] == "file" and child["seq"] > actor.base_seq}
-        found_id = await tree.content_changed_among(tx, list(children), actor.base_seq,
-                                                    actor.device_id)
-        return None if found_id is None else children[found_id]
+            if child["kind"] == "file" and child["seq"] > actor.base_seq]
+        changed = await tree.content_changed_among(tx, [c["id"] for c in children],
+                                                   actor.base_seq, actor.device_id)
+        # The shallowest first, as a retried delete names the same one (its conflict).
+        return next((c for c in children if c["id"] in changed), None)
 
     # -- rename / move ----------------------------------------------------------------
 
