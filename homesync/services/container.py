@@ -162,7 +162,12 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        await self.uploads.digests.aclose()
-        await self.outbox.aclose()
-        await self.push.aclose()
-        await self.db.close()
+        # Each step even when one before failed (handing back push leases needs a write,
+        # which a full disk refuses): the database is closed whatever happens.
+        for name, step in (("upload hashing", self.uploads.digests.aclose),
+                           ("push outbox", self.outbox.aclose), ("push", self.push.aclose),
+                           ("database", self.db.close)):
+            try:
+                await step()
+            except Exception as exc:
+                log.error("closing the %s failed: %s", name, exc)
