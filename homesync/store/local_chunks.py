@@ -162,7 +162,11 @@ class LocalChunkStore(ChunkStore):
 
     def _remove_stale_temp(self) -> int:
         removed = 0
-        for entry in os.scandir(self.tmp_dir):
+        try:
+            entries = list(os.scandir(self.tmp_dir))
+        except FileNotFoundError:  # removed by hand: nothing to clean (writers remake it)
+            return 0
+        for entry in entries:
             if not entry.is_file():
                 continue
             try:
@@ -231,7 +235,13 @@ class _LocalWriter(ChunkWriter):
         self._store = store
         self._hash = hashlib.sha256()
         self.size = 0
-        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="chunk-", suffix=".part")
+        try:
+            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="chunk-", suffix=".part")
+        except FileNotFoundError:
+            # tmp/ removed under a running server (someone cleaning up temp files): it
+            # holds nothing that must survive, so make it again rather than fail every chunk.
+            store.tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="chunk-", suffix=".part")
         # Held until commit/abort: tells gc this temp file is alive.
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._fd: int | None = fd

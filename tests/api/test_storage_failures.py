@@ -4,6 +4,7 @@ storage does. (A real full disk under a real server: tests/e2e/test_disk_full_e2
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 from litestar.testing import AsyncTestClient
@@ -11,7 +12,7 @@ from litestar.testing import AsyncTestClient
 from homesync.services.container import Services
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import API
-from tests.uploads.flow import file_entry, init
+from tests.uploads.flow import file_entry, init, upload
 
 
 async def test_a_database_that_refuses_writes_gives_503_changes_nothing_and_reads_go_on(
@@ -37,3 +38,19 @@ async def test_a_database_that_refuses_writes_gives_503_changes_nothing_and_read
     assert row is not None and row[0] == 0
     r = await init(client, dev.auth, file_entry(b"x" * 100))
     assert r.status_code == 200, r.text
+
+
+async def test_uploads_and_gc_go_on_after_someone_removes_tmp_under_a_running_server(
+        client: AsyncTestClient[Any], services: Services, make_user: MakeUser,
+        sign_in: SignIn) -> None:
+    await make_user()
+    dev = await sign_in()
+    # "Temp files": an admin cleaning up removes the whole directory, not just its files.
+    shutil.rmtree(services.settings.data_path / "tmp")
+    data = b"after the clean-up" * 300
+    done = await upload(client, dev.auth, data, name="note.txt")
+    r = await client.get(f"{API}/files/{done['fileId']}/content", headers=dev.auth)
+    assert r.content == data
+    shutil.rmtree(services.settings.data_path / "tmp")
+    report = await services.gc.collect()
+    assert report.removed_temp == 0
