@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from homesync.services.container import Services
+from homesync.store.backup_lock import hold_for_backup
 from tests.cli.conftest import Cli
 from tests.operations.data import chunk_files, flip_byte, photo, put_file
 
@@ -79,3 +80,12 @@ def test_stray_files_in_chunks_are_reported_by_fsck_and_left_alone_by_gc(cli: Cl
         assert stray.read_bytes() == b"not a chunk"
     assert (chunks / "zz" / "old").exists() and path.exists()
     assert cli.json("fsck")["strayFiles"] == listed
+
+
+def test_gc_beside_a_backup_says_so_once(cli: Cli) -> None:
+    cli.add_user()
+    with hold_for_backup(cli.data_dir):  # a backup is copying chunks now
+        result = cli("gc")
+    assert result.exit_code == 0, result.output
+    said = (result.stdout + result.stderr).lower().count("a backup is running")
+    assert said == 1, result.stdout + result.stderr

@@ -90,8 +90,7 @@ class Collector:
         report.removed_temp = await self._chunks.remove_stale_temp()
         with gc_lock(self._data_dir) as free:
             if not free:
-                report.backup_running = True
-                progress.note("a backup is running: no chunk is deleted this round")
+                report.backup_running = True  # the caller says so (the report carries it)
                 return report
             progress.phase("Removing unreferenced chunks")
             await self._unreferenced(cutoff, report, progress)
