@@ -176,3 +176,26 @@ async def test_a_reinit_answers_the_resumed_uploads_own_status(client, make_user
         assert again["uploadId"] == item["uploadId"]
         assert again["status"] == status and again["completedChunks"] == [1]
         assert [c["index"] for c in again["chunks"]] == [0, 1, 2]
+
+
+async def test_a_file_and_a_folder_of_one_name_in_one_init(client, services, make_user, sign_in):
+    """One init asking for a file ``notes`` and for something in a folder ``notes`` (either
+    order, names without case): the later one is a conflict, as one init's two files of
+    one name are, instead of a NAME_CONFLICT at complete."""
+    await make_user()
+    dev = await sign_in()
+    one, other = random_bytes(5000), random_bytes(6000)
+    for first, second in ((file_entry(one, name="notes", folder="/", local_id="file"),
+                           file_entry(other, folder="/Notes/sub", local_id="inside")),
+                          (file_entry(other, folder="/docs/sub", local_id="inside"),
+                           file_entry(one, name="DOCS", folder="/", local_id="file"))):
+        r = await init(client, dev.auth, first, second)
+        assert r.status_code == 200, r.text
+        made, clash = r.json()["data"]["files"]
+        assert made["status"] == "pending", made
+        assert clash["status"] == "conflict" and "uploadId" not in clash, clash
+        assert clash["error"]["code"] == "NAME_CONFLICT" and "fileId" not in clash
+        await put_chunks(client, made, one if made["localId"] == "file" else other, dev.auth)
+        r = await complete(client, dev.auth, made["uploadId"],
+                           one if made["localId"] == "file" else other)
+        assert r.status_code == 200, r.text

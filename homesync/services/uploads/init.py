@@ -48,7 +48,7 @@ from homesync.errors import (
     ValidationError,
 )
 from homesync.ids import new_id
-from homesync.paths import name_key, normalize_folder, normalize_name
+from homesync.paths import join, name_key, normalize_folder, normalize_name
 from homesync.services.sharing.access import UploadPlace, upload_place
 from homesync.services.uploads.places import (
     NameClaims,
@@ -327,12 +327,12 @@ class UploadPlanner:
         if kind == "blocked":
             where = new_file_folder(user_id, req, place)
             blocker = await file_in_the_way(tx, *where) if where is not None else None
-            assert blocker is not None
-            return InitEntry(
-                local_id=req.local_id, status="conflict", file_id=blocker["id"],
+            return InitEntry(  # no blocker: a file and a folder of one name in this request
+                local_id=req.local_id, status="conflict",
+                file_id=blocker["id"] if blocker is not None else None,
                 error_code=NameConflict.code,
-                error_message=f"{req.folder} cannot be made: {blocker['name']} in its path is"
-                              " a file, not a folder; upload to another folder")
+                error_message=f"{join(req.folder, req.name)} cannot be made: a file stands where"
+                              " a folder is needed, or the reverse; use another name")
         if kind == "stale":
             return InitEntry(
                 local_id=req.local_id, status="conflict", file_id=req.file_id,

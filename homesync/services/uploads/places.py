@@ -47,11 +47,14 @@ async def file_in_the_way(conn: Conn, owner_id: str, folder: str) -> Row | None:
 
 
 class NameClaims:
-    """The places (owner, folder and name without case) new files of one init take, with
-    their content: another content asking for a place taken is ``taken``."""
+    """The paths (owner, and path without case) the new files of one init take, and the
+    folders they need: a later file asking for a path taken with other content is
+    ``taken``; one needing a folder where an earlier one is a file, or the reverse,
+    ``blocked`` — only one of the two could complete."""
 
     def __init__(self) -> None:
-        self._taken: dict[tuple[str, str, str], str] = {}
+        self._files: dict[tuple[str, str], str] = {}  # → the content
+        self._folders: set[tuple[str, str]] = set()
 
     async def check(self, tx: Conn, user_id: str, req: FileRequest, place: UploadPlace | None,
                     kind: str | None) -> str | None:
@@ -60,7 +63,22 @@ class NameClaims:
         where = new_file_folder(user_id, req, place)
         if where is None or kind not in _MAKES_A_FILE:
             return kind
-        if await file_in_the_way(tx, *where) is not None:
+        owner, folder = where
+        folders = {(owner, name_key(f)) for f in _folder_and_parents(folder)}
+        path = (owner, name_key(join(folder, req.name)))
+        if (await file_in_the_way(tx, owner, folder) is not None
+                or not folders.isdisjoint(self._files) or path in self._folders):
             return "blocked"
-        spot = (where[0], name_key(where[1]), name_key(req.name))
-        return "taken" if self._taken.setdefault(spot, req.checksum) != req.checksum else kind
+        if self._files.setdefault(path, req.checksum) != req.checksum:
+            return "taken"
+        self._folders |= folders
+        return kind
+
+
+def _folder_and_parents(folder: str) -> list[str]:
+    """``/a/b`` → ``/a/b``, ``/a`` (never ``/``)."""
+    found = []
+    while folder != "/":
+        found.append(folder)
+        folder = folder.rsplit("/", 1)[0] or "/"
+    return found
