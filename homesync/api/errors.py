@@ -58,17 +58,29 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
 
 
 # SQLite's primary result codes (the low byte of an extended one, as in SQLITE_IOERR_WRITE).
+_SQLITE_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED: another process kept the write lock
 _SQLITE_FULL = 13
 _SQLITE_UNWRITABLE = {8, 10, 14}  # SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN
 _OS_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
+class _Busy(ServiceUnavailable):
+    """The database stayed locked past the busy timeout: a long `homesync gc` or `user
+    remove` beside the server. Soon over, so say when to try again."""
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
 def _storage_failure(exc: Exception) -> HomesyncError | None:
-    """A full disk or storage that cannot be written, wherever it surfaced (a chunk, the
-    database's WAL, a commit): the answer a client can act on. Nothing was stored — a
-    failed write rolls its whole transaction back — and reads keep working."""
+    """A full disk, storage that cannot be written or a database held by another process,
+    wherever it surfaced (a chunk, the database's WAL, a commit): the answer a client can
+    act on. Nothing was stored — a failed write rolls its whole transaction back — and
+    reads keep working."""
     if isinstance(exc, sqlite3.Error):
         code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        if code in _SQLITE_BUSY:
+            return _Busy("The database is busy with maintenance; try again shortly")
         if code == _SQLITE_FULL:
             return DiskFull()
         if code in _SQLITE_UNWRITABLE:

@@ -5,6 +5,7 @@ storage does. (A real full disk under a real server: tests/e2e/test_disk_full_e2
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from typing import Any
 
 from litestar.testing import AsyncTestClient
@@ -54,3 +55,24 @@ async def test_uploads_and_gc_go_on_after_someone_removes_tmp_under_a_running_se
     shutil.rmtree(services.settings.data_path / "tmp")
     report = await services.gc.collect()
     assert report.removed_temp == 0
+
+
+async def test_a_database_locked_by_another_process_for_too_long_gives_503(
+        client: AsyncTestClient[Any], services: Services, make_user: MakeUser,
+        sign_in: SignIn) -> None:
+    await make_user()
+    dev = await sign_in()
+    # What a long `homesync gc` or `user remove` beside the server does: hold the write
+    # lock past the server's busy timeout (5 s).
+    other = sqlite3.connect(services.settings.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        r = await init(client, dev.auth, file_entry(b"x" * 100))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "UNAVAILABLE"
+    assert r.headers["retry-after"] == "5"
+    r = await init(client, dev.auth, file_entry(b"x" * 100))
+    assert r.status_code == 200, r.text
