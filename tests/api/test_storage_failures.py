@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 from typing import Any
 
 from litestar.testing import AsyncTestClient
 
+from homesync import clock
 from homesync.services.container import Services
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import API
@@ -29,10 +31,13 @@ async def test_a_database_that_refuses_writes_gives_503_changes_nothing_and_read
         assert r.json() == {"success": False, "error": {
             "code": "UNAVAILABLE", "message": "The server cannot write to its storage",
             "details": {}}}
-        # A sync call notes when the device last synced; that write is skipped, not fatal.
+        # Every request notes when its device was last active (once a minute), and a sync
+        # call when it last synced: those writes are skipped, not fatal.
+        later = time.time() + 120
+        clock.set_now(lambda: later)
+        assert (await client.get(f"{API}/files", headers=dev.auth)).status_code == 200
         r = await client.get(f"{API}/sync/status", headers=dev.auth)
         assert r.status_code == 200, r.text
-        assert (await client.get(f"{API}/files", headers=dev.auth)).status_code == 200
     finally:
         await writer.execute("PRAGMA query_only = OFF")
     row = await services.db.fetchone("SELECT count(*) FROM uploads")

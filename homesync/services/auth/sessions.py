@@ -256,8 +256,8 @@ class Sessions:
         if count:
             self._api_rate.take(claims.device_id)
         if self._due_for_touch(claims.device_id, now):
-            async with self._db.transaction() as tx:
-                await devices.touch_active(tx, claims.device_id, now)
+            # Bookkeeping: a full disk must not fail every request (downloads included).
+            await self._db.bookkeeping(lambda tx: devices.touch_active(tx, claims.device_id, now))
         return Principal(
             user_id=row["user_id"], email=row["email"], name=row["name"],
             is_admin=bool(row["is_admin"]), device_id=row["device_id"],
