@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from homesync import clock
 from homesync.store.connections import (
     Conn,
     InlineReader,
@@ -49,6 +50,7 @@ class _Batch:
     """One open transaction shared by the blocks of a group commit."""
 
     committed: asyncio.Future[None]
+    began_ms: int  # every row it writes is written after this (see Database.writing_since)
     members: int = 0  # blocks whose changes it holds
 
 
@@ -146,10 +148,19 @@ class Database:
             return False
         return True
 
+    @property
+    def writing_since(self) -> int | None:
+        """When the open write transaction began (clock ms), None without one. What it
+        writes is not visible to readers until it commits: a reader that must name a time
+        before which it has seen everything takes this one when it is earlier than now
+        (``GET /sync/status``'s lastSyncAt; journal entries are stamped when written)."""
+        return self._batch.began_ms if self._batch is not None else None
+
     async def _begin(self) -> _Batch:
+        began_ms = clock.now_ms()
         if not await self._writer.begin_at_once():
             await self._writer.execute("BEGIN IMMEDIATE")  # waits for the lock, off the loop
-        self._batch = _Batch(asyncio.get_running_loop().create_future())
+        self._batch = _Batch(asyncio.get_running_loop().create_future(), began_ms)
         return self._batch
 
     async def _commit(self, batch: _Batch) -> None:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from homesync import clock
 from homesync.store.db import Conn, fetchone
 
-__all__ = ["append", "latest_seq"]
+__all__ = ["append", "latest_seq", "stamp"]
+
+
+def stamp(now: int) -> int:
+    """An entry's ``at``: when it is written, not the ``now`` its change began with (which
+    may be from before the wait for the write lock). ``lastSync`` deltas find entries by
+    ``at`` and count on every entry a sync did not see being stamped after the
+    ``lastSyncAt`` it answered (``Database.writing_since``)."""
+    return max(now, clock.now_ms())
 
 
 async def append(
@@ -17,7 +26,7 @@ async def append(
     """
     async with conn.execute(
         "INSERT INTO journal (user_id, file_id, action, device_id, at) VALUES (?, ?, ?, ?, ?)",
-        (user_id, file_id, action, device_id, now),
+        (user_id, file_id, action, device_id, stamp(now)),
     ) as cur:
         seq = cur.lastrowid
     assert seq is not None

@@ -157,9 +157,10 @@ async def _bump_all(tx: Conn, *, user_id: str, file_ids: list[str], action: str,
     held the writer, and the event loop (which runs a transaction's statements), for
     seconds when a folder of thousands of photos was deleted, moved or restored.
     """
+    at = journal.stamp(now)
     await tx.executemany(
         "INSERT INTO journal (user_id, file_id, action, device_id, at) VALUES (?, ?, ?, ?, ?)",
-        [(user_id, file_id, action, device_id, now) for file_id in file_ids],
+        [(user_id, file_id, action, device_id, at) for file_id in file_ids],
     )
 
 

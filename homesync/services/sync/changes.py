@@ -142,6 +142,7 @@ class Changes:
                 # The head is read before the page: every change up to it is committed,
                 # so the page (read after) sees them all and the next token may skip to it.
                 # A handful of indexed lookups, on every sync call: inline (store.connections).
+                synced_at = _seen_until(self._db.writing_since)
                 pos = await changes.positions(self._db.inline, user_id, seq)
                 listed = pos["share_owners"]
                 sharers = tuple(sorted(listed.split(","))) if listed else ()
@@ -173,9 +174,8 @@ class Changes:
                     break
                 if why is Wake.STOPPING:  # answered like a wait that ran out
                     break
-        now = clock.now_ms()
         if not signed_out:
-            await self._record_sync(principal.device_id, now)
+            await self._record_sync(principal.device_id, synced_at)
         created: list[DeltaRow] = []
         updated: list[DeltaRow] = []
         deleted: list[DeltaRow] = []
@@ -188,7 +188,7 @@ class Changes:
             else:
                 updated.append(row)
         return SyncStatus(
-            synced_at=now, created=created + shared.created, updated=updated + shared.updated,
+            synced_at=synced_at, created=created + shared.created, updated=updated + shared.updated,
             deleted=deleted + shared.deleted, has_more=page.has_more or shared.has_more,
             next_token=self._tokens.encode(user_id, page.next_seq, shared.next_pos),
             conflicts=await self._conflicts.open_for(user_id) if pos["open_conflicts"] else [],
@@ -255,6 +255,15 @@ class Changes:
         self._sync_written[device_id] = now
         # A full disk must not fail the read: this is retried at a later call.
         await self._db.bookkeeping(lambda tx: devices.touch_sync(tx, device_id, now))
+
+
+def _seen_until(writing_since: int | None) -> int:
+    """The answer's lastSyncAt, taken before it reads, so that every change it does not
+    show is stamped at or after it and a ``lastSync`` delta from it misses none. A change
+    is stamped when it is written (``store.journal.stamp``) but not seen until its
+    transaction commits: while a write transaction is open, the time it began."""
+    now = clock.now_ms()
+    return now if writing_since is None else min(now, writing_since)
 
 
 def _below_horizon(seq: int, shared_pos: int, pos: Row) -> bool:
