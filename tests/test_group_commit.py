@@ -15,6 +15,7 @@ import pytest
 
 from homesync.store.connections import BUSY_TIMEOUT_MS
 from homesync.store.db import Conn, Database, note_change
+from homesync.store.tree import savepoint
 
 _ADD = ("INSERT INTO users (id, email, name, password_hash, created_at, password_changed_at)"
         " VALUES (?, ?, 'U', 'x', 0, 0)")
@@ -232,3 +233,13 @@ async def test_commit_listeners_hear_of_committed_changes_only(db: Database) -> 
     async with db.transaction() as tx:  # a transaction that changed nothing of interest
         await tx.execute("SELECT 1")
     assert heard == ["users"]
+
+
+async def test_a_checkpoint_leaves_no_statement_running(db: Database) -> None:
+    """The checkpoint's PRAGMA answers a row; unread, its statement stayed active and the
+    next savepoint failed ("cannot open savepoint - SQL statements in progress")."""
+    await _add(db, 1)
+    await db.checkpoint()
+    async with db.transaction() as tx, savepoint(tx):
+        await tx.execute(_ADD, ("user_2", "u2@example.com"))
+    assert await _ids(db) == {"user_1", "user_2"}

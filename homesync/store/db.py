@@ -250,7 +250,9 @@ class Database:
         """Fold the WAL back into the database file so it does not grow without bound."""
         async with self._write_lock:
             await self._finish_batch()
-            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Its answer is read: an unread row left the statement active, and the next
+            # SAVEPOINT refused to open ("SQL statements in progress").
+            await self._writer.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 async def _check_durability(conn: Conn) -> None:
