@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import shutil
 import socket
 import sqlite3
 from pathlib import Path
@@ -97,7 +98,23 @@ async def _open_services(settings: Settings) -> Services:
     except ConfigError as exc:  # found while starting services (a push key file, say)
         raise fail(f"configuration: {exc}", EXIT_USAGE) from None
     except (OSError, RuntimeError, sqlite3.Error) as exc:
-        raise fail(f"cannot open the data dir {settings.data_path}: {exc}") from None
+        raise fail(f"cannot open the data dir {settings.data_path}: {exc}"
+                   f"{_full_disk_hint(settings.data_path)}") from None
+
+
+# Less free space than this when the start fails: say so, SQLite only says "disk I/O error"
+# when it cannot make its shared-memory file.
+_FULL_DISK_BYTES = 1024 * 1024
+
+
+def _full_disk_hint(path: Path) -> str:
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return ""
+    if free >= _FULL_DISK_BYTES:
+        return ""
+    return f" (the disk is full: {free} bytes free; free some space and start again)"
 
 
 async def _serve(settings: Settings) -> None:

@@ -14,6 +14,7 @@ while an indexed lookup in SQLite itself costs a few µs (bench/api.py). So:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,7 +22,8 @@ from typing import Any
 
 import aiosqlite
 
-__all__ = ["Conn", "InlineReader", "Reads", "Row", "WriterConnection", "connect", "note_change"]
+__all__ = ["Conn", "InlineReader", "Reads", "Row", "WriterConnection", "close_quietly", "connect",
+           "note_change"]
 
 Conn = aiosqlite.Connection
 Row = sqlite3.Row
@@ -46,12 +48,23 @@ async def connect(path: Path, *, readonly: bool = False) -> Conn:
     """A threaded reader (``readonly``) or the one :class:`WriterConnection`."""
     conn = await (aiosqlite.Connection(_open(path), _ITER_CHUNK) if readonly
                   else WriterConnection(_open(path), _ITER_CHUNK))
-    conn.row_factory = sqlite3.Row
-    for pragma in _PRAGMAS:
-        await conn.execute(pragma)
-    if readonly:
-        await conn.execute("PRAGMA query_only=ON")
+    try:
+        conn.row_factory = sqlite3.Row
+        for pragma in _PRAGMAS:  # WAL needs the -shm file: a full disk fails here
+            await conn.execute(pragma)
+        if readonly:
+            await conn.execute("PRAGMA query_only=ON")
+    except BaseException:
+        await close_quietly(conn)
+        raise
     return conn
+
+
+async def close_quietly(conn: aiosqlite.Connection) -> None:
+    """Close a connection that failed to open: its thread would keep the process alive
+    (a server that cannot start would hang instead of exiting)."""
+    with contextlib.suppress(Exception):
+        await conn.close()
 
 
 class WriterConnection(aiosqlite.Connection):

@@ -31,6 +31,7 @@ from homesync.store.connections import (
     Reads,
     Row,
     WriterConnection,
+    close_quietly,
     connect,
     note_change,
 )
@@ -75,10 +76,17 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await connect(path)
         assert isinstance(writer, WriterConnection)
-        await _check_durability(writer)
-        await apply_migrations(writer)
-        reader_conns = [await connect(path, readonly=True) for _ in range(readers)]
-        return cls(path, writer, reader_conns)
+        reader_conns: list[Conn] = []
+        try:
+            await _check_durability(writer)
+            await apply_migrations(writer)
+            for _ in range(readers):
+                reader_conns.append(await connect(path, readonly=True))
+            return cls(path, writer, reader_conns)
+        except BaseException:  # a full disk, say: close what opened, or the process hangs
+            for conn in (*reader_conns, writer):
+                await close_quietly(conn)
+            raise
 
     async def close(self) -> None:
         async with self._write_lock:

@@ -54,9 +54,12 @@ def hold_server_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise DataDirInUse(data_dir, _holder(fd)) from None
-        # The pid is only for the refusal message; the lock itself is what counts.
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        # The pid is only for the refusal message; the lock itself is what counts, and a
+        # full disk (no room for the pid) must not keep the server from serving reads.
+        pid = f"{os.getpid()}\n".encode()
+        with contextlib.suppress(OSError):
+            os.pwrite(fd, pid, 0)
+            os.ftruncate(fd, len(pid))
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

@@ -108,3 +108,43 @@ async def test_a_full_disk_and_a_wal_that_cannot_grow_give_507_and_recover_witho
         assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
         server.stop()
+
+
+async def test_a_start_on_a_full_disk_serves_reads_or_says_the_disk_is_full(
+        small_disk: Path) -> None:
+    server = ServerProcess(small_disk, env=ENV)
+    try:
+        start_with_accounts(server)
+        async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+            dev = await sign_in(http, "alice@example.com", "phone")
+            data = os.urandom(20_000)
+            file_id = await put(http, dev, data, "kept.bin")
+
+            # After a crash SQLite's files are all there: the server starts and serves
+            # reads (the first request of each device notes its activity: skipped).
+            server.kill9()
+            (small_disk / "server.lock").unlink()  # as in a data dir older than the lock
+            filler = fill(small_disk, leave=0)
+            server.start()
+            assert await content(http, dev, file_id) == data
+            r = await http.get(f"{API}/sync/status", headers=dev.auth)
+            assert r.status_code == 200, r.text
+            server.stop()
+            filler.unlink()
+
+            # After a clean stop SQLite must make its shared-memory file again, which a
+            # full disk refuses: the server says so and exits (it used to hang).
+            server.start()
+            server.stop()
+            filler = fill(small_disk, leave=0)
+            with pytest.raises(RuntimeError, match="server exited with 1"):
+                server.start()
+            log = (small_disk.parent / f"server-{server.port}.log").read_text()
+            assert f"cannot open the data dir {small_disk}" in log
+            assert "(the disk is full: 0 bytes free; free some space and start again)" in log
+
+            filler.unlink()
+            server.start()
+            assert await content(http, dev, file_id) == data
+    finally:
+        server.stop()
