@@ -3,12 +3,14 @@ complete, a server restart between chunks."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.testing import AsyncTestClient
 
 from homesync import clock
 from homesync.app import create_app
 from homesync.services.container import Services
-from tests.helpers import API
+from tests.helpers import API, PASSWORD, device_from, device_info
 from tests.uploads.flow import (
     complete,
     file_entry,
@@ -62,18 +64,29 @@ async def test_a_chunk_sent_again_after_complete_changes_nothing(client, make_us
     assert content.content == data
 
 
-async def test_resume_after_a_server_restart(services, make_user, sign_in, client):
-    await make_user()
-    dev = await sign_in()
-    data = random_bytes(20_000)
-    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
-    await put_chunks(client, item, data, dev.auth, only=[0, 3])
-    settings = services.settings
-    await services.close()
+def _served(svc: Services) -> AsyncTestClient[Any]:
+    return AsyncTestClient(app=create_app(svc.settings, svc), base_url="http://testserver.local")
+
+
+async def test_resume_after_a_server_restart(settings):
+    # Each server stops (its client, with the loop its hashing runs on) before its
+    # database closes, as a real one does.
+    first = await Services.open(settings)
+    try:
+        await first.accounts.create_user("alice@example.com", PASSWORD, name="Alice")
+        async with _served(first) as c1:
+            r = await c1.post(f"{API}/auth/register", json={
+                "email": "alice@example.com", "password": PASSWORD,
+                "deviceInfo": device_info("app-install-1")})
+            dev = device_from(r.json(), "alice@example.com", "app-install-1")
+            data = random_bytes(20_000)
+            item = (await init(c1, dev.auth, file_entry(data))).json()["data"]["files"][0]
+            await put_chunks(c1, item, data, dev.auth, only=[0, 3])
+    finally:
+        await first.close()
     again = await Services.open(settings)
     try:
-        async with AsyncTestClient(app=create_app(settings, again),
-                                   base_url="http://testserver.local") as c2:
+        async with _served(again) as c2:
             state = (await c2.get(f"{API}/upload/{item['uploadId']}", headers=dev.auth)).json()
             assert state["data"]["completedChunks"] == [0, 3], state
             assert state["data"]["missingChunks"] == [1, 2, 4]
