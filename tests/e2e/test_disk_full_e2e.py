@@ -7,6 +7,7 @@ reads keep working; once space is freed the same requests succeed, without a res
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import subprocess
@@ -46,13 +47,23 @@ def db_rows(data: Path, sql: str) -> list[tuple[object, ...]]:
         db.close()
 
 
+def free_bytes(disk: Path) -> int:
+    st = os.statvfs(disk)
+    return st.f_bavail * st.f_frsize
+
+
 def fill(disk: Path, leave: int) -> Path:
-    """Fill the disk until ``leave`` bytes are free."""
-    st = os.statvfs(disk)
+    """Fill the disk until at most ``leave`` bytes are free (the server may write too)."""
     filler = disk / "filler"
-    filler.write_bytes(b"\0" * (st.f_bavail * st.f_frsize - leave))
-    st = os.statvfs(disk)
-    assert st.f_bavail * st.f_frsize == leave
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while (free := free_bytes(disk)) > leave:
+            try:
+                os.write(fd, b"\0" * (free - leave))
+            except OSError as exc:  # the server took some of it meanwhile: look again
+                assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
     return filler
 
 
