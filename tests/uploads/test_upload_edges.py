@@ -205,3 +205,38 @@ async def test_two_files_with_one_name_in_a_batch_the_second_is_a_conflict(
     assert copied["status"] == "deduplicated"
     assert clash["status"] == "conflict" and clash["error"]["code"] == "NAME_CONFLICT"
     assert clash["fileId"] == copied["fileId"]
+
+
+async def test_a_name_taken_while_the_bytes_were_on_their_way_keeps_both(
+        client, make_user, sign_in):
+    """Two phones of one account back up a different IMG_0001.jpg at once: the one that
+    completes second is kept beside the first as a conflicted copy, not refused after
+    every byte was sent (with no way to finish under another name)."""
+    await make_user()
+    phone = await sign_in(client_id="phone", model="Pixel 8")
+    tablet = await sign_in(client_id="tablet", model="Galaxy Tab")
+    mine, theirs = random_bytes(9000), random_bytes(9000)
+    item = (await init(client, phone.auth, file_entry(mine))).json()["data"]["files"][0]
+    assert "chunks" in item, item
+    other = (await init(client, tablet.auth, file_entry(theirs))).json()["data"]["files"][0]
+    await put_chunks(client, other, theirs)
+    first = await complete(client, tablet.auth, other["uploadId"], theirs)
+    assert first.status_code == 200, first.text
+
+    await put_chunks(client, item, mine)
+    r = await complete(client, phone.auth, item["uploadId"], mine)
+    assert r.status_code == 200, r.text
+    done = r.json()["data"]
+    assert done["conflictedWith"] == first.json()["data"]["fileId"]
+    name = done["file"]["name"]
+    assert name.startswith("IMG_0001 (conflicted copy Alice's Pixel 8 ") and name.endswith(").jpg")
+
+    listing = (await client.get(f"{API}/files", params={"folder": "/photos"},
+                                headers=phone.auth)).json()["data"]
+    names = sorted(e["name"] for e in listing["files"])
+    assert names == sorted(["IMG_0001.jpg", name])
+    for file_id, data in ((done["fileId"], mine), (first.json()["data"]["fileId"], theirs)):
+        got = await client.get(f"{API}/files/{file_id}/content", headers=phone.auth)
+        assert got.content == data
+    again = await complete(client, phone.auth, item["uploadId"], mine)  # a lost answer
+    assert again.status_code == 200 and again.json()["data"]["fileId"] == done["fileId"]

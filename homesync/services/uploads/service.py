@@ -213,15 +213,18 @@ class Uploads:
                 conflicted_with, target = target["id"], None
                 name = await self._conflicted_copy_name(tx, row, tree_owner, folder, now)
             here = target or await files.find_by_name(tx, tree_owner, folder, name)
-            if here is not None and here["kind"] == "file" and here["checksum"] == row["checksum"]:
+            if here is not None and target is None and not _holds(here, row["checksum"]):
+                # Another device made something else of this name after our init: keep
+                # both, rather than refuse a file whose every byte the phone has sent.
+                conflicted_with = here["id"]
+                name = await self._conflicted_copy_name(tx, row, tree_owner, folder, now)
+                here = await files.find_by_name(tx, tree_owner, folder, name)
+            if here is not None and _holds(here, row["checksum"]):
                 # Same content already there (another device got there first, D7).
                 await uploads.mark_completed(tx, upload_id, file_id=here["id"],
                                              version_id=here["version_id"], now=now)
                 created, file_id = False, here["id"]
             else:
-                if here is not None and target is None:
-                    raise NameConflict(f"{name} already exists in {row['folder']}",
-                                       fileId=here["id"])
                 used_before = await self._quota.used_bytes(tx, tree_owner)
                 try:
                     committed = await files.commit_version(
@@ -305,6 +308,10 @@ def _ignore_change(user_id: str) -> None:
 
 async def _as_is(user_id: str, owner_id: str, info: FileInfo) -> FileInfo:
     return info
+
+
+def _holds(entry: Row, checksum: str) -> bool:
+    return bool(entry["kind"] == "file" and entry["checksum"] == checksum)
 
 
 def _modified_at(metadata: dict[str, Any], now: int) -> int:
