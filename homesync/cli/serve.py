@@ -121,7 +121,8 @@ async def _serve(settings: Settings) -> None:
     """uvicorn in this process, sharing one Services with the first-start check.
 
     bench/api.py measured granian against uvicorn for this app: 0.9-1.3x on GET /devices,
-    0.8-0.95x on refresh, and it would need a worker process. Not a clear win, so
+    0.8-0.95x on refresh; bench/upload.py 1.1-1.2x with 1 MiB chunks but 0.6-0.9x with
+    8 MiB; and it would need a worker process (~28 MiB more). Not a clear win, so
     uvicorn it is.
     """
     import uvicorn
