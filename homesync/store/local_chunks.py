@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
@@ -46,6 +47,11 @@ class LocalChunkStore(ChunkStore):
         self.fsync = fsync
         self.chunk_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        # Which chunks/ab and chunks/ab/cd directories this process has made durable: a
+        # bit each (256 + 65,536), and one lock for making them (rare: once per directory).
+        self._durable_tops = bytearray(256)
+        self._durable_dirs = bytearray(65536 // 8)
+        self._dirs_lock = threading.Lock()
 
     def path_for(self, chunk_hash: str) -> Path:
         """Where a chunk lives; refuses anything that is not a sha256 hex (no path tricks)."""
@@ -68,15 +74,34 @@ class LocalChunkStore(ChunkStore):
             os.close(fd)
 
     def _ensure_dir(self, path: Path) -> None:
-        """Create ``path`` (two levels below chunks/) and make new entries durable."""
-        if path.is_dir():
+        """Make ``path`` (``chunks/ab/cd``) and ``chunks/ab`` exist durably, before a chunk is
+        renamed into it.
+
+        A directory that already exists is not enough: another writer may have just made
+        it and not yet fsynced its parent, or a process that crashed made it and never
+        did; a chunk acknowledged in it could then vanish with it in a power cut. So each
+        is fsynced into its parent once per process, under a lock, before its first use.
+        """
+        top, key = int(path.parent.name, 16), int(path.parent.name + path.name, 16)
+        if self._durable_dirs[key >> 3] & (1 << (key & 7)):
             return
-        parent = path.parent
-        if not parent.is_dir():
-            parent.mkdir(exist_ok=True)
-            self._fsync_dir(parent.parent)
-        path.mkdir(exist_ok=True)
-        self._fsync_dir(parent)
+        with self._dirs_lock:
+            if self._durable_dirs[key >> 3] & (1 << (key & 7)):
+                return
+            if not self._durable_tops[top]:
+                path.parent.mkdir(exist_ok=True)
+                self._fsync_dir(self.chunk_dir)
+                self._durable_tops[top] = 1
+            path.mkdir(exist_ok=True)
+            self._fsync_dir(path.parent)
+            self._durable_dirs[key >> 3] |= 1 << (key & 7)
+
+    def _forget_dir(self, path: Path) -> None:
+        """``path`` was removed under us (by hand): make it again at the next chunk."""
+        top, key = int(path.parent.name, 16), int(path.parent.name + path.name, 16)
+        with self._dirs_lock:
+            self._durable_dirs[key >> 3] &= ~(1 << (key & 7)) & 0xFF
+            self._durable_tops[top] = 0
 
     # -- reading --------------------------------------------------------------------
 
@@ -307,7 +332,12 @@ class _LocalWriter(ChunkWriter):
         self._store._ensure_dir(final.parent)
         # Same bytes under the same name: replacing an existing copy is harmless, and the
         # fresh mtime keeps gc's grace period away from a chunk that is being re-used.
-        os.replace(self._tmp, final)
+        try:
+            os.replace(self._tmp, final)
+        except FileNotFoundError:  # its directory was removed by hand since: make it again
+            self._store._forget_dir(final.parent)
+            self._store._ensure_dir(final.parent)
+            os.replace(self._tmp, final)
         self._store._fsync_dir(final.parent)
         os.close(self._fd)
         self._fd = None

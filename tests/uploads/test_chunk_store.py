@@ -36,6 +36,60 @@ async def test_chunk_stored_once_under_its_sha256(tmp_path: Path) -> None:
     assert await store.verify(digest)
 
 
+def record_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What os.fsync and the rename into chunks/ are called on, in order (paths)."""
+    log: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        log.append("fsync " + os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        log.append(f"rename {dst}")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return log
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")
+async def test_an_existing_chunk_directory_is_made_durable_before_its_first_chunk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """chunks/ab/cd made by someone else (a process that crashed before its fsyncs, or
+    another writer still at them) is fsynced into its parent before a chunk lands in it:
+    an acknowledged chunk must not vanish with an unsynced directory in a power cut."""
+    data = os.urandom(5000)
+    digest = hashlib.sha256(data).hexdigest()
+    chunks = tmp_path / "chunks"
+    (chunks / digest[:2] / digest[2:4]).mkdir(parents=True)  # there, never synced
+    store = LocalChunkStore(tmp_path, fsync=True)
+    log = record_syncs(monkeypatch)
+    await store_bytes(store, data)
+    renamed = log.index(f"rename {chunks / digest[:2] / digest[2:4] / digest}")
+    assert f"fsync {chunks}" in log[:renamed], log
+    assert f"fsync {chunks / digest[:2]}" in log[:renamed], log
+
+    # Once per directory: the next chunk there (here the same one again) pays only its
+    # own two fsyncs.
+    log.clear()
+    await store_bytes(store, data)
+    assert [e.split(" ")[0] for e in log] == ["fsync", "rename", "fsync"], log
+    assert log[-1] == f"fsync {chunks / digest[:2] / digest[2:4]}"
+
+
+async def test_a_chunk_directory_removed_by_hand_is_made_again(tmp_path: Path) -> None:
+    store = LocalChunkStore(tmp_path, fsync=True)
+    data = os.urandom(5000)
+    digest = await store_bytes(store, data)
+    (tmp_path / "chunks" / digest[:2] / digest[2:4] / digest).unlink()
+    (tmp_path / "chunks" / digest[:2] / digest[2:4]).rmdir()
+    (tmp_path / "chunks" / digest[:2]).rmdir()
+    assert await store_bytes(store, data) == digest
+    assert await store.verify(digest)
+
+
 @pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="Linux: fadvise starts writeback")
 async def test_writeback_starts_while_the_chunk_arrives(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
