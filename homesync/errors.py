@@ -38,6 +38,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import msgspec
+
 __all__ = [
     "ChecksumMismatch",
     "ClientClosedRequest",
@@ -84,6 +86,12 @@ class HomesyncError(Exception):
     def headers(self) -> dict[str, str]:
         """Extra response headers this error needs (Retry-After, ...)."""
         return {}
+
+    def envelope_json(self) -> bytes:
+        """The contract's error envelope as JSON bytes, for the few answers written below
+        the app (a request too malformed to reach it, one cut off by a stop)."""
+        return msgspec.json.encode({"success": False, "error": {
+            "code": self.code, "message": self.message, "details": self.details}})
 
 
 class ValidationError(HomesyncError):

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from homesync.errors import ValidationError
+
 __all__ = ["EnvelopeHttpToolsProtocol"]
 
-_BODY = (b'{"success":false,"error":{"code":"VALIDATION_ERROR",'
-         b'"message":"Malformed HTTP request","details":{}}}')
+_BODY = ValidationError("Malformed HTTP request").envelope_json()
 
 
 class EnvelopeHttpToolsProtocol(HttpToolsProtocol):

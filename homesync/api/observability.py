@@ -22,6 +22,7 @@ from typing import Any
 from litestar import Litestar
 
 from homesync.api.metrics import Metrics
+from homesync.errors import ServiceUnavailable
 from homesync.logs import request_id
 
 __all__ = ["Observability", "install"]
@@ -39,9 +40,8 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _QUIET = ("/healthz", "/readyz")  # probes every few seconds: only at debug level
 _CHUNK_ROUTE = "/upload/chunk/"
 # The answer to a request a stop cut off (see Observability.__call__).
-_STOPPING = (b'{"success":false,"error":{"code":"UNAVAILABLE",'
-             b'"message":"The server is stopping; send the request again shortly",'
-             b'"details":{}}}')
+_STOPPING = ServiceUnavailable("The server is stopping; send the request again shortly"
+                               ).envelope_json()
 
 
 def install(app: Litestar, metrics: Metrics, access_log: str) -> None:
