@@ -8,8 +8,9 @@ For each file, in order:
    chunks at once, ``deduplicated`` with the new id — no bytes sent. Never across users:
    another user's content is invisible here, so init is no existence oracle;
 4. a live entry with that name (no ``fileId``) → ``conflict``, naming it: a new file never
-   silently replaces another; so is a new file whose name (without case) an earlier file
-   of the same request, with other content, takes (upload or copy), or whose folder
+   silently replaces another; so is a new file whose name (without case) another file
+   of the same request, with other content, takes: an upload being resumed (its bytes
+   may be here already), else the earlier one (upload or copy); or one whose folder
    cannot be made because a file stands in its path (:mod:`.places`); likewise a new version whose ``syncToken`` predates another
    device's change to the file (``complete`` checks again: see :mod:`.service`);
 5. an open upload of the same content to the same place by the same device → resumed;
@@ -51,7 +52,7 @@ from homesync.ids import new_id
 from homesync.paths import join, name_key, normalize_folder, normalize_name
 from homesync.services.sharing.access import UploadPlace, upload_place
 from homesync.services.uploads.places import (
-    NameClaims,
+    claim_names,
     file_in_the_way,
     new_file_folder,
     same_file_key,
@@ -171,20 +172,20 @@ class UploadPlanner:
                 tx, session_id=session_id, user_id=user_id, device_id=device_id,
                 wifi_only=options.wifi_only, max_retries=options.max_retries,
                 chunk_size=session_chunk, now=now)
-            planned: list[tuple[FileRequest, UploadPlace | None, str | None]] = []
+            decided: list[tuple[FileRequest, UploadPlace | None, str | None]] = []
             twin_of: dict[int, int] = {}  # a file asked for again in this request → first ask
             first_ask: dict[tuple[object, ...], int] = {}
-            claims = NameClaims()
             for i, req in enumerate(checked):
                 place = await upload_place(tx, user_id, folder=req.folder, file_id=req.file_id)
                 ask = same_file_key(req)
                 if ask in first_ask:  # one answer for both, counted once against the quota
                     twin_of[i] = first_ask[ask]
-                    planned.append((req, place, "twin"))
+                    decided.append((req, place, "twin"))
                     continue
                 first_ask[ask] = i
-                kind = await self._decide(tx, user_id, device_id, req, place, now)
-                planned.append((req, place, await claims.check(tx, user_id, req, place, kind)))
+                decided.append((req, place,
+                                await self._decide(tx, user_id, device_id, req, place, now)))
+            planned = await claim_names(tx, user_id, decided)
             if any(kind == "new" for _, _, kind in planned):
                 await self._check_open_sessions(tx, device_id, session_id, now)
             await self._check_quotas(tx, user_id, planned, now)

@@ -10,7 +10,7 @@ from homesync.services.uploads.types import FileRequest
 from homesync.store import files
 from homesync.store.db import Conn, Row
 
-__all__ = ["NameClaims", "file_in_the_way", "new_file_folder", "same_file_key"]
+__all__ = ["NameClaims", "claim_names", "file_in_the_way", "new_file_folder", "same_file_key"]
 
 # What a new file would make: an upload to send, or a file made from stored chunks.
 _MAKES_A_FILE = ("new", "resume", "copy")
@@ -73,6 +73,22 @@ class NameClaims:
             return "taken"
         self._folders |= folders
         return kind
+
+
+Planned = list[tuple[FileRequest, UploadPlace | None, str | None]]
+
+
+async def claim_names(tx: Conn, user_id: str, decided: Planned) -> Planned:
+    """``decided`` with the kinds :meth:`NameClaims.check` gives them. Uploads being
+    resumed claim their names first (some of their bytes may be on the server already),
+    then the rest in the request's order: which of a resume and a new file of one name
+    gets the conflict does not depend on the order of the request."""
+    claims = NameClaims()
+    kinds = [kind for _, _, kind in decided]
+    for i in sorted(range(len(decided)), key=lambda i: kinds[i] != "resume"):
+        req, place, kind = decided[i]
+        kinds[i] = await claims.check(tx, user_id, req, place, kind)
+    return [(req, place, kind) for (req, place, _), kind in zip(decided, kinds, strict=True)]
 
 
 def _folder_and_parents(folder: str) -> list[str]:
