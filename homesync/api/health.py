@@ -1,5 +1,12 @@
 """GET /healthz (liveness) and GET /readyz (database and data dir usable).
 
+/readyz is polled every few seconds, so what it can ask without writing it asks with
+access(2): the database file (and its WAL) and the chunk store's chunks/ and tmp/ are
+writable by this process. That is the kernel's own answer: mode bits (which root
+overrides, as it does when writing), a read-only filesystem or mount (EROFS, for root
+too), an immutable file. A database made read-only after the server opened it is still
+written through the open handle, but not after a restart: it is reported at once.
+
 Both answer anyone (no token), so they say only ready or not and which check failed:
 no pid, no paths, no exception text. What went wrong goes to the server log.
 """
@@ -7,7 +14,9 @@ no pid, no paths, no exception text. What went wrong goes to the server log.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, get
@@ -21,7 +30,10 @@ __all__ = ["route_handlers"]
 log = logging.getLogger("homesync.api.health")
 
 # The checks /readyz names when they fail (details.failed), and what the message says.
-_FAILED = {"database": "the database does not answer", "dataDir": "the data dir is not writable"}
+_FAILED = {"database": "the database does not answer", "dataDir": "the data dir is not writable",
+           "databaseFile": "the database file is not writable",
+           "chunksDir": "the chunks dir is not writable", "tmpDir": "the tmp dir is not writable"}
+_EFFECTIVE = os.access in os.supports_effective_ids  # the ids the server writes as
 
 
 @get("/healthz")
@@ -41,12 +53,26 @@ async def readyz(request: Request[Any, Any, Any], services: ServicesDep) -> Resp
             pass
     except OSError as exc:
         causes["dataDir"] = f"the data dir {services.settings.data_path} is not writable: {exc}"
+    db = services.db.path
+    for path in (db, db.with_name(db.name + "-wal")):
+        if not _writable(path, os.W_OK, missing_ok=path != db):
+            causes["databaseFile"] = f"the database file {path} is not writable"
+            break
+    for check, path in services.chunks.local_dirs().items():
+        if not _writable(path, os.W_OK | os.X_OK):
+            causes[check] = f"{path} is not writable (or not a directory we may enter)"
     _log_changes(request, causes)
     if causes:
         failed = list(causes)
         raise ServiceUnavailable("Not ready: " + "; ".join(_FAILED[c] for c in failed),
                                  failed=failed)
     return ok(request, {"status": "ready"})
+
+
+def _writable(path: Path, mode: int, *, missing_ok: bool = False) -> bool:
+    if missing_ok and not os.path.lexists(path):
+        return True
+    return os.access(path, mode, effective_ids=_EFFECTIVE)
 
 
 def _log_changes(request: Request[Any, Any, Any], causes: dict[str, str]) -> None:

@@ -26,6 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 __all__ = ["READ_PIECE", "ChunkStore", "ChunkWriter", "Digest", "StoredChunk", "is_chunk_hash"]
@@ -146,6 +147,11 @@ class ChunkStore(ABC):
     @abstractmethod
     async def remove_stale_temp(self) -> int:
         """Delete temp files that no live writer holds; how many were removed."""
+
+    def local_dirs(self) -> dict[str, Path]:
+        """The local directories this store must be able to write, by readiness check
+        name (``GET /readyz``); none for a store that keeps nothing on this machine."""
+        return {}
 
     @abstractmethod
     async def free_bytes(self) -> int:

@@ -53,6 +53,9 @@ class LocalChunkStore(ChunkStore):
         self._durable_dirs = bytearray(65536 // 8)
         self._dirs_lock = threading.Lock()
 
+    def local_dirs(self) -> dict[str, Path]:
+        return {"chunksDir": self.chunk_dir, "tmpDir": self.tmp_dir}
+
     def path_for(self, chunk_hash: str) -> Path:
         """Where a chunk lives; refuses anything that is not a sha256 hex (no path tricks)."""
         if not is_chunk_hash(chunk_hash):

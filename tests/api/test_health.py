@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -72,3 +76,45 @@ async def test_a_failing_check_is_logged_when_it_starts_and_stops_failing(
         ("WARNING", "not ready: the database does not answer: disk I/O error"),
         ("INFO", "ready again: the database check passes"),
     ]
+
+
+@contextmanager
+def mounted_read_only(path: Path) -> Iterator[None]:
+    """``path`` (a file or a directory) behind a read-only bind mount of itself: what a
+    read-only volume or a filesystem remounted read-only after disk errors looks like.
+    Needs mount rights (the test is skipped without them). chmod would prove nothing
+    here: the tests run as root, which writes whatever the mode bits say."""
+    done = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True,
+                          text=True)
+    if done.returncode:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(path), str(path)], check=True,
+                       capture_output=True)
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+@pytest.mark.parametrize(("relpath", "check", "message"), [
+    ("homesync.sqlite3", "databaseFile", "the database file is not writable"),
+    ("chunks", "chunksDir", "the chunks dir is not writable"),
+    ("tmp", "tmpDir", "the tmp dir is not writable"),
+])
+async def test_a_read_only_database_or_chunk_dir_is_named_as_not_ready(
+        client: Any, services: Services, caplog: pytest.LogCaptureFixture,
+        relpath: str, check: str, message: str) -> None:
+    """The data dir's root stays writable: only the named part is read-only. (The kernel
+    refuses to make a mount read-only while the server holds the database open for
+    writing, so this mounts over its path: it shows that /readyz asks the kernel about the
+    real paths, which is what a restart, or a forced read-only remount, meets.)"""
+    path = services.settings.data_path / relpath
+    with caplog.at_level(logging.WARNING, logger="homesync.api.health"), \
+            mounted_read_only(path):
+        r = await client.get("/readyz")
+    assert r.status_code == 503, r.text
+    assert r.json()["error"] == {"code": "UNAVAILABLE", "message": f"Not ready: {message}",
+                                 "details": {"failed": [check]}}
+    assert str(path) not in r.text
+    assert str(path) in caplog.text
+    assert (await client.get("/readyz")).status_code == 200  # writable again: ready
