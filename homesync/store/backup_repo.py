@@ -213,7 +213,13 @@ class BackupRepo:
             # Leftovers of an interrupted run: never referenced by any published snapshot.
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
             self.tmp_dir.mkdir(mode=0o700)
-            yield
+            try:
+                yield
+            except BaseException:
+                # A failed run (DEST full, say) takes its half snapshot away at once, and
+                # the space it held; the chunks it copied stay in the pool for the next run.
+                shutil.rmtree(self.tmp_dir, ignore_errors=True)
+                raise
         finally:
             os.close(fd)
 

@@ -8,8 +8,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from homesync.services.container import Services
 from homesync.store.backup_repo import BackupRepo
@@ -173,3 +177,50 @@ def test_every_backup_command_refuses_a_non_backup_with_a_json_document(tmp_path
             document = as_json(refused)
             assert document["ok"] is False and "not a homesync backup" in document["error"]
             assert "not a homesync backup" in refused.stderr  # and the message for people
+
+
+@contextmanager
+def small_disk(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``mount`` (the test is skipped where mounting is not allowed)."""
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
+                           str(mount)], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def tree(root: Path) -> dict[str, int]:
+    """Every file under ``root`` with its size."""
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+async def test_a_full_destination_is_named_and_leaves_no_snapshot_and_the_source_alone(
+        services: Services, make_user, tmp_path: Path) -> None:
+    uid = await make_user()
+    for i in range(12):
+        await put_file(services, uid, "/camera", f"IMG_{i}.jpg", photo(i, 200_000))
+    data = services.settings.data_path
+    chunks_before = {h: p.read_bytes() for h, p in chunk_files(data).items()}
+    backups_before = await services.db.fetchall("SELECT * FROM backups")
+    with small_disk(tmp_path / "usb", "1m") as usb:
+        dest = usb / "homesync"
+        # First the chunks do not fit (ENOSPC); then, with the disk full of the chunks
+        # that did, not even the database snapshot does (SQLite's own error).
+        for run in ("chunks", "snapshot"):
+            result = homesync("backup", "create", dest, "--json", "--data-dir", data)
+            assert result.returncode == 1, (run, result.stdout, result.stderr)
+            error = as_json(result)["error"]
+            assert f"the backup destination {dest} is full" in error, (run, error)
+            assert "data dir was not changed" in error
+            assert str(data) not in error, (run, error)  # not blamed on the live database
+            assert "backup destination" in result.stderr.replace("\n", " ")
+            assert as_json(homesync("backup", "list", dest, "--json"))["snapshots"] == []
+            assert not (dest / "latest").exists()
+            assert [p for p in dest.rglob("*") if "tmp" in p.relative_to(dest).parts] == []
+        assert (dest / "chunks").is_dir() and chunk_files(dest)  # kept for the next run
+    assert {h: p.read_bytes() for h, p in chunk_files(data).items()} == chunks_before
+    assert await services.db.fetchall("SELECT * FROM backups") == backups_before

@@ -16,9 +16,13 @@ uploads path writes a chunk file before it commits the row that refers to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import os
 import shutil
+import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -51,8 +55,14 @@ from homesync.store.snapshot import (
     take_snapshot,
 )
 
-__all__ = ["BackupBusy", "BackupDestinationTaken", "BackupError", "BackupOverlap", "BackupReport",
-           "BackupSummary", "Backups"]
+__all__ = ["BackupBusy", "BackupDestinationFull", "BackupDestinationTaken", "BackupError",
+           "BackupOverlap", "BackupReport", "BackupSummary", "Backups"]
+
+# SQLite's primary result codes: how a snapshot written into a full DEST fails. It says
+# "database or disk is full", or "disk I/O error" when it cannot grow a file it maps.
+_SQLITE_FULL = 13
+_SQLITE_IO = {10, 14}  # SQLITE_IOERR, SQLITE_CANTOPEN
+_NEARLY_FULL = 1024 * 1024  # free bytes under which such an I/O error means a full DEST
 
 
 class BackupError(Exception):
@@ -65,6 +75,10 @@ class BackupDestinationTaken(BackupError):
 
 class BackupBusy(BackupError):
     """Another backup is writing to DEST now; nothing was written: try again later."""
+
+
+class BackupDestinationFull(BackupError):
+    """DEST ran out of space: no snapshot was published, the data dir was not changed."""
 
 
 class BackupOverlap(BackupError):
@@ -124,6 +138,7 @@ class Backups:
             BackupDestinationTaken: DEST holds something else (a file, a non-empty directory).
             BackupBusy: another backup is writing to DEST.
             BackupOverlap: DEST is inside the data dir (or vice versa).
+            BackupDestinationFull: DEST ran out of space (or of its quota) on the way.
             BackupError: DEST is not usable.
         """
         started = clock.now_ms()
@@ -167,7 +182,6 @@ class Backups:
     # -- the blocking part, in a worker thread ---------------------------------------------
 
     def _run(self, destination: Path, started: int, progress: Progress) -> tuple[Path, _Copied]:
-        fsync = self.settings.storage.fsync
         data = self.settings.data_path.absolute()
         dest = destination.expanduser().absolute()
         real_data, real_dest = data.resolve(), dest.resolve()  # symlinks must not hide overlap
@@ -175,6 +189,12 @@ class Backups:
                 or real_dest in real_data.parents:
             raise BackupOverlap(
                 f"the backup destination {dest} must be outside the data dir {data}")
+        with _full_destination_said(dest):
+            return self._write(data, dest, started, progress)
+
+    def _write(self, data: Path, dest: Path, started: int,
+               progress: Progress) -> tuple[Path, _Copied]:
+        fsync = self.settings.storage.fsync
         repo = BackupRepo.create_or_open(dest)
         with repo.writing():
             name = repo.unused_name(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started / 1000)))
@@ -233,3 +253,41 @@ class Backups:
                                              f" to {problem.sha256}")
             progress.advance(nbytes=ref.size, items=1)
         return copied_chunks, copied_bytes, missing
+
+
+@contextlib.contextmanager
+def _full_destination_said(dest: Path) -> Iterator[None]:
+    """A write into DEST that found no room becomes :class:`BackupDestinationFull`, naming
+    DEST: "No space left on device" alone does not say which disk, and SQLite's error for
+    the snapshot even reads like the live database's. The snapshot being written is
+    dropped (:meth:`BackupRepo.writing`); chunks already copied stay for the next run."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        if not _out_of_room(exc, dest):
+            raise
+        raise BackupDestinationFull(
+            f"the backup destination {dest} is full ({exc}): this backup was not completed;"
+            " earlier snapshots there are intact and the data dir was not changed. Free"
+            " space there, or choose another destination, and run it again (chunks already"
+            " copied are not copied again)") from None
+
+
+def _out_of_room(exc: OSError | sqlite3.Error, dest: Path) -> bool:
+    if isinstance(exc, OSError):
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return False
+        # Writes without a file name are to DEST: the data dir is only read (its lock
+        # file, created when missing, is named).
+        named = [Path(f) for f in (exc.filename, exc.filename2) if f is not None]
+        return not named or any(p == dest or dest in p.parents for p in named)
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code == _SQLITE_FULL:
+        return True
+    if code not in _SQLITE_IO:
+        return False
+    try:
+        st = os.statvfs(dest)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < _NEARLY_FULL or st.f_favail == 0
