@@ -4,7 +4,20 @@ upload's expiry."""
 
 from __future__ import annotations
 
-from tests.uploads.flow import file_entry, init, path_of, random_bytes
+from typing import Any
+
+from homesync import clock
+from homesync.store import uploads as store_uploads
+from tests.helpers import API
+from tests.uploads.flow import (
+    checksum,
+    complete,
+    file_entry,
+    init,
+    path_of,
+    put_chunks,
+    random_bytes,
+)
 
 
 async def test_a_resumed_upload_keeps_its_name_whatever_the_order_of_the_batch(
@@ -32,3 +45,61 @@ async def test_a_resumed_upload_keeps_its_name_whatever_the_order_of_the_batch(
         assert answers["new"]["status"] == "conflict", (order, answers)
         assert answers["new"]["error"]["code"] == "NAME_CONFLICT"
         assert "uploadId" not in answers["new"]
+
+
+async def test_a_complete_overtaken_by_another_complete_answers_the_file(
+        client, services, make_user, sign_in, monkeypatch):
+    """Two completes of one upload (a phone retrying one it thought lost): the one that
+    looks at the received chunks just after the other committed (which lets them go)
+    answers the same file, not 409 MISSING_CHUNKS for every chunk."""
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(9000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    real = store_uploads.received
+    other: list[Any] = []
+
+    async def other_complete_first(conn: Any, upload_id: str) -> Any:
+        if not other:  # the other complete runs to its end between our two looks
+            monkeypatch.setattr(store_uploads, "received", real)
+            # (straight to the service: the test client serves one request at a time)
+            other.append(await services.uploads.complete(
+                user_id=dev.user_id, device_id=dev.device_id, upload_id=item["uploadId"],
+                checksum=checksum(data), metadata={}))
+        return await real(conn, upload_id)
+
+    monkeypatch.setattr(store_uploads, "received", other_complete_first)
+    r = await complete(client, dev.auth, item["uploadId"], data)
+    assert other, r.text
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["fileId"] == other[0].file.id
+
+
+async def test_a_complete_begun_before_the_upload_expired_is_not_refused_after_hashing(
+        client, services, make_user, sign_in, monkeypatch):
+    """The last moment of an upload's life: complete checks it is open, hashes the
+    content (long for a big file), and the expiry passes meanwhile. Every byte is there
+    and the phone asked in time: the file is made, not 410."""
+    await make_user()
+    start = clock.now()
+    clock.set_now(lambda: start)
+    dev = await sign_in()
+    data = random_bytes(9000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    ttl = services.uploads.planner.ttl_ms / 1000
+    clock.set_now(lambda: start + ttl - 1)
+    dev = await sign_in()  # its access token would have expired
+    real = services.uploads.digests.finish
+
+    async def slow_finish(upload_id: str, chunk_hashes: Any) -> Any:
+        clock.set_now(lambda: start + ttl + 1)
+        return await real(upload_id, chunk_hashes)
+
+    monkeypatch.setattr(services.uploads.digests, "finish", slow_finish)
+    r = await complete(client, dev.auth, item["uploadId"], data)
+    assert r.status_code == 200, r.text
+    got = await client.get(f"{API}/files/{r.json()['data']['fileId']}/content",
+                           headers=dev.auth)
+    assert got.content == data

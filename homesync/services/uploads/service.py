@@ -150,13 +150,15 @@ class Uploads:
         """``POST /upload/complete``: verify everything, then make the file exist.
 
         409 MISSING_CHUNKS (with their indexes), 422 CHECKSUM_MISMATCH (the upload stays
-        open: re-sent chunks may then replace stored ones), 410 when expired. Completing
+        open: re-sent chunks may then replace stored ones), 410 when expired as it is asked
+        (hashing may outlast the expiry). Completing
         again with the same checksum returns the same file; with another, 422.
         """
         declared = normalize_checksum(checksum)
+        asked_at = clock.now_ms()
         row = await self._owned(self._db.reader, user_id, upload_id)
         if row["status"] != "completed":
-            check_open(row, clock.now_ms())
+            check_open(row, asked_at)
         if declared != row["checksum"]:  # also on a retry: it names other content
             raise ChecksumMismatch("checksum differs from the one given at upload/init",
                                    expected=row["checksum"], actual=declared)
@@ -166,6 +168,9 @@ class Uploads:
         have = {r["idx"] for r in received}
         missing = [i for i in range(row["total_chunks"]) if i not in have]
         if missing:
+            row = await self._owned(self._db.reader, user_id, upload_id)
+            if row["status"] == "completed":  # another complete committed (and let them go)
+                return await self._completed_result(row)
             raise MissingChunks(f"{len(missing)} of {row['total_chunks']} chunks are missing",
                                 missingChunks=missing)
         hashes = [r["chunk_hash"] for r in received]
@@ -182,17 +187,18 @@ class Uploads:
             raise ChecksumMismatch("The uploaded content does not match its checksum; send the"
                                    " chunks again and complete", expected=row["checksum"],
                                    actual=f"sha256:{digest}")
-        return await self._commit(row, hashes, metadata, device_id)
+        return await self._commit(row, hashes, metadata, device_id, asked_at)
 
     async def _commit(self, row: Row, hashes: list[str], metadata: dict[str, Any],
-                      device_id: str) -> CompleteResult:
+                      device_id: str, asked_at: int) -> CompleteResult:
         now = clock.now_ms()
         upload_id, user_id = row["id"], row["user_id"]
         async with self._db.transaction() as tx:
             row = await self._owned(tx, user_id, upload_id)
             if row["status"] == "completed":  # a concurrent complete won the writer first
                 return await self._completed_result(row, tx)
-            check_open(row, now)
+            # Open when the phone asked is enough: hashing a big file may outlast the expiry.
+            check_open(row, asked_at)
             tree_owner, folder, target, seen = user_id, row["folder"], None, None
             if row["owner_id"] is not None:
                 place = await upload_place_now(
