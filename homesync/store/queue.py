@@ -75,7 +75,7 @@ async def list_page(conn: Conn, device_id: str, *, after: int, limit: int,
     return await fetchall(
         conn,
         f"SELECT rowid AS position, {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
-        f" AND rowid > ?{only} ORDER BY rowid LIMIT ?",
+        f" AND rowid > ?{only} ORDER BY rowid LIMIT ?",  # queue_ops_device(_status), in order
         (device_id, after, *((status,) if status is not None else ()), limit),
     )
 

@@ -7,6 +7,8 @@ upload refers to them.
 
 from __future__ import annotations
 
+import msgspec
+
 from homesync.store import users
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 from homesync.store.tree import TREE_COLUMNS
@@ -16,21 +18,26 @@ __all__ = [
     "list_trash",
     "list_versions",
     "trash_due",
+    "versioned_files",
     "versions_due",
 ]
 
 
 async def list_trash(conn: Conn, user_id: str, *, limit: int, offset: int) -> list[Row]:
     """What the user deleted and can still restore, newest first: one row per delete (a
-    folder stands for everything trashed with it), with ``items`` and ``total_size``."""
+    folder stands for everything trashed with it), with ``items`` and ``total_size``.
+
+    Walks the groups' roots in files_trash_roots (the page's order) and counts only the
+    listed roots' groups (files_trash_root): a page reads its own rows, not the whole trash.
+    """
+    group = ("FROM files m WHERE m.trash_root = r.id AND +m.user_id = r.user_id"
+             " AND m.deleted_at IS NOT NULL AND m.purged_at IS NULL")
     return await fetchall(
         conn,
         f"SELECT {', '.join('r.' + c.strip() for c in TREE_COLUMNS.split(','))},"
-        " g.items, g.total_size FROM files r JOIN ("
-        "  SELECT coalesce(trash_root, id) AS root, count(*) AS items, sum(size) AS total_size"
-        "  FROM files WHERE user_id = ? AND deleted_at IS NOT NULL AND purged_at IS NULL"
-        "  GROUP BY root) g ON g.root = r.id"
-        " WHERE r.deleted_at IS NOT NULL AND r.purged_at IS NULL"
+        f" (SELECT count(*) {group}) AS items, (SELECT sum(m.size) {group}) AS total_size"
+        " FROM files r WHERE r.user_id = ? AND r.deleted_at IS NOT NULL"
+        " AND r.purged_at IS NULL AND r.trash_root = r.id"
         " ORDER BY r.deleted_at DESC, r.id LIMIT ? OFFSET ?",
         (user_id, limit, offset),
     )
@@ -59,11 +66,24 @@ async def list_versions(conn: Conn, user_id: str, file_id: str) -> list[Row]:
     )
 
 
-async def versions_due(conn: Conn, *, keep: int, replaced_before: int | None,
-                       limit: int) -> list[Row]:
-    """Replaced versions past retention: beyond the ``keep`` newest replaced versions of
-    their file (``keep`` 0: no count limit), or replaced (superseded by a newer version)
-    before ``replaced_before`` (None: no age limit). Never a file's current version."""
+async def versioned_files(conn: Conn, *, after: str, limit: int) -> list[str]:
+    """Up to ``limit`` ids of files with more than one version, in id order, after
+    ``after`` (""): a retention sweep walks file_versions_file once, a batch at a time."""
+    rows = await fetchall(
+        conn,
+        "SELECT file_id FROM file_versions WHERE file_id > ? GROUP BY file_id"
+        " HAVING count(*) > 1 ORDER BY file_id LIMIT ?",
+        (after, limit),
+    )
+    return [str(r[0]) for r in rows]
+
+
+async def versions_due(conn: Conn, file_ids: list[str], *, keep: int,
+                       replaced_before: int | None) -> list[Row]:
+    """Replaced versions of ``file_ids`` past retention: beyond the ``keep`` newest
+    replaced versions of their file (``keep`` 0: no count limit), or replaced (superseded
+    by a newer version) before ``replaced_before`` (None: no age limit). Never a file's
+    current version."""
     conditions = []
     params: list[int] = []
     if keep > 0:
@@ -72,7 +92,7 @@ async def versions_due(conn: Conn, *, keep: int, replaced_before: int | None,
     if replaced_before is not None:
         conditions.append("replaced_at < ?")
         params.append(replaced_before)
-    if not conditions:
+    if not conditions or not file_ids:
         return []
     return await fetchall(
         conn,
@@ -80,11 +100,10 @@ async def versions_due(conn: Conn, *, keep: int, replaced_before: int | None,
         "  SELECT v.id, v.file_id, v.user_id, v.size, f.version_id AS current_id,"
         "   row_number() OVER w AS rn, lag(v.created_at) OVER w AS replaced_at"
         "  FROM file_versions v JOIN files f ON f.id = v.file_id"
-        "  WHERE v.file_id IN (SELECT file_id FROM file_versions GROUP BY file_id"
-        "                      HAVING count(*) > 1)"
+        "  WHERE v.file_id IN (SELECT value FROM json_each(?))"
         "  WINDOW w AS (PARTITION BY v.file_id ORDER BY v.created_at DESC, v.rowid DESC))"
-        f" WHERE id IS NOT current_id AND rn > 1 AND ({' OR '.join(conditions)}) LIMIT ?",
-        (*params, limit),
+        f" WHERE id IS NOT current_id AND rn > 1 AND ({' OR '.join(conditions)})",
+        (msgspec.json.encode(file_ids).decode(), *params),
     )
 
 

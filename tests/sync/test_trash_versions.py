@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from homesync import clock
+from homesync.services.files import versions as versions_module
 from tests.helpers import API
 from tests.sync.helpers import change, checksum, pull, push, store
+from tests.sync.plans import plan_of, reads_during
 
 
 async def used_bytes(services, user_id: str) -> int:
@@ -189,3 +191,63 @@ async def test_retention_purges_old_versions_and_trash(tmp_path, make_user, sign
     assert await used_bytes(services, user_id) == before - report.trash_bytes \
         - report.version_bytes - 2 * len(b"v0")
     assert await services.sync.trash.list(user_id, limit=10) == []
+
+
+async def test_a_trash_page_reads_only_its_own_groups(client, services, make_user, sign_in):
+    """GET /trash walks the groups' roots newest first (files_trash_roots) and counts only
+    the listed groups (files_trash_root); it grouped and sorted the user's whole trash for
+    every page (78 ms a page with 50 000 trashed rows)."""
+    await make_user()
+    phone = await sign_in()
+    start = float(int(clock.now()))
+    a = await store(client, phone, b"aaaa", name="a.jpg", folder="/album")
+    await store(client, phone, b"bb", name="b.jpg", folder="/album")
+    lone = [await store(client, phone, f"lone {i}".encode(), name=f"{i}.txt", folder="/")
+            for i in range(2)]
+    album = (await push(client, phone, None, change("mkdir", folder="/album")))["results"][0]
+    for i, file_id in enumerate([album["fileId"], *lone]):  # one after the other
+        clock.set_now(lambda i=i: start + i + 1)
+        await push(client, phone, None, change("delete", fileId=file_id))
+    async with reads_during(services) as reads:
+        r = await client.get(f"{API}/trash", params={"limit": 2}, headers=phone.auth)
+    first = r.json()["data"]
+    assert [i["id"] for i in first["items"]] == lone[::-1] and first["hasMore"] is True
+    [listing] = [sql for sql in reads if "FROM files r" in sql]
+    plan = await plan_of(services, listing)
+    assert "files_trash_roots" in plan and "TEMP B-TREE" not in plan, plan
+    r = await client.get(f"{API}/trash", params={"limit": 2, "offset": 2}, headers=phone.auth)
+    [item] = r.json()["data"]["items"]
+    assert (item["id"], item["items"], item["totalSize"]) == (album["fileId"], 3, 6)
+    # A member purged on its own leaves its group's count.
+    assert (await client.delete(f"{API}/trash/{a}", headers=phone.auth)).status_code == 200
+    r = await client.get(f"{API}/trash", params={"offset": 2}, headers=phone.auth)
+    [item] = r.json()["data"]["items"]
+    assert (item["id"], item["items"], item["totalSize"]) == (album["fileId"], 2, 2)
+
+
+async def test_version_retention_reads_on_from_the_last_batch(client, services, make_user,
+                                                              sign_in, monkeypatch):
+    """The sweep takes the files with replaced versions in id order, each batch from where
+    the last one ended; it read every version of every file again for each batch."""
+    monkeypatch.setattr(versions_module, "_BATCH", 2)
+    await make_user()
+    phone = await sign_in()
+    start = float(int(clock.now()))
+    clock.set_now(lambda: start)
+    edited = []
+    for i in range(5):
+        file_id = await store(client, phone, f"old {i}".encode(), name=f"{i}.txt")
+        await store(client, phone, f"new {i}".encode(), name=f"{i}.txt", file_id=file_id)
+        edited.append(file_id)
+    await store(client, phone, b"one version", name="once.txt")
+    async with reads_during(services) as reads:
+        report = await services.sync.retention.run_once(now=int((start + 31 * 86400) * 1000))
+    assert report.version_bytes == sum(len(f"old {i}".encode()) for i in range(5))
+    for file_id in edited:
+        r = await client.get(f"{API}/files/{file_id}/versions", headers=phone.auth)
+        assert [v["isCurrent"] for v in r.json()["data"]["versions"]] == [True]
+    sweeps = [sql for sql in reads if "FROM file_versions" in sql and "GROUP BY" in sql]
+    assert len(sweeps) == 4, reads  # 5 files in batches of 2, then none left
+    for sql in sweeps:
+        plan = await plan_of(services, sql)
+        assert "SCAN file_versions" not in plan, plan

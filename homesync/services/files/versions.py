@@ -89,14 +89,20 @@ class Versions:
     async def prune_expired(self, now: int) -> int:
         """Drop replaced versions past retention; bytes freed."""
         replaced_before = now - self._retention_ms if self._retention_ms else None
+        if not self._keep and replaced_before is None:
+            return 0
         freed = 0
+        after = ""  # files in id order: each batch reads on from the last, never again
         while True:
-            due = await trash.versions_due(self._db.reader, keep=self._keep,
-                                           replaced_before=replaced_before, limit=_BATCH)
-            if not due:
+            batch = await trash.versioned_files(self._db.reader, after=after, limit=_BATCH)
+            if not batch:
                 return freed
-            async with self._db.transaction() as tx:
-                for v in due:
-                    freed += await trash.delete_version(tx, version_id=v["id"],
-                                                        file_id=v["file_id"],
-                                                        user_id=v["user_id"])
+            after = batch[-1]
+            due = await trash.versions_due(self._db.reader, batch, keep=self._keep,
+                                           replaced_before=replaced_before)
+            for start in range(0, len(due), _BATCH):  # short transactions
+                async with self._db.transaction() as tx:
+                    for v in due[start:start + _BATCH]:
+                        freed += await trash.delete_version(tx, version_id=v["id"],
+                                                            file_id=v["file_id"],
+                                                            user_id=v["user_id"])
