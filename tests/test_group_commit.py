@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from homesync.store import connections
 from homesync.store.connections import BUSY_TIMEOUT_MS
 from homesync.store.db import Conn, Database, note_change
 from homesync.store.tree import savepoint
@@ -243,3 +244,41 @@ async def test_a_checkpoint_leaves_no_statement_running(db: Database) -> None:
     async with db.transaction() as tx, savepoint(tx):
         await tx.execute(_ADD, ("user_2", "u2@example.com"))
     assert await _ids(db) == {"user_1", "user_2"}
+
+
+async def test_writes_queued_behind_another_process_s_lock_give_up_together(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long CLI command holds SQLite's write lock: the first write waits the busy timeout
+    and fails (the API's 503 + Retry-After); the writes queued behind it meanwhile fail
+    with it, instead of each waiting a whole timeout more (the N-th N times as long)."""
+    timeout_s = 0.4
+    monkeypatch.setattr(connections, "BUSY_TIMEOUT_MS", int(timeout_s * 1000))
+    db = await Database.open(tmp_path / "db.sqlite3")
+    other = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        await _add(db, 0)  # the connection's busy timeout is the patched one from here on
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        results = await asyncio.gather(*(_add(db, n) for n in range(1, 9)),
+                                       return_exceptions=True)
+        took = time.monotonic() - started
+        assert all(isinstance(r, sqlite3.OperationalError)
+                   and r.sqlite_errorcode == sqlite3.SQLITE_BUSY for r in results), results
+        # One timeout, with room for a busy machine; one each would be 8 × 0.4 s = 3.2 s.
+        assert timeout_s <= took < 3 * timeout_s, took
+        other.execute("ROLLBACK")
+        # Once the lock is free, writes go through, and the next one held up waits again.
+        await _add(db, 9)
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError):
+            await _add(db, 10)
+        assert time.monotonic() - started >= timeout_s
+        other.execute("ROLLBACK")
+        assert await _ids(db) == {"user_0", "user_9"}
+        async with db._writer.execute("PRAGMA busy_timeout") as cur:
+            row = await cur.fetchone()
+        assert row is not None and row[0] == int(timeout_s * 1000)
+    finally:
+        other.close()
+        await db.close()

@@ -148,6 +148,20 @@ class WriterConnection(aiosqlite.Connection):
         return True
 
 
+    async def begin_without_waiting(self) -> None:
+        """``BEGIN IMMEDIATE`` on the connection's thread (in order behind its other work)
+        that does not wait for another process's lock: SQLITE_BUSY at once while it is
+        held. One trip: the busy timeout is set back there whatever happens."""
+        def begin(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+        await self._execute(begin, self._conn)
+
+
 class InlineReader:
     """A read-only connection queried on the event loop's own thread.
 

@@ -65,6 +65,7 @@ class Database:
         self._next_reader = itertools.cycle(readers)
         self._write_lock = asyncio.Lock()
         self._waiting = 0  # transactions queued for the write lock
+        self._lock_timeouts = 0  # BEGINs that waited the busy timeout for another process
         self._batch: _Batch | None = None  # the open transaction, shared by a group commit
         self._savepoints = itertools.count()
         self._listeners: dict[str, list[Callable[[], None]]] = {}
@@ -109,13 +110,15 @@ class Database:
         savepoint and leaves the others' changes alone; if the commit fails, every block
         of the batch sees the error, none is told it is stored.
         """
+        timeouts_seen = self._lock_timeouts
         self._waiting += 1
         try:
             await self._write_lock.acquire()
         finally:
             self._waiting -= 1
         try:
-            batch = self._batch or await self._begin()
+            batch = self._batch or await self._begin(
+                wait=timeouts_seen == self._lock_timeouts)
             # Only a block joining others' changes needs a savepoint to fail alone.
             savepoint = f"tx{next(self._savepoints)}" if batch.members else None
             if savepoint:
@@ -164,10 +167,24 @@ class Database:
         (``GET /sync/status``'s lastSyncAt; journal entries are stamped when written)."""
         return self._batch.began_ms if self._batch is not None else None
 
-    async def _begin(self) -> _Batch:
+    async def _begin(self, *, wait: bool) -> _Batch:
+        """BEGIN the batch. Another process holding SQLite's write lock (a long CLI
+        command) is waited for, off the loop, up to the busy timeout; then SQLITE_BUSY
+        (the API's 503). Not by a block that queued while an earlier one waited that
+        timeout in vain (``wait`` False): it tries once, so a queue of N writes gives up
+        together after one timeout, not the N-th after N of them."""
         began_ms = clock.now_ms()
         if not await self._writer.begin_at_once():
-            await self._writer.execute("BEGIN IMMEDIATE")  # waits for the lock, off the loop
+            try:
+                if wait:
+                    await self._writer.execute("BEGIN IMMEDIATE")
+                else:
+                    await self._writer.begin_without_waiting()
+            except sqlite3.OperationalError as exc:
+                if wait and exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY,
+                                                            sqlite3.SQLITE_LOCKED):
+                    self._lock_timeouts += 1
+                raise
         self._batch = _Batch(asyncio.get_running_loop().create_future(), began_ms)
         return self._batch
 
