@@ -1,8 +1,10 @@
-"""The trash and version history: GET /trash, POST /trash/{id}/restore, DELETE /trash/{id},
-GET /files/{id}/versions, POST /files/{id}/versions/{versionId}/restore."""
+"""The trash and version history: GET /trash?limit=&cursor=, POST /trash/{id}/restore,
+DELETE /trash/{id}, GET /files/{id}/versions, POST /files/{id}/versions/{versionId}/restore."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from litestar import Request, Response, delete, get, post
@@ -33,21 +35,48 @@ _MAX_PAGE = 1000
 @get("/trash")
 async def list_trash(request: Request[Any, Any, Any], services: ServicesDep,
                      principal: CurrentPrincipal, limit: FromQuery[str | None] = None,
-                     offset: FromQuery[str | None] = None) -> Response[bytes]:
+                     offset: FromQuery[str | None] = None,
+                     cursor: FromQuery[str | None] = None) -> Response[bytes]:
     size = parse_int(limit, "limit")
     size = 100 if size is None else size
     skip = parse_int(offset, "offset") or 0
     if size < 1 or skip < 0:
         raise ValidationError("limit must be at least 1 and offset not negative")
+    if cursor and skip:
+        raise ValidationError("pass cursor or offset, not both", field="cursor")
     size = min(size, _MAX_PAGE)
-    entries = await services.sync.trash.list(principal.user_id, limit=size + 1, offset=skip)
+    # A cursor names the last entry of a page: what is restored or purged meanwhile does
+    # not shift the next page, as it does an offset (which skipped an entry then).
+    entries = await services.sync.trash.list(principal.user_id, limit=size + 1, offset=skip,
+                                             after=_decode_cursor(cursor) if cursor else None)
     items = [TrashItemOut(
         id=e.id, type=e.kind, name=e.name, folder=e.folder, path=join(e.folder, e.name),
         size=e.size, checksum=e.checksum, modified_at=format_ms(e.modified_at),
         deleted_at=format_ms(e.deleted_at), purge_at=format_optional(e.purge_at),
         items=e.items, total_size=e.total_size,
     ) for e in entries[:size]]
-    return ok(request, TrashListOut(items=items, has_more=len(entries) > size))
+    last = entries[size - 1] if len(entries) > size else None
+    return ok(request, TrashListOut(
+        items=items, has_more=last is not None,
+        next_cursor=_encode_cursor(last.deleted_at, last.id) if last else None))
+
+
+def _encode_cursor(deleted_at: int, file_id: str) -> str:
+    return base64.urlsafe_b64encode(f"t{deleted_at}.{file_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        if len(cursor) > 200:
+            raise ValueError(cursor)
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        at, _, file_id = raw[1:].partition(".")
+        # ASCII digits under 2**63 (SQLite's integers): else a 500 from the query.
+        if raw[:1] != "t" or not at.isdigit() or len(at) > 18 or not file_id:
+            raise ValueError(raw)
+        return int(at), file_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError("cursor is not one this server handed out", field="cursor") from None
 
 
 @post("/trash/{file_id:str}/restore", status_code=200)

@@ -23,9 +23,11 @@ __all__ = [
 ]
 
 
-async def list_trash(conn: Conn, user_id: str, *, limit: int, offset: int) -> list[Row]:
+async def list_trash(conn: Conn, user_id: str, *, limit: int, offset: int = 0,
+                     after: tuple[int, str] | None = None) -> list[Row]:
     """What the user deleted and can still restore, newest first: one row per delete (a
-    folder stands for everything trashed with it), with ``items`` and ``total_size``.
+    folder stands for everything trashed with it), with ``items`` and ``total_size``;
+    from after the entry ``after`` (its ``(deleted_at, id)``) when given.
 
     Walks the groups' roots in files_trash_roots (the page's order) and counts only the
     listed roots' groups (files_trash_root): a page reads its own rows, not the whole trash.
@@ -38,8 +40,11 @@ async def list_trash(conn: Conn, user_id: str, *, limit: int, offset: int) -> li
         f" (SELECT count(*) {group}) AS items, (SELECT sum(m.size) {group}) AS total_size"
         " FROM files r WHERE r.user_id = ? AND r.deleted_at IS NOT NULL"
         " AND r.purged_at IS NULL AND r.trash_root = r.id"
-        " ORDER BY r.deleted_at DESC, r.id LIMIT ? OFFSET ?",
-        (user_id, limit, offset),
+        # "deleted_at <= ?" too: the index's range then starts at the cursor.
+        + (" AND r.deleted_at <= ? AND (r.deleted_at < ? OR (r.deleted_at = ? AND r.id > ?))"
+           if after else "")
+        + " ORDER BY r.deleted_at DESC, r.id LIMIT ? OFFSET ?",
+        (user_id, *((after[0], after[0], after[0], after[1]) if after else ()), limit, offset),
     )
 
 

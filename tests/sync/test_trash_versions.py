@@ -251,3 +251,36 @@ async def test_version_retention_reads_on_from_the_last_batch(client, services, 
     for sql in sweeps:
         plan = await plan_of(services, sql)
         assert "SCAN file_versions" not in plan, plan
+
+
+async def test_trash_pages_by_cursor(client, make_user, sign_in):
+    """GET /trash?cursor= goes on after the last entry of the page before: an entry
+    restored meanwhile does not shift the next page, as it does an offset (which skipped
+    an entry then). Without parameters: the old answer, plus nextCursor."""
+    await make_user()
+    phone = await sign_in()
+    start = float(int(clock.now()))
+    ids = [await store(client, phone, f"file {i}".encode(), name=f"{i}.txt") for i in range(5)]
+    for i, file_id in enumerate(ids):
+        clock.set_now(lambda i=i: start + i + 1)
+        await push(client, phone, None, change("delete", fileId=file_id))
+    newest = ids[::-1]
+
+    async def trash(**params):
+        r = await client.get(f"{API}/trash", params=params, headers=phone.auth)
+        assert r.status_code == 200, r.text
+        data = r.json()["data"]
+        assert data["hasMore"] == (data["nextCursor"] is not None)
+        return [i["id"] for i in data["items"]], data["nextCursor"]
+
+    assert await trash() == (newest, None)
+    first, cursor = await trash(limit=2)
+    assert first == newest[:2] and cursor
+    r = await client.post(f"{API}/trash/{first[0]}/restore", headers=phone.auth)
+    assert r.status_code == 200
+    second, cursor = await trash(limit=2, cursor=cursor)
+    assert second == newest[2:4]  # offset=2 now starts at newest[3]
+    assert await trash(limit=2, cursor=cursor) == ([newest[4]], None)
+    for bad in ({"cursor": "nope"}, {"cursor": cursor, "offset": 2}):
+        r = await client.get(f"{API}/trash", params=bad, headers=phone.auth)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR", r.text

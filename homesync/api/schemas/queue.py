@@ -88,6 +88,7 @@ class TrashItemOut(ResponseStruct):
 class TrashListOut(ResponseStruct):
     items: list[TrashItemOut]
     has_more: bool
+    next_cursor: str | None  # pass as ``cursor`` for the next page
 
 
 class PurgedOut(ResponseStruct):

@@ -45,9 +45,12 @@ class Trash:
         self._retention_ms = retention_ms  # 0: no automatic purge
         self._notifier = notifier
 
-    async def list(self, user_id: str, *, limit: int, offset: int = 0) -> list[TrashEntry]:
-        """What the user can still restore, most recently deleted first."""
-        rows = await trash.list_trash(self._db.reader, user_id, limit=limit, offset=offset)
+    async def list(self, user_id: str, *, limit: int, offset: int = 0,
+                   after: tuple[int, str] | None = None) -> list[TrashEntry]:
+        """What the user can still restore, most recently deleted first; with ``after``
+        (``(deleted_at, id)`` of the last entry of a page), what comes after it."""
+        rows = await trash.list_trash(self._db.reader, user_id, limit=limit, offset=offset,
+                                      after=after)
         return [TrashEntry(
             id=r["id"], kind=r["kind"], folder=r["folder"], name=r["name"], size=r["size"],
             checksum=r["checksum"], modified_at=r["modified_at"], deleted_at=r["deleted_at"],
