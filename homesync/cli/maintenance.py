@@ -46,9 +46,10 @@ __all__ = ["fsck", "gc"]
 
 def gc(
     grace: Annotated[str | None, typer.Option(
-        "--grace", help="Keep unreferenced chunks younger than this (e.g. 48h, 0s); default:"
-        " uploads.gc_grace. Never unsafe, but a short grace may make a running upload send"
-        " a chunk again.",
+        "--grace", help="Keep unreferenced chunks stored, or let go by a dropped version,"
+        " less than this ago (e.g. 48h, 0s); default: uploads.gc_grace. Never unsafe for"
+        " stored files, but a short grace may make a running upload send a chunk again, or"
+        " fail a running download of a version dropped within it.",
         show_default=False)] = None,
     history_retention: Annotated[str | None, typer.Option(
         "--history-retention", help="Compact sync history older than this (e.g. 30d; 1s:"

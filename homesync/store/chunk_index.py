@@ -6,11 +6,19 @@ grace period; gc deletes the row and the bytes in one write transaction. The byt
 first, so a crash before that transaction commits leaves a row without bytes that nothing
 uses: harmless (nothing can start using a chunk without finding its bytes), and the next
 gc forgets it.
+
+A row's ``created_at`` is where that grace period starts: when the chunk was first
+stored, moved forward by :func:`let_go_of_versions` whenever a version using it is
+dropped (replaced and pruned, purged from the trash, its account removed). So the chunks
+of a year-old file purged a minute ago are kept for the whole grace period from now: a
+download of that version already under way (it read the manifest before the drop) still
+finds every chunk, also when ``homesync gc`` runs in another process, which sees only
+the database. A download still running a grace period after the drop can be cut short.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from homesync.store.db import Conn, Row, execute, fetchall
 
@@ -21,6 +29,7 @@ __all__ = [
     "is_referenced",
     "is_unreferenced",
     "known",
+    "let_go_of_versions",
     "page",
     "referenced_by",
     "unreferenced_before",
@@ -38,6 +47,19 @@ async def add(tx: Conn, chunk_hash: str, size: int, now: int) -> None:
                   (chunk_hash, size, now))
 
 
+async def let_go_of_versions(tx: Conn, versions: str, params: Sequence[object],
+                             now: int) -> None:
+    """Restart the grace period of the chunks of versions about to be deleted (in ``tx``).
+
+    ``versions`` is a SELECT of their ids, with ``params``. Only version drops do this,
+    not ended uploads: an upload's chunks were never readable by a download, and their
+    grace stays counted from when they were written.
+    """
+    await execute(tx, "UPDATE chunks SET created_at = max(created_at, ?) WHERE hash IN"
+                      f" (SELECT chunk_hash FROM version_chunks WHERE version_id IN ({versions}))",
+                  (now, *params))
+
+
 async def known(conn: Conn, hashes: Iterable[str]) -> set[str]:
     """Which of ``hashes`` have a row."""
     wanted = list(hashes)
@@ -52,7 +74,8 @@ async def known(conn: Conn, hashes: Iterable[str]) -> set[str]:
 
 
 async def unreferenced_before(conn: Conn, cutoff: int, *, after: str, limit: int) -> list[Row]:
-    """(hash, size) of chunks nothing refers to, created before ``cutoff``, by hash after ``after``."""
+    """(hash, size) of chunks nothing refers to, whose grace period (``created_at``)
+    started before ``cutoff``, by hash after ``after``."""
     return await fetchall(
         conn,
         f"SELECT c.hash, c.size FROM chunks c WHERE c.hash > ? AND c.created_at < ?"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from homesync.store import users
+from homesync.store import chunk_index, users
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 from homesync.store.tree import TREE_COLUMNS
 
@@ -112,7 +112,8 @@ async def versions_due(conn: Conn, file_ids: list[str], *, keep: int,
     )
 
 
-async def delete_version(tx: Conn, *, version_id: str, file_id: str, user_id: str) -> int:
+async def delete_version(tx: Conn, *, version_id: str, file_id: str, user_id: str,
+                         now: int) -> int:
     """Drop a replaced version; its size leaves the user's quota. 0 when it is gone or
     became current meanwhile."""
     row = await fetchone(
@@ -123,6 +124,7 @@ async def delete_version(tx: Conn, *, version_id: str, file_id: str, user_id: st
     )
     if row is None:
         return 0
+    await chunk_index.let_go_of_versions(tx, "?", (version_id,), now)
     await execute(tx, "DELETE FROM file_versions WHERE id = ?", (version_id,))
     await users.add_usage(tx, user_id, -int(row[0]))
     return int(row[0])

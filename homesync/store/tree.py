@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from homesync.paths import join, name_key
-from homesync.store import journal, users
+from homesync.store import chunk_index, journal, users
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 from homesync.store.files import FILE_COLUMNS
 
@@ -271,6 +271,8 @@ async def purge_group(tx: Conn, *, user_id: str, row: Row, now: int) -> int:
     got = await fetchone(tx, "SELECT coalesce(sum(size), 0) FROM file_versions"
                              f" WHERE file_id IN {members}", (ids,))
     freed = int(got[0]) if got else 0
+    await chunk_index.let_go_of_versions(
+        tx, f"SELECT id FROM file_versions WHERE file_id IN {members}", (ids,), now)
     await execute(tx, f"DELETE FROM file_versions WHERE file_id IN {members}", (ids,))
     await execute(tx, f"UPDATE files SET purged_at = ?, version_id = NULL WHERE id IN {members}",
                   (now, ids))

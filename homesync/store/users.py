@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from homesync.store import chunk_index
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
 __all__ = [
@@ -87,7 +88,10 @@ async def set_lock(conn: Conn, user_id: str, locked: bool) -> int:
     )
 
 
-async def delete(conn: Conn, user_id: str) -> int:
+async def delete(conn: Conn, user_id: str, *, now: int) -> int:
+    """Delete the account; every row of it goes too (foreign-key cascades)."""
+    await chunk_index.let_go_of_versions(
+        conn, "SELECT id FROM file_versions WHERE user_id = ?", (user_id,), now)
     return await execute(conn, "DELETE FROM users WHERE id = ?", (user_id,))
 
 

@@ -147,7 +147,7 @@ class Accounts:
         """Delete the account and its rows; its chunks become garbage for ``homesync gc``."""
         async with self._db.transaction() as tx:
             row = await self._find(tx, email_or_id)
-            await users.delete(tx, row["id"])
+            await users.delete(tx, row["id"], now=clock.now_ms())
         return user_info(row)
 
     async def _find(self, conn: Conn, email_or_id: str) -> Row:

@@ -2,10 +2,17 @@
 
 Content is streamed from the version's chunks, never assembled: a range maps to the
 chunks it overlaps and only those bytes are read. Another user's ids are simply not found.
+
+A download reads its version's manifest once, before the first byte; the version may be
+dropped while it streams. Its chunks then stay for gc's grace period counted from the
+drop (``chunk_index.let_go_of_versions``); a chunk gc took all the same (``--grace 0s``,
+or a download longer than the grace) cuts the response short of its Content-Length,
+which every client sees as a failed download, never as a whole file.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
@@ -31,6 +38,8 @@ from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database, Row
 
 __all__ = ["Content", "Downloads", "Listing", "SharedOwner", "SharedPlace", "parse_range"]
+
+log = logging.getLogger("homesync.downloads")
 
 # The range unit is case-insensitive (RFC 9110 §14.1); positions are ASCII digits only.
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.IGNORECASE)
@@ -168,9 +177,9 @@ class Downloads:
     async def open_content(self, user_id: str, file_id: str, *, range_header: str | None = None,
                            if_range: str | None = None, if_none_match: str | None = None,
                            if_modified_since: str | None = None,
-                           if_unmodified_since: str | None = None, if_match: str | None = None,
-                           version_id: str | None = None) -> Content:
-        """The current (or a given retained) version's bytes, whole or one range.
+                           if_unmodified_since: str | None = None,
+                           if_match: str | None = None) -> Content:
+        """The current version's bytes, whole or one range.
 
         Preconditions go in RFC 9110 §13.2.2's order: ``If-Unmodified-Since`` first (a
         file modified after it: 412; ignored when the request has ``If-Match``, which is
@@ -184,10 +193,9 @@ class Downloads:
         info = file_info(row)
         if info.kind != "file" or info.version_id is None:
             raise NotFound("Folders have no content")
-        version = await files.get_version(self._db.reader, row["user_id"],
-                                          version_id or info.version_id)
+        version = await files.get_version(self._db.reader, row["user_id"], info.version_id)
         if version is None or version["file_id"] != file_id:
-            raise NotFound("No such version")
+            raise NotFound("No such file")  # replaced and dropped since the row was read
         size, etag = int(version["size"]), str(version["checksum"])
         stored_at = int(version["created_at"])
         if (if_match is None and if_unmodified_since is not None
@@ -209,6 +217,14 @@ class Downloads:
         wanted = parse_range(range_header, size)
         start, end = wanted if wanted is not None else (0, size - 1)
         manifest = await files.manifest(self._db.reader, version["id"])
+        if sum(n for _, n in manifest) != size:
+            # Read apart from the version row: a version dropped in between (replaced and
+            # pruned, or purged) has no manifest any more, and its "content" would be an
+            # empty body under a Content-Length of its size.
+            if await files.get_version(self._db.reader, row["user_id"], version["id"]) is None:
+                raise NotFound("No such file")
+            raise HomesyncError(f"Stored content of {info.name} is damaged (its chunks do not"
+                                " add up to its size); run `homesync fsck`")
         pieces = _overlapping(manifest, start, end)
         for chunk_hash, _, _ in pieces:
             # Checked before the first byte goes out: after that an error can only cut
@@ -218,12 +234,26 @@ class Downloads:
                                     f" {chunk_hash[:12]}); run `homesync fsck`")
         return Content(file=info, etag=etag, mime_type=_servable(str(version["mime_type"])),
                        size=size, start=start, end=end, partial=wanted is not None,
-                       body=self._stream(pieces), stored_at=stored_at)
+                       body=self._stream(info.name, pieces), stored_at=stored_at)
 
-    async def _stream(self, pieces: list[tuple[str, int, int]]) -> AsyncGenerator[bytes, None]:
+    async def _stream(self, name: str,
+                      pieces: list[tuple[str, int, int]]) -> AsyncGenerator[bytes, None]:
         for chunk_hash, lo, hi in pieces:
-            async for data in self._chunks.read(chunk_hash, lo, hi):
-                yield data
+            try:
+                async for data in self._chunks.read(chunk_hash, lo, hi):
+                    yield data
+            except FileNotFoundError:
+                # Each chunk is opened only when its turn comes (an open one survives its
+                # deletion). This one was there when the download began, so gc took it:
+                # its version was dropped meanwhile and gc's grace, counted from the drop,
+                # ran out first (or `homesync gc --grace` was shorter). The bytes are gone;
+                # raising makes the server cut the connection short of its
+                # Content-Length, so the client knows the download failed.
+                log.warning("download of %s cut short: gc removed chunk %s while it was"
+                            " being sent (its version was dropped meanwhile)", name,
+                            chunk_hash[:12])
+                raise HomesyncError(f"{name} was deleted while it was being downloaded") \
+                    from None
 
 
 async def _nothing() -> AsyncGenerator[bytes, None]:

@@ -105,4 +105,4 @@ class Versions:
                     for v in due[start:start + _BATCH]:
                         freed += await trash.delete_version(tx, version_id=v["id"],
                                                             file_id=v["file_id"],
-                                                            user_id=v["user_id"])
+                                                            user_id=v["user_id"], now=now)

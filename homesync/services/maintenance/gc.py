@@ -1,8 +1,11 @@
 """Garbage collection: expire idle uploads, then free chunks nothing refers to.
 
 A chunk is garbage when no version's manifest and no open upload refers to it *and* it
-is older than ``uploads.gc_grace`` — both by its row's age and by its file's mtime, so a
-chunk being written (or re-written by a new upload) right now is never collected. Rows
+is older than ``uploads.gc_grace`` — both by its file's mtime, so a chunk being written
+(or re-written by a new upload) right now is never collected, and by its row's
+``created_at``, which a dropped version moves to the time of the drop
+(``chunk_index.let_go_of_versions``), so a download of that version that was under way
+keeps its chunks for the grace period after the drop. Rows
 and bytes are deleted together inside one write transaction, so an upload can never
 count a chunk whose bytes gc is deleting (see ``Uploads._record``). While a backup runs,
 nothing is deleted (``store.backup_lock``).
