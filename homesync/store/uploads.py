@@ -36,7 +36,8 @@ _COLUMNS = (
     " u.size, u.mime_type, u.checksum, u.priority, u.target_file_id, u.chunk_size,"
     " u.total_chunks, u.status, u.received_chunks, u.received_bytes, u.reported_bytes,"
     " u.reported_at, u.checksum_failed, u.file_id, u.version_id, u.created_at, u.updated_at,"
-    " u.expires_at, u.finished_at, u.owner_id, u.base_seq, s.wifi_only, s.max_retries,"
+    " u.expires_at, u.finished_at, u.owner_id, u.base_seq, u.conflicted_with, s.wifi_only,"
+    " s.max_retries,"
     " d.removed_at AS device_removed_at"
 )
 _FROM = ("FROM uploads u JOIN upload_sessions s ON s.id = u.session_id"
@@ -235,13 +236,14 @@ async def mark_checksum_failed(tx: Conn, upload_id: str, now: int) -> None:
 
 
 async def mark_completed(tx: Conn, upload_id: str, *, file_id: str, version_id: str | None,
-                         now: int) -> None:
-    """The upload became (or matched) a file: its chunk list is the version's manifest now."""
+                         now: int, conflicted_with: str | None = None) -> None:
+    """The upload became (or matched) a file: its chunk list is the version's manifest now.
+    ``conflicted_with``: the file it was kept beside as a conflicted copy (migration 0018)."""
     await execute(
         tx,
         "UPDATE uploads SET status = 'completed', file_id = ?, version_id = ?, updated_at = ?,"
-        " finished_at = ? WHERE id = ?",
-        (file_id, version_id, now, now, upload_id),
+        " finished_at = ?, conflicted_with = ? WHERE id = ?",
+        (file_id, version_id, now, now, conflicted_with, upload_id),
     )
     await execute(tx, "DELETE FROM upload_chunks WHERE upload_id = ?", (upload_id,))
 

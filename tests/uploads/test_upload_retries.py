@@ -17,6 +17,7 @@ from tests.uploads.flow import (
     path_of,
     put_chunks,
     random_bytes,
+    upload,
 )
 
 
@@ -103,3 +104,47 @@ async def test_a_complete_begun_before_the_upload_expired_is_not_refused_after_h
     got = await client.get(f"{API}/files/{r.json()['data']['fileId']}/content",
                            headers=dev.auth)
     assert got.content == data
+
+
+async def test_a_retried_complete_answers_as_the_first_did(client, make_user, sign_in):
+    """The phone lost the answer of a complete that kept its file as a conflicted copy
+    (another device took the name after its init): asking again answers exactly the same,
+    ``conflictedWith`` included, so the phone learns of the conflict either way."""
+    await make_user()
+    phone = await sign_in(client_id="phone", model="Pixel 8")
+    tablet = await sign_in(client_id="tablet", model="Galaxy Tab")
+    mine, theirs = random_bytes(9000), random_bytes(9000)
+    item = (await init(client, phone.auth, file_entry(mine))).json()["data"]["files"][0]
+    taken = await upload(client, tablet.auth, theirs)
+    await put_chunks(client, item, mine)
+    r = await complete(client, phone.auth, item["uploadId"], mine)
+    assert r.status_code == 200, r.text
+    first = r.json()["data"]
+    assert first["conflictedWith"] == taken["fileId"]
+    for _ in range(2):
+        again = await complete(client, phone.auth, item["uploadId"], mine)
+        assert again.status_code == 200, again.text
+        assert again.json()["data"] == first
+
+
+async def test_a_retried_complete_answers_the_version_it_made(client, make_user, sign_in):
+    """Another device made a new version of the file before the phone asked again: the
+    answer is still the version the phone uploaded (its checksum, its versionId), or the
+    phone would take the other device's content for its own and never fetch it."""
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop", model="ThinkPad")
+    mine, newer = random_bytes(9000), random_bytes(5000)
+    item = (await init(client, phone.auth, file_entry(mine))).json()["data"]["files"][0]
+    await put_chunks(client, item, mine)
+    r = await complete(client, phone.auth, item["uploadId"], mine,
+                       metadata={"capturedAt": "2024-01-20T15:30:00Z"})
+    assert r.status_code == 200, r.text
+    first = r.json()["data"]
+    edited = await upload(client, laptop.auth, newer, fileId=first["fileId"])
+    assert edited["file"]["checksum"] == checksum(newer)
+
+    again = await complete(client, phone.auth, item["uploadId"], mine)
+    assert again.status_code == 200, again.text
+    assert again.json()["data"] == first
+    assert again.json()["data"]["file"]["checksum"] == checksum(mine)

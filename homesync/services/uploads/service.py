@@ -151,8 +151,8 @@ class Uploads:
 
         409 MISSING_CHUNKS (with their indexes), 422 CHECKSUM_MISMATCH (the upload stays
         open: re-sent chunks may then replace stored ones), 410 when expired as it is asked
-        (hashing may outlast the expiry). Completing
-        again with the same checksum returns the same file; with another, 422.
+        (hashing may outlast the expiry). Completing again with the same checksum answers
+        as the first time (:meth:`_completed_result`); with another checksum, 422.
         """
         declared = normalize_checksum(checksum)
         asked_at = clock.now_ms()
@@ -228,7 +228,8 @@ class Uploads:
             if here is not None and _holds(here, row["checksum"]):
                 # Same content already there (another device got there first, D7).
                 await uploads.mark_completed(tx, upload_id, file_id=here["id"],
-                                             version_id=here["version_id"], now=now)
+                                             version_id=here["version_id"], now=now,
+                                             conflicted_with=conflicted_with)
                 created, file_id = False, here["id"]
             else:
                 used_before = await self._quota.used_bytes(tx, tree_owner)
@@ -242,7 +243,8 @@ class Uploads:
                 except NameConflict as exc:  # a file where a folder is needed
                     raise (as_seen(exc, seen) if seen is not None else exc) from None
                 await uploads.mark_completed(tx, upload_id, file_id=committed.file_id,
-                                             version_id=committed.version_id, now=now)
+                                             version_id=committed.version_id, now=now,
+                                             conflicted_with=conflicted_with)
                 await self._quota.note_usage(tx, tree_owner, used_before, now)
                 created, file_id = committed.created, committed.file_id
             await upload_event(tx, row, "upload_completed", "Upload completed",
@@ -282,12 +284,25 @@ class Uploads:
                              missingChunks=lost)
 
     async def _completed_result(self, row: Row, conn: Conn | None = None) -> CompleteResult:
-        file_row = await files.get_file(conn or self._db.reader,
-                                        row["owner_id"] or row["user_id"], row["file_id"])
+        """What the first complete answered (its answer may have been lost): the file
+        with the version this upload made, not one another device made since (the phone
+        would take that content for its own), and the same ``conflictedWith``."""
+        conn = conn or self._db.reader
+        tree_owner = row["owner_id"] or row["user_id"]
+        file_row = await files.get_file(conn, tree_owner, row["file_id"])
         if file_row is None:
             raise NotFound("The file of this upload no longer exists")
-        return CompleteResult(upload_id=row["id"], file=await self._seen(row, file_row),
-                              created=False)
+        info = await self._seen(row, file_row)
+        made = row["version_id"]
+        if made is not None and made != file_row["version_id"]:
+            version = await files.get_version(conn, tree_owner, made)
+            if version is not None:  # None once pruned: then the file as it is
+                info = msgspec.structs.replace(
+                    info, version_id=made, size=version["size"], checksum=version["checksum"],
+                    mime_type=version["mime_type"], modified_at=version["modified_at"],
+                    metadata=msgspec.json.decode(version["metadata"] or "{}"))
+        return CompleteResult(upload_id=row["id"], file=info, created=False,
+                              conflicted_with=row["conflicted_with"])
 
     # -- helpers --------------------------------------------------------------------
 
