@@ -96,7 +96,7 @@ def _entry_out(request: Request[Any, Any, Any], services: Services,
         error = (ErrorOut(code=entry.error_code, message=entry.error_message or "")
                  if entry.error_code else None)
         return InitFileOut(local_id=entry.local_id, status=entry.status, file_id=entry.file_id,
-                           error=error)
+                           conflicted_with=entry.conflicted_with, error=error)
     file_url = _file_url(request, services, state)
     return InitFileOut(
         local_id=entry.local_id, status=state.status, upload_id=state.id,

@@ -12,6 +12,7 @@ __all__ = [
     "count_received",
     "delete_finished_before",
     "due_for_expiry",
+    "find_kept_copies",
     "find_resumable",
     "forget_chunks",
     "get",
@@ -96,6 +97,24 @@ async def find_resumable(conn: Conn, *, user_id: str, device_id: str, folder: st
     )
     place = paths.place_key(folder, name_key)
     return next((row for row in rows if paths.place_key(row["folder"], name_key) == place), None)
+
+
+async def find_kept_copies(conn: Conn, *, user_id: str, device_id: str, folder: str,
+                           name_key: str, checksum: str, size: int,
+                           target_file_id: str | None) -> list[Row]:
+    """Completed uploads of the same content to the same place by the same device that
+    were kept as a conflicted copy (``conflicted_with``, migration 0018), newest first:
+    an app asking again for a file it lost track of finds that copy."""
+    rows = await fetchall(
+        conn,
+        f"SELECT {_COLUMNS} {_FROM} WHERE u.user_id = ? AND u.device_id = ?"
+        " AND u.name_key = ? AND u.checksum = ? AND u.size = ? AND u.status = 'completed'"
+        " AND u.conflicted_with IS NOT NULL AND u.target_file_id IS ?"
+        " ORDER BY u.finished_at DESC",
+        (user_id, device_id, name_key, checksum, size, target_file_id),
+    )
+    place = paths.place_key(folder, name_key)
+    return [row for row in rows if paths.place_key(row["folder"], name_key) == place]
 
 
 async def reserved_bytes(conn: Conn, user_id: str, now: int) -> int:

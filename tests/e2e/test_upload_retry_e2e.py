@@ -2,7 +2,7 @@
 copy (a tablet took the name after the phone's init) lost the answer and asks again, a
 few times at once, then again after a laptop edited the copy and the server was killed
 (-9) and restarted. Every answer is the first one: the same file, the version the phone
-made, and the same ``conflictedWith``."""
+made, and the same ``conflictedWith`` (an init asked again answers that copy)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ async def _scenario(server: ServerProcess) -> None:
         assert first["conflictedWith"] == taken
         assert first["file"]["name"].startswith("IMG_0001 (conflicted copy Alice's Pixel 8 ")
         assert [r.json()["data"] for r in rs] == [first] * 3
+        # Had it lost its upload id too, init asked again answers the copy as its file.
+        r = await init(http, phone.auth, file_entry(mine, local_id="again"))
+        assert r.json()["data"]["files"][0] == {
+            "localId": "again", "status": "deduplicated", "fileId": first["fileId"],
+            "conflictedWith": taken}, r.text
 
         await put(http, laptop, b"cropped on the laptop", first["file"]["name"],
                   file_id=first["fileId"], folder="/photos")

@@ -148,3 +148,32 @@ async def test_a_retried_complete_answers_the_version_it_made(client, make_user,
     assert again.status_code == 200, again.text
     assert again.json()["data"] == first
     assert again.json()["data"]["file"]["checksum"] == checksum(mine)
+
+
+async def test_asking_again_for_a_file_kept_as_a_conflicted_copy_answers_that_copy(
+        client, make_user, sign_in):
+    """A phone whose complete kept its photo as a conflicted copy lost both the answer and
+    its upload id, and asks init again, as for any upload it lost track of: its content is
+    on the server already, as that copy. The answer says so (deduplicated, the copy, and
+    ``conflictedWith``), not a NAME_CONFLICT with the other device's file that would have
+    the phone send its photo again under another name, a third file."""
+    await make_user()
+    phone = await sign_in(client_id="phone", model="Pixel 8")
+    tablet = await sign_in(client_id="tablet", model="Galaxy Tab")
+    mine = random_bytes(9000)
+    item = (await init(client, phone.auth, file_entry(mine))).json()["data"]["files"][0]
+    taken = await upload(client, tablet.auth, random_bytes(9000))
+    await put_chunks(client, item, mine)
+    done = (await complete(client, phone.auth, item["uploadId"], mine)).json()["data"]
+
+    r = await init(client, phone.auth, file_entry(mine, local_id="again"))
+    assert r.status_code == 200, r.text
+    again = r.json()["data"]["files"][0]
+    assert again == {"localId": "again", "status": "deduplicated", "fileId": done["fileId"],
+                     "conflictedWith": taken["fileId"]}
+    listing = await client.get(f"{API}/files", params={"folder": "/photos"},
+                               headers=phone.auth)
+    assert len(listing.json()["data"]["files"]) == 2
+    # Another device asking for the same content there has no copy of its own: conflict.
+    r = await init(client, tablet.auth, file_entry(mine, local_id="t"))
+    assert r.json()["data"]["files"][0]["status"] == "conflict", r.text

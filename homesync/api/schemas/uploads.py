@@ -70,6 +70,7 @@ class InitFileOut(ResponseStruct, omit_defaults=True):
     chunk_size: int | None = None
     completed_chunks: list[int] | None = None  # a resumed upload's chunks already stored
     file_id: str | None = None
+    conflicted_with: str | None = None  # deduplicated into a conflicted copy kept earlier
     error: ErrorOut | None = None
 
 

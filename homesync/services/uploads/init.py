@@ -3,7 +3,9 @@
 For each file, in order:
 
 1. the sync engineer's tombstone rule (``deleted_on_server`` unless ``restore``);
-2. content the user already has at that place → ``deduplicated`` with that file;
+2. content the user already has at that place → ``deduplicated`` with that file; so is a
+   file whose earlier upload by this device was kept as a conflicted copy still holding
+   it (:mod:`.service`): with that copy and its ``conflictedWith``;
 3. content the user has elsewhere → a new file (or version) made from the stored
    chunks at once, ``deduplicated`` with the new id — no bytes sent. Never across users:
    another user's content is invisible here, so init is no existence oracle;
@@ -54,6 +56,7 @@ from homesync.services.sharing.access import UploadPlace, upload_place
 from homesync.services.uploads.places import (
     claim_names,
     file_in_the_way,
+    kept_copy,
     new_file_folder,
     same_file_key,
 )
@@ -270,6 +273,8 @@ class UploadPlanner:
             tx, user_id, await files.canonical_folder(tx, user_id, req.folder), req.name)
         if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
             return "same"
+        if await kept_copy(tx, user_id, device_id, req) is not None:
+            return "kept"
         if here is not None and target is None:
             return "conflict"
         if await changed_since(tx, target, req.base_seq, device_id):
@@ -284,6 +289,8 @@ class UploadPlanner:
         here = await self._here(tx, user_id, req, place)
         if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
             return "same"  # the recipient sees this entry anyway
+        if await kept_copy(tx, user_id, device_id, req) is not None:
+            return "kept"
         if here is not None and place.target is None:
             return "conflict"
         if await changed_since(tx, place.target, req.shared_base_seq, device_id):
@@ -309,6 +316,11 @@ class UploadPlanner:
             here = await self._here(tx, user_id, req, place)
             assert here is not None
             return InitEntry(local_id=req.local_id, status="deduplicated", file_id=here["id"])
+        if kind == "kept":
+            kept = await kept_copy(tx, user_id, device_id, req)
+            assert kept is not None
+            return InitEntry(local_id=req.local_id, status="deduplicated",
+                             file_id=kept["file_id"], conflicted_with=kept["conflicted_with"])
         if kind == "conflict":
             here = await self._here(tx, user_id, req, place)
             assert here is not None

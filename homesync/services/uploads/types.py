@@ -134,6 +134,7 @@ class InitEntry(msgspec.Struct, frozen=True, kw_only=True):
     upload: UploadState | None = None  # filled in by the service once committed
     error_code: str | None = None  # status "conflict"
     error_message: str | None = None
+    conflicted_with: str | None = None  # deduplicated into a conflicted copy kept earlier
 
 
 class InitResult(msgspec.Struct, frozen=True, kw_only=True):
