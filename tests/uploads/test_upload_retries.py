@@ -177,3 +177,28 @@ async def test_asking_again_for_a_file_kept_as_a_conflicted_copy_answers_that_co
     # Another device asking for the same content there has no copy of its own: conflict.
     r = await init(client, tablet.auth, file_entry(mine, local_id="t"))
     assert r.json()["data"]["files"][0]["status"] == "conflict", r.text
+
+
+async def test_asking_again_for_an_upload_whose_name_was_taken_meanwhile_resumes_it(
+        client, make_user, sign_in):
+    """A phone sent part of a photo, lost its upload id, and meanwhile a tablet made a
+    file of that name: asking init again resumes the upload (its chunks are on the
+    server), as it would with the id kept, and complete keeps it as a conflicted copy;
+    a NAME_CONFLICT would have it send every byte again under another name."""
+    await make_user()
+    phone = await sign_in(client_id="phone", model="Pixel 8")
+    tablet = await sign_in(client_id="tablet", model="Galaxy Tab")
+    mine = random_bytes(9000)
+    item = (await init(client, phone.auth, file_entry(mine))).json()["data"]["files"][0]
+    await put_chunks(client, item, mine, only=[0])
+    taken = await upload(client, tablet.auth, random_bytes(9000))
+
+    r = await init(client, phone.auth, file_entry(mine, local_id="again"))
+    assert r.status_code == 200, r.text
+    again = r.json()["data"]["files"][0]
+    assert again.get("uploadId") == item["uploadId"], again
+    assert again["completedChunks"] == [0]
+    await put_chunks(client, again, mine, only=[1, 2])
+    r = await complete(client, phone.auth, item["uploadId"], mine)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["conflictedWith"] == taken["fileId"]

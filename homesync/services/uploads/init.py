@@ -15,7 +15,9 @@ For each file, in order:
    may be here already), else the earlier one (upload or copy); or one whose folder
    cannot be made because a file stands in its path (:mod:`.places`); likewise a new version whose ``syncToken`` predates another
    device's change to the file (``complete`` checks again: see :mod:`.service`);
-5. an open upload of the same content to the same place by the same device → resumed;
+5. an open upload of the same content to the same place by the same device → resumed,
+   also instead of a conflict of step 4 (its bytes are here: ``complete`` keeps it as a
+   conflicted copy, as it would had the app kept the upload id);
 6. otherwise a new upload.
 
 A file asked for again in the same request (same place and name without case, same
@@ -58,6 +60,7 @@ from homesync.services.uploads.places import (
     file_in_the_way,
     kept_copy,
     new_file_folder,
+    resumable,
     same_file_key,
 )
 from homesync.services.uploads.queued import settle_queued_uploads
@@ -276,9 +279,9 @@ class UploadPlanner:
         if await kept_copy(tx, user_id, device_id, req) is not None:
             return "kept"
         if here is not None and target is None:
-            return "conflict"
+            return await self._resumed_or(tx, user_id, device_id, req, now, "conflict")
         if await changed_since(tx, target, req.base_seq, device_id):
-            return "stale"
+            return await self._resumed_or(tx, user_id, device_id, req, now, "stale")
         if await files.find_version_by_checksum(tx, user_id, req.checksum) is not None:
             return "copy"
         return await self._resume_or_new(tx, user_id, device_id, req, now)
@@ -292,20 +295,22 @@ class UploadPlanner:
         if await kept_copy(tx, user_id, device_id, req) is not None:
             return "kept"
         if here is not None and place.target is None:
-            return "conflict"
+            return await self._resumed_or(tx, user_id, device_id, req, now, "conflict")
         if await changed_since(tx, place.target, req.shared_base_seq, device_id):
-            return "stale"
+            return await self._resumed_or(tx, user_id, device_id, req, now, "stale")
         return await self._resume_or_new(tx, user_id, device_id, req, now)
+
+    @staticmethod
+    async def _resumed_or(tx: Conn, user_id: str, device_id: str, req: FileRequest,
+                          now: int, kind: str) -> str:
+        """``kind`` (a conflict), unless this device's upload of the file is open: that is
+        resumed (its bytes are here), and complete keeps it as a conflicted copy."""
+        return "resume" if await resumable(tx, user_id, device_id, req, now) else kind
 
     @staticmethod
     async def _resume_or_new(tx: Conn, user_id: str, device_id: str, req: FileRequest,
                              now: int) -> str:
-        if await uploads.find_resumable(
-                tx, user_id=user_id, device_id=device_id, folder=req.folder,
-                name_key=name_key(req.name), checksum=req.checksum, size=req.size,
-                target_file_id=req.file_id, now=now) is not None:
-            return "resume"
-        return "new"
+        return "resume" if await resumable(tx, user_id, device_id, req, now) else "new"
 
     async def _apply(self, tx: Conn, user_id: str, device_id: str, session_id: str,
                      req: FileRequest, place: UploadPlace | None, kind: str | None,
@@ -355,10 +360,7 @@ class UploadPlanner:
         if kind == "copy":
             return await self._copy(tx, user_id, device_id, req, now)
         if kind == "resume":
-            found = await uploads.find_resumable(
-                tx, user_id=user_id, device_id=device_id, folder=req.folder,
-                name_key=name_key(req.name), checksum=req.checksum, size=req.size,
-                target_file_id=req.file_id, now=now)
+            found = await resumable(tx, user_id, device_id, req, now)
             assert found is not None
             await uploads.touch(tx, found["id"], now, expires_at)
             return InitEntry(local_id=req.local_id, status="upload", upload_id=found["id"])

@@ -11,7 +11,7 @@ from homesync.store import files, uploads
 from homesync.store.db import Conn, Row
 
 __all__ = ["NameClaims", "claim_names", "file_in_the_way", "kept_copy", "new_file_folder",
-           "same_file_key"]
+           "resumable", "same_file_key"]
 
 # What a new file would make: an upload to send, or a file made from stored chunks.
 _MAKES_A_FILE = ("new", "resume", "copy")
@@ -45,6 +45,15 @@ async def file_in_the_way(conn: Conn, owner_id: str, folder: str) -> Row | None:
             return row
         parent = join(parent, row["name"])
     return None
+
+
+async def resumable(tx: Conn, user_id: str, device_id: str, req: FileRequest,
+                    now: int) -> Row | None:
+    """This device's open upload of the same content to the same place, to resume."""
+    return await uploads.find_resumable(
+        tx, user_id=user_id, device_id=device_id, folder=req.folder,
+        name_key=name_key(req.name), checksum=req.checksum, size=req.size,
+        target_file_id=req.file_id, now=now)
 
 
 async def kept_copy(tx: Conn, user_id: str, device_id: str, req: FileRequest) -> Row | None:
