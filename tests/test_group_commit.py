@@ -282,3 +282,39 @@ async def test_writes_queued_behind_another_process_s_lock_give_up_together(
     finally:
         other.close()
         await db.close()
+
+
+async def test_a_write_cancelled_while_waiting_for_another_process_s_lock_leaves_no_transaction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write cancelled while its BEGIN waits on the connection's thread for a CLI
+    command's lock: the BEGIN still goes through there once the lock is free. Nobody owns
+    that transaction; the next write must not fail on it ("cannot start a transaction
+    within a transaction") nor leave SQLite's write lock held for good."""
+    monkeypatch.setattr(connections, "BUSY_TIMEOUT_MS", 5000)
+    db = await Database.open(tmp_path / "db.sqlite3")
+    other = sqlite3.connect(db.path, isolation_level=None, timeout=0)
+    try:
+        await _add(db, 0)
+        other.execute("BEGIN IMMEDIATE")
+        writer, sent_to_thread = db._writer, asyncio.Event()
+        execute = writer.execute
+
+        def noting_begin(sql: str, *args: Any) -> Any:
+            if sql == "BEGIN IMMEDIATE" and not writer.inline:
+                sent_to_thread.set()  # the lock is taken: this one waits on the thread
+            return execute(sql, *args)
+
+        monkeypatch.setattr(writer, "execute", noting_begin)
+        waiting = asyncio.create_task(_add(db, 1))
+        await sent_to_thread.wait()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        other.execute("ROLLBACK")  # the CLI command ends; the abandoned BEGIN gets the lock
+        await _add(db, 2)
+        assert await _ids(db) == {"user_0", "user_2"}
+        other.execute("BEGIN IMMEDIATE")  # the server holds no write lock any more
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        await db.close()

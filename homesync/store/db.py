@@ -67,6 +67,7 @@ class Database:
         self._waiting = 0  # transactions queued for the write lock
         self._lock_timeouts = 0  # BEGINs that waited the busy timeout for another process
         self._batch: _Batch | None = None  # the open transaction, shared by a group commit
+        self._abandoned_begin: asyncio.Future[Any] | None = None  # see _begin
         self._savepoints = itertools.count()
         self._listeners: dict[str, list[Callable[[], None]]] = {}
         # Lookups on the loop's thread (see InlineReader); falls back to the readers.
@@ -173,13 +174,21 @@ class Database:
         (the API's 503). Not by a block that queued while an earlier one waited that
         timeout in vain (``wait`` False): it tries once, so a queue of N writes gives up
         together after one timeout, not the N-th after N of them."""
+        await self._end_abandoned_begin()
         began_ms = clock.now_ms()
         if not await self._writer.begin_at_once():
+            begin = asyncio.ensure_future(self._writer.execute("BEGIN IMMEDIATE") if wait
+                                          else self._writer.begin_without_waiting())
             try:
-                if wait:
-                    await self._writer.execute("BEGIN IMMEDIATE")
-                else:
-                    await self._writer.begin_without_waiting()
+                await asyncio.shield(begin)
+            except asyncio.CancelledError:
+                # The BEGIN goes on on the connection's thread, waiting out the other
+                # process's lock. Once it gets it, nobody owns that transaction: the next
+                # BEGIN would fail "within a transaction" and SQLite's write lock would stay
+                # held. The next writer ends it first.
+                self._abandoned_begin = begin
+                begin.add_done_callback(_mark_retrieved)
+                raise
             except sqlite3.OperationalError as exc:
                 if wait and exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY,
                                                             sqlite3.SQLITE_LOCKED):
@@ -187,6 +196,17 @@ class Database:
                 raise
         self._batch = _Batch(asyncio.get_running_loop().create_future(), began_ms)
         return self._batch
+
+    async def _end_abandoned_begin(self) -> None:
+        """Roll back the transaction a cancelled writer's BEGIN opened after it left, if it
+        did (the write lock is held). Waits for that BEGIN: at most the busy timeout."""
+        begin = self._abandoned_begin
+        if begin is None:
+            return
+        await asyncio.wait([begin])  # if cancelled here, the next writer does this
+        self._abandoned_begin = None
+        if not begin.cancelled() and begin.exception() is None and self._writer.in_transaction:
+            await self._writer.execute("ROLLBACK")
 
     async def _commit(self, batch: _Batch) -> None:
         """COMMIT ``batch`` (the write lock is held); its members learn the outcome by
@@ -275,9 +295,17 @@ class Database:
         """Fold the WAL back into the database file so it does not grow without bound."""
         async with self._write_lock:
             await self._finish_batch()
+            await self._end_abandoned_begin()
             # Its answer is read: an unread row left the statement active, and the next
             # SAVEPOINT refused to open ("SQL statements in progress").
             await self._writer.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _mark_retrieved(future: asyncio.Future[Any]) -> None:
+    """Its error is expected and handled by whoever looks next: asyncio must not log it
+    as never retrieved if nobody writes again before the server stops."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def _check_durability(conn: Conn) -> None:
