@@ -2,7 +2,8 @@
 
 For each file, in order:
 
-1. the sync engineer's tombstone rule (``deleted_on_server`` unless ``restore``);
+1. the sync engineer's tombstone rule (``deleted_on_server`` unless ``restore``), for new
+   files only: a new version (``fileId``) is an edit, as in ``sync/files``;
 2. content the user already has at that place → ``deduplicated`` with that file; so is a
    file whose earlier upload by this device was kept as a conflicted copy still holding
    it (:mod:`.service`): with that copy and its ``conflictedWith``;
@@ -270,7 +271,10 @@ class UploadPlanner:
             target = await files.get_file(tx, user_id, req.file_id)
             if target is None or target["deleted_at"] is not None or target["kind"] != "file":
                 raise NotFound(f"No such file: {req.file_id}", localId=req.local_id)
-        if not req.restore and await self.deleted_on_server(tx, user_id, req.checksum):
+        # The tombstone rule stops auto-uploads of new files; a new version of a known file
+        # is the user's edit (sync/files takes it too), whatever content it has.
+        if target is None and not req.restore \
+                and await self.deleted_on_server(tx, user_id, req.checksum):
             return "deleted"
         here = target or await files.find_by_name(
             tx, user_id, await files.canonical_folder(tx, user_id, req.folder), req.name)
