@@ -318,3 +318,46 @@ async def test_a_write_cancelled_while_waiting_for_another_process_s_lock_leaves
     finally:
         other.close()
         await db.close()
+
+
+async def test_a_block_cancelled_while_waiting_to_commit_its_batch_still_gets_it_committed(
+        db: Database) -> None:
+    """A block that ran lets the blocks queued behind it join its batch, then commits it
+    unless one of them did. Cancelled while waiting for that turn (a long poll whose client
+    left, say), with the last of them failing: nobody committed, and the batch stayed open
+    until the server's next write, its changes unseen and SQLite's write lock held."""
+    first_in, go_on, second_in = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with db.transaction() as tx:
+            await tx.execute(_ADD, ("user_first", "first@example.com"))
+            first_in.set()
+            await go_on.wait()
+
+    async def second() -> None:
+        async with db.transaction() as tx:
+            await tx.execute(_ADD, ("user_second", "second@example.com"))
+            second_in.set()
+            await asyncio.Event().wait()  # until cancelled: it fails
+
+    first_task = asyncio.create_task(first())
+    await first_in.wait()
+    second_task = asyncio.create_task(second())
+    await asyncio.sleep(0)  # queued behind the first block: the first leaves it the commit
+    go_on.set()
+    await second_in.wait()  # the first waits for its turn to commit the batch
+    first_task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first_task
+    second_task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second_task
+    async with db._write_lock:  # after anything already queued for it
+        pass
+    assert await _ids(db) == {"user_first"}
+    other = sqlite3.connect(db.path, isolation_level=None, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the server holds no write lock
+        other.execute("ROLLBACK")
+    finally:
+        other.close()

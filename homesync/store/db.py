@@ -69,6 +69,7 @@ class Database:
         self._batch: _Batch | None = None  # the open transaction, shared by a group commit
         self._abandoned_begin: asyncio.Future[Any] | None = None  # see _begin
         self._savepoints = itertools.count()
+        self._late_commits: set[asyncio.Future[None]] = set()  # see transaction
         self._listeners: dict[str, list[Callable[[], None]]] = {}
         # Lookups on the loop's thread (see InlineReader); falls back to the readers.
         self.inline = InlineReader.open(path, lambda: self.reader)
@@ -142,9 +143,19 @@ class Database:
             self._write_lock.release()
         if not batch.committed.done():
             # Those queued behind us join the batch; then we commit it, unless one of them did.
-            async with self._write_lock:
+            try:
+                async with self._write_lock:
+                    if self._batch is batch:
+                        await self._commit(batch)
+            except asyncio.CancelledError:
                 if self._batch is batch:
-                    await self._commit(batch)
+                    # Cancelled waiting for our turn: if the last of them fails, nobody would
+                    # commit, and the batch would stay open (our changes unseen, SQLite's
+                    # write lock held) until the next write. A task takes our turn.
+                    task = asyncio.ensure_future(self._commit_when_free(batch))
+                    self._late_commits.add(task)
+                    task.add_done_callback(self._late_commits.discard)
+                raise
         await batch.committed
 
     async def bookkeeping(self, write: Callable[[Conn], Awaitable[object]]) -> bool:
@@ -213,6 +224,12 @@ class Database:
         awaiting ``batch.committed``, even when the one committing is cancelled."""
         self._batch = None
         await asyncio.shield(asyncio.ensure_future(self._settle(batch)))
+
+    async def _commit_when_free(self, batch: _Batch) -> None:
+        """Commit ``batch`` once the write lock is ours, unless someone did meanwhile."""
+        async with self._write_lock:
+            if self._batch is batch:
+                await self._commit(batch)
 
     async def _settle(self, batch: _Batch) -> None:
         changed, self._writer.changed = self._writer.changed, set()
