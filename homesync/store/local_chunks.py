@@ -13,9 +13,10 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from homesync.errors import DiskFull
 from homesync.store.chunks import (
@@ -35,6 +36,32 @@ _FAN_OUT = re.compile(r"^[0-9a-f]{2}$")  # the ab/ and cd/ levels of chunks/ab/c
 # bytes, so the fsync that makes it durable waits for the last piece only, not all of it.
 WRITEBACK_STEP = 256 * 1024
 _START_WRITEBACK = hasattr(os, "posix_fadvise")  # not on macOS: there fsync does it all
+
+T = TypeVar("T")
+
+
+async def _to_the_end(fn: Callable[..., T], *args: Any,
+                      undo: Callable[[T], object] | None = None) -> T:
+    """``fn(*args)`` on a worker thread, waited for to its end even by a caller cancelled
+    meanwhile, who then sees the cancellation (after ``undo`` of what ``fn`` returned).
+
+    A thread cannot be stopped. A caller going on at once would clean up under it (the
+    writer's abort() closing the fd and removing the temp file its commit is fsyncing and
+    renaming), end the transaction its work belongs to (gc deletes bytes only inside one,
+    see store.chunk_index), or drop what it made (an open fd, leaked).
+    """
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    cancelled: asyncio.CancelledError | None = None
+    while not work.done():
+        try:
+            await asyncio.wait([work])
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is None:
+        return work.result()
+    if not work.cancelled() and work.exception() is None and undo is not None:
+        undo(work.result())
+    raise cancelled
 
 
 class LocalChunkStore(ChunkStore):
@@ -121,7 +148,7 @@ class LocalChunkStore(ChunkStore):
 
     async def read(self, chunk_hash: str, start: int = 0,
                    end: int | None = None) -> AsyncIterator[bytes]:
-        fd = await asyncio.to_thread(os.open, self.path_for(chunk_hash), os.O_RDONLY)
+        fd = await _to_the_end(os.open, self.path_for(chunk_hash), os.O_RDONLY, undo=os.close)
         try:
             if end is None:
                 end = os.fstat(fd).st_size
@@ -172,7 +199,7 @@ class LocalChunkStore(ChunkStore):
     # -- deleting -------------------------------------------------------------------
 
     async def delete_if_older(self, chunk_hash: str, cutoff_ms: int) -> bool:
-        return await asyncio.to_thread(self._delete_if_older, chunk_hash, cutoff_ms)
+        return await _to_the_end(self._delete_if_older, chunk_hash, cutoff_ms)
 
     def _delete_if_older(self, chunk_hash: str, cutoff_ms: int) -> bool:
         path = self.path_for(chunk_hash)
@@ -319,7 +346,7 @@ class _LocalWriter(ChunkWriter):
             raise RuntimeError("writer is closed")
         chunk_hash = self._hash.hexdigest()
         try:
-            await asyncio.to_thread(self._commit, chunk_hash)
+            await _to_the_end(self._commit, chunk_hash)
         except OSError as exc:
             await self.abort()
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -1,0 +1,179 @@
+"""A caller cancelled while the chunk store's work runs on a worker thread (a download
+whose client hung up: Litestar cancels its stream; a stop past its grace; gc stopped with
+the server): the thread cannot be stopped, so nothing may go on as if it had."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homesync.services.container import Services
+from homesync.store import chunk_index
+from homesync.store.local_chunks import LocalChunkStore
+
+
+class _Held:
+    """Stands in for ``real`` (os.fsync, os.open, ...) and holds the first call that
+    ``matches`` on its worker thread until :meth:`release`. Released, the call still waits
+    for the loop to run what was ready before (the cancelled caller's next step), so a
+    caller that does not wait for the thread is seen going on before the call is made."""
+
+    def __init__(self, real: Callable[..., Any], matches: Callable[..., bool]) -> None:
+        self._real = real
+        self._matches = matches
+        self._loop = asyncio.get_running_loop()
+        self._held = False
+        self._release = threading.Event()
+        self.reached = asyncio.Event()
+        self.done = threading.Event()
+        self.before_call: Callable[..., None] = lambda *args: None
+
+    def __call__(self, *args: Any) -> Any:
+        if self._held or not self._matches(*args):
+            return self._real(*args)
+        self._held = True
+        try:
+            self._loop.call_soon_threadsafe(self.reached.set)
+            self._release.wait(10)
+            turn = threading.Event()
+            self._loop.call_soon_threadsafe(turn.set)
+            turn.wait(10)
+            self.before_call(*args)
+            return self._real(*args)
+        finally:
+            self.done.set()
+
+    def release(self) -> None:
+        self._release.set()
+
+    async def finished(self) -> None:
+        assert await asyncio.to_thread(self.done.wait, 10)
+
+
+def _is_open_on(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), path.stat())
+    except OSError:
+        return False
+
+
+async def test_a_chunk_commit_cancelled_mid_fsync_finishes_before_its_writer_is_aborted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunk PUT's ``finally: abort()`` ran while the commit was still fsyncing and
+    renaming the temp file on its thread: abort closed that fd (which the thread then
+    fsynced closed, or, reused, someone else's) and removed the temp file under it."""
+    store = LocalChunkStore(tmp_path, fsync=True)
+    data = os.urandom(100_000)
+    writer = store.writer()
+    await writer.write(data)
+    (temp,) = (tmp_path / "tmp").iterdir()
+    fsynced_the_chunk: list[bool] = []
+    held = _Held(os.fsync, lambda fd: fd == writer._fd)  # type: ignore[attr-defined]
+    held.before_call = lambda fd: fsynced_the_chunk.append(_is_open_on(fd, temp))
+    monkeypatch.setattr(os, "fsync", held)
+
+    async def put() -> None:
+        try:
+            await writer.commit()
+        finally:
+            await writer.abort()
+
+    task = asyncio.create_task(put())
+    await held.reached.wait()
+    task.cancel()
+    held.release()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await held.finished()
+    assert fsynced_the_chunk == [True]
+    digest = hashlib.sha256(data).hexdigest()
+    assert await store.verify(digest)  # the commit went through whole
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+async def test_a_chunk_read_cancelled_while_opening_leaves_no_open_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A download cancelled (its client hung up) while the chunk's open ran on a thread:
+    the fd the thread opened was dropped, never closed: one leaked per such hang-up."""
+    store = LocalChunkStore(tmp_path, fsync=False)
+    writer = store.writer()
+    await writer.write(b"x" * 5000)
+    chunk_hash = await writer.commit()
+    path = store.path_for(chunk_hash)
+    opened: list[int] = []
+    real_open = os.open
+
+    def open_noting(*args: Any) -> int:
+        fd = real_open(*args)
+        opened.append(fd)
+        return fd
+
+    held = _Held(open_noting, lambda file, *rest: str(file) == str(path))
+    monkeypatch.setattr(os, "open", held)
+
+    async def download() -> None:
+        async for _ in store.read(chunk_hash):
+            pass
+
+    task = asyncio.create_task(download())
+    await held.reached.wait()
+    task.cancel()
+    held.release()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await held.finished()
+    monkeypatch.undo()
+    try:
+        assert len(opened) == 1 and not _is_open_on(opened[0], path)
+    finally:
+        if _is_open_on(opened[0], path):
+            os.close(opened[0])
+
+
+async def test_gc_cancelled_mid_delete_ends_its_transaction_only_after_the_delete(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc deletes a chunk's bytes only inside its write transaction, so an upload
+    recording the same chunk (which checks the bytes are there, in its own transaction)
+    either waits for the delete and is told to send the chunk again, or comes first and
+    the chunk is kept. Cancelled (the server stopping) while the delete ran on its thread,
+    gc rolled back and let the writer go at once, the delete still to come: an upload
+    could then record the chunk and be told it is stored, and lose its bytes."""
+    store, db = services.chunks, services.db
+    assert isinstance(store, LocalChunkStore)
+    writer = store.writer()
+    await writer.write(b"y" * 6000)
+    chunk_hash = await writer.commit()
+    path = store.path_for(chunk_hash)
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    async with db.transaction() as tx:  # known, and nothing refers to it
+        await chunk_index.add(tx, chunk_hash, 6000, int(old * 1000))
+
+    held = _Held(os.unlink, lambda file, *rest: str(file) == str(path))
+    monkeypatch.setattr(os, "unlink", held)
+    rollbacks: list[bool] = []  # per rollback of a write transaction: was the delete done?
+    execute = db._writer.execute
+
+    def noting_rollback(sql: str, *args: Any) -> Any:
+        if sql == "ROLLBACK":
+            rollbacks.append(held.done.is_set())
+        return execute(sql, *args)
+
+    monkeypatch.setattr(db._writer, "execute", noting_rollback)
+    task = asyncio.create_task(services.gc.collect(grace_ms=0))
+    await held.reached.wait()
+    task.cancel()
+    held.release()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await held.finished()
+    assert rollbacks == [True]
+    assert not path.exists()
