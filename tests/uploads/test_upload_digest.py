@@ -151,3 +151,30 @@ async def test_complete_during_a_pass_gives_the_same_answer(
     gate.set()
     await services.uploads.digests.settled()
     assert await content(services, phone.dev.user_id, file_id) == data
+
+
+async def test_ending_a_pass_does_not_swallow_the_callers_own_cancellation(
+    services: Services, phone: Phone, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """complete (or a cancel) stops the upload's pass and waits for it to end. Cancelled
+    in that wait, it went on all the same: the pass's CancelledError, suppressed as
+    expected, was its own (a stop past its grace did not stop a complete)."""
+    data = random_bytes(3 * CHUNK)
+    stalled = asyncio.Event()
+
+    async def stalling_hash_into(digest: Any, chunk_hashes: Any, *,
+                                 executor: Any = None) -> int:
+        stalled.set()
+        await asyncio.Event().wait()  # until cancelled
+        return 0
+
+    monkeypatch.setattr(services.chunks, "hash_into", stalling_hash_into)
+    upload_id = await phone.start(data, "stalled.mov")
+    await phone.send(upload_id, data, 0)
+    await stalled.wait()
+    stopping = asyncio.create_task(services.uploads.digests.forget(upload_id))
+    await asyncio.sleep(0)  # it has asked the pass to stop and waits for it
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    await services.uploads.digests.settled()

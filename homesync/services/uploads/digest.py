@@ -126,8 +126,9 @@ class RunningDigests:
         running = self._passes.get(upload_id)
         if running is not None:
             running.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running
+            # Not `await running`: its CancelledError, suppressed, would hide ours if we
+            # are cancelled meanwhile (a complete would go on past a stop's grace).
+            await asyncio.wait([running])
             if self._passes.get(upload_id) is running:  # cancelled before it began
                 del self._passes[upload_id]
 
