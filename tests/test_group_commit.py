@@ -361,3 +361,42 @@ async def test_a_block_cancelled_while_waiting_to_commit_its_batch_still_gets_it
         other.execute("ROLLBACK")
     finally:
         other.close()
+
+
+async def test_a_commit_failing_after_its_committer_was_cancelled_ends_no_later_transaction(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A committer cancelled during its COMMIT lets the next writer in at once; that one's
+    BEGIN waits on the connection's thread behind the COMMIT. When the COMMIT failed
+    (a full disk, SQLite rolling back itself), the ROLLBACK that followed it ended the
+    next writer's new transaction instead: its statements then ran in autocommit, each
+    stored on its own, while the writer was told it failed."""
+    writer, on_thread, release = db._writer, asyncio.Event(), threading.Event()
+    loop = asyncio.get_running_loop()
+    execute = writer.execute
+
+    def failing_commit(conn: sqlite3.Connection) -> None:
+        loop.call_soon_threadsafe(on_thread.set)
+        release.wait(10)
+        conn.execute("ROLLBACK")  # what SQLite does itself on an I/O error
+        raise sqlite3.OperationalError("disk I/O error")
+
+    def commit_once_failing(sql: str, *args: Any) -> Any:
+        if sql == "COMMIT" and not release.is_set():
+            return writer._execute(failing_commit, writer._conn)
+        return execute(sql, *args)
+
+    monkeypatch.setattr(writer, "execute", commit_once_failing)
+    committing = asyncio.create_task(_add(db, 0))
+    await on_thread.wait()
+    committing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await committing
+    later = asyncio.create_task(_add(db, 1))
+    for _ in range(20):  # it has the write lock and waits for its BEGIN
+        await asyncio.sleep(0)
+    release.set()
+    outcome = await asyncio.gather(later, return_exceptions=True)
+    stored = "user_1" in await _ids(db)
+    assert stored == (outcome == [None]), outcome  # told it failed: nothing of it stored
+    await _add(db, 2)  # the writer is usable again
+    assert "user_2" in await _ids(db)

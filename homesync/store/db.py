@@ -68,6 +68,7 @@ class Database:
         self._lock_timeouts = 0  # BEGINs that waited the busy timeout for another process
         self._batch: _Batch | None = None  # the open transaction, shared by a group commit
         self._abandoned_begin: asyncio.Future[Any] | None = None  # see _begin
+        self._settling: asyncio.Future[None] | None = None  # the last COMMIT (see _commit)
         self._savepoints = itertools.count()
         self._late_commits: set[asyncio.Future[None]] = set()  # see transaction
         self._listeners: dict[str, list[Callable[[], None]]] = {}
@@ -186,6 +187,10 @@ class Database:
         timeout in vain (``wait`` False): it tries once, so a queue of N writes gives up
         together after one timeout, not the N-th after N of them."""
         await self._end_abandoned_begin()
+        if self._settling is not None and not self._settling.done():
+            # Its committer was cancelled and let us in: on a failed COMMIT, _settle's
+            # ROLLBACK would end our transaction instead of its own.
+            await asyncio.wait([self._settling])
         began_ms = clock.now_ms()
         if not await self._writer.begin_at_once():
             begin = asyncio.ensure_future(self._writer.execute("BEGIN IMMEDIATE") if wait
@@ -223,7 +228,8 @@ class Database:
         """COMMIT ``batch`` (the write lock is held); its members learn the outcome by
         awaiting ``batch.committed``, even when the one committing is cancelled."""
         self._batch = None
-        await asyncio.shield(asyncio.ensure_future(self._settle(batch)))
+        self._settling = asyncio.ensure_future(self._settle(batch))
+        await asyncio.shield(self._settling)
 
     async def _commit_when_free(self, batch: _Batch) -> None:
         """Commit ``batch`` once the write lock is ours, unless someone did meanwhile."""
