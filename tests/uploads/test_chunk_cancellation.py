@@ -15,9 +15,13 @@ from typing import Any
 
 import pytest
 
+from homesync.app import create_app
 from homesync.services.container import Services
 from homesync.store import chunk_index
+from homesync.store.db import fetchone
 from homesync.store.local_chunks import LocalChunkStore
+from tests.helpers import API
+from tests.uploads.flow import random_bytes, upload
 
 
 class _Held:
@@ -177,3 +181,65 @@ async def test_gc_cancelled_mid_delete_ends_its_transaction_only_after_the_delet
     await held.finished()
     assert rollbacks == [True]
     assert not path.exists()
+
+
+async def test_a_download_whose_client_hangs_up_while_a_chunk_opens_leaves_no_open_file(
+        services: Services, client: Any, make_user: Any, sign_in: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Litestar cancels a streamed body when the client hangs up (``http.disconnect``);
+    a hang-up while the next chunk was being opened on a thread leaked its fd."""
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(5000)
+    file_id = (await upload(client, dev.auth, data, name="a.jpg"))["fileId"]
+    first = await fetchone(services.db.reader,
+                           "SELECT chunk_hash FROM version_chunks WHERE idx = 0")
+    assert first is not None
+    chunk_hash = first["chunk_hash"]
+    assert isinstance(services.chunks, LocalChunkStore)
+    path = services.chunks.path_for(chunk_hash)
+    opened: list[int] = []
+    real_open = os.open
+
+    def open_noting(*args: Any) -> int:
+        fd = real_open(*args)
+        opened.append(fd)
+        return fd
+
+    held = _Held(open_noting, lambda file, *rest: str(file) == str(path))
+    monkeypatch.setattr(os, "open", held)
+    app = create_app(services.settings, services)
+    app.state.services = services  # what the lifespan does when the server starts
+    asgi: Any = app  # called by hand, as a server would
+    asked = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await held.reached.wait()
+        asyncio.get_running_loop().call_soon(held.release)  # once the stream is cancelled
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    url = f"{API}/files/{file_id}/content"
+    await asgi({"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                "method": "GET", "scheme": "http", "path": url, "raw_path": url.encode(),
+                "query_string": b"", "root_path": "", "client": ("127.0.0.1", 50000),
+                "server": ("testserver.local", 80),
+                "headers": [(b"host", b"testserver.local"),
+                            *((k.lower().encode(), v.encode()) for k, v in dev.auth.items())]},
+               receive, send)
+    await held.finished()
+    monkeypatch.undo()
+    assert sent[0]["status"] == 200
+    try:
+        assert len(opened) == 1 and not _is_open_on(opened[0], path)
+    finally:
+        if _is_open_on(opened[0], path):
+            os.close(opened[0])
