@@ -231,13 +231,14 @@ class LocalChunkStore(ChunkStore):
             try:
                 # A live writer holds an exclusive lock on its temp file (any process).
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                # Unlinked while we hold the lock: a writer that made the file just now
+                # and had not locked it yet finds it unlinked once it has (_new_temp_file).
+                os.unlink(entry.path)
+                removed += 1
+            except (BlockingIOError, FileNotFoundError):
                 continue
             finally:
                 os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-                removed += 1
         return removed
 
     async def free_bytes(self) -> int:
@@ -285,20 +286,29 @@ def _strays(chunk_dir: Path) -> list[str]:
     return sorted(found)
 
 
+def _new_temp_file(tmp_dir: Path) -> tuple[int, str]:
+    """A new temp file, locked until commit/abort: the lock tells gc it is alive."""
+    while True:
+        try:
+            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="chunk-", suffix=".part")
+        except FileNotFoundError:
+            # tmp/ removed under a running server (someone cleaning up temp files): it
+            # holds nothing that must survive, so make it again rather than fail every chunk.
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="chunk-", suffix=".part")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink:
+            return fd, name
+        # gc's remove_stale_temp took it between mkstemp and our lock: make another.
+        os.close(fd)
+
+
 class _LocalWriter(ChunkWriter):
     def __init__(self, store: LocalChunkStore) -> None:
         self._store = store
         self._hash = hashlib.sha256()
         self.size = 0
-        try:
-            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="chunk-", suffix=".part")
-        except FileNotFoundError:
-            # tmp/ removed under a running server (someone cleaning up temp files): it
-            # holds nothing that must survive, so make it again rather than fail every chunk.
-            store.tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="chunk-", suffix=".part")
-        # Held until commit/abort: tells gc this temp file is alive.
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd, name = _new_temp_file(store.tmp_dir)
         self._fd: int | None = fd
         self._tmp = Path(name)
         self._written_back = 0  # bytes already handed to the kernel's writeback

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -142,6 +143,29 @@ async def test_abort_and_stale_temp_cleanup(tmp_path: Path) -> None:
     await aborted.write(b"x")
     await aborted.abort()
     await aborted.abort()
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+async def test_a_temp_file_cleaned_up_before_its_writer_locked_it_is_made_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc's cleanup between a writer's mkstemp and its flock: the file looks abandoned
+    (unlocked) and is deleted. The writer must not then write into an unlinked file and
+    fail at commit; it makes a new one."""
+    store = LocalChunkStore(tmp_path, fsync=False)
+    real_flock = fcntl.flock
+    cleaned: list[int] = []
+
+    def cleanup_first(fd: int, operation: int) -> None:
+        if operation == fcntl.LOCK_EX and not cleaned:  # the writer's lock, not gc's try
+            cleaned.append(store._remove_stale_temp())
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", cleanup_first)
+    writer = store.writer()
+    await writer.write(b"photo bytes")
+    digest = await writer.commit()
+    assert cleaned == [1]  # it did take the first file
+    assert b"".join([p async for p in store.read(digest)]) == b"photo bytes"
     assert os.listdir(tmp_path / "tmp") == []
 
 
