@@ -97,6 +97,12 @@ class Account:
     open_uploads: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
     conflicts: list[dict[str, Any]] = field(default_factory=list)  # open, with local content
     watcher: Phone | None = None  # a replica pulling deltas after every step
+    quota: int = 0  # bytes; 0: unlimited
+
+    def over_quota(self, extra: int) -> bool:
+        """``extra`` more bytes would not fit: versions plus open uploads (README Quotas)."""
+        reserved = sum(len(u["data"]) for u in self.open_uploads.values())
+        return bool(self.quota) and extra > 0 and self.usage() + reserved + extra > self.quota
 
     @property
     def user_id(self) -> str:
@@ -225,8 +231,8 @@ def split_tree(tree: dict[str, tuple[str, str, str | None]]
 
 
 def check_envelope(status: int, body: Any, text: str) -> None:
-    """A failure is in the contract's envelope; never a 5xx."""
-    assert status < 500, text
+    """A failure is in the contract's envelope; never a 5xx but the contract's 507."""
+    assert status < 500 or (status == 507 and "QUOTA_EXCEEDED" in text), text
     if status >= 400:
         assert isinstance(body, dict) and body.get("success") is False, text
         error = body.get("error")

@@ -37,7 +37,12 @@ class Checks(Steps):
         versions = out["versions"]
         assert [(x["checksum"], x["size"]) for x in reversed(versions)] == mf.versions, out
         chosen = versions[v % len(versions)]
-        await self.data("POST", f"/files/{file_id}/versions/{chosen['id']}/restore", phone)
+        r = await self.call("POST", f"/files/{file_id}/versions/{chosen['id']}/restore", phone)
+        if r.status_code == 507:
+            event("version restore: 507")
+            assert chosen["checksum"] != mf.checksum and acct.over_quota(chosen["size"]), r.text
+            return
+        assert r.status_code == 200, r.text
         if chosen["checksum"] != mf.checksum:
             acct.add_version(file_id, chosen["checksum"], chosen["size"], self.now(),
                              phone.dev.device_id)
@@ -63,6 +68,8 @@ class Checks(Steps):
         elif acct.changed_by_other(file_id, phone):
             assert status == "conflict", result
             self._remember_conflict(acct, phone, result, "edit", file_id, data)
+        elif acct.stored(digest(data)) and acct.over_quota(len(data)):
+            assert status == "rejected" and result["error"]["code"] == "QUOTA_EXCEEDED", result
         elif acct.stored(digest(data)):
             assert status == "deduplicated", result
             acct.add_version(file_id, digest(data), len(data), self.now(), phone.dev.device_id)
@@ -79,12 +86,18 @@ class Checks(Steps):
                                   json={"conflicts": [item]})
             [result] = out["results"]
             event(f"resolve {conflict['how']} {choice}: {result['status']}")
+            if result.get("error") and result["error"]["code"] == "QUOTA_EXCEEDED":
+                assert acct.quota, result
+                await self._adopt(acct, before, phone.dev.device_id)
+                return
             if result["status"] != "upload_required":
                 break
             target = result["uploadTo"]
             data = conflict["data"]
             assert data is not None, result
-            await self._upload_to(acct, phone, target, data)
+            if not await self._upload_to(acct, phone, target, data):
+                await self._adopt(acct, before, phone.dev.device_id)
+                return  # no room for it: the conflict stays open
         assert result["status"] == "resolved", result
         # What a resolution does in detail (restored names, copies) is the server's to
         # choose within README's rules: learn it from the server, then check the rules.
@@ -105,14 +118,18 @@ class Checks(Steps):
                            for f in acct.live().values()), result
 
     async def _upload_to(self, acct: Account, phone: Phone, target: dict[str, Any],
-                         data: bytes) -> None:
+                         data: bytes) -> bool:
         entry = {"localId": "r", "name": target["name"], "folder": target["folder"],
                  "size": len(data), "mimeType": "text/plain", "checksum": digest(data),
                  "priority": "normal", "restore": True,
                  **({"fileId": target["fileId"]} if target.get("fileId") else {})}
-        out = await self.data("POST", "/upload/init", phone,
-                              json={"files": [entry], "uploadOptions": {"chunkSize": 4096}})
-        [item] = out["files"]
+        r = await self.call("POST", "/upload/init", phone,
+                            json={"files": [entry], "uploadOptions": {"chunkSize": 4096}})
+        if r.status_code == 507:
+            assert acct.over_quota(len(data)), r.text
+            return False
+        assert r.status_code == 200, r.text
+        [item] = r.json()["data"]["files"]
         assert item["status"] in ("pending", "uploading"), item
         for chunk in item["chunks"]:
             r = await self.w.http.put(path_of(chunk["uploadUrl"]),
@@ -123,6 +140,7 @@ class Checks(Steps):
         acct.uploads.add(item["uploadId"])
         acct.acked.add(digest(data))
         assert done["fileId"]
+        return True
 
     async def _server_tree(self, acct: Account) -> dict[str, Any]:
         return (await full_listing(self.w.http, acct.phones[0].dev, 1000)).tree

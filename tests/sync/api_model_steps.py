@@ -89,11 +89,13 @@ class Steps:
     async def _setup(self) -> None:
         n = self.w.accounts = self.w.accounts + 1
         accounts = []
-        for who, clients in (("alice", ["phone", "laptop"]), ("bob", ["phone"])):
+        # Bob's quota takes a few more small files, or one more of the big one.
+        for who, clients, quota in (("alice", ["phone", "laptop"], 0), ("bob", ["phone"], 24000)):
             email = f"{who}{n}@example.com"
-            await self.w.svc.accounts.create_user(email, PASSWORD, name=who.title())
+            await self.w.svc.accounts.create_user(email, PASSWORD, name=who.title(),
+                                                  quota_bytes=quota)
             phones = [Phone(await self.w.sign_in(email, c)) for c in clients]
-            acct = Account(who, phones, watcher=Phone(phones[0].dev))
+            acct = Account(who, phones, watcher=Phone(phones[0].dev), quota=quota)
             acct.ids.update(p.dev.device_id for p in phones)
             accounts.append(acct)
         self.a, self.b = accounts
@@ -113,8 +115,14 @@ class Steps:
                  "mimeType": "text/plain", "checksum": digest(data), "priority": "normal",
                  "restore": restore}
         body = {"files": [entry], "uploadOptions": {"chunkSize": 4096}}
-        out = await self.data("POST", "/upload/init", phone, json=body)
-        [item] = out["files"]
+        r = await self.call("POST", "/upload/init", phone, json=body)
+        if r.status_code == 507:  # 507 only when nothing else would do (no bytes otherwise)
+            event("init new: 507")
+            assert r.json()["error"]["code"] == "QUOTA_EXCEEDED", r.text
+            assert acct.over_quota(len(data)) and acct.taken(folder, name) is None, r.text
+            return
+        assert r.status_code == 200, r.text
+        [item] = r.json()["data"]["files"]
         status = item["status"]
         event(f"init new: {status}")
         here = acct.taken(folder, name)
@@ -128,6 +136,8 @@ class Steps:
         if status == "deleted_on_server":
             assert not restore and digest(data) in acct.deleted_content, item
             return
+        if key not in acct.open_uploads:
+            assert not acct.over_quota(len(data)), item
         if acct.stored(digest(data)):  # even when an upload of it is open
             assert status == "deduplicated", item
             acct.add_file(item["fileId"], folder, name, digest(data), len(data), self.now(),
@@ -191,6 +201,11 @@ class Steps:
             event(f"version of a deleted file: {r.status_code}")
             assert r.status_code != 200 or r.json()["data"]["files"][0]["status"] != "pending", r.text
             return
+        if r.status_code == 507:
+            event("init version: 507")
+            assert acct.over_quota(len(data)), r.text
+            assert mf.checksum != digest(data) and not acct.changed_by_other(file_id, phone)
+            return
         assert r.status_code == 200, r.text
         [item] = r.json()["data"]["files"]
         event(f"init version: {item['status']}")
@@ -199,9 +214,11 @@ class Steps:
         elif acct.changed_by_other(file_id, phone):
             assert item["status"] == "conflict", item
         elif acct.stored(digest(data)):
+            assert not acct.over_quota(len(data)), item
             assert (item["status"], item.get("fileId")) == ("deduplicated", file_id), item
             acct.add_version(file_id, digest(data), len(data), self.now(), phone.dev.device_id)
         else:
+            assert not acct.over_quota(len(data)), item
             assert item["status"] in ("pending", "uploading"), item
             key = (phone.dev.device_id, "", file_id, digest(data))
             acct.uploads.add(item["uploadId"])
