@@ -138,7 +138,7 @@ class Steps:
             return
         if key not in acct.open_uploads:
             assert not acct.over_quota(len(data)), item
-        if acct.stored(digest(data)):  # even when an upload of it is open
+        if acct.stored(digest(data)) and key not in acct.open_uploads:
             assert status == "deduplicated", item
             acct.add_file(item["fileId"], folder, name, digest(data), len(data), self.now(),
                           phone.dev.device_id)

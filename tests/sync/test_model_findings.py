@@ -49,3 +49,26 @@ async def test_a_new_version_from_the_trash_is_deduplicated_by_init_too(
                                             "fileId": notes}
     r = await client.get(f"{API}/files/{notes}/content", headers=phone.auth)
     assert r.content == b"old text"
+
+
+async def test_asking_again_for_an_open_upload_is_never_a_507(client, services, make_user,
+                                                              sign_in):
+    """The same file asked for again (same device, place and content) while its upload is
+    open resumes that upload, even when the content was meanwhile stored elsewhere: it was
+    made a copy instead, charged on top of its own open upload's reservation (a 507 near
+    the quota), and the open upload was left to reserve the bytes for a day."""
+    await make_user(quota_bytes=12_000)
+    phone = await sign_in()
+    data = b"x" * 5000
+    r = await init(client, phone.auth, file_entry(data, name="a.jpg"))
+    first = r.json()["data"]["files"][0]
+    await store(client, phone, data, name="b.jpg", folder="/photos")  # 5000 used
+    r = await init(client, phone.auth, file_entry(data, name="a.jpg"))
+    assert r.status_code == 200, r.text
+    again = r.json()["data"]["files"][0]
+    assert again["uploadId"] == first["uploadId"], again
+    await put_chunks(client, again, data)
+    done = await complete(client, phone.auth, again["uploadId"], data)
+    assert done.status_code == 200, done.text
+    r = await client.get(f"{API}/files?folder=/photos", headers=phone.auth)
+    assert sorted(f["name"] for f in r.json()["data"]["files"]) == ["a.jpg", "b.jpg"]

@@ -8,7 +8,8 @@ For each file, in order:
    file whose earlier upload by this device was kept as a conflicted copy still holding
    it (:mod:`.service`): with that copy and its ``conflictedWith``;
 3. content the user has elsewhere → a new file (or version) made from the stored
-   chunks at once, ``deduplicated`` with the new id — no bytes sent. Never across users:
+   chunks at once, ``deduplicated`` with the new id — no bytes sent (unless this device's
+   upload of that very file is open: resumed, step 5). Never across users:
    another user's content is invisible here, so init is no existence oracle;
 4. a live entry with that name (no ``fileId``) → ``conflict``, naming it: a new file never
    silently replaces another; so is a new file whose name (without case) another file
@@ -287,7 +288,9 @@ class UploadPlanner:
         if await changed_since(tx, target, req.base_seq, device_id):
             return await self._resumed_or(tx, user_id, device_id, req, now, "stale")
         if await files.find_version_by_checksum(tx, user_id, req.checksum) is not None:
-            return "copy"
+            # This device's open upload of the file is resumed rather than copied: a copy
+            # would be charged on top of that upload's reservation and leave it open.
+            return await self._resumed_or(tx, user_id, device_id, req, now, "copy")
         return await self._resume_or_new(tx, user_id, device_id, req, now)
 
     async def _decide_shared(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
