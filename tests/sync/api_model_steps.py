@@ -130,11 +130,12 @@ class Steps:
         if here not in (None, "folder") and acct.files[here].checksum == digest(data):
             assert (status, item.get("fileId")) == ("deduplicated", here), item
             return
+        if status == "deleted_on_server":  # the tombstone rule comes before names
+            assert not restore and digest(data) in acct.deleted_content, item
+            assert all(f.checksum != digest(data) for f in acct.live().values()), item
+            return
         if here is not None or acct.blocked(folder):
             assert status == "conflict", item
-            return
-        if status == "deleted_on_server":
-            assert not restore and digest(data) in acct.deleted_content, item
             return
         if key not in acct.open_uploads:
             assert not acct.over_quota(len(data)), item
