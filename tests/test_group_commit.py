@@ -4,6 +4,7 @@ and each still succeeds or fails on its own."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import threading
 import time
@@ -364,7 +365,7 @@ async def test_a_block_cancelled_while_waiting_to_commit_its_batch_still_gets_it
 
 
 async def test_a_commit_failing_after_its_committer_was_cancelled_ends_no_later_transaction(
-        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+        db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """A committer cancelled during its COMMIT lets the next writer in at once; that one's
     BEGIN waits on the connection's thread behind the COMMIT. When the COMMIT failed
     (a full disk, SQLite rolling back itself), the ROLLBACK that followed it ended the
@@ -400,3 +401,5 @@ async def test_a_commit_failing_after_its_committer_was_cancelled_ends_no_later_
     assert stored == (outcome == [None]), outcome  # told it failed: nothing of it stored
     await _add(db, 2)  # the writer is usable again
     assert "user_2" in await _ids(db)
+    gc.collect()  # the failed batch's future, which its cancelled committer never read
+    assert "never retrieved" not in caplog.text  # expected, so no error in the log

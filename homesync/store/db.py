@@ -210,7 +210,11 @@ class Database:
                                                             sqlite3.SQLITE_LOCKED):
                     self._lock_timeouts += 1
                 raise
-        self._batch = _Batch(asyncio.get_running_loop().create_future(), began_ms)
+        committed = asyncio.get_running_loop().create_future()
+        # A failed commit whose members were all cancelled has nobody to read it: not an
+        # error to log ("never retrieved"); those that wait still get it.
+        committed.add_done_callback(_mark_retrieved)
+        self._batch = _Batch(committed, began_ms)
         return self._batch
 
     async def _end_abandoned_begin(self) -> None:
@@ -325,8 +329,8 @@ class Database:
 
 
 def _mark_retrieved(future: asyncio.Future[Any]) -> None:
-    """Its error is expected and handled by whoever looks next: asyncio must not log it
-    as never retrieved if nobody writes again before the server stops."""
+    """Its error is expected and handled where it matters (by the next writer, or by the
+    blocks awaiting it): asyncio must not log it as never retrieved."""
     if not future.cancelled():
         future.exception()
 
