@@ -107,11 +107,11 @@ class Checks(Steps):
             return
         if conflict["how"] == "edit" and mf is not None:
             if choice == "keep_local":
-                # The device's content is live: as the file's new version, or (uploaded
-                # where uploadTo said, the file being in the trash) as the file there.
+                # The device's content is live as the file's new version, the file back
+                # from the trash if it was deleted (never a new file beside it).
                 kept = acct.live().get(result["fileId"])
                 assert kept is not None and kept.checksum == digest(conflict["data"]), result
-                assert result["fileId"] == conflict["fileId"] or mf.trashed_in is not None
+                assert result["fileId"] == conflict["fileId"], result
             else:
                 assert mf.trashed_in is None, mf
                 assert any(f.checksum == digest(conflict["data"])

@@ -430,3 +430,34 @@ async def test_resolved_conflicts_are_forgotten_after_queue_retention(client, se
     assert report.conflicts == 1
     await resolve(client, phone, {"conflictId": conflict_id, "resolution": "keep_remote"},
                   expect=404)
+
+
+async def test_modify_delete_keep_local_before_the_content_is_stored_keeps_the_file(
+        client, devices):
+    """The laptop deleted notes.txt; the phone had edited it and its edit is not on the
+    server yet. keep_local brings the file itself back and asks for the edit as its new
+    version: the same file id, its history kept, nothing left in the trash. (It used to
+    ask for a new file at that path, leaving the original in the trash: two identities.)"""
+    laptop, phone = devices
+    file_id = await store(client, laptop, b"v1", name="notes.txt")
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await push(client, laptop, None, change("delete", fileId=file_id))
+    edit = b"phone kept editing"
+    out = await push(client, phone, stale, upload_change(edit, fileId=file_id))
+    assert out["results"][0]["status"] == "conflict"
+    ask = {"conflictId": out["results"][0]["conflictId"], "resolution": "keep_local"}
+    [asked] = await resolve(client, phone, ask)
+    assert asked["status"] == "upload_required", asked
+    assert asked["uploadTo"] == {"folder": "/docs", "name": "notes.txt", "fileId": file_id}
+    assert await listing(client, phone) == {"notes.txt": checksum(b"v1")}  # back already
+    [again] = await resolve(client, phone, ask)  # asked again before uploading: same answer
+    assert again == asked
+    to = asked["uploadTo"]
+    assert await store(client, phone, edit, name=to["name"], folder=to["folder"],
+                       file_id=to["fileId"]) == file_id
+    [done] = await resolve(client, phone, ask)
+    assert done["status"] == "resolved" and done["fileId"] == file_id, done
+    assert await listing(client, phone) == {"notes.txt": checksum(edit)}
+    assert await versions(client, phone, file_id) == [checksum(edit), checksum(b"v1")]
+    trash = (await client.get(f"{API}/trash", headers=phone.auth)).json()["data"]["items"]
+    assert trash == []

@@ -11,8 +11,10 @@
 
 When the device's content is not on the server yet, the answer is ``upload_required``
 with ``uploadTo`` (where to upload it); the conflict stays open, and resolving it again
-after the upload finishes the job. Resolving an already resolved conflict repeats its
-first answer and changes nothing.
+after the upload finishes the job. Nothing else changes then, except for keep_local of
+a file deleted meanwhile: it is back from the trash at once and ``uploadTo`` names it,
+so the content becomes its next version rather than a new file beside it. Resolving an
+already resolved conflict repeats its first answer and changes nothing.
 """
 
 from __future__ import annotations
@@ -72,10 +74,15 @@ class ResolutionResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Pending(Exception):
-    """The device's content is needed first (not an error: ``upload_required``)."""
+    """The device's content is needed first (not an error: ``upload_required``).
 
-    def __init__(self, target: UploadTarget) -> None:
+    Nothing the resolution did before is kept, unless ``keep`` says so: a file the
+    device keeps, brought back from the trash so that the content becomes its next
+    version (not a new file beside it, with the original left in the trash)."""
+
+    def __init__(self, target: UploadTarget, *, keep: bool = False) -> None:
         self.target = target
+        self.keep = keep
 
 
 class Resolver:
@@ -91,6 +98,7 @@ class Resolver:
             raise ValidationError(f"At most {MAX_PER_REQUEST} conflicts per request",
                                   field="conflicts")
         results: list[ResolutionResult] = []
+        changed = False
         async with self._db.transaction() as tx:
             rows = []
             for item in items:
@@ -100,16 +108,20 @@ class Resolver:
                                    conflictId=item.conflict_id)
                 rows.append(row)
             for item, row in zip(items, rows, strict=True):
-                results.append(await self._one(tx, actor, item, row))
-        if any(r.status == "resolved" for r in results):
+                result, changed_tree = await self._one(tx, actor, item, row)
+                results.append(result)
+                changed = changed or changed_tree
+        if changed:
             self._notifier.changed(actor.user_id)
         return results
 
-    async def _one(self, tx: Conn, actor: Actor, item: Resolution, row: Row) -> ResolutionResult:
+    async def _one(self, tx: Conn, actor: Actor, item: Resolution,
+                   row: Row) -> tuple[ResolutionResult, bool]:
+        """The result, and whether the user's tree changed."""
         conflict = conflict_view(row)
         if conflict.resolved_at is not None:
             return msgspec.convert(msgspec.json.decode(row["outcome"] or "{}"),
-                                   ResolutionResult)
+                                   ResolutionResult), False
         try:
             if item.file_id is not None and item.file_id not in (conflict.file_id,
                                                                   conflict.local.file_id):
@@ -119,23 +131,32 @@ class Resolver:
                 # "/DOCS" is the user's "/docs": names differ in case only (files.canonical_folder).
                 local.folder = await files.canonical_folder(tx, actor.user_id, local.folder)
             async with tree.savepoint(tx):
-                file_id, copy_id = await self._apply(tx, actor, conflict, local, item)
+                try:
+                    file_id, copy_id = await self._apply(tx, actor, conflict, local, item)
+                except _Pending as pending:
+                    if not pending.keep:
+                        raise
+                    return await self._ask_upload(tx, conflict, item, pending), True
                 result = ResolutionResult(conflict_id=conflict.id, status="resolved",
                                           resolution=item.resolution, file_id=file_id,
                                           copy_file_id=copy_id)
                 await conflicts.mark_resolved(tx, conflict.id, resolution=item.resolution,
                                               outcome=msgspec.to_builtins(result), now=actor.now)
-                return result
+                return result, True
         except _Pending as pending:
-            await conflicts.ask_upload(tx, conflict.id, folder=pending.target.folder,
-                                       name=pending.target.name)
-            return ResolutionResult(conflict_id=conflict.id, status="upload_required",
-                                    resolution=item.resolution, file_id=conflict.file_id,
-                                    upload_to=pending.target)
+            return await self._ask_upload(tx, conflict, item, pending), False
         except HomesyncError as exc:
             return ResolutionResult(conflict_id=conflict.id, status="rejected",
                                     resolution=item.resolution, file_id=conflict.file_id,
-                                    error=error_info(exc))
+                                    error=error_info(exc)), False
+
+    async def _ask_upload(self, tx: Conn, conflict: ConflictView, item: Resolution,
+                          pending: _Pending) -> ResolutionResult:
+        await conflicts.ask_upload(tx, conflict.id, folder=pending.target.folder,
+                                   name=pending.target.name)
+        return ResolutionResult(conflict_id=conflict.id, status="upload_required",
+                                resolution=item.resolution, file_id=conflict.file_id,
+                                upload_to=pending.target)
 
     async def _apply(self, tx: Conn, actor: Actor, conflict: ConflictView, local: ConflictSide,
                      item: Resolution) -> tuple[str | None, str | None]:
@@ -184,10 +205,14 @@ class Resolver:
             return str(holder["id"])
         if row["purged_at"] is not None:
             return await self._new_file(tx, actor, folder, name, local)
-        if await files.find_version_by_checksum(tx, actor.user_id, local.checksum) is None:
-            raise _Pending(UploadTarget(folder=folder, name=name))
         row = await self._untrash(tx, actor, row)
-        await self._put_version(tx, actor, row, local)
+        try:
+            await self._put_version(tx, actor, row, local)
+        except _Pending as pending:
+            # Back from the trash now, so the device uploads a new version of the file
+            # itself (uploadTo.fileId), and resolving again finds it current.
+            pending.keep = True
+            raise
         return str(row["id"])
 
     async def _replace_at_path(self, tx: Conn, actor: Actor, local: ConflictSide) -> str:
