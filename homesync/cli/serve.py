@@ -26,6 +26,7 @@ from homesync.cli.common import (
 )
 from homesync.config import ConfigError, Settings, example_config
 from homesync.logs import configure_logging
+from homesync.store.durable_files import write_atomic
 from homesync.store.server_lock import DataDirInUse, hold_server_lock
 
 if TYPE_CHECKING:
@@ -192,7 +193,9 @@ async def _announce_first_admin(services: Services) -> None:
         return
     user, password = created
     path = services.settings.data_path / INITIAL_PASSWORD_FILE
-    _write_private(path, f"{user.email}\n{password}\n")
+    # On disk before it is announced: the account exists from now on, and a crash must
+    # not leave the only copy of its password lost or half written.
+    write_atomic(path, f"{user.email}\n{password}\n".encode())
     console.print(
         "\nNo accounts yet, so an administrator was created. Sign in from the app with:\n\n"
         f"    email:    {user.email}\n"
@@ -202,30 +205,6 @@ async def _announce_first_admin(services: Services) -> None:
         "Add accounts for your people with: homesync user add you@example.com\n",
         markup=False, highlight=False, soft_wrap=True,
     )
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only (0600 from creation, never
-    wider for an instant) and on disk before it is announced: temp file, fsync, rename,
-    fsync of the directory. The account exists from now on: a crash must not leave the
-    only copy of its password lost or half written."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)  # left by a crashed start; O_EXCL must create it anew
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _remind_initial_password(path: Path) -> None:

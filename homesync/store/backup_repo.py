@@ -37,6 +37,7 @@ from pathlib import Path
 import msgspec
 
 from homesync import __version__
+from homesync.store.durable_files import fsync_dir, write_atomic
 
 __all__ = [
     "DATABASE_FILE",
@@ -49,7 +50,6 @@ __all__ = [
     "SourceMismatch",
     "chunk_relpath",
     "copy_verified",
-    "fsync_dir",
     "sha256_file",
     "syncfs",
 ]
@@ -127,14 +127,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if os.name == "posix" else None
 
 
@@ -177,7 +169,7 @@ class BackupRepo:
                     "new directory")
             root.mkdir(parents=True, exist_ok=True, mode=0o700)
             marker = msgspec.json.encode({"format": FORMAT, "format_version": FORMAT_VERSION})
-            _write_atomic(root / MARKER, marker + b"\n", fsync=True)
+            write_atomic(root / MARKER, marker + b"\n", fsync=True)
         repo = cls.open(root)
         for d in (repo.chunks_dir, repo.snapshots_dir, repo.tmp_dir):
             d.mkdir(exist_ok=True, mode=0o700)
@@ -281,7 +273,7 @@ class BackupRepo:
 
     def publish(self, work: Path, manifest: Manifest, *, fsync: bool) -> Path:
         """Write the manifest, move the snapshot into place and point ``latest`` at it."""
-        _write_atomic(work / MANIFEST_FILE, msgspec.json.format(msgspec.json.encode(manifest)),
+        write_atomic(work / MANIFEST_FILE, msgspec.json.format(msgspec.json.encode(manifest)),
                       fsync=fsync)
         if fsync:
             syncfs(self.root)  # every chunk and file of the snapshot, before it is visible
@@ -290,7 +282,7 @@ class BackupRepo:
         os.replace(work, final)
         if fsync:
             fsync_dir(self.snapshots_dir)
-        _write_atomic(self.root / LATEST_FILE, manifest.name.encode() + b"\n", fsync=fsync)
+        write_atomic(self.root / LATEST_FILE, manifest.name.encode() + b"\n", fsync=fsync)
         return final
 
     def snapshot_names(self) -> list[str]:
@@ -379,16 +371,3 @@ def copy_verified(source: Path, target: Path, expected_sha256: str) -> bool:
             digest.update(block)
             dst.write(block)
     return digest.hexdigest() == expected_sha256
-
-
-def _write_atomic(path: Path, data: bytes, *, fsync: bool) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        if fsync:
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    if fsync:
-        fsync_dir(path.parent)
