@@ -147,7 +147,6 @@ class WriterConnection(aiosqlite.Connection):
             await self.execute_inline(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         return True
 
-
     async def begin_without_waiting(self) -> None:
         """``BEGIN IMMEDIATE`` on the connection's thread (in order behind its other work)
         that does not wait for another process's lock: SQLITE_BUSY at once while it is

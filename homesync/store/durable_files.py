@@ -1,8 +1,9 @@
 """Small files written so that a crash or power cut leaves the old one or the new one,
 never a torn one: temp file (0600 from creation) → fsync → rename → fsync of the directory.
 
-For the few files outside SQLite and the chunk store: the first admin's password, a
-backup's marker, manifest and ``latest`` pointer.
+``write_atomic`` is for the few files outside SQLite and the chunk store: the first
+admin's password, a backup's marker, manifest and ``latest`` pointer. ``fsync_dir`` also
+makes the chunk store's renames and directories durable.
 """
 
 from __future__ import annotations

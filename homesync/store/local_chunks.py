@@ -27,6 +27,7 @@ from homesync.store.chunks import (
     StoredChunk,
     is_chunk_hash,
 )
+from homesync.store.durable_files import fsync_dir
 
 __all__ = ["WRITEBACK_STEP", "LocalChunkStore"]
 
@@ -95,13 +96,8 @@ class LocalChunkStore(ChunkStore):
         return _LocalWriter(self)
 
     def _fsync_dir(self, path: Path) -> None:
-        if not self.fsync:
-            return
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if self.fsync:
+            fsync_dir(path)
 
     def _ensure_dir(self, path: Path) -> None:
         """Make ``path`` (``chunks/ab/cd``) and ``chunks/ab`` exist durably, before a chunk is

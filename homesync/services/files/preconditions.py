@@ -1,8 +1,8 @@
 """Validators of a download and the conditional headers that test them (RFC 9110 §8.8, §13).
 
 The ETag is the content's checksum in quotes and Last-Modified the time the server
-stored that content, to the second. Both are built here only, so the headers a download sends and the
-checks its next request is judged by cannot drift apart.
+stored that content, to the second. Both are built here only, so the headers a download
+sends and the checks its next request is judged by cannot drift apart.
 """
 
 from __future__ import annotations

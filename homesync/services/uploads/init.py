@@ -291,7 +291,7 @@ class UploadPlanner:
             # This device's open upload of the file is resumed rather than copied: a copy
             # would be charged on top of that upload's reservation and leave it open.
             return await self._resumed_or(tx, user_id, device_id, req, now, "copy")
-        return await self._resume_or_new(tx, user_id, device_id, req, now)
+        return await self._resumed_or(tx, user_id, device_id, req, now, "new")
 
     async def _decide_shared(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
                              place: UploadPlace, now: int) -> str:
@@ -305,19 +305,14 @@ class UploadPlanner:
             return await self._resumed_or(tx, user_id, device_id, req, now, "conflict")
         if await changed_since(tx, place.target, req.shared_base_seq, device_id):
             return await self._resumed_or(tx, user_id, device_id, req, now, "stale")
-        return await self._resume_or_new(tx, user_id, device_id, req, now)
+        return await self._resumed_or(tx, user_id, device_id, req, now, "new")
 
     @staticmethod
     async def _resumed_or(tx: Conn, user_id: str, device_id: str, req: FileRequest,
                           now: int, kind: str) -> str:
-        """``kind`` (a conflict), unless this device's upload of the file is open: that is
-        resumed (its bytes are here), and complete keeps it as a conflicted copy."""
+        """``kind``, unless this device's upload of the file is open: that is resumed (its
+        bytes are here; after a conflict, complete keeps it as a conflicted copy)."""
         return "resume" if await resumable(tx, user_id, device_id, req, now) else kind
-
-    @staticmethod
-    async def _resume_or_new(tx: Conn, user_id: str, device_id: str, req: FileRequest,
-                             now: int) -> str:
-        return "resume" if await resumable(tx, user_id, device_id, req, now) else "new"
 
     async def _apply(self, tx: Conn, user_id: str, device_id: str, session_id: str,
                      req: FileRequest, place: UploadPlace | None, kind: str | None,
