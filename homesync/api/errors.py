@@ -58,9 +58,8 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
 
 
 # SQLite's primary result codes (the low byte of an extended one, as in SQLITE_IOERR_WRITE).
-_SQLITE_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED: another process kept the write lock
-_SQLITE_FULL = 13
-_SQLITE_UNWRITABLE = {8, 10, 14}  # SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN
+_SQLITE_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}  # another process kept the lock
+_SQLITE_UNWRITABLE = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN}
 _OS_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
@@ -81,7 +80,7 @@ def _storage_failure(exc: Exception) -> HomesyncError | None:
         code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
         if code in _SQLITE_BUSY:
             return _Busy("The database is busy with maintenance; try again shortly")
-        if code == _SQLITE_FULL:
+        if code == sqlite3.SQLITE_FULL:
             return DiskFull()
         if code in _SQLITE_UNWRITABLE:
             return ServiceUnavailable("The server cannot write to its storage")

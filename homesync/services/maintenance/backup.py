@@ -60,8 +60,7 @@ __all__ = ["BackupBusy", "BackupDestinationFull", "BackupDestinationTaken", "Bac
 
 # SQLite's primary result codes: how a snapshot written into a full DEST fails. It says
 # "database or disk is full", or "disk I/O error" when it cannot grow a file it maps.
-_SQLITE_FULL = 13
-_SQLITE_IO = {10, 14}  # SQLITE_IOERR, SQLITE_CANTOPEN
+_SQLITE_IO = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN}
 _NEARLY_FULL = 1024 * 1024  # free bytes under which such an I/O error means a full DEST
 
 
@@ -282,7 +281,7 @@ def _out_of_room(exc: OSError | sqlite3.Error, dest: Path) -> bool:
         named = [Path(f) for f in (exc.filename, exc.filename2) if f is not None]
         return not named or any(p == dest or dest in p.parents for p in named)
     code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-    if code == _SQLITE_FULL:
+    if code == sqlite3.SQLITE_FULL:
         return True
     if code not in _SQLITE_IO:
         return False
