@@ -348,6 +348,14 @@ class Organizer(Worker):
                 model.blobs[sha(mine)] = mine
             if choice == "keep_local":
                 kept = model.files[res["fileId"]]
+                job = st.get("job")
+                if kept.current != sha(mine) and job is not None and job.completing:
+                    # The upload to uploadTo completed, but its answer was lost to a
+                    # crash: resolving again found the file current. The server must
+                    # hold this device's content.
+                    info = b.data("GET", f"/files/{res['fileId']}")
+                    kept = model.acked_content(res["fileId"], info["checksum"],
+                                               info["folder"], info["name"])
                 assert kept.current == sha(mine) and kept.state == "live", (kept, res)
             elif choice == "keep_both":
                 copy = model.files.get(res["copyFileId"])
