@@ -26,8 +26,8 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import jwt
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePrivateKey
@@ -37,15 +37,20 @@ from msgspec import Struct
 from homesync import clock
 from homesync.config import ConfigError
 from homesync.push.base import (
-    NETWORK_ERRORS,
     DeliveryResult,
     PushMessage,
     PushTarget,
     fit_payload,
+    network_errors,
     network_failure,
     parse_retry_after,
     status_detail,
 )
+
+if TYPE_CHECKING:  # httpx is imported when the first push goes out
+    import httpx
+
+    from homesync.push.base import HttpClient
 
 __all__ = ["ApnsProvider", "JWT_MAX_AGE", "MAX_PAYLOAD", "load_apns_key"]
 
@@ -101,7 +106,7 @@ class ApnsProvider:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         *,
         key: EllipticCurvePrivateKey,
         key_id: str,
@@ -149,7 +154,7 @@ class ApnsProvider:
                     timeout=self._timeout,
                     follow_redirects=False,
                 )
-            except NETWORK_ERRORS as exc:
+            except network_errors() as exc:
                 return network_failure(exc)
             result, reason = _classify(response)
             if reason != "ExpiredProviderToken":

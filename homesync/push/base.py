@@ -11,8 +11,8 @@ What callers (the outbox worker) guarantee:
 - ``send`` is called only with a target for which ``handles(target)`` is true
   (use :func:`homesync.push.registry.pick`).
 - The message holds no file content and no secrets: titles, a short body, ids in ``data``.
-- Calls may run concurrently on one provider instance; the injected ``httpx.AsyncClient``
-  outlives the provider and is closed by its owner.
+- Calls may run concurrently on one provider instance; the injected HTTP client
+  (:data:`HttpClient`) outlives the provider and is closed by its owner.
 
 What implementers must do:
 
@@ -41,16 +41,22 @@ from __future__ import annotations
 import email.utils
 import re
 from collections.abc import Callable
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias, runtime_checkable
 
-import httpx
 import msgspec
 from msgspec import Struct
 
 from homesync import clock
 
+if TYPE_CHECKING:  # httpx is imported when the first push goes out (push.registry)
+    import httpx
+
+    from homesync.push.registry import ClientOnFirstUse
+
+    #: The shared client a provider is given: httpx's, or the server's stand-in for it.
+    HttpClient: TypeAlias = "httpx.AsyncClient | ClientOnFirstUse"
+
 __all__ = [
-    "NETWORK_ERRORS",
     "Category",
     "DeliveryResult",
     "Outcome",
@@ -62,6 +68,7 @@ __all__ = [
     "fit_payload",
     "is_endpoint_url",
     "message_payload",
+    "network_errors",
     "network_failure",
     "parse_retry_after",
     "status_detail",
@@ -220,8 +227,12 @@ def parse_retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-#: What a provider catches around an HTTP call and hands to :func:`network_failure`.
-NETWORK_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.InvalidURL)
+def network_errors() -> tuple[type[Exception], ...]:
+    """What a provider catches around an HTTP call (``except network_errors() as exc``) and
+    hands to :func:`network_failure`: httpx's errors, imported by the time one is raised."""
+    import httpx
+
+    return (httpx.HTTPError, httpx.InvalidURL)
 
 
 def network_failure(exc: Exception) -> DeliveryResult:
@@ -230,6 +241,8 @@ def network_failure(exc: Exception) -> DeliveryResult:
     Only the exception's class name goes into ``detail``: httpx messages can contain the
     URL, and for UnifiedPush and APNs the URL holds the token.
     """
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         return DeliveryResult.retry("timeout")
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):

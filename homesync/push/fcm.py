@@ -21,9 +21,8 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import jwt
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -33,15 +32,20 @@ from msgspec import Struct
 from homesync import clock
 from homesync.config import ConfigError
 from homesync.push.base import (
-    NETWORK_ERRORS,
     DeliveryResult,
     PushMessage,
     PushTarget,
     fit_payload,
+    network_errors,
     network_failure,
     parse_retry_after,
     status_detail,
 )
+
+if TYPE_CHECKING:  # httpx is imported when the first push goes out
+    import httpx
+
+    from homesync.push.base import HttpClient
 
 __all__ = [
     "FCM_SCOPE",
@@ -147,7 +151,7 @@ class FcmProvider:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         *,
         project_id: str,
         account: ServiceAccount,
@@ -191,7 +195,7 @@ class FcmProvider:
                     timeout=self._timeout,
                     follow_redirects=False,
                 )
-            except NETWORK_ERRORS as exc:
+            except network_errors() as exc:
                 return network_failure(exc)
             if response.status_code != 401:
                 return self._classify(response)
@@ -268,7 +272,7 @@ class FcmProvider:
                 timeout=self._timeout,
                 follow_redirects=False,
             )
-        except NETWORK_ERRORS as exc:
+        except network_errors() as exc:
             result = network_failure(exc)
             return msgspec.structs.replace(result, detail=f"oauth: {result.detail}")
         status = response.status_code

@@ -22,19 +22,21 @@ from __future__ import annotations
 
 import base64
 import re
-
-import httpx
+from typing import TYPE_CHECKING
 
 from homesync.push.base import (
-    NETWORK_ERRORS,
     DeliveryResult,
     PushMessage,
     PushTarget,
     fit_payload,
+    network_errors,
     network_failure,
     parse_retry_after,
     status_detail,
 )
+
+if TYPE_CHECKING:  # httpx is imported when the first push goes out
+    from homesync.push.base import HttpClient
 
 __all__ = [
     "MAX_MESSAGE",
@@ -89,7 +91,7 @@ class NtfyProvider:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         *,
         server: str,
         token: str = "",
@@ -126,7 +128,7 @@ class NtfyProvider:
                 timeout=self._timeout,
                 follow_redirects=False,
             )
-        except NETWORK_ERRORS as exc:
+        except network_errors() as exc:
             return network_failure(exc)
         status = response.status_code
         if 200 <= status < 300:

@@ -18,76 +18,54 @@ the user's inbox only.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
-from typing import Any
-
-import httpx
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
 
 from homesync.config import ConfigError, NotificationSettings
-from homesync.push.apns import ApnsProvider, load_apns_key
 from homesync.push.base import Provider, PushTarget, is_endpoint_url
-from homesync.push.fcm import FcmProvider, load_service_account
 from homesync.push.ntfy import NTFY_PREFIX, NtfyProvider
 from homesync.push.unifiedpush import UnifiedPushProvider
 from homesync.push.webhook import WebhookProvider
 
-__all__ = ["allowed_push_hosts", "build_providers", "new_http_client", "pick"]
+if TYPE_CHECKING:  # see ClientOnFirstUse; FCM and APNs are imported when configured
+    import httpx
+
+    from homesync.push.base import HttpClient
+
+__all__ = ["ClientOnFirstUse", "allowed_push_hosts", "build_providers", "pick"]
 
 DEFAULT_TIMEOUT = 10.0
 
-log = logging.getLogger("homesync.push")
 
+class ClientOnFirstUse:
+    """The providers' shared client as the server holds it: ``new_http_client(**options)``
+    (:mod:`homesync.push.http_client`), made when the first push goes out. httpx (~2.5 MiB
+    of an idle server's memory) is imported then, never by a server that sends no push.
 
-def new_http_client(*, h2c: bool = False, timeout: float = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
-    """The HTTP client the providers share; its owner closes it (``await client.aclose()``).
-
-    HTTP/2 is on (APNs needs it; over TLS the protocol is negotiated per server). With
-    ``h2c=True`` the client speaks only HTTP/2 with prior knowledge, which is what a
-    cleartext ``http://`` APNs test server needs; don't use that one for the others.
-    Redirects are never followed.
-    """
-    return httpx.AsyncClient(
-        transport=_TransportOnFirstUse(http1=not h2c, http2=True),
-        follow_redirects=False,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        headers={"User-Agent": "homesync-push"},
-    )
-
-
-class _TransportOnFirstUse(httpx.AsyncBaseTransport):
-    """httpx's own transport, made when the first push goes out.
-
-    Making it loads the CA bundle into a TLS context: ~100 ms and ~4 MiB that a CLI
-    command never needs, and a server only once someone has a push token. It is made in a
-    worker thread, so that first push does not stall the event loop either.
+    Has the part of ``httpx.AsyncClient`` the providers use: ``post``, ``stream``, ``aclose``.
     """
 
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._transport: httpx.AsyncHTTPTransport | None = None
-        self._making = asyncio.Lock()
+    def __init__(self, *, h2c: bool = False, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._options: dict[str, Any] = {"h2c": h2c, "timeout": timeout}
+        self._client: httpx.AsyncClient | None = None
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._transport is None:
-            async with self._making:
-                if self._transport is None:
-                    self._transport = await self._make()
-        return await self._transport.handle_async_request(request)
+    def _real(self) -> httpx.AsyncClient:
+        if self._client is None:
+            from homesync.push.http_client import new_http_client
 
-    async def _make(self) -> httpx.AsyncHTTPTransport:
-        try:
-            return await asyncio.to_thread(httpx.AsyncHTTPTransport, **self._options)
-        except OSError as exc:  # ssl.SSLError too: an unreadable or broken CA bundle
-            # As a transport error the providers retry it like any network trouble; the
-            # cause (no token in it) goes to the log, where the admin can mend it.
-            log.error("cannot set up TLS for push notifications: %s", exc)
-            raise httpx.ConnectError(f"cannot set up TLS: {exc}") from exc
+            self._client = new_http_client(**self._options)
+        return self._client
+
+    async def post(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        return await self._real().post(*args, **kwargs)
+
+    def stream(self, *args: Any, **kwargs: Any) -> AbstractAsyncContextManager[httpx.Response]:
+        return self._real().stream(*args, **kwargs)
 
     async def aclose(self) -> None:
-        if self._transport is not None:
-            await self._transport.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def allowed_push_hosts(settings: NotificationSettings) -> list[str]:
@@ -100,6 +78,8 @@ def allowed_push_hosts(settings: NotificationSettings) -> list[str]:
     """
     hosts = list(settings.allowed_hosts)
     if settings.ntfy_server:
+        import httpx  # here, not at the top: only a configured ntfy server needs it
+
         try:
             url = httpx.URL(settings.ntfy_server)
         except httpx.InvalidURL:
@@ -118,17 +98,18 @@ def allowed_push_hosts(settings: NotificationSettings) -> list[str]:
 
 def build_providers(
     settings: NotificationSettings,
-    client: httpx.AsyncClient,
+    client: HttpClient,
     *,
-    apns_client: httpx.AsyncClient | None = None,
+    apns_client: HttpClient | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> list[Provider]:
     """The providers whose configuration is present, UnifiedPush always among them.
 
     Args:
         settings: The ``[notifications]`` section.
-        client: Shared HTTP client (:func:`new_http_client`); must be HTTP/2-capable for
-            APNs unless ``apns_client`` is given.
+        client: Shared HTTP client (:class:`ClientOnFirstUse`, or
+            :func:`~homesync.push.http_client.new_http_client`'s); must be HTTP/2-capable
+            for APNs unless ``apns_client`` is given.
         apns_client: A separate client for APNs (tests: ``new_http_client(h2c=True)``).
         timeout: Per-request timeout handed to each provider.
 
@@ -163,6 +144,8 @@ def build_providers(
         )
     fcm = _present(settings, "fcm_project_id", "fcm_service_account_file")
     if fcm:
+        from homesync.push.fcm import FcmProvider, load_service_account  # cryptography, PyJWT
+
         account, key = load_service_account(settings.fcm_service_account_file)
         providers.append(
             FcmProvider(
@@ -177,6 +160,8 @@ def build_providers(
         )
     apns = _present(settings, "apns_key_file", "apns_key_id", "apns_team_id", "apns_topic")
     if apns:
+        from homesync.push.apns import ApnsProvider, load_apns_key  # cryptography, PyJWT
+
         providers.append(
             ApnsProvider(
                 apns_client or client,

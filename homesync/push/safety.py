@@ -30,7 +30,6 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 
-import httpx
 from msgspec import Struct
 
 __all__ = [
@@ -107,6 +106,8 @@ def address_problem(address: str) -> str | None:
 
 def _split_allowed(entry: str) -> tuple[str, int | None] | None:
     """``host`` / ``host:port`` / ``[v6]:port`` / bare ``v6`` → (normalised host, port)."""
+    import httpx  # here, not at the top: only checks need it, never an idle server
+
     entry = entry.strip()
     if entry.count(":") > 1 and not entry.startswith("["):
         entry = f"[{entry}]"  # a bare IPv6 literal
@@ -148,6 +149,8 @@ async def check_endpoint(
     Returns:
         The verdict; never raises.
     """
+    import httpx  # see _split_allowed
+
     if len(url) > MAX_URL_LENGTH:
         return EndpointCheck(ok=False, reason=f"URL longer than {MAX_URL_LENGTH} characters")
     try:

@@ -15,23 +15,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import httpx
 import msgspec
 
 from homesync.push.base import (
-    NETWORK_ERRORS,
     DeliveryResult,
     PushMessage,
     PushTarget,
     fit_payload,
     is_endpoint_url,
     message_payload,
+    network_errors,
     network_failure,
     parse_retry_after,
     status_detail,
 )
 from homesync.push.safety import Resolver, check_endpoint
+
+if TYPE_CHECKING:  # httpx is imported when the first push goes out
+    import httpx
+
+    from homesync.push.base import HttpClient
 
 __all__ = ["MAX_PAYLOAD", "UnifiedPushProvider", "classify_status", "encode_payload"]
 
@@ -72,7 +77,7 @@ class UnifiedPushProvider:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         *,
         allowed_hosts: Iterable[str] = (),
         timeout: float = 10.0,
@@ -95,6 +100,8 @@ class UnifiedPushProvider:
             if check.transient:
                 return DeliveryResult.retry(f"endpoint: {check.reason}")
             return DeliveryResult.failed(f"endpoint refused: {check.reason}")
+        import httpx  # here, not at the top: an idle server never needs it
+
         try:
             url = httpx.URL(target.token)
             headers = {"Content-Type": "application/json"}
@@ -120,5 +127,5 @@ class UnifiedPushProvider:
                 return classify_status(response)
         except TimeoutError:
             return DeliveryResult.retry("timeout")
-        except NETWORK_ERRORS as exc:
+        except network_errors() as exc:
             return network_failure(exc)

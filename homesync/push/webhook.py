@@ -25,22 +25,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
-import httpx
 import msgspec
 
 from homesync import clock
 from homesync.push.base import (
-    NETWORK_ERRORS,
     DeliveryResult,
     PushMessage,
     PushTarget,
     is_endpoint_url,
     message_payload,
+    network_errors,
     network_failure,
     parse_retry_after,
     status_detail,
 )
+
+if TYPE_CHECKING:  # httpx is imported when the first push goes out
+    from homesync.push.base import HttpClient
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookProvider", "sign"]
 
@@ -67,7 +70,7 @@ class WebhookProvider:
     name = "webhook"
 
     def __init__(
-        self, client: httpx.AsyncClient, *, url: str, secret: str, timeout: float = 10.0
+        self, client: HttpClient, *, url: str, secret: str, timeout: float = 10.0
     ) -> None:
         self._client = client
         self._url = url
@@ -100,7 +103,7 @@ class WebhookProvider:
                 timeout=self._timeout,
                 follow_redirects=False,
             )
-        except NETWORK_ERRORS as exc:
+        except network_errors() as exc:
             return network_failure(exc)
         status = response.status_code
         if 200 <= status < 300:

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from homesync.push.base import DeliveryResult, PushMessage, PushTarget
-from homesync.push.registry import new_http_client
+from homesync.push.http_client import new_http_client
 from tests.push.receivers import Receiver
 
 MakeReceiver = Callable[[], Awaitable[Receiver]]

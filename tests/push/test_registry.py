@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from homesync.config import ConfigError, NotificationSettings
 from homesync.push.base import Provider
-from homesync.push.registry import allowed_push_hosts, build_providers, new_http_client, pick
+from homesync.push.http_client import new_http_client
+from homesync.push.registry import allowed_push_hosts, build_providers, pick
 from tests.push.conftest import MakeReceiver, message, pem, target, write
 from tests.push.receivers import Receiver, Reply, Request
 

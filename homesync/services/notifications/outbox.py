@@ -40,7 +40,7 @@ from msgspec import Struct
 from homesync import clock
 from homesync.config import NotificationSettings, parse_duration
 from homesync.push.base import DeliveryResult, Provider, PushMessage, PushTarget
-from homesync.push.registry import build_providers, new_http_client, pick
+from homesync.push.registry import ClientOnFirstUse, build_providers, pick
 from homesync.services.notifications.messages import build_message, part_from_row
 from homesync.services.notifications.quiet_hours import QuietHours, is_timezone, quiet_until
 from homesync.store import deliveries, push_registrations
@@ -335,18 +335,18 @@ class PushProviders:
     """
 
     def __init__(self, settings: NotificationSettings) -> None:
-        self._clients: list[Any] = []
+        self._clients: list[ClientOnFirstUse] = []
         self.providers: list[Provider] = []
         if not settings.enabled:
             return
         timeout = float(parse_duration(settings.send_timeout))
-        client = new_http_client(timeout=timeout)
+        client = ClientOnFirstUse(timeout=timeout)
         self._clients.append(client)
         apns_client = None
         if settings.apns_key_file and settings.apns_base_url.startswith("http://"):
             # Real APNs is HTTP/2 over TLS; a cleartext base URL is a test server, which
             # speaks HTTP/2 only with prior knowledge.
-            apns_client = new_http_client(h2c=True, timeout=timeout)
+            apns_client = ClientOnFirstUse(h2c=True, timeout=timeout)
             self._clients.append(apns_client)
         self.providers = build_providers(settings, client, apns_client=apns_client,
                                          timeout=timeout)
