@@ -5,7 +5,9 @@ access(2): the database file (and its WAL) and the chunk store's chunks/ and tmp
 writable by this process. That is the kernel's own answer: mode bits (which root
 overrides, as it does when writing), a read-only filesystem or mount (EROFS, for root
 too), an immutable file. A database made read-only after the server opened it is still
-written through the open handle, but not after a restart: it is reported at once.
+written through the open handle, but not after a restart: it is reported at once. The
+65,536 chunks/ab/cd directories are too many to ask at every probe: the chunk store
+remembers those that refused a chunk, and each is asked until it passes (chunkWrites).
 
 Both answer anyone (no token), so they say only ready or not and which check failed:
 no pid, no paths, no exception text. What went wrong goes to the server log.
@@ -32,7 +34,8 @@ log = logging.getLogger("homesync.api.health")
 # The checks /readyz names when they fail (details.failed), and what the message says.
 _FAILED = {"database": "the database does not answer", "dataDir": "the data dir is not writable",
            "databaseFile": "the database file is not writable",
-           "chunksDir": "the chunks dir is not writable", "tmpDir": "the tmp dir is not writable"}
+           "chunksDir": "the chunks dir is not writable", "tmpDir": "the tmp dir is not writable",
+           "chunkWrites": "a directory under chunks is not writable"}
 _EFFECTIVE = os.access in os.supports_effective_ids  # the ids the server writes as
 
 
@@ -61,6 +64,9 @@ async def readyz(request: Request[Any, Any, Any], services: ServicesDep) -> Resp
     for check, path in services.chunks.local_dirs().items():
         if not _writable(path, os.W_OK | os.X_OK):
             causes[check] = f"{path} is not writable (or not a directory we may enter)"
+    if (refused := services.chunks.refused_dir()) is not None:
+        causes["chunkWrites"] = f"a chunk write into {refused} was refused and it is still " \
+                                "not writable"
     _log_changes(request, causes)
     if causes:
         failed = list(causes)

@@ -153,6 +153,12 @@ class ChunkStore(ABC):
         name (``GET /readyz``); none for a store that keeps nothing on this machine."""
         return {}
 
+    def refused_dir(self) -> Path | None:
+        """A local directory where writing a chunk was refused (permissions, read-only,
+        immutable) and that is still not writable; None if there is none. For the readiness
+        check (``GET /readyz``) of directories too many to probe at every request."""
+        return None
+
     @abstractmethod
     async def free_bytes(self) -> int:
         """Bytes still available to new chunks (before any reserve is taken off)."""

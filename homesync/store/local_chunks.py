@@ -38,6 +38,11 @@ _FAN_OUT = re.compile(r"^[0-9a-f]{2}$")  # the ab/ and cd/ levels of chunks/ab/c
 WRITEBACK_STEP = 256 * 1024
 _START_WRITEBACK = hasattr(os, "posix_fadvise")  # not on macOS: there fsync does it all
 
+# A chunk write that failed with one of these was refused by its directory, not by a full
+# disk or a broken one: remembered for /readyz until that directory is writable again.
+_REFUSED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+_EFFECTIVE = os.access in os.supports_effective_ids  # the ids the server writes as
+
 T = TypeVar("T")
 
 
@@ -80,9 +85,23 @@ class LocalChunkStore(ChunkStore):
         self._durable_tops = bytearray(256)
         self._durable_dirs = bytearray(65536 // 8)
         self._dirs_lock = threading.Lock()
+        # chunks/ab/cd directories that refused a chunk (see refused_dir). Their own lock:
+        # the event loop takes it, and _dirs_lock is held across fsyncs.
+        self._refused: set[Path] = set()
+        self._refused_lock = threading.Lock()
 
     def local_dirs(self) -> dict[str, Path]:
         return {"chunksDir": self.chunk_dir, "tmpDir": self.tmp_dir}
+
+    def refused_dir(self) -> Path | None:
+        # Each remembered directory is asked of the kernel (access(2), no write) until it
+        # passes, then forgotten: a probe costs one call per directory put right since.
+        with self._refused_lock:
+            for path in sorted(self._refused):
+                if not _may_write_into(path, self.chunk_dir):
+                    return path
+                self._refused.discard(path)
+        return None
 
     def path_for(self, chunk_hash: str) -> Path:
         """Where a chunk lives; refuses anything that is not a sha256 hex (no path tricks)."""
@@ -243,6 +262,14 @@ class LocalChunkStore(ChunkStore):
         return st.f_bavail * st.f_frsize
 
 
+def _may_write_into(path: Path, chunk_dir: Path) -> bool:
+    """Whether a chunk could be written into ``path`` now: it, or the nearest of its
+    parents that exists (where it would be made), may be listed, entered and written."""
+    while path != chunk_dir and not path.is_dir():
+        path = path.parent
+    return os.access(path, os.R_OK | os.W_OK | os.X_OK, effective_ids=_EFFECTIVE)
+
+
 def _subdirs(path: Path) -> list[Path]:
     return sorted(Path(e.path) for e in os.scandir(path) if e.is_dir() and len(e.name) == 2)
 
@@ -354,6 +381,9 @@ class _LocalWriter(ChunkWriter):
         try:
             await _to_the_end(self._commit, chunk_hash)
         except OSError as exc:
+            if exc.errno in _REFUSED:
+                with self._store._refused_lock:
+                    self._store._refused.add(self._store.path_for(chunk_hash).parent)
             await self.abort()
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise DiskFull("The server's disk is full") from None

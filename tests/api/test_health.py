@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 import subprocess
@@ -14,6 +15,8 @@ import pytest
 
 from homesync.api import health
 from homesync.services.container import Services
+from tests.conftest import MakeUser, SignIn
+from tests.uploads.flow import file_entry, init, path_of, put_chunks
 
 SECRET = "/srv/private/homesync"  # a path the log may show and the answer must not
 
@@ -118,3 +121,44 @@ async def test_a_read_only_database_or_chunk_dir_is_named_as_not_ready(
     assert str(path) not in r.text
     assert str(path) in caplog.text
     assert (await client.get("/readyz")).status_code == 200  # writable again: ready
+
+
+@contextmanager
+def immutable(path: Path) -> Iterator[None]:
+    """``path`` refuses every write, root's too (``chattr +i``): what a directory another
+    user owns is to the server's user. Skipped where the filesystem has no such flag."""
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot make a directory immutable here: {done.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+async def test_a_chunks_subdirectory_that_refused_a_chunk_is_named_until_writable_again(
+        client: Any, services: Services, make_user: MakeUser, sign_in: SignIn,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """chunks/ab/cd are too many to probe, so a refused chunk write is remembered: the
+    check fails while the directory it was refused in is still not writable."""
+    await make_user()
+    dev = await sign_in()
+    data = b"a chunk for a directory nobody may write" * 10
+    digest = hashlib.sha256(data).hexdigest()
+    subdir = services.settings.data_path / "chunks" / digest[:2] / digest[2:4]
+    subdir.mkdir(parents=True)
+    r = await init(client, dev.auth, file_entry(data))
+    item = r.json()["data"]["files"][0]
+    with caplog.at_level(logging.WARNING, logger="homesync.api.health"), immutable(subdir):
+        r = await client.put(path_of(item["chunks"][0]["uploadUrl"]), content=data)
+        assert r.status_code == 503, r.text
+        r = await client.get("/readyz")
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == {
+            "code": "UNAVAILABLE", "message": "Not ready: a directory under chunks is not writable",
+            "details": {"failed": ["chunkWrites"]}}
+        assert str(subdir) not in r.text
+        assert str(subdir) in caplog.text
+    assert (await client.get("/readyz")).status_code == 200  # writable again: ready
+    await put_chunks(client, item, data)
+    assert (subdir / digest).read_bytes() == data
