@@ -1,6 +1,6 @@
 """``POST /upload/init``: decide, per file, between dedup, resume and a new upload.
 
-For each file, in order:
+For each file, in order (steps 1 to 5: :mod:`.decide`):
 
 1. the sync engineer's tombstone rule (``deleted_on_server`` unless ``restore``), for new
    files only: a new version (``fileId``) is an edit, as in ``sync/files``;
@@ -48,7 +48,6 @@ from homesync.config import UploadSettings, parse_duration, parse_size
 from homesync.errors import (
     Conflict,
     NameConflict,
-    NotFound,
     PayloadTooLarge,
     QuotaExceeded,
     RateLimited,
@@ -57,22 +56,26 @@ from homesync.errors import (
 from homesync.ids import new_id
 from homesync.paths import join, name_key, normalize_folder, normalize_name
 from homesync.services.sharing.access import UploadPlace, upload_place
+from homesync.services.uploads.decide import (
+    DeletedOnServer,
+    decide,
+    entry_here,
+    kept_copy,
+    resumable,
+)
 from homesync.services.uploads.places import (
     claim_names,
     file_in_the_way,
-    kept_copy,
     new_file_folder,
-    resumable,
     same_file_key,
 )
 from homesync.services.uploads.queued import settle_queued_uploads
 from homesync.services.uploads.quota import Quota
 from homesync.services.uploads.types import FileRequest, InitEntry, InitResult, UploadOptions
-from homesync.store import files, tree, uploads
-from homesync.store.db import Conn, Database, Row
+from homesync.store import files, uploads
+from homesync.store.db import Conn, Database
 
-__all__ = ["MAX_CHUNKS_PER_FILE", "DeletedOnServer", "UploadPlanner", "changed_since",
-           "normalize_checksum"]
+__all__ = ["MAX_CHUNKS_PER_FILE", "DeletedOnServer", "UploadPlanner", "normalize_checksum"]
 
 # Past this many chunks a file's chunk size grows (within max_chunk_size): a 100 GiB video
 # in 1 MiB chunks would otherwise answer init with a 100,000-entry chunk list.
@@ -81,9 +84,6 @@ _PIECE_ALIGN = 64 * 1024
 # A device at its open-session limit frees one when an upload completes: minutes, usually.
 _SESSIONS_RETRY_AFTER_S = 60
 
-# (tx, user_id, checksum) → True when the user deleted that content on the server and an
-# auto-upload must not bring it back. Installed by the sync service (container.py).
-DeletedOnServer = Callable[[Conn, str, str], Awaitable[bool]]
 # (user_id, syncToken) → the journal position a change made with it is judged against
 # (for the user's own files, or for what others share with them); ValidationError for a
 # token this server did not make. Installed by the sync service.
@@ -191,8 +191,9 @@ class UploadPlanner:
                     decided.append((req, place, "twin"))
                     continue
                 first_ask[ask] = i
-                decided.append((req, place,
-                                await self._decide(tx, user_id, device_id, req, place, now)))
+                decided.append((req, place, await decide(
+                    tx, user_id, device_id, req, place, now,
+                    deleted_on_server=self.deleted_on_server)))
             planned = await claim_names(tx, user_id, decided)
             if any(kind == "new" for _, _, kind in planned):
                 await self._check_open_sessions(tx, device_id, session_id, now)
@@ -250,77 +251,13 @@ class UploadPlanner:
                 raise QuotaExceeded(f"There is not enough room left in {owners[tree_owner]}'s"
                                     " storage for this upload") from None
 
-    async def _here(self, tx: Conn, user_id: str, req: FileRequest,
-                    place: UploadPlace | None) -> Row | None:
-        """The live entry the file would replace or collide with."""
-        if place is not None:
-            return place.target or await files.find_by_name(tx, place.owner_id, place.folder,
-                                                            req.name)
-        if req.file_id is not None:
-            return await files.get_file(tx, user_id, req.file_id)
-        return await files.find_by_name(tx, user_id,
-                                        await files.canonical_folder(tx, user_id, req.folder),
-                                        req.name)
-
-    async def _decide(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
-                      place: UploadPlace | None, now: int) -> str | None:
-        """What to do with one file: deleted / same / copy / conflict / resume / new."""
-        if place is not None:
-            return await self._decide_shared(tx, user_id, device_id, req, place, now)
-        target = None
-        if req.file_id is not None:
-            target = await files.get_file(tx, user_id, req.file_id)
-            if target is None or target["deleted_at"] is not None or target["kind"] != "file":
-                raise NotFound(f"No such file: {req.file_id}", localId=req.local_id)
-        # The tombstone rule stops auto-uploads of new files; a new version of a known file
-        # is the user's edit (sync/files takes it too), whatever content it has.
-        if target is None and not req.restore \
-                and await self.deleted_on_server(tx, user_id, req.checksum):
-            return "deleted"
-        here = target or await files.find_by_name(
-            tx, user_id, await files.canonical_folder(tx, user_id, req.folder), req.name)
-        if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
-            return "same"
-        if await kept_copy(tx, user_id, device_id, req) is not None:
-            return "kept"
-        if here is not None and target is None:
-            return await self._resumed_or(tx, user_id, device_id, req, now, "conflict")
-        if await changed_since(tx, target, req.base_seq, device_id):
-            return await self._resumed_or(tx, user_id, device_id, req, now, "stale")
-        if await files.find_version_by_checksum(tx, user_id, req.checksum) is not None:
-            # This device's open upload of the file is resumed rather than copied: a copy
-            # would be charged on top of that upload's reservation and leave it open.
-            return await self._resumed_or(tx, user_id, device_id, req, now, "copy")
-        return await self._resumed_or(tx, user_id, device_id, req, now, "new")
-
-    async def _decide_shared(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,
-                             place: UploadPlace, now: int) -> str:
-        """Into the owner's tree: same / conflict / resume / new (never deleted or copy)."""
-        here = await self._here(tx, user_id, req, place)
-        if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
-            return "same"  # the recipient sees this entry anyway
-        if await kept_copy(tx, user_id, device_id, req) is not None:
-            return "kept"
-        if here is not None and place.target is None:
-            return await self._resumed_or(tx, user_id, device_id, req, now, "conflict")
-        if await changed_since(tx, place.target, req.shared_base_seq, device_id):
-            return await self._resumed_or(tx, user_id, device_id, req, now, "stale")
-        return await self._resumed_or(tx, user_id, device_id, req, now, "new")
-
-    @staticmethod
-    async def _resumed_or(tx: Conn, user_id: str, device_id: str, req: FileRequest,
-                          now: int, kind: str) -> str:
-        """``kind``, unless this device's upload of the file is open: that is resumed (its
-        bytes are here; after a conflict, complete keeps it as a conflicted copy)."""
-        return "resume" if await resumable(tx, user_id, device_id, req, now) else kind
-
     async def _apply(self, tx: Conn, user_id: str, device_id: str, session_id: str,
                      req: FileRequest, place: UploadPlace | None, kind: str | None,
                      options: UploadOptions, now: int, expires_at: int) -> InitEntry:
         if kind == "deleted":
             return InitEntry(local_id=req.local_id, status="deleted_on_server")
         if kind == "same":
-            here = await self._here(tx, user_id, req, place)
+            here = await entry_here(tx, user_id, req, place)
             assert here is not None
             return InitEntry(local_id=req.local_id, status="deduplicated", file_id=here["id"])
         if kind == "kept":
@@ -329,7 +266,7 @@ class UploadPlanner:
             return InitEntry(local_id=req.local_id, status="deduplicated",
                              file_id=kept["file_id"], conflicted_with=kept["conflicted_with"])
         if kind == "conflict":
-            here = await self._here(tx, user_id, req, place)
+            here = await entry_here(tx, user_id, req, place)
             assert here is not None
             return InitEntry(
                 local_id=req.local_id, status="conflict", file_id=here["id"],
@@ -337,7 +274,7 @@ class UploadPlanner:
                 error_message=f"{req.name} already exists in {req.folder} with other content;"
                               " send its fileId to upload a new version, or another name")
         if kind == "taken":  # by an earlier file of this request (made already if a copy)
-            here = await self._here(tx, user_id, req, place)
+            here = await entry_here(tx, user_id, req, place)
             return InitEntry(
                 local_id=req.local_id, status="conflict",
                 file_id=here["id"] if here is not None else None,
@@ -398,12 +335,3 @@ class UploadPlanner:
                              file_id=exc.details.get("fileId"), error_code=exc.code,
                              error_message=exc.message)
         return InitEntry(local_id=req.local_id, status="deduplicated", file_id=committed.file_id)
-
-
-async def changed_since(tx: Conn, target: Row | None, base_seq: int | None,
-                        device_id: str) -> bool:
-    """Whether a device other than ``device_id`` changed ``target``'s content after
-    ``base_seq`` (the upload's syncToken position; None: no token, nothing counts)."""
-    if target is None or base_seq is None:
-        return False
-    return await tree.content_changed_since(tx, target["id"], base_seq, device_id) is not None

@@ -7,11 +7,10 @@ from __future__ import annotations
 from homesync.paths import join, name_key
 from homesync.services.sharing.access import UploadPlace
 from homesync.services.uploads.types import FileRequest
-from homesync.store import files, uploads
+from homesync.store import files
 from homesync.store.db import Conn, Row
 
-__all__ = ["NameClaims", "claim_names", "file_in_the_way", "kept_copy", "new_file_folder",
-           "resumable", "same_file_key"]
+__all__ = ["NameClaims", "claim_names", "file_in_the_way", "new_file_folder", "same_file_key"]
 
 # What a new file would make: an upload to send, or a file made from stored chunks.
 _MAKES_A_FILE = ("new", "resume", "copy")
@@ -44,29 +43,6 @@ async def file_in_the_way(conn: Conn, owner_id: str, folder: str) -> Row | None:
         if row["kind"] != "folder":
             return row
         parent = join(parent, row["name"])
-    return None
-
-
-async def resumable(tx: Conn, user_id: str, device_id: str, req: FileRequest,
-                    now: int) -> Row | None:
-    """This device's open upload of the same content to the same place, to resume."""
-    return await uploads.find_resumable(
-        tx, user_id=user_id, device_id=device_id, folder=req.folder,
-        name_key=name_key(req.name), checksum=req.checksum, size=req.size,
-        target_file_id=req.file_id, now=now)
-
-
-async def kept_copy(tx: Conn, user_id: str, device_id: str, req: FileRequest) -> Row | None:
-    """The conflicted copy an earlier upload of this file by this device was kept as, if
-    it is still there with this content (its ``conflicted_with`` is the upload's)."""
-    for row in await uploads.find_kept_copies(
-            tx, user_id=user_id, device_id=device_id, folder=req.folder,
-            name_key=name_key(req.name), checksum=req.checksum, size=req.size,
-            target_file_id=req.file_id):
-        copy = await files.get_file(tx, row["owner_id"] or user_id, row["file_id"])
-        if (copy is not None and copy["deleted_at"] is None and copy["kind"] == "file"
-                and copy["checksum"] == req.checksum):
-            return row
     return None
 
 

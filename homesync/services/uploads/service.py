@@ -38,9 +38,10 @@ from homesync.services.files.naming import conflicted_copy_names, find_free_name
 from homesync.services.files.views import FileInfo, file_info
 from homesync.services.sharing.access import as_seen, upload_place_now
 from homesync.services.uploads.chunks import ChunkReceiver, check_open
+from homesync.services.uploads.decide import changed_since
 from homesync.services.uploads.digest import RunningDigests
 from homesync.services.uploads.events import upload_event
-from homesync.services.uploads.init import UploadPlanner, changed_since, normalize_checksum
+from homesync.services.uploads.init import UploadPlanner, normalize_checksum
 from homesync.services.uploads.limits import ChunkSlots
 from homesync.services.uploads.quota import Quota
 from homesync.services.uploads.types import (
