@@ -272,9 +272,16 @@ class BackupRepo:
         return name
 
     def publish(self, work: Path, manifest: Manifest, *, fsync: bool) -> Path:
-        """Write the manifest, move the snapshot into place and point ``latest`` at it."""
+        """Write the manifest, move the snapshot into place and point ``latest`` at it.
+
+        The new ``latest`` is written (under ``tmp/``) before the snapshot is moved: after
+        that only renames are left, which need no room. So a destination that fills up
+        ends the backup with no new snapshot, never with one that ``latest`` does not name.
+        """
         write_atomic(work / MANIFEST_FILE, msgspec.json.format(msgspec.json.encode(manifest)),
                       fsync=fsync)
+        pointer = self.tmp_dir / LATEST_FILE
+        write_atomic(pointer, manifest.name.encode() + b"\n", fsync=fsync)
         if fsync:
             syncfs(self.root)  # every chunk and file of the snapshot, before it is visible
             fsync_dir(work)
@@ -282,7 +289,9 @@ class BackupRepo:
         os.replace(work, final)
         if fsync:
             fsync_dir(self.snapshots_dir)
-        write_atomic(self.root / LATEST_FILE, manifest.name.encode() + b"\n", fsync=fsync)
+        os.replace(pointer, self.root / LATEST_FILE)
+        if fsync:
+            fsync_dir(self.root)
         return final
 
     def snapshot_names(self) -> list[str]:

@@ -224,3 +224,46 @@ async def test_a_full_destination_is_named_and_leaves_no_snapshot_and_the_source
         assert (dest / "chunks").is_dir() and chunk_files(dest)  # kept for the next run
     assert {h: p.read_bytes() for h, p in chunk_files(data).items()} == chunks_before
     assert await services.db.fetchall("SELECT * FROM backups") == backups_before
+
+
+def allow_files(mount: Path, count: int) -> None:
+    """Let the tmpfs at ``mount`` hold ``count`` more files or directories than it does now:
+    one more and creating it fails with ENOSPC, as on a disk with no room left."""
+    st = os.statvfs(mount)
+    used = st.f_files - st.f_ffree
+    subprocess.run(["mount", "-o", f"remount,nr_inodes={used + count}", str(mount)],
+                   check=True, capture_output=True)
+
+
+async def test_a_destination_full_just_before_latest_keeps_latest_naming_a_listed_snapshot(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """The new `latest` is written before the snapshot is moved into place, and then only
+    renamed: room for the snapshot but not for the pointer leaves no new snapshot (so "not
+    completed" is true), never a published one that `latest` does not name."""
+    uid = await make_user()
+    await put_file(services, uid, "/camera", "IMG_0.jpg", photo(0))
+    data = services.settings.data_path
+    with small_disk(tmp_path / "usb", "64m") as usb:
+        dest = usb / "homesync"
+        first = homesync("backup", "create", dest, "--json", "--data-dir", data)
+        assert first.returncode == 0, first.stderr
+        name = as_json(first)["snapshot"]
+        # What one more snapshot adds (its directory and files), and not one file more.
+        snapshot_files = 1 + sum(1 for _ in (dest / "snapshots" / name).rglob("*"))
+        allow_files(usb, snapshot_files)
+        result = homesync("backup", "create", dest, "--json", "--data-dir", data)
+        assert result.returncode == 1, (result.stdout, result.stderr)
+        error = as_json(result)["error"]
+        assert f"the backup destination {dest} is full" in error and "not completed" in error
+        listed = as_json(homesync("backup", "list", dest, "--json"))
+        assert [s["name"] for s in listed["snapshots"]] == [name] and listed["latest"] == name
+        assert (dest / "latest").read_text() == f"{name}\n"
+        assert [p for p in dest.rglob("*") if "tmp" in p.relative_to(dest).parts] == []
+
+        # Room for the pointer's file too (and for tmp/, which the failed run took away).
+        allow_files(usb, snapshot_files + 2)
+        second = homesync("backup", "create", dest, "--json", "--data-dir", data)
+        assert second.returncode == 0, second.stderr
+        listed = as_json(homesync("backup", "list", dest, "--json"))
+        assert listed["latest"] == as_json(second)["snapshot"] == listed["snapshots"][-1]["name"]
+        assert (dest / "latest").read_text() == f"{listed['latest']}\n"
