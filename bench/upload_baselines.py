@@ -115,7 +115,7 @@ def main() -> None:
 
     import uvicorn
 
-    from homesync.cli.serve import bind_listener
+    from homesync.server.run import bind_listener
 
     kind, port = sys.argv[1], int(sys.argv[2])
     app = {"litestar": litestar_app, "durable": durable_app, "asgi": asgi_app}[kind]()

@@ -20,6 +20,15 @@ from rich.text import Text
 from homesync.cli.clickcompat import get_current_context
 from homesync.config import ConfigError, Settings, load_settings, parse_size
 from homesync.errors import HomesyncError
+from homesync.exit_codes import (
+    EXIT_BUSY,
+    EXIT_CONFLICT,
+    EXIT_ERROR,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+)
+from homesync.server import run as server_run
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 
 if TYPE_CHECKING:  # imported when a command runs (run_with_services), not for --help
@@ -74,14 +83,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (an array of o
 DocumentJsonOpt = Annotated[bool, typer.Option("--json",
                                                help="Print one JSON document (for scripts).")]
 
-# Exit codes scripts can rely on (documented in README.md). Typer's own usage errors are 2.
-EXIT_OK = 0
-EXIT_ERROR = 1  # anything else: I/O, the data dir, the server could not start
-EXIT_USAGE = 2  # bad usage or input: bad email, short password, bad size, bad config
-EXIT_NOT_FOUND = 3  # no such account or device
-EXIT_CONFLICT = 4  # already there (an account, a config, a backup target's contents)
-EXIT_BUSY = 5  # another backup is writing to the same DEST: nothing done, try again later
-
 _EXIT_BY_STATUS = {400: EXIT_USAGE, 404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT}
 
 # The largest number a SQLite INTEGER holds: a bigger size or time is bad input, not a crash.
@@ -120,11 +121,11 @@ def settings_from(config: Path | None, data_dir: Path | None, **overrides: Any) 
 
 
 def open_data_dir(settings: Settings) -> None:
-    """Create the data dir private to its owner (it holds people's files and the server key)."""
+    """Create the data dir private to its owner, as the server does (server/run.py)."""
     try:
-        settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise fail(f"cannot create data dir {settings.data_path}: {exc.strerror or exc}") from None
+        server_run.open_data_dir(settings)
+    except server_run.StartError as exc:
+        raise fail(exc.message, exc.code) from None
 
 
 def require_data_dir(settings: Settings) -> None:

@@ -23,8 +23,8 @@ from homesync.cli.common import (
     run_with_services,
     settings_from,
 )
-from homesync.cli.serve import forget_initial_password
 from homesync.models import UserInfo
+from homesync.server.first_admin import forget_initial_password
 
 app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 

@@ -10,8 +10,8 @@ import httpx
 import uvicorn
 
 from homesync.app import create_app
-from homesync.cli.serve import bind_listener
 from homesync.http_protocol import EnvelopeHttpToolsProtocol
+from homesync.server.run import bind_listener
 from homesync.services.container import Services
 from tests.conftest import MakeUser
 from tests.helpers import API, PASSWORD, device_info

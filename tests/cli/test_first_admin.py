@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from homesync.cli import serve
+from homesync.server import first_admin
 from homesync.services.container import Services
 
 
@@ -18,7 +18,7 @@ async def test_the_password_file_is_private_from_creation_and_durable_before_ann
         services: Services, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     data = services.settings.data_path
-    path = data / serve.INITIAL_PASSWORD_FILE
+    path = data / first_admin.INITIAL_PASSWORD_FILE
     events: list[str] = []
     real_open, real_fsync, real_replace = os.open, os.fsync, os.replace
 
@@ -39,7 +39,7 @@ async def test_the_password_file_is_private_from_creation_and_durable_before_ann
     monkeypatch.setattr(os, "open", opened)
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    await serve._announce_first_admin(services)
+    await first_admin.announce_first_admin(services)
     printed = capsys.readouterr().out
 
     assert events == ["create 0o600", "fsync(file)", "rename", "fsync(dir)"]

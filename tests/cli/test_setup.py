@@ -7,11 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
-import typer
 
 from homesync import __version__
-from homesync.cli.serve import bind_listener
 from homesync.config import Settings, load_settings
+from homesync.server.run import StartError, bind_listener
 from tests.cli.conftest import Cli
 from tests.helpers import PASSWORD
 
@@ -135,6 +134,6 @@ def test_the_listening_socket_says_it_is_tcp() -> None:
 def test_binding_a_taken_port_fails_cleanly() -> None:
     with bind_listener("127.0.0.1", 0) as taken:
         port = taken.getsockname()[1]
-        with pytest.raises(typer.Exit) as info:
+        with pytest.raises(StartError) as info:
             bind_listener("127.0.0.1", port)
-        assert info.value.exit_code == 1
+        assert info.value.code == 1

@@ -1,6 +1,6 @@
 """uvicorn's server with the two changes a clean stop (SIGTERM, Ctrl-C) needs here.
 
-Imported by ``homesync serve`` only, after the web stack (see serve.py).
+Imported by the server only (homesync.server.run), after the web stack.
 """
 
 from __future__ import annotations

@@ -1,0 +1,168 @@
+"""Serving: the data dir lock, the listening socket, the services and uvicorn, in this order.
+
+Failures to start are :class:`StartError`: a message and an exit code, which the entry
+(``python -m homesync.server``) prints as ``error: <message>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import shutil
+import socket
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from homesync.config import ConfigError, Settings
+from homesync.exit_codes import EXIT_CONFLICT, EXIT_ERROR, EXIT_USAGE
+from homesync.server.first_admin import announce_first_admin
+from homesync.store.server_lock import DataDirInUse, hold_server_lock
+
+if TYPE_CHECKING:
+    from homesync.services.container import Services
+
+__all__ = ["StartError", "bind_listener", "open_data_dir", "serve"]
+
+# Uploads in flight get this long to finish when the server is asked to stop.
+_GRACEFUL_SHUTDOWN_S = 30
+
+
+class StartError(Exception):
+    """The server cannot start: ``message`` says why, ``code`` is the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def open_data_dir(settings: Settings) -> None:
+    """Create the data dir private to its owner (it holds people's files and the server key)."""
+    try:
+        settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartError(f"cannot create data dir {settings.data_path}: "
+                         f"{exc.strerror or exc}") from None
+
+
+def serve(settings: Settings) -> None:
+    """Run the server until it is stopped (SIGTERM, Ctrl-C); :class:`StartError` if it cannot."""
+    open_data_dir(settings)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(hold_server_lock(settings.data_path))
+        except DataDirInUse as exc:
+            # Two servers on one data dir would each keep their own in-memory state.
+            raise StartError(f"{exc}; stop it first, or give this one another --data-dir",
+                             EXIT_CONFLICT) from None
+        except OSError as exc:
+            raise StartError(f"cannot lock the data dir {settings.data_path}: "
+                             f"{exc.strerror or exc}") from None
+        _run(settings)
+
+
+def _run(settings: Settings) -> None:
+    # Imported here, not at the top: the web stack (Litestar, uvicorn) and the services
+    # are most of the start-up time, and the CLI (which imports open_data_dir) needs neither.
+    import uvloop
+
+    # uvloop: thread hand-offs (every aiosqlite query) and socket writes cost less
+    # than on asyncio's own loop (bench/api.py).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(settings))
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """Bind before anything else happens, so a taken port fails fast and cleanly."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP, not socket.create_server's 0: asyncio sets TCP_NODELAY only on
+    # sockets that say they are TCP, and without it every response waits ~40 ms for a
+    # delayed ACK (Nagle) when the headers and the body go out in separate writes.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise StartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+async def _open_services(settings: Settings) -> Services:
+    from homesync.services.container import Services  # see _run()
+
+    try:
+        return await Services.open(settings)
+    except ConfigError as exc:  # found while starting services (a push key file, say)
+        raise StartError(f"configuration: {exc}", EXIT_USAGE) from None
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        raise StartError(f"cannot open the data dir {settings.data_path}: {exc}"
+                         f"{_full_disk_hint(settings.data_path)}") from None
+
+
+# Less free space than this when the start fails: say so, SQLite only says "disk I/O error"
+# when it cannot make its shared-memory file.
+_FULL_DISK_BYTES = 1024 * 1024
+
+
+def _full_disk_hint(path: Path) -> str:
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return ""
+    if free >= _FULL_DISK_BYTES:
+        return ""
+    return f" (the disk is full: {free} bytes free; free some space and start again)"
+
+
+async def _serve(settings: Settings) -> None:
+    """uvicorn in this process, sharing one Services with the first-start check.
+
+    bench/api.py measured granian against uvicorn for this app: 0.9-1.3x on GET /devices,
+    0.8-0.95x on refresh; bench/upload.py 1.1-1.2x with 1 MiB chunks but 0.6-0.9x with
+    8 MiB; and it would need a worker process (~28 MiB more). Not a clear win, so
+    uvicorn it is.
+    """
+    import uvicorn
+
+    from homesync.app import create_app
+    from homesync.http_protocol import EnvelopeHttpToolsProtocol
+    from homesync.server.graceful import GracefulServer
+
+    with bind_listener(settings.server.host, settings.server.port) as sock:
+        services = await _open_services(settings)
+        try:
+            await announce_first_admin(services)
+            app = create_app(settings, services)
+            await services.start_background()
+            config = uvicorn.Config(
+                app, host=settings.server.host, port=settings.server.port, lifespan="on",
+                http=EnvelopeHttpToolsProtocol,  # a 400 for unparsable HTTP in our envelope
+                log_level=settings.server.log_level, access_log=False, proxy_headers=False,
+                server_header=False, timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+                log_config=None,  # keep homesync.logs' handlers (request ids, JSON, redaction)
+            )
+            server = GracefulServer(config, on_stop=services.sync.notifier.stop)
+            _announce_address(settings, sock.getsockname())
+            await server.serve(sockets=[sock])
+        finally:
+            await services.close()
+
+
+def _announce_address(settings: Settings, address: Any) -> None:
+    """``address`` as ``socket.getsockname()`` gives it (IPv6 adds two fields)."""
+    host, port = address[0], address[1]
+    print(f"homesync serving http://{_url_host(host)}:{port} "
+          f"with data in {settings.data_path}", flush=True)
+    if ipaddress.ip_address(host).is_loopback:
+        # The default: right behind a reverse proxy, puzzling for a first try from a phone.
+        print("Only this machine can reach it. Phones connect through your TLS "
+              "reverse proxy (README: Running it for real); to try it from a phone "
+              "on your home network, start it with --host 0.0.0.0 (plain HTTP).", flush=True)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
