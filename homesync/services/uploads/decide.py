@@ -9,6 +9,7 @@ copy is answered with that copy.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 from homesync.errors import NotFound
 from homesync.paths import name_key
@@ -17,17 +18,26 @@ from homesync.services.uploads.types import FileRequest
 from homesync.store import files, tree, uploads
 from homesync.store.db import Conn, Row
 
-__all__ = ["DeletedOnServer", "changed_since", "decide", "entry_here", "kept_copy",
-           "resumable"]
+__all__ = ["DecidedFile", "DeletedOnServer", "changed_since", "decide", "entry_here",
+           "kept_copy", "resumable"]
 
 # (tx, user_id, checksum) → True when the user deleted that content on the server and an
 # auto-upload must not bring it back. Installed by the sync service (container.py).
 DeletedOnServer = Callable[[Conn, str, str], Awaitable[bool]]
 
 
+class DecidedFile(NamedTuple):
+    """What to do with one file, and the row that answer was found with, which the apply
+    step uses as it is instead of looking it up again: the upload kept as a conflicted
+    copy (``kept``) or the open upload (``resume``)."""
+
+    kind: str | None
+    found: Row | None = None
+
+
 async def decide(tx: Conn, user_id: str, device_id: str, req: FileRequest,
                  place: UploadPlace | None, now: int, *,
-                 deleted_on_server: DeletedOnServer) -> str | None:
+                 deleted_on_server: DeletedOnServer) -> DecidedFile:
     """What to do with one file: deleted / same / copy / conflict / resume / new."""
     if place is not None:
         return await _decide_shared(tx, user_id, device_id, req, place, now)
@@ -40,13 +50,13 @@ async def decide(tx: Conn, user_id: str, device_id: str, req: FileRequest,
     # is the user's edit (sync/files takes it too), whatever content it has.
     if target is None and not req.restore \
             and await deleted_on_server(tx, user_id, req.checksum):
-        return "deleted"
+        return DecidedFile("deleted")
     here = target or await files.find_by_name(
         tx, user_id, await files.canonical_folder(tx, user_id, req.folder), req.name)
     if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
-        return "same"
-    if await kept_copy(tx, user_id, device_id, req) is not None:
-        return "kept"
+        return DecidedFile("same")
+    if (kept := await kept_copy(tx, user_id, device_id, req)) is not None:
+        return DecidedFile("kept", kept)
     if here is not None and target is None:
         return await _resumed_or(tx, user_id, device_id, req, now, "conflict")
     if await changed_since(tx, target, req.base_seq, device_id):
@@ -59,13 +69,13 @@ async def decide(tx: Conn, user_id: str, device_id: str, req: FileRequest,
 
 
 async def _decide_shared(tx: Conn, user_id: str, device_id: str, req: FileRequest,
-                         place: UploadPlace, now: int) -> str:
+                         place: UploadPlace, now: int) -> DecidedFile:
     """Into the owner's tree: same / conflict / resume / new (never deleted or copy)."""
     here = await entry_here(tx, user_id, req, place)
     if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
-        return "same"  # the recipient sees this entry anyway
-    if await kept_copy(tx, user_id, device_id, req) is not None:
-        return "kept"
+        return DecidedFile("same")  # the recipient sees this entry anyway
+    if (kept := await kept_copy(tx, user_id, device_id, req)) is not None:
+        return DecidedFile("kept", kept)
     if here is not None and place.target is None:
         return await _resumed_or(tx, user_id, device_id, req, now, "conflict")
     if await changed_since(tx, place.target, req.shared_base_seq, device_id):
@@ -74,10 +84,11 @@ async def _decide_shared(tx: Conn, user_id: str, device_id: str, req: FileReques
 
 
 async def _resumed_or(tx: Conn, user_id: str, device_id: str, req: FileRequest,
-                      now: int, kind: str) -> str:
+                      now: int, kind: str) -> DecidedFile:
     """``kind``, unless this device's upload of the file is open: that is resumed (its
     bytes are here; after a conflict, complete keeps it as a conflicted copy)."""
-    return "resume" if await resumable(tx, user_id, device_id, req, now) else kind
+    upload = await resumable(tx, user_id, device_id, req, now)
+    return DecidedFile("resume", upload) if upload is not None else DecidedFile(kind)
 
 
 async def entry_here(tx: Conn, user_id: str, req: FileRequest,

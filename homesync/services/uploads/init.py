@@ -56,13 +56,7 @@ from homesync.errors import (
 from homesync.ids import new_id
 from homesync.paths import join, name_key, normalize_folder, normalize_name
 from homesync.services.sharing.access import UploadPlace, upload_place
-from homesync.services.uploads.decide import (
-    DeletedOnServer,
-    decide,
-    entry_here,
-    kept_copy,
-    resumable,
-)
+from homesync.services.uploads.decide import DeletedOnServer, decide, entry_here
 from homesync.services.uploads.places import (
     claim_names,
     file_in_the_way,
@@ -73,7 +67,7 @@ from homesync.services.uploads.queued import settle_queued_uploads
 from homesync.services.uploads.quota import Quota
 from homesync.services.uploads.types import FileRequest, InitEntry, InitResult, UploadOptions
 from homesync.store import files, uploads
-from homesync.store.db import Conn, Database
+from homesync.store.db import Conn, Database, Row
 
 __all__ = ["MAX_CHUNKS_PER_FILE", "DeletedOnServer", "UploadPlanner", "normalize_checksum"]
 
@@ -183,6 +177,7 @@ class UploadPlanner:
             decided: list[tuple[FileRequest, UploadPlace | None, str | None]] = []
             twin_of: dict[int, int] = {}  # a file asked for again in this request → first ask
             first_ask: dict[tuple[object, ...], int] = {}
+            found: dict[int, Row] = {}  # the kept copy / open upload decide found, by file
             for i, req in enumerate(checked):
                 place = await upload_place(tx, user_id, folder=req.folder, file_id=req.file_id)
                 ask = same_file_key(req)
@@ -191,9 +186,11 @@ class UploadPlanner:
                     decided.append((req, place, "twin"))
                     continue
                 first_ask[ask] = i
-                decided.append((req, place, await decide(
-                    tx, user_id, device_id, req, place, now,
-                    deleted_on_server=self.deleted_on_server)))
+                decision = await decide(tx, user_id, device_id, req, place, now,
+                                        deleted_on_server=self.deleted_on_server)
+                if decision.found is not None:
+                    found[i] = decision.found
+                decided.append((req, place, decision.kind))
             planned = await claim_names(tx, user_id, decided)
             if any(kind == "new" for _, _, kind in planned):
                 await self._check_open_sessions(tx, device_id, session_id, now)
@@ -205,7 +202,7 @@ class UploadPlanner:
                     msgspec.structs.replace(entries[twin_of[i]], local_id=req.local_id)
                     if kind == "twin" else
                     await self._apply(tx, user_id, device_id, session_id, req, place, kind,
-                                      options, now, expires_at))
+                                      found.get(i), options, now, expires_at))
             await settle_queued_uploads(tx, device_id, planned, entries, now)
             await self._quota.note_usage(tx, user_id, used_before, now)
         return InitResult(session_id=session_id, expires_at=expires_at, entries=entries)
@@ -253,7 +250,10 @@ class UploadPlanner:
 
     async def _apply(self, tx: Conn, user_id: str, device_id: str, session_id: str,
                      req: FileRequest, place: UploadPlace | None, kind: str | None,
-                     options: UploadOptions, now: int, expires_at: int) -> InitEntry:
+                     found: Row | None, options: UploadOptions, now: int,
+                     expires_at: int) -> InitEntry:
+        """One file's answer; ``found``: the row :func:`.decide` found for ``kept`` and
+        ``resume``."""
         if kind == "deleted":
             return InitEntry(local_id=req.local_id, status="deleted_on_server")
         if kind == "same":
@@ -261,10 +261,9 @@ class UploadPlanner:
             assert here is not None
             return InitEntry(local_id=req.local_id, status="deduplicated", file_id=here["id"])
         if kind == "kept":
-            kept = await kept_copy(tx, user_id, device_id, req)
-            assert kept is not None
+            assert found is not None
             return InitEntry(local_id=req.local_id, status="deduplicated",
-                             file_id=kept["file_id"], conflicted_with=kept["conflicted_with"])
+                             file_id=found["file_id"], conflicted_with=found["conflicted_with"])
         if kind == "conflict":
             here = await entry_here(tx, user_id, req, place)
             assert here is not None
@@ -299,7 +298,6 @@ class UploadPlanner:
         if kind == "copy":
             return await self._copy(tx, user_id, device_id, req, now)
         if kind == "resume":
-            found = await resumable(tx, user_id, device_id, req, now)
             assert found is not None
             await uploads.touch(tx, found["id"], now, expires_at)
             return InitEntry(local_id=req.local_id, status="upload", upload_id=found["id"])
