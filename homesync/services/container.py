@@ -7,7 +7,6 @@ close it with :meth:`Services.close`; nothing is global, so tests open as many a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import stat
 from collections.abc import Callable, Coroutine
@@ -31,6 +30,7 @@ from homesync.services.notifications.outbox import PushOutbox, PushProviders
 from homesync.services.notifications.service import Notifications
 from homesync.services.sharing.shares import Shares
 from homesync.services.sync.area import SyncArea
+from homesync.services.to_the_end import run_to_the_end
 from homesync.services.uploads.init import UploadPlanner
 from homesync.services.uploads.limits import ChunkSlots
 from homesync.services.uploads.quota import Quota
@@ -156,11 +156,19 @@ class Services:
             self._tasks.append(asyncio.create_task(job(), name=f"homesync:{name}"))
 
     async def close(self) -> None:
+        """Stop the background jobs and close everything, the database last.
+
+        A caller cancelled meanwhile (a stop's deadline, a second Ctrl-C) still gets it all
+        closed, each job ending as it ends itself; then it sees its cancellation, which a
+        job's own CancelledError would otherwise have hidden.
+        """
+        await run_to_the_end(self._close())
+
+    async def _close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Their ends (cancelled, or a failure they had) are theirs: nothing to report.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         # Each step even when one before failed (handing back push leases needs a write,
         # which a full disk refuses): the database is closed whatever happens.
