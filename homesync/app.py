@@ -53,9 +53,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         try:
             yield
         finally:
-            await metrics.stop()
-            if owned:
-                await svc.close()
+            try:
+                await metrics.stop()
+            finally:  # stop() re-raises a cancellation: the services close all the same
+                if owned:
+                    await svc.close()
 
     metrics = Metrics()
     mobile = Router(path=MOBILE_PREFIX, route_handlers=mobile_route_handlers())

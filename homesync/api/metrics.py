@@ -16,7 +16,6 @@ the event loop is busy, which is when you want to look.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from homesync import __version__, clock
 from homesync.config import Settings, parse_duration
 from homesync.services.container import Services
+from homesync.services.to_the_end import run_to_the_end
 
 __all__ = ["Metrics", "parse_address"]
 
@@ -153,10 +153,14 @@ class Metrics:
         self._refresher = asyncio.create_task(keep_fresh(), name="homesync:metrics")
 
     async def stop(self) -> None:
+        """Stop refreshing and serving. A caller cancelled meanwhile still gets both done
+        (the port freed), then sees its cancellation."""
+        await run_to_the_end(self._stop())
+
+    async def _stop(self) -> None:
         if self._refresher is not None:
             self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+            await asyncio.gather(self._refresher, return_exceptions=True)  # its own end
             self._refresher = None
         if self._server is not None:
             server, self._server = self._server, None

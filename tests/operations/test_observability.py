@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from homesync.api.metrics import Metrics
 from homesync.app import create_app
 from homesync.logs import JsonFormatter, TextFormatter, redact, request_id
 from homesync.services.container import Services
@@ -159,3 +161,43 @@ def test_json_logs_and_metrics_of_a_real_server(tmp_path: Path) -> None:
     assert all(e["request_id"] for e in access)
     for secret in (phone.access, refresh, PASSWORD, "sig="):
         assert secret not in log_text
+
+
+async def test_a_metrics_stop_cancelled_meanwhile_still_frees_its_port_then_is_cancelled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    scrape = f"http://127.0.0.1:{port}/metrics"
+    settings = make_settings(tmp_path / "data", server={"metrics_address": f"127.0.0.1:{port}"})
+    services = await Services.open(settings)
+    metrics = Metrics()
+    refreshing, stopping, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    ended: list[str] = []
+
+    async def slow_refresh(_: Services) -> None:  # a status report on a busy database
+        refreshing.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            stopping.set()
+            await release.wait()
+            ended.append("cleanly")
+            raise
+
+    monkeypatch.setattr(metrics, "refresh", slow_refresh)
+    try:
+        await metrics.start(settings, services)
+        await refreshing.wait()
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(scrape)).status_code == 200
+        stop = asyncio.create_task(metrics.stop())
+        await stopping.wait()
+        stop.cancel()  # a stop's deadline, a second Ctrl-C
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await stop
+        assert ended == ["cleanly"]
+        async with httpx.AsyncClient() as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(scrape)
+    finally:
+        await services.close()
