@@ -332,6 +332,10 @@ class Organizer(Worker):
                     "conflictId": st["conflict"], "resolution": choice,
                     "fileId": f.id}]})["results"]
                 if res["status"] == "resolved":
+                    job = st.get("job")
+                    if job is not None and job.completing:  # its answer may have been lost
+                        with model.lock:
+                            model.jobs.pop(job.upload_id, None)
                     st["result"] = res
                     st["stage"] = 4
                     break
