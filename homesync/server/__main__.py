@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from homesync.config import ConfigError, load_settings
-from homesync.exit_codes import EXIT_USAGE
+from homesync.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE
 from homesync.logs import configure_logging
 from homesync.server.run import StartError, serve
 
@@ -29,6 +29,10 @@ def main() -> None:
         sys.stdout.flush()
         print(f"error: {exc.message}", file=sys.stderr, flush=True)
         sys.exit(exc.code)
+    except KeyboardInterrupt:
+        # A second Ctrl-C while stopping: the clean-up has run to its end all the same
+        # (Services.close); end as an interrupted command does, without a traceback.
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":
