@@ -8,7 +8,7 @@ Layers::
           /         \\
       store/        push/           store: leaf modules only, and all the SQL;
                                     push: providers, no store/services/api/cli
-    leaf modules: config, errors, models, clock, ids, paths (import only each other)
+    leaf modules: config, errors, models, clock, ids, paths, to_the_end (import only each other)
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import pytest
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "homesync"
 
-LEAVES = {f"homesync.{name}" for name in ("config", "errors", "models", "clock", "ids", "paths")}
+LEAVES = {f"homesync.{name}" for name in ("config", "errors", "models", "clock", "ids", "paths",
+                                              "to_the_end")}
 WEB = ("litestar",)
 TERMINAL = ("typer", "rich", "click")
 HTTP_CLIENT = ("httpx",)

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from homesync import __version__, clock
 from homesync.config import Settings, parse_duration
 from homesync.services.container import Services
-from homesync.services.to_the_end import run_to_the_end
+from homesync.to_the_end import run_to_the_end
 
 __all__ = ["Metrics", "parse_address"]
 

@@ -30,7 +30,6 @@ from homesync.services.notifications.outbox import PushOutbox, PushProviders
 from homesync.services.notifications.service import Notifications
 from homesync.services.sharing.shares import Shares
 from homesync.services.sync.area import SyncArea
-from homesync.services.to_the_end import run_to_the_end
 from homesync.services.uploads.init import UploadPlanner
 from homesync.services.uploads.limits import ChunkSlots
 from homesync.services.uploads.quota import Quota
@@ -41,6 +40,7 @@ from homesync.store.db import Database
 from homesync.store.keys import load_or_create_secret
 from homesync.store.local_chunks import LocalChunkStore
 from homesync.store.tokens import SIGN_INS_ENDED
+from homesync.to_the_end import run_to_the_end
 
 __all__ = ["Services"]
 

@@ -28,6 +28,7 @@ from homesync.store.chunks import (
     is_chunk_hash,
 )
 from homesync.store.durable_files import fsync_dir
+from homesync.to_the_end import run_to_the_end
 
 __all__ = ["WRITEBACK_STEP", "LocalChunkStore"]
 
@@ -49,25 +50,12 @@ T = TypeVar("T")
 async def _to_the_end(fn: Callable[..., T], *args: Any,
                       undo: Callable[[T], object] | None = None) -> T:
     """``fn(*args)`` on a worker thread, waited for to its end even by a caller cancelled
-    meanwhile, who then sees the cancellation (after ``undo`` of what ``fn`` returned).
-
-    A thread cannot be stopped. A caller going on at once would clean up under it (the
-    writer's abort() closing the fd and removing the temp file its commit is fsyncing and
-    renaming), end the transaction its work belongs to (gc deletes bytes only inside one,
-    see store.chunk_index), or drop what it made (an open fd, leaked).
+    meanwhile. A caller going on at once would clean up under it (the writer's abort()
+    closing the fd and removing the temp file its commit is fsyncing and renaming), end
+    the transaction its work belongs to (gc deletes bytes only inside one, see
+    store.chunk_index), or drop what it made (an open fd, leaked: hence ``undo``).
     """
-    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-    cancelled: asyncio.CancelledError | None = None
-    while not work.done():
-        try:
-            await asyncio.wait([work])
-        except asyncio.CancelledError as exc:
-            cancelled = exc
-    if cancelled is None:
-        return work.result()
-    if not work.cancelled() and work.exception() is None and undo is not None:
-        undo(work.result())
-    raise cancelled
+    return await run_to_the_end(asyncio.to_thread(fn, *args), undo=undo)
 
 
 class LocalChunkStore(ChunkStore):
