@@ -12,8 +12,8 @@ from litestar.plugins.core import MsgspecDIPlugin
 
 from homesync.api.deps import dependencies
 from homesync.api.errors import exception_handlers
-from homesync.api.metrics import Metrics
 from homesync.api.observability import install as install_observability
+from homesync.api.request_metrics import metrics_for
 from homesync.api.routes import MOBILE_PREFIX, mobile_route_handlers, root_route_handlers
 from homesync.config import Settings
 from homesync.services.container import Services
@@ -59,7 +59,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
                 if owned:
                     await svc.close()
 
-    metrics = Metrics()
+    metrics = metrics_for(settings)
     mobile = Router(path=MOBILE_PREFIX, route_handlers=mobile_route_handlers())
     app = _MsgspecOnlyLitestar(
         route_handlers=[mobile, *root_route_handlers()],

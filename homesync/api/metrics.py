@@ -107,6 +107,10 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def observe_upload(self, received: int) -> None:
+        """A chunk upload of ``received`` bytes succeeded."""
+        self.upload_bytes.inc(received)
+
     async def refresh(self, services: Services) -> None:
         """Set the database-derived gauges from a fresh status report."""
         report = await services.status.report()

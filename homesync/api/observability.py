@@ -21,7 +21,7 @@ from typing import Any
 
 from litestar import Litestar
 
-from homesync.api.metrics import Metrics
+from homesync.api.request_metrics import RequestMetrics
 from homesync.errors import ServiceUnavailable
 from homesync.logs import request_id
 
@@ -44,7 +44,7 @@ _STOPPING = ServiceUnavailable("The server is stopping; send the request again s
                                ).envelope_json()
 
 
-def install(app: Litestar, metrics: Metrics, access_log: str) -> None:
+def install(app: Litestar, metrics: RequestMetrics, access_log: str) -> None:
     """Wrap ``app``'s whole ASGI handler (outside routing) in :class:`Observability`."""
     # Litestar types its handler with strict per-event TypedDicts; ours is plain ASGI.
     inner: Any = app.asgi_handler
@@ -60,7 +60,7 @@ class Observability:
     nothing.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: str) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics, access_log: str) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
@@ -114,7 +114,7 @@ class Observability:
             method = scope["method"]
             self.metrics.observe_request(method, route, status, seconds)
             if _CHUNK_ROUTE in route and 200 <= status < 300:
-                self.metrics.upload_bytes.inc(received)
+                self.metrics.observe_upload(received)
             level = self._level(scope["path"], status)
             if level and log.isEnabledFor(level):
                 path = scope["path"]

@@ -1,6 +1,7 @@
 """A running server holds the web stack and the services, not the CLI's libraries: typer,
 rich and pydantic (typer's converters) stay in `homesync serve`'s checking of its options,
-httpx (push) until the first push goes out. ~14 MiB of an idle server's ~62 (bench/upload.py)."""
+httpx (push) until the first push goes out, prometheus_client unless metrics are served.
+~15 MiB of what an idle server took (bench/upload.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pytest
 
 from tests.helpers import ServerProcess
 
-# Not click: uvicorn imports it.
-CLI_ONLY = ("pydantic", "pydantic_core", "typer", "rich", "httpx")
+# Not click: uvicorn imports it. prometheus_client: metrics are off by default.
+CLI_ONLY = ("pydantic", "pydantic_core", "typer", "rich", "httpx", "prometheus_client")
 
 # The server's own entry (what `homesync serve` becomes) run to the point where it would
 # start serving, then asked which modules it holds; it stops cleanly from there.
