@@ -91,6 +91,11 @@ class LocalChunkStore(ChunkStore):
                 self._refused.discard(path)
         return None
 
+    def note_refused(self, chunk_hash: str) -> None:
+        """Writing ``chunk_hash`` into its directory was refused: remember the directory."""
+        with self._refused_lock:
+            self._refused.add(self.path_for(chunk_hash).parent)
+
     def path_for(self, chunk_hash: str) -> Path:
         """Where a chunk lives; refuses anything that is not a sha256 hex (no path tricks)."""
         if not is_chunk_hash(chunk_hash):
@@ -370,8 +375,7 @@ class _LocalWriter(ChunkWriter):
             await _to_the_end(self._commit, chunk_hash)
         except OSError as exc:
             if exc.errno in _REFUSED:
-                with self._store._refused_lock:
-                    self._store._refused.add(self._store.path_for(chunk_hash).parent)
+                self._store.note_refused(chunk_hash)
             await self.abort()
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise DiskFull("The server's disk is full") from None

@@ -18,8 +18,7 @@ from homesync.services.uploads.types import FileRequest
 from homesync.store import files, tree, uploads
 from homesync.store.db import Conn, Row
 
-__all__ = ["DecidedFile", "DeletedOnServer", "changed_since", "decide", "entry_here",
-           "kept_copy", "resumable"]
+__all__ = ["DecidedFile", "DeletedOnServer", "changed_since", "decide", "entry_here"]
 
 # (tx, user_id, checksum) → True when the user deleted that content on the server and an
 # auto-upload must not bring it back. Installed by the sync service (container.py).
