@@ -132,11 +132,10 @@ class Metrics:
         self.refreshed.set(clock.now())
 
     async def start(self, settings: Settings, services: Services) -> None:
-        """Serve on ``server.metrics_address`` (if set) and keep the gauges fresh."""
+        """Serve on ``server.metrics_address`` and keep the gauges fresh (made only when it
+        is set: :func:`homesync.api.request_metrics.metrics_for`)."""
         self._parked_long_polls = services.sync.notifier.parked
         address = settings.server.metrics_address
-        if not address:
-            return
         host, port = parse_address(address)
         try:
             self._server, self._thread = start_http_server(port, host, registry=self.registry)

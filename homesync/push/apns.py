@@ -14,7 +14,7 @@ has a collapse key; body ``{"aps": {"alert": {"title", "body"}, "sound": "defaul
 The injected client must speak HTTP/2: ``httpx.AsyncClient(http2=True)`` for the real
 (TLS) service; for a cleartext ``http://`` test server, HTTP/2 with prior knowledge,
 ``httpx.AsyncClient(http1=False, http2=True)`` (see
-:func:`homesync.push.registry.new_http_client` with ``h2c=True``).
+:func:`homesync.push.http_client.new_http_client` with ``h2c=True``).
 
 Answers: 200 delivered; 410, or 400 ``BadDeviceToken`` / ``DeviceTokenNotForTopic``, drop
 the endpoint; 429 and 5xx retry; other errors (``BadTopic``, ``InvalidProviderToken``,

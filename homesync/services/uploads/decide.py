@@ -50,8 +50,7 @@ async def decide(tx: Conn, user_id: str, device_id: str, req: FileRequest,
     if target is None and not req.restore \
             and await deleted_on_server(tx, user_id, req.checksum):
         return DecidedFile("deleted")
-    here = target or await files.find_by_name(
-        tx, user_id, await files.canonical_folder(tx, user_id, req.folder), req.name)
+    here = target or await entry_here(tx, user_id, req, None)
     if here is not None and here["kind"] == "file" and here["checksum"] == req.checksum:
         return DecidedFile("same")
     if (kept := await kept_copy(tx, user_id, device_id, req)) is not None:
