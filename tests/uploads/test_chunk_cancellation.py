@@ -62,6 +62,21 @@ class _Held:
         assert await asyncio.to_thread(self.done.wait, 10)
 
 
+def _hold_opening(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[_Held, list[int]]:
+    """``os.open`` of ``path`` held on its thread (:class:`_Held`); the fds it opens."""
+    opened: list[int] = []
+    real_open = os.open
+
+    def open_noting(*args: Any) -> int:
+        fd = real_open(*args)
+        opened.append(fd)
+        return fd
+
+    held = _Held(open_noting, lambda file, *rest: str(file) == str(path))
+    monkeypatch.setattr(os, "open", held)
+    return held, opened
+
+
 def _is_open_on(fd: int, path: Path) -> bool:
     try:
         return os.path.samestat(os.fstat(fd), path.stat())
@@ -112,16 +127,7 @@ async def test_a_chunk_read_cancelled_while_opening_leaves_no_open_file(
     await writer.write(b"x" * 5000)
     chunk_hash = await writer.commit()
     path = store.path_for(chunk_hash)
-    opened: list[int] = []
-    real_open = os.open
-
-    def open_noting(*args: Any) -> int:
-        fd = real_open(*args)
-        opened.append(fd)
-        return fd
-
-    held = _Held(open_noting, lambda file, *rest: str(file) == str(path))
-    monkeypatch.setattr(os, "open", held)
+    held, opened = _hold_opening(path, monkeypatch)
 
     async def download() -> None:
         async for _ in store.read(chunk_hash):
@@ -198,16 +204,7 @@ async def test_a_download_whose_client_hangs_up_while_a_chunk_opens_leaves_no_op
     chunk_hash = first["chunk_hash"]
     assert isinstance(services.chunks, LocalChunkStore)
     path = services.chunks.path_for(chunk_hash)
-    opened: list[int] = []
-    real_open = os.open
-
-    def open_noting(*args: Any) -> int:
-        fd = real_open(*args)
-        opened.append(fd)
-        return fd
-
-    held = _Held(open_noting, lambda file, *rest: str(file) == str(path))
-    monkeypatch.setattr(os, "open", held)
+    held, opened = _hold_opening(path, monkeypatch)
     app = create_app(services.settings, services)
     app.state.services = services  # what the lifespan does when the server starts
     asgi: Any = app  # called by hand, as a server would
