@@ -145,9 +145,7 @@ class Database:
         if not batch.committed.done():
             # Those queued behind us join the batch; then we commit it, unless one of them did.
             try:
-                async with self._write_lock:
-                    if self._batch is batch:
-                        await self._commit(batch)
+                await self._commit_when_free(batch)
             except asyncio.CancelledError:
                 if self._batch is batch:
                     # Cancelled waiting for our turn: if the last of them fails, nobody would
