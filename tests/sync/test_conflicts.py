@@ -406,6 +406,33 @@ async def test_rename_collision_resolution_cannot_move_a_folder_into_itself(clie
     assert r.json()["data"]["items"] == []
 
 
+async def test_keep_local_rename_onto_the_folder_holding_it(client, devices):
+    """A file moved out of /b to the root, named "b": the folder /b is in the way, and
+    keep_local trashes it. That took the file (inside /b) to the trash too, then renamed
+    it there: "resolved", yet the file was 404, and no trash entry brought it back (not
+    even restoring /b, as it no longer lay inside). Now it comes out of the trash at its
+    new place; the rest of /b stays restorable."""
+    laptop, phone = devices
+    moved = await store(client, phone, b"moved", name="x.txt", folder="/b")
+    other = await store(client, phone, b"other", name="y.txt", folder="/b")
+    out = await push(client, phone, None, change("move", fileId=moved, folder="/", name="B"))
+    assert out["results"][0]["status"] == "conflict"
+    [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                             "resolution": "keep_local", "fileId": moved})
+    assert result["status"] == "resolved"
+    r = await client.get(f"{API}/files/{moved}", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    assert (r.json()["data"]["folder"], r.json()["data"]["name"]) == ("/", "B")
+    assert await content(client, phone, moved) == b"moved"
+    assert await listing(client, phone, "/") == {"B": checksum(b"moved")}
+    r = await client.get(f"{API}/trash", headers=phone.auth)
+    [b] = r.json()["data"]["items"]
+    assert (b["name"], b["items"]) == ("b", 2)  # the folder and y.txt
+    r = await client.post(f"{API}/trash/{b['id']}/restore", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    assert await content(client, phone, other) == b"other"
+
+
 async def test_retried_change_finds_its_conflict(client, devices):
     laptop, phone = devices
     file_id, conflict_id = await modify_modify(client, laptop, phone)

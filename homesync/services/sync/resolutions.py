@@ -337,12 +337,18 @@ class Resolver:
         if in_way is not None and in_way["id"] != row["id"]:
             if choice == "keep_local":
                 await self._delete(tx, actor, in_way["id"])
+                # The entry in the way may be the folder holding this one, which went to
+                # the trash with it: it comes back out, at its new place.
+                row = await _file(tx, actor, row["id"])
             else:
                 name, _ = await find_free_name(
                     tx, actor.user_id, folder,
                     conflicted_copy_names(local.name, local.device_name or actor.device_name,
                                           conflict.created_at))
-        if (folder, name) != (row["folder"], row["name"]):
+        if row["deleted_at"] is not None:
+            await tree.restore_group(tx, user_id=actor.user_id, row=row, folder=folder,
+                                     name=name, device_id=actor.device_id, now=actor.now)
+        elif (folder, name) != (row["folder"], row["name"]):
             await files.ensure_folder(tx, user_id=actor.user_id, folder=folder,
                                       device_id=actor.device_id, now=actor.now)
             await tree.move(tx, user_id=actor.user_id, row=row, folder=folder, name=name,
