@@ -18,7 +18,8 @@ from typing import Any
 
 import msgspec
 
-from homesync.paths import join, name_key
+from homesync.errors import InvalidPath
+from homesync.paths import MAX_DEPTH, MAX_PATH_BYTES, join, name_key
 from homesync.store import chunk_index, journal, users
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 from homesync.store.files import FILE_COLUMNS
@@ -170,6 +171,8 @@ async def move(tx: Conn, *, user_id: str, row: Row, folder: str, name: str,
 
     A folder takes its subtree along. Returns the seq of the entry's own change.
     """
+    if row["kind"] == "folder":
+        await _check_room(tx, user_id, join(row["folder"], row["name"]), join(folder, name))
     action = "rename" if folder == row["folder"] else "move"
     seq = await _bump(tx, user_id=user_id, file_id=row["id"], action=action,
                       device_id=device_id, now=now)
@@ -190,6 +193,27 @@ async def move(tx: Conn, *, user_id: str, row: Row, folder: str, name: str,
                 [(new_path + c["folder"][len(old_path):], c["id"]) for c in children],
             )
     return seq
+
+
+async def _check_room(conn: Conn, user_id: str, old_path: str, new_path: str) -> None:
+    """InvalidPath if the folder at ``old_path``, moved to ``new_path``, would make a folder
+    path (its own, or a subfolder's) longer or deeper than a request may name: no listing,
+    upload or move could reach that folder again."""
+    where, params = descendants_filter(old_path)
+    row = await fetchone(
+        conn,
+        "SELECT max(length(CAST(folder AS BLOB)) + 1 + length(CAST(name AS BLOB))),"
+        " max(length(folder) - length(replace(folder, '/', '')) + 1) FROM files"
+        f" WHERE user_id = ? AND deleted_at IS NULL AND kind = 'folder' AND {where}",
+        [user_id, *params],
+    )
+    old_bytes, old_depth = len(old_path.encode()), old_path.count("/")
+    deepest_bytes = (row[0] if row and row[0] is not None else old_bytes) - old_bytes
+    deepest_depth = (row[1] if row and row[1] is not None else old_depth) - old_depth
+    if len(new_path.encode()) + deepest_bytes > MAX_PATH_BYTES:
+        raise InvalidPath(f"Moved there, a folder's path would exceed {MAX_PATH_BYTES} bytes")
+    if new_path.count("/") + deepest_depth > MAX_DEPTH:
+        raise InvalidPath(f"Moved there, folders would be more than {MAX_DEPTH} levels deep")
 
 
 async def trash(tx: Conn, *, user_id: str, row: Row, device_id: str | None,

@@ -342,3 +342,37 @@ async def test_a_folder_spelt_in_another_case_is_the_same_folder(client, make_us
     created = (await pull(client, phone))["changes"]["created"]
     assert {(e["folder"], e["name"]) for e in created if e["type"] == "folder"} == {
         ("/", "docs"), ("/docs", "Sub")}
+
+
+async def test_no_change_makes_a_folder_path_the_api_refuses(client, make_user, sign_in):
+    """Folder paths over 4096 bytes or 64 levels are INVALID_PATH in every request, yet
+    a mkdir (a name added to a folder just under the limit) or a folder moved deeper (its
+    subfolders' paths grow with it) could make one: a folder nobody could list, upload
+    into or move anything into again. Such changes are rejected now, nothing changed."""
+    await make_user()
+    phone = await sign_in()
+    deep = "/" + "/".join(["d" * 200] * 20)  # 4020 bytes
+    assert (await push(client, phone, None, change("mkdir", folder=deep)))["results"][0][
+        "status"] == "applied"
+    kept = await store(client, phone, b"x", name="x.txt", folder="/top/" + "s" * 200 + "/inner")
+    top = (await push(client, phone, None, change("mkdir", folder="/top")))["results"][0]
+    levels = "/" + "/".join("l" for _ in range(64))
+    assert (await push(client, phone, None, change("mkdir", folder=levels)))["results"][0][
+        "status"] == "applied"
+    before = await pull(client, phone)
+    out = await push(client, phone, None,
+                     change("mkdir", "long", folder=deep, name="n" * 255),
+                     change("mkdir", "level", folder=levels, name="l65"),
+                     change("move", "moved", fileId=top["fileId"], folder=deep),
+                     change("move", "lower", fileId=top["fileId"], folder=levels))
+    for result in out["results"]:
+        assert result["status"] == "rejected", result
+        assert result["error"]["code"] == "INVALID_PATH"
+    after = await pull(client, phone, before["nextSyncToken"])
+    assert not after["hasChanges"]
+    r = await client.get(f"{API}/files/{kept}", headers=phone.auth)
+    assert r.json()["data"]["folder"] == "/top/" + "s" * 200 + "/inner"
+    # Up to the limits is fine.
+    out = await push(client, phone, None, change("mkdir", folder=levels[:-2], name="l64"),
+                     change("move", "m", fileId=top["fileId"], folder="/" + "/".join(["a" * 250] * 12)))
+    assert [r["status"] for r in out["results"]] == ["applied", "applied"], out

@@ -263,7 +263,10 @@ class SyncEngine:
             raise ValidationError("mkdir needs folder (and name, or a folder path)",
                                   field="folder")
         folder = normalize_folder(change.folder)
-        path = join(folder, normalize_name(change.name)) if change.name is not None else folder
+        if change.name is not None:  # the joined path is held to a folder's limits too
+            path = normalize_folder(join(folder, normalize_name(change.name)))
+        else:
+            path = folder
         path = await files.canonical_folder(tx, actor.user_id, path)
         if path == "/":
             return _result(change, "applied")
