@@ -183,6 +183,9 @@ def load_error(*args: Any, **kwargs: Any) -> str:
         ("[server]\ntrusted_proxies = [1]\n", "server.trusted_proxies[0]", "string, got 1"),
         ("data_dir = 5\n", "data_dir", "string"),
         ("[auth]\nargon2_time_cost = 0\n", "auth.argon2_time_cost", ">= 1"),
+        # Empty would make the server listen on every interface, not on the default.
+        ('[server]\nhost = ""\n', "server.host", "0.0.0.0 for every interface"),
+        ('[server]\nhost = " "\n', "server.host", "such as 127.0.0.1"),
     ],
 )
 def test_bad_file_value_names_file_and_option(tmp_path: Path, text: str, option: str,
@@ -222,6 +225,14 @@ def test_bad_environment_value_is_blamed_on_the_variable_not_the_file(tmp_path: 
 def test_bad_command_line_value() -> None:
     message = load_error(None, environ={}, overrides={"server": {"port": 123456}})
     assert message.startswith("command line: option server.port:")
+
+
+def test_an_empty_listen_address_is_refused_from_every_source() -> None:
+    """``--host ""`` or ``HOMESYNC_SERVER_HOST=`` would bind every interface."""
+    message = load_error(None, environ={}, overrides={"server": {"host": ""}})
+    assert message.startswith("command line: option server.host: expected an address")
+    message = load_error(None, environ={"HOMESYNC_SERVER_HOST": ""})
+    assert message.startswith("HOMESYNC_SERVER_HOST: option server.host: expected an address")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from homesync.config.units import Duration, Size, parse_duration, parse_size
+from homesync.config.units import Duration, ListenHost, Size, parse_duration, parse_size
 
 __all__ = [
     "AuthSettings",
@@ -34,7 +34,7 @@ class _Section(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ServerSettings(_Section):
-    host: str = "127.0.0.1"
+    host: ListenHost = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 8080
     # Base of the absolute URLs the server hands out (chunk upload URLs). Empty: from the request.
     public_url: str = ""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from msgspec import Meta
 
-__all__ = ["PATTERN_HELP", "Duration", "Size", "format_duration", "parse_duration", "parse_size"]
+__all__ = ["PATTERN_HELP", "Duration", "ListenHost", "Size", "format_duration", "parse_duration", "parse_size"]
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$")
@@ -21,12 +21,17 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # A duration is written "90s", "15m", "1h", "30d"; a size "1024", "8MiB", "10GiB".
 Duration = Annotated[str, Meta(pattern=_DURATION_RE.pattern)]
 Size = Annotated[str, Meta(pattern=_SIZE_RE.pattern)]
+# Not empty: an empty host makes the server listen on every interface, not on the default.
+_HOST_RE = r"^\S+$"
+ListenHost = Annotated[str, Meta(pattern=_HOST_RE)]
 
 
 # msgspec reports a failed pattern as the regex; people read these instead.
 PATTERN_HELP = {
     _DURATION_RE.pattern: "expected a duration such as 90s, 15m, 1h or 7d",
     _SIZE_RE.pattern: "expected a size such as 1024, 512KiB, 8MiB or 10GiB",
+    _HOST_RE: "expected an address to listen on, such as 127.0.0.1 (this machine only),"
+              " or 0.0.0.0 for every interface",
 }
 
 
