@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
 
-from tests.auth_helpers import notifications
-from tests.helpers import API, Device
+from tests.auth_helpers import FrozenClock, concurrent_client, notifications
+from tests.helpers import API, PASSWORD, Device, device_info
 
 DEVICES = f"{API}/devices"
 
@@ -130,3 +131,56 @@ async def test_the_administrator_can_revoke_a_device(client, services, make_user
     await services.devices.admin_revoke(phone.device_id)
     assert (await client.get(DEVICES, headers=phone.auth)).status_code == 401
     assert await listed_ids(client, tablet) == [tablet.device_id]
+
+
+async def _sign_in_racing(services: Any, monkeypatch: Any, meanwhile: Any) -> Any:
+    """POST /auth/register for alice whose password check is held open until
+    ``meanwhile()`` (an admin command) has run; its answer."""
+    frozen = FrozenClock()
+    verified, go_on = asyncio.Event(), asyncio.Event()
+    real_verify = services.passwords.verify
+
+    async def held_verify(stored_hash: str | None, password: str) -> tuple[bool, str | None]:
+        result = await real_verify(stored_hash, password)
+        verified.set()
+        await go_on.wait()
+        return result
+
+    monkeypatch.setattr(services.passwords, "verify", held_verify)
+    async with concurrent_client(services) as client:
+        answer = asyncio.ensure_future(client.post(f"{API}/auth/register", json={
+            "email": "alice@example.com", "password": PASSWORD,
+            "deviceInfo": device_info("phone")}))
+        await verified.wait()
+        frozen.advance(1)
+        monkeypatch.setattr(services.passwords, "verify", real_verify)
+        await meanwhile()
+        go_on.set()
+        return await answer
+
+
+async def test_a_sign_in_checked_against_a_password_changed_meanwhile_is_refused(
+        services, make_user, monkeypatch):
+    """The old password was right when checked, but the change signed every device out
+    before the sign-in finished: it must not start a session the change never ended."""
+    user_id = await make_user()
+    r = await _sign_in_racing(services, monkeypatch, lambda: services.accounts.set_password(
+        "alice@example.com", "a brand new passphrase"))
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "INVALID_CREDENTIALS"
+    live = await services.db.fetchone(
+        "SELECT count(*) FROM token_families WHERE user_id = ? AND revoked_at IS NULL",
+        (user_id,))
+    assert live[0] == 0
+    assert await services.db.fetchone("SELECT 1 FROM devices WHERE user_id = ?",
+                                      (user_id,)) is None
+
+
+async def test_a_sign_in_to_an_account_removed_meanwhile_is_refused_not_a_500(
+        services, make_user, monkeypatch):
+    await make_user()
+    r = await _sign_in_racing(services, monkeypatch,
+                              lambda: services.accounts.remove_user("alice@example.com"))
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "INVALID_CREDENTIALS"
+    assert await services.db.fetchone("SELECT 1 FROM devices") is None

@@ -10,7 +10,7 @@ import msgspec
 
 from homesync import clock
 from homesync.config import AuthSettings, format_duration
-from homesync.errors import InvalidRefreshToken, Unauthorized
+from homesync.errors import InvalidCredentials, InvalidRefreshToken, Unauthorized
 from homesync.ids import new_id
 from homesync.models import Principal
 from homesync.services.auth.accounts import Accounts
@@ -25,7 +25,7 @@ from homesync.services.auth.tokens import (
     hash_refresh_token,
 )
 from homesync.services.notifications.events import security_event
-from homesync.store import devices, tokens
+from homesync.store import devices, tokens, users
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["DeviceRegistration", "RegisterResult", "Sessions", "TokenPair"]
@@ -110,6 +110,13 @@ class Sessions:
         user = await self._accounts.authenticate(email, password, client_addr)
         now = clock.now_ms()
         async with self._db.transaction() as tx:
+            # The password was checked against the account as read before hashing, which
+            # takes a while: a password change or removal committed meanwhile (the CLI)
+            # ended every sign-in, and must end this one too (and a removed account
+            # has nothing to add a device to).
+            current = await users.by_id(tx, user["id"])
+            if current is None or current["password_changed_at"] != user["password_changed_at"]:
+                raise InvalidCredentials()
             device = await devices.by_client_id(tx, user["id"], info.client_id)
             created = device is None
             if device is None:
