@@ -15,6 +15,7 @@ from homesync.cli.common import (
     DataDirOpt,
     JsonOpt,
     console,
+    err_console,
     fail,
     human_size,
     parse_quota,
@@ -54,10 +55,19 @@ def add(
     _check_new_account(email, password)
     # The first account may come before the first `serve`: this one makes the data dir
     # (so bad input is refused before, not after it was made).
+    new_data_dir = not settings.db_path.exists()
     user = run_with_services(settings, lambda s: s.accounts.create_user(
         email, password, name=name, quota_bytes=quota_bytes, is_admin=admin), create=True)
     console.print(f"Created {'admin ' if user.is_admin else ''}account [bold]{user.email}[/] "
                   f"({user.id}), quota {_quota(user)}.")
+    if new_data_dir:
+        # Without the server's --config this lands in the default data dir, which the
+        # server (running on another) never sees: say where it went.
+        err_console.print(f"The account is in a new data dir {settings.data_path} (it had no"
+                          " database yet): a server sees it only if it runs on that data dir"
+                          " (give the same --config or --data-dir to `homesync serve` and to"
+                          " every command).",
+                          markup=False, soft_wrap=True)
 
 
 def _check_new_account(email: str, password: str) -> None:

@@ -28,6 +28,16 @@ def test_add_then_list(cli: Cli) -> None:
     assert listed["root@example.com"]["name"] == "root"
 
 
+def test_add_says_when_it_made_a_new_data_dir(cli: Cli) -> None:
+    # `user add` without the server's --config would otherwise quietly make a second,
+    # empty data dir (the default one) that the running server never sees.
+    first = cli.add_user("alice@example.com")
+    assert f"new data dir {cli.data_dir}" in " ".join(first.stderr.split())
+    assert "--config" in first.stderr
+    second = cli.add_user("bob@example.com")
+    assert "new data dir" not in second.stderr
+
+
 def test_list_table_and_empty(cli: Cli) -> None:
     cli.data_dir.mkdir()
     assert "No accounts yet" in cli("user", "list").stdout
