@@ -62,8 +62,8 @@ def gc(
 ) -> None:
     """Expire idle uploads, delete unused chunks and compact old sync history."""
     settings = settings_from(config, data_dir)
-    grace_ms = _duration_ms(grace)
-    history_ms = _duration_ms(history_retention)
+    grace_ms = _duration_ms(grace, "--grace")
+    history_ms = _duration_ms(history_retention, "--history-retention")
     retention = format_duration((settings.sync.history_retention_ms if history_ms is None
                                  else history_ms) // 1000)
 
@@ -100,17 +100,17 @@ def _history_line(history: CompactionReport, retention: str) -> str:
             f" {history.tombstones:,} purged files, {history.feed:,} share-feed entries")
 
 
-def _duration_ms(text: str | None) -> int | None:
+def _duration_ms(text: str | None, option: str) -> int | None:
     if text is None:
         return None
     try:
         seconds = parse_duration(text)
     except ValueError as exc:
-        raise fail(str(exc), EXIT_USAGE) from None
+        raise fail(f"{option}: {exc}", EXIT_USAGE) from None
     # The config's bound for the same options (uploads.gc_grace, sync.history_retention).
     if seconds > MAX_DURATION_S:
-        raise fail(f"duration {text!r} is too long (at most {format_duration(MAX_DURATION_S)})",
-                   EXIT_USAGE)
+        raise fail(f"{option}: duration {text!r} is too long"
+                   f" (at most {format_duration(MAX_DURATION_S)})", EXIT_USAGE)
     return seconds * 1000
 
 

@@ -73,6 +73,7 @@ def test_a_bad_or_huge_duration_exits_2(cli: Cli, option: str, given: str) -> No
     result = cli("gc", option, given, "--json")
     assert result.exit_code == 2, result.output
     assert given in result.stderr
+    assert f"{option}: " in result.stderr  # which of the two flags, as click says
     document = json.loads(result.stdout)  # a script reads why, as for any --json failure
     assert document["ok"] is False and given in document["error"]
 
