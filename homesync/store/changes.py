@@ -89,6 +89,14 @@ async def positions(conn: Reads, user_id: str, seq: int) -> Row:
     return row
 
 
+# SQL true for a deleted ``files`` row that a device (both parameters) changed itself
+# (made, edited, moved: it holds the entry) but did not delete: its latest change,
+# ``files.seq``, is the delete.
+_TOUCHED_NOT_DELETED = (
+    "(EXISTS (SELECT 1 FROM journal j WHERE j.file_id = files.id AND j.device_id = ?)"
+    " AND NOT EXISTS (SELECT 1 FROM journal d WHERE d.seq = files.seq AND d.device_id = ?))")
+
+
 def _view_filter(folders: Sequence[str]) -> tuple[str, list[Any]]:
     """SQL true for entries at or below one of ``folders`` (the device's syncFolders)."""
     clauses: list[str] = []
@@ -105,11 +113,13 @@ def _view_filter(folders: Sequence[str]) -> tuple[str, list[Any]]:
 
 
 async def page(conn: Conn, user_id: str, *, after: int | None, limit: int,
-               folders: Sequence[str] = ()) -> list[DeltaRow]:
+               folders: Sequence[str] = (), device_id: str | None = None) -> list[DeltaRow]:
     """Up to ``limit`` entries changed after position ``after``, in journal order.
 
     ``after`` None lists every live entry. Otherwise deleted entries come too, except
-    those created after ``after`` (the device never saw them). With ``folders``, only
+    those created after ``after`` (the device never saw them) — unless ``device_id``
+    changed them itself (it uploaded the file, and so holds it) and another device
+    deleted them: that deletion is news to it. With ``folders``, only
     entries in those folders come, plus entries that moved out of them since ``after``
     (``in_view`` is 0 for those: the device should drop them).
     """
@@ -120,8 +130,12 @@ async def page(conn: Conn, user_id: str, *, after: int | None, limit: int,
     if after is None:
         sql += " AND deleted_at IS NULL"
     else:
-        sql += " AND (deleted_at IS NULL OR created_seq <= ?)"
+        sql += " AND (deleted_at IS NULL OR created_seq <= ?"
         params.append(after)
+        if device_id is not None:
+            sql += f" OR {_TOUCHED_NOT_DELETED}"
+            params += [device_id, device_id]
+        sql += ")"
     sql += ")"
     if view != "1":
         sql += " WHERE in_view" if after is None else " WHERE in_view OR moved_seq > ?"

@@ -43,19 +43,23 @@ async def add_subtree(conn: Conn, *, recipient_id: str, file_id: str) -> None:
     )
 
 
-async def changed_files(conn: Conn, recipient_id: str, *, after: int, limit: int) -> list[Row]:
+async def changed_files(conn: Conn, recipient_id: str, *, after: int, limit: int,
+                        device_id: str = "") -> list[Row]:
     """Files with feed entries after ``after``, once each, in order of their latest entry.
 
-    Columns: ``file_id``, ``pos`` (the latest entry) and ``known`` (whether the file had
-    an entry at or before ``after``: the device may hold it).
+    Columns: ``file_id``, ``pos`` (the latest entry), ``known`` (whether the file had
+    an entry at or before ``after``: the device may hold it) and ``touched`` (whether
+    ``device_id`` changed the file itself, through a write share: it holds it too).
     """
     return await fetchall(
         conn,
         "SELECT n.file_id, max(n.pos) AS pos, EXISTS (SELECT 1 FROM share_feed o"
-        " WHERE o.recipient_id = ?1 AND o.file_id = n.file_id AND o.pos <= ?2) AS known"
+        " WHERE o.recipient_id = ?1 AND o.file_id = n.file_id AND o.pos <= ?2) AS known,"
+        " EXISTS (SELECT 1 FROM journal j WHERE j.file_id = n.file_id AND j.device_id = ?4)"
+        " AS touched"
         " FROM share_feed n WHERE n.recipient_id = ?1 AND n.pos > ?2"
         " GROUP BY n.file_id ORDER BY pos LIMIT ?3",
-        (recipient_id, after, limit),
+        (recipient_id, after, limit, device_id),
     )
 
 

@@ -272,3 +272,28 @@ async def test_write_wins_where_shares_overlap_and_owner_paths_stay_hidden(
     error = done["results"][0]["error"]
     assert error["code"] == "NAME_CONFLICT"
     assert f"{carol_sees}/renamed.jpg" in error["message"] and "/photos" not in error["message"]
+
+
+async def test_what_the_recipient_made_is_deleted_for_them_when_it_goes(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """Bob makes folders in Alice's shared folder; she deletes one, then ends the share,
+    before Bob's phone pulls again. Never listed to the phone (no feed entry at or before
+    its token), they were left out as "never seen", and the phone kept both for good."""
+    w = world
+    made = await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    done = await push(client, w.bob, token,
+                      change("mkdir", "a", folder=f"{BOBS}/photos", name="one"),
+                      change("mkdir", "b", folder=f"{BOBS}/photos", name="two"))
+    one, two = (r["fileId"] for r in done["results"])
+    alice_token = (await pull(client, w.alice))["nextSyncToken"]
+    assert codes(await push(client, w.alice, alice_token, change("delete", fileId=one))) == [
+        "applied"]
+    data = await pull(client, w.bob, token)
+    assert one in {e["id"] for e in data["changes"]["deleted"]}
+    assert two in {e["id"] for e in data["changes"]["created"]}
+    r = await client.delete(f"{API}/shares/{made['id']}", headers=w.alice.auth)
+    assert r.status_code == 200, r.text
+    data = await pull(client, w.bob, token)
+    assert {one, two} <= {e["id"] for e in data["changes"]["deleted"]}

@@ -59,6 +59,29 @@ async def test_created_then_deleted_since_token_is_left_out(client, make_user, s
     assert data["changes"]["created"] == []
 
 
+async def test_a_devices_own_new_file_deleted_elsewhere_is_listed_deleted(client, make_user,
+                                                                          sign_in):
+    """The phone uploads a file (it holds it, and knows its id) and the laptop deletes it
+    before the phone pulls again: created and deleted since the phone's token, it was left
+    out as "never seen", and the phone kept a file the server no longer has, for good."""
+    await make_user()
+    phone = await sign_in()
+    laptop = await sign_in(client_id="laptop")
+    token = (await pull(client, phone))["nextSyncToken"]
+    mine = await store(client, phone, b"mine", name="mine.txt")
+    made = (await push(client, phone, token, change("mkdir", folder="/made")))["results"][0]
+    theirs = await store(client, laptop, b"theirs", name="theirs.txt")
+    laptop_token = (await pull(client, laptop))["nextSyncToken"]
+    out = await push(client, laptop, laptop_token, change("delete", "a", fileId=mine),
+                     change("delete", "b", fileId=made["fileId"]),
+                     change("delete", "c", fileId=theirs))
+    assert [r["status"] for r in out["results"]] == ["applied"] * 3
+    data = await pull(client, phone, token)
+    # theirs.txt the phone never saw: still left out.
+    assert sorted(e["id"] for e in data["changes"]["deleted"]) == sorted(
+        [mine, made["fileId"]])
+
+
 async def test_paging_with_limit(client, make_user, sign_in):
     await make_user()
     phone = await sign_in()

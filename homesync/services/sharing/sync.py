@@ -6,7 +6,7 @@ file with feed entries after the second position once, judged as it is now again
 recipient's live shares: covered and live → ``created`` (new to the device) or
 ``updated``, at the place :mod:`.view` gives it; otherwise → ``deleted`` (revoked,
 trashed by its owner, moved out of the shared folder), or left out if the device never had
-it. A user nobody shares with pays one index lookup per delta.
+it (neither listed to it before, nor made or changed by it through a write share). A user nobody shares with pays one index lookup per delta.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class SharedChanges:
         self._db = db
 
     async def delta(self, recipient_id: str, *, after: int, head: int, limit: int,
-                    folders: Sequence[str] = ()) -> SharedDelta:
+                    folders: Sequence[str] = (), device_id: str = "") -> SharedDelta:
         """Up to ``limit`` shared entries with feed entries after ``after`` (see the module
         docstring); ``head`` is their latest feed position, read before (so nothing up to it is missed).
         With ``folders`` (the device's syncFolders) only entries in them come."""
@@ -48,7 +48,7 @@ class SharedChanges:
                                next_pos=after)
         conn = self._db.reader
         changed = await share_feed.changed_files(conn, recipient_id, after=after,
-                                                 limit=limit + 1)
+                                                 limit=limit + 1, device_id=device_id)
         more = len(changed) > limit
         changed = changed[:limit]
         roots = shared_roots(await shares.incoming(conn, recipient_id))
@@ -63,7 +63,7 @@ class SharedChanges:
                 seen = None  # not synced to this device: like a deletion (it may have had it)
             if seen is not None:
                 (out.updated if entry["known"] else out.created).append(seen)
-            elif entry["known"]:
+            elif entry["known"] or entry["touched"]:  # the device may hold it
                 deleted_at = row["deleted_at"] if row is not None else None
                 out.deleted.append((entry["file_id"], None, None, None, None, None, None, None,
                                     deleted_at, None, entry["pos"], 0))

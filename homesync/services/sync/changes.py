@@ -3,7 +3,8 @@
 A delta lists each changed entry once, as it is now, in journal order: ``created`` if it
 appeared after the token, ``updated`` if the device may know it, ``deleted`` if it is gone
 (or, for a device that syncs only some folders, moved out of them). Entries created and
-deleted since the token are left out: the device never saw them. Clients apply ``created``
+deleted since the token are left out — the device never saw them — unless the device made
+or changed them itself (an upload, a mkdir) and another deleted them. Clients apply ``created``
 and ``updated`` alike, as "this entry is now like this".
 
 Shared items (what others shared with the user) follow the user's own changes, under
@@ -154,12 +155,14 @@ class Changes:
                                                    last_sync, pos)
                     first = False
                 shared_head = pos["shared_head"]
-                page = await self._page(user_id, base, page_size, folders, pos["head"])
+                page = await self._page(user_id, base, page_size, folders, pos["head"],
+                                        principal.device_id)
                 if shared_pos > shared_head or reset:
                     shared_pos = 0  # a feed this database never had: list shared items anew
                 shared = await self._shared.delta(
                     user_id, after=shared_pos, head=shared_head,
-                    limit=0 if page.has_more else page_size - len(page.rows), folders=folders)
+                    limit=0 if page.has_more else page_size - len(page.rows), folders=folders,
+                    device_id=principal.device_id)
                 if not reset and await self._horizon_passed(user_id, base, shared_pos, pos):
                     base, reset = None, True
                     continue
@@ -238,11 +241,11 @@ class Changes:
         return now is not None and _below_horizon(base or 0, shared_pos, now)
 
     async def _page(self, user_id: str, base: int | None, size: int,
-                    folders: Sequence[str], head: int) -> _Page:
+                    folders: Sequence[str], head: int, device_id: str) -> _Page:
         if base is not None and head <= base:
             return _Page([], False, base)  # nothing after the token: no need to look
         rows = await changes.page(self._db.reader, user_id, after=base, limit=size + 1,
-                                  folders=folders)
+                                  folders=folders, device_id=device_id)
         if len(rows) > size:
             rows = rows[:size]
             return _Page(rows, True, rows[-1][10])
