@@ -181,8 +181,11 @@ class BackupRepo:
         root = root.expanduser().absolute()
         try:
             info = msgspec.json.decode((root / MARKER).read_bytes())
-        except FileNotFoundError:
-            raise BackupRepoError(f"{root} is not a homesync backup (no {MARKER})") from None
+        except (FileNotFoundError, NotADirectoryError):
+            # Say which mistake it is: a mistyped DEST, or a file named as the backup.
+            why = (f"no {MARKER}" if root.is_dir() else
+                   "it is a file" if root.exists() else "it does not exist")
+            raise BackupRepoError(f"{root} is not a homesync backup ({why})") from None
         except (OSError, msgspec.DecodeError) as exc:
             raise BackupRepoError(f"{root / MARKER} is unreadable: {exc}") from None
         if not isinstance(info, dict) or info.get("format") != FORMAT:

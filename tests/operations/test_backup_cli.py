@@ -170,13 +170,20 @@ async def test_refusals_that_change_nothing_have_their_own_exit_codes(
 
 def test_every_backup_command_refuses_a_non_backup_with_a_json_document(tmp_path: Path) -> None:
     """`--json` scripts read one document on stdout, also when DEST is not a backup."""
-    for dest in (tmp_path / "nothing-here", tmp_path):
-        for command in ("list", "verify"):
-            refused = homesync("backup", command, dest, "--json")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a backup")
+    why = {tmp_path / "nothing-here": "(it does not exist)", a_file: "(it is a file)",
+           tmp_path: "(no homesync-backup.json)"}
+    for dest, because in why.items():
+        for command in ("list", "verify", "restore"):
+            extra = ["--data-dir", str(tmp_path / "restored")] if command == "restore" else []
+            refused = homesync("backup", command, dest, "--json", *extra)
             assert refused.returncode == 1, refused.stderr
             document = as_json(refused)
-            assert document["ok"] is False and "not a homesync backup" in document["error"]
+            assert document["ok"] is False
+            assert f"{dest} is not a homesync backup {because}" == document["error"]
             assert "not a homesync backup" in refused.stderr  # and the message for people
+            assert not (tmp_path / "restored").exists()
 
 
 @contextmanager
