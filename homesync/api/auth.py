@@ -37,8 +37,7 @@ async def register(request: Request[Any, Any, Any], services: ServicesDep) -> Re
         body.email, body.password,
         DeviceRegistration(platform=info.platform, model=info.model, os_version=info.os_version,
                            app_version=info.app_version, client_id=info.device_id,
-                           push_token=await services.notifications.usable_token(
-                               info.push_token)),
+                           push_token=info.push_token),
         client_address(request),
     )
     device = result.device

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from homesync.push import safety
 from homesync.services.container import Services
 from tests.conftest import MakeUser, SignIn
-from tests.helpers import API
+from tests.helpers import API, PASSWORD, device_info
 from tests.notifications.conftest import RegisterPush, alert
 from tests.push.receivers import Receiver
 
@@ -72,6 +73,34 @@ async def test_a_good_push_token_at_sign_in_is_registered(
     dev = await sign_in(pushToken=f" {receiver.url}/up/abc ")
     push = (await get_prefs(client, dev.auth))["push"]
     assert (push["registered"], push["transport"]) == (True, "unifiedpush")
+
+
+async def test_a_push_token_at_sign_in_is_looked_at_only_after_the_password(
+    client: AsyncTestClient[Any], make_user: MakeUser, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Checking an endpoint resolves its host name (up to 5 s, on a shared thread pool):
+    a request that has not proved who it is must not get the server to do that."""
+    looked_up: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return ["93.184.215.14"]  # a public address
+
+    monkeypatch.setattr(safety, "system_resolve", resolve)
+    await make_user()
+    token = "https://push.example.net/up/abc"
+    r = await client.post(f"{API}/auth/register", json={
+        "email": "alice@example.com", "password": "not the password",
+        "deviceInfo": device_info(pushToken=token)})
+    assert r.status_code == 401, r.text
+    assert looked_up == []
+    r = await client.post(f"{API}/auth/register", json={
+        "email": "alice@example.com", "password": PASSWORD,
+        "deviceInfo": device_info(pushToken=token)})
+    assert r.status_code == 201, r.text
+    assert looked_up == ["push.example.net"]
+    auth = {"Authorization": f"Bearer {r.json()['tokens']['accessToken']}"}
+    assert (await get_prefs(client, auth))["push"]["registered"] is True
 
 
 async def test_defaults_before_registering(

@@ -62,10 +62,15 @@ class RegisterResult(msgspec.Struct, kw_only=True):
 
 
 PendingUploads = Callable[[str], Awaitable[int]]
+UsablePushToken = Callable[[str | None], Awaitable[str | None]]
 
 
 async def _no_pending(device_id: str) -> int:
     return 0
+
+
+async def _stripped(push_token: str | None) -> str | None:
+    return (push_token or "").strip() or None
 
 
 def device_name(user_name: str, model: str) -> str:
@@ -93,6 +98,8 @@ class Sessions:
         self._last_touch: dict[str, int] = {}
         # Set by the uploads service once it exists: open uploads of a device.
         self.pending_uploads: PendingUploads = _no_pending
+        # Set by the notifications service: a sign-in's push token as it may be kept.
+        self.usable_push_token: UsablePushToken = _stripped
 
     # -- register -------------------------------------------------------------------
 
@@ -108,6 +115,9 @@ class Sessions:
         if self._settings.open_signup:
             await self._accounts.sign_up(email, password, client_addr)
         user = await self._accounts.authenticate(email, password, client_addr)
+        # Only now: checking an endpoint URL resolves its host, which nobody may make the
+        # server do before proving who they are.
+        push_token = await self.usable_push_token(info.push_token)
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             # The password was checked against the account as read before hashing, which
@@ -125,7 +135,7 @@ class Sessions:
                     tx, device_id=device_id, user_id=user["id"], client_id=info.client_id,
                     name=device_name(user["name"], info.model), platform=info.platform,
                     model=info.model, os_version=info.os_version, app_version=info.app_version,
-                    push_token=info.push_token, settings="{}", now=now,
+                    push_token=push_token, settings="{}", now=now,
                 )
                 await security_event(
                     tx, user_id=user["id"], kind="new_device",
@@ -138,7 +148,7 @@ class Sessions:
                 await devices.update_info(
                     tx, device_id, platform=info.platform, model=info.model,
                     os_version=info.os_version, app_version=info.app_version,
-                    push_token=info.push_token, now=now,
+                    push_token=push_token, now=now,
                 )
                 # One live sign-in per install: the previous one ends here.
                 await tokens.revoke_device_families(tx, device_id, "signed_in_again", now)
