@@ -113,15 +113,18 @@ def _view_filter(folders: Sequence[str]) -> tuple[str, list[Any]]:
 
 
 async def page(conn: Conn, user_id: str, *, after: int | None, limit: int,
-               folders: Sequence[str] = (), device_id: str | None = None) -> list[DeltaRow]:
+               folders: Sequence[str] = (), device_id: str | None = None,
+               since: int | None = None) -> list[DeltaRow]:
     """Up to ``limit`` entries changed after position ``after``, in journal order.
 
     ``after`` None lists every live entry. Otherwise deleted entries come too, except
     those created after ``after`` (the device never saw them) — unless ``device_id``
     changed them itself (it uploaded the file, and so holds it) and another device
     deleted them: that deletion is news to it. With ``folders``, only
-    entries in those folders come, plus entries that moved out of them since ``after``
-    (``in_view`` is 0 for those: the device should drop them).
+    entries in those folders come, plus entries that moved out of them since ``since``
+    (``in_view`` is 0 for those: the device should drop them). ``since`` is where a paged
+    delta started (``after`` by default): an entry moved out before ``after`` but changed
+    after it was on none of the pages before.
     """
     view, view_params = _view_filter(folders) if folders else ("1", [])
     sql = f"SELECT {DELTA_COLUMNS} FROM (SELECT *, ({view}) AS in_view FROM files" \
@@ -140,7 +143,7 @@ async def page(conn: Conn, user_id: str, *, after: int | None, limit: int,
     if view != "1":
         sql += " WHERE in_view" if after is None else " WHERE in_view OR moved_seq > ?"
         if after is not None:
-            params.append(after)
+            params.append(after if since is None else min(since, after))
     sql += " ORDER BY seq LIMIT ?"
     params.append(limit)
     async with conn.execute(sql, params) as cur:

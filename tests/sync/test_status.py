@@ -197,6 +197,36 @@ async def test_sync_folders_filter_and_moves_out(client, make_user, sign_in):
     assert data["hasChanges"] is False and data["nextSyncToken"] != token
 
 
+async def test_a_move_out_of_the_sync_folders_is_not_lost_between_pages(client, make_user,
+                                                                       sign_in):
+    """p.jpg moved out of the phone's syncFolders, then edited: its row now sits after the
+    new photos. A paged delta read the photos on page 1, and page 2 judged "moved out
+    since the token" by page 1's end, after the move: the move was on no page, and the
+    phone kept p.jpg in /photos for good. Pages now judge by where the delta started."""
+    await make_user()
+    phone = await sign_in()
+    laptop = await sign_in(client_id="laptop")
+    photo = await store(client, laptop, b"photo", name="p.jpg", folder="/photos")
+    r = await client.put(f"{API}/devices/{phone.device_id}/settings", headers=phone.auth,
+                         json={"syncFolders": ["/photos"]})
+    assert r.status_code == 200, r.text
+    replica = Replica()
+    await replica.sync(client, phone)
+    assert "/photos/p.jpg" in replica.paths()
+    token = (await pull(client, laptop))["nextSyncToken"]
+    await push(client, laptop, token, change("move", fileId=photo, folder="/archive"))
+    for i in range(3):
+        await store(client, laptop, bytes([i]) * 3, name=f"n{i}.jpg", folder="/photos")
+    await store(client, laptop, b"edited", name="p.jpg", folder="/archive", file_id=photo)
+    await replica.sync(client, phone, limit=2)
+    assert sorted(replica.paths()) == ["/photos", "/photos/n0.jpg", "/photos/n1.jpg",
+                                       "/photos/n2.jpg"]
+    # A token in the middle of pages still works for POST /sync/files.
+    middle = (await pull(client, phone, token=None, limit=1))["nextSyncToken"]
+    out = await push(client, phone, middle, change("mkdir", folder="/photos/new"))
+    assert out["results"][0]["status"] == "applied"
+
+
 async def test_open_conflicts_are_listed(client, make_user, sign_in):
     await make_user()
     a = await sign_in(client_id="a")

@@ -125,8 +125,8 @@ class Changes:
         if wait < 0:
             raise ValidationError("wait cannot be negative", field="wait")
         wait = min(wait, self._settings.max_wait)
-        seq, shared_pos = (self._tokens.decode_positions(user_id, sync_token)
-                           if sync_token is not None else (0, 0))
+        seq, shared_pos, since = (self._tokens.decode_all(user_id, sync_token)
+                                  if sync_token is not None else (0, 0, 0))
         if last_sync is not None and last_sync > clock.now_ms() + _MAX_CLOCK_SKEW_MS:
             raise ValidationError("lastSync is in the future", field="lastSync")
         folders = _sync_folders(principal)
@@ -156,7 +156,7 @@ class Changes:
                     first = False
                 shared_head = pos["shared_head"]
                 page = await self._page(user_id, base, page_size, folders, pos["head"],
-                                        principal.device_id)
+                                        principal.device_id, since=since if base == seq else None)
                 if shared_pos > shared_head or reset:
                     shared_pos = 0  # a feed this database never had: list shared items anew
                 shared = await self._shared.delta(
@@ -193,7 +193,10 @@ class Changes:
         return SyncStatus(
             synced_at=synced_at, created=created + shared.created, updated=updated + shared.updated,
             deleted=deleted + shared.deleted, has_more=page.has_more or shared.has_more,
-            next_token=self._tokens.encode(user_id, page.next_seq, shared.next_pos),
+            # In the middle of a paged delta, the token keeps where it started (tokens).
+            next_token=self._tokens.encode(
+                user_id, page.next_seq, shared.next_pos,
+                since=(since if base == seq else base) if page.has_more else None),
             conflicts=await self._conflicts.open_for(user_id) if pos["open_conflicts"] else [],
             reset=reset,
         )
@@ -241,11 +244,12 @@ class Changes:
         return now is not None and _below_horizon(base or 0, shared_pos, now)
 
     async def _page(self, user_id: str, base: int | None, size: int,
-                    folders: Sequence[str], head: int, device_id: str) -> _Page:
+                    folders: Sequence[str], head: int, device_id: str, *,
+                    since: int | None) -> _Page:
         if base is not None and head <= base:
             return _Page([], False, base)  # nothing after the token: no need to look
         rows = await changes.page(self._db.reader, user_id, after=base, limit=size + 1,
-                                  folders=folders, device_id=device_id)
+                                  folders=folders, device_id=device_id, since=since)
         if len(rows) > size:
             rows = rows[:size]
             return _Page(rows, True, rows[-1][10])

@@ -7,6 +7,11 @@ another user's device is refused (400) instead of answering with someone's data.
 Positions are all a token needs to hold: the journal and the share feed are append-only,
 and every entry's ``files`` row records its last journal position. Version 1 tokens (a
 journal position only, from before sharing reached sync) still read, at share position 0.
+
+A token in the middle of a paged delta (``hasMore``) is version 3: it adds the journal
+position the delta started from (``since``), by which the next pages still judge what the
+device may hold (entries moved out of its ``syncFolders``, entries deleted since); the
+page position alone would judge by what the pages read so far.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ _VERSION = 2
 _TAG_BYTES = 12
 _BODY = struct.Struct(">BQQ")
 _BODY_V1 = struct.Struct(">BQ")
+_BODY_V3 = struct.Struct(">BQQQ")
 _MAX_CHARS = 64
 
 
@@ -37,9 +43,14 @@ class SyncTokens:
         return hmac.new(self._key, user_id.encode() + b"\x00" + body,
                         hashlib.sha256).digest()[:_TAG_BYTES]
 
-    def encode(self, user_id: str, seq: int, shared: int = 0) -> str:
-        """A token for journal position ``seq`` and share-feed position ``shared``."""
-        body = _BODY.pack(_VERSION, seq, shared)
+    def encode(self, user_id: str, seq: int, shared: int = 0, since: int | None = None) -> str:
+        """A token for journal position ``seq`` and share-feed position ``shared``; with
+        ``since`` below ``seq``, of a paged delta that started from journal position
+        ``since``."""
+        if since is not None and since < seq:
+            body = _BODY_V3.pack(3, seq, shared, since)
+        else:
+            body = _BODY.pack(_VERSION, seq, shared)
         raw = body + self._tag(user_id, body)
         return _PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -51,6 +62,13 @@ class SyncTokens:
     def decode_positions(self, user_id: str, token: str) -> tuple[int, int]:
         """(journal position, share-feed position) in ``token``; ValidationError unless
         this server made it for ``user_id``."""
+        seq, shared, _ = self.decode_all(user_id, token)
+        return seq, shared
+
+    def decode_all(self, user_id: str, token: str) -> tuple[int, int, int]:
+        """(journal position, share-feed position, the journal position its paged delta
+        started from — the journal position itself outside one) in ``token``;
+        ValidationError unless this server made it for ``user_id``."""
         invalid = ValidationError("Invalid syncToken: sync again without one", field="syncToken")
         if not token.startswith(_PREFIX) or len(token) > _MAX_CHARS:
             raise invalid
@@ -60,12 +78,16 @@ class SyncTokens:
         except (binascii.Error, ValueError):
             raise invalid from None
         body, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
-        if len(body) not in (_BODY.size, _BODY_V1.size) \
+        if len(body) not in (_BODY.size, _BODY_V1.size, _BODY_V3.size) \
                 or not hmac.compare_digest(tag, self._tag(user_id, body)):
             raise invalid
         if body[0] == 1 and len(body) == _BODY_V1.size:
-            return int(_BODY_V1.unpack(body)[1]), 0
+            seq = int(_BODY_V1.unpack(body)[1])
+            return seq, 0, seq
+        if body[0] == 3 and len(body) == _BODY_V3.size:
+            _, seq, shared, since = _BODY_V3.unpack(body)
+            return int(seq), int(shared), int(min(since, seq))
         if body[0] != _VERSION or len(body) != _BODY.size:
             raise invalid
         _, seq, shared = _BODY.unpack(body)
-        return int(seq), int(shared)
+        return int(seq), int(shared), int(seq)
