@@ -8,7 +8,7 @@ of the router, a cloud metadata service at 169.254.169.254, a database on localh
 
 - the scheme is ``http`` or ``https`` and there is no user info (``user:pw@``), and
 - every address the host resolves to is globally routable (not loopback, private,
-  link-local, multicast, reserved, unspecified, CGNAT…; IPv4 embedded in IPv6 is
+  link-local, IPv6 site-local, multicast, reserved, unspecified, CGNAT…; IPv4 embedded in IPv6 is
   unwrapped first), **or** the host is allow-listed.
 
 The allow-list is the server's own push servers (its ntfy server, which is also a
@@ -93,6 +93,8 @@ def address_problem(address: str) -> str | None:
     for kind, flag in (
         ("loopback", ip.is_loopback),
         ("link-local", ip.is_link_local),
+        # fec0::/10: deprecated, yet internal where still used; ipaddress calls it global.
+        ("site-local", isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local),
         ("multicast", ip.is_multicast),
         ("unspecified", ip.is_unspecified),
         ("reserved", ip.is_reserved),

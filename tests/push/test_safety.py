@@ -30,6 +30,9 @@ from homesync.push.safety import address_problem, check_endpoint, host_allowed
         ("http://224.0.0.1/up", "multicast"),
         ("http://100.64.0.1/up", "not globally routable"),  # CGNAT
         ("http://240.0.0.1/up", "reserved"),
+        # Deprecated (RFC 3879) but still routed inside networks that use it; Python's
+        # ipaddress calls it global.
+        ("http://[fec0::1]/up", "site-local"),
     ],
 )
 async def test_refuses_non_public_addresses(url: str, kind: str) -> None:
