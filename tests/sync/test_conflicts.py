@@ -143,6 +143,21 @@ async def test_resolving_twice_is_harmless(client, devices):
     assert await content(client, phone, file_id) == b"laptop's edit"
 
 
+async def test_resolving_twice_in_one_request_is_harmless_too(client, devices):
+    """The same conflict twice in one request: each item was judged by the conflict as read
+    before the first was resolved, so keep_local after keep_remote replaced the server's
+    content after all, and both answers said "resolved"."""
+    laptop, phone = devices
+    file_id, conflict_id = await modify_modify(client, laptop, phone)
+    first, again = await resolve(client, phone,
+                                 {"conflictId": conflict_id, "resolution": "keep_remote"},
+                                 {"conflictId": conflict_id, "resolution": "keep_local"})
+    assert first["resolution"] == "keep_remote" and again == first
+    assert await content(client, phone, file_id) == b"laptop's edit"
+    assert await versions(client, phone, file_id) == [checksum(b"laptop's edit"),
+                                                      checksum(b"original")]
+
+
 async def test_unknown_or_foreign_conflicts_are_404_and_change_nothing(client, devices,
                                                                        make_user, sign_in):
     laptop, phone = devices

@@ -108,6 +108,8 @@ class Resolver:
                                    conflictId=item.conflict_id)
                 rows.append(row)
             for item, row in zip(items, rows, strict=True):
+                # Read again: an earlier item of this request may have resolved it since.
+                row = await conflicts.by_id(tx, actor.user_id, item.conflict_id) or row
                 result, changed_tree = await self._one(tx, actor, item, row)
                 results.append(result)
                 changed = changed or changed_tree
