@@ -39,15 +39,15 @@ async def insert(
 
 
 async def update_info(
-    conn: Conn, device_id: str, *, platform: str, model: str, os_version: str,
+    conn: Conn, device_id: str, *, name: str, platform: str, model: str, os_version: str,
     app_version: str, push_token: str | None, now: int,
 ) -> None:
     """Re-registration of a known install: refresh what the app reports about itself."""
     await execute(
         conn,
-        "UPDATE devices SET platform = ?, model = ?, os_version = ?, app_version = ?,"
+        "UPDATE devices SET name = ?, platform = ?, model = ?, os_version = ?, app_version = ?,"
         " push_token = coalesce(?, push_token), last_active_at = ? WHERE id = ?",
-        (platform, model, os_version, app_version, push_token, now, device_id),
+        (name, platform, model, os_version, app_version, push_token, now, device_id),
     )
 
 

@@ -79,6 +79,19 @@ async def test_same_install_again_is_200_same_device_and_ends_the_previous_sign_
     assert len(await notifications(services, old.user_id, "new_device")) == 1
 
 
+async def test_same_install_on_another_model_is_named_after_it(client, make_user):
+    """The contract names a device "<first name>'s <model>"; registering again updates the
+    device, so a restored install on a new phone is not listed under the old model."""
+    await make_user()
+    await client.post(REGISTER, json=body())
+    again = await client.post(REGISTER, json=body(model="Pixel 8"))
+    assert again.status_code == 200, again.text
+    assert again.json()["device"]["name"] == "Alice's Pixel 8"
+    auth = {"Authorization": f"Bearer {again.json()['tokens']['accessToken']}"}
+    [listed] = (await client.get(f"{API}/devices", headers=auth)).json()["data"]["devices"]
+    assert (listed["name"], listed["model"]) == ("Alice's Pixel 8", "Pixel 8")
+
+
 async def test_new_device_makes_a_security_notification_for_the_other_devices(
         client, services, make_user):
     user_id = await make_user()

@@ -146,7 +146,8 @@ class Sessions:
             else:
                 device_id = device["id"]
                 await devices.update_info(
-                    tx, device_id, platform=info.platform, model=info.model,
+                    tx, device_id, name=device_name(user["name"], info.model),
+                    platform=info.platform, model=info.model,
                     os_version=info.os_version, app_version=info.app_version,
                     push_token=push_token, now=now,
                 )
