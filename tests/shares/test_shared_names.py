@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.conftest import MakeUser, SignIn
 from tests.helpers import API
 from tests.shares.test_shares_api import World, share
 from tests.sync.helpers import Replica, change, pull, push, store
@@ -161,3 +162,20 @@ async def test_a_delta_follows_an_item_going_into_and_out_of_a_shared_folder(
     r = await client.delete(f"{API}/shares/{photos['id']}", headers=w.alice.auth)
     assert r.status_code == 200, r.text
     await check("a (2).jpg")
+
+
+async def test_an_owner_whose_name_and_email_cannot_be_folder_names_can_share(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn,
+) -> None:
+    """An account "ac\\dc@example.com" with no name (so named "ac\\dc"): neither can be a
+    folder name, and sharing anything answered 400 INVALID_PATH "Name may not contain
+    backslashes". The email stands in with the characters a name may not hold as "_"."""
+    await make_user("ac\\dc@example.com", name="")
+    await make_user("bob@example.com", "Bob Builder")
+    owner = await sign_in("ac\\dc@example.com", client_id="acdc")
+    bob = await sign_in("bob@example.com", client_id="bob")
+    file_id = await store(client, owner, b"riff", name="riff.txt", folder="/music")
+    await share(client, owner, file_id, "bob@example.com")
+    data = await pull(client, bob)
+    [entry] = data["changes"]["created"]
+    assert (entry["folder"], entry["name"]) == ("/Shared with me/ac_dc@example.com", "riff.txt")

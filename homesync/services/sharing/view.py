@@ -10,7 +10,7 @@ The rule (README "Sharing"):
   keeps the name and the others get `` (2)``, `` (3)`` … before the extension
   (``IMG_1 (2).jpg``), in the order they were shared.
 - An owner's name that is not usable as a folder name (a ``/`` in it, say) is replaced
-  by their email.
+  by their email (with ``_`` for what a name may not hold, such as ``\\``).
 - When a shared folder and something in it are both shared with the same person, the
   entry appears once, under the outer share; the inner share takes no name (it pushes no
   same-named item to `` (2)``).
@@ -21,12 +21,13 @@ The rule (README "Sharing"):
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 import msgspec
 
 from homesync.errors import InvalidPath
-from homesync.paths import is_under, join, normalize_name
+from homesync.paths import MAX_NAME_BYTES, is_under, join, normalize_name
 from homesync.store.db import Row
 
 __all__ = ["SHARED_FOLDER", "SharedRoot", "locate", "shared_roots"]
@@ -56,7 +57,12 @@ def _owner_folder(name: str, email: str) -> str:
     try:
         return join(SHARED_FOLDER, normalize_name(name))
     except InvalidPath:
-        return join(SHARED_FOLDER, normalize_name(email.replace("/", "_")))
+        pass
+    # An email may hold what a name may not ("\\", control characters): "_" for those.
+    usable = "".join("_" if ch in "/\\" or unicodedata.category(ch).startswith("C") else ch
+                     for ch in email)
+    return join(SHARED_FOLDER, normalize_name(
+        usable.encode()[:MAX_NAME_BYTES].decode("utf-8", errors="ignore")))
 
 
 def _numbered(name: str, n: int) -> str:
