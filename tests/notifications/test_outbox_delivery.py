@@ -137,6 +137,25 @@ async def test_gone_endpoint_is_dropped_and_not_used_again(
     assert [r.path for r in receiver.requests] == ["/up/old", "/up/new"]
 
 
+async def test_registering_again_after_a_dropped_endpoint_clears_its_error(
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, receiver: Receiver, frozen: Clock,
+) -> None:
+    """``lastError: "HTTP 410"`` tells the app to register again; once it has, the error
+    is about an endpoint that is gone, and an app doing as told must not loop on it."""
+    await make_user()
+    phone = await sign_in()
+    await register_push(phone, f"{receiver.url}/up/old")
+    receiver.script(Reply(410))
+    await alert(services, phone.user_id)
+    await services.outbox.drain()
+    push = (await register_push(phone, f"{receiver.url}/up/new"))["push"]
+    assert (push["registered"], push["lastError"]) == (True, None)
+    push = (await client.get(f"{API}/notifications/preferences",
+                             headers=phone.auth)).json()["data"]["push"]
+    assert (push["registered"], push["lastError"]) == (True, None)
+
+
 async def test_slow_endpoint_times_out_and_is_retried(
     services: Services, receiver: Receiver, frozen: Clock,
 ) -> None:

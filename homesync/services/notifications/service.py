@@ -177,6 +177,10 @@ class Notifications:
         last_error = None
         if summary is not None and summary["last_status"] in ("failed", "dropped"):
             last_error = summary["last_error"]
+            if summary["last_status"] == "dropped" and token is not None:
+                # Dropping forgets the token it was sent to: a token now is a later one,
+                # and "HTTP 410, register again" is already done.
+                last_error = None
         return DevicePush(
             device_id=principal.device_id, preferences=prefs,
             push=PushStatus(
