@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from homesync import clock
 from tests.helpers import API
 from tests.sync.helpers import Replica, change, pull, push, store
@@ -197,12 +199,14 @@ async def test_sync_folders_filter_and_moves_out(client, make_user, sign_in):
     assert data["hasChanges"] is False and data["nextSyncToken"] != token
 
 
+@pytest.mark.parametrize("push_between", [False, True])
 async def test_a_move_out_of_the_sync_folders_is_not_lost_between_pages(client, make_user,
-                                                                       sign_in):
+                                                                       sign_in, push_between):
     """p.jpg moved out of the phone's syncFolders, then edited: its row now sits after the
     new photos. A paged delta read the photos on page 1, and page 2 judged "moved out
     since the token" by page 1's end, after the move: the move was on no page, and the
-    phone kept p.jpg in /photos for good. Pages now judge by where the delta started."""
+    phone kept p.jpg in /photos for good. Pages now judge by where the delta started,
+    also from the token of a POST /sync/files sent between two pages."""
     await make_user()
     phone = await sign_in()
     laptop = await sign_in(client_id="laptop")
@@ -218,13 +222,16 @@ async def test_a_move_out_of_the_sync_folders_is_not_lost_between_pages(client, 
     for i in range(3):
         await store(client, laptop, bytes([i]) * 3, name=f"n{i}.jpg", folder="/photos")
     await store(client, laptop, b"edited", name="p.jpg", folder="/archive", file_id=photo)
+    if push_between:
+        data = await pull(client, phone, replica.token, limit=2)
+        assert data["hasMore"]
+        replica.apply(data)
+        out = await push(client, phone, replica.token, change("mkdir", folder="/photos/new"))
+        assert out["results"][0]["status"] == "applied"
+        replica.token = out["nextSyncToken"]
     await replica.sync(client, phone, limit=2)
     assert sorted(replica.paths()) == ["/photos", "/photos/n0.jpg", "/photos/n1.jpg",
-                                       "/photos/n2.jpg"]
-    # A token in the middle of pages still works for POST /sync/files.
-    middle = (await pull(client, phone, token=None, limit=1))["nextSyncToken"]
-    out = await push(client, phone, middle, change("mkdir", folder="/photos/new"))
-    assert out["results"][0]["status"] == "applied"
+                                       "/photos/n2.jpg"] + ["/photos/new"] * push_between
 
 
 async def test_open_conflicts_are_listed(client, make_user, sign_in):

@@ -79,11 +79,12 @@ class Changes:
 
     def token(self, user_id: str, seq: int, shared_token: str | None = None) -> str:
         """A token at journal position ``seq``, keeping the share position of
-        ``shared_token`` (the device's current token; 0 without one)."""
-        shared = 0
+        ``shared_token`` (the device's current token; 0 without one), and where its paged
+        delta started if it is in the middle of one."""
+        shared, since = 0, None
         if shared_token is not None:
-            shared = self._tokens.decode_positions(user_id, shared_token)[1]
-        return self._tokens.encode(user_id, seq, shared)
+            _, shared, since = self._tokens.decode_all(user_id, shared_token)
+        return self._tokens.encode(user_id, seq, shared, since=since)
 
     async def base_seq(self, user_id: str, token: str | None) -> int:
         """The position a change made with ``token`` is judged against (0: knows nothing).
