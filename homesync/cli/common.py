@@ -137,15 +137,12 @@ def require_data_dir(settings: Settings) -> None:
     path = settings.data_path
     if not path.is_dir():
         raise fail(f"no data dir at {path}")
-    if settings.db_path.exists() or (path / "homesync.toml").exists():
-        return
     try:
-        empty = next(path.iterdir(), None) is None
+        problem = server_run.not_a_data_dir(path)
     except OSError as exc:
         raise fail(f"cannot read data dir {path}: {exc.strerror or exc}") from None
-    if not empty:
-        raise fail(f"{path} is not a homesync data dir (it holds other files and no"
-                   f" {settings.db_path.name}); check --data-dir")
+    if problem:
+        raise fail(problem)
 
 
 def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]], *,

@@ -23,7 +23,7 @@ from homesync.store.server_lock import DataDirInUse, hold_server_lock
 if TYPE_CHECKING:
     from homesync.services.container import Services
 
-__all__ = ["StartError", "bind_listener", "open_data_dir", "serve"]
+__all__ = ["StartError", "bind_listener", "not_a_data_dir", "open_data_dir", "serve"]
 
 # Uploads in flight get this long to finish when the server is asked to stop.
 _GRACEFUL_SHUTDOWN_S = 30
@@ -39,12 +39,42 @@ class StartError(Exception):
 
 
 def open_data_dir(settings: Settings) -> None:
-    """Create the data dir private to its owner (it holds people's files and the server key)."""
+    """Create the data dir private to its owner (it holds people's files and the server key).
+
+    An existing directory holding other things is refused, not filled (see not_a_data_dir).
+    """
+    path = settings.data_path
+    if path.exists() and not path.is_dir():
+        raise StartError(f"cannot use {path} as the data dir: it is a file, not a directory")
     try:
-        settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        problem = not_a_data_dir(path)
     except OSError as exc:
-        raise StartError(f"cannot create data dir {settings.data_path}: "
-                         f"{exc.strerror or exc}") from None
+        raise StartError(f"cannot create data dir {path}: {exc.strerror or exc}") from None
+    if problem:
+        raise StartError(problem)
+
+
+# Any of these says a directory is homesync's: its database, the config `init` writes, the
+# key, the lock of a first start that failed (a taken port), a restore under way.
+_DATA_DIR_MARKS = ("homesync.sqlite3", "homesync.toml", "server.key", "server.lock",
+                   ".restore-in-progress")
+
+
+def not_a_data_dir(path: Path) -> str | None:
+    """Why the existing directory ``path`` must not become a data dir, or None.
+
+    ``--data-dir ~`` or ``/srv`` (a typo) would fill it with a database, a key and chunk
+    folders: a directory holding other things and nothing of homesync's is refused. An
+    empty one is fine (systemd's StateDirectory=, a new volume), and so is a mount
+    point's own lost+found.
+    """
+    if any((path / mark).exists() for mark in _DATA_DIR_MARKS):
+        return None
+    if any(entry.name != "lost+found" for entry in path.iterdir()):
+        return (f"{path} is not a homesync data dir (it holds other files and no"
+                " homesync.sqlite3); check --data-dir, or choose an empty or new directory")
+    return None
 
 
 def serve(settings: Settings) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,8 @@ import typer
 from typer.core import TyperGroup
 
 from homesync.cli import app
-from tests.cli.conftest import Cli
+from tests.cli.conftest import FAST_ENV, Cli
+from tests.helpers import PASSWORD
 
 
 def _leaf_commands(cmd: Any, path: str = "homesync") -> dict[str, Any]:
@@ -74,3 +78,42 @@ def test_an_empty_directory_or_one_init_made_is_a_data_dir(cli: Cli, tmp_path: P
     fresh = tmp_path / "fresh"
     assert cli("init", "--data-dir", str(fresh), data_dir=False).exit_code == 0
     assert cli("status", "--data-dir", str(fresh), data_dir=False).exit_code == 0
+
+
+@pytest.mark.parametrize("command", [["user", "add", "alice@example.com", "--password-stdin"],
+                                     ["init"]])
+def test_commands_that_make_a_data_dir_do_not_make_one_among_other_things(
+        cli: Cli, tmp_path: Path, command: list[str]) -> None:
+    home = tmp_path / "home"  # --data-dir ~, or /srv for /srv/homesync
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    result = cli(*command, "--data-dir", str(home), data_dir=False, input=PASSWORD + "\n")
+    assert result.exit_code == 1, result.output
+    assert f"{home} is not a homesync data dir" in result.stderr.replace("\n", "")
+    assert [p.name for p in home.iterdir()] == ["notes.txt"]
+
+
+def test_serve_does_not_make_a_data_dir_among_other_things(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    # A real process: serve replaces itself with the server (it would run, not exit).
+    done = subprocess.run([sys.executable, "-m", "homesync", "serve", "--data-dir", str(home),
+                           "--port", "0"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **FAST_ENV})
+    assert done.returncode == 1, done.stderr
+    assert f"{home} is not a homesync data dir" in done.stderr
+    assert [p.name for p in home.iterdir()] == ["notes.txt"]
+
+
+def test_a_mount_point_or_a_failed_first_start_is_still_a_data_dir(cli: Cli,
+                                                                  tmp_path: Path) -> None:
+    disk = tmp_path / "disk"  # a fresh filesystem's root holds lost+found
+    (disk / "lost+found").mkdir(parents=True)
+    assert cli("user", "list", "--data-dir", str(disk), data_dir=False).exit_code == 0
+    assert cli("user", "add", "alice@example.com", "--password-stdin", "--data-dir", str(disk),
+               data_dir=False, input=PASSWORD + "\n").exit_code == 0
+    failed = tmp_path / "failed"  # a first `serve` that could not listen left its lock
+    failed.mkdir()
+    (failed / "server.lock").write_text("")
+    assert cli("status", "--data-dir", str(failed), data_dir=False).exit_code == 0
