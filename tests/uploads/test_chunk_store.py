@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from homesync.errors import DiskFull
-from homesync.store import local_chunks
+from homesync.store import local_chunk_writer
 from homesync.store.chunks import is_chunk_hash
 from homesync.store.local_chunks import LocalChunkStore
 
@@ -104,10 +104,10 @@ async def test_writeback_starts_while_the_chunk_arrives(tmp_path: Path,
         real(fd, offset, length, advice)
 
     monkeypatch.setattr(os, "posix_fadvise", record)
-    data = os.urandom(local_chunks.WRITEBACK_STEP * 3 + 1000)
+    data = os.urandom(local_chunk_writer.WRITEBACK_STEP * 3 + 1000)
     digest = await store_bytes(LocalChunkStore(tmp_path / "on", fsync=True), data, piece=65536)
     assert (tmp_path / "on" / "chunks" / digest[:2] / digest[2:4] / digest).read_bytes() == data
-    assert calls == [(i * local_chunks.WRITEBACK_STEP, local_chunks.WRITEBACK_STEP, os.POSIX_FADV_DONTNEED)
+    assert calls == [(i * local_chunk_writer.WRITEBACK_STEP, local_chunk_writer.WRITEBACK_STEP, os.POSIX_FADV_DONTNEED)
                      for i in range(3)]
     calls.clear()
     await store_bytes(LocalChunkStore(tmp_path / "off", fsync=False), data, piece=65536)
