@@ -26,6 +26,7 @@ from litestar import Request, Response, get
 from homesync.api.deps import ServicesDep
 from homesync.api.wire import ok
 from homesync.errors import ServiceUnavailable
+from homesync.store.access import may
 
 __all__ = ["route_handlers"]
 
@@ -36,7 +37,6 @@ _FAILED = {"database": "the database does not answer", "dataDir": "the data dir 
            "databaseFile": "the database file is not writable",
            "chunksDir": "the chunks dir is not writable", "tmpDir": "the tmp dir is not writable",
            "chunkWrites": "a directory under chunks is not writable"}
-_EFFECTIVE = os.access in os.supports_effective_ids  # the ids the server writes as
 
 
 @get("/healthz")
@@ -78,7 +78,7 @@ async def readyz(request: Request[Any, Any, Any], services: ServicesDep) -> Resp
 def _writable(path: Path, mode: int, *, missing_ok: bool = False) -> bool:
     if missing_ok and not os.path.lexists(path):
         return True
-    return os.access(path, mode, effective_ids=_EFFECTIVE)
+    return may(path, mode)
 
 
 def _log_changes(request: Request[Any, Any, Any], causes: dict[str, str]) -> None:

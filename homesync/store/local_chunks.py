@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
+from homesync.store.access import may
 from homesync.store.chunks import (
     READ_PIECE,
     ChunkStore,
@@ -28,8 +29,6 @@ from homesync.store.local_chunk_writer import LocalChunkWriter, to_the_end_on_a_
 __all__ = ["LocalChunkStore"]
 
 _FAN_OUT = re.compile(r"^[0-9a-f]{2}$")  # the ab/ and cd/ levels of chunks/ab/cd/<hash>
-
-_EFFECTIVE = os.access in os.supports_effective_ids  # the ids the server writes as
 
 
 class LocalChunkStore(ChunkStore):
@@ -235,7 +234,7 @@ def _may_write_into(path: Path, chunk_dir: Path) -> bool:
     parents that exists (where it would be made), may be listed, entered and written."""
     while path != chunk_dir and not path.is_dir():
         path = path.parent
-    return os.access(path, os.R_OK | os.W_OK | os.X_OK, effective_ids=_EFFECTIVE)
+    return may(path, os.R_OK | os.W_OK | os.X_OK)
 
 
 def _subdirs(path: Path) -> list[Path]:
