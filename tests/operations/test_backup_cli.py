@@ -163,6 +163,10 @@ async def test_refusals_that_change_nothing_have_their_own_exit_codes(
     inside = homesync("backup", "create", data / "backups", "--data-dir", data)
     assert inside.returncode == 2 and "outside the data dir" in inside.stderr
     assert not (data / "backups").exists()
+    around = homesync("backup", "create", data.parent, "--data-dir", data)  # DEST holds it
+    assert around.returncode == 2
+    assert f"the backup destination {data.parent} must not hold the data dir {data}" \
+        in " ".join(around.stderr.split())
     overlap = homesync("backup", "restore", dest, "--data-dir", dest / "restored")
     assert overlap.returncode == 2 and "must not overlap" in overlap.stderr
     assert not (dest / "restored").exists()

@@ -184,10 +184,12 @@ class Backups:
         data = self.settings.data_path.absolute()
         dest = destination.expanduser().absolute()
         real_data, real_dest = data.resolve(), dest.resolve()  # symlinks must not hide overlap
-        if real_dest == real_data or real_data in real_dest.parents \
-                or real_dest in real_data.parents:
+        if real_dest == real_data or real_data in real_dest.parents:
             raise BackupOverlap(
                 f"the backup destination {dest} must be outside the data dir {data}")
+        if real_dest in real_data.parents:
+            raise BackupOverlap(f"the backup destination {dest} must not hold the data dir"
+                                f" {data}: choose a directory outside it")
         with _full_destination_said(dest):
             return self._write(data, dest, started, progress)
 
