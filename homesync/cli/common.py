@@ -140,7 +140,8 @@ def require_data_dir(settings: Settings) -> None:
     try:
         problem = server_run.not_a_data_dir(path)
     except OSError as exc:
-        raise fail(f"cannot read data dir {path}: {exc.strerror or exc}") from None
+        raise fail(f"cannot read the data dir {path}: {server_run.os_problem(path, exc)}") \
+            from None
     if problem:
         raise fail(problem)
 
@@ -178,6 +179,9 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
         raise fail(f"database {settings.db_path}: {exc}") from None
     except ConfigError as exc:  # found while starting services (a push key file, say)
         raise fail(f"configuration: {exc}", EXIT_USAGE) from None
+    except PermissionError as exc:
+        raise fail(f"cannot open the data dir {settings.data_path}:"
+                   f" {server_run.os_problem(settings.data_path, exc)}") from None
     except (OSError, RuntimeError) as exc:
         raise fail(str(exc)) from None
 

@@ -55,7 +55,10 @@ def add(
     _check_new_account(email, password)
     # The first account may come before the first `serve`: this one makes the data dir
     # (so bad input is refused before, not after it was made).
-    new_data_dir = not settings.db_path.exists()
+    try:
+        new_data_dir = not settings.db_path.exists()
+    except OSError:  # not ours to look into: opening it says so
+        new_data_dir = False
     user = run_with_services(settings, lambda s: s.accounts.create_user(
         email, password, name=name, quota_bytes=quota_bytes, is_admin=admin), create=True)
     console.print(f"Created {'admin ' if user.is_admin else ''}account [bold]{user.email}[/] "

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
+import pwd
 import shutil
 import socket
 import sqlite3
@@ -23,7 +25,8 @@ from homesync.store.server_lock import DataDirInUse, hold_server_lock
 if TYPE_CHECKING:
     from homesync.services.container import Services
 
-__all__ = ["StartError", "bind_listener", "not_a_data_dir", "open_data_dir", "serve"]
+__all__ = ["StartError", "bind_listener", "not_a_data_dir", "open_data_dir", "os_problem",
+           "serve"]
 
 # Uploads in flight get this long to finish when the server is asked to stop.
 _GRACEFUL_SHUTDOWN_S = 30
@@ -48,9 +51,12 @@ def open_data_dir(settings: Settings) -> None:
         raise StartError(f"cannot use {path} as the data dir: it is a file, not a directory")
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        problem = not_a_data_dir(path)
     except OSError as exc:
         raise StartError(f"cannot create data dir {path}: {exc.strerror or exc}") from None
+    try:
+        problem = not_a_data_dir(path)
+    except OSError as exc:
+        raise StartError(f"cannot read the data dir {path}: {os_problem(path, exc)}") from None
     if problem:
         raise StartError(problem)
 
@@ -77,6 +83,28 @@ def not_a_data_dir(path: Path) -> str | None:
     return None
 
 
+def os_problem(data_dir: Path, exc: OSError) -> str:
+    """``exc`` for people: "Permission denied (server.key)", and, when the data dir is
+    another user's (the service's, say), whose it is and how to run as them."""
+    text = exc.strerror or str(exc)
+    if isinstance(exc.filename, str) and Path(exc.filename) != data_dir:
+        text += f" ({Path(exc.filename).name})"
+    if not isinstance(exc, PermissionError):
+        return text
+    try:
+        uid = data_dir.stat().st_uid
+    except OSError:
+        return text
+    if uid == os.geteuid():
+        return text
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"{text}; it belongs to user id {uid}: run homesync as that user"
+    return (f"{text}; it belongs to user {name}: run homesync as that user"
+            f" (sudo -u {name} homesync ...)")
+
+
 def serve(settings: Settings) -> None:
     """Run the server until it is stopped (SIGTERM, Ctrl-C); :class:`StartError` if it cannot."""
     open_data_dir(settings)
@@ -89,7 +117,7 @@ def serve(settings: Settings) -> None:
                              EXIT_CONFLICT) from None
         except OSError as exc:
             raise StartError(f"cannot lock the data dir {settings.data_path}: "
-                             f"{exc.strerror or exc}") from None
+                             f"{os_problem(settings.data_path, exc)}") from None
         _run(settings)
 
 
@@ -128,7 +156,11 @@ async def _open_services(settings: Settings) -> Services:
         return await Services.open(settings)
     except ConfigError as exc:  # found while starting services (a push key file, say)
         raise StartError(f"configuration: {exc}", EXIT_USAGE) from None
-    except (OSError, RuntimeError, sqlite3.Error) as exc:
+    except OSError as exc:
+        raise StartError(f"cannot open the data dir {settings.data_path}: "
+                         f"{os_problem(settings.data_path, exc)}"
+                         f"{_full_disk_hint(settings.data_path)}") from None
+    except (RuntimeError, sqlite3.Error) as exc:
         raise StartError(f"cannot open the data dir {settings.data_path}: {exc}"
                          f"{_full_disk_hint(settings.data_path)}") from None
 

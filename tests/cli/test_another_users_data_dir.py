@@ -1,0 +1,69 @@
+"""A data dir that belongs to another user (the service's, run as yourself): the error
+says whose it is and how to run as them, not a bare "[Errno 13] Permission denied"."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import FAST_ENV, Cli
+
+NOBODY = 65534
+# Root without the capabilities that let it into other users' files: a stranger's view.
+AS_A_STRANGER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+
+
+@pytest.fixture
+def strangers_data_dir(cli: Cli) -> Path:
+    if os.geteuid() != 0 or not shutil.which("setpriv") \
+            or subprocess.run([*AS_A_STRANGER, "true"]).returncode != 0:
+        pytest.skip("needs root and setpriv to give the data dir to another user")
+    cli.add_user()
+    # Open to look into, as a hand-made data dir may be; the key and database stay private.
+    cli.data_dir.chmod(0o755)
+    (cli.data_dir / "homesync.sqlite3").chmod(0o600)
+    for path in [cli.data_dir, *cli.data_dir.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
+    return cli.data_dir
+
+
+def run_as_a_stranger(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **FAST_ENV, "COLUMNS": "300"}
+    return subprocess.run([*AS_A_STRANGER, sys.executable, "-m", "homesync", *args],
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.mark.parametrize("command", [["status"], ["user", "list"], ["serve", "--port", "0"]])
+def test_the_error_names_the_owner_and_how_to_run_as_them(strangers_data_dir: Path,
+                                                         command: list[str]) -> None:
+    done = run_as_a_stranger(*command, "--data-dir", str(strangers_data_dir))
+    assert done.returncode == 1, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "Errno" not in message and "Traceback" not in message
+    assert f"the data dir {strangers_data_dir}: Permission denied" in message
+    assert "it belongs to user nobody: run homesync as that user (sudo -u nobody homesync" \
+        in message
+
+
+@pytest.mark.parametrize("command", [["status"], ["user", "add", "bob@example.com",
+                                                  "--password-stdin"]])
+def test_a_closed_data_dir_named_by_the_config(strangers_data_dir: Path, tmp_path: Path,
+                                              command: list[str]) -> None:
+    """What `--config /etc/homesync/homesync.toml` run as yourself meets: a 0700 data dir."""
+    strangers_data_dir.chmod(0o700)
+    config = tmp_path / "homesync.toml"
+    config.write_text(f'data_dir = "{strangers_data_dir}"\n')
+    env = {**os.environ, **FAST_ENV, "COLUMNS": "300"}
+    done = subprocess.run([*AS_A_STRANGER, sys.executable, "-m", "homesync", *command,
+                           "--config", str(config)], input="correct horse battery\n",
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "Traceback" not in message
+    assert f"the data dir {strangers_data_dir}: Permission denied" in message
+    assert "it belongs to user nobody" in message
