@@ -124,3 +124,17 @@ def test_every_option_the_prose_names_exists() -> None:
         known = {opt for param in cmd.params for opt in param.opts}
         unknown = {w.split("=")[0] for w in words if w.startswith("--")} - known
         assert unknown == set(), f"`{snippet}`: no such option {unknown}"
+
+
+def test_docker_exec_gives_a_command_that_asks_a_terminal() -> None:
+    """``docker exec`` without ``-t`` has no terminal: ``user add`` would refuse to ask for
+    the password ("no terminal ... use --password-stdin") instead of creating the account."""
+    asks = ("user add", "user passwd", "user remove")
+    execs = re.findall(r"`(docker exec [^`]+)`", README)
+    assert execs
+    for snippet in execs:
+        words = shlex.split(snippet)
+        if any(a in snippet for a in asks) and "--password-stdin" not in words:
+            flags = [w for w in words[2:] if w.startswith("-")]
+            assert any("t" in f.lstrip("-") for f in flags if not f.startswith("--")) \
+                or "--tty" in flags, f"`{snippet}` needs -it"
