@@ -138,3 +138,14 @@ def test_docker_exec_gives_a_command_that_asks_a_terminal() -> None:
             flags = [w for w in words[2:] if w.startswith("-")]
             assert any("t" in f.lstrip("-") for f in flags if not f.startswith("--")) \
                 or "--tty" in flags, f"`{snippet}` needs -it"
+
+
+def test_the_backup_section_lists_every_exit_code_the_backup_commands_use() -> None:
+    """A cron job reads that paragraph: busy (5, try later) must not look like a failure."""
+    from homesync.cli import backup
+
+    section = README.split("### Backup and restore", 1)[1].split("\n### ", 1)[0]
+    paragraph = section.split("`--json` prints one JSON document", 1)[1].split("\n\n", 1)[0]
+    listed = {int(code) for code in re.findall(r"(?<![\w.])(\d)\s\(", paragraph)}
+    used = {common.EXIT_OK, common.EXIT_ERROR, *backup._EXIT_CODES.values()}
+    assert used <= listed, f"not in the backup section: {used - listed}"
