@@ -111,6 +111,7 @@ class Services:
                                            self.outbox.wake)
         self.devices.removal_hooks.append(self.notifications.device_removed)
         self.sessions.usable_push_token = self.notifications.usable_token
+        self.sessions.logged_out = self.notifications.device_logged_out
         # Shares (issue 5): shared files are readable through the files API.
         self.shares = Shares(db, self.downloads, self.outbox.wake, self.sync.notifier.changed)
         self.downloads.shared_owner = self.shares.owner_for

@@ -11,6 +11,7 @@ from homesync.store.db import Conn, Row, execute, fetchone
 __all__ = [
     "PREFERENCE_COLUMNS",
     "drop_token",
+    "forget_token",
     "preferences",
     "registration",
     "set_registration",
@@ -50,6 +51,11 @@ async def drop_token(conn: Conn, device_id: str, token: str) -> int:
         conn, "UPDATE devices SET push_token = NULL WHERE id = ? AND push_token = ?",
         (device_id, token),
     )
+
+
+async def forget_token(conn: Conn, device_id: str) -> None:
+    """Stop pushing to the device, whatever token it had."""
+    await execute(conn, "UPDATE devices SET push_token = NULL WHERE id = ?", (device_id,))
 
 
 async def preferences(conn: Conn, device_id: str) -> Row | None:

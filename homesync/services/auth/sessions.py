@@ -63,6 +63,8 @@ class RegisterResult(msgspec.Struct, kw_only=True):
 
 PendingUploads = Callable[[str], Awaitable[int]]
 UsablePushToken = Callable[[str | None], Awaitable[str | None]]
+# Called inside a logout's transaction with (tx, device_id).
+LoggedOut = Callable[[Conn, str], Awaitable[None]]
 
 
 async def _no_pending(device_id: str) -> int:
@@ -71,6 +73,10 @@ async def _no_pending(device_id: str) -> int:
 
 async def _stripped(push_token: str | None) -> str | None:
     return (push_token or "").strip() or None
+
+
+async def _nothing_kept(tx: Conn, device_id: str) -> None:
+    return None
 
 
 def device_name(user_name: str, model: str) -> str:
@@ -100,6 +106,8 @@ class Sessions:
         self.pending_uploads: PendingUploads = _no_pending
         # Set by the notifications service: a sign-in's push token as it may be kept.
         self.usable_push_token: UsablePushToken = _stripped
+        # Set by the notifications service: what a logout ends besides the tokens.
+        self.logged_out: LoggedOut = _nothing_kept
 
     # -- register -------------------------------------------------------------------
 
@@ -243,10 +251,11 @@ class Sessions:
     # -- logout ---------------------------------------------------------------------
 
     async def logout(self, principal: Principal) -> None:
-        """End the calling device's sign-in; the device stays registered."""
+        """End the calling device's sign-in; the device stays registered, its pushes stop."""
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             await tokens.revoke_device_families(tx, principal.device_id, "logout", now)
+            await self.logged_out(tx, principal.device_id)
 
     # -- per request ----------------------------------------------------------------
 

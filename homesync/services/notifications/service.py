@@ -162,6 +162,15 @@ class Notifications:
         await deliveries.cancel_for_device(tx, device_id, now=clock.now_ms(),
                                            reason="device removed")
 
+    async def device_logged_out(self, tx: Conn, device_id: str) -> None:
+        """A logout (``Sessions.logged_out``, in its transaction): the signed-out phone,
+        handed on or left on a desk, must not show the account's shares and alerts on its
+        lock screen. Its push token is forgotten and what waited for it is cancelled;
+        signing in again with ``deviceInfo.pushToken`` (or registering) starts pushes anew."""
+        await push_registrations.forget_token(tx, device_id)
+        await deliveries.cancel_for_device(tx, device_id, now=clock.now_ms(),
+                                           reason="signed out")
+
     async def preferences(self, principal: Principal) -> DevicePush:
         """The calling device's preferences and push status."""
         conn = self._db.reader
