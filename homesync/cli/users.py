@@ -148,7 +148,7 @@ def remove(
 
 
 @app.command("quota")
-def quota_cmd(email: str, quota: Annotated[str, typer.Argument(help="e.g. 10GiB, or 0 for none.")],
+def quota_cmd(email: str, quota: Annotated[str, typer.Argument(help="e.g. 10GiB; 0 or unlimited: no limit.")],
               data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """Set an account's storage quota."""
     settings = settings_from(config, data_dir)

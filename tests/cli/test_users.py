@@ -145,6 +145,13 @@ def test_quota(cli: Cli, given: str, stored: int) -> None:
     assert cli.json("user", "list")[0]["quotaBytes"] == stored
 
 
+def test_the_quota_help_says_0_is_unlimited(cli: Cli) -> None:
+    # "0 for none" read as "no storage at all"; it is the opposite.
+    for command in (["user", "quota"], ["user", "add"]):
+        text = " ".join(cli(*command, "--help", data_dir=False).stdout.split())
+        assert "0 = unlimited" in text or "0 or unlimited: no limit" in text, command
+
+
 @pytest.mark.parametrize("given", ["much", "10XB", "1e99", "9223372036854775808",
                                    "99999999999999999999TiB"])
 def test_bad_quota_exits_2_and_keeps_the_old_one(cli: Cli, given: str) -> None:
