@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import unicodedata
 
-from homesync.errors import InvalidPath
+from homesync.errors import Forbidden, InvalidPath
 
 __all__ = [
     "MAX_DEPTH",
     "MAX_NAME_BYTES",
     "MAX_PATH_BYTES",
+    "SHARED_WITH_ME",
+    "check_not_reserved",
     "is_under",
     "join",
     "name_key",
@@ -27,6 +29,9 @@ __all__ = [
 MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4096
 MAX_DEPTH = 64
+# The root folder where the server shows what others share with a user
+# (homesync.services.sharing.view): none of the user's own entries may take its name.
+SHARED_WITH_ME = "Shared with me"
 
 
 def _check_segment(segment: str, what: str) -> str:
@@ -105,3 +110,12 @@ def split_path(path: str) -> tuple[str, str]:
 def is_under(folder: str, root: str) -> bool:
     """True if ``folder`` is ``root`` or inside it (both normalised)."""
     return root == "/" or folder == root or folder.startswith(root + "/")
+
+
+def check_not_reserved(folder: str, name: str) -> None:
+    """Forbidden if ``name`` in ``folder`` would be one's own ``/Shared with me`` (in any
+    case): devices place what others share there, and a file of that name, or writes
+    into a folder of it (which go to the shares), would leave them nowhere to."""
+    if folder == "/" and name_key(name) == name_key(SHARED_WITH_ME):
+        raise Forbidden(f"/{SHARED_WITH_ME} is where the server shows what others share with"
+                        " you: none of your own files or folders can take that name")

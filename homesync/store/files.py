@@ -16,7 +16,7 @@ import msgspec
 
 from homesync.errors import NameConflict, NotFound
 from homesync.ids import new_id
-from homesync.paths import join, name_key
+from homesync.paths import check_not_reserved, join, name_key
 from homesync.store import journal, users
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
@@ -82,6 +82,7 @@ async def commit_version(
         existing = await find_by_name(tx, user_id, folder, name)
         if existing is not None:
             raise NameConflict(f"{join(folder, name)} already exists", fileId=existing["id"])
+        check_not_reserved(folder, name)
         file_id = new_id("file")
         seq = await journal.append(tx, user_id=user_id, file_id=file_id, action="create",
                                    device_id=device_id, now=now)
@@ -151,6 +152,7 @@ async def ensure_folder(tx: Conn, *, user_id: str, folder: str, device_id: str |
     for segment in folder[1:].split("/"):
         row = await find_by_name(tx, user_id, parent, segment)
         if row is None:
+            check_not_reserved(parent, segment)
             folder_id = new_id("file")
             seq = await journal.append(tx, user_id=user_id, file_id=folder_id, action="mkdir",
                                        device_id=device_id, now=now)

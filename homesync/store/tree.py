@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from homesync.errors import InvalidPath
-from homesync.paths import MAX_DEPTH, MAX_PATH_BYTES, join, name_key
+from homesync.paths import MAX_DEPTH, MAX_PATH_BYTES, check_not_reserved, join, name_key
 from homesync.store import chunk_index, journal, users
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 from homesync.store.files import FILE_COLUMNS
@@ -171,6 +171,7 @@ async def move(tx: Conn, *, user_id: str, row: Row, folder: str, name: str,
 
     A folder takes its subtree along. Returns the seq of the entry's own change.
     """
+    check_not_reserved(folder, name)
     if row["kind"] == "folder":
         await _check_room(tx, user_id, join(row["folder"], row["name"]), join(folder, name))
     action = "rename" if folder == row["folder"] else "move"

@@ -297,3 +297,45 @@ async def test_what_the_recipient_made_is_deleted_for_them_when_it_goes(
     assert r.status_code == 200, r.text
     data = await pull(client, w.bob, token)
     assert {one, two} <= {e["id"] for e in data["changes"]["deleted"]}
+
+
+async def test_nothing_of_ones_own_takes_the_shared_with_me_name(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """/Shared with me is where the server shows what others share: mkdir and uploads into
+    it were 403, but a rename or move could still give one's own folder that name, and an
+    upload could put a *file* there. Writes into the folder were then 403 (one's own
+    files in it out of reach by path), and with a file there, a device had nowhere to put
+    what is shared with it. Every way of making that name at the root is 403 now."""
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com")
+    mine = await store(client, w.bob, b"mine", name="mine.txt", folder="/own")
+    own = {e["name"]: e["id"] for e in (await pull(client, w.bob))["changes"]["created"]}
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    done = await push(
+        client, w.bob, token,
+        change("rename", "r", fileId=own["own"], name="Shared with me"),
+        change("move", "m", fileId=own["own"], folder="/", name="SHARED WITH ME"),
+        change("move", "f", fileId=mine, folder="/", name="shared with me"),
+        change("upload", "u", folder="/", name="Shared with me", size=4,
+               checksum=checksum(b"mine")),
+        change("upload", "n", folder="/", name="Shared with me", size=3,
+               checksum=checksum(b"new")),
+    )
+    assert codes(done) == ["FORBIDDEN"] * 5
+    r = await client.post(f"{API}/queue/add", headers=w.bob.auth, json={"operations": [
+        {"id": "q", "type": "rename", "fileId": own["own"], "remotePath": "/Shared with me",
+         "priority": "normal", "createdAt": "2024-01-20T15:00:00Z"}]})
+    [queued] = r.json()["data"]["operations"]
+    assert (queued["status"], queued["error"]["code"]) == ("failed", "FORBIDDEN")
+    r = await client.post(f"{API}/upload/init", headers=w.bob.auth, json={
+        "files": [{"localId": "i", "name": "Shared with me", "folder": "/", "size": 3,
+                   "mimeType": "text/plain", "checksum": checksum(b"new"),
+                   "priority": "normal"}], "uploadOptions": {}})
+    assert r.status_code == 403, r.text
+    # Nothing changed; the name beside it is anybody's.
+    after = await pull(client, w.bob, token)
+    assert not after["changes"]["created"] + after["changes"]["updated"]
+    done = await push(client, w.bob, token,
+                      change("rename", "ok", fileId=own["own"], name="Shared with me 2"))
+    assert codes(done) == ["applied"]

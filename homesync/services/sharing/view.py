@@ -27,12 +27,12 @@ from collections.abc import Iterable
 import msgspec
 
 from homesync.errors import InvalidPath
-from homesync.paths import MAX_NAME_BYTES, is_under, join, normalize_name
+from homesync.paths import MAX_NAME_BYTES, SHARED_WITH_ME, is_under, join, normalize_name
 from homesync.store.db import Row
 
 __all__ = ["SHARED_FOLDER", "SharedRoot", "locate", "shared_roots"]
 
-SHARED_FOLDER = "/Shared with me"
+SHARED_FOLDER = "/" + SHARED_WITH_ME
 
 
 class SharedRoot(msgspec.Struct, frozen=True, kw_only=True):

@@ -37,7 +37,7 @@ from __future__ import annotations
 import msgspec
 
 from homesync.errors import HomesyncError, InvalidPath, NameConflict, NotFound, ValidationError
-from homesync.paths import is_under, join, normalize_folder, normalize_name
+from homesync.paths import check_not_reserved, is_under, join, normalize_folder, normalize_name
 from homesync.services.files.content import ContentPlacer, is_tombstoned
 from homesync.services.sharing.access import as_seen, route_change
 from homesync.services.sync.conflicts import ConflictKind, ConflictSide, record_conflict
@@ -132,6 +132,7 @@ class SyncEngine:
         if change.folder is None or change.name is None:
             raise ValidationError("upload of a new file needs folder and name", field="name")
         folder, name = normalize_folder(change.folder), normalize_name(change.name)
+        check_not_reserved(folder, name)  # also before answering upload_required
         folder = await files.canonical_folder(tx, actor.user_id, folder)
         here = await files.find_by_name(tx, actor.user_id, folder, name)
         if here is not None and here["kind"] == "file" and here["checksum"] == checksum:

@@ -54,7 +54,7 @@ from homesync.errors import (
     ValidationError,
 )
 from homesync.ids import new_id
-from homesync.paths import join, name_key, normalize_folder, normalize_name
+from homesync.paths import check_not_reserved, join, name_key, normalize_folder, normalize_name
 from homesync.services.sharing.access import UploadPlace, upload_place
 from homesync.services.uploads.decide import DeletedOnServer, decide, entry_here
 from homesync.services.uploads.places import (
@@ -139,6 +139,8 @@ class UploadPlanner:
         except ValidationError as exc:  # say which of the files (INVALID_PATH too)
             exc.details.setdefault("localId", req.local_id)
             raise
+        if req.file_id is None:
+            check_not_reserved(folder, name)
         return FileRequest(
             local_id=req.local_id, name=name, folder=folder, size=req.size,
             checksum=checksum, mime_type=req.mime_type,
