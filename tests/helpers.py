@@ -80,6 +80,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortTaken(RuntimeError):
+    """The server could not listen: another process took its port first."""
+
+
 class ServerProcess:
     """A real `homesync serve` on a free port, for end-to-end tests."""
 
@@ -89,6 +93,7 @@ class ServerProcess:
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+        self._started = False
 
     def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -97,26 +102,52 @@ class ServerProcess:
         )
 
     def start(self) -> None:
-        log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "homesync", "serve", "--data-dir", str(self.data_dir),
-             "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env,
-        )
-        self._wait_ready()
+        # The port was free when this object was made, but any other process (another
+        # test worker's server above all) may have taken it since. Then the server exits
+        # ("cannot listen"), and a health check alone would have been answered by that
+        # other server: the test would talk to someone else's. So readiness also needs our
+        # server's own "serving" line, and a first start whose port was taken moves on to
+        # another free one (a restart keeps its port: URLs handed out name it).
+        for attempt in range(5):
+            log_path = self.data_dir.parent / f"server-{self.port}.log"
+            start_at = log_path.stat().st_size if log_path.exists() else 0
+            with open(log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "homesync", "serve", "--data-dir",
+                     str(self.data_dir), "--port", str(self.port)],
+                    stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                )
+            try:
+                self._wait_ready(log_path, start_at)
+                self._started = True
+                return
+            except PortTaken:
+                if self._started or attempt == 4:
+                    raise
+                self.port = free_port()
+                self.base = f"http://127.0.0.1:{self.port}"
 
-    def _wait_ready(self, timeout: float = 30) -> None:
-        # Polling the socket is the only signal a separate process gives us.
+    def _wait_ready(self, log_path: Path, start_at: int, timeout: float = 30) -> None:
+        # Polling is the only signal a separate process gives us.
+        serving = f"homesync serving http://127.0.0.1:{self.port} ".encode()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
+            with open(log_path, "rb") as fh:
+                fh.seek(start_at)
+                output = fh.read()
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}")
+                if b"Address already in use" in output:
+                    raise PortTaken(self.port)
+                raise RuntimeError(f"server exited with {self.proc.returncode}: "
+                                   f"{output.decode(errors='replace')[-2000:]}")
             try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                if serving in output and \
+                        httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("server did not become ready")
 
     def kill9(self) -> None:
