@@ -32,6 +32,7 @@ from homesync.cli.common import (
     err_console,
     fail,
     human_size,
+    permission_message,
     print_chunk_problems,
     print_document,
     print_summary,
@@ -93,17 +94,20 @@ UnusedConfigOpt = Annotated[Path | None, typer.Option(
 
 
 def _run(as_json: bool, errors: tuple[type[Exception], ...],
-         fn: Callable[[RichProgress], Coroutine[Any, Any, T]]) -> T:
+         fn: Callable[[RichProgress], Coroutine[Any, Any, T]],
+         data_dir: Path | None = None) -> T:
     """Run a service call under progress bars; its refusal becomes exit code 1 (or 4)."""
     try:
         with RichProgress(err_console, enabled=not as_json) as progress:
             return asyncio.run(fn(progress))
     except errors as exc:
-        raise _refused(exc) from None
+        raise _refused(exc, data_dir) from None
 
 
-def _refused(exc: Exception) -> typer.Exit:
+def _refused(exc: Exception, data_dir: Path | None = None) -> typer.Exit:
     # fail() also prints the {ok: false, error} document under --json.
+    if isinstance(exc, PermissionError) and data_dir is not None:
+        return fail(permission_message(data_dir, exc))
     return fail(str(exc), _EXIT_CODES.get(type(exc), EXIT_ERROR))
 
 
@@ -210,7 +214,7 @@ def restore(
     settings = settings_from(config, data_dir)
     report: RestoreReport = _run(as_json, (RestoreError, OSError, sqlite3.Error), lambda progress: restore_backup(
         dest, settings.data_path, snapshot=snapshot, force=force,
-        fsync=settings.storage.fsync, progress=progress))
+        fsync=settings.storage.fsync, progress=progress), data_dir=settings.data_path)
     if as_json:
         print_document(report)
     else:

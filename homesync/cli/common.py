@@ -54,6 +54,7 @@ __all__ = [
     "open_data_dir",
     "require_data_dir",
     "parse_quota",
+    "permission_message",
     "print_chunk_problems",
     "print_document",
     "print_json",
@@ -180,10 +181,22 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
     except ConfigError as exc:  # found while starting services (a push key file, say)
         raise fail(f"configuration: {exc}", EXIT_USAGE) from None
     except PermissionError as exc:
-        raise fail(f"cannot open the data dir {settings.data_path}:"
-                   f" {server_run.os_problem(settings.data_path, exc)}") from None
+        raise fail(permission_message(settings.data_path, exc)) from None
     except (OSError, RuntimeError) as exc:
         raise fail(str(exc)) from None
+
+
+def permission_message(data_dir: Path, exc: PermissionError) -> str:
+    """Which path was refused: in the data dir, whose that is and how to run as them;
+    elsewhere (a backup DEST, a restore target), the path and whose directory it is in."""
+    data = data_dir.absolute()
+    path = Path(exc.filename).absolute() if isinstance(exc.filename, str) else data
+    if (path == data or data in path.parents) and os.path.isdir(data):
+        return f"cannot open the data dir {data_dir}: {server_run.os_problem(data_dir, exc)}"
+    place = next((p for p in path.parents if os.path.lexists(p)), path)
+    owner = server_run.others_owner(place)
+    whose = f" ({place} belongs to user {owner})" if owner else ""
+    return f"{exc.strerror or 'Permission denied'}: {path}{whose}"
 
 
 def print_json(rows: Any) -> None:

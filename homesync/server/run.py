@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from homesync.services.container import Services
 
 __all__ = ["StartError", "bind_listener", "not_a_data_dir", "open_data_dir", "os_problem",
-           "serve"]
+           "others_owner", "serve"]
 
 # Uploads in flight get this long to finish when the server is asked to stop.
 _GRACEFUL_SHUTDOWN_S = 30
@@ -89,20 +89,25 @@ def os_problem(data_dir: Path, exc: OSError) -> str:
     text = exc.strerror or str(exc)
     if isinstance(exc.filename, str) and Path(exc.filename) != data_dir:
         text += f" ({Path(exc.filename).name})"
-    if not isinstance(exc, PermissionError):
+    owner = others_owner(data_dir) if isinstance(exc, PermissionError) else None
+    if owner is None:
         return text
+    how = f" (sudo -u {owner} homesync ...)" if not owner.startswith("id ") else ""
+    return f"{text}; it belongs to user {owner}: run homesync as that user{how}"
+
+
+def others_owner(path: Path) -> str | None:
+    """The user ``path`` belongs to when that is not us (a name, else "id 1001"), or None."""
     try:
-        uid = data_dir.stat().st_uid
+        uid = path.stat().st_uid
     except OSError:
-        return text
+        return None
     if uid == os.geteuid():
-        return text
+        return None
     try:
-        name = pwd.getpwuid(uid).pw_name
+        return pwd.getpwuid(uid).pw_name
     except KeyError:
-        return f"{text}; it belongs to user id {uid}: run homesync as that user"
-    return (f"{text}; it belongs to user {name}: run homesync as that user"
-            f" (sudo -u {name} homesync ...)")
+        return f"id {uid}"
 
 
 def serve(settings: Settings) -> None:

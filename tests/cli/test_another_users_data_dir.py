@@ -67,3 +67,28 @@ def test_a_closed_data_dir_named_by_the_config(strangers_data_dir: Path, tmp_pat
     assert "Traceback" not in message
     assert f"the data dir {strangers_data_dir}: Permission denied" in message
     assert "it belongs to user nobody" in message
+
+
+@pytest.mark.parametrize("command", [["backup", "create"], ["backup", "restore"]])
+def test_a_place_of_another_user_outside_the_data_dir_is_named(cli: Cli, tmp_path: Path,
+                                                              command: list[str]) -> None:
+    """A DEST (or restore target) in another user's directory: the message names that path
+    and its owner, not the data dir (which is fine)."""
+    if os.geteuid() != 0 or not shutil.which("setpriv") \
+            or subprocess.run([*AS_A_STRANGER, "true"]).returncode != 0:
+        pytest.skip("needs root and setpriv to act as a stranger")
+    cli.add_user()
+    backup = tmp_path / "backup"
+    assert cli("backup", "create", str(backup)).exit_code == 0
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, NOBODY, NOBODY)
+    target = theirs / "new"
+    args = [str(target), "--data-dir", str(cli.data_dir)] if command[1] == "create" else \
+        [str(backup), "--data-dir", str(target)]
+    done = run_as_a_stranger(*command, *args)
+    assert done.returncode == 1, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "Errno" not in message and "Traceback" not in message
+    assert f"Permission denied: {target} ({theirs} belongs to user nobody)" in message
+    assert not target.exists()
