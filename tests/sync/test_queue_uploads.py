@@ -4,7 +4,7 @@ completes, whatever happens to the file afterwards, and not cancellable after th
 from __future__ import annotations
 
 from tests.helpers import API
-from tests.sync.helpers import change, pull, push, store
+from tests.sync.helpers import change, checksum, pull, push, store
 from tests.sync.test_queue import add, op, queued, sign_in_again
 from tests.uploads.flow import complete, file_entry, init, put_chunks
 
@@ -109,4 +109,37 @@ async def test_done_when_init_answers_deduplicated(client, make_user, sign_in):
     assert (listed["same"]["status"], listed["same"]["resultFileId"]) == ("done", laptops)
     assert (listed["copy"]["status"], listed["copy"]["resultFileId"]) == (
         "done", answers["b"]["fileId"])
+    assert (await sign_in_again(client, phone))[0] == 0
+
+
+async def test_done_when_sync_files_answers_that_the_content_is_there(client, make_user,
+                                                                       sign_in):
+    """``POST /sync/files`` of the operation's upload answered ``applied`` (the same content
+    at that place: another device stored it) or ``deduplicated`` (the account had it
+    elsewhere, a copy is made there): no upload comes, the answer settles it."""
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    there, elsewhere, edit = b"already at that place", b"stored in another folder", b"v2"
+    laptops = await store(client, laptop, there, name="1.jpg", folder="/p")
+    await store(client, laptop, elsewhere, name="old.jpg", folder="/archive")
+    doc = await store(client, laptop, b"v1", name="doc.txt", folder="/d")
+    await store(client, laptop, edit, name="doc.txt", folder="/d", file_id=doc)
+    token = (await pull(client, phone))["nextSyncToken"]
+    await add(client, phone, op("same", "upload", remotePath="/p/1.jpg"),
+              op("copy", "upload", remotePath="/P/2.jpg"),
+              op("edit", "upload", remotePath="/D/doc.txt", fileId=doc), token=token)
+    sent = await push(client, phone, token,
+                      change("upload", "a", name="1.jpg", folder="/p", size=len(there),
+                             checksum=checksum(there)),
+                      change("upload", "b", name="2.jpg", folder="/P", size=len(elsewhere),
+                             checksum=checksum(elsewhere)),
+                      change("upload", "c", fileId=doc, size=len(edit), checksum=checksum(edit)))
+    answers = {r["localId"]: r for r in sent["results"]}
+    assert [answers[k]["status"] for k in "abc"] == ["applied", "deduplicated", "applied"]
+    listed = await queued(client, phone)
+    assert (listed["same"]["status"], listed["same"]["resultFileId"]) == ("done", laptops)
+    assert (listed["copy"]["status"], listed["copy"]["resultFileId"]) == (
+        "done", answers["b"]["fileId"])
+    assert (listed["edit"]["status"], listed["edit"]["resultFileId"]) == ("done", doc)
     assert (await sign_in_again(client, phone))[0] == 0

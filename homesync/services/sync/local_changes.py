@@ -18,6 +18,7 @@ from homesync.models import Principal
 from homesync.services.sync.changes import Changes
 from homesync.services.sync.engine import SyncEngine
 from homesync.services.sync.notifier import ChangeNotifier
+from homesync.services.sync.queue_uploads import settle_answered_uploads
 from homesync.services.sync.types import Actor, ChangeResult, LocalChange
 from homesync.store.db import Database
 
@@ -51,6 +52,7 @@ class LocalChanges:
                       now=clock.now_ms())
         async with self._db.transaction() as tx:
             results = [await self._engine.apply(tx, actor, change) for change in local_changes]
+            await settle_answered_uploads(tx, actor, local_changes, results)
         # Changes in shared items are the owner's: their devices and every recipient wake.
         for tree_owner in {r.owner_id or principal.user_id for r in results
                            if r.status in ("applied", "deduplicated")}:

@@ -1,6 +1,8 @@
 """The offline queue's ``upload`` operations: done once an upload to ``remotePath`` completes.
 
-Settling them runs on every ``GET /queue``, ``POST /queue/add``, cancel and sign-in, so it
+An answer that the content is there already (``upload/init`` or ``POST /sync/files``
+answering ``applied`` or ``deduplicated`` for that place) settles them too: no upload will
+come. Settling them runs on every ``GET /queue``, ``POST /queue/add``, cancel and sign-in, so it
 is set-based: a few queries for all the device's waiting operations (the finished
 uploads, the open ones, where each distinct folder lands, and one query for the files
 the device stored there), not a few per operation.
@@ -12,12 +14,13 @@ from collections import defaultdict
 
 from homesync import clock
 from homesync.errors import HomesyncError
-from homesync.paths import name_key, place_key, split_path
+from homesync.paths import name_key, normalize_folder, normalize_name, place_key, split_path
 from homesync.services.sharing.access import is_reserved, resolve_folder
+from homesync.services.sync.types import Actor, ChangeResult, LocalChange
 from homesync.store import files, queue
-from homesync.store.db import Database, Row
+from homesync.store.db import Conn, Database, Row
 
-__all__ = ["op_place", "open_places", "settle_upload_ops"]
+__all__ = ["op_place", "open_places", "settle_answered_uploads", "settle_upload_ops"]
 
 Place = tuple[str, str]  # paths.place_key
 
@@ -101,3 +104,31 @@ async def _landing(db: Database, user_id: str, folder: str) -> tuple[str, str] |
         owner_id, folder = place.owner_id, place.path
     # "/Photos" is "/photos" when that exists.
     return owner_id, await files.canonical_folder(db.reader, owner_id, folder)
+
+
+async def settle_answered_uploads(tx: Conn, actor: Actor, changes: list[LocalChange],
+                                  results: list[ChangeResult]) -> None:
+    """The device's upload operations to where ``POST /sync/files`` answered ``applied``
+    (that content is there already) or ``deduplicated`` (made without an upload) are done
+    with that file: no upload to their ``remotePath`` will come to say so."""
+    answered: dict[Place, str] = {}
+    for change, result in zip(changes, results, strict=True):
+        if (change.action != "upload" or result.file_id is None
+                or result.status not in ("applied", "deduplicated")):
+            continue
+        if change.folder is not None and change.name is not None:
+            folder, name = normalize_folder(change.folder), normalize_name(change.name)
+        elif result.owner_id in (None, actor.user_id):  # a version by fileId: where it is
+            row = await files.get_file(tx, actor.user_id, result.file_id)
+            if row is None:
+                continue
+            folder, name = row["folder"], row["name"]
+        else:
+            continue  # a shared file by id: its path in the owner's tree is not the app's
+        answered[place_key(folder, name)] = result.file_id
+    if not answered:
+        return
+    done = [(op["op_id"], file_id) for op in await queue.pending_uploads(tx, actor.device_id)
+            if (file_id := answered.get(op_place(op))) is not None]
+    if done:
+        await queue.finish_uploads(tx, actor.device_id, done, actor.now)
