@@ -261,10 +261,17 @@ async def restore_group(tx: Conn, *, user_id: str, row: Row, folder: str, name: 
     """Bring the trashed ``row`` (and its group below it) back, ``row`` at ``folder``/``name``.
 
     The caller has checked that ``folder``/``name`` is free and that ``folder`` exists.
+    InvalidPath (nothing restored) when a folder would get a path no request can name.
     Returns the restored rows as they were in the trash.
     """
     members = await group_members(tx, user_id, row)
     old_path, new_path = join(row["folder"], row["name"]), join(folder, name)
+    # A name taken meanwhile makes "name (restored)" (of the entry or a folder on the way):
+    # paths grow. The caller's transaction undoes the folders it made for a refused one.
+    _check_restored_path(folder)
+    for member in members:
+        if member["kind"] == "folder":
+            _check_restored_path(new_path + join(member["folder"], member["name"])[len(old_path):])
     await _bump_all(tx, user_id=user_id, file_ids=[m["id"] for m in members], action="restore",
                     device_id=device_id, now=now)
     updates = []
@@ -282,6 +289,14 @@ async def restore_group(tx: Conn, *, user_id: str, row: Row, folder: str, name: 
         updates,
     )
     return members
+
+
+def _check_restored_path(path: str) -> None:
+    """InvalidPath if a folder restored to ``path`` could not be named by a request again."""
+    if len(path.encode()) > MAX_PATH_BYTES:
+        raise InvalidPath(f"Restored there, a folder's path would exceed {MAX_PATH_BYTES} bytes")
+    if path.count("/") > MAX_DEPTH:
+        raise InvalidPath(f"Restored there, folders would be more than {MAX_DEPTH} levels deep")
 
 
 async def purge_group(tx: Conn, *, user_id: str, row: Row, now: int) -> int:

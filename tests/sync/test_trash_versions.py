@@ -284,3 +284,38 @@ async def test_trash_pages_by_cursor(client, make_user, sign_in):
     for bad in ({"cursor": "nope"}, {"cursor": cursor, "offset": 2}):
         r = await client.get(f"{API}/trash", params=bad, headers=phone.auth)
         assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR", r.text
+
+
+async def test_trash_restore_never_makes_a_path_the_api_refuses(client, make_user, sign_in):
+    """A taken name restores as ``name (restored)``: 11 bytes more on a folder just under
+    the 4096-byte limit (the entry itself, or a folder on the way) made folders no request
+    could name again. Such a restore is INVALID_PATH now, as a mkdir or move making that
+    path is, and changes nothing. A name stays within 255 bytes (its stem is shortened)."""
+    await make_user()
+    phone = await sign_in()
+    below = "/" + "/".join(["d" * 200] * 20) + "/" + "e" * 65  # 4086 bytes
+    await store(client, phone, b"deep", name="x.txt", folder="/big" + below)
+    big = (await push(client, phone, None, change("mkdir", folder="/big")))["results"][0]
+    notes = await store(client, phone, b"notes", name="n.txt", folder="/docs" + below)
+    docs = (await push(client, phone, None, change("mkdir", folder="/docs")))["results"][0]
+    long_name = "n" * 251 + ".txt"
+    named = await store(client, phone, b"long name", name=long_name, folder="/")
+    token = (await pull(client, phone))["nextSyncToken"]
+    await push(client, phone, token, change("delete", "a", fileId=big["fileId"]),
+               change("delete", "b", fileId=notes), change("delete", "c", fileId=docs["fileId"]),
+               change("delete", "d", fileId=named))
+    for name in ("big", "docs", long_name):  # names taken meanwhile
+        await store(client, phone, b"in the way", name=name, folder="/")
+    before = await pull(client, phone)
+    for file_id in (big["fileId"], notes):
+        r = await client.post(f"{API}/trash/{file_id}/restore", headers=phone.auth)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == "INVALID_PATH"
+    assert not (await pull(client, phone, before["nextSyncToken"]))["hasChanges"]
+    r = await client.get(f"{API}/trash", headers=phone.auth)
+    assert {i["id"] for i in r.json()["data"]["items"]} == {big["fileId"], notes,
+                                                            docs["fileId"], named}
+    r = await client.post(f"{API}/trash/{named}/restore", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    restored = r.json()["data"]["file"]["name"]
+    assert restored.endswith(" (restored).txt") and len(restored.encode()) == 255
