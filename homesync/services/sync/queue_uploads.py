@@ -17,6 +17,7 @@ from homesync.errors import HomesyncError
 from homesync.paths import name_key, normalize_folder, normalize_name, place_key, split_path
 from homesync.services.sharing.access import is_reserved, resolve_folder
 from homesync.services.sync.types import Actor, ChangeResult, LocalChange
+from homesync.services.uploads.queued import finish_queued_uploads
 from homesync.store import files, queue
 from homesync.store.db import Conn, Database, Row
 
@@ -126,9 +127,4 @@ async def settle_answered_uploads(tx: Conn, actor: Actor, changes: list[LocalCha
         else:
             continue  # a shared file by id: its path in the owner's tree is not the app's
         answered[place_key(folder, name)] = result.file_id
-    if not answered:
-        return
-    done = [(op["op_id"], file_id) for op in await queue.pending_uploads(tx, actor.device_id)
-            if (file_id := answered.get(op_place(op))) is not None]
-    if done:
-        await queue.finish_uploads(tx, actor.device_id, done, actor.now)
+    await finish_queued_uploads(tx, actor.device_id, answered, actor.now)

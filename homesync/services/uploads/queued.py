@@ -13,7 +13,7 @@ from homesync.services.uploads.types import FileRequest, InitEntry
 from homesync.store import queue
 from homesync.store.db import Conn
 
-__all__ = ["settle_queued_uploads"]
+__all__ = ["finish_queued_uploads", "settle_queued_uploads"]
 
 
 async def settle_queued_uploads(
@@ -25,7 +25,14 @@ async def settle_queued_uploads(
     there already), and they would stay pending, and counted as pending, for ever."""
     answered = {place_key(req.folder, req.name): entry.file_id
                 for (req, _, _), entry in zip(planned, entries, strict=True)
-                if entry.status == "deduplicated"}
+                if entry.status == "deduplicated" and entry.file_id is not None}
+    await finish_queued_uploads(tx, device_id, answered, now)
+
+
+async def finish_queued_uploads(tx: Conn, device_id: str, answered: dict[tuple[str, str], str],
+                                now: int) -> None:
+    """The device's pending upload operations to a place of ``answered`` (its
+    :func:`~homesync.paths.place_key` → the file there) are done with that file."""
     if not answered:
         return
     done = [(op["op_id"], file_id) for op in await queue.pending_uploads(tx, device_id)
