@@ -205,3 +205,34 @@ async def test_bob_is_pushed_when_alice_shares_a_photo_and_can_download_it(
         r = await http.get(f"{API}/files/{file_id}/content", headers=auth(bob))
         assert r.status_code == 404
 
+
+
+async def test_a_logged_out_device_is_pushed_nothing_more(
+    server: ServerProcess, endpoint: Receiver,
+) -> None:
+    server.start()
+    async with httpx.AsyncClient(base_url=server.base, timeout=10) as http:
+
+        async def register_push(device: dict[str, Any], client_id: str) -> None:
+            r = await http.post(f"{API}/notifications/register", headers=auth(device), json={
+                "deviceId": client_id, "pushToken": f"{endpoint.url}/up/{client_id}",
+                "platform": "android"})
+            assert r.status_code == 200, r.text
+
+        phone = await sign_in(http, "phone-c", "Pixel 7")
+        await register_push(phone, "phone-c")
+        tablet = await sign_in(http, "tablet-c", "Galaxy Tab")
+        assert (await next_push(endpoint)).path == "/up/phone-c"  # the tablet's sign-in
+        await register_push(tablet, "tablet-c")
+        r = await http.post(f"{API}/auth/logout", headers=auth(tablet))
+        assert r.status_code == 200, r.text
+
+        laptop = await sign_in(http, "laptop-c", "ThinkPad")  # security: every other device
+        push = await next_push(endpoint)
+        assert push.path == "/up/phone-c"
+        assert push.json()["data"] == {"deviceId": laptop["device"]["id"], "kind": "new_device"}
+        # The fan-out made every delivery of that notification at once: none is the tablet's.
+        rows = await until_outbox(server, lambda rows: len(rows) == 2 and all(
+            r["status"] == "delivered" for r in rows))
+        assert {r["device_id"] for r in rows} == {phone["device"]["id"]}
+        assert [r.path for r in endpoint.requests] == ["/up/phone-c", "/up/phone-c"]
