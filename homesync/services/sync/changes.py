@@ -156,8 +156,11 @@ class Changes:
                                                    last_sync, pos)
                     first = False
                 shared_head = pos["shared_head"]
+                # Where this paged delta started: the token's own start while its base
+                # holds, else the base it falls back to (see tokens).
+                started = since if base == seq else base
                 page = await self._page(user_id, base, page_size, folders, pos["head"],
-                                        principal.device_id, since=since if base == seq else None)
+                                        principal.device_id, since=started)
                 if shared_pos > shared_head or reset:
                     shared_pos = 0  # a feed this database never had: list shared items anew
                 shared = await self._shared.delta(
@@ -197,7 +200,7 @@ class Changes:
             # In the middle of a paged delta, the token keeps where it started (tokens).
             next_token=self._tokens.encode(
                 user_id, page.next_seq, shared.next_pos,
-                since=(since if base == seq else base) if page.has_more else None),
+                since=started if page.has_more else None),
             conflicts=await self._conflicts.open_for(user_id) if pos["open_conflicts"] else [],
             reset=reset,
         )
