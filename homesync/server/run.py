@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from homesync.config import ConfigError, Settings
 from homesync.exit_codes import EXIT_CONFLICT, EXIT_ERROR, EXIT_USAGE
 from homesync.server.first_admin import announce_first_admin
-from homesync.store.server_lock import DataDirInUse, hold_server_lock
+from homesync.store.keys import SECRET_FILE
+from homesync.store.server_lock import LOCK_FILE, DataDirInUse, hold_server_lock
 
 if TYPE_CHECKING:
     from homesync.services.container import Services
@@ -61,12 +62,6 @@ def open_data_dir(settings: Settings) -> None:
         raise StartError(problem)
 
 
-# Any of these says a directory is homesync's: its database, the config `init` writes, the
-# key, the lock of a first start that failed (a taken port), a restore under way.
-_DATA_DIR_MARKS = ("homesync.sqlite3", "homesync.toml", "server.key", "server.lock",
-                   ".restore-in-progress")
-
-
 def not_a_data_dir(path: Path) -> str | None:
     """Why the existing directory ``path`` must not become a data dir, or None.
 
@@ -75,7 +70,13 @@ def not_a_data_dir(path: Path) -> str | None:
     empty one is fine (systemd's StateDirectory=, a new volume), and so is a mount
     point's own lost+found.
     """
-    if any((path / mark).exists() for mark in _DATA_DIR_MARKS):
+    # Loaded here, as the services are (see _run): only two names are needed of it.
+    from homesync.services.maintenance.restore import LIVE_DB, RESTORE_MARKER
+
+    # Any of these says a directory is homesync's: its database, the config `init` writes,
+    # the key, the lock of a first start that failed (a taken port), a restore under way.
+    marks = (LIVE_DB, "homesync.toml", SECRET_FILE, LOCK_FILE, RESTORE_MARKER)
+    if any((path / mark).exists() for mark in marks):
         return None
     if any(entry.name != "lost+found" for entry in path.iterdir()):
         return (f"{path} is not a homesync data dir (it holds other files and no"
