@@ -20,6 +20,7 @@ __all__ = [
     "is_under",
     "join",
     "name_key",
+    "nameable",
     "normalize_folder",
     "normalize_name",
     "place_key",
@@ -50,6 +51,13 @@ def _check_segment(segment: str, what: str) -> str:
     if len(segment.encode("utf-8")) > MAX_NAME_BYTES:
         raise InvalidPath(f"{what}: a name may be at most {MAX_NAME_BYTES} bytes")
     return segment
+
+
+def nameable(text: str, stand_in: str) -> str:
+    """``text`` with ``stand_in`` for each character a name may not hold (slashes,
+    backslashes, control and other non-printing characters), to make one from it."""
+    return "".join(stand_in if ch in "/\\" or unicodedata.category(ch).startswith("C") else ch
+                   for ch in text)
 
 
 def normalize_name(name: str) -> str:

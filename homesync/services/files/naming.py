@@ -8,12 +8,11 @@ is shortened instead.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from homesync.errors import NameConflict
-from homesync.paths import MAX_NAME_BYTES, normalize_name
+from homesync.paths import MAX_NAME_BYTES, nameable, normalize_name
 from homesync.store import files
 from homesync.store.db import Conn, Row
 
@@ -33,9 +32,7 @@ def split_extension(name: str) -> tuple[str, str]:
 
 def _clean_label(text: str) -> str:
     """A device name made safe inside a file name (no slashes or control characters)."""
-    kept = "".join("-" if ch in "/\\" or unicodedata.category(ch).startswith("C") else ch
-                   for ch in text)
-    return " ".join(kept.split())[:_MAX_DEVICE_NAME] or "device"
+    return " ".join(nameable(text, "-").split())[:_MAX_DEVICE_NAME] or "device"
 
 
 def _fit(stem: str, suffix: str) -> str:

@@ -21,13 +21,12 @@ The rule (README "Sharing"):
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 
 import msgspec
 
 from homesync.errors import InvalidPath
-from homesync.paths import MAX_NAME_BYTES, SHARED_WITH_ME, is_under, join, normalize_name
+from homesync.paths import MAX_NAME_BYTES, SHARED_WITH_ME, is_under, join, nameable, normalize_name
 from homesync.store.db import Row
 
 __all__ = ["SHARED_FOLDER", "SharedRoot", "locate", "shared_roots"]
@@ -59,8 +58,7 @@ def _owner_folder(name: str, email: str) -> str:
     except InvalidPath:
         pass
     # An email may hold what a name may not ("\\", control characters): "_" for those.
-    usable = "".join("_" if ch in "/\\" or unicodedata.category(ch).startswith("C") else ch
-                     for ch in email)
+    usable = nameable(email, "_")
     return join(SHARED_FOLDER, normalize_name(
         usable.encode()[:MAX_NAME_BYTES].decode("utf-8", errors="ignore")))
 
