@@ -133,10 +133,11 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
+            exited = self.proc.poll() is not None  # before reading: its last words are in
             with open(log_path, "rb") as fh:
                 fh.seek(start_at)
                 output = fh.read()
-            if self.proc.poll() is not None:
+            if exited:
                 if b"Address already in use" in output:
                     raise PortTaken(self.port)
                 raise RuntimeError(f"server exited with {self.proc.returncode}: "

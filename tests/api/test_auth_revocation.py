@@ -151,7 +151,7 @@ async def _sign_in_racing(services: Any, monkeypatch: Any, meanwhile: Any) -> An
         answer = asyncio.ensure_future(client.post(f"{API}/auth/register", json={
             "email": "alice@example.com", "password": PASSWORD,
             "deviceInfo": device_info("phone")}))
-        await verified.wait()
+        await asyncio.wait_for(verified.wait(), 10)  # fails, not hangs, if never reached
         frozen.advance(1)
         monkeypatch.setattr(services.passwords, "verify", real_verify)
         await meanwhile()

@@ -365,9 +365,8 @@ async def test_no_change_makes_a_folder_path_the_api_refuses(client, make_user, 
                      change("mkdir", "level", folder=levels, name="l65"),
                      change("move", "moved", fileId=top["fileId"], folder=deep),
                      change("move", "lower", fileId=top["fileId"], folder=levels))
-    for result in out["results"]:
-        assert result["status"] == "rejected", result
-        assert result["error"]["code"] == "INVALID_PATH"
+    assert [(r["status"], r["error"]["code"]) for r in out["results"]] == [
+        ("rejected", "INVALID_PATH")] * 4, out
     after = await pull(client, phone, before["nextSyncToken"])
     assert not after["hasChanges"]
     r = await client.get(f"{API}/files/{kept}", headers=phone.auth)

@@ -128,18 +128,25 @@ async def test_done_when_sync_files_answers_that_the_content_is_there(client, ma
     token = (await pull(client, phone))["nextSyncToken"]
     await add(client, phone, op("same", "upload", remotePath="/p/1.jpg"),
               op("copy", "upload", remotePath="/P/2.jpg"),
-              op("edit", "upload", remotePath="/D/doc.txt", fileId=doc), token=token)
+              op("edit", "upload", remotePath="/D/doc.txt", fileId=doc),
+              # Not settled: new content (its bytes must still come), and nothing sent.
+              op("fresh", "upload", remotePath="/q/new.jpg"),
+              op("other", "upload", remotePath="/p/other.jpg"), token=token)
     sent = await push(client, phone, token,
                       change("upload", "a", name="1.jpg", folder="/p", size=len(there),
                              checksum=checksum(there)),
                       change("upload", "b", name="2.jpg", folder="/P", size=len(elsewhere),
                              checksum=checksum(elsewhere)),
-                      change("upload", "c", fileId=doc, size=len(edit), checksum=checksum(edit)))
+                      change("upload", "c", fileId=doc, size=len(edit), checksum=checksum(edit)),
+                      change("upload", "d", name="new.jpg", folder="/q", size=3,
+                             checksum=checksum(b"new")))
     answers = {r["localId"]: r for r in sent["results"]}
-    assert [answers[k]["status"] for k in "abc"] == ["applied", "deduplicated", "applied"]
+    assert [answers[k]["status"] for k in "abcd"] == ["applied", "deduplicated", "applied",
+                                                      "upload_required"]
     listed = await queued(client, phone)
     assert (listed["same"]["status"], listed["same"]["resultFileId"]) == ("done", laptops)
     assert (listed["copy"]["status"], listed["copy"]["resultFileId"]) == (
         "done", answers["b"]["fileId"])
     assert (listed["edit"]["status"], listed["edit"]["resultFileId"]) == ("done", doc)
-    assert (await sign_in_again(client, phone))[0] == 0
+    assert (listed["fresh"]["status"], listed["other"]["status"]) == ("pending", "pending")
+    assert (await sign_in_again(client, phone))[0] == 2
