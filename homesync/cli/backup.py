@@ -162,7 +162,8 @@ def verify(
         "--subset", help="With --read-data: a percentage (10%) or a slice (2/7) of the chunks.",
         show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(
-        "--seed", help="Seed for a --subset percentage, to repeat a run.", show_default=False)] = None,
+        "--seed", help="With a --subset percentage: the seed that picks the sample, to repeat a run.",
+        show_default=False)] = None,
     as_json: DocumentJsonOpt = False,
     data_dir: UnusedDataDirOpt = None,
     config: UnusedConfigOpt = None,
@@ -174,6 +175,11 @@ def verify(
         chosen = parse_subset(subset, seed) if subset is not None else None
     except ValueError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
+    # A seed only picks a percentage's sample: refused rather than silently unused, so
+    # no one believes a run repeatable (or different) when the seed changed nothing.
+    if seed is not None and (chosen is None or chosen.percent is None):
+        raise fail("--seed needs --subset with a percentage (--read-data --subset 10%)",
+                   EXIT_USAGE)
     report: VerifyReport = _run(as_json, (VerifyError, OSError, sqlite3.Error), lambda progress: verify_backup(
         dest, snapshot=snapshot, read_data=read_data, subset=chosen, progress=progress))
     if as_json:
