@@ -3,7 +3,9 @@ store as they arrive, and counted only once durable (see :mod:`.service`)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterable
+from typing import Protocol
 
 from homesync import clock
 from homesync.errors import (
@@ -21,6 +23,7 @@ from homesync.services.uploads.digest import RunningDigests
 from homesync.services.uploads.init import normalize_checksum
 from homesync.services.uploads.limits import ChunkSlots
 from homesync.services.uploads.quota import Quota
+from homesync.services.uploads.resent import completed_chunk_digest
 from homesync.services.uploads.types import ChunkReceipt, ChunkTarget
 from homesync.services.uploads.urls import ChunkUrlSigner
 from homesync.store import chunk_index, uploads
@@ -50,7 +53,8 @@ class ChunkReceiver:
         The chunk is named by ``index``, or by ``byte_range`` (first, last inclusive, total
         size or None, from a ``Content-Range``) which must cover exactly one chunk.
         404 for someone else's upload (or none), 401 for a bad signature, 410 when expired,
-        409 when the upload has ended, 400 for an index or range outside the upload.
+        409 when the upload was cancelled, 400 for an index or range outside the upload.
+        A completed upload is a target too: a chunk sent again is compared, not stored.
         """
         # Server ids are short ASCII; anything else cannot name an upload.
         # A lookup by primary key on every chunk PUT: inline (see store.connections).
@@ -68,7 +72,8 @@ class ChunkReceiver:
                 raise Unauthorized("The device of this upload was removed")
         else:
             raise Unauthorized("Use Authorization: Bearer <accessToken> or a signed chunk URL")
-        check_open(row, clock.now_ms())
+        if row["status"] != "completed":
+            check_open(row, clock.now_ms())
         chunk_size, size = row["chunk_size"], row["size"]
         if byte_range is not None:
             index = byte_range[0] // chunk_size
@@ -82,7 +87,8 @@ class ChunkReceiver:
                                       expectedStart=start, expectedEnd=start + length - 1)
         return ChunkTarget(upload_id=upload_id, user_id=row["user_id"],
                            device_id=row["device_id"], index=idx, start=start, length=length,
-                           replaceable=bool(row["checksum_failed"]))
+                           replaceable=bool(row["checksum_failed"]),
+                           completed=row["status"] == "completed")
 
     async def receive_chunk(self, target: ChunkTarget, body: AsyncIterable[bytes], *,
                             checksum: str | None = None) -> ChunkReceipt:
@@ -91,9 +97,13 @@ class ChunkReceiver:
         The body is hashed and written as it arrives and cut off (413) the moment it passes
         the chunk's length; short bodies (400), a wrong ``checksum`` (422) and different
         bytes for an index that already has a chunk (409) are refused and not counted.
+        To a completed upload the body is only hashed (see :meth:`_resent_after_complete`).
         """
         expected = normalize_checksum(checksum)[7:] if checksum else None
         with self.slots.hold(target.device_id):
+            if target.completed:
+                digest = await _take(target, body, _HashOnly(), expected)
+                return await self._resent_after_complete(target, digest)
             return await self._receive(target, body, expected)
 
     async def _receive(self, target: ChunkTarget, body: AsyncIterable[bytes],
@@ -101,22 +111,12 @@ class ChunkReceiver:
         await self._quota.check_disk(target.length)
         writer = self._chunks.writer()
         try:
-            async for piece in body:
-                if writer.size + len(piece) > target.length:
-                    raise PayloadTooLarge(f"Chunk {target.index} has {target.length} bytes",
-                                          expected=target.length)
-                if piece:
-                    await writer.write(piece)
-            if writer.size != target.length:
-                raise ChunkSizeMismatch(
-                    f"Chunk {target.index} must have {target.length} bytes, got {writer.size}",
-                    expected=target.length, received=writer.size)
-            digest = writer.hexdigest()
-            if expected is not None and digest != expected:
-                raise ChecksumMismatch("X-Chunk-Checksum does not match the chunk's bytes",
-                                       expected=f"sha256:{expected}", actual=f"sha256:{digest}")
+            digest = await _take(target, body, writer, expected)
             await writer.commit()
-            receipt = await self._record(target, digest)
+            try:
+                receipt = await self._record(target, digest)
+            except _CompletedMeanwhile:  # a retry that lost the race to complete
+                return await self._resent_after_complete(target, digest)
             self._digests.chunk_stored(target.upload_id)  # hashes the file as it arrives
             return receipt
         finally:
@@ -142,13 +142,82 @@ class ChunkReceiver:
             if counted is None:
                 row = await uploads.get(tx, target.upload_id)
                 assert row is not None
-                check_open(row, now)  # completed, cancelled or expired meanwhile
+                if row["status"] == "completed":
+                    raise _CompletedMeanwhile()  # rolls back the row put_chunk added
+                check_open(row, now)  # cancelled or expired meanwhile
                 raise Conflict(f"Chunk {target.index} was already received with other bytes",
                                index=target.index)
         return ChunkReceipt(upload_id=target.upload_id, index=target.index,
                             bytes_received=target.length,
                             completed_chunks=counted["received_chunks"],
                             total_chunks=counted["total_chunks"], status=counted["status"])
+
+
+    async def _resent_after_complete(self, target: ChunkTarget, digest: str) -> ChunkReceipt:
+        """A chunk of a completed upload sent again (a background uploader's retry whose
+        answer was lost): the usual answer when it holds the bytes the upload had at that
+        index, and nothing changes; 409 when its bytes differ (or can no longer be told)."""
+        row = await uploads.get(self._db.reader, target.upload_id)
+        if row is None:  # forgotten since (gc): as for any unknown upload
+            raise NotFound("No such upload")
+        held = await completed_chunk_digest(self._db.reader, self._chunks, row,
+                                            start=target.start, length=target.length)
+        if held is None:
+            raise Conflict("This upload is already completed", fileId=row["file_id"])
+        if held != digest:
+            raise Conflict(f"This upload is already completed, and these bytes differ from"
+                           f" its chunk {target.index}", fileId=row["file_id"], index=target.index)
+        return ChunkReceipt(upload_id=target.upload_id, index=target.index,
+                            bytes_received=target.length, completed_chunks=row["total_chunks"],
+                            total_chunks=row["total_chunks"], status=row["status"])
+
+
+class _CompletedMeanwhile(Exception):
+    """The upload was completed while the chunk arrived: judged as sent after it."""
+
+
+class _Sink(Protocol):
+    size: int
+
+    async def write(self, data: bytes) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+class _HashOnly:
+    """A sink that hashes and keeps nothing: a completed upload stores no more chunks."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    async def write(self, data: bytes) -> None:
+        self._hash.update(data)
+        self.size += len(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+async def _take(target: ChunkTarget, body: AsyncIterable[bytes], sink: _Sink,
+                expected: str | None) -> str:
+    """Stream ``body`` into ``sink``, cut off (413) the moment it passes the chunk's
+    length; 400 when short, 422 when not the ``expected`` sha256. The body's sha256."""
+    async for piece in body:
+        if sink.size + len(piece) > target.length:
+            raise PayloadTooLarge(f"Chunk {target.index} has {target.length} bytes",
+                                  expected=target.length)
+        if piece:
+            await sink.write(piece)
+    if sink.size != target.length:
+        raise ChunkSizeMismatch(
+            f"Chunk {target.index} must have {target.length} bytes, got {sink.size}",
+            expected=target.length, received=sink.size)
+    digest = sink.hexdigest()
+    if expected is not None and digest != expected:
+        raise ChecksumMismatch("X-Chunk-Checksum does not match the chunk's bytes",
+                               expected=f"sha256:{expected}", actual=f"sha256:{digest}")
+    return digest
 
 
 def check_open(row: Row, now: int) -> None:

@@ -144,7 +144,8 @@ class InitResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ChunkTarget(msgspec.Struct, frozen=True, kw_only=True):
-    """A chunk a PUT may write: authorised, in range, upload open. ``length`` bytes expected."""
+    """A chunk a PUT may write: authorised, in range, upload open (or ``completed``: then
+    the chunk is only compared with what the upload had). ``length`` bytes expected."""
 
     upload_id: str
     user_id: str
@@ -153,6 +154,7 @@ class ChunkTarget(msgspec.Struct, frozen=True, kw_only=True):
     start: int
     length: int
     replaceable: bool  # a differing re-send may replace the stored chunk
+    completed: bool = False  # a re-send after complete: compared, never stored
 
 
 class ChunkReceipt(msgspec.Struct, frozen=True, kw_only=True):
