@@ -240,7 +240,8 @@ def test_an_empty_listen_address_is_refused_from_every_source() -> None:
     [
         ('[auth]\nacess_token_ttl = "1h"\n',
          "unknown option auth.acess_token_ttl (did you mean auth.access_token_ttl?)"),
-        ("[bogus]\nx = 1\n", "unknown option bogus"),
+        ("[bogus]\nx = 1\n", "unknown section [bogus]"),
+        ("[sever]\nport = 8080\n", "unknown section [sever] (did you mean [server]?)"),
         ("colour = 1\n", "unknown option colour"),
         ("server = 5\n", "server must be a table ([server])"),
     ],

@@ -118,6 +118,9 @@ def _check_known(data: Mapping[str, Any], source: str) -> None:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{source}: {key} must be a table ([{key}])")
             names = [f"{key}.{option}" for option in value]
+        elif isinstance(value, Mapping) and key not in _options():
+            # A table is a section: a misspelt [sever] is one name to fix, not an option.
+            raise ConfigError(f"{source}: unknown section [{key}]{_did_you_mean_section(key)}")
         else:
             names = [key]
         for name in names:
@@ -128,6 +131,11 @@ def _check_known(data: Mapping[str, Any], source: str) -> None:
 def _did_you_mean(name: str) -> str:
     close = difflib.get_close_matches(name, _options(), n=1)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _did_you_mean_section(name: str) -> str:
+    close = difflib.get_close_matches(name, _SECTIONS, n=1)
+    return f" (did you mean [{close[0]}]?)" if close else ""
 
 
 def _env_values(environ: Mapping[str, str]) -> list[tuple[str, Any]]:

@@ -87,6 +87,14 @@ def test_bad_configuration_exits_2_naming_option_and_source(cli: Cli, tmp_path: 
     assert "HOMESYNC_AUTH_TOKEN_TTL: no such option" in result.stderr
 
 
+def test_a_misspelt_section_suggests_the_section(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "homesync.toml"
+    config.write_text("[sever]\nport = 8080\n")
+    result = cli("serve", "--config", str(config))
+    assert result.exit_code == 2, result.output
+    assert f"{config}: unknown section [sever] (did you mean [server]?)" in result.stderr
+
+
 def test_missing_config_file(cli: Cli, tmp_path: Path) -> None:
     result = cli("serve", "--config", str(tmp_path / "nope.toml"))
     assert result.exit_code == 2
