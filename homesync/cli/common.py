@@ -136,6 +136,8 @@ def require_data_dir(settings: Settings) -> None:
     (made by ``init --config F``, or by systemd for the service), and so is one with
     homesync's database or the config ``init`` writes."""
     path = settings.data_path
+    if problem := server_run.not_a_directory(path):
+        raise fail(problem)
     if not path.is_dir():
         raise fail(f"no data dir at {path}")
     try:

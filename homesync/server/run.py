@@ -26,8 +26,8 @@ from homesync.store.server_lock import LOCK_FILE, DataDirInUse, hold_server_lock
 if TYPE_CHECKING:
     from homesync.services.container import Services
 
-__all__ = ["StartError", "bind_listener", "not_a_data_dir", "open_data_dir", "os_problem",
-           "others_owner", "serve"]
+__all__ = ["StartError", "bind_listener", "not_a_data_dir", "not_a_directory", "open_data_dir",
+           "os_problem", "others_owner", "serve"]
 
 # Uploads in flight get this long to finish when the server is asked to stop.
 _GRACEFUL_SHUTDOWN_S = 30
@@ -48,8 +48,8 @@ def open_data_dir(settings: Settings) -> None:
     An existing directory holding other things is refused, not filled (see not_a_data_dir).
     """
     path = settings.data_path
-    if path.exists() and not path.is_dir():
-        raise StartError(f"cannot use {path} as the data dir: it is a file, not a directory")
+    if problem := not_a_directory(path):
+        raise StartError(problem)
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
@@ -60,6 +60,20 @@ def open_data_dir(settings: Settings) -> None:
         raise StartError(f"cannot read the data dir {path}: {os_problem(path, exc)}") from None
     if problem:
         raise StartError(problem)
+
+
+def not_a_directory(path: Path) -> str | None:
+    """Why ``path`` cannot be (or become) a directory, or None: it, or a directory above
+    it, is a file, or a symbolic link to nothing (a data dir on a disk not mounted).
+    mkdir would only say "File exists" or "Not a directory"."""
+    for place in reversed((path, *path.parents)):  # the outermost is what is in the way
+        if os.path.lexists(place) and not place.is_dir():
+            what = "it" if place == path else str(place)
+            if not place.exists():
+                return (f"cannot use {path} as the data dir: {what} is a symbolic link to "
+                        f"{os.readlink(place)}, which does not exist")
+            return f"cannot use {path} as the data dir: {what} is a file, not a directory"
+    return None
 
 
 def not_a_data_dir(path: Path) -> str | None:

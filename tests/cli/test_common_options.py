@@ -117,3 +117,43 @@ def test_a_mount_point_or_a_failed_first_start_is_still_a_data_dir(cli: Cli,
     failed.mkdir()
     (failed / "server.lock").write_text("")
     assert cli("status", "--data-dir", str(failed), data_dir=False).exit_code == 0
+
+
+# Relative, as typed: mkdir said only "File exists" (a symbolic link to a disk not mounted)
+# or "Not a directory", and the looking commands "no data dir".
+NOT_A_DIRECTORY = {
+    "notes.txt": "cannot use notes.txt as the data dir: it is a file, not a directory",
+    "notes.txt/data": "cannot use notes.txt/data as the data dir: notes.txt is a file, "
+                      "not a directory",
+    "unmounted": "cannot use unmounted as the data dir: it is a symbolic link to "
+                 "/nonexistent/disk/homesync, which does not exist",
+}
+
+
+@pytest.fixture
+def not_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "unmounted").symlink_to("/nonexistent/disk/homesync")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("data_dir", NOT_A_DIRECTORY)
+@pytest.mark.parametrize("command", [["user", "add", "alice@example.com", "--password-stdin"],
+                                     ["init"], ["status"], ["user", "list"]])
+def test_a_data_dir_that_is_not_a_directory_is_named_so(
+        cli: Cli, not_directories: Path, data_dir: str, command: list[str]) -> None:
+    result = cli(*command, "--data-dir", data_dir, data_dir=False, input=PASSWORD + "\n")
+    assert result.exit_code == 1, result.output
+    assert NOT_A_DIRECTORY[data_dir] in result.stderr.replace("\n", "")
+    assert (not_directories / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("data_dir", NOT_A_DIRECTORY)
+def test_serve_on_a_data_dir_that_is_not_a_directory(not_directories: Path,
+                                                     data_dir: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "homesync", "serve", "--data-dir", data_dir,
+                           "--port", "0"], capture_output=True, text=True, timeout=60,
+                          cwd=not_directories, env={**os.environ, **FAST_ENV, "COLUMNS": "200"})
+    assert done.returncode == 1, done.stderr
+    assert NOT_A_DIRECTORY[data_dir] in done.stderr
