@@ -7,6 +7,7 @@ from homesync.store.db import Conn, Reads, Row, execute, fetchall, fetchone
 
 __all__ = [
     "OPEN_STATUSES",
+    "advance_base",
     "count_open_for_device",
     "count_open_sessions_for_device",
     "count_received",
@@ -227,6 +228,16 @@ async def forget_chunks(tx: Conn, upload_id: str, indexes: list[int]) -> None:
         " received_bytes = (SELECT coalesce(sum(size), 0) FROM upload_chunks WHERE upload_id = ?)"
         " WHERE id = ?",
         (upload_id, upload_id, upload_id),
+    )
+
+
+async def advance_base(tx: Conn, upload_id: str, base_seq: int) -> None:
+    """A resumed upload's later syncToken position: kept when newer than its base (or
+    when it had none), so complete judges other devices' changes from the token the
+    device sent last; an older position never replaces a newer one."""
+    await execute(
+        tx, "UPDATE uploads SET base_seq = max(coalesce(base_seq, ?2), ?2) WHERE id = ?1",
+        (upload_id, base_seq),
     )
 
 

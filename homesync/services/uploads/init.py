@@ -302,6 +302,11 @@ class UploadPlanner:
         if kind == "resume":
             assert found is not None
             await uploads.touch(tx, found["id"], now, expires_at)
+            # A newer syncToken (the device synced since, and saw what it saw) judges the
+            # upload's complete from now on; an older one, or none, never lowers its base.
+            later = req.base_seq if found["owner_id"] is None else req.shared_base_seq
+            if later is not None:
+                await uploads.advance_base(tx, found["id"], later)
             return InitEntry(local_id=req.local_id, status="upload", upload_id=found["id"])
         chunk_size = self.chunk_size_for(options.chunk_size, req.size)
         upload_id = new_id("upload")
