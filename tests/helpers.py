@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,73 +77,152 @@ def device_from(body: dict[str, Any], email: str, client_id: str) -> Device:
 
 
 def free_port() -> int:
+    """A port free on 127.0.0.1 just now. Anything may take it before it is used: whatever
+    listens on it later must cope (:class:`ServerProcess`, :func:`port_attempts`)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
+IN_USE = "Address already in use"  # strerror(EADDRINUSE), as homesync and nginx report it
+
+
 class PortTaken(RuntimeError):
-    """The server could not listen: another process took its port first."""
+    """Something could not listen: another process took its port first."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"127.0.0.1:{port} was taken by another process")
+        self.port = port
+
+
+def port_taken(output: str, port: int) -> bool:
+    """Whether ``output`` (a log, an error) says listening on ``port`` failed because the
+    port is in use: only then may another port be tried."""
+    return re.search(rf"127\.0\.0\.1:{port}\b.*{IN_USE}", output) is not None
+
+
+class PortAttempt:
+    """One try at listening on fresh free ports: see :func:`port_attempts`."""
+
+    def __init__(self, count: int, last: bool) -> None:
+        self.ports = tuple(free_port() for _ in range(count))
+        self.last = last
+        self.succeeded = False
+
+    def __enter__(self) -> tuple[int, ...]:
+        return self.ports
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> bool:
+        if exc is None:
+            self.succeeded = True
+            return False
+        # Swallowed (so the next attempt runs) only when provably "one of these is in use".
+        taken = isinstance(exc, PortTaken) and exc.port in self.ports or \
+            any(port_taken(str(exc), port) for port in self.ports)
+        return taken and not self.last
+
+
+def port_attempts(count: int = 1, tries: int = 5) -> Iterator[PortAttempt]:
+    """Listen on ``count`` free ports, and on others while one picked was taken meanwhile
+    (by another test worker, say: a free port is only free until someone listens on it)::
+
+        for attempt in port_attempts():
+            with attempt as (port,):
+                start_listening_on(port)  # raises PortTaken, or an error naming the port in use
+
+    Works for sync and async code alike; the last attempt's error is raised."""
+    for n in range(tries):
+        attempt = PortAttempt(count, last=n == tries - 1)
+        yield attempt
+        if attempt.succeeded:
+            return
 
 
 class ServerProcess:
-    """A real `homesync serve` on a free port, for end-to-end tests."""
+    """A real `homesync serve` on a free port, for end-to-end tests.
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    With ``metrics``, it also serves Prometheus metrics at :attr:`metrics_url` (on a port
+    of its own, which a restart may move: read the attribute when scraping). ``program``
+    runs another build of homesync (the zipapp) instead of this checkout's.
+    """
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, *,
+                 metrics: bool = False, program: tuple[str, ...] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.metrics_port = free_port() if metrics else None
+        self.program = program or (sys.executable, "-m", "homesync")
         self.env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self._started = False
 
+    @property
+    def metrics_url(self) -> str:
+        assert self.metrics_port is not None, "made without metrics=True"
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"server-{self.port}.log"
+
     def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "homesync", *args, "--data-dir", str(self.data_dir)],
+            [*self.program, *args, "--data-dir", str(self.data_dir)],
             input=input, capture_output=True, text=True, env=self.env, timeout=60,
         )
 
     def start(self) -> None:
-        # The port was free when this object was made, but any other process (another
-        # test worker's server above all) may have taken it since. Then the server exits
-        # ("cannot listen"), and a health check alone would have been answered by that
-        # other server: the test would talk to someone else's. So readiness also needs our
-        # server's own "serving" line, and a first start whose port was taken moves on to
-        # another free one (a restart keeps its port: URLs handed out name it).
+        # The ports were free when picked, but any other process (another test worker's
+        # server above all) may have taken one since. Then the server exits ("cannot
+        # listen", "cannot serve metrics"), and a health check alone would have been
+        # answered by that other server: the test would talk to someone else's. So
+        # readiness also needs our server's own "serving" line, and a taken port is
+        # replaced by another free one: the metrics port always, the HTTP port on a
+        # first start only (a restart keeps it: URLs handed out name it).
         for attempt in range(5):
-            log_path = self.data_dir.parent / f"server-{self.port}.log"
-            start_at = log_path.stat().st_size if log_path.exists() else 0
-            with open(log_path, "ab") as log:
+            start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
+            env = self.env
+            if self.metrics_port is not None:
+                env = {**env, "HOMESYNC_SERVER_METRICS_ADDRESS": f"127.0.0.1:{self.metrics_port}"}
+            with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "homesync", "serve", "--data-dir",
-                     str(self.data_dir), "--port", str(self.port)],
-                    stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                    [*self.program, "serve", "--data-dir", str(self.data_dir),
+                     "--port", str(self.port)],
+                    stdout=log, stderr=subprocess.STDOUT, env=env,
                 )
             try:
-                self._wait_ready(log_path, start_at)
+                self._wait_ready(start_at)
                 self._started = True
                 return
-            except PortTaken:
-                if self._started or attempt == 4:
+            except PortTaken as taken:
+                if attempt == 4:
                     raise
-                self.port = free_port()
-                self.base = f"http://127.0.0.1:{self.port}"
+                if taken.port == self.metrics_port:
+                    self.metrics_port = free_port()
+                elif self._started:
+                    raise
+                else:
+                    self.port = free_port()
+                    self.base = f"http://127.0.0.1:{self.port}"
 
-    def _wait_ready(self, log_path: Path, start_at: int, timeout: float = 30) -> None:
+    def _wait_ready(self, start_at: int, timeout: float = 30) -> None:
         # Polling is the only signal a separate process gives us.
         serving = f"homesync serving http://127.0.0.1:{self.port} ".encode()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
             exited = self.proc.poll() is not None  # before reading: its last words are in
-            with open(log_path, "rb") as fh:
+            with open(self.log_path, "rb") as fh:
                 fh.seek(start_at)
                 output = fh.read()
             if exited:
-                if b"Address already in use" in output:
-                    raise PortTaken(self.port)
-                raise RuntimeError(f"server exited with {self.proc.returncode}: "
-                                   f"{output.decode(errors='replace')[-2000:]}")
+                text = output.decode(errors="replace")
+                for port in (self.port, self.metrics_port):
+                    if port is not None and port_taken(text, port):
+                        raise PortTaken(port)
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {text[-2000:]}")
             try:
                 if serving in output and \
                         httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:

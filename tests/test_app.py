@@ -13,7 +13,7 @@ from litestar import Litestar
 from homesync.api.metrics import Metrics
 from homesync.app import create_app
 from homesync.services.container import Services
-from tests.helpers import free_port, make_settings
+from tests.helpers import make_settings
 
 
 def test_no_pydantic_plugin(tmp_path: Path) -> None:
@@ -36,8 +36,8 @@ async def test_an_app_stopped_past_its_deadline_still_closes_the_services_it_ope
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Stopping the metrics re-raises a cancellation that came meanwhile (the stop's
     deadline passing); the lifespan closes its services all the same."""
-    settings = make_settings(tmp_path / "data",
-                             server={"metrics_address": f"127.0.0.1:{free_port()}"})
+    # Port 0: any free port, taken as the metrics server binds (nothing here scrapes it).
+    settings = make_settings(tmp_path / "data", server={"metrics_address": "127.0.0.1:0"})
     refreshing, stopping, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def slow_refresh(self: Metrics, services: Services) -> None:

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
-from tests.e2e.devices import ParkedPolls
 from tests.helpers import ServerProcess
 
-MakeServer = Callable[[dict[str, str]], ServerProcess]
+
+class MakeServer(Protocol):
+    def __call__(self, env: dict[str, str], *, metrics: bool = False) -> ServerProcess: ...
 
 
 @pytest.fixture
 def make_server(tmp_path: Path) -> Iterator[MakeServer]:
     """``make_server(env)``: a server on a fresh data dir (started by the test, which may
-    first set it up with its CLI); every one made is stopped afterwards."""
+    first set it up with its CLI); every one made is stopped afterwards. ``metrics=True``
+    serves its metrics too (for :class:`tests.e2e.devices.ParkedPolls`)."""
     made: list[ServerProcess] = []
 
-    def make(env: dict[str, str]) -> ServerProcess:
-        proc = ServerProcess(tmp_path / "data", env=env)
+    def make(env: dict[str, str], *, metrics: bool = False) -> ServerProcess:
+        proc = ServerProcess(tmp_path / "data", env=env, metrics=metrics)
         made.append(proc)
         return proc
 
@@ -28,8 +31,3 @@ def make_server(tmp_path: Path) -> Iterator[MakeServer]:
     for proc in made:
         proc.stop()
 
-
-@pytest.fixture
-def parked_polls() -> ParkedPolls:
-    """Add ``parked_polls.env`` to a server's environment to count its parked long polls."""
-    return ParkedPolls()

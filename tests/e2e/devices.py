@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import API, PASSWORD, ServerProcess, device_info, free_port
+from tests.helpers import API, PASSWORD, ServerProcess, device_info
 from tests.uploads.flow import upload
 
 # Cheap password hashing and small chunks, so scenarios stay quick. The per-device
@@ -30,16 +30,14 @@ class ParkedPolls:
     separate process gives that a poll waits for a change (so the next change must wake
     it) rather than still being on its way or reading the journal.
 
-    Start the server with ``env`` added to its environment.
+    The server must be made with ``metrics=True``.
     """
 
-    def __init__(self) -> None:
-        address = f"127.0.0.1:{free_port()}"
-        self.env = {"HOMESYNC_SERVER_METRICS_ADDRESS": address}
-        self._url = f"http://{address}/metrics"
+    def __init__(self, server: ServerProcess) -> None:
+        self._server = server
 
     async def count(self, http: httpx.AsyncClient) -> int:
-        r = await http.get(self._url)
+        r = await http.get(self._server.metrics_url)  # read now: a restart may move it
         assert r.status_code == 200, r.text
         line = next(line for line in r.text.splitlines()
                     if line.startswith("homesync_sync_long_polls_parked "))

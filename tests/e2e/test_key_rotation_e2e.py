@@ -47,9 +47,9 @@ def key_secret(server: ServerProcess, kid: str) -> bytes:
     return bytes(row[0])
 
 
-async def test_rotate_and_retire_reach_a_running_server(make_server: MakeServer,
-                                                        parked_polls: ParkedPolls) -> None:
-    server = make_server({**ENV, **parked_polls.env})
+async def test_rotate_and_retire_reach_a_running_server(make_server: MakeServer) -> None:
+    server = make_server(ENV, metrics=True)
+    parked_polls = ParkedPolls(server)
     start_with_accounts(server)
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
         r = await http.post(f"{API}/auth/register", json={

@@ -19,7 +19,7 @@ from tests.e2e.devices import ENV as DEVICE_ENV
 from tests.e2e.devices import ParkedPolls, content, put, start_with_accounts
 from tests.e2e.devices import sign_in as dev_sign_in
 from tests.e2e.test_upload_e2e import ENV, sign_in
-from tests.helpers import API, ServerProcess, free_port
+from tests.helpers import API, ServerProcess
 from tests.sync.helpers import pull
 from tests.uploads.flow import complete, file_entry, init, path_of, put_chunks
 
@@ -32,10 +32,11 @@ def server(make_server: MakeServer) -> ServerProcess:
 
 
 def second_serve(server: ServerProcess) -> subprocess.CompletedProcess[str]:
-    """Another `homesync serve` on the same data dir (another port); it must not stay up."""
+    """Another `homesync serve` on the same data dir (on any free port: 0); it must not
+    stay up."""
     return subprocess.run(
         [sys.executable, "-m", "homesync", "serve", "--data-dir", str(server.data_dir),
-         "--port", str(free_port())],
+         "--port", "0"],
         capture_output=True, text=True, env=server.env, timeout=30)
 
 
@@ -56,8 +57,9 @@ def test_a_second_server_on_the_same_data_dir_refuses_and_the_first_keeps_servin
 
 
 async def test_sigterm_answers_a_parked_poll_at_once_lets_a_chunk_finish_and_closes_the_db(
-        make_server: MakeServer, parked_polls: ParkedPolls) -> None:
-    server = make_server({**DEVICE_ENV, **parked_polls.env})
+        make_server: MakeServer) -> None:
+    server = make_server(DEVICE_ENV, metrics=True)
+    parked_polls = ParkedPolls(server)
     start_with_accounts(server)
     tmp = server.data_dir / "tmp"
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:

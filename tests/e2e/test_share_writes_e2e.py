@@ -29,15 +29,15 @@ BOBS = "/Shared with me/Alice Liddell"
 
 
 @pytest.fixture
-def server(make_server: MakeServer, parked_polls: ParkedPolls) -> ServerProcess:
-    return make_server({**ENV, **parked_polls.env})
+def server(make_server: MakeServer) -> ServerProcess:
+    return make_server(ENV, metrics=True)
 
 
 def test_bob_writes_into_alices_shared_folder_until_she_makes_it_read_only(
-    server: ServerProcess, parked_polls: ParkedPolls,
+    server: ServerProcess,
 ) -> None:
     start_with_accounts(server)
-    asyncio.run(_scenario(server, parked_polls))
+    asyncio.run(_scenario(server, ParkedPolls(server)))
 
 
 async def _scenario(server: ServerProcess, parked: ParkedPolls) -> None:

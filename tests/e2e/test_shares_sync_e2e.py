@@ -28,16 +28,16 @@ BOBS = "/Shared with me/Alice Liddell"
 
 
 @pytest.fixture
-def server(make_server: MakeServer, parked_polls: ParkedPolls) -> ServerProcess:
-    return make_server({**ENV, **parked_polls.env})
+def server(make_server: MakeServer) -> ServerProcess:
+    return make_server(ENV, metrics=True)
 
 
 
 def test_bob_syncs_what_alice_shares_until_she_revokes_it(
-    server: ServerProcess, parked_polls: ParkedPolls,
+    server: ServerProcess,
 ) -> None:
     start_with_accounts(server)
-    asyncio.run(_scenario(server, parked_polls))
+    asyncio.run(_scenario(server, ParkedPolls(server)))
 
 
 async def _scenario(server: ServerProcess, parked: ParkedPolls) -> None:

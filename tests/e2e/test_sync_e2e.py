@@ -19,8 +19,8 @@ from tests.sync.helpers import Replica, change, checksum, pull, push
 pytestmark = pytest.mark.e2e
 
 @pytest.fixture
-def server(make_server: MakeServer, parked_polls: ParkedPolls) -> ServerProcess:
-    return make_server({**ENV, **parked_polls.env})
+def server(make_server: MakeServer) -> ServerProcess:
+    return make_server(ENV, metrics=True)
 
 
 def _start_with_alice(server: ServerProcess) -> None:
@@ -31,10 +31,10 @@ def _start_with_alice(server: ServerProcess) -> None:
 
 
 def test_two_devices_offline_queue_conflicts_and_convergence(
-    server: ServerProcess, parked_polls: ParkedPolls,
+    server: ServerProcess,
 ) -> None:
     _start_with_alice(server)
-    asyncio.run(_scenario(server, parked_polls))
+    asyncio.run(_scenario(server, ParkedPolls(server)))
 
 
 async def _scenario(server: ServerProcess, parked: ParkedPolls) -> None:
@@ -140,10 +140,10 @@ async def _scenario(server: ServerProcess, parked: ParkedPolls) -> None:
 
 
 def test_a_removed_devices_parked_poll_answers_401_at_once(
-    server: ServerProcess, parked_polls: ParkedPolls,
+    server: ServerProcess,
 ) -> None:
     _start_with_alice(server)
-    asyncio.run(_removed_while_parked(server, parked_polls))
+    asyncio.run(_removed_while_parked(server, ParkedPolls(server)))
 
 
 async def _removed_while_parked(server: ServerProcess, parked: ParkedPolls) -> None:

@@ -21,7 +21,14 @@ from homesync.api.metrics import Metrics
 from homesync.app import create_app
 from homesync.logs import JsonFormatter, TextFormatter, redact, request_id
 from homesync.services.container import Services
-from tests.helpers import API, PASSWORD, ServerProcess, device_info, free_port, make_settings
+from tests.helpers import (
+    API,
+    PASSWORD,
+    ServerProcess,
+    device_info,
+    make_settings,
+    port_attempts,
+)
 from tests.operations.phone import ENV, Phone
 
 
@@ -102,10 +109,8 @@ def test_formatters_carry_the_request_id_and_extras() -> None:
 
 @pytest.mark.e2e
 def test_json_logs_and_metrics_of_a_real_server(tmp_path: Path) -> None:
-    metrics_port = free_port()
-    server = ServerProcess(tmp_path / "data", env={
+    server = ServerProcess(tmp_path / "data", metrics=True, env={
         **ENV, "HOMESYNC_SERVER_LOG_FORMAT": "json", "HOMESYNC_SERVER_ACCESS_LOG": "all",
-        "HOMESYNC_SERVER_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
         "HOMESYNC_SERVER_METRICS_REFRESH": "1s"})
     try:
         server.start()
@@ -122,7 +127,7 @@ def test_json_logs_and_metrics_of_a_real_server(tmp_path: Path) -> None:
         assert traced.status_code == 200
         assert phone.http.get(f"{API}/nope").status_code == 404
 
-        scrape = f"http://127.0.0.1:{metrics_port}/metrics"
+        scrape = server.metrics_url
         # A parked long-poll shows while it waits, and is gone when it returns.
         token = phone.sync_status()["nextSyncToken"]
         with ThreadPoolExecutor(1) as pool:
@@ -165,10 +170,7 @@ def test_json_logs_and_metrics_of_a_real_server(tmp_path: Path) -> None:
 
 async def test_a_metrics_stop_cancelled_meanwhile_still_frees_its_port_then_is_cancelled(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    port = free_port()
-    scrape = f"http://127.0.0.1:{port}/metrics"
-    settings = make_settings(tmp_path / "data", server={"metrics_address": f"127.0.0.1:{port}"})
-    services = await Services.open(settings)
+    services = await Services.open(make_settings(tmp_path / "data"))
     metrics = Metrics()
     refreshing, stopping, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
     ended: list[str] = []
@@ -185,7 +187,11 @@ async def test_a_metrics_stop_cancelled_meanwhile_still_frees_its_port_then_is_c
 
     monkeypatch.setattr(metrics, "refresh", slow_refresh)
     try:
-        await metrics.start(settings, services)
+        for attempt in port_attempts():
+            with attempt as (port,):
+                await metrics.start(make_settings(tmp_path / "data", server={
+                    "metrics_address": f"127.0.0.1:{port}"}), services)
+        scrape = f"http://127.0.0.1:{port}/metrics"
         await refreshing.wait()
         async with httpx.AsyncClient() as http:
             assert (await http.get(scrape)).status_code == 200
