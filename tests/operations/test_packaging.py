@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import ServerProcess, free_port
+from tests.helpers import PortTaken, ServerProcess, port_attempts, port_taken
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
@@ -29,19 +29,6 @@ def _tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed here")
     return path
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode}")
-        try:
-            with __import__("socket").create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)  # a separate process gives no other signal
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def test_systemd_units_are_hardened_and_verify(tmp_path: Path) -> None:
@@ -107,34 +94,59 @@ def nginx_in_front(server: ServerProcess, tmp_path: Path) -> Iterator[tuple[str,
     nginx = _tool("nginx")
     server.start()
     cert, key = _self_signed(tmp_path)
-    http_port, https_port = free_port(), free_port()
-    site = (PACKAGING / "proxy" / "nginx.conf").read_text()
-    site = (site.replace("127.0.0.1:8080", f"127.0.0.1:{server.port}")
-            .replace("listen 80;", f"listen 127.0.0.1:{http_port};")
-            .replace("listen [::]:80;", "")
-            .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
-            .replace("listen [::]:443 ssl http2;", "")
-            .replace("/etc/letsencrypt/live/home.example.com/fullchain.pem", str(cert))
-            .replace("/etc/letsencrypt/live/home.example.com/privkey.pem", str(key)))
     prefix = tmp_path / "nginx"
     (prefix / "logs").mkdir(parents=True)
-    (prefix / "site.conf").write_text(site)
     (prefix / "nginx.conf").write_text(
         "user root root;\nworker_processes 1;\npid nginx.pid;\nerror_log logs/error.log;\n"
         "events { worker_connections 64; }\n"
         "http { access_log logs/access.log; client_body_temp_path tmp_body;"
-        " proxy_temp_path tmp_proxy; include site.conf; }\n")
-    check = subprocess.run([nginx, "-t", "-p", str(prefix), "-c", "nginx.conf"],
-                           capture_output=True, text=True, timeout=30)
-    assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen([nginx, "-p", str(prefix), "-c", "nginx.conf", "-g", "daemon off;"],
-                            stderr=subprocess.PIPE)
+        " proxy_temp_path tmp_proxy; fastcgi_temp_path tmp_fastcgi;"  # not the distro's
+        " uwsgi_temp_path tmp_uwsgi; scgi_temp_path tmp_scgi; include site.conf; }\n")
+    shipped = (PACKAGING / "proxy" / "nginx.conf").read_text()
+    for attempt in port_attempts(2):
+        with attempt as (http_port, https_port):
+            (prefix / "site.conf").write_text(
+                shipped.replace("127.0.0.1:8080", f"127.0.0.1:{server.port}")
+                .replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+                .replace("listen [::]:80;", "")
+                .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
+                .replace("listen [::]:443 ssl http2;", "")
+                .replace("/etc/letsencrypt/live/home.example.com/fullchain.pem", str(cert))
+                .replace("/etc/letsencrypt/live/home.example.com/privkey.pem", str(key)))
+            check = subprocess.run([nginx, "-t", "-p", str(prefix), "-c", "nginx.conf"],
+                                   capture_output=True, text=True, timeout=30)
+            assert check.returncode == 0, check.stderr
+            proc = _start_nginx(nginx, prefix, (http_port, https_port))
     try:
-        _wait_for_port(https_port, proc)
         yield f"http://127.0.0.1:{http_port}", f"https://127.0.0.1:{https_port}"
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def _start_nginx(nginx: str, prefix: Path, ports: tuple[int, ...],
+                 timeout: float = 20) -> subprocess.Popen[bytes]:
+    """nginx in the foreground, once it listens on ``ports``: it writes its pid file only
+    after binding them all (a connection alone could reach another process that took one
+    of them first). :class:`PortTaken` if one was taken."""
+    proc = subprocess.Popen([nginx, "-p", str(prefix), "-c", "nginx.conf", "-g", "daemon off;"],
+                            stderr=subprocess.PIPE)
+    pid_file = prefix / "nginx.pid"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:  # nginx gave up (after its own 5 binds, 0.5 s apart)
+            assert proc.stderr is not None
+            errors = proc.stderr.read().decode(errors="replace")
+            for port in ports:
+                if port_taken(errors, port):
+                    raise PortTaken(port)
+            raise RuntimeError(f"nginx exited with {proc.returncode}: {errors[-2000:]}")
+        if pid_file.exists() and pid_file.read_text().strip() == str(proc.pid):
+            return proc
+        time.sleep(0.05)  # a separate process gives no other signal
+    proc.kill()
+    proc.wait()
+    raise RuntimeError("nginx did not start listening")
 
 
 @pytest.mark.e2e
@@ -177,18 +189,18 @@ def test_zipapp_runs_help_and_serves(zipapp: Path, tmp_path: Path) -> None:
                             text=True, env=env, timeout=120)
     assert helped.returncode == 0, helped.stderr
     assert "backup" in helped.stdout and "serve" in helped.stdout
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(zipapp), "serve", "--data-dir",
-                             str(tmp_path / "data"), "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Started as every e2e server is: its own "serving" line is the sign it is up, and a
+    # port taken meanwhile by another process is replaced by another.
+    server = ServerProcess(tmp_path / "data", env={"SHIV_ROOT": env["SHIV_ROOT"]},
+                           program=(sys.executable, str(zipapp)))
+    server.env.pop("HOMESYNC_DATA_DIR", None)
     try:
-        _wait_for_port(port, proc, timeout=60)
-        r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        server.start()
+        r = httpx.get(f"{server.base}/readyz", timeout=10)
         assert r.status_code == 200 and r.json()["success"] is True
     finally:
-        proc.terminate()
-        _, log = proc.communicate(timeout=30)
+        server.stop()
     # A graceful stop: uvicorn drains, the app shuts down, then uvicorn re-raises SIGTERM
     # (so the exit status is "killed by SIGTERM", which systemd and docker count as clean).
-    assert proc.returncode in (0, -signal.SIGTERM)
-    assert b"Application shutdown complete" in log
+    assert server.proc is not None and server.proc.returncode in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in server.log_path.read_text()
