@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -95,10 +95,12 @@ def assert_clean(result: DeliveryResult, *secrets: str) -> None:
         assert secret not in result.detail
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 with nothing listening (bound, then released)."""
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 with nothing listening: bound but not listening, and held while
+    in use, so that no other process (another test worker's server) can listen on it."""
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])

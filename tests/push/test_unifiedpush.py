@@ -83,10 +83,10 @@ async def test_slow_endpoint_times_out_as_retry(
 
 
 async def test_connection_refused_is_retry(http: httpx.AsyncClient) -> None:
-    port = closed_port()
     up = UnifiedPushProvider(http, allowed_hosts=["127.0.0.1"])
-    tgt = target(f"http://127.0.0.1:{port}/up/secret-token")
-    result = await up.send(message(), tgt)
+    with closed_port() as port:
+        tgt = target(f"http://127.0.0.1:{port}/up/secret-token")
+        result = await up.send(message(), tgt)
     assert result.outcome == "retry"
     assert result.detail.startswith("network error")
     assert_clean(result, tgt.token, "secret-token")
