@@ -66,7 +66,8 @@ def add(
     if new_data_dir:
         # Without the server's --config this lands in the default data dir, which the
         # server (running on another) never sees: say where it went.
-        err_console.print(f"The account is in a new data dir {settings.data_path} (it had no"
+        err_console.print(f"The account is in a new data dir {settings.data_path.absolute()}"
+                          " (it had no"
                           " database yet): a server sees it only if it runs on that data dir"
                           " (give the same --config or --data-dir to `homesync serve` and to"
                           " every command).",

@@ -37,10 +37,10 @@ async def announce_first_admin(services: Services) -> None:
     """On a data dir with no accounts: create an admin and show its password, once."""
     created = await services.accounts.create_first_admin()
     if created is None:
-        _remind_initial_password(services.settings.data_path / INITIAL_PASSWORD_FILE)
+        _remind_initial_password(services.settings.data_path.absolute() / INITIAL_PASSWORD_FILE)
         return
     user, password = created
-    path = services.settings.data_path / INITIAL_PASSWORD_FILE
+    path = services.settings.data_path.absolute() / INITIAL_PASSWORD_FILE
     # On disk before it is announced: the account exists from now on, and a crash must
     # not leave the only copy of its password lost or half written.
     write_atomic(path, f"{user.email}\n{password}\n".encode())

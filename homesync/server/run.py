@@ -238,7 +238,7 @@ def _announce_address(settings: Settings, address: Any) -> None:
     """``address`` as ``socket.getsockname()`` gives it (IPv6 adds two fields)."""
     host, port = address[0], address[1]
     print(f"homesync serving http://{_url_host(host)}:{port} "
-          f"with data in {settings.data_path}", flush=True)
+          f"with data in {settings.data_path.absolute()}", flush=True)
     if ipaddress.ip_address(host).is_loopback:
         # The default: right behind a reverse proxy, puzzling for a first try from a phone.
         print("Only this machine can reach it. Phones connect through your TLS "

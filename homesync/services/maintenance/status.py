@@ -62,7 +62,7 @@ class Status:
         running = await asyncio.to_thread(backup_running, data)
         stored = stats.stored_bytes
         return StatusReport(
-            version=__version__, data_dir=str(data), users=stats.users, devices=stats.devices,
+            version=__version__, data_dir=str(data.absolute()), users=stats.users, devices=stats.devices,
             files=stats.files, trashed_files=stats.trashed_files, versions=stats.versions,
             logical_bytes=stats.logical_bytes, stored_bytes=stored,
             saved_bytes=max(0, stats.logical_bytes - stored),
