@@ -152,7 +152,6 @@ class ChunkReceiver:
                             completed_chunks=counted["received_chunks"],
                             total_chunks=counted["total_chunks"], status=counted["status"])
 
-
     async def _resent_after_complete(self, target: ChunkTarget, digest: str) -> ChunkReceipt:
         """A chunk of a completed upload sent again (a background uploader's retry whose
         answer was lost): the usual answer when it holds the bytes the upload had at that
