@@ -239,3 +239,33 @@ async def test_bobs_version_never_overwrites_alices_later_edit(
     assert r.content == alices
     r = await client.get(f"{API}/files/{done['fileId']}/content", headers=w.alice.auth)
     assert r.content == bobs
+
+
+async def test_bobs_resumed_upload_counts_his_later_token_that_saw_alices_edit(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """Bob starts his version with his token, Alice edits meanwhile, Bob syncs (seeing her
+    edit) and asks again with his new token: the upload he started is resumed and
+    replaces her edit (kept in the history), not a conflicted copy judged by his first
+    token."""
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    a_id = w.a_jpg["id"]
+    bobs = os.urandom(9000)
+    where = {"name": "a.jpg", "folder": f"{BOBS}/photos/2024", "fileId": a_id}
+    r = await init(client, w.bob.auth, file_entry(bobs, **where, syncToken=token))
+    item = r.json()["data"]["files"][0]
+    await put_chunks(client, item, bobs, only=[0])
+    await upload(client, w.alice.auth, os.urandom(3100), name="a.jpg", folder="/photos/2024",
+                 fileId=a_id)
+    token = (await pull(client, w.bob, token))["nextSyncToken"]
+    r = await init(client, w.bob.auth, file_entry(bobs, **where, syncToken=token))
+    resumed = r.json()["data"]["files"][0]
+    assert resumed["uploadId"] == item["uploadId"], resumed
+    await put_chunks(client, resumed, bobs, only=[1, 2])
+    r = await complete(client, w.bob.auth, item["uploadId"], bobs)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["fileId"] == a_id and "conflictedWith" not in r.json()["data"]
+    r = await client.get(f"{API}/files/{a_id}/content", headers=w.alice.auth)
+    assert r.content == bobs
