@@ -24,6 +24,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
 from homesync import __version__, clock
+from homesync.api.request_metrics import MetricsListenError
 from homesync.config import Settings, parse_duration
 from homesync.services.container import Services
 from homesync.to_the_end import run_to_the_end
@@ -131,18 +132,32 @@ class Metrics:
             self.last_backup.set(clock.from_rfc3339(report.last_backup.finished_at) / 1000)
         self.refreshed.set(clock.now())
 
-    async def start(self, settings: Settings, services: Services) -> None:
-        """Serve on ``server.metrics_address`` and keep the gauges fresh (made only when it
-        is set: :func:`homesync.api.request_metrics.metrics_for`)."""
-        self._parked_long_polls = services.sync.notifier.parked
+    def listen(self, settings: Settings) -> None:
+        """Serve on ``server.metrics_address`` (once; :meth:`start` does it when nobody did
+        before). ``homesync serve`` calls it before it says it is serving, so a taken port
+        ends the start with one clear line, as the HTTP port's does.
+
+        Raises:
+            MetricsListenError: the address cannot be listened on (in use, not this host's).
+        """
+        if self._server is not None:
+            return
         address = settings.server.metrics_address
         host, port = parse_address(address)
         try:
             self._server, self._thread = start_http_server(port, host, registry=self.registry)
         except OSError as exc:
-            raise RuntimeError(f"cannot serve metrics on {address} (server.metrics_address): "
-                               f"{exc.strerror or exc}") from None
-        log.info("metrics on http://%s/metrics", address)
+            raise MetricsListenError(f"cannot serve metrics on {address} "
+                                      f"(server.metrics_address): {exc.strerror or exc}") from None
+        # The port bound, not the one asked for: with ":0" that is the only way to know it.
+        log.info("metrics on http://%s:%d/metrics", f"[{host}]" if ":" in host else host,
+                 self._server.server_port)
+
+    async def start(self, settings: Settings, services: Services) -> None:
+        """Serve on ``server.metrics_address`` and keep the gauges fresh (made only when it
+        is set: :func:`homesync.api.request_metrics.metrics_for`)."""
+        self._parked_long_polls = services.sync.notifier.parked
+        self.listen(settings)
         interval = parse_duration(settings.server.metrics_refresh)
 
         async def keep_fresh() -> None:

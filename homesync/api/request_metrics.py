@@ -11,7 +11,11 @@ from homesync.config import Settings
 if TYPE_CHECKING:
     from homesync.services.container import Services
 
-__all__ = ["NoMetrics", "RequestMetrics", "metrics_for"]
+__all__ = ["MetricsListenError", "NoMetrics", "RequestMetrics", "metrics_for"]
+
+
+class MetricsListenError(RuntimeError):
+    """``server.metrics_address`` cannot be listened on (in use, not this host's)."""
 
 
 class RequestMetrics(Protocol):
@@ -20,6 +24,8 @@ class RequestMetrics(Protocol):
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None: ...
 
     def observe_upload(self, received: int) -> None: ...
+
+    def listen(self, settings: Settings) -> None: ...
 
     async def start(self, settings: Settings, services: Services) -> None: ...
 
@@ -36,6 +42,9 @@ class NoMetrics:
         pass
 
     def observe_upload(self, received: int) -> None:
+        pass
+
+    def listen(self, settings: Settings) -> None:
         pass
 
     async def start(self, settings: Settings, services: Services) -> None:

@@ -210,6 +210,7 @@ async def _serve(settings: Settings) -> None:
     """
     import uvicorn
 
+    from homesync.api.request_metrics import MetricsListenError
     from homesync.app import create_app
     from homesync.http_protocol import EnvelopeHttpToolsProtocol
     from homesync.server.graceful import GracefulServer
@@ -219,6 +220,12 @@ async def _serve(settings: Settings) -> None:
         try:
             await announce_first_admin(services)
             app = create_app(settings, services)
+            try:
+                # Before "serving" is said, as for a taken HTTP port: in the lifespan a
+                # taken metrics port would end the start with uvicorn's traceback.
+                app.state.metrics.listen(settings)
+            except MetricsListenError as exc:
+                raise StartError(str(exc)) from None
             await services.start_background()
             config = uvicorn.Config(
                 app, host=settings.server.host, port=settings.server.port, lifespan="on",

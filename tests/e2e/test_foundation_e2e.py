@@ -216,6 +216,29 @@ def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr + done.stdout
 
 
+def test_serve_on_a_taken_metrics_port_exits_1_before_saying_it_serves(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_serve(tmp_path / "data", "--port", "0",
+                         env={"HOMESYNC_SERVER_METRICS_ADDRESS": f"127.0.0.1:{port}"})
+    assert done.returncode == 1
+    assert (f"cannot serve metrics on 127.0.0.1:{port} (server.metrics_address): "
+            "Address already in use") in done.stderr
+    assert "homesync serving" not in done.stdout
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_metrics_on_port_0_log_the_port_they_got(make_server: MakeServer) -> None:
+    server = make_server({"HOMESYNC_SERVER_METRICS_ADDRESS": "127.0.0.1:0"})
+    server.start()
+    found = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", server_log(server))
+    assert found and found[1] != "0", server_log(server)
+    scrape = httpx.get(f"http://127.0.0.1:{found[1]}/metrics", timeout=10)
+    assert scrape.status_code == 200 and "homesync_build_info" in scrape.text
+
+
 @pytest.mark.parametrize("request_bytes", [
     b"GET /api/mobile/\x01devices HTTP/1.1\r\nHost: x\r\n\r\n",  # a raw byte in the target
     b"POST /api/mobile/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
