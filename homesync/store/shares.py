@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
-__all__ = ["by_id", "delete", "grant_owner", "incoming", "outgoing", "upsert"]
+__all__ = ["by_id", "delete", "grant_owner", "incoming", "is_shared", "outgoing", "upsert"]
 
 # A share with what the API shows of its file and of both people.
 _SELECT = (
@@ -57,6 +57,12 @@ async def incoming(conn: Conn, recipient_id: str) -> list[Row]:
         " ORDER BY s.created_at DESC, s.id",
         (recipient_id,),
     )
+
+
+async def is_shared(conn: Conn, file_id: str) -> bool:
+    """Whether ``file_id`` is the item of a share (one reaching an account or not)."""
+    row = await fetchone(conn, "SELECT 1 FROM shares WHERE file_id = ? LIMIT 1", (file_id,))
+    return row is not None
 
 
 async def delete(conn: Conn, share_id: str) -> int:

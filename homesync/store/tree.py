@@ -12,7 +12,7 @@ the range ``['/a', '/a0')`` that the ``files_live_name`` index can scan.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,6 +27,7 @@ from homesync.store.files import FILE_COLUMNS
 __all__ = [
     "CONTENT_ACTIONS",
     "TREE_COLUMNS",
+    "close_merged",
     "content_changed_among",
     "content_changed_since",
     "descendants_filter",
@@ -37,6 +38,7 @@ __all__ = [
     "move",
     "purge_group",
     "restore_group",
+    "restore_groups",
     "savepoint",
     "trash",
 ]
@@ -264,22 +266,34 @@ async def restore_group(tx: Conn, *, user_id: str, row: Row, folder: str, name: 
     InvalidPath (nothing restored) when a folder would get a path no request can name.
     Returns the restored rows as they were in the trash.
     """
-    members = await group_members(tx, user_id, row)
-    old_path, new_path = join(row["folder"], row["name"]), join(folder, name)
-    # A name taken meanwhile makes "name (restored)" (of the entry or a folder on the way):
-    # paths grow. The caller's transaction undoes the folders it made for a refused one.
-    _check_restored_path(folder)
-    for member in members:
-        if member["kind"] == "folder":
-            _check_restored_path(new_path + join(member["folder"], member["name"])[len(old_path):])
-    await _bump_all(tx, user_id=user_id, file_ids=[m["id"] for m in members], action="restore",
-                    device_id=device_id, now=now)
+    return await restore_groups(tx, user_id=user_id, places=[(row, folder, name)],
+                                device_id=device_id, now=now)
+
+
+async def restore_groups(tx: Conn, *, user_id: str, places: Sequence[tuple[Row, str, str]],
+                         device_id: str | None, now: int) -> list[Row]:
+    """:func:`restore_group` for each ``(row, folder, name)`` (disjoint subtrees, a folder
+    merged from the trash into a live one: :func:`close_merged`), in a few statements."""
+    moves: list[tuple[Row, str, str]] = []  # (member, its folder, its name) once restored
+    for row, folder, name in places:
+        old_path, new_path = join(row["folder"], row["name"]), join(folder, name)
+        # A name taken meanwhile makes "name (restored)" (of the entry or a folder on the
+        # way): paths grow. The caller's transaction undoes the folders it made for a
+        # refused one.
+        _check_restored_path(folder)
+        for member in await group_members(tx, user_id, row):
+            if member["id"] == row["id"]:
+                new_folder, new_name = folder, name
+            else:
+                new_folder = new_path + member["folder"][len(old_path):]
+                new_name = member["name"]
+            if member["kind"] == "folder":
+                _check_restored_path(join(new_folder, new_name))
+            moves.append((member, new_folder, new_name))
+    await _bump_all(tx, user_id=user_id, file_ids=[m["id"] for m, _, _ in moves],
+                    action="restore", device_id=device_id, now=now)
     updates = []
-    for member in members:
-        if member["id"] == row["id"]:
-            new_folder, new_name = folder, name
-        else:
-            new_folder, new_name = new_path + member["folder"][len(old_path):], member["name"]
+    for member, new_folder, new_name in moves:
         moved = new_folder != member["folder"] or new_name != member["name"]
         updates.append((new_folder, new_name, name_key(new_name), int(moved), member["id"]))
     await tx.executemany(
@@ -288,7 +302,19 @@ async def restore_group(tx: Conn, *, user_id: str, row: Row, folder: str, name: 
         f" moved_seq = CASE WHEN ? THEN {_LAST_SEQ} ELSE moved_seq END WHERE id = ?",
         updates,
     )
-    return members
+    return [m for m, _, _ in moves]
+
+
+async def close_merged(tx: Conn, *, user_id: str, ids: Sequence[str], now: int) -> None:
+    """Take trashed folders whose contents were restored into the live folder at their
+    place out of the trash: nothing of theirs is left to restore. They stay deleted, as
+    purged rows (deletion tombstones): a device still holding one learns it is gone, and
+    the live folder is the one devices keep. A folder has no versions to free."""
+    if ids:
+        await execute(
+            tx, "UPDATE files SET purged_at = ? WHERE user_id = ? AND deleted_at IS NOT NULL"
+                " AND purged_at IS NULL AND id IN (SELECT value FROM json_each(?))",
+            (now, user_id, msgspec.json.encode(list(ids)).decode()))
 
 
 def _check_restored_path(path: str) -> None:

@@ -10,6 +10,7 @@ storage the account uses is the sum of those sizes over the files not purged (RE
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,17 @@ def under(path: str, root: str) -> bool:
 
 def same_name(a: str, b: str) -> bool:
     return a.casefold() == b.casefold()
+
+
+def restored_names(name: str) -> Iterator[str]:
+    """README: a restored entry whose name is taken is "name (restored).ext", then
+    "name (restored 2).ext" and so on."""
+    dot = name.rfind(".")
+    stem, ext = (name, "") if dot <= 0 or dot == len(name) - 1 else (name[:dot], name[dot:])
+    yield name
+    yield f"{stem} (restored){ext}"
+    for n in range(2, 1000):
+        yield f"{stem} (restored {n}){ext}"
 
 
 @dataclass
@@ -187,7 +199,8 @@ class Account:
                                       path.rsplit("/", 1)[1], members, subs)
 
     def restore(self, group_id: str, folder: str, name: str) -> None:
-        """The trash item comes back at ``folder``/``name`` (where the server put it)."""
+        """The trash item comes back at ``folder``/``name`` (where the server put it): a
+        folder answered with a live folder's place was merged into it (README "Trash")."""
         g = self.trash.pop(group_id)
         self.make_folders(folder)
         if g.kind == "file":
@@ -195,11 +208,47 @@ class Account:
             f.trashed_in, f.folder, f.name = None, folder, name
             return
         root = join(folder, name)
-        for rel in g.subfolders:
-            self.folders.add(root + rel)
+        if root in self.folders:
+            self._merge(g, "", root, placed=set())
+            return
+        self._place(g, "", root)
+
+    def _place(self, g: Group, rel: str, path: str) -> None:
+        """The group's folder ``rel`` (relative to the item) and what is below it, at
+        ``path``."""
+        for sub in g.subfolders:
+            if under(sub, rel):  # rel "": all of them
+                self.folders.add(path + sub[len(rel):])
         for i in g.files:
             f = self.files[i]
-            f.trashed_in, f.folder = None, root + f.folder
+            if f.trashed_in is not None and under(f.folder, rel):
+                f.trashed_in, f.folder = None, path + f.folder[len(rel):]
+
+    def _merge(self, g: Group, rel: str, live: str, placed: set[str]) -> None:
+        """The group's folder ``rel`` merged into the live folder ``live``: each child goes
+        in under its name, or "name (restored)" if a live entry holds it (or one this
+        restore put there); a folder meeting a live folder merges again. The server goes
+        through the children by name, case ignored."""
+        # (name, file id or None for a folder, the folder relative to the item)
+        children: list[tuple[str, str | None, str]] = [
+            (sub.rsplit("/", 1)[1], None, sub) for sub in g.subfolders
+            if sub and sub.rsplit("/", 1)[0] == rel]
+        children += [(self.files[i].name, i, "") for i in g.files
+                     if self.files[i].trashed_in is not None and self.files[i].folder == rel]
+        for child, file_id, sub in sorted(children, key=lambda c: c[0].casefold()):
+            if file_id is None and self.taken(live, child) == "folder":
+                there = next(p for p in self.folders
+                             if parent_of(p) == live and same_name(p.rsplit("/", 1)[1], child))
+                if there not in placed:
+                    self._merge(g, sub, there, placed)
+                    continue
+            free = next(n for n in restored_names(child) if self.taken(live, n) is None)
+            placed.add(join(live, free))
+            if file_id is None:
+                self._place(g, sub, join(live, free))
+            else:
+                f = self.files[file_id]
+                f.trashed_in, f.folder, f.name = None, live, free
 
     def purge(self, group_id: str) -> None:
         g = self.trash.pop(group_id)

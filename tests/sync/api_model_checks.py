@@ -24,8 +24,13 @@ class Checks(Steps):
             return
         info = (await self.data("POST", f"/trash/{item}/restore", phone))["file"]
         event(f"trash restore of a {group.kind}")
-        if acct.taken(group.folder, group.name) is None and not acct.blocked(group.folder):
+        holder = acct.taken(group.folder, group.name)
+        if holder is None and not acct.blocked(group.folder):
             assert (info["folder"], info["name"]) == (group.folder, group.name), (info, group)
+        elif holder == "folder" and group.kind == "folder" and not acct.blocked(group.folder):
+            event("trash restore of a folder merged into a live one")  # README "Trash"
+            assert info["folder"] == group.folder and info["type"] == "folder", (info, group)
+            assert info["name"].casefold() == group.name.casefold(), (info, group)
         else:
             assert info["name"].startswith(group.name.rsplit(".", 1)[0]), (info, group)
         acct.restore(item, info["folder"], info["name"])

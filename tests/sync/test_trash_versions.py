@@ -80,8 +80,9 @@ async def test_trash_restore_and_purge(client, services, make_user, sign_in):
     assert item["purgeAt"] is not None
     deleted = (await pull(client, phone, token))["changes"]["deleted"]
     assert photo in [d["id"] for d in deleted] and len(deleted) == 4
-    # Something else took the name meanwhile: the restore does not overwrite it.
-    await push(client, phone, None, change("mkdir", folder="/album"))
+    # A file took the name meanwhile: the restore does not overwrite it (a folder there
+    # would be merged into: tests/sync/test_trash_merge.py).
+    await store(client, phone, b"in the way", name="album", folder="/")
     r = await client.post(f"{API}/trash/{album['fileId']}/restore", headers=phone.auth)
     assert r.status_code == 200, r.text
     assert r.json()["data"]["file"]["name"] == "album (restored)"

@@ -2,22 +2,26 @@
 
 A delete moves an entry (a folder with everything below it) to the trash as one group.
 Restoring brings the group back where it was — under ``name (restored).ext`` if the name
-was taken meanwhile — and purging (by hand or by retention) drops its versions, which
+was taken meanwhile; a folder whose place holds a live folder again is merged into it,
+as desktop trash bins do (:func:`untrash`) — and purging (by hand or by retention) drops its versions, which
 frees the quota and leaves the chunks to gc. A purged entry stays a row with
 ``purged_at`` so that devices syncing later still learn that it was deleted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
 import msgspec
 
 from homesync import clock
-from homesync.errors import NotFound
-from homesync.paths import join
+from homesync.errors import NameConflict, NotFound
+from homesync.paths import join, name_key
 from homesync.services.files.naming import find_free_name, restored_names
 from homesync.services.files.views import FileInfo, file_info
 from homesync.services.sync.notifier import ChangeNotifier
-from homesync.store import files, trash, tree
+from homesync.store import files, shares, trash, tree
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["Trash", "TrashEntry", "untrash"]
@@ -60,12 +64,13 @@ class Trash:
 
     async def restore(self, user_id: str, device_id: str | None, file_id: str) -> FileInfo:
         """Bring an entry (and what was deleted with it below it) back; 404 unless it is in
-        this user's trash."""
+        this user's trash. The entry at its place: for a folder merged into a live one,
+        that folder."""
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             row = await self._trashed(tx, user_id, file_id)
-            await untrash(tx, user_id=user_id, row=row, device_id=device_id, now=now)
-            restored = await files.get_file(tx, user_id, file_id)
+            at_place = await untrash(tx, user_id=user_id, row=row, device_id=device_id, now=now)
+            restored = await files.get_file(tx, user_id, at_place)
         assert restored is not None
         self._notifier.changed(user_id)
         return file_info(restored)
@@ -101,13 +106,75 @@ class Trash:
         return row
 
 
-async def untrash(tx: Conn, *, user_id: str, row: Row, device_id: str | None, now: int) -> None:
+async def untrash(tx: Conn, *, user_id: str, row: Row, device_id: str | None, now: int) -> str:
     """Bring the trashed ``row`` (with its group below it) back where it was, under a free
-    name (a trash restore, and a conflict resolution that keeps a deleted file)."""
+    name (a trash restore, and a conflict resolution that keeps a deleted file). Returns
+    the id of the entry at its place: ``row``'s, or that of the live folder it merged into.
+
+    A trashed folder whose place holds a live folder (one restored file made it again, or
+    the user did) merges into it rather than coming back beside it as "name (restored)":
+    what was in it goes into the live folder, a name taken there by a live entry gets the
+    " (restored)" treatment one level down, and a sub-folder meeting a live folder merges
+    again. A file in a folder's way, or a folder in a file's, keeps the suffix. A folder
+    that is itself shared never merges: its share would end with it (it is restored
+    beside, as before, and its share goes on).
+    """
     folder = await _folder_to_restore_into(tx, user_id, row["folder"], device_id, now)
-    name, _ = await find_free_name(tx, user_id, folder, restored_names(row["name"]))
-    await tree.restore_group(tx, user_id=user_id, row=row, folder=folder, name=name,
-                             device_id=device_id, now=now)
+    plan = _Plan()
+    here = await files.find_by_name(tx, user_id, folder, row["name"])
+    if here is not None and await _merges(tx, row, here):
+        await _plan_merge(tx, user_id, row, here, plan)
+        at_place = str(here["id"])
+    else:
+        name, _ = await find_free_name(tx, user_id, folder, restored_names(row["name"]))
+        plan.places.append((row, folder, name))
+        at_place = str(row["id"])
+    await tree.restore_groups(tx, user_id=user_id, places=plan.places, device_id=device_id,
+                              now=now)
+    await tree.close_merged(tx, user_id=user_id, ids=plan.merged, now=now)
+    return at_place
+
+
+@dataclass
+class _Plan:
+    """What a restore does: trashed entries put at ``(folder, name)`` with their group
+    below them, and trashed folders merged into live ones (emptied into them)."""
+
+    places: list[tuple[Row, str, str]] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+
+
+async def _merges(tx: Conn, trashed: Row, live: Row) -> bool:
+    """Whether the trashed entry merges into the live entry holding its name."""
+    return (trashed["kind"] == "folder" and live["kind"] == "folder"
+            and not await shares.is_shared(tx, trashed["id"]))
+
+
+async def _plan_merge(tx: Conn, user_id: str, trashed: Row, live: Row, plan: _Plan) -> None:
+    """Plan emptying the trashed folder ``trashed`` into the live folder ``live``."""
+    plan.merged.append(str(trashed["id"]))
+    target = join(live["folder"], live["name"])
+    # Names in the live folder: its live entries, and (None) those this restore puts there.
+    taken: dict[str, Row | None] = {
+        r["name_key"]: r for r in await files.list_folder(tx, user_id, target)}
+    old_path = join(trashed["folder"], trashed["name"])
+    for child in (await tree.group_members(tx, user_id, trashed))[1:]:
+        if child["folder"] != old_path:
+            continue  # below a child: it goes with it
+        here = taken.get(name_key(child["name"]))
+        if here is not None and await _merges(tx, child, here):
+            await _plan_merge(tx, user_id, child, here, plan)
+            continue
+        name = _free_name(restored_names(child["name"]), taken, target)
+        taken[name_key(name)] = None
+        plan.places.append((child, target, name))
+
+
+def _free_name(candidates: Iterator[str], taken: dict[str, Row | None], folder: str) -> str:
+    for candidate in candidates:
+        if name_key(candidate) not in taken:
+            return candidate
+    raise NameConflict(f"No free name in {folder}")
 
 
 async def _folder_to_restore_into(tx: Conn, user_id: str, folder: str, device_id: str | None,
