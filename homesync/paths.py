@@ -8,6 +8,7 @@ entries of one folder may not differ only by case (``name_key``).
 from __future__ import annotations
 
 import unicodedata
+from typing import Literal
 
 from homesync.errors import Forbidden, InvalidPath
 
@@ -16,6 +17,7 @@ __all__ = [
     "MAX_NAME_BYTES",
     "MAX_PATH_BYTES",
     "SHARED_WITH_ME",
+    "broken_folder_limit",
     "check_not_reserved",
     "is_under",
     "join",
@@ -83,12 +85,24 @@ def normalize_folder(folder: str) -> str:
         return "/"
     body = folder[1:-1] if folder.endswith("/") else folder[1:]
     segments = [_check_segment(s, "Folder") for s in body.split("/")]
-    if len(segments) > MAX_DEPTH:
-        raise InvalidPath(f"Folders may be at most {MAX_DEPTH} levels deep")
     normal = "/" + "/".join(segments)
-    if len(normal.encode("utf-8")) > MAX_PATH_BYTES:
+    broken = broken_folder_limit(len(normal.encode("utf-8")), len(segments))
+    if broken == "depth":
+        raise InvalidPath(f"Folders may be at most {MAX_DEPTH} levels deep")
+    if broken == "bytes":
         raise InvalidPath(f"Path may be at most {MAX_PATH_BYTES} bytes")
     return normal
+
+
+def broken_folder_limit(size: int, depth: int) -> Literal["bytes", "depth"] | None:
+    """The limit a folder path of ``size`` UTF-8 bytes, ``depth`` levels deep, breaks, or
+    None: the limits :func:`normalize_folder` holds requests to, which a folder the server
+    makes (a move, a restore) must keep too, or no request could name it again."""
+    if size > MAX_PATH_BYTES:
+        return "bytes"
+    if depth > MAX_DEPTH:
+        return "depth"
+    return None
 
 
 def name_key(name: str) -> str:

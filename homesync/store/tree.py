@@ -19,7 +19,14 @@ from typing import Any
 import msgspec
 
 from homesync.errors import InvalidPath
-from homesync.paths import MAX_DEPTH, MAX_PATH_BYTES, check_not_reserved, join, name_key
+from homesync.paths import (
+    MAX_DEPTH,
+    MAX_PATH_BYTES,
+    broken_folder_limit,
+    check_not_reserved,
+    join,
+    name_key,
+)
 from homesync.store import chunk_index, journal, users
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 from homesync.store.files import FILE_COLUMNS
@@ -213,10 +220,18 @@ async def _check_room(conn: Conn, user_id: str, old_path: str, new_path: str) ->
     old_bytes, old_depth = len(old_path.encode()), old_path.count("/")
     deepest_bytes = (row[0] if row and row[0] is not None else old_bytes) - old_bytes
     deepest_depth = (row[1] if row and row[1] is not None else old_depth) - old_depth
-    if len(new_path.encode()) + deepest_bytes > MAX_PATH_BYTES:
-        raise InvalidPath(f"Moved there, a folder's path would exceed {MAX_PATH_BYTES} bytes")
-    if new_path.count("/") + deepest_depth > MAX_DEPTH:
-        raise InvalidPath(f"Moved there, folders would be more than {MAX_DEPTH} levels deep")
+    _check_folder_path(len(new_path.encode()) + deepest_bytes,
+                       new_path.count("/") + deepest_depth, "Moved")
+
+
+def _check_folder_path(size: int, depth: int, how: str) -> None:
+    """InvalidPath if a folder ``how`` ("Moved", "Restored") there would get a path of
+    ``size`` bytes, ``depth`` levels deep, over the limits a request is held to."""
+    broken = broken_folder_limit(size, depth)
+    if broken == "bytes":
+        raise InvalidPath(f"{how} there, a folder's path would exceed {MAX_PATH_BYTES} bytes")
+    if broken == "depth":
+        raise InvalidPath(f"{how} there, folders would be more than {MAX_DEPTH} levels deep")
 
 
 async def trash(tx: Conn, *, user_id: str, row: Row, device_id: str | None,
@@ -319,10 +334,7 @@ async def close_merged(tx: Conn, *, user_id: str, ids: Sequence[str], now: int) 
 
 def _check_restored_path(path: str) -> None:
     """InvalidPath if a folder restored to ``path`` could not be named by a request again."""
-    if len(path.encode()) > MAX_PATH_BYTES:
-        raise InvalidPath(f"Restored there, a folder's path would exceed {MAX_PATH_BYTES} bytes")
-    if path.count("/") > MAX_DEPTH:
-        raise InvalidPath(f"Restored there, folders would be more than {MAX_DEPTH} levels deep")
+    _check_folder_path(len(path.encode()), path.count("/"), "Restored")
 
 
 async def purge_group(tx: Conn, *, user_id: str, row: Row, now: int) -> int:
