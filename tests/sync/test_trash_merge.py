@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.helpers import API, Device
 from tests.shares.test_shares_api import share
-from tests.sync.helpers import Replica, change, checksum, push, store
+from tests.sync.helpers import Replica, change, checksum, pull, push, store
 from tests.sync.test_trash_versions import used_bytes
 
 
@@ -138,3 +138,28 @@ async def test_a_shared_folder_is_not_merged_so_its_share_goes_on(
     assert set((await synced(client, bob)).paths()) == {
         "/Shared with me/Alice Liddell/Trip (restored)",
         "/Shared with me/Alice Liddell/Trip (restored)/2.jpg"}
+
+
+async def test_a_merge_that_would_make_a_folder_path_too_long_changes_nothing(
+        client, make_user, sign_in):
+    """The " (restored)" a sub-folder gets inside a merge (a file holds its name in the
+    live folder) makes its path longer: over 4096 bytes that is INVALID_PATH, as for any
+    restore, and the merge changes nothing — not half of it."""
+    await make_user()
+    phone = await sign_in()
+    segment = "d" * 200
+    below = "/" + "/".join([segment] * 20) + "/" + "e" * 65  # 4086 bytes
+    await store(client, phone, b"near", name="near.txt", folder="/big")
+    await store(client, phone, b"deep", name="x.txt", folder="/big" + below)
+    big = await mkdir(client, phone, "/big")
+    await push(client, phone, None, change("delete", fileId=big))
+    in_the_way = await store(client, phone, b"in the way", name=segment, folder="/big")
+    before = await synced(client, phone)
+
+    r = await client.post(f"{API}/trash/{big}/restore", headers=phone.auth)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_PATH", r.text
+    assert not (await pull(client, phone, before.token))["hasChanges"]
+    assert before.paths() == {"/big": None, f"/big/{segment}": checksum(b"in the way")}
+    assert in_the_way in before.entries
+    r = await client.get(f"{API}/trash", headers=phone.auth)
+    assert [(i["id"], i["items"]) for i in r.json()["data"]["items"]] == [(big, 24)]
