@@ -163,3 +163,28 @@ async def test_a_merge_that_would_make_a_folder_path_too_long_changes_nothing(
     assert in_the_way in before.entries
     r = await client.get(f"{API}/trash", headers=phone.auth)
     assert [(i["id"], i["items"]) for i in r.json()["data"]["items"]] == [(big, 24)]
+
+
+async def test_what_merges_into_a_shared_folder_reaches_its_recipient(
+        client, make_user, sign_in):
+    """The live folder may be shared (Alice shared the trip again after restoring one
+    photo): what the merge puts into it reaches Bob's sync, as anything put there does."""
+    await make_user()
+    await make_user("bob@example.com", "Bob")
+    alice = await sign_in()
+    bob = await sign_in("bob@example.com", client_id="bob")
+    first = await store(client, alice, b"first", name="1.jpg", folder="/Trip")
+    second = await store(client, alice, b"second", name="2.jpg", folder="/Trip")
+    trip = await mkdir(client, alice, "/Trip")
+    await push(client, alice, None, change("delete", fileId=trip))
+    await restore(client, alice, first)
+    await share(client, alice, await mkdir(client, alice, "/Trip"), "bob@example.com")
+    seen = await synced(client, bob)
+    shown = "/Shared with me/Alice Liddell/Trip"
+    assert set(seen.paths()) == {shown, f"{shown}/1.jpg"}
+
+    await restore(client, alice, trip)
+    await seen.sync(client, bob)
+    assert seen.paths() == {shown: None, f"{shown}/1.jpg": checksum(b"first"),
+                            f"{shown}/2.jpg": checksum(b"second")}
+    assert second in seen.entries
