@@ -17,16 +17,19 @@ def stamp(now: int) -> int:
 
 
 async def append(
-    conn: Conn, *, user_id: str, file_id: str, action: str, device_id: str | None, now: int
+    conn: Conn, *, user_id: str, file_id: str, action: str, device_id: str | None, now: int,
+    from_path: str | None = None,
 ) -> int:
     """Record a change and return its sequence number.
 
     Call inside the transaction that makes the change, then store the returned seq in
     ``files.seq`` (and ``files.created_seq`` for a new file): deltas scan ``files.seq``.
+    ``from_path``: for a move or rename, the entry's full path before it.
     """
     async with conn.execute(
-        "INSERT INTO journal (user_id, file_id, action, device_id, at) VALUES (?, ?, ?, ?, ?)",
-        (user_id, file_id, action, device_id, stamp(now)),
+        "INSERT INTO journal (user_id, file_id, action, device_id, at, from_path)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (user_id, file_id, action, device_id, stamp(now), from_path),
     ) as cur:
         seq = cur.lastrowid
     assert seq is not None

@@ -43,6 +43,7 @@ __all__ = [
     "last_change",
     "live_descendants",
     "move",
+    "moved_in_since",
     "purge_group",
     "restore_group",
     "restore_groups",
@@ -149,10 +150,65 @@ def _changed_since_sql(ids: str, *, limit: bool = True) -> str:
     )
 
 
+async def moved_in_since(conn: Conn, folder: Row, below: list[Row], base_seq: int,
+                         device_id: str | None) -> set[str]:
+    """Those of ``below`` (live entries below the live ``folder`` now) that were not below
+    it at ``base_seq`` and that another device moved (them, or a folder carrying them) or
+    brought back from the trash since: a device whose token is ``base_seq`` never saw them
+    in ``folder``, as it never saw a file created there since.
+
+    Where an entry was at ``base_seq`` is read off the journal: the path its first move or
+    rename after ``base_seq`` left (``from_path``), else where it is now; not live at all if
+    its first entry after ``base_seq`` made it (a create, a mkdir) or restored it. The same
+    for ``folder``, so another device renaming or moving ``folder`` itself, or moving
+    entries about inside it, brings nothing new: the device saw them all in it. An entry
+    only the device itself moved never counts (it knows where it put it); one moved both
+    by it and by another device does, as does a move journaled without ``from_path``
+    (before it was recorded): where it came from is unknown. Below the sync horizon the
+    journal may be incomplete, and :func:`content_changed_among` already counts every file
+    from before the horizon that changed since ``base_seq``.
+    """
+    if not below:
+        return set()
+    ids = msgspec.json.encode([folder["id"], *(r["id"] for r in below)]).decode()
+    entries = await fetchall(
+        conn,
+        "SELECT file_id, action, device_id, from_path FROM journal"
+        " WHERE file_id IN (SELECT value FROM json_each(?)) AND seq > ?"
+        " AND action IN ('create', 'mkdir', 'delete', 'restore', 'move', 'rename')"
+        " ORDER BY seq",
+        (ids, base_seq),
+    )
+    first: dict[str, Row] = {}
+    first_move: dict[str, str | None] = {}
+    moved_by_others: set[str] = set()
+    for entry in entries:
+        file_id = str(entry["file_id"])
+        first.setdefault(file_id, entry)
+        if entry["action"] in ("move", "rename"):
+            first_move.setdefault(file_id, entry["from_path"])
+        if entry["action"] in ("move", "rename", "restore") \
+                and (entry["device_id"] is None or entry["device_id"] != device_id):
+            moved_by_others.add(file_id)
+
+    def path_then(row: Row) -> str | None:
+        """Where ``row`` was at ``base_seq``; None if not live or not known."""
+        made = first.get(row["id"])
+        if made is not None and made["action"] in ("create", "mkdir", "restore"):
+            return None
+        if row["id"] in first_move:
+            return first_move[row["id"]]
+        return join(row["folder"], row["name"])
+
+    root = path_then(folder)
+    return {row["id"] for row in below if row["id"] in moved_by_others
+            and not ((then := path_then(row)) and root and then.startswith(root + "/"))}
+
+
 async def _bump(tx: Conn, *, user_id: str, file_id: str, action: str, device_id: str | None,
-                now: int) -> int:
+                now: int, from_path: str | None = None) -> int:
     return await journal.append(tx, user_id=user_id, file_id=file_id, action=action,
-                                device_id=device_id, now=now)
+                                device_id=device_id, now=now, from_path=from_path)
 
 
 # The seq of the journal entry just appended for the row being updated (:func:`_bump_all`).
@@ -160,17 +216,22 @@ _LAST_SEQ = "(SELECT max(j.seq) FROM journal j WHERE j.file_id = files.id)"
 
 
 async def _bump_all(tx: Conn, *, user_id: str, file_ids: list[str], action: str,
-                    device_id: str | None, now: int) -> None:
-    """One journal entry per id, seqs ascending in the order given.
+                    device_id: str | None, now: int,
+                    from_paths: list[str] | None = None) -> None:
+    """One journal entry per id, seqs ascending in the order given (``from_paths``: each
+    one's path before a move, in the same order).
 
     A folder's subtree is changed with a few statements, whatever its size: one per entry
     held the writer, and the event loop (which runs a transaction's statements), for
     seconds when a folder of thousands of photos was deleted, moved or restored.
     """
     at = journal.stamp(now)
+    froms: list[str | None] = list(from_paths) if from_paths else [None] * len(file_ids)
     await tx.executemany(
-        "INSERT INTO journal (user_id, file_id, action, device_id, at) VALUES (?, ?, ?, ?, ?)",
-        [(user_id, file_id, action, device_id, at) for file_id in file_ids],
+        "INSERT INTO journal (user_id, file_id, action, device_id, at, from_path)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(user_id, file_id, action, device_id, at, from_path)
+         for file_id, from_path in zip(file_ids, froms, strict=True)],
     )
 
 
@@ -185,7 +246,7 @@ async def move(tx: Conn, *, user_id: str, row: Row, folder: str, name: str,
         await _check_room(tx, user_id, join(row["folder"], row["name"]), join(folder, name))
     action = "rename" if folder == row["folder"] else "move"
     seq = await _bump(tx, user_id=user_id, file_id=row["id"], action=action,
-                      device_id=device_id, now=now)
+                      device_id=device_id, now=now, from_path=join(row["folder"], row["name"]))
     await execute(
         tx,
         "UPDATE files SET folder = ?, name = ?, name_key = ?, seq = ?, moved_seq = ? WHERE id = ?",
@@ -196,7 +257,8 @@ async def move(tx: Conn, *, user_id: str, row: Row, folder: str, name: str,
         if old_path != new_path:
             children = await live_descendants(tx, user_id, old_path)
             await _bump_all(tx, user_id=user_id, file_ids=[c["id"] for c in children],
-                            action="move", device_id=device_id, now=now)
+                            action="move", device_id=device_id, now=now,
+                            from_paths=[join(c["folder"], c["name"]) for c in children])
             await tx.executemany(
                 f"UPDATE files SET folder = ?, seq = {_LAST_SEQ}, moved_seq = {_LAST_SEQ}"
                 " WHERE id = ?",

@@ -323,8 +323,19 @@ class Steps:
         status = result["status"]
         event(f"folder {how}: {status}")
         if how == "delete":
+            # A reason to conflict: a file below it whose content another device changed,
+            # or one the device did not see below it (README: moved in, restored or
+            # created since; the model does not tell who moved it: a superset).
+            seen = phone.tree.get(folder_id)
+            seen_path = seen[1] if seen is not None else None
+
+            def unseen_there(file_id: str) -> bool:
+                held = phone.tree.get(file_id)
+                return seen_path is None or held is None or not held[1].startswith(
+                    seen_path + "/")
+
             edited = [i for i, f in acct.live().items() if under(f.folder, path)
-                      and acct.changed_by_other(i, phone)]
+                      and (acct.changed_by_other(i, phone) or unseen_there(i))]
             if status == "conflict":
                 assert edited, out
                 self._remember_conflict(acct, phone, result, "delete", folder_id, None)

@@ -13,7 +13,12 @@ make conflicts the same way. The rules, per action:
     (``deduplicated``), else ``upload_required``.
 ``delete``
     To the trash (a folder with everything below it). Content another device changed
-    after the token → ``delete_modify``. Already deleted → ``applied``.
+    after the token → ``delete_modify``; for a folder, also a file below it that was not
+    there at the token and that another device moved in since (itself, or in a folder it
+    moved; or restored from the trash) — the device never saw it there, as it never saw a
+    file created there. Moves that kept a file inside the folder (the folder renamed or
+    moved, files moved about within it) bring nothing new; the device's own moves never
+    count. Already deleted → ``applied``.
 ``rename`` / ``move``
     Never conflict on content: only a taken target name (``name_collision``). A folder
     carries its subtree. On a deleted entry → ``deleted_on_server``.
@@ -210,7 +215,8 @@ class SyncEngine:
     async def _changed_under(self, tx: Conn, actor: Actor, row: Row,
                              change: LocalChange) -> Row | None:
         """The file (``row`` or one below a folder) whose content another device changed
-        after the device's token, which deleting would throw away unseen."""
+        after the device's token, or that another device moved into the folder since
+        (:func:`tree.moved_in_since`), which deleting would throw away unseen."""
         if row["kind"] == "file":
             if change.checksum is not None \
                     and normalize_checksum(change.checksum) == row["checksum"]:
@@ -223,6 +229,9 @@ class SyncEngine:
             if child["kind"] == "file" and child["seq"] > actor.base_seq]
         changed = await tree.content_changed_among(tx, [c["id"] for c in children],
                                                    actor.base_seq, actor.device_id)
+        # Moved in by another device since: as new to the device as a file made there.
+        changed |= await tree.moved_in_since(tx, row, children, actor.base_seq,
+                                             actor.device_id)
         # The shallowest first, as a retried delete names the same one (its conflict).
         return next((c for c in children if c["id"] in changed), None)
 
