@@ -277,6 +277,13 @@ def test_contradicting_options_are_rejected(tmp_path: Path) -> None:
     message = load_error(None, environ={"HOMESYNC_SYNC_DEFAULT_PAGE_SIZE": "5000",
                                         "HOMESYNC_SYNC_MAX_PAGE_SIZE": "2000"})
     assert "sync.default_page_size" in message
+    # argon2 needs 8 KiB per lane: refused at load, not as a HashingError at every sign-in.
+    message = load_error(None, environ={"HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8"})
+    assert message == ("option auth.argon2_memory_kib (8) must be at least 8 per lane of "
+                       "auth.argon2_parallelism (4): 32 or more")
+    assert load_settings(None, environ={"HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
+                                        "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1"}) \
+        .auth.argon2_memory_kib == 8
 
 
 def test_durations_and_sizes_beyond_what_the_database_holds_are_rejected(

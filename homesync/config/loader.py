@@ -261,6 +261,13 @@ def _check_relations(settings: Settings) -> None:
             "options uploads.min_chunk_size <= uploads.default_chunk_size <= "
             f"uploads.max_chunk_size do not hold ({up.min_chunk_size}, {up.default_chunk_size}, "
             f"{up.max_chunk_size})")
+    auth = settings.auth
+    if auth.argon2_memory_kib < 8 * auth.argon2_parallelism:
+        # argon2 takes 8 KiB per lane at least; else every password hash fails at sign-in.
+        raise ConfigError(
+            f"option auth.argon2_memory_kib ({auth.argon2_memory_kib}) must be at least 8 per "
+            f"lane of auth.argon2_parallelism ({auth.argon2_parallelism}): "
+            f"{8 * auth.argon2_parallelism} or more")
     if settings.sync.default_page_size > settings.sync.max_page_size:
         raise ConfigError(
             f"option sync.default_page_size ({settings.sync.default_page_size}) is larger than "
