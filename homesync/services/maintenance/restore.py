@@ -159,6 +159,12 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
                            "restore an older snapshot with --snapshot")
     if problems := integrity_problems(snap_db):
         raise RestoreError(f"{snap_db} is damaged: {'; '.join(problems[:5])}")
+    # The key goes in after every chunk: checked now, so a snapshot without a good one is
+    # refused before the target is touched, not after it was half rebuilt.
+    snap_key = snap_dir / KEY_FILE
+    if not snap_key.is_file() or sha256_file(snap_key) != manifest.server_key_sha256:
+        raise RestoreError(f"{snap_key} is missing or does not match its manifest; "
+                           "restore an older snapshot with --snapshot")
 
     moved_aside = _prepare_target(data_dir, force)
     marker = data_dir / RESTORE_MARKER
@@ -190,7 +196,7 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
         progress.advance(nbytes=ref.size, items=1)
 
     progress.phase("Restore database")
-    shutil.copyfile(snap_dir / KEY_FILE, work / SECRET_FILE)
+    shutil.copyfile(snap_key, work / SECRET_FILE)
     os.chmod(work / SECRET_FILE, 0o600)
     os.replace(work / SECRET_FILE, data_dir / SECRET_FILE)
     for stale in (f"{LIVE_DB}-wal", f"{LIVE_DB}-shm"):

@@ -1,0 +1,59 @@
+"""`homesync backup restore` refuses a snapshot it cannot finish before it touches the
+target: the data dir being replaced stays where it is, with no half restore in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from homesync.services.container import Services
+from homesync.store.backup_repo import BackupRepo
+from tests.operations.data import photo, put_file
+from tests.operations.test_backup_cli import as_json, homesync
+
+
+async def _backup_with_a_live_data_dir(services: Services, make_user,
+                                       tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(DEST, its latest snapshot dir, a stopped server's data dir to --force a restore into)."""
+    uid = await make_user()
+    for i in range(3):
+        await put_file(services, uid, "/camera", f"IMG_{i}.jpg", photo(i))
+    dest = tmp_path / "backup"
+    created = homesync("backup", "create", dest, "--json", "--data-dir", services.settings.data_path)
+    assert created.returncode == 0, created.stderr
+    repo = BackupRepo.open(dest)
+    target = tmp_path / "home-server"
+    target.mkdir()
+    (target / "homesync.sqlite3").write_bytes(b"today's database")
+    (target / "server.key").write_text("today's key")
+    return dest, repo.snapshot_dir(repo.resolve(None)), target
+
+
+def _contents(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def _refused_and_untouched(dest: Path, target: Path, *words: str) -> None:
+    before = _contents(target)
+    result = homesync("backup", "restore", dest, "--force", "--json", "--data-dir", target)
+    assert result.returncode == 1, result.stdout + result.stderr
+    error = as_json(result)["error"]
+    assert all(w in error for w in words), error
+    assert "Traceback" not in result.stderr and "Errno" not in result.stderr, result.stderr
+    assert _contents(target) == before  # nothing moved aside, no restore marker
+    assert sorted(p.name for p in target.iterdir()) == ["homesync.sqlite3", "server.key"]
+
+
+async def test_a_snapshot_without_its_server_key_is_refused_before_the_target_is_touched(
+        services: Services, make_user, tmp_path: Path) -> None:
+    dest, snapshot, target = await _backup_with_a_live_data_dir(services, make_user, tmp_path)
+    (snapshot / "server.key").unlink()
+    _refused_and_untouched(dest, target, "server.key", "missing", "--snapshot")
+
+
+async def test_a_snapshot_whose_server_key_is_damaged_is_refused_not_restored(
+        services: Services, make_user, tmp_path: Path) -> None:
+    dest, snapshot, target = await _backup_with_a_live_data_dir(services, make_user, tmp_path)
+    key = snapshot / "server.key"
+    key.write_bytes(key.read_bytes()[:-4] + b"XXXX")
+    _refused_and_untouched(dest, target, "server.key", "does not match its manifest")
