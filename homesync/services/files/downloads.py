@@ -196,6 +196,10 @@ class Downloads:
         version = await files.get_version(self._db.reader, row["user_id"], info.version_id)
         if version is None or version["file_id"] != file_id:
             raise NotFound("No such file")  # replaced and dropped since the row was read
+        if row["user_id"] != user_id:
+            # Named as the recipient sees it (Content-Disposition), as GET /files/{id} does:
+            # a share may show it as "name (2)".
+            info = await self.shared_place(user_id, row["user_id"], info)
         size, etag = int(version["size"]), str(version["checksum"])
         stored_at = int(version["created_at"])
         if (if_match is None and if_unmodified_since is not None
