@@ -26,6 +26,7 @@ __all__ = [
     "integrity_problems",
     "open_readonly",
     "referenced_chunks",
+    "schema_version",
     "snapshot_counts",
     "take_snapshot",
 ]
@@ -95,6 +96,13 @@ def referenced_chunks(snapshot: Path) -> list[ChunkRef]:
                    if _has_table(conn, "upload_chunks") else "")
         rows = conn.execute(_REFERENCED.format(uploads=uploads)).fetchall()
     return [ChunkRef(str(h), int(s)) for h, s in rows]
+
+
+def schema_version(snapshot: Path) -> int:
+    """The migration the snapshot's database was last brought to (``PRAGMA user_version``)."""
+    with open_readonly(snapshot) as conn:
+        row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0]) if row else 0
 
 
 def snapshot_counts(snapshot: Path) -> SnapshotCounts:

@@ -3,10 +3,15 @@ target: the data dir being replaced stays where it is, with no half restore in i
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from homesync.services.container import Services
 from homesync.store.backup_repo import BackupRepo
+from homesync.store.migrate import migrations
 from tests.operations.data import photo, put_file
 from tests.operations.test_backup_cli import as_json, homesync
 
@@ -57,3 +62,21 @@ async def test_a_snapshot_whose_server_key_is_damaged_is_refused_not_restored(
     key = snapshot / "server.key"
     key.write_bytes(key.read_bytes()[:-4] + b"XXXX")
     _refused_and_untouched(dest, target, "server.key", "does not match its manifest")
+
+
+async def test_a_snapshot_from_a_newer_homesync_is_refused_before_the_target_is_touched(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """Restoring onto an older install (a distro's package, say) says to upgrade first,
+    rather than a migration traceback after every chunk was copied."""
+    dest, snapshot, target = await _backup_with_a_live_data_dir(services, make_user, tmp_path)
+    newest = migrations()[-1][0]
+    database = snapshot / "homesync.sqlite3"
+    with closing(sqlite3.connect(database)) as conn:
+        conn.execute(f"PRAGMA user_version = {newest + 1}")
+        conn.commit()
+    manifest_file = snapshot / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["databaseSha256"] = hashlib.sha256(database.read_bytes()).hexdigest()
+    manifest["schemaVersion"] = newest + 1
+    manifest_file.write_text(json.dumps(manifest))
+    _refused_and_untouched(dest, target, "newer homesync", "upgrade")

@@ -37,12 +37,14 @@ from homesync.store.backup_repo import (
 from homesync.store.db import Conn, Database
 from homesync.store.keys import SECRET_FILE
 from homesync.store.local_chunks import LocalChunkStore
+from homesync.store.migrate import migrations
 from homesync.store.server_lock import server_running
 from homesync.store.snapshot import (
     ChunkRef,
     files_using_chunks,
     integrity_problems,
     referenced_chunks,
+    schema_version,
 )
 
 __all__ = ["RESTORE_MARKER", "RestoreError", "RestoreOverlap", "RestoreReport",
@@ -159,6 +161,13 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
                            "restore an older snapshot with --snapshot")
     if problems := integrity_problems(snap_db):
         raise RestoreError(f"{snap_db} is damaged: {'; '.join(problems[:5])}")
+    # This homesync cannot open a database newer than its own migrations: said now, not
+    # as a traceback once every chunk is in place (restoring onto an older install).
+    newest = migrations()[-1][0]
+    if (version := schema_version(snap_db)) > newest:
+        raise RestoreError(
+            f"snapshot {name} was written by a newer homesync (database schema {version}; this"
+            f" one knows up to {newest}): upgrade homesync, then restore; nothing was changed")
     # The key goes in after every chunk: checked now, so a snapshot without a good one is
     # refused before the target is touched, not after it was half rebuilt.
     snap_key = snap_dir / KEY_FILE
