@@ -73,15 +73,23 @@ def _content_headers(content: Content) -> dict[str, str]:
     return headers
 
 
+def _header(request: Request[Any, Any, Any], name: str) -> str | None:
+    """Every line of a header, as one comma-separated value (RFC 9110 §5.3): an
+    If-None-Match list may come over several lines; a header that allows one value and
+    comes twice then does not parse, and is ignored like any value that does not."""
+    lines = request.headers.getall(name, None)
+    return ", ".join(lines) if lines else None
+
+
 async def _open(request: Request[Any, Any, Any], services: ServicesDep,
                 principal: CurrentPrincipal, file_id: str) -> Content:
     return await services.downloads.open_content(
-        principal.user_id, file_id, range_header=request.headers.get("range"),
-        if_range=request.headers.get("if-range"),
-        if_none_match=request.headers.get("if-none-match"),
-        if_modified_since=request.headers.get("if-modified-since"),
-        if_unmodified_since=request.headers.get("if-unmodified-since"),
-        if_match=request.headers.get("if-match"))
+        principal.user_id, file_id, range_header=_header(request, "range"),
+        if_range=_header(request, "if-range"),
+        if_none_match=_header(request, "if-none-match"),
+        if_modified_since=_header(request, "if-modified-since"),
+        if_unmodified_since=_header(request, "if-unmodified-since"),
+        if_match=_header(request, "if-match"))
 
 
 async def _not_modified(content: Content) -> Response[None] | None:
