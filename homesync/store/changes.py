@@ -47,7 +47,7 @@ async def seq_before(conn: Conn, user_id: str, at_ms: int) -> int:
     0 ("saw nothing") when ``at_ms`` is before the user's sync horizon: entries from then
     may be compacted away (``store.horizon``), and the first one left would name a later
     position, as if the changes in between had been seen. Conflict checks then judge
-    conservatively (``tree.content_changed_since``); ``GET /sync/status`` answers such a
+    conservatively (``since_token.content_changed_since``); ``GET /sync/status`` answers such a
     ``lastSync`` with a full listing before asking.
     """
     row = await fetchone(

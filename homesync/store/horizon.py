@@ -9,7 +9,7 @@ What stays, because other code reads it:
 
 - each user's latest journal entry: ``max(seq)`` is the head a token is compared with,
   and ``journal.seq`` is AUTOINCREMENT, so a deleted seq is never issued again;
-- journal entries above the horizon: conflict checks (``tree.content_changed_since``)
+- journal entries above the horizon: conflict checks (``since_token.content_changed_since``)
   read a file's entries after a device's position, and ``seq_before`` maps times to
   positions; below the horizon both answer conservatively instead (see there);
 - each recipient's latest feed entry (their feed head), and per (recipient, file) the

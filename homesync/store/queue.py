@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
-from homesync.store.tree import CONTENT_ACTIONS
+from homesync.store.since_token import CONTENT_ACTIONS
 
 __all__ = [
     "OP_COLUMNS",

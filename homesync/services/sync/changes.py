@@ -93,7 +93,7 @@ class Changes:
         so every change since is a conflict rather than an overwrite. A token below the
         sync horizon keeps its position: the journal after the horizon still judges
         exactly, and for what came before it, whose entries may be compacted away,
-        ``tree.content_changed_since`` reports any file changed since the position as
+        ``since_token.content_changed_since`` reports any file changed since the position as
         changed by another device — a conflict, never a silent overwrite.
         """
         if token is None:

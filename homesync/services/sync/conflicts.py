@@ -23,7 +23,7 @@ import msgspec
 from homesync.ids import new_id
 from homesync.paths import name_key
 from homesync.services.sync.types import Actor, LocalChange
-from homesync.store import conflicts, devices, tree
+from homesync.store import conflicts, devices, since_token
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["ConflictKind", "ConflictSide", "ConflictView", "Conflicts", "record_conflict"]
@@ -102,7 +102,7 @@ async def record_conflict(tx: Conn, actor: Actor, *, kind: ConflictKind, change:
     remote_side = ConflictSide()
     if remote is not None:
         if remote_device_id is None:
-            last = await tree.last_change(tx, remote["id"])
+            last = await since_token.last_change(tx, remote["id"])
             remote_device_id = last["device_id"] if last else None
         remote_side = ConflictSide(
             file_id=remote["id"], kind=remote["kind"], name=remote["name"],

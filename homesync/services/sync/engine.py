@@ -48,7 +48,7 @@ from homesync.services.sharing.access import as_seen, route_change
 from homesync.services.sync.conflicts import ConflictKind, ConflictSide, record_conflict
 from homesync.services.sync.types import Actor, ChangeResult, ChangeStatus, LocalChange, error_info
 from homesync.services.uploads.init import normalize_checksum
-from homesync.store import files, tombstones, tree
+from homesync.store import files, since_token, tombstones, tree
 from homesync.store.db import Conn, Row
 
 __all__ = ["SyncEngine", "move_to_trash"]
@@ -177,7 +177,7 @@ class SyncEngine:
         if row["deleted_at"] is not None:
             kind = "modify_delete"
         else:
-            foreign = await tree.content_changed_since(tx, row["id"], actor.base_seq,
+            foreign = await since_token.content_changed_since(tx, row["id"], actor.base_seq,
                                                        actor.device_id)
             if foreign is not None:
                 kind, remote_device = "modify_modify", foreign["device_id"]
@@ -216,21 +216,21 @@ class SyncEngine:
                              change: LocalChange) -> Row | None:
         """The file (``row`` or one below a folder) whose content another device changed
         after the device's token, or that another device moved into the folder since
-        (:func:`tree.moved_in_since`), which deleting would throw away unseen."""
+        (:func:`since_token.moved_in_since`), which deleting would throw away unseen."""
         if row["kind"] == "file":
             if change.checksum is not None \
                     and normalize_checksum(change.checksum) == row["checksum"]:
                 return None  # the device deletes exactly the content the server has
-            found = await tree.content_changed_since(tx, row["id"], actor.base_seq,
+            found = await since_token.content_changed_since(tx, row["id"], actor.base_seq,
                                                      actor.device_id)
             return row if found is not None else None
         children = [child for child in await tree.live_descendants(
             tx, actor.user_id, join(row["folder"], row["name"]))
             if child["kind"] == "file" and child["seq"] > actor.base_seq]
-        changed = await tree.content_changed_among(tx, [c["id"] for c in children],
+        changed = await since_token.content_changed_among(tx, [c["id"] for c in children],
                                                    actor.base_seq, actor.device_id)
         # Moved in by another device since: as new to the device as a file made there.
-        changed |= await tree.moved_in_since(tx, row, children, actor.base_seq,
+        changed |= await since_token.moved_in_since(tx, row, children, actor.base_seq,
                                              actor.device_id)
         # The shallowest first, as a retried delete names the same one (its conflict).
         return next((c for c in children if c["id"] in changed), None)

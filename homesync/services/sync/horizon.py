@@ -13,7 +13,7 @@ What a position below the horizon gets:
 - A change it makes (``POST /sync/files``, the queue, ``upload/init``) is judged
   conservatively: a file changed since the position is a conflict, because which device
   changed it, and whether its content changed at all, may no longer be known
-  (``store.tree.content_changed_since``). A conflict keeps both sides; an overwrite
+  (``store.since_token.content_changed_since``). A conflict keeps both sides; an overwrite
   would lose one.
 """
 

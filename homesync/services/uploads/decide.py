@@ -15,7 +15,7 @@ from homesync.errors import NotFound
 from homesync.paths import name_key
 from homesync.services.sharing.access import UploadPlace
 from homesync.services.uploads.types import FileRequest
-from homesync.store import files, tree, uploads
+from homesync.store import files, since_token, uploads
 from homesync.store.db import Conn, Row
 
 __all__ = ["DecidedFile", "DeletedOnServer", "changed_since", "decide", "entry_here"]
@@ -131,4 +131,4 @@ async def changed_since(tx: Conn, target: Row | None, base_seq: int | None,
     ``base_seq`` (the upload's syncToken position; None: no token, nothing counts)."""
     if target is None or base_seq is None:
         return False
-    return await tree.content_changed_since(tx, target["id"], base_seq, device_id) is not None
+    return await since_token.content_changed_since(tx, target["id"], base_seq, device_id) is not None
