@@ -63,6 +63,32 @@ async def test_expired_upload_chunks_collected_after_grace(client, services, mak
     assert got.content == kept
 
 
+async def test_an_upload_reported_failed_is_not_announced_again_when_it_expires(
+        client, services, make_user, sign_in):
+    """The app said it failed (and its device was told "Upload failed"): its expiry later
+    is no news, while an upload left unfinished without a word is announced as expired."""
+    uid = await make_user()
+    dev = await sign_in()
+    failed, idle = random_bytes(9000), random_bytes(7000)
+    entries = (await init(client, dev.auth, file_entry(failed, name="failed.jpg", local_id="l1"),
+                          file_entry(idle, name="idle.jpg", local_id="l2"))).json()["data"]["files"]
+    r = await client.post(f"{API}/upload/progress", headers=dev.auth, json={
+        "uploadId": entries[0]["uploadId"], "completedChunks": [], "bytesUploaded": 0,
+        "status": "failed"})
+    assert r.status_code == 200, r.text
+    start = clock.now()
+    clock.set_now(lambda: start + 25 * HOUR)
+    try:
+        assert (await services.gc.collect()).expired_uploads == 2
+    finally:
+        clock.set_now(None)
+    events = await fetchall(services.db.reader, "SELECT kind, data FROM notifications"
+                            " WHERE user_id = ? AND category = 'uploads' ORDER BY created_at",
+                            (uid,))
+    assert [(e[0], json.loads(e[1])["uploadId"]) for e in events] == [
+        ("upload_failed", entries[0]["uploadId"]), ("upload_expired", entries[1]["uploadId"])]
+
+
 async def test_orphans_temp_and_fresh_chunks(services):
     store = services.chunks
     old = store.writer()

@@ -68,6 +68,8 @@ class Collector:
                 rows = await uploads.due_for_expiry(tx, now, _BATCH)
                 for row in rows:
                     await uploads.mark_ended(tx, row["id"], "expired", now)
+                    if row["status"] == "failed":
+                        continue  # its device said it failed, and was told so: once is enough
                     await upload_event(tx, row, "upload_expired", "Upload expired",
                                        f"{row['name']} was not finished in time; it will start"
                                        " again from the beginning.", now)
