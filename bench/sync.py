@@ -333,6 +333,7 @@ async def parked_polls(data: Path, polls: int) -> dict[str, float]:
     port = free_port()
     env = {**os.environ, "HOMESYNC_AUTH_ACCESS_TOKEN_TTL": "1d",
            "HOMESYNC_AUTH_API_REQUESTS_PER_SECOND": "0",  # 500 polls from one device
+           "HOMESYNC_SYNC_MAX_POLLS_PER_DEVICE": str(polls),  # all parked, none pushed out
            "HOMESYNC_AUTH_ARGON2_TIME_COST": "1", "HOMESYNC_AUTH_ARGON2_MEMORY_KIB": "8",
            "HOMESYNC_AUTH_ARGON2_PARALLELISM": "1", "HOMESYNC_SERVER_LOG_LEVEL": "warning"}
     server = await asyncio.create_subprocess_exec(

@@ -145,6 +145,9 @@ class SyncSettings(_Section):
     default_page_size: Annotated[int, Meta(ge=1, le=10000)] = 1000
     max_page_size: Annotated[int, Meta(ge=1, le=100000)] = 10000
     max_wait: Annotated[int, Meta(ge=0, le=300)] = 300
+    # Long polls one device may have parked at once; one more answers its oldest at once
+    # (no changes, same token), so a looping app cannot hold a socket per poll.
+    max_polls_per_device: Annotated[int, Meta(ge=1)] = 4
     max_local_changes: Annotated[int, Meta(ge=1)] = 1000
     max_queue_ops: Annotated[int, Meta(ge=1)] = 500
     # Replaced versions kept per file, and for how long (0 / "0d": no limit).

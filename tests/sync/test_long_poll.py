@@ -64,15 +64,46 @@ async def test_times_out_empty_and_other_users_do_not_wake_it(live_client, servi
 async def test_parked_polls_hold_no_database_connection(live_client, services, make_user,
                                                         sign_in):
     user_id = await make_user()
-    phone = await sign_in()
+    # Five devices, four polls each (a device may park only so many).
+    devices = [await sign_in(client_id=f"device-{n}") for n in range(5)]
+    phone = devices[0]
     token = (await pull(live_client, phone))["nextSyncToken"]
-    polls = [asyncio.create_task(pull(live_client, phone, token, wait=60)) for _ in range(20)]
+    polls = [asyncio.create_task(pull(live_client, device, token, wait=60))
+             for device in devices for _ in range(4)]
     await parked(services, user_id, 20)
     # Twenty parked polls, yet reads and writes go on as usual.
     for i in range(3):
         await push(live_client, phone, None, change("mkdir", f"m{i}", folder=f"/busy{i}"))
     results = await asyncio.wait_for(asyncio.gather(*polls), 10)
     assert all(r["hasChanges"] for r in results)
+
+
+async def test_one_poll_past_the_devices_cap_answers_its_oldest_poll(live_client, services,
+                                                                    make_user, sign_in):
+    """An app polling in a loop cannot park a poll (a socket) per call: one more than the
+    cap answers the device's oldest parked poll at once, as if its wait had run out."""
+    user_id = await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    cap = services.settings.sync.max_polls_per_device
+    token = (await pull(live_client, phone))["nextSyncToken"]
+    # The laptop's poll is the oldest of all, but another device's cap is not its concern.
+    polls = [asyncio.create_task(pull(live_client, laptop, token, wait=60))]
+    await parked(services, user_id)
+    for n in range(cap):  # one at a time, so that which is oldest is known
+        polls.append(asyncio.create_task(pull(live_client, phone, token, wait=60)))
+        await parked(services, user_id, 2 + n)
+    assert not any(poll.done() for poll in polls)
+    polls.append(asyncio.create_task(pull(live_client, phone, token, wait=60)))
+    oldest = await asyncio.wait_for(polls[1], 10)  # answered once the newest parks
+    assert oldest["hasChanges"] is False and oldest["nextSyncToken"] == token
+    assert oldest["changes"] == {"created": [], "updated": [], "deleted": []}
+    assert services.sync.notifier.parked(user_id) == 1 + cap  # the newest parked instead
+    assert not any(poll.done() for poll in polls[:1] + polls[2:])
+    await push(live_client, laptop, None, change("mkdir", folder="/woken"))
+    rest = await asyncio.wait_for(asyncio.gather(*polls[:1], *polls[2:]), 10)
+    assert all([e["name"] for e in r["changes"]["created"]] == ["woken"] for r in rest)
+    assert services.sync.notifier.parked() == 0
 
 
 async def test_wait_is_capped(tmp_path):

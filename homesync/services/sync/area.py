@@ -40,7 +40,7 @@ PendingUploads = Callable[[str], Awaitable[int]]
 
 class SyncArea:
     def __init__(self, db: Database, settings: SyncSettings, secret: bytes, quota: Quota) -> None:
-        self.notifier = ChangeNotifier()
+        self.notifier = ChangeNotifier(settings.max_polls_per_device)
         self.tokens = SyncTokens(secret)
         self.conflicts = Conflicts(db)
         self.changes = Changes(db, settings, self.tokens, self.notifier, self.conflicts,

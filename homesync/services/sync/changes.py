@@ -140,7 +140,8 @@ class Changes:
         while True:
             # Subscribe before looking, so a change committed in between still wakes us.
             with self._notifier.subscribe(user_id, *owners, sign_in=principal.family_id,
-                                          kid=principal.kid or None) as wake:
+                                          kid=principal.kid or None,
+                                          device=principal.device_id) as wake:
                 # The head is read before the page: every change up to it is committed,
                 # so the page (read after) sees them all and the next token may skip to it.
                 # A handful of indexed lookups, on every sync call: inline (store.connections).
@@ -179,7 +180,7 @@ class Changes:
                 if why is Wake.SIGNED_OUT:
                     signed_out = True  # nothing to record for a device that is gone
                     break
-                if why is Wake.STOPPING:  # answered like a wait that ran out
+                if why in (Wake.STOPPING, Wake.SUPERSEDED):  # answered like a wait run out
                     break
         if not signed_out:
             await self._record_sync(principal.device_id, synced_at)
