@@ -80,3 +80,28 @@ async def test_a_snapshot_from_a_newer_homesync_is_refused_before_the_target_is_
     manifest["schemaVersion"] = newest + 1
     manifest_file.write_text(json.dumps(manifest))
     _refused_and_untouched(dest, target, "newer homesync", "upgrade")
+
+
+async def test_the_config_init_wrote_in_the_data_dir_stays_where_serve_looks_for_it(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """A backup holds no config: restoring into the data dir `init` made (its config in
+    it) needs no --force, and --force moves the data aside but leaves the config, so the
+    same `serve --config` starts on the restored data."""
+    dest, _snapshot, _target = await _backup_with_a_live_data_dir(services, make_user, tmp_path)
+    data = tmp_path / "srv" / "homesync"
+    assert homesync("init", "--data-dir", data).returncode == 0
+    config = data / "homesync.toml"
+    written = config.read_text()
+
+    fresh = homesync("backup", "restore", dest, "--config", config, "--json")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert as_json(fresh)["movedAside"] is None and config.read_text() == written
+
+    again = homesync("backup", "restore", dest, "--config", config, "--force", "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    aside = Path(as_json(again)["movedAside"])
+    assert config.read_text() == written and not (aside / "homesync.toml").exists()
+    assert (aside / "homesync.sqlite3").is_file()
+    status = homesync("status", "--config", config, "--json")
+    assert status.returncode == 0, status.stderr
+    assert as_json(status)["files"] == 3

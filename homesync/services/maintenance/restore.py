@@ -54,6 +54,7 @@ __all__ = ["RESTORE_MARKER", "RestoreError", "RestoreOverlap", "RestoreReport",
 RESTORE_MARKER = ".restore-in-progress"
 _WORK_DIR = ".restore-tmp"
 LIVE_DB = "homesync.sqlite3"
+_LEFT_IN_PLACE = ("lost+found", "homesync.toml")
 
 
 class RestoreError(Exception):
@@ -247,8 +248,10 @@ def _prepare_target(data_dir: Path, force: bool) -> str | None:
         # --force would move the live database and chunks from under it: what phones
         # upload meanwhile would land in the moved-aside copy, not in the restored one.
         raise RestoreTargetTaken(f"a homesync server is running on {data_dir}; stop it first")
-    # A filesystem's own lost+found (the data dir may be a mount point) is not content.
-    entries = [p for p in data_dir.iterdir() if p.name != "lost+found"]
+    # Not content, and left where they are: a filesystem's own lost+found (the data dir
+    # may be a mount point), and the config `init` wrote, which no backup holds and which
+    # `serve --config` looks for there.
+    entries = [p for p in data_dir.iterdir() if p.name not in _LEFT_IN_PLACE]
     if not entries or (data_dir / RESTORE_MARKER).exists():
         return None  # empty, or an interrupted restore to resume
     if not force:
