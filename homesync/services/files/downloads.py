@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import msgspec
 
+from homesync.cursors import decode_cursor, encode_cursor, not_a_cursor
 from homesync.errors import (
     HomesyncError,
     NotFound,
@@ -49,7 +50,7 @@ MAX_PAGE = 10_000
 class Listing(msgspec.Struct, frozen=True, kw_only=True):
     folder: str
     entries: list[FileInfo]
-    next_cursor: str | None  # pass as ``after`` for the next page
+    next_cursor: str | None  # pass as ``after`` for the next page (opaque, URL-safe)
 
 
 class Content(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,8 +140,10 @@ class Downloads:
         folder = normalize_folder(folder)
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-        if after is not None and (len(after) > 2000 or after[:2] not in ("0:", "1:")):
-            raise ValidationError("Not a listing cursor", field="cursor")
+        if after is not None:
+            after = decode_cursor(after, max_chars=2000)
+            if after[:2] not in ("0:", "1:"):
+                raise not_a_cursor()
         if folder != "/":
             # "/Photos" lists "/photos": names differing only in case are the same name.
             folder = await files.canonical_folder(self._db.reader, user_id, folder)
@@ -153,7 +156,8 @@ class Downloads:
         more = len(rows) > limit
         rows = rows[:limit]
         return Listing(folder=folder, entries=[file_info(r) for r in rows],
-                       next_cursor=files.listing_cursor(rows[-1]) if more else None)
+                       next_cursor=encode_cursor(files.listing_cursor(rows[-1]))
+                       if more else None)
 
     async def get(self, user_id: str, file_id: str) -> FileInfo:
         """A live file or folder of the user, or shared with them (404 for anyone else's,

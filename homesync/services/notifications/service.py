@@ -8,8 +8,6 @@ therefore misses nothing: it lists the inbox.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -18,6 +16,7 @@ from msgspec import Struct
 
 from homesync import clock
 from homesync.config import NotificationSettings
+from homesync.cursors import decode_cursor, encode_cursor, not_a_cursor
 from homesync.errors import NotFound, ValidationError
 from homesync.models import Principal
 from homesync.push.base import Provider, PushTarget, is_endpoint_url
@@ -347,19 +346,13 @@ def _item(row: Row) -> InboxItem:
 
 
 def _encode_cursor(created_at: int, position: int) -> str:
-    raw = f"{created_at}:{position}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor(f"{created_at}:{position}")
 
 
 def _decode_cursor(cursor: str) -> tuple[int, int]:
-    try:
-        if len(cursor) > 100:
-            raise ValueError(cursor)
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        created, position = raw.split(":")
-        if not all(part.isdigit() and len(part) <= 18 for part in (created, position)):
-            # ASCII digits, each under 2**63 (SQLite's integers): else a 500 from the query.
-            raise ValueError(raw)
-        return int(created), int(position)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError("cursor is not one this server handed out", field="cursor") from None
+    created, _, position = decode_cursor(cursor, max_chars=100).partition(":")
+    if not all(part.isascii() and part.isdigit() and len(part) <= 18
+               for part in (created, position)):
+        # ASCII digits, each under 2**63 (SQLite's integers): else a 500 from the query.
+        raise not_a_cursor()
+    return int(created), int(position)
