@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -31,6 +34,14 @@ async def _backup_with_a_live_data_dir(services: Services, make_user,
     (target / "homesync.sqlite3").write_bytes(b"today's database")
     (target / "server.key").write_text("today's key")
     return dest, repo.snapshot_dir(repo.resolve(None)), target
+
+
+def _homesync_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``homesync(...)`` run from ``cwd``, for relative paths."""
+    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"}
+    env.pop("HOMESYNC_DATA_DIR", None)
+    return subprocess.run([sys.executable, "-m", "homesync", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
 
 
 def _contents(root: Path) -> dict[str, bytes]:
@@ -105,3 +116,16 @@ async def test_the_config_init_wrote_in_the_data_dir_stays_where_serve_looks_for
     status = homesync("status", "--config", config, "--json")
     assert status.returncode == 0, status.stderr
     assert as_json(status)["files"] == 3
+
+
+async def test_a_relative_backup_path_is_reported_and_recorded_absolute(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """As `backup create` and `verify` give it: 'backup' alone names nothing later."""
+    dest, _snapshot, _target = await _backup_with_a_live_data_dir(services, make_user, tmp_path)
+    result = _homesync_in(tmp_path, "backup", "restore", dest.name, "--data-dir", "restored",
+                          "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert as_json(result)["destination"] == str(dest)
+    with closing(sqlite3.connect(tmp_path / "restored" / "homesync.sqlite3")) as conn:
+        (source,) = conn.execute("SELECT source FROM restores").fetchone()
+    assert source.startswith(f"{dest}/snapshots/"), source

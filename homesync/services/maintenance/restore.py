@@ -108,6 +108,8 @@ async def restore_backup(
         RestoreError: the backup is unusable, or overlaps the target.
     """
     t0 = time.monotonic()
+    # Absolute, as reported and recorded: a relative path names nothing later.
+    destination = await asyncio.to_thread(lambda: destination.expanduser().absolute())
     data_dir = await asyncio.to_thread(lambda: data_dir.expanduser().absolute())
     copied = await asyncio.to_thread(_copy_in, destination, data_dir, snapshot, force, fsync,
                                      progress)
