@@ -16,7 +16,7 @@ from homesync.services.container import Services
 from homesync.store.backup_repo import BackupRepo
 from homesync.store.migrate import migrations
 from tests.operations.data import photo, put_file
-from tests.operations.test_backup_cli import as_json, homesync
+from tests.operations.test_backup_cli import allow_files, as_json, homesync, small_disk
 
 
 async def _backup_with_a_live_data_dir(services: Services, make_user,
@@ -129,3 +129,33 @@ async def test_a_relative_backup_path_is_reported_and_recorded_absolute(
     with closing(sqlite3.connect(tmp_path / "restored" / "homesync.sqlite3")) as conn:
         (source,) = conn.execute("SELECT source FROM restores").fetchone()
     assert source.startswith(f"{dest}/snapshots/"), source
+
+
+async def test_a_target_too_small_for_the_restore_is_refused_before_it_is_touched(
+        services: Services, make_user, tmp_path: Path) -> None:
+    dest, _snapshot, _target = await _backup_with_a_live_data_dir(services, make_user, tmp_path)
+    with small_disk(tmp_path / "small", "256k") as small:
+        target = small / "homesync"
+        target.mkdir()
+        (target / "homesync.sqlite3").write_bytes(b"today's database")
+        (target / "server.key").write_text("today's key")
+        _refused_and_untouched(dest, target, str(target), "free", "needs", "nothing was changed")
+
+
+async def test_a_target_that_fills_up_midway_is_named_and_the_same_restore_resumes(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """Room for the bytes but not for every file: the check up front passes, the copy
+    runs out of room. The message names the data dir and says how to go on."""
+    dest, _snapshot, _target = await _backup_with_a_live_data_dir(services, make_user, tmp_path)
+    with small_disk(tmp_path / "small", "16m") as small:
+        target = small / "homesync"
+        allow_files(small, 8)
+        full = homesync("backup", "restore", dest, "--data-dir", target, "--json")
+        assert full.returncode == 1, full.stdout + full.stderr
+        error = as_json(full)["error"]
+        assert f"the data dir {target} is full" in error and "run the same restore again" in error
+        assert "Traceback" not in full.stderr
+        allow_files(small, 100)
+        again = homesync("backup", "restore", dest, "--data-dir", target, "--json")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert as_json(again)["ok"] and as_json(again)["resumedChunks"] > 0

@@ -13,6 +13,7 @@ the lost timeline may have issued (see ``store.operations.record_restore``).
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import time
@@ -30,6 +31,7 @@ from homesync.store.backup_repo import (
     KEY_FILE,
     BackupRepo,
     BackupRepoError,
+    chunk_relpath,
     copy_verified,
     sha256_file,
     syncfs,
@@ -111,8 +113,18 @@ async def restore_backup(
     # Absolute, as reported and recorded: a relative path names nothing later.
     destination = await asyncio.to_thread(lambda: destination.expanduser().absolute())
     data_dir = await asyncio.to_thread(lambda: data_dir.expanduser().absolute())
-    copied = await asyncio.to_thread(_copy_in, destination, data_dir, snapshot, force, fsync,
-                                     progress)
+    try:
+        copied = await asyncio.to_thread(_copy_in, destination, data_dir, snapshot, force,
+                                         fsync, progress)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Past the check up front (files, not bytes, ran out; or something else wrote
+        # there meanwhile): say which disk, and how to go on from the half-built data dir.
+        raise RestoreError(
+            f"the data dir {data_dir} is full ({exc.strerror}): the restore is not finished"
+            " and the server will not start on it; free space there and run the same restore"
+            " again (it goes on from where it stopped)") from None
     progress.phase("Migrate database")
     db = await Database.open(data_dir / LIVE_DB)  # applies newer migrations to an old backup
     try:
@@ -178,11 +190,13 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
         raise RestoreError(f"{snap_key} is missing or does not match its manifest; "
                            "restore an older snapshot with --snapshot")
 
+    refs = referenced_chunks(snap_db)
+    _check_room(data_dir, refs, snap_db)
+
     moved_aside = _prepare_target(data_dir, force)
     marker = data_dir / RESTORE_MARKER
     marker.write_text(f"restoring {repo.root}/snapshots/{name}\n")
 
-    refs = referenced_chunks(snap_db)
     live = LocalChunkStore(data_dir, fsync=False)  # only for its layout: we sync at the end
     work = data_dir / _WORK_DIR
     work.mkdir(exist_ok=True)
@@ -239,6 +253,34 @@ async def _forget_unbacked_garbage(tx: Conn, live: LocalChunkStore, now: int) ->
         if len(rows) < 500:
             return
         after = rows[-1]["hash"]
+
+
+def _check_room(data_dir: Path, refs: list[ChunkRef], snap_db: Path) -> None:
+    """Refuse, before anything is changed, a target whose disk cannot hold what is left to
+    restore (a disk that fills half way leaves a data dir the server will not start on).
+    What ``--force`` moves aside stays on that disk, so it frees nothing."""
+    needed = snap_db.stat().st_size + sum(
+        r.size for r in refs if _size(data_dir / "chunks" / chunk_relpath(r.hash)) != r.size)
+    disk = data_dir
+    while not disk.exists():
+        disk = disk.parent
+    st = os.statvfs(disk)
+    free = st.f_bavail * st.f_frsize
+    if needed > free:
+        raise RestoreError(
+            f"the data dir {data_dir} has {_mib(free)} free and this restore needs"
+            f" {_mib(needed)}: free space there, or restore somewhere else; nothing was changed")
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:,.1f} MiB"
 
 
 def _prepare_target(data_dir: Path, force: bool) -> str | None:
