@@ -246,16 +246,29 @@ def restore(
 @app.command("list")
 def list_snapshots(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: UnusedDataDirOpt = None,
                    config: UnusedConfigOpt = None) -> None:
-    """List the snapshots in a backup, oldest first."""
+    """List the snapshots in a backup, oldest first (exit code 1 if one is damaged)."""
     try:
         repo = BackupRepo.open(dest)
-        manifests = [repo.manifest(name) for name in repo.snapshot_names()]
+        # One unreadable manifest must not hide the snapshots that can still be restored.
+        damaged = repo.damaged_snapshots()
+        manifests = [repo.manifest(name) for name in repo.snapshot_names() if name not in damaged]
         latest = repo.latest()
     except BackupRepoError as exc:
         raise _refused(exc) from None
     if as_json:
-        print_document({"latest": latest, "snapshots": [_listed(m) for m in manifests]})
-        return
+        print_document({"latest": latest, "snapshots": [_listed(m) for m in manifests],
+                        "damaged": [{"name": n, "problem": why} for n, why in damaged.items()]})
+    else:
+        _print_snapshots(repo, manifests, latest, bool(damaged))
+        for name, why in damaged.items():
+            err_console.print(Text.assemble((f"snapshot {name} is damaged: ", "bold red"), why,
+                                            " (it cannot be restored)"), soft_wrap=True)
+    if damaged:
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _print_snapshots(repo: BackupRepo, manifests: list[Manifest], latest: str | None,
+                     damaged: bool) -> None:
     table = Table(title=f"Snapshots in {repo.root}")
     for col in ("Name", "Taken", "Files", "Chunks", "Size", "Missing"):
         table.add_column(col)
@@ -263,7 +276,8 @@ def list_snapshots(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: Unuse
         table.add_row(m.name + (" (latest)" if m.name == latest else ""),
                       clock.rfc3339(m.finished_at) or "", f"{m.files:,}", f"{m.chunks:,}",
                       human_size(m.bytes), str(len(m.missing_chunks)) if m.missing_chunks else "")
-    console.print(table if manifests else f"No snapshots in {repo.root} yet.")
+    none = f"No readable snapshots in {repo.root}." if damaged else f"No snapshots in {repo.root} yet."
+    console.print(table if manifests else none)
 
 
 def _listed(manifest: Manifest) -> dict[str, Any]:

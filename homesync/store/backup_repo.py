@@ -304,6 +304,27 @@ class BackupRepo:
         return sorted(p.name for p in self.snapshots_dir.iterdir()
                       if _SNAPSHOT_NAME.match(p.name) and (p / MANIFEST_FILE).is_file())
 
+    def damaged_snapshots(self) -> dict[str, str]:
+        """Snapshot directories whose manifest is missing or unreadable: {name: what is wrong}.
+
+        A backup moves a snapshot into ``snapshots/`` whole, manifest included (a run in
+        progress is under ``tmp/``), so these are damage, not work under way.
+        """
+        found: dict[str, str] = {}
+        if not self.snapshots_dir.is_dir():
+            return found
+        for path in sorted(self.snapshots_dir.iterdir()):
+            if not _SNAPSHOT_NAME.match(path.name):
+                continue
+            if not (path / MANIFEST_FILE).is_file():
+                found[path.name] = f"{path / MANIFEST_FILE} is missing"
+                continue
+            try:
+                self.manifest(path.name)
+            except BackupRepoError as exc:
+                found[path.name] = str(exc)
+        return found
+
     def latest(self) -> str | None:
         """The newest complete snapshot (``latest``, else the newest directory)."""
         names = self.snapshot_names()
