@@ -94,6 +94,17 @@ class ChunkStore(ABC):
     @abstractmethod
     async def exists(self, chunk_hash: str) -> bool: ...
 
+    async def first_missing(self, chunk_hashes: Sequence[str]) -> str | None:
+        """The first of these chunks that is not in storage, or None when all are.
+
+        For many chunks at once (a download checks every chunk it will send): a store
+        answers them in one trip where it can.
+        """
+        for chunk_hash in chunk_hashes:
+            if not await self.exists(chunk_hash):
+                return chunk_hash
+        return None
+
     @abstractmethod
     async def size(self, chunk_hash: str) -> int | None:
         """Stored size in bytes, or None when the chunk is not there."""

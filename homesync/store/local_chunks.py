@@ -121,6 +121,25 @@ class LocalChunkStore(ChunkStore):
         # One stat of a local path: cheaper than the trip to a worker thread.
         return self.path_for(chunk_hash).is_file()
 
+    async def first_missing(self, chunk_hashes: Sequence[str]) -> str | None:
+        # One trip to a thread for them all: a file of 10 000 chunks took 10 000 stats on
+        # the event loop (a third of a second during which no other request moved).
+        return await asyncio.to_thread(self._first_missing, list(chunk_hashes))
+
+    def _first_missing(self, chunk_hashes: list[str]) -> str | None:
+        root = str(self.chunk_dir)
+        seen: set[str] = set()
+        for chunk_hash in chunk_hashes:
+            if chunk_hash in seen:  # a file of zeros names one chunk many times
+                continue
+            seen.add(chunk_hash)
+            if not is_chunk_hash(chunk_hash):  # no path tricks (see path_for)
+                raise ValueError(f"not a chunk hash: {chunk_hash!r}")
+            # Built as a string: a Path per chunk cost more than its stat.
+            if not os.path.isfile(f"{root}/{chunk_hash[:2]}/{chunk_hash[2:4]}/{chunk_hash}"):
+                return chunk_hash
+        return None
+
     async def size(self, chunk_hash: str) -> int | None:
         path = self.path_for(chunk_hash)
         try:

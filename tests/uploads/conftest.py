@@ -8,6 +8,7 @@ import pytest
 
 from homesync.config import Settings
 from tests.helpers import make_settings
+from tests.sync.conftest import live_client  # noqa: F401  (fixture)
 
 SMALL_CHUNKS = {"min_chunk_size": "4KiB", "default_chunk_size": "16KiB", "max_chunk_size": "64KiB"}
 

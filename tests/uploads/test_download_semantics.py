@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import os
+import threading
+
 import pytest
 
 from homesync.store import files
@@ -218,6 +223,81 @@ async def test_a_304_does_not_need_the_chunks(client, services, dated, method):
     assert r.status_code == 500
     if method == "GET":
         assert "missing chunk" in r.json()["error"]["message"]
+
+
+@pytest.fixture
+async def many_chunks(client, make_user, sign_in):
+    """A file of 40 chunks of 4 KiB: (device, its bytes, its content URL, its chunks)."""
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(40 * 4096)
+    done = await upload(client, dev.auth, data, name="big.bin")
+    version = (await client.get(f"{API}/files/{done['fileId']}", headers=dev.auth)).json()
+    return dev, data, f"{API}/files/{done['fileId']}/content", version["data"]["versionId"]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_a_chunk_missing_in_the_middle_is_found_before_the_first_byte(
+        client, services, many_chunks, method):
+    # Not a 200 cut short where the chunk is missing: the download is refused before it
+    # starts. A range that does not need that chunk is served.
+    dev, data, url, version_id = many_chunks
+    manifest = await files.manifest(services.db.reader, version_id)
+    assert len(manifest) == 40
+    services.chunks.path_for(manifest[17][0]).unlink()
+    r = await client.request(method, url, headers=dev.auth)
+    assert r.status_code == 500
+    if method == "GET":
+        assert f"missing chunk {manifest[17][0][:12]}" in r.json()["error"]["message"]
+    r = await client.request(method, url, headers={**dev.auth, "Range": "bytes=0-69631"})
+    assert r.status_code == 206  # chunks 0-16
+    if method == "GET":
+        assert r.content == data[:69632]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_the_chunks_are_checked_off_the_event_loop_in_one_trip(
+        live_client, services, many_chunks, monkeypatch, method):
+    """Before the first byte, a download checks that every chunk it will send is there.
+    That was one stat per chunk on the event loop (a file of 10 000 chunks held up every
+    other request for about 300 ms); it is one trip to a worker thread for them all.
+    (live_client: the app runs on this test's event loop, in this thread.)"""
+    dev, data, url, _ = many_chunks
+    loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
+    trips = itertools.count(1)
+    on_a_trip = threading.local()
+    chunk_stats: list[tuple[int, int | None]] = []  # (thread, trip) of each stat of a chunk
+    run_in_executor, stat = loop.run_in_executor, os.stat
+    chunk_dir = str(services.chunks.chunk_dir)
+
+    def counted(executor, fn, *args):
+        trip = next(trips)
+
+        def on_its_trip(*inner):
+            on_a_trip.id = trip
+            try:
+                return fn(*inner)
+            finally:
+                on_a_trip.id = None
+        return run_in_executor(executor, on_its_trip, *args)
+
+    def seen_stat(path, *args, **kwargs):
+        if str(path).startswith(chunk_dir):
+            chunk_stats.append((threading.get_ident(), getattr(on_a_trip, "id", None)))
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "run_in_executor", counted)
+    monkeypatch.setattr(os, "stat", seen_stat)
+    r = await live_client.request(method, url, headers=dev.auth)
+    monkeypatch.undo()
+    assert r.status_code == 200
+    assert len(chunk_stats) == 40, chunk_stats
+    assert all(thread != loop_thread and trip is not None for thread, trip in chunk_stats), \
+        "chunks looked at on the event loop"
+    assert len({trip for _, trip in chunk_stats}) == 1, "more than one trip to a thread"
+    if method == "GET":
+        assert r.content == data
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
