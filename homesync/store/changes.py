@@ -62,13 +62,14 @@ async def seq_before(conn: Conn, user_id: str, at_ms: int) -> int:
     return int(row[0]) - 1
 
 
-async def positions(conn: Reads, user_id: str, seq: int) -> Row:
+async def positions(conn: Reads, user_id: str, seq: int, shared_pos: int = 0) -> Row:
     """One read for a sync call: ``head`` (the user's latest position), ``open_conflicts``
     (how many) and ``in_gap``: whether ``seq`` was issued by a database that a backup
     restore replaced (``homesync backup restore`` records the positions it skipped; a
     token in that range names changes this database never saw). For what others share
-    with the user: ``shared_head`` (their latest share-feed position) and ``share_owners``
-    (the sharers' ids, comma-separated, or NULL). The user's sync horizon
+    with the user: ``shared_head`` (their latest share-feed position), ``share_owners``
+    (the sharers' ids, comma-separated, or NULL) and ``in_shared_gap`` (``in_gap`` for the
+    share-feed position ``shared_pos``). The user's sync horizon
     (``store.horizon``): ``horizon_seq``, ``horizon_at`` and ``shared_horizon``."""
     row = await fetchone(
         conn,
@@ -77,13 +78,15 @@ async def positions(conn: Reads, user_id: str, seq: int) -> Row:
         " AS open_conflicts,"
         " EXISTS (SELECT 1 FROM restores WHERE ?2 > snapshot_seq AND ?2 <= resumed_seq)"
         " AS in_gap,"
+        " EXISTS (SELECT 1 FROM restores WHERE ?3 > snapshot_pos AND ?3 <= resumed_pos)"
+        " AS in_shared_gap,"
         " (SELECT coalesce(max(pos), 0) FROM share_feed WHERE recipient_id = ?1) AS shared_head,"
         " (SELECT group_concat(DISTINCT owner_id) FROM shares WHERE recipient_id = ?1)"
         " AS share_owners,"
         " u.sync_horizon_seq AS horizon_seq, u.sync_horizon_at AS horizon_at,"
         " u.shared_horizon_pos AS shared_horizon"
         " FROM (SELECT 1) LEFT JOIN users u ON u.id = ?1",
-        (user_id, seq),
+        (user_id, seq, shared_pos),
     )
     assert row is not None
     return row

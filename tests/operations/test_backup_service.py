@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from homesync import clock
 from homesync.services.container import Services
 from homesync.services.maintenance.backup import BackupDestinationTaken, BackupError
 from homesync.services.maintenance.backup_verify import VerifyError, parse_subset, verify_backup
@@ -265,10 +266,13 @@ async def test_restore_round_trip(services: Services, make_user, tmp_path: Path)
     dest = tmp_path / "backup"
     backup = await services.backups.create(dest)
     target = tmp_path / "restored"
+    before = clock.now_ms()
     report = await restore_backup(dest, target, fsync=False)
     assert report.ok and report.chunks == backup.chunks and report.copied_chunks == backup.chunks
     assert report.snapshot_seq == backup.journal_seq
-    assert report.resumed_seq == backup.journal_seq + operations.JOURNAL_RESTORE_GAP
+    # New changes are numbered from the clock's mark on (operations.resume_point).
+    assert before * operations.CLOCK_POSITIONS_PER_MS <= report.resumed_seq \
+        <= clock.now_ms() * operations.CLOCK_POSITIONS_PER_MS
     assert not (target / RESTORE_MARKER).exists()
     assert (target / "server.key").read_bytes() == (services.settings.data_path / "server.key").read_bytes()
 

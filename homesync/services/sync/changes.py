@@ -146,7 +146,7 @@ class Changes:
                 # so the page (read after) sees them all and the next token may skip to it.
                 # A handful of indexed lookups, on every sync call: inline (store.connections).
                 synced_at = _seen_until(self._db.writing_since)
-                pos = await changes.positions(self._db.inline, user_id, seq)
+                pos = await changes.positions(self._db.inline, user_id, seq, shared_pos)
                 listed = pos["share_owners"]
                 sharers = tuple(sorted(listed.split(","))) if listed else ()
                 if sharers != owners:  # listen to them too before looking any further
@@ -224,7 +224,8 @@ class Changes:
         Position 0 (saw nothing, own or shared) needs no history: never a reset.
         """
         if token is not None:
-            if seq > pos["head"] or pos["in_gap"] or _below_horizon(seq, shared_pos, pos):
+            if seq > pos["head"] or pos["in_gap"] or pos["in_shared_gap"] \
+                    or _below_horizon(seq, shared_pos, pos):
                 return None, True
             return seq, False
         if last_sync is not None:
