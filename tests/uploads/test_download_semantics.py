@@ -260,7 +260,8 @@ async def test_the_chunks_are_checked_off_the_event_loop_in_one_trip(
         live_client, services, many_chunks, monkeypatch, method):
     """Before the first byte, a download checks that every chunk it will send is there.
     That was one stat per chunk on the event loop (a file of 10 000 chunks held up every
-    other request for about 300 ms); it is one trip to a worker thread for them all.
+    other request for about 300 ms); beyond a few chunks it is one trip to a worker thread
+    for them all.
     (live_client: the app runs on this test's event loop, in this thread.)"""
     dev, data, url, _ = many_chunks
     loop = asyncio.get_running_loop()
