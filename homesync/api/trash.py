@@ -3,8 +3,6 @@ DELETE /trash/{id}, GET /files/{id}/versions, POST /files/{id}/versions/{version
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from litestar import Request, Response, delete, get, post
@@ -24,6 +22,7 @@ from homesync.api.schemas.queue import (
 from homesync.api.sync import parse_int
 from homesync.api.timestamps import format_ms, format_optional
 from homesync.api.wire import ok
+from homesync.cursors import decode_cursor, encode_cursor, not_a_cursor
 from homesync.errors import ValidationError
 from homesync.paths import join
 
@@ -62,21 +61,16 @@ async def list_trash(request: Request[Any, Any, Any], services: ServicesDep,
 
 
 def _encode_cursor(deleted_at: int, file_id: str) -> str:
-    return base64.urlsafe_b64encode(f"t{deleted_at}.{file_id}".encode()).decode().rstrip("=")
+    return encode_cursor(f"t{deleted_at}.{file_id}")
 
 
 def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        if len(cursor) > 200:
-            raise ValueError(cursor)
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        at, _, file_id = raw[1:].partition(".")
-        # ASCII digits under 2**63 (SQLite's integers): else a 500 from the query.
-        if raw[:1] != "t" or not at.isdigit() or len(at) > 18 or not file_id:
-            raise ValueError(raw)
-        return int(at), file_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError("cursor is not one this server handed out", field="cursor") from None
+    raw = decode_cursor(cursor, max_chars=200)
+    at, _, file_id = raw[1:].partition(".")
+    # ASCII digits under 2**63 (SQLite's integers): else a 500 from the query.
+    if raw[:1] != "t" or not (at.isascii() and at.isdigit()) or len(at) > 18 or not file_id:
+        raise not_a_cursor()
+    return int(at), file_id
 
 
 @post("/trash/{file_id:str}/restore", status_code=200)

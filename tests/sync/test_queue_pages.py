@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from homesync.cursors import encode_cursor
 from tests.helpers import API
 from tests.sync.plans import plan_of, reads_during
 from tests.sync.test_queue import add, op
@@ -69,7 +70,9 @@ async def test_bad_paging_parameters_are_400(client, make_user, sign_in):
     phone = await sign_in()
     await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"))
     for params in ({"limit": 0}, {"limit": 10_001}, {"limit": "many"},
-                   {"cursor": "not-a-cursor"}, {"cursor": "x" * 500}, {"status": "weird"}):
+                   {"cursor": "not-a-cursor"}, {"cursor": "x" * 500}, {"status": "weird"},
+                   # base64url of "q" + full-width digits: digits to str.isdigit(), not to SQL
+                   {"cursor": encode_cursor("q\uff11\uff12")}, {"cursor": encode_cursor("q-1")}):
         r = await client.get(f"{API}/queue", params=params, headers=phone.auth)
         assert r.status_code == 400, (params, r.text)
         assert r.json()["success"] is False

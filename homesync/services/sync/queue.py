@@ -18,13 +18,12 @@ Operations a crash interrupted are applied when the server starts again (:meth:`
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Literal
 
 import msgspec
 
 from homesync import clock
+from homesync.cursors import decode_cursor, encode_cursor, not_a_cursor
 from homesync.errors import Conflict, NotFound, TooManyItems, ValidationError
 from homesync.models import Principal
 from homesync.paths import join, normalize_folder, split_path
@@ -274,17 +273,13 @@ def _derived(row: Row, uploading: set[tuple[str, str]]) -> QueueOpView:
 
 
 def _encode_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(f"q{position}".encode()).decode().rstrip("=")
+    return encode_cursor(f"q{position}")
 
 
 def _decode_cursor(cursor: str) -> int:
-    try:
-        if len(cursor) > 40:
-            raise ValueError(cursor)
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        # ASCII digits under 2**63 (SQLite's integers): else a 500 from the query.
-        if raw[:1] != "q" or not raw[1:].isdigit() or len(raw) > 19:
-            raise ValueError(raw)
-        return int(raw[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError("cursor is not one this server handed out", field="cursor") from None
+    raw = decode_cursor(cursor, max_chars=40)
+    digits = raw[1:]
+    # ASCII digits under 2**63 (SQLite's integers): else a 500 from the query.
+    if raw[:1] != "q" or not (digits.isascii() and digits.isdigit()) or len(raw) > 19:
+        raise not_a_cursor()
+    return int(digits)
