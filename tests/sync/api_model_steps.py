@@ -134,7 +134,11 @@ class Steps:
             assert not restore and digest(data) in acct.deleted_content, item
             assert all(f.checksum != digest(data) for f in acct.live().values()), item
             return
-        if here is not None or acct.blocked(folder):
+        if key in acct.open_uploads and here is not None and not acct.blocked(folder):
+            # This device's open upload of the file, asked for again, is resumed though
+            # another entry took the name since (README): complete makes a conflicted copy.
+            event("init new: resumed, the name taken since")
+        elif here is not None or acct.blocked(folder):
             assert status == "conflict", item
             return
         if key not in acct.open_uploads:
