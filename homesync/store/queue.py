@@ -32,6 +32,7 @@ OP_COLUMNS = (
     " received_at, base_seq, shared_seq, status, error, result_file_id, conflict_id,"
     " updated_at"
 )
+_IDS_PER_QUERY = 500  # well under SQLite's 32 766 bound parameters
 _RANK = "CASE priority WHEN 'high' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END"
 
 
@@ -62,9 +63,15 @@ async def get(conn: Conn, device_id: str, op_id: str) -> Row | None:
 
 
 async def get_many(conn: Conn, device_id: str, op_ids: list[str]) -> list[Row]:
-    return await fetchall(conn, f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
-                                " AND op_id IN (SELECT value FROM json_each(?))",
-                          (device_id, msgspec.json.encode(op_ids).decode()))
+    # Bound parameters, not json_each: SQLite cuts a JSON string at an escaped NUL, so an
+    # app's id holding one ("a\u0000") would not be found.
+    rows: list[Row] = []
+    for start in range(0, len(op_ids), _IDS_PER_QUERY):
+        some = op_ids[start:start + _IDS_PER_QUERY]
+        rows += await fetchall(
+            conn, f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
+                  f" AND op_id IN ({', '.join('?' for _ in some)})", (device_id, *some))
+    return rows
 
 
 async def list_page(conn: Conn, device_id: str, *, after: int, limit: int,

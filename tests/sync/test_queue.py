@@ -214,6 +214,20 @@ async def test_batches_are_bounded_and_validated(client, make_user, sign_in):
     assert r.status_code == 400
 
 
+async def test_an_id_with_a_nul_is_answered(client, make_user, sign_in):
+    # The id is the app's own: one holding a NUL was applied, then answered 500 (its row
+    # not found again), so the app's retry saw 500 for an operation that had run.
+    await make_user()
+    phone = await sign_in()
+    [first, second] = await add(client, phone, op("a\u0000b", "mkdir", remotePath="/one"),
+                                op("a", "mkdir", remotePath="/two"))
+    assert (first["id"], first["status"]) == ("a\u0000b", "done")
+    assert (second["id"], second["remotePath"]) == ("a", "/two")
+    [again] = await add(client, phone, op("a\u0000b", "mkdir", remotePath="/one"))
+    assert again["updatedAt"] == first["updatedAt"]
+    assert list(await queued(client, phone)) == ["a\u0000b", "a"]
+
+
 async def test_queue_is_per_device(client, make_user, sign_in):
     await make_user()
     phone = await sign_in(client_id="phone")
