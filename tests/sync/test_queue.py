@@ -214,6 +214,37 @@ async def test_batches_are_bounded_and_validated(client, make_user, sign_in):
     assert r.status_code == 400
 
 
+async def test_an_id_used_again_for_another_operation_is_409(client, make_user, sign_in):
+    # An app whose op counter started over (reinstalled, same deviceId) must not be told
+    # "done" for a move that never ran: the old op's state is not the new one's.
+    await make_user()
+    phone = await sign_in()
+    file_id = await store(client, phone, b"x", name="x.txt")
+    await add(client, phone, op("op_1", "mkdir", remotePath="/old"))
+    for reused in (op("op_1", "move", fileId=file_id, remotePath="/new/x.txt"),
+                   op("op_1", "mkdir", remotePath="/other")):
+        body = await add(client, phone, op("op_2", "mkdir", remotePath="/fresh"), reused,
+                         expect=409)
+        assert body["error"]["code"] == "CONFLICT"
+        assert body["error"]["details"]["id"] == "op_1"
+        assert body["error"]["details"]["existing"]["remotePath"] == "/old"
+    # The same id twice in one batch, for two operations: the same.
+    body = await add(client, phone, op("op_3", "mkdir", remotePath="/a"),
+                     op("op_3", "mkdir", remotePath="/b"), expect=409)
+    assert body["error"]["details"]["id"] == "op_3"
+    # Nothing of those requests was queued or done.
+    assert list(await queued(client, phone)) == ["op_1"]
+    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+    assert r.json()["data"]["folder"] == "/docs"
+    r = await client.get(f"{API}/files", params={"folder": "/"}, headers=phone.auth)
+    assert {e["name"] for e in r.json()["data"]["files"]} == {"docs", "old"}
+    # A retry is still one operation, even with another priority, createdAt or localPath,
+    # or its folder spelt with a trailing slash.
+    [again] = await add(client, phone, op("op_1", "mkdir", "high", "2024-02-01T00:00:00Z",
+                                          remotePath="/old/", localPath="/sdcard/old"))
+    assert again["status"] == "done" and again["remotePath"] == "/old"
+
+
 async def test_an_id_with_a_nul_is_answered(client, make_user, sign_in):
     # The id is the app's own: one holding a NUL was applied, then answered 500 (its row
     # not found again), so the app's retry saw 500 for an operation that had run.

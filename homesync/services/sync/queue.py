@@ -4,7 +4,9 @@ An app records what the user did offline as operations with its own ids and send
 when it is back. The server:
 
 - stores each operation once per device and op id (sending it again changes nothing and
-  answers with its current state);
+  answers with its current state; the id sent with another type, ``remotePath`` or
+  ``fileId`` is 409, as the app would otherwise take the old operation's state for the
+  new one's);
 - applies the server-side ones (``delete``, ``move``, ``rename``, ``mkdir``) at once, in
   priority order (high, normal, low), then by the app's ``createdAt`` — through the same
   engine as ``POST /sync/files``, so a delete of a file another device edited since is a
@@ -33,7 +35,7 @@ from homesync.services.sync.notifier import ChangeNotifier
 from homesync.services.sync.queue_uploads import op_place, open_places, settle_upload_ops
 from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
 from homesync.store import changes, devices, queue
-from homesync.store.db import Database, Row
+from homesync.store.db import Conn, Database, Row
 
 __all__ = ["MAX_PAGE", "STATUSES", "OfflineQueue", "QueueOp", "QueueOpView", "QueuePage"]
 
@@ -114,6 +116,22 @@ def _checked(op: QueueOp) -> QueueOp:
     return msgspec.structs.replace(op, remote_path=remote)
 
 
+async def _check_same_operation(tx: Conn, device_id: str, op: QueueOp) -> None:
+    """Conflict (and the request changes nothing) when the device's stored operation
+    ``op.op_id`` does something else than ``op``: the id was used again for another
+    operation, whose answer would otherwise be the old one's state ("done", say) while
+    it was never applied. localPath, priority and createdAt may differ in a retry."""
+    row = await queue.get(tx, device_id, op.op_id)
+    assert row is not None  # the insert found it
+    if (row["type"], row["remote_path"], row["file_id"]) != (op.type, op.remote_path,
+                                                              op.file_id):
+        raise Conflict(
+            f"Operation id {op.op_id!r} was used for another operation: give each operation"
+            " its own id", field="id", id=op.op_id,
+            existing={"type": row["type"], "remotePath": row["remote_path"],
+                      "fileId": row["file_id"], "status": row["status"]})
+
+
 def _change(row: Row) -> LocalChange:
     """The sync change a server-side operation stands for."""
     if row["type"] == "mkdir":
@@ -161,11 +179,13 @@ class OfflineQueue:
             for op in checked:
                 base = token_base if token_base is not None else await changes.seq_before(
                     tx, principal.user_id, min(op.created_at, now))
-                await queue.insert_if_new(
-                    tx, device_id=principal.device_id, op_id=op.op_id,
-                    user_id=principal.user_id, type=op.type, local_path=op.local_path,
-                    remote_path=op.remote_path, file_id=op.file_id, priority=op.priority,
-                    created_at=op.created_at, base_seq=base, shared_seq=token_shared, now=now)
+                if not await queue.insert_if_new(
+                        tx, device_id=principal.device_id, op_id=op.op_id,
+                        user_id=principal.user_id, type=op.type, local_path=op.local_path,
+                        remote_path=op.remote_path, file_id=op.file_id, priority=op.priority,
+                        created_at=op.created_at, base_seq=base, shared_seq=token_shared,
+                        now=now):
+                    await _check_same_operation(tx, principal.device_id, op)
         await self._process(principal.user_id, principal.device_id, principal.device_name)
         await settle_upload_ops(self._db, principal.device_id)
         rows = {r["op_id"]: r for r in await queue.get_many(
