@@ -9,6 +9,7 @@ from homesync.store.db import Conn, Reads, Row, execute, fetchall, fetchone, not
 __all__ = [
     "SIGN_INS_ENDED",
     "active_principal",
+    "device_signed_in",
     "family",
     "insert_family",
     "insert_refresh",
@@ -120,6 +121,18 @@ async def active_principal(conn: Reads, family_id: str, device_id: str, user_id:
         " AND d.removed_at IS NULL",
         (kid, family_id, device_id, user_id),
     )
+
+
+async def device_signed_in(conn: Reads, device_id: str) -> bool:
+    """Whether the device has a sign-in that was not ended (logout, password change,
+    refresh-token theft) and is not removed: what a chunk URL's signature needs besides
+    itself, since it carries no access token to check."""
+    return await fetchone(
+        conn,
+        "SELECT 1 FROM token_families f JOIN devices d ON d.id = f.device_id"
+        " WHERE f.device_id = ? AND f.revoked_at IS NULL AND d.removed_at IS NULL LIMIT 1",
+        (device_id,),
+    ) is not None
 
 
 async def live_sign_ins(conn: Reads, family_ids: Sequence[str]) -> set[str]:

@@ -26,7 +26,7 @@ from homesync.services.uploads.quota import Quota
 from homesync.services.uploads.resent import completed_chunk_digest
 from homesync.services.uploads.types import ChunkReceipt, ChunkTarget
 from homesync.services.uploads.urls import ChunkUrlSigner
-from homesync.store import chunk_index, uploads
+from homesync.store import chunk_index, tokens, uploads
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database, Row
 
@@ -52,7 +52,8 @@ class ChunkReceiver:
 
         The chunk is named by ``index``, or by ``byte_range`` (first, last inclusive, total
         size or None, from a ``Content-Range``) which must cover exactly one chunk.
-        404 for someone else's upload (or none), 401 for a bad signature, 410 when expired,
+        404 for someone else's upload (or none), 401 for a bad signature or a signed URL
+        whose device is removed or signed out, 410 when expired,
         409 when the upload was cancelled, 400 for an index or range outside the upload.
         A completed upload is a target too: a chunk sent again is compared, not stored.
         """
@@ -70,6 +71,12 @@ class ChunkReceiver:
                 raise NotFound("No such upload")
             if row["device_removed_at"] is not None:
                 raise Unauthorized("The device of this upload was removed")
+            # The URL outlives access tokens on purpose, not the device's sign-in: after a
+            # logout, a password change or a caught refresh-token theft, a background
+            # uploader (on a phone perhaps stolen) must not go on writing into the account.
+            if not await tokens.device_signed_in(self._db.inline, row["device_id"]):
+                raise Unauthorized("The device of this upload is signed out; sign in again"
+                                   " to resume it")
         else:
             raise Unauthorized("Use Authorization: Bearer <accessToken> or a signed chunk URL")
         if row["status"] != "completed":

@@ -4,7 +4,8 @@ An operating system's background uploader keeps sending chunks while the app sle
 its access token expires, so a chunk URL carries its own proof: ``?exp=<unix s>&sig=<mac>``
 where ``sig`` is an HMAC over the upload id and ``exp`` with a key derived from the server
 secret. It is useless for any other upload (the id is inside the MAC) and dies with the
-upload (completed, cancelled, expired) or its device (removed).
+upload (completed, cancelled, expired) and stops with its device's sign-in (removed, signed
+out, password changed, refresh token stolen; it works again once the device signs in).
 """
 
 from __future__ import annotations
