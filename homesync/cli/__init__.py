@@ -6,7 +6,10 @@ import typer
 
 from homesync import __version__
 from homesync.cli import backup, devices, keys, maintenance, serve, status, users
+from homesync.cli.flag_help import hide_flag_types
 from homesync.cli.usage_errors import JsonUsageErrors
+
+hide_flag_types()
 
 app = typer.Typer(
     cls=JsonUsageErrors,

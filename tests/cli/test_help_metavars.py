@@ -1,0 +1,66 @@
+"""``--help`` as a new user reads it: a flag shows nothing after its name (``--json``, not
+``--json <bool>``, which reads as ``--json true``); an option or argument that takes a value
+says what kind."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import typer
+from typer.core import TyperGroup
+from typer.testing import CliRunner
+
+from homesync.cli import app
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # CI may force colours (FORCE_COLOR)
+
+
+def _commands(cmd: Any, words: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    found = {words: cmd}
+    if isinstance(cmd, TyperGroup):
+        for name, sub in cmd.commands.items():
+            found |= _commands(sub, (*words, name))
+    return found
+
+
+COMMANDS = _commands(typer.main.get_command(app))
+
+
+def _help(words: tuple[str, ...]) -> str:
+    # Wide enough that no row wraps: a row is one line.
+    result = CliRunner().invoke(app, [*words, "--help"], prog_name="homesync",
+                                env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    return _ANSI.sub("", result.stdout)
+
+
+def _row(help_text: str, param: Any) -> str:
+    """What the option's row says after its names: its metavar (if any), then its help."""
+    names = [*param.opts, *param.secondary_opts]
+    for line in help_text.splitlines():
+        words = line.strip("│ *").split()
+        if words and words[0] == names[0]:
+            rest = line.strip("│ *")
+            for name in names:
+                rest = rest.replace(name, "", 1)
+            return " ".join(rest.split())
+    raise AssertionError(f"no row for {names[0]} in:\n{help_text}")
+
+
+@pytest.mark.parametrize("words", sorted(COMMANDS), ids=lambda w: " ".join(w) or "homesync")
+def test_flags_show_no_value_and_valued_options_show_one(words: tuple[str, ...]) -> None:
+    command = COMMANDS[words]
+    help_text = _help(words)
+    options = [p for p in command.get_params(typer.Context(command))
+               if p.param_type_name == "option" and not p.hidden]
+    assert any(p.opts == ["--help"] for p in options)
+    for option in options:
+        row, first_help_word = _row(help_text, option), option.help.split()[0]
+        if option.is_flag:
+            assert row.startswith(first_help_word), (option.opts, row)
+        else:
+            metavar = row.split()[0]
+            assert metavar != first_help_word and metavar.lower() not in ("<bool>", "boolean"), \
+                (option.opts, row)
