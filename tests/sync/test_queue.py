@@ -74,6 +74,25 @@ async def test_priority_then_created_at_order(client, make_user, sign_in):
     assert journal["hasChanges"]
 
 
+async def test_queued_rename_keeps_a_move_made_elsewhere(client, make_user, sign_in):
+    # A rename changes the name, as in sync/files: the folder in its remotePath is where
+    # the phone last saw the file, not a move, so the laptop's move meanwhile stays.
+    await make_user()
+    laptop = await sign_in(client_id="laptop")
+    phone = await sign_in(client_id="phone")
+    file_id = await store(client, laptop, b"scan", name="a.pdf", folder="/inbox")
+    offline_since = (await pull(client, phone))["nextSyncToken"]
+    token = (await pull(client, laptop))["nextSyncToken"]
+    await push(client, laptop, token, change("move", "m", fileId=file_id, folder="/archive"))
+    for body_token in (offline_since, None):  # judged by the token, or by createdAt
+        name = "b.pdf" if body_token else "c.pdf"
+        [result] = await add(client, phone, op(f"ren-{name}", "rename", fileId=file_id,
+                                               remotePath=f"/inbox/{name}"), token=body_token)
+        assert (result["status"], result["resultFileId"]) == ("done", file_id)
+        r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+        assert (r.json()["data"]["folder"], r.json()["data"]["name"]) == ("/archive", name)
+
+
 async def test_queued_delete_of_a_file_edited_elsewhere_is_a_conflict(client, make_user,
                                                                       sign_in):
     await make_user()

@@ -139,6 +139,11 @@ def _change(row: Row) -> LocalChange:
     if row["type"] == "delete":
         return LocalChange(action="delete", local_id=row["op_id"], file_id=row["file_id"])
     folder, name = split_path(row["remote_path"])
+    if row["type"] == "rename":
+        # The name only, as sync/files' rename: the folder is where the app last saw the
+        # entry, and taking it would undo a move another device made meanwhile.
+        return LocalChange(action="rename", local_id=row["op_id"], file_id=row["file_id"],
+                           name=name)
     return LocalChange(action=row["type"], local_id=row["op_id"], file_id=row["file_id"],
                        folder=folder, name=name)
 
