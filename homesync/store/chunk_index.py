@@ -32,7 +32,9 @@ __all__ = [
     "let_go_of_versions",
     "page",
     "referenced_by",
+    "still_unreferenced",
     "unreferenced_before",
+    "unreferenced_in_page",
 ]
 
 _UNREFERENCED = (
@@ -81,6 +83,38 @@ async def unreferenced_before(conn: Conn, cutoff: int, *, after: str, limit: int
         f"SELECT c.hash, c.size FROM chunks c WHERE c.hash > ? AND c.created_at < ?"
         f" AND {_UNREFERENCED} ORDER BY c.hash LIMIT ?",
         (after, cutoff, limit),
+    )
+
+
+async def unreferenced_in_page(conn: Conn, cutoff: int, *, after: str,
+                               limit: int) -> tuple[list[Row], str | None]:
+    """One page of the chunk table: the next ``limit`` chunks by hash after ``after``.
+
+    Returns (hash, size) of those nothing refers to whose grace period started before
+    ``cutoff``, and the page's last hash (None: no chunks after ``after``). gc reads
+    these on a reader and checks them again in its write transaction
+    (:func:`still_unreferenced`): a page costs the same however sparse the garbage is.
+    """
+    rows = await fetchall(
+        conn,
+        f"SELECT c.hash, c.size, (c.created_at < ? AND {_UNREFERENCED}) AS garbage"
+        " FROM (SELECT hash, size, created_at FROM chunks WHERE hash > ?"
+        " ORDER BY hash LIMIT ?) c ORDER BY c.hash",
+        (cutoff, after, limit),
+    )
+    return [r for r in rows if r["garbage"]], (rows[-1]["hash"] if rows else None)
+
+
+async def still_unreferenced(tx: Conn, hashes: Sequence[str], cutoff: int) -> list[Row]:
+    """(hash, size) of those of ``hashes`` (at most 500) that nothing refers to and whose
+    grace period started before ``cutoff``, as of ``tx``."""
+    if not hashes:
+        return []
+    return await fetchall(
+        tx,
+        f"SELECT c.hash, c.size FROM chunks c WHERE c.hash IN ({','.join('?' * len(hashes))})"
+        f" AND c.created_at < ? AND {_UNREFERENCED} ORDER BY c.hash",
+        (*hashes, cutoff),
     )
 
 

@@ -35,6 +35,8 @@ __all__ = ["Collector", "GcReport"]
 log = logging.getLogger("homesync.gc")
 
 _BATCH = 200
+# Chunk rows gc reads (on a reader) per page when looking for unreferenced ones.
+_SCAN_PAGE = 2000
 # Finished upload rows are kept this long, so "complete twice" and GET /upload/{id}
 # keep answering for an app that comes back days later.
 _KEEP_FINISHED_MS = 30 * 86400 * 1000
@@ -104,23 +106,34 @@ class Collector:
         return report
 
     async def _unreferenced(self, cutoff: int, report: GcReport, progress: Progress) -> None:
+        # Looked for on a reader, a page at a time: in the write transaction the scan held
+        # up every writer and, in the server, the event loop (seconds at a million chunks).
         after = ""
         while True:
-            async with self._db.transaction() as tx:
-                rows = await chunk_index.unreferenced_before(tx, cutoff, after=after,
-                                                             limit=_BATCH)
-                for row in rows:
-                    chunk_hash = row["hash"]
-                    if await self._chunks.delete_if_older(chunk_hash, cutoff):
-                        report.removed_chunks += 1
-                        report.freed_bytes += row["size"]
-                    elif await self._chunks.exists(chunk_hash):
-                        continue  # re-written within the grace period: keep row and bytes
-                    await chunk_index.delete(tx, chunk_hash)
-                    progress.advance(nbytes=row["size"], items=1)
-            if len(rows) < _BATCH:
+            candidates, last = await chunk_index.unreferenced_in_page(
+                self._db.reader, cutoff, after=after, limit=_SCAN_PAGE)
+            if last is None:
                 return
-            after = rows[-1]["hash"]
+            for start in range(0, len(candidates), _BATCH):
+                await self._drop_unreferenced(
+                    [r["hash"] for r in candidates[start:start + _BATCH]], cutoff, report,
+                    progress)
+            after = last
+
+    async def _drop_unreferenced(self, hashes: list[str], cutoff: int, report: GcReport,
+                                 progress: Progress) -> None:
+        async with self._db.transaction() as tx:
+            # Checked again here: since the reader looked, an upload may have taken one,
+            # or a dropped version restarted its grace (chunk_index.let_go_of_versions).
+            for row in await chunk_index.still_unreferenced(tx, hashes, cutoff):
+                chunk_hash = row["hash"]
+                if await self._chunks.delete_if_older(chunk_hash, cutoff):
+                    report.removed_chunks += 1
+                    report.freed_bytes += row["size"]
+                elif await self._chunks.exists(chunk_hash):
+                    continue  # re-written within the grace period: keep row and bytes
+                await chunk_index.delete(tx, chunk_hash)
+                progress.advance(nbytes=row["size"], items=1)
 
     async def _orphans(self, cutoff: int, report: GcReport, progress: Progress) -> None:
         batch: list[StoredChunk] = []

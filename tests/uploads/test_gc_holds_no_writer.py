@@ -1,0 +1,68 @@
+"""gc finds its work with a reader, so a round over a big store holds up no writer.
+
+Inside a write transaction every other writer waits, and in the server the event loop
+too (a transaction's statements run on it, see store.connections): a round that looked
+for unreferenced chunks there read the whole chunk table (~15 s at a million chunks),
+every hour.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from homesync import clock
+from homesync.services.container import Services
+from homesync.store.db import fetchone
+from tests.helpers import API
+from tests.uploads.flow import file_entry, init, put_chunks, random_bytes
+
+HOUR_MS = 3_600_000
+_STEP = 100  # VM instructions between two calls of the progress handler
+
+
+@contextmanager
+def writer_steps(services: Services) -> Iterator[list[int]]:
+    """Count the SQLite VM instructions the writer connection runs meanwhile (in
+    hundreds): what gc does inside write transactions. Readers are not counted."""
+    counted = [0]
+
+    def tick() -> int:
+        counted[0] += 1
+        return 0  # go on
+
+    raw = services.db._writer._conn  # the sqlite3 connection under aiosqlite
+    raw.set_progress_handler(tick, _STEP)
+    try:
+        yield counted
+    finally:
+        raw.set_progress_handler(None, _STEP)
+
+
+async def test_looking_for_unreferenced_chunks_happens_outside_the_write_transaction(
+        client, services, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(5000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    r = await client.delete(f"{API}/upload/{item['uploadId']}", headers=dev.auth)
+    assert r.status_code == 200, r.text
+    # Its two chunks are past the grace; a big store's 20 000 others are not.
+    now = clock.now_ms()
+    async with services.db.transaction() as tx:
+        await tx.execute("UPDATE chunks SET created_at = ?", (now - 2 * HOUR_MS,))
+        await tx.executemany("INSERT INTO chunks (hash, size, created_at) VALUES (?, ?, ?)",
+                             [(f"{i:064x}", 1, now) for i in range(1, 20_001)])
+    for chunk in [c async for c in services.chunks.list_chunks()]:
+        os.utime(services.chunks.path_for(chunk.hash), (time.time() - 7200,) * 2)
+    with writer_steps(services) as steps:
+        report = await services.gc.collect(grace_ms=HOUR_MS)
+    assert report.removed_chunks == 2
+    row = await fetchone(services.db.reader, "SELECT count(*) FROM chunks")
+    assert row[0] == 20_000
+    # Deleting two chunks is a handful of statements; reading 20 000 rows is ~1 000 000
+    # instructions (it was ~25 000 steps of 100 here).
+    assert steps[0] * _STEP < 20_000, steps[0]
