@@ -1,4 +1,4 @@
-"""``homesync backup create|verify|restore|list``.
+"""``homesync backup create|verify|restore|list|prune``.
 
 Exit codes: 0 all well, 1 the backup/restore failed or found problems, 2 bad usage (DEST
 and the data dir inside each other, too), 4 something is already at the target (DEST or
@@ -54,6 +54,7 @@ from homesync.services.maintenance.backup_verify import (
     verify_backup,
 )
 from homesync.services.maintenance.chunk_problem import ChunkProblem
+from homesync.services.maintenance.prune import PruneBusy, PruneError, PruneReport, prune_backup
 from homesync.services.maintenance.restore import (
     RestoreError,
     RestoreOverlap,
@@ -61,6 +62,7 @@ from homesync.services.maintenance.restore import (
     RestoreTargetTaken,
     restore_backup,
 )
+from homesync.services.maintenance.retention import Retention
 from homesync.store.backup_repo import BackupRepo, BackupRepoError, Manifest
 
 app = typer.Typer(help="Back up, verify and restore the data dir.", no_args_is_help=True)
@@ -74,7 +76,7 @@ T = TypeVar("T")
 _EXIT_CODES: dict[type[Exception], int] = {
     BackupDestinationTaken: EXIT_CONFLICT, RestoreTargetTaken: EXIT_CONFLICT,
     BackupOverlap: EXIT_USAGE, RestoreOverlap: EXIT_USAGE,
-    BackupBusy: EXIT_BUSY,
+    BackupBusy: EXIT_BUSY, PruneBusy: EXIT_BUSY,
 }
 
 Dest = Annotated[Path, typer.Argument(help="Backup directory (a USB disk, a NAS mount, ...).",
@@ -286,3 +288,69 @@ def _listed(manifest: Manifest) -> dict[str, Any]:
     out["startedAt"] = clock.rfc3339(manifest.started_at)
     out["finishedAt"] = clock.rfc3339(manifest.finished_at)
     return out
+
+
+@app.command("prune")
+def prune(
+    dest: Dest,
+    keep_last: Annotated[int | None, typer.Option(
+        "--keep-last", min=1, show_default=False, help="Keep the N newest snapshots.")] = None,
+    keep_daily: Annotated[int | None, typer.Option(
+        "--keep-daily", min=1, show_default=False,
+        help="Keep the newest snapshot of each of the last N days that have one (UTC).")] = None,
+    keep_weekly: Annotated[int | None, typer.Option(
+        "--keep-weekly", min=1, show_default=False,
+        help="Keep the newest snapshot of each of the last N weeks that have one.")] = None,
+    keep_monthly: Annotated[int | None, typer.Option(
+        "--keep-monthly", min=1, show_default=False,
+        help="Keep the newest snapshot of each of the last N months that have one.")] = None,
+    keep_yearly: Annotated[int | None, typer.Option(
+        "--keep-yearly", min=1, show_default=False,
+        help="Keep the newest snapshot of each of the last N years that have one.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", "-n", help="Only say what would be removed.")] = False,
+    as_json: DocumentJsonOpt = False,
+    data_dir: UnusedDataDirOpt = None,
+    config: UnusedConfigOpt = None,
+) -> None:
+    """Remove old snapshots and the chunks only they use (the latest always stays)."""
+    policy = Retention(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly,
+                       keep_monthly=keep_monthly, keep_yearly=keep_yearly)
+    if policy.is_empty():
+        raise fail("say which snapshots to keep: at least one of --keep-last, --keep-daily,"
+                   " --keep-weekly, --keep-monthly, --keep-yearly", EXIT_USAGE)
+    report: PruneReport = _run(as_json, (PruneError, OSError), lambda progress: prune_backup(
+        dest, policy, dry_run=dry_run, progress=progress))
+    if as_json:
+        print_document(report)
+    else:
+        _print_pruned(report)
+    if not report.ok:
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _print_pruned(report: PruneReport) -> None:
+    would = "would be " if report.dry_run else ""
+    table = Table(title=f"Prune {report.destination}" + (" (dry run)" if report.dry_run else ""))
+    for col in ("Name", "Taken", "Files", "Size", "Action", "Kept by"):
+        table.add_column(col)
+    rows = [(s, "keep") for s in report.kept] + [(s, f"{would}removed") for s in report.removed]
+    for snap, action in sorted(rows, key=lambda r: r[0].name):
+        style = "red" if snap.problem else ("" if action == "keep" else "dim")
+        table.add_row(snap.name, snap.taken_at or "", f"{snap.files:,}" if snap.files is not None
+                      else "", human_size(snap.bytes) if snap.bytes is not None else "",
+                      action, ", ".join(snap.reasons), style=style)
+    console.print(table)
+    print_summary("Result" + (" (dry run: nothing was changed)" if report.dry_run else ""), [
+        ("Snapshots kept", f"{len(report.kept):,}"),
+        (f"Snapshots {would}removed", f"{len(report.removed):,}"),
+        (f"Chunks {would}removed", f"{report.removed_chunks:,}"),
+        (f"Space {would}freed", human_size(report.freed_bytes)),
+        ("Took", f"{report.seconds:.1f} s"),
+    ])
+    for snap in report.kept:
+        if snap.problem:
+            err_console.print(Text.assemble(
+                (f"snapshot {snap.name} is damaged: ", "bold red"), snap.problem,
+                " (kept: prune never removes a snapshot it cannot read; delete it by hand"
+                " once you are sure it is not needed)"), soft_wrap=True)

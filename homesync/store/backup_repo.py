@@ -5,7 +5,8 @@ Layout::
     DEST/
       homesync-backup.json     marks the directory as ours: {"format": "homesync-backup", ...}
       chunks/ab/cd/<sha256>    one shared, content-addressed pool; a chunk is copied once
-      snapshots/<name>/        one per backup; never changed once published
+      snapshots/<name>/        one per backup; never changed once published (``backup prune``
+                               removes whole ones: see store/backup_pool.py)
         homesync.sqlite3       the database as of one commit
         server.key             the server secret
         manifest.json          what the snapshot holds (counts, bytes, checksums)

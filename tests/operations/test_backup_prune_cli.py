@@ -1,0 +1,81 @@
+"""`homesync backup prune` as an operator runs it (real subprocesses)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from homesync.services.container import Services
+from homesync.store.backup_repo import BackupRepo
+from tests.operations.data import chunk_files, delete_file, photo, put_file
+from tests.operations.test_backup_cli import as_json, homesync
+from tests.operations.test_backup_prune import snapshot_chunks, tree
+
+
+async def test_prune_command_dry_run_then_prune_then_verify(services: Services, make_user,
+                                                            tmp_path: Path) -> None:
+    uid = await make_user()
+    old = await put_file(services, uid, "/camera", "old.jpg", photo(1))
+    await put_file(services, uid, "/camera", "kept.jpg", photo(2))
+    data = services.settings.data_path
+    dest = tmp_path / "usb" / "homesync"
+    first = as_json(homesync("backup", "create", dest, "--json", "--data-dir", data))
+    await delete_file(services, uid, old)
+    second = as_json(homesync("backup", "create", dest, "--json", "--data-dir", data))
+    only_first = (snapshot_chunks(dest, first["snapshot"])
+                  - snapshot_chunks(dest, second["snapshot"]))
+    shared = snapshot_chunks(dest, first["snapshot"]) & snapshot_chunks(dest, second["snapshot"])
+
+    no_rule = homesync("backup", "prune", dest, "--json")
+    assert no_rule.returncode == 2 and "--keep-last" in as_json(no_rule)["error"]
+    assert homesync("backup", "prune", dest, "--keep-last", "0").returncode == 2
+
+    before = tree(dest)
+    dry = homesync("backup", "prune", dest, "--keep-last", "1", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert tree(dest) == before
+    assert "would be removed" in dry.stdout and first["snapshot"] in dry.stdout
+    assert "nothing was changed" in dry.stdout
+
+    pruned = homesync("backup", "prune", dest, "--keep-last", "1", "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    report = as_json(pruned)
+    assert report["ok"] and not report["dryRun"]
+    assert [s["name"] for s in report["removed"]] == [first["snapshot"]]
+    assert [(s["name"], s["reasons"]) for s in report["kept"]] == [
+        (second["snapshot"], ["last", "latest"])]
+    assert report["removedChunks"] == len(only_first) and report["freedBytes"] > 150_000
+    assert report["policy"] == {"keepLast": 1, "keepDaily": None, "keepWeekly": None,
+                                "keepMonthly": None, "keepYearly": None}
+    assert shared <= set(chunk_files(dest)) and not only_first & set(chunk_files(dest))
+    verified = homesync("backup", "verify", dest, "--read-data", "--json")
+    assert verified.returncode == 0 and as_json(verified)["ok"], verified.stdout
+
+    human = homesync("backup", "prune", dest, "--keep-daily", "7", "--keep-weekly", "4")
+    assert human.returncode == 0, human.stderr
+    assert "Space freed" in human.stdout and second["snapshot"] in human.stdout
+
+
+async def test_prune_refusals_and_a_damaged_snapshot(services: Services, make_user,
+                                                     tmp_path: Path) -> None:
+    uid = await make_user()
+    await put_file(services, uid, "/camera", "a.jpg", photo(1))
+    data = services.settings.data_path
+    dest = tmp_path / "backup"
+    first = as_json(homesync("backup", "create", dest, "--json", "--data-dir", data))
+    homesync("backup", "create", dest, "--json", "--data-dir", data)
+    before = tree(dest)
+
+    with BackupRepo.open(dest).writing():  # a backup into DEST is running
+        busy = homesync("backup", "prune", dest, "--keep-last", "1", "--json")
+    assert busy.returncode == 5, busy.stdout + busy.stderr
+    assert "another backup is writing" in as_json(busy)["error"]
+    assert tree(dest) == before
+    stranger = homesync("backup", "prune", tmp_path, "--keep-last", "1", "--json")
+    assert stranger.returncode == 1 and "not a homesync backup" in as_json(stranger)["error"]
+
+    (dest / "snapshots" / first["snapshot"] / "manifest.json").write_text("{")
+    damaged = homesync("backup", "prune", dest, "--keep-last", "1")
+    assert damaged.returncode == 1, damaged.stdout + damaged.stderr
+    said = " ".join(damaged.stderr.split())
+    assert f"snapshot {first['snapshot']} is damaged" in said and "kept" in said
+    assert (dest / "snapshots" / first["snapshot"]).is_dir()
