@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from homesync import clock
 from homesync.cli.common import (
@@ -38,7 +39,8 @@ def device_json(device: DeviceInfo) -> dict[str, Any]:
 
 @app.command("list")
 def list_devices(
-    email: Annotated[str | None, typer.Argument(help="Only this account's devices.")] = None,
+    email: Annotated[str | None, typer.Argument(
+        metavar="EMAIL", help="Only this account's devices.")] = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -64,15 +66,18 @@ def list_devices(
     for col in ("Id", "Account", "Name", "Platform", "App", "Last active", "Push"):
         table.add_column(col, overflow="fold")
     for d in found:
-        table.add_row(d.id, d.email or d.user_id, d.name, f"{d.platform} {d.os_version}",
-                      d.app_version, clock.rfc3339(d.last_active_at) or "",
-                      "yes" if d.has_push else "")
+        # Text, not str: names and versions are the app's to say, and Rich would read
+        # "[/]" or ":smile:" in them as markup (a stray closing tag crashed the listing).
+        table.add_row(*(Text(cell) for cell in (
+            d.id, d.email or d.user_id, d.name, f"{d.platform} {d.os_version}", d.app_version,
+            clock.rfc3339(d.last_active_at) or "", "yes" if d.has_push else "")))
     console.print(table)
 
 
 @app.command("revoke")
 def revoke(
-    device_id: Annotated[str, typer.Argument(help="The device's id (see `homesync device list`).")],
+    device_id: Annotated[str, typer.Argument(
+        metavar="DEVICE_ID", help="The device's id (see `homesync device list`).")],
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -84,4 +89,4 @@ def revoke(
         return device, (await services.accounts.get(device.user_id)).email
 
     device, email = run_with_services(settings, revoke_and_name_owner)
-    console.print(f"Revoked {device.name} ({device.id}) of {email}; it is signed out.")
+    console.print(Text(f"Revoked {device.name} ({device.id}) of {email}; it is signed out."))

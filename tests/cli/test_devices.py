@@ -85,3 +85,17 @@ def test_revoke_unknown_or_already_revoked_exits_3(two_users: Cli) -> None:
     again = cli("device", "revoke", phone.device["id"])
     assert again.exit_code == 3
     assert "No device" in again.stderr
+
+
+def test_names_the_app_chose_are_printed_as_they_are(two_users: Cli) -> None:
+    # The model is the app's to say: as Rich markup, "[/]" made `device list` (everyone's
+    # devices, the admin's way to find one to revoke) crash, "[red]" restyled the table.
+    cli = two_users
+    model = "Pixel [/] [red]7 :smile:"
+    phone = cli.sign_in("alice@example.com", "phone-1", model)
+    listed = cli("device", "list")
+    assert listed.exit_code == 0, listed.output
+    assert f"Alice's {model}" in listed.stdout
+    revoked = cli("device", "revoke", phone.device["id"])
+    assert revoked.exit_code == 0, revoked.output
+    assert f"Revoked Alice's {model} (" in revoked.stdout
