@@ -84,7 +84,8 @@ def rotate(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
 
 @app.command("retire")
 def retire(
-    kid: Annotated[str, typer.Argument(help="The key's kid (see `homesync keys list`).")],
+    kid: Annotated[str, typer.Argument(
+        metavar="KID", help="The key's kid (see `homesync keys list`).")],
     force: Annotated[bool, typer.Option(
         "--force", help="Retire even though tokens it signed may not have expired yet "
                         "(after a leak: their devices get 401 and refresh).")] = False,

@@ -46,13 +46,15 @@ __all__ = ["fsck", "gc"]
 
 def gc(
     grace: Annotated[str | None, typer.Option(
-        "--grace", help="Keep unreferenced chunks stored, or let go by a dropped version,"
+        "--grace", metavar="DURATION",
+        help="Keep unreferenced chunks stored, or let go by a dropped version,"
         " less than this ago (e.g. 48h, 0s); default: uploads.gc_grace. Never unsafe for"
         " stored files, but a short grace may make a running upload send a chunk again, or"
         " fail a running download of a version dropped within it.",
         show_default=False)] = None,
     history_retention: Annotated[str | None, typer.Option(
-        "--history-retention", help="Compact sync history older than this (e.g. 30d; 1s:"
+        "--history-retention", metavar="DURATION",
+        help="Compact sync history older than this (e.g. 30d; 1s:"
         " all but the last second; 0s keeps all of it, as \"0d\" does in the config);"
         " default: sync.history_retention. Devices last synced before it sync from scratch.",
         show_default=False)] = None,

@@ -31,8 +31,10 @@ SERVER_MODULE = "homesync.server"
 def serve(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
-    host: Annotated[str | None, typer.Option("--host", help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Port to listen on.")] = None,
+    host: Annotated[str | None, typer.Option(
+        "--host", metavar="ADDRESS", help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(
+        "--port", metavar="PORT", help="Port to listen on.")] = None,
 ) -> None:
     """Run the server (no config needed: SQLite and chunks under the data dir)."""
     server_overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}

@@ -29,6 +29,7 @@ from homesync.server.first_admin import forget_initial_password
 
 app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 
+EmailArg = Annotated[str, typer.Argument(metavar="EMAIL", help="The account's email address.")]
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
 ]
@@ -40,10 +41,11 @@ def _quota(user: UserInfo) -> str:
 
 @app.command("add")
 def add(
-    email: str,
-    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    email: EmailArg,
+    name: Annotated[str | None, typer.Option("--name", metavar="NAME", help="Display name.")] = None,
     password_stdin: PasswordStdin = False,
-    quota: Annotated[str | None, typer.Option("--quota", help="e.g. 10GiB; 0 = unlimited.")] = None,
+    quota: Annotated[str | None, typer.Option(
+        "--quota", metavar="SIZE", help="e.g. 10GiB; 0 = unlimited.")] = None,
     admin: Annotated[bool, typer.Option("--admin", help="Make an administrator.")] = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -121,7 +123,7 @@ def list_users(as_json: JsonOpt = False, data_dir: DataDirOpt = None,
 
 
 @app.command("passwd")
-def passwd(email: str, password_stdin: PasswordStdin = False, data_dir: DataDirOpt = None,
+def passwd(email: EmailArg, password_stdin: PasswordStdin = False, data_dir: DataDirOpt = None,
            config: ConfigOpt = None) -> None:
     """Set a new password (signs every device of the account out)."""
     settings = settings_from(config, data_dir)
@@ -133,7 +135,7 @@ def passwd(email: str, password_stdin: PasswordStdin = False, data_dir: DataDirO
 
 @app.command("remove")
 def remove(
-    email: str,
+    email: EmailArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -149,7 +151,9 @@ def remove(
 
 
 @app.command("quota")
-def quota_cmd(email: str, quota: Annotated[str, typer.Argument(help="e.g. 10GiB; 0 or unlimited: no limit.")],
+def quota_cmd(email: EmailArg,
+              quota: Annotated[str, typer.Argument(
+                  metavar="SIZE", help="e.g. 10GiB; 0 or unlimited: no limit.")],
               data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """Set an account's storage quota."""
     settings = settings_from(config, data_dir)
@@ -159,7 +163,7 @@ def quota_cmd(email: str, quota: Annotated[str, typer.Argument(help="e.g. 10GiB;
 
 
 @app.command("unlock")
-def unlock(email: str, data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+def unlock(email: EmailArg, data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """Lift the lock after too many failed sign-ins."""
     settings = settings_from(config, data_dir)
     user = run_with_services(settings, lambda s: s.accounts.unlock(email))

@@ -1,6 +1,6 @@
 """``--help`` as a new user reads it: a flag shows nothing after its name (``--json``, not
 ``--json <bool>``, which reads as ``--json true``); an option or argument that takes a value
-says what kind."""
+says what kind (``--grace DURATION``), as README's § Command line writes it."""
 
 from __future__ import annotations
 
@@ -64,3 +64,22 @@ def test_flags_show_no_value_and_valued_options_show_one(words: tuple[str, ...])
             metavar = row.split()[0]
             assert metavar != first_help_word and metavar.lower() not in ("<bool>", "boolean"), \
                 (option.opts, row)
+
+
+@pytest.mark.parametrize(("words", "shown"), [
+    (("gc",), ["--grace DURATION", "--history-retention DURATION", "--data-dir DIR",
+               "--config FILE"]),
+    (("serve",), ["--host ADDRESS", "--port PORT"]),
+    (("user", "add"), ["Usage: homesync user add [OPTIONS] EMAIL", "--name NAME",
+                       "--quota SIZE"]),
+    (("user", "quota"), ["Usage: homesync user quota [OPTIONS] EMAIL SIZE"]),
+    (("device", "list"), ["Usage: homesync device list [OPTIONS] [EMAIL]"]),
+    (("device", "revoke"), ["Usage: homesync device revoke [OPTIONS] DEVICE_ID"]),
+    (("keys", "retire"), ["Usage: homesync keys retire [OPTIONS] KID"]),
+])
+def test_values_are_named_as_the_readme_names_them(words: tuple[str, ...],
+                                                    shown: list[str]) -> None:
+    # typer 0.2x writes a required argument {EMAIL} in the usage line, older typer EMAIL.
+    text = " ".join(re.sub(r"[│{}]", " ", _help(words)).split())
+    for wanted in shown:
+        assert wanted in text, wanted
