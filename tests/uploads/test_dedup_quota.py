@@ -159,6 +159,33 @@ async def test_disk_reserve_checked_at_init_and_per_chunk(client, services, make
     assert r.status_code == 507 and r.json()["error"]["code"] == "DISK_FULL"
 
 
+async def test_a_full_disk_refuses_only_bytes_still_to_be_sent(client, services, make_user,
+                                                               sign_in, monkeypatch):
+    """An app asking again for files the server has (deduplicated), or for one it has
+    half sent, needs no room for them: init answers as usual on a full disk (it was 507
+    DISK_FULL for the sizes of every file asked for)."""
+    await make_user()
+    dev = await sign_in()
+    stored, half = random_bytes(9000), random_bytes(9000)
+    await upload(client, dev.auth, stored, name="stored.jpg")
+    item = (await init(client, dev.auth, file_entry(half, name="half.jpg"))).json()["data"]["files"][0]
+    await put_chunks(client, item, half, dev.auth, only=[0, 1])  # 8192 of 9000 bytes
+
+    async def nearly_full() -> int:
+        return 1000
+
+    monkeypatch.setattr(services.chunks, "free_bytes", nearly_full)
+    r = await init(client, dev.auth, file_entry(stored, name="stored.jpg", local_id="a"),
+                   file_entry(stored, name="copy.jpg", folder="/album", local_id="b"),
+                   file_entry(half, name="half.jpg", local_id="c"))
+    assert r.status_code == 200, r.text
+    assert [(f["localId"], f["status"]) for f in r.json()["data"]["files"]] == [
+        ("a", "deduplicated"), ("b", "deduplicated"), ("c", "uploading")]
+    r = await init(client, dev.auth, file_entry(random_bytes(1500), name="new.jpg"))
+    assert r.status_code == 507 and r.json()["error"]["code"] == "DISK_FULL"
+    assert r.json()["error"]["details"]["requiredBytes"] == 1500
+
+
 async def test_storage_events_at_80_90_100_percent(client, services, make_user, sign_in):
     uid = await make_user(quota_bytes=10_000)
     dev = await sign_in()

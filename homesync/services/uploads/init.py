@@ -26,8 +26,9 @@ A file asked for again in the same request (same place and name without case, sa
 content) gets the first ask's answer — the same upload, or the same file — and its
 bytes count once against the quota.
 
-The quota is checked once for everything the request adds (507 before anything is
-written), then the whole plan commits in one transaction.
+The quota is checked once for everything the request adds, and the disk for the bytes
+still to be sent (507 before anything is written), then the whole plan commits in one
+transaction.
 
 A file going into something shared with the user (a ``fileId`` of the owner's, or a
 folder under ``/Shared with me``) lands in the owner's tree when a ``write`` share allows
@@ -164,9 +165,6 @@ class UploadPlanner:
         if len(set(local_ids)) != len(local_ids):
             raise ValidationError("localId values must be unique within one request",
                                   field="localId")
-        # The disk first (no transaction needed): nothing is written if it cannot fit.
-        await self._quota.check_disk(sum(r.size for r in checked))
-
         now = clock.now_ms()
         expires_at = now + self.ttl_ms
         session_id = new_id("session")
@@ -197,6 +195,9 @@ class UploadPlanner:
             if any(kind == "new" for _, _, kind in planned):
                 await self._check_open_sessions(tx, device_id, session_id, now)
             await self._check_quotas(tx, user_id, planned, now)
+            # Only bytes still to be sent need the disk: a file the server has already
+            # (deduplicated) or an upload half done must not be refused on a full disk.
+            await self._quota.check_disk(_bytes_to_send(planned, found))
             used_before = await self._quota.used_bytes(tx, user_id)
             entries: list[InitEntry] = []
             for i, (req, place, kind) in enumerate(planned):
@@ -340,3 +341,16 @@ class UploadPlanner:
                              file_id=exc.details.get("fileId"), error_code=exc.code,
                              error_message=exc.message)
         return InitEntry(local_id=req.local_id, status="deduplicated", file_id=committed.file_id)
+
+
+def _bytes_to_send(planned: list[tuple[FileRequest, UploadPlace | None, str | None]],
+                   found: dict[int, Row]) -> int:
+    """What the phone will still send for a planned init: new uploads whole, resumed ones
+    what they lack."""
+    total = 0
+    for i, (req, _, kind) in enumerate(planned):
+        if kind == "new":
+            total += req.size
+        elif kind == "resume":
+            total += max(0, int(found[i]["size"]) - int(found[i]["received_bytes"]))
+    return total
