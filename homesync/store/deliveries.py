@@ -51,11 +51,22 @@ async def undispatched(conn: Conn, limit: int) -> list[Row]:
     )
 
 
-async def push_devices(conn: Conn, user_id: str, *, notification_id: str,
+# A device is pushed to while it is signed in: one of its sign-ins (token families) has
+# not ended. Once all have (logout, password change, refresh-token theft), only security
+# notifications made while it was signed in still go — the notice of that very moment
+# among them —, which name no file. Formatted with the SQL for the device's id, the
+# notification's category and when it was made.
+_SIGNED_IN = (
+    "EXISTS (SELECT 1 FROM token_families f WHERE f.device_id = {device}"
+    " AND (f.revoked_at IS NULL OR {category} = 'security' AND f.revoked_at >= {made}))"
+)
+
+
+async def push_devices(conn: Conn, user_id: str, *, notification_id: str, category: str,
                        created_at: int) -> list[Row]:
-    """The user's live devices that have a push token and had signed in when the
-    notification was made (a device is not told about what happened before it existed),
-    with their category switches.
+    """The user's live devices that have a push token, are signed in (see _SIGNED_IN) and
+    had signed in when the notification was made (a device is not told about what
+    happened before it existed), with their category switches.
 
     Times only go to the millisecond, so a sign-in in the notification's millisecond is
     ordered by rowid (the order rows were made in, as the inbox pages them): a new
@@ -69,11 +80,12 @@ async def push_devices(conn: Conn, user_id: str, *, notification_id: str,
         " coalesce(p.security, 1) AS security"
         " FROM devices d LEFT JOIN notification_preferences p ON p.device_id = d.id"
         " WHERE d.user_id = ?1 AND d.removed_at IS NULL AND d.push_token IS NOT NULL"
+        f" AND {_SIGNED_IN.format(device='d.id', category='?4', made='?2')}"
         " AND (d.registered_at < ?2 OR d.registered_at = ?2 AND EXISTS (SELECT 1"
         " FROM notifications s WHERE s.user_id = ?1 AND s.created_at = ?2"
         " AND s.kind = 'new_device' AND s.except_device_id = d.id"
         " AND s.rowid < (SELECT rowid FROM notifications WHERE id = ?3)))",
-        (user_id, created_at, notification_id),
+        (user_id, created_at, notification_id, category),
     )
 
 
@@ -137,11 +149,13 @@ async def has_due(conn: Conn, now: int) -> bool:
 
 async def due(conn: Conn, now: int, limit: int) -> list[Row]:
     """Pending rows whose time has come and that no live worker holds, with what the
-    worker needs to decide about them (device, token, preferences, read state)."""
+    worker needs to decide about them (device, token, sign-in, preferences, read state)."""
     return await fetchall(
         conn,
         "SELECT pd.id, pd.notification_id, pd.device_id, pd.category, pd.attempts,"
         " pd.first_attempt_at, n.read_at, d.platform, d.push_token, d.removed_at,"
+        f" {_SIGNED_IN.format(device='d.id', category='pd.category', made='n.created_at')}"
+        " AS signed_in,"
         " coalesce(p.uploads, 1) AS uploads, coalesce(p.shares, 1) AS shares,"
         " coalesce(p.storage, 1) AS storage, coalesce(p.security, 1) AS security,"
         " coalesce(p.quiet_enabled, 0) AS quiet_enabled, coalesce(p.quiet_start, 0) AS quiet_start,"

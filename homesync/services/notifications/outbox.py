@@ -190,6 +190,7 @@ class PushOutbox:
         category = notification["category"]
         devices = await deliveries.push_devices(tx, notification["user_id"],
                                                 notification_id=notification["id"],
+                                                category=category,
                                                 created_at=notification["created_at"])
         for device in devices:
             if notification["only_device_id"] not in (None, device["id"]):
@@ -310,6 +311,8 @@ def _cancel_reason(row: Row, provider: Provider | None) -> str | None:
     """Why a due row should not be pushed at all any more, if it should not."""
     if row["removed_at"] is not None:
         return "device removed"
+    if not row["signed_in"]:  # a password change, a stolen refresh token (see push_devices)
+        return "signed out"
     if not row["push_token"]:
         return "device has no push registration"
     if provider is None:
