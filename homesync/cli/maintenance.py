@@ -141,6 +141,8 @@ def fsck(
                                                        " (removed by gc after the grace period)"),
             ("Unused chunks whose bytes gc deleted", f"{report.unused_missing:,}"
                                                      " (the next gc forgets them)"),
+            ("Unused chunks with damaged bytes", f"{report.unused_damaged:,}"
+                                                 " (no file uses them; gc removes them)"),
             ("Other files in chunks/", f"{len(report.stray_files):,}"
                                        + (" (listed above; not damage)" if report.stray_files
                                           else "")),

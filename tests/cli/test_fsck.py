@@ -7,7 +7,7 @@ import json
 from homesync.services.container import Services
 from homesync.store.backup_lock import hold_for_backup
 from tests.cli.conftest import Cli
-from tests.operations.data import chunk_files, flip_byte, photo, put_file
+from tests.operations.data import chunk_files, delete_file, flip_byte, photo, put_file
 
 
 def _damaged_photo(cli: Cli) -> str:
@@ -40,6 +40,47 @@ def test_a_damaged_chunk_is_named_once_with_the_files_it_touches(cli: Cli) -> No
     [damage] = json.loads(as_json.stdout)["damaged"]
     assert damage["hash"] == chunk_hash
     assert damage["files"] == ["alice@example.com:/camera/IMG_1.jpg"]
+
+
+def test_a_damaged_chunk_nothing_uses_is_not_damage(cli: Cli) -> None:
+    """A chunk of a deleted file, waiting for gc, with a flipped byte: no file can ever
+    read it (an upload sending it again writes it anew), so it is counted apart, as a
+    missing one is, not 'DAMAGE FOUND ... restore from a backup' with exit 1."""
+    cli.add_user()
+
+    async def store(s: Services) -> str:
+        uid = (await s.accounts.get("alice@example.com")).id
+        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
+        gone = await put_file(s, uid, "/camera", "IMG_2.jpg", photo(2, 1000))
+        await delete_file(s, uid, gone)
+        return gone
+
+    cli.with_services(store)
+    kept = {h for h in chunk_files(cli.data_dir)} - {h for h in _unused_chunks(cli)}
+    [unused] = _unused_chunks(cli)
+    flip_byte(chunk_files(cli.data_dir)[unused])
+
+    report = cli.json("fsck")
+    assert report["ok"] is True and report["damaged"] == []
+    assert report["unusedDamaged"] == 1 and report["checkedChunks"] == 2
+    text = cli("fsck")
+    assert text.exit_code == 0, text.output
+    assert "DAMAGE FOUND" not in text.stdout and unused not in text.stderr
+    assert "Unused chunks with damaged bytes" in text.stdout
+    # The file still in use is checked as ever: its damage is damage.
+    [used] = kept
+    flip_byte(chunk_files(cli.data_dir)[used])
+    assert cli("fsck").exit_code == 1
+
+
+def _unused_chunks(cli: Cli) -> list[str]:
+    async def unused(s: Services) -> list[str]:
+        rows = await s.db.fetchall(
+            "SELECT hash FROM chunks c WHERE NOT EXISTS"
+            " (SELECT 1 FROM version_chunks v WHERE v.chunk_hash = c.hash)")
+        return [r[0] for r in rows]
+
+    return cli.with_services(unused)
 
 
 def test_stray_files_in_chunks_are_reported_by_fsck_and_left_alone_by_gc(cli: Cli) -> None:

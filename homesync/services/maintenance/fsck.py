@@ -4,6 +4,8 @@ A chunk missing from storage is damage only while something uses it. One that no
 uses has lost its bytes to gc: a gc round that was interrupted (killed between deleting
 the bytes and committing, which leaves the row) or that ran beside this check (deleting
 row and bytes after this check read the row). Those are counted apart, not as damage.
+So are damaged bytes of a chunk nothing uses (a deleted file's, waiting for gc): no file
+can read them, and an upload sending that chunk again writes it anew.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class FsckReport(msgspec.Struct, kw_only=True, rename="camel"):
     unknown_files: int = 0  # chunk files no row refers to (gc removes them after the grace)
     # Rows whose bytes gc already deleted, used by nothing (the next gc forgets them).
     unused_missing: int = 0
+    # Chunks used by nothing whose bytes are wrong (gc deletes them after the grace).
+    unused_damaged: int = 0
     # Anything else under chunks/ (``notes.txt``, ``ab/x``): not chunks, so not damage to
     # anyone's files; left alone by gc; listed so the operator can look (paths under chunks/).
     stray_files: list[str] = msgspec.field(default_factory=list)
@@ -53,9 +57,12 @@ class Fsck:
             rows = await chunk_index.page(self._db.reader, after=after, limit=_PAGE)
             for row in rows:
                 problem = await self._check(row["hash"], row["size"])
-                if problem == "missing" and not await chunk_index.is_referenced(
-                        self._db.reader, row["hash"]):
-                    report.unused_missing += 1
+                if problem and not await chunk_index.is_referenced(self._db.reader,
+                                                                   row["hash"]):
+                    if problem == "missing":
+                        report.unused_missing += 1
+                    else:
+                        report.unused_damaged += 1
                     problem = None
                 if problem:
                     report.damaged.append(ChunkProblem(
