@@ -44,6 +44,7 @@ from homesync.services.maintenance.backup import (
     BackupBusy,
     BackupDestinationTaken,
     BackupError,
+    BackupOfAnotherServer,
     BackupOverlap,
     BackupReport,
 )
@@ -75,6 +76,7 @@ T = TypeVar("T")
 # another backup writing to DEST now (try again later).
 _EXIT_CODES: dict[type[Exception], int] = {
     BackupDestinationTaken: EXIT_CONFLICT, RestoreTargetTaken: EXIT_CONFLICT,
+    BackupOfAnotherServer: EXIT_CONFLICT,
     BackupOverlap: EXIT_USAGE, RestoreOverlap: EXIT_USAGE,
     BackupBusy: EXIT_BUSY, PruneBusy: EXIT_BUSY,
 }
@@ -124,15 +126,23 @@ def _rate(nbytes: int, seconds: float) -> str:
 
 
 @app.command("create")
-def create(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: DataDirOpt = None,
-           config: ConfigOpt = None) -> None:
+def create(
+    dest: Dest,
+    new_server_key: Annotated[bool, typer.Option(
+        "--new-server-key", help="Back up into a DEST whose latest snapshot has another server"
+        " key: this server's server.key was replaced (one DEST holds one server).")] = False,
+    as_json: DocumentJsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
     """Back up the database, the server key and every chunk (safe while the server runs)."""
     settings = settings_from(config, data_dir)
 
     try:
         with RichProgress(err_console, enabled=not as_json) as progress:
             report: BackupReport = run_with_services(
-                settings, lambda s: s.backups.create(dest, progress))
+                settings, lambda s: s.backups.create(dest, progress,
+                                                     new_server_key=new_server_key))
     except BackupError as exc:
         raise _refused(exc) from None
     if as_json:

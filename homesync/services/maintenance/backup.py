@@ -30,6 +30,7 @@ import msgspec
 from homesync import clock
 from homesync.config import Settings
 from homesync.ids import new_id
+from homesync.services.maintenance.backup_owner import other_servers_snapshot, refusal
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
 from homesync.store import operations
@@ -56,7 +57,7 @@ from homesync.store.snapshot import (
 )
 
 __all__ = ["BackupBusy", "BackupDestinationFull", "BackupDestinationTaken", "BackupError",
-           "BackupOverlap", "BackupReport", "BackupSummary", "Backups"]
+           "BackupOfAnotherServer", "BackupOverlap", "BackupReport", "BackupSummary", "Backups"]
 
 # SQLite's primary result codes: how a snapshot written into a full DEST fails. It says
 # "database or disk is full", or "disk I/O error" when it cannot grow a file it maps.
@@ -70,6 +71,10 @@ class BackupError(Exception):
 
 class BackupDestinationTaken(BackupError):
     """DEST already holds something that is not a homesync backup; nothing was written."""
+
+
+class BackupOfAnotherServer(BackupDestinationTaken):
+    """DEST holds the backups of another server (another server key); nothing was written."""
 
 
 class BackupBusy(BackupError):
@@ -130,11 +135,16 @@ class Backups:
         self.db = db
         self.settings = settings
 
-    async def create(self, destination: Path, progress: Progress = NO_PROGRESS) -> BackupReport:
+    async def create(self, destination: Path, progress: Progress = NO_PROGRESS, *,
+                     new_server_key: bool = False) -> BackupReport:
         """Back the data dir up into ``destination`` (created if missing).
+
+        ``new_server_key``: back up even if DEST's latest snapshot has another server key
+        (this server's key was replaced); see :mod:`backup_owner`.
 
         Raises:
             BackupDestinationTaken: DEST holds something else (a file, a non-empty directory).
+            BackupOfAnotherServer: DEST holds the backups of another server.
             BackupBusy: another backup is writing to DEST.
             BackupOverlap: DEST is inside the data dir (or vice versa).
             BackupDestinationFull: DEST ran out of space (or of its quota) on the way.
@@ -143,7 +153,8 @@ class Backups:
         started = clock.now_ms()
         t0 = time.monotonic()
         try:
-            dest, copied = await asyncio.to_thread(self._run, destination, started, progress)
+            dest, copied = await asyncio.to_thread(self._run, destination, started, progress,
+                                                   new_server_key)
         except DestinationTaken as exc:
             raise BackupDestinationTaken(str(exc)) from None
         except RepoBusy as exc:
@@ -180,7 +191,8 @@ class Backups:
 
     # -- the blocking part, in a worker thread ---------------------------------------------
 
-    def _run(self, destination: Path, started: int, progress: Progress) -> tuple[Path, _Copied]:
+    def _run(self, destination: Path, started: int, progress: Progress,
+             new_server_key: bool) -> tuple[Path, _Copied]:
         data = self.settings.data_path.absolute()
         dest = destination.expanduser().absolute()
         real_data, real_dest = data.resolve(), dest.resolve()  # symlinks must not hide overlap
@@ -191,13 +203,17 @@ class Backups:
             raise BackupOverlap(f"the backup destination {dest} must not hold the data dir"
                                 f" {data}: choose a directory outside it")
         with _full_destination_said(dest):
-            return self._write(data, dest, started, progress)
+            return self._write(data, dest, started, progress, new_server_key)
 
-    def _write(self, data: Path, dest: Path, started: int,
-               progress: Progress) -> tuple[Path, _Copied]:
+    def _write(self, data: Path, dest: Path, started: int, progress: Progress,
+               new_server_key: bool) -> tuple[Path, _Copied]:
         fsync = self.settings.storage.fsync
         repo = BackupRepo.create_or_open(dest)
         with repo.writing():
+            if not new_server_key:
+                ours = sha256_file(data / SECRET_FILE)
+                if (theirs := other_servers_snapshot(repo, ours)) is not None:
+                    raise BackupOfAnotherServer(refusal(repo, theirs))
             name = repo.unused_name(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started / 1000)))
             work = repo.new_snapshot_dir(name)
             snapshot = work / DATABASE_FILE
