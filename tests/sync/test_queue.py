@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 from tests.helpers import API, PASSWORD, device_from, device_info
 from tests.sync.helpers import change, pull, push, store
 from tests.uploads.flow import complete, file_entry, init, put_chunks
@@ -262,6 +264,32 @@ async def test_an_id_used_again_for_another_operation_is_409(client, make_user, 
     [again] = await add(client, phone, op("op_1", "mkdir", "high", "2024-02-01T00:00:00Z",
                                           remotePath="/old/", localPath="/sdcard/old"))
     assert again["status"] == "done" and again["remotePath"] == "/old"
+
+
+async def test_a_batch_that_fails_queues_nothing(client, services, make_user, sign_in,
+                                                 monkeypatch):
+    # The disk filling while the operations are applied answers 507: then nothing may be
+    # left queued, or the next batch (or a restart) would apply an operation the app was
+    # told failed and may have dropped since.
+    await make_user()
+    phone = await sign_in()
+    file_id = await store(client, phone, b"keep me", name="keep.txt")
+    engine = services.sync.queue._engine
+    apply = engine.apply
+
+    async def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(engine, "apply", disk_full)
+    body = await add(client, phone, op("del", "delete", fileId=file_id), expect=507)
+    assert body["error"]["code"] == "DISK_FULL"
+    monkeypatch.setattr(engine, "apply", apply)
+    assert await queued(client, phone) == {}
+    [made] = await add(client, phone, op("mk", "mkdir", remotePath="/later"))
+    assert made["status"] == "done"
+    assert list(await queued(client, phone)) == ["mk"]
+    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+    assert r.status_code == 200 and r.json()["data"]["name"] == "keep.txt"
 
 
 async def test_an_id_with_a_nul_is_answered(client, make_user, sign_in):

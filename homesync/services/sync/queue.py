@@ -15,7 +15,9 @@ when it is back. The server:
 - keeps an ``upload`` pending until this device completes an upload to its
   ``remotePath`` (shown as ``processing`` while such an upload is open).
 
-Operations a crash interrupted are applied when the server starts again (:meth:`recover`).
+A batch is stored and applied in one transaction, so one that fails leaves nothing queued.
+Server-side operations an older version left pending (a crash between its two
+transactions) are applied when the server starts (:meth:`recover`).
 """
 
 from __future__ import annotations
@@ -180,6 +182,8 @@ class OfflineQueue:
              await self._changes.shared_seq(principal.user_id, sync_token))
             if sync_token is not None else (None, None))
         now = clock.now_ms()
+        # Queued and applied in one transaction: a batch that fails (a full disk, say)
+        # leaves nothing queued that a later batch or a restart would apply unasked.
         async with self._db.transaction() as tx:
             for op in checked:
                 base = token_base if token_base is not None else await changes.seq_before(
@@ -191,7 +195,9 @@ class OfflineQueue:
                         created_at=op.created_at, base_seq=base, shared_seq=token_shared,
                         now=now):
                     await _check_same_operation(tx, principal.device_id, op)
-        await self._process(principal.user_id, principal.device_id, principal.device_name)
+            changed = await self._apply_pending(tx, principal.user_id, principal.device_id,
+                                                principal.device_name, now)
+        self._notify(changed)
         await settle_upload_ops(self._db, principal.device_id)
         rows = {r["op_id"]: r for r in await queue.get_many(
             self._db.reader, principal.device_id, [op.op_id for op in checked])}
@@ -270,21 +276,31 @@ class OfflineQueue:
 
     async def _process(self, user_id: str, device_id: str, device_name: str) -> None:
         now = clock.now_ms()
-        changed: set[str] = set()  # whose trees changed (shared items are their owner's)
         async with self._db.transaction() as tx:
-            for row in await queue.pending_server_ops(tx, device_id):
-                actor = Actor(user_id=user_id, device_id=device_id, device_name=device_name,
-                              base_seq=row["base_seq"], shared_seq=row["shared_seq"],
-                              queued_at=min(row["created_at"], row["received_at"]), now=now)
-                result = await self._engine.apply(tx, actor, _change(row))
-                status, error = _outcome(result)
-                if status == "done":
-                    changed.add(result.owner_id or user_id)
-                await queue.set_status(
-                    tx, device_id, row["op_id"], status=status, now=now,
-                    error=msgspec.to_builtins(error) if error else None,
-                    result_file_id=result.file_id if status != "failed" else None,
-                    conflict_id=result.conflict_id)
+            changed = await self._apply_pending(tx, user_id, device_id, device_name, now)
+        self._notify(changed)
+
+    async def _apply_pending(self, tx: Conn, user_id: str, device_id: str, device_name: str,
+                             now: int) -> set[str]:
+        """Apply the device's pending server-side operations in order; whose trees changed
+        (shared items are their owner's), to wake once committed."""
+        changed: set[str] = set()
+        for row in await queue.pending_server_ops(tx, device_id):
+            actor = Actor(user_id=user_id, device_id=device_id, device_name=device_name,
+                          base_seq=row["base_seq"], shared_seq=row["shared_seq"],
+                          queued_at=min(row["created_at"], row["received_at"]), now=now)
+            result = await self._engine.apply(tx, actor, _change(row))
+            status, error = _outcome(result)
+            if status == "done":
+                changed.add(result.owner_id or user_id)
+            await queue.set_status(
+                tx, device_id, row["op_id"], status=status, now=now,
+                error=msgspec.to_builtins(error) if error else None,
+                result_file_id=result.file_id if status != "failed" else None,
+                conflict_id=result.conflict_id)
+        return changed
+
+    def _notify(self, changed: set[str]) -> None:
         for tree_owner in changed:
             self._notifier.changed(tree_owner)
 
