@@ -72,12 +72,14 @@ err_console = Console(stderr=True, highlight=False)
 DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", envvar="HOMESYNC_DATA_DIR", metavar="DIR",
-                 help="Data directory (database, chunks).", show_default=False),
+                 help="Data directory (database, chunks); default: data_dir in the config, else"
+                 " $XDG_DATA_HOME/homesync (usually ~/.local/share/homesync).",
+                 show_default=False),
 ]
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", envvar="HOMESYNC_CONFIG", metavar="FILE", help="TOML config file.",
-                 show_default=False),
+    typer.Option("--config", envvar="HOMESYNC_CONFIG", metavar="FILE",
+                 help="TOML config file; without one, the built-in defaults.", show_default=False),
 ]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (an array of objects) for scripts.")]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the services load when a command runs, not for --help
     from homesync.services.auth.signing_keys import KeyInfo
 
 app = typer.Typer(
-    help="Rotate the key that signs access tokens (e.g. after the data dir may have leaked).",
+    help="Manage the keys that sign access tokens (rotate after the data dir may have leaked).",
     no_args_is_help=True,
 )
 

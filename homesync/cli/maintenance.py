@@ -47,16 +47,18 @@ __all__ = ["fsck", "gc"]
 def gc(
     grace: Annotated[str | None, typer.Option(
         "--grace", metavar="DURATION",
-        help="Keep unreferenced chunks stored, or let go by a dropped version,"
-        " less than this ago (e.g. 48h, 0s); default: uploads.gc_grace. Never unsafe for"
-        " stored files, but a short grace may make a running upload send a chunk again, or"
-        " fail a running download of a version dropped within it.",
+        help="Delete an unused chunk only once it was written, or let go of by a dropped"
+        " version, at least this long ago (e.g. 48h; 0s: at once); default: uploads.gc_grace"
+        " (48h unless set). A short grace never loses a stored file, but may make a running"
+        " upload send a chunk again, or fail a running download of a version dropped within"
+        " it.",
         show_default=False)] = None,
     history_retention: Annotated[str | None, typer.Option(
         "--history-retention", metavar="DURATION",
         help="Compact sync history older than this (e.g. 30d; 1s:"
         " all but the last second; 0s keeps all of it, as \"0d\" does in the config);"
-        " default: sync.history_retention. Devices last synced before it sync from scratch.",
+        " default: sync.history_retention (180d unless set). A device that last synced"
+        " before then syncs from scratch.",
         show_default=False)] = None,
     as_json: DocumentJsonOpt = False,
     data_dir: DataDirOpt = None,

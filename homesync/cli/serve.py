@@ -32,9 +32,11 @@ def serve(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
     host: Annotated[str | None, typer.Option(
-        "--host", metavar="ADDRESS", help="Address to listen on.")] = None,
+        "--host", metavar="ADDRESS", help="Address to listen on (0.0.0.0: every interface);"
+        " default: server.host (127.0.0.1, this machine only, unless set).")] = None,
     port: Annotated[int | None, typer.Option(
-        "--port", metavar="PORT", help="Port to listen on.")] = None,
+        "--port", metavar="PORT",
+        help="Port to listen on; default: server.port (8080 unless set).")] = None,
 ) -> None:
     """Run the server (no config needed: SQLite and chunks under the data dir)."""
     server_overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}

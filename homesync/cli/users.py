@@ -31,7 +31,8 @@ app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 
 EmailArg = Annotated[str, typer.Argument(metavar="EMAIL", help="The account's email address.")]
 PasswordStdin = Annotated[
-    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of"
+                       " standard input instead of asking for it twice (for scripts).")
 ]
 
 
@@ -45,8 +46,9 @@ def add(
     name: Annotated[str | None, typer.Option("--name", metavar="NAME", help="Display name.")] = None,
     password_stdin: PasswordStdin = False,
     quota: Annotated[str | None, typer.Option(
-        "--quota", metavar="SIZE", help="e.g. 10GiB; 0 = unlimited.")] = None,
-    admin: Annotated[bool, typer.Option("--admin", help="Make an administrator.")] = False,
+        "--quota", metavar="SIZE", help="e.g. 10GiB; 0 or unlimited: no limit;"
+        " default: uploads.default_quota (no limit unless set).")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Make the account an administrator.")] = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -102,7 +104,7 @@ def user_json(user: UserInfo) -> dict[str, Any]:
 @app.command("list")
 def list_users(as_json: JsonOpt = False, data_dir: DataDirOpt = None,
                config: ConfigOpt = None) -> None:
-    """List accounts."""
+    """List accounts with their usage, quota and devices."""
     settings = settings_from(config, data_dir)
     found = run_with_services(settings, lambda s: s.accounts.list_users())
     if as_json:
@@ -136,7 +138,8 @@ def passwd(email: EmailArg, password_stdin: PasswordStdin = False, data_dir: Dat
 @app.command("remove")
 def remove(
     email: EmailArg,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Do not ask for confirmation (needed without a terminal).")] = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:

@@ -10,11 +10,9 @@ from typing import Any
 import pytest
 import typer
 from typer.core import TyperGroup
-from typer.testing import CliRunner
 
 from homesync.cli import app
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # CI may force colours (FORCE_COLOR)
+from tests.cli.help_text import help_text
 
 
 def _commands(cmd: Any, words: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
@@ -28,36 +26,28 @@ def _commands(cmd: Any, words: tuple[str, ...] = ()) -> dict[tuple[str, ...], An
 COMMANDS = _commands(typer.main.get_command(app))
 
 
-def _help(words: tuple[str, ...]) -> str:
-    # Wide enough that no row wraps: a row is one line.
-    result = CliRunner().invoke(app, [*words, "--help"], prog_name="homesync",
-                                env={"COLUMNS": "250"})
-    assert result.exit_code == 0, result.output
-    return _ANSI.sub("", result.stdout)
-
-
-def _row(help_text: str, param: Any) -> str:
+def _row(text: str, param: Any) -> str:
     """What the option's row says after its names: its metavar (if any), then its help."""
     names = [*param.opts, *param.secondary_opts]
-    for line in help_text.splitlines():
+    for line in text.splitlines():
         words = line.strip("│ *").split()
         if words and words[0] == names[0]:
             rest = line.strip("│ *")
             for name in names:
                 rest = rest.replace(name, "", 1)
             return " ".join(rest.split())
-    raise AssertionError(f"no row for {names[0]} in:\n{help_text}")
+    raise AssertionError(f"no row for {names[0]} in:\n{text}")
 
 
 @pytest.mark.parametrize("words", sorted(COMMANDS), ids=lambda w: " ".join(w) or "homesync")
 def test_flags_show_no_value_and_valued_options_show_one(words: tuple[str, ...]) -> None:
     command = COMMANDS[words]
-    help_text = _help(words)
+    text = help_text(*words)
     options = [p for p in command.get_params(typer.Context(command))
                if p.param_type_name == "option" and not p.hidden]
     assert any(p.opts == ["--help"] for p in options)
     for option in options:
-        row, first_help_word = _row(help_text, option), option.help.split()[0]
+        row, first_help_word = _row(text, option), option.help.split()[0]
         if option.is_flag:
             assert row.startswith(first_help_word), (option.opts, row)
         else:
@@ -80,6 +70,6 @@ def test_flags_show_no_value_and_valued_options_show_one(words: tuple[str, ...])
 def test_values_are_named_as_the_readme_names_them(words: tuple[str, ...],
                                                     shown: list[str]) -> None:
     # typer 0.2x writes a required argument {EMAIL} in the usage line, older typer EMAIL.
-    text = " ".join(re.sub(r"[│{}]", " ", _help(words)).split())
+    text = " ".join(re.sub(r"[│{}]", " ", help_text(*words)).split())
     for wanted in shown:
         assert wanted in text, wanted
