@@ -125,6 +125,8 @@ def split_path(path: str) -> tuple[str, str]:
     """``/photos/a.jpg`` → (``/photos``, ``a.jpg``), both normalised."""
     if not isinstance(path, str) or not path.startswith("/") or path == "/":
         raise InvalidPath("Path must be absolute and name a file")
+    if "//" in path:  # else "/a//b" would pass as folder "/a/" (a trailing slash is fine)
+        raise InvalidPath("Path has an empty segment")
     folder, _, name = path.rpartition("/")
     return normalize_folder(folder or "/"), normalize_name(name)
 

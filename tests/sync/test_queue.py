@@ -306,6 +306,23 @@ async def test_an_id_with_a_nul_is_answered(client, make_user, sign_in):
     assert list(await queued(client, phone)) == ["a\u0000b", "a"]
 
 
+async def test_a_path_with_an_empty_segment_is_invalid(client, make_user, sign_in):
+    # As the contract says and sync/files does: "/docs//b.txt" is not read as "/docs/b.txt".
+    await make_user()
+    phone = await sign_in()
+    file_id = await store(client, phone, b"x", name="a.txt")
+    for path in ("/docs//b.txt", "//b.txt", "/docs///b.txt"):
+        for bad in (op("r", "rename", fileId=file_id, remotePath=path),
+                    op("m", "move", fileId=file_id, remotePath=path),
+                    op("u", "upload", remotePath=path)):
+            body = await add(client, phone, bad, expect=400)
+            assert body["error"]["code"] == "INVALID_PATH", (path, body)
+            assert body["error"]["details"]["field"] == "remotePath"
+    assert await queued(client, phone) == {}
+    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+    assert (r.json()["data"]["folder"], r.json()["data"]["name"]) == ("/docs", "a.txt")
+
+
 async def test_queue_is_per_device(client, make_user, sign_in):
     await make_user()
     phone = await sign_in(client_id="phone")
