@@ -138,6 +138,7 @@ class UploadSettings(_Section):
     default_quota: Size = "0"
     # Unreferenced chunks younger than this are never collected (they may be mid-write).
     gc_grace: Duration = "48h"
+    # How often the server runs gc; "0s": never (run `homesync gc` by hand).
     gc_interval: Duration = "1h"
 
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from homesync import clock
 from homesync.cli import app
 from homesync.services.container import Services
+from homesync.services.maintenance.gc import GcReport
 from homesync.services.uploads.types import FileRequest, UploadOptions
 from homesync.store import chunk_index
 from homesync.store.backup_lock import hold_for_backup
@@ -256,3 +257,25 @@ def test_gc_command_summary_and_json(tmp_path: Path):
     assert out["orphanFiles"] == 1 and out["removedChunks"] == 0
     assert run_cli(data_dir, "fsck").exit_code == 0
     assert run_cli(data_dir, "gc", "--grace", "soon").exit_code == 2
+
+
+async def test_a_gc_interval_of_0_switches_the_background_gc_off(tmp_path: Path, monkeypatch):
+    """``gc_interval = "0s"`` reads as "off" (``homesync gc`` by hand), as 0 does for the
+    trash and history retentions: it ran gc rounds back to back, without a pause, for as
+    long as the server ran."""
+    svc = await Services.open(make_settings(tmp_path / "data", uploads={"gc_interval": "0s"}))
+    rounds = 0
+
+    async def counted(**kw):
+        nonlocal rounds
+        rounds += 1
+        if rounds == 3:
+            raise asyncio.CancelledError  # what stopping the server does
+        return GcReport()
+
+    try:
+        monkeypatch.setattr(svc.gc, "collect", counted)
+        await svc.gc.run_forever()  # returns at once: nothing to run
+    finally:
+        await svc.close()
+    assert rounds == 0

@@ -158,7 +158,14 @@ class Collector:
                     report.orphan_bytes += chunk.size
 
     async def run_forever(self) -> None:
-        """The server's background job: a round shortly after start, then every interval."""
+        """The server's background job: a round shortly after start, then every interval.
+
+        An interval of 0 switches it off (``homesync gc`` by hand), as 0 switches off
+        the trash and history retentions; it used to run rounds back to back.
+        """
+        if not self.interval_s:
+            log.info("background gc is off (uploads.gc_interval is 0): run `homesync gc`")
+            return
         delay = min(60.0, float(self.interval_s))
         while True:
             await asyncio.sleep(delay)
