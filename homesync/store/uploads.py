@@ -19,6 +19,7 @@ __all__ = [
     "get",
     "insert",
     "insert_session",
+    "keep_open",
     "mark_checksum_failed",
     "mark_completed",
     "mark_ended",
@@ -245,6 +246,15 @@ async def touch(tx: Conn, upload_id: str, now: int, expires_at: int) -> None:
     """A sign of life: push the expiry forward."""
     await execute(
         tx, "UPDATE uploads SET updated_at = ?, expires_at = max(expires_at, ?) WHERE id = ?",
+        (now, expires_at, upload_id),
+    )
+
+
+async def keep_open(tx: Conn, upload_id: str, now: int, expires_at: int) -> None:
+    """:func:`touch` for an upload that is still open (not expired, ended or completed)."""
+    await execute(
+        tx, "UPDATE uploads SET updated_at = ?1, expires_at = max(expires_at, ?2)"
+            f" WHERE id = ?3 AND status IN {_OPEN_SQL} AND expires_at > ?1",
         (now, expires_at, upload_id),
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from homesync import clock
 from homesync.store import uploads as store_uploads
+from homesync.store.db import fetchall
 from tests.helpers import API
 from tests.uploads.flow import (
     checksum,
@@ -104,6 +105,38 @@ async def test_a_complete_begun_before_the_upload_expired_is_not_refused_after_h
     got = await client.get(f"{API}/files/{r.json()['data']['fileId']}/content",
                            headers=dev.auth)
     assert got.content == data
+
+
+async def test_gc_running_while_complete_hashes_does_not_expire_the_upload(
+        client, services, make_user, sign_in, monkeypatch):
+    """As above, with a gc round (the server's, or `homesync gc`) while the content is
+    hashed, past the upload's expiry: asking to complete is a sign of life, so gc does
+    not expire the upload under it (it did: 410 after every byte was sent and checked)."""
+    uid = await make_user()
+    start = clock.now()
+    clock.set_now(lambda: start)
+    dev = await sign_in()
+    data = random_bytes(9000)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    ttl = services.uploads.planner.ttl_ms / 1000
+    clock.set_now(lambda: start + ttl - 1)
+    dev = await sign_in()
+    real = services.uploads.digests.finish
+    rounds = []
+
+    async def finish_beside_gc(upload_id: str, chunk_hashes: Any) -> Any:
+        clock.set_now(lambda: start + ttl + 1)
+        rounds.append(await services.gc.collect())
+        return await real(upload_id, chunk_hashes)
+
+    monkeypatch.setattr(services.uploads.digests, "finish", finish_beside_gc)
+    r = await complete(client, dev.auth, item["uploadId"], data)
+    assert r.status_code == 200, r.text
+    assert rounds[0].expired_uploads == 0
+    events = await fetchall(services.db.reader, "SELECT kind FROM notifications"
+                            " WHERE user_id = ? AND category = 'uploads'", (uid,))
+    assert [e[0] for e in events] == ["upload_completed"]
 
 
 async def test_a_retried_complete_answers_as_the_first_did(client, make_user, sign_in):

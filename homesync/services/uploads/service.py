@@ -175,6 +175,7 @@ class Uploads:
             raise MissingChunks(f"{len(missing)} of {row['total_chunks']} chunks are missing",
                                 missingChunks=missing)
         hashes = [r["chunk_hash"] for r in received]
+        await self._keep_open_while_hashing(row, asked_at)
         try:
             digest, size = await self.digests.finish(upload_id, hashes)
         except FileNotFoundError:
@@ -189,6 +190,14 @@ class Uploads:
                                    " chunks again and complete", expected=row["checksum"],
                                    actual=f"sha256:{digest}")
         return await self._commit(row, hashes, metadata, device_id, asked_at)
+
+    async def _keep_open_while_hashing(self, row: Row, now: int) -> None:
+        """Asking to complete is a sign of life: an upload near its expiry gets a fresh
+        ``session_ttl``, so a gc round (the server's, or ``homesync gc``) while its content
+        is hashed does not expire it and let its chunks go. Only then: one write more."""
+        if row["expires_at"] - now < self.planner.ttl_ms // 2:
+            async with self._db.transaction() as tx:
+                await uploads.keep_open(tx, row["id"], now, now + self.planner.ttl_ms)
 
     async def _commit(self, row: Row, hashes: list[str], metadata: dict[str, Any],
                       device_id: str, asked_at: int) -> CompleteResult:
