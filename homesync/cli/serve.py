@@ -81,7 +81,10 @@ def _become_server(env: dict[str, str]) -> NoReturn:
 
 def init(
     data_dir: DataDirOpt = None,
-    config: ConfigOpt = None,
+    # Not ConfigOpt: here it is where the config goes, not one to read.
+    config: Annotated[Path | None, typer.Option(
+        "--config", envvar="HOMESYNC_CONFIG", metavar="FILE", show_default=False,
+        help="Where to write the config; default: homesync.toml in the data dir.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
 ) -> None:
     """Create the data dir and a commented config file in it (or at --config)."""

@@ -20,7 +20,7 @@ def status(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Accounts, devices, files, storage and deduplication, uploads, notifications, backups."""
+    """Show accounts, devices, files, storage, uploads, notifications and backups at a glance."""
     settings = settings_from(config, data_dir)
     report: StatusReport = run_with_services(settings, lambda s: s.status.report())
     if as_json:

@@ -32,6 +32,8 @@ def test_gc_says_its_defaults() -> None:
     (("user", "add"), ["0 or unlimited: no limit; default: uploads.default_quota",
                        "instead of asking for it twice"]),
     (("user", "list"), ["usage, quota and devices"]),
+    (("init",), ["--config FILE Where to write the config; default: homesync.toml in the data dir."]),
+    ((), ["status Show accounts, devices, files, storage, uploads, notifications and backups"]),
     (("user", "remove"), ["needed without a terminal"]),
     ((), ["keys Manage the keys that sign access tokens"]),
 ])
