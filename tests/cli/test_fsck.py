@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
+from typing import Any
+
+import pytest
 
 from homesync.services.container import Services
 from homesync.store.backup_lock import hold_for_backup
+from homesync.store.local_chunks import LocalChunkStore
 from tests.cli.conftest import Cli
 from tests.operations.data import chunk_files, delete_file, flip_byte, photo, put_file
 
@@ -40,6 +46,46 @@ def test_a_damaged_chunk_is_named_once_with_the_files_it_touches(cli: Cli) -> No
     [damage] = json.loads(as_json.stdout)["damaged"]
     assert damage["hash"] == chunk_hash
     assert damage["files"] == ["alice@example.com:/camera/IMG_1.jpg"]
+
+
+def test_a_chunk_that_cannot_be_read_is_named_and_the_check_goes_on(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad sector (EIO) under one chunk is what fsck is run for: that chunk is named
+    with its files, and every other chunk is still checked (fsck stopped at it: exit 1
+    with only 'Input/output error', no report, the other damage unnamed)."""
+    cli.add_user()
+
+    async def store(s: Services) -> None:
+        uid = (await s.accounts.get("alice@example.com")).id
+        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
+        await put_file(s, uid, "/camera", "IMG_2.jpg", photo(2, 1000))
+
+    cli.with_services(store)
+    files = chunk_files(cli.data_dir)
+    unreadable, flipped = sorted(files)
+    flip_byte(files[flipped])
+    real = LocalChunkStore._hash_files
+
+    def bad_sector(self: LocalChunkStore, digest: Any, chunk_hashes: Any) -> int:
+        if unreadable in chunk_hashes:
+            raise OSError(errno.EIO, "Input/output error")
+        return real(self, digest, chunk_hashes)
+
+    monkeypatch.setattr(LocalChunkStore, "_hash_files", bad_sector)
+    result = cli("fsck", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["checkedChunks"] == 2
+    assert sorted((d["hash"], d["problem"], d["files"]) for d in report["damaged"]) == sorted([
+        (unreadable, "unreadable (Input/output error)",
+         [f"alice@example.com:/camera/IMG_{1 if unreadable == _hash_of(1) else 2}.jpg"]),
+        (flipped, "content does not match its hash",
+         [f"alice@example.com:/camera/IMG_{1 if flipped == _hash_of(1) else 2}.jpg"]),
+    ])
+
+
+def _hash_of(seed: int) -> str:
+    return hashlib.sha256(photo(seed, 1000)).hexdigest()
 
 
 def test_a_damaged_chunk_nothing_uses_is_not_damage(cli: Cli) -> None:

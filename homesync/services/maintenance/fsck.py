@@ -86,13 +86,16 @@ class Fsck:
         return report
 
     async def _check(self, chunk_hash: str, size: int) -> str | None:
-        stored = await self._chunks.size(chunk_hash)
-        if stored is None:
-            return "missing"
-        if stored != size:
-            return f"wrong size ({stored} bytes, expected {size})"
-        if not await self._chunks.verify(chunk_hash):
-            return "content does not match its hash"
+        try:
+            stored = await self._chunks.size(chunk_hash)
+            if stored is None:
+                return "missing"
+            if stored != size:
+                return f"wrong size ({stored} bytes, expected {size})"
+            if not await self._chunks.verify(chunk_hash):
+                return "content does not match its hash"
+        except OSError as exc:  # a bad sector, say: this chunk's damage, not the end of the check
+            return f"unreadable ({exc.strerror or exc})"
         return None
 
     async def _users_of(self, chunk_hash: str) -> list[str]:
