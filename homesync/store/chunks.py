@@ -20,6 +20,7 @@ What callers rely on, whatever the implementation:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import re
 from abc import ABC, abstractmethod
@@ -112,6 +113,20 @@ class ChunkStore(ABC):
     @abstractmethod
     def read(self, chunk_hash: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """The bytes ``start`` up to ``end`` (exclusive; None: to the end), in pieces."""
+
+    async def read_spans(self, spans: Sequence[tuple[str, int, int]]) -> AsyncIterator[bytes]:
+        """The bytes of these (chunk, start, end exclusive) spans one after another, in
+        pieces of up to about ``READ_PIECE``: a store joins the spans of small chunks into
+        pieces where it can. Each chunk is opened only when its bytes are due.
+
+        Raises FileNotFoundError whose ``filename`` is the hash of a chunk not in storage.
+        """
+        for chunk_hash, start, end in spans:
+            try:
+                async for piece in self.read(chunk_hash, start, end):
+                    yield piece
+            except FileNotFoundError:
+                raise FileNotFoundError(errno.ENOENT, "chunk not in storage", chunk_hash) from None
 
     @abstractmethod
     async def hash_into(self, digest: Digest, chunk_hashes: Sequence[str], *,

@@ -5,7 +5,6 @@ atomic). The guarantees are :mod:`homesync.store.chunks`'."""
 from __future__ import annotations
 
 import asyncio
-import errno
 import fcntl
 import os
 import re
@@ -24,6 +23,7 @@ from homesync.store.chunks import (
     is_chunk_hash,
 )
 from homesync.store.durable_files import fsync_dir
+from homesync.store.local_chunk_reader import SpanReader, chunk_path
 from homesync.store.local_chunk_writer import LocalChunkWriter, to_the_end_on_a_thread
 
 __all__ = ["LocalChunkStore"]
@@ -37,11 +37,13 @@ _STATS_ON_THE_LOOP = 16
 class LocalChunkStore(ChunkStore):
     """Chunks as files under ``<root>/chunks``, temp files under ``<root>/tmp``."""
 
-    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+    def __init__(self, root: Path, *, fsync: bool = True, read_piece: int = READ_PIECE) -> None:
         self.root = root
         self.chunk_dir = root / "chunks"
         self.tmp_dir = root / "tmp"
         self.fsync = fsync
+        # Reads fill pieces this big, from as many small chunks as that takes.
+        self.read_piece = read_piece
         self.chunk_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         # Which chunks/ab and chunks/ab/cd directories this process has made durable: a
@@ -139,10 +141,7 @@ class LocalChunkStore(ChunkStore):
             if chunk_hash in seen:  # a file of zeros names one chunk many times
                 continue
             seen.add(chunk_hash)
-            if not is_chunk_hash(chunk_hash):  # no path tricks (see path_for)
-                raise ValueError(f"not a chunk hash: {chunk_hash!r}")
-            # Built as a string: a Path per chunk cost more than its stat.
-            if not os.path.isfile(f"{root}/{chunk_hash[:2]}/{chunk_hash[2:4]}/{chunk_hash}"):
+            if not os.path.isfile(chunk_path(root, chunk_hash)):
                 return chunk_hash
         return None
 
@@ -153,21 +152,24 @@ class LocalChunkStore(ChunkStore):
         except FileNotFoundError:
             return None
 
-    async def read(self, chunk_hash: str, start: int = 0,
-                   end: int | None = None) -> AsyncIterator[bytes]:
-        fd = await to_the_end_on_a_thread(os.open, self.path_for(chunk_hash), os.O_RDONLY, undo=os.close)
+    def read(self, chunk_hash: str, start: int = 0,
+             end: int | None = None) -> AsyncIterator[bytes]:
+        return self._read(SpanReader(str(self.chunk_dir), [(chunk_hash, start, end)],
+                                     self.read_piece))
+
+    def read_spans(self, spans: Sequence[tuple[str, int, int]]) -> AsyncIterator[bytes]:
+        return self._read(SpanReader(str(self.chunk_dir), list(spans), self.read_piece))
+
+    async def _read(self, reader: SpanReader) -> AsyncIterator[bytes]:
         try:
-            if end is None:
-                end = os.fstat(fd).st_size
-            pos = start
-            while pos < end:
-                piece = await asyncio.to_thread(os.pread, fd, min(READ_PIECE, end - pos), pos)
-                if not piece:
-                    raise OSError(errno.EIO, f"chunk {chunk_hash} is shorter than expected")
-                pos += len(piece)
-                yield piece
+            while not reader.done:
+                # Waited for to its end even when the download is cancelled (the client
+                # went away): closing the reader under a trip would close the fd it reads.
+                piece = await to_the_end_on_a_thread(reader.next_piece)
+                if piece:  # (an empty span gives none)
+                    yield piece
         finally:
-            os.close(fd)
+            reader.close()
 
     def _hash_files(self, digest: Digest, chunk_hashes: Sequence[str]) -> int:
         total = 0

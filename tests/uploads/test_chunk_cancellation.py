@@ -204,6 +204,8 @@ async def test_a_download_whose_client_hangs_up_while_a_chunk_opens_leaves_no_op
     chunk_hash = first["chunk_hash"]
     assert isinstance(services.chunks, LocalChunkStore)
     path = services.chunks.path_for(chunk_hash)
+    # A piece of one chunk (4 KiB), so the trip held opening the first chunk is the only one.
+    monkeypatch.setattr(services.chunks, "read_piece", 4096)
     held, opened = _hold_opening(path, monkeypatch)
     app = create_app(services.settings, services)
     app.state.services = services  # what the lifespan does when the server starts

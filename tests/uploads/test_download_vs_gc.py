@@ -27,6 +27,13 @@ DAY = 86400
 CHUNK = 4096  # flow.upload's chunk size
 
 
+@pytest.fixture(autouse=True)
+def one_chunk_a_piece(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads join small chunks into pieces of up to 1 MiB: here a piece is one chunk, so
+    the body held after its first piece has not opened the later chunks' files."""
+    monkeypatch.setattr(services.chunks, "read_piece", CHUNK)
+
+
 class HeldDownload:
     """``GET /files/{id}/content`` through the app, paused after its first body piece."""
 

@@ -247,22 +247,23 @@ class Downloads:
 
     async def _stream(self, name: str,
                       pieces: list[tuple[str, int, int]]) -> AsyncGenerator[bytes, None]:
-        for chunk_hash, lo, hi in pieces:
-            try:
-                async for data in self._chunks.read(chunk_hash, lo, hi):
-                    yield data
-            except FileNotFoundError:
-                # Each chunk is opened only when its turn comes (an open one survives its
-                # deletion). This one was there when the download began, so gc took it:
-                # its version was dropped meanwhile and gc's grace, counted from the drop,
-                # ran out first (or `homesync gc --grace` was shorter). The bytes are gone;
-                # raising makes the server cut the connection short of its
-                # Content-Length, so the client knows the download failed.
-                log.warning("download of %s cut short: gc removed chunk %s while it was"
-                            " being sent (its version was dropped meanwhile)", name,
-                            chunk_hash[:12])
-                raise HomesyncError(f"{name} was deleted while it was being downloaded") \
-                    from None
+        try:
+            # Small chunks come joined into pieces of about READ_PIECE, each one trip to a
+            # thread (a file of 10 000 chunks of 4 KiB took a trip per chunk, ~3.5 s).
+            async for data in self._chunks.read_spans(pieces):
+                yield data
+        except FileNotFoundError as gone:
+            # Each chunk is opened only when its turn comes (an open one survives its
+            # deletion). This one was there when the download began, so gc took it:
+            # its version was dropped meanwhile and gc's grace, counted from the drop,
+            # ran out first (or `homesync gc --grace` was shorter). The bytes are gone;
+            # raising makes the server cut the connection short of its
+            # Content-Length, so the client knows the download failed.
+            log.warning("download of %s cut short: gc removed chunk %s while it was"
+                        " being sent (its version was dropped meanwhile)", name,
+                        str(gone.filename)[:12])
+            raise HomesyncError(f"{name} was deleted while it was being downloaded") \
+                from None
 
 
 async def _nothing() -> AsyncGenerator[bytes, None]:

@@ -1,0 +1,226 @@
+"""Downloads of a real `homesync serve`: a file of a few large chunks against the same
+bytes in very many small ones.
+
+    python bench/download.py [--chunks 10000] [--chunk-size 4KiB] [--large-chunk 8MiB]
+                             [--rounds 7]
+
+Builds a data dir (one account, two files of the same size: ``large.bin`` in chunks of
+``--large-chunk``, ``many.bin`` in ``--chunks`` chunks of ``--chunk-size``, the smallest
+``uploads.min_chunk_size`` may be set to), starts ``homesync serve`` on it (fsync off:
+nothing is written) and, each round, for each file in turn:
+
+* ``GET`` of the whole file: time to the first byte of the body (the server reads the
+  manifest and checks that every chunk is there before it answers), MiB/s of the whole
+  request, and of the body after its first byte;
+* ``GET`` of a 1 MiB range in the middle (in ``many.bin`` it spans 256 chunks): time to
+  the first byte and the whole request;
+* meanwhile a ``GET /healthz`` every 10 ms: the slowest one tells how long the download
+  kept the event loop from other requests.
+
+The server runs pinned to core 0 and this client to core 1 (taskset); the table shows
+medians of ``--rounds`` rounds. The data dir is built by this checkout's code, and the
+server runs it too (PYTHONPATH): to compare a change, run this file from a worktree of
+the commit before it, in the same session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from processes import free_port  # noqa: E402
+from upload import CLIENT_CORE, PASSWORD, Server, pinned, sign_in  # noqa: E402
+
+from homesync.config import load_settings, parse_size  # noqa: E402
+from homesync.services.container import Services  # noqa: E402
+from homesync.store import files  # noqa: E402
+
+MiB = 1024 * 1024
+RANGE = MiB
+LIGHT_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
+
+
+async def build(data_dir: Path, total: int, chunk_sizes: dict[str, int]) -> dict[str, str]:
+    """One account and a file of ``total`` random bytes per name, cut into chunks of its
+    size; their ids by name."""
+    settings = load_settings(None, environ={}, overrides={
+        "data_dir": str(data_dir), "storage": {"fsync": False}, "auth": LIGHT_ARGON2})
+    services = await Services.open(settings)
+    ids: dict[str, str] = {}
+    try:
+        user = await services.accounts.create_user("bench@example.com", PASSWORD, name="Bench")
+        for name, chunk_size in chunk_sizes.items():
+            data = os.urandom(total)
+            hashes = []
+            async with services.db.transaction() as tx:
+                for start in range(0, total, chunk_size):
+                    piece = data[start:start + chunk_size]
+                    digest = hashlib.sha256(piece).hexdigest()
+                    path = services.chunks.path_for(digest)  # type: ignore[attr-defined]
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(piece)
+                    await tx.execute("INSERT OR IGNORE INTO chunks (hash, size, created_at)"
+                                     " VALUES (?, ?, 0)", (digest, len(piece)))
+                    hashes.append(digest)
+                done = await files.commit_version(
+                    tx, user_id=user.id, file_id=None, folder="/bench", name=name, size=total,
+                    checksum="sha256:" + hashlib.sha256(data).hexdigest(),
+                    mime_type="application/octet-stream", metadata={}, modified_at=0,
+                    chunk_hashes=hashes, device_id=None, now=0)
+            ids[name] = done.file_id
+        await services.db.checkpoint()
+    finally:
+        await services.close()
+    return ids
+
+
+def serve(data_dir: Path, log: Path) -> Server:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOMESYNC_DATA_DIR": str(data_dir),
+           "HOMESYNC_STORAGE_FSYNC": "false", "HOMESYNC_STORAGE_DISK_RESERVE": "0",
+           "HOMESYNC_SERVER_LOG_LEVEL": "warning", "HOMESYNC_AUTH_ACCESS_TOKEN_TTL": "3h",
+           "HOMESYNC_AUTH_API_REQUESTS_PER_SECOND": "0"}
+    port = free_port()
+    proc = subprocess.Popen(
+        pinned([sys.executable, "-m", "homesync", "serve", "--data-dir", str(data_dir),
+                "--port", str(port)]),
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+    server = Server("homesync", port, proc)
+    server.wait_ready()
+    return server
+
+
+class Pinger:
+    """``GET /healthz`` every 10 ms on its own thread; the slowest answer while it ran."""
+
+    def __init__(self, base: str) -> None:
+        self._base, self._stop = base, threading.Event()
+        self.slowest = 0.0
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self._base, timeout=30) as http:
+            while not self._stop.wait(0.01):
+                t0 = time.perf_counter()
+                http.get("/healthz")
+                self.slowest = max(self.slowest, time.perf_counter() - t0)
+
+    def __enter__(self) -> Pinger:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def timed_get(http: httpx.Client, url: str, headers: dict[str, str],
+              expect: int) -> tuple[float, float, int]:
+    """(seconds to the first body byte, seconds in all, bytes) of one GET."""
+    t0 = time.perf_counter()
+    first, got = 0.0, 0
+    with http.stream("GET", url, headers=headers) as r:
+        if r.status_code != expect:
+            raise SystemExit(f"GET {url} → {r.status_code}")
+        for piece in r.iter_raw(MiB):
+            if not got:
+                first = time.perf_counter() - t0
+            got += len(piece)
+    return first, time.perf_counter() - t0, got
+
+
+@dataclass
+class Sample:
+    ttfb: list[float] = field(default_factory=list)
+    mbps: list[float] = field(default_factory=list)
+    body_mbps: list[float] = field(default_factory=list)
+    stall: list[float] = field(default_factory=list)
+    range_ttfb: list[float] = field(default_factory=list)
+    range_total: list[float] = field(default_factory=list)
+
+
+def one_round(server: Server, auth: dict[str, str], ids: dict[str, str], total: int,
+              results: dict[str, Sample]) -> None:
+    mid = total // 2
+    with httpx.Client(timeout=300) as http:
+        for name, file_id in ids.items():
+            url = f"{server.base}/api/mobile/files/{file_id}/content"
+            s = results.setdefault(name, Sample())
+            with Pinger(server.base) as pinger:
+                first, secs, got = timed_get(http, url, auth, 200)
+            if got != total:
+                raise SystemExit(f"{name}: {got} bytes of {total}")
+            s.ttfb.append(first)
+            s.mbps.append(total / MiB / secs)
+            s.body_mbps.append(total / MiB / (secs - first))
+            s.stall.append(pinger.slowest)
+            first, secs, got = timed_get(
+                http, url, {**auth, "Range": f"bytes={mid}-{mid + RANGE - 1}"}, 206)
+            if got != RANGE:
+                raise SystemExit(f"{name} range: {got} bytes of {RANGE}")
+            s.range_ttfb.append(first)
+            s.range_total.append(secs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--chunks", type=int, default=10_000)
+    ap.add_argument("--chunk-size", default="4KiB")
+    ap.add_argument("--large-chunk", default="8MiB")
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+    small, large = parse_size(args.chunk_size), parse_size(args.large_chunk)
+    total = args.chunks * small
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {CLIENT_CORE})
+    work = Path(tempfile.mkdtemp(prefix="homesync-bench-download-"))
+    server = None
+    try:
+        ids = asyncio.run(build(work / "data", total, {"large.bin": large, "many.bin": small}))
+        server = serve(work / "data", work / "server.log")
+        auth = sign_in(server)
+        results: dict[str, Sample] = {}
+        one_round(server, auth, ids, total, {})  # warm-up: page cache, first imports
+        for n in range(args.rounds):
+            one_round(server, auth, ids, total, results)
+            print(f"round {n + 1}/{args.rounds} done", file=sys.stderr)
+        report(args, total, {"large.bin": large, "many.bin": small}, results)
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, total: int, chunk_sizes: dict[str, int],
+           results: dict[str, Sample]) -> None:
+    med = statistics.median
+    print(f"\nDownload of {total / MiB:.1f} MiB over loopback (code: {ROOT}); medians of "
+          f"{args.rounds} rounds; a 1 MiB range from the middle\n")
+    head = (f"{'file':>10} {'chunks':>7} {'first byte ms':>13} {'MiB/s':>7} {'body MiB/s':>10}"
+            f" {'healthz max ms':>14} {'range first ms':>14} {'range ms':>9}")
+    print(head)
+    print("-" * len(head))
+    for name, s in results.items():
+        chunks = -(-total // chunk_sizes[name])
+        print(f"{name:>10} {chunks:>7} {med(s.ttfb) * 1000:13.1f} {med(s.mbps):7.0f}"
+              f" {med(s.body_mbps):10.0f}"
+              f" {med(s.stall) * 1000:14.1f} {med(s.range_ttfb) * 1000:14.1f}"
+              f" {med(s.range_total) * 1000:9.1f}")
+
+
+if __name__ == "__main__":
+    main()
