@@ -115,9 +115,12 @@ def _refused(exc: Exception, data_dir: Path | None = None) -> typer.Exit:
     return fail(str(exc), _EXIT_CODES.get(type(exc), EXIT_ERROR))
 
 
-def _show_problems(problems: list[ChunkProblem], database_problems: Sequence[str] = ()) -> None:
+def _show_problems(problems: list[ChunkProblem], database_problems: Sequence[str] = (),
+                   key_problems: Sequence[str] = ()) -> None:
     for text in database_problems:
         err_console.print(Text.assemble(("database: ", "bold red"), text), soft_wrap=True)
+    for text in key_problems:
+        err_console.print(Text.assemble(("server key: ", "bold red"), text), soft_wrap=True)
     print_chunk_problems(problems)
 
 
@@ -204,15 +207,20 @@ def verify(
                 read += f", subset {report.subset.percent:g}% seed {report.subset.seed}"
             elif report.subset and report.subset.parts:
                 read += f", subset {report.subset.part}/{report.subset.parts}"
+        found = (len(report.problems) + len(report.database_problems)
+                 + len(report.server_key_problems))
         print_summary(f"Verify {report.snapshot} in {report.destination}", [
             ("Database", "[green]ok[/]" if not report.database_problems else "[red]damaged[/]"),
+            ("Server key", "[green]ok[/]" if not report.server_key_problems else
+             "[red]missing[/]" if report.server_key_problems[0].endswith(" is missing") else
+             "[red]damaged[/]"),
             ("Chunks", f"{report.chunks:,} ({human_size(report.bytes)})"),
             ("Read", read),
             ("Took", f"{report.seconds:.1f} s ({_rate(report.bytes_read, report.seconds)})"),
             ("Result", "[green]ok[/]" if report.ok else
-             f"[red]{len(report.problems) + len(report.database_problems)} problem(s)[/]"),
+             f"[red]{found} problem(s)[/]"),
         ])
-        _show_problems(report.problems, report.database_problems)
+        _show_problems(report.problems, report.database_problems, report.server_key_problems)
     if not report.ok:
         raise typer.Exit(EXIT_ERROR)
 

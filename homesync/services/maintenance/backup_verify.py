@@ -20,6 +20,7 @@ import msgspec
 
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
+from homesync.store.backup_pick import pick_snapshot
 from homesync.store.backup_repo import (
     DATABASE_FILE,
     KEY_FILE,
@@ -90,6 +91,7 @@ class VerifyReport(msgspec.Struct, kw_only=True, rename="camel"):
     snapshot: str
     seconds: float
     database_problems: list[str]
+    server_key_problems: list[str]      # server.key missing or not matching its manifest
     chunks: int
     bytes: int
     chunks_read: int
@@ -115,8 +117,7 @@ def _verify(destination: Path, snapshot: str | None, read_data: bool, subset: Su
     t0 = time.monotonic()
     try:
         repo = BackupRepo.open(destination)
-        name = repo.resolve(snapshot)
-        manifest = repo.manifest(name)
+        name, manifest = pick_snapshot(repo, snapshot)
     except BackupRepoError as exc:
         raise VerifyError(str(exc)) from None
     snap_dir = repo.snapshot_dir(name)
@@ -130,11 +131,12 @@ def _verify(destination: Path, snapshot: str | None, read_data: bool, subset: Su
         db_problems.append(f"{db_file} does not match the checksum in its manifest")
     else:
         db_problems.extend(integrity_problems(db_file))
+    key_problems: list[str] = []
     key_file = snap_dir / KEY_FILE
     if not key_file.is_file():
-        db_problems.append(f"{key_file} is missing")
+        key_problems.append(f"{key_file} is missing")
     elif sha256_file(key_file) != manifest.server_key_sha256:
-        db_problems.append(f"{key_file} does not match the checksum in its manifest")
+        key_problems.append(f"{key_file} does not match the checksum in its manifest")
 
     refs = referenced_chunks(db_file) if not db_problems else []
     broken = _check_chunks(repo, refs, set(manifest.missing_chunks), progress)
@@ -148,8 +150,9 @@ def _verify(destination: Path, snapshot: str | None, read_data: bool, subset: Su
     problems = [ChunkProblem(hash=h, problem=why, files=users_of.get(h, []))
                 for h, why in sorted(broken.items())]
     return VerifyReport(
-        ok=not db_problems and not problems, destination=str(repo.root), snapshot=name,
-        seconds=round(time.monotonic() - t0, 3), database_problems=db_problems,
+        ok=not db_problems and not key_problems and not problems, destination=str(repo.root),
+        snapshot=name, seconds=round(time.monotonic() - t0, 3), database_problems=db_problems,
+        server_key_problems=key_problems,
         chunks=len(refs), bytes=sum(r.size for r in refs), chunks_read=len(to_read),
         bytes_read=sum(r.size for r in to_read), subset=subset if read_data else None,
         problems=problems,

@@ -26,6 +26,7 @@ from homesync.ids import new_id
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
 from homesync.store import chunk_index, operations
+from homesync.store.backup_pick import pick_snapshot
 from homesync.store.backup_repo import (
     DATABASE_FILE,
     KEY_FILE,
@@ -159,8 +160,7 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
              progress: Progress) -> _Copied:
     try:
         repo = BackupRepo.open(destination)
-        name = repo.resolve(snapshot)
-        manifest = repo.manifest(name)
+        name, manifest = pick_snapshot(repo, snapshot)
     except BackupRepoError as exc:
         raise RestoreError(str(exc)) from None
     root = repo.root.resolve()
