@@ -238,3 +238,18 @@ async def test_killed_mid_sweep_snapshots_went_first_and_a_rerun_finishes(
     assert report.removed_chunks == len(to_free) - 3
     assert set(chunk_files(dest)) == snapshot_chunks(dest, second)
     assert not any(os.scandir(dest / "tmp"))
+
+
+async def test_a_destination_without_snapshots_keeps_its_chunks(services: Services, make_user,
+                                                                 tmp_path: Path) -> None:
+    """Say snapshots/ was moved away by hand: an empty pool would lose every backup."""
+    dest = tmp_path / "backup"
+    await two_backups(services, make_user, dest)
+    (dest / "snapshots").rename(tmp_path / "moved-away")
+    (dest / "snapshots").mkdir()
+    pool = set(chunk_files(dest))
+
+    report = await prune_backup(dest, Retention(keep_last=1))
+
+    assert report.kept == report.removed == [] and report.removed_chunks == 0
+    assert set(chunk_files(dest)) == pool

@@ -134,7 +134,9 @@ def _plan_and_remove(repo: BackupRepo, policy: Retention, dry_run: bool,
     if not dry_run:
         # Left by this run, or by one killed after its renames: no listing sees them.
         backup_pool.remove_unpublished(repo)
-    chunks, chunk_bytes = _sweep(repo, needed, dry_run, progress)
+    # No snapshot at all (a first backup killed mid-copy, or snapshots/ lost): nothing
+    # tells what the pool is for, so it is left alone rather than emptied.
+    chunks, chunk_bytes = _sweep(repo, needed, dry_run, progress) if kept else (0, 0)
     return PruneReport(ok=not damaged, destination=str(repo.root), dry_run=dry_run,
                        policy=policy, kept=kept, removed=removed, removed_chunks=chunks,
                        freed_bytes=freed + chunk_bytes, seconds=0.0)
