@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from homesync.services.container import Services
@@ -79,3 +82,67 @@ async def test_prune_refusals_and_a_damaged_snapshot(services: Services, make_us
     said = " ".join(damaged.stderr.split())
     assert f"snapshot {first['snapshot']} is damaged" in said and "kept" in said
     assert (dest / "snapshots" / first["snapshot"]).is_dir()
+
+
+KILL_AFTER = """
+import os, signal, sys
+from homesync.store import backup_pool
+step, count = sys.argv[1], int(sys.argv[2])
+done = 0
+
+def kill_after(real):
+    def run(*args):
+        global done
+        if done == count:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup of any kind runs
+        real(*args)
+        done += 1
+    return run
+
+setattr(backup_pool, step, kill_after(getattr(backup_pool, step)))
+sys.argv = ["homesync", "backup", "prune", *sys.argv[3:]]
+from homesync.cli import main
+main()
+"""
+
+
+def prune_killed_at(step: str, count: int, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`backup prune` SIGKILLed at the ``count``-th call of ``backup_pool.<step>``."""
+    return subprocess.run([sys.executable, "-c", KILL_AFTER, step, str(count), *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+async def test_prune_killed_9_at_any_step_leaves_verifiable_snapshots_and_a_rerun_finishes(
+        services: Services, make_user, tmp_path: Path) -> None:
+    uid = await make_user()
+    data = services.settings.data_path
+    dest = tmp_path / "backup"
+    names = []
+    for round_ in range(3):
+        ids = [await put_file(services, uid, f"/r{round_}", f"{i}.jpg",
+                              photo(100 * round_ + i, 20_000), chunk_size=4096)
+               for i in range(3)]
+        names.append(as_json(homesync("backup", "create", dest, "--json", "--data-dir",
+                                      data))["snapshot"])
+        for file_id in ids[:2]:
+            await delete_file(services, uid, file_id)
+
+    # Killed after taking the oldest snapshot out (before its files are deleted), then
+    # after deleting 4 chunks of it; each time every snapshot left verifies.
+    for step, count, left in (("remove_unpublished", 0, names[1:]),
+                              ("remove_chunk", 4, names[2:])):
+        killed = prune_killed_at(step, count, dest, "--keep-last", str(len(left)))
+        assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+        listed = as_json(homesync("backup", "list", dest, "--json"))
+        assert [s["name"] for s in listed["snapshots"]] == left
+        for name in left:
+            verified = homesync("backup", "verify", dest, "--snapshot", name, "--read-data")
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    assert any((dest / "tmp").iterdir()) or len(chunk_files(dest)) > len(
+        snapshot_chunks(dest, names[2]))
+    finished = homesync("backup", "prune", dest, "--keep-last", "1", "--json")
+    assert finished.returncode == 0, finished.stderr
+    assert set(chunk_files(dest)) == snapshot_chunks(dest, names[2])
+    assert list((dest / "tmp").iterdir()) == []
+    assert homesync("backup", "verify", dest, "--read-data").returncode == 0
