@@ -22,6 +22,7 @@ __all__ = [
     "page",
     "positions",
     "seq_before",
+    "seqs_before",
     "users_changed_after",
 ]
 
@@ -60,6 +61,38 @@ async def seq_before(conn: Conn, user_id: str, at_ms: int) -> int:
     if row is None or row[0] is None:
         return await head(conn, user_id)
     return int(row[0]) - 1
+
+
+async def seqs_before(conn: Conn, user_id: str, times: Sequence[int]) -> dict[int, int]:
+    """:func:`seq_before` of each of ``times`` (by time), reading the journal since the
+    earliest once rather than once for each: a batch of queued operations, each with its
+    own ``createdAt`` from a week ago, read the week's journal 500 times (36 s at 200 000
+    entries, under the write lock) where this reads it once.
+
+    ``at`` follows ``seq`` only while the clock does, so each answer is still the least
+    position at or after its time: the least of its own slice ``[time, next time)`` and
+    of every later slice."""
+    wanted = sorted(set(times))
+    if not wanted:
+        return {}
+    row = await fetchone(conn, "SELECT sync_horizon_at FROM users WHERE id = ?", (user_id,))
+    horizon = row[0] if row is not None else None
+    end = await head(conn, user_id)
+    found: dict[int, int] = {}
+    least: int | None = None  # the least seq stamped at or after the time in hand
+    for at_ms, until in reversed(list(zip(wanted, [*wanted[1:], None], strict=True))):
+        sql = "SELECT min(seq) FROM journal WHERE user_id = ? AND at >= ?"
+        args: tuple[Any, ...] = (user_id, at_ms)
+        if until is not None:
+            sql, args = sql + " AND at < ?", (*args, until)
+        first = await fetchone(conn, sql, args)
+        if first is not None and first[0] is not None:
+            least = int(first[0]) if least is None else min(least, int(first[0]))
+        if horizon is not None and at_ms < horizon:
+            found[at_ms] = 0
+        else:
+            found[at_ms] = least - 1 if least is not None else end
+    return found
 
 
 async def positions(conn: Reads, user_id: str, seq: int, shared_pos: int = 0) -> Row:

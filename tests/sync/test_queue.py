@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import time
 
+from homesync import clock
 from tests.helpers import API, PASSWORD, device_from, device_info
 from tests.sync.helpers import change, pull, push, store
 from tests.uploads.flow import complete, file_entry, init, put_chunks
@@ -112,6 +114,34 @@ async def test_queued_delete_of_a_file_edited_elsewhere_is_a_conflict(client, ma
     [result] = await add(client, phone, op("del2", "delete", fileId=file_id,
                                            createdAt="2020-01-01T00:00:00Z"))
     assert result["status"] == "conflict"
+
+
+async def test_each_operation_of_a_batch_is_judged_by_its_own_created_at(client, make_user,
+                                                                        sign_in):
+    # Without a token, every operation is judged by what the server held at its
+    # createdAt, however many of them one batch brings: the journal since the earliest is
+    # read once for all (not once each, under the write lock), still one answer each.
+    await make_user()
+    laptop = await sign_in(client_id="laptop")
+    phone = await sign_in(client_id="phone")
+    start = time.time()
+    at = lambda seconds: start + seconds  # noqa: E731
+    clock.set_now(lambda: at(0))
+    ids = {n: await store(client, laptop, f"{n} v1".encode(), name=f"{n}.txt") for n in "abcd"}
+    for second, name in ((60, "a"), (120, "b"), (30, "c")):  # c: the clock stepped back
+        clock.set_now(lambda second=second: at(second))
+        await store(client, laptop, f"{name} v2".encode(), name=f"{name}.txt",
+                    file_id=ids[name])
+    clock.set_now(lambda: at(180))
+    when = {"a": 10, "b": 90, "c": 20, "d": 150}  # c's edit is stamped 30, after its 20
+    answers = await add(client, phone, *(
+        op(f"del-{n}", "delete", created_at=clock.rfc3339(int(at(m) * 1000)), fileId=ids[n])
+        for n, m in when.items()), op("del-c-again", "delete", fileId=ids["c"],
+                                      created_at=clock.rfc3339(int(at(130) * 1000))))
+    # a, b and c were edited after the phone's createdAt: kept. Queued at 130, after every
+    # change was stamped, the second delete of c had seen them all.
+    assert [o["status"] for o in answers] == ["conflict", "conflict", "conflict", "done",
+                                             "done"]
 
 
 async def test_failed_operations_say_why(client, make_user, sign_in):

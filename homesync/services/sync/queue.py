@@ -182,12 +182,16 @@ class OfflineQueue:
              await self._changes.shared_seq(principal.user_id, sync_token))
             if sync_token is not None else (None, None))
         now = clock.now_ms()
+        # Without a token, what each operation had seen: read before the write lock is
+        # taken, as found then (a change committed meanwhile is after every one of them).
+        seen_at = {} if token_base is not None else await changes.seqs_before(
+            self._db.reader, principal.user_id, [min(op.created_at, now) for op in checked])
         # Queued and applied in one transaction: a batch that fails (a full disk, say)
         # leaves nothing queued that a later batch or a restart would apply unasked.
         async with self._db.transaction() as tx:
             for op in checked:
-                base = token_base if token_base is not None else await changes.seq_before(
-                    tx, principal.user_id, min(op.created_at, now))
+                base = token_base if token_base is not None else \
+                    seen_at[min(op.created_at, now)]
                 if not await queue.insert_if_new(
                         tx, device_id=principal.device_id, op_id=op.op_id,
                         user_id=principal.user_id, type=op.type, local_path=op.local_path,
