@@ -66,7 +66,7 @@ from homesync.services.maintenance.restore import (
 from homesync.services.maintenance.retention import Retention
 from homesync.store.backup_repo import BackupRepo, BackupRepoError, Manifest
 
-app = typer.Typer(help="Back up, verify and restore the data dir.", no_args_is_help=True)
+app = typer.Typer(help="Back up, list, verify, prune and restore the data dir's backups.", no_args_is_help=True)
 
 T = TypeVar("T")
 
@@ -81,19 +81,20 @@ _EXIT_CODES: dict[type[Exception], int] = {
     BackupBusy: EXIT_BUSY, PruneBusy: EXIT_BUSY,
 }
 
-Dest = Annotated[Path, typer.Argument(help="Backup directory (a USB disk, a NAS mount, ...).",
+Dest = Annotated[Path, typer.Argument(metavar="DEST",
+                                      help="Backup directory (a USB disk, a NAS mount, ...).",
                                       show_default=False)]
 SnapshotOpt = Annotated[str | None, typer.Option(
-    "--snapshot", help="Snapshot name (see `backup list`); default: the latest.",
+    "--snapshot", metavar="NAME", help="Snapshot name (see `backup list`); default: the latest.",
     show_default=False)]
 # verify and list read only DEST. They take --data-dir and --config like every command (so a
 # script or unit can pass the same flags to all of them) but do not load either: a backup
 # must stay checkable when the data dir or its config is lost or damaged.
 UnusedDataDirOpt = Annotated[Path | None, typer.Option(
-    "--data-dir", envvar="HOMESYNC_DATA_DIR", show_default=False,
+    "--data-dir", envvar="HOMESYNC_DATA_DIR", show_default=False, metavar="DIR",
     help="Accepted like every command; not used (a backup is read on its own).")]
 UnusedConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", envvar="HOMESYNC_CONFIG", show_default=False,
+    "--config", envvar="HOMESYNC_CONFIG", show_default=False, metavar="FILE",
     help="Accepted like every command; not used (a backup is read on its own).")]
 
 
@@ -174,10 +175,10 @@ def verify(
     read_data: Annotated[bool, typer.Option(
         "--read-data", help="Also re-hash chunks (reads the whole backup, or --subset).")] = False,
     subset: Annotated[str | None, typer.Option(
-        "--subset", help="With --read-data: a percentage (10%) or a slice (2/7) of the chunks.",
+        "--subset", metavar="PART", help="With --read-data: a percentage (10%) or a slice (2/7) of the chunks.",
         show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(
-        "--seed", help="With a --subset percentage: the seed that picks the sample, to repeat a run.",
+        "--seed", metavar="SEED", help="With a --subset percentage: the seed that picks the sample, to repeat a run.",
         show_default=False)] = None,
     as_json: DocumentJsonOpt = False,
     data_dir: UnusedDataDirOpt = None,
@@ -312,18 +313,18 @@ def _listed(manifest: Manifest) -> dict[str, Any]:
 def prune(
     dest: Dest,
     keep_last: Annotated[int | None, typer.Option(
-        "--keep-last", min=1, show_default=False, help="Keep the N newest snapshots.")] = None,
+        "--keep-last", metavar="N", min=1, show_default=False, help="Keep the N newest snapshots.")] = None,
     keep_daily: Annotated[int | None, typer.Option(
-        "--keep-daily", min=1, show_default=False,
+        "--keep-daily", metavar="N", min=1, show_default=False,
         help="Keep the newest snapshot of each of the last N days that have one (UTC).")] = None,
     keep_weekly: Annotated[int | None, typer.Option(
-        "--keep-weekly", min=1, show_default=False,
+        "--keep-weekly", metavar="N", min=1, show_default=False,
         help="Keep the newest snapshot of each of the last N weeks that have one.")] = None,
     keep_monthly: Annotated[int | None, typer.Option(
-        "--keep-monthly", min=1, show_default=False,
+        "--keep-monthly", metavar="N", min=1, show_default=False,
         help="Keep the newest snapshot of each of the last N months that have one.")] = None,
     keep_yearly: Annotated[int | None, typer.Option(
-        "--keep-yearly", min=1, show_default=False,
+        "--keep-yearly", metavar="N", min=1, show_default=False,
         help="Keep the newest snapshot of each of the last N years that have one.")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", "-n", help="Only say what would be removed.")] = False,

@@ -66,6 +66,9 @@ def test_flags_show_no_value_and_valued_options_show_one(words: tuple[str, ...])
     (("device", "list"), ["Usage: homesync device list OPTIONS EMAIL"]),
     (("device", "revoke"), ["Usage: homesync device revoke OPTIONS DEVICE_ID"]),
     (("keys", "retire"), ["Usage: homesync keys retire OPTIONS KID"]),
+    (("backup", "verify"), ["Usage: homesync backup verify OPTIONS DEST", "--snapshot NAME",
+                            "--subset PART", "--seed SEED", "--data-dir DIR", "--config FILE"]),
+    (("backup", "prune"), ["--keep-last N", "--keep-daily N"]),
 ])
 def test_values_are_named_as_the_readme_names_them(words: tuple[str, ...],
                                                     shown: list[str]) -> None:
