@@ -48,11 +48,22 @@ def _rfc3339(ms: int) -> str:
     return f"{text}.{ms % 1000:03d}Z" if ms % 1000 else f"{text}Z"
 
 
+# What an answer can show: UTC years 1 to 9999. An offset can put a valid RFC 3339 text
+# outside them ("0001-01-01T00:00:00+14:00" is UTC year 0), and one such time stored made
+# every answer showing it a 500.
+_FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
 def from_rfc3339(text: str) -> int:
-    """Milliseconds for an RFC 3339 timestamp; raises ValueError when it is not one."""
+    """Milliseconds for an RFC 3339 timestamp; raises ValueError when it is not one, or
+    when it is outside UTC years 1 to 9999."""
     if not text or len(text) > 40:
         raise ValueError("not a timestamp")
     dt = datetime.fromisoformat(text.replace("z", "Z"))
     if dt.tzinfo is None:
         raise ValueError("timestamp needs a time zone (use the Z suffix)")
-    return int(dt.timestamp() * 1000)
+    ms = int(dt.timestamp() * 1000)
+    if not _FIRST_MS <= ms <= _LAST_MS:
+        raise ValueError("timestamp outside the years 1 to 9999 UTC")
+    return ms

@@ -322,6 +322,21 @@ async def test_a_batch_that_fails_queues_nothing(client, services, make_user, si
     assert r.status_code == 200 and r.json()["data"]["name"] == "keep.txt"
 
 
+async def test_a_created_at_outside_years_1_to_9999_utc_is_400(client, make_user, sign_in):
+    # RFC 3339 with an offset can name UTC year 0 or 10000: such an operation was applied,
+    # then every answer listing it (this one, GET /queue) was 500 until it was pruned.
+    await make_user()
+    phone = await sign_in()
+    for when in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        body = await add(client, phone, op("x", "mkdir", created_at=when, remotePath="/q"),
+                         expect=400)
+        assert body["error"]["details"] == {"field": "createdAt"}
+    assert await queued(client, phone) == {}
+    [edge] = await add(client, phone, op("y", "mkdir", created_at="0001-01-01T00:00:00Z",
+                                         remotePath="/q"))
+    assert edge["createdAt"] == "0001-01-01T00:00:00Z"
+
+
 async def test_an_id_with_a_nul_is_answered(client, make_user, sign_in):
     # The id is the app's own: one holding a NUL was applied, then answered 500 (its row
     # not found again), so the app's retry saw 500 for an operation that had run.
