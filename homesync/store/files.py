@@ -192,9 +192,10 @@ async def list_folder(conn: Conn, user_id: str, folder: str, *, after: str | Non
     """Live entries directly in ``folder``: folders first, then by name (case-insensitive).
 
     ``after`` (from :func:`listing_cursor` of the last row of a page) continues a listing.
-    Folders and files are read one after the other, each in the order of the folder's name
-    index from the cursor on: a page of a folder of 100 000 photos reads its own rows
-    instead of sorting the whole folder.
+    Folders and files are read one after the other, each in the order of a name index
+    from the cursor on (folders: files_live_folders, which holds only them; files:
+    files_live_name): a page of a folder of 100 000 photos reads its own rows instead of
+    sorting the whole folder, and its first page no longer walks them all for folders.
     """
     order, _, key = after.partition(":") if after is not None else ("0", "", "")
     rows: list[Row] = []
