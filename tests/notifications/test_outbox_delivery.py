@@ -157,19 +157,26 @@ async def test_registering_again_after_a_dropped_endpoint_clears_its_error(
 
 
 async def test_slow_endpoint_times_out_and_is_retried(
-    services: Services, receiver: Receiver, frozen: Clock,
+    tmp_path: Path, receiver: Receiver, frozen: Clock,
 ) -> None:
-    phone = await device(services, "alice@example.com", "phone",
-                         push_token=f"{receiver.url}/up/1")
-    await services.outbox.drain()
-    receiver.script(Reply(hang=True))
-    await alert(services, phone.user_id)
-    await services.outbox.drain()  # send_timeout is 1s in these tests
-    (row,) = await delivery_rows(services)
-    assert (row["status"], row["last_error"], row["lease_until"]) == ("pending", "timeout", None)
-    frozen.set(row["next_attempt_at"] / 1000)
-    await services.outbox.drain()
-    assert (await delivery_rows(services))[0]["status"] == "delivered"
+    settings = make_settings(tmp_path / "data", storage={"disk_reserve": "0"},
+                             notifications={**PUSH_SETTINGS, "send_timeout": "1s"})
+    services = await Services.open(settings)
+    try:
+        phone = await device(services, "alice@example.com", "phone",
+                             push_token=f"{receiver.url}/up/1")
+        await services.outbox.drain()
+        receiver.script(Reply(hang=True))
+        await alert(services, phone.user_id)
+        await services.outbox.drain()  # gives up after send_timeout (1s)
+        (row,) = await delivery_rows(services)
+        assert (row["status"], row["last_error"], row["lease_until"]) == (
+            "pending", "timeout", None)
+        frozen.set(row["next_attempt_at"] / 1000)
+        await services.outbox.drain()
+        assert (await delivery_rows(services))[0]["status"] == "delivered"
+    finally:
+        await services.close()
     assert len(receiver.requests) == 2
 
 
