@@ -17,24 +17,34 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
 from homesync import clock
+from homesync.config import Settings
 from homesync.services.container import Services
 from homesync.store.db import fetchall
-from tests.helpers import API, Device, examples
+from tests.helpers import API, Device, examples, make_settings
 from tests.shares.test_shares_api import (
     World,
     share,
     world,  # noqa: F401  (fixture)
 )
 from tests.sync.helpers import change, pull, push
+from tests.uploads.conftest import SMALL_CHUNKS
 from tests.uploads.flow import checksum, complete, file_entry, init, put_chunks, upload
 
 BOBS = "/Shared with me/Alice Liddell"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    # A walk makes more calls from one device than a burst allows, and no time passes.
+    return make_settings(tmp_path / "data", uploads=SMALL_CHUNKS, storage={"disk_reserve": "0"},
+                         auth={"api_requests_per_second": 0})
 
 
 async def usage_drift(services: Services) -> list[tuple[str, int, int]]:
