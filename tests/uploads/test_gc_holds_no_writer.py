@@ -3,7 +3,8 @@
 Inside a write transaction every other writer waits, and in the server the event loop
 too (a transaction's statements run on it, see store.connections): a round that looked
 for unreferenced chunks there read the whole chunk table (~15 s at a million chunks),
-every hour.
+and one that forgot old upload sessions looked each one up in a scan of every upload
+(~40 s at 20 000 uploads), every hour.
 """
 
 from __future__ import annotations
@@ -66,3 +67,38 @@ async def test_looking_for_unreferenced_chunks_happens_outside_the_write_transac
     # Deleting two chunks is a handful of statements; reading 20 000 rows is ~1 000 000
     # instructions (it was ~25 000 steps of 100 here).
     assert steps[0] * _STEP < 20_000, steps[0]
+
+
+async def test_forgetting_old_upload_sessions_does_not_scan_every_upload(
+        client, services, make_user, sign_in):
+    await make_user()
+    dev = await sign_in()
+    day = 86_400_000
+    now = clock.now_ms()
+    sessions, rows = [], []
+    # 2 000 uploads that ended 40 days ago (forgotten now), 3 000 that ended yesterday,
+    # one init each.
+    for i in range(5000):
+        at = now - (40 if i < 2000 else 1) * day
+        sessions.append((f"session_{i}", dev.user_id, dev.device_id, 0, 3, 4096, at))
+        rows.append((f"upload_{i}", f"session_{i}", dev.user_id, dev.device_id, "l", "/",
+                     f"n{i}", f"n{i}", 1, "x", "sha256:x", "normal", None, 4096, 1,
+                     "completed", at, at, at, at))
+    async with services.db.transaction() as tx:
+        await tx.executemany(
+            "INSERT INTO upload_sessions (id, user_id, device_id, wifi_only, max_retries,"
+            " chunk_size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", sessions)
+        await tx.executemany(
+            "INSERT INTO uploads (id, session_id, user_id, device_id, local_id, folder, name,"
+            " name_key, size, mime_type, checksum, priority, target_file_id, chunk_size,"
+            " total_chunks, status, created_at, updated_at, expires_at, finished_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    with writer_steps(services) as steps:
+        report = await services.gc.collect()
+    assert report.forgotten_uploads == 2000
+    left = await fetchone(services.db.reader, "SELECT (SELECT count(*) FROM uploads),"
+                                              " (SELECT count(*) FROM upload_sessions)")
+    assert tuple(left) == (3000, 3000)
+    # Each forgotten upload and session is a few index lookups (~300 000 instructions
+    # in all here), not a scan of the 3 000 uploads left (~66 000 000).
+    assert steps[0] * _STEP < 5_000_000, steps[0]
