@@ -5,7 +5,8 @@ collecting it (``upload_chunks``). Unreferenced chunks are garbage once older th
 grace period; gc deletes the row and the bytes in one write transaction. The bytes go
 first, so a crash before that transaction commits leaves a row without bytes that nothing
 uses: harmless (nothing can start using a chunk without finding its bytes), and the next
-gc forgets it.
+gc forgets it. A crash after it may undo the deletion of the bytes (not fsynced): a chunk
+file without a row, which gc removes as any other.
 
 A row's ``created_at`` is where that grace period starts: when the chunk was first
 stored, moved forward by :func:`let_go_of_versions` whenever a version using it is
