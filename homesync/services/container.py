@@ -24,7 +24,7 @@ from homesync.services.files.downloads import Downloads
 from homesync.services.maintenance.backup import Backups
 from homesync.services.maintenance.fsck import Fsck
 from homesync.services.maintenance.gc import Collector
-from homesync.services.maintenance.restore import RESTORE_MARKER
+from homesync.services.maintenance.restore import unfinished_restore
 from homesync.services.maintenance.status import Status
 from homesync.services.notifications.outbox import PushOutbox, PushProviders
 from homesync.services.notifications.service import Notifications
@@ -131,10 +131,10 @@ class Services:
     async def open(cls, settings: Settings) -> Services:
         data = settings.data_path
         _make_private_dir(data)
-        if (data / RESTORE_MARKER).exists():
-            # Starting here would create an empty database beside half-restored chunks.
-            raise RuntimeError(f"{data} is being restored from a backup (or a restore was "
-                               "interrupted): run `homesync backup restore` again to finish")
+        if unfinished := unfinished_restore(data):
+            # Starting here would create an empty database beside half-restored chunks
+            # (or serve what --force has not moved aside yet).
+            raise RuntimeError(unfinished)
         secret = load_or_create_secret(data)
         db = await Database.open(settings.db_path)
         try:

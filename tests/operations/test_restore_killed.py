@@ -1,0 +1,98 @@
+"""`homesync backup restore` killed with SIGKILL (real subprocesses): whatever it leaves,
+no command opens the half-restored data dir, and running the same restore again
+finishes it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from homesync.services.container import Services
+from tests.helpers import PASSWORD, ServerProcess, free_port
+from tests.operations.data import photo, put_file
+from tests.operations.phone import Phone
+from tests.operations.test_backup_cli import as_json, homesync
+
+KILL_AT_MOVE = """
+import os, signal, sys
+count = int(sys.argv[1])
+moved = 0
+real_replace = os.replace
+
+def replace(src, dst, *args, **kwargs):
+    global moved
+    if "pre-restore-" in str(dst):  # moving the previous contents aside
+        if moved == count:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup of any kind runs
+        moved += 1
+    real_replace(src, dst, *args, **kwargs)
+
+os.replace = replace
+os.environ["HOMESYNC_STORAGE_FSYNC"] = "false"
+sys.argv = ["homesync", "backup", "restore", *sys.argv[2:]]
+from homesync.cli import main
+main()
+"""
+
+
+def python(*args: str | Path, input: str | None = None,
+           timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *map(str, args)], input=input, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def contents(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+async def test_restore_force_killed_while_moving_aside_is_refused_until_run_again(
+        services: Services, make_user, tmp_path: Path) -> None:
+    uid = await make_user()
+    photo_id = await put_file(services, uid, "/camera", "IMG_0.jpg", photo(0))
+    dest = tmp_path / "backup"
+    created = homesync("backup", "create", dest, "--json", "--data-dir", services.settings.data_path)
+    assert created.returncode == 0, created.stderr
+    # Today's server, stopped: a real data dir with an account of its own.
+    target = tmp_path / "home-server"
+    added = python("-m", "homesync", "user", "add", "bob@example.com", "--password-stdin",
+                   "--data-dir", target, input=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    today = contents(target)
+    assert len(list(target.iterdir())) >= 2
+
+    killed = python("-c", KILL_AT_MOVE, "1", dest, "--force", "--data-dir", target)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    [aside] = target.glob("pre-restore-*")
+    assert len(list(aside.iterdir())) == 1, "killed after moving one entry aside"
+    assert any(p.name in today for p in target.iterdir()), "and before moving the rest"
+
+    # Nothing opens the half-moved data dir; each says how to finish.
+    status = homesync("status", "--json", "--data-dir", target)
+    assert status.returncode == 1, status.stdout + status.stderr
+    error = as_json(status)["error"]
+    assert "homesync backup restore" in error and str(dest) in error, error
+    serve = python("-m", "homesync", "serve", "--data-dir", target, "--port", free_port(),
+                   timeout=60)
+    assert serve.returncode == 1, serve.stdout + serve.stderr
+    assert "homesync backup restore" in serve.stderr and str(dest) in serve.stderr, serve.stderr
+
+    # The same restore again moves the rest aside (into the same folder), then restores.
+    again = homesync("backup", "restore", dest, "--force", "--json", "--data-dir", target)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert as_json(again)["ok"] and as_json(again)["movedAside"] == str(aside)
+    moved = contents(aside)
+    moved.pop("server.lock")  # made by the serve that refused to start
+    assert moved == today  # every file of today's server, none twice
+    assert list(target.glob("pre-restore-*")) == [aside]
+
+    server = ServerProcess(target)
+    server.start()
+    try:
+        phone = Phone(server.base, "alice@example.com", "pixel")
+        r = phone.download(photo_id)
+        assert r.status_code == 200 and r.content == photo(0), r.text
+    finally:
+        server.stop()
