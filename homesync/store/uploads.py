@@ -308,15 +308,18 @@ async def due_for_expiry(conn: Conn, now: int, limit: int) -> list[Row]:
     )
 
 
-async def delete_finished_before(tx: Conn, cutoff: int) -> int:
-    """Forget uploads that ended before ``cutoff`` (and sessions left empty)."""
+async def delete_finished_before(tx: Conn, cutoff: int, *, limit: int) -> tuple[int, int]:
+    """Forget up to ``limit`` uploads that ended before ``cutoff``, and up to ``limit``
+    sessions from before it left empty: (uploads, sessions) forgotten. A batch at a time:
+    a month of uploads after a phone's first backup is tens of thousands."""
     removed = await execute(
-        tx, f"DELETE FROM uploads WHERE status NOT IN {_OPEN_SQL} AND finished_at < ?", (cutoff,)
-    )
-    await execute(
+        tx, f"DELETE FROM uploads WHERE id IN (SELECT id FROM uploads WHERE status NOT IN"
+            f" {_OPEN_SQL} AND finished_at < ? LIMIT ?)", (cutoff, limit))
+    sessions = await execute(
         tx,
-        "DELETE FROM upload_sessions WHERE created_at < ? AND NOT EXISTS"
-        " (SELECT 1 FROM uploads u WHERE u.session_id = upload_sessions.id)",
-        (cutoff,),
+        "DELETE FROM upload_sessions WHERE id IN (SELECT s.id FROM upload_sessions s"
+        " WHERE s.created_at < ? AND NOT EXISTS"
+        " (SELECT 1 FROM uploads u WHERE u.session_id = s.id) LIMIT ?)",
+        (cutoff, limit),
     )
-    return removed
+    return removed, sessions

@@ -35,6 +35,8 @@ __all__ = ["Collector", "GcReport"]
 log = logging.getLogger("homesync.gc")
 
 _BATCH = 200
+# Finished uploads (and their sessions) gc forgets per transaction.
+_FORGET_BATCH = 1000
 # Chunk rows gc reads (on a reader) per page when looking for unreferenced ones.
 _SCAN_PAGE = 2000
 # Finished upload rows are kept this long, so "complete twice" and GET /upload/{id}
@@ -90,9 +92,13 @@ class Collector:
         report = GcReport()
         progress.phase("Expiring idle uploads")
         report.expired_uploads = await self.expire_uploads(now)
-        async with self._db.transaction() as tx:
-            report.forgotten_uploads = await uploads.delete_finished_before(
-                tx, now - _KEEP_FINISHED_MS)
+        while True:  # a batch per transaction: a month of uploads may be many
+            async with self._db.transaction() as tx:
+                forgotten, sessions = await uploads.delete_finished_before(
+                    tx, now - _KEEP_FINISHED_MS, limit=_FORGET_BATCH)
+            report.forgotten_uploads += forgotten
+            if forgotten < _FORGET_BATCH and sessions < _FORGET_BATCH:
+                break
         progress.phase("Removing abandoned temp files")
         report.removed_temp = await self._chunks.remove_stale_temp()
         with gc_lock(self._data_dir) as free:
