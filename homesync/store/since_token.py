@@ -16,7 +16,7 @@ from homesync.paths import join
 from homesync.store.db import Conn, Row, fetchall, fetchone
 
 __all__ = ["CONTENT_ACTIONS", "content_changed_among", "content_changed_since", "last_change",
-           "moved_in_since"]
+           "moved_in_since", "path_at"]
 
 # Journal actions that change what a file contains (as opposed to where it is).
 CONTENT_ACTIONS = ("create", "update")
@@ -122,6 +122,24 @@ async def moved_in_since(conn: Conn, folder: Row, below: list[Row], base_seq: in
     root = path_then(folder)
     return {row["id"] for row in below if row["id"] in moved_by_others
             and not ((then := path_then(row)) and root and then.startswith(root + "/"))}
+
+
+async def path_at(conn: Conn, user_id: str, file_id: str, base_seq: int) -> str | None:
+    """Where ``user_id``'s entry ``file_id`` was at ``base_seq``: the ``from_path`` of its
+    first move or rename since (by any device), else where it is now. None when the
+    journal cannot tell: no such entry of the user's, ``base_seq`` below the user's sync
+    horizon (moves since may be compacted away), or a move journaled before paths were."""
+    row = await fetchone(
+        conn, "SELECT f.folder, f.name, u.sync_horizon_seq FROM files f JOIN users u"
+              " ON u.id = f.user_id WHERE f.id = ? AND f.user_id = ?", (file_id, user_id))
+    if row is None or base_seq < row["sync_horizon_seq"]:
+        return None
+    moved = await fetchone(
+        conn, "SELECT from_path FROM journal WHERE file_id = ? AND seq > ?"
+              " AND action IN ('move', 'rename') ORDER BY seq LIMIT 1", (file_id, base_seq))
+    if moved is None:
+        return join(row["folder"], row["name"])
+    return None if moved["from_path"] is None else str(moved["from_path"])
 
 
 async def last_change(conn: Conn, file_id: str) -> Row | None:

@@ -79,8 +79,8 @@ async def test_priority_then_created_at_order(client, make_user, sign_in):
 
 
 async def test_queued_rename_keeps_a_move_made_elsewhere(client, make_user, sign_in):
-    # A rename changes the name, as in sync/files: the folder in its remotePath is where
-    # the phone last saw the file, not a move, so the laptop's move meanwhile stays.
+    # A rename changes the name: the folder in its remotePath is where the phone last saw
+    # the file, not a move, so the laptop's move meanwhile stays.
     await make_user()
     laptop = await sign_in(client_id="laptop")
     phone = await sign_in(client_id="phone")
@@ -95,6 +95,33 @@ async def test_queued_rename_keeps_a_move_made_elsewhere(client, make_user, sign
         assert (result["status"], result["resultFileId"]) == ("done", file_id)
         r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
         assert (r.json()["data"]["folder"], r.json()["data"]["name"]) == ("/archive", name)
+
+
+async def test_queued_moves_change_what_the_phone_changed(client, make_user, sign_in):
+    # remotePath is the whole new path, made from the one the phone saw: a move takes the
+    # folder, and the name only where the phone changed it too; a rename likewise.
+    await make_user()
+    laptop = await sign_in(client_id="laptop")
+    phone = await sign_in(client_id="phone")
+    ids = {n: await store(client, laptop, n.encode(), name=f"{n}.jpg", folder="/camera")
+           for n in ("a", "b", "c")}
+    offline_since = (await pull(client, phone))["nextSyncToken"]
+    token = (await pull(client, laptop))["nextSyncToken"]
+    await push(client, laptop, token, *(change("rename", n, fileId=ids[n], name=f"{n}-2.jpg")
+                                        for n in ("a", "b")),
+               change("move", "c", fileId=ids["c"], folder="/sorted"))
+    answers = await add(
+        client, phone,
+        op("mv-a", "move", fileId=ids["a"], remotePath="/album/a.jpg"),  # the laptop's name
+        op("mv-b", "move", fileId=ids["b"], remotePath="/album/b-phone.jpg"),  # renamed too
+        op("rn-c", "rename", fileId=ids["c"], remotePath="/trips/c.jpg"),  # moved too
+        token=offline_since)
+    assert [o["status"] for o in answers] == ["done", "done", "done"]
+    where = {}
+    for n, file_id in ids.items():
+        r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+        where[n] = f"{r.json()['data']['folder']}/{r.json()['data']['name']}"
+    assert where == {"a": "/album/a-2.jpg", "b": "/album/b-phone.jpg", "c": "/trips/c.jpg"}
 
 
 async def test_queued_delete_of_a_file_edited_elsewhere_is_a_conflict(client, make_user,

@@ -34,6 +34,7 @@ from homesync.paths import join, normalize_folder, split_path
 from homesync.services.sync.changes import Changes
 from homesync.services.sync.engine import SyncEngine
 from homesync.services.sync.notifier import ChangeNotifier
+from homesync.services.sync.queue_moves import relocation
 from homesync.services.sync.queue_uploads import op_place, open_places, settle_upload_ops
 from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
 from homesync.store import changes, devices, queue
@@ -134,20 +135,13 @@ async def _check_same_operation(tx: Conn, device_id: str, op: QueueOp) -> None:
                       "fileId": row["file_id"], "status": row["status"]})
 
 
-def _change(row: Row) -> LocalChange:
+async def _change(tx: Conn, user_id: str, row: Row) -> LocalChange:
     """The sync change a server-side operation stands for."""
     if row["type"] == "mkdir":
         return LocalChange(action="mkdir", local_id=row["op_id"], folder=row["remote_path"])
     if row["type"] == "delete":
         return LocalChange(action="delete", local_id=row["op_id"], file_id=row["file_id"])
-    folder, name = split_path(row["remote_path"])
-    if row["type"] == "rename":
-        # The name only, as sync/files' rename: the folder is where the app last saw the
-        # entry, and taking it would undo a move another device made meanwhile.
-        return LocalChange(action="rename", local_id=row["op_id"], file_id=row["file_id"],
-                           name=name)
-    return LocalChange(action=row["type"], local_id=row["op_id"], file_id=row["file_id"],
-                       folder=folder, name=name)
+    return await relocation(tx, user_id, row)  # what the app changed of the entry's path
 
 
 def _outcome(result: ChangeResult) -> tuple[str, ErrorInfo | None]:
@@ -293,7 +287,7 @@ class OfflineQueue:
             actor = Actor(user_id=user_id, device_id=device_id, device_name=device_name,
                           base_seq=row["base_seq"], shared_seq=row["shared_seq"],
                           queued_at=min(row["created_at"], row["received_at"]), now=now)
-            result = await self._engine.apply(tx, actor, _change(row))
+            result = await self._engine.apply(tx, actor, await _change(tx, user_id, row))
             status, error = _outcome(result)
             if status == "done":
                 changed.add(result.owner_id or user_id)
