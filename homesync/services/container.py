@@ -83,6 +83,7 @@ class Services:
         # Content: chunk store, uploads, downloads, gc and fsck (issue 3).
         self.chunks: ChunkStore = LocalChunkStore(settings.data_path, fsync=settings.storage.fsync)
         self.quota = Quota(self.chunks, settings.storage.disk_reserve_bytes)
+        self.accounts.quota_set = self.quota.note_quota_change
         self.uploads = Uploads(db, self.chunks, self.quota,
                                UploadPlanner(db, self.quota, settings.uploads),
                                ChunkUrlSigner(secret),

@@ -234,6 +234,32 @@ async def test_a_storage_level_is_announced_again_only_after_a_day(client, servi
         clock.set_now(None)
 
 
+async def test_a_quota_lowered_under_a_users_files_is_announced(client, services, make_user,
+                                                                sign_in):
+    """Usage past 80/90/100 % of the quota because the quota was lowered (`homesync user
+    quota`) is news as much as usage grown past it: the user learns it before uploads
+    start failing with 507. Raising it, or setting it again, says nothing."""
+    uid = await make_user(quota_bytes=100_000)
+    dev = await sign_in()
+    await upload(client, dev.auth, random_bytes(8500))  # 8.5 %
+
+    async def storage_titles() -> list[str]:
+        r = await client.get(f"{API}/notifications", headers=dev.auth,
+                             params={"category": "storage"})
+        assert r.status_code == 200, r.text
+        return [n["title"] for n in reversed(r.json()["data"]["notifications"])]
+
+    await services.accounts.set_quota(uid, 10_000)  # 85 %
+    assert await storage_titles() == ["Storage 80% full"]
+    await services.accounts.set_quota(uid, 10_000)
+    await services.accounts.set_quota(uid, 9_000)  # 94 %
+    await services.accounts.set_quota(uid, 8_000)  # 106 %
+    assert await storage_titles() == ["Storage 80% full", "Storage 90% full", "Storage full"]
+    await services.accounts.set_quota(uid, 0)  # unlimited
+    await services.accounts.set_quota(uid, 1_000_000)
+    assert len(await storage_titles()) == 3
+
+
 async def test_upload_events_go_to_the_uploading_device(client, services, make_user, sign_in):
     uid = await make_user()
     dev = await sign_in()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 
 from homesync import clock
 from homesync.config import AuthSettings
@@ -21,6 +22,14 @@ __all__ = ["Accounts", "normalize_email", "user_info"]
 
 # Deliberately loose: one @, something on each side, no spaces. The mail server decides.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+
+
+# (transaction, user id, the quota before, now) after a quota was set.
+QuotaSet = Callable[[Conn, str, int, int], Awaitable[None]]
+
+
+async def _nothing_to_say(tx: Conn, user_id: str, old_quota: int, now: int) -> None:
+    pass
 
 
 def normalize_email(email: str) -> str:
@@ -61,6 +70,9 @@ class Accounts:
         self._default_quota = default_quota
         self._throttle = LoginThrottle(settings)
         self._signups = SlidingWindow(settings.signups_per_ip_per_hour, 3600)
+        # Told (in the transaction) of a quota set, with the one before: the storage
+        # notifications (installed by the services container).
+        self.quota_set: QuotaSet = _nothing_to_say
 
     # -- administration -------------------------------------------------------------
 
@@ -129,6 +141,7 @@ class Accounts:
         async with self._db.transaction() as tx:
             row = await self._find(tx, email_or_id)
             await users.set_quota(tx, row["id"], quota_bytes)
+            await self.quota_set(tx, row["id"], int(row["quota_bytes"]), clock.now_ms())
             row = await self._find(tx, row["id"])
         return user_info(row)
 

@@ -90,7 +90,26 @@ class Quota:
         if user is None:
             return
         quota, used = int(user["quota_bytes"]), int(user["used_bytes"])
-        crossed = crossed_thresholds(used_before, used, quota)
+        await self._announce(tx, user_id, crossed_thresholds(used_before, used, quota),
+                             used, quota, now)
+
+    async def note_quota_change(self, tx: Conn, user_id: str, old_quota: int,
+                                now: int) -> None:
+        """After the quota was set (``homesync user quota``): as :meth:`note_usage`, for
+        thresholds the usage is past under the new quota and was not under ``old_quota``
+        (0: unlimited). A quota lowered under a user's files is news before uploads fail."""
+        user = await users.by_id(tx, user_id)
+        if user is None:
+            return
+        quota, used = int(user["quota_bytes"]), int(user["used_bytes"])
+        crossed = [p for p in STORAGE_THRESHOLDS
+                   if 0 < p * quota <= used * 100 and not 0 < p * old_quota <= used * 100]
+        await self._announce(tx, user_id, crossed, used, quota, now)
+
+    async def _announce(self, tx: Conn, user_id: str, crossed: list[int], used: int,
+                        quota: int, now: int) -> None:
+        """A ``storage`` notification for the highest of ``crossed``, unless that one (or
+        a higher one) was announced within a day."""
         if not crossed:
             return
         percent = crossed[-1]  # several at once (a big file): the highest one says it all
