@@ -57,6 +57,7 @@ from homesync.services.maintenance.backup_verify import (
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.prune import PruneBusy, PruneError, PruneReport, prune_backup
 from homesync.services.maintenance.restore import (
+    RestoreBusy,
     RestoreError,
     RestoreOverlap,
     RestoreReport,
@@ -73,12 +74,12 @@ T = TypeVar("T")
 # Refusals that changed nothing get their own exit codes, so a script can tell them from
 # a failed backup: something already where we would write (as `init` refusing to
 # overwrite a config), DEST and the data dir inside each other (a bad argument), and
-# another backup writing to DEST now (try again later).
+# another backup writing to DEST (or restore into the data dir) now (try again later).
 _EXIT_CODES: dict[type[Exception], int] = {
     BackupDestinationTaken: EXIT_CONFLICT, RestoreTargetTaken: EXIT_CONFLICT,
     BackupOfAnotherServer: EXIT_CONFLICT,
     BackupOverlap: EXIT_USAGE, RestoreOverlap: EXIT_USAGE,
-    BackupBusy: EXIT_BUSY, PruneBusy: EXIT_BUSY,
+    BackupBusy: EXIT_BUSY, PruneBusy: EXIT_BUSY, RestoreBusy: EXIT_BUSY,
 }
 
 Dest = Annotated[Path, typer.Argument(metavar="DEST",

@@ -1,12 +1,15 @@
-"""`homesync backup restore` killed with SIGKILL (real subprocesses): whatever it leaves,
-no command opens the half-restored data dir, and running the same restore again
-finishes it."""
+"""`homesync backup restore` killed with SIGKILL, or run twice at once (real
+subprocesses): no command opens a half-restored data dir, a second restore into it
+refuses while the first runs, and running the same restore again finishes it."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from homesync.services.container import Services
@@ -32,6 +35,25 @@ def replace(src, dst, *args, **kwargs):
 os.replace = replace
 os.environ["HOMESYNC_STORAGE_FSYNC"] = "false"
 sys.argv = ["homesync", "backup", "restore", *sys.argv[2:]]
+from homesync.cli import main
+main()
+"""
+
+
+PAUSE_AT_FIRST_CHUNK = """
+import os, sys
+real_replace = os.replace
+
+def replace(src, dst, *args, **kwargs):
+    if "/chunks/" in str(dst) and sys.stdin:  # the first chunk goes into place
+        print("paused", flush=True)
+        sys.stdin.readline()  # until the test closes our stdin
+        sys.stdin = None
+    real_replace(src, dst, *args, **kwargs)
+
+os.replace = replace
+os.environ["HOMESYNC_STORAGE_FSYNC"] = "false"
+sys.argv = ["homesync", "backup", "restore", *sys.argv[1:]]
 from homesync.cli import main
 main()
 """
@@ -94,5 +116,60 @@ async def test_restore_force_killed_while_moving_aside_is_refused_until_run_agai
         phone = Phone(server.base, "alice@example.com", "pixel")
         r = phone.download(photo_id)
         assert r.status_code == 200 and r.content == photo(0), r.text
+    finally:
+        server.stop()
+
+
+@contextmanager
+def restore_paused(*args: str | Path) -> Iterator[subprocess.Popen[str]]:
+    """A `backup restore` stopped with its first chunk copied but not yet in place."""
+    proc = subprocess.Popen([sys.executable, "-c", PAUSE_AT_FIRST_CHUNK, *map(str, args)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline() == "paused\n", proc.communicate(timeout=60)
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.communicate()
+
+
+async def test_second_restore_into_the_same_data_dir_is_busy_and_changes_nothing(
+        services: Services, make_user, tmp_path: Path) -> None:
+    uid = await make_user()
+    photo_ids = [await put_file(services, uid, "/camera", f"IMG_{i}.jpg", photo(i))
+                 for i in range(3)]
+    dest = tmp_path / "backup"
+    created = homesync("backup", "create", dest, "--json", "--data-dir", services.settings.data_path)
+    assert created.returncode == 0, created.stderr
+    target = tmp_path / "restored"
+
+    with restore_paused(dest, "--json", "--data-dir", target) as first:
+        during = contents(target)
+        second = homesync("backup", "restore", dest, "--json", "--data-dir", target)
+        assert second.returncode == 5, second.stdout + second.stderr
+        error = as_json(second)["error"]
+        assert "another `homesync backup restore`" in error and str(target) in error, error
+        assert contents(target) == during  # nothing was changed
+        forced = homesync("backup", "restore", dest, "--force", "--json", "--data-dir", target)
+        assert forced.returncode == 5, forced.stdout + forced.stderr
+        assert contents(target) == during
+
+        assert first.stdin is not None
+        first.stdin.close()  # the first one goes on
+        first.stdin = None
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, out + err
+    assert json.loads(out.splitlines()[-1])["ok"]
+
+    server = ServerProcess(target)
+    server.start()
+    try:
+        phone = Phone(server.base, "alice@example.com", "pixel")
+        for i, photo_id in enumerate(photo_ids):
+            r = phone.download(photo_id)
+            assert r.status_code == 200 and r.content == photo(i), r.text
     finally:
         server.stop()

@@ -20,6 +20,7 @@ import os
 import shlex
 import shutil
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import msgspec
@@ -45,6 +46,7 @@ from homesync.store.durable_files import fsync_dir, write_atomic
 from homesync.store.keys import SECRET_FILE
 from homesync.store.local_chunks import LocalChunkStore
 from homesync.store.migrate import migrations
+from homesync.store.restore_lock import RestoreRunning, hold_restore_lock
 from homesync.store.server_lock import server_running
 from homesync.store.snapshot import (
     ChunkRef,
@@ -54,7 +56,7 @@ from homesync.store.snapshot import (
     schema_version,
 )
 
-__all__ = ["RESTORE_MARKER", "RestoreError", "RestoreOverlap", "RestoreReport",
+__all__ = ["RESTORE_MARKER", "RestoreBusy", "RestoreError", "RestoreOverlap", "RestoreReport",
            "RestoreTargetTaken", "restore_backup", "unfinished_restore"]
 
 # Present while a restore is incomplete; Services.open refuses to start on such a dir.
@@ -74,6 +76,10 @@ class RestoreError(Exception):
 
 class RestoreTargetTaken(RestoreError):
     """Something is already at the target: a file, or (without ``force``) a non-empty dir."""
+
+
+class RestoreBusy(RestoreError):
+    """Another restore into the same data dir is running: nothing was changed."""
 
 
 class RestoreOverlap(RestoreError):
@@ -116,56 +122,60 @@ async def restore_backup(
 
     Stop the server first. Raises:
         RestoreTargetTaken: the target is a file, or not empty (and not ``force``).
+        RestoreBusy: another restore into ``data_dir`` is running (nothing was changed).
         RestoreError: the backup is unusable, or overlaps the target.
     """
     t0 = time.monotonic()
     # Absolute, as reported and recorded: a relative path names nothing later.
     destination = await asyncio.to_thread(lambda: destination.expanduser().absolute())
     data_dir = await asyncio.to_thread(lambda: data_dir.expanduser().absolute())
-    try:
-        copied = await asyncio.to_thread(_copy_in, destination, data_dir, snapshot, force,
-                                         fsync, progress)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        # Past the check up front (files, not bytes, ran out; or something else wrote
-        # there meanwhile): say which disk, and how to go on from the half-built data dir.
-        raise RestoreError(
-            f"the data dir {data_dir} is full ({exc.strerror}): the restore is not finished"
-            " and the server will not start on it; free space there and run the same restore"
-            " again (it goes on from where it stopped)") from None
-    progress.phase("Migrate database")
-    db = await Database.open(data_dir / LIVE_DB)  # applies newer migrations to an old backup
-    try:
-        now = clock.now_ms()
-        async with db.transaction() as tx:
-            snapshot_seq, resumed_seq = await operations.record_restore(
-                tx, restore_id=new_id("restore"), source=f"{destination}/snapshots/{copied.name}",
-                now=now)
-            await _forget_unbacked_garbage(tx, LocalChunkStore(data_dir, fsync=False), now)
-    finally:
-        await db.close()
+    # Held from before the target is touched until the marker goes: a second restore
+    # into the same data dir would share its work files (see store/restore_lock.py).
+    with ExitStack() as held:
+        try:
+            copied = await asyncio.to_thread(_copy_in, destination, data_dir, snapshot,
+                                             force, fsync, progress, held)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # Past the check up front (files, not bytes, ran out; or something else wrote
+            # there meanwhile): say which disk, and how to go on from the half-built data dir.
+            raise RestoreError(
+                f"the data dir {data_dir} is full ({exc.strerror}): the restore is not finished"
+                " and the server will not start on it; free space there and run the same restore"
+                " again (it goes on from where it stopped)") from None
+        progress.phase("Migrate database")
+        db = await Database.open(data_dir / LIVE_DB)  # applies newer migrations to an old backup
+        try:
+            now = clock.now_ms()
+            async with db.transaction() as tx:
+                snapshot_seq, resumed_seq = await operations.record_restore(
+                    tx, restore_id=new_id("restore"), source=f"{destination}/snapshots/{copied.name}",
+                    now=now)
+                await _forget_unbacked_garbage(tx, LocalChunkStore(data_dir, fsync=False), now)
+        finally:
+            await db.close()
 
-    progress.phase("Check restore")
-    db_problems = await asyncio.to_thread(integrity_problems, data_dir / LIVE_DB)
-    broken = await asyncio.to_thread(_check_chunks, data_dir, copied.refs, copied.broken)
-    users_of = await asyncio.to_thread(files_using_chunks, data_dir / LIVE_DB, broken)
-    problems = [ChunkProblem(hash=h, problem=why, files=users_of.get(h, []))
-                for h, why in sorted(broken.items())]
-    # The data dir is as complete as this backup allows: let the server start.
-    (data_dir / RESTORE_MARKER).unlink(missing_ok=True)
-    return RestoreReport(
-        ok=not db_problems and not problems, destination=str(destination),
-        snapshot=copied.name, data_dir=str(data_dir), seconds=round(time.monotonic() - t0, 3),
-        chunks=len(copied.refs), bytes=sum(r.size for r in copied.refs),
-        copied_chunks=copied.copied, resumed_chunks=copied.resumed,
-        moved_aside=copied.moved_aside, snapshot_seq=snapshot_seq, resumed_seq=resumed_seq,
-        database_problems=db_problems, problems=problems,
-    )
+        progress.phase("Check restore")
+        db_problems = await asyncio.to_thread(integrity_problems, data_dir / LIVE_DB)
+        broken = await asyncio.to_thread(_check_chunks, data_dir, copied.refs, copied.broken)
+        users_of = await asyncio.to_thread(files_using_chunks, data_dir / LIVE_DB, broken)
+        problems = [ChunkProblem(hash=h, problem=why, files=users_of.get(h, []))
+                    for h, why in sorted(broken.items())]
+        # The data dir is as complete as this backup allows: let the server start.
+        (data_dir / RESTORE_MARKER).unlink(missing_ok=True)
+        return RestoreReport(
+            ok=not db_problems and not problems, destination=str(destination),
+            snapshot=copied.name, data_dir=str(data_dir), seconds=round(time.monotonic() - t0, 3),
+            chunks=len(copied.refs), bytes=sum(r.size for r in copied.refs),
+            copied_chunks=copied.copied, resumed_chunks=copied.resumed,
+            moved_aside=copied.moved_aside, snapshot_seq=snapshot_seq, resumed_seq=resumed_seq,
+            database_problems=db_problems, problems=problems,
+        )
 
 
 def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: bool, fsync: bool,
-             progress: Progress) -> _Copied:
+             progress: Progress, held: ExitStack) -> _Copied:
     try:
         repo = BackupRepo.open(destination)
         name, manifest = pick_snapshot(repo, snapshot)
@@ -201,7 +211,7 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
     refs = referenced_chunks(snap_db)
     _check_room(data_dir, refs, snap_db)
 
-    moved_aside = _prepare_target(data_dir, force, f"{repo.root}/snapshots/{name}", fsync)
+    moved_aside = _prepare_target(data_dir, force, f"{repo.root}/snapshots/{name}", fsync, held)
 
     live = LocalChunkStore(data_dir, fsync=False)  # only for its layout: we sync at the end
     work = data_dir / _WORK_DIR
@@ -289,12 +299,17 @@ def _mib(nbytes: int) -> str:
     return f"{nbytes / 2**20:,.1f} MiB"
 
 
-def _prepare_target(data_dir: Path, force: bool, source: str, fsync: bool) -> str | None:
-    """Make sure ``data_dir`` may be restored into and mark it as being restored; returns
-    where old contents went, if any."""
+def _prepare_target(data_dir: Path, force: bool, source: str, fsync: bool,
+                    held: ExitStack) -> str | None:
+    """Make sure ``data_dir`` may be restored into, lock it (until ``held`` closes) and mark
+    it as being restored; returns where old contents went, if any."""
     if data_dir.exists() and not data_dir.is_dir():
         raise RestoreTargetTaken(f"{data_dir} is not a directory")
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        held.enter_context(hold_restore_lock(data_dir))
+    except RestoreRunning as exc:
+        raise RestoreBusy(f"{exc}; wait for it to finish (nothing was changed)") from None
     if server_running(data_dir):
         # --force would move the live database and chunks from under it: what phones
         # upload meanwhile would land in the moved-aside copy, not in the restored one.
