@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery
@@ -58,8 +60,21 @@ async def list_queue(request: Request[Any, Any, Any], services: ServicesDep,
 @delete("/queue/{op_id:path}", status_code=200)
 async def cancel(request: Request[Any, Any, Any], services: ServicesDep,
                  principal: CurrentPrincipal, op_id: FromPath[str]) -> Response[bytes]:
-    view = await services.sync.queue.cancel(principal, op_id.removeprefix("/"))
+    view = await services.sync.queue.cancel(principal, _sent_id(request, op_id))
     return ok(request, {"operation": _op_out(view)})
+
+
+def _sent_id(request: Request[Any, Any, Any], op_id: str) -> str:
+    """The operation id as the app sent it. The router's path value has "//" collapsed
+    and the outer "/" dropped, so an id "/DCIM/1.jpg", "a/" or "a//b" named another one:
+    it is read off the raw path (percent-decoded once) when the server passes that on."""
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes):
+        _, found, sent = raw.partition(b"/queue/")  # the API's prefix holds no "/queue/"
+        if found and sent:
+            with contextlib.suppress(UnicodeDecodeError):
+                return unquote_to_bytes(sent).decode("utf-8")
+    return op_id.removeprefix("/")
 
 
 route_handlers = [add, list_queue, cancel]

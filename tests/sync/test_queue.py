@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import time
+from urllib.parse import quote
 
 from homesync import clock
 from tests.helpers import API, PASSWORD, device_from, device_info
@@ -267,6 +268,17 @@ async def test_an_id_with_a_slash_can_be_cancelled(client, make_user, sign_in):
         "camera/IMG_1.jpg", "camera/IMG_2.jpg"}
     r = await client.delete(f"{API}/queue/camera", headers=phone.auth)
     assert r.status_code == 404
+    # A local path as the id (a leading "/"), a trailing "/", "//", "%": each its own id
+    # (the router's path value collapsed "//" and dropped the outer "/": another id).
+    odd = ["/storage/DCIM/IMG_3.jpg", "camera/", "a//b", "50%25", "%41"]
+    await add(client, phone, *(op(i, "upload", remotePath=f"/p/{n}.jpg")
+                               for n, i in enumerate(odd, start=3)))
+    for op_id in odd:
+        for path in (quote(op_id, safe=""), quote(op_id, safe="/")):
+            r = await client.delete(f"{API}/queue/{path}", headers=phone.auth)
+            assert r.status_code == 200, (op_id, path, r.text)
+            assert r.json()["data"]["operation"]["id"] == op_id
+    assert set(await queued(client, phone, status="cancelled")) >= set(odd)
 
 
 async def test_batches_are_bounded_and_validated(client, make_user, sign_in):
