@@ -146,6 +146,13 @@ def syncfs(path: Path) -> None:
         os.close(fd)
 
 
+def _is_marker_temp(name: str) -> bool:
+    """Whether ``name`` is the temp file of a marker being written (``write_atomic``'s
+    ``.<name>.<pid>.tmp``): another ``backup create`` making the same new DEST, a moment
+    before its rename. DEST is still new then; the writer lock decides which one runs."""
+    return name.startswith(f".{MARKER}.") and name.endswith(".tmp")
+
+
 class BackupRepo:
     """One backup repository directory. Open with :meth:`create_or_open` or :meth:`open`."""
 
@@ -164,7 +171,7 @@ class BackupRepo:
         if root.exists() and not root.is_dir():
             raise DestinationTaken(f"{root} is not a directory")
         if not (root / MARKER).is_file():
-            if root.exists() and any(root.iterdir()):
+            if root.exists() and any(not _is_marker_temp(p.name) for p in root.iterdir()):
                 raise DestinationTaken(
                     f"{root} is not empty and is not a homesync backup; choose an empty or "
                     "new directory")
