@@ -95,6 +95,9 @@ def gc(
     if report.backup_running:
         err_console.print("[yellow]A backup is running, so no chunk was deleted;"
                           " run gc again when it is done.[/]")
+    if report.other_gc_running:
+        err_console.print("[yellow]Another gc round (the server's, or another `homesync gc`)"
+                          " is deleting chunks now, so this one deleted none.[/]")
 
 
 def _history_line(history: CompactionReport, retention: str) -> str:

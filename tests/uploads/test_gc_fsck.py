@@ -17,7 +17,7 @@ from homesync.services.container import Services
 from homesync.services.maintenance.gc import GcReport
 from homesync.services.uploads.types import FileRequest, UploadOptions
 from homesync.store import chunk_index
-from homesync.store.backup_lock import hold_for_backup
+from homesync.store.backup_lock import gc_lock, hold_for_backup
 from homesync.store.db import fetchall, fetchone
 from tests.helpers import API, PASSWORD, make_settings
 from tests.uploads.conftest import SMALL_CHUNKS
@@ -279,3 +279,18 @@ async def test_a_gc_interval_of_0_switches_the_background_gc_off(tmp_path: Path,
     finally:
         await svc.close()
     assert rounds == 0
+
+
+async def test_a_gc_round_deleting_is_not_taken_for_a_backup(services):
+    """While a gc round deletes chunks (the server's, or `homesync gc` in another process)
+    it holds the backup lock exclusively. That is no backup: `homesync status` and the
+    backup_running gauge said one ran for as long as the round took, and another gc round
+    meanwhile reported 'a backup is running'. A real backup still reads as one."""
+    data = services.settings.data_path
+    with gc_lock(data):  # a round that may delete, deleting
+        assert not (await services.status.report()).backup_running
+        report = await services.gc.collect(grace_ms=0)
+        assert not report.backup_running and report.other_gc_running
+    with hold_for_backup(data):
+        assert (await services.status.report()).backup_running
+        assert (await services.gc.collect(grace_ms=0)).backup_running

@@ -8,7 +8,8 @@ is older than ``uploads.gc_grace`` — both by its file's mtime, so a chunk bein
 keeps its chunks for the grace period after the drop. Rows
 and bytes are deleted together inside one write transaction, so an upload can never
 count a chunk whose bytes gc is deleting (see ``Uploads._record``). While a backup runs,
-nothing is deleted (``store.backup_lock``).
+or another round (the server's, or ``homesync gc``) is deleting, nothing is deleted
+(``store.backup_lock``).
 
 Also removed: temp files of writers that died, and chunk files without a row (a crash
 between the rename and the commit) once past the grace period.
@@ -53,6 +54,7 @@ class GcReport(msgspec.Struct, kw_only=True, rename="camel"):
     orphan_files: int = 0
     orphan_bytes: int = 0
     backup_running: bool = False  # chunks were left alone this round
+    other_gc_running: bool = False  # so were they: another round was deleting them
 
 
 class Collector:
@@ -101,9 +103,10 @@ class Collector:
                 break
         progress.phase("Removing abandoned temp files")
         report.removed_temp = await self._chunks.remove_stale_temp()
-        with gc_lock(self._data_dir) as free:
-            if not free:
-                report.backup_running = True  # the caller says so (the report carries it)
+        with gc_lock(self._data_dir) as turn:
+            if not turn:  # the caller says so (the report carries it)
+                report.backup_running = turn.blocked_by == "backup"
+                report.other_gc_running = turn.blocked_by == "gc"
                 return report
             progress.phase("Removing unreferenced chunks")
             await self._unreferenced(cutoff, report, progress)
