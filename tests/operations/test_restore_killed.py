@@ -4,7 +4,10 @@ refuses while the first runs, and running the same restore again finishes it."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,7 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from homesync.services.container import Services
+from homesync.services.maintenance.restore import restore_backup
 from tests.helpers import PASSWORD, ServerProcess, free_port
 from tests.operations.data import photo, put_file
 from tests.operations.phone import Phone
@@ -173,3 +179,21 @@ async def test_second_restore_into_the_same_data_dir_is_busy_and_changes_nothing
             assert r.status_code == 200 and r.content == photo(i), r.text
     finally:
         server.stop()
+
+
+async def test_restore_where_a_directory_cannot_be_locked_goes_on_without_the_lock(
+        services: Services, make_user, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    uid = await make_user()
+    await put_file(services, uid, "/camera", "IMG_0.jpg", photo(0))
+    dest = tmp_path / "backup"
+    await services.backups.create(dest)
+    real_flock = fcntl.flock
+
+    def nfs_flock(fd: int, op: int) -> None:
+        if os.path.isdir(f"/proc/self/fd/{fd}") and op & fcntl.LOCK_EX:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))  # NFS: a dir is not open for writing
+        real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", nfs_flock)
+    report = await restore_backup(dest, tmp_path / "restored", fsync=False)
+    assert report.ok and report.copied_chunks == report.chunks
