@@ -18,14 +18,15 @@ class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
     logical_bytes: int           # the sum of those versions' sizes (what quotas count)
     chunks: int
     stored_bytes: int            # the chunk pool: what the disk actually holds
-    open_uploads: int            # pending, uploading, paused or failed (resumable)
+    open_uploads: int            # pending, uploading, paused or failed, not past expiry
     pending_notifications: int   # the outbox: not yet fanned out, or pushes still to send
     retrying_pushes: int         # pushes that failed at least once and will be retried
     failed_pushes: int           # pushes given up on, or whose endpoint is gone
     journal_seq: int
 
 
-async def store_stats(conn: Conn) -> StoreStats:
+async def store_stats(conn: Conn, now: int) -> StoreStats:
+    """The counts as of ``now`` (an upload past its expiry is not open, gc marked or not)."""
     row = await fetchone(conn, """
         SELECT
           (SELECT count(*) FROM users),
@@ -38,13 +39,13 @@ async def store_stats(conn: Conn) -> StoreStats:
           (SELECT count(*) FROM chunks),
           (SELECT coalesce(sum(size), 0) FROM chunks),
           (SELECT count(*) FROM uploads
-             WHERE status IN ('pending', 'uploading', 'paused', 'failed')),
+             WHERE status IN ('pending', 'uploading', 'paused', 'failed') AND expires_at > ?),
           (SELECT count(*) FROM notifications WHERE dispatched_at IS NULL)
             + (SELECT count(*) FROM push_deliveries WHERE status = 'pending'),
           (SELECT count(*) FROM push_deliveries WHERE status = 'pending' AND attempts > 0),
           (SELECT count(*) FROM push_deliveries WHERE status IN ('failed', 'dropped')),
           (SELECT coalesce(max(seq), 0) FROM journal)
-    """)
+    """, (now,))
     assert row is not None
     return StoreStats(
         users=row[0], devices=row[1], files=row[2], trashed_files=row[3], versions=row[4],

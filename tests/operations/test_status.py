@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from homesync import clock
 from homesync.services.container import Services
 from tests.operations.data import delete_file, photo, put_file
 from tests.sync.helpers import change, push, store
+from tests.uploads.flow import file_entry, init
 
 
 async def test_status_counts_storage_dedup_outbox_and_backups(services: Services, make_user,
@@ -50,3 +52,22 @@ async def test_trash_count_leaves_out_purged_files(client, services: Services, m
 
     report = await services.status.report()
     assert (report.files, report.trashed_files, report.versions) == (0, 1, 1)
+
+
+async def test_an_upload_past_its_expiry_is_not_counted_open(client, services: Services,
+                                                             make_user, sign_in) -> None:
+    """Idle past session_ttl an upload is refused (410) and no longer resumable, even
+    before a gc round marks it expired (never, with gc_interval 0): status and the
+    open_uploads gauge counted it open until then."""
+    await make_user()
+    phone = await sign_in()
+    data = b"x" * 5000
+    r = await init(client, phone.auth, file_entry(data))
+    assert r.status_code == 200, r.text
+    assert (await services.status.report()).open_uploads == 1
+    start = clock.now()
+    clock.set_now(lambda: start + services.uploads.planner.ttl_ms / 1000 + 1)
+    try:
+        assert (await services.status.report()).open_uploads == 0
+    finally:
+        clock.set_now(None)

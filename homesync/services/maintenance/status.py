@@ -7,7 +7,7 @@ import shutil
 
 import msgspec
 
-from homesync import __version__
+from homesync import __version__, clock
 from homesync.config import Settings
 from homesync.services.maintenance.backup import Backups, BackupSummary
 from homesync.store.backup_lock import backup_running
@@ -54,7 +54,7 @@ class Status:
 
     async def report(self) -> StatusReport:
         """Counts from the database, sizes from the disk, and the last backup."""
-        stats = await store_stats(self.db.reader)
+        stats = await store_stats(self.db.reader, clock.now_ms())
         last = await self.backups.last()
         data = self.settings.data_path
         disk = await asyncio.to_thread(shutil.disk_usage, data)
