@@ -299,6 +299,25 @@ def test_durations_and_sizes_beyond_what_the_database_holds_are_rejected(
                                   "HOMESYNC_UPLOADS_DEFAULT_QUOTA": "1048576TiB"})
 
 
+@pytest.mark.parametrize("option", [
+    "server.metrics_refresh", "auth.access_token_ttl", "auth.refresh_idle_ttl",
+    "auth.refresh_absolute_ttl", "uploads.session_ttl", "sync.retention_interval",
+    "sync.wake_check_interval", "notifications.send_timeout", "notifications.poll_interval",
+])
+def test_durations_that_zero_would_break_are_rejected(option: str) -> None:
+    # 0 switches nothing off here: uploads and tokens would expire as they are made, a
+    # background loop (the retention sweep, say) would run back to back.
+    section, name = option.split(".")
+    var = f"HOMESYNC_{section.upper()}_{name.upper()}"
+    assert load_error(None, environ={var: "0s"}) == f"option {option}: '0s' must be longer than 0s"
+    assert load_settings(None, environ={var: "1s"})
+
+
+def test_zero_still_switches_off_gc_and_retentions() -> None:
+    assert load_settings(None, environ={"HOMESYNC_UPLOADS_GC_INTERVAL": "0s",
+                                        "HOMESYNC_SYNC_TRASH_RETENTION": "0d"})
+
+
 # -- value syntax ---------------------------------------------------------------------
 
 

@@ -95,6 +95,7 @@ def load_settings(
         _convert(data, "command line")
     settings = _convert(data, "configuration")
     _check_bounds(settings)
+    _check_not_zero(settings)
     _check_relations(settings)
     return settings
 
@@ -247,6 +248,25 @@ def _check_bounds(settings: Settings) -> None:
                               f" (at most {format_duration(MAX_DURATION_S)})")
         if type_ is Size and parse_size(value) > _MAX_SIZE:
             raise ConfigError(f"option {option}: {value!r} is too large (at most 1 EiB)")
+
+
+# Durations that 0 would not switch anything off with but break: tokens and uploads that
+# expire as they are made, pushes that time out unsent, and background loops that would
+# run back to back. (0 does mean "off" or "no limit" for the retentions and gc_interval.)
+_MORE_THAN_ZERO = (
+    ("server", "metrics_refresh"), ("auth", "access_token_ttl"),
+    ("auth", "refresh_idle_ttl"), ("auth", "refresh_absolute_ttl"),
+    ("uploads", "session_ttl"), ("sync", "retention_interval"),
+    ("sync", "wake_check_interval"), ("notifications", "send_timeout"),
+    ("notifications", "poll_interval"),
+)
+
+
+def _check_not_zero(settings: Settings) -> None:
+    for section, name in _MORE_THAN_ZERO:
+        value = getattr(getattr(settings, section), name)
+        if parse_duration(value) <= 0:
+            raise ConfigError(f"option {section}.{name}: {value!r} must be longer than 0s")
 
 
 def _check_relations(settings: Settings) -> None:
