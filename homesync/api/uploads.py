@@ -248,11 +248,18 @@ def _json_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     """``metadata`` as JSON would carry it (it is stored as JSON).
 
     A MessagePack body can nest maps whose keys JSON has no form for (nil, true, an array).
+    A JSON body can hold integers MessagePack has no form for (past 64 bits): stored, they
+    would make every MessagePack answer showing the file a 500.
     """
     try:
         encoded = msgspec.json.encode(metadata)
     except TypeError:
         raise ValidationError("metadata must be JSON: map keys are strings or numbers",
+                              field="metadata") from None
+    try:
+        msgspec.msgpack.encode(metadata)
+    except OverflowError:
+        raise ValidationError("metadata integers must be between -2**63 and 2**64 - 1",
                               field="metadata") from None
     decoded: dict[str, Any] = msgspec.json.decode(encoded)
     return decoded

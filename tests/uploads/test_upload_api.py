@@ -194,6 +194,34 @@ async def test_msgpack_metadata_json_cannot_carry_is_400(client, make_user, sign
         "location": "52.5,13.4"}
 
 
+async def test_metadata_number_msgpack_cannot_carry_is_400(client, make_user, sign_in):
+    """JSON integers have no bounds, MessagePack's end at 64 bits: such a number in the
+    metadata was stored, then every MessagePack answer showing the file (GET /files/{id},
+    its folder's listing) was a 500."""
+    await make_user()
+    dev = await sign_in()
+    data = random_bytes(100)
+    item = (await init(client, dev.auth, file_entry(data))).json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    for number in (2**64, -(2**63) - 1, 10**30):
+        r = await complete(client, dev.auth, item["uploadId"], data,
+                           metadata={"location": {"lat": [number]}})
+        assert r.status_code == 400, (number, r.text)
+        assert r.json()["error"]["code"] == "VALIDATION_ERROR"
+        assert r.json()["error"]["details"] == {"field": "metadata"}
+    state = (await client.get(f"{API}/upload/{item['uploadId']}", headers=dev.auth)).json()
+    assert state["data"]["status"] != "completed"
+    # The largest and smallest it carries are kept, and shown in either encoding.
+    extremes = {"location": {"lat": [2**64 - 1, -(2**63)]}}
+    r = await complete(client, dev.auth, item["uploadId"], data, metadata=extremes)
+    assert r.status_code == 200, r.text
+    msgpack = {**dev.auth, "Accept": "application/msgpack"}
+    for url in (f"{API}/files/{r.json()['data']['fileId']}", f"{API}/files?folder=/photos"):
+        shown = await client.get(url, headers=msgpack)
+        assert shown.status_code == 200, (url, shown.text)
+    assert msgspec.msgpack.decode(shown.content)["data"]["files"][0]["metadata"] == extremes
+
+
 async def test_wrong_content_is_422_and_repairable(client, make_user, sign_in):
     await make_user()
     dev = await sign_in()
