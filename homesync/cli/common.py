@@ -7,7 +7,7 @@ import os
 import re
 import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -66,8 +66,12 @@ __all__ = [
 T = TypeVar("T")
 
 # Piped output (less, a file) gets room for ids instead of Rich's 80-column fallback.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, highlight=False)
+# Names, emails and paths are printed as rich.text.Text (Text.assemble for styled parts),
+# never inside markup strings: Rich reads "[/]" in one as a tag (a MarkupError crash) and
+# "[red]" as a style. emoji=False: homesync prints no ":name:" emoji codes of its own, so
+# ":smile:" in a string that is markup (a report's deliberate styling) stays as it is.
+console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 DataDirOpt = Annotated[
     Path | None,
@@ -101,9 +105,8 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     """
     if _json_requested():
         print_document({"ok": False, "error": message})
-    # markup=False: messages quote user input, which must not be read as Rich markup.
-    err_console.print("[bold red]error:[/] ", end="")
-    err_console.print(message, markup=False, soft_wrap=True)
+    # Text: messages quote user input, which must not be read as Rich markup.
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -223,8 +226,15 @@ def print_chunk_problems(problems: Iterable[ChunkProblem],
                                         f"{p.problem}; used by {used_by}"), soft_wrap=True)
 
 
-def print_summary(title: str, rows: list[tuple[str, str]]) -> None:
-    """The two-column table long commands (backup, gc, fsck, status) end with."""
+def print_summary(title: str | Text, rows: Sequence[tuple[str, str | Text]]) -> None:
+    """The two-column table long commands (backup, gc, fsck, status) end with.
+
+    The title is printed as text (it names a data dir, a backup, a snapshot). A value
+    that is a ``str`` is Rich markup, for the report's own styling (``[green]ok[/]``);
+    a value holding a name or a path must be a ``Text``.
+    """
+    if isinstance(title, str):
+        title = Text(title, style="table.title")  # the style Rich gives a markup title
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from rich.text import Text
 
 from homesync.cli.common import (
     EXIT_CONFLICT,
@@ -102,6 +103,7 @@ def init(
             fh.write(example_config(data_dir=str(data_path)))
     except OSError as exc:
         raise fail(f"cannot write {target}: {exc.strerror or exc}") from None
-    console.print(f"Wrote {target} (data dir {data_path}).\n"
-                  f"Start the server with: homesync serve --config {target}",
-                  markup=False, soft_wrap=True)
+    # Text: a path may hold "[...]" (see common.console).
+    console.print(Text(f"Wrote {target} (data dir {data_path}).\n"
+                       f"Start the server with: homesync serve --config {target}"),
+                  soft_wrap=True)

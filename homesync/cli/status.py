@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.text import Text
+
 from homesync.cli.common import (
     ConfigOpt,
     DataDirOpt,
@@ -27,14 +29,16 @@ def status(
         print_document(report)
         return
     last = report.last_backup
-    backup = "[red]never[/] — see `homesync backup create`"
+    # Text: the backup's path is the admin's to choose (see common.console).
+    backup = Text.assemble(("never", "red"), " — see `homesync backup create`")
     if last is not None:
-        backup = (f"{last.finished_at} to {last.destination} ({last.snapshot}, "
-                  f"{human_size(last.bytes)})")
+        backup = Text(f"{last.finished_at} to {last.destination} ({last.snapshot}, "
+                      f"{human_size(last.bytes)})")
         if last.missing_chunks:
-            backup += f" [red]{last.missing_chunks} chunk(s) were missing or damaged, not backed up[/]"
+            backup.append(f" {last.missing_chunks} chunk(s) were missing or damaged,"
+                          " not backed up", style="red")
     if report.backup_running:
-        backup += " [yellow](a backup is running now)[/]"
+        backup.append(" (a backup is running now)", style="yellow")
     print_summary(f"homesync {report.version} — {report.data_dir}", [
         ("Accounts", f"{report.users:,}"),
         ("Devices", f"{report.devices:,}"),

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from homesync import clock
 from homesync.cli.common import (
@@ -65,17 +66,18 @@ def add(
         new_data_dir = False
     user = run_with_services(settings, lambda s: s.accounts.create_user(
         email, password, name=name, quota_bytes=quota_bytes, is_admin=admin), create=True)
-    console.print(f"Created {'admin ' if user.is_admin else ''}account [bold]{user.email}[/] "
-                  f"({user.id}), quota {_quota(user)}.")
+    # Text, not markup, for every name and path here (see common.console).
+    console.print(Text.assemble(f"Created {'admin ' if user.is_admin else ''}account ",
+                                (user.email, "bold"), f" ({user.id}), quota {_quota(user)}."))
     if new_data_dir:
         # Without the server's --config this lands in the default data dir, which the
         # server (running on another) never sees: say where it went.
-        err_console.print(f"The account is in a new data dir {settings.data_path.absolute()}"
-                          " (it had no"
-                          " database yet): a server sees it only if it runs on that data dir"
-                          " (give the same --config or --data-dir to `homesync serve` and to"
-                          " every command).",
-                          markup=False, soft_wrap=True)
+        err_console.print(Text(f"The account is in a new data dir"
+                               f" {settings.data_path.absolute()} (it had no"
+                               " database yet): a server sees it only if it runs on that data"
+                               " dir (give the same --config or --data-dir to `homesync serve`"
+                               " and to every command)."),
+                          soft_wrap=True)
 
 
 def _check_new_account(email: str, password: str) -> None:
@@ -117,10 +119,10 @@ def list_users(as_json: JsonOpt = False, data_dir: DataDirOpt = None,
     for col in ("Email", "Name", "Id", "Admin", "Used", "Quota", "Devices", "Created", "Status"):
         table.add_column(col, overflow="fold")
     for u in found:
-        table.add_row(u.email, u.name, u.id, "yes" if u.is_admin else "",
-                      human_size(u.used_bytes), _quota(u), str(u.device_count),
-                      (clock.rfc3339(u.created_at) or "")[:10],
-                      "[red]locked[/]" if u.locked else "ok")
+        table.add_row(*(Text(cell) for cell in (
+            u.email, u.name, u.id, "yes" if u.is_admin else "", human_size(u.used_bytes),
+            _quota(u), str(u.device_count), (clock.rfc3339(u.created_at) or "")[:10])),
+            Text("locked", style="red") if u.locked else Text("ok"))
     console.print(table)
 
 
@@ -132,7 +134,7 @@ def passwd(email: EmailArg, password_stdin: PasswordStdin = False, data_dir: Dat
     password = read_password(password_stdin, "New password")
     user = run_with_services(settings, lambda s: s.accounts.set_password(email, password))
     forget_initial_password(settings, user.email)
-    console.print(f"Password of {user.email} changed; its devices must sign in again.")
+    console.print(Text(f"Password of {user.email} changed; its devices must sign in again."))
 
 
 @app.command("remove")
@@ -150,7 +152,7 @@ def remove(
             raise fail("not deleting without confirmation: add --yes", EXIT_USAGE)
         typer.confirm(f"Delete {email} and all of its files?", abort=True)
     user = run_with_services(settings, lambda s: s.accounts.remove_user(email))
-    console.print(f"Deleted account {user.email}.")
+    console.print(Text(f"Deleted account {user.email}."))
 
 
 @app.command("quota")
@@ -162,7 +164,8 @@ def quota_cmd(email: EmailArg,
     settings = settings_from(config, data_dir)
     quota_bytes = parse_quota(quota)
     user = run_with_services(settings, lambda s: s.accounts.set_quota(email, quota_bytes))
-    console.print(f"Quota of {user.email}: {_quota(user)} ({human_size(user.used_bytes)} used).")
+    console.print(Text(f"Quota of {user.email}: {_quota(user)}"
+                       f" ({human_size(user.used_bytes)} used)."))
 
 
 @app.command("unlock")
@@ -170,4 +173,4 @@ def unlock(email: EmailArg, data_dir: DataDirOpt = None, config: ConfigOpt = Non
     """Lift the lock after too many failed sign-ins."""
     settings = settings_from(config, data_dir)
     user = run_with_services(settings, lambda s: s.accounts.unlock(email))
-    console.print(f"{user.email} can sign in again.")
+    console.print(Text(f"{user.email} can sign in again."))
