@@ -246,8 +246,8 @@ def restore(
     if as_json:
         print_document(report)
     else:
-        rows = [
-            ("Into", report.data_dir),
+        rows: list[tuple[str, str | Text]] = [
+            ("Into", Text(str(report.data_dir))),
             ("Chunks", f"{report.chunks:,} ({human_size(report.bytes)}), every one re-hashed"),
             ("Journal", f"snapshot ends at {report.snapshot_seq}; new changes continue after "
                         f"{report.resumed_seq}"),
@@ -258,7 +258,7 @@ def restore(
         if report.resumed_chunks:
             rows.insert(2, ("Resumed", f"{report.resumed_chunks:,} chunks already in place"))
         if report.moved_aside:
-            rows.insert(1, ("Previous contents", f"moved to {report.moved_aside}"))
+            rows.insert(1, ("Previous contents", Text(f"moved to {report.moved_aside}")))
         print_summary(f"Restore {report.snapshot} from {report.destination}", rows)
         _show_problems(report.problems, report.database_problems)
     if not report.ok:
@@ -291,7 +291,7 @@ def list_snapshots(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: Unuse
 
 def _print_snapshots(repo: BackupRepo, manifests: list[Manifest], latest: str | None,
                      damaged: bool) -> None:
-    table = Table(title=f"Snapshots in {repo.root}")
+    table = Table(title=Text(f"Snapshots in {repo.root}", style="table.title"))
     for col in ("Name", "Taken", "Files", "Chunks", "Size", "Missing"):
         table.add_column(col)
     for m in manifests:
@@ -299,7 +299,7 @@ def _print_snapshots(repo: BackupRepo, manifests: list[Manifest], latest: str | 
                       clock.rfc3339(m.finished_at) or "", f"{m.files:,}", f"{m.chunks:,}",
                       human_size(m.bytes), str(len(m.missing_chunks)) if m.missing_chunks else "")
     none = f"No readable snapshots in {repo.root}." if damaged else f"No snapshots in {repo.root} yet."
-    console.print(table if manifests else none)
+    console.print(table if manifests else Text(none))
 
 
 def _listed(manifest: Manifest) -> dict[str, Any]:
@@ -351,7 +351,8 @@ def prune(
 
 def _print_pruned(report: PruneReport) -> None:
     would = "would be " if report.dry_run else ""
-    table = Table(title=f"Prune {report.destination}" + (" (dry run)" if report.dry_run else ""))
+    table = Table(title=Text(f"Prune {report.destination}" + (" (dry run)" if report.dry_run else ""),
+                             style="table.title"))
     for col in ("Name", "Taken", "Files", "Size", "Action", "Kept by"):
         table.add_column(col)
     rows = [(s, "keep") for s in report.kept] + [(s, f"{would}removed") for s in report.removed]

@@ -99,6 +99,17 @@ def test_data_dir_and_backup_paths(cli_in: Cli, hostile: str, tmp_path: Path) ->
     assert status.exit_code == 0, status.output
     assert flat(f" to {dest} (") in flat(status.stdout)
 
+    listed = cli("backup", "list", str(dest))
+    assert listed.exit_code == 0, listed.output
+    assert flat(f"Snapshots in {dest}") in flat(listed.stdout)
+    pruned = cli("backup", "prune", str(dest), "--keep-last", "1")
+    assert pruned.exit_code == 0, pruned.output
+    assert flat(f"Prune {dest}") in flat(pruned.stdout)
+    restored = cli("backup", "restore", str(dest), "--force")  # into the CLI's data dir
+    assert restored.exit_code == 0, restored.output
+    assert flat(f"Into {cli.data_dir}") in flat(restored.stdout)
+    assert flat(f"moved to {cli.data_dir}") in flat(restored.stdout)
+
 
 def test_file_names_in_fsck_damage(cli_in: Cli, hostile: str) -> None:
     cli = cli_in
