@@ -24,7 +24,7 @@ from homesync.services.files.downloads import Downloads
 from homesync.services.maintenance.backup import Backups
 from homesync.services.maintenance.fsck import Fsck
 from homesync.services.maintenance.gc import Collector
-from homesync.services.maintenance.restore import unfinished_restore
+from homesync.services.maintenance.restore_target import unfinished_restore
 from homesync.services.maintenance.status import Status
 from homesync.services.notifications.outbox import PushOutbox, PushProviders
 from homesync.services.notifications.service import Notifications

@@ -1,11 +1,8 @@
 """``homesync backup restore``: rebuild a data dir from a backup, then check it.
 
-The target must be empty (or missing). With ``force`` whatever is there is moved aside
-into ``pre-restore-<time>/`` inside it — never deleted: it may be the only copy of
-something. While a restore runs, a marker file keeps ``homesync serve`` (and every other
-command) from starting on the half-built data dir; running the same restore again resumes
-it. The marker is written before anything is moved aside, and names the folder the move
-goes to, so a restore killed half way through the move finishes it when run again.
+The target must be empty (or missing); with ``force`` what is there is moved aside, and a
+marker keeps every command off the half-built data dir until the restore is done (see
+:mod:`.restore_target`). Running the same restore again resumes it.
 
 Every chunk is hashed as it is copied, so a damaged chunk in the backup is named, not
 restored. The database goes in last, then the journal is moved past any sequence number
@@ -17,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import shlex
 import shutil
 import time
 from contextlib import ExitStack
@@ -29,6 +25,14 @@ from homesync import clock
 from homesync.ids import new_id
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
+from homesync.services.maintenance.restore_target import (
+    RESTORE_MARKER,
+    RestoreBusy,
+    RestoreError,
+    RestoreTargetTaken,
+    prepare_target,
+    unfinished_restore,
+)
 from homesync.store import chunk_index, operations
 from homesync.store.backup_pick import pick_snapshot
 from homesync.store.backup_repo import (
@@ -42,12 +46,9 @@ from homesync.store.backup_repo import (
     syncfs,
 )
 from homesync.store.db import Conn, Database
-from homesync.store.durable_files import fsync_dir, write_atomic
 from homesync.store.keys import SECRET_FILE
 from homesync.store.local_chunks import LocalChunkStore
 from homesync.store.migrate import migrations
-from homesync.store.restore_lock import RestoreRunning, hold_restore_lock
-from homesync.store.server_lock import server_running
 from homesync.store.snapshot import (
     ChunkRef,
     files_using_chunks,
@@ -59,27 +60,8 @@ from homesync.store.snapshot import (
 __all__ = ["RESTORE_MARKER", "RestoreBusy", "RestoreError", "RestoreOverlap", "RestoreReport",
            "RestoreTargetTaken", "restore_backup", "unfinished_restore"]
 
-# Present while a restore is incomplete; Services.open refuses to start on such a dir.
-# Its first line names the snapshot; a second one, while --force moves the previous
-# contents aside, the folder they go to.
-RESTORE_MARKER = ".restore-in-progress"
-_SOURCE_LINE = "restoring "
-_ASIDE_LINE = "moving the previous contents into "
 _WORK_DIR = ".restore-tmp"
 LIVE_DB = "homesync.sqlite3"
-_LEFT_IN_PLACE = ("lost+found", "homesync.toml")
-
-
-class RestoreError(Exception):
-    """The restore cannot start (target not empty, backup unreadable or damaged)."""
-
-
-class RestoreTargetTaken(RestoreError):
-    """Something is already at the target: a file, or (without ``force``) a non-empty dir."""
-
-
-class RestoreBusy(RestoreError):
-    """Another restore into the same data dir is running: nothing was changed."""
 
 
 class RestoreOverlap(RestoreError):
@@ -211,7 +193,7 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
     refs = referenced_chunks(snap_db)
     _check_room(data_dir, refs, snap_db)
 
-    moved_aside = _prepare_target(data_dir, force, f"{repo.root}/snapshots/{name}", fsync, held)
+    moved_aside = prepare_target(data_dir, force, f"{repo.root}/snapshots/{name}", fsync, held)
 
     live = LocalChunkStore(data_dir, fsync=False)  # only for its layout: we sync at the end
     work = data_dir / _WORK_DIR
@@ -297,104 +279,6 @@ def _size(path: Path) -> int | None:
 
 def _mib(nbytes: int) -> str:
     return f"{nbytes / 2**20:,.1f} MiB"
-
-
-def _prepare_target(data_dir: Path, force: bool, source: str, fsync: bool,
-                    held: ExitStack) -> str | None:
-    """Make sure ``data_dir`` may be restored into, lock it (until ``held`` closes) and mark
-    it as being restored; returns where old contents went, if any."""
-    if data_dir.exists() and not data_dir.is_dir():
-        raise RestoreTargetTaken(f"{data_dir} is not a directory")
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        held.enter_context(hold_restore_lock(data_dir))
-    except RestoreRunning as exc:
-        raise RestoreBusy(f"{exc}; wait for it to finish (nothing was changed)") from None
-    if server_running(data_dir):
-        # --force would move the live database and chunks from under it: what phones
-        # upload meanwhile would land in the moved-aside copy, not in the restored one.
-        raise RestoreTargetTaken(f"a homesync server is running on {data_dir}; stop it first")
-    marker = data_dir / RESTORE_MARKER
-    if marker.exists():  # an interrupted restore to resume
-        aside_name = _marked_aside(marker)
-        if aside_name is None:
-            _write_marker(marker, source, None, fsync)
-            return None
-        # Killed while moving the previous contents aside: move the rest first.
-        return _move_aside(data_dir, data_dir / aside_name, source, fsync)
-    entries = _old_entries(data_dir)
-    if not entries:
-        _write_marker(marker, source, None, fsync)
-        return None
-    if not force:
-        raise RestoreTargetTaken(f"{data_dir} is not empty; restore into an empty directory, or use "
-                           "--force to move what is there into a pre-restore-* folder inside it")
-    stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(clock.now()))
-    aside = data_dir / f"pre-restore-{stamp}"
-    n = 1
-    while aside.exists():  # a second --force in the same second: never mix two old contents
-        n += 1
-        aside = data_dir / f"pre-restore-{stamp}-{n}"
-    # Before anything moves: a kill half way through the move leaves a data dir that
-    # serve refuses (not one it starts on, silently missing what was moved).
-    _write_marker(marker, source, aside.name, fsync)
-    return _move_aside(data_dir, aside, source, fsync)
-
-
-def _old_entries(data_dir: Path) -> list[Path]:
-    """What the data dir holds, apart from what a restore leaves where it is: a
-    filesystem's own lost+found (the data dir may be a mount point), the config `init`
-    wrote (no backup holds it, and `serve --config` looks for it there), and the marker."""
-    return [p for p in data_dir.iterdir()
-            if p.name not in _LEFT_IN_PLACE and not p.name.startswith(
-                (RESTORE_MARKER, f".{RESTORE_MARKER}."))]  # the marker, its temp file
-
-
-def _move_aside(data_dir: Path, aside: Path, source: str, fsync: bool) -> str:
-    aside.mkdir(exist_ok=True)  # made already when a killed move is finished
-    for entry in _old_entries(data_dir):
-        if entry != aside:
-            os.replace(entry, aside / entry.name)
-    if fsync:
-        fsync_dir(aside)
-        fsync_dir(data_dir)
-    # All moved: from here on what the data dir holds is the restore's own (a resume must
-    # not move it aside).
-    _write_marker(data_dir / RESTORE_MARKER, source, None, fsync)
-    return str(aside)
-
-
-def _write_marker(marker: Path, source: str, aside: str | None, fsync: bool) -> None:
-    text = f"{_SOURCE_LINE}{source}\n" + (f"{_ASIDE_LINE}{aside}\n" if aside else "")
-    write_atomic(marker, text.encode(), fsync=fsync)
-
-
-def _marked_aside(marker: Path) -> str | None:
-    for line in marker.read_text(errors="replace").splitlines():
-        if line.startswith(_ASIDE_LINE):
-            return line.removeprefix(_ASIDE_LINE)
-    return None
-
-
-def unfinished_restore(data_dir: Path) -> str | None:
-    """Why nothing may open ``data_dir``: a restore into it is under way or was
-    interrupted (None when not). Says how to finish it."""
-    try:
-        lines = (data_dir / RESTORE_MARKER).read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return None
-    except OSError:
-        lines = []
-    again = "run the same `homesync backup restore` again"
-    if lines and lines[0].startswith(_SOURCE_LINE):
-        snap = Path(lines[0].removeprefix(_SOURCE_LINE))
-        again = (f"run `homesync backup restore {shlex.quote(str(snap.parent.parent))}"
-                 f" --snapshot {shlex.quote(snap.name)} --data-dir {shlex.quote(str(data_dir))}`"
-                 " again")
-    half = (" (its previous contents are half moved into a pre-restore-* folder)"
-            if any(line.startswith(_ASIDE_LINE) for line in lines) else "")
-    return (f"{data_dir} is being restored from a backup, or a restore into it was"
-            f" interrupted{half}: {again} to finish it")
 
 
 def _check_chunks(data_dir: Path, refs: list[ChunkRef],
