@@ -23,11 +23,7 @@ reused by the next run.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import errno
 import fcntl
-import hashlib
 import os
 import re
 import shutil
@@ -39,6 +35,7 @@ import msgspec
 
 from homesync import __version__
 from homesync.store.durable_files import fsync_dir, write_atomic
+from homesync.store.file_copies import copy_file, sha256_file, syncfs
 
 __all__ = [
     "DATABASE_FILE",
@@ -50,9 +47,6 @@ __all__ = [
     "Manifest",
     "SourceMismatch",
     "chunk_relpath",
-    "copy_verified",
-    "sha256_file",
-    "syncfs",
 ]
 
 FORMAT = "homesync-backup"
@@ -65,7 +59,6 @@ LATEST_FILE = "latest"
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SNAPSHOT_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$")
-_COPY_BUFFER = 1024 * 1024
 
 
 class BackupRepoError(Exception):
@@ -118,32 +111,6 @@ def chunk_relpath(chunk_hash: str) -> str:
     if not _HEX64.match(chunk_hash):
         raise ValueError(f"not a chunk hash: {chunk_hash!r}")
     return f"{chunk_hash[:2]}/{chunk_hash[2:4]}/{chunk_hash}"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_COPY_BUFFER):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if os.name == "posix" else None
-
-
-def syncfs(path: Path) -> None:
-    """Flush every dirty page of the filesystem holding ``path`` (one call, not one per file).
-
-    A backup copies thousands of chunks; fsyncing each would cost a journal commit per
-    file. One ``syncfs`` before the snapshot is published makes them all durable at once.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if _libc is not None and hasattr(_libc, "syncfs") and _libc.syncfs(fd) == 0:
-            return
-        os.sync()
-    finally:
-        os.close(fd)
 
 
 def _is_marker_temp(name: str) -> bool:
@@ -253,7 +220,7 @@ class BackupRepo:
         rel = chunk_relpath(chunk_hash)
         tmp = f"{self.tmp_dir}/{chunk_hash}"
         problem: SourceMismatch | None = None
-        if not _copy_file(str(source), tmp, size):
+        if not copy_file(str(source), tmp, size):
             problem = SourceMismatch(size=os.stat(source).st_size)
         elif (actual := sha256_file(Path(tmp))) != chunk_hash:
             problem = SourceMismatch(size=size, sha256=actual)
@@ -366,49 +333,3 @@ class BackupRepo:
             return msgspec.json.decode(path.read_bytes(), type=Manifest)
         except (OSError, msgspec.DecodeError) as exc:
             raise BackupRepoError(f"{path} is unreadable: {exc}") from None
-
-
-def _copy_file(source: str, target: str, size: int) -> bool:
-    """Copy ``size`` bytes in the kernel (``copy_file_range``); False if the source differs."""
-    src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if os.fstat(src).st_size != size:
-            return False
-        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            left = size
-            try:
-                while left > 0:
-                    copied = os.copy_file_range(src, dst, left)
-                    if copied == 0:
-                        break
-                    left -= copied
-            except OSError as exc:
-                # EXDEV/ENOSYS/EINVAL: not supported between these filesystems: copy in user space.
-                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                    raise
-                os.lseek(src, 0, os.SEEK_SET)
-                os.lseek(dst, 0, os.SEEK_SET)
-                os.ftruncate(dst, 0)
-                left = size
-                while left > 0 and (block := os.read(src, min(_COPY_BUFFER, left))):
-                    os.write(dst, block)  # regular files: write() writes it all
-                    left -= len(block)
-            return left == 0 and os.fstat(dst).st_size == size
-        finally:
-            os.close(dst)
-    finally:
-        os.close(src)
-
-
-def copy_verified(source: Path, target: Path, expected_sha256: str) -> bool:
-    """Copy ``source`` to a new file ``target`` while hashing it; ``False`` on a mismatch.
-
-    Not fsynced: the caller syncs the filesystem once at the end (see :func:`syncfs`).
-    """
-    digest = hashlib.sha256()
-    with open(source, "rb") as src, open(target, "wb") as dst:
-        while block := src.read(_COPY_BUFFER):
-            digest.update(block)
-            dst.write(block)
-    return digest.hexdigest() == expected_sha256

@@ -43,9 +43,9 @@ from homesync.store.backup_repo import (
     DestinationTaken,
     Manifest,
     RepoBusy,
-    sha256_file,
 )
 from homesync.store.db import Database
+from homesync.store.file_copies import sha256_file
 from homesync.store.keys import SECRET_FILE
 from homesync.store.local_chunks import LocalChunkStore
 from homesync.store.snapshot import (

@@ -26,8 +26,8 @@ from homesync.store.backup_repo import (
     KEY_FILE,
     BackupRepo,
     BackupRepoError,
-    sha256_file,
 )
+from homesync.store.file_copies import sha256_file
 from homesync.store.snapshot import (
     ChunkRef,
     files_using_chunks,

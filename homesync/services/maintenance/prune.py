@@ -38,8 +38,8 @@ from homesync.store.backup_repo import (
     BackupRepoError,
     Manifest,
     RepoBusy,
-    sha256_file,
 )
+from homesync.store.file_copies import sha256_file
 from homesync.store.snapshot import referenced_chunks
 
 __all__ = ["PruneBusy", "PruneError", "PruneReport", "PrunedSnapshot", "prune_backup"]

@@ -41,11 +41,9 @@ from homesync.store.backup_repo import (
     BackupRepo,
     BackupRepoError,
     chunk_relpath,
-    copy_verified,
-    sha256_file,
-    syncfs,
 )
 from homesync.store.db import Conn, Database
+from homesync.store.file_copies import copy_verified, sha256_file, syncfs
 from homesync.store.keys import SECRET_FILE
 from homesync.store.local_chunks import LocalChunkStore
 from homesync.store.migrate import migrations
