@@ -215,3 +215,18 @@ async def test_a_file_and_a_folder_of_one_name_in_one_init(client, services, mak
         r = await complete(client, dev.auth, made["uploadId"],
                            one if made["localId"] == "file" else other)
         assert r.status_code == 200, r.text
+
+
+async def test_a_file_named_as_a_folder_is_told_to_take_another_name(client, make_user,
+                                                                     sign_in):
+    """A folder takes no new version: the conflict's advice is another name, not the
+    folder's fileId (which an app would send, and be refused again)."""
+    await make_user()
+    dev = await sign_in()
+    await upload(client, dev.auth, random_bytes(3000), name="a.txt", folder="/notes")
+    r = await init(client, dev.auth, file_entry(random_bytes(4000), name="Notes", folder="/"))
+    assert r.status_code == 200, r.text
+    (clash,) = r.json()["data"]["files"]
+    assert clash["status"] == "conflict" and clash["error"]["code"] == "NAME_CONFLICT", clash
+    assert "is a folder" in clash["error"]["message"], clash
+    assert "new version" not in clash["error"]["message"], clash

@@ -270,11 +270,12 @@ class UploadPlanner:
         if kind == "conflict":
             here = await entry_here(tx, user_id, req, place)
             assert here is not None
-            return InitEntry(
-                local_id=req.local_id, status="conflict", file_id=here["id"],
-                error_code=NameConflict.code,
-                error_message=f"{req.name} already exists in {req.folder} with other content;"
-                              " send its fileId to upload a new version, or another name")
+            message = (f"{req.name} in {req.folder} is a folder: send the file under another"
+                       " name" if here["kind"] == "folder" else  # it takes no new version
+                       f"{req.name} already exists in {req.folder} with other content; send"
+                       " its fileId to upload a new version, or another name")
+            return InitEntry(local_id=req.local_id, status="conflict", file_id=here["id"],
+                             error_code=NameConflict.code, error_message=message)
         if kind == "taken":  # by an earlier file of this request (made already if a copy)
             here = await entry_here(tx, user_id, req, place)
             return InitEntry(
