@@ -166,7 +166,8 @@ async def check_endpoint(
     host = _norm_host(parsed.raw_host)
     if not host:
         return EndpointCheck(ok=False, reason="URL has no host")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    # Not `or`: an explicit :0 is no default port, and no port anything listens on.
+    port = parsed.port if parsed.port is not None else (443 if parsed.scheme == "https" else 80)
     if not 0 < port < 65536:
         return EndpointCheck(ok=False, reason="invalid port")
     if host_allowed(host, port, allowed_hosts):

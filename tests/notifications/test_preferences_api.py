@@ -163,6 +163,7 @@ async def test_only_the_calling_device_can_register(
     ({"pushToken": "http://10.0.0.7/up/1"}, "private"),
     ({"pushToken": "http://169.254.169.254/latest/meta-data"}, "link-local"),
     ({"pushToken": "https://user:pw@push.example/up"}, "user info"),
+    ({"pushToken": "https://push.example:0/up"}, "invalid port"),
     ({"pushToken": "ntfy://no spaces"}, "ntfy topic"),
     ({"pushToken": "fcm token with spaces"}, "spaces"),
 ])

@@ -60,6 +60,7 @@ async def test_public_literal_is_accepted() -> None:
         ("https://push.example/" + "a" * 3000, "longer than"),
         ("https://[zz]/up", "not a valid URL"),
         ("http://push.example:99999/", "invalid port"),
+        ("https://push.example:0/up", "invalid port"),
     ],
 )
 async def test_refuses_bad_urls(url: str, reason: str) -> None:
