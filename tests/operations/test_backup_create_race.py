@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import PASSWORD, ServerProcess
+from tests.operations.paused import paused_command
 from tests.operations.phone import ENV, Phone
 from tests.operations.test_backup_cli import as_json, homesync
 
@@ -54,17 +54,8 @@ def live(tmp_path: Path) -> Iterator[ServerProcess]:
 def create_paused(*args: str | Path) -> Iterator[subprocess.Popen[str]]:
     env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"}
     env.pop("HOMESYNC_DATA_DIR", None)
-    proc = subprocess.Popen([sys.executable, "-c", PAUSE_AT_MARKER, *map(str, args)], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == "paused\n", proc.communicate(timeout=60)
+    with paused_command(PAUSE_AT_MARKER, *args, env=env) as proc:
         yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            proc.communicate()
 
 
 def test_second_create_into_a_new_dest_is_not_refused(live: ServerProcess,

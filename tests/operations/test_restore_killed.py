@@ -21,6 +21,7 @@ from homesync.services.container import Services
 from homesync.services.maintenance.restore import restore_backup
 from tests.helpers import PASSWORD, ServerProcess, free_port
 from tests.operations.data import photo, put_file
+from tests.operations.paused import paused_command
 from tests.operations.phone import Phone
 from tests.operations.test_backup_cli import as_json, homesync
 
@@ -129,17 +130,8 @@ async def test_restore_force_killed_while_moving_aside_is_refused_until_run_agai
 @contextmanager
 def restore_paused(*args: str | Path) -> Iterator[subprocess.Popen[str]]:
     """A `backup restore` stopped with its first chunk copied but not yet in place."""
-    proc = subprocess.Popen([sys.executable, "-c", PAUSE_AT_FIRST_CHUNK, *map(str, args)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdin is not None
-        assert proc.stdout.readline() == "paused\n", proc.communicate(timeout=60)
+    with paused_command(PAUSE_AT_FIRST_CHUNK, *args) as proc:
         yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            proc.communicate()
 
 
 async def test_second_restore_into_the_same_data_dir_is_busy_and_changes_nothing(
