@@ -7,6 +7,7 @@ Statuses are listed in ``0004_notifications.sql``.
 
 from __future__ import annotations
 
+from homesync.store import tokens
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
 __all__ = [
@@ -51,20 +52,22 @@ async def undispatched(conn: Conn, limit: int) -> list[Row]:
     )
 
 
-# A device is pushed to while it is signed in: one of its sign-ins (token families) has
-# not ended. Once all have (logout, password change, refresh-token theft), only security
-# notifications made while it was signed in still go — the notice of that very moment
-# among them —, which name no file. Formatted with the SQL for the device's id, the
-# notification's category and when it was made.
-_SIGNED_IN = (
-    "EXISTS (SELECT 1 FROM token_families f WHERE f.device_id = {device}"
-    " AND (f.revoked_at IS NULL OR {category} = 'security' AND f.revoked_at >= {made}))"
-)
+def _signed_in(device: str, category: str, made: str) -> str:
+    """SQL: the device may be pushed a notification of ``category`` made at ``made`` (SQL
+    for each). A device is pushed to while it is signed in: one of its sign-ins (token
+    families) is live (store.tokens.signed_in_sql). Once all have ended, only security
+    notifications made while it was signed in still go — the notice of that very moment
+    among them —, which name no file."""
+    return (
+        f"EXISTS (SELECT 1 FROM token_families f WHERE f.device_id = {device}"
+        f" AND ({tokens.signed_in_sql('f')}"
+        f" OR {category} = 'security' AND {tokens.signed_in_at_sql('f', made)}))"
+    )
 
 
 async def push_devices(conn: Conn, user_id: str, *, notification_id: str, category: str,
                        created_at: int) -> list[Row]:
-    """The user's live devices that have a push token, are signed in (see _SIGNED_IN) and
+    """The user's live devices that have a push token, are signed in (see _signed_in) and
     had signed in when the notification was made (a device is not told about what
     happened before it existed), with their category switches.
 
@@ -80,7 +83,7 @@ async def push_devices(conn: Conn, user_id: str, *, notification_id: str, catego
         " coalesce(p.security, 1) AS security"
         " FROM devices d LEFT JOIN notification_preferences p ON p.device_id = d.id"
         " WHERE d.user_id = ?1 AND d.removed_at IS NULL AND d.push_token IS NOT NULL"
-        f" AND {_SIGNED_IN.format(device='d.id', category='?4', made='?2')}"
+        f" AND {_signed_in('d.id', category='?4', made='?2')}"
         " AND (d.registered_at < ?2 OR d.registered_at = ?2 AND EXISTS (SELECT 1"
         " FROM notifications s WHERE s.user_id = ?1 AND s.created_at = ?2"
         " AND s.kind = 'new_device' AND s.except_device_id = d.id"
@@ -154,7 +157,7 @@ async def due(conn: Conn, now: int, limit: int) -> list[Row]:
         conn,
         "SELECT pd.id, pd.notification_id, pd.device_id, pd.category, pd.attempts,"
         " pd.first_attempt_at, n.read_at, d.platform, d.push_token, d.removed_at,"
-        f" {_SIGNED_IN.format(device='d.id', category='pd.category', made='n.created_at')}"
+        f" {_signed_in('d.id', category='pd.category', made='n.created_at')}"
         " AS signed_in,"
         " coalesce(p.uploads, 1) AS uploads, coalesce(p.shares, 1) AS shares,"
         " coalesce(p.storage, 1) AS storage, coalesce(p.security, 1) AS security,"

@@ -18,6 +18,8 @@ __all__ = [
     "revoke_device_families",
     "revoke_family",
     "revoke_user_families",
+    "signed_in_at_sql",
+    "signed_in_sql",
     "spend_refresh",
 ]
 
@@ -123,14 +125,33 @@ async def active_principal(conn: Reads, family_id: str, device_id: str, user_id:
     )
 
 
+# What "signed in" means, written once: the chunk URLs' check below and the push outbox
+# (store.deliveries) format these with their own SQL for the family's alias and times.
+
+
+def signed_in_sql(family: str) -> str:
+    """SQL: the sign-in (token family) aliased ``family`` is live now: not ended by a
+    logout, a password change, a refresh-token theft, the install signing in again or
+    the device's removal."""
+    return f"{family}.revoked_at IS NULL"
+
+
+def signed_in_at_sql(family: str, moment: str) -> str:
+    """SQL: the sign-in aliased ``family`` was live at ``moment`` (SQL for an earlier time,
+    epoch ms), whatever happened since. A sign-in ended in that very millisecond counts as
+    live: what was made in the transaction that ended it (its security notice) came
+    before the end."""
+    return f"({family}.revoked_at IS NULL OR {family}.revoked_at >= {moment})"
+
+
 async def device_signed_in(conn: Reads, device_id: str) -> bool:
-    """Whether the device has a sign-in that was not ended (logout, password change,
-    refresh-token theft) and is not removed: what a chunk URL's signature needs besides
-    itself, since it carries no access token to check."""
+    """Whether the device has a live sign-in (see signed_in_sql) and is not removed: what
+    a chunk URL's signature needs besides itself, since it carries no access token to
+    check."""
     return await fetchone(
         conn,
         "SELECT 1 FROM token_families f JOIN devices d ON d.id = f.device_id"
-        " WHERE f.device_id = ? AND f.revoked_at IS NULL AND d.removed_at IS NULL LIMIT 1",
+        f" WHERE f.device_id = ? AND {signed_in_sql('f')} AND d.removed_at IS NULL LIMIT 1",
         (device_id,),
     ) is not None
 
