@@ -189,3 +189,20 @@ def test_remove(cli: Cli) -> None:
     result = cli("user", "remove", "alice@example.com", "--yes")
     assert result.exit_code == 0, result.output
     assert [u["email"] for u in cli.json("user", "list")] == ["bob@example.com"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["user", "passwd", "user_bob@example.com", "--password-stdin"],
+        ["user", "quota", "user_bob@example.com", "1GiB"],
+        ["user", "unlock", "user_bob@example.com"],
+        ["device", "list", "user_bob@example.com"],
+        ["user", "remove", "user_bob@example.com", "--yes"],
+    ],
+)
+def test_an_email_that_starts_like_an_account_id_is_found(cli: Cli, args: list[str]) -> None:
+    # Account ids are "user_…" too, but never hold an "@": this is an email.
+    cli.add_user("user_bob@example.com")
+    result = cli(*args, input="a brand new password\n")
+    assert result.exit_code == 0, result.output

@@ -164,7 +164,8 @@ class Accounts:
         return user_info(row)
 
     async def _find(self, conn: Conn, email_or_id: str) -> Row:
-        if email_or_id.startswith("user_"):
+        # An id never holds an "@" and an email always does: "user_bob@…" is an email.
+        if email_or_id.startswith("user_") and "@" not in email_or_id:
             row = await users.by_id(conn, email_or_id)
         else:
             row = await users.by_email(conn, email_or_id.strip())
