@@ -53,13 +53,26 @@ async def bearer_principal(request: Request[Any, Any, Any], services: Services, 
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
-    """The client's address, believing X-Forwarded-For only from trusted proxies."""
+    """The client's address, believing X-Forwarded-For only from trusted proxies.
+
+    Each proxy appends the address it was sent the request from, so the client is the
+    last one that is not a proxy of ours: read from the end, past trusted proxies (a
+    chain of them would otherwise put every client in one throttling window). All lines
+    of the header count, in order: a proxy that adds a line of its own (HAProxy) leaves
+    the client's made-up one first.
+    """
     services: Services = request.app.state.services
     peer = request.client.host if request.client else "unknown"
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and peer in services.settings.server.trusted_proxies:
-        return forwarded.split(",")[-1].strip() or peer
-    return peer
+    trusted = services.settings.server.trusted_proxies
+    if peer not in trusted:
+        return peer
+    hops = [hop.strip() for line in request.headers.getall("x-forwarded-for", [])
+            for hop in line.split(",")]
+    hops = [hop for hop in hops if hop]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop
+    return hops[0] if hops else peer  # sent by one of our proxies itself
 
 
 # Route parameters ask for these by name: `services: ServicesDep`, `principal: CurrentPrincipal`.

@@ -154,6 +154,45 @@ async def test_forwarded_for_is_ignored_from_untrusted_peers(tmp_path: Path):
         assert r.status_code == 429
 
 
+async def test_forwarded_for_is_read_past_a_chain_of_trusted_proxies(tmp_path: Path):
+    # client -> 10.0.0.3 (trusted) -> the test client (trusted): the client is the last
+    # address not one of ours, not the inner proxy, which would put everyone in one window.
+    FrozenClock()
+    settings = make_settings(tmp_path / "d", server={"trusted_proxies": ["testclient", "10.0.0.3"]},
+                             auth={"login_failures_per_ip": 2})
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        for n in range(2):
+            assert (await attempt(client, f"guess{n}@example.com",
+                                  ip="203.0.113.7, 10.0.0.3")).status_code == 401
+        assert (await attempt(client, password=PASSWORD, ip="203.0.113.7, 10.0.0.3")).status_code == 429
+        assert (await attempt(client, password=PASSWORD, ip="198.51.100.1, 10.0.0.3")).status_code == 201
+
+
+async def test_a_forwarded_for_line_of_the_clients_own_is_not_believed(tmp_path: Path):
+    # A proxy that adds its own X-Forwarded-For line (HAProxy's `option forwardfor`)
+    # leaves the client's line first: the address is read off all lines, from the end.
+    FrozenClock()
+    settings = make_settings(tmp_path / "d", server={"trusted_proxies": ["testclient"]},
+                             auth={"login_failures_per_ip": 2})
+    # concurrent_client: the ASGI scope keeps the two lines apart, as uvicorn does (the
+    # test client would join them into one).
+    async with running(settings) as (services, _), concurrent_client(services) as client:
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+
+        async def from_guesser(n: int, password: str) -> int:
+            r = await client.post(
+                REGISTER, headers=[("X-Forwarded-For", f"10.9.9.{n}"),
+                                   ("X-Forwarded-For", "203.0.113.7")],
+                json={"email": "alice@example.com", "password": password,
+                      "deviceInfo": device_info()})
+            return r.status_code
+
+        assert [await from_guesser(n, f"wrong guess {n}") for n in range(2)] == [401, 401]
+        assert await from_guesser(2, PASSWORD) == 429  # a made-up first line changes nothing
+        assert (await attempt(client, password=PASSWORD, ip="198.51.100.1")).status_code == 201
+
+
 async def test_hard_lock_until_unlock_keeps_existing_devices_signed_in(tmp_path: Path):
     frozen = FrozenClock()
     settings = make_settings(tmp_path / "d", auth={"login_lockout_after": 3})
