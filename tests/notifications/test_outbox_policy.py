@@ -243,7 +243,7 @@ async def test_summary_counts_failures_and_a_single_upload_is_itself(
     await services.outbox.drain()
     (summary,) = receiver.requests
     assert summary.json()["title"] == "2 photos and videos backed up"
-    assert summary.json()["body"] == "1 failed to upload; open the app to retry them."
+    assert summary.json()["body"] == "1 failed to upload; open the app to retry it."
     assert summary.json()["data"]["failed"] == "1"
 
     frozen.advance(600)  # ten minutes later (within the access token's 15)

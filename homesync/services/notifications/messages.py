@@ -76,16 +76,20 @@ def summary_text(parts: Sequence[Part]) -> tuple[str, str]:
         return f"{len(failed)} uploads failed", "Open the app to retry them."
     title = f"{len(done)} {_noun(done)} backed up"
     if failed:
-        return title, f"{len(failed)} failed to upload; open the app to retry them."
+        them = "them" if len(failed) > 1 else "it"
+        return title, f"{len(failed)} failed to upload; open the app to retry {them}."
     return title, "Open the app to see them."
 
 
 def _noun(parts: Sequence[Part]) -> str:
+    """What ``parts`` are, in the plural, or in the singular for one ("1 photo")."""
     kinds = {(p.mime_type or "").partition("/")[0] for p in parts}
     if kinds == {"image"}:
-        return "photos"
-    if kinds == {"video"}:
-        return "videos"
-    if kinds == {"image", "video"}:
-        return "photos and videos"
-    return "files"
+        noun = "photos"
+    elif kinds == {"video"}:
+        noun = "videos"
+    elif kinds == {"image", "video"}:
+        noun = "photos and videos"
+    else:
+        noun = "files"
+    return noun if len(parts) > 1 else noun.removesuffix("s")

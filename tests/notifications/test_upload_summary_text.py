@@ -1,0 +1,38 @@
+"""What an upload summary push says: one photo is "1 photo"."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+
+from homesync.services.container import Services
+from tests.conftest import MakeUser, SignIn
+from tests.helpers import API
+from tests.notifications.conftest import Clock, RegisterPush
+from tests.push.receivers import Receiver
+from tests.uploads.flow import file_entry, init, upload
+
+
+async def test_one_photo_backed_up_and_one_failed_is_said_in_the_singular(
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, receiver: Receiver, frozen: Clock,
+) -> None:
+    await make_user()
+    phone = await sign_in()
+    await register_push(phone, f"{receiver.url}/up/1")
+    await upload(client, phone.auth, os.urandom(64), name="IMG_1.jpg", local_id="l1")
+    r = await init(client, phone.auth, file_entry(os.urandom(64), name="IMG_2.jpg",
+                                                  local_id="l2"))
+    upload_id = r.json()["data"]["files"][0]["uploadId"]
+    r = await client.post(f"{API}/upload/progress", headers=phone.auth, json={
+        "uploadId": upload_id, "completedChunks": [], "bytesUploaded": 0, "status": "failed"})
+    assert r.status_code == 200, r.text
+    frozen.advance(30)
+    await services.outbox.drain()
+
+    (push,) = receiver.requests
+    assert (push.json()["title"], push.json()["body"]) == (
+        "1 photo backed up", "1 failed to upload; open the app to retry it.")
+    assert push.json()["data"] == {"kind": "upload_summary", "count": "2", "failed": "1"}
