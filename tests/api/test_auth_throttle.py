@@ -69,6 +69,35 @@ async def test_backoff_is_capped(tmp_path: Path):
         assert (await attempt(client)).headers["retry-after"] == "3"
 
 
+async def test_a_clock_set_back_does_not_stretch_the_wait(client, services, make_user):
+    # Failures while the server's clock ran a day ahead; then NTP set it right. The wait
+    # those failures earned (1 s) must not become a day and a second.
+    frozen = FrozenClock()
+    await make_user()
+    frozen.advance(86400)
+    for _ in range(5):
+        assert (await attempt(client)).status_code == 401
+    assert (await attempt(client)).status_code == 429
+    frozen.advance(-86400)
+    assert (await attempt(client, password=PASSWORD)).status_code == 201
+
+
+async def test_a_clock_set_back_does_not_stretch_the_address_window(tmp_path: Path):
+    frozen = FrozenClock()
+    settings = make_settings(tmp_path / "d", server={"trusted_proxies": ["testclient"]},
+                             auth={"login_failures_per_ip": 2, "login_ip_window": "10m"})
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        frozen.advance(86400)
+        for n in range(2):
+            assert (await attempt(client, f"guess{n}@example.com", ip="10.0.0.1")).status_code == 401
+        frozen.advance(-86400)
+        r = await attempt(client, password=PASSWORD, ip="10.0.0.1")
+        assert r.status_code == 429 and int(r.headers["retry-after"]) <= 600
+        frozen.advance(601)
+        assert (await attempt(client, password=PASSWORD, ip="10.0.0.1")).status_code == 201
+
+
 async def test_one_accounts_failures_do_not_slow_another(client, make_user):
     FrozenClock()
     await make_user()

@@ -74,9 +74,11 @@ def test_strikes_lock_at_the_limit_and_stay_locked() -> None:
 def test_check_reports_the_remaining_wait_rounded_up() -> None:
     t = throttle()
     with pytest.raises(RateLimited) as exc:
-        t.check(Strikes(failures=6, blocked_until_ms=10_001), now_ms=8_000)
+        t.check(Strikes(failures=7, blocked_until_ms=10_001), now_ms=8_000)  # a 4 s wait
     assert exc.value.retry_after == 3
-    t.check(Strikes(failures=6, blocked_until_ms=10_000), now_ms=10_000)  # over: no error
+    t.check(Strikes(failures=7, blocked_until_ms=10_000), now_ms=10_000)  # over: no error
+    # Longer than 7 failures earn (4 s): the clock was set back since; the wait is over.
+    t.check(Strikes(failures=7, blocked_until_ms=14_001), now_ms=10_000)
 
 
 async def test_attempts_on_one_account_take_turns_and_leave_nothing_behind() -> None:

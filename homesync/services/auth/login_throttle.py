@@ -94,8 +94,12 @@ class LoginThrottle:
         """RateLimited while the account is locked or waiting out its backoff."""
         if strikes.locked:
             raise RateLimited(_LOCKED_RETRY_AFTER_S, LOCKED_MESSAGE)
-        if strikes.blocked_until_ms > now_ms:
-            raise RateLimited((strikes.blocked_until_ms - now_ms + 999) // 1000,
+        wait_ms = strikes.blocked_until_ms - now_ms
+        # A wait longer than these failures earn means the clock was set back since the
+        # last one (NTP after running ahead): that wait is over, or a clock a day fast for
+        # a moment would lock the account for a day. A guesser gains one try at most.
+        if 0 < wait_ms <= self.delay_after(strikes.failures) * 1000:
+            raise RateLimited((wait_ms + 999) // 1000,
                               "Too many failed sign-ins; wait before trying again")
 
     def after_failure(self, strikes: Strikes, now_ms: int) -> Strikes:

@@ -33,6 +33,10 @@ class SlidingWindow:
             if len(self._events) >= self._max_keys:
                 self._prune(now)
             events = self._events[key] = collections.deque()
+        if events and events[-1] > now:
+            # The clock was set back since: count those events as made now, so the wait
+            # is never longer than the window (not the window plus the clock's step).
+            events = self._events[key] = collections.deque(min(t, now) for t in events)
         while events and events[0] <= now - self.window_s:
             events.popleft()
         return events
