@@ -111,6 +111,7 @@ class Services:
         self.notifications = Notifications(db, settings.notifications, self.push.providers,
                                            self.outbox.wake)
         self.devices.removal_hooks.append(self.notifications.device_removed)
+        self.devices.removal_hooks.append(self.sync.queue.device_removed)
         self.sessions.usable_push_token = self.notifications.usable_token
         self.sessions.logged_out = self.notifications.device_logged_out
         # Shares (issue 5): shared files are readable through the files API.

@@ -11,10 +11,16 @@ from homesync.store.since_token import CONTENT_ACTIONS
 
 __all__ = [
     "OP_COLUMNS",
+    "cancel_pending",
+    "cancel_pending_of_removed_devices",
     "completed_uploads",
     "count_pending_uploads",
     "devices_with_pending",
+    "drop_forgotten",
+    "drop_forgotten_of_device",
     "finish_uploads",
+    "forget_finished",
+    "forgotten_many",
     "get",
     "get_many",
     "insert_if_new",
@@ -22,7 +28,6 @@ __all__ = [
     "open_upload_places",
     "pending_server_ops",
     "pending_uploads",
-    "prune_finished",
     "set_status",
     "uploads_finished_since",
 ]
@@ -170,14 +175,80 @@ async def completed_uploads(conn: Conn, device_id: str,
     return {int(r["i"]): str(r["id"]) for r in rows}
 
 
-async def prune_finished(tx: Conn, before: int, limit: int = 1000) -> int:
-    """Forget finished operations last touched before ``before``."""
+_FINISHED = "('done', 'failed', 'conflict', 'cancelled')"
+# What a pruned operation leaves in queue_forgotten_ops: enough to answer a retry.
+_FORGOTTEN_COLUMNS = (
+    "device_id, op_id, type, remote_path, file_id, priority, created_at, received_at,"
+    " status, error, result_file_id, conflict_id, updated_at"
+)
+
+
+async def forget_finished(tx: Conn, before: int, limit: int = 1000) -> int:
+    """Prune finished operations last touched before ``before``; each leaves its id and
+    outcome in ``queue_forgotten_ops`` (a live device's only: a removed one sends none)."""
+    rowids = [r[0] for r in await fetchall(
+        tx, f"SELECT rowid FROM queue_ops WHERE status IN {_FINISHED} AND updated_at < ?"
+            " LIMIT ?", (before, limit))]
+    if not rowids:
+        return 0
+    marks = ", ".join("?" for _ in rowids)
+    await execute(
+        tx,
+        f"INSERT OR REPLACE INTO queue_forgotten_ops ({_FORGOTTEN_COLUMNS})"
+        f" SELECT {_FORGOTTEN_COLUMNS} FROM queue_ops WHERE rowid IN ({marks})"
+        " AND device_id IN (SELECT id FROM devices WHERE removed_at IS NULL)",
+        tuple(rowids),
+    )
+    return await execute(tx, f"DELETE FROM queue_ops WHERE rowid IN ({marks})", tuple(rowids))
+
+
+async def forgotten_many(conn: Conn, device_id: str, op_ids: list[str]) -> list[Row]:
+    """The pruned operations of ``op_ids``, in the columns :func:`get` has (no local path,
+    base_seq or shared_seq: they are not kept)."""
+    rows: list[Row] = []
+    for start in range(0, len(op_ids), _IDS_PER_QUERY):
+        some = op_ids[start:start + _IDS_PER_QUERY]
+        rows += await fetchall(
+            conn, f"SELECT {_FORGOTTEN_COLUMNS}, NULL AS local_path FROM queue_forgotten_ops"
+                  f" WHERE device_id = ? AND op_id IN ({', '.join('?' for _ in some)})",
+            (device_id, *some))
+    return rows
+
+
+async def drop_forgotten(tx: Conn, before: int, limit: int = 1000) -> int:
+    """Forget for good the ids of operations that finished before ``before``."""
     return await execute(
         tx,
-        "DELETE FROM queue_ops WHERE rowid IN (SELECT rowid FROM queue_ops"
-        " WHERE status IN ('done', 'failed', 'conflict', 'cancelled') AND updated_at < ?"
-        " LIMIT ?)",
+        "DELETE FROM queue_forgotten_ops WHERE rowid IN (SELECT rowid FROM"
+        " queue_forgotten_ops WHERE updated_at < ? LIMIT ?)",
         (before, limit),
+    )
+
+
+async def drop_forgotten_of_device(tx: Conn, device_id: str) -> None:
+    await execute(tx, "DELETE FROM queue_forgotten_ops WHERE device_id = ?", (device_id,))
+
+
+async def cancel_pending(tx: Conn, device_id: str, error: dict[str, Any], now: int) -> int:
+    """Cancel the device's operations still waiting, saying why (``error``)."""
+    return await execute(
+        tx,
+        "UPDATE queue_ops SET status = 'cancelled', error = ?, updated_at = ?"
+        " WHERE device_id = ? AND status IN ('pending', 'processing')",
+        (msgspec.json.encode(error).decode(), now, device_id),
+    )
+
+
+async def cancel_pending_of_removed_devices(tx: Conn, error: dict[str, Any], now: int,
+                                            limit: int = 1000) -> int:
+    """:func:`cancel_pending` for every removed device, ``limit`` operations at a time."""
+    return await execute(
+        tx,
+        "UPDATE queue_ops SET status = 'cancelled', error = ?, updated_at = ?"
+        # From the removed devices (few) to their waiting operations (queue_ops_device_status).
+        " WHERE rowid IN (SELECT q.rowid FROM devices d JOIN queue_ops q ON q.device_id = d.id"
+        " AND q.status IN ('pending', 'processing') WHERE d.removed_at IS NOT NULL LIMIT ?)",
+        (msgspec.json.encode(error).decode(), now, limit),
     )
 
 

@@ -12,7 +12,8 @@ interval when another process did.
 
 :class:`Retention` purges, every ``sync.retention_interval``: trash groups past
 ``trash_retention``, replaced versions past ``keep_versions``/``version_retention``,
-finished queue operations and resolved conflicts past ``queue_retention``, and then sync
+finished queue operations and resolved conflicts past ``queue_retention`` (the ids of
+the pruned operations stay known for ``history_retention``), and then sync
 history past ``history_retention`` (:mod:`.horizon`; after the trash, so files it
 purged this round are counted from their purge).
 """
@@ -96,6 +97,7 @@ class RetentionReport(msgspec.Struct, frozen=True, kw_only=True):
     trash_bytes: int
     version_bytes: int
     queue_ops: int
+    queue_ids: int  # ids of pruned operations forgotten for good
     conflicts: int
     history: CompactionReport
 
@@ -118,6 +120,9 @@ class Retention:
             trash_bytes=await self._trash.purge_expired(now),
             version_bytes=await self._versions.prune_expired(now),
             queue_ops=await self._queue.prune(finished_before),
+            # Past the sync horizon a retry is judged as if nothing was known: see README.
+            queue_ids=await self._queue.forget_ids(now - self._settings.history_retention_ms)
+            if self._settings.history_retention_ms else 0,
             conflicts=await self._conflicts.prune_resolved(finished_before),
             history=await self._history.compact(now),
         )

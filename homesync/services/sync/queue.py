@@ -49,6 +49,8 @@ _MAX_OP_ID = 200
 # GET /queue's page size: also its default, what it listed before it had pages.
 MAX_PAGE = 10_000
 _STEP = 1_000  # rows read at a time for a status told apart from "pending" in Python
+_DEVICE_REMOVED = {"code": "DEVICE_REMOVED",
+                   "message": "The device was removed before the operation could run"}
 
 
 class QueueOp(msgspec.Struct, frozen=True, kw_only=True):
@@ -119,13 +121,12 @@ def _checked(op: QueueOp) -> QueueOp:
     return msgspec.structs.replace(op, remote_path=remote)
 
 
-async def _check_same_operation(tx: Conn, device_id: str, op: QueueOp) -> None:
-    """Conflict (and the request changes nothing) when the device's stored operation
-    ``op.op_id`` does something else than ``op``: the id was used again for another
-    operation, whose answer would otherwise be the old one's state ("done", say) while
-    it was never applied. localPath, priority and createdAt may differ in a retry."""
-    row = await queue.get(tx, device_id, op.op_id)
-    assert row is not None  # the insert found it
+def _check_same_operation(row: Row, op: QueueOp) -> None:
+    """Conflict (and the request changes nothing) when the device's stored (or pruned)
+    operation ``row`` does something else than ``op``, sent under its id: the id was used
+    again for another operation, whose answer would otherwise be the old one's state
+    ("done", say) while it was never applied. localPath, priority and createdAt may
+    differ in a retry."""
     if (row["type"], row["remote_path"], row["file_id"]) != (op.type, op.remote_path,
                                                               op.file_id):
         raise Conflict(
@@ -183,7 +184,13 @@ class OfflineQueue:
         # Queued and applied in one transaction: a batch that fails (a full disk, say)
         # leaves nothing queued that a later batch or a restart would apply unasked.
         async with self._db.transaction() as tx:
+            # Sent before and pruned since (queue_retention): answered, never run again.
+            forgotten = {r["op_id"]: r for r in await queue.forgotten_many(
+                tx, principal.device_id, [op.op_id for op in checked])}
             for op in checked:
+                if op.op_id in forgotten:
+                    _check_same_operation(forgotten[op.op_id], op)
+                    continue
                 base = token_base if token_base is not None else \
                     seen_at[min(op.created_at, now)]
                 if not await queue.insert_if_new(
@@ -192,7 +199,9 @@ class OfflineQueue:
                         remote_path=op.remote_path, file_id=op.file_id, priority=op.priority,
                         created_at=op.created_at, base_seq=base, shared_seq=token_shared,
                         now=now):
-                    await _check_same_operation(tx, principal.device_id, op)
+                    row = await queue.get(tx, principal.device_id, op.op_id)
+                    assert row is not None  # the insert found it
+                    _check_same_operation(row, op)
             changed = await self._apply_pending(tx, principal.user_id, principal.device_id,
                                                 principal.device_name, now)
         self._notify(changed)
@@ -200,7 +209,11 @@ class OfflineQueue:
         rows = {r["op_id"]: r for r in await queue.get_many(
             self._db.reader, principal.device_id, [op.op_id for op in checked])}
         uploading = await open_places(self._db, principal.device_id)
-        return [_derived(rows[op.op_id], uploading) for op in checked]
+        return [_derived(rows[op.op_id], uploading) if op.op_id in rows
+                # The local path is not kept with a pruned operation: the retry's.
+                else msgspec.structs.replace(_view(forgotten[op.op_id]),
+                                             local_path=op.local_path)
+                for op in checked]
 
     async def list_ops(self, principal: Principal, *, status: str | None = None,
                        limit: int = MAX_PAGE, cursor: str | None = None) -> QueuePage:
@@ -242,6 +255,10 @@ class OfflineQueue:
         async with self._db.transaction() as tx:
             row = await queue.get(tx, principal.device_id, op_id)
             if row is None:
+                pruned = await queue.forgotten_many(tx, principal.device_id, [op_id])
+                if pruned:  # it finished long ago
+                    raise Conflict(f"The operation is already {pruned[0]['status']}",
+                                   id=op_id, status=pruned[0]["status"])
                 raise NotFound("No such operation on this device", id=op_id)
             if row["status"] == "pending":
                 await queue.set_status(tx, principal.device_id, op_id, status="cancelled",
@@ -265,12 +282,31 @@ class OfflineQueue:
         """Apply server-side operations that a crash left pending."""
         for row in await queue.devices_with_pending(self._db.reader):
             device = await devices.by_id(self._db.reader, row["device_id"])
-            if device is not None:
+            # A removed device's are cancelled, never applied (:meth:`device_removed`).
+            if device is not None and device["removed_at"] is None:
                 await self._process(row["user_id"], row["device_id"], device["name"])
 
     async def prune(self, before: int) -> int:
-        """Forget finished operations last changed before ``before``; how many went."""
-        return await self._db.in_batches(lambda tx: queue.prune_finished(tx, before))
+        """Prune finished operations last changed before ``before``; how many went. Their
+        ids stay known (:meth:`forget_ids`), so that a retry is not applied again. What
+        removed devices left waiting is cancelled first (:meth:`device_removed`)."""
+        now = clock.now_ms()
+        await self._db.in_batches(
+            lambda tx: queue.cancel_pending_of_removed_devices(tx, _DEVICE_REMOVED, now))
+        return await self._db.in_batches(lambda tx: queue.forget_finished(tx, before))
+
+    async def forget_ids(self, before: int) -> int:
+        """Forget for good the ids of pruned operations that finished before ``before``
+        (``[sync] history_retention``); how many went."""
+        return await self._db.in_batches(lambda tx: queue.drop_forgotten(tx, before))
+
+    async def device_removed(self, tx: Conn, user_id: str, device_id: str) -> None:
+        """A device removal hook (``Devices.removal_hooks``, in the removal's transaction):
+        its operations still waiting are cancelled, never applied (a crash's leftovers at
+        :meth:`recover`) and no longer waiting for good; they are pruned like finished
+        ones. The ids of its pruned ones go: a removed device sends none again."""
+        await queue.cancel_pending(tx, device_id, _DEVICE_REMOVED, clock.now_ms())
+        await queue.drop_forgotten_of_device(tx, device_id)
 
     async def _process(self, user_id: str, device_id: str, device_name: str) -> None:
         now = clock.now_ms()

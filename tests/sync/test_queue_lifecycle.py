@@ -1,0 +1,79 @@
+"""The offline queue over time: an operation id remembered after its operation is pruned,
+and the operations of a removed device."""
+
+from __future__ import annotations
+
+from homesync import clock
+from tests.helpers import API
+from tests.sync.helpers import pull, store
+from tests.sync.test_queue import add, op, queued
+
+DAY_MS = 86_400_000
+
+
+async def test_an_operation_sent_again_after_it_was_pruned_is_not_applied_again(
+        client, services, make_user, sign_in):
+    # A phone sends a delete, its answer is lost, and it is offline for 8 days: by then
+    # the finished operation is pruned (queue_retention, 7 days). Its retry must not
+    # delete the file the user has brought back from the trash meanwhile.
+    await make_user()
+    phone = await sign_in()
+    file_id = await store(client, phone, b"keep me", name="a.txt")
+    token = (await pull(client, phone))["nextSyncToken"]
+    deletion = op("del-1", "delete", fileId=file_id)
+    [first] = await add(client, phone, deletion, token=token)
+    assert first["status"] == "done"
+    r = await client.post(f"{API}/trash/{file_id}/restore", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    report = await services.sync.retention.run_once(clock.now_ms() + 8 * DAY_MS)
+    assert report.queue_ops == 1
+    assert "del-1" not in await queued(client, phone)  # pruned: no longer listed
+    [again] = await add(client, phone, deletion, token=token)
+    assert (again["status"], again["id"], again["updatedAt"]) == (
+        "done", "del-1", first["updatedAt"])
+    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+    assert r.status_code == 200 and r.json()["data"].get("deletedAt") is None, r.text
+    # Still another operation under a used id, and still not cancellable.
+    r = await add(client, phone, op("del-1", "mkdir", remotePath="/x"), expect=409)
+    assert r["error"]["details"]["existing"]["status"] == "done"
+    r = await client.delete(f"{API}/queue/del-1", headers=phone.auth)
+    assert r.status_code == 409, r.text
+    # The id is remembered for [sync] history_retention (180 days), then forgotten too.
+    report = await services.sync.retention.run_once(clock.now_ms() + 181 * DAY_MS)
+    assert report.queue_ids == 1
+
+
+async def test_pending_operations_of_a_removed_device_are_cancelled(client, services,
+                                                                    make_user, sign_in):
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    await add(client, phone, op("up-1", "upload", remotePath="/p/1.jpg"),
+              op("up-2", "upload", remotePath="/p/2.jpg"))
+    r = await client.delete(f"{API}/devices/{phone.device_id}", headers=laptop.auth)
+    assert r.status_code == 200, r.text
+    rows = await services.db.reader.execute_fetchall(
+        "SELECT status, error FROM queue_ops WHERE device_id = ?", (phone.device_id,))
+    assert [(s, '"DEVICE_REMOVED"' in e) for s, e in rows] == [("cancelled", True)] * 2
+    # Finished now, they go with the next retention pass after queue_retention.
+    report = await services.sync.retention.run_once(clock.now_ms() + 8 * DAY_MS)
+    assert report.queue_ops == 2
+    # The same install signed in again is a new device with an empty queue.
+    again = await sign_in(client_id="phone")
+    assert await queued(client, again) == {}
+
+
+async def test_a_retention_pass_cancels_what_a_removed_device_left_pending(
+        client, services, make_user, sign_in):
+    # Operations of a device removed by an older version stayed pending for good.
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    await add(client, phone, op("up-1", "upload", remotePath="/p/1.jpg"))
+    r = await client.delete(f"{API}/devices/{phone.device_id}", headers=laptop.auth)
+    assert r.status_code == 200, r.text
+    async with services.db.transaction() as tx:
+        await tx.execute("UPDATE queue_ops SET status = 'pending', error = NULL")
+    assert (await services.sync.retention.run_once()).queue_ops == 0
+    report = await services.sync.retention.run_once(clock.now_ms() + 8 * DAY_MS)
+    assert report.queue_ops == 1
