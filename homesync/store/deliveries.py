@@ -211,12 +211,14 @@ async def merge_uploads(conn: Conn, leader_id: int, device_id: str, now: int) ->
 
 async def message_parts(conn: Conn, delivery_id: int) -> list[Row]:
     """The notifications one push carries: its own, plus any merged into it, oldest first,
-    each with the MIME type of the file it is about (if any) for the summary's wording."""
+    each with the MIME type of what was uploaded (upload notifications) for the summary's
+    wording. Taken from the user's upload, not the file: an upload into a folder shared
+    with the user makes a file of the folder's owner."""
     return await fetchall(
         conn,
         "SELECT n.id, n.category, n.kind, n.title, n.body, n.data, n.read_at, n.created_at,"
-        " (SELECT f.mime_type FROM files f WHERE f.id = json_extract(n.data, '$.fileId')"
-        " AND f.user_id = n.user_id) AS mime_type"
+        " (SELECT u.mime_type FROM uploads u WHERE u.id = json_extract(n.data, '$.uploadId')"
+        " AND u.user_id = n.user_id) AS mime_type"
         " FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id"
         " WHERE pd.id = ? OR pd.merged_into = ? ORDER BY n.created_at, n.id",
         (delivery_id, delivery_id),

@@ -1,4 +1,5 @@
-"""What an upload summary push says: one photo is "1 photo"."""
+"""What an upload summary push says: one photo is "1 photo", and photos a user uploads
+into a folder shared with them are photos too."""
 
 from __future__ import annotations
 
@@ -36,3 +37,32 @@ async def test_one_photo_backed_up_and_one_failed_is_said_in_the_singular(
     assert (push.json()["title"], push.json()["body"]) == (
         "1 photo backed up", "1 failed to upload; open the app to retry it.")
     assert push.json()["data"] == {"kind": "upload_summary", "count": "2", "failed": "1"}
+
+
+async def test_photos_uploaded_into_a_shared_folder_are_photos(
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, receiver: Receiver, frozen: Clock,
+) -> None:
+    await make_user("alice@example.com", "Alice Liddell")
+    await make_user("bob@example.com", "Bob Builder")
+    alice = await sign_in("alice@example.com", client_id="alice-phone")
+    bob = await sign_in("bob@example.com", client_id="bob-phone")
+    r = await client.post(f"{API}/sync/files", headers=alice.auth, json={
+        "localChanges": [{"action": "mkdir", "localId": "m", "name": "album", "folder": "/"}]})
+    album_id = r.json()["data"]["results"][0]["fileId"]
+    r = await client.post(f"{API}/shares", headers=alice.auth, json={
+        "fileId": album_id, "email": "bob@example.com", "permission": "write"})
+    assert r.status_code == 201, r.text
+    await register_push(bob, f"{receiver.url}/up/bob")
+    await services.outbox.drain()
+    receiver.requests.clear()  # Alice's share
+
+    for i in range(2):
+        await upload(client, bob.auth, os.urandom(64), name=f"IMG_{i}.jpg", local_id=f"l{i}",
+                     folder="/Shared with me/Alice Liddell/album")
+    frozen.advance(30)
+    await services.outbox.drain()
+
+    (push,) = receiver.requests
+    assert (push.json()["title"], push.json()["body"]) == ("2 photos backed up",
+                                                           "Open the app to see them.")

@@ -32,7 +32,7 @@ class Part(Struct, frozen=True, kw_only=True):
     title: str
     body: str
     data: dict[str, str]
-    mime_type: str | None = None  # of the file the notification is about, if any
+    mime_type: str | None = None  # of what an upload notification's upload sent
 
 
 def part_from_row(row: Any) -> Part:
