@@ -2,7 +2,7 @@
 bytes in very many small ones.
 
     python bench/download.py [--chunks 10000] [--chunk-size 4KiB] [--large-chunk 8MiB]
-                             [--rounds 7]
+                             [--rounds 7] [--before DIR]
 
 Builds a data dir (one account, two files of the same size: ``large.bin`` in chunks of
 ``--large-chunk``, ``many.bin`` in ``--chunks`` chunks of ``--chunk-size``, the smallest
@@ -19,8 +19,12 @@ nothing is written) and, each round, for each file in turn:
 
 The server runs pinned to core 0 and this client to core 1 (taskset); the table shows
 medians of ``--rounds`` rounds. The data dir is built by this checkout's code, and the
-server runs it too (PYTHONPATH): to compare a change, run this file from a worktree of
-the commit before it, in the same session.
+server runs it too (PYTHONPATH).
+
+``--before DIR`` compares with other code: ``DIR`` holds a ``homesync`` package (say
+``git archive <commit> homesync | tar -x -C DIR``); it builds its own data dir (its
+schema may be older) and runs a second server, and each round downloads from both in
+turn, so the load of the moment weighs on both alike; the table has a row per code.
 
 On the shared 2-core machine (load ~8, 2026-11-28), 39 MiB, --rounds 5, three runs of
 each taken in turn, before and after 86a5581 (small chunks read joined into pieces of up
@@ -42,6 +46,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import shutil
 import statistics
@@ -54,7 +59,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# The homesync code to build a data dir with (--build-into, run by main for each code).
+CODE = Path(os.environ.get("HOMESYNC_BENCH_CODE", ROOT))
+sys.path.insert(0, str(CODE))
 
 import httpx  # noqa: E402
 from processes import free_port  # noqa: E402
@@ -103,8 +110,20 @@ async def build(data_dir: Path, total: int, chunk_sizes: dict[str, int]) -> dict
     return ids
 
 
-def serve(data_dir: Path, log: Path) -> Server:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOMESYNC_DATA_DIR": str(data_dir),
+def build_with(code: Path, data_dir: Path, total: int,
+               chunk_sizes: dict[str, int]) -> dict[str, str]:
+    """:func:`build` run by ``code``'s homesync, in a process of its own; the ids."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--build-into", str(data_dir), "--total", str(total),
+         "--sizes", json.dumps(chunk_sizes)],
+        env={**os.environ, "HOMESYNC_BENCH_CODE": str(code)}, check=True,
+        stdout=subprocess.PIPE)
+    ids: dict[str, str] = json.loads(done.stdout)
+    return ids
+
+
+def serve(data_dir: Path, log: Path, code: Path = ROOT) -> Server:
+    env = {**os.environ, "PYTHONPATH": str(code), "HOMESYNC_DATA_DIR": str(data_dir),
            "HOMESYNC_STORAGE_FSYNC": "false", "HOMESYNC_STORAGE_DISK_RESERVE": "0",
            "HOMESYNC_SERVER_LOG_LEVEL": "warning", "HOMESYNC_AUTH_ACCESS_TOKEN_TTL": "3h",
            "HOMESYNC_AUTH_API_REQUESTS_PER_SECOND": "0"}
@@ -150,7 +169,7 @@ def timed_get(http: httpx.Client, url: str, headers: dict[str, str],
     with http.stream("GET", url, headers=headers) as r:
         if r.status_code != expect:
             raise SystemExit(f"GET {url} → {r.status_code}")
-        for piece in r.iter_raw(MiB):
+        for piece in r.iter_raw():  # as it comes: iter_raw(n) would wait for n bytes
             if not got:
                 first = time.perf_counter() - t0
             got += len(piece)
@@ -196,44 +215,64 @@ def main() -> None:
     ap.add_argument("--chunk-size", default="4KiB")
     ap.add_argument("--large-chunk", default="8MiB")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--before", type=Path, help="a directory holding the homesync code to"
+                    " compare with")
+    ap.add_argument("--build-into", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--total", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--sizes", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.build_into is not None:  # the child of build_with
+        print(json.dumps(asyncio.run(build(args.build_into, args.total,
+                                           json.loads(args.sizes)))))
+        return
     small, large = parse_size(args.chunk_size), parse_size(args.large_chunk)
     total = args.chunks * small
+    chunk_sizes = {"large.bin": large, "many.bin": small}
+    codes = {"after": ROOT, "before": args.before.resolve()} if args.before else {"": ROOT}
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {CLIENT_CORE})
     work = Path(tempfile.mkdtemp(prefix="homesync-bench-download-"))
-    server = None
+    servers: dict[str, tuple[Server, dict[str, str], dict[str, str]]] = {}
     try:
-        ids = asyncio.run(build(work / "data", total, {"large.bin": large, "many.bin": small}))
-        server = serve(work / "data", work / "server.log")
-        auth = sign_in(server)
-        results: dict[str, Sample] = {}
-        one_round(server, auth, ids, total, {})  # warm-up: page cache, first imports
+        for label, code in codes.items():
+            data_dir = work / f"data-{label or 'here'}"
+            ids = build_with(code, data_dir, total, chunk_sizes)
+            server = serve(data_dir, work / f"server-{label or 'here'}.log", code)
+            servers[label] = (server, sign_in(server), ids)
+        results: dict[str, dict[str, Sample]] = {label: {} for label in codes}
+        for server, auth, ids in servers.values():  # warm-up: page cache, first imports
+            one_round(server, auth, ids, total, {})
         for n in range(args.rounds):
-            one_round(server, auth, ids, total, results)
+            # Turn about, the first in alternate rounds: neither always follows the other.
+            order = list(servers.items())[::1 if n % 2 == 0 else -1]
+            for label, (server, auth, ids) in order:
+                one_round(server, auth, ids, total, results[label])
             print(f"round {n + 1}/{args.rounds} done", file=sys.stderr)
-        report(args, total, {"large.bin": large, "many.bin": small}, results)
+        report(args, total, chunk_sizes, codes, results)
     finally:
-        if server is not None:
+        for server, _, _ in servers.values():
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
 def report(args: argparse.Namespace, total: int, chunk_sizes: dict[str, int],
-           results: dict[str, Sample]) -> None:
+           codes: dict[str, Path], results: dict[str, dict[str, Sample]]) -> None:
     med = statistics.median
-    print(f"\nDownload of {total / MiB:.1f} MiB over loopback (code: {ROOT}); medians of "
+    where = "; ".join(f"{label or 'code'}: {code}" for label, code in codes.items())
+    print(f"\nDownload of {total / MiB:.1f} MiB over loopback ({where}); medians of "
           f"{args.rounds} rounds; a 1 MiB range from the middle\n")
-    head = (f"{'file':>10} {'chunks':>7} {'first byte ms':>13} {'MiB/s':>7} {'body MiB/s':>10}"
-            f" {'healthz max ms':>14} {'range first ms':>14} {'range ms':>9}")
+    head = (f"{'file':>10} {'code':>6} {'chunks':>7} {'first byte ms':>13} {'MiB/s':>7}"
+            f" {'body MiB/s':>10} {'healthz max ms':>14} {'range first ms':>14}"
+            f" {'range ms':>9}")
     print(head)
     print("-" * len(head))
-    for name, s in results.items():
-        chunks = -(-total // chunk_sizes[name])
-        print(f"{name:>10} {chunks:>7} {med(s.ttfb) * 1000:13.1f} {med(s.mbps):7.0f}"
-              f" {med(s.body_mbps):10.0f}"
-              f" {med(s.stall) * 1000:14.1f} {med(s.range_ttfb) * 1000:14.1f}"
-              f" {med(s.range_total) * 1000:9.1f}")
+    for name, chunk_size in chunk_sizes.items():
+        for label in sorted(codes, reverse=True):  # before, then after
+            s = results[label][name]
+            print(f"{name:>10} {label:>6} {-(-total // chunk_size):>7}"
+                  f" {med(s.ttfb) * 1000:13.1f} {med(s.mbps):7.0f} {med(s.body_mbps):10.0f}"
+                  f" {med(s.stall) * 1000:14.1f} {med(s.range_ttfb) * 1000:14.1f}"
+                  f" {med(s.range_total) * 1000:9.1f}")
 
 
 if __name__ == "__main__":
