@@ -182,6 +182,29 @@ async def test_a_retry_in_the_grace_window_past_90_days_gets_no_new_access_token
     assert await notifications(services, alice.user_id, "token_reuse") == []
 
 
+async def test_no_access_token_outlives_the_90_days_of_its_sign_in(tmp_path: Path):
+    # With 7-day access tokens, a refresh on day 89 would have minted one working until
+    # day 96: six days of a sign-in that had ended.
+    frozen = FrozenClock()
+    settings = make_settings(tmp_path / "d", auth={"access_token_ttl": "7d"})
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        r = await client.post(f"{API}/auth/register", json={
+            "email": "alice@example.com", "password": PASSWORD, "deviceInfo": device_info()})
+        token = device_from(r.json(), "alice@example.com", "app-install-1").refresh
+        for days in (22, 22, 22, 22, 1):
+            frozen.advance(days * DAY)
+            r = await refresh(client, token)
+            token = rt(r)  # day 89: still fine
+        auth = {"Authorization": f"Bearer {r.json()['tokens']['accessToken']}"}
+        assert (await client.get(f"{API}/devices", headers=auth)).status_code == 200
+        frozen.advance(DAY + 30)  # day 90 + the leeway
+        assert (await client.get(f"{API}/devices", headers=auth)).status_code == 200
+        frozen.advance(1)
+        r = await client.get(f"{API}/devices", headers=auth)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "TOKEN_EXPIRED"
+
+
 async def test_concurrent_refreshes_with_one_token_cannot_fork_the_sign_in(services, alice):
     async with concurrent_client(services) as client:
         results = await asyncio.gather(*(refresh(client, alice.refresh) for _ in range(8)))

@@ -114,7 +114,10 @@ class TokenCodec:
                                      " administrator must run `homesync keys rotate`")
         return self._keys[self._signing]
 
-    def mint_access(self, *, user_id: str, device_id: str, family_id: str, now: int) -> str:
+    def mint_access(self, *, user_id: str, device_id: str, family_id: str, now: int,
+                    sign_in_ends_at: int) -> str:
+        """An access token for the sign-in ``family_id``, expiring after the configured
+        lifetime but never after the sign-in itself (``sign_in_ends_at``, ms)."""
         issued = now // 1000
         claims = {
             "iss": self._settings.issuer,
@@ -125,7 +128,7 @@ class TokenCodec:
             "jti": uuid.uuid4().hex,
             "iat": issued,
             "nbf": issued,
-            "exp": issued + self._settings.access_ttl_s,
+            "exp": min(issued + self._settings.access_ttl_s, sign_in_ends_at // 1000),
         }
         key = self.signing_key
         return jwt.encode(claims, key, algorithm=_ALGORITHM,
