@@ -8,8 +8,9 @@ One round (:meth:`PushOutbox.run_once`):
    notifications wait for the device's uploads to pause (``uploads_digest_delay``).
 2. **Claim.** In one transaction, due rows are looked at with the device's *current*
    state: gone device, switched-off category or a notification already read in the app →
-   cancelled; quiet hours in the device's time zone → held until they end (security
-   notifications are never held); several upload notifications → one summary push.
+   cancelled (a security alert is pushed all the same: see ``_unread``); quiet hours in
+   the device's time zone → held until they end (security notifications are never
+   held); several upload notifications → one summary push.
    The rest are leased (``lease_until``) and their attempt counted.
 3. **Send** the leased rows concurrently through their providers, and record each
    outcome in its own transaction: delivered; retry later with exponential backoff and
@@ -244,7 +245,7 @@ class PushOutbox:
         if row["category"] == "uploads" and row["attempts"] == 0:
             merged.update(await deliveries.merge_uploads(tx, delivery_id, row["device_id"], now))
         parts = [part_from_row(p) for p in await deliveries.message_parts(tx, delivery_id)
-                 if p["read_at"] is None]
+                 if _unread(p)]
         if not parts:
             await deliveries.finish(tx, delivery_id, "cancelled", now=now, error="read in the app")
             return None
@@ -320,6 +321,14 @@ def _cancel_reason(row: Row, provider: Provider | None) -> str | None:
     if not row[row["category"]]:
         return f"{row['category']} notifications switched off on this device"
     return None
+
+
+def _unread(part: Row) -> bool:
+    """Whether a notification the push carries is still news: not read in the app. A
+    security alert always is: the inbox is the account's, and whoever signed in on a new
+    device can read "New device login detected" there while its push waits for a retry;
+    their read mark must not keep the alert from the owner's other devices."""
+    return part["read_at"] is None or part["category"] == "security"
 
 
 def _quiet_hours(row: Row) -> QuietHours:

@@ -283,7 +283,8 @@ class Notifications:
 
     async def mark_read(self, principal: Principal, notification_id: str) -> InboxItem:
         """Mark one of the user's notifications read (404 for anyone else's). A push for it
-        that has not gone out yet (held by quiet hours, say) is then not sent."""
+        that has not gone out yet (held by quiet hours, say) is then not sent, unless it is
+        a security alert (see the push worker's ``_unread``)."""
         async with self._db.transaction() as tx:
             if not await inbox.mark_read(tx, principal.user_id, notification_id, clock.now_ms()):
                 raise NotFound("Notification not found")
