@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from homesync.services.auth.devices import DEFAULT_SETTINGS
+from tests.auth_helpers import FrozenClock
 from tests.helpers import API, Device
 
 DEVICES = f"{API}/devices"
@@ -200,3 +201,29 @@ async def test_large_answers_are_compressed_when_the_client_allows(
 async def test_small_answers_are_not_compressed(client, phone):
     r = await client.get(DEVICES, headers={**phone.auth, "Accept-Encoding": "br, gzip"})
     assert len(r.content) < 1024 and "content-encoding" not in r.headers
+
+
+async def test_last_active_follows_a_clock_set_back(client, make_user, sign_in):
+    # Requests while the server's clock ran a day ahead, then NTP set it right: the
+    # device's lastActiveAt must not stay a day ahead (and stale) for that day.
+    frozen = FrozenClock()
+    await make_user()
+    phone = await sign_in(client_id="phone")
+
+    async def active_at(token: str) -> str:
+        r = await client.get(DEVICES, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        return str(r.json()["data"]["devices"][0]["lastActiveAt"])
+
+    async def refreshed() -> str:
+        r = await client.post(f"{API}/auth/refresh",
+                              json={"refreshToken": phone.refresh, "deviceId": "phone"})
+        assert r.status_code == 200, r.text
+        phone.refresh = r.json()["tokens"]["refreshToken"]
+        return str(r.json()["tokens"]["accessToken"])
+
+    frozen.advance(86400)
+    ahead = await active_at(await refreshed())
+    frozen.advance(-86400 + 120)
+    now = await active_at(await refreshed())
+    assert now < ahead

@@ -302,7 +302,8 @@ class Sessions:
 
     def _due_for_touch(self, device_id: str, now: int) -> bool:
         """Whether ``device_id``'s last_active_at should be written now (and note it if so)."""
-        if now - self._last_touch.get(device_id, 0) <= _ACTIVE_TOUCH_INTERVAL_MS:
+        # Negative: the clock was set back since; written again, or it stays ahead.
+        if 0 <= now - self._last_touch.get(device_id, 0) <= _ACTIVE_TOUCH_INTERVAL_MS:
             return False
         self._last_touch[device_id] = now
         return True
