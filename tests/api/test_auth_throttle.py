@@ -171,6 +171,26 @@ async def test_failures_per_address_are_limited(tmp_path: Path):
         assert (await attempt(client, password=PASSWORD, ip="10.0.0.1")).status_code == 200
 
 
+async def test_tries_refused_for_an_accounts_wait_do_not_count_against_the_address(
+        tmp_path: Path):
+    # A phone retrying through its account's wait tests no password: the address's window
+    # counts failures, so the household's other accounts can still sign in.
+    FrozenClock()
+    settings = make_settings(
+        tmp_path / "d", server={"trusted_proxies": ["testclient"]},
+        auth={"login_free_failures": 1, "login_failures_per_ip": 3, "login_max_backoff": "15m"})
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        await services.accounts.create_user("bob@example.com", PASSWORD)
+        assert (await attempt(client, ip="10.0.0.1")).status_code == 401
+        for _ in range(5):
+            r = await attempt(client, password=PASSWORD, ip="10.0.0.1")
+            assert r.status_code == 429 and "wait" in r.json()["error"]["message"]
+        r = await attempt(client, "bob@example.com", password=PASSWORD, ip="10.0.0.1",
+                          client_id="bobs-phone")
+        assert r.status_code == 201, r.text
+
+
 async def test_forwarded_for_is_ignored_from_untrusted_peers(tmp_path: Path):
     FrozenClock()
     settings = make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2})

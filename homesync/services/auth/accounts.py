@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from homesync import clock
 from homesync.config import AuthSettings
-from homesync.errors import Conflict, InvalidCredentials, NotFound, ValidationError
+from homesync.errors import Conflict, InvalidCredentials, NotFound, RateLimited, ValidationError
 from homesync.ids import new_id
 from homesync.models import UserInfo
 from homesync.services.auth.login_throttle import LoginThrottle, Strikes
@@ -190,8 +190,12 @@ class Accounts:
         async with self._throttle.attempt(key, client_addr) as attempt:
             row = await users.by_email(self._db.reader, key) if known else None
             now = clock.now_ms()
-            self._throttle.check(_strikes(row) if row else self._throttle.unknown_strikes(key),
-                                 now)
+            try:
+                self._throttle.check(
+                    _strikes(row) if row else self._throttle.unknown_strikes(key), now)
+            except RateLimited:
+                attempt.not_tried()
+                raise
             stored_hash = row["password_hash"] if row is not None else None
             ok, new_hash = await self._passwords.verify(stored_hash, password)
             if row is None:

@@ -57,6 +57,12 @@ class LoginAttempt:
         # The address window counts failures; a right password gives its slot back.
         self._ip_window.forgive(self._ip_key)
 
+    def not_tried(self) -> None:
+        """Refused before the password was checked (the account's wait): no failure, so
+        its slot goes back too, or a phone retrying through its account's wait would
+        shut everyone at its address out of signing in."""
+        self._ip_window.forgive(self._ip_key)
+
 
 class LoginThrottle:
     def __init__(self, settings: AuthSettings) -> None:
