@@ -39,7 +39,7 @@ from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database
 from homesync.store.keys import load_or_create_secret
 from homesync.store.local_chunks import LocalChunkStore
-from homesync.store.tokens import SIGN_INS_ENDED
+from homesync.store.tokens import SIGN_INS_ENDED, SignInLifetimes
 from homesync.to_the_end import run_to_the_end
 
 __all__ = ["Services"]
@@ -80,6 +80,9 @@ class Services:
         self.sessions = Sessions(db, self.accounts, self.codec, self.signing_keys,
                                  settings.auth)
         self.devices = Devices(db)
+        # What pushes and signed chunk URLs check, as a refresh would, before one records it.
+        sign_ins = SignInLifetimes(idle_ms=settings.auth.refresh_idle_s * 1000,
+                                   absolute_ms=settings.auth.refresh_absolute_s * 1000)
         # Content: chunk store, uploads, downloads, gc and fsck (issue 3).
         self.chunks: ChunkStore = LocalChunkStore(settings.data_path, fsync=settings.storage.fsync)
         self.quota = Quota(self.chunks, settings.storage.disk_reserve_bytes)
@@ -88,7 +91,8 @@ class Services:
                                UploadPlanner(db, self.quota, settings.uploads),
                                ChunkUrlSigner(secret),
                                ChunkSlots(per_device=settings.uploads.max_chunk_puts_per_device,
-                                          total=settings.uploads.max_chunk_puts))
+                                          total=settings.uploads.max_chunk_puts),
+                               sign_ins=sign_ins)
         # Sync: deltas and long polls, local changes, conflicts, the offline queue,
         # versions and trash (issue 4). Uploads consult its tombstones.
         self.sync = SyncArea(db, settings.sync, secret, self.quota)
@@ -105,7 +109,8 @@ class Services:
         self.fsck = Fsck(db, self.chunks)
         # Push: the configured providers, the outbox worker, registration and the inbox.
         self.push = PushProviders(settings.notifications)
-        self.outbox = PushOutbox(db, settings.notifications, self.push.providers)
+        self.outbox = PushOutbox(db, settings.notifications, self.push.providers,
+                                 sign_ins=sign_ins)
         # Every committed notification (security, uploads, storage, shares) wakes it.
         db.when_committed("notifications", self.outbox.wake)
         self.notifications = Notifications(db, settings.notifications, self.push.providers,

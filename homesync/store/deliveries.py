@@ -52,21 +52,24 @@ async def undispatched(conn: Conn, limit: int) -> list[Row]:
     )
 
 
-def _signed_in(device: str, category: str, made: str) -> str:
+def _signed_in(device: str, lifetimes: tokens.SignInLifetimes, *, category: str, made: str,
+               now: str) -> str:
     """SQL: the device may be pushed a notification of ``category`` made at ``made`` (SQL
-    for each). A device is pushed to while it is signed in: one of its sign-ins (token
-    families) is live (store.tokens.signed_in_sql). Once all have ended, only security
-    notifications made while it was signed in still go — the notice of that very moment
-    among them —, which name no file."""
+    for each, and for the time ``now``). A device is pushed to while it is signed in: one
+    of its sign-ins (token families) is live (store.tokens.signed_in_sql), which a sign-in
+    past its lifetimes is not, whether or not a refresh attempt recorded it. Once all
+    have ended, only security notifications made while it was signed in still go — the
+    notice of that very moment among them —, which name no file."""
     return (
         f"EXISTS (SELECT 1 FROM token_families f WHERE f.device_id = {device}"
-        f" AND ({tokens.signed_in_sql('f')}"
-        f" OR {category} = 'security' AND {tokens.signed_in_at_sql('f', made)}))"
+        f" AND ({tokens.signed_in_sql('f', lifetimes, now)}"
+        f" OR {category} = 'security' AND {tokens.signed_in_at_sql('f', lifetimes, made)}))"
     )
 
 
 async def push_devices(conn: Conn, user_id: str, *, notification_id: str, category: str,
-                       created_at: int) -> list[Row]:
+                       created_at: int, lifetimes: tokens.SignInLifetimes,
+                       now: int) -> list[Row]:
     """The user's live devices that have a push token, are signed in (see _signed_in) and
     had signed in when the notification was made (a device is not told about what
     happened before it existed), with their category switches.
@@ -83,12 +86,12 @@ async def push_devices(conn: Conn, user_id: str, *, notification_id: str, catego
         " coalesce(p.security, 1) AS security"
         " FROM devices d LEFT JOIN notification_preferences p ON p.device_id = d.id"
         " WHERE d.user_id = ?1 AND d.removed_at IS NULL AND d.push_token IS NOT NULL"
-        f" AND {_signed_in('d.id', category='?4', made='?2')}"
+        f" AND {_signed_in('d.id', lifetimes, category='?4', made='?2', now='?5')}"
         " AND (d.registered_at < ?2 OR d.registered_at = ?2 AND EXISTS (SELECT 1"
         " FROM notifications s WHERE s.user_id = ?1 AND s.created_at = ?2"
         " AND s.kind = 'new_device' AND s.except_device_id = d.id"
         " AND s.rowid < (SELECT rowid FROM notifications WHERE id = ?3)))",
-        (user_id, created_at, notification_id, category),
+        (user_id, created_at, notification_id, category, now),
     )
 
 
@@ -138,26 +141,26 @@ async def mark_dispatched(conn: Conn, notification_id: str, now: int) -> None:
 # -- claiming -----------------------------------------------------------------------
 
 
-_DUE = (
-    "pd.status = 'pending' AND pd.next_attempt_at <= ?"
-    " AND (pd.lease_until IS NULL OR pd.lease_until <= ?)"
+_DUE = (  # ?1: now
+    "pd.status = 'pending' AND pd.next_attempt_at <= ?1"
+    " AND (pd.lease_until IS NULL OR pd.lease_until <= ?1)"
 )
 
 
 async def has_due(conn: Conn, now: int) -> bool:
     return await fetchone(
-        conn, f"SELECT 1 FROM push_deliveries pd WHERE {_DUE} LIMIT 1", (now, now),
+        conn, f"SELECT 1 FROM push_deliveries pd WHERE {_DUE} LIMIT 1", (now,),
     ) is not None
 
 
-async def due(conn: Conn, now: int, limit: int) -> list[Row]:
+async def due(conn: Conn, now: int, limit: int, lifetimes: tokens.SignInLifetimes) -> list[Row]:
     """Pending rows whose time has come and that no live worker holds, with what the
     worker needs to decide about them (device, token, sign-in, preferences, read state)."""
     return await fetchall(
         conn,
         "SELECT pd.id, pd.notification_id, pd.device_id, pd.category, pd.attempts,"
         " pd.first_attempt_at, n.read_at, d.platform, d.push_token, d.removed_at,"
-        f" {_signed_in('d.id', category='pd.category', made='n.created_at')}"
+        f" {_signed_in('d.id', lifetimes, category='pd.category', made='n.created_at', now='?1')}"
         " AS signed_in,"
         " coalesce(p.uploads, 1) AS uploads, coalesce(p.shares, 1) AS shares,"
         " coalesce(p.storage, 1) AS storage, coalesce(p.security, 1) AS security,"
@@ -167,8 +170,8 @@ async def due(conn: Conn, now: int, limit: int) -> list[Row]:
         " JOIN notifications n ON n.id = pd.notification_id"
         " JOIN devices d ON d.id = pd.device_id"
         " LEFT JOIN notification_preferences p ON p.device_id = pd.device_id"
-        f" WHERE {_DUE} ORDER BY pd.next_attempt_at, pd.id LIMIT ?",
-        (now, now, limit),
+        f" WHERE {_DUE} ORDER BY pd.next_attempt_at, pd.id LIMIT ?2",
+        (now, limit),
     )
 
 
@@ -210,17 +213,18 @@ async def merge_uploads(conn: Conn, leader_id: int, device_id: str, now: int) ->
 
 
 async def message_parts(conn: Conn, delivery_id: int) -> list[Row]:
-    """The notifications one push carries: its own, plus any merged into it, oldest first,
-    each with the MIME type of what was uploaded (upload notifications) for the summary's
-    wording. Taken from the user's upload, not the file: an upload into a folder shared
-    with the user makes a file of the folder's owner."""
+    """The notifications one push carries: its own, plus any merged into it, oldest first
+    (within a millisecond in the order they were made, as the inbox lists them), each with
+    the MIME type of what was uploaded (upload notifications) for the summary's wording.
+    Taken from the user's upload, not the file: an upload into a folder shared with the
+    user makes a file of the folder's owner."""
     return await fetchall(
         conn,
         "SELECT n.id, n.category, n.kind, n.title, n.body, n.data, n.read_at, n.created_at,"
         " (SELECT u.mime_type FROM uploads u WHERE u.id = json_extract(n.data, '$.uploadId')"
         " AND u.user_id = n.user_id) AS mime_type"
         " FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id"
-        " WHERE pd.id = ? OR pd.merged_into = ? ORDER BY n.created_at, n.id",
+        " WHERE pd.id = ? OR pd.merged_into = ? ORDER BY n.created_at, n.rowid",
         (delivery_id, delivery_id),
     )
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from homesync.store.db import Conn, Reads, Row, execute, fetchall, fetchone, note_change
 
 __all__ = [
     "SIGN_INS_ENDED",
+    "SignInLifetimes",
     "active_principal",
     "device_signed_in",
     "family",
@@ -125,34 +127,67 @@ async def active_principal(conn: Reads, family_id: str, device_id: str, user_id:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SignInLifetimes:
+    """How long a sign-in lasts unless ended before, in ms: unused since its latest refresh
+    token (``auth.refresh_idle_ttl``), and in all (``auth.refresh_absolute_ttl``).
+
+    ``Sessions.refresh`` records a sign-in that ran out (revoked, ``expired``) only when
+    the device next tries to refresh, which a phone left in a drawer never does: what
+    must not wait for that (pushes, signed chunk URLs) checks the lifetimes too.
+    """
+
+    idle_ms: int
+    absolute_ms: int
+
+
 # What "signed in" means, written once: the chunk URLs' check below and the push outbox
 # (store.deliveries) format these with their own SQL for the family's alias and times.
 
 
-def signed_in_sql(family: str) -> str:
-    """SQL: the sign-in (token family) aliased ``family`` is live now: not ended by a
-    logout, a password change, a refresh-token theft, the install signing in again or
-    the device's removal."""
-    return f"{family}.revoked_at IS NULL"
+def signed_in_sql(family: str, lifetimes: SignInLifetimes, now: str) -> str:
+    """SQL: the sign-in (token family) aliased ``family`` is live at ``now`` (SQL for the
+    current time, epoch ms): not ended by a logout, a password change, a refresh-token
+    theft, the install signing in again or the device's removal, nor run out."""
+    return f"{family}.revoked_at IS NULL AND {_lasts(family, lifetimes, now)}"
 
 
-def signed_in_at_sql(family: str, moment: str) -> str:
+def signed_in_at_sql(family: str, lifetimes: SignInLifetimes, moment: str) -> str:
     """SQL: the sign-in aliased ``family`` was live at ``moment`` (SQL for an earlier time,
     epoch ms), whatever happened since. A sign-in ended in that very millisecond counts as
     live: what was made in the transaction that ended it (its security notice) came
     before the end."""
-    return f"({family}.revoked_at IS NULL OR {family}.revoked_at >= {moment})"
+    return (f"({family}.revoked_at IS NULL OR {family}.revoked_at >= {moment})"
+            f" AND {_lasts(family, lifetimes, moment)}")
 
 
-async def device_signed_in(conn: Reads, device_id: str) -> bool:
-    """Whether the device has a live sign-in (see signed_in_sql) and is not removed: what
-    a chunk URL's signature needs besides itself, since it carries no access token to
-    check."""
+def _lasts(family: str, lifetimes: SignInLifetimes, at: str) -> str:
+    """SQL: the sign-in's lifetimes have not run out at ``at``, by RotationPolicy's bounds
+    (live up to and including their last millisecond). The idle one counts from the
+    newest refresh token, the one an app would present: the family's highest rowid, as
+    rows are only ever added, each after the last. refresh_tokens_family holds a
+    family's rows in rowid order, so that is one index entry, where max(issued_at) read
+    every token the sign-in ever had (8 640 in 90 days of 15-minute refreshes: ~25 ms,
+    on every signed chunk PUT)."""
+    # Integers from the configuration, written into the SQL rather than bound: every
+    # caller's statement keeps its own parameters, and an int cannot inject anything.
+    idle, absolute = int(lifetimes.idle_ms), int(lifetimes.absolute_ms)
+    return (f"{family}.created_at >= {at} - {absolute}"
+            " AND (SELECT r.issued_at FROM refresh_tokens r WHERE r.family_id ="
+            f" {family}.id ORDER BY r.rowid DESC LIMIT 1) >= {at} - {idle}")
+
+
+async def device_signed_in(conn: Reads, device_id: str, lifetimes: SignInLifetimes,
+                           now: int) -> bool:
+    """Whether the device has a live sign-in at ``now`` (see signed_in_sql) and is not
+    removed: what a chunk URL's signature needs besides itself, since it carries no access
+    token to check."""
     return await fetchone(
         conn,
         "SELECT 1 FROM token_families f JOIN devices d ON d.id = f.device_id"
-        f" WHERE f.device_id = ? AND {signed_in_sql('f')} AND d.removed_at IS NULL LIMIT 1",
-        (device_id,),
+        f" WHERE f.device_id = ?1 AND {signed_in_sql('f', lifetimes, '?2')}"
+        " AND d.removed_at IS NULL LIMIT 1",
+        (device_id, now),
     ) is not None
 
 

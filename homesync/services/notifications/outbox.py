@@ -46,6 +46,7 @@ from homesync.services.notifications.messages import build_message, part_from_ro
 from homesync.services.notifications.quiet_hours import QuietHours, is_timezone, quiet_until
 from homesync.store import deliveries, push_registrations
 from homesync.store.db import Conn, Database, Row
+from homesync.store.tokens import SignInLifetimes
 
 __all__ = ["PushOutbox", "PushProviders", "backoff_ms"]
 
@@ -87,12 +88,16 @@ class PushOutbox:
         db: The database.
         settings: The ``[notifications]`` section.
         providers: From :func:`homesync.push.registry.build_providers`; empty: inbox only.
+        sign_ins: How long sign-ins last (``[auth]``): a device whose sign-in ran out is
+            pushed to no more than one signed out.
         rng: Randomness for retry jitter (tests pass a seeded one).
     """
 
     def __init__(self, db: Database, settings: NotificationSettings,
-                 providers: Sequence[Provider], *, rng: random.Random | None = None) -> None:
+                 providers: Sequence[Provider], *, sign_ins: SignInLifetimes,
+                 rng: random.Random | None = None) -> None:
         self._db = db
+        self._sign_ins = sign_ins
         self._providers = list(providers)
         self._rng = rng or random.Random()
         self._give_up_ms = parse_duration(settings.give_up_after) * 1000
@@ -192,7 +197,8 @@ class PushOutbox:
         devices = await deliveries.push_devices(tx, notification["user_id"],
                                                 notification_id=notification["id"],
                                                 category=category,
-                                                created_at=notification["created_at"])
+                                                created_at=notification["created_at"],
+                                                lifetimes=self._sign_ins, now=now)
         for device in devices:
             if notification["only_device_id"] not in (None, device["id"]):
                 continue
@@ -218,7 +224,7 @@ class PushOutbox:
             return attempts, decided
         async with self._db.transaction() as tx:
             merged: set[int] = set()
-            for row in await deliveries.due(tx, now, _CLAIM_BATCH):
+            for row in await deliveries.due(tx, now, _CLAIM_BATCH, self._sign_ins):
                 if row["id"] in merged:
                     continue
                 attempt = await self._claim_one(tx, row, now, merged)
@@ -312,7 +318,7 @@ def _cancel_reason(row: Row, provider: Provider | None) -> str | None:
     """Why a due row should not be pushed at all any more, if it should not."""
     if row["removed_at"] is not None:
         return "device removed"
-    if not row["signed_in"]:  # a password change, a stolen refresh token (see push_devices)
+    if not row["signed_in"]:  # a password change, a stolen refresh token, run out
         return "signed out"
     if not row["push_token"]:
         return "device has no push registration"

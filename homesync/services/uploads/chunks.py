@@ -35,7 +35,8 @@ __all__ = ["ChunkReceiver", "check_open", "parse_index"]
 
 class ChunkReceiver:
     def __init__(self, db: Database, chunks: ChunkStore, quota: Quota, signer: ChunkUrlSigner,
-                 slots: ChunkSlots, digests: RunningDigests, *, session_ttl_ms: int) -> None:
+                 slots: ChunkSlots, digests: RunningDigests, *, session_ttl_ms: int,
+                 sign_ins: tokens.SignInLifetimes) -> None:
         self._db = db
         self._chunks = chunks
         self._quota = quota
@@ -43,6 +44,7 @@ class ChunkReceiver:
         self.slots = slots
         self._digests = digests
         self._ttl_ms = session_ttl_ms
+        self._sign_ins = sign_ins
 
     async def chunk_target(self, upload_id: str, index: str | int | None,
                            byte_range: tuple[int, int, int | None] | None = None, *,
@@ -53,7 +55,8 @@ class ChunkReceiver:
         The chunk is named by ``index``, or by ``byte_range`` (first, last inclusive, total
         size or None, from a ``Content-Range``) which must cover exactly one chunk.
         404 for someone else's upload (or none), 401 for a bad signature or a signed URL
-        whose device is removed or signed out, 410 when expired,
+        whose device is removed or signed out (its sign-in ended or ran out), 410 when
+        expired,
         409 when the upload was cancelled, 400 for an index or range outside the upload.
         A completed upload is a target too: a chunk sent again is compared, not stored.
         """
@@ -73,8 +76,10 @@ class ChunkReceiver:
                 raise Unauthorized("The device of this upload was removed")
             # The URL outlives access tokens on purpose, not the device's sign-in: after a
             # logout, a password change or a caught refresh-token theft, a background
-            # uploader (on a phone perhaps stolen) must not go on writing into the account.
-            if not await tokens.device_signed_in(self._db.inline, row["device_id"]):
+            # uploader (on a phone perhaps stolen) must not go on writing into the account;
+            # nor after the sign-in ran out, which only a refresh attempt would record.
+            if not await tokens.device_signed_in(self._db.inline, row["device_id"],
+                                                 self._sign_ins, clock.now_ms()):
                 raise Unauthorized("The device of this upload is signed out; sign in again"
                                    " to resume it")
         else:

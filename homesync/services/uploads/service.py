@@ -56,6 +56,7 @@ from homesync.services.uploads.urls import ChunkUrlSigner
 from homesync.store import devices, files, uploads
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Conn, Database, Row
+from homesync.store.tokens import SignInLifetimes
 
 __all__ = ["Uploads"]
 
@@ -64,7 +65,8 @@ _REPORTABLE = ("uploading", "paused", "failed", "cancelled")
 
 class Uploads:
     def __init__(self, db: Database, chunks: ChunkStore, quota: Quota, planner: UploadPlanner,
-                 signer: ChunkUrlSigner, chunk_slots: ChunkSlots) -> None:
+                 signer: ChunkUrlSigner, chunk_slots: ChunkSlots, *,
+                 sign_ins: SignInLifetimes) -> None:
         self._db = db
         self._chunks = chunks
         self._quota = quota
@@ -74,7 +76,7 @@ class Uploads:
         self.digests = RunningDigests(db, chunks)
         # Chunk PUTs: authorised, streamed into the store, counted once durable.
         self.receiver = ChunkReceiver(db, chunks, quota, signer, chunk_slots, self.digests,
-                                      session_ttl_ms=planner.ttl_ms)
+                                      session_ttl_ms=planner.ttl_ms, sign_ins=sign_ins)
         # Told the user id after a commit that changed their files (wakes sync long polls).
         self.files_changed: Callable[[str], None] = _ignore_change
         # Set by the shares service: where an entry of a sharing owner sits for the
