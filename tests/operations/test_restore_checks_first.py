@@ -149,7 +149,7 @@ async def test_a_target_that_fills_up_midway_is_named_and_the_same_restore_resum
     dest, _snapshot, _target = await _backup_with_a_live_data_dir(services, make_user, tmp_path)
     with small_disk(tmp_path / "small", "16m") as small:
         target = small / "homesync"
-        allow_files(small, 8)
+        allow_files(small, 9)  # the data dir, server.lock, the marker, ... two chunks
         full = homesync("backup", "restore", dest, "--data-dir", target, "--json")
         assert full.returncode == 1, full.stdout + full.stderr
         error = as_json(full)["error"]

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from homesync.services.container import Services
-from homesync.services.maintenance.restore import restore_backup
+from homesync.services.maintenance.restore import RestoreBusy, restore_backup
+from homesync.store.server_lock import hold_server_lock
 from tests.helpers import PASSWORD, ServerProcess, free_port
 from tests.operations.data import photo, put_file
 from tests.operations.paused import paused_command
@@ -112,9 +113,7 @@ async def test_restore_force_killed_while_moving_aside_is_refused_until_run_agai
     again = homesync("backup", "restore", dest, "--force", "--json", "--data-dir", target)
     assert again.returncode == 0, again.stdout + again.stderr
     assert as_json(again)["ok"] and as_json(again)["movedAside"] == str(aside)
-    moved = contents(aside)
-    moved.pop("server.lock")  # made by the serve that refused to start
-    assert moved == today  # every file of today's server, none twice
+    assert contents(aside) == today  # every file of today's server, none twice
     assert list(target.glob("pre-restore-*")) == [aside]
 
     server = ServerProcess(target)
@@ -189,3 +188,99 @@ async def test_restore_where_a_directory_cannot_be_locked_goes_on_without_the_lo
     monkeypatch.setattr(fcntl, "flock", nfs_flock)
     report = await restore_backup(dest, tmp_path / "restored", fsync=False)
     assert report.ok and report.copied_chunks == report.chunks
+
+
+# `backup restore` stopped after its checks (no server runs there, the data dir is empty)
+# and before it starts writing its marker: the moment a `serve` started by hand or by
+# systemd could slip in.
+PAUSE_AT_MARKER = """
+import os, sys
+from homesync.services.maintenance import restore_target
+real_write = restore_target.write_atomic
+
+def write_atomic(path, *args, **kwargs):
+    if sys.stdin:
+        print("paused", flush=True)
+        sys.stdin.readline()  # until the test closes our stdin
+        sys.stdin = None
+    real_write(path, *args, **kwargs)
+
+restore_target.write_atomic = write_atomic
+os.environ["HOMESYNC_STORAGE_FSYNC"] = "false"
+sys.argv = ["homesync", "backup", "restore", *sys.argv[1:]]
+from homesync.cli import main
+main()
+"""
+
+
+def serve_refused(data_dir: Path) -> tuple[int, str, str]:
+    """`homesync serve` on ``data_dir``, expected to refuse: (exit code, stdout, stderr).
+    One that starts serving instead fails the test."""
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "homesync", "serve", "--data-dir", str(data_dir), "--port",
+         str(free_port())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"})
+    try:
+        out, err = serve.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        serve.kill()
+        raise AssertionError(f"serve started on {data_dir} as it was being restored: "
+                             f"{serve.communicate()}") from None
+    return serve.returncode, out, err
+
+
+async def test_a_server_started_before_the_restore_marks_the_data_dir_refuses(
+        services: Services, make_user, tmp_path: Path) -> None:
+    uid = await make_user()
+    photo_id = await put_file(services, uid, "/camera", "IMG_0.jpg", photo(0))
+    dest = tmp_path / "backup"
+    created = homesync("backup", "create", dest, "--json", "--data-dir", services.settings.data_path)
+    assert created.returncode == 0, created.stderr
+    target = tmp_path / "restored"
+
+    with paused_command(PAUSE_AT_MARKER, dest, "--json", "--data-dir", target) as restore:
+        code, out, err = serve_refused(target)
+        assert code == 4, out + err  # as on a data dir in use
+        assert f"`homesync backup restore` (pid {restore.pid}) is restoring into {target}" \
+            in err, err
+        assert not (target / "homesync.sqlite3").exists()  # it opened nothing there
+
+        assert restore.stdin is not None
+        restore.stdin.close()  # the restore goes on
+        restore.stdin = None
+        out, err = restore.communicate(timeout=120)
+        assert restore.returncode == 0, out + err
+    assert json.loads(out.splitlines()[-1])["ok"]
+
+    server = ServerProcess(target)
+    server.start()
+    try:
+        phone = Phone(server.base, "alice@example.com", "pixel")
+        r = phone.download(photo_id)
+        assert r.status_code == 200 and r.content == photo(0), r.text
+    finally:
+        server.stop()
+
+
+async def test_where_a_directory_cannot_be_locked_a_second_restore_is_still_busy(
+        services: Services, make_user, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On NFS the data dir's own lock is skipped; server.lock, a file, still tells the
+    first restore (it writes "<pid> restore" there) from a server."""
+    uid = await make_user()
+    await put_file(services, uid, "/camera", "IMG_0.jpg", photo(0))
+    dest = tmp_path / "backup"
+    await services.backups.create(dest)
+    target = tmp_path / "restored"
+    target.mkdir()
+    real_flock = fcntl.flock
+
+    def nfs_flock(fd: int, op: int) -> None:
+        if os.path.isdir(f"/proc/self/fd/{fd}") and op & fcntl.LOCK_EX:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", nfs_flock)
+    with hold_server_lock(target, restoring=True):  # the first restore, as it runs
+        with pytest.raises(RestoreBusy, match="`homesync backup restore`"):
+            await restore_backup(dest, target, fsync=False)
+    assert sorted(p.name for p in target.iterdir()) == ["server.lock"]

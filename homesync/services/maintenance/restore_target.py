@@ -6,7 +6,9 @@ into ``pre-restore-<time>/`` inside it — never deleted: it may be the only cop
 something. While a restore runs, a marker file keeps ``homesync serve`` (and every other
 command) from starting on the half-built data dir. The marker is written before anything
 is moved aside, and names the folder the move goes to, so a restore killed half way
-through the move finishes it when run again.
+through the move finishes it when run again. The restore also holds the server's own lock
+(``server.lock``) from before it checks that no server runs there until the marker goes,
+so a ``serve`` started at any moment of it refuses as on a data dir in use.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from homesync import clock
 from homesync.store.durable_files import fsync_dir, write_atomic
 from homesync.store.restore_lock import RestoreRunning, hold_restore_lock
-from homesync.store.server_lock import server_running
+from homesync.store.server_lock import LOCK_FILE, DataDirInUse, hold_server_lock, in_use
 
 __all__ = ["RESTORE_MARKER", "RestoreBusy", "RestoreError", "RestoreTargetTaken",
            "prepare_target", "unfinished_restore"]
@@ -31,7 +33,7 @@ __all__ = ["RESTORE_MARKER", "RestoreBusy", "RestoreError", "RestoreTargetTaken"
 RESTORE_MARKER = ".restore-in-progress"
 _SOURCE_LINE = "restoring "
 _ASIDE_LINE = "moving the previous contents into "
-_LEFT_IN_PLACE = ("lost+found", "homesync.toml")
+_LEFT_IN_PLACE = ("lost+found", "homesync.toml", LOCK_FILE)
 
 
 class RestoreError(Exception):
@@ -57,11 +59,16 @@ def prepare_target(data_dir: Path, force: bool, source: str, fsync: bool,
         held.enter_context(hold_restore_lock(data_dir))
     except RestoreRunning as exc:
         raise RestoreBusy(f"{exc}; wait for it to finish (nothing was changed)") from None
-    if server_running(data_dir):
+    if (holder := in_use(data_dir)) is not None:
         # --force would move the live database and chunks from under it: what phones
         # upload meanwhile would land in the moved-aside copy, not in the restored one.
-        raise RestoreTargetTaken(f"a homesync server is running on {data_dir}; stop it first")
+        raise _refusal(data_dir, holder)
     marker = data_dir / RESTORE_MARKER
+    if not marker.exists() and _old_entries(data_dir) and not force:
+        raise _not_empty(data_dir)  # said before server.lock is made: nothing changed
+    # Held until the marker goes: a `serve` started after the check above and before the
+    # marker is written would otherwise open the data dir as it is being rebuilt.
+    _hold_server_lock(data_dir, held)
     if marker.exists():  # an interrupted restore to resume
         aside_name = _marked_aside(marker)
         if aside_name is None:
@@ -73,9 +80,8 @@ def prepare_target(data_dir: Path, force: bool, source: str, fsync: bool,
     if not entries:
         _write_marker(marker, source, None, fsync)
         return None
-    if not force:
-        raise RestoreTargetTaken(f"{data_dir} is not empty; restore into an empty directory, or use "
-                           "--force to move what is there into a pre-restore-* folder inside it")
+    if not force:  # a server that ran and stopped between the checks and the lock
+        raise _not_empty(data_dir)
     stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(clock.now()))
     aside = data_dir / f"pre-restore-{stamp}"
     n = 1
@@ -88,10 +94,29 @@ def prepare_target(data_dir: Path, force: bool, source: str, fsync: bool,
     return _move_aside(data_dir, aside, source, fsync)
 
 
+def _hold_server_lock(data_dir: Path, held: ExitStack) -> None:
+    try:
+        held.enter_context(hold_server_lock(data_dir, restoring=True))
+    except DataDirInUse as exc:
+        raise _refusal(data_dir, exc) from None
+
+
+def _refusal(data_dir: Path, holder: DataDirInUse) -> RestoreError:
+    if holder.restoring:  # where the data dir cannot be flock()ed (NFS): told apart here
+        return RestoreBusy(f"{holder}; wait for it to finish (nothing was changed)")
+    return RestoreTargetTaken(f"a homesync server is running on {data_dir}; stop it first")
+
+
+def _not_empty(data_dir: Path) -> RestoreTargetTaken:
+    return RestoreTargetTaken(f"{data_dir} is not empty; restore into an empty directory, or use "
+                              "--force to move what is there into a pre-restore-* folder inside it")
+
+
 def _old_entries(data_dir: Path) -> list[Path]:
     """What the data dir holds, apart from what a restore leaves where it is: a
     filesystem's own lost+found (the data dir may be a mount point), the config `init`
-    wrote (no backup holds it, and `serve --config` looks for it there), and the marker."""
+    wrote (no backup holds it, and `serve --config` looks for it there), server.lock (the
+    restore holds it: moved aside, a server would lock a new one) and the marker."""
     return [p for p in data_dir.iterdir()
             if p.name not in _LEFT_IN_PLACE and not p.name.startswith(
                 (RESTORE_MARKER, f".{RESTORE_MARKER}."))]  # the marker, its temp file
