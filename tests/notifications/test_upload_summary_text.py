@@ -13,7 +13,7 @@ from tests.conftest import MakeUser, SignIn
 from tests.helpers import API
 from tests.notifications.conftest import Clock, RegisterPush
 from tests.push.receivers import Receiver
-from tests.uploads.flow import file_entry, init, upload
+from tests.uploads.flow import complete, file_entry, init, put_chunks, upload
 
 
 async def test_one_photo_backed_up_and_one_failed_is_said_in_the_singular(
@@ -66,3 +66,32 @@ async def test_photos_uploaded_into_a_shared_folder_are_photos(
     (push,) = receiver.requests
     assert (push.json()["title"], push.json()["body"]) == ("2 photos backed up",
                                                            "Open the app to see them.")
+
+
+async def test_an_upload_that_failed_and_then_completed_is_told_as_completed(
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, receiver: Receiver, frozen: Clock,
+) -> None:
+    await make_user()
+    phone = await sign_in()
+    await register_push(phone, f"{receiver.url}/up/1")
+    data = os.urandom(64)
+    r = await init(client, phone.auth, file_entry(data, name="IMG_1.jpg"))
+    item = r.json()["data"]["files"][0]
+    await put_chunks(client, item, bytes(64))  # damaged on the way
+    r = await complete(client, phone.auth, item["uploadId"], data)
+    assert r.status_code == 422, r.text  # "arrived damaged and is being re-sent"
+    await put_chunks(client, item, data)
+    r = await complete(client, phone.auth, item["uploadId"], data)
+    assert r.status_code == 200, r.text
+    frozen.advance(30)
+    await services.outbox.drain()
+
+    (push,) = receiver.requests
+    assert (push.json()["title"], push.json()["body"]) == (
+        "Upload completed", "IMG_1.jpg is safe on your server.")
+    assert push.json()["data"]["kind"] == "upload_completed"
+    kinds = [n["kind"] for n in (await client.get(f"{API}/notifications", headers=phone.auth,
+                                                  params={"category": "uploads"})
+                                 ).json()["data"]["notifications"]]
+    assert kinds == ["upload_completed", "upload_failed"]  # the inbox keeps both

@@ -14,7 +14,7 @@ from msgspec import Struct
 
 from homesync.push.base import Category, Priority, PushMessage
 
-__all__ = ["Part", "build_message", "part_from_row", "summary_text"]
+__all__ = ["Part", "build_message", "latest_per_upload", "part_from_row", "summary_text"]
 
 # The uploads service's kinds (services/uploads/events.py): anything but a completion
 # (upload_failed, upload_expired) counts as a failure in a summary.
@@ -48,10 +48,12 @@ def build_message(parts: Sequence[Part]) -> PushMessage:
     One part: its own title and body, ``data`` plus its ``kind``. Several (uploads only):
     "37 photos backed up" with ``data`` ``{"kind": "upload_summary", "count": "37",
     "failed": "0"}``; the newest notification's id is the message id, so a retry of the
-    same summary carries the same id and apps can drop duplicates.
+    same summary carries the same id and apps can drop duplicates. Of one upload only its
+    newest notification counts (see :func:`latest_per_upload`).
     """
     if not parts:
         raise ValueError("a push needs at least one notification")
+    parts = latest_per_upload(parts)
     newest = parts[-1]
     priority: Priority = "high" if newest.category in _URGENT else "normal"
     if len(parts) == 1:
@@ -66,6 +68,14 @@ def build_message(parts: Sequence[Part]) -> PushMessage:
         data={"kind": "upload_summary", "count": str(len(parts)), "failed": str(failed)},
         priority=priority, collapse_key="uploads",
     )
+
+
+def latest_per_upload(parts: Sequence[Part]) -> list[Part]:
+    """``parts`` (oldest first) with only the newest notification of each upload: one that
+    failed (arrived damaged, say) and then completed is told as completed, not also as a
+    failure to retry. Notifications about no upload are all kept."""
+    newest_of = {p.data["uploadId"]: i for i, p in enumerate(parts) if p.data.get("uploadId")}
+    return [p for i, p in enumerate(parts) if newest_of.get(p.data.get("uploadId", ""), i) == i]
 
 
 def summary_text(parts: Sequence[Part]) -> tuple[str, str]:
