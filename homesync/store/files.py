@@ -107,9 +107,16 @@ async def commit_version(
         (version_id, file_id, user_id, size, checksum, mime_type, meta_json, modified_at, now,
          device_id),
     )
-    await tx.executemany(
-        "INSERT INTO version_chunks (version_id, idx, chunk_hash) VALUES (?, ?, ?)",
-        [(version_id, idx, chunk_hash) for idx, chunk_hash in enumerate(chunk_hashes)],
+    # One statement, each row with where its chunk begins (the sizes before it added up:
+    # a download finds the rows of a range by it, store/manifest_spans.py). A hash
+    # without a chunks row fails the foreign key, as before.
+    await execute(
+        tx,
+        "INSERT INTO version_chunks (version_id, idx, chunk_hash, byte_offset)"
+        " SELECT ?, j.key, j.value, coalesce(sum(c.size) OVER (ORDER BY j.key"
+        " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)"
+        " FROM json_each(?) AS j LEFT JOIN chunks c ON c.hash = j.value",
+        (version_id, msgspec.json.encode(list(chunk_hashes)).decode()),
     )
     await execute(
         tx,

@@ -17,7 +17,7 @@ import pytest
 
 from homesync import clock
 from homesync.services.container import Services
-from homesync.store import files, tree
+from homesync.store import manifest_spans, tree
 from homesync.store.db import fetchall
 from tests.helpers import API
 from tests.sync.helpers import change, push
@@ -205,17 +205,17 @@ async def test_a_version_dropped_as_the_download_opens_is_404_not_an_empty_body(
     dev = await sign_in()
     data = random_bytes(5 * CHUNK)
     file_id = (await upload(client, dev.auth, data, name="movie.mp4"))["fileId"]
-    read_manifest = files.manifest
+    read_spans = manifest_spans.spans
 
-    async def purged_first(conn, version_id):  # (no request may run inside a request)
+    async def purged_first(conn, version_id, *where):  # (no request may run inside a request)
         async with services.db.transaction() as tx:
             row = await tree.get(tx, dev.user_id, file_id)
             await tree.trash(tx, user_id=dev.user_id, row=row, device_id=dev.device_id,
                              now=clock.now_ms())
         await services.sync.trash.purge(dev.user_id, file_id)
-        return await read_manifest(conn, version_id)
+        return await read_spans(conn, version_id, *where)
 
-    monkeypatch.setattr(files, "manifest", purged_first)
+    monkeypatch.setattr(manifest_spans, "spans", purged_first)
     r = await client.get(f"{API}/files/{file_id}/content", headers=dev.auth)
     assert r.status_code == 404, (r.status_code, len(r.content))
     assert r.json()["error"]["code"] == "NOT_FOUND"

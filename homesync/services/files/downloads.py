@@ -3,8 +3,8 @@
 Content is streamed from the version's chunks, never assembled: a range maps to the
 chunks it overlaps and only those bytes are read. Another user's ids are simply not found.
 
-A download reads its version's manifest once, before the first byte; the version may be
-dropped while it streams. Its chunks then stay for gc's grace period counted from the
+A download reads the rows of its version's manifest that its range needs (by where each
+chunk begins) once, before the first byte; the version may be dropped while it streams. Its chunks then stay for gc's grace period counted from the
 drop (``chunk_index.let_go_of_versions``); a chunk gc took all the same (``--grace 0s``,
 or a download longer than the grace) cuts the response short of its Content-Length,
 which every client sees as a failed download, never as a whole file.
@@ -34,7 +34,7 @@ from homesync.services.files.preconditions import (
     unmodified_since,
 )
 from homesync.services.files.views import FileInfo, file_info
-from homesync.store import files
+from homesync.store import files, manifest_spans
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database, Row
 
@@ -224,16 +224,11 @@ class Downloads:
             range_header = None  # the client's copy is of other content
         wanted = parse_range(range_header, size)
         start, end = wanted if wanted is not None else (0, size - 1)
-        manifest = await files.manifest(self._db.reader, version["id"])
-        if sum(n for _, n in manifest) != size:
-            # Read apart from the version row: a version dropped in between (replaced and
-            # pruned, or purged) has no manifest any more, and its "content" would be an
-            # empty body under a Content-Length of its size.
-            if await files.get_version(self._db.reader, row["user_id"], version["id"]) is None:
-                raise NotFound("No such file")
-            raise HomesyncError(f"Stored content of {info.name} is damaged (its chunks do not"
-                                " add up to its size); run `homesync fsck`")
-        pieces = _overlapping(manifest, start, end)
+        # Only the manifest rows of the range (a 10 000-row manifest took ~20 ms to read
+        # whole, joined with every chunk's size, for a range of a few chunks).
+        pieces = await manifest_spans.spans(self._db.reader, version["id"], size, start, end)
+        if pieces is None:  # which of dropped or damaged, the whole manifest tells
+            pieces = await self._spans_of_whole_manifest(row, info, version, start, end)
         # Checked before the first byte goes out: after that an error can only cut the
         # connection, and the client would not know why. HEAD too: it answers what GET
         # would. All in one call, however many chunks the file has.
@@ -244,6 +239,19 @@ class Downloads:
         return Content(file=info, etag=etag, mime_type=_servable(str(version["mime_type"])),
                        size=size, start=start, end=end, partial=wanted is not None,
                        body=self._stream(info.name, pieces), stored_at=stored_at)
+
+    async def _spans_of_whole_manifest(self, row: Row, info: FileInfo, version: Row,
+                                       start: int, end: int) -> list[tuple[str, int, int]]:
+        manifest = await files.manifest(self._db.reader, version["id"])
+        if sum(n for _, n in manifest) != int(version["size"]):
+            # Read apart from the version row: a version dropped in between (replaced and
+            # pruned, or purged) has no manifest any more, and its "content" would be an
+            # empty body under a Content-Length of its size.
+            if await files.get_version(self._db.reader, row["user_id"], version["id"]) is None:
+                raise NotFound("No such file")
+            raise HomesyncError(f"Stored content of {info.name} is damaged (its chunks do not"
+                                " add up to its size); run `homesync fsck`")
+        return _overlapping(manifest, start, end)
 
     async def _stream(self, name: str,
                       pieces: list[tuple[str, int, int]]) -> AsyncGenerator[bytes, None]:
