@@ -230,12 +230,18 @@ class Accounts:
         email = normalize_email(email)
         if await users.by_email(self._db.reader, email) is not None:
             return False
-        self._signups.check(f"ip:{client_addr}")
+        key = f"ip:{client_addr}"
+        # Counted before the slow password hash, so sign-ups sent at once see each other;
+        # given back when no account is made.
+        self._signups.check_and_hit(key)
         try:
             await self.create_user(email, password)
         except Conflict:  # the same email signing up twice at once: the other one won
+            self._signups.forgive(key)
             return False
-        self._signups.hit(f"ip:{client_addr}")
+        except BaseException:  # a weak password, a cancelled request: no account either
+            self._signups.forgive(key)
+            raise
         return True
 
 
