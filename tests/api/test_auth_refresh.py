@@ -205,6 +205,30 @@ async def test_no_access_token_outlives_the_90_days_of_its_sign_in(tmp_path: Pat
         assert r.status_code == 401 and r.json()["error"]["code"] == "TOKEN_EXPIRED"
 
 
+async def test_no_access_token_outlives_a_sign_in_left_idle(tmp_path: Path):
+    # Access tokens longer-lived than refresh_idle_ttl: the sign-in ends unused after 30
+    # days, and its last access token with it.
+    frozen = FrozenClock()
+    settings = make_settings(tmp_path / "d", auth={"access_token_ttl": "60d"})
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        r = await client.post(f"{API}/auth/register", json={
+            "email": "alice@example.com", "password": PASSWORD, "deviceInfo": device_info()})
+        alice = device_from(r.json(), "alice@example.com", "app-install-1")
+        frozen.advance(DAY)
+        token = rt(await refresh(client, alice.refresh))
+        frozen.advance(40)
+        r = await refresh(client, alice.refresh)  # a retry within the grace: the same token
+        assert rt(r) == token
+        auth = {"Authorization": f"Bearer {r.json()['tokens']['accessToken']}"}
+        frozen.advance(30 * DAY - 40 + 30)  # 30 days after `token` was issued, + the leeway
+        assert (await client.get(f"{API}/devices", headers=auth)).status_code == 200
+        frozen.advance(1)
+        r = await client.get(f"{API}/devices", headers=auth)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "TOKEN_EXPIRED"
+        assert (await refresh(client, token)).status_code == 401
+
+
 async def test_concurrent_refreshes_with_one_token_cannot_fork_the_sign_in(services, alice):
     async with concurrent_client(services) as client:
         results = await asyncio.gather(*(refresh(client, alice.refresh) for _ in range(8)))

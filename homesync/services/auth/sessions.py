@@ -176,15 +176,17 @@ class Sessions:
                                     family_id=family_id, now=now)
         # `homesync keys rotate` may have run in another process since the last token.
         await self._keys.before_signing(tx)
-        return self._pair(user_id, device_id, family_id, refresh, now, family_created_at=now)
+        return self._pair(user_id, device_id, family_id, refresh, now, family_created_at=now,
+                          refresh_issued_at=now)
 
     def _pair(self, user_id: str, device_id: str, family_id: str, refresh: str, now: int, *,
-              family_created_at: int) -> TokenPair:
-        # An access token minted in the last access_ttl of a sign-in ends with it: the
-        # sign-in ends after refresh_absolute_ttl in any case.
-        access = self._codec.mint_access(
-            user_id=user_id, device_id=device_id, family_id=family_id, now=now,
-            sign_in_ends_at=family_created_at + self._rotation.absolute_ms)
+              family_created_at: int, refresh_issued_at: int) -> TokenPair:
+        # An access token never outlives its sign-in, which ends after refresh_absolute_ttl
+        # in any case, and after refresh_idle_ttl unless ``refresh`` is used by then.
+        ends_at = min(family_created_at + self._rotation.absolute_ms,
+                      refresh_issued_at + self._rotation.idle_ms)
+        access = self._codec.mint_access(user_id=user_id, device_id=device_id,
+                                         family_id=family_id, now=now, sign_in_ends_at=ends_at)
         return TokenPair(access_token=access, refresh_token=refresh,
                          expires_in=format_duration(self._settings.access_ttl_s))
 
@@ -232,8 +234,10 @@ class Sessions:
                 await self._keys.before_signing(tx)
                 # Minted before the commit: with no usable signing key (503) the token is
                 # not spent, so the app's retry after the wait is not taken for theft.
+                # The successor was issued now, or for a replay when the token was spent.
                 pair = self._pair(row["user_id"], row["device_id"], row["family_id"],
-                                  successor, now, family_created_at=row["family_created_at"])
+                                  successor, now, family_created_at=row["family_created_at"],
+                                  refresh_issued_at=row["used_at"] or now)
         # Outside the transaction: a revocation above is committed before the 401.
         if pair is None:
             raise InvalidRefreshToken()
