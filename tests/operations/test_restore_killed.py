@@ -21,7 +21,7 @@ from homesync.services.container import Services
 from homesync.services.maintenance.restore import RestoreBusy, restore_backup
 from homesync.store.server_lock import hold_server_lock
 from tests.helpers import PASSWORD, ServerProcess, free_port
-from tests.operations.data import photo, put_file
+from tests.operations.data import chunk_files, flip_byte, photo, put_file
 from tests.operations.paused import paused_command
 from tests.operations.phone import Phone
 from tests.operations.test_backup_cli import as_json, homesync
@@ -62,6 +62,29 @@ def replace(src, dst, *args, **kwargs):
 os.replace = replace
 os.environ["HOMESYNC_STORAGE_FSYNC"] = "false"
 sys.argv = ["homesync", "backup", "restore", *sys.argv[1:]]
+from homesync.cli import main
+main()
+"""
+
+
+# `backup restore` killed (SIGKILL) as it is about to put chunk number argv[1] in place.
+KILL_AT_CHUNK = """
+import os, signal, sys
+count = int(sys.argv[1])
+placed = 0
+real_replace = os.replace
+
+def replace(src, dst, *args, **kwargs):
+    global placed
+    if "/chunks/" in str(dst):
+        if placed == count:
+            os.kill(os.getpid(), signal.SIGKILL)
+        placed += 1
+    real_replace(src, dst, *args, **kwargs)
+
+os.replace = replace
+os.environ["HOMESYNC_STORAGE_FSYNC"] = "false"
+sys.argv = ["homesync", "backup", "restore", *sys.argv[2:]]
 from homesync.cli import main
 main()
 """
@@ -284,3 +307,41 @@ async def test_where_a_directory_cannot_be_locked_a_second_restore_is_still_busy
         with pytest.raises(RestoreBusy, match="`homesync backup restore`"):
             await restore_backup(dest, target, fsync=False)
     assert sorted(p.name for p in target.iterdir()) == ["server.lock"]
+
+
+async def test_a_resumed_restore_copies_again_chunks_left_whole_in_size_only(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """A power cut after a chunk was renamed into place, before its bytes reached the
+    disk, leaves it with its size and not its content: running the restore again must
+    not take it as restored."""
+    uid = await make_user()
+    photo_ids = [await put_file(services, uid, "/camera", f"IMG_{i}.jpg", photo(i))
+                 for i in range(3)]  # 3 chunks each
+    dest = tmp_path / "backup"
+    created = homesync("backup", "create", dest, "--json", "--data-dir", services.settings.data_path)
+    assert created.returncode == 0, created.stderr
+    target = tmp_path / "restored"
+
+    killed = python("-c", KILL_AT_CHUNK, "5", dest, "--data-dir", target)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    placed = sorted(chunk_files(target).values())
+    assert len(placed) == 5
+    flip_byte(placed[0])  # one byte wrong
+    torn = placed[1].read_bytes()  # a torn tail: the size is right, the end is zeros
+    placed[1].write_bytes(torn[:-4096] + bytes(4096))
+
+    again = homesync("backup", "restore", dest, "--json", "--data-dir", target)
+    assert again.returncode == 0, again.stdout + again.stderr
+    report = as_json(again)
+    assert report["ok"] and report["chunks"] == 9, report
+    assert (report["resumedChunks"], report["copiedChunks"]) == (3, 6), report
+
+    server = ServerProcess(target)
+    server.start()
+    try:
+        phone = Phone(server.base, "alice@example.com", "pixel")
+        for i, photo_id in enumerate(photo_ids):
+            r = phone.download(photo_id)
+            assert r.status_code == 200 and r.content == photo(i), (i, r.status_code)
+    finally:
+        server.stop()

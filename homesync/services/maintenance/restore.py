@@ -202,8 +202,8 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
     for ref in refs:
         target = live.path_for(ref.hash)
         source = repo.chunk_path(ref.hash)
-        if target.is_file() and target.stat().st_size == ref.size:
-            resumed += 1  # hashed when an earlier, interrupted run of this restore copied it
+        if _in_place(target, ref):
+            resumed += 1  # an earlier, interrupted run of this restore copied it
         elif not source.is_file():
             broken[ref.hash] = "is missing from the backup"
         else:
@@ -218,12 +218,14 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
         progress.advance(nbytes=ref.size, items=1)
 
     progress.phase("Restore database")
-    shutil.copyfile(snap_key, work / SECRET_FILE)
+    # Copied while hashed against the manifest, as the chunks are: checked up front, these
+    # files are read again now (a flaky disk, a DEST changed meanwhile).
+    _copy_checked(snap_key, work / SECRET_FILE, manifest.server_key_sha256)
     os.chmod(work / SECRET_FILE, 0o600)
     os.replace(work / SECRET_FILE, data_dir / SECRET_FILE)
     for stale in (f"{LIVE_DB}-wal", f"{LIVE_DB}-shm"):
         (data_dir / stale).unlink(missing_ok=True)
-    shutil.copyfile(snap_db, work / LIVE_DB)
+    _copy_checked(snap_db, work / LIVE_DB, manifest.database_sha256)
     if fsync:
         syncfs(data_dir)
     os.replace(work / LIVE_DB, data_dir / LIVE_DB)  # last: a database means a full data dir
@@ -232,6 +234,28 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
         syncfs(data_dir)
     return _Copied(name=name, refs=refs, copied=copied, resumed=resumed, moved_aside=moved_aside,
                    broken=broken)
+
+
+def _in_place(target: Path, ref: ChunkRef) -> bool:
+    """Whether an earlier run of this restore left ``ref`` at ``target``, whole: hashed,
+    not just its size taken. A run killed by a power cut may leave a chunk renamed into
+    place with its size but not all its bytes (they were not synced yet). One that does
+    not match is removed, to be copied again (or named missing)."""
+    try:
+        if target.stat().st_size == ref.size and sha256_file(target) == ref.hash:
+            return True
+    except FileNotFoundError:
+        return False
+    target.unlink()
+    return False
+
+
+def _copy_checked(source: Path, target: Path, expected_sha256: str) -> None:
+    if not copy_verified(source, target, expected_sha256):
+        raise RestoreError(
+            f"{source} read back differently from when it was checked (it no longer matches"
+            " its manifest): the restore is not finished; check the backup disk with"
+            " `homesync backup verify`, then run the same restore again")
 
 
 async def _forget_unbacked_garbage(tx: Conn, live: LocalChunkStore, now: int) -> None:
