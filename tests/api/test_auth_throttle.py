@@ -191,6 +191,23 @@ async def test_tries_refused_for_an_accounts_wait_do_not_count_against_the_addre
         assert r.status_code == 201, r.text
 
 
+async def test_an_ipv6_network_is_one_address(tmp_path: Path):
+    # A home or phone network gets a /64: a guesser steps through its 2^64 addresses at
+    # will, so the addresses of one /64 share a window (IPv4 ones stay one each).
+    FrozenClock()
+    settings = make_settings(tmp_path / "d", server={"trusted_proxies": ["testclient"]},
+                             auth={"login_failures_per_ip": 2})
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        for n in range(2):
+            r = await attempt(client, f"guess{n}@example.com", ip=f"2001:db8:1:2::{n + 1}")
+            assert r.status_code == 401
+        r = await attempt(client, password=PASSWORD, ip="2001:db8:1:2:ffff::9")
+        assert r.status_code == 429
+        assert (await attempt(client, password=PASSWORD, ip="2001:db8:1:3::1")).status_code == 201
+        assert (await attempt(client, password=PASSWORD, ip="::ffff:10.0.0.1")).status_code == 200
+
+
 async def test_forwarded_for_is_ignored_from_untrusted_peers(tmp_path: Path):
     FrozenClock()
     settings = make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2})

@@ -13,7 +13,7 @@ from homesync.ids import new_id
 from homesync.models import UserInfo
 from homesync.services.auth.login_throttle import LoginThrottle, Strikes
 from homesync.services.auth.passwords import Passwords
-from homesync.services.auth.throttle import SlidingWindow
+from homesync.services.auth.throttle import SlidingWindow, address_key
 from homesync.services.notifications.events import security_event
 from homesync.store import tokens, users
 from homesync.store.db import Conn, Database, Row
@@ -230,7 +230,7 @@ class Accounts:
         email = normalize_email(email)
         if await users.by_email(self._db.reader, email) is not None:
             return False
-        key = f"ip:{client_addr}"
+        key = address_key(client_addr)
         # Counted before the slow password hash, so sign-ups sent at once see each other;
         # given back when no account is made.
         self._signups.check_and_hit(key)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from homesync.config import AuthSettings, parse_duration
 from homesync.errors import RateLimited
-from homesync.services.auth.throttle import SlidingWindow
+from homesync.services.auth.throttle import SlidingWindow, address_key
 
 __all__ = ["LOCKED_MESSAGE", "LoginAttempt", "LoginThrottle", "Strikes"]
 
@@ -81,7 +81,7 @@ class LoginThrottle:
 
         Raises RateLimited at once when the address has used up its window.
         """
-        ip_key = f"ip:{client_addr}"
+        ip_key = address_key(client_addr)
         # Counted before verifying, so concurrent guesses from one address see each other.
         self._ip_window.check_and_hit(ip_key)
         lock, users = self._account_locks.get(account_key, (asyncio.Lock(), 0))

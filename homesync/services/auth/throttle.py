@@ -8,13 +8,29 @@ their job of slowing a guesser (or a runaway app) down.
 from __future__ import annotations
 
 import collections
+import ipaddress
 import itertools
 import math
 
 from homesync import clock
 from homesync.errors import RateLimited
 
-__all__ = ["SlidingWindow", "TokenBucket"]
+__all__ = ["SlidingWindow", "TokenBucket", "address_key"]
+
+
+def address_key(address: str) -> str:
+    """The key a client address is counted under by the per-address limits: an IPv4
+    address (also when written IPv4-mapped) by itself, an IPv6 one by its /64 — one home
+    or phone network, whose 2^64 addresses a guesser could step through, one try each."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:  # not an address ("unknown"): counted as written
+        return f"ip:{address}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"ip:{ip.ipv4_mapped}"
+        return f"ip:{ipaddress.IPv6Network((ip, 64), strict=False)}"
+    return f"ip:{ip}"
 
 
 class SlidingWindow:
