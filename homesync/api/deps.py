@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from litestar import Request
@@ -62,17 +63,28 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     the client's made-up one first.
     """
     services: Services = request.app.state.services
-    peer = request.client.host if request.client else "unknown"
-    trusted = services.settings.server.trusted_proxies
+    peer = _plain(request.client.host) if request.client else "unknown"
+    trusted = {_plain(proxy) for proxy in services.settings.server.trusted_proxies}
     if peer not in trusted:
         return peer
-    hops = [hop.strip() for line in request.headers.getall("x-forwarded-for", [])
+    hops = [_plain(hop.strip()) for line in request.headers.getall("x-forwarded-for", [])
             for hop in line.split(",")]
     hops = [hop for hop in hops if hop]
     for hop in reversed(hops):
         if hop not in trusted:
             return hop
     return hops[0] if hops else peer  # sent by one of our proxies itself
+
+
+def _plain(address: str) -> str:
+    """``address`` as trusted_proxies name it: a server listening on "::" (dual stack)
+    sees IPv4 peers as IPv4-mapped (``::ffff:127.0.0.1``); IPv6 in its short form."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return str(mapped or ip)
 
 
 # Route parameters ask for these by name: `services: ServicesDep`, `principal: CurrentPrincipal`.

@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from homesync.app import create_app
 from tests.auth_helpers import FrozenClock, concurrent_client, running
 from tests.helpers import API, PASSWORD, device_from, device_info, make_settings
 
@@ -189,6 +192,25 @@ async def test_tries_refused_for_an_accounts_wait_do_not_count_against_the_addre
         r = await attempt(client, "bob@example.com", password=PASSWORD, ip="10.0.0.1",
                           client_id="bobs-phone")
         assert r.status_code == 201, r.text
+
+
+async def test_a_trusted_proxy_seen_as_an_ipv4_mapped_address_is_trusted(tmp_path: Path):
+    # Listening on "::" (dual stack), a proxy on 127.0.0.1 connects as ::ffff:127.0.0.1:
+    # still the loopback the default trusted_proxies name, or every client behind it would
+    # count as the proxy.
+    FrozenClock()
+    settings = make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2})
+    async with running(settings) as (services, _):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        app = create_app(settings, services)
+        app.state.services = services  # what the lifespan does (see concurrent_client)
+        transport = httpx.ASGITransport(app=app, client=("::ffff:127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t.local") as client:
+            for n in range(2):
+                r = await attempt(client, f"guess{n}@example.com", ip="203.0.113.7")
+                assert r.status_code == 401
+            assert (await attempt(client, password=PASSWORD, ip="203.0.113.7")).status_code == 429
+            assert (await attempt(client, password=PASSWORD, ip="198.51.100.1")).status_code == 201
 
 
 async def test_an_ipv6_network_is_one_address(tmp_path: Path):
