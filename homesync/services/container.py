@@ -114,11 +114,12 @@ class Services:
         # Every committed notification (security, uploads, storage, shares) wakes it.
         db.when_committed("notifications", self.outbox.wake)
         self.notifications = Notifications(db, settings.notifications, self.push.providers,
-                                           self.outbox.wake)
+                                           self.outbox.wake, sign_ins=sign_ins)
         self.devices.removal_hooks.append(self.notifications.device_removed)
         self.devices.removal_hooks.append(self.sync.queue.device_removed)
         self.sessions.usable_push_token = self.notifications.usable_token
         self.sessions.logged_out = self.notifications.device_logged_out
+        self.sessions.signed_out = self.accounts.signed_out = self.notifications.signed_out
         # Shares (issue 5): shared files are readable through the files API.
         self.shares = Shares(db, self.downloads, self.outbox.wake, self.sync.notifier.changed)
         self.downloads.shared_owner = self.shares.owner_for

@@ -13,6 +13,7 @@ from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 __all__ = [
     "add",
     "cancel_for_device",
+    "cancel_signed_out",
     "claim",
     "device_summary",
     "due",
@@ -262,6 +263,24 @@ async def cancel_for_device(conn: Conn, device_id: str, *, now: int, reason: str
         "UPDATE push_deliveries SET status = 'cancelled', finished_at = ?, lease_until = NULL,"
         " held_until = NULL, last_error = ? WHERE device_id = ? AND status = 'pending'",
         (now, reason, device_id),
+    )
+
+
+async def cancel_signed_out(conn: Conn, user_id: str, *, lifetimes: tokens.SignInLifetimes,
+                            now: int) -> int:
+    """Cancel the pushes waiting for the user's devices that may no longer be pushed them
+    (see _signed_in): in the transaction that ended their sign-ins, rather than when each
+    comes due (held by quiet hours, waiting for a retry), so they stop counting as the
+    outbox's work. Security notices made before the end keep going."""
+    made = "(SELECT n.created_at FROM notifications n WHERE n.id = pd.notification_id)"
+    return await execute(
+        conn,
+        "UPDATE push_deliveries AS pd SET status = 'cancelled', finished_at = ?2,"
+        " lease_until = NULL, held_until = NULL, last_error = 'signed out'"
+        " WHERE pd.status = 'pending' AND pd.device_id IN (SELECT id FROM devices"
+        " WHERE user_id = ?1) AND NOT"
+        f" {_signed_in('pd.device_id', lifetimes, category='pd.category', made=made, now='?2')}",
+        (user_id, now),
     )
 
 

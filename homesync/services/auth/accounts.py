@@ -32,6 +32,14 @@ async def _nothing_to_say(tx: Conn, user_id: str, old_quota: int, now: int) -> N
     pass
 
 
+# (transaction, user id) once sign-ins of the user ended, inside that transaction.
+SignedOut = Callable[[Conn, str], Awaitable[None]]
+
+
+async def _nothing_waits(tx: Conn, user_id: str) -> None:
+    pass
+
+
 def normalize_email(email: str) -> str:
     email = email.strip()
     if not _EMAIL.match(email) or len(email) > 320:
@@ -73,6 +81,9 @@ class Accounts:
         # Told (in the transaction) of a quota set, with the one before: the storage
         # notifications (installed by the services container).
         self.quota_set: QuotaSet = _nothing_to_say
+        # Told (in the transaction) that a password change signed the user's devices out:
+        # their waiting pushes are cancelled (installed by the services container).
+        self.signed_out: SignedOut = _nothing_waits
 
     # -- administration -------------------------------------------------------------
 
@@ -132,6 +143,7 @@ class Accounts:
                 tx, user_id=row["id"], kind="password_changed", title="Password changed",
                 body="Your password was changed and every device was signed out.", now=now,
             )
+            await self.signed_out(tx, row["id"])
         return user_info(row)
 
     async def set_quota(self, email_or_id: str, quota_bytes: int) -> UserInfo:

@@ -13,7 +13,7 @@ from homesync.config import AuthSettings, format_duration
 from homesync.errors import InvalidCredentials, InvalidRefreshToken, Unauthorized
 from homesync.ids import new_id
 from homesync.models import Principal
-from homesync.services.auth.accounts import Accounts
+from homesync.services.auth.accounts import Accounts, SignedOut
 from homesync.services.auth.devices import DEFAULT_SETTINGS
 from homesync.services.auth.rotation import RotationPolicy, Verdict
 from homesync.services.auth.signing_keys import SigningKeys
@@ -79,6 +79,10 @@ async def _nothing_kept(tx: Conn, device_id: str) -> None:
     return None
 
 
+async def _nothing_waits(tx: Conn, user_id: str) -> None:
+    return None
+
+
 def device_name(user_name: str, model: str) -> str:
     """"<first name>'s <model>", as the contract names devices."""
     first = user_name.split()[0] if user_name.split() else user_name
@@ -108,6 +112,8 @@ class Sessions:
         self.usable_push_token: UsablePushToken = _stripped
         # Set by the notifications service: what a logout ends besides the tokens.
         self.logged_out: LoggedOut = _nothing_kept
+        # Set by the notifications service: what a caught theft ends besides the tokens.
+        self.signed_out: SignedOut = _nothing_waits
 
     # -- register -------------------------------------------------------------------
 
@@ -255,6 +261,7 @@ class Sessions:
             body=f"A device was signed out because {why}. Sign in again on that device.",
             data={"deviceId": row["device_id"], "reason": verdict.value}, now=now,
         )
+        await self.signed_out(tx, row["user_id"])
 
     # -- logout ---------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from homesync.push.safety import Resolver, check_endpoint
 from homesync.services.notifications.quiet_hours import QuietHours, is_timezone, parse_hhmm
 from homesync.store import deliveries, inbox, push_registrations
 from homesync.store.db import Conn, Database, Row
+from homesync.store.tokens import SignInLifetimes
 
 __all__ = [
     "CATEGORIES",
@@ -114,13 +115,15 @@ class Notifications:
         settings: The ``[notifications]`` section.
         providers: The configured push providers (to tell an app which one reaches it).
         wake: Called after a commit that gives the push worker something to do.
+        sign_ins: How long sign-ins last (``[auth]``), to tell which devices are signed out.
         resolve: Resolver for the endpoint address check (tests).
     """
 
     def __init__(self, db: Database, settings: NotificationSettings,
                  providers: Sequence[Provider], wake: Callable[[], None], *,
-                 resolve: Resolver | None = None) -> None:
+                 sign_ins: SignInLifetimes, resolve: Resolver | None = None) -> None:
         self._db = db
+        self._sign_ins = sign_ins
         self._providers = list(providers)
         self._allowed_hosts = allowed_push_hosts(settings)
         self._wake = wake
@@ -169,6 +172,15 @@ class Notifications:
         await push_registrations.forget_token(tx, device_id)
         await deliveries.cancel_for_device(tx, device_id, now=clock.now_ms(),
                                            reason="signed out")
+
+    async def signed_out(self, tx: Conn, user_id: str) -> None:
+        """Sign-ins of the user ended (a password change, a caught refresh-token theft;
+        ``Accounts.signed_out``, ``Sessions.signed_out``, in that transaction): pushes
+        still waiting for devices now signed out are cancelled now rather than when they
+        fall due, as after a logout, so they stop counting as the outbox's work. Security
+        notices made before the end still go, and the devices keep their push tokens."""
+        await deliveries.cancel_signed_out(tx, user_id, lifetimes=self._sign_ins,
+                                           now=clock.now_ms())
 
     async def preferences(self, principal: Principal) -> DevicePush:
         """The calling device's preferences and push status."""
