@@ -206,3 +206,12 @@ def test_an_email_that_starts_like_an_account_id_is_found(cli: Cli, args: list[s
     cli.add_user("user_bob@example.com")
     result = cli(*args, input="a brand new password\n")
     assert result.exit_code == 0, result.output
+
+
+def test_an_email_is_found_as_sign_in_finds_it(cli: Cli) -> None:
+    # Stored with its domain lower-cased (ÉXAMPLE → éxample), which NOCASE alone does not
+    # fold back: the commands normalise the email the way sign-in does.
+    cli.add_user("bob@ÉXAMPLE.com")
+    result = cli("user", "quota", "bob@ÉXAMPLE.com", "1GiB")
+    assert result.exit_code == 0, result.output
+    cli.with_services(lambda s: s.accounts.authenticate("bob@ÉXAMPLE.com", PASSWORD, "t"))

@@ -180,7 +180,11 @@ class Accounts:
         if email_or_id.startswith("user_") and "@" not in email_or_id:
             row = await users.by_id(conn, email_or_id)
         else:
-            row = await users.by_email(conn, email_or_id.strip())
+            try:  # as sign-in and user add spell it (the domain lower-cased)
+                email = normalize_email(email_or_id)
+            except ValidationError:
+                email = email_or_id.strip()
+            row = await users.by_email(conn, email)
         if row is None:
             raise NotFound(f"No account {email_or_id}")
         return row
