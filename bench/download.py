@@ -131,7 +131,8 @@ def serve(data_dir: Path, log: Path, code: Path = ROOT) -> Server:
     proc = subprocess.Popen(
         pinned([sys.executable, "-m", "homesync", "serve", "--data-dir", str(data_dir),
                 "--port", str(port)]),
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
+        cwd=data_dir.parent)  # not a checkout: `python -m` puts the cwd before PYTHONPATH
     server = Server("homesync", port, proc)
     server.wait_ready()
     return server
