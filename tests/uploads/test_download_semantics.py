@@ -268,8 +268,8 @@ async def test_the_chunks_are_checked_off_the_event_loop_in_one_trip(
     loop_thread = threading.get_ident()
     trips = itertools.count(1)
     on_a_trip = threading.local()
-    chunk_stats: list[tuple[int, int | None]] = []  # (thread, trip) of each stat of a chunk
-    run_in_executor, stat = loop.run_in_executor, os.stat
+    chunk_stats: list[tuple[int, int | None]] = []  # (thread, trip) of each look at a chunk
+    run_in_executor, stat, access = loop.run_in_executor, os.stat, os.access
     chunk_dir = str(services.chunks.chunk_dir)
 
     def counted(executor, fn, *args):
@@ -283,13 +283,16 @@ async def test_the_chunks_are_checked_off_the_event_loop_in_one_trip(
                 on_a_trip.id = None
         return run_in_executor(executor, on_its_trip, *args)
 
-    def seen_stat(path, *args, **kwargs):
-        if str(path).startswith(chunk_dir):
-            chunk_stats.append((threading.get_ident(), getattr(on_a_trip, "id", None)))
-        return stat(path, *args, **kwargs)
+    def seen(look):
+        def looked_at(path, *args, **kwargs):
+            if str(path).startswith(chunk_dir):
+                chunk_stats.append((threading.get_ident(), getattr(on_a_trip, "id", None)))
+            return look(path, *args, **kwargs)
+        return looked_at
 
     monkeypatch.setattr(loop, "run_in_executor", counted)
-    monkeypatch.setattr(os, "stat", seen_stat)
+    monkeypatch.setattr(os, "stat", seen(stat))
+    monkeypatch.setattr(os, "access", seen(access))
     r = await live_client.request(method, url, headers=dev.auth)
     monkeypatch.undo()
     assert r.status_code == 200
