@@ -154,9 +154,19 @@ async def has_due(conn: Conn, now: int) -> bool:
     ) is not None
 
 
+# A ``shares`` notification's share still gives the user its item: not revoked or left
+# (the row goes), and the item not in its owner's trash. Others: 1.
+_SHARE_LIVE = (
+    "(pd.category != 'shares' OR EXISTS (SELECT 1 FROM shares s JOIN files f"
+    " ON f.id = s.file_id WHERE s.id = json_extract(n.data, '$.shareId')"
+    " AND s.recipient_id = n.user_id AND f.deleted_at IS NULL))"
+)
+
+
 async def due(conn: Conn, now: int, limit: int, lifetimes: tokens.SignInLifetimes) -> list[Row]:
     """Pending rows whose time has come and that no live worker holds, with what the
-    worker needs to decide about them (device, token, sign-in, preferences, read state)."""
+    worker needs to decide about them (device, token, sign-in, preferences, read state,
+    and for a share's notification whether the share still reaches the user)."""
     return await fetchall(
         conn,
         "SELECT pd.id, pd.notification_id, pd.device_id, pd.category, pd.attempts,"
@@ -166,7 +176,8 @@ async def due(conn: Conn, now: int, limit: int, lifetimes: tokens.SignInLifetime
         " coalesce(p.uploads, 1) AS uploads, coalesce(p.shares, 1) AS shares,"
         " coalesce(p.storage, 1) AS storage, coalesce(p.security, 1) AS security,"
         " coalesce(p.quiet_enabled, 0) AS quiet_enabled, coalesce(p.quiet_start, 0) AS quiet_start,"
-        " coalesce(p.quiet_end, 0) AS quiet_end, coalesce(p.quiet_timezone, 'UTC') AS quiet_timezone"
+        " coalesce(p.quiet_end, 0) AS quiet_end, coalesce(p.quiet_timezone, 'UTC') AS quiet_timezone,"
+        f" {_SHARE_LIVE} AS share_live"
         " FROM push_deliveries pd"
         " JOIN notifications n ON n.id = pd.notification_id"
         " JOIN devices d ON d.id = pd.device_id"

@@ -14,11 +14,13 @@ from litestar.testing import AsyncTestClient
 from homesync import clock
 from homesync.config import Settings
 from homesync.errors import Conflict
+from homesync.ids import new_id
 from homesync.models import Principal
 from homesync.services.auth.sessions import DeviceRegistration
 from homesync.services.container import Services
 from homesync.services.notifications.events import security_event, share_event
 from homesync.services.uploads.events import upload_event
+from homesync.store import files, shares, users
 from homesync.store.db import fetchone
 from tests.helpers import API, PASSWORD, Device, make_settings
 from tests.push.conftest import MakeReceiver, make_receiver, receiver  # noqa: F401  (shared fixtures)
@@ -125,11 +127,25 @@ async def alert(services: Services, user_id: str, kind: str = "password_changed"
 
 
 async def shared(services: Services, recipient_id: str, name: str = "holiday.jpg") -> str:
-    """A ``shares`` notification, as the shares service makes them."""
+    """A ``shares`` notification, as the shares service makes them, for a real share (a
+    push is sent only while its share lasts): John's item ``name`` shared with the user."""
+    with contextlib.suppress(Conflict):  # John exists already
+        await services.accounts.create_user("john@example.com", PASSWORD, name="John")
     async with services.db.transaction() as tx:
+        john, recipient = (await users.by_email(tx, "john@example.com"),
+                           await users.by_id(tx, recipient_id))
+        assert john is not None and recipient is not None
+        path = await files.ensure_folder(tx, user_id=john["id"], folder=f"/{name}",
+                                         device_id=None, now=clock.now_ms())
+        item = await files.find_by_name(tx, john["id"], "/", path[1:])
+        assert item is not None
+        share_id, _ = await shares.upsert(
+            tx, share_id=new_id("share"), owner_id=john["id"], file_id=item["id"],
+            email=recipient["email"], recipient_id=recipient_id, permission="read",
+            now=clock.now_ms())
         return await share_event(tx, recipient_id=recipient_id, owner_name="John", item="file",
-                                 name=name, share_id="share_1", now=clock.now_ms(),
-                                 file_id="file_1")
+                                 name=name, share_id=share_id, now=clock.now_ms(),
+                                 file_id=item["id"])
 
 
 async def device(services: Services, email: str, client_id: str, *, platform: str = "android",

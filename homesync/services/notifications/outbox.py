@@ -7,10 +7,10 @@ One round (:meth:`PushOutbox.run_once`):
    category switched on (``only_device_id``/``except_device_id`` respected). Upload
    notifications wait for the device's uploads to pause (``uploads_digest_delay``).
 2. **Claim.** In one transaction, due rows are looked at with the device's *current*
-   state: gone device, switched-off category or a notification already read in the app →
-   cancelled (a security alert is pushed all the same: see ``_unread``); quiet hours in
-   the device's time zone → held until they end (security notifications are never
-   held); several upload notifications → one summary push.
+   state: gone device, switched-off category, a share that has ended or a notification
+   already read in the app → cancelled (a security alert is pushed all the same: see
+   ``_unread``); quiet hours in the device's time zone → held until they end (security
+   notifications are never held); several upload notifications → one summary push.
    The rest are leased (``lease_until``) and their attempt counted.
 3. **Send** the leased rows concurrently through their providers, and record each
    outcome in its own transaction: delivered; retry later with exponential backoff and
@@ -326,6 +326,8 @@ def _cancel_reason(row: Row, provider: Provider | None) -> str | None:
         return "no push service configured for this device"
     if not row[row["category"]]:
         return f"{row['category']} notifications switched off on this device"
+    if not row["share_live"]:  # revoked (shared with the wrong person?), left, trashed
+        return "the share has ended"
     return None
 
 
