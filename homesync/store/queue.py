@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -29,6 +30,9 @@ __all__ = [
     "pending_server_ops",
     "pending_uploads",
     "set_status",
+    "settle_uploads",
+    "unsettled_uploads",
+    "uploads_stored_after",
     "uploads_finished_since",
 ]
 
@@ -113,6 +117,21 @@ async def pending_uploads(conn: Conn, device_id: str) -> list[Row]:
     )
 
 
+# Upload operations an upload to their place may still make done: waiting, or answered
+# conflict or deleted_on_server by upload/init or sync/files (the app may yet upload there).
+_UNSETTLED = "('pending', 'conflict', 'failed')"
+
+
+async def unsettled_uploads(conn: Conn, device_id: str) -> list[Row]:
+    """The device's upload operations not done (nor cancelled): see ``_UNSETTLED``."""
+    return await fetchall(
+        conn,
+        f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ? AND status IN {_UNSETTLED}"
+        " AND type = 'upload' ORDER BY rowid",
+        (device_id,),
+    )
+
+
 async def count_pending_uploads(conn: Conn, device_id: str) -> int:
     row = await fetchone(conn, "SELECT count(*) FROM queue_ops WHERE device_id = ?"
                                " AND status = 'pending' AND type = 'upload'", (device_id,))
@@ -148,8 +167,24 @@ async def finish_uploads(tx: Conn, device_id: str, done: list[tuple[str, str]], 
     await tx.executemany(
         "UPDATE queue_ops SET status = 'done', error = NULL, result_file_id = ?,"
         " conflict_id = NULL, updated_at = ? WHERE device_id = ? AND op_id = ?"
-        " AND status = 'pending'",
+        f" AND status IN {_UNSETTLED}",
         [(file_id, now, device_id, op_id) for op_id, file_id in done],
+    )
+
+
+async def settle_uploads(tx: Conn, device_id: str,
+                         answered: Sequence[tuple[str, str, dict[str, str] | None,
+                                                  str | None, str | None]],
+                         now: int) -> None:
+    """Upload operations ``(op_id, status, error, result_file_id, conflict_id)`` that an
+    answer for their place ended (``conflict``, ``failed``); only those still pending: the
+    first answer stays."""
+    await tx.executemany(
+        "UPDATE queue_ops SET status = ?, error = ?, result_file_id = ?, conflict_id = ?,"
+        " updated_at = ? WHERE device_id = ? AND op_id = ? AND status = 'pending'",
+        [(status, msgspec.json.encode(error).decode() if error else None, file_id,
+          conflict_id, now, device_id, op_id)
+         for op_id, status, error, file_id, conflict_id in answered],
     )
 
 
@@ -249,6 +284,28 @@ async def cancel_pending_of_removed_devices(tx: Conn, error: dict[str, Any], now
         " WHERE rowid IN (SELECT q.rowid FROM devices d JOIN queue_ops q ON q.device_id = d.id"
         " AND q.status IN ('pending', 'processing') WHERE d.removed_at IS NOT NULL LIMIT ?)",
         (msgspec.json.encode(error).decode(), now, limit),
+    )
+
+
+async def uploads_stored_after(conn: Conn, device_id: str,
+                               wanted: list[tuple[str, int]]) -> list[Row]:
+    """For each ``(name_key, base_seq)`` of ``wanted`` (by its index, ``i``): ``device_id``'s
+    completed uploads of that name whose file it stored content in after journal position
+    ``base_seq``, wherever that file is now: ``(i, folder, name_key, file_id)``, earliest
+    first (the folder as the app spelt it: compare with ``paths.place_key``)."""
+    if not wanted:
+        return []
+    placeholders = ", ".join("?" for _ in CONTENT_ACTIONS)
+    return await fetchall(
+        conn,
+        "SELECT w.key AS i, u.folder, u.name_key, u.file_id FROM json_each(?) w"
+        " JOIN uploads u ON u.device_id = ? AND u.status = 'completed'"
+        " AND u.name_key = json_extract(w.value, '$[0]') AND u.file_id IS NOT NULL"
+        " WHERE EXISTS (SELECT 1 FROM journal j WHERE j.file_id = u.file_id"
+        f" AND j.device_id = u.device_id AND j.action IN ({placeholders})"
+        " AND j.seq > json_extract(w.value, '$[1]'))"
+        " ORDER BY u.finished_at, u.rowid",
+        (msgspec.json.encode(wanted).decode(), device_id, *CONTENT_ACTIONS),
     )
 
 

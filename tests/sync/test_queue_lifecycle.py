@@ -1,12 +1,14 @@
 """The offline queue over time: an operation id remembered after its operation is pruned,
-and the operations of a removed device."""
+the operations of a removed device, and upload operations that no upload to their
+``remotePath`` will ever settle."""
 
 from __future__ import annotations
 
 from homesync import clock
 from tests.helpers import API
-from tests.sync.helpers import pull, store
-from tests.sync.test_queue import add, op, queued
+from tests.sync.helpers import change, checksum, pull, push, store
+from tests.sync.test_queue import add, op, queued, sign_in_again
+from tests.uploads.flow import file_entry, init
 
 DAY_MS = 86_400_000
 
@@ -77,3 +79,61 @@ async def test_a_retention_pass_cancels_what_a_removed_device_left_pending(
     assert (await services.sync.retention.run_once()).queue_ops == 0
     report = await services.sync.retention.run_once(clock.now_ms() + 8 * DAY_MS)
     assert report.queue_ops == 1
+
+
+async def test_upload_done_when_its_upload_completed_before_it_arrived_and_moved_on(
+        client, make_user, sign_in):
+    # The app queued the upload offline (at its token), uploaded once back online, and
+    # sent the queue after that; the file was moved meanwhile.
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    older = await store(client, phone, b"before the token", name="0.jpg", folder="/p")
+    token = (await pull(client, phone))["nextSyncToken"]
+    uploaded = await store(client, phone, b"after the token", name="1.jpg", folder="/p")
+    laptop_token = (await pull(client, laptop))["nextSyncToken"]
+    await push(client, laptop, laptop_token,
+               change("move", "a", fileId=uploaded, folder="/archive"),
+               change("move", "b", fileId=older, folder="/archive"))
+    answers = await add(client, phone, op("up-1", "upload", remotePath="/p/1.jpg"),
+                        op("up-0", "upload", remotePath="/p/0.jpg"), token=token)
+    assert (answers[0]["status"], answers[0]["resultFileId"]) == ("done", uploaded)
+    # An upload there from before what the app had seen is not this operation's.
+    assert answers[1]["status"] == "pending"
+
+
+async def test_upload_is_a_conflict_when_init_answers_conflict(client, make_user, sign_in):
+    # upload/init says another file has the name: the app keeps the server's file, or
+    # sends its own under another name. No upload to remotePath will come.
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    laptops = await store(client, laptop, b"laptop's photo", name="1.jpg", folder="/p")
+    await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"))
+    r = await init(client, phone.auth, file_entry(b"phone's photo", name="1.jpg", folder="/p"))
+    assert r.json()["data"]["files"][0]["status"] == "conflict", r.text
+    listed = (await queued(client, phone))["up"]
+    assert (listed["status"], listed["resultFileId"], listed["error"]["code"]) == (
+        "conflict", laptops, "NAME_CONFLICT")
+    await store(client, phone, b"phone's photo", name="1 (1).jpg", folder="/p")
+    assert (await queued(client, phone))["up"]["status"] == "conflict"
+    assert (await sign_in_again(client, phone))[0] == 0
+
+
+async def test_upload_is_a_conflict_when_sync_files_answers_conflict(client, make_user,
+                                                                      sign_in):
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    laptops = await store(client, laptop, b"laptop's photo", name="1.jpg", folder="/p")
+    token = (await pull(client, phone))["nextSyncToken"]
+    await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"), token=token)
+    mine = b"phone's photo"
+    sent = await push(client, phone, token, change("upload", "a", name="1.jpg", folder="/p",
+                                                   size=len(mine), checksum=checksum(mine)))
+    [answer] = sent["results"]
+    assert answer["status"] == "conflict", answer
+    listed = (await queued(client, phone))["up"]
+    assert (listed["status"], listed["conflictId"], listed["resultFileId"]) == (
+        "conflict", answer["conflictId"], laptops)
+    assert (await sign_in_again(client, phone))[0] == 0

@@ -1,8 +1,18 @@
 """The offline queue's ``upload`` operations: done once an upload to ``remotePath`` completes.
 
+Matched to their upload by place (folder and name, without case) and time: an upload the
+device completed there after the operation arrived, or before it but after what the app
+had seen when it queued it (``base_seq``: the file holds this device's content from
+after it), wherever that file is now; else the file there now, if this device stored
+content in it after ``base_seq``.
+
 An answer that the content is there already (``upload/init`` or ``POST /sync/files``
 answering ``applied`` or ``deduplicated`` for that place) settles them too: no upload will
-come. Settling them runs on every ``GET /queue``, ``POST /queue/add``, cancel and sign-in, so it
+come. One that no upload will come there (``conflict``: another file has the name, or
+changed since; ``deleted_on_server``) makes them ``conflict`` or ``failed``, with the
+answer's reason: the app keeps the server's file, or sends its own under another name.
+An upload that still completes there (the app kept its own) makes them done all the same.
+Settling them runs on every ``GET /queue``, ``POST /queue/add``, cancel and sign-in, so it
 is set-based: a few queries for all the device's waiting operations (the finished
 uploads, the open ones, where each distinct folder lands, and one query for the files
 the device stored there), not a few per operation.
@@ -16,8 +26,13 @@ from homesync import clock
 from homesync.errors import HomesyncError
 from homesync.paths import name_key, normalize_folder, normalize_name, place_key, split_path
 from homesync.services.sharing.access import is_reserved, resolve_folder
-from homesync.services.sync.types import Actor, ChangeResult, LocalChange
-from homesync.services.uploads.queued import finish_queued_uploads
+from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
+from homesync.services.uploads.queued import (
+    DELETED_ON_SERVER,
+    Ended,
+    end_queued_uploads,
+    finish_queued_uploads,
+)
 from homesync.store import files, queue
 from homesync.store.db import Conn, Database, Row
 
@@ -39,7 +54,7 @@ async def open_places(db: Database, device_id: str) -> set[Place]:
 
 async def settle_upload_ops(db: Database, device_id: str) -> None:
     """Mark upload operations done whose upload to ``remotePath`` has completed."""
-    pending = await queue.pending_uploads(db.reader, device_id)
+    pending = await queue.unsettled_uploads(db.reader, device_id)
     if not pending:
         return
     finished: dict[Place, list[Row]] = defaultdict(list)  # earliest first
@@ -56,7 +71,11 @@ async def settle_upload_ops(db: Database, device_id: str) -> None:
             done.append((row["op_id"], file_id))
         else:
             unmatched.append(row)
-    done += await _stored_there(db, device_id, unmatched)
+    found = await _stored_there(db, device_id, unmatched)
+    done += found
+    matched = {op_id for op_id, _ in found}
+    done += await _uploaded_before(db, device_id,
+                                   [r for r in unmatched if r["op_id"] not in matched])
     if done:
         async with db.transaction() as tx:
             await queue.finish_uploads(tx, device_id, done, clock.now_ms())
@@ -68,6 +87,22 @@ def _finished_upload(op: Row, finished_there: list[Row]) -> str | None:
     however late the queue looks."""
     return next((str(u["file_id"]) for u in finished_there
                  if u["finished_at"] >= op["received_at"]), None)
+
+
+async def _uploaded_before(db: Database, device_id: str,
+                           ops: list[Row]) -> list[tuple[str, str]]:
+    """(op_id, file_id) of the operations whose place this device completed an upload to
+    before they arrived but after what the app had seen when it queued them (its file
+    holds this device's content from after ``base_seq``), wherever that file is now: the
+    app uploaded once back online and sent its queue after that."""
+    found = await queue.uploads_stored_after(
+        db.reader, device_id, [(op_place(row)[1], row["base_seq"]) for row in ops])
+    done: dict[str, str] = {}
+    for u in found:  # earliest first: the first upload there is the operation's
+        op = ops[int(u["i"])]
+        if op["op_id"] not in done and place_key(u["folder"], u["name_key"]) == op_place(op):
+            done[op["op_id"]] = str(u["file_id"])
+    return list(done.items())
 
 
 async def _stored_there(db: Database, device_id: str, ops: list[Row]) -> list[tuple[str, str]]:
@@ -111,20 +146,43 @@ async def settle_answered_uploads(tx: Conn, actor: Actor, changes: list[LocalCha
                                   results: list[ChangeResult]) -> None:
     """The device's upload operations to where ``POST /sync/files`` answered ``applied``
     (that content is there already) or ``deduplicated`` (made without an upload) are done
-    with that file: no upload to their ``remotePath`` will come to say so."""
+    with that file: no upload to their ``remotePath`` will come to say so. Where it
+    answered ``conflict`` or ``deleted_on_server`` they are ``conflict`` (with its
+    ``conflictId``) or ``failed``: no upload may come there either."""
     answered: dict[Place, str] = {}
+    ended: dict[Place, Ended] = {}
     for change, result in zip(changes, results, strict=True):
-        if (change.action != "upload" or result.file_id is None
-                or result.status not in ("applied", "deduplicated")):
+        if change.action != "upload":
             continue
-        if change.folder is not None and change.name is not None:
-            folder, name = normalize_folder(change.folder), normalize_name(change.name)
-        elif result.owner_id in (None, actor.user_id):  # a version by fileId: where it is
-            row = await files.get_file(tx, actor.user_id, result.file_id)
-            if row is None:
+        if result.status in ("applied", "deduplicated") and result.file_id is not None:
+            place = await _answered_place(tx, actor, change, result.file_id, result.owner_id)
+            if place is not None:
+                answered[place] = result.file_id
+        elif result.status in ("conflict", "deleted_on_server"):
+            place = await _answered_place(tx, actor, change, change.file_id, result.owner_id)
+            if place is None:
                 continue
-            folder, name = row["folder"], row["name"]
-        else:
-            continue  # a shared file by id: its path in the owner's tree is not the app's
-        answered[place_key(folder, name)] = result.file_id
+            if result.status == "deleted_on_server":
+                ended[place] = ("failed", DELETED_ON_SERVER, None, None)
+            else:
+                error = result.error or ErrorInfo(
+                    "CONFLICT", "The upload conflicts with the server's file" + (
+                        ": see conflictId" if result.conflict_id else ": pull, then send it"
+                        " again"))
+                ended[place] = ("conflict", {"code": error.code, "message": error.message},
+                                result.file_id, result.conflict_id)
     await finish_queued_uploads(tx, actor.device_id, answered, actor.now)
+    await end_queued_uploads(tx, actor.device_id, ended, actor.now)
+
+
+async def _answered_place(tx: Conn, actor: Actor, change: LocalChange, file_id: str | None,
+                          owner_id: str | None) -> Place | None:
+    """The place ``change`` (an upload of ``POST /sync/files``) went to, as the app names it:
+    its folder and name, or for a version by ``fileId`` where that file is; None for a
+    shared file by id (its path in the owner's tree is not the app's)."""
+    if change.folder is not None and change.name is not None:
+        return place_key(normalize_folder(change.folder), normalize_name(change.name))
+    if file_id is None or owner_id not in (None, actor.user_id):
+        return None
+    row = await files.get_file(tx, actor.user_id, file_id)
+    return place_key(row["folder"], row["name"]) if row is not None else None
