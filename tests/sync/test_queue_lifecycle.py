@@ -137,3 +137,33 @@ async def test_upload_is_a_conflict_when_sync_files_answers_conflict(client, mak
     assert (listed["status"], listed["conflictId"], listed["resultFileId"]) == (
         "conflict", answer["conflictId"], laptops)
     assert (await sign_in_again(client, phone))[0] == 0
+
+
+async def test_an_upload_after_the_conflict_still_makes_it_done(client, make_user, sign_in):
+    # The app kept its own: a new version of the file in the way, to the same path.
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    laptop = await sign_in(client_id="laptop")
+    laptops = await store(client, laptop, b"laptop's photo", name="1.jpg", folder="/p")
+    await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"))
+    r = await init(client, phone.auth, file_entry(b"phone's photo", name="1.jpg", folder="/p"))
+    assert r.json()["data"]["files"][0]["status"] == "conflict", r.text
+    assert (await queued(client, phone))["up"]["status"] == "conflict"
+    await store(client, phone, b"phone's photo", name="1.jpg", folder="/p", file_id=laptops)
+    listed = (await queued(client, phone))["up"]
+    assert (listed["status"], listed["resultFileId"], listed["error"]) == ("done", laptops, None)
+
+
+async def test_upload_failed_when_init_answers_deleted_on_server(client, make_user, sign_in):
+    await make_user()
+    phone = await sign_in()
+    data = b"a photo the user deleted"
+    file_id = await store(client, phone, data, name="1.jpg", folder="/p")
+    token = (await pull(client, phone))["nextSyncToken"]
+    await push(client, phone, token, change("delete", "d", fileId=file_id))
+    await add(client, phone, op("up", "upload", remotePath="/p/again.jpg"))
+    r = await init(client, phone.auth, file_entry(data, name="again.jpg", folder="/p"))
+    assert r.json()["data"]["files"][0]["status"] == "deleted_on_server", r.text
+    listed = (await queued(client, phone))["up"]
+    assert (listed["status"], listed["error"]["code"]) == ("failed", "DELETED_ON_SERVER")
+    assert (await sign_in_again(client, phone))[0] == 0
