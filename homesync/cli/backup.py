@@ -40,6 +40,7 @@ from homesync.cli.common import (
     settings_from,
 )
 from homesync.cli.progress import RichProgress
+from homesync.config.units import parse_duration
 from homesync.services.maintenance.backup import (
     BackupBusy,
     BackupDestinationTaken,
@@ -94,6 +95,10 @@ SnapshotOpt = Annotated[str | None, typer.Option(
 UnusedDataDirOpt = Annotated[Path | None, typer.Option(
     "--data-dir", envvar="HOMESYNC_DATA_DIR", show_default=False, metavar="DIR",
     help="Accepted like every command; not used (a backup is read on its own).")]
+WaitOpt = Annotated[str | None, typer.Option(
+    "--wait", metavar="DURATION", show_default=False,
+    help="When another backup or prune is writing to DEST, wait up to DURATION (90s, 15m,"
+         " 2h) for it to finish instead of exiting at once (exit code 5).")]
 UnusedConfigOpt = Annotated[Path | None, typer.Option(
     "--config", envvar="HOMESYNC_CONFIG", show_default=False, metavar="FILE",
     help="Accepted like every command; not used (a backup is read on its own).")]
@@ -126,6 +131,15 @@ def _show_problems(problems: list[ChunkProblem], database_problems: Sequence[str
     print_chunk_problems(problems)
 
 
+def _wait_seconds(text: str | None) -> float:
+    if text is None:
+        return 0.0
+    try:
+        return float(parse_duration(text))
+    except ValueError as exc:
+        raise fail(f"--wait: {exc}", EXIT_USAGE) from None
+
+
 def _rate(nbytes: int, seconds: float) -> str:
     return f"{human_size(int(nbytes / seconds))}/s" if seconds > 0 else "-"
 
@@ -136,18 +150,21 @@ def create(
     new_server_key: Annotated[bool, typer.Option(
         "--new-server-key", help="Back up into a DEST whose latest snapshot has another server"
         " key: this server's server.key was replaced (one DEST holds one server).")] = False,
+    wait: WaitOpt = None,
     as_json: DocumentJsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Back up the database, the server key and every chunk (safe while the server runs)."""
+    wait_s = _wait_seconds(wait)
     settings = settings_from(config, data_dir)
 
     try:
         with RichProgress(err_console, enabled=not as_json) as progress:
             report: BackupReport = run_with_services(
                 settings, lambda s: s.backups.create(dest, progress,
-                                                     new_server_key=new_server_key))
+                                                     new_server_key=new_server_key,
+                                                     wait=wait_s))
     except BackupError as exc:
         raise _refused(exc) from None
     if as_json:
@@ -329,18 +346,20 @@ def prune(
         help="Keep the newest snapshot of each of the last N years that have one.")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", "-n", help="Only say what would be removed.")] = False,
+    wait: WaitOpt = None,
     as_json: DocumentJsonOpt = False,
     data_dir: UnusedDataDirOpt = None,
     config: UnusedConfigOpt = None,
 ) -> None:
     """Remove old snapshots and the chunks only they use (the latest always stays)."""
+    wait_s = _wait_seconds(wait)
     policy = Retention(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly,
                        keep_monthly=keep_monthly, keep_yearly=keep_yearly)
     if policy.is_empty():
         raise fail("say which snapshots to keep: at least one of --keep-last, --keep-daily,"
                    " --keep-weekly, --keep-monthly, --keep-yearly", EXIT_USAGE)
     report: PruneReport = _run(as_json, (PruneError, OSError), lambda progress: prune_backup(
-        dest, policy, dry_run=dry_run, progress=progress))
+        dest, policy, dry_run=dry_run, progress=progress, wait=wait_s))
     if as_json:
         print_document(report)
     else:

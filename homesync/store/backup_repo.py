@@ -27,7 +27,8 @@ import fcntl
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,27 @@ def _is_marker_temp(name: str) -> bool:
     return name.startswith(f".{MARKER}.") and name.endswith(".tmp")
 
 
+_WAIT_POLL = 0.5  # seconds between tries of a busy writer lock
+
+
+def _lock_within(fd: int, wait: float, waiting: Callable[[], None] | None, root: Path) -> None:
+    """flock ``fd`` exclusively, trying for up to ``wait`` seconds (flock itself cannot
+    time out, and a worker thread gets no signal to interrupt it)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RepoBusy(f"another backup is writing to {root}") from None
+        if waiting is not None:
+            waiting()
+            waiting = None
+        time.sleep(min(_WAIT_POLL, left))
+
+
 class BackupRepo:
     """One backup repository directory. Open with :meth:`create_or_open` or :meth:`open`."""
 
@@ -172,14 +194,14 @@ class BackupRepo:
     # -- one writer --------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the repository's writer lock; fails at once if another backup holds it."""
+    def writing(self, wait: float = 0.0,
+                waiting: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold the repository's writer lock. Another backup (or prune) holding it makes
+        this fail at once, or after ``wait`` seconds (``waiting`` is called once, when
+        the wait starts: to say so)."""
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RepoBusy(f"another backup is writing to {self.root}") from None
+            _lock_within(fd, wait, waiting, self.root)
             # Leftovers of an interrupted run: never referenced by any published snapshot.
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
             self.tmp_dir.mkdir(mode=0o700)

@@ -31,6 +31,7 @@ from homesync import clock
 from homesync.config import Settings
 from homesync.ids import new_id
 from homesync.services.maintenance.backup_owner import other_servers_snapshot, refusal
+from homesync.services.maintenance.backup_wait import waited, waiting_note
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
 from homesync.store import operations
@@ -136,11 +137,12 @@ class Backups:
         self.settings = settings
 
     async def create(self, destination: Path, progress: Progress = NO_PROGRESS, *,
-                     new_server_key: bool = False) -> BackupReport:
+                     new_server_key: bool = False, wait: float = 0.0) -> BackupReport:
         """Back the data dir up into ``destination`` (created if missing).
 
         ``new_server_key``: back up even if DEST's latest snapshot has another server key
-        (this server's key was replaced); see :mod:`backup_owner`.
+        (this server's key was replaced); see :mod:`backup_owner`. ``wait``: seconds to
+        wait for another backup (or prune) writing to DEST to finish.
 
         Raises:
             BackupDestinationTaken: DEST holds something else (a file, a non-empty directory).
@@ -154,11 +156,11 @@ class Backups:
         t0 = time.monotonic()
         try:
             dest, copied = await asyncio.to_thread(self._run, destination, started, progress,
-                                                   new_server_key)
+                                                   new_server_key, wait)
         except DestinationTaken as exc:
             raise BackupDestinationTaken(str(exc)) from None
         except RepoBusy as exc:
-            raise BackupBusy(str(exc)) from None
+            raise BackupBusy(f"{exc}{waited(wait)}") from None
         except BackupRepoError as exc:
             raise BackupError(str(exc)) from None
         m = copied.manifest
@@ -192,7 +194,7 @@ class Backups:
     # -- the blocking part, in a worker thread ---------------------------------------------
 
     def _run(self, destination: Path, started: int, progress: Progress,
-             new_server_key: bool) -> tuple[Path, _Copied]:
+             new_server_key: bool, wait: float) -> tuple[Path, _Copied]:
         data = self.settings.data_path.absolute()
         dest = destination.expanduser().absolute()
         real_data, real_dest = data.resolve(), dest.resolve()  # symlinks must not hide overlap
@@ -203,13 +205,13 @@ class Backups:
             raise BackupOverlap(f"the backup destination {dest} must not hold the data dir"
                                 f" {data}: choose a directory outside it")
         with _full_destination_said(dest):
-            return self._write(data, dest, started, progress, new_server_key)
+            return self._write(data, dest, started, progress, new_server_key, wait)
 
     def _write(self, data: Path, dest: Path, started: int, progress: Progress,
-               new_server_key: bool) -> tuple[Path, _Copied]:
+               new_server_key: bool, wait: float) -> tuple[Path, _Copied]:
         fsync = self.settings.storage.fsync
         repo = BackupRepo.create_or_open(dest)
-        with repo.writing():
+        with repo.writing(wait, lambda: progress.note(waiting_note(repo.root, wait))):
             if not new_server_key:
                 ours = sha256_file(data / SECRET_FILE)
                 if (theirs := other_servers_snapshot(repo, ours)) is not None:

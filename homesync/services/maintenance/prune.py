@@ -29,6 +29,7 @@ from pathlib import Path
 import msgspec
 
 from homesync import clock
+from homesync.services.maintenance.backup_wait import waited, waiting_note
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
 from homesync.services.maintenance.retention import Retention, Taken, choose
 from homesync.store import backup_pool
@@ -80,29 +81,31 @@ class PruneReport(msgspec.Struct, kw_only=True, rename="camel"):
 
 
 async def prune_backup(destination: Path, policy: Retention, *, dry_run: bool = False,
-                       progress: Progress = NO_PROGRESS) -> PruneReport:
+                       progress: Progress = NO_PROGRESS, wait: float = 0.0) -> PruneReport:
     """Apply ``policy`` to the backup at ``destination``; ``dry_run`` only reports.
+    ``wait``: seconds to wait for another backup writing to DEST to finish.
 
     Raises:
-        PruneBusy: another backup is writing to DEST.
+        PruneBusy: another backup is writing to DEST (still, after ``wait``).
         PruneError: nothing was removed (the message says why).
     """
     if policy.is_empty():
         raise PruneError("say which snapshots to keep: --keep-last, --keep-daily,"
                          " --keep-weekly, --keep-monthly or --keep-yearly")
-    return await asyncio.to_thread(_prune, destination, policy, dry_run, progress)
+    return await asyncio.to_thread(_prune, destination, policy, dry_run, progress, wait)
 
 
 def _prune(destination: Path, policy: Retention, dry_run: bool,
-           progress: Progress) -> PruneReport:
+           progress: Progress, wait: float) -> PruneReport:
     t0 = time.monotonic()
     try:
         repo = BackupRepo.open(destination)
         # A dry run changes nothing, the lock's emptying of tmp/ included.
-        with contextlib.nullcontext() if dry_run else repo.writing():
+        with contextlib.nullcontext() if dry_run else repo.writing(
+                wait, lambda: progress.note(waiting_note(repo.root, wait))):
             report = _plan_and_remove(repo, policy, dry_run, progress)
     except RepoBusy as exc:
-        raise PruneBusy(f"{exc}; nothing was removed, try again later") from None
+        raise PruneBusy(f"{exc}{waited(wait)}; nothing was removed, try again later") from None
     except BackupRepoError as exc:
         raise PruneError(str(exc)) from None
     report.seconds = round(time.monotonic() - t0, 3)
