@@ -39,7 +39,8 @@ _COLUMNS = (
     " u.size, u.mime_type, u.checksum, u.priority, u.target_file_id, u.chunk_size,"
     " u.total_chunks, u.status, u.received_chunks, u.received_bytes, u.reported_bytes,"
     " u.reported_at, u.checksum_failed, u.file_id, u.version_id, u.created_at, u.updated_at,"
-    " u.expires_at, u.finished_at, u.owner_id, u.base_seq, u.conflicted_with, s.wifi_only,"
+    " u.expires_at, u.finished_at, u.owner_id, u.base_seq, u.conflicted_with,"
+    " u.share_root_id, s.wifi_only,"
     " s.max_retries,"
     " d.removed_at AS device_removed_at"
 )
@@ -61,18 +62,20 @@ async def insert(tx: Conn, *, upload_id: str, session_id: str, user_id: str, dev
                  local_id: str, folder: str, name: str, name_key: str, size: int, mime_type: str,
                  checksum: str, priority: str, target_file_id: str | None, chunk_size: int,
                  total_chunks: int, now: int, expires_at: int,
-                 owner_id: str | None = None, base_seq: int | None = None) -> None:
-    """A new upload; ``owner_id`` when it lands in someone else's shared item, ``base_seq``
-    the journal position a new version is based on (migration 0008)."""
+                 owner_id: str | None = None, base_seq: int | None = None,
+                 share_root_id: str | None = None) -> None:
+    """A new upload; ``owner_id`` when it lands in someone else's shared item (and
+    ``share_root_id``, the shared item it goes through: migration 0025), ``base_seq`` the
+    journal position a new version is based on (migration 0008)."""
     await execute(
         tx,
         "INSERT INTO uploads (id, session_id, user_id, device_id, local_id, folder, name, name_key,"
         " size, mime_type, checksum, priority, target_file_id, chunk_size, total_chunks, status,"
-        " created_at, updated_at, expires_at, owner_id, base_seq)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+        " created_at, updated_at, expires_at, owner_id, base_seq, share_root_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
         (upload_id, session_id, user_id, device_id, local_id, folder, name, name_key, size,
          mime_type, checksum, priority, target_file_id, chunk_size, total_chunks, now, now,
-         expires_at, owner_id, base_seq),
+         expires_at, owner_id, base_seq, share_root_id),
     )
 
 

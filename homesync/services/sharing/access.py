@@ -210,12 +210,14 @@ async def upload_place(conn: Conn, user_id: str, *, folder: str,
 
 
 async def upload_place_now(conn: Conn, user_id: str, *, owner_id: str, folder: str,
-                           file_id: str | None) -> UploadPlace:
+                           file_id: str | None, root_id: str | None = None) -> UploadPlace:
     """Where an upload into a shared item lands, checked again when it completes: 404
     when the share is gone (or now shows another owner's folder there), 403 when it is
     read-only. A new version whose file was deleted meanwhile becomes a new file beside
-    it, as for the user's own uploads (never lost)."""
+    it, as for the user's own uploads (never lost). ``root_id``: the shared folder a new
+    file was sent into, found by its id, so a rename by its owner since moves it along."""
     gone = NotFound("What this upload was going into is no longer shared with you")
+    folder = await _seen_now(conn, user_id, folder, root_id)
     place = await upload_place(conn, user_id, folder=folder, file_id=file_id)
     if place is None and file_id is not None:
         try:
@@ -225,6 +227,20 @@ async def upload_place_now(conn: Conn, user_id: str, *, owner_id: str, folder: s
     if place is None or place.owner_id != owner_id:
         raise gone
     return place
+
+
+async def _seen_now(conn: Conn, user_id: str, folder: str, root_id: str | None) -> str:
+    """``folder`` (as the recipient sent it, inside the shared folder ``root_id``) with
+    that folder's part as the recipient sees it now: its owner may have renamed it (the
+    path is /Shared with me/<owner>/<its name>/...). As it was when no share shows it."""
+    if root_id is None:
+        return folder
+    roots = _shown(shared_roots(await shares.incoming(conn, user_id)))
+    root = next((r for r in roots if r.file_id == root_id and r.kind == "folder"), None)
+    if root is None:
+        return folder
+    rest = folder.split("/")[len(_segments(root.virtual_path)) + 1:]
+    return root.virtual_path if not rest else join(root.virtual_path, "/".join(rest))
 
 
 async def route_change(tx: Conn, actor: Actor, change: LocalChange) -> Routed | None:

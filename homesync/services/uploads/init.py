@@ -319,7 +319,10 @@ class UploadPlanner:
             checksum=req.checksum, priority=req.priority, target_file_id=req.file_id,
             chunk_size=chunk_size, total_chunks=-(-req.size // chunk_size), now=now,
             expires_at=expires_at, owner_id=place.owner_id if place is not None else None,
-            base_seq=req.base_seq if place is None else req.shared_base_seq)
+            base_seq=req.base_seq if place is None else req.shared_base_seq,
+            # A new file's shared folder, by id: its owner may rename it before complete.
+            share_root_id=place.seen.file_id if place is not None and req.file_id is None
+            else None)
         return InitEntry(local_id=req.local_id, status="upload", upload_id=upload_id)
 
     async def _copy(self, tx: Conn, user_id: str, device_id: str, req: FileRequest,

@@ -215,7 +215,7 @@ class Uploads:
             if row["owner_id"] is not None:
                 place = await upload_place_now(
                     tx, row["user_id"], owner_id=row["owner_id"], folder=row["folder"],
-                    file_id=row["target_file_id"])
+                    file_id=row["target_file_id"], root_id=row["share_root_id"])
                 tree_owner, folder, target = place.owner_id, place.folder, place.target
                 seen = place.seen
             elif row["target_file_id"] is not None:
