@@ -4,6 +4,7 @@ into a folder shared with them are photos too."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from typing import Any
 
 from litestar.testing import AsyncTestClient
@@ -11,7 +12,7 @@ from litestar.testing import AsyncTestClient
 from homesync.services.container import Services
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import API
-from tests.notifications.conftest import Clock, RegisterPush
+from tests.notifications.conftest import Clock, RegisterPush, device, uploaded
 from tests.push.receivers import Receiver
 from tests.uploads.flow import complete, file_entry, init, put_chunks, upload
 
@@ -95,3 +96,22 @@ async def test_an_upload_that_failed_and_then_completed_is_told_as_completed(
                                                   params={"category": "uploads"})
                                  ).json()["data"]["notifications"]]
     assert kinds == ["upload_completed", "upload_failed"]  # the inbox keeps both
+
+
+async def test_a_summary_of_more_uploads_than_sqlite_takes_parameters_is_sent(
+    services: Services, receiver: Receiver, frozen: Clock,
+) -> None:
+    # A night of photos held by quiet hours can be more uploads than SQLite binds
+    # parameters (32 766 by default, more in some builds): merging them must not bind one
+    # per upload. The writer's limit is lowered so a dozen uploads show it.
+    phone = await device(services, "alice@example.com", "phone",
+                         push_token=f"{receiver.url}/up/1")
+    for i in range(12):
+        await uploaded(services, phone, f"IMG_{i}.jpg")
+    writer = services.db._writer._conn  # the sqlite3 connection (check_same_thread off)
+    writer.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 8)
+    frozen.advance(30)
+    await services.outbox.drain()
+
+    (push,) = receiver.requests
+    assert (push.json()["title"], push.json()["data"]["count"]) == ("12 files backed up", "12")
