@@ -96,6 +96,7 @@ class Services:
         # Sync: deltas and long polls, local changes, conflicts, the offline queue,
         # versions and trash (issue 4). Uploads consult its tombstones.
         self.sync = SyncArea(db, settings.sync, secret, self.quota)
+        self.sync.retention.prune_sign_ins = self.sessions.prune_ended
         # A committed revocation (device removed, sign-out, ...) ends its parked long polls.
         db.when_committed(SIGN_INS_ENDED, self.sync.watcher.nudge)
         self.uploads.planner.deleted_on_server = self.sync.deleted_on_server

@@ -16,6 +16,7 @@ __all__ = [
     "insert_family",
     "insert_refresh",
     "live_sign_ins",
+    "prune_ended_refresh",
     "refresh_by_hash",
     "revoke_device_families",
     "revoke_family",
@@ -207,3 +208,24 @@ async def live_sign_ins(conn: Reads, family_ids: Sequence[str]) -> set[str]:
         )
         live.update(row[0] for row in rows)
     return live
+
+
+async def prune_ended_refresh(conn: Conn, lifetimes: SignInLifetimes, ended_before: int,
+                              limit: int = 1000) -> int:
+    """Delete up to ``limit`` refresh tokens of sign-ins that had ended by ``ended_before``
+    (revoked, or their lifetimes run out); how many went.
+
+    Only ended sign-ins': a live one's spent tokens are its theft detection (a replay ends
+    it), and it lasts at most ``absolute_ms``. The family rows stay (one per sign-in):
+    access tokens and pushes look their sign-in up there. A family left without tokens
+    reads as run out (_lasts), as it had; a pruned token is unknown to a refresh (401).
+    """
+    return await execute(
+        conn,
+        # CROSS JOIN: families outside, so the test runs once per sign-in and only ended
+        # ones' tokens are read (the planner would scan every token and test each).
+        "DELETE FROM refresh_tokens WHERE rowid IN (SELECT r.rowid FROM token_families f"
+        " CROSS JOIN refresh_tokens r ON r.family_id = f.id"
+        f" WHERE f.revoked_at < ?1 OR NOT ({_lasts('f', lifetimes, '?1')}) LIMIT ?2)",
+        (ended_before, limit),
+    )

@@ -36,6 +36,11 @@ log = logging.getLogger("homesync.auth")
 # write and lengthen every refresh transaction: at most once a minute per device.
 _ACTIVE_TOUCH_INTERVAL_MS = 60_000
 _MAX_REFRESH_TOKEN_CHARS = 512
+# An ended sign-in's refresh tokens are kept this long, then pruned (prune_ended): until
+# then a replay of one of its spent tokens still raises the theft notice when the sign-in
+# ran out unrevoked, and its security pushes still pending (held by quiet hours, retried
+# for notifications.give_up_after) still find it was signed in when they were made.
+ENDED_SIGN_IN_KEPT_MS = 30 * 86_400_000
 
 
 class DeviceRegistration(msgspec.Struct, kw_only=True):
@@ -271,6 +276,18 @@ class Sessions:
         async with self._db.transaction() as tx:
             await tokens.revoke_device_families(tx, principal.device_id, "logout", now)
             await self.logged_out(tx, principal.device_id)
+
+    # -- retention ------------------------------------------------------------------
+
+    async def prune_ended(self, now: int) -> int:
+        """Delete the refresh tokens of sign-ins that ended more than ENDED_SIGN_IN_KEPT_MS
+        before ``now``, in batches; how many went. Presenting one is then 401 like any
+        unknown token: the sign-in was over already."""
+        lifetimes = tokens.SignInLifetimes(idle_ms=self._rotation.idle_ms,
+                                           absolute_ms=self._rotation.absolute_ms)
+        ended_before = now - ENDED_SIGN_IN_KEPT_MS
+        return await self._db.in_batches(
+            lambda tx: tokens.prune_ended_refresh(tx, lifetimes, ended_before))
 
     # -- per request ----------------------------------------------------------------
 

@@ -15,7 +15,8 @@ interval when another process did.
 finished queue operations and resolved conflicts past ``queue_retention`` (the ids of
 the pruned operations stay known for ``history_retention``), and then sync
 history past ``history_retention`` (:mod:`.horizon`; after the trash, so files it
-purged this round are counted from their purge).
+purged this round are counted from their purge), and the refresh tokens of sign-ins
+that ended a while ago (:attr:`Retention.prune_sign_ins`, set by the auth area).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
@@ -100,6 +102,11 @@ class RetentionReport(msgspec.Struct, frozen=True, kw_only=True):
     queue_ids: int  # ids of pruned operations forgotten for good
     conflicts: int
     history: CompactionReport
+    refresh_tokens: int  # of ended sign-ins
+
+
+async def _no_sign_ins(now: int) -> int:
+    return 0
 
 
 class Retention:
@@ -111,6 +118,8 @@ class Retention:
         self._queue = queue
         self._conflicts = conflicts
         self._history = history
+        # Set by the services: prunes ended sign-ins' refresh tokens as of ``now``; how many.
+        self.prune_sign_ins: Callable[[int], Awaitable[int]] = _no_sign_ins
 
     async def run_once(self, now: int | None = None) -> RetentionReport:
         """Purge everything past retention as of ``now``."""
@@ -125,6 +134,7 @@ class Retention:
             if self._settings.history_retention_ms else 0,
             conflicts=await self._conflicts.prune_resolved(finished_before),
             history=await self._history.compact(now),
+            refresh_tokens=await self.prune_sign_ins(now),
         )
 
     async def run_forever(self) -> None:
@@ -144,6 +154,8 @@ class Retention:
                     log.info("sync history compacted: %d journal entries, %d purged files,"
                              " %d share-feed entries", history.journal, history.tombstones,
                              history.feed)
+                if report.refresh_tokens:
+                    log.info("pruned %d refresh tokens of ended sign-ins", report.refresh_tokens)
             except Exception:
                 log.exception("retention sweep failed")
             await asyncio.sleep(interval)
