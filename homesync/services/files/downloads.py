@@ -4,10 +4,11 @@ Content is streamed from the version's chunks, never assembled: a range maps to 
 chunks it overlaps and only those bytes are read. Another user's ids are simply not found.
 
 A download reads the rows of its version's manifest that its range needs (by where each
-chunk begins) once, before the first byte; the version may be dropped while it streams. Its chunks then stay for gc's grace period counted from the
-drop (``chunk_index.let_go_of_versions``); a chunk gc took all the same (``--grace 0s``,
-or a download longer than the grace) cuts the response short of its Content-Length,
-which every client sees as a failed download, never as a whole file.
+chunk begins) once, before the first byte; the version may be dropped while it streams.
+Its chunks then stay for gc's grace period counted from the drop
+(``chunk_index.let_go_of_versions``); a chunk gc took all the same (``--grace 0s``, or a
+download longer than the grace) cuts the response short of its Content-Length, which
+every client sees as a failed download, never as a whole file.
 """
 
 from __future__ import annotations
