@@ -67,13 +67,24 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     trusted = {_plain(proxy) for proxy in services.settings.server.trusted_proxies}
     if peer not in trusted:
         return peer
-    hops = [_plain(hop.strip()) for line in request.headers.getall("x-forwarded-for", [])
-            for hop in line.split(",")]
+    hops = [_plain(_without_port(hop.strip()))
+            for line in request.headers.getall("x-forwarded-for", []) for hop in line.split(",")]
     hops = [hop for hop in hops if hop]
     for hop in reversed(hops):
         if hop not in trusted:
             return hop
     return hops[0] if hops else peer  # sent by one of our proxies itself
+
+
+def _without_port(hop: str) -> str:
+    """A forwarded hop's address without the source port some proxies add
+    ("203.0.113.7:51234", "[2001:db8::1]:443"), or each connection would be an address
+    of its own. A bare IPv6 address has colons too, but more than one."""
+    if hop.startswith("["):
+        return hop[1:].partition("]")[0]
+    if hop.count(":") == 1:
+        return hop.partition(":")[0]
+    return hop
 
 
 def _plain(address: str) -> str:

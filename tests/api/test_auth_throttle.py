@@ -257,6 +257,28 @@ async def test_forwarded_for_is_read_past_a_chain_of_trusted_proxies(tmp_path: P
         assert (await attempt(client, password=PASSWORD, ip="198.51.100.1, 10.0.0.3")).status_code == 201
 
 
+async def test_a_forwarded_for_hop_with_a_port_is_its_address(tmp_path: Path):
+    # Some proxies write the client's source port too ("203.0.113.7:51234", IPv6 in
+    # brackets): a new port per connection must not be a new throttling window.
+    FrozenClock()
+    settings = make_settings(tmp_path / "d", server={"trusted_proxies": ["testclient", "10.0.0.3"]},
+                             auth={"login_failures_per_ip": 2})
+    async with running(settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        for n in range(2):
+            r = await attempt(client, f"guess{n}@example.com", ip=f"203.0.113.7:{51000 + n}")
+            assert r.status_code == 401
+        assert (await attempt(client, password=PASSWORD, ip="203.0.113.7:51002")).status_code == 429
+        # A trusted proxy's hop with its port is still one of ours.
+        r = await attempt(client, password=PASSWORD, ip="203.0.113.7, 10.0.0.3:8080")
+        assert r.status_code == 429
+        for n in range(2):
+            r = await attempt(client, f"guess{n}@example.com", ip=f"[2001:db8::1]:{443 + n}")
+            assert r.status_code == 401
+        assert (await attempt(client, password=PASSWORD, ip="2001:db8::5")).status_code == 429
+        assert (await attempt(client, password=PASSWORD, ip="[2001:db8:1::1]")).status_code == 201
+
+
 async def test_a_forwarded_for_line_of_the_clients_own_is_not_believed(tmp_path: Path):
     # A proxy that adds its own X-Forwarded-For line (HAProxy's `option forwardfor`)
     # leaves the client's line first: the address is read off all lines, from the end.
