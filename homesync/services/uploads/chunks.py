@@ -19,6 +19,7 @@ from homesync.errors import (
     UploadExpired,
     ValidationError,
 )
+from homesync.services.sharing.access import upload_place_now
 from homesync.services.uploads.digest import RunningDigests
 from homesync.services.uploads.init import normalize_checksum
 from homesync.services.uploads.limits import ChunkSlots
@@ -28,9 +29,9 @@ from homesync.services.uploads.types import ChunkReceipt, ChunkTarget
 from homesync.services.uploads.urls import ChunkUrlSigner
 from homesync.store import chunk_index, tokens, uploads
 from homesync.store.chunks import ChunkStore
-from homesync.store.db import Database, Row
+from homesync.store.db import Conn, Database, Row
 
-__all__ = ["ChunkReceiver", "check_open", "parse_index"]
+__all__ = ["ChunkReceiver", "check_open", "check_still_shared", "parse_index"]
 
 
 class ChunkReceiver:
@@ -57,7 +58,8 @@ class ChunkReceiver:
         404 for someone else's upload (or none), 401 for a bad signature or a signed URL
         whose device is removed or signed out (its sign-in ended or ran out), 410 when
         expired,
-        409 when the upload was cancelled, 400 for an index or range outside the upload.
+        409 when the upload was cancelled, 400 for an index or range outside the upload,
+        404/403 when it goes into a share since revoked or turned to read.
         A completed upload is a target too: a chunk sent again is compared, not stored.
         """
         # Server ids are short ASCII; anything else cannot name an upload.
@@ -86,6 +88,7 @@ class ChunkReceiver:
             raise Unauthorized("Use Authorization: Bearer <accessToken> or a signed chunk URL")
         if row["status"] != "completed":
             check_open(row, clock.now_ms())
+            await check_still_shared(self._db.reader, row)
         chunk_size, size = row["chunk_size"], row["size"]
         if byte_range is not None:
             index = byte_range[0] // chunk_size
@@ -240,6 +243,16 @@ def check_open(row: Row, now: int) -> None:
         raise Conflict("This upload is already completed", fileId=row["file_id"])
     if status == "cancelled":
         raise Conflict("This upload was cancelled; start a new one")
+
+
+async def check_still_shared(conn: Conn, row: Row) -> None:
+    """404 when the upload goes into something no longer shared with its uploader, 403
+    when only for reading: its chunks (and its keeping alive) are writes into the owner's
+    storage, whose quota holds the upload's bytes while it is open."""
+    if row["owner_id"] is not None:
+        await upload_place_now(conn, row["user_id"], owner_id=row["owner_id"],
+                               folder=row["folder"], file_id=row["target_file_id"],
+                               root_id=row["share_root_id"])
 
 
 def parse_index(index: str | int, total: int) -> int:

@@ -37,7 +37,7 @@ from homesync.services.files.downloads import SharedPlace
 from homesync.services.files.naming import conflicted_copy_names, find_free_name
 from homesync.services.files.views import FileInfo, file_info
 from homesync.services.sharing.access import as_seen, upload_place_now
-from homesync.services.uploads.chunks import ChunkReceiver, check_open
+from homesync.services.uploads.chunks import ChunkReceiver, check_open, check_still_shared
 from homesync.services.uploads.decide import changed_since
 from homesync.services.uploads.digest import RunningDigests
 from homesync.services.uploads.events import upload_event
@@ -116,6 +116,7 @@ class Uploads:
 
         ``paused``/``uploading``/``failed`` are recorded (and keep the upload alive);
         ``cancelled`` ends it and lets its chunks go. A finished upload is reported as is.
+        Into a share since revoked (404) or turned to read (403), only cancelling is taken.
         """
         if status not in _REPORTABLE:
             raise ValidationError(f"status must be one of {', '.join(_REPORTABLE)}",
@@ -129,6 +130,7 @@ class Uploads:
                 if status == "cancelled":
                     await uploads.mark_ended(tx, upload_id, "cancelled", now)
                 else:
+                    await check_still_shared(tx, row)  # a sign of life holds the owner's room
                     await uploads.set_status(tx, upload_id, status=status,
                                              reported_bytes=bytes_uploaded, now=now,
                                              expires_at=now + self.planner.ttl_ms)
