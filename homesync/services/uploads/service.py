@@ -229,8 +229,9 @@ class Uploads:
             name, conflicted_with = row["name"], None
             if target is not None and await changed_since(tx, target, row["base_seq"],
                                                           row["device_id"]):
-                # Never a silent overwrite: the device's version goes beside it, as keep_both.
-                conflicted_with, target = target["id"], None
+                # Never a silent overwrite: the device's version goes beside it, as keep_both
+                # (in its folder now, wherever the init said it was: it may have moved since).
+                conflicted_with, folder, target = target["id"], target["folder"], None
                 name = await self._conflicted_copy_name(tx, row, tree_owner, folder, now)
             here = target or await files.find_by_name(tx, tree_owner, folder, name)
             if here is not None and target is None and not _holds(here, row["checksum"]):
