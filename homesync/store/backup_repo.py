@@ -17,7 +17,10 @@ Layout::
 Crash safety: chunks and the snapshot are built under ``tmp/`` and renamed into place
 only when complete, and ``latest`` is replaced last. A backup killed at any point leaves
 the previous snapshots exactly as they were, and whatever chunks it finished copying are
-reused by the next run.
+reused by the next run. With fsync on, a chunk is renamed into the pool only once DEST
+was synced after it was copied (in batches: see :meth:`BackupRepo.settle_chunks`): the
+next backup takes a chunk in the pool with its size as whole, and a power cut can leave
+a renamed, unsynced file with its size but not its bytes.
 """
 
 from __future__ import annotations
@@ -122,6 +125,11 @@ def _is_marker_temp(name: str) -> bool:
 
 
 _WAIT_POLL = 0.5  # seconds between tries of a busy writer lock
+# Copied chunks wait in tmp/ for one syncfs of DEST per this many bytes (or chunks): a
+# kill costs at most that much copying again; a sync per chunk would cost a journal
+# commit per file.
+_SETTLE_BYTES = 256 * 2**20
+_SETTLE_CHUNKS = 4096
 
 
 def _lock_within(fd: int, wait: float, waiting: Callable[[], None] | None, root: Path) -> None:
@@ -152,10 +160,14 @@ class BackupRepo:
         self.tmp_dir = root / "tmp"
         self._chunks_prefix = f"{self.chunks_dir}/"
         self._made_dirs: set[str] = set()
+        self._durable = False
+        self._unsettled: set[str] = set()  # hashes copied into tmp/, not yet in the pool
+        self._unsettled_bytes = 0
 
     @classmethod
-    def create_or_open(cls, root: Path) -> BackupRepo:
-        """Open DEST for writing, making it a repository if it is missing or empty."""
+    def create_or_open(cls, root: Path, *, durable: bool = False) -> BackupRepo:
+        """Open DEST for writing, making it a repository if it is missing or empty.
+        ``durable``: chunks go into the pool only once synced (fsync on)."""
         root = root.expanduser().absolute()
         if root.exists() and not root.is_dir():
             raise DestinationTaken(f"{root} is not a directory")
@@ -168,6 +180,7 @@ class BackupRepo:
             marker = msgspec.json.encode({"format": FORMAT, "format_version": FORMAT_VERSION})
             write_atomic(root / MARKER, marker + b"\n", fsync=True)
         repo = cls.open(root)
+        repo._durable = durable
         for d in (repo.chunks_dir, repo.snapshots_dir, repo.tmp_dir):
             d.mkdir(exist_ok=True, mode=0o700)
         return repo
@@ -237,9 +250,10 @@ class BackupRepo:
         (verify without ``--read-data`` checks sizes only). Returns ``None`` when the chunk is
         stored; otherwise what ``source`` holds instead (other than ``size`` bytes, or
         bytes that do not hash to ``chunk_hash``: damaged), and stores nothing.
-        Not fsynced one by one: call :func:`syncfs` once before publishing the snapshot.
+        Not fsynced one by one: when durable, it waits in ``tmp/`` for the next
+        :meth:`settle_chunks` (called here every so many bytes, and by :meth:`publish`).
         """
-        rel = chunk_relpath(chunk_hash)
+        chunk_relpath(chunk_hash)  # refuses what is not a hash, before it names a file
         tmp = f"{self.tmp_dir}/{chunk_hash}"
         problem: SourceMismatch | None = None
         if not copy_file(str(source), tmp, size):
@@ -250,12 +264,32 @@ class BackupRepo:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             return problem
+        if not self._durable:
+            self._into_pool(chunk_hash)
+            return None
+        self._unsettled.add(chunk_hash)
+        self._unsettled_bytes += size
+        if self._unsettled_bytes >= _SETTLE_BYTES or len(self._unsettled) >= _SETTLE_CHUNKS:
+            self.settle_chunks()
+        return None
+
+    def settle_chunks(self) -> None:
+        """Sync DEST, then move the chunks copied since the last call into the pool."""
+        if not self._unsettled:
+            return
+        syncfs(self.root)
+        for chunk_hash in self._unsettled:
+            self._into_pool(chunk_hash)
+        self._unsettled.clear()
+        self._unsettled_bytes = 0
+
+    def _into_pool(self, chunk_hash: str) -> None:
+        rel = chunk_relpath(chunk_hash)
         parent = f"{self._chunks_prefix}{rel[:5]}"
         if parent not in self._made_dirs:
             os.makedirs(parent, exist_ok=True)
             self._made_dirs.add(parent)
-        os.replace(tmp, f"{self._chunks_prefix}{rel}")
-        return None
+        os.replace(f"{self.tmp_dir}/{chunk_hash}", f"{self._chunks_prefix}{rel}")
 
     # -- snapshots ---------------------------------------------------------------------
 
@@ -278,6 +312,7 @@ class BackupRepo:
         that only renames are left, which need no room. So a destination that fills up
         ends the backup with no new snapshot, never with one that ``latest`` does not name.
         """
+        self.settle_chunks()
         write_atomic(work / MANIFEST_FILE, msgspec.json.format(msgspec.json.encode(manifest)),
                       fsync=fsync)
         pointer = self.tmp_dir / LATEST_FILE

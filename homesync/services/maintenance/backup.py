@@ -210,7 +210,7 @@ class Backups:
     def _write(self, data: Path, dest: Path, started: int, progress: Progress,
                new_server_key: bool, wait: float) -> tuple[Path, _Copied]:
         fsync = self.settings.storage.fsync
-        repo = BackupRepo.create_or_open(dest)
+        repo = BackupRepo.create_or_open(dest, durable=fsync)
         with repo.writing(wait, lambda: progress.note(waiting_note(repo.root, wait))):
             if not new_server_key:
                 ours = sha256_file(data / SECRET_FILE)
