@@ -38,13 +38,16 @@ def _holding(byte: str) -> str:
 
 # The rows from the one holding byte ?2 to the one holding byte ?3, each cut to the
 # range: SQLite does the arithmetic, so a whole file of 10 000 chunks is not 10 000 turns
-# of a Python loop on the event loop. Where a chunk ends is where the next row begins (the
-# version's size ?4 after the last), looked up by primary key: ~30 % less CPU than
-# lead() over the rows, which sorts them first.
+# of a Python loop on the event loop. Where a chunk ends is where the next row begins,
+# looked up by primary key (~30 % less CPU than lead() over the rows, which sorts them
+# first); the last chunk ends at the version's size ?4, and is NULL when its own size
+# says otherwise: a version whose chunks do not add up to its size is damaged.
 _SPANS = (
     "SELECT v.chunk_hash, max(?2 - v.byte_offset, 0),"
     " min(?3 + 1, coalesce((SELECT n.byte_offset FROM version_chunks n"
-    "  WHERE n.version_id = ?1 AND n.idx = v.idx + 1), ?4)) - v.byte_offset"
+    "  WHERE n.version_id = ?1 AND n.idx = v.idx + 1),"
+    "  (SELECT ?4 FROM chunks c WHERE c.hash = v.chunk_hash AND v.byte_offset + c.size = ?4)"
+    " )) - v.byte_offset"
     " FROM version_chunks v WHERE v.version_id = ?1"
     f" AND v.idx BETWEEN {_holding('?2')} AND {_holding('?3')}"
     " ORDER BY v.idx"

@@ -167,6 +167,26 @@ async def test_a_range_costs_the_same_in_a_file_ten_times_longer(client, service
     assert len(steps) == 2 and steps[0] == steps[1], steps
 
 
+@pytest.mark.parametrize("size_off_by", [1, -1])
+@pytest.mark.parametrize("header", [None, "bytes=-100", "bytes=0-99"])
+async def test_a_version_whose_chunks_do_not_add_up_to_its_size_is_damaged(
+        client, services, forty_chunks, size_off_by, header):
+    # Requests that need the last chunk are refused before the first byte (500). As with
+    # a missing chunk, a range that does not need it is served: its bytes are right.
+    dev, data, url, version_id = forty_chunks
+    async with services.db.transaction() as tx:
+        await execute(tx, "UPDATE file_versions SET size = size + ? WHERE id = ?",
+                      (size_off_by, version_id))
+        await execute(tx, "UPDATE files SET size = size + ? WHERE version_id = ?",
+                      (size_off_by, version_id))
+    r = await client.get(url, headers={**dev.auth, **({"Range": header} if header else {})})
+    if header == "bytes=0-99":
+        assert r.status_code == 206 and r.content == data[:100]
+    else:
+        assert r.status_code == 500, (r.status_code, len(r.content))
+        assert "do not add up to its size" in r.json()["error"]["message"]
+
+
 async def test_a_manifest_without_offsets_is_read_whole(client, services, forty_chunks):
     # Rows the migration could not fill (a chunk row missing) fall back to the old way.
     dev, data, url, version_id = forty_chunks
