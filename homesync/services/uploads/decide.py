@@ -92,9 +92,10 @@ async def _resumed_or(tx: Conn, user_id: str, device_id: str, req: FileRequest,
 async def entry_here(tx: Conn, user_id: str, req: FileRequest,
                      place: UploadPlace | None) -> Row | None:
     """The live entry the file would replace or collide with."""
-    if place is not None:
-        return place.target or await files.find_by_name(tx, place.owner_id, place.folder,
-                                                        req.name)
+    if place is not None:  # the folder as the owner's tree spells it ("TRIP" is "trip")
+        return place.target or await files.find_by_name(
+            tx, place.owner_id, await files.canonical_folder(tx, place.owner_id, place.folder),
+            req.name)
     if req.file_id is not None:
         return await files.get_file(tx, user_id, req.file_id)
     return await files.find_by_name(tx, user_id,
