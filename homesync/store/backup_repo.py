@@ -222,7 +222,10 @@ class BackupRepo:
                 yield
             except BaseException:
                 # A failed run (DEST full, say) takes its half snapshot away at once, and
-                # the space it held; the chunks it copied stay in the pool for the next run.
+                # the space it held; the chunks it copied stay in the pool for the next run
+                # (those waiting for a sync go in now if they can: renames need no room).
+                with contextlib.suppress(OSError):
+                    self.settle_chunks()
                 shutil.rmtree(self.tmp_dir, ignore_errors=True)
                 raise
         finally:

@@ -20,8 +20,8 @@ from homesync.store.backup_repo import BackupRepo
 from tests.operations.data import chunk_files, flip_byte, photo, put_file
 
 
-def homesync(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false", "COLUMNS": "200"}
+def homesync(*args: str | Path, fsync: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": str(fsync).lower(), "COLUMNS": "200"}
     env.pop("HOMESYNC_DATA_DIR", None)
     return subprocess.run([sys.executable, "-m", "homesync", *map(str, args)],
                           capture_output=True, text=True, env=env, timeout=120)
@@ -209,8 +209,9 @@ def tree(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
 
 
+@pytest.mark.parametrize("fsync", [False, True])  # with it, chunks wait in tmp/ for a sync
 async def test_a_full_destination_is_named_and_leaves_no_snapshot_and_the_source_alone(
-        services: Services, make_user, tmp_path: Path) -> None:
+        services: Services, make_user, tmp_path: Path, fsync: bool) -> None:
     uid = await make_user()
     for i in range(12):
         await put_file(services, uid, "/camera", f"IMG_{i}.jpg", photo(i, 200_000))
@@ -222,7 +223,8 @@ async def test_a_full_destination_is_named_and_leaves_no_snapshot_and_the_source
         # First the chunks do not fit (ENOSPC); then, with the disk full of the chunks
         # that did, not even the database snapshot does (SQLite's own error).
         for run in ("chunks", "snapshot"):
-            result = homesync("backup", "create", dest, "--json", "--data-dir", data)
+            result = homesync("backup", "create", dest, "--json", "--data-dir", data,
+                              fsync=fsync)
             assert result.returncode == 1, (run, result.stdout, result.stderr)
             error = as_json(result)["error"]
             assert f"the backup destination {dest} is full" in error, (run, error)
