@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from hypothesis import event
 
+from homesync.paths import name_key
 from tests.helpers import API, PASSWORD
 from tests.server_on_loop import ServerOnLoop
 from tests.sync.api_model import Account, Phone, check_envelope, digest, join, parent_of, under
@@ -255,6 +256,16 @@ class Steps:
                 assert status == "applied", result
                 acct.trash_file(file_id)
             return
+        if queued and mf is not None and file_id in phone.tree:
+            # A queued move or rename changes only what the app changed, against what it
+            # had seen at its token (services/sync/queue_moves.py): a part equal to that
+            # stays where another device may have put it since.
+            seen_folder, seen_name = parent_of(phone.tree[file_id][1]), \
+                phone.tree[file_id][1].rsplit("/", 1)[1]
+            if how == "rename" and name == seen_name:
+                name = mf.name
+            if how == "move" and name_key(folder) == name_key(seen_folder):
+                folder = mf.folder
         holder = acct.taken(folder, name, but=file_id)
         if holder is not None or acct.blocked(folder):
             assert status in ("conflict", "rejected"), result
