@@ -34,11 +34,12 @@ from homesync.store.connections import (
     close_quietly,
     connect,
     note_change,
+    on_its_thread,
 )
 from homesync.store.migrate import apply_migrations
 
 __all__ = ["Conn", "Database", "InlineReader", "Reads", "Row", "execute", "fetchall", "fetchone",
-           "note_change"]
+           "note_change", "on_its_thread"]
 
 log = logging.getLogger("homesync.store")
 

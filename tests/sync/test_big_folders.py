@@ -110,3 +110,102 @@ async def test_a_trash_group_is_read_by_its_own_index(client, services, make_use
     for sql in reads:
         plan = " ".join(row[3] for row in await services.db.fetchall(f"EXPLAIN QUERY PLAN {sql}"))
         assert "files_trash_root" in plan, plan
+
+
+async def test_statements_over_a_subtree_run_off_the_event_loop(client, services, monkeypatch,
+                                                               make_user, sign_in):
+    """Delete, restore, move and purge of a folder change its subtree with statements run
+    on the writer's thread, where SQLite lets the loop go on serving other requests:
+    inline, a folder of 20 000 photos held every request for seconds (bench/folder_ops.py)."""
+    await make_user()
+    phone = await sign_in()
+    await store(client, phone, b"photo", name="seed.jpg", folder="/")
+    folder_id = await _folder_of(client, phone, "/album", 3)
+    writer = services.db._writer
+    ran: list[tuple[bool, str]] = []  # (inline, SQL) of each statement
+    real = writer._execute
+
+    async def recording(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], str):
+            ran.append((writer.inline, args[0]))
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(writer, "_execute", recording)
+
+    async def off_the_loop(action: Awaitable[Any]) -> list[str]:
+        ran.clear()
+        await action
+        return [sql for inline, sql in ran if not inline]
+
+    token = (await pull(client, phone))["nextSyncToken"]
+    threaded = await off_the_loop(push(client, phone, token, change("delete", fileId=folder_id)))
+    for what in ("INSERT INTO journal", "UPDATE files SET deleted_at", "INSERT INTO tombstones"):
+        assert any(sql.startswith(what) for sql in threaded), (what, ran)
+    threaded = await off_the_loop(_ok(client.post(f"{API}/trash/{folder_id}/restore",
+                                                  headers=phone.auth)))
+    for what in ("INSERT INTO journal", "UPDATE files SET deleted_at = NULL"):
+        assert any(sql.startswith(what) for sql in threaded), (what, ran)
+    threaded = await off_the_loop(push(client, phone, token,
+                                       change("move", fileId=folder_id, folder="/elsewhere")))
+    for what in ("INSERT INTO journal", "UPDATE files SET folder"):
+        assert any(sql.startswith(what) for sql in threaded), (what, ran)
+    await push(client, phone, token, change("delete", fileId=folder_id))
+    threaded = await off_the_loop(_ok(client.delete(f"{API}/trash/{folder_id}",
+                                                    headers=phone.auth)))
+    for what in ("DELETE FROM file_versions", "UPDATE files SET purged_at"):
+        assert any(sql.startswith(what) for sql in threaded), (what, ran)
+
+
+async def test_a_folders_journal_entries_name_each_entry_shallowest_first(client, services,
+                                                                          make_user, sign_in):
+    """What devices learn of a folder moved, deleted and restored: one entry per member,
+    the folder first, then what is below it shallowest first (by folder, then name), each
+    row's seq its own entry's; a move's entries say where each one was; of two files of
+    one content deleted together, the tombstone names the later one."""
+    await make_user()
+    phone = await sign_in()
+    await store(client, phone, b"photo", name="seed.jpg", folder="/")
+    made = await push(client, phone, None, change("mkdir", folder="/album"), *[
+        change("upload", f"u{i}", folder=folder, name=name, size=len(b"photo"),
+               checksum=checksum(b"photo"))
+        for i, (folder, name) in enumerate([
+            ("/album/b/c", "z.jpg"), ("/album", "b.jpg"), ("/album/a", "y.jpg"),
+            ("/album/b", "A.jpg"), ("/album/a b", "x.jpg"), ("/album", "a.jpg")])])
+    folder_id = made["results"][0]["fileId"]
+    user_id = (await services.db.fetchone("SELECT user_id FROM files WHERE id = ?",
+                                          (folder_id,)))[0]
+    paths = ["/album", "/album/a", "/album/a b", "/album/a.jpg", "/album/b", "/album/b.jpg",
+             "/album/a/y.jpg", "/album/b/A.jpg", "/album/b/c", "/album/a b/x.jpg",
+             "/album/b/c/z.jpg"]  # shallowest first: by folder's length, folder, name
+
+    async def entries_since(seq: int) -> list[tuple[str, str, str | None]]:
+        rows = await services.db.fetchall(
+            "SELECT j.seq, j.action, j.from_path, f.folder, f.name, f.seq AS row_seq,"
+            " f.moved_seq FROM journal j JOIN files f ON f.id = j.file_id"
+            " WHERE j.seq > ? ORDER BY j.seq", (seq,))
+        for r in rows:
+            assert r["row_seq"] == r["seq"]
+            if r["action"] in ("move", "rename"):
+                assert r["moved_seq"] == r["seq"]
+        return [(r["action"], f"{r['folder'].rstrip('/')}/{r['name']}", r["from_path"])
+                for r in rows]
+
+    async def head() -> int:
+        return int((await services.db.fetchone("SELECT max(seq) FROM journal"))[0])
+
+    token = (await pull(client, phone))["nextSyncToken"]
+    before = await head()
+    await push(client, phone, token, change("move", fileId=folder_id, folder="/elsewhere"))
+    assert await entries_since(before) == [
+        ("mkdir", "/elsewhere", None),
+        *[("move", "/elsewhere" + p, p) for p in paths]]
+    before = await head()
+    await push(client, phone, token, change("delete", fileId=folder_id))
+    assert await entries_since(before) == [("delete", "/elsewhere" + p, None) for p in paths]
+    tombstone = await services.db.fetchone(
+        "SELECT f.folder, f.name FROM tombstones t JOIN files f ON f.id = t.file_id"
+        " WHERE t.user_id = ?", (user_id,))
+    assert tuple(tombstone) == ("/elsewhere/album/b/c", "z.jpg")
+    before = await head()
+    await _ok(client.post(f"{API}/trash/{folder_id}/restore", headers=phone.auth))
+    assert await entries_since(before) == [("restore", "/elsewhere" + p, None) for p in paths]

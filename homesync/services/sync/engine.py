@@ -70,10 +70,9 @@ def _local_side(change: LocalChange, checksum: str | None = None,
 async def move_to_trash(tx: Conn, actor: Actor, row: Row) -> None:
     """Trash a live entry (a folder with everything below it) and remember its files'
     content as deleted by the user (tombstones)."""
-    members = await tree.trash(tx, user_id=actor.user_id, row=row, device_id=actor.device_id,
-                               now=actor.now)
-    await tombstones.record(tx, user_id=actor.user_id, now=actor.now, deleted=[
-        (m["checksum"], m["id"]) for m in members if m["kind"] == "file" and m["checksum"]])
+    await tree.trash(tx, user_id=actor.user_id, row=row, device_id=actor.device_id,
+                     now=actor.now)
+    await tombstones.record_trashed(tx, user_id=actor.user_id, root=row, now=actor.now)
 
 
 class SyncEngine:
@@ -224,9 +223,8 @@ class SyncEngine:
             found = await since_token.content_changed_since(tx, row["id"], actor.base_seq,
                                                      actor.device_id)
             return row if found is not None else None
-        children = [child for child in await tree.live_descendants(
-            tx, actor.user_id, join(row["folder"], row["name"]))
-            if child["kind"] == "file" and child["seq"] > actor.base_seq]
+        children = await tree.live_descendants(tx, actor.user_id, join(row["folder"], row["name"]),
+                                               kind="file", after_seq=actor.base_seq)
         changed = await since_token.content_changed_among(tx, [c["id"] for c in children],
                                                    actor.base_seq, actor.device_id)
         # Moved in by another device since: as new to the device as a file made there.
