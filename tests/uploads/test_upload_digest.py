@@ -178,3 +178,21 @@ async def test_ending_a_pass_does_not_swallow_the_callers_own_cancellation(
     with pytest.raises(asyncio.CancelledError):
         await stopping
     await services.uploads.digests.settled()
+
+
+@pytest.mark.parametrize("how", ["progress", "delete"])
+async def test_a_cancelled_upload_is_no_longer_hashed(
+    services: Services, phone: Phone, how: str,
+) -> None:
+    # Cancelled by POST /upload/progress (status cancelled) as by DELETE /upload/{id}: its
+    # running hash is dropped, and no pass goes on hashing chunks nothing will complete.
+    data = random_bytes(3 * CHUNK)
+    upload_id = await phone.start(data, "clip.mp4")
+    await phone.send(upload_id, data)
+    await services.uploads.digests.settled()
+    if how == "progress":
+        await services.uploads.progress(phone.dev.user_id, upload_id, status="cancelled",
+                                        bytes_uploaded=None)
+    else:
+        await services.uploads.cancel(phone.dev.user_id, upload_id)
+    assert upload_id not in services.uploads.digests._prefixes

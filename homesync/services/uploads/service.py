@@ -140,13 +140,13 @@ class Uploads:
             elif row["status"] == "expired":
                 raise UploadExpired()
             row = await self._owned(tx, user_id, upload_id)
+        if row["status"] == "cancelled":
+            await self.digests.forget(upload_id)  # nothing will complete it: stop hashing
         return await self._state(row, now)
 
     async def cancel(self, user_id: str, upload_id: str) -> UploadState:
         """End an open upload (its chunks become garbage unless something else uses them)."""
-        state = await self.progress(user_id, upload_id, status="cancelled", bytes_uploaded=None)
-        await self.digests.forget(upload_id)
-        return state
+        return await self.progress(user_id, upload_id, status="cancelled", bytes_uploaded=None)
 
     # -- complete -------------------------------------------------------------------
 
