@@ -17,7 +17,9 @@ import pytest
 
 from homesync.services.container import Services
 from homesync.store.backup_repo import BackupRepo
+from tests.helpers import ServerProcess
 from tests.operations.data import chunk_files, flip_byte, photo, put_file
+from tests.operations.phone import Phone
 
 
 def homesync(*args: str | Path, fsync: bool = False) -> subprocess.CompletedProcess[str]:
@@ -280,3 +282,41 @@ async def test_a_destination_full_just_before_latest_keeps_latest_naming_a_liste
         listed = as_json(homesync("backup", "list", dest, "--json"))
         assert listed["latest"] == as_json(second)["snapshot"] == listed["snapshots"][-1]["name"]
         assert (dest / "latest").read_text() == f"{listed['latest']}\n"
+
+
+def remount_read_only(mount: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True, capture_output=True)
+
+
+async def test_a_read_only_destination_is_named_and_left_as_it_was(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """A backup disk the kernel remounted read-only after errors (or mounted so): create
+    and prune say so, naming DEST, instead of a bare "[Errno 30]"; verify, list and
+    restore, which only read it, still work."""
+    uid = await make_user()
+    photo_id = await put_file(services, uid, "/camera", "IMG_0.jpg", photo(0))
+    data = services.settings.data_path
+    with small_disk(tmp_path / "usb", "16m") as usb:
+        dest = usb / "homesync"
+        for _ in range(2):
+            assert homesync("backup", "create", dest, "--data-dir", data).returncode == 0
+        remount_read_only(usb)
+        before = tree(dest)
+        for args in (("create", dest, "--data-dir", data), ("create", usb / "new", "--data-dir", data),
+                     ("prune", dest, "--keep-last", "1")):
+            result = homesync("backup", *args, "--json")
+            assert result.returncode == 1, (args, result.stdout, result.stderr)
+            error = as_json(result)["error"]
+            assert f"the backup destination {args[1]} is on a read-only filesystem" in error, error
+            assert "Errno" not in result.stderr, result.stderr
+        assert tree(dest) == before
+        assert homesync("backup", "verify", dest, "--read-data").returncode == 0
+        restored = tmp_path / "restored"
+        assert homesync("backup", "restore", dest, "--data-dir", restored).returncode == 0
+    server = ServerProcess(restored)
+    server.start()
+    try:
+        r = Phone(server.base, "alice@example.com", "pixel").download(photo_id)
+        assert r.status_code == 200 and r.content == photo(0), r.text
+    finally:
+        server.stop()

@@ -283,6 +283,8 @@ def _full_destination_said(dest: Path) -> Iterator[None]:
     try:
         yield
     except (OSError, sqlite3.Error) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.EROFS and _names_dest(exc, dest):
+            raise BackupError(read_only_destination(dest, "this backup was not made")) from None
         if not _out_of_room(exc, dest):
             raise
         raise BackupDestinationFull(
@@ -292,14 +294,26 @@ def _full_destination_said(dest: Path) -> Iterator[None]:
             " copied are not copied again)") from None
 
 
+def _names_dest(exc: OSError, dest: Path, unnamed: bool = False) -> bool:
+    named = [Path(f) for f in (exc.filename, exc.filename2) if f is not None]
+    return unnamed if not named else any(p == dest or dest in p.parents for p in named)
+
+
+def read_only_destination(dest: Path, outcome: str) -> str:
+    """Why nothing could be written to DEST: it is on a read-only filesystem."""
+    return (f"the backup destination {dest} is on a read-only filesystem (mounted read-only,"
+            " or remounted so by the kernel after disk errors: see `dmesg`): " + outcome
+            + "; earlier snapshots there are as they were. Make it writable (remount it"
+            " read-write, check the disk) and run it again")
+
+
 def _out_of_room(exc: OSError | sqlite3.Error, dest: Path) -> bool:
     if isinstance(exc, OSError):
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             return False
         # Writes without a file name are to DEST: the data dir is only read (its lock
         # file, created when missing, is named).
-        named = [Path(f) for f in (exc.filename, exc.filename2) if f is not None]
-        return not named or any(p == dest or dest in p.parents for p in named)
+        return _names_dest(exc, dest, unnamed=True)
     code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
     if code == sqlite3.SQLITE_FULL:
         return True

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import sqlite3
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from pathlib import Path
 import msgspec
 
 from homesync import clock
+from homesync.services.maintenance.backup import read_only_destination
 from homesync.services.maintenance.backup_wait import waited, waiting_note
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
 from homesync.services.maintenance.retention import Retention, Taken, choose
@@ -108,6 +110,13 @@ def _prune(destination: Path, policy: Retention, dry_run: bool,
         raise PruneBusy(f"{exc}{waited(wait)}; nothing was removed, try again later") from None
     except BackupRepoError as exc:
         raise PruneError(str(exc)) from None
+    except OSError as exc:
+        if exc.errno != errno.EROFS:
+            raise
+        # Met at the lock, before anything is removed (or, remounted meanwhile, at the
+        # first removal: each step leaves DEST consistent, see backup_pool).
+        raise PruneError(read_only_destination(Path(destination).expanduser().absolute(),
+                                               "prune did not run to the end")) from None
     report.seconds = round(time.monotonic() - t0, 3)
     return report
 
