@@ -139,7 +139,8 @@ async def test_statements_over_a_subtree_run_off_the_event_loop(client, services
 
     token = (await pull(client, phone))["nextSyncToken"]
     threaded = await off_the_loop(push(client, phone, token, change("delete", fileId=folder_id)))
-    for what in ("INSERT INTO journal", "UPDATE files SET deleted_at", "INSERT INTO tombstones"):
+    for what in ("SELECT", "INSERT INTO journal", "UPDATE files SET deleted_at",
+                 "INSERT INTO tombstones"):
         assert any(sql.startswith(what) for sql in threaded), (what, ran)
     threaded = await off_the_loop(_ok(client.post(f"{API}/trash/{folder_id}/restore",
                                                   headers=phone.auth)))
