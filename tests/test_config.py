@@ -186,6 +186,11 @@ def load_error(*args: Any, **kwargs: Any) -> str:
         # Empty would make the server listen on every interface, not on the default.
         ('[server]\nhost = ""\n', "server.host", "0.0.0.0 for every interface"),
         ('[server]\nhost = " "\n', "server.host", "such as 127.0.0.1"),
+        # A port past 65535 passed the pattern and ended `serve` with a traceback.
+        ('[server]\nmetrics_address = "127.0.0.1:99999"\n', "server.metrics_address",
+         "a port from 0 to 65535, such as 127.0.0.1:9464"),
+        ('[server]\nmetrics_address = "9464"\n', "server.metrics_address",
+         "an address and a port"),
     ],
 )
 def test_bad_file_value_names_file_and_option(tmp_path: Path, text: str, option: str,

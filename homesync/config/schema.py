@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from homesync.config.units import Duration, ListenHost, Size, parse_duration, parse_size
+from homesync.config.units import (
+    Duration,
+    ListenHost,
+    MetricsAddress,
+    Size,
+    parse_duration,
+    parse_size,
+)
 
 __all__ = [
     "AuthSettings",
@@ -49,7 +56,7 @@ class ServerSettings(_Section):
     # "errors", the others are still written at log_level = "debug".
     access_log: Literal["errors", "all", "off"] = "errors"
     # Prometheus metrics on their own listener, e.g. "127.0.0.1:9464". Empty: off.
-    metrics_address: Annotated[str, Meta(pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):[0-9]{1,5}$")] = ""
+    metrics_address: MetricsAddress = ""
     # How often the metrics' database-derived gauges (files, bytes, outbox) are refreshed.
     metrics_refresh: Duration = "30s"
 

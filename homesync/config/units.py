@@ -7,7 +7,8 @@ from typing import Annotated
 
 from msgspec import Meta
 
-__all__ = ["PATTERN_HELP", "Duration", "ListenHost", "Size", "format_duration", "parse_duration", "parse_size"]
+__all__ = ["PATTERN_HELP", "Duration", "ListenHost", "MetricsAddress", "Size", "format_duration",
+           "parse_duration", "parse_size"]
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$")
@@ -24,6 +25,11 @@ Size = Annotated[str, Meta(pattern=_SIZE_RE.pattern)]
 # Not empty: an empty host makes the server listen on every interface, not on the default.
 _HOST_RE = r"^\S+$"
 ListenHost = Annotated[str, Meta(pattern=_HOST_RE)]
+# "host:port" ("[::1]:9464" for IPv6) or empty (off). The port is checked here, 0 to
+# 65535: a bigger one passed and ended `serve` with an OverflowError traceback at start.
+_PORT_RE = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_METRICS_ADDRESS_RE = rf"^$|^(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):{_PORT_RE}$"
+MetricsAddress = Annotated[str, Meta(pattern=_METRICS_ADDRESS_RE)]
 
 
 # msgspec reports a failed pattern as the regex; people read these instead.
@@ -32,6 +38,8 @@ PATTERN_HELP = {
     _SIZE_RE.pattern: "expected a size such as 1024, 512KiB, 8MiB or 10GiB",
     _HOST_RE: "expected an address to listen on, such as 127.0.0.1 (this machine only),"
               " or 0.0.0.0 for every interface",
+    _METRICS_ADDRESS_RE: "expected an address and a port from 0 to 65535, such as"
+                         " 127.0.0.1:9464 ([::1]:9464 for IPv6), or empty for no metrics",
 }
 
 

@@ -230,6 +230,18 @@ def test_serve_on_a_taken_metrics_port_exits_1_before_saying_it_serves(tmp_path:
     assert "Traceback" not in done.stderr + done.stdout
 
 
+def test_serve_refuses_a_metrics_port_past_65535_before_making_anything(tmp_path: Path) -> None:
+    # It passed the config's pattern, made the data dir and its first administrator,
+    # then ended in an OverflowError traceback when the metrics listener bound.
+    done = run_serve(tmp_path / "data", "--port", "0",
+                     env={"HOMESYNC_SERVER_METRICS_ADDRESS": "127.0.0.1:99999"})
+    assert done.returncode == 2, done.stderr
+    assert ("HOMESYNC_SERVER_METRICS_ADDRESS: option server.metrics_address: expected an"
+            " address and a port from 0 to 65535") in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "data").exists()
+
+
 def test_metrics_on_port_0_log_the_port_they_got(make_server: MakeServer) -> None:
     server = make_server({"HOMESYNC_SERVER_METRICS_ADDRESS": "127.0.0.1:0"})
     server.start()
