@@ -126,6 +126,7 @@ class Services:
         self.downloads.shared_owner = self.shares.owner_for
         self.downloads.shared_place = self.shares.place
         self.uploads.shared_place = self.shares.place
+        self.accounts.removing = self.shares.owner_removing
         self.backups = Backups(db, settings)
         self.status = Status(db, settings, self.backups)
         # Long-running loops (gc, push delivery, ...) started by the server, not the CLI.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
-__all__ = ["by_id", "delete", "grant_owner", "incoming", "is_shared", "outgoing", "upsert"]
+__all__ = ["by_id", "delete", "grant_owner", "incoming", "is_shared", "outgoing", "recipients",
+           "upsert"]
 
 # A share with what the API shows of its file and of both people.
 _SELECT = (
@@ -57,6 +58,13 @@ async def incoming(conn: Conn, recipient_id: str) -> list[Row]:
         " ORDER BY s.created_at DESC, s.id",
         (recipient_id,),
     )
+
+
+async def recipients(conn: Conn, owner_id: str) -> list[str]:
+    """The accounts ``owner_id`` shares something with (in their trash or not)."""
+    rows = await fetchall(conn, "SELECT DISTINCT recipient_id FROM shares WHERE owner_id = ?"
+                                " AND recipient_id IS NOT NULL", (owner_id,))
+    return [str(r["recipient_id"]) for r in rows]
 
 
 async def is_shared(conn: Conn, file_id: str) -> bool:

@@ -11,6 +11,7 @@ import httpx
 from litestar.testing import AsyncTestClient
 
 from homesync.services.container import Services
+from tests.conftest import MakeUser, SignIn
 from tests.helpers import API
 from tests.shares.test_shares_api import World, share
 from tests.sync.helpers import change, pull, push, store
@@ -175,3 +176,28 @@ async def parked_any(services: Services) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the long poll never parked")
+
+
+async def test_an_owner_removed_takes_their_shares_out_of_the_recipients_sync(
+    client: AsyncTestClient[Any], world: World, services: Services, make_user: MakeUser,
+    sign_in: SignIn,
+) -> None:
+    """`homesync user remove` of someone who shared: the recipient's sync deletes what
+    they shared, and another owner's same-named share gives up its " (2)"."""
+    w = world
+    year_id, trip_id = await folder_ids(client, w)
+    await make_user("alice2@example.com", "Alice Liddell")
+    namesake = await sign_in("alice2@example.com", client_id="alice2-phone")
+    theirs = await store(client, namesake, b"x", name="c.jpg", folder="/photos")
+    photos2 = (await client.get(f"{API}/files", headers=namesake.auth)).json()["data"]["files"][0]
+    await share(client, w.alice, w.photos_id, "bob@example.com")
+    await share(client, namesake, photos2["id"], "bob@example.com")
+    token = (await pull(client, w.bob))["nextSyncToken"]
+
+    await services.accounts.remove_user("alice@example.com")
+    data = await pull(client, w.bob, token)
+    assert sorted(e["id"] for e in data["changes"]["deleted"]) == sorted(
+        [w.photos_id, year_id, trip_id, w.a_jpg["id"], w.b_jpg["id"]])
+    assert places(data["changes"]["updated"]) == {
+        photos2["id"]: f"{BOBS}/photos", theirs: f"{BOBS}/photos/c.jpg"}
+    assert data["changes"]["created"] == []

@@ -40,6 +40,15 @@ async def _nothing_waits(tx: Conn, user_id: str) -> None:
     pass
 
 
+# (transaction, user id) before the account's rows go, inside that transaction; returns
+# what to call once it committed.
+Removing = Callable[[Conn, str], Awaitable[Callable[[], None]]]
+
+
+async def _nobody_to_tell(tx: Conn, user_id: str) -> Callable[[], None]:
+    return lambda: None
+
+
 def normalize_email(email: str) -> str:
     email = email.strip()
     if not _EMAIL.match(email) or len(email) > 320:
@@ -84,6 +93,9 @@ class Accounts:
         # Told (in the transaction) that a password change signed the user's devices out:
         # their waiting pushes are cancelled (installed by the services container).
         self.signed_out: SignedOut = _nothing_waits
+        # Told (in the transaction) that the account is about to be removed: the people it
+        # shared with see its shared items go in their sync (installed by the container).
+        self.removing: Removing = _nobody_to_tell
 
     # -- administration -------------------------------------------------------------
 
@@ -172,7 +184,9 @@ class Accounts:
         """Delete the account and its rows; its chunks become garbage for ``homesync gc``."""
         async with self._db.transaction() as tx:
             row = await self._find(tx, email_or_id)
+            committed = await self.removing(tx, row["id"])
             await users.delete(tx, row["id"], now=clock.now_ms())
+        committed()
         return user_info(row)
 
     async def _find(self, conn: Conn, email_or_id: str) -> Row:

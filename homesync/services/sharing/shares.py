@@ -162,6 +162,29 @@ class Shares:
         if recipient_id is not None:
             self._changed(recipient_id)
 
+    async def owner_removing(self, tx: Conn, owner_id: str) -> Callable[[], None]:
+        """Before ``owner_id``'s account and files go (``homesync user remove``), in that
+        transaction: each recipient's sync shows what it shared as deleted, and their
+        other shares that take a freed name (a `` (2)`` dropped) as updated. Returns the
+        wake-up of their long polls, for once it committed."""
+        recipients = await shares.recipients(tx, owner_id)
+        for recipient_id in recipients:
+            rows = await shares.incoming(tx, recipient_id)
+            before = shared_roots(rows)
+            after = shared_roots(r for r in rows if r["owner_id"] != owner_id)
+            for root in before:
+                if root.owner_id == owner_id:
+                    await share_feed.add_subtree(tx, recipient_id=recipient_id,
+                                                 file_id=root.file_id)
+            for moved in set(after) - set(before):
+                await share_feed.add_subtree(tx, recipient_id=recipient_id,
+                                             file_id=moved.file_id)
+
+        def wake() -> None:
+            for recipient_id in recipients:
+                self._changed(recipient_id)
+        return wake
+
     async def list_folder(self, principal: Principal, share_id: str, folder: str = "/", *,
                           after: str | None = None, limit: int = 1000) -> SharedListing:
         """A page of the shared folder ``share_id``; ``folder`` is relative to it."""
