@@ -57,7 +57,7 @@ def add(
     settings = settings_from(config, data_dir)
     password = read_password(password_stdin)
     quota_bytes = parse_quota(quota) if quota is not None else None
-    _check_new_account(email, password)
+    _check_new_account(email, password, name)
     # The first account may come before the first `serve`: this one makes the data dir
     # (so bad input is refused before, not after it was made).
     try:
@@ -80,14 +80,14 @@ def add(
                           soft_wrap=True)
 
 
-def _check_new_account(email: str, password: str) -> None:
-    """Refuse (exit 2) an email or password the account service would refuse."""
+def _check_new_account(email: str, password: str, name: str | None) -> None:
+    """Refuse (exit 2) an email, password or name the account service would refuse."""
     from homesync.errors import ValidationError
-    from homesync.services.auth.accounts import normalize_email
+    from homesync.services.auth.accounts import display_name, normalize_email
     from homesync.services.auth.passwords import check_password_rules
 
     try:
-        normalize_email(email)
+        display_name(normalize_email(email), name)
         check_password_rules(password)
     except ValidationError as exc:
         raise fail(exc.message, EXIT_USAGE) from None

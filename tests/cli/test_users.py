@@ -70,6 +70,9 @@ def test_duplicate_account_exits_4(cli: Cli) -> None:
         (["bob@example.com", "--quota", "lots"], PASSWORD, "bad quota 'lots'"),
         (["bob@example.com", "--quota", "5 parsecs"], PASSWORD, "bad quota"),
         (["bob@example.com", "--quota", "99999999999999999999TiB"], PASSWORD, "too large"),
+        # Names were checked only once the data dir (database, key) had been made.
+        (["bob@example.com", "--name", "x" * 201], PASSWORD, "Name must have 1 to 200"),
+        (["bob@example.com", "--name", "   "], PASSWORD, "Name must have 1 to 200"),
     ],
 )
 def test_bad_input_exits_2_and_creates_nothing(cli: Cli, args: list[str], stdin: str,

@@ -18,7 +18,7 @@ from homesync.services.notifications.events import security_event
 from homesync.store import tokens, users
 from homesync.store.db import Conn, Database, Row
 
-__all__ = ["Accounts", "normalize_email", "user_info"]
+__all__ = ["Accounts", "display_name", "normalize_email", "user_info"]
 
 # Deliberately loose: one @, something on each side, no spaces. The mail server decides.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
@@ -47,6 +47,15 @@ Removing = Callable[[Conn, str], Awaitable[Callable[[], None]]]
 
 async def _nobody_to_tell(tx: Conn, user_id: str) -> Callable[[], None]:
     return lambda: None
+
+
+def display_name(email: str, name: str | None) -> str:
+    """The account's name: ``name``, else the email's local part (ValidationError if that
+    is blank or longer than 200 characters)."""
+    display = (name or email.split("@")[0]).strip()
+    if not display or len(display) > 200:
+        raise ValidationError("Name must have 1 to 200 characters", field="name")
+    return display
 
 
 def normalize_email(email: str) -> str:
@@ -105,9 +114,7 @@ class Accounts:
     ) -> UserInfo:
         """A new account (Conflict if the email is taken, ValidationError for bad input)."""
         email = normalize_email(email)
-        display = (name or email.split("@")[0]).strip()
-        if not display or len(display) > 200:
-            raise ValidationError("Name must have 1 to 200 characters", field="name")
+        display = display_name(email, name)
         if quota_bytes is not None and quota_bytes < 0:
             raise ValidationError("Quota cannot be negative", field="quota")
         password_hash = await self._passwords.hash(password)
