@@ -191,6 +191,10 @@ def load_error(*args: Any, **kwargs: Any) -> str:
          "a port from 0 to 65535, such as 127.0.0.1:9464"),
         ('[server]\nmetrics_address = "9464"\n', "server.metrics_address",
          "an address and a port"),
+        # Chunk upload URLs built from it were relative paths phones cannot use.
+        ('[server]\npublic_url = "home.example"\n', "server.public_url",
+         "http:// or https:// address"),
+        ('[server]\npublic_url = "https://"\n', "server.public_url", "https://home.example"),
     ],
 )
 def test_bad_file_value_names_file_and_option(tmp_path: Path, text: str, option: str,

@@ -13,6 +13,7 @@ from homesync.config.units import (
     Duration,
     ListenHost,
     MetricsAddress,
+    PublicUrl,
     Size,
     parse_duration,
     parse_size,
@@ -44,7 +45,7 @@ class ServerSettings(_Section):
     host: ListenHost = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 8080
     # Base of the absolute URLs the server hands out (chunk upload URLs). Empty: from the request.
-    public_url: str = ""
+    public_url: PublicUrl = ""
     # Trust X-Forwarded-For from these proxy addresses when throttling by client address.
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
     max_json_body: Size = "1MiB"

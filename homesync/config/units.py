@@ -7,8 +7,8 @@ from typing import Annotated
 
 from msgspec import Meta
 
-__all__ = ["PATTERN_HELP", "Duration", "ListenHost", "MetricsAddress", "Size", "format_duration",
-           "parse_duration", "parse_size"]
+__all__ = ["PATTERN_HELP", "Duration", "ListenHost", "MetricsAddress", "PublicUrl", "Size",
+           "format_duration", "parse_duration", "parse_size"]
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$")
@@ -30,6 +30,10 @@ ListenHost = Annotated[str, Meta(pattern=_HOST_RE)]
 _PORT_RE = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
 _METRICS_ADDRESS_RE = rf"^$|^(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):{_PORT_RE}$"
 MetricsAddress = Annotated[str, Meta(pattern=_METRICS_ADDRESS_RE)]
+# Chunk upload URLs start with it: without a scheme ("home.example") they were relative
+# paths no phone can upload to. A path prefix is fine (a proxy serving under /sync/).
+_PUBLIC_URL_RE = r"^$|^https?://[^/?#\s]+(/[^?#\s]*)?$"
+PublicUrl = Annotated[str, Meta(pattern=_PUBLIC_URL_RE)]
 
 
 # msgspec reports a failed pattern as the regex; people read these instead.
@@ -40,6 +44,8 @@ PATTERN_HELP = {
               " or 0.0.0.0 for every interface",
     _METRICS_ADDRESS_RE: "expected an address and a port from 0 to 65535, such as"
                          " 127.0.0.1:9464 ([::1]:9464 for IPv6), or empty for no metrics",
+    _PUBLIC_URL_RE: "expected the http:// or https:// address phones reach the server at,"
+                    " such as https://home.example, or empty (from each request's Host)",
 }
 
 
