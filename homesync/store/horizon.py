@@ -13,7 +13,9 @@ What stays, because other code reads it:
   read a file's entries after a device's position, and ``seq_before`` maps times to
   positions; below the horizon both answer conservatively instead (see there);
 - each recipient's latest feed entry (their feed head), and per (recipient, file) the
-  latest entry at or below the horizon while the file exists: the delta's ``known``
+  latest entry at or below the horizon while the file exists or a later entry names it
+  (an owner's removed account: its files go at once, their deletion is still to come):
+  the delta's ``known``
   (did the device have this file?) looks for an entry at or before the device's
   position, and without it a later deletion would never reach the device;
 - tombstones an open conflict or an unfinished queue operation still names.
@@ -157,13 +159,17 @@ async def old_feed(conn: Conn, recipient_id: str, *, after: int, upto: int, head
                    limit: int) -> list[int]:
     """Positions in ``(after, upto]`` of the recipient's feed entries nothing needs: a
     later entry at or below ``upto`` stands for the same file, or the file is gone for
-    good. Never ``head``."""
+    good and no entry above ``upto`` names it (the removal of its owner's account feeds
+    its deletion while the file goes at once: the entry before says the device has it).
+    Never ``head``."""
     rows = await fetchall(
         conn,
         "SELECT s.pos FROM share_feed s WHERE s.recipient_id = ?1 AND s.pos > ?2"
         " AND s.pos <= ?3 AND s.pos < ?4 AND (EXISTS (SELECT 1 FROM share_feed l"
         "  WHERE l.recipient_id = ?1 AND l.file_id = s.file_id AND l.pos > s.pos"
-        "  AND l.pos <= ?3) OR NOT EXISTS (SELECT 1 FROM files f WHERE f.id = s.file_id))"
+        "  AND l.pos <= ?3) OR (NOT EXISTS (SELECT 1 FROM files f WHERE f.id = s.file_id)"
+        "  AND NOT EXISTS (SELECT 1 FROM share_feed l WHERE l.recipient_id = ?1"
+        "  AND l.file_id = s.file_id AND l.pos > ?3)))"
         " ORDER BY s.pos LIMIT ?5",
         (recipient_id, after, upto, head, limit),
     )

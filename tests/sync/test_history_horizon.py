@@ -224,3 +224,35 @@ async def test_compaction_runs_in_batches_between_other_writes(client, services,
     assert await services.db.fetchone("SELECT 1 FROM files WHERE purged_at IS NOT NULL") is None
     again = await compactor.compact(clock.now_ms() + 1000)
     assert again.journal == 1 and len(await journal(services, user_id)) == 1
+
+
+async def test_a_removed_owners_shares_are_deleted_for_a_recent_token_after_compaction(
+        client, services, make_user, sign_in):
+    """The feed entries that tell a recipient's device it has a file stay while a later
+    entry (the owner's removal) still needs them, though the file itself is gone."""
+    at(0)
+    await make_user()
+    await make_user("bob@example.com", name="Bob")
+    await make_user("carol@example.com", name="Carol")
+    alice = await sign_in()
+    carol = await sign_in("carol@example.com", client_id="carols-phone")
+    old = await store(client, alice, b"x", name="x.txt", folder="/shared")
+    row = await services.db.fetchone("SELECT id FROM files WHERE name = 'shared'")
+    assert row is not None
+    await share(client, alice, row["id"], "bob@example.com")
+    at(150)  # Carol shares too: Bob's position moves past the coming horizon
+    carol = await sign_in("carol@example.com", client_id="carols-phone")
+    await store(client, carol, b"c", name="c.txt", folder="/hers")
+    hers = await services.db.fetchone("SELECT id FROM files WHERE name = 'hers'")
+    assert hers is not None
+    await share(client, carol, hers["id"], "bob@example.com")
+    bob = await sign_in("bob@example.com", client_id="bobs-phone")
+    token = (await pull(client, bob))["nextSyncToken"]
+    at(199)
+    await services.accounts.remove_user("alice@example.com")
+    at(200)  # the horizon is now day 20: Bob's day-0 feed entries of Alice's files go
+    await services.sync.retention.run_once()
+    bob = await sign_in("bob@example.com", client_id="bobs-phone")
+    data = await pull(client, bob, token)
+    assert data["reset"] is False
+    assert ids(data["changes"]["deleted"]) == {row["id"], old}
