@@ -295,6 +295,19 @@ def test_contradicting_options_are_rejected(tmp_path: Path) -> None:
         .auth.argon2_memory_kib == 8
 
 
+@pytest.mark.parametrize("proxy", ["10.0.0.0/8", "proxy.lan", "10.0.0.2:443", ""])
+def test_trusted_proxies_that_are_not_addresses_are_rejected(proxy: str) -> None:
+    # Peers are compared with them as written: a network or a name never matched, so
+    # everyone behind that proxy shared one sign-in throttle.
+    message = load_error(None, environ={"HOMESYNC_SERVER_TRUSTED_PROXIES": f'["{proxy}"]'})
+    assert message == (f"option server.trusted_proxies: {proxy!r} is not an IP address (list"
+                       " each proxy's address, such as 10.0.0.2; networks and host names are"
+                       " not supported)")
+    assert load_settings(None, environ={
+        "HOMESYNC_SERVER_TRUSTED_PROXIES": "10.0.0.2, ::1, ::ffff:192.0.2.1"}
+    ).server.trusted_proxies == ["10.0.0.2", "::1", "::ffff:192.0.2.1"]
+
+
 def test_durations_and_sizes_beyond_what_the_database_holds_are_rejected(
         tmp_path: Path) -> None:
     # Caught at load, not as an OverflowError in gc or a background job later.

@@ -6,6 +6,7 @@ Errors name the option and its source, in words people read rather than msgspec'
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -97,6 +98,7 @@ def load_settings(
     _check_bounds(settings)
     _check_not_zero(settings)
     _check_relations(settings)
+    _check_trusted_proxies(settings)
     return settings
 
 
@@ -292,6 +294,20 @@ def _check_relations(settings: Settings) -> None:
         raise ConfigError(
             f"option sync.default_page_size ({settings.sync.default_page_size}) is larger than "
             f"sync.max_page_size ({settings.sync.max_page_size})")
+
+
+def _check_trusted_proxies(settings: Settings) -> None:
+    """Each proxy one address: a peer is compared with them as written, so a network
+    ("10.0.0.0/8") or a host name never matched, and every client behind that proxy
+    shared the proxy's sign-in throttle (one guesser locked everyone out)."""
+    for proxy in settings.server.trusted_proxies:
+        try:
+            ipaddress.ip_address(proxy)
+        except ValueError:
+            raise ConfigError(
+                f"option server.trusted_proxies: {proxy!r} is not an IP address (list each"
+                " proxy's address, such as 10.0.0.2; networks and host names are not"
+                " supported)") from None
 
 
 def example_config(data_dir: str = "") -> str:

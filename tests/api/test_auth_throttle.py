@@ -11,10 +11,18 @@ from typing import Any
 import httpx
 
 from homesync.app import create_app
+from homesync.config import Settings
 from tests.auth_helpers import FrozenClock, concurrent_client, running
 from tests.helpers import API, PASSWORD, device_from, device_info, make_settings
 
 REGISTER = f"{API}/auth/register"
+
+
+def behind(settings: Settings, *proxies: str) -> Settings:
+    """``settings`` trusting ``proxies``: set after loading, as the test client's peer
+    address is "testclient", which the config refuses (proxies are IP addresses)."""
+    settings.server.trusted_proxies = list(proxies)
+    return settings
 
 
 async def attempt(client: Any, email: str = "alice@example.com", password: str = "wrong guess!",
@@ -87,8 +95,10 @@ async def test_a_clock_set_back_does_not_stretch_the_wait(client, services, make
 
 async def test_a_clock_set_back_does_not_stretch_the_address_window(tmp_path: Path):
     frozen = FrozenClock()
-    settings = make_settings(tmp_path / "d", server={"trusted_proxies": ["testclient"]},
-                             auth={"login_failures_per_ip": 2, "login_ip_window": "10m"})
+    settings = behind(
+        make_settings(tmp_path / "d",
+                      auth={"login_failures_per_ip": 2, "login_ip_window": "10m"}),
+        "testclient")
     async with running(settings) as (services, client):
         await services.accounts.create_user("alice@example.com", PASSWORD)
         frozen.advance(86400)
@@ -155,11 +165,10 @@ async def test_concurrent_guesses_are_counted_one_after_another(services, make_u
 
 async def test_failures_per_address_are_limited(tmp_path: Path):
     frozen = FrozenClock()
-    settings = make_settings(
-        tmp_path / "d",
-        server={"trusted_proxies": ["testclient"]},  # the test client's peer address
-        auth={"login_failures_per_ip": 3, "login_ip_window": "10m"},
-    )
+    settings = behind(
+        make_settings(tmp_path / "d",
+                      auth={"login_failures_per_ip": 3, "login_ip_window": "10m"}),
+        "testclient")  # the test client's peer address
     async with running(settings) as (services, client):
         await services.accounts.create_user("alice@example.com", PASSWORD)
         # Successful sign-ins do not use up the window.
@@ -179,9 +188,10 @@ async def test_tries_refused_for_an_accounts_wait_do_not_count_against_the_addre
     # A phone retrying through its account's wait tests no password: the address's window
     # counts failures, so the household's other accounts can still sign in.
     FrozenClock()
-    settings = make_settings(
-        tmp_path / "d", server={"trusted_proxies": ["testclient"]},
-        auth={"login_free_failures": 1, "login_failures_per_ip": 3, "login_max_backoff": "15m"})
+    settings = behind(
+        make_settings(tmp_path / "d", auth={"login_free_failures": 1, "login_failures_per_ip": 3,
+                                            "login_max_backoff": "15m"}),
+        "testclient")
     async with running(settings) as (services, client):
         await services.accounts.create_user("alice@example.com", PASSWORD)
         await services.accounts.create_user("bob@example.com", PASSWORD)
@@ -217,8 +227,9 @@ async def test_an_ipv6_network_is_one_address(tmp_path: Path):
     # A home or phone network gets a /64: a guesser steps through its 2^64 addresses at
     # will, so the addresses of one /64 share a window (IPv4 ones stay one each).
     FrozenClock()
-    settings = make_settings(tmp_path / "d", server={"trusted_proxies": ["testclient"]},
-                             auth={"login_failures_per_ip": 2})
+    settings = behind(
+        make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2}),
+        "testclient")
     async with running(settings) as (services, client):
         await services.accounts.create_user("alice@example.com", PASSWORD)
         for n in range(2):
@@ -246,8 +257,9 @@ async def test_forwarded_for_is_read_past_a_chain_of_trusted_proxies(tmp_path: P
     # client -> 10.0.0.3 (trusted) -> the test client (trusted): the client is the last
     # address not one of ours, not the inner proxy, which would put everyone in one window.
     FrozenClock()
-    settings = make_settings(tmp_path / "d", server={"trusted_proxies": ["testclient", "10.0.0.3"]},
-                             auth={"login_failures_per_ip": 2})
+    settings = behind(
+        make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2}),
+        "testclient", "10.0.0.3")
     async with running(settings) as (services, client):
         await services.accounts.create_user("alice@example.com", PASSWORD)
         for n in range(2):
@@ -261,8 +273,9 @@ async def test_a_forwarded_for_hop_with_a_port_is_its_address(tmp_path: Path):
     # Some proxies write the client's source port too ("203.0.113.7:51234", IPv6 in
     # brackets): a new port per connection must not be a new throttling window.
     FrozenClock()
-    settings = make_settings(tmp_path / "d", server={"trusted_proxies": ["testclient", "10.0.0.3"]},
-                             auth={"login_failures_per_ip": 2})
+    settings = behind(
+        make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2}),
+        "testclient", "10.0.0.3")
     async with running(settings) as (services, client):
         await services.accounts.create_user("alice@example.com", PASSWORD)
         for n in range(2):
@@ -283,8 +296,9 @@ async def test_a_forwarded_for_line_of_the_clients_own_is_not_believed(tmp_path:
     # A proxy that adds its own X-Forwarded-For line (HAProxy's `option forwardfor`)
     # leaves the client's line first: the address is read off all lines, from the end.
     FrozenClock()
-    settings = make_settings(tmp_path / "d", server={"trusted_proxies": ["testclient"]},
-                             auth={"login_failures_per_ip": 2})
+    settings = behind(
+        make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2}),
+        "testclient")
     # concurrent_client: the ASGI scope keeps the two lines apart, as uvicorn does (the
     # test client would join them into one).
     async with running(settings) as (services, _), concurrent_client(services) as client:
