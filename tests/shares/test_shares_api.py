@@ -220,3 +220,20 @@ async def test_the_recipient_is_notified_and_pushed(
     inbox = (await client.get(f"{API}/notifications", headers=w.bob.auth,
                               params={"category": "shares"})).json()["data"]
     assert inbox["notifications"][0]["id"] == body["notificationId"]
+
+
+async def test_an_email_differing_beyond_a_z_in_case_is_someone_else(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn,
+) -> None:
+    """Emails compare as sign-in compares them (only A-Z fold): "Élise" is not "élise"."""
+    await make_user("élise@example.com", "Élise")
+    await make_user("Élise@example.com", "Other Élise")
+    elise = await sign_in("élise@example.com", client_id="elise-phone")
+    other = await sign_in("Élise@example.com", client_id="other-phone")
+    item = await upload(client, elise.auth, b"hello", name="hi.txt", folder="/", local_id="1")
+    made = await share(client, elise, item["file"]["id"], "Élise@example.com")
+    listed = (await client.get(f"{API}/shares", headers=other.auth)).json()["data"]
+    assert [s["id"] for s in listed["sharedWithMe"]] == [made["id"]]
+    r = await client.post(f"{API}/shares", headers=elise.auth, json={
+        "fileId": item["file"]["id"], "email": "ÉLISE@EXAMPLE.COM".replace("ÉLISE", "éLISE")})
+    assert r.status_code == 400 and "yourself" in r.json()["error"]["message"]

@@ -102,14 +102,15 @@ class Shares:
         if permission not in PERMISSIONS:
             raise ValidationError("permission must be read or write", field="permission")
         email = normalize_email(email)
-        if email.lower() == principal.email.lower():
-            raise ValidationError("You cannot share with yourself", field="email")
         now = clock.now_ms()
         async with self._db.transaction() as tx:
+            recipient = await users.by_email(tx, email)
+            # The account the email names, as sign-in finds it ("É" and "é" are two).
+            if recipient is not None and recipient["id"] == principal.user_id:
+                raise ValidationError("You cannot share with yourself", field="email")
             item = await files.get_file(tx, principal.user_id, file_id)
             if item is None or item["deleted_at"] is not None:
                 raise NotFound("No such file")
-            recipient = await users.by_email(tx, email)
             before = shared_roots(await shares.incoming(tx, recipient["id"])) \
                 if recipient is not None else []
             share_id, created = await shares.upsert(
