@@ -152,6 +152,7 @@ def remove(
             raise fail("not deleting without confirmation: add --yes", EXIT_USAGE)
         typer.confirm(f"Delete {email} and all of its files?", abort=True)
     user = run_with_services(settings, lambda s: s.accounts.remove_user(email))
+    forget_initial_password(settings, user.email)
     console.print(Text(f"Deleted account {user.email}."))
 
 

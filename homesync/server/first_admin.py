@@ -3,10 +3,12 @@ shown once and kept in a file until that account chooses its own."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from homesync.config import Settings
+from homesync.errors import NotFound
 from homesync.store.durable_files import write_atomic
 
 if TYPE_CHECKING:
@@ -37,7 +39,8 @@ async def announce_first_admin(services: Services) -> None:
     """On a data dir with no accounts: create an admin and show its password, once."""
     created = await services.accounts.create_first_admin()
     if created is None:
-        _remind_initial_password(services.settings.data_path.absolute() / INITIAL_PASSWORD_FILE)
+        await _remind_initial_password(
+            services, services.settings.data_path.absolute() / INITIAL_PASSWORD_FILE)
         return
     user, password = created
     path = services.settings.data_path.absolute() / INITIAL_PASSWORD_FILE
@@ -55,11 +58,23 @@ async def announce_first_admin(services: Services) -> None:
     )
 
 
-def _remind_initial_password(path: Path) -> None:
+async def _remind_initial_password(services: Services, path: Path) -> None:
     """While the printed password is still the first admin's (its file goes when they
     choose their own), say where it is: the first start's output may be long gone."""
     email = _initial_password_email(path)
     if email is None:
         return
+    try:
+        await services.accounts.get(email)
+    except NotFound:
+        # The account was removed (`user remove` now forgets its file too): the password
+        # is nobody's, and `user passwd` for it would only say "No account".
+        _drop(path)
+        return
     print(f"The first administrator's password is still in {path}; choose your own"
           f" with: homesync user passwd {email}", flush=True)
+
+
+def _drop(path: Path) -> None:
+    with contextlib.suppress(OSError):  # a file we cannot delete only stays unmentioned
+        path.unlink()

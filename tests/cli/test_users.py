@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from homesync.errors import InvalidCredentials, Unauthorized
+from homesync.server.first_admin import INITIAL_PASSWORD_FILE, announce_first_admin
 from homesync.services.container import Services
 from homesync.store import users
 from tests.cli.conftest import Cli
@@ -192,6 +193,39 @@ def test_remove(cli: Cli) -> None:
     result = cli("user", "remove", "alice@example.com", "--yes")
     assert result.exit_code == 0, result.output
     assert [u["email"] for u in cli.json("user", "list")] == ["bob@example.com"]
+
+
+def test_removing_the_first_admin_forgets_its_saved_password(
+        cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    # Each start then said "choose your own with: homesync user passwd admin@localhost",
+    # which could only answer "No account", and the file kept a password of nobody's.
+    cli.with_services(announce_first_admin)  # the first start
+    saved = cli.data_dir / INITIAL_PASSWORD_FILE
+    assert saved.exists()
+    cli.add_user("bob@example.com")
+    result = cli("user", "remove", "admin@localhost", "--yes")
+    assert result.exit_code == 0, result.output
+    assert not saved.exists()
+    capsys.readouterr()
+    cli.with_services(announce_first_admin)  # the next start
+    assert "admin@localhost" not in capsys.readouterr().out
+
+
+def test_a_start_drops_the_saved_password_of_an_account_removed_before(
+        cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    cli.add_user("bob@example.com")
+    saved = cli.data_dir / INITIAL_PASSWORD_FILE
+    saved.write_text("admin@localhost\nold-first-password\n", encoding="utf-8")
+    cli.with_services(announce_first_admin)
+    assert "admin@localhost" not in capsys.readouterr().out
+    assert not saved.exists()
+    # The first admin's own, still there, is still pointed at.
+    cli.add_user("admin@localhost")
+    saved.write_text("admin@localhost\nold-first-password\n", encoding="utf-8")
+    cli.with_services(announce_first_admin)
+    assert "choose your own with: homesync user passwd admin@localhost" \
+        in capsys.readouterr().out.replace("\n", " ")
+    assert saved.exists()
 
 
 @pytest.mark.parametrize(
