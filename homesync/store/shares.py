@@ -11,7 +11,7 @@ __all__ = ["by_id", "delete", "grant_owner", "incoming", "is_shared", "outgoing"
 _SELECT = (
     "SELECT s.id, s.owner_id, s.file_id, s.recipient_email, s.recipient_id, s.permission,"
     " s.created_at, s.updated_at, f.kind, f.folder, f.name, f.size, f.mime_type, f.checksum,"
-    " f.modified_at, f.deleted_at, o.name AS owner_name, o.email AS owner_email"
+    " f.modified_at, f.deleted_at, f.purged_at, o.name AS owner_name, o.email AS owner_email"
     " FROM shares s JOIN files f ON f.id = s.file_id JOIN users o ON o.id = s.owner_id"
 )
 # The absolute path of a shared folder ``d`` in its owner's tree.
@@ -45,9 +45,10 @@ async def by_id(conn: Conn, share_id: str) -> Row | None:
 
 
 async def outgoing(conn: Conn, owner_id: str) -> list[Row]:
-    """What ``owner_id`` shared, newest first."""
-    return await fetchall(conn, f"{_SELECT} WHERE s.owner_id = ? ORDER BY s.created_at DESC,"
-                                " s.id", (owner_id,))
+    """What ``owner_id`` shared and has not deleted for good (in their trash it still
+    is: restoring it brings the share back), newest first."""
+    return await fetchall(conn, f"{_SELECT} WHERE s.owner_id = ? AND f.purged_at IS NULL"
+                                " ORDER BY s.created_at DESC, s.id", (owner_id,))
 
 
 async def incoming(conn: Conn, recipient_id: str) -> list[Row]:

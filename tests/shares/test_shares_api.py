@@ -237,3 +237,34 @@ async def test_an_email_differing_beyond_a_z_in_case_is_someone_else(
     r = await client.post(f"{API}/shares", headers=elise.auth, json={
         "fileId": item["file"]["id"], "email": "ÉLISE@EXAMPLE.COM".replace("ÉLISE", "éLISE")})
     assert r.status_code == 400 and "yourself" in r.json()["error"]["message"]
+
+
+async def test_a_share_of_something_trashed_or_deleted_for_good(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """In the owner's trash a share shows nothing of it to the recipient (404, leaving
+    included) and comes back with a restore; deleted for good, it is gone for the owner
+    too: no longer in their GET /shares, 404 to revoke."""
+    w = world
+    made = await share(client, w.alice, w.a_jpg["id"], "bob@example.com")
+    r = await client.post(f"{API}/sync/files", headers=w.alice.auth, json={"localChanges": [
+        {"action": "delete", "localId": "d1", "fileId": w.a_jpg["id"]}]})
+    assert r.json()["data"]["results"][0]["status"] == "applied", r.text
+    r = await client.delete(f"{API}/shares/{made['id']}", headers=w.bob.auth)
+    assert r.status_code == 404, r.text
+    r = await client.post(f"{API}/trash/{w.a_jpg['id']}/restore", headers=w.alice.auth)
+    assert r.status_code == 200, r.text
+    listed = (await client.get(f"{API}/shares", headers=w.bob.auth)).json()["data"]
+    assert [s["id"] for s in listed["sharedWithMe"]] == [made["id"]]
+
+    r = await client.post(f"{API}/sync/files", headers=w.alice.auth, json={"localChanges": [
+        {"action": "delete", "localId": "d2", "fileId": w.a_jpg["id"]}]})
+    assert r.json()["data"]["results"][0]["status"] == "applied", r.text
+    mine = (await client.get(f"{API}/shares", headers=w.alice.auth)).json()["data"]["shared"]
+    assert [s["id"] for s in mine] == [made["id"]]  # in the trash: still there to restore
+    r = await client.delete(f"{API}/trash/{w.a_jpg['id']}", headers=w.alice.auth)
+    assert r.status_code == 200, r.text
+    assert (await client.get(f"{API}/shares", headers=w.alice.auth)).json()["data"]["shared"] == []
+    for who in (w.alice, w.bob):
+        r = await client.delete(f"{API}/shares/{made['id']}", headers=who.auth)
+        assert r.status_code == 404, r.text

@@ -145,7 +145,8 @@ class Shares:
         return mine, theirs
 
     async def remove(self, principal: Principal, share_id: str) -> None:
-        """The owner revokes a share, or its recipient leaves it; 404 for anyone else.
+        """The owner revokes a share, or its recipient leaves it; 404 for anyone else, for
+        the recipient while its item is in the owner's trash, and once it is deleted for good.
 
         The recipient's sync shows what it reached as deleted, and entries of their other
         shares that now appear elsewhere (a `` (2)`` name that is free again) as updated.
@@ -219,8 +220,11 @@ class Shares:
     @staticmethod
     async def _visible(conn: Conn, principal: Principal, share_id: str) -> Row:
         row = await shares.by_id(conn, share_id)
-        if row is None or principal.user_id not in (row["owner_id"], row["recipient_id"]):
+        if row is None or principal.user_id not in (row["owner_id"], row["recipient_id"]) \
+                or row["purged_at"] is not None:  # its item deleted for good: gone
             raise NotFound("No such share")
+        if row["deleted_at"] is not None and principal.user_id != row["owner_id"]:
+            raise NotFound("No such share")  # in its owner's trash: nothing of it shows
         return row
 
 
