@@ -218,14 +218,15 @@ async def _serve(settings: Settings) -> None:
     with bind_listener(settings.server.host, settings.server.port) as sock:
         services = await _open_services(settings)
         try:
-            await announce_first_admin(services)
             app = create_app(settings, services)
             try:
                 # Before "serving" is said, as for a taken HTTP port: in the lifespan a
-                # taken metrics port would end the start with uvicorn's traceback.
+                # taken metrics port would end the start with uvicorn's traceback. And
+                # before the first admin is made: a start that fails makes no account.
                 app.state.metrics.listen(settings)
             except MetricsListenError as exc:
                 raise StartError(str(exc)) from None
+            await announce_first_admin(services)
             await services.start_background()
             config = uvicorn.Config(
                 app, host=settings.server.host, port=settings.server.port, lifespan="on",

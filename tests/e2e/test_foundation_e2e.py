@@ -227,6 +227,9 @@ def test_serve_on_a_taken_metrics_port_exits_1_before_saying_it_serves(tmp_path:
     assert (f"cannot serve metrics on 127.0.0.1:{port} (server.metrics_address): "
             "Address already in use") in done.stderr
     assert "homesync serving" not in done.stdout
+    # Nor was a first administrator made (and announced) by a start that failed.
+    assert "administrator was created" not in done.stdout
+    assert not (tmp_path / "data" / "initial-admin-password.txt").exists()
     assert "Traceback" not in done.stderr + done.stdout
 
 
