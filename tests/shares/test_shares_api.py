@@ -268,3 +268,16 @@ async def test_a_share_of_something_trashed_or_deleted_for_good(
     for who in (w.alice, w.bob):
         r = await client.delete(f"{API}/shares/{made['id']}", headers=who.auth)
         assert r.status_code == 404, r.text
+
+
+async def test_a_shared_folder_listed_in_another_case_answers_as_stored(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """As GET /files does: /2024/TRIP lists /2024/trip, and says so."""
+    w = world
+    made = await share(client, w.alice, w.photos_id, "bob@example.com")
+    r = await shared_folder(client, w.bob, made["id"], "/2024/TRIP")
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["folder"] == "/2024/trip"
+    assert [f["path"] for f in data["files"]] == ["/2024/trip/b.jpg"]

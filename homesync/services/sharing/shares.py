@@ -199,7 +199,9 @@ class Shares:
         page = await self._downloads.list_folder(row["owner_id"], absolute, after=after,
                                                  limit=limit)
         entries = [(join(_relative(e.folder, root), e.name), e) for e in page.entries]
-        return SharedListing(share_id=share_id, folder=inner, entries=entries,
+        # As GET /files answers: the folder as stored ("/2024/TRIP" lists "/2024/trip").
+        return SharedListing(share_id=share_id, folder=_relative(page.folder, root),
+                             entries=entries,
                              next_cursor=page.next_cursor)
 
     async def place(self, user_id: str, owner_id: str, info: FileInfo) -> FileInfo:
