@@ -325,10 +325,12 @@ def test_durations_and_sizes_beyond_what_the_database_holds_are_rejected(
     "server.metrics_refresh", "auth.access_token_ttl", "auth.refresh_idle_ttl",
     "auth.refresh_absolute_ttl", "uploads.session_ttl", "sync.retention_interval",
     "sync.wake_check_interval", "notifications.send_timeout", "notifications.poll_interval",
+    "notifications.retry_initial_delay", "notifications.retry_max_delay",
 ])
 def test_durations_that_zero_would_break_are_rejected(option: str) -> None:
     # 0 switches nothing off here: uploads and tokens would expire as they are made, a
-    # background loop (the retention sweep, say) would run back to back.
+    # background loop (the retention sweep, say) would run back to back, and a failing
+    # push would be sent again at once, in a loop, until give_up_after (24h).
     section, name = option.split(".")
     var = f"HOMESYNC_{section.upper()}_{name.upper()}"
     assert load_error(None, environ={var: "0s"}) == f"option {option}: '0s' must be longer than 0s"

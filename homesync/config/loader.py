@@ -253,14 +253,16 @@ def _check_bounds(settings: Settings) -> None:
 
 
 # Durations that 0 would not switch anything off with but break: tokens and uploads that
-# expire as they are made, pushes that time out unsent, and background loops that would
-# run back to back. (0 does mean "off" or "no limit" for the retentions and gc_interval.)
+# expire as they are made, pushes that time out unsent, background loops that would run
+# back to back, and failed pushes retried at once, again and again, until give_up_after.
+# (0 does mean "off" or "no limit" for the retentions and gc_interval.)
 _MORE_THAN_ZERO = (
     ("server", "metrics_refresh"), ("auth", "access_token_ttl"),
     ("auth", "refresh_idle_ttl"), ("auth", "refresh_absolute_ttl"),
     ("uploads", "session_ttl"), ("sync", "retention_interval"),
     ("sync", "wake_check_interval"), ("notifications", "send_timeout"),
-    ("notifications", "poll_interval"),
+    ("notifications", "poll_interval"), ("notifications", "retry_initial_delay"),
+    ("notifications", "retry_max_delay"),
 )
 
 
