@@ -26,8 +26,8 @@ from homesync.store.server_lock import LOCK_FILE, DataDirInUse, hold_server_lock
 if TYPE_CHECKING:
     from homesync.services.container import Services
 
-__all__ = ["StartError", "bind_listener", "not_a_data_dir", "not_a_directory", "open_data_dir",
-           "os_problem", "others_owner", "serve"]
+__all__ = ["StartError", "bind_listener", "check_push_settings", "not_a_data_dir",
+           "not_a_directory", "open_data_dir", "os_problem", "others_owner", "serve"]
 
 # Uploads in flight get this long to finish when the server is asked to stop.
 _GRACEFUL_SHUTDOWN_S = 30
@@ -47,6 +47,7 @@ def open_data_dir(settings: Settings) -> None:
 
     An existing directory holding other things is refused, not filled (see not_a_data_dir).
     """
+    check_push_settings(settings)
     path = settings.data_path
     if problem := not_a_directory(path):
         raise StartError(problem)
@@ -60,6 +61,19 @@ def open_data_dir(settings: Settings) -> None:
         raise StartError(f"cannot read the data dir {path}: {os_problem(path, exc)}") from None
     if problem:
         raise StartError(problem)
+
+
+def check_push_settings(settings: Settings) -> None:
+    """The push providers' settings (half a provider, an ntfy server that is no URL, a
+    key file missing or bad), checked as the services will: before a data dir is made,
+    so a bad one stops `serve` or `user add` before anything exists (it stopped them
+    only after a new data dir had its database and key). No request is made."""
+    from homesync.push.registry import ClientOnFirstUse, build_providers
+
+    try:
+        build_providers(settings.notifications, ClientOnFirstUse())
+    except ConfigError as exc:
+        raise StartError(f"configuration: {exc}", EXIT_USAGE) from None
 
 
 def not_a_directory(path: Path) -> str | None:

@@ -86,6 +86,17 @@ def test_bad_input_exits_2_and_creates_nothing(cli: Cli, args: list[str], stdin:
     assert not cli.data_dir.exists()
 
 
+def test_a_bad_push_setting_stops_add_before_it_makes_a_data_dir(cli: Cli) -> None:
+    # Push settings were checked only as the services opened: after a new data dir had
+    # been given its database and key.
+    result = cli("user", "add", "bob@example.com", "--password-stdin", input=PASSWORD + "\n",
+                 env={"HOMESYNC_NOTIFICATIONS_NTFY_SERVER": "ntfy.lan"})
+    assert result.exit_code == 2, result.output
+    assert "configuration: notifications.ntfy_server: not an http(s) URL: 'ntfy.lan'" \
+        in result.stderr
+    assert not cli.data_dir.exists()
+
+
 def test_no_terminal_and_no_password_stdin_is_refused(cli: Cli) -> None:
     result = cli("user", "add", "bob@example.com")
     assert result.exit_code == 2

@@ -204,6 +204,18 @@ def test_serve_refuses_a_bad_setting_without_a_traceback(tmp_path: Path) -> None
     assert "Traceback" not in done.stderr + done.stdout
 
 
+def test_serve_refuses_half_a_push_provider_before_making_the_data_dir(tmp_path: Path) -> None:
+    # Found only as the services opened: the new data dir had its database and key by then.
+    done = run_serve(tmp_path / "data", "--port", "0",
+                     env={"HOMESYNC_NOTIFICATIONS_APNS_KEY_ID": "ABC123"})
+    assert done.returncode == 2, done.stderr
+    assert ("error: configuration: notifications.apns_key_file, notifications.apns_team_id,"
+            " notifications.apns_topic: required together with notifications.apns_key_id") \
+        in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "data").exists()
+
+
 def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
