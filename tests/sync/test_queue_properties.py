@@ -44,6 +44,7 @@ class World(ServerOnLoop):
             root, uploads=SMALL_CHUNKS, storage={"disk_reserve": "0"},
             auth={"api_requests_per_second": 0},  # a scenario is many calls from one device
             sync={"keep_versions": 0, "version_retention": "0d", "trash_retention": "0d"})
+        self.last_answer: dict[str, Any] | None = None  # store()'s init answer, if any
 
     async def devices(self) -> list[Device]:
         email = f"user{next(self._emails)}@example.com"
@@ -56,9 +57,10 @@ class World(ServerOnLoop):
         extra = {"fileId": file_id} if file_id else {}
         r = await init(self.http, dev.auth, file_entry(data, name=name, folder=folder, **extra))
         assert r.status_code < 500, r.text
+        self.last_answer = None
         if r.status_code != 200:
             return None
-        item = r.json()["data"]["files"][0]
+        item = self.last_answer = r.json()["data"]["files"][0]
         if item["status"] == "deduplicated":
             return str(item["fileId"])
         if item["status"] != "pending":
@@ -205,6 +207,12 @@ async def _scenario(world: World, steps: list[tuple[Any, ...]]) -> None:
                 uploaded.append(file_id)
                 for op_id in waiting.pop(step[1], []):
                     uploads[op_id] = ("done", file_id)
+            elif world.last_answer is not None and world.last_answer["status"] == "conflict":
+                # The name is taken: the ops still pending take that answer, with the
+                # file in the way; an upload that gets there later still makes them done.
+                for op_id in waiting.get(step[1], []):
+                    if uploads[op_id][0] == "pending":
+                        uploads[op_id] = ("conflict", world.last_answer["fileId"])
         elif step[0] == "edit":
             data = f"edit {step[2]} of {step[1]} by the laptop".encode()
             r = await world.call("GET", f"/files/{ids[step[1]]}", laptop)
