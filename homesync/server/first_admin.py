@@ -4,10 +4,12 @@ shown once and kept in a file until that account chooses its own."""
 from __future__ import annotations
 
 import contextlib
+import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from homesync.config import Settings
+from homesync.config import Settings, default_data_dir, env_var
 from homesync.errors import NotFound
 from homesync.store.durable_files import write_atomic
 
@@ -47,13 +49,14 @@ async def announce_first_admin(services: Services) -> None:
     # On disk before it is announced: the account exists from now on, and a crash must
     # not leave the only copy of its password lost or half written.
     write_atomic(path, f"{user.email}\n{password}\n".encode())
+    options = _same_data_dir_options(services.settings)
     print(
         "\nNo accounts yet, so an administrator was created. Sign in from the app with:\n\n"
         f"    email:    {user.email}\n"
         f"    password: {password}\n\n"
         f"The password is also in {path} until you change it:\n"
-        f"    homesync user passwd {user.email}\n"
-        "Add accounts for your people with: homesync user add you@example.com\n",
+        f"    homesync user passwd {user.email}{options}\n"
+        f"Add accounts for your people with: homesync user add you@example.com{options}\n",
         flush=True,
     )
 
@@ -72,7 +75,23 @@ async def _remind_initial_password(services: Services, path: Path) -> None:
         _drop(path)
         return
     print(f"The first administrator's password is still in {path}; choose your own"
-          f" with: homesync user passwd {email}", flush=True)
+          f" with: homesync user passwd {email}{_same_data_dir_options(services.settings)}",
+          flush=True)
+
+
+def _same_data_dir_options(settings: Settings) -> str:
+    """The options that give a command this server's data dir, as it was started with
+    them (`homesync serve` hands its --config and --data-dir over as these variables):
+    without them the suggested command went to the default data dir, where `user passwd`
+    found no account and `user add` made a new data dir this server never sees."""
+    options = ""
+    config = os.environ.get("HOMESYNC_CONFIG")
+    if config:
+        options += f" --config {shlex.quote(str(Path(config).expanduser().absolute()))}"
+    if os.environ.get(env_var("data_dir")) or (
+            not config and settings.data_path.absolute() != default_data_dir().absolute()):
+        options += f" --data-dir {shlex.quote(str(settings.data_path.absolute()))}"
+    return options
 
 
 def _drop(path: Path) -> None:

@@ -48,3 +48,26 @@ async def test_the_password_file_is_private_from_creation_and_durable_before_ann
     assert password in printed and email in printed
     await services.accounts.authenticate(email, password, "test")
     assert sorted(p.name for p in data.iterdir() if p.name.endswith(".tmp")) == []
+
+
+async def test_the_commands_it_suggests_carry_the_servers_config(
+        services: Services, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # As `homesync serve --config F` hands it over. Without it, the advice sent
+    # `user passwd` to the default data dir ("No account" there, or no data dir at all).
+    config = tmp_path / "etc dir" / "homesync.toml"
+    monkeypatch.setenv("HOMESYNC_CONFIG", str(config))
+    monkeypatch.delenv("HOMESYNC_DATA_DIR", raising=False)
+    await first_admin.announce_first_admin(services)
+    printed = capsys.readouterr().out
+    assert f"homesync user passwd admin@localhost --config '{config}'\n" in printed
+    assert f"homesync user add you@example.com --config '{config}'\n" in printed
+    await first_admin.announce_first_admin(services)  # a later start reminds the same way
+    assert capsys.readouterr().out.endswith(
+        f"homesync user passwd admin@localhost --config '{config}'\n")
+    # A --data-dir given with it (the systemd unit's HOMESYNC_DATA_DIR) wins over the
+    # config's data_dir, so it is suggested too.
+    monkeypatch.setenv("HOMESYNC_DATA_DIR", str(services.settings.data_path))
+    await first_admin.announce_first_admin(services)
+    assert capsys.readouterr().out.endswith(
+        f" --config '{config}' --data-dir {services.settings.data_path.absolute()}\n")

@@ -62,3 +62,7 @@ def test_serve_names_the_data_dir_and_the_first_password_absolute(tmp_path: Path
     assert f"The password is also in {password_file} until" in out
     assert out.splitlines()[-1].endswith(f" with data in {tmp_path / 'x'}")
     assert password_file.is_file()
+    # The commands it suggests work on this data dir, not on the default one (where
+    # `user passwd` found no account and `user add` made a data dir of its own).
+    assert f"homesync user passwd admin@localhost --data-dir {tmp_path / 'x'}\n" in out
+    assert f"homesync user add you@example.com --data-dir {tmp_path / 'x'}\n" in out
