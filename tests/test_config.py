@@ -337,6 +337,22 @@ def test_durations_that_zero_would_break_are_rejected(option: str) -> None:
     assert load_settings(None, environ={var: "1s"})
 
 
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("server.max_json_body", "0", "too small: requests the apps make (sign-in among them)"),
+    ("server.max_batch_body", "1KiB", "at least 64KiB"),
+    ("uploads.max_file_size", "0", "would refuse every file but empty ones"),
+])
+def test_limits_that_would_refuse_everything_are_rejected(option: str, value: str,
+                                                          says: str) -> None:
+    # "0" reads as "no limit" (a quota's 0 is): it was taken as 0 bytes, and every
+    # sign-in (or every upload) was answered 413.
+    message = load_error(None, environ={env_var(option): value})
+    assert message.startswith(f"option {option}: {value!r}") and says in message
+    assert load_settings(None, environ={"HOMESYNC_SERVER_MAX_JSON_BODY": "64KiB",
+                                        "HOMESYNC_SERVER_MAX_BATCH_BODY": "64KiB",
+                                        "HOMESYNC_UPLOADS_MAX_FILE_SIZE": "1"})
+
+
 def test_zero_still_switches_off_gc_and_retentions() -> None:
     assert load_settings(None, environ={"HOMESYNC_UPLOADS_GC_INTERVAL": "0s",
                                         "HOMESYNC_SYNC_TRASH_RETENTION": "0d"})

@@ -98,6 +98,7 @@ def load_settings(
     _check_bounds(settings)
     _check_not_zero(settings)
     _check_relations(settings)
+    _check_floors(settings)
     _check_trusted_proxies(settings)
     return settings
 
@@ -296,6 +297,25 @@ def _check_relations(settings: Settings) -> None:
         raise ConfigError(
             f"option sync.default_page_size ({settings.sync.default_page_size}) is larger than "
             f"sync.max_page_size ({settings.sync.max_page_size})")
+
+
+# Request bodies smaller than this would refuse requests the apps must make: a sign-in
+# with a 4,096-character push token, escaped, is tens of KiB.
+_MIN_BODY = 64 * 1024
+
+
+def _check_floors(settings: Settings) -> None:
+    """Sizes that 0 (read as "no limit", as a quota's 0 is) or a tiny value would turn
+    into "refuse everything": every sign-in, or every upload, answered 413."""
+    for name in ("max_json_body", "max_batch_body"):
+        value = getattr(settings.server, name)
+        if parse_size(value) < _MIN_BODY:
+            raise ConfigError(f"option server.{name}: {value!r} is too small: requests the"
+                              " apps make (sign-in among them) would be refused; at least 64KiB")
+    if parse_size(settings.uploads.max_file_size) < 1:
+        raise ConfigError(f"option uploads.max_file_size: {settings.uploads.max_file_size!r}"
+                          " would refuse every file but empty ones (it has no \"0: unlimited\", as"
+                          " quotas do; at most 1 EiB)")
 
 
 def _check_trusted_proxies(settings: Settings) -> None:
