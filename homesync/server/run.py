@@ -240,7 +240,10 @@ async def _serve(settings: Settings) -> None:
                 app.state.metrics.listen(settings)
             except MetricsListenError as exc:
                 raise StartError(str(exc)) from None
-            await announce_first_admin(services)
+            try:
+                await announce_first_admin(services)
+            except ConfigError as exc:  # its password cannot be hashed (auth.argon2_*)
+                raise StartError(f"configuration: {exc}", EXIT_USAGE) from None
             await services.start_background()
             config = uvicorn.Config(
                 app, host=settings.server.host, port=settings.server.port, lifespan="on",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from argon2 import PasswordHasher
+from argon2.exceptions import HashingError
 
 from homesync.errors import InvalidCredentials, Unauthorized
 from homesync.server.first_admin import INITIAL_PASSWORD_FILE, announce_first_admin
@@ -95,6 +97,30 @@ def test_a_bad_push_setting_stops_add_before_it_makes_a_data_dir(cli: Cli) -> No
     assert "configuration: notifications.ntfy_server: not an http(s) URL: 'ntfy.lan'" \
         in result.stderr
     assert not cli.data_dir.exists()
+
+
+def test_an_argon2_cost_the_machine_cannot_give_is_a_configuration_error(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As argon2 answers an auth.argon2_memory_kib beyond the machine's memory (a real one
+    # could have the kernel's OOM killer answer instead, so it is simulated).
+    cli.add_user()
+
+    def no_memory(self: PasswordHasher, password: str, **kw: object) -> str:
+        raise HashingError("Memory allocation error")
+
+    monkeypatch.setattr(PasswordHasher, "hash", no_memory)
+    result = cli("user", "add", "bob@example.com", "--password-stdin", input=PASSWORD + "\n")
+    assert result.exit_code == 2, result.output
+    assert ("error: configuration: cannot hash a password with auth.argon2_memory_kib = 8,"
+            " argon2_time_cost = 1, argon2_parallelism = 1: Memory allocation error") \
+        in " ".join(result.stderr.split())
+    result = cli("user", "passwd", "alice@example.com", "--password-stdin",
+                 input="another long password\n")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    monkeypatch.undo()
+    assert [u["email"] for u in cli.json("user", "list")] == ["alice@example.com"]
+    cli.with_services(lambda s: s.accounts.authenticate("alice@example.com", PASSWORD, "t"))
 
 
 def test_no_terminal_and_no_password_stdin_is_refused(cli: Cli) -> None:

@@ -12,9 +12,14 @@ import os
 import unicodedata
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.exceptions import (
+    HashingError,
+    InvalidHashError,
+    VerificationError,
+    VerifyMismatchError,
+)
 
-from homesync.config import AuthSettings
+from homesync.config import AuthSettings, ConfigError
 from homesync.errors import ValidationError
 
 __all__ = ["MAX_PASSWORD_BYTES", "MIN_PASSWORD_CHARS", "Passwords", "check_password_rules"]
@@ -49,7 +54,7 @@ class Passwords:
         """The argon2id hash of ``password`` (ValidationError if it breaks the length rules)."""
         normalised = check_password_rules(password)
         async with self._slots:
-            return await asyncio.to_thread(self._hasher.hash, normalised)
+            return await asyncio.to_thread(self._hash, normalised)
 
     async def verify(self, stored_hash: str | None, password: str) -> tuple[bool, str | None]:
         """(matches, new hash if the stored one used old parameters).
@@ -68,8 +73,21 @@ class Passwords:
             if not await asyncio.to_thread(self._verify, stored_hash, normalised):
                 return False, None
             if self._hasher.check_needs_rehash(stored_hash):
-                return True, await asyncio.to_thread(self._hasher.hash, normalised)
+                return True, await asyncio.to_thread(self._hash, normalised)
             return True, None
+
+    def _hash(self, password: str) -> str:
+        try:
+            return self._hasher.hash(password)
+        except HashingError as exc:
+            # The auth.argon2_* cost is more than this machine gives (its memory, most
+            # often): a configuration to fix, said so, not a traceback from `user add`
+            # or the first start.
+            h = self._hasher
+            raise ConfigError(
+                f"cannot hash a password with auth.argon2_memory_kib = {h.memory_cost},"
+                f" argon2_time_cost = {h.time_cost}, argon2_parallelism = {h.parallelism}:"
+                f" {exc}") from None
 
     def _verify(self, stored_hash: str, password: str) -> bool:
         try:
