@@ -174,7 +174,15 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
     from homesync.services.container import Services
 
     async def main() -> T:
-        services = await Services.open(settings)
+        try:
+            services = await Services.open(settings)
+        except OSError as exc:
+            if isinstance(exc, PermissionError):
+                raise  # permission_message below says whose the data dir is
+            # As `serve` says it (server/run.py), not "[Errno 30] Read-only file system:
+            # '/srv/homesync/.server.key.4242.tmp'".
+            raise _CannotOpen(f"cannot open the data dir {settings.data_path}: "
+                              f"{server_run.os_problem(settings.data_path, exc)}") from None
         try:
             return await fn(services)
         finally:
@@ -190,8 +198,12 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
         raise fail(f"configuration: {exc}", EXIT_USAGE) from None
     except PermissionError as exc:
         raise fail(permission_message(settings.data_path, exc)) from None
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, _CannotOpen) as exc:
         raise fail(str(exc)) from None
+
+
+class _CannotOpen(Exception):
+    """Services.open failed on the data dir: the message says so, for people."""
 
 
 def permission_message(data_dir: Path, exc: PermissionError) -> str:

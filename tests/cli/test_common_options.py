@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from homesync.cli import app
+from homesync.services.container import Services
 from tests.cli.conftest import FAST_ENV, Cli
 from tests.helpers import PASSWORD
 
@@ -157,3 +160,22 @@ def test_serve_on_a_data_dir_that_is_not_a_directory(not_directories: Path,
                           cwd=not_directories, env={**os.environ, **FAST_ENV, "COLUMNS": "200"})
     assert done.returncode == 1, done.stderr
     assert NOT_A_DIRECTORY[data_dir] in done.stderr
+
+
+def test_a_data_dir_that_cannot_be_written_is_named_as_serve_names_it(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A read-only mount, say (writing the server key is the first write): the message was
+    # Python's "[Errno 30] Read-only file system: '<data dir>/.server.key.1.tmp'".
+    cli.add_user()
+
+    async def read_only(settings: Any) -> Services:
+        raise OSError(errno.EROFS, "Read-only file system",
+                      str(settings.data_path / ".server.key.1.tmp"))
+
+    monkeypatch.setattr(Services, "open", read_only)
+    result = cli("status", "--json")
+    assert result.exit_code == 1
+    said = f"cannot open the data dir {cli.data_dir}: Read-only file system (.server.key.1.tmp)"
+    assert json.loads(result.stdout) == {"ok": False, "error": said}
+    assert f"error: {said}" in " ".join(result.stderr.split())
+
