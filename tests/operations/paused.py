@@ -26,3 +26,13 @@ def paused_command(script: str, *args: str | Path,
         if proc.returncode is None:
             proc.kill()
             proc.communicate()
+
+
+def resume(proc: subprocess.Popen[str]) -> str:
+    """Let the paused ``proc`` go on to its end; its stdout, once it exited 0."""
+    assert proc.stdin is not None
+    proc.stdin.close()
+    proc.stdin = None
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    return out

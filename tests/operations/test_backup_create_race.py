@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import PASSWORD, ServerProcess
-from tests.operations.paused import paused_command
+from tests.operations.paused import paused_command, resume
 from tests.operations.phone import ENV, Phone
 from tests.operations.test_backup_cli import as_json, homesync
 
@@ -70,11 +70,7 @@ def test_second_create_into_a_new_dest_is_not_refused(live: ServerProcess,
         second = homesync("backup", "create", dest, "--json", "--data-dir", live.data_dir)
         assert second.returncode == 0, second.stdout + second.stderr
         assert as_json(second)["ok"]
-        assert first.stdin is not None
-        first.stdin.close()  # the first one goes on
-        first.stdin = None
-        out, err = first.communicate(timeout=120)
-        assert first.returncode == 0, out + err
+        out = resume(first)  # the first one goes on
     assert json.loads(out.splitlines()[-1])["ok"]
 
     listed = as_json(homesync("backup", "list", dest, "--json"))

@@ -22,7 +22,7 @@ from homesync.services.maintenance.restore import RestoreBusy, restore_backup
 from homesync.store.server_lock import hold_server_lock
 from tests.helpers import PASSWORD, ServerProcess, free_port
 from tests.operations.data import chunk_files, flip_byte, photo, put_file
-from tests.operations.paused import paused_command
+from tests.operations.paused import paused_command, resume
 from tests.operations.phone import Phone
 from tests.operations.test_backup_cli import as_json, homesync
 
@@ -96,6 +96,20 @@ def python(*args: str | Path, input: str | None = None,
                           text=True, timeout=timeout)
 
 
+
+def assert_photos_download(target: Path, photo_ids: list[str]) -> None:
+    """A server started on the restored ``target`` gives alice's phone each photo back,
+    byte for byte (photo ``i`` is ``photo(i)``)."""
+    server = ServerProcess(target)
+    server.start()
+    try:
+        phone = Phone(server.base, "alice@example.com", "pixel")
+        for i, photo_id in enumerate(photo_ids):
+            r = phone.download(photo_id)
+            assert r.status_code == 200 and r.content == photo(i), (i, r.status_code)
+    finally:
+        server.stop()
+
 def contents(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file()}
@@ -139,14 +153,7 @@ async def test_restore_force_killed_while_moving_aside_is_refused_until_run_agai
     assert contents(aside) == today  # every file of today's server, none twice
     assert list(target.glob("pre-restore-*")) == [aside]
 
-    server = ServerProcess(target)
-    server.start()
-    try:
-        phone = Phone(server.base, "alice@example.com", "pixel")
-        r = phone.download(photo_id)
-        assert r.status_code == 200 and r.content == photo(0), r.text
-    finally:
-        server.stop()
+    assert_photos_download(target, [photo_id])
 
 
 @contextmanager
@@ -177,22 +184,10 @@ async def test_second_restore_into_the_same_data_dir_is_busy_and_changes_nothing
         assert forced.returncode == 5, forced.stdout + forced.stderr
         assert contents(target) == during
 
-        assert first.stdin is not None
-        first.stdin.close()  # the first one goes on
-        first.stdin = None
-        out, err = first.communicate(timeout=120)
-        assert first.returncode == 0, out + err
+        out = resume(first)  # the first one goes on
     assert json.loads(out.splitlines()[-1])["ok"]
 
-    server = ServerProcess(target)
-    server.start()
-    try:
-        phone = Phone(server.base, "alice@example.com", "pixel")
-        for i, photo_id in enumerate(photo_ids):
-            r = phone.download(photo_id)
-            assert r.status_code == 200 and r.content == photo(i), r.text
-    finally:
-        server.stop()
+    assert_photos_download(target, photo_ids)
 
 
 async def test_restore_where_a_directory_cannot_be_locked_goes_on_without_the_lock(
@@ -268,21 +263,10 @@ async def test_a_server_started_before_the_restore_marks_the_data_dir_refuses(
             in err, err
         assert not (target / "homesync.sqlite3").exists()  # it opened nothing there
 
-        assert restore.stdin is not None
-        restore.stdin.close()  # the restore goes on
-        restore.stdin = None
-        out, err = restore.communicate(timeout=120)
-        assert restore.returncode == 0, out + err
+        out = resume(restore)  # the restore goes on
     assert json.loads(out.splitlines()[-1])["ok"]
 
-    server = ServerProcess(target)
-    server.start()
-    try:
-        phone = Phone(server.base, "alice@example.com", "pixel")
-        r = phone.download(photo_id)
-        assert r.status_code == 200 and r.content == photo(0), r.text
-    finally:
-        server.stop()
+    assert_photos_download(target, [photo_id])
 
 
 async def test_where_a_directory_cannot_be_locked_a_second_restore_is_still_busy(
@@ -336,12 +320,4 @@ async def test_a_resumed_restore_copies_again_chunks_left_whole_in_size_only(
     assert report["ok"] and report["chunks"] == 9, report
     assert (report["resumedChunks"], report["copiedChunks"]) == (3, 6), report
 
-    server = ServerProcess(target)
-    server.start()
-    try:
-        phone = Phone(server.base, "alice@example.com", "pixel")
-        for i, photo_id in enumerate(photo_ids):
-            r = phone.download(photo_id)
-            assert r.status_code == 200 and r.content == photo(i), (i, r.status_code)
-    finally:
-        server.stop()
+    assert_photos_download(target, photo_ids)
