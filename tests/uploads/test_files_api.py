@@ -84,6 +84,10 @@ async def test_listing_pages_with_cursor(client, make_user, sign_in):
     ("bytes=15000-99999", 15000, 19999),    # end clamped to the size
     ("bytes=15000-99999999999999999999999", 15000, 19999),  # however long it is (was a 416)
     ("bytes=-99999999999999999999999", 0, 19999),           # a suffix longer than the file
+    # Leading zeros do not make a position long (were a 416, and the whole file twice).
+    ("bytes=00000000000000000000001-2", 1, 2),
+    ("bytes=0-00000000000000000000001", 0, 1),
+    ("bytes=-00000000000000000000010", 19990, 19999),
 ])
 async def test_ranges(client, stored, header, start, end):
     dev, data, fid = stored

@@ -89,7 +89,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     m = _RANGE.match(header.strip())
     if not m or (not m.group(1) and not m.group(2)):
         return None
-    first, last = m.group(1), m.group(2)
+    # Leading zeros are digits like any other (1*DIGIT): "0001" is 1, and only the
+    # significant digits tell whether a position is past any file's end.
+    first, last = (_significant(g) for g in m.groups())
     if len(first) > 19:  # past any file's end
         raise RangeNotSatisfiable(size)
     # A last-pos or suffix length past the end means "to the end" (RFC 9110 §14.1.2),
@@ -106,6 +108,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if start >= size or (last and int(last) < start):
         raise RangeNotSatisfiable(size)
     return start, end
+
+
+def _significant(digits: str) -> str:
+    """A range position without its leading zeros ("" stays "", "000" is "0")."""
+    return digits.lstrip("0") or digits[:1]
 
 
 # (reader's user id, file id) → the owner's user id when a share lets the reader see it.
