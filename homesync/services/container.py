@@ -127,6 +127,7 @@ class Services:
         self.downloads.shared_place = self.shares.place
         self.uploads.shared_place = self.shares.place
         self.accounts.removing = self.shares.owner_removing
+        self.accounts.created = self.shares.account_created
         self.backups = Backups(db, settings)
         self.status = Status(db, settings, self.backups)
         # Long-running loops (gc, push delivery, ...) started by the server, not the CLI.

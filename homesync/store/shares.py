@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
-__all__ = ["by_id", "delete", "grant_owner", "incoming", "is_shared", "outgoing", "recipients",
-           "upsert"]
+__all__ = ["by_id", "delete", "grant_owner", "incoming", "is_shared", "link", "outgoing",
+           "recipients", "upsert", "waiting_for"]
 
 # A share with what the API shows of its file and of both people.
 _SELECT = (
@@ -66,6 +66,23 @@ async def recipients(conn: Conn, owner_id: str) -> list[str]:
     rows = await fetchall(conn, "SELECT DISTINCT recipient_id FROM shares WHERE owner_id = ?"
                                 " AND recipient_id IS NOT NULL", (owner_id,))
     return [str(r["recipient_id"]) for r in rows]
+
+
+async def waiting_for(conn: Conn, email: str) -> list[Row]:
+    """The shares made for ``email`` while no account had it (the email as the users
+    table matches it: COLLATE NOCASE), oldest first; none of an item deleted for good."""
+    return await fetchall(
+        conn,
+        f"{_SELECT} WHERE s.recipient_id IS NULL AND s.recipient_email = ?"
+        " AND f.purged_at IS NULL ORDER BY s.created_at, s.id",
+        (email,),
+    )
+
+
+async def link(conn: Conn, share_id: str, recipient_id: str) -> None:
+    """The share reaches ``recipient_id`` from now on (an account made for its email)."""
+    await execute(conn, "UPDATE shares SET recipient_id = ? WHERE id = ? AND recipient_id IS NULL",
+                  (recipient_id, share_id))
 
 
 async def is_shared(conn: Conn, file_id: str) -> bool:

@@ -49,6 +49,15 @@ async def _nobody_to_tell(tx: Conn, user_id: str) -> Callable[[], None]:
     return lambda: None
 
 
+# (transaction, user id, email) once the account's row is in, inside that transaction;
+# returns what to call once it committed.
+Created = Callable[[Conn, str, str], Awaitable[Callable[[], None]]]
+
+
+async def _nothing_waits_for_it(tx: Conn, user_id: str, email: str) -> Callable[[], None]:
+    return lambda: None
+
+
 def display_name(email: str, name: str | None) -> str:
     """The account's name: ``name``, else the email's local part (ValidationError if that
     is blank or longer than 200 characters)."""
@@ -105,6 +114,9 @@ class Accounts:
         # Told (in the transaction) that the account is about to be removed: the people it
         # shared with see its shared items go in their sync (installed by the container).
         self.removing: Removing = _nobody_to_tell
+        # Told (in the transaction) that an account was made: shares made for its email
+        # before it existed reach it (installed by the container).
+        self.created: Created = _nothing_waits_for_it
 
     # -- administration -------------------------------------------------------------
 
@@ -128,8 +140,10 @@ class Accounts:
                 is_admin=is_admin,
                 quota_bytes=self._default_quota if quota_bytes is None else quota_bytes, now=now,
             )
+            committed = await self.created(tx, user_id, email)
             row = await users.by_id(tx, user_id)
         assert row is not None
+        committed()
         return user_info(row)
 
     async def create_first_admin(self, email: str = "admin@localhost") -> tuple[UserInfo, str] | None:

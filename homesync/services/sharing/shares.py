@@ -3,7 +3,9 @@
 - The owner shares one of their live files or folders with an email address and a
   permission (``read`` or ``write``). An email with no account behind it gets exactly the
   answer a real one gets, so sharing cannot be used to find out who has an account; such
-  a share reaches no one.
+  a share waits for that account: when one is made for the email (``homesync user add``,
+  open sign-up) it reaches it, as if just shared (:meth:`Shares.account_created`), and
+  nothing the owner sees changes.
 - The recipient gets a ``shares`` notification, sees the share in ``GET /shares``, lists
   a shared folder's contents through the share, and reads shared files (metadata and
   content) by id through the files API (see :attr:`Downloads.shared_owner`).
@@ -163,6 +165,27 @@ class Shares:
                 await _feed_moved(tx, recipient_id, before, row["file_id"])
         if recipient_id is not None:
             self._changed(recipient_id)
+
+    async def account_created(self, tx: Conn, user_id: str, email: str) -> Callable[[], None]:
+        """In the transaction that made ``user_id``'s account for ``email``: the shares made
+        for that email before it had an account reach it now, each with its notification
+        and its entries in the new account's sync. Returns the wake-up of the push worker
+        and of the account's long polls, for once it committed."""
+        waiting = await shares.waiting_for(tx, email)
+        now = clock.now_ms()
+        for row in waiting:
+            await shares.link(tx, row["id"], user_id)
+            kind: Literal["file", "folder"] = "folder" if row["kind"] == "folder" else "file"
+            await share_event(tx, recipient_id=user_id, owner_name=row["owner_name"], item=kind,
+                              name=row["name"], share_id=row["id"], now=now,
+                              file_id=row["file_id"])
+            await share_feed.add_subtree(tx, recipient_id=user_id, file_id=row["file_id"])
+
+        def wake() -> None:
+            if waiting:
+                self._wake()
+                self._changed(user_id)
+        return wake
 
     async def owner_removing(self, tx: Conn, owner_id: str) -> Callable[[], None]:
         """Before ``owner_id``'s account and files go (``homesync user remove``), in that
