@@ -256,3 +256,58 @@ async def test_a_removed_owners_shares_are_deleted_for_a_recent_token_after_comp
     data = await pull(client, bob, token)
     assert data["reset"] is False
     assert ids(data["changes"]["deleted"]) == {row["id"], old}
+
+
+async def pages(client: Any, dev: Device, token: str | None, limit: int) -> list[dict[str, Any]]:
+    """Every page of a paged delta from ``token`` (at most 10: it must come to an end)."""
+    got: list[dict[str, Any]] = []
+    while len(got) < 10:
+        got.append(await pull(client, dev, token, limit=limit))
+        token = got[-1]["nextSyncToken"]
+        if not got[-1]["hasMore"]:
+            break
+    return got
+
+
+def listed(got: list[dict[str, Any]]) -> set[str]:
+    return set().union(*(ids(p["changes"]["created"] + p["changes"]["updated"]) for p in got))
+
+
+async def test_a_full_listing_longer_than_a_page_ends_after_compaction(client, services,
+                                                                      make_user, sign_in):
+    """Its later pages continue from its oldest entries, below the horizon: each was
+    answered as a token too old, with the first page again (reset: true), for ever."""
+    at(0)
+    await make_user()
+    phone = await sign_in()
+    made = {await store(client, phone, b"f%d" % i, name=f"f{i}.txt") for i in range(2)}
+    old_token = (await pull(client, phone))["nextSyncToken"]
+    made.add(await store(client, phone, b"f2", name="f2.txt"))
+    at(181)
+    await services.sync.retention.run_once()
+    phone = await sign_in()
+    for token in (None, old_token):  # a first sync, and a device back after the horizon
+        got = await pages(client, phone, token, limit=2)
+        assert not got[-1]["hasMore"] and len(got) == 2
+        assert [p["reset"] for p in got] == [token is not None, False]
+        assert made <= listed(got)
+
+
+async def test_shared_items_longer_than_a_page_end_after_compaction(client, services,
+                                                                   make_user, sign_in):
+    """The same for the share-feed positions of what others share with the user."""
+    at(0)
+    await make_user()
+    await make_user("bob@example.com", name="Bob")
+    alice = await sign_in()
+    made = {await store(client, alice, b"f%d" % i, name=f"f{i}.txt", folder="/shared")
+            for i in range(4)}
+    row = await services.db.fetchone("SELECT id FROM files WHERE name = 'shared'")
+    assert row is not None
+    await share(client, alice, row["id"], "bob@example.com")
+    at(181)
+    await services.sync.retention.run_once()
+    bob = await sign_in("bob@example.com", client_id="bobs-phone")
+    got = await pages(client, bob, None, limit=2)
+    assert not got[-1]["hasMore"] and not any(p["reset"] for p in got)
+    assert made | {row["id"]} <= listed(got)

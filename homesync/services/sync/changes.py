@@ -81,10 +81,10 @@ class Changes:
         """A token at journal position ``seq``, keeping the share position of
         ``shared_token`` (the device's current token; 0 without one), and where its paged
         delta started if it is in the middle of one."""
-        shared, since = 0, None
-        if shared_token is not None:
-            _, shared, since = self._tokens.decode_all(user_id, shared_token)
-        return self._tokens.encode(user_id, seq, shared, since=since)
+        if shared_token is None:
+            return self._tokens.encode(user_id, seq)
+        _, shared, since, shared_since = self._tokens.decode_all(user_id, shared_token)
+        return self._tokens.encode(user_id, seq, shared, since=since, shared_since=shared_since)
 
     async def base_seq(self, user_id: str, token: str | None) -> int:
         """The position a change made with ``token`` is judged against (0: knows nothing).
@@ -126,8 +126,8 @@ class Changes:
         if wait < 0:
             raise ValidationError("wait cannot be negative", field="wait")
         wait = min(wait, self._settings.max_wait)
-        seq, shared_pos, since = (self._tokens.decode_all(user_id, sync_token)
-                                  if sync_token is not None else (0, 0, 0))
+        seq, shared_pos, since, shared_since = (self._tokens.decode_all(user_id, sync_token)
+                                                if sync_token is not None else (0, 0, 0, 0))
         if last_sync is not None and last_sync > clock.now_ms() + _MAX_CLOCK_SKEW_MS:
             raise ValidationError("lastSync is in the future", field="lastSync")
         folders = _sync_folders(principal)
@@ -154,21 +154,24 @@ class Changes:
                     continue
                 if first:
                     base, reset = await self._base(user_id, sync_token, seq, shared_pos,
-                                                   last_sync, pos)
+                                                   last_sync, pos, since, shared_since)
                     first = False
                 shared_head = pos["shared_head"]
                 # Where this paged delta started: the token's own start while its base
-                # holds, else the base it falls back to (see tokens).
-                started = since if base == seq else base
+                # holds, else the base it falls back to (see tokens); 0 for a full listing,
+                # whose device held nothing before it.
+                started = 0 if base is None else since if base == seq else base
                 page = await self._page(user_id, base, page_size, folders, pos["head"],
                                         principal.device_id, since=started)
                 if shared_pos > shared_head or reset:
                     shared_pos = 0  # a feed this database never had: list shared items anew
+                shared_started = min(shared_since, shared_pos)
                 shared = await self._shared.delta(
                     user_id, after=shared_pos, head=shared_head,
                     limit=0 if page.has_more else page_size - len(page.rows), folders=folders,
                     device_id=principal.device_id)
-                if not reset and await self._horizon_passed(user_id, base, shared_pos, pos):
+                if not reset and await self._horizon_passed(user_id, base, shared_pos, pos,
+                                                            started, shared_started):
                     base, reset = None, True
                     continue
                 remaining = deadline - time.monotonic()
@@ -201,7 +204,8 @@ class Changes:
             # In the middle of a paged delta, the token keeps where it started (tokens).
             next_token=self._tokens.encode(
                 user_id, page.next_seq, shared.next_pos,
-                since=started if page.has_more else None),
+                since=started if page.has_more else None,
+                shared_since=shared_started if page.has_more or shared.has_more else None),
             conflicts=await self._conflicts.open_for(user_id) if pos["open_conflicts"] else [],
             reset=reset,
         )
@@ -214,18 +218,22 @@ class Changes:
         return min(limit, self._settings.max_page_size)
 
     async def _base(self, user_id: str, token: str | None, seq: int, shared_pos: int,
-                    last_sync: int | None, pos: Row) -> tuple[int | None, bool]:
+                    last_sync: int | None, pos: Row, since: int,
+                    shared_since: int) -> tuple[int | None, bool]:
         """(position to list after — None for everything live —, whether that is a reset).
 
         A reset is a full listing the device replaces its state with: for a token this
         database never issued, and for a position below the sync horizon (a device that
         has not synced for ``sync.history_retention``): the deletions since may have been
         compacted away, and a delta would silently leave deleted files on the device.
-        Position 0 (saw nothing, own or shared) needs no history: never a reset.
+        Position 0 (saw nothing, own or shared) needs no history: never a reset. In the
+        middle of a paged delta it is where the delta started (``since``,
+        ``shared_since``) that must not be below the horizon: a full listing's later pages
+        continue from its oldest entries, far below it.
         """
         if token is not None:
             if seq > pos["head"] or pos["in_gap"] or pos["in_shared_gap"] \
-                    or _below_horizon(seq, shared_pos, pos):
+                    or _below_horizon(since, shared_since, pos):
                 return None, True
             return seq, False
         if last_sync is not None:
@@ -235,8 +243,9 @@ class Changes:
         return None, False
 
     async def _horizon_passed(self, user_id: str, base: int | None, shared_pos: int,
-                              pos: Row) -> bool:
-        """Whether the horizon rose past the device's position while this call read.
+                              pos: Row, started: int, shared_started: int) -> bool:
+        """Whether the horizon rose past where the device's paged delta started (its
+        position, outside one) while this call read.
 
         Compaction commits the new horizon before it deletes anything, so once a page has
         been read, a horizon read after it covers every row the page may have missed.
@@ -247,7 +256,7 @@ class Changes:
         if not (read_own or read_shared):
             return False
         now = await horizon.horizon(self._db.inline, user_id)
-        return now is not None and _below_horizon(base or 0, shared_pos, now)
+        return now is not None and _below_horizon(started, shared_started, now)
 
     async def _page(self, user_id: str, base: int | None, size: int,
                     folders: Sequence[str], head: int, device_id: str, *,
