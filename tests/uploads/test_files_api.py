@@ -151,6 +151,14 @@ async def test_empty_file(client, make_user, sign_in):
     r = await client.get(f"{API}/files/{done['fileId']}/content",
                          headers={**dev.auth, "Range": "bytes=0-"})
     assert r.status_code == 416
+    # Its last N bytes are all of it (RFC 9110 §14.1.1: the one range an empty file can
+    # satisfy), which a 206 cannot say: 200 with nothing (was a 416).
+    for method in ("GET", "HEAD"):
+        for suffix in ("bytes=-1", "bytes=-99999999999999999999999"):
+            r = await client.request(method, f"{API}/files/{done['fileId']}/content",
+                                     headers={**dev.auth, "Range": suffix})
+            assert r.status_code == 200 and r.content == b"", (method, suffix)
+            assert r.headers["content-length"] == "0" and "content-range" not in r.headers
 
 
 async def test_folders_have_no_content(client, stored):

@@ -94,15 +94,18 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     first, last = (_significant(g) for g in m.groups())
     if len(first) > 19:  # past any file's end
         raise RangeNotSatisfiable(size)
+    if not first and last == "0":  # the last 0 bytes: nothing to send
+        raise RangeNotSatisfiable(size)
+    if not first and size == 0:
+        # Of an empty file, the last N bytes are the only satisfiable range (RFC 9110
+        # §14.1.1): all of its nothing, which a 206's Content-Range cannot say: a 200.
+        return None
     # A last-pos or suffix length past the end means "to the end" (RFC 9110 §14.1.2),
     # however many digits it has.
     if len(last) > 19:
         last = str(size)
     if not first:  # suffix: the last N bytes
-        n = int(last)
-        if n == 0 or size == 0:
-            raise RangeNotSatisfiable(size)
-        return max(0, size - n), size - 1
+        return max(0, size - int(last)), size - 1
     start = int(first)
     end = min(int(last), size - 1) if last else size - 1
     if start >= size or (last and int(last) < start):
