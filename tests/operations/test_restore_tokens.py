@@ -19,7 +19,7 @@ from homesync.services.maintenance.restore import RestoreReport, restore_backup
 from homesync.store import operations
 from tests.helpers import API, make_settings
 from tests.shares.test_shares_api import share
-from tests.sync.helpers import pull, store
+from tests.sync.helpers import change, pull, push, store
 
 
 @asynccontextmanager
@@ -103,3 +103,26 @@ async def test_a_recipients_token_from_the_lost_timeline_gets_a_full_listing(
     listed = {f["id"]: f["name"] for f in got["changes"]["created"] if f.get("checksum")}
     assert made <= set(listed)
     assert not any(name.startswith("lost") for name in listed.values())
+
+
+async def test_changes_sent_with_a_token_from_the_lost_timeline_keep_its_full_listing(
+        services: Services, client: AsyncTestClient[Any], make_user, sign_in,
+        tmp_path: Path) -> None:
+    """The phone sends a change before it pulls: the answer's nextSyncToken is the one to
+    pull from. It was position 0 (what the change was judged against), whose delta lists
+    what is there without reset, so the phone kept the lost timeline's files for good."""
+    await make_user()
+    phone = await sign_in()
+    await store(client, phone, b"before the backup", name="before.txt")
+    dest = tmp_path / "backup"
+    await services.backups.create(dest)
+    for i in range(3):
+        await store(client, phone, os.urandom(100), name=f"lost {i}.txt")
+    token = (await pull(client, phone))["nextSyncToken"]
+    await restore_at(dest, tmp_path / "restored", clock.now_ms())
+    async with serving(tmp_path / "restored") as c:
+        sent = await push(c, phone, token, change("mkdir", folder="/made offline"))
+        assert sent["results"][0]["status"] == "applied"
+        got = await pull(c, phone, sent["nextSyncToken"])
+    assert got["reset"] is True
+    assert sent["results"][0]["fileId"] in {f["id"] for f in got["changes"]["created"]}

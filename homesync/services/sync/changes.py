@@ -77,13 +77,16 @@ class Changes:
         self._conflicts = conflicts
         self._sync_written: dict[str, int] = {}
 
-    def token(self, user_id: str, seq: int, shared_token: str | None = None) -> str:
-        """A token at journal position ``seq``, keeping the share position of
-        ``shared_token`` (the device's current token; 0 without one), and where its paged
-        delta started if it is in the middle of one."""
-        if shared_token is None:
-            return self._tokens.encode(user_id, seq)
-        _, shared, since, shared_since = self._tokens.decode_all(user_id, shared_token)
+    def token(self, user_id: str, token: str | None) -> str:
+        """The token to pull from after changes sent with ``token`` (``POST /sync/files``):
+        its own positions, with where its paged delta started if it is in the middle of
+        one; position 0 without one. Not the position the changes were judged against: for
+        a token this database never issued (a restored backup) that is 0, and a delta from
+        0 lists what is there but never tells the device to drop what the restored server
+        no longer has; the token itself still gets the full listing with ``reset``."""
+        if token is None:
+            return self._tokens.encode(user_id, 0)
+        seq, shared, since, shared_since = self._tokens.decode_all(user_id, token)
         return self._tokens.encode(user_id, seq, shared, since=since, shared_since=shared_since)
 
     async def base_seq(self, user_id: str, token: str | None) -> int:

@@ -3,9 +3,10 @@
 The batch runs in one write transaction, each change in its own savepoint (see
 :mod:`.engine` for the rules). Long polls of the user wake once it commits.
 
-The answer's ``nextSyncToken`` is the position the changes were judged against: pulling
-from it brings everything the device has not seen — other devices' changes, and what its
-own changes made on the server (ids of new files, parent folders created on the way).
+The answer's ``nextSyncToken`` is the device's own position (:meth:`Changes.token`):
+pulling from it brings everything the device has not seen — other devices' changes, and
+what its own changes made on the server (ids of new files, parent folders created on the
+way).
 """
 
 from __future__ import annotations
@@ -57,4 +58,4 @@ class LocalChanges:
         for tree_owner in {r.owner_id or principal.user_id for r in results
                            if r.status in ("applied", "deduplicated")}:
             self._notifier.changed(tree_owner)
-        return BatchResult(results, self._changes.token(principal.user_id, base, sync_token))
+        return BatchResult(results, self._changes.token(principal.user_id, sync_token))
