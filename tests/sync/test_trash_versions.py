@@ -320,3 +320,19 @@ async def test_trash_restore_never_makes_a_path_the_api_refuses(client, make_use
     assert r.status_code == 200, r.text
     restored = r.json()["data"]["file"]["name"]
     assert restored.endswith(" (restored).txt") and len(restored.encode()) == 255
+
+
+async def test_a_folder_on_the_way_with_a_dot_in_its_name_gets_the_suffix_at_the_end(
+        client, make_user, sign_in):
+    """A folder's name has no extension: ``trip.2024``, whose name a file took, comes back
+    on the way to a restored file as ``trip.2024 (restored)`` (was ``trip (restored).2024``)."""
+    await make_user()
+    phone = await sign_in()
+    notes = await store(client, phone, b"notes", name="a.txt", folder="/trip.2024")
+    trip = (await push(client, phone, None, change("mkdir", folder="/trip.2024")))["results"][0]
+    await push(client, phone, None, change("delete", fileId=notes))
+    await push(client, phone, None, change("delete", fileId=trip["fileId"]))
+    await store(client, phone, b"a file", name="trip.2024", folder="/")
+    r = await client.post(f"{API}/trash/{notes}/restore", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["file"]["folder"] == "/trip.2024 (restored)"

@@ -44,8 +44,10 @@ def _fit(stem: str, suffix: str) -> str:
     return normalize_name(stem + suffix)
 
 
-def _numbered(name: str, label: Callable[[int], str]) -> Iterator[str]:
-    stem, ext = split_extension(name)
+def _numbered(name: str, label: Callable[[int], str], *,
+              is_folder: bool = False) -> Iterator[str]:
+    # A folder's name has no extension: "v1.0" becomes "v1.0 (restored)", not "v1 (restored).0".
+    stem, ext = (name, "") if is_folder else split_extension(name)
     for n in range(1, _MAX_ATTEMPTS + 1):
         yield _fit(stem, f" ({label(n)}){ext}")
 
@@ -57,10 +59,12 @@ def conflicted_copy_names(name: str, device_name: str, at_ms: int) -> Iterator[s
     return _numbered(name, lambda n: base if n == 1 else f"{base} {n}")
 
 
-def restored_names(name: str) -> Iterator[str]:
-    """Candidates for an entry restored from the trash, the original name first."""
+def restored_names(name: str, *, is_folder: bool = False) -> Iterator[str]:
+    """Candidates for an entry restored from the trash, the original name first; a
+    folder's get the suffix at the end."""
     yield name
-    yield from _numbered(name, lambda n: "restored" if n == 1 else f"restored {n}")
+    yield from _numbered(name, lambda n: "restored" if n == 1 else f"restored {n}",
+                         is_folder=is_folder)
 
 
 async def find_free_name(conn: Conn, user_id: str, folder: str, candidates: Iterator[str], *,

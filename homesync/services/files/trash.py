@@ -188,7 +188,7 @@ async def _folder_to_restore_into(tx: Conn, user_id: str, folder: str, device_id
     """
     path = "/"
     for segment in folder.strip("/").split("/") if folder != "/" else ():
-        for candidate in restored_names(segment):
+        for candidate in restored_names(segment, is_folder=True):
             here = await files.find_by_name(tx, user_id, path, candidate)
             if here is None:
                 break  # gone: made below, with everything under it
