@@ -5,7 +5,8 @@ retention sweep does (``--history-retention`` overrides it; 0 keeps history ther
 
 Both are safe while the server runs (they go through the database's single-writer
 transactions and the backup lock like the server's own background gc).
-Exit codes: 0 all well, 1 fsck found damage (or the command failed), 2 bad usage.
+Exit codes: 0 all well, 1 fsck found damage (or the command failed), 2 bad usage. Wrong
+chunk offsets that ``fsck --repair-offsets`` recomputed are no longer damage.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from homesync.cli.common import (
 )
 from homesync.cli.progress import RichProgress
 from homesync.config import MAX_DURATION_S, format_duration, parse_duration
-from homesync.services.maintenance.fsck import FsckReport
+from homesync.services.maintenance.fsck import FsckReport, ManifestProblem
 from homesync.services.maintenance.gc import GcReport
 from homesync.services.sync.horizon import CompactionReport
 
@@ -122,20 +123,29 @@ def _duration_ms(text: str | None, option: str) -> int | None:
 
 
 def fsck(
+    repair_offsets: Annotated[bool, typer.Option(
+        "--repair-offsets",
+        help="Recompute wrong chunk offsets (where each chunk begins in its file, which"
+        " Range downloads go by) from the chunk sizes. Changes nothing else; safe while the"
+        " server runs.")] = False,
     as_json: DocumentJsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Re-hash every stored chunk against its name and report damage (and what it affects)."""
+    """Re-hash every stored chunk against its name, check every file's chunk offsets, and
+    report damage (and what it affects)."""
     settings = settings_from(config, data_dir)
     with RichProgress(err_console, enabled=not as_json) as progress:
-        report: FsckReport = run_with_services(settings, lambda s: s.fsck.run(progress))
+        report: FsckReport = run_with_services(
+            settings, lambda s: s.fsck.run(progress, repair_offsets=repair_offsets))
     if as_json:
         out = msgspec.to_builtins(report)
         out["ok"] = report.ok
         print_document(out)
     else:
         print_chunk_problems(report.damaged, unused="no file (an upload in progress)")
+        _print_manifest_problems(report.manifests)
+        short = sum(m.damaged for m in report.manifests)
         for name in report.stray_files:
             err_console.print(Text(f"not a chunk: chunks/{name} (left alone; no file uses it)",
                                    style="yellow"), soft_wrap=True)
@@ -151,8 +161,41 @@ def fsck(
             ("Other files in chunks/", f"{len(report.stray_files):,}"
                                        + (" (listed above; not damage)" if report.stray_files
                                           else "")),
-            ("Result", "[green]ok[/]" if report.ok else "[bold red]DAMAGE FOUND[/]:"
-                       " restore the files listed above from a backup or re-upload them"),
+            ("Chunk offsets checked", f"{report.checked_offsets:,}"),
+            ("File versions with wrong offsets", _offsets_line(report.manifests)),
+            ("File versions not adding up", f"{short:,}"
+                                                 + (" (listed above)" if short else "")),
+            ("Result", _result(report)),
         ])
     if not report.ok:
         raise typer.Exit(EXIT_ERROR)
+
+
+def _print_manifest_problems(manifests: list[ManifestProblem]) -> None:
+    """One line per file version on stderr: red while it is damage, yellow once repaired."""
+    for m in manifests:
+        left = m.damaged or (m.wrong_offsets and not m.repaired)
+        what = m.problem + ("; recomputed now" if m.repaired else "")
+        err_console.print(Text.assemble((f"file {m.file}, version {m.version_id}: ",
+                                         "bold red" if left else "yellow"), what),
+                          soft_wrap=True)
+
+
+def _offsets_line(manifests: list[ManifestProblem]) -> str:
+    wrong = [m for m in manifests if m.wrong_offsets]
+    if not wrong:
+        return "0"
+    if all(m.repaired for m in wrong):
+        return f"{len(wrong):,} (listed above; recomputed now)"
+    return f"{len(wrong):,} (listed above; run `homesync fsck --repair-offsets`)"
+
+
+def _result(report: FsckReport) -> str:
+    if report.ok:
+        return "[green]ok[/]"
+    steps = []
+    if report.damaged or any(m.damaged for m in report.manifests):
+        steps.append("restore the files listed above from a backup or re-upload them")
+    if any(m.wrong_offsets and not m.repaired for m in report.manifests):
+        steps.append("run `homesync fsck --repair-offsets` for the wrong chunk offsets")
+    return "[bold red]DAMAGE FOUND[/]: " + "; ".join(steps)

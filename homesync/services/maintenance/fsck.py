@@ -6,6 +6,11 @@ the bytes and committing, which leaves the row) or that ran beside this check (d
 row and bytes after this check read the row). Those are counted apart, not as damage.
 So are damaged bytes of a chunk nothing uses (a deleted file's, waiting for gc): no file
 can read them, and an upload sending that chunk again writes it anew.
+
+It also checks every manifest's chunk offsets (where each chunk begins, which Range
+downloads go by: a wrong one serves wrong bytes without an error) and that its chunks
+add up to its version's size; with ``repair_offsets`` it writes the right offsets back
+(they follow from the chunk sizes). See :mod:`homesync.store.manifest_offsets`.
 """
 
 from __future__ import annotations
@@ -15,13 +20,25 @@ import msgspec
 from homesync.paths import join
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
-from homesync.store import chunk_index
+from homesync.store import chunk_index, manifest_offsets
 from homesync.store.chunks import ChunkStore
-from homesync.store.db import Database
+from homesync.store.db import Database, Row
 
-__all__ = ["Fsck", "FsckReport"]
+__all__ = ["Fsck", "FsckReport", "ManifestProblem"]
 
 _PAGE = 500
+
+
+class ManifestProblem(msgspec.Struct, kw_only=True, rename="camel"):
+    """A version whose manifest is wrong: ``file`` as ``email:/path`` (``(older version)``
+    when it is not the file's current one), and what is wrong with it."""
+
+    file: str
+    version_id: str
+    problem: str
+    wrong_offsets: int = 0  # rows whose offset is not the chunk sizes before it, added up
+    repaired: bool = False  # those offsets were recomputed (--repair-offsets)
+    damaged: bool = False  # its chunks do not add up to its size: no recomputing mends it
 
 
 class FsckReport(msgspec.Struct, kw_only=True, rename="camel"):
@@ -36,10 +53,13 @@ class FsckReport(msgspec.Struct, kw_only=True, rename="camel"):
     # Anything else under chunks/ (``notes.txt``, ``ab/x``): not chunks, so not damage to
     # anyone's files; left alone by gc; listed so the operator can look (paths under chunks/).
     stray_files: list[str] = msgspec.field(default_factory=list)
+    checked_offsets: int = 0  # manifest rows whose chunk offset was checked
+    manifests: list[ManifestProblem] = msgspec.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.damaged
+        return not self.damaged and not any(m.damaged or (m.wrong_offsets and not m.repaired)
+                                            for m in self.manifests)
 
 
 class Fsck:
@@ -47,11 +67,15 @@ class Fsck:
         self._db = db
         self._chunks = chunks
 
-    async def run(self, progress: Progress = NO_PROGRESS) -> FsckReport:
-        """Check every chunk the database knows: present, right size, right sha256."""
+    async def run(self, progress: Progress = NO_PROGRESS, *,
+                  repair_offsets: bool = False) -> FsckReport:
+        """Check every manifest's chunk offsets (recomputing wrong ones with
+        ``repair_offsets``), then every chunk the database knows: present, right size,
+        right sha256."""
+        report = FsckReport()
+        await self._check_offsets(report, progress, repair=repair_offsets)
         total_chunks, total_bytes = await chunk_index.count_and_bytes(self._db.reader)
         progress.phase("Re-hashing chunks", total_bytes=total_bytes, total_items=total_chunks)
-        report = FsckReport()
         after = ""
         while True:
             rows = await chunk_index.page(self._db.reader, after=after, limit=_PAGE)
@@ -85,6 +109,26 @@ class Fsck:
         report.stray_files = await self._chunks.list_strays()
         return report
 
+    async def _check_offsets(self, report: FsckReport, progress: Progress, *,
+                             repair: bool) -> None:
+        rows = await manifest_offsets.count_rows(self._db.reader)
+        progress.phase("Checking chunk offsets", total_items=rows)
+        bad = await manifest_offsets.find_bad(self._db.reader)
+        progress.advance(items=rows)
+        report.checked_offsets = rows
+        report.manifests = [_manifest_problem(row) for row in bad]
+        wrong = [m for m in report.manifests if m.wrong_offsets]
+        if not (repair and wrong):
+            return
+        progress.phase("Recomputing chunk offsets", total_items=len(wrong))
+        # Recomputed from the chunk sizes as they are now, in one write transaction
+        # (safe beside the server: a version is never changed once written).
+        async with self._db.transaction() as tx:
+            await manifest_offsets.recompute(tx, [m.version_id for m in wrong])
+        for m in wrong:
+            m.repaired = True
+        progress.advance(items=len(wrong))
+
     async def _check(self, chunk_hash: str, size: int) -> str | None:
         try:
             stored = await self._chunks.size(chunk_hash)
@@ -108,3 +152,23 @@ class Fsck:
             return 0
         known = await chunk_index.known(self._db.reader, hashes)
         return len(hashes) - len(known)
+
+
+def _manifest_problem(row: Row) -> ManifestProblem:
+    """What is wrong with one version's manifest, in words (see manifest_offsets.find_bad)."""
+    file = (f"{row['email']}:{join(row['folder'], row['name'])}"
+            + ("" if row["is_current"] else " (older version)"))
+    unknown = row["chunk_count"] - row["known"]
+    wrong = 0 if unknown else int(row["wrong"])
+    problems = []
+    if unknown:
+        problems.append(f"{unknown:,} of its chunks have no row in the database")
+    elif row["total"] != row["size"]:
+        problems.append(f"its chunks add up to {row['total']:,} bytes, not its size"
+                        f" {row['size']:,}")
+    if wrong:
+        problems.append(f"{wrong:,} of its {row['chunk_count']:,} chunk offsets are wrong"
+                        f" (the first at chunk {row['first_wrong']}): a Range download"
+                        " of it returns wrong bytes")
+    return ManifestProblem(file=file, version_id=row["version_id"], problem="; ".join(problems),
+                           wrong_offsets=wrong, damaged=bool(unknown) or row["total"] != row["size"])
