@@ -11,7 +11,12 @@ round's folder, through the API:
 * ``restore``: ``POST /trash/{id}/restore``;
 * ``rename``: ``POST /sync/files`` action rename (/bigN → /bigN-renamed);
 * ``move``: ``POST /sync/files`` action move (into /elsewhere);
-* ``delete 2``, then ``purge``: ``DELETE /trash/{id}``.
+* ``stale delete``: ``POST /sync/files`` action delete sent with the token the device held
+  before ``rename`` (its view is behind: every file below changed since, by its own
+  moves, and each is checked for what another device did to it);
+* ``merge``: ``POST /trash/{id}/restore`` once the folder's place and its 20 sub-folders
+  were made again (untimed): the restore merges the 20 000 files into them;
+* ``delete 2`` (the folder merged into), then ``purge``: ``DELETE /trash/{id}``.
 
 Each is timed (the request, ms), and meanwhile a thread asks ``GET /healthz`` every
 10 ms: its slowest answer is how long the operation kept the event loop from every other
@@ -69,7 +74,7 @@ from homesync.store import files  # noqa: E402
 
 SUBFOLDERS = 20
 PER_TRANSACTION = 1000
-OPS = ("delete", "restore", "rename", "move", "delete 2", "purge")
+OPS = ("delete", "restore", "rename", "move", "stale delete", "merge", "delete 2", "purge")
 API = "/api/mobile"
 
 
@@ -180,29 +185,51 @@ class Client:
         listing = self.call("GET", "/files", params={"folder": folder})
         return next(f["id"] for f in listing["files"] if f["name"] == name)
 
-    def change(self, token: str, change: dict[str, Any]) -> None:
-        body = {"syncToken": token, "localChanges": [{"localId": "1", **change}]}
-        result = self.call("POST", "/sync/files", body)["results"][0]
-        if result["status"] != "applied":
-            raise SystemExit(f"{self.server.name}: {change} → {result}")
+    def change(self, token: str, *changes: dict[str, Any]) -> None:
+        body = {"syncToken": token, "localChanges": [
+            {"localId": str(i), **change} for i, change in enumerate(changes)]}
+        results = self.call("POST", "/sync/files", body)["results"]
+        for change, result in zip(changes, results, strict=True):
+            if result["status"] != "applied":
+                raise SystemExit(f"{self.server.name}: {change} → {result}")
 
 
-def timed(client: Client, op: str, folder_id: str, name: str) -> tuple[float, float]:
+class Folder:
+    """The round's folder on one server: its id (the live folder a merge went into, after
+    ``merge``), and the token its device held before ``rename`` (``stale delete`` sends it)."""
+
+    def __init__(self, folder_id: str, name: str) -> None:
+        self.id, self.name = folder_id, name
+        self.stale_token = ""
+
+
+def timed(client: Client, op: str, folder: Folder) -> tuple[float, float]:
     """Run ``op`` on the folder; (ms it took, slowest /healthz meanwhile in ms)."""
     token = client.token()  # as a device in sync sends it (paging it is not timed)
+    if op == "rename":
+        folder.stale_token = token
+    elif op == "merge":  # its place and sub-folders made again (/elsewhere/bigN-renamed)
+        place = f"/elsewhere/{folder.name}-renamed"
+        client.change(token, *[{"action": "mkdir", "folder": f"{place}/d{i:02d}"}
+                               for i in range(SUBFOLDERS)])
     with Poller(client.server.base) as poller:
         t0 = time.perf_counter()
         if op in ("delete", "delete 2"):
-            client.change(token, {"action": "delete", "fileId": folder_id})
-        elif op == "restore":
-            client.call("POST", f"/trash/{folder_id}/restore")
+            client.change(token, {"action": "delete", "fileId": folder.id})
+        elif op == "stale delete":
+            client.change(folder.stale_token, {"action": "delete", "fileId": folder.id})
+        elif op in ("restore", "merge"):
+            restored = client.call("POST", f"/trash/{folder.id}/restore")["file"]
         elif op == "rename":
-            client.change(token, {"action": "rename", "fileId": folder_id, "name": f"{name}-renamed"})
+            client.change(token, {"action": "rename", "fileId": folder.id,
+                                  "name": f"{folder.name}-renamed"})
         elif op == "move":
-            client.change(token, {"action": "move", "fileId": folder_id, "folder": "/elsewhere"})
+            client.change(token, {"action": "move", "fileId": folder.id, "folder": "/elsewhere"})
         else:
-            client.call("DELETE", f"/trash/{folder_id}")
+            client.call("DELETE", f"/trash/{folder.id}")
         took = time.perf_counter() - t0
+    if op == "merge":
+        folder.id = restored["id"]
     return took * 1000, poller.slowest * 1000
 
 
@@ -212,10 +239,10 @@ def run(servers: dict[str, Server], rounds: int) -> dict[str, dict[str, list[tup
         label: {op: [] for op in OPS} for label in servers}
     for r in range(rounds):
         name = f"big{r}"
-        ids = {label: c.folder_id("/", name) for label, c in clients.items()}
+        folders = {label: Folder(c.folder_id("/", name), name) for label, c in clients.items()}
         for op in OPS:
             for label, client in clients.items():
-                took, worst = timed(client, op, ids[label], name)
+                took, worst = timed(client, op, folders[label])
                 times[label][op].append((took, worst))
                 print(f"{label} {op}: {took:.0f} ms, /healthz waited {worst:.0f} ms",
                       file=sys.stderr)

@@ -10,13 +10,13 @@ which keeps both sides where an overwrite would lose one.
 
 from __future__ import annotations
 
-import msgspec
-
 from homesync.paths import join
-from homesync.store.db import Conn, Row, fetchall, fetchone
+from homesync.store.db import Conn, Row, fetchone
+from homesync.store.files import FILE_COLUMNS
+from homesync.store.tree import descendants_filter
 
-__all__ = ["CONTENT_ACTIONS", "content_changed_among", "content_changed_since", "last_change",
-           "moved_in_since", "path_at"]
+__all__ = ["CONTENT_ACTIONS", "content_changed_since", "first_changed_below", "last_change",
+           "path_at"]
 
 # Journal actions that change what a file contains (as opposed to where it is).
 CONTENT_ACTIONS = ("create", "update")
@@ -40,22 +40,9 @@ async def content_changed_since(conn: Conn, file_id: str, base_seq: int,
                           (file_id, base_seq, device_id or "", *CONTENT_ACTIONS))
 
 
-async def content_changed_among(conn: Conn, file_ids: list[str], base_seq: int,
-                                device_id: str | None) -> set[str]:
-    """Those of ``file_ids`` whose content another device changed after ``base_seq`` (the
-    rules of :func:`content_changed_since`), in one query for a folder of any size."""
-    if not file_ids:
-        return set()
-    sql = _changed_since_sql("IN (SELECT value FROM json_each(?1))", limit=False)
-    rows = await fetchall(conn, sql, (msgspec.json.encode(file_ids).decode(), base_seq,
-                                      device_id or "", *CONTENT_ACTIONS))
-    return {str(row["file_id"]) for row in rows}
-
-
-def _changed_since_sql(ids: str, *, limit: bool = True) -> str:
+def _changed_since_sql(ids: str) -> str:
     """:func:`content_changed_since` for the file ids ``file_id {ids}`` matches (?1); ?2
-    the base seq, ?3 the device, then :data:`CONTENT_ACTIONS`. Without ``limit``, every
-    such change."""
+    the base seq, ?3 the device, then :data:`CONTENT_ACTIONS`."""
     placeholders = ", ".join(f"?{4 + i}" for i in range(len(CONTENT_ACTIONS)))
     return (
         f"SELECT seq, action, device_id, at, file_id FROM journal WHERE file_id {ids}"
@@ -64,17 +51,17 @@ def _changed_since_sql(ids: str, *, limit: bool = True) -> str:
         " UNION ALL"
         " SELECT f.seq, 'update', NULL, f.modified_at, f.id FROM files f JOIN users u"
         f" ON u.id = f.user_id WHERE f.id {ids} AND ?2 < u.sync_horizon_seq"
-        " AND f.created_seq <= u.sync_horizon_seq AND f.seq > ?2"
-        + (" ORDER BY seq DESC LIMIT 1" if limit else "")
+        " AND f.created_seq <= u.sync_horizon_seq AND f.seq > ?2 ORDER BY seq DESC LIMIT 1"
     )
 
 
-async def moved_in_since(conn: Conn, folder: Row, below: list[Row], base_seq: int,
-                         device_id: str | None) -> set[str]:
-    """Those of ``below`` (live entries below the live ``folder`` now) that were not below
-    it at ``base_seq`` and that another device moved (them, or a folder carrying them) or
-    brought back from the trash since: a device whose token is ``base_seq`` never saw them
-    in ``folder``, as it never saw a file created there since.
+async def first_changed_below(conn: Conn, user_id: str, folder: Row, base_seq: int,
+                              device_id: str | None) -> Row | None:
+    """The shallowest live file below the live ``folder`` (by folder, then name) that
+    deleting ``folder`` would throw away unseen by a device whose token is ``base_seq``:
+    its content changed by another device since (the rules of
+    :func:`content_changed_since`), or another device moved it (or a folder carrying it)
+    in or brought it back from the trash since.
 
     Where an entry was at ``base_seq`` is read off the journal: the path its first move or
     rename after ``base_seq`` left (``from_path``), else where it is now; not live at all if
@@ -84,44 +71,53 @@ async def moved_in_since(conn: Conn, folder: Row, below: list[Row], base_seq: in
     only the device itself moved never counts (it knows where it put it); one moved both
     by it and by another device does, as does a move journaled without ``from_path``
     (before it was recorded): where it came from is unknown. Below the sync horizon the
-    journal may be incomplete, and :func:`content_changed_among` already counts every file
-    from before the horizon that changed since ``base_seq``.
+    journal may be incomplete: every file from before the horizon that changed since
+    ``base_seq`` counts.
+
+    One statement, whatever the folder holds (20 000 photos): only files changed since
+    ``base_seq`` are looked at, each by a few lookups in ``journal_file_seq``.
     """
-    if not below:
-        return set()
-    ids = msgspec.json.encode([folder["id"], *(r["id"] for r in below)]).decode()
-    entries = await fetchall(
+    where, params = descendants_filter(join(folder["folder"], folder["name"]), "c.folder")
+    # Numbered: ?1 user, ?2 base seq, ?3 device, ?4 the folder's id; the filter's after.
+    return await fetchone(
         conn,
-        "SELECT file_id, action, device_id, from_path FROM journal"
-        " WHERE file_id IN (SELECT value FROM json_each(?)) AND seq > ?"
-        " AND action IN ('create', 'mkdir', 'delete', 'restore', 'move', 'rename')"
-        " ORDER BY seq",
-        (ids, base_seq),
+        f"SELECT {', '.join('c.' + c.strip() for c in FILE_COLUMNS.split(','))}"
+        " FROM files c JOIN users u ON u.id = c.user_id"
+        f" JOIN (SELECT {_path_then('f')} AS path FROM files f WHERE f.id = ?4) r"
+        f" WHERE {where} AND c.user_id = ?1 AND c.deleted_at IS NULL AND c.kind = 'file'"
+        " AND c.seq > ?2 AND ("
+        # Its content changed by another device (or, below the horizon, changed at all).
+        "  EXISTS (SELECT 1 FROM journal j WHERE j.file_id = c.id AND j.seq > ?2"
+        f"   AND j.action IN {_CONTENT} AND {_BY_OTHERS})"
+        "  OR (?2 < u.sync_horizon_seq AND c.created_seq <= u.sync_horizon_seq)"
+        # Moved or restored by another device, from a place not below the folder then.
+        "  OR (EXISTS (SELECT 1 FROM journal j WHERE j.file_id = c.id AND j.seq > ?2"
+        f"   AND j.action IN ('move', 'rename', 'restore') AND {_BY_OTHERS})"
+        f"   AND NOT coalesce(substr({_path_then('c')}, 1, length(r.path) + 1)"
+        "    = r.path || '/', 0)))"
+        " ORDER BY length(c.folder), c.folder, c.name_key LIMIT 1",
+        [user_id, base_seq, device_id, folder["id"], *params],
     )
-    first: dict[str, Row] = {}
-    first_move: dict[str, str | None] = {}
-    moved_by_others: set[str] = set()
-    for entry in entries:
-        file_id = str(entry["file_id"])
-        first.setdefault(file_id, entry)
-        if entry["action"] in ("move", "rename"):
-            first_move.setdefault(file_id, entry["from_path"])
-        if entry["action"] in ("move", "rename", "restore") \
-                and (entry["device_id"] is None or entry["device_id"] != device_id):
-            moved_by_others.add(file_id)
 
-    def path_then(row: Row) -> str | None:
-        """Where ``row`` was at ``base_seq``; None if not live or not known."""
-        made = first.get(row["id"])
-        if made is not None and made["action"] in ("create", "mkdir", "restore"):
-            return None
-        if row["id"] in first_move:
-            return first_move[row["id"]]
-        return join(row["folder"], row["name"])
 
-    root = path_then(folder)
-    return {row["id"] for row in below if row["id"] in moved_by_others
-            and not ((then := path_then(row)) and root and then.startswith(root + "/"))}
+# A journal entry (``j``) made by a device other than ?3 (or by none).
+_BY_OTHERS = "(j.device_id IS NULL OR j.device_id IS NOT ?3)"
+_CONTENT = "(" + ", ".join(f"'{action}'" for action in CONTENT_ACTIONS) + ")"
+
+
+def _path_then(alias: str) -> str:
+    """SQL: where the entry ``alias`` was at the base seq (?2): NULL if it was not live
+    (its first entry since made or restored it) or the move that took it away did not
+    record where from; else the first move's ``from_path``, else where it is now."""
+    since = f"FROM journal j WHERE j.file_id = {alias}.id AND j.seq > ?2"
+    moves = f"{since} AND j.action IN ('move', 'rename') ORDER BY j.seq LIMIT 1"
+    return (
+        f"(CASE WHEN (SELECT j.action {since} AND j.action IN ('create', 'mkdir', 'delete',"
+        " 'restore', 'move', 'rename') ORDER BY j.seq LIMIT 1) IN ('create', 'mkdir', 'restore')"
+        f" THEN NULL WHEN EXISTS (SELECT 1 {moves}) THEN (SELECT j.from_path {moves})"
+        f" WHEN {alias}.folder = '/' THEN '/' || {alias}.name"
+        f" ELSE {alias}.folder || '/' || {alias}.name END)"
+    )
 
 
 async def path_at(conn: Conn, user_id: str, file_id: str, base_seq: int) -> str | None:

@@ -1,10 +1,14 @@
 """A folder delete judged against an old sync token, and a trashed folder restored into a
 live one of its name (merged): what they answer and journal, pinned on the code that
-plans them entry by entry in Python."""
+planned them entry by entry in Python; and that what they send to the database, and bring
+back from it, does not grow with the folder."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import pytest
 
 from homesync.services.container import Services
 from tests.helpers import API, Device
@@ -183,3 +187,70 @@ async def test_a_merge_restore_answers_and_journals_each_entry_in_order(
         e["id"] for e in (await pull(client, phone))["changes"]["created"]}
     assert checksum(b"/album/x") in {
         e["checksum"] for e in (await pull(client, phone))["changes"]["created"]}
+
+
+async def _statements_and_rows(services: Services, monkeypatch: pytest.MonkeyPatch
+                               ) -> Callable[[Awaitable[Any]], Awaitable[tuple[int, int]]]:
+    """A measure of an action: (statements sent to the writer, rows they brought back)."""
+    writer = services.db._writer
+    seen = [0, 0]
+    real_execute, real_fetchall = writer.execute, writer.execute_fetchall
+
+    def execute(*args: Any, **kwargs: Any) -> Any:
+        seen[0] += 1
+        return real_execute(*args, **kwargs)
+
+    async def execute_fetchall(*args: Any, **kwargs: Any) -> Any:
+        seen[0] += 1
+        rows = await real_fetchall(*args, **kwargs)
+        seen[1] += len(rows)
+        return rows
+
+    monkeypatch.setattr(writer, "execute", execute)
+    monkeypatch.setattr(writer, "execute_fetchall", execute_fetchall)
+    monkeypatch.setattr(writer, "executemany", execute)
+
+    async def measure(action: Awaitable[Any]) -> tuple[int, int]:
+        before = list(seen)
+        await action
+        return seen[0] - before[0], seen[1] - before[1]
+
+    return measure
+
+
+async def _restored(client: Any, dev: Device, file_id: str) -> None:
+    r = await client.post(f"{API}/trash/{file_id}/restore", headers=dev.auth)
+    assert r.status_code == 200, r.text
+
+
+async def _grown(client: Any, services: Services, monkeypatch: pytest.MonkeyPatch,
+                 phone: Device, *, merge: bool) -> dict[int, tuple[int, int]]:
+    """For folders of 2 and 40 files: (statements, rows back) of a delete with no token
+    (every file below is new to it), or (``merge``) of restoring it after its place and
+    its sub-folders were made again."""
+    await store(client, phone, b"photo", name="seed.jpg", folder="/")  # no uploads below
+    measure = await _statements_and_rows(services, monkeypatch)
+    counts: dict[int, tuple[int, int]] = {}
+    for n in (2, 40):
+        folder = f"/album{n}"
+        made = await push(client, phone, None, change("mkdir", folder=folder), *[
+            change("upload", f"u{i}", folder=f"{folder}/sub{i % 2}", name=f"IMG_{i}.jpg",
+                   size=len(b"photo"), checksum=checksum(b"photo")) for i in range(n)])
+        assert {r["status"] for r in made["results"][1:]} == {"deduplicated"}
+        folder_id = made["results"][0]["fileId"]
+        deleted = await measure(push(client, phone, None, change("delete", fileId=folder_id)))
+        await push(client, phone, None, change("mkdir", folder=f"{folder}/sub0"),
+                   change("mkdir", "l2", folder=f"{folder}/sub1"))
+        merged = await measure(_restored(client, phone, folder_id))
+        counts[n] = merged if merge else deleted
+    return counts
+
+
+async def test_a_delete_with_an_old_token_does_not_grow_with_the_folder(
+        client, services, monkeypatch, make_user, sign_in):
+    """The statements sent, and the rows brought back into Python (on the event loop),
+    are as many for a folder of 40 files as for one of 2 when every file below changed
+    since the token: judging 20 000 photos one by one held every request."""
+    await make_user()
+    counts = await _grown(client, services, monkeypatch, await sign_in(), merge=False)
+    assert counts[40] == counts[2], counts

@@ -214,8 +214,9 @@ class SyncEngine:
     async def _changed_under(self, tx: Conn, actor: Actor, row: Row,
                              change: LocalChange) -> Row | None:
         """The file (``row`` or one below a folder) whose content another device changed
-        after the device's token, or that another device moved into the folder since
-        (:func:`since_token.moved_in_since`), which deleting would throw away unseen."""
+        after the device's token, or that another device moved into the folder since,
+        which deleting would throw away unseen; of a folder's, the shallowest (a retried
+        delete names the same one in its conflict)."""
         if row["kind"] == "file":
             if change.checksum is not None \
                     and normalize_checksum(change.checksum) == row["checksum"]:
@@ -223,18 +224,12 @@ class SyncEngine:
             found = await since_token.content_changed_since(tx, row["id"], actor.base_seq,
                                                      actor.device_id)
             return row if found is not None else None
-        # Reads over the whole folder (20 000 photos, say): on the writer's thread.
+        # One statement over the whole folder (20 000 photos, say), on the writer's thread:
+        # with an old token every file below is a candidate, and each was brought back and
+        # judged in Python on the event loop (bench/folder_ops.py, "stale delete").
         with on_its_thread(tx):
-            children = await tree.live_descendants(
-                tx, actor.user_id, join(row["folder"], row["name"]), kind="file",
-                after_seq=actor.base_seq)
-            changed = await since_token.content_changed_among(
-                tx, [c["id"] for c in children], actor.base_seq, actor.device_id)
-            # Moved in by another device since: as new to the device as a file made there.
-            changed |= await since_token.moved_in_since(tx, row, children, actor.base_seq,
-                                                        actor.device_id)
-        # The shallowest first, as a retried delete names the same one (its conflict).
-        return next((c for c in children if c["id"] in changed), None)
+            return await since_token.first_changed_below(tx, actor.user_id, row,
+                                                         actor.base_seq, actor.device_id)
 
     # -- rename / move ----------------------------------------------------------------
 
