@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from homesync.cli.clickcompat import get_current_context
+from homesync.cli.upgrade_notes import upgrade_said
 from homesync.config import ConfigError, Settings, load_settings, parse_size
 from homesync.errors import HomesyncError
 from homesync.exit_codes import (
@@ -175,7 +176,8 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
 
     async def main() -> T:
         try:
-            services = await Services.open(settings)
+            with upgrade_said():  # the first command after an upgrade may apply migrations
+                services = await Services.open(settings)
         except OSError as exc:
             if isinstance(exc, PermissionError):
                 raise  # permission_message below says whose the data dir is

@@ -4,16 +4,28 @@ Each file runs in its own transaction together with the version bump, so a crash
 mid-migration leaves the database at the previous version. Numbers run 1, 2, 3 … with no
 gap: a database at version N has exactly migrations 1..N, so a migration can never be
 skipped by one with a higher number landing first. A database is never taken backwards.
+
+An upgrade says what it does (:data:`LOG_NAME` log lines at INFO: the server's log; the
+CLI prints them too): which migration it is
+applying and, once done, how long it took. Some rewrite every row of a big table (0024
+fills in an offset for every manifest row: seconds per 200 000 rows), and a server busy
+with one would otherwise look like one that does not start. A new database is made
+without a word.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from importlib import resources
 
 import aiosqlite
 
-__all__ = ["apply_migrations", "migrations"]
+__all__ = ["LOG_NAME", "apply_migrations", "migrations"]
+
+LOG_NAME = "homesync.store.migrate"
+log = logging.getLogger(LOG_NAME)
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -47,9 +59,17 @@ async def apply_migrations(conn: aiosqlite.Connection) -> int:
             f"database schema version {current} is newer than this homesync ({newest}); "
             "upgrade homesync"
         )
-    for number, _name, sql in all_migrations:
-        if number <= current:
-            continue
+    pending = [(number, name, sql) for number, name, sql in all_migrations if number > current]
+    upgrade = current > 0 and bool(pending)
+    if upgrade:
+        log.info("upgrading the database from schema version %d to %d (%d migration(s));"
+                 " on a big database this can take minutes: let it finish",
+                 current, newest, len(pending))
+    started = time.monotonic()
+    for number, name, sql in pending:
+        if upgrade:
+            log.info("applying migration %s ...", name)
+        began = time.monotonic()
         # executescript commits any open transaction first, so BEGIN..COMMIT is ours.
         script = f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;"
         try:
@@ -57,6 +77,17 @@ async def apply_migrations(conn: aiosqlite.Connection) -> int:
         except Exception:
             if conn.in_transaction:
                 await conn.execute("ROLLBACK")
+            if upgrade:
+                log.error("migration %s failed after %s; the database stays at schema"
+                          " version %d", name, _took(began), current)
             raise
         current = number
+        if upgrade:
+            log.info("applied migration %s in %s", name, _took(began))
+    if upgrade:
+        log.info("database upgraded to schema version %d in %s", current, _took(started))
     return current
+
+
+def _took(since: float) -> str:
+    return f"{time.monotonic() - since:.1f} s"

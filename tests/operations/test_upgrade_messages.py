@@ -1,0 +1,96 @@
+"""A start that upgrades the database says so: which migration it applies and how long it
+took (0024 rewrites every manifest row, seconds for a big database, and a silent server
+looked like one that does not start)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from homesync.store.migrate import migrations
+from tests.helpers import ServerProcess, make_settings
+
+
+def _database_before(path: Path, migration: str) -> list[str]:
+    """A database as a homesync before ``migration`` left it, with an account and a file
+    of three chunks; the names of the migrations an upgrade applies."""
+    before = next(n for n, name, _ in migrations() if name.endswith(migration)) - 1
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, _name, sql in migrations()[:before]:
+        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+    conn.executescript(
+        "INSERT INTO users (id, email, name, password_hash, created_at, password_changed_at)"
+        " VALUES ('user_1', 'a@example.com', 'A', 'x', 0, 0);"
+        "INSERT INTO files (id, user_id, kind, folder, name, name_key, modified_at,"
+        " created_at, created_seq, seq) VALUES ('file_1', 'user_1', 'file', '/', 'a', 'a',"
+        " 0, 0, 1, 1);"
+        "INSERT INTO chunks (hash, size, created_at) VALUES ('a', 10, 0), ('b', 3, 0);"
+        "INSERT INTO file_versions (id, file_id, user_id, size, checksum, mime_type,"
+        " modified_at, created_at) VALUES ('ver_1', 'file_1', 'user_1', 23, 'x', 'x', 0, 0);"
+        "INSERT INTO version_chunks (version_id, idx, chunk_hash) VALUES ('ver_1', 0, 'a'),"
+        " ('ver_1', 1, 'b'), ('ver_1', 2, 'a');")
+    conn.close()
+    return [name for n, name, _ in migrations() if n > before]
+
+
+def test_a_start_that_upgrades_the_database_says_each_migration_and_how_long(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    settings = make_settings(data)
+    applied = _database_before(settings.db_path, "_version_chunk_offsets.sql")
+    server = ServerProcess(data)
+    server.start()
+    try:
+        log = server.log_path.read_text()
+    finally:
+        server.stop()
+    newest = migrations()[-1][0]
+    said = re.findall(r" INFO homesync\.store\.migrate \[-\] (.*)", log)
+    assert said[0].startswith(f"upgrading the database from schema version {newest - len(applied)}"
+                              f" to {newest} ({len(applied)} migration(s))"), log
+    for name in applied:
+        assert f"applying migration {name} ..." in said, log
+        assert any(re.fullmatch(rf"applied migration {re.escape(name)} in \d+\.\d s", line)
+                   for line in said), log
+    assert any(re.fullmatch(rf"database upgraded to schema version {newest} in \d+\.\d s", line)
+               for line in said), log
+    # All of it before the server says it serves: the wait is explained while it lasts.
+    assert log.index("database upgraded") < log.index("homesync serving"), log
+
+    again = ServerProcess(data)
+    again.start()  # an up-to-date database: nothing to say
+    try:
+        assert "homesync.store.migrate" not in again.log_path.read_text()
+    finally:
+        again.stop()
+
+
+def test_a_command_that_upgrades_the_database_says_so_on_stderr(tmp_path: Path) -> None:
+    """The first command after an upgrade (a status check, a user list) may be the one
+    that applies the migrations: it says so too, on standard error, and its output on
+    standard output stays clean (--json)."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    applied = _database_before(make_settings(data).db_path, "_version_chunk_offsets.sql")
+    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"}
+    listed = subprocess.run([sys.executable, "-m", "homesync", "user", "list", "--json",
+                             "--data-dir", str(data)], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert [u["email"] for u in json.loads(listed.stdout)] == ["a@example.com"]
+    lines = listed.stderr.splitlines()
+    assert lines[0].startswith("upgrading the database from schema version"), lines
+    for name in applied:
+        assert f"applying migration {name} ..." in lines
+        assert any(re.fullmatch(rf"applied migration {re.escape(name)} in \d+\.\d s", line)
+                   for line in lines), lines
+    again = subprocess.run([sys.executable, "-m", "homesync", "user", "list", "--json",
+                            "--data-dir", str(data)], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert again.returncode == 0 and again.stderr == "", again.stderr
