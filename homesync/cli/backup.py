@@ -2,7 +2,8 @@
 
 Exit codes: 0 all well, 1 the backup/restore failed or found problems, 2 bad usage (DEST
 and the data dir inside each other, too), 4 something is already at the target (DEST or
-the data dir), as for ``init``, 5 another backup is writing to DEST now.
+the data dir), as for ``init``, 5 another backup is writing to DEST now (or, for create
+and prune, a verify is reading it).
 ``--json`` prints one JSON document on standard output and no progress bars.
 """
 
@@ -50,6 +51,7 @@ from homesync.services.maintenance.backup import (
     BackupReport,
 )
 from homesync.services.maintenance.backup_verify import (
+    VerifyBusy,
     VerifyError,
     VerifyReport,
     parse_subset,
@@ -75,12 +77,13 @@ T = TypeVar("T")
 # Refusals that changed nothing get their own exit codes, so a script can tell them from
 # a failed backup: something already where we would write (as `init` refusing to
 # overwrite a config), DEST and the data dir inside each other (a bad argument), and
-# another backup writing to DEST (or restore into the data dir) now (try again later).
+# another backup writing to DEST, or a verify reading it, (or restore into the data dir)
+# now (try again later).
 _EXIT_CODES: dict[type[Exception], int] = {
     BackupDestinationTaken: EXIT_CONFLICT, RestoreTargetTaken: EXIT_CONFLICT,
     BackupOfAnotherServer: EXIT_CONFLICT,
     BackupOverlap: EXIT_USAGE, RestoreOverlap: EXIT_USAGE,
-    BackupBusy: EXIT_BUSY, PruneBusy: EXIT_BUSY, RestoreBusy: EXIT_BUSY,
+    BackupBusy: EXIT_BUSY, PruneBusy: EXIT_BUSY, RestoreBusy: EXIT_BUSY, VerifyBusy: EXIT_BUSY,
 }
 
 Dest = Annotated[Path, typer.Argument(metavar="DEST",
@@ -97,8 +100,9 @@ UnusedDataDirOpt = Annotated[Path | None, typer.Option(
     help="Accepted like every command; not used (a backup is read on its own).")]
 WaitOpt = Annotated[str | None, typer.Option(
     "--wait", metavar="DURATION", show_default=False,
-    help="When another backup or prune is writing to DEST, wait up to DURATION (90s, 15m,"
-         " 2h) for it to finish instead of exiting at once (exit code 5).")]
+    help="When another backup or prune is writing to DEST (or, for these two, a verify is"
+         " reading it), wait up to DURATION (90s, 15m, 2h) for it to finish instead of"
+         " exiting at once (exit code 5).")]
 UnusedConfigOpt = Annotated[Path | None, typer.Option(
     "--config", envvar="HOMESYNC_CONFIG", show_default=False, metavar="FILE",
     help="Accepted like every command; not used (a backup is read on its own).")]
@@ -198,6 +202,7 @@ def verify(
     seed: Annotated[int | None, typer.Option(
         "--seed", metavar="SEED", help="With a --subset percentage: the seed that picks the sample, to repeat a run.",
         show_default=False)] = None,
+    wait: WaitOpt = None,
     as_json: DocumentJsonOpt = False,
     data_dir: UnusedDataDirOpt = None,
     config: UnusedConfigOpt = None,
@@ -214,8 +219,10 @@ def verify(
     if seed is not None and (chosen is None or chosen.percent is None):
         raise fail("--seed needs --subset with a percentage (--read-data --subset 10%)",
                    EXIT_USAGE)
+    wait_s = _wait_seconds(wait)
     report: VerifyReport = _run(as_json, (VerifyError, OSError, sqlite3.Error), lambda progress: verify_backup(
-        dest, snapshot=snapshot, read_data=read_data, subset=chosen, progress=progress))
+        dest, snapshot=snapshot, read_data=read_data, subset=chosen, progress=progress,
+        wait=wait_s))
     if as_json:
         print_document(report)
     else:

@@ -12,7 +12,8 @@ Layout::
         manifest.json          what the snapshot holds (counts, bytes, checksums)
       latest                   the name of the newest complete snapshot
       tmp/                     work in progress, emptied when the next backup starts
-      .lock                    one backup writes at a time
+      .lock                    one backup (or prune) writes at a time, and not while a
+                               verify reads (flock: exclusive to write, shared to read)
 
 Crash safety: chunks and the snapshot are built under ``tmp/`` and renamed into place
 only when complete, and ``latest`` is replaced last. A backup killed at any point leaves
@@ -26,6 +27,7 @@ a renamed, unsynced file with its size but not its bytes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -74,7 +76,8 @@ class DestinationTaken(BackupRepoError):
 
 
 class RepoBusy(BackupRepoError):
-    """Another backup is writing to DEST now; nothing was written."""
+    """Another backup is writing to DEST now (or, for a writer, a verify is reading it);
+    nothing was done."""
 
 
 class Manifest(msgspec.Struct, kw_only=True, rename="camel"):
@@ -132,22 +135,44 @@ _SETTLE_BYTES = 256 * 2**20
 _SETTLE_CHUNKS = 4096
 
 
-def _lock_within(fd: int, wait: float, waiting: Callable[[], None] | None, root: Path) -> None:
-    """flock ``fd`` exclusively, trying for up to ``wait`` seconds (flock itself cannot
-    time out, and a worker thread gets no signal to interrupt it)."""
+# A filesystem that cannot flock (some network mounts): a verify reads without the lock,
+# as no writer can take it there either.
+_CANNOT_LOCK_HERE = (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL)
+
+
+def _lock_within(fd: int, kind: int, wait: float, waiting: Callable[[str], None] | None,
+                 root: Path) -> None:
+    """flock ``fd`` (``LOCK_EX`` to write, ``LOCK_SH`` to read), trying for up to ``wait``
+    seconds (flock itself cannot time out, and a worker thread gets no signal to
+    interrupt it). ``waiting`` is told, once, what it waits for."""
     deadline = time.monotonic() + wait
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
             return
         except BlockingIOError:
+            busy = _busy(fd, kind, root)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RepoBusy(f"another backup is writing to {root}") from None
+                raise RepoBusy(busy) from None
         if waiting is not None:
-            waiting()
+            waiting(busy)
             waiting = None
         time.sleep(min(_WAIT_POLL, left))
+
+
+def _busy(fd: int, wanted: int, root: Path) -> str:
+    """Who holds the lock ``fd`` could not get: a writer, unless a shared lock can be had
+    (then only verifies hold it, and only an exclusive one was refused)."""
+    if wanted == fcntl.LOCK_EX:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return f"a backup verify is reading {root}"
+    return f"another backup is writing to {root}"
 
 
 class BackupRepo:
@@ -208,13 +233,13 @@ class BackupRepo:
 
     @contextlib.contextmanager
     def writing(self, wait: float = 0.0,
-                waiting: Callable[[], None] | None = None) -> Iterator[None]:
-        """Hold the repository's writer lock. Another backup (or prune) holding it makes
-        this fail at once, or after ``wait`` seconds (``waiting`` is called once, when
-        the wait starts: to say so)."""
+                waiting: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the repository's writer lock. Another backup (or prune) writing, or a
+        verify reading, makes this fail at once, or after ``wait`` seconds (``waiting``
+        is called once, with what is in the way, when the wait starts: to say so)."""
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            _lock_within(fd, wait, waiting, self.root)
+            _lock_within(fd, fcntl.LOCK_EX, wait, waiting, self.root)
             # Leftovers of an interrupted run: never referenced by any published snapshot.
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
             self.tmp_dir.mkdir(mode=0o700)
@@ -228,6 +253,35 @@ class BackupRepo:
                     self.settle_chunks()
                 shutil.rmtree(self.tmp_dir, ignore_errors=True)
                 raise
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def reading(self, wait: float = 0.0,
+                waiting: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the repository's lock shared while reading it (``backup verify``): no
+        backup or prune writes meanwhile (a prune would delete what is being read, and
+        that would look like damage), other readers may. A writer holding it makes this
+        fail at once, or after ``wait`` seconds, as :meth:`writing` does.
+
+        A DEST that cannot have the lock file (read-only, and never written to since it
+        was copied there) or cannot lock is read without it: no writer can take it there.
+        """
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:  # read-only: the lock file can still be opened to read
+            try:
+                fd = os.open(self.root / ".lock", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                yield
+                return
+        try:
+            try:
+                _lock_within(fd, fcntl.LOCK_SH, wait, waiting, self.root)
+            except OSError as exc:
+                if exc.errno not in _CANNOT_LOCK_HERE:
+                    raise
+            yield
         finally:
             os.close(fd)
 

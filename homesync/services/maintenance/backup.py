@@ -211,7 +211,7 @@ class Backups:
                new_server_key: bool, wait: float) -> tuple[Path, _Copied]:
         fsync = self.settings.storage.fsync
         repo = BackupRepo.create_or_open(dest, durable=fsync)
-        with repo.writing(wait, lambda: progress.note(waiting_note(repo.root, wait))):
+        with repo.writing(wait, lambda busy: progress.note(waiting_note(busy, wait))):
             if not new_server_key:
                 ours = sha256_file(data / SECRET_FILE)
                 if (theirs := other_servers_snapshot(repo, ours)) is not None:

@@ -6,6 +6,11 @@ there, and every chunk the database refers to is in the pool with the right size
 ``--read-data`` it also re-hashes chunks — all of them, or a deterministic subset
 (``10%`` with a seed, or ``n/t`` like restic: run 1/7 … 7/7 on seven nights and every
 chunk has been read once a week).
+
+It holds DEST's lock shared while it reads (:meth:`BackupRepo.reading`): a ``backup
+prune`` deleting what it reads would look like missing chunks, and a ``backup create``
+half way through like a damaged pool. Verifies may run together; one finding a writer
+there refuses (:class:`VerifyBusy`), or waits for it with ``wait``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import msgspec
 
+from homesync.services.maintenance.backup_wait import waited, waiting_note
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
 from homesync.store.backup_pick import pick_snapshot
@@ -26,6 +32,8 @@ from homesync.store.backup_repo import (
     KEY_FILE,
     BackupRepo,
     BackupRepoError,
+    Manifest,
+    RepoBusy,
 )
 from homesync.store.file_copies import sha256_file
 from homesync.store.snapshot import (
@@ -35,7 +43,8 @@ from homesync.store.snapshot import (
     referenced_chunks,
 )
 
-__all__ = ["Subset", "VerifyError", "VerifyReport", "parse_subset", "verify_backup"]
+__all__ = ["Subset", "VerifyBusy", "VerifyError", "VerifyReport", "parse_subset",
+           "verify_backup"]
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _SLICE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -43,6 +52,10 @@ _SLICE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 class VerifyError(Exception):
     """The backup cannot be verified at all (not a backup, no such snapshot)."""
+
+
+class VerifyBusy(VerifyError):
+    """A backup or prune is writing to DEST (still, after the wait); nothing was checked."""
 
 
 class Subset(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -102,24 +115,36 @@ class VerifyReport(msgspec.Struct, kw_only=True, rename="camel"):
 
 async def verify_backup(
     destination: Path, *, snapshot: str | None = None, read_data: bool = False,
-    subset: Subset | None = None, progress: Progress = NO_PROGRESS,
+    subset: Subset | None = None, progress: Progress = NO_PROGRESS, wait: float = 0.0,
 ) -> VerifyReport:
-    """Check one snapshot of the backup at ``destination`` (default: the latest).
+    """Check one snapshot of the backup at ``destination`` (default: the latest), with no
+    backup or prune writing there meanwhile (waiting up to ``wait`` seconds for one).
 
     Raises:
+        VerifyBusy: a backup or prune is writing to ``destination`` (still, after ``wait``).
         VerifyError: ``destination`` is not a backup, or has no such snapshot.
     """
-    return await asyncio.to_thread(_verify, destination, snapshot, read_data, subset, progress)
+    return await asyncio.to_thread(_verify, destination, snapshot, read_data, subset, progress,
+                                   wait)
 
 
 def _verify(destination: Path, snapshot: str | None, read_data: bool, subset: Subset | None,
-            progress: Progress) -> VerifyReport:
+            progress: Progress, wait: float) -> VerifyReport:
     t0 = time.monotonic()
     try:
         repo = BackupRepo.open(destination)
-        name, manifest = pick_snapshot(repo, snapshot)
+        with repo.reading(wait, lambda busy: progress.note(waiting_note(busy, wait))):
+            name, manifest = pick_snapshot(repo, snapshot)
+            return _verify_snapshot(repo, name, manifest, read_data, subset, progress, t0)
+    except RepoBusy as exc:
+        raise VerifyBusy(f"{exc}{waited(wait)}; nothing was verified, try again later"
+                         " (or with --wait)") from None
     except BackupRepoError as exc:
         raise VerifyError(str(exc)) from None
+
+
+def _verify_snapshot(repo: BackupRepo, name: str, manifest: Manifest, read_data: bool,
+                     subset: Subset | None, progress: Progress, t0: float) -> VerifyReport:
     snap_dir = repo.snapshot_dir(name)
     db_file = snap_dir / DATABASE_FILE
 

@@ -1,18 +1,17 @@
-"""What ``backup create`` and ``backup prune`` say when they wait (``--wait``) for another
-one writing to the same DEST: one at a time holds DEST's writer lock."""
+"""What ``backup create``, ``prune`` and ``verify`` say when they wait (``--wait``) for
+DEST's lock: one writer at a time holds it (create, prune), or any number of verifies
+reading."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from homesync.config.units import format_duration
 
 __all__ = ["waited", "waiting_note"]
 
 
-def waiting_note(root: Path, wait: float) -> str:
-    return (f"another backup is writing to {root}: waiting for it to finish"
-            f" (up to {format_duration(round(wait))})")
+def waiting_note(busy: str, wait: float) -> str:
+    """``busy``: what holds the lock ("another backup is writing to DEST")."""
+    return f"{busy}: waiting for it to finish (up to {format_duration(round(wait))})"
 
 
 def waited(wait: float) -> str:

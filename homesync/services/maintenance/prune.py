@@ -104,7 +104,7 @@ def _prune(destination: Path, policy: Retention, dry_run: bool,
         repo = BackupRepo.open(destination)
         # A dry run changes nothing, the lock's emptying of tmp/ included.
         with contextlib.nullcontext() if dry_run else repo.writing(
-                wait, lambda: progress.note(waiting_note(repo.root, wait))):
+                wait, lambda busy: progress.note(waiting_note(busy, wait))):
             report = _plan_and_remove(repo, policy, dry_run, progress)
     except RepoBusy as exc:
         raise PruneBusy(f"{exc}{waited(wait)}; nothing was removed, try again later") from None
