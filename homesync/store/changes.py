@@ -17,10 +17,12 @@ from homesync.store.tree import descendants_filter
 __all__ = [
     "DELTA_COLUMNS",
     "DeltaRow",
+    "feed_end",
     "head",
     "journal_end",
     "page",
     "positions",
+    "recipients_fed_after",
     "seq_before",
     "seqs_before",
     "users_changed_after",
@@ -197,3 +199,17 @@ async def users_changed_after(conn: Conn, seq: int) -> list[Row]:
     """(user_id, latest seq) of every user with journal entries after ``seq``."""
     return await fetchall(conn, "SELECT user_id, max(seq) AS seq FROM journal WHERE seq > ?"
                                 " GROUP BY user_id", (seq,))
+
+
+async def feed_end(conn: Conn) -> int:
+    """The latest share-feed position of all recipients."""
+    row = await fetchone(conn, "SELECT max(pos) FROM share_feed")
+    return int(row[0] or 0) if row else 0
+
+
+async def recipients_fed_after(conn: Conn, pos: int) -> list[Row]:
+    """(recipient_id, latest pos) of every recipient with share-feed entries after ``pos``:
+    what others share with them changed, though perhaps with no journal entry of anyone's
+    (an owner's account removed, its shares ending)."""
+    return await fetchall(conn, "SELECT recipient_id, max(pos) AS pos FROM share_feed"
+                                " WHERE pos > ? GROUP BY recipient_id", (pos,))

@@ -9,6 +9,7 @@ from homesync.app import create_app
 from homesync.services.auth.sessions import DeviceRegistration
 from homesync.services.container import Services
 from tests.helpers import API, PASSWORD, make_settings
+from tests.shares.test_shares_api import share
 from tests.sync.helpers import change, parked, pull, push, store
 
 
@@ -143,6 +144,33 @@ async def test_journal_watcher_wakes_polls_for_changes_made_elsewhere(live_clien
     await services.sync.watcher.check()
     data = await asyncio.wait_for(poll, 10)
     assert [e["name"] for e in data["changes"]["created"]] == ["quiet"]
+
+
+async def test_journal_watcher_wakes_recipients_whose_sharer_was_removed_elsewhere(
+        live_client, services, make_user, sign_in):
+    """`homesync user remove` (another process) of someone who shared ends their shares in
+    the share feed alone: their journal goes with them, and the watcher, which looked at
+    the journal only, left the recipients' polls parked until their wait ran out."""
+    await make_user()
+    bob_id = await make_user("bob@example.com", "Bob")
+    alice = await sign_in()
+    bob = await sign_in("bob@example.com", client_id="bobs-phone")
+    shared = await store(live_client, alice, b"for bob", name="x.txt", folder="/shared")
+    folder = await services.db.fetchone("SELECT id FROM files WHERE name = 'shared'")
+    await share(live_client, alice, folder["id"], "bob@example.com")
+    token = (await pull(live_client, bob))["nextSyncToken"]
+    await services.sync.watcher.check()  # the watcher knows where the journal and feed end
+    poll = asyncio.create_task(pull(live_client, bob, token, wait=60))
+    await parked(services, bob_id)
+    wake, services.shares._changed = services.shares._changed, lambda user: None  # elsewhere
+    try:
+        await services.accounts.remove_user("alice@example.com")
+    finally:
+        services.shares._changed = wake
+    assert not poll.done()
+    await services.sync.watcher.check()
+    data = await asyncio.wait_for(poll, 10)
+    assert {e["id"] for e in data["changes"]["deleted"]} == {folder["id"], shared}
 
 
 async def test_a_poll_whose_client_hung_up_is_dropped(live_client, services, make_user,

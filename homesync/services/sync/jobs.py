@@ -4,7 +4,8 @@
 wake polls directly (:meth:`ChangeNotifier.changed`); anything that did not — another
 process such as the CLI, or a code path that forgot — is still noticed within
 ``sync.wake_check_interval``: while polls are parked, the watcher looks for journal
-entries past the last position it saw and wakes their users. It also ends the polls of
+entries past the last position it saw and wakes their users, and for share-feed entries
+past the last one it saw and wakes their recipients. It also ends the polls of
 sign-ins that have ended (a device removed, signed out, a password changed) and of access
 tokens whose signing key was retired (``homesync keys retire``): at once when this
 process did it (a commit listener nudges it, :meth:`JournalWatcher.nudge`), within the
@@ -50,6 +51,7 @@ class JournalWatcher:
         self._notifier = notifier
         self._interval = interval_s
         self._seen: int | None = None
+        self._fed: int | None = None  # the share feed's end, as _seen is the journal's
         self._nudged = asyncio.Event()
 
     def nudge(self) -> None:
@@ -61,13 +63,19 @@ class JournalWatcher:
         the parked polls of users with new journal entries."""
         # Sign-ins first: a poll woken by a change as well would look again and park.
         await self._end_signed_out()
-        if self._seen is None or not self._notifier.parked():
-            # Nobody waits: just keep the position current (one indexed max()).
+        if self._seen is None or self._fed is None or not self._notifier.parked():
+            # Nobody waits: just keep the positions current (an indexed max() each).
             self._seen = await changes.journal_end(self._db.reader)
+            self._fed = await changes.feed_end(self._db.reader)
             return
         for row in await changes.users_changed_after(self._db.reader, self._seen):
             self._seen = max(self._seen, int(row["seq"]))
             self._notifier.changed(row["user_id"])
+        # What others share may change with no journal entry (``homesync user remove`` of
+        # an owner ends their shares in the feed only): the feed wakes its recipients too.
+        for row in await changes.recipients_fed_after(self._db.reader, self._fed):
+            self._fed = max(self._fed, int(row["pos"]))
+            self._notifier.changed(row["recipient_id"])
 
     async def _end_signed_out(self) -> None:
         parked = self._notifier.parked_sign_ins()
