@@ -23,6 +23,7 @@ __all__ = [
     "mark_checksum_failed",
     "mark_completed",
     "mark_ended",
+    "open_into",
     "put_chunk",
     "received",
     "reserved_bytes",
@@ -134,6 +135,16 @@ async def reserved_bytes(conn: Conn, user_id: str, now: int) -> int:
         (user_id, now),
     )
     return int(row[0]) if row else 0
+
+
+async def open_into(conn: Conn, *, user_id: str, owner_id: str, now: int) -> list[Row]:
+    """``user_id``'s open uploads into ``owner_id``'s tree (through a share), unexpired."""
+    return await fetchall(
+        conn,
+        f"SELECT {_COLUMNS} {_FROM} WHERE u.owner_id = ? AND u.user_id = ?"
+        f" AND u.status IN {_OPEN_SQL} AND u.expires_at > ?",
+        (owner_id, user_id, now),
+    )
 
 
 async def count_open_for_device(conn: Conn, device_id: str, now: int) -> int:

@@ -138,20 +138,45 @@ async def test_revoked_or_downgraded_before_complete_commits_nothing(
                         local_id="2")
     alice_used = await used_bytes(services, "alice@example.com")
 
+    # Turning the share to read, or revoking it, cancels the uploads open into it.
     await share(client, w.alice, w.photos_id, "bob@example.com", "read", status=200)
     r = await complete(client, w.bob.auth, one["uploadId"], first)
-    assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
+    assert r.status_code == 409 and "cancelled" in r.json()["error"]["message"], r.text
     r = await client.delete(f"{API}/shares/{made['id']}", headers=w.alice.auth)
     assert r.status_code == 200
     r = await complete(client, w.bob.auth, two["uploadId"], second)
-    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
+    assert r.status_code == 409 and "cancelled" in r.json()["error"]["message"], r.text
     r = await client.get(f"{API}/files", params={"folder": "/photos"}, headers=w.alice.auth)
     assert {f["name"] for f in r.json()["data"]["files"]} == {"2024"}
     assert await used_bytes(services, "alice@example.com") == alice_used
 
-    # Shared with write again, the open upload completes after all.
+    # Shared with write again, they stay cancelled: the app uploads anew.
     await share(client, w.alice, w.photos_id, "bob@example.com", "write")
     r = await complete(client, w.bob.auth, one["uploadId"], first)
+    assert r.status_code == 409, r.text
+    assert await used_bytes(services, "alice@example.com") == alice_used
+
+
+async def test_an_upload_into_a_share_in_its_owners_trash_commits_nothing_until_restored(
+    client: AsyncTestClient[Any], services: Services, world: World,
+) -> None:
+    """The share is back after a restore, so its uploads are kept open, but while the
+    shared folder is in the trash completing one is 404 and commits nothing."""
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    data = os.urandom(3000)
+    item = await started(client, w.bob, data, name="one.jpg", folder=f"{BOBS}/photos")
+    alice_used = await used_bytes(services, "alice@example.com")
+    r = await client.post(f"{API}/sync/files", headers=w.alice.auth, json={
+        "localChanges": [{"action": "delete", "localId": "d", "fileId": w.photos_id}]})
+    assert r.json()["data"]["results"][0]["status"] == "applied", r.text
+
+    r = await complete(client, w.bob.auth, item["uploadId"], data)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND", r.text
+    assert await used_bytes(services, "alice@example.com") == alice_used
+    r = await client.post(f"{API}/trash/{w.photos_id}/restore", headers=w.alice.auth)
+    assert r.status_code == 200, r.text
+    r = await complete(client, w.bob.auth, item["uploadId"], data)
     assert r.status_code == 200, r.text
     assert r.json()["data"]["file"]["folder"] == f"{BOBS}/photos"
 

@@ -57,7 +57,7 @@ async def test_a_revoked_share_still_commits_nothing_after_a_rename(
     r = await client.delete(f"{API}/shares/{shared['id']}", headers=w.alice.auth)
     assert r.status_code == 200, r.text
     r = await complete(client, w.bob.auth, item["uploadId"], data)
-    assert r.status_code == 404, r.text
+    assert r.status_code == 409 and "cancelled" in r.json()["error"]["message"], r.text
     listing = await client.get(f"{API}/files", params={"folder": "/pictures"},
                                headers=w.alice.auth)
     assert "new.jpg" not in [f["name"] for f in listing.json()["data"]["files"]]

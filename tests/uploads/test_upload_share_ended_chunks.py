@@ -1,7 +1,8 @@
 """Chunk PUTs and progress reports of an upload into a write-shared folder are writes into
-its owner's storage (their quota holds the upload's bytes while it is open): after the
-share is revoked they are 404, after it is turned to read 403, and nothing is stored or
-kept alive; shared with write again, the same upload goes on."""
+its owner's storage (their quota holds the upload's bytes while it is open): turning the
+share to read, or revoking it, cancels the upload (409 from then on, nothing stored or
+kept alive, also once shared with write again); while the shared folder is in its
+owner's trash they are 404 and store nothing, and after a restore the same upload goes on."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ async def test_chunks_into_a_share_that_ended_are_refused(
     data = os.urandom(9000)
     r = await init(client, w.bob.auth, file_entry(data, folder=f"{BOBS}/photos"))
     item = r.json()["data"]["files"][0]
-    first, second, third = item["chunks"]
+    first, second, _third = item["chunks"]
     r = await client.put(path_of(first["uploadUrl"]), content=data[:4096])
     assert r.status_code == 200, r.text
     before = await _status(client, w, item["uploadId"])
@@ -42,11 +43,38 @@ async def test_chunks_into_a_share_that_ended_are_refused(
     body = data[second["start"]:second["end"] + 1]
     for auth in ({}, w.bob.auth):  # the signed URL, and Bob's Bearer token
         r = await client.put(path_of(second["uploadUrl"]), content=body, headers=auth)
-        assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN", r.text
+        assert r.status_code == 409 and "cancelled" in r.json()["error"]["message"], r.text
     r = await client.delete(f"{API}/shares/{made['id']}", headers=w.alice.auth)
     assert r.status_code == 200
+    r = await client.post(f"{API}/upload/progress", headers=w.bob.auth,
+                          json={"uploadId": item["uploadId"], "status": "uploading"})
+    assert r.status_code == 200 and r.json()["data"]["status"] == "cancelled", r.text
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
     r = await client.put(path_of(second["uploadUrl"]), content=body)
-    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND", r.text
+    assert r.status_code == 409, r.text
+    after = await _status(client, w, item["uploadId"])
+    assert after["status"] == "cancelled" and after["expiresAt"] == before["expiresAt"]
+
+
+async def test_chunks_into_a_share_in_its_owners_trash_wait_for_a_restore(
+        client, services: Services, world: World) -> None:  # noqa: F811  (the fixture)
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    data = os.urandom(9000)
+    r = await init(client, w.bob.auth, file_entry(data, folder=f"{BOBS}/photos"))
+    item = r.json()["data"]["files"][0]
+    first, second, third = item["chunks"]
+    r = await client.put(path_of(first["uploadUrl"]), content=data[:4096])
+    assert r.status_code == 200, r.text
+    before = await _status(client, w, item["uploadId"])
+
+    r = await client.post(f"{API}/sync/files", headers=w.alice.auth, json={
+        "localChanges": [{"action": "delete", "localId": "d", "fileId": w.photos_id}]})
+    assert r.json()["data"]["results"][0]["status"] == "applied", r.text
+    body = data[second["start"]:second["end"] + 1]
+    for auth in ({}, w.bob.auth):  # the signed URL, and Bob's Bearer token
+        r = await client.put(path_of(second["uploadUrl"]), content=body, headers=auth)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND", r.text
     r = await client.post(f"{API}/upload/progress", headers=w.bob.auth,
                           json={"uploadId": item["uploadId"], "status": "uploading"})
     assert r.status_code == 404, r.text
@@ -54,9 +82,10 @@ async def test_chunks_into_a_share_that_ended_are_refused(
     assert (after["completedChunks"], after["expiresAt"]) == (
         before["completedChunks"], before["expiresAt"])  # nothing stored, nor kept alive
 
-    # Shared with write again: the same upload goes on and completes.
+    # Restored: the share is back, and the same upload goes on and completes.
+    r = await client.post(f"{API}/trash/{w.photos_id}/restore", headers=w.alice.auth)
+    assert r.status_code == 200, r.text
     alice_used = await used_bytes(services, "alice@example.com")
-    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
     for chunk in (second, third):
         r = await client.put(path_of(chunk["uploadUrl"]),
                              content=data[chunk["start"]:chunk["end"] + 1])

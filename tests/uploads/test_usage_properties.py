@@ -226,8 +226,13 @@ async def test_usage_stays_exact_when_others_write_into_a_shared_folder(
                                                           folder=f"{BOBS}/photos",
                                                           local_id=f"r{step}"))
             item = r.json()["data"]["files"][0]
-            await put_chunks(client, item, data)  # after the revoke they would be 404
+            await put_chunks(client, item, data)  # after the revoke they would be 409
             await client.delete(f"{API}/shares/{made['id']}", headers=w.alice.auth)
+            # The revoke cancelled Bob's uploads into Alice's files: none holds her room.
+            assert not await fetchall(services.db.reader,
+                                      "SELECT id FROM uploads WHERE user_id = ? AND owner_id = ?"
+                                      " AND status IN ('pending', 'uploading', 'paused', 'failed')",
+                                      (w.bob.user_id, w.alice.user_id)), log
             r = await complete(client, w.bob.auth, item["uploadId"], data)
             log[-1] += f":{r.status_code}"
             made = await share(client, w.alice, w.photos_id, "bob@example.com", "write")

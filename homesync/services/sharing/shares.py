@@ -20,7 +20,10 @@
   the offline queue) and the change is made in the owner's tree: the owner's journal,
   quota, version history and trash, so the owner and every other recipient see it through
   their sync. What may be changed, and the 403 answers for the rest, are in
-  :mod:`.access`; changing the permission takes effect on the next request.
+  :mod:`.access`; changing the permission takes effect on the next request. Ending the
+  recipient's write access (revoked, left, turned to read) cancels their uploads still
+  open into the owner's files that no other ``write`` share covers: they would be refused
+  anyway, and they hold the owner's quota.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import msgspec
 from msgspec import Struct
 
 from homesync import clock
-from homesync.errors import NotFound, ValidationError
+from homesync.errors import Forbidden, NotFound, ValidationError
 from homesync.ids import new_id
 from homesync.models import Principal
 from homesync.paths import is_under, join, normalize_folder
@@ -40,8 +43,9 @@ from homesync.services.auth.accounts import normalize_email
 from homesync.services.files.downloads import Downloads
 from homesync.services.files.views import FileInfo
 from homesync.services.notifications.events import share_event
+from homesync.services.sharing.access import upload_place_now
 from homesync.services.sharing.view import SharedRoot, locate, shared_roots
-from homesync.store import files, share_feed, shares, users
+from homesync.store import files, share_feed, shares, uploads, users
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["PERMISSIONS", "Share", "SharedListing", "Shares"]
@@ -120,6 +124,8 @@ class Shares:
                 email=email, recipient_id=recipient["id"] if recipient else None,
                 permission=permission, now=now,
             )
+            if not created and recipient is not None and permission == "read":
+                await _cancel_shut_out_uploads(tx, recipient["id"], principal.user_id, now)
             if created and recipient is not None:
                 kind: Literal["file", "folder"] = "folder" if item["kind"] == "folder" else "file"
                 await share_event(tx, recipient_id=recipient["id"], owner_name=principal.name,
@@ -163,6 +169,8 @@ class Shares:
             await shares.delete(tx, share_id)
             if recipient_id is not None:
                 await _feed_moved(tx, recipient_id, before, row["file_id"])
+                await _cancel_shut_out_uploads(tx, recipient_id, row["owner_id"],
+                                               clock.now_ms())
         if recipient_id is not None:
             self._changed(recipient_id)
 
@@ -261,6 +269,20 @@ async def _feed_moved(tx: Conn, recipient_id: str, before: list[SharedRoot],
     for moved in set(after) - set(before):
         if moved.file_id != changed:
             await share_feed.add_subtree(tx, recipient_id=recipient_id, file_id=moved.file_id)
+
+
+async def _cancel_shut_out_uploads(tx: Conn, recipient_id: str, owner_id: str,
+                                   now: int) -> None:
+    """Cancel the recipient's open uploads into the owner's files that no share lets them
+    write any more (revoked, left, turned to read; another ``write`` share may still cover
+    one): their chunks and completion are refused from now on, yet their bytes would hold
+    the owner's quota until they expire."""
+    for row in await uploads.open_into(tx, user_id=recipient_id, owner_id=owner_id, now=now):
+        try:
+            await upload_place_now(tx, recipient_id, owner_id=owner_id, folder=row["folder"],
+                                   file_id=row["target_file_id"], root_id=row["share_root_id"])
+        except (NotFound, Forbidden):
+            await uploads.mark_ended(tx, row["id"], "cancelled", now)
 
 
 def _relative(folder: str, root: str) -> str:
