@@ -163,13 +163,17 @@ _SHARE_LIVE = (
 )
 
 
-async def due(conn: Conn, now: int, limit: int, lifetimes: tokens.SignInLifetimes) -> list[Row]:
+async def due(conn: Conn, now: int, limit: int, lifetimes: tokens.SignInLifetimes, *,
+              after: tuple[int, int] | None = None) -> list[Row]:
     """Pending rows whose time has come and that no live worker holds, with what the
     worker needs to decide about them (device, token, sign-in, preferences, read state,
-    and for a share's notification whether the share still reaches the user)."""
+    and for a share's notification whether the share still reaches the user); in the
+    order they fell due, from just past ``after`` (a row's ``next_attempt_at, id``)."""
+    after_at, after_id = after if after is not None else (-1, -1)
     return await fetchall(
         conn,
         "SELECT pd.id, pd.notification_id, pd.device_id, pd.category, pd.attempts,"
+        " pd.next_attempt_at,"
         " pd.first_attempt_at, n.read_at, d.platform, d.push_token, d.removed_at,"
         f" {_signed_in('d.id', lifetimes, category='pd.category', made='n.created_at', now='?1')}"
         " AS signed_in,"
@@ -182,8 +186,9 @@ async def due(conn: Conn, now: int, limit: int, lifetimes: tokens.SignInLifetime
         " JOIN notifications n ON n.id = pd.notification_id"
         " JOIN devices d ON d.id = pd.device_id"
         " LEFT JOIN notification_preferences p ON p.device_id = pd.device_id"
-        f" WHERE {_DUE} ORDER BY pd.next_attempt_at, pd.id LIMIT ?2",
-        (now, limit),
+        f" WHERE {_DUE} AND (pd.next_attempt_at, pd.id) > (?3, ?4)"
+        " ORDER BY pd.next_attempt_at, pd.id LIMIT ?2",
+        (now, limit, after_at, after_id),
     )
 
 

@@ -11,11 +11,16 @@ One round (:meth:`PushOutbox.run_once`):
    already read in the app → cancelled (a security alert is pushed all the same: see
    ``_unread``); quiet hours in the device's time zone → held until they end (security
    notifications are never held); several upload notifications → one summary push.
-   The rest are leased (``lease_until``) and their attempt counted.
-3. **Send** the leased rows concurrently through their providers, and record each
-   outcome in its own transaction: delivered; retry later with exponential backoff and
-   jitter (``Retry-After`` honoured) until ``give_up_after`` has passed since the first
-   attempt; failed; or endpoint dropped (the device's token is forgotten).
+   The rest are leased (``lease_until``) and their attempt counted, as many as there
+   are free send slots: at most ``_MAX_CONCURRENT_SENDS`` in all and
+   ``_MAX_SENDS_PER_ENDPOINT`` to one push service (an endpoint URL's origin, or the
+   FCM/APNs/ntfy/webhook service), so that one slow service cannot take every slot.
+3. **Send** each leased row as a task of its own, which records its outcome in its own
+   transaction: delivered; retry later with exponential backoff and jitter
+   (``Retry-After`` honoured) until ``give_up_after`` has passed since the first attempt;
+   failed; or endpoint dropped (the device's token is forgotten). The server's worker
+   does not wait for its sends: while one push service takes its time (up to the
+   attempt's deadline, well within the lease), the next rounds claim and send the rest.
 
 Nothing is lost across crashes: rows are written in the transaction that dispatches
 their notification, and a row leased by a process that died is sent again when the lease
@@ -34,13 +39,19 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from msgspec import Struct
 
 from homesync import clock
 from homesync.config import NotificationSettings, parse_duration
-from homesync.push.base import DeliveryResult, Provider, PushMessage, PushTarget
+from homesync.push.base import (
+    DeliveryResult,
+    Provider,
+    PushMessage,
+    PushTarget,
+    is_endpoint_url,
+)
 from homesync.push.registry import ClientOnFirstUse, build_providers, pick
 from homesync.services.notifications.messages import build_message, part_from_row
 from homesync.services.notifications.quiet_hours import QuietHours, is_timezone, quiet_until
@@ -54,7 +65,11 @@ log = logging.getLogger("homesync.push")
 
 _FAN_OUT_BATCH = 200
 _CLAIM_BATCH = 100
-_MAX_CONCURRENT_SENDS = 16
+# Due rows one claim looks through for free slots: a backlog for a push service whose
+# slots are full must not hide the rows behind it, nor make one transaction endless.
+_CLAIM_SCAN = 1000
+_MAX_CONCURRENT_SENDS = 32
+_MAX_SENDS_PER_ENDPOINT = 8
 _PRUNE_EVERY_MS = 3600_000
 # A Retry-After of 0 must not make a tight loop against a struggling service.
 _MIN_RETRY_MS = 1000
@@ -74,6 +89,7 @@ class _Attempt(Struct, frozen=True, kw_only=True):
     delivery_id: int
     device_id: str
     token: str
+    endpoint: str  # the push service it goes to (see _endpoint)
     attempts: int
     first_attempt_at: int
     provider: Any  # Provider (a Protocol: not a msgspec field type)
@@ -107,12 +123,22 @@ class PushOutbox:
         self._digest_delay_ms = parse_duration(settings.uploads_digest_delay) * 1000
         self._digest_max_ms = parse_duration(settings.uploads_digest_max) * 1000
         self._retention_ms = parse_duration(settings.inbox_retention) * 1000
-        # Longer than any provider can take for one send (FCM: token exchange, send, one
-        # re-authentication), so a live worker never loses its lease mid-send.
-        self._lease_ms = (5 * parse_duration(settings.send_timeout) + 10) * 1000
+        # One attempt may take this long in all (FCM: token exchange, send, one
+        # re-authentication and resend, each up to send_timeout); then it is a timeout,
+        # retried. Providers bound each request, not always the whole exchange, and a
+        # service dribbling its answer must not hold a send slot for ever.
+        send_timeout = parse_duration(settings.send_timeout)
+        self._attempt_deadline_s = float(4 * send_timeout + 5)
+        # Longer than an attempt and its recording, so a live worker never loses its
+        # lease mid-send (and never sends a push again that it is still sending).
+        self._lease_ms = (5 * send_timeout + 10) * 1000
         self._wake = asyncio.Event()
-        self._in_flight: set[int] = set()
-        self._sends = asyncio.Semaphore(_MAX_CONCURRENT_SENDS)
+        # Leased by this process and not recorded yet: delivery id -> its endpoint.
+        self._in_flight: dict[int, str] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+        # The worker's last round left due rows for want of a free slot (a send ending
+        # wakes it).
+        self._starved = False
         self._last_prune = 0
 
     def wake(self) -> None:
@@ -122,55 +148,93 @@ class PushOutbox:
     # -- driving --------------------------------------------------------------------
 
     async def run_forever(self) -> None:
-        """The server's background job: rounds until cancelled, sleeping while idle."""
-        while True:
-            self._wake.clear()
-            try:
-                done = await self.run_once()
-            except Exception:
-                log.exception("push worker round failed; trying again shortly")
-                done = 0
-            if done:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), await self._idle_seconds())
+        """The server's background job: rounds until cancelled, sleeping while idle. Sends
+        run on their own (each wakes the loop as it ends): a slow push service holds up
+        its own pushes, not the next round's."""
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    done, self._starved = await self._round()
+                except Exception:
+                    log.exception("push worker round failed; trying again shortly")
+                    done, self._starved = 0, False
+                if done:
+                    continue
+                idle = await self._idle_seconds()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), idle)
+        finally:
+            # Shutdown: sends cut short keep their rows in _in_flight for aclose.
+            await self._cancel_sends()
 
     async def drain(self, max_rounds: int = 1000) -> int:
-        """Run rounds until nothing is due now; how much was done (tests, shutdown)."""
+        """Run rounds, and wait for their sends, until nothing is due now or in flight;
+        how much was done (tests, shutdown)."""
         total = 0
         for _ in range(max_rounds):
-            done = await self.run_once()
-            if not done:
+            done, starved = await self._round()
+            # A send that ends frees a slot for rows a full push service left due (and
+            # may have ended already, while this round was committing).
+            if not await self._sends_recorded() and not done and not starved:
                 return total
             total += done
         raise RuntimeError("push outbox did not settle")
 
     async def run_once(self) -> int:
-        """One round: fan out, claim, send, record. Returns the number of rows handled."""
-        now = clock.now_ms()
-        done = await self._fan_out(now)
-        attempts, decided = await self._claim(now)
-        if attempts:
-            results = await asyncio.gather(*(self._send(a) for a in attempts),
-                                           return_exceptions=True)
-            for error in results:
-                # Recording failed (the database?): the lease runs out and it is retried.
-                if isinstance(error, Exception):
-                    log.error("recording a push outcome failed", exc_info=error)
-        if now - self._last_prune >= _PRUNE_EVERY_MS:
-            self._last_prune = now
-            async with self._db.transaction() as tx:
-                await deliveries.prune_inbox(tx, now - self._retention_ms)
-        return done + decided + len(attempts)
+        """One round (fan out, claim, send) and then every send in flight recorded.
+        Returns the number of rows the round handled."""
+        done, _ = await self._round()
+        await self._sends_recorded()
+        return done
 
     async def aclose(self) -> None:
         """Hand back leases of sends cut short (shutdown), so a restart retries them at once."""
+        await self._cancel_sends()
         if self._in_flight:
             async with self._db.transaction() as tx:
                 await deliveries.release(tx, sorted(self._in_flight))
             self._in_flight.clear()
 
+    async def _round(self) -> tuple[int, bool]:
+        """Fan out, claim, and start a send task per leased row. Returns the rows handled,
+        and whether due rows were left for want of a free send slot."""
+        now = clock.now_ms()
+        done = await self._fan_out(now)
+        attempts, decided, starved = await self._claim(now)
+        for attempt in attempts:
+            task = asyncio.create_task(self._send(attempt), name="homesync:push-send")
+            self._sending.add(task)
+            task.add_done_callback(self._sent)
+        if now - self._last_prune >= _PRUNE_EVERY_MS:
+            self._last_prune = now
+            async with self._db.transaction() as tx:
+                await deliveries.prune_inbox(tx, now - self._retention_ms)
+        return done + decided + len(attempts), starved
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # Recording failed (the database?): the lease runs out and it is retried.
+            log.error("recording a push outcome failed", exc_info=error)
+        self.wake()  # a slot is free: rows left for want of one can go now
+
+    async def _sends_recorded(self) -> bool:
+        """Wait until the sends in flight have recorded their outcomes; whether there were
+        any. Cancelling this cancels them too, as a dying process would."""
+        if not self._sending:
+            return False
+        await asyncio.gather(*self._sending, return_exceptions=True)
+        return True
+
+    async def _cancel_sends(self) -> None:
+        for task in list(self._sending):
+            task.cancel()
+        await asyncio.gather(*self._sending, return_exceptions=True)
+
     async def _idle_seconds(self) -> float:
+        if self._starved:  # due rows wait for a slot; the send freeing one wakes us
+            return self._poll_s
         wakeup = await deliveries.next_wakeup(self._db.reader)
         if wakeup is None:
             return self._poll_s
@@ -216,26 +280,52 @@ class PushOutbox:
 
     # -- 2. claim -------------------------------------------------------------------
 
-    async def _claim(self, now: int) -> tuple[list[_Attempt], int]:
-        """Leased attempts to make now, and how many rows were held or cancelled instead."""
+    async def _claim(self, now: int) -> tuple[list[_Attempt], int, bool]:
+        """Leased attempts to make now, how many rows were held or cancelled instead, and
+        whether due rows were left for want of a free send slot.
+
+        Only as many as there are free send slots (see the module docstring); rows for a
+        push service whose slots are full stay due, untouched, for a later round."""
         attempts: list[_Attempt] = []
         decided = 0
+        if len(self._in_flight) >= _MAX_CONCURRENT_SENDS:
+            return attempts, decided, True
         if not await deliveries.has_due(self._db.reader, now):
-            return attempts, decided
+            return attempts, decided, False
+        starved = False
         async with self._db.transaction() as tx:
+            busy: dict[str, int] = {}  # counted in the transaction: another round's are in
+            for endpoint in self._in_flight.values():
+                busy[endpoint] = busy.get(endpoint, 0) + 1
             merged: set[int] = set()
-            for row in await deliveries.due(tx, now, _CLAIM_BATCH, self._sign_ins):
-                if row["id"] in merged:
-                    continue
-                attempt = await self._claim_one(tx, row, now, merged)
-                if attempt is None:
-                    decided += 1
-                else:
-                    attempts.append(attempt)
-                    self._in_flight.add(attempt.delivery_id)
-        return attempts, decided
+            after: tuple[int, int] | None = None
+            for _ in range(_CLAIM_SCAN // _CLAIM_BATCH):
+                rows = await deliveries.due(tx, now, _CLAIM_BATCH, self._sign_ins, after=after)
+                for row in rows:
+                    if len(self._in_flight) >= _MAX_CONCURRENT_SENDS:
+                        return attempts, decided, True
+                    # Merged into a summary this round; or (a lease run out mid-send,
+                    # which the attempt deadline prevents) still being sent by us.
+                    if row["id"] in merged or row["id"] in self._in_flight:
+                        continue
+                    attempt = await self._claim_one(tx, row, now, merged, busy)
+                    if attempt is None:
+                        decided += 1
+                    elif attempt == "busy":
+                        starved = True
+                    else:
+                        attempts.append(attempt)
+                        self._in_flight[attempt.delivery_id] = attempt.endpoint
+                        busy[attempt.endpoint] = busy.get(attempt.endpoint, 0) + 1
+                if len(rows) < _CLAIM_BATCH or not starved:
+                    break
+                after = (rows[-1]["next_attempt_at"], rows[-1]["id"])
+        return attempts, decided, starved
 
-    async def _claim_one(self, tx: Conn, row: Row, now: int, merged: set[int]) -> _Attempt | None:
+    async def _claim_one(self, tx: Conn, row: Row, now: int, merged: set[int],
+                         busy: dict[str, int]) -> _Attempt | Literal["busy"] | None:
+        """The row leased for an attempt; None when cancelled or held instead; "busy" when
+        its push service has no free slot (left as it is)."""
         delivery_id = row["id"]
         target = self._target(row["device_id"], row)
         provider = pick(self._providers, target) if row["push_token"] else None
@@ -248,6 +338,10 @@ class PushOutbox:
             if until is not None:
                 await deliveries.hold(tx, delivery_id, until)
                 return None
+        assert provider is not None  # else _cancel_reason
+        endpoint = _endpoint(provider, target)
+        if busy.get(endpoint, 0) >= _MAX_SENDS_PER_ENDPOINT:
+            return "busy"
         if row["category"] == "uploads" and row["attempts"] == 0:
             merged.update(await deliveries.merge_uploads(tx, delivery_id, row["device_id"], now))
         parts = [part_from_row(p) for p in await deliveries.message_parts(tx, delivery_id)
@@ -258,7 +352,8 @@ class PushOutbox:
         await deliveries.claim(tx, delivery_id, lease_until=now + self._lease_ms, now=now)
         return _Attempt(
             delivery_id=delivery_id, device_id=row["device_id"], token=row["push_token"],
-            attempts=row["attempts"] + 1, first_attempt_at=row["first_attempt_at"] or now,
+            endpoint=endpoint, attempts=row["attempts"] + 1,
+            first_attempt_at=row["first_attempt_at"] or now,
             provider=provider, target=target, message=build_message(parts),
         )
 
@@ -271,16 +366,24 @@ class PushOutbox:
 
     async def _send(self, attempt: _Attempt) -> None:
         provider: Provider = attempt.provider
-        async with self._sends:
-            try:
+        try:
+            async with asyncio.timeout(self._attempt_deadline_s):
                 result = await provider.send(attempt.message, attempt.target)
-            except Exception:
-                # A provider must not raise (push.base); if one does, it is a bug, and
-                # the message is still worth another try.
-                log.exception("push provider %s raised", provider.name)
-                result = DeliveryResult.retry(f"internal error in {provider.name} provider")
-        await self._record(attempt, provider.name, result)
-        self._in_flight.discard(attempt.delivery_id)
+        except TimeoutError:
+            result = DeliveryResult.retry("timeout")
+        except Exception:
+            # A provider must not raise (push.base); if one does, it is a bug, and
+            # the message is still worth another try.
+            log.exception("push provider %s raised", provider.name)
+            result = DeliveryResult.retry(f"internal error in {provider.name} provider")
+        try:
+            await self._record(attempt, provider.name, result)
+        except Exception:
+            # Not recorded (the database?): the lease runs out and it is claimed again.
+            self._in_flight.pop(attempt.delivery_id, None)
+            raise
+        # (Cancelled, at shutdown, it stays in _in_flight: aclose hands its lease back.)
+        self._in_flight.pop(attempt.delivery_id, None)
 
     async def _record(self, attempt: _Attempt, provider: str, result: DeliveryResult) -> None:
         now = clock.now_ms()
@@ -312,6 +415,16 @@ class PushOutbox:
                                       max_ms=self._retry_max_ms, rng=self._rng)
                 await deliveries.reschedule(tx, attempt.delivery_id, at=now + wait,
                                             provider=provider, error=detail)
+
+
+def _endpoint(provider: Provider, target: PushTarget) -> str:
+    """The push service a send goes to, whose slowness its sends share: a UnifiedPush
+    endpoint's origin (a user's own distributor at home, or ntfy.sh), else the provider's
+    one service (FCM, APNs, the ntfy server, the webhook relay)."""
+    if is_endpoint_url(target.token):
+        scheme, _, rest = target.token.partition("://")
+        return f"{provider.name} {scheme.lower()}://{rest.split('/', 1)[0].lower()}"
+    return provider.name
 
 
 def _cancel_reason(row: Row, provider: Provider | None) -> str | None:

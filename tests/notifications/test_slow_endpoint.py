@@ -1,0 +1,108 @@
+"""One slow push endpoint must not hold up everyone else's pushes: the worker keeps
+claiming and sending while a send hangs, and still sends each push once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from homesync.services.container import Services
+from tests.conftest import MakeUser, SignIn
+from tests.notifications.conftest import Clock, RegisterPush, alert, delivery_rows
+from tests.push.receivers import Reply
+
+# Only a bound for a broken worker to fail on rather than hang; nothing waits for it.
+_GIVE_UP = 60
+
+
+async def test_a_fast_endpoint_is_pushed_while_a_slow_one_still_hangs(
+    services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, make_receiver: Any, frozen: Clock,
+) -> None:
+    slow, fast = await make_receiver(), await make_receiver()
+    slow_arrived, slow_may_answer, fast_arrived = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def answer_late(request: Any) -> Reply:
+        slow_arrived.set()
+        await slow_may_answer.wait()  # 30-60 s in real life; here: until the test says
+        return Reply(201)
+
+    def answer_now(request: Any) -> Reply:
+        fast_arrived.set()
+        return Reply(201)
+
+    slow.handler, fast.handler = answer_late, answer_now
+    await make_user()
+    await make_user("bob@example.com", name="Bob Builder")
+    alice_phone = await sign_in()
+    await register_push(alice_phone, f"{slow.url}/up/alice")
+    bob_phone = await sign_in("bob@example.com", client_id="bob-phone")
+    await register_push(bob_phone, f"{fast.url}/up/bob")
+    await services.start_background()  # the server's push worker
+    frozen.advance(60)
+
+    # Alice signs in on a tablet: her phone is told, through the endpoint that hangs.
+    await sign_in(client_id="alice-tablet", model="Galaxy Tab")
+    async with asyncio.timeout(_GIVE_UP):
+        await slow_arrived.wait()
+    # Then Bob does: his phone's push goes out while Alice's still hangs.
+    await sign_in("bob@example.com", client_id="bob-tablet", model="Galaxy Tab")
+    async with asyncio.timeout(_GIVE_UP):
+        await fast_arrived.wait()
+    (alice_row,) = await delivery_rows(services, device_id=alice_phone.device_id)
+    assert (alice_row["status"], alice_row["attempts"], alice_row["last_error"]) == (
+        "pending", 1, None)  # still in flight: not timed out and retried before Bob's went
+    assert alice_row["lease_until"] is not None
+
+    slow_may_answer.set()
+    await services.outbox.drain()  # waits for the sends in flight too
+    for phone, receiver in ((alice_phone, slow), (bob_phone, fast)):
+        (row,) = await delivery_rows(services, device_id=phone.device_id)
+        assert (row["status"], row["attempts"]) == ("delivered", 1)
+        assert len(receiver.requests) == 1  # each sent once
+
+
+async def test_a_slow_push_service_takes_only_its_share_of_the_send_slots(
+    services: Services, make_user: MakeUser, sign_in: SignIn, register_push: RegisterPush,
+    make_receiver: Any, frozen: Clock,
+) -> None:
+    """Alice's phone has 40 pushes waiting for a distributor that hangs: more than all the
+    worker's send slots. Bob's push, to another service, still goes at once."""
+    slow, fast = await make_receiver(), await make_receiver()
+    slow_full, slow_may_answer, fast_arrived = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def answer_late(request: Any) -> Reply:
+        if len(slow.requests) == 8:
+            slow_full.set()
+        await slow_may_answer.wait()
+        return Reply(201)
+
+    def answer_now(request: Any) -> Reply:
+        fast_arrived.set()
+        return Reply(201)
+
+    slow.handler, fast.handler = answer_late, answer_now
+    await make_user()
+    await make_user("bob@example.com", name="Bob Builder")
+    alice_phone = await sign_in()
+    await register_push(alice_phone, f"{slow.url}/up/alice")
+    bob_phone = await sign_in("bob@example.com", client_id="bob-phone")
+    await register_push(bob_phone, f"{fast.url}/up/bob")
+    frozen.advance(60)
+    for _ in range(40):
+        await alert(services, alice_phone.user_id)
+    await services.start_background()
+    async with asyncio.timeout(_GIVE_UP):
+        await slow_full.wait()
+
+    await sign_in("bob@example.com", client_id="bob-tablet", model="Galaxy Tab")
+    async with asyncio.timeout(_GIVE_UP):
+        await fast_arrived.wait()
+    assert len(slow.requests) == 8  # the slow service's share; the others wait their turn
+
+    slow_may_answer.set()
+    await services.outbox.drain()
+    rows = await delivery_rows(services, device_id=alice_phone.device_id)
+    assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 40
+    assert len(slow.requests) == 40  # each once
+    assert len(fast.requests) == 1
