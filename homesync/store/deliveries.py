@@ -31,6 +31,7 @@ __all__ = [
     "release",
     "release_held",
     "reschedule",
+    "retry_now",
     "undispatched",
 ]
 
@@ -306,6 +307,19 @@ async def release(conn: Conn, delivery_ids: list[int]) -> None:
             f" AND id IN ({', '.join('?' * len(delivery_ids))})",
             delivery_ids,
         )
+
+
+async def retry_now(conn: Conn, device_id: str, now: int) -> int:
+    """The device has a new push token: its pushes waiting out a retry's backoff (the old
+    token failing) are tried again now. Not those in flight, held by quiet hours, or
+    not tried yet (an upload digest waiting for the uploads to pause)."""
+    return await execute(
+        conn,
+        "UPDATE push_deliveries SET next_attempt_at = ? WHERE device_id = ?"
+        " AND status = 'pending' AND attempts > 0 AND next_attempt_at > ?"
+        " AND lease_until IS NULL AND held_until IS NULL",
+        (now, device_id, now),
+    )
 
 
 async def release_held(conn: Conn, device_id: str, now: int) -> int:

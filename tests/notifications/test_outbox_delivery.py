@@ -156,6 +156,43 @@ async def test_registering_again_after_a_dropped_endpoint_clears_its_error(
     assert (push["registered"], push["lastError"]) == (True, None)
 
 
+async def test_a_new_push_token_brings_the_waiting_retries_forward(
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, make_receiver: Any, frozen: Clock,
+) -> None:
+    """The old endpoint kept failing, so the pushes wait out a backoff (up to
+    retry_max_delay); the app registers a new one: they go to it now, not then."""
+    old, new = await make_receiver(), await make_receiver()
+    old.default = Reply(503)
+    await make_user()
+    phone = await sign_in()
+    await register_push(phone, f"{old.url}/up/old")
+    frozen.advance(60)
+    await alert(services, phone.user_id)
+    await services.outbox.drain()
+    for _ in range(2):  # the backoff grows: 15 s, 30 s, then 1 min
+        frozen.set((await delivery_rows(services))[0]["next_attempt_at"] / 1000)
+        await services.outbox.drain()
+    (row,) = await delivery_rows(services)
+    assert (row["status"], row["attempts"], row["last_error"]) == ("pending", 3, "HTTP 503")
+    assert row["next_attempt_at"] > frozen.ms
+
+    await register_push(phone, f"{new.url}/up/new")
+    await services.outbox.drain()  # the clock has not moved
+    (row,) = await delivery_rows(services)
+    assert (row["status"], row["attempts"]) == ("delivered", 4)
+    assert [r.json()["notificationId"] for r in new.requests] == [row["notification_id"]]
+
+    # Registering the same token again (apps do, at every start) is not a new one: a
+    # failing endpoint's backoff is kept.
+    new.default = Reply(503)
+    await alert(services, phone.user_id)
+    await services.outbox.drain()
+    await register_push(phone, f"{new.url}/up/new")
+    assert await services.outbox.drain() == 0
+    assert len(new.requests) == 2
+
+
 async def test_slow_endpoint_times_out_and_is_retried(
     tmp_path: Path, receiver: Receiver, frozen: Clock,
 ) -> None:

@@ -138,6 +138,8 @@ class Notifications:
         ``device_id`` is the app's own id (``deviceInfo.deviceId``) or the server's
         ``device_…`` id, and must name the calling device (else 404: a device cannot
         register another). Endpoint URLs are checked against the address allow-list.
+        A new token is tried at once for the pushes waiting out a retry's backoff: the
+        app registers one because the old one stopped working.
         """
         if device_id not in (principal.client_id, principal.device_id):
             raise NotFound("deviceId is not the device making this request", field="deviceId")
@@ -149,9 +151,11 @@ class Notifications:
             await self._check_token(token)
         now = clock.now_ms()
         async with self._db.transaction() as tx:
-            await self._own_device(tx, principal)
+            device = await self._own_device(tx, principal)
             await push_registrations.set_registration(tx, principal.device_id, token=token,
                                                       platform=platform)
+            if token is not None and token != device["push_token"]:
+                await deliveries.retry_now(tx, principal.device_id, now)
             if changes is not None:
                 await self._save(tx, principal.device_id, changes, now)
         self._wake()
