@@ -29,6 +29,7 @@ __all__ = [
     "find_by_checksum",
     "find_by_name",
     "find_version_by_checksum",
+    "folder_at",
     "get_file",
     "get_version",
     "list_folder",
@@ -143,6 +144,20 @@ async def canonical_folder(conn: Conn, user_id: str, folder: str) -> str:
             return join(parent, "/".join(segments[i:]))
         parent = join(parent, row["name"])
     return parent
+
+
+async def folder_at(conn: Conn, user_id: str, folder: str) -> Row | None:
+    """The user's live folder at ``folder`` (not ``/``), each segment found as
+    :func:`canonical_folder` finds it (in any case); None when one is missing or a file.
+    Its stored path is ``join(row["folder"], row["name"])``."""
+    row: Row | None = None
+    parent = "/"
+    for segment in folder[1:].split("/"):
+        row = await find_by_name(conn, user_id, parent, segment)
+        if row is None or row["kind"] != "folder":
+            return None
+        parent = join(parent, row["name"])
+    return row
 
 
 async def ensure_folder(tx: Conn, *, user_id: str, folder: str, device_id: str | None,

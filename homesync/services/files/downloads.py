@@ -27,7 +27,7 @@ from homesync.errors import (
     RangeNotSatisfiable,
     ValidationError,
 )
-from homesync.paths import normalize_folder
+from homesync.paths import join, normalize_folder
 from homesync.services.files.preconditions import (
     etag_matches,
     if_range_holds,
@@ -157,11 +157,10 @@ class Downloads:
                 raise not_a_cursor()
         if folder != "/":
             # "/Photos" lists "/photos": names differing only in case are the same name.
-            folder = await files.canonical_folder(self._db.reader, user_id, folder)
-            parent, _, name = folder.rpartition("/")
-            entry = await files.find_by_name(self._db.reader, user_id, parent or "/", name)
-            if entry is None or entry["kind"] != "folder":
+            entry = await files.folder_at(self._db.reader, user_id, folder)
+            if entry is None:
                 raise NotFound("No such folder")
+            folder = join(entry["folder"], entry["name"])
         rows = await files.list_folder(self._db.reader, user_id, folder, after=after,
                                        limit=limit + 1)
         more = len(rows) > limit
