@@ -18,8 +18,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import msgspec
-
 from homesync.errors import InvalidPath
 from homesync.paths import (
     MAX_DEPTH,
@@ -35,10 +33,9 @@ from homesync.store.files import FILE_COLUMNS
 
 __all__ = [
     "TREE_COLUMNS",
-    "close_merged",
+    "check_restored_folder",
     "descendants_filter",
     "get",
-    "group_members",
     "live_descendants",
     "move",
     "purge_group",
@@ -238,16 +235,6 @@ def _group_below(user_id: str, row: Row) -> tuple[str, list[Any]]:
             [user_id, row["trash_root"] or row["id"], row["id"], *params])
 
 
-async def group_members(conn: Conn, user_id: str, row: Row) -> list[Row]:
-    """The trashed (not purged) entries that go with ``row``: itself and, for a folder,
-    the members of its trash group below it. Shallowest first."""
-    if row["kind"] != "folder":
-        return [row]
-    where, params = _group_below(user_id, row)
-    return [row, *await fetchall(
-        conn, f"SELECT {TREE_COLUMNS} FROM files WHERE {where} {_SHALLOWEST_FIRST}", params)]
-
-
 async def restore_group(tx: Conn, *, user_id: str, row: Row, folder: str, name: str,
                         device_id: str | None, now: int) -> None:
     """Bring the trashed ``row`` (and its group below it) back, ``row`` at ``folder``/``name``.
@@ -261,8 +248,8 @@ async def restore_group(tx: Conn, *, user_id: str, row: Row, folder: str, name: 
 
 async def restore_groups(tx: Conn, *, user_id: str, places: Sequence[tuple[Row, str, str]],
                          device_id: str | None, now: int) -> None:
-    """:func:`restore_group` for each ``(row, folder, name)`` (disjoint subtrees, a folder
-    merged from the trash into a live one: :func:`close_merged`), a few statements each.
+    """:func:`restore_group` for each ``(row, folder, name)`` (disjoint subtrees), a few
+    statements each (a merge into a live folder: :mod:`homesync.store.trash_merge`).
     Journal entries: each place's ``row`` first, then its group below it shallowest first."""
     for row, folder, name in places:
         # A name taken meanwhile makes "name (restored)" (of the entry or a folder on the
@@ -315,21 +302,15 @@ async def _check_restored_below(conn: Conn, user_id: str, row: Row, new_path: st
                            "Restored")
 
 
-async def close_merged(tx: Conn, *, user_id: str, ids: Sequence[str], now: int) -> None:
-    """Take trashed folders whose contents were restored into the live folder at their
-    place out of the trash: nothing of theirs is left to restore. They stay deleted, as
-    purged rows (deletion tombstones): a device still holding one learns it is gone, and
-    the live folder is the one devices keep. A folder has no versions to free."""
-    if ids:
-        await execute(
-            tx, "UPDATE files SET purged_at = ? WHERE user_id = ? AND deleted_at IS NOT NULL"
-                " AND purged_at IS NULL AND id IN (SELECT value FROM json_each(?))",
-            (now, user_id, msgspec.json.encode(list(ids)).decode()))
-
-
 def _check_restored_path(path: str) -> None:
     """InvalidPath if a folder restored to ``path`` could not be named by a request again."""
-    _check_folder_path(len(path.encode()), path.count("/"), "Restored")
+    check_restored_folder(len(path.encode()), path.count("/"))
+
+
+def check_restored_folder(size: int, depth: int) -> None:
+    """InvalidPath if a folder restored at a path of ``size`` bytes, ``depth`` levels deep,
+    could not be named by a request again."""
+    _check_folder_path(size, depth, "Restored")
 
 
 async def purge_group(tx: Conn, *, user_id: str, row: Row, now: int) -> int:

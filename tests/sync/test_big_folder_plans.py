@@ -254,3 +254,13 @@ async def test_a_delete_with_an_old_token_does_not_grow_with_the_folder(
     await make_user()
     counts = await _grown(client, services, monkeypatch, await sign_in(), merge=False)
     assert counts[40] == counts[2], counts
+
+
+async def test_a_merge_restore_does_not_grow_with_the_folder(
+        client, services, monkeypatch, make_user, sign_in):
+    """Restoring a folder into a live one of its name (and its sub-folders into theirs)
+    sends as many statements, and brings as many rows back into Python, for 40 files as
+    for 2: a statement per file held every request for seconds (bench/folder_ops.py)."""
+    await make_user()
+    counts = await _grown(client, services, monkeypatch, await sign_in(), merge=True)
+    assert counts[40] == counts[2], counts

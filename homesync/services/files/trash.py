@@ -10,8 +10,8 @@ frees the quota and leaves the chunks to gc. A purged entry stays a row with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import heapq
+from collections.abc import Sequence
 
 import msgspec
 
@@ -21,7 +21,7 @@ from homesync.paths import join, name_key
 from homesync.services.files.naming import find_free_name, restored_names
 from homesync.services.files.views import FileInfo, file_info
 from homesync.services.sync.notifier import ChangeNotifier
-from homesync.store import files, shares, trash, tree
+from homesync.store import files, shares, trash, trash_merge, tree
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["Trash", "TrashEntry", "untrash"]
@@ -120,61 +120,61 @@ async def untrash(tx: Conn, *, user_id: str, row: Row, device_id: str | None, no
     beside, as before, and its share goes on).
     """
     folder = await _folder_to_restore_into(tx, user_id, row["folder"], device_id, now)
-    plan = _Plan()
     here = await files.find_by_name(tx, user_id, folder, row["name"])
-    if here is not None and await _merges(tx, row, here):
-        await _plan_merge(tx, user_id, row, here, plan)
-        at_place = str(here["id"])
-    else:
-        name, _ = await find_free_name(tx, user_id, folder, restored_names(row["name"]))
-        plan.places.append((row, folder, name))
-        at_place = str(row["id"])
-    await tree.restore_groups(tx, user_id=user_id, places=plan.places, device_id=device_id,
-                              now=now)
-    await tree.close_merged(tx, user_id=user_id, ids=plan.merged, now=now)
-    return at_place
+    if here is not None and row["kind"] == "folder" and here["kind"] == "folder" \
+            and not await shares.is_shared(tx, row["id"]):
+        pairs = await trash_merge.merging_folders(tx, user_id=user_id, trashed=row, live=here)
+        renamed = await _names_for_taken(tx, user_id, row, pairs)
+        await trash_merge.restore_merged(tx, user_id=user_id, trashed=row, pairs=pairs,
+                                         renamed=renamed, device_id=device_id, now=now)
+        return str(here["id"])
+    name, _ = await find_free_name(tx, user_id, folder, restored_names(row["name"]))
+    await tree.restore_group(tx, user_id=user_id, row=row, folder=folder, name=name,
+                             device_id=device_id, now=now)
+    return str(row["id"])
 
 
-@dataclass
-class _Plan:
-    """What a restore does: trashed entries put at ``(folder, name)`` with their group
-    below them, and trashed folders merged into live ones (emptied into them)."""
+async def _names_for_taken(tx: Conn, user_id: str, trashed: Row,
+                           pairs: Sequence[Row]) -> dict[str, tuple[str, str]]:
+    """The names (and name_keys) that entries merged into live folders come back under
+    when a live entry there holds theirs (the first free of :func:`restored_names`), by id.
 
-    places: list[tuple[Row, str, str]] = field(default_factory=list)
-    merged: list[str] = field(default_factory=list)
-
-
-async def _merges(tx: Conn, trashed: Row, live: Row) -> bool:
-    """Whether the trashed entry merges into the live entry holding its name."""
-    return (trashed["kind"] == "folder" and live["kind"] == "folder"
-            and not await shares.is_shared(tx, trashed["id"]))
-
-
-async def _plan_merge(tx: Conn, user_id: str, trashed: Row, live: Row, plan: _Plan) -> None:
-    """Plan emptying the trashed folder ``trashed`` into the live folder ``live``."""
-    plan.merged.append(str(trashed["id"]))
-    target = join(live["folder"], live["name"])
-    # Names in the live folder: its live entries, and (None) those this restore puts there.
-    taken: dict[str, Row | None] = {
-        r["name_key"]: r for r in await files.list_folder(tx, user_id, target)}
-    old_path = join(trashed["folder"], trashed["name"])
-    for child in (await tree.group_members(tx, user_id, trashed))[1:]:
-        if child["folder"] != old_path:
-            continue  # below a child: it goes with it
-        here = taken.get(name_key(child["name"]))
-        if here is not None and await _merges(tx, child, here):
-            await _plan_merge(tx, user_id, child, here, plan)
-            continue
-        name = _free_name(restored_names(child["name"]), taken, target)
-        taken[name_key(name)] = None
-        plan.places.append((child, target, name))
-
-
-def _free_name(candidates: Iterator[str], taken: dict[str, Row | None], folder: str) -> str:
-    for candidate in candidates:
-        if name_key(candidate) not in taken:
-            return candidate
-    raise NameConflict(f"No free name in {folder}")
+    As if each merging folder's entries were put into its live folder one by one in
+    name_key order: a name is free unless a live entry, an earlier entry, or a name given
+    earlier holds it — which makes an entry whose own name an earlier one was given take
+    another too. Only those entries are named here; the trashed folders they are in are
+    read once each, only when some name there is taken.
+    """
+    renamed: dict[str, tuple[str, str]] = {}
+    given: dict[str, set[str]] = {}  # live folder → name_keys given to entries put there
+    in_trash: dict[str, dict[str, Row]] = {}  # trashed folder → its entries by name_key
+    waiting = [(c["lpath"], c["name_key"], c["id"], c["name"], c["tfolder"])
+               for c in await trash_merge.colliding(tx, user_id=user_id, trashed=trashed,
+                                                    pairs=pairs)]
+    heapq.heapify(waiting)
+    while waiting:
+        target, key, file_id, name, trashed_folder = heapq.heappop(waiting)
+        taken = given.setdefault(target, set())
+        for candidate in restored_names(name):
+            candidate_key = name_key(candidate)
+            if candidate_key in taken \
+                    or await files.find_by_name(tx, user_id, target, candidate) is not None:
+                continue
+            if trashed_folder not in in_trash:
+                in_trash[trashed_folder] = {r["name_key"]: r for r in await trash_merge.entries_in(
+                    tx, user_id=user_id, trashed=trashed, folder=trashed_folder)}
+            sibling = in_trash[trashed_folder].get(candidate_key)
+            if sibling is not None and sibling["name_key"] < key:
+                continue  # put there before this one, under its own name
+            taken.add(candidate_key)
+            renamed[file_id] = (candidate, candidate_key)
+            if sibling is not None:  # put there after this one: its name is taken now
+                heapq.heappush(waiting, (target, sibling["name_key"], sibling["id"],
+                                         sibling["name"], trashed_folder))
+            break
+        else:
+            raise NameConflict(f"No free name in {target}")
+    return renamed
 
 
 async def _folder_to_restore_into(tx: Conn, user_id: str, folder: str, device_id: str | None,
