@@ -79,10 +79,12 @@ async def waiting_for(conn: Conn, email: str) -> list[Row]:
     )
 
 
-async def link(conn: Conn, share_id: str, recipient_id: str) -> None:
-    """The share reaches ``recipient_id`` from now on (an account made for its email)."""
-    await execute(conn, "UPDATE shares SET recipient_id = ? WHERE id = ? AND recipient_id IS NULL",
-                  (recipient_id, share_id))
+async def link(conn: Conn, share_id: str, recipient_id: str) -> bool:
+    """The share reaches ``recipient_id`` from now on (an account made for its email);
+    False when it already reached someone."""
+    return await execute(
+        conn, "UPDATE shares SET recipient_id = ? WHERE id = ? AND recipient_id IS NULL",
+        (recipient_id, share_id)) > 0
 
 
 async def is_shared(conn: Conn, file_id: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 
 from homesync.services.container import Services
+from homesync.store import users
 from tests.auth_helpers import running
 from tests.conftest import SignIn
 from tests.helpers import API, PASSWORD, Device, device_from, device_info, make_settings
@@ -90,3 +91,28 @@ async def test_an_account_made_by_open_sign_up_gets_the_share(tmp_path: Path) ->
         assert (seen["id"], seen["path"]) == (made["id"], f"{DAVES}/plan.txt")
         (note,) = await _inbox(client, erin)
         assert note["data"] == {"shareId": made["id"], "fileId": item["fileId"]}
+
+
+async def test_one_left_unlinked_by_an_older_server_reaches_it_when_shared_again(
+    client: AsyncTestClient[Any], services: Services, world: World, sign_in: SignIn,
+) -> None:
+    """A server before this rule made the account without linking the share; sharing
+    the item with that email again (200, same share) makes it reach the account."""
+    w = world
+    made = await share(client, w.alice, w.photos_id, "dave@example.com")
+    async with services.db.transaction() as tx:  # as an older `homesync user add` did
+        await users.insert(tx, user_id="user_dave", email="dave@example.com", name="Dave",
+                           password_hash=await services.passwords.hash(PASSWORD),
+                           is_admin=False, quota_bytes=0, now=1)
+    dave = await sign_in("dave@example.com", client_id="dave-phone")
+    assert (await _shares(client, dave))["sharedWithMe"] == []
+
+    again = await share(client, w.alice, w.photos_id, "dave@example.com", status=200)
+    unknown = await share(client, w.alice, w.photos_id, "nobody@example.com")
+    unknown_again = await share(client, w.alice, w.photos_id, "nobody@example.com", status=200)
+    assert again == made and unknown_again == unknown  # as for an email without an account
+    (seen,) = (await _shares(client, dave))["sharedWithMe"]
+    assert (seen["id"], seen["path"]) == (made["id"], f"{DAVES}/photos")
+    assert [n["data"]["shareId"] for n in await _inbox(client, dave)] == [made["id"]]
+    assert (f"{DAVES}/photos/2024", "a.jpg") in {
+        (e["folder"], e["name"]) for e in (await pull(client, dave))["changes"]["created"]}

@@ -126,20 +126,25 @@ class Shares:
             )
             if not created and recipient is not None and permission == "read":
                 await _cancel_shut_out_uploads(tx, recipient["id"], principal.user_id, now)
-            if created and recipient is not None:
+            # The account it reaches from now on: new, or made for an email whose account
+            # came later, on a server that did not link it then (see account_created).
+            reached: str | None = None
+            if recipient is not None and (
+                    created or await shares.link(tx, share_id, recipient["id"])):
+                reached = recipient["id"]
                 kind: Literal["file", "folder"] = "folder" if item["kind"] == "folder" else "file"
-                await share_event(tx, recipient_id=recipient["id"], owner_name=principal.name,
+                await share_event(tx, recipient_id=reached, owner_name=principal.name,
                                   item=kind, name=item["name"], share_id=share_id, now=now,
                                   file_id=file_id)
-                await share_feed.add_subtree(tx, recipient_id=recipient["id"], file_id=file_id)
+                await share_feed.add_subtree(tx, recipient_id=reached, file_id=file_id)
                 # A shared folder holding an older share frees that one's name: a younger
                 # same-named item may lose its " (2)".
-                await _feed_moved(tx, recipient["id"], before, file_id)
+                await _feed_moved(tx, reached, before, file_id)
             row = await shares.by_id(tx, share_id)
         assert row is not None
-        if created and recipient is not None:
+        if reached is not None:
             self._wake()
-            self._changed(recipient["id"])
+            self._changed(reached)
         return _share(row, path=join(row["folder"], row["name"])), created
 
     async def overview(self, principal: Principal) -> tuple[list[Share], list[Share]]:
