@@ -38,6 +38,21 @@ slowest /healthz meanwhile:
 With the conflict check's reads of a folder delete moved off the loop too (f92a8e4),
 one round at lower load: 2936/30 1704/27 2810/42 2556/68 2276/33 4819/48.
 
+With ``stale delete`` and ``merge`` (load ~12, other tests running), before (c7bb37e)
+and after the two changes that made them set-based:
+
+                               stale delete      merge
+    one round       c7bb37e      4201/125       8861/8118
+                    185fca3      2396/21       (merge not changed yet)
+    --rounds 2      c7bb37e     11110/391      16296/15476
+                    e8c7fce      8922/227       9760/183
+    (the quieter of those two rounds: 9127/251 -> 5487/46 and 10268/9428 -> 6936/58)
+
+The stale delete judged each of the 20 000 files in Python on the event loop (their rows
+and journal entries brought back); the merge read every entry into Python and restored it
+with statements of its own, inline: now one query and a few statements on the writer's
+thread. The other operations' code did not change in that run (their differences: noise).
+
 Before, a delete or move through ``POST /sync/files`` wrote a statement per entry inside
 the savepoint each change runs in (SQLite's cost per statement grew with what the
 savepoint held: minutes for 20 000), all on the event loop; now a few set-based
