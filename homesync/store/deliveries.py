@@ -13,6 +13,7 @@ from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 __all__ = [
     "add",
     "cancel_for_device",
+    "cancel_run_out",
     "cancel_signed_out",
     "claim",
     "device_summary",
@@ -28,6 +29,7 @@ __all__ = [
     "postpone_uploads",
     "prune_inbox",
     "push_devices",
+    "pushable_sql",
     "release",
     "release_held",
     "reschedule",
@@ -280,21 +282,42 @@ async def cancel_for_device(conn: Conn, device_id: str, *, now: int, reason: str
     )
 
 
+def pushable_sql(lifetimes: tokens.SignInLifetimes, now: str) -> str:
+    """SQL: the push_deliveries row aliased ``pd`` is for a device that may still be
+    pushed it at ``now`` (SQL for the time; see _signed_in). A row for one signed out is
+    waiting for nothing: not work of the outbox's, whether cancelled yet or not."""
+    made = "(SELECT n.created_at FROM notifications n WHERE n.id = pd.notification_id)"
+    return _signed_in("pd.device_id", lifetimes, category="pd.category", made=made, now=now)
+
+
 async def cancel_signed_out(conn: Conn, user_id: str, *, lifetimes: tokens.SignInLifetimes,
                             now: int) -> int:
     """Cancel the pushes waiting for the user's devices that may no longer be pushed them
     (see _signed_in): in the transaction that ended their sign-ins, rather than when each
     comes due (held by quiet hours, waiting for a retry), so they stop counting as the
     outbox's work. Security notices made before the end keep going."""
-    made = "(SELECT n.created_at FROM notifications n WHERE n.id = pd.notification_id)"
     return await execute(
         conn,
         "UPDATE push_deliveries AS pd SET status = 'cancelled', finished_at = ?2,"
         " lease_until = NULL, held_until = NULL, last_error = 'signed out'"
         " WHERE pd.status = 'pending' AND pd.device_id IN (SELECT id FROM devices"
-        " WHERE user_id = ?1) AND NOT"
-        f" {_signed_in('pd.device_id', lifetimes, category='pd.category', made=made, now='?2')}",
+        f" WHERE user_id = ?1) AND NOT {pushable_sql(lifetimes, '?2')}",
         (user_id, now),
+    )
+
+
+async def cancel_run_out(conn: Conn, *, lifetimes: tokens.SignInLifetimes, now: int) -> int:
+    """Cancel the pushes still waiting (held by quiet hours, for a retry) for devices whose
+    sign-ins ran out, every user's: nothing records that moment (a phone left in a drawer
+    makes no refresh attempt), so the worker's housekeeping does, rather than each row
+    when it comes due. Not one in flight: its send records its outcome."""
+    return await execute(
+        conn,
+        "UPDATE push_deliveries AS pd SET status = 'cancelled', finished_at = ?1,"
+        " held_until = NULL, last_error = 'signed out'"
+        " WHERE pd.status = 'pending' AND (pd.lease_until IS NULL OR pd.lease_until <= ?1)"
+        f" AND NOT {pushable_sql(lifetimes, '?1')}",
+        (now,),
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
+from homesync.store import deliveries
 from homesync.store.db import Conn, fetchone
+from homesync.store.tokens import SignInLifetimes
 
 __all__ = ["StoreStats", "store_stats"]
 
@@ -25,9 +27,11 @@ class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
     journal_seq: int
 
 
-async def store_stats(conn: Conn, now: int) -> StoreStats:
-    """The counts as of ``now`` (an upload past its expiry is not open, gc marked or not)."""
-    row = await fetchone(conn, """
+async def store_stats(conn: Conn, now: int, sign_ins: SignInLifetimes) -> StoreStats:
+    """The counts as of ``now`` (an upload past its expiry is not open, gc marked or not;
+    a push waiting for a device signed out, its sign-in run out, say, is not pending)."""
+    waiting = f"pd.status = 'pending' AND {deliveries.pushable_sql(sign_ins, '?1')}"
+    row = await fetchone(conn, f"""
         SELECT
           (SELECT count(*) FROM users),
           (SELECT count(*) FROM devices WHERE removed_at IS NULL),
@@ -39,10 +43,10 @@ async def store_stats(conn: Conn, now: int) -> StoreStats:
           (SELECT count(*) FROM chunks),
           (SELECT coalesce(sum(size), 0) FROM chunks),
           (SELECT count(*) FROM uploads
-             WHERE status IN ('pending', 'uploading', 'paused', 'failed') AND expires_at > ?),
+             WHERE status IN ('pending', 'uploading', 'paused', 'failed') AND expires_at > ?1),
           (SELECT count(*) FROM notifications WHERE dispatched_at IS NULL)
-            + (SELECT count(*) FROM push_deliveries WHERE status = 'pending'),
-          (SELECT count(*) FROM push_deliveries WHERE status = 'pending' AND attempts > 0),
+            + (SELECT count(*) FROM push_deliveries pd WHERE {waiting}),
+          (SELECT count(*) FROM push_deliveries pd WHERE {waiting} AND pd.attempts > 0),
           (SELECT count(*) FROM push_deliveries WHERE status IN ('failed', 'dropped')),
           (SELECT coalesce(max(seq), 0) FROM journal)
     """, (now,))

@@ -28,6 +28,7 @@ from tests.notifications.conftest import (
 from tests.notifications.test_outbox_policy import NIGHT_BERLIN, at
 from tests.notifications.test_signed_out_push import titles
 from tests.push.conftest import MakeReceiver
+from tests.push.receivers import Reply
 
 MINUTE = 60.0
 
@@ -109,3 +110,32 @@ async def test_a_sign_in_past_its_total_lifetime_is_pushed_nothing_more(
     await services.outbox.drain()
 
     assert titles(laptop_rx) == ["John shared a file with you"]
+
+
+async def test_pushes_waiting_for_a_sign_in_that_ran_out_stop_counting_and_are_cancelled(
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, make_receiver: MakeReceiver, frozen: Clock,
+) -> None:
+    """The push service said "come back tomorrow": the push waits a day. The phone's
+    sign-in runs out meanwhile (no refresh in the idle hour): its push is not waiting for
+    anything any more, in `homesync status` and the metrics, nor in the outbox."""
+    phone_rx = await make_receiver()
+    phone_rx.script(Reply(429, {"Retry-After": "86400"}))
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    await register_push(phone, f"{phone_rx.url}/up/phone")
+    frozen.advance(1)
+    await shared(services, phone.user_id, "holiday.jpg")
+    await services.outbox.drain()
+    (waiting,) = await delivery_rows(services, status="pending")
+    assert waiting["next_attempt_at"] == frozen.ms + 86_400_000
+    report = await services.status.report()
+    assert (report.pending_notifications, report.retrying_pushes) == (1, 1)
+
+    frozen.advance(61 * MINUTE)  # the idle hour is over; nothing has come due
+    report = await services.status.report()
+    assert (report.pending_notifications, report.retrying_pushes) == (0, 0)
+    await services.outbox.drain()  # the worker's hourly housekeeping
+    (cancelled,) = await delivery_rows(services)
+    assert (cancelled["status"], cancelled["last_error"]) == ("cancelled", "signed out")
+    assert len(phone_rx.requests) == 1

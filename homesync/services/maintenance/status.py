@@ -13,6 +13,7 @@ from homesync.services.maintenance.backup import Backups, BackupSummary
 from homesync.store.backup_lock import backup_running
 from homesync.store.db import Database
 from homesync.store.stats import store_stats
+from homesync.store.tokens import SignInLifetimes
 
 __all__ = ["Status", "StatusReport"]
 
@@ -54,7 +55,10 @@ class Status:
 
     async def report(self) -> StatusReport:
         """Counts from the database, sizes from the disk, and the last backup."""
-        stats = await store_stats(self.db.reader, clock.now_ms())
+        auth = self.settings.auth  # how long sign-ins last, as the push worker reads it
+        sign_ins = SignInLifetimes(idle_ms=auth.refresh_idle_s * 1000,
+                                   absolute_ms=auth.refresh_absolute_s * 1000)
+        stats = await store_stats(self.db.reader, clock.now_ms(), sign_ins)
         last = await self.backups.last()
         data = self.settings.data_path
         disk = await asyncio.to_thread(shutil.disk_usage, data)
