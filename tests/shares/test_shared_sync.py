@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from litestar.testing import AsyncTestClient
 
+from homesync import clock
 from homesync.services.container import Services
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import API
@@ -111,6 +112,50 @@ async def test_sync_shows_shares_arrive_change_and_go(
     assert data["changes"]["created"] == data["changes"]["updated"] == []
     await store(client, w.alice, b"later", name="d.jpg", folder="/photos")
     assert (await pull(client, w.bob, data["nextSyncToken"]))["hasChanges"] is False
+
+
+async def test_a_last_sync_delta_lists_the_shared_changes_since_then(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """``lastSync=T`` lists what others share that changed at or after T, as a token does.
+    It listed every shared item as created again, and none that went since as deleted:
+    a recipient's phone kept files unshared, moved away or revoked for good."""
+    w = world
+    year_id, trip_id = await folder_ids(client, w)
+    start = float(int(clock.now())) + 1  # after everything the world wrote
+
+    def at(second: int) -> None:
+        clock.set_now(lambda: start + second)
+
+    at(0)
+    made = await share(client, w.alice, w.photos_id, "bob@example.com")
+    at(1)
+    synced = await pull(client, w.bob)
+    assert len(synced["changes"]["created"]) == 5
+
+    # Alice moves a photo out of the shared folder and edits another.
+    at(2)
+    await push(client, w.alice, None, change("move", fileId=w.a_jpg["id"], folder="/documents"))
+    await store(client, w.alice, b"edited", name="b.jpg", file_id=w.b_jpg["id"])
+    at(3)
+    data = await pull(client, w.bob, lastSync=synced["lastSyncAt"])
+    assert data["reset"] is False and data["changes"]["created"] == []
+    assert places(data["changes"]["updated"]) == {w.b_jpg["id"]: f"{BOBS}/photos/2024/trip/b.jpg"}
+    assert [e["id"] for e in data["changes"]["deleted"]] == [w.a_jpg["id"]]
+
+    # Nothing since: nothing shared comes again.
+    at(4)
+    quiet = await pull(client, w.bob, lastSync=data["lastSyncAt"])
+    assert quiet["changes"] == {"created": [], "updated": [], "deleted": []}
+
+    # Revoked: all Bob had is deleted, whatever the journal positions the feed carries.
+    at(5)
+    await client.delete(f"{API}/shares/{made['id']}", headers=w.alice.auth)
+    at(6)
+    gone = await pull(client, w.bob, lastSync=quiet["lastSyncAt"])
+    assert sorted(e["id"] for e in gone["changes"]["deleted"]) == sorted(
+        [w.photos_id, year_id, trip_id, w.b_jpg["id"]])
+    assert gone["changes"]["created"] == gone["changes"]["updated"] == []
 
 
 async def test_a_full_listing_and_pages_include_shared_items(

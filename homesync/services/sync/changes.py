@@ -156,8 +156,11 @@ class Changes:
                     owners = sharers
                     continue
                 if first:
-                    base, reset = await self._base(user_id, sync_token, seq, shared_pos,
-                                                   last_sync, pos, since, shared_since)
+                    base, shared_base, reset = await self._base(
+                        user_id, sync_token, seq, shared_pos, last_sync, pos, since,
+                        shared_since)
+                    if sync_token is None:  # lastSync: from the feed position for it
+                        shared_pos = shared_since = shared_base
                     first = False
                 shared_head = pos["shared_head"]
                 # Where this paged delta started: the token's own start while its base
@@ -222,8 +225,9 @@ class Changes:
 
     async def _base(self, user_id: str, token: str | None, seq: int, shared_pos: int,
                     last_sync: int | None, pos: Row, since: int,
-                    shared_since: int) -> tuple[int | None, bool]:
-        """(position to list after — None for everything live —, whether that is a reset).
+                    shared_since: int) -> tuple[int | None, int, bool]:
+        """(position to list after — None for everything live —, share-feed position to
+        list after, whether that is a reset).
 
         A reset is a full listing the device replaces its state with: for a token this
         database never issued, and for a position below the sync horizon (a device that
@@ -233,17 +237,24 @@ class Changes:
         middle of a paged delta it is where the delta started (``since``,
         ``shared_since``) that must not be below the horizon: a full listing's later pages
         continue from its oldest entries, far below it.
+
+        A ``lastSync`` maps to a position in each: the journal's and the share feed's
+        before their first entry at or after it. The feed's from position 0 would list
+        every shared item again as created and none that went as deleted.
         """
         if token is not None:
             if seq > pos["head"] or pos["in_gap"] or pos["in_shared_gap"] \
                     or _below_horizon(since, shared_since, pos):
-                return None, True
-            return seq, False
+                return None, shared_pos, True
+            return seq, shared_pos, False
         if last_sync is not None:
             if last_sync < (pos["horizon_at"] or 0):
-                return None, True  # the journal from then, which maps it to a position, is gone
-            return await changes.seq_before(self._db.reader, user_id, last_sync), False
-        return None, False
+                return None, 0, True  # the journal from then, which maps it to a position, is gone
+            shared = await share_feed.pos_before(self._db.reader, user_id, last_sync)
+            if shared is None or _below_horizon(0, shared, pos):
+                return None, 0, True  # the feed from then has no times, or may be compacted
+            return await changes.seq_before(self._db.reader, user_id, last_sync), shared, False
+        return None, shared_pos, False
 
     async def _horizon_passed(self, user_id: str, base: int | None, shared_pos: int,
                               pos: Row, started: int, shared_started: int) -> bool:
