@@ -97,12 +97,14 @@ async def merging_folders(conn: Conn, *, user_id: str, trashed: Row, live: Row) 
 async def colliding(conn: Conn, *, user_id: str, trashed: Row,
                     pairs: Sequence[Row]) -> list[Row]:
     """The places whose name a live entry holds in the folder they go into (``id``,
-    ``name``, ``name_key``, ``tfolder``: the trashed folder they are in, ``lpath``), in
-    the walk's order: they need another name. Few, whatever the folder holds."""
+    ``name``, ``name_key``, ``kind``, ``tfolder``: the trashed folder they are in,
+    ``lpath``), in the walk's order: they need another name. Few, whatever the folder
+    holds."""
     with on_its_thread(conn):
         return await fetchall(
             conn,
-            f"WITH {_PAIRS}, {_PLACES} SELECT id, name, name_key, tfolder, lpath FROM places pl"
+            f"WITH {_PAIRS}, {_PLACES} SELECT id, name, name_key, kind, tfolder, lpath"
+            " FROM places pl"
             " WHERE EXISTS (SELECT 1 FROM files l WHERE l.user_id = ?2 AND l.folder = pl.lpath"
             " AND l.name_key = pl.name_key AND l.deleted_at IS NULL) ORDER BY ord",
             _params(user_id, trashed, pairs, {}))
@@ -110,10 +112,12 @@ async def colliding(conn: Conn, *, user_id: str, trashed: Row,
 
 async def entries_in(conn: Conn, *, user_id: str, trashed: Row, folder: str) -> list[Row]:
     """The entries of ``trashed``'s group (not purged) directly in the trashed ``folder``
-    (``id``, ``name``, ``name_key``): read once for a folder where names were taken."""
+    (``id``, ``name``, ``name_key``, ``kind``): read once for a folder where names were
+    taken."""
     with on_its_thread(conn):
         return await fetchall(
-            conn, f"SELECT id, name, name_key FROM files c WHERE {_IN_GROUP.format(t='c')}"
+            conn, f"SELECT id, name, name_key, kind FROM files c"
+                  f" WHERE {_IN_GROUP.format(t='c')}"
                   " AND c.folder = ?4",
             (None, user_id, trashed["trash_root"] or trashed["id"], folder))
 

@@ -336,3 +336,30 @@ async def test_a_folder_on_the_way_with_a_dot_in_its_name_gets_the_suffix_at_the
     r = await client.post(f"{API}/trash/{notes}/restore", headers=phone.auth)
     assert r.status_code == 200, r.text
     assert r.json()["data"]["file"]["folder"] == "/trip.2024 (restored)"
+
+
+async def test_a_restored_folder_with_a_dot_in_its_name_gets_the_suffix_at_the_end(
+        client, make_user, sign_in):
+    """A trashed folder ``v1.0`` whose name a file took comes back as ``v1.0 (restored)``
+    (was ``v1 (restored).0``), and so does a folder merged into a live one beside a file
+    of its name."""
+    await make_user()
+    phone = await sign_in()
+    await store(client, phone, b"notes", name="a.txt", folder="/v1.0")
+    await store(client, phone, b"old", name="b.txt", folder="/docs/v2.0")
+    root = {e["name"]: e["id"] for e in (await client.get(
+        f"{API}/files", headers=phone.auth)).json()["data"]["files"]}
+    docs = {e["name"]: e["id"] for e in (await client.get(
+        f"{API}/files", params={"folder": "/docs"}, headers=phone.auth)).json()["data"]["files"]}
+    await push(client, phone, None, change("delete", fileId=root["v1.0"]))
+    await push(client, phone, None, change("delete", fileId=root["docs"]))
+    await store(client, phone, b"a file", name="v1.0", folder="/")
+    await store(client, phone, b"a file", name="v2.0", folder="/docs")
+    r = await client.post(f"{API}/trash/{root['v1.0']}/restore", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["file"]["path"] == "/v1.0 (restored)"
+    r = await client.post(f"{API}/trash/{root['docs']}/restore", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    r = await client.get(f"{API}/files", params={"folder": "/docs"}, headers=phone.auth)
+    assert sorted(e["name"] for e in r.json()["data"]["files"]) == ["v2.0", "v2.0 (restored)"]
+    assert docs["v2.0"] in [e["id"] for e in r.json()["data"]["files"]]

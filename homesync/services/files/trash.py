@@ -128,7 +128,8 @@ async def untrash(tx: Conn, *, user_id: str, row: Row, device_id: str | None, no
         await trash_merge.restore_merged(tx, user_id=user_id, trashed=row, pairs=pairs,
                                          renamed=renamed, device_id=device_id, now=now)
         return str(here["id"])
-    name, _ = await find_free_name(tx, user_id, folder, restored_names(row["name"]))
+    name, _ = await find_free_name(tx, user_id, folder, restored_names(
+        row["name"], is_folder=row["kind"] == "folder"))
     await tree.restore_group(tx, user_id=user_id, row=row, folder=folder, name=name,
                              device_id=device_id, now=now)
     return str(row["id"])
@@ -148,14 +149,14 @@ async def _names_for_taken(tx: Conn, user_id: str, trashed: Row,
     renamed: dict[str, tuple[str, str]] = {}
     given: dict[str, set[str]] = {}  # live folder → name_keys given to entries put there
     in_trash: dict[str, dict[str, Row]] = {}  # trashed folder → its entries by name_key
-    waiting = [(c["lpath"], c["name_key"], c["id"], c["name"], c["tfolder"])
+    waiting = [(c["lpath"], c["name_key"], c["id"], c["name"], c["kind"], c["tfolder"])
                for c in await trash_merge.colliding(tx, user_id=user_id, trashed=trashed,
                                                     pairs=pairs)]
     heapq.heapify(waiting)
     while waiting:
-        target, key, file_id, name, trashed_folder = heapq.heappop(waiting)
+        target, key, file_id, name, kind, trashed_folder = heapq.heappop(waiting)
         taken = given.setdefault(target, set())
-        for candidate in restored_names(name):
+        for candidate in restored_names(name, is_folder=kind == "folder"):
             candidate_key = name_key(candidate)
             if candidate_key in taken \
                     or await files.find_by_name(tx, user_id, target, candidate) is not None:
@@ -170,7 +171,7 @@ async def _names_for_taken(tx: Conn, user_id: str, trashed: Row,
             renamed[file_id] = (candidate, candidate_key)
             if sibling is not None:  # put there after this one: its name is taken now
                 heapq.heappush(waiting, (target, sibling["name_key"], sibling["id"],
-                                         sibling["name"], trashed_folder))
+                                         sibling["name"], sibling["kind"], trashed_folder))
             break
         else:
             raise NameConflict(f"No free name in {target}")
