@@ -258,6 +258,32 @@ async def test_a_removed_owners_shares_are_deleted_for_a_recent_token_after_comp
     assert ids(data["changes"]["deleted"]) == {row["id"], old}
 
 
+async def test_a_removed_owners_shares_are_deleted_for_a_recent_last_sync_after_compaction(
+        client, services, make_user, sign_in):
+    """The same with ``lastSync``: its share-feed position (from the feed's times) is past
+    the horizon, so the delta is exact and lists the deletions."""
+    at(0)
+    await make_user()
+    await make_user("bob@example.com", name="Bob")
+    alice = await sign_in()
+    old = await store(client, alice, b"x", name="x.txt", folder="/shared")
+    row = await services.db.fetchone("SELECT id FROM files WHERE name = 'shared'")
+    assert row is not None
+    await share(client, alice, row["id"], "bob@example.com")
+    at(150)
+    bob = await sign_in("bob@example.com", client_id="bobs-phone")
+    synced = await pull(client, bob)
+    assert ids(synced["changes"]["created"]) == {row["id"], old}
+    at(199)
+    await services.accounts.remove_user("alice@example.com")
+    at(200)  # the horizon is now day 20: Bob's day-0 feed entries of Alice's files go
+    await services.sync.retention.run_once()
+    bob = await sign_in("bob@example.com", client_id="bobs-phone")
+    data = await pull(client, bob, lastSync=synced["lastSyncAt"])
+    assert data["reset"] is False and data["changes"]["created"] == []
+    assert ids(data["changes"]["deleted"]) == {row["id"], old}
+
+
 async def pages(client: Any, dev: Device, token: str | None, limit: int) -> list[dict[str, Any]]:
     """Every page of a paged delta from ``token`` (at most 10: it must come to an end)."""
     got: list[dict[str, Any]] = []
