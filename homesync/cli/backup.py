@@ -3,7 +3,7 @@
 Exit codes: 0 all well, 1 the backup/restore failed or found problems, 2 bad usage (DEST
 and the data dir inside each other, too), 4 something is already at the target (DEST or
 the data dir), as for ``init``, 5 another backup is writing to DEST now (or, for create
-and prune, a verify is reading it).
+and prune, a verify, restore or list is reading it: they hold its lock shared).
 ``--json`` prints one JSON document on standard output and no progress bars.
 """
 
@@ -57,6 +57,7 @@ from homesync.services.maintenance.backup_verify import (
     parse_subset,
     verify_backup,
 )
+from homesync.services.maintenance.backup_wait import waited, waiting_note
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.prune import PruneBusy, PruneError, PruneReport, prune_backup
 from homesync.services.maintenance.restore import (
@@ -68,7 +69,7 @@ from homesync.services.maintenance.restore import (
     restore_backup,
 )
 from homesync.services.maintenance.retention import Retention
-from homesync.store.backup_repo import BackupRepo, BackupRepoError, Manifest
+from homesync.store.backup_repo import BackupRepo, BackupRepoError, Manifest, RepoBusy
 
 app = typer.Typer(help="Back up, list, verify, prune and restore the data dir's backups.", no_args_is_help=True)
 
@@ -77,8 +78,8 @@ T = TypeVar("T")
 # Refusals that changed nothing get their own exit codes, so a script can tell them from
 # a failed backup: something already where we would write (as `init` refusing to
 # overwrite a config), DEST and the data dir inside each other (a bad argument), and
-# another backup writing to DEST, or a verify reading it, (or restore into the data dir)
-# now (try again later).
+# another backup writing to DEST, or a verify, restore or list reading it, (or restore
+# into the data dir) now (try again later).
 _EXIT_CODES: dict[type[Exception], int] = {
     BackupDestinationTaken: EXIT_CONFLICT, RestoreTargetTaken: EXIT_CONFLICT,
     BackupOfAnotherServer: EXIT_CONFLICT,
@@ -100,9 +101,9 @@ UnusedDataDirOpt = Annotated[Path | None, typer.Option(
     help="Accepted like every command; not used (a backup is read on its own).")]
 WaitOpt = Annotated[str | None, typer.Option(
     "--wait", metavar="DURATION", show_default=False,
-    help="When another backup or prune is writing to DEST (or, for these two, a verify is"
-         " reading it), wait up to DURATION (90s, 15m, 2h) for it to finish instead of"
-         " exiting at once (exit code 5).")]
+    help="When another backup or prune is writing to DEST (or, for create and prune, a"
+         " verify, restore or list is reading it), wait up to DURATION (90s, 15m, 2h) for"
+         " it to finish instead of exiting at once (exit code 5).")]
 UnusedConfigOpt = Annotated[Path | None, typer.Option(
     "--config", envvar="HOMESYNC_CONFIG", show_default=False, metavar="FILE",
     help="Accepted like every command; not used (a backup is read on its own).")]
@@ -258,15 +259,18 @@ def restore(
     force: Annotated[bool, typer.Option(
         "--force", help="Restore into a non-empty data dir (its contents are moved into a "
                         "pre-restore-* folder, not deleted).")] = False,
+    wait: WaitOpt = None,
     as_json: DocumentJsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Rebuild a data dir from a backup (stop the server first), then check it."""
+    wait_s = _wait_seconds(wait)
     settings = settings_from(config, data_dir)
     report: RestoreReport = _run(as_json, (RestoreError, OSError, sqlite3.Error), lambda progress: restore_backup(
         dest, settings.data_path, snapshot=snapshot, force=force,
-        fsync=settings.storage.fsync, progress=progress), data_dir=settings.data_path)
+        fsync=settings.storage.fsync, progress=progress, wait=wait_s),
+        data_dir=settings.data_path)
     if as_json:
         print_document(report)
     else:
@@ -290,15 +294,23 @@ def restore(
 
 
 @app.command("list")
-def list_snapshots(dest: Dest, as_json: DocumentJsonOpt = False, data_dir: UnusedDataDirOpt = None,
-                   config: UnusedConfigOpt = None) -> None:
+def list_snapshots(dest: Dest, wait: WaitOpt = None, as_json: DocumentJsonOpt = False,
+                   data_dir: UnusedDataDirOpt = None, config: UnusedConfigOpt = None) -> None:
     """List the snapshots in a backup, oldest first (exit code 1 if one is damaged)."""
+    wait_s = _wait_seconds(wait)
     try:
         repo = BackupRepo.open(dest)
-        # One unreadable manifest must not hide the snapshots that can still be restored.
-        damaged = repo.damaged_snapshots()
-        manifests = [repo.manifest(name) for name in repo.snapshot_names() if name not in damaged]
-        latest = repo.latest()
+        # Shared, as verify: a prune removing snapshots meanwhile would list them half gone.
+        with repo.reading(wait_s, lambda busy: err_console.print(
+                Text(waiting_note(busy, wait_s), style="yellow"), soft_wrap=True)):
+            # One unreadable manifest must not hide the snapshots that can still be restored.
+            damaged = repo.damaged_snapshots()
+            manifests = [repo.manifest(name) for name in repo.snapshot_names()
+                         if name not in damaged]
+            latest = repo.latest()
+    except RepoBusy as exc:
+        raise fail(f"{exc}{waited(wait_s)}; nothing was listed, try again later (or with"
+                   " --wait)", EXIT_BUSY) from None
     except BackupRepoError as exc:
         raise _refused(exc) from None
     if as_json:

@@ -13,7 +13,8 @@ Layout::
       latest                   the name of the newest complete snapshot
       tmp/                     work in progress, emptied when the next backup starts
       .lock                    one backup (or prune) writes at a time, and not while a
-                               verify reads (flock: exclusive to write, shared to read)
+                               verify, restore or list reads (flock: exclusive to
+                               write, shared to read)
 
 Crash safety: chunks and the snapshot are built under ``tmp/`` and renamed into place
 only when complete, and ``latest`` is replaced last. A backup killed at any point leaves
@@ -76,8 +77,8 @@ class DestinationTaken(BackupRepoError):
 
 
 class RepoBusy(BackupRepoError):
-    """Another backup is writing to DEST now (or, for a writer, a verify is reading it);
-    nothing was done."""
+    """Another backup is writing to DEST now (or, for a writer, a verify, restore or list
+    is reading it); nothing was done."""
 
 
 class Manifest(msgspec.Struct, kw_only=True, rename="camel"):
@@ -163,7 +164,7 @@ def _lock_within(fd: int, kind: int, wait: float, waiting: Callable[[str], None]
 
 def _busy(fd: int, wanted: int, root: Path) -> str:
     """Who holds the lock ``fd`` could not get: a writer, unless a shared lock can be had
-    (then only verifies hold it, and only an exclusive one was refused)."""
+    (then only readers hold it, and only an exclusive one was refused)."""
     if wanted == fcntl.LOCK_EX:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -171,7 +172,7 @@ def _busy(fd: int, wanted: int, root: Path) -> str:
             pass
         else:
             fcntl.flock(fd, fcntl.LOCK_UN)
-            return f"a backup verify is reading {root}"
+            return f"a backup verify, restore, list or dry-run prune is reading {root}"
     return f"another backup is writing to {root}"
 
 
@@ -235,7 +236,7 @@ class BackupRepo:
     def writing(self, wait: float = 0.0,
                 waiting: Callable[[str], None] | None = None) -> Iterator[None]:
         """Hold the repository's writer lock. Another backup (or prune) writing, or a
-        verify reading, makes this fail at once, or after ``wait`` seconds (``waiting``
+        verify, restore or list reading, makes this fail at once, or after ``wait`` seconds (``waiting``
         is called once, with what is in the way, when the wait starts: to say so)."""
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -259,9 +260,10 @@ class BackupRepo:
     @contextlib.contextmanager
     def reading(self, wait: float = 0.0,
                 waiting: Callable[[str], None] | None = None) -> Iterator[None]:
-        """Hold the repository's lock shared while reading it (``backup verify``): no
-        backup or prune writes meanwhile (a prune would delete what is being read, and
-        that would look like damage), other readers may. A writer holding it makes this
+        """Hold the repository's lock shared while reading it (``backup verify``,
+        ``restore``, ``list``, ``prune --dry-run``): no backup or prune writes meanwhile (a
+        prune would delete what is being read: damage that is not there, a restore
+        failing half way), other readers may. A writer holding it makes this
         fail at once, or after ``wait`` seconds, as :meth:`writing` does.
 
         A DEST that cannot have the lock file (read-only, and never written to since it

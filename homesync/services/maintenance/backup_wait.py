@@ -1,6 +1,6 @@
 """What ``backup create``, ``prune`` and ``verify`` say when they wait (``--wait``) for
-DEST's lock: one writer at a time holds it (create, prune), or any number of verifies
-reading."""
+DEST's lock: one writer at a time holds it (create, prune), or any number of readers
+(verify, restore, list, a dry-run prune)."""
 
 from __future__ import annotations
 

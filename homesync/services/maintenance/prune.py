@@ -15,13 +15,14 @@ manifest) nothing is removed at all: prune cannot tell which chunks that snapsho
 It holds DEST's writer lock (the one ``backup create`` holds), so a backup into the same
 DEST cannot run meanwhile: it reuses chunks already in the pool without copying them,
 and must not find them gone. The steps are ordered for a kill at any moment (see
-:mod:`homesync.store.backup_pool`); running prune again finishes the job.
+:mod:`homesync.store.backup_pool`); running prune again finishes the job. A dry run
+changes nothing and holds the lock shared, as ``backup verify`` does: its plan is not
+made from a snapshot half removed by another prune, or a pool a create is filling.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import sqlite3
 import time
@@ -54,7 +55,8 @@ class PruneError(Exception):
 
 
 class PruneBusy(PruneError):
-    """Another backup (or prune) is writing to DEST now; nothing was removed."""
+    """Another backup (or prune) is writing to DEST now, or (unless a dry run) a verify is
+    reading it; nothing was removed."""
 
 
 class PrunedSnapshot(msgspec.Struct, kw_only=True, rename="camel"):
@@ -102,9 +104,10 @@ def _prune(destination: Path, policy: Retention, dry_run: bool,
     t0 = time.monotonic()
     try:
         repo = BackupRepo.open(destination)
-        # A dry run changes nothing, the lock's emptying of tmp/ included.
-        with contextlib.nullcontext() if dry_run else repo.writing(
-                wait, lambda busy: progress.note(waiting_note(busy, wait))):
+        # A dry run changes nothing (the writer lock's emptying of tmp/ included): it only
+        # reads, beside verifies but with no writer.
+        lock = repo.reading if dry_run else repo.writing
+        with lock(wait, lambda busy: progress.note(waiting_note(busy, wait))):
             report = _plan_and_remove(repo, policy, dry_run, progress)
     except RepoBusy as exc:
         raise PruneBusy(f"{exc}{waited(wait)}; nothing was removed, try again later") from None

@@ -7,6 +7,11 @@ marker keeps every command off the half-built data dir until the restore is done
 Every chunk is hashed as it is copied, so a damaged chunk in the backup is named, not
 restored. The database goes in last, then the journal is moved past any sequence number
 the lost timeline may have issued (see ``store.operations.record_restore``).
+
+It holds DEST's lock shared while it reads the backup (:meth:`BackupRepo.reading`, as
+``backup verify`` does): a ``backup prune`` removing the snapshot being restored would
+leave it failing half way, or restoring a snapshot with chunks missing. One finding a
+backup or prune writing there refuses before the data dir is touched, or waits for it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import msgspec
 
 from homesync import clock
 from homesync.ids import new_id
+from homesync.services.maintenance.backup_wait import waited, waiting_note
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
 from homesync.services.maintenance.restore_target import (
@@ -40,6 +46,8 @@ from homesync.store.backup_repo import (
     KEY_FILE,
     BackupRepo,
     BackupRepoError,
+    Manifest,
+    RepoBusy,
     chunk_relpath,
 )
 from homesync.store.db import Conn, Database
@@ -96,13 +104,16 @@ class _Copied(msgspec.Struct, kw_only=True):
 
 async def restore_backup(
     destination: Path, data_dir: Path, *, snapshot: str | None = None, force: bool = False,
-    fsync: bool = True, progress: Progress = NO_PROGRESS,
+    fsync: bool = True, progress: Progress = NO_PROGRESS, wait: float = 0.0,
 ) -> RestoreReport:
-    """Restore ``snapshot`` (default: the latest) of the backup at ``destination`` into ``data_dir``.
+    """Restore ``snapshot`` (default: the latest) of the backup at ``destination`` into
+    ``data_dir``, with no backup or prune writing to ``destination`` meanwhile (waiting up
+    to ``wait`` seconds for one).
 
     Stop the server first. Raises:
         RestoreTargetTaken: the target is a file, or not empty (and not ``force``).
-        RestoreBusy: another restore into ``data_dir`` is running (nothing was changed).
+        RestoreBusy: another restore into ``data_dir`` is running, or a backup or prune is
+            writing to ``destination`` (still, after ``wait``); nothing was changed.
         RestoreError: the backup is unusable, or overlaps the target.
     """
     t0 = time.monotonic()
@@ -114,7 +125,7 @@ async def restore_backup(
     with ExitStack() as held:
         try:
             copied = await asyncio.to_thread(_copy_in, destination, data_dir, snapshot,
-                                             force, fsync, progress, held)
+                                             force, fsync, progress, held, wait)
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
@@ -155,16 +166,31 @@ async def restore_backup(
 
 
 def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: bool, fsync: bool,
-             progress: Progress, held: ExitStack) -> _Copied:
+             progress: Progress, held: ExitStack, wait: float) -> _Copied:
     try:
         repo = BackupRepo.open(destination)
-        name, manifest = pick_snapshot(repo, snapshot)
     except BackupRepoError as exc:
         raise RestoreError(str(exc)) from None
     root = repo.root.resolve()
     if data_dir.resolve() == root or root in data_dir.resolve().parents \
             or data_dir.resolve() in root.parents:
         raise RestoreOverlap(f"the data dir {data_dir} and the backup {root} must not overlap")
+    # Held until the last file is read from DEST: the snapshot is picked under it, so a
+    # prune that ran while this waited cannot have removed it since.
+    try:
+        with repo.reading(wait, lambda busy: progress.note(waiting_note(busy, wait))):
+            try:
+                name, manifest = pick_snapshot(repo, snapshot)
+            except BackupRepoError as exc:
+                raise RestoreError(str(exc)) from None
+            return _copy_snapshot(repo, name, manifest, data_dir, force, fsync, progress, held)
+    except RepoBusy as exc:
+        raise RestoreBusy(f"{exc}{waited(wait)}; nothing was restored (the data dir was not"
+                          " touched), try again later (or with --wait)") from None
+
+
+def _copy_snapshot(repo: BackupRepo, name: str, manifest: Manifest, data_dir: Path,
+                   force: bool, fsync: bool, progress: Progress, held: ExitStack) -> _Copied:
     snap_dir = repo.snapshot_dir(name)
     snap_db = snap_dir / DATABASE_FILE
 
