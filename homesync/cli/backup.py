@@ -41,6 +41,7 @@ from homesync.cli.common import (
     settings_from,
 )
 from homesync.cli.progress import RichProgress
+from homesync.cli.upgrade_notes import upgrade_said
 from homesync.config.units import parse_duration
 from homesync.services.maintenance.backup import (
     BackupBusy,
@@ -267,10 +268,17 @@ def restore(
     """Rebuild a data dir from a backup (stop the server first), then check it."""
     wait_s = _wait_seconds(wait)
     settings = settings_from(config, data_dir)
-    report: RestoreReport = _run(as_json, (RestoreError, OSError, sqlite3.Error), lambda progress: restore_backup(
-        dest, settings.data_path, snapshot=snapshot, force=force,
-        fsync=settings.storage.fsync, progress=progress, wait=wait_s),
-        data_dir=settings.data_path)
+
+    async def restoring(progress: RichProgress) -> RestoreReport:
+        # An older snapshot's database is brought up to date ("Migrate database"): say
+        # which migrations and how long, as any command opening an old data dir does.
+        with upgrade_said():
+            return await restore_backup(dest, settings.data_path, snapshot=snapshot,
+                                        force=force, fsync=settings.storage.fsync,
+                                        progress=progress, wait=wait_s)
+
+    report: RestoreReport = _run(as_json, (RestoreError, OSError, sqlite3.Error), restoring,
+                                 data_dir=settings.data_path)
     if as_json:
         print_document(report)
     else:
