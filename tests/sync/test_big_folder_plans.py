@@ -170,8 +170,8 @@ async def test_a_merge_restore_answers_and_journals_each_entry_in_order(
         ("restore", "/album/Sub2/g/h.txt", None, False),
         ("restore", "/album/x (restored)", None, True),
         ("restore", "/album/x (restored) (restored)", None, True),
-        ("restore", "/album/y (restored).txt", None, True),
-        ("restore", "/album/y (restored).txt/t.txt", None, True),
+        ("restore", "/album/y.txt (restored)", None, True),  # a folder: its whole name
+        ("restore", "/album/y.txt (restored)/t.txt", None, True),
         ("restore", "/album/z (restored).jpg", None, True),
     ]
     merged = await services.db.fetchall(
