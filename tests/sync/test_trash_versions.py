@@ -363,3 +363,30 @@ async def test_a_restored_folder_with_a_dot_in_its_name_gets_the_suffix_at_the_e
     r = await client.get(f"{API}/files", params={"folder": "/docs"}, headers=phone.auth)
     assert sorted(e["name"] for e in r.json()["data"]["files"]) == ["v2.0", "v2.0 (restored)"]
     assert docs["v2.0"] in [e["id"] for e in r.json()["data"]["files"]]
+
+
+async def test_a_folder_whose_name_a_file_took_merges_into_the_one_its_restored_file_made(
+        client, make_user, sign_in):
+    """``/trip`` went to the trash with two files and a file took its name. Restoring one
+    file makes ``/trip (restored)`` for it; restoring the folder then merges into that
+    folder (README: a folder whose place holds a folder again that restoring one of its
+    files made), rather than coming back as ``/trip (restored 2)`` with the other file,
+    the two halves apart."""
+    await make_user()
+    phone = await sign_in()
+    first = await store(client, phone, b"first", name="a.txt", folder="/trip")
+    second = await store(client, phone, b"second", name="b.txt", folder="/trip")
+    trip = {e["name"]: e["id"] for e in (await client.get(
+        f"{API}/files", headers=phone.auth)).json()["data"]["files"]}["trip"]
+    await push(client, phone, None, change("delete", fileId=trip))
+    await store(client, phone, b"a file", name="trip", folder="/")
+    r = await client.post(f"{API}/trash/{first}/restore", headers=phone.auth)
+    assert r.json()["data"]["file"]["path"] == "/trip (restored)/a.txt"
+    r = await client.post(f"{API}/trash/{trip}/restore", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["file"]["path"] == "/trip (restored)"
+    r = await client.get(f"{API}/files", headers=phone.auth)
+    assert sorted(e["name"] for e in r.json()["data"]["files"]) == ["trip", "trip (restored)"]
+    r = await client.get(f"{API}/files", params={"folder": "/trip (restored)"}, headers=phone.auth)
+    assert [e["id"] for e in r.json()["data"]["files"]] == [first, second]
+    assert (await client.get(f"{API}/trash", headers=phone.auth)).json()["data"]["items"] == []

@@ -18,7 +18,7 @@ import msgspec
 from homesync import clock
 from homesync.errors import NameConflict, NotFound
 from homesync.paths import join, name_key
-from homesync.services.files.naming import find_free_name, restored_names
+from homesync.services.files.naming import restored_names
 from homesync.services.files.views import FileInfo, file_info
 from homesync.services.sync.notifier import ChangeNotifier
 from homesync.store import files, shares, trash, trash_merge, tree
@@ -112,27 +112,42 @@ async def untrash(tx: Conn, *, user_id: str, row: Row, device_id: str | None, no
     the id of the entry at its place: ``row``'s, or that of the live folder it merged into.
 
     A trashed folder whose place holds a live folder (one restored file made it again, or
-    the user did) merges into it rather than coming back beside it as "name (restored)":
-    what was in it goes into the live folder, a name taken there by a live entry gets the
-    " (restored)" treatment one level down, and a sub-folder meeting a live folder merges
-    again. A file in a folder's way, or a folder in a file's, keeps the suffix. A folder
+    the user did; "name (restored)" when a file took its name) merges into it rather than
+    coming back beside it under the next free name: what was in it goes into the live
+    folder, a name taken there by a live entry gets the " (restored)" treatment one level
+    down, and a sub-folder meeting a live folder merges again. A file in a folder's way, or a folder in a file's, keeps the suffix. A folder
     that is itself shared never merges: its share would end with it (it is restored
     beside, as before, and its share goes on).
     """
     folder = await _folder_to_restore_into(tx, user_id, row["folder"], device_id, now)
-    here = await files.find_by_name(tx, user_id, folder, row["name"])
-    if here is not None and row["kind"] == "folder" and here["kind"] == "folder" \
-            and not await shares.is_shared(tx, row["id"]):
+    name, here = await _place(tx, user_id, folder, row)
+    if here is not None:
         pairs = await trash_merge.merging_folders(tx, user_id=user_id, trashed=row, live=here)
         renamed = await _names_for_taken(tx, user_id, row, pairs)
         await trash_merge.restore_merged(tx, user_id=user_id, trashed=row, pairs=pairs,
                                          renamed=renamed, device_id=device_id, now=now)
         return str(here["id"])
-    name, _ = await find_free_name(tx, user_id, folder, restored_names(
-        row["name"], is_folder=row["kind"] == "folder"))
     await tree.restore_group(tx, user_id=user_id, row=row, folder=folder, name=name,
                              device_id=device_id, now=now)
     return str(row["id"])
+
+
+async def _place(tx: Conn, user_id: str, folder: str, row: Row) -> tuple[str, Row | None]:
+    """Where the trashed ``row`` comes back in ``folder``: the first of its restored names
+    that is free (and None), or that a live folder it merges into holds (and that folder).
+
+    So a folder whose name a file took merges into the "name (restored)" that restoring
+    one of its files made (as a folder on the way does, :func:`_folder_to_restore_into`),
+    rather than coming back as "name (restored 2)", its files in two folders.
+    """
+    merges = row["kind"] == "folder" and not await shares.is_shared(tx, row["id"])
+    for candidate in restored_names(row["name"], is_folder=row["kind"] == "folder"):
+        here = await files.find_by_name(tx, user_id, folder, candidate)
+        if here is None:
+            return candidate, None
+        if merges and here["kind"] == "folder":
+            return candidate, here
+    raise NameConflict(f"No free name in {folder}")
 
 
 async def _names_for_taken(tx: Conn, user_id: str, trashed: Row,
