@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from litestar.testing import AsyncTestClient
 
@@ -382,3 +382,24 @@ async def test_a_committed_notification_wakes_the_push_worker(
     assert not wake.is_set()
     await alert(services, phone.user_id)
     assert wake.is_set()
+
+
+async def test_shutdown_stops_the_worker_even_as_a_notification_wakes_it(
+    services: Services, frozen: Clock,
+) -> None:
+    """A stop that comes just as a committed notification wakes the idle worker: the
+    worker must end, or closing the services (and `homesync serve`'s stop) waits for ever.
+    asyncio.wait_for of Python 3.11 returned the wake-up and dropped the cancellation."""
+    worker: asyncio.Task[None] | None = None
+
+    class StopAsWoken(asyncio.Event):
+        async def wait(self) -> Literal[True]:
+            assert worker is not None
+            worker.cancel()  # the shutdown ...
+            return True      # ... in the same moment as the wake-up
+
+    services.outbox._wake = StopAsWoken()
+    worker = asyncio.create_task(services.outbox.run_forever())
+    async with asyncio.timeout(10):  # a bound for the broken worker, which never ends
+        await asyncio.gather(worker, return_exceptions=True)
+    assert worker.cancelled()

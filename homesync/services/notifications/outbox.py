@@ -162,8 +162,11 @@ class PushOutbox:
                 if done:
                     continue
                 idle = await self._idle_seconds()
+                # Not asyncio.wait_for: Python 3.11's returns a wake-up that comes with a
+                # cancellation and drops the cancellation, and the worker never stopped.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), idle)
+                    async with asyncio.timeout(idle):
+                        await self._wake.wait()
         finally:
             # Shutdown: sends cut short keep their rows in _in_flight for aclose.
             await self._cancel_sends()
