@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,29 @@ def behind(settings: Settings, *proxies: str) -> Settings:
     return settings
 
 
+@contextlib.asynccontextmanager
+async def server_with_alice(tmp_path: Path, *proxies: str,
+                         **auth: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """A server with ``auth`` settings trusting ``proxies`` (if any), and alice's account
+    on it: its services and test client."""
+    settings = make_settings(tmp_path / "d", auth=auth)
+    async with running(behind(settings, *proxies) if proxies else settings) as (services, client):
+        await services.accounts.create_user("alice@example.com", PASSWORD)
+        yield services, client
+
+
 async def attempt(client: Any, email: str = "alice@example.com", password: str = "wrong guess!",
                   ip: str | None = None, client_id: str = "app-install-1") -> Any:
     headers = {"X-Forwarded-For": ip} if ip else {}
     return await client.post(REGISTER, headers=headers, json={
         "email": email, "password": password, "deviceInfo": device_info(client_id)})
+
+
+async def guess_from(client: Any, *ips: str) -> None:
+    """A wrong guess from each of ``ips``, each for another unknown email: they count
+    against the address's window only, not against any account's."""
+    for n, ip in enumerate(ips):
+        assert (await attempt(client, f"guess{n}@example.com", ip=ip)).status_code == 401
 
 
 async def strikes(services: Any, email: str = "alice@example.com") -> tuple[int, int, int]:
@@ -69,10 +89,8 @@ async def test_backoff_after_five_failures_doubles_and_refuses_even_the_right_pa
 
 async def test_backoff_is_capped(tmp_path: Path):
     frozen = FrozenClock()
-    settings = make_settings(tmp_path / "d", auth={"login_free_failures": 1,
-                                                   "login_max_backoff": "3s"})
-    async with running(settings) as (services, client):
-        await services.accounts.create_user("alice@example.com", PASSWORD)
+    async with server_with_alice(tmp_path, login_free_failures=1,
+                                 login_max_backoff="3s") as (_, client):
         for _ in range(5):
             assert (await attempt(client)).status_code == 401
             frozen.advance(3)
@@ -95,15 +113,10 @@ async def test_a_clock_set_back_does_not_stretch_the_wait(client, services, make
 
 async def test_a_clock_set_back_does_not_stretch_the_address_window(tmp_path: Path):
     frozen = FrozenClock()
-    settings = behind(
-        make_settings(tmp_path / "d",
-                      auth={"login_failures_per_ip": 2, "login_ip_window": "10m"}),
-        "testclient")
-    async with running(settings) as (services, client):
-        await services.accounts.create_user("alice@example.com", PASSWORD)
+    async with server_with_alice(tmp_path, "testclient", login_failures_per_ip=2,
+                                 login_ip_window="10m") as (_, client):
         frozen.advance(86400)
-        for n in range(2):
-            assert (await attempt(client, f"guess{n}@example.com", ip="10.0.0.1")).status_code == 401
+        await guess_from(client, "10.0.0.1", "10.0.0.1")
         frozen.advance(-86400)
         r = await attempt(client, password=PASSWORD, ip="10.0.0.1")
         assert r.status_code == 429 and int(r.headers["retry-after"]) <= 600
@@ -165,17 +178,12 @@ async def test_concurrent_guesses_are_counted_one_after_another(services, make_u
 
 async def test_failures_per_address_are_limited(tmp_path: Path):
     frozen = FrozenClock()
-    settings = behind(
-        make_settings(tmp_path / "d",
-                      auth={"login_failures_per_ip": 3, "login_ip_window": "10m"}),
-        "testclient")  # the test client's peer address
-    async with running(settings) as (services, client):
-        await services.accounts.create_user("alice@example.com", PASSWORD)
+    async with server_with_alice(tmp_path, "testclient",  # the test client's peer address
+                                 login_failures_per_ip=3, login_ip_window="10m") as (_, client):
         # Successful sign-ins do not use up the window.
         for _ in range(4):
             assert (await attempt(client, password=PASSWORD, ip="10.0.0.1")).status_code in (200, 201)
-        for n in range(3):
-            assert (await attempt(client, f"guess{n}@example.com", ip="10.0.0.1")).status_code == 401
+        await guess_from(client, "10.0.0.1", "10.0.0.1", "10.0.0.1")
         r = await attempt(client, password=PASSWORD, ip="10.0.0.1")
         assert r.status_code == 429 and int(r.headers["retry-after"]) <= 600
         assert (await attempt(client, password=PASSWORD, ip="10.0.0.2")).status_code == 200
@@ -188,12 +196,9 @@ async def test_tries_refused_for_an_accounts_wait_do_not_count_against_the_addre
     # A phone retrying through its account's wait tests no password: the address's window
     # counts failures, so the household's other accounts can still sign in.
     FrozenClock()
-    settings = behind(
-        make_settings(tmp_path / "d", auth={"login_free_failures": 1, "login_failures_per_ip": 3,
-                                            "login_max_backoff": "15m"}),
-        "testclient")
-    async with running(settings) as (services, client):
-        await services.accounts.create_user("alice@example.com", PASSWORD)
+    async with server_with_alice(tmp_path, "testclient", login_free_failures=1,
+                                 login_failures_per_ip=3,
+                                 login_max_backoff="15m") as (services, client):
         await services.accounts.create_user("bob@example.com", PASSWORD)
         assert (await attempt(client, ip="10.0.0.1")).status_code == 401
         for _ in range(5):
@@ -209,16 +214,12 @@ async def test_a_trusted_proxy_seen_as_an_ipv4_mapped_address_is_trusted(tmp_pat
     # still the loopback the default trusted_proxies name, or every client behind it would
     # count as the proxy.
     FrozenClock()
-    settings = make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2})
-    async with running(settings) as (services, _):
-        await services.accounts.create_user("alice@example.com", PASSWORD)
-        app = create_app(settings, services)
+    async with server_with_alice(tmp_path, login_failures_per_ip=2) as (services, _):
+        app = create_app(services.settings, services)
         app.state.services = services  # what the lifespan does (see concurrent_client)
         transport = httpx.ASGITransport(app=app, client=("::ffff:127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://t.local") as client:
-            for n in range(2):
-                r = await attempt(client, f"guess{n}@example.com", ip="203.0.113.7")
-                assert r.status_code == 401
+            await guess_from(client, "203.0.113.7", "203.0.113.7")
             assert (await attempt(client, password=PASSWORD, ip="203.0.113.7")).status_code == 429
             assert (await attempt(client, password=PASSWORD, ip="198.51.100.1")).status_code == 201
 
@@ -227,14 +228,8 @@ async def test_an_ipv6_network_is_one_address(tmp_path: Path):
     # A home or phone network gets a /64: a guesser steps through its 2^64 addresses at
     # will, so the addresses of one /64 share a window (IPv4 ones stay one each).
     FrozenClock()
-    settings = behind(
-        make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2}),
-        "testclient")
-    async with running(settings) as (services, client):
-        await services.accounts.create_user("alice@example.com", PASSWORD)
-        for n in range(2):
-            r = await attempt(client, f"guess{n}@example.com", ip=f"2001:db8:1:2::{n + 1}")
-            assert r.status_code == 401
+    async with server_with_alice(tmp_path, "testclient", login_failures_per_ip=2) as (_, client):
+        await guess_from(client, "2001:db8:1:2::1", "2001:db8:1:2::2")
         r = await attempt(client, password=PASSWORD, ip="2001:db8:1:2:ffff::9")
         assert r.status_code == 429
         assert (await attempt(client, password=PASSWORD, ip="2001:db8:1:3::1")).status_code == 201
@@ -243,9 +238,7 @@ async def test_an_ipv6_network_is_one_address(tmp_path: Path):
 
 async def test_forwarded_for_is_ignored_from_untrusted_peers(tmp_path: Path):
     FrozenClock()
-    settings = make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2})
-    async with running(settings) as (services, client):
-        await services.accounts.create_user("alice@example.com", PASSWORD)
+    async with server_with_alice(tmp_path, login_failures_per_ip=2) as (_, client):
         for n in range(2):
             await attempt(client, f"guess{n}@example.com", ip=f"10.0.0.{n}")
         # Rotating X-Forwarded-For does not help: the peer itself is the address.
@@ -257,14 +250,9 @@ async def test_forwarded_for_is_read_past_a_chain_of_trusted_proxies(tmp_path: P
     # client -> 10.0.0.3 (trusted) -> the test client (trusted): the client is the last
     # address not one of ours, not the inner proxy, which would put everyone in one window.
     FrozenClock()
-    settings = behind(
-        make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2}),
-        "testclient", "10.0.0.3")
-    async with running(settings) as (services, client):
-        await services.accounts.create_user("alice@example.com", PASSWORD)
-        for n in range(2):
-            assert (await attempt(client, f"guess{n}@example.com",
-                                  ip="203.0.113.7, 10.0.0.3")).status_code == 401
+    async with server_with_alice(tmp_path, "testclient", "10.0.0.3",
+                                 login_failures_per_ip=2) as (_, client):
+        await guess_from(client, "203.0.113.7, 10.0.0.3", "203.0.113.7, 10.0.0.3")
         assert (await attempt(client, password=PASSWORD, ip="203.0.113.7, 10.0.0.3")).status_code == 429
         assert (await attempt(client, password=PASSWORD, ip="198.51.100.1, 10.0.0.3")).status_code == 201
 
@@ -273,21 +261,14 @@ async def test_a_forwarded_for_hop_with_a_port_is_its_address(tmp_path: Path):
     # Some proxies write the client's source port too ("203.0.113.7:51234", IPv6 in
     # brackets): a new port per connection must not be a new throttling window.
     FrozenClock()
-    settings = behind(
-        make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2}),
-        "testclient", "10.0.0.3")
-    async with running(settings) as (services, client):
-        await services.accounts.create_user("alice@example.com", PASSWORD)
-        for n in range(2):
-            r = await attempt(client, f"guess{n}@example.com", ip=f"203.0.113.7:{51000 + n}")
-            assert r.status_code == 401
+    async with server_with_alice(tmp_path, "testclient", "10.0.0.3",
+                                 login_failures_per_ip=2) as (_, client):
+        await guess_from(client, "203.0.113.7:51000", "203.0.113.7:51001")
         assert (await attempt(client, password=PASSWORD, ip="203.0.113.7:51002")).status_code == 429
         # A trusted proxy's hop with its port is still one of ours.
         r = await attempt(client, password=PASSWORD, ip="203.0.113.7, 10.0.0.3:8080")
         assert r.status_code == 429
-        for n in range(2):
-            r = await attempt(client, f"guess{n}@example.com", ip=f"[2001:db8::1]:{443 + n}")
-            assert r.status_code == 401
+        await guess_from(client, "[2001:db8::1]:443", "[2001:db8::1]:444")
         assert (await attempt(client, password=PASSWORD, ip="2001:db8::5")).status_code == 429
         assert (await attempt(client, password=PASSWORD, ip="[2001:db8:1::1]")).status_code == 201
 
@@ -296,13 +277,11 @@ async def test_a_forwarded_for_line_of_the_clients_own_is_not_believed(tmp_path:
     # A proxy that adds its own X-Forwarded-For line (HAProxy's `option forwardfor`)
     # leaves the client's line first: the address is read off all lines, from the end.
     FrozenClock()
-    settings = behind(
-        make_settings(tmp_path / "d", auth={"login_failures_per_ip": 2}),
-        "testclient")
     # concurrent_client: the ASGI scope keeps the two lines apart, as uvicorn does (the
     # test client would join them into one).
-    async with running(settings) as (services, _), concurrent_client(services) as client:
-        await services.accounts.create_user("alice@example.com", PASSWORD)
+    async with server_with_alice(tmp_path, "testclient",
+                                 login_failures_per_ip=2) as (services, _), \
+            concurrent_client(services) as client:
 
         async def from_guesser(n: int, password: str) -> int:
             r = await client.post(
@@ -319,9 +298,7 @@ async def test_a_forwarded_for_line_of_the_clients_own_is_not_believed(tmp_path:
 
 async def test_hard_lock_until_unlock_keeps_existing_devices_signed_in(tmp_path: Path):
     frozen = FrozenClock()
-    settings = make_settings(tmp_path / "d", auth={"login_lockout_after": 3})
-    async with running(settings) as (services, client):
-        await services.accounts.create_user("alice@example.com", PASSWORD)
+    async with server_with_alice(tmp_path, login_lockout_after=3) as (services, client):
         phone = device_from((await attempt(client, password=PASSWORD, client_id="phone")).json(),
                             "alice@example.com", "phone")
         for _ in range(3):
