@@ -15,12 +15,13 @@ from homesync import clock
 from homesync.config import Settings
 from tests.helpers import API, Device, make_settings
 from tests.uploads.conftest import SMALL_CHUNKS
-from tests.uploads.flow import complete, random_bytes
+from tests.uploads.flow import random_bytes
 from tests.uploads.test_chunk_urls_sign_out import (
     DATA_SIZE,
     assert_refused,
     put_signed,
     received,
+    resumes_after_signing_in_again,
     started,
 )
 
@@ -67,13 +68,7 @@ async def test_a_sign_in_left_unused_past_its_idle_lifetime_stops_its_signed_url
     at(61)  # no refresh for over an hour: the sign-in is over, though nothing recorded it
     assert_refused(await put_signed(client, item, data, 1))
 
-    again = await sign_in(client_id="phone")
-    assert again.device_id == phone.device_id
-    assert await received(client, again, item["uploadId"]) == [0]
-    for index in (1, 2):
-        assert (await put_signed(client, item, data, index)).status_code == 200
-    done = await complete(client, again.auth, item["uploadId"], data)
-    assert done.status_code == 200, done.text
+    await resumes_after_signing_in_again(client, sign_in, phone, item, data)
 
 
 async def test_a_sign_in_past_its_total_lifetime_stops_its_signed_urls(

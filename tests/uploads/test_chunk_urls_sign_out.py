@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.conftest import SignIn
 from tests.helpers import API, Device
 from tests.uploads.flow import complete, file_entry, init, path_of, random_bytes
 
@@ -39,6 +40,19 @@ async def received(client: Any, dev: Device, upload_id: str) -> list[int]:
     return chunks
 
 
+async def resumes_after_signing_in_again(client: Any, sign_in: SignIn, dev: Device,
+                                         item: dict[str, Any], data: bytes) -> None:
+    """The same install signs in again: it is the same device, and its open upload goes on
+    from where it was (chunk 0 only) to complete, over the same signed URLs."""
+    again = await sign_in(client_id=dev.client_id)
+    assert again.device_id == dev.device_id
+    assert await received(client, again, item["uploadId"]) == [0]
+    for index in (1, 2):
+        assert (await put_signed(client, item, data, index)).status_code == 200
+    done = await complete(client, again.auth, item["uploadId"], data)
+    assert done.status_code == 200, done.text
+
+
 async def test_a_logout_stops_the_devices_signed_urls_until_it_signs_in_again(
         client, make_user, sign_in):
     await make_user()
@@ -51,14 +65,7 @@ async def test_a_logout_stops_the_devices_signed_urls_until_it_signs_in_again(
     assert r.status_code == 200, r.text
     assert_refused(await put_signed(client, item, data, 1))
 
-    # The same install signs in again: its open upload goes on from where it was.
-    again = await sign_in(client_id="phone")
-    assert again.device_id == phone.device_id
-    assert await received(client, again, item["uploadId"]) == [0]
-    for index in (1, 2):
-        assert (await put_signed(client, item, data, index)).status_code == 200
-    done = await complete(client, again.auth, item["uploadId"], data)
-    assert done.status_code == 200, done.text
+    await resumes_after_signing_in_again(client, sign_in, phone, item, data)
 
 
 async def test_a_password_change_stops_every_devices_signed_urls(
