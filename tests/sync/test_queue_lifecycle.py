@@ -4,13 +4,34 @@ the operations of a removed device, and upload operations that no upload to thei
 
 from __future__ import annotations
 
+from typing import Any
+
 from homesync import clock
-from tests.helpers import API
+from tests.conftest import MakeUser, SignIn
+from tests.helpers import API, Device
 from tests.sync.helpers import change, checksum, pull, push, store
 from tests.sync.test_queue import add, op, queued, sign_in_again
 from tests.uploads.flow import file_entry, init
 
 DAY_MS = 86_400_000
+
+
+def upload_op(op_id: str, remote_path: str) -> dict[str, Any]:
+    """A queued upload of a file the app has to ``remote_path``."""
+    return op(op_id, "upload", remotePath=remote_path)
+
+
+async def phone_and_laptop(make_user: MakeUser, sign_in: SignIn) -> tuple[Device, Device]:
+    """Alice signed in on two devices."""
+    await make_user()
+    return await sign_in(client_id="phone"), await sign_in(client_id="laptop")
+
+
+async def init_in_p(client: Any, dev: Device, data: bytes, name: str) -> dict[str, Any]:
+    """upload/init's answer for ``data`` as /p/``name``."""
+    r = await init(client, dev.auth, file_entry(data, name=name, folder="/p"))
+    item: dict[str, Any] = r.json()["data"]["files"][0]
+    return item
 
 
 async def test_an_operation_sent_again_after_it_was_pruned_is_not_applied_again(
@@ -47,11 +68,9 @@ async def test_an_operation_sent_again_after_it_was_pruned_is_not_applied_again(
 
 async def test_pending_operations_of_a_removed_device_are_cancelled(client, services,
                                                                     make_user, sign_in):
-    await make_user()
-    phone = await sign_in(client_id="phone")
-    laptop = await sign_in(client_id="laptop")
-    await add(client, phone, op("up-1", "upload", remotePath="/p/1.jpg"),
-              op("up-2", "upload", remotePath="/p/2.jpg"))
+    phone, laptop = await phone_and_laptop(make_user, sign_in)
+    await add(client, phone, upload_op("up-1", "/p/1.jpg"),
+              upload_op("up-2", "/p/2.jpg"))
     r = await client.delete(f"{API}/devices/{phone.device_id}", headers=laptop.auth)
     assert r.status_code == 200, r.text
     rows = await services.db.reader.execute_fetchall(
@@ -68,10 +87,8 @@ async def test_pending_operations_of_a_removed_device_are_cancelled(client, serv
 async def test_a_retention_pass_cancels_what_a_removed_device_left_pending(
         client, services, make_user, sign_in):
     # Operations of a device removed by an older version stayed pending for good.
-    await make_user()
-    phone = await sign_in(client_id="phone")
-    laptop = await sign_in(client_id="laptop")
-    await add(client, phone, op("up-1", "upload", remotePath="/p/1.jpg"))
+    phone, laptop = await phone_and_laptop(make_user, sign_in)
+    await add(client, phone, upload_op("up-1", "/p/1.jpg"))
     r = await client.delete(f"{API}/devices/{phone.device_id}", headers=laptop.auth)
     assert r.status_code == 200, r.text
     async with services.db.transaction() as tx:
@@ -85,9 +102,7 @@ async def test_upload_done_when_its_upload_completed_before_it_arrived_and_moved
         client, make_user, sign_in):
     # The app queued the upload offline (at its token), uploaded once back online, and
     # sent the queue after that; the file was moved meanwhile.
-    await make_user()
-    phone = await sign_in(client_id="phone")
-    laptop = await sign_in(client_id="laptop")
+    phone, laptop = await phone_and_laptop(make_user, sign_in)
     older = await store(client, phone, b"before the token", name="0.jpg", folder="/p")
     token = (await pull(client, phone))["nextSyncToken"]
     uploaded = await store(client, phone, b"after the token", name="1.jpg", folder="/p")
@@ -95,8 +110,8 @@ async def test_upload_done_when_its_upload_completed_before_it_arrived_and_moved
     await push(client, laptop, laptop_token,
                change("move", "a", fileId=uploaded, folder="/archive"),
                change("move", "b", fileId=older, folder="/archive"))
-    answers = await add(client, phone, op("up-1", "upload", remotePath="/p/1.jpg"),
-                        op("up-0", "upload", remotePath="/p/0.jpg"), token=token)
+    answers = await add(client, phone, upload_op("up-1", "/p/1.jpg"),
+                        upload_op("up-0", "/p/0.jpg"), token=token)
     assert (answers[0]["status"], answers[0]["resultFileId"]) == ("done", uploaded)
     # An upload there from before what the app had seen is not this operation's.
     assert answers[1]["status"] == "pending"
@@ -105,13 +120,11 @@ async def test_upload_done_when_its_upload_completed_before_it_arrived_and_moved
 async def test_upload_is_a_conflict_when_init_answers_conflict(client, make_user, sign_in):
     # upload/init says another file has the name: the app keeps the server's file, or
     # sends its own under another name. No upload to remotePath will come.
-    await make_user()
-    phone = await sign_in(client_id="phone")
-    laptop = await sign_in(client_id="laptop")
+    phone, laptop = await phone_and_laptop(make_user, sign_in)
     laptops = await store(client, laptop, b"laptop's photo", name="1.jpg", folder="/p")
-    await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"))
-    r = await init(client, phone.auth, file_entry(b"phone's photo", name="1.jpg", folder="/p"))
-    assert r.json()["data"]["files"][0]["status"] == "conflict", r.text
+    await add(client, phone, upload_op("up", "/p/1.jpg"))
+    answer = await init_in_p(client, phone, b"phone's photo", "1.jpg")
+    assert answer["status"] == "conflict", answer
     listed = (await queued(client, phone))["up"]
     assert (listed["status"], listed["resultFileId"], listed["error"]["code"]) == (
         "conflict", laptops, "NAME_CONFLICT")
@@ -122,12 +135,10 @@ async def test_upload_is_a_conflict_when_init_answers_conflict(client, make_user
 
 async def test_upload_is_a_conflict_when_sync_files_answers_conflict(client, make_user,
                                                                       sign_in):
-    await make_user()
-    phone = await sign_in(client_id="phone")
-    laptop = await sign_in(client_id="laptop")
+    phone, laptop = await phone_and_laptop(make_user, sign_in)
     laptops = await store(client, laptop, b"laptop's photo", name="1.jpg", folder="/p")
     token = (await pull(client, phone))["nextSyncToken"]
-    await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"), token=token)
+    await add(client, phone, upload_op("up", "/p/1.jpg"), token=token)
     mine = b"phone's photo"
     sent = await push(client, phone, token, change("upload", "a", name="1.jpg", folder="/p",
                                                    size=len(mine), checksum=checksum(mine)))
@@ -141,13 +152,11 @@ async def test_upload_is_a_conflict_when_sync_files_answers_conflict(client, mak
 
 async def test_an_upload_after_the_conflict_still_makes_it_done(client, make_user, sign_in):
     # The app kept its own: a new version of the file in the way, to the same path.
-    await make_user()
-    phone = await sign_in(client_id="phone")
-    laptop = await sign_in(client_id="laptop")
+    phone, laptop = await phone_and_laptop(make_user, sign_in)
     laptops = await store(client, laptop, b"laptop's photo", name="1.jpg", folder="/p")
-    await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"))
-    r = await init(client, phone.auth, file_entry(b"phone's photo", name="1.jpg", folder="/p"))
-    assert r.json()["data"]["files"][0]["status"] == "conflict", r.text
+    await add(client, phone, upload_op("up", "/p/1.jpg"))
+    answer = await init_in_p(client, phone, b"phone's photo", "1.jpg")
+    assert answer["status"] == "conflict", answer
     assert (await queued(client, phone))["up"]["status"] == "conflict"
     await store(client, phone, b"phone's photo", name="1.jpg", folder="/p", file_id=laptops)
     listed = (await queued(client, phone))["up"]
@@ -161,9 +170,9 @@ async def test_upload_failed_when_init_answers_deleted_on_server(client, make_us
     file_id = await store(client, phone, data, name="1.jpg", folder="/p")
     token = (await pull(client, phone))["nextSyncToken"]
     await push(client, phone, token, change("delete", "d", fileId=file_id))
-    await add(client, phone, op("up", "upload", remotePath="/p/again.jpg"))
-    r = await init(client, phone.auth, file_entry(data, name="again.jpg", folder="/p"))
-    assert r.json()["data"]["files"][0]["status"] == "deleted_on_server", r.text
+    await add(client, phone, upload_op("up", "/p/again.jpg"))
+    answer = await init_in_p(client, phone, data, "again.jpg")
+    assert answer["status"] == "deleted_on_server", answer
     listed = (await queued(client, phone))["up"]
     assert (listed["status"], listed["error"]["code"]) == ("failed", "DELETED_ON_SERVER")
     assert (await sign_in_again(client, phone))[0] == 0
