@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from homesync.services.container import Services
+from tests.operations.cli import as_json, homesync
 from tests.operations.data import delete_file, photo, put_file
-from tests.operations.test_backup_cli import as_json, homesync
 from tests.operations.test_backup_prune import snapshot_chunks
 
 # Holds DEST's lock as `backup prune` (write) or `backup verify` (read) does, removing the

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -11,22 +10,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from homesync.services.container import Services
 from homesync.store.backup_repo import BackupRepo
-from tests.helpers import ServerProcess
+from tests.operations.cli import as_json, homesync
 from tests.operations.data import chunk_files, flip_byte, photo, put_file
-from tests.operations.phone import Phone
-
-
-def homesync(*args: str | Path, fsync: bool = False) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": str(fsync).lower(), "COLUMNS": "200"}
-    env.pop("HOMESYNC_DATA_DIR", None)
-    return subprocess.run([sys.executable, "-m", "homesync", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=120)
+from tests.operations.restored import assert_photos_download
 
 
 def kill_backup_midway(dest: Path, data: Path, chunks_seen: int) -> None:
@@ -39,10 +30,6 @@ def kill_backup_midway(dest: Path, data: Path, chunks_seen: int) -> None:
         time.sleep(0.01)  # another process: watching what it writes is all we can do
     proc.kill()
     proc.wait()
-
-
-def as_json(result: subprocess.CompletedProcess[str]) -> Any:
-    return json.loads(result.stdout)
 
 
 async def test_backup_verify_restore_status_commands(services: Services, make_user,
@@ -313,10 +300,4 @@ async def test_a_read_only_destination_is_named_and_left_as_it_was(
         assert homesync("backup", "verify", dest, "--read-data").returncode == 0
         restored = tmp_path / "restored"
         assert homesync("backup", "restore", dest, "--data-dir", restored).returncode == 0
-    server = ServerProcess(restored)
-    server.start()
-    try:
-        r = Phone(server.base, "alice@example.com", "pixel").download(photo_id)
-        assert r.status_code == 200 and r.content == photo(0), r.text
-    finally:
-        server.stop()
+    assert_photos_download(restored, [photo_id])

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from homesync.services.container import Services
-from tests.helpers import ServerProcess
 from tests.operations.data import chunk_files, photo, put_file
-from tests.operations.phone import Phone
+from tests.operations.restored import assert_photos_download
 from tests.operations.test_backup_cli import as_json, homesync
 
 # Killed at DEST's sync number argv[2], chunks being synced argv[1] at a time (0: as
@@ -80,12 +79,4 @@ async def test_a_killed_backup_leaves_only_synced_chunks_in_the_pool(
 
     restored = tmp_path / "restored"
     assert homesync("backup", "restore", dest, "--data-dir", restored).returncode == 0
-    server = ServerProcess(restored)
-    server.start()
-    try:
-        phone = Phone(server.base, "alice@example.com", "pixel")
-        for i, photo_id in enumerate(photo_ids):
-            r = phone.download(photo_id)
-            assert r.status_code == 200 and r.content == photo(i), (i, r.status_code)
-    finally:
-        server.stop()
+    assert_photos_download(restored, photo_ids)

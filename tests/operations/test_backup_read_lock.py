@@ -15,9 +15,8 @@ import pytest
 from homesync.services.container import Services
 from homesync.store.backup_repo import BackupRepo
 from tests.operations.backup_lock import held, run_once_waiting, two_snapshots
-from tests.operations.data import photo, put_file
-from tests.operations.restored import assert_photos_download
-from tests.operations.test_backup_cli import as_json, homesync
+from tests.operations.cli import as_json, homesync
+from tests.operations.restored import assert_photos_download, photos_backed_up
 from tests.operations.test_backup_prune import tree
 
 READERS = ["restore", "list", "dry-run"]
@@ -63,20 +62,11 @@ async def test_a_reader_beside_a_prune_refuses_and_changes_nothing(
     assert tree(dest) == left
 
 
-async def _photo_backed_up_twice(services: Services, make_user, dest: Path) -> str:
-    uid = await make_user()
-    photo_id = await put_file(services, uid, "/camera", "IMG_0.jpg", photo(0))
-    for _ in range(2):
-        created = homesync("backup", "create", dest, "--data-dir", services.settings.data_path)
-        assert created.returncode == 0, created.stderr
-    return photo_id
-
-
 @pytest.mark.parametrize("which", READERS)
 async def test_with_wait_a_reader_waits_for_the_writer_then_reads(
         services: Services, make_user, tmp_path: Path, which: str) -> None:
     dest = tmp_path / "backup"
-    photo_id = await _photo_backed_up_twice(services, make_user, dest)
+    [photo_id] = await photos_backed_up(services, make_user, dest, backups=2)
     before = tree(dest)
     target = tmp_path / "restored"
 
@@ -100,7 +90,7 @@ async def test_readers_run_beside_a_verify(services: Services, make_user,
     """Shared, not exclusive: a verify reading DEST (the nightly unit's) keeps none of
     them out, nor they one another."""
     dest = tmp_path / "backup"
-    photo_id = await _photo_backed_up_twice(services, make_user, dest)
+    [photo_id] = await photos_backed_up(services, make_user, dest, backups=2)
     target = tmp_path / "restored"
     with held(dest, "read"):
         ran: dict[str, subprocess.CompletedProcess[str]] = {

@@ -14,9 +14,8 @@ from homesync.services.maintenance.progress import NoProgress
 from homesync.services.maintenance.restore import RestoreError, restore_backup
 from homesync.services.maintenance.restore_target import unfinished_restore
 from homesync.store.backup_repo import BackupRepo
-from tests.helpers import ServerProcess
 from tests.operations.data import photo, put_file
-from tests.operations.phone import Phone
+from tests.operations.restored import assert_photos_download
 
 
 class _TearAt(NoProgress):
@@ -52,11 +51,4 @@ async def test_a_snapshot_file_that_reads_back_torn_stops_the_restore(
     path.write_bytes(tear.torn)  # the disk reads right again: the same restore finishes
     report = await restore_backup(dest, target, fsync=False)
     assert report.ok, report
-    server = ServerProcess(target)
-    server.start()
-    try:
-        phone = Phone(server.base, "alice@example.com", "pixel")
-        r = phone.download(photo_id)
-        assert r.status_code == 200 and r.content == photo(0), r.text
-    finally:
-        server.stop()
+    assert_photos_download(target, [photo_id])

@@ -20,29 +20,32 @@ import pytest
 from homesync.services.container import Services
 from homesync.services.maintenance.restore import RestoreBusy, restore_backup
 from homesync.store.server_lock import hold_server_lock
-from tests.helpers import PASSWORD, ServerProcess, free_port
+from tests.helpers import PASSWORD, free_port
 from tests.operations.data import chunk_files, flip_byte, photo, put_file
 from tests.operations.paused import paused_command, resume
-from tests.operations.phone import Phone
+from tests.operations.restored import assert_photos_download, photos_backed_up
 from tests.operations.test_backup_cli import as_json, homesync
 
-KILL_AT_MOVE = """
+# `backup restore` killed (SIGKILL: no cleanup of any kind runs) as it is about to rename
+# into place entry number argv[2] (from 0) whose new path holds argv[1]: "pre-restore-"
+# for the previous contents moved aside, "/chunks/" for the chunks.
+KILL_AT_RENAME = """
 import os, signal, sys
-count = int(sys.argv[1])
-moved = 0
+part, count = sys.argv[1], int(sys.argv[2])
+renamed = 0
 real_replace = os.replace
 
 def replace(src, dst, *args, **kwargs):
-    global moved
-    if "pre-restore-" in str(dst):  # moving the previous contents aside
-        if moved == count:
-            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup of any kind runs
-        moved += 1
+    global renamed
+    if part in str(dst):
+        if renamed == count:
+            os.kill(os.getpid(), signal.SIGKILL)
+        renamed += 1
     real_replace(src, dst, *args, **kwargs)
 
 os.replace = replace
 os.environ["HOMESYNC_STORAGE_FSYNC"] = "false"
-sys.argv = ["homesync", "backup", "restore", *sys.argv[2:]]
+sys.argv = ["homesync", "backup", "restore", *sys.argv[3:]]
 from homesync.cli import main
 main()
 """
@@ -67,48 +70,11 @@ main()
 """
 
 
-# `backup restore` killed (SIGKILL) as it is about to put chunk number argv[1] in place.
-KILL_AT_CHUNK = """
-import os, signal, sys
-count = int(sys.argv[1])
-placed = 0
-real_replace = os.replace
-
-def replace(src, dst, *args, **kwargs):
-    global placed
-    if "/chunks/" in str(dst):
-        if placed == count:
-            os.kill(os.getpid(), signal.SIGKILL)
-        placed += 1
-    real_replace(src, dst, *args, **kwargs)
-
-os.replace = replace
-os.environ["HOMESYNC_STORAGE_FSYNC"] = "false"
-sys.argv = ["homesync", "backup", "restore", *sys.argv[2:]]
-from homesync.cli import main
-main()
-"""
-
-
 def python(*args: str | Path, input: str | None = None,
            timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *map(str, args)], input=input, capture_output=True,
                           text=True, timeout=timeout)
 
-
-
-def assert_photos_download(target: Path, photo_ids: list[str]) -> None:
-    """A server started on the restored ``target`` gives alice's phone each photo back,
-    byte for byte (photo ``i`` is ``photo(i)``)."""
-    server = ServerProcess(target)
-    server.start()
-    try:
-        phone = Phone(server.base, "alice@example.com", "pixel")
-        for i, photo_id in enumerate(photo_ids):
-            r = phone.download(photo_id)
-            assert r.status_code == 200 and r.content == photo(i), (i, r.status_code)
-    finally:
-        server.stop()
 
 def contents(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
@@ -117,11 +83,8 @@ def contents(root: Path) -> dict[str, bytes]:
 
 async def test_restore_force_killed_while_moving_aside_is_refused_until_run_again(
         services: Services, make_user, tmp_path: Path) -> None:
-    uid = await make_user()
-    photo_id = await put_file(services, uid, "/camera", "IMG_0.jpg", photo(0))
     dest = tmp_path / "backup"
-    created = homesync("backup", "create", dest, "--json", "--data-dir", services.settings.data_path)
-    assert created.returncode == 0, created.stderr
+    [photo_id] = await photos_backed_up(services, make_user, dest)
     # Today's server, stopped: a real data dir with an account of its own.
     target = tmp_path / "home-server"
     added = python("-m", "homesync", "user", "add", "bob@example.com", "--password-stdin",
@@ -130,7 +93,8 @@ async def test_restore_force_killed_while_moving_aside_is_refused_until_run_agai
     today = contents(target)
     assert len(list(target.iterdir())) >= 2
 
-    killed = python("-c", KILL_AT_MOVE, "1", dest, "--force", "--data-dir", target)
+    killed = python("-c", KILL_AT_RENAME, "pre-restore-", "1", dest, "--force", "--data-dir",
+                    target)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     [aside] = target.glob("pre-restore-*")
     assert len(list(aside.iterdir())) == 1, "killed after moving one entry aside"
@@ -165,12 +129,8 @@ def restore_paused(*args: str | Path) -> Iterator[subprocess.Popen[str]]:
 
 async def test_second_restore_into_the_same_data_dir_is_busy_and_changes_nothing(
         services: Services, make_user, tmp_path: Path) -> None:
-    uid = await make_user()
-    photo_ids = [await put_file(services, uid, "/camera", f"IMG_{i}.jpg", photo(i))
-                 for i in range(3)]
     dest = tmp_path / "backup"
-    created = homesync("backup", "create", dest, "--json", "--data-dir", services.settings.data_path)
-    assert created.returncode == 0, created.stderr
+    photo_ids = await photos_backed_up(services, make_user, dest, count=3)
     target = tmp_path / "restored"
 
     with restore_paused(dest, "--json", "--data-dir", target) as first:
@@ -249,11 +209,8 @@ def serve_refused(data_dir: Path) -> tuple[int, str, str]:
 
 async def test_a_server_started_before_the_restore_marks_the_data_dir_refuses(
         services: Services, make_user, tmp_path: Path) -> None:
-    uid = await make_user()
-    photo_id = await put_file(services, uid, "/camera", "IMG_0.jpg", photo(0))
     dest = tmp_path / "backup"
-    created = homesync("backup", "create", dest, "--json", "--data-dir", services.settings.data_path)
-    assert created.returncode == 0, created.stderr
+    [photo_id] = await photos_backed_up(services, make_user, dest)
     target = tmp_path / "restored"
 
     with paused_command(PAUSE_AT_MARKER, dest, "--json", "--data-dir", target) as restore:
@@ -298,15 +255,11 @@ async def test_a_resumed_restore_copies_again_chunks_left_whole_in_size_only(
     """A power cut after a chunk was renamed into place, before its bytes reached the
     disk, leaves it with its size and not its content: running the restore again must
     not take it as restored."""
-    uid = await make_user()
-    photo_ids = [await put_file(services, uid, "/camera", f"IMG_{i}.jpg", photo(i))
-                 for i in range(3)]  # 3 chunks each
     dest = tmp_path / "backup"
-    created = homesync("backup", "create", dest, "--json", "--data-dir", services.settings.data_path)
-    assert created.returncode == 0, created.stderr
+    photo_ids = await photos_backed_up(services, make_user, dest, count=3)  # 3 chunks each
     target = tmp_path / "restored"
 
-    killed = python("-c", KILL_AT_CHUNK, "5", dest, "--data-dir", target)
+    killed = python("-c", KILL_AT_RENAME, "/chunks/", "5", dest, "--data-dir", target)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     placed = sorted(chunk_files(target).values())
     assert len(placed) == 5

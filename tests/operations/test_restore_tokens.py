@@ -43,6 +43,15 @@ async def restore_at(dest: Path, target: Path, now_ms: int) -> RestoreReport:
         clock.set_now(None)
 
 
+def assert_full_listing_without_the_lost(got: dict[str, Any], made: set[str]) -> None:
+    """``got``, a delta for a token from the lost timeline, starts over (reset) and lists
+    the files ``made`` since the restore, and none of the lost timeline's ("lost …")."""
+    assert got["reset"] is True
+    listed = {f["id"]: f["name"] for f in got["changes"]["created"] if f.get("checksum")}
+    assert made <= set(listed)
+    assert not any(name.startswith("lost") for name in listed.values())
+
+
 async def test_a_token_from_an_earlier_restore_of_the_same_snapshot_gets_a_full_listing(
         services: Services, client: AsyncTestClient[Any], make_user, sign_in,
         tmp_path: Path) -> None:
@@ -67,10 +76,7 @@ async def test_a_token_from_an_earlier_restore_of_the_same_snapshot_gets_a_full_
     async with serving(tmp_path / "second") as c:
         made = {await store(c, phone, os.urandom(100), name=f"new {i}.txt") for i in range(5)}
         got = await pull(c, phone, token)
-    assert got["reset"] is True
-    listed = {f["id"]: f["name"] for f in got["changes"]["created"] if f.get("checksum")}
-    assert made <= set(listed)
-    assert not any(name.startswith("lost") for name in listed.values())
+    assert_full_listing_without_the_lost(got, made)
 
 
 async def test_a_recipients_token_from_the_lost_timeline_gets_a_full_listing(
@@ -99,10 +105,7 @@ async def test_a_recipients_token_from_the_lost_timeline_gets_a_full_listing(
         made = {await store(c, alice, os.urandom(100), name=f"new {i}.jpg", folder="/trip")
                 for i in range(5)}
         got = await pull(c, bob, token)
-    assert got["reset"] is True
-    listed = {f["id"]: f["name"] for f in got["changes"]["created"] if f.get("checksum")}
-    assert made <= set(listed)
-    assert not any(name.startswith("lost") for name in listed.values())
+    assert_full_listing_without_the_lost(got, made)
 
 
 async def test_changes_sent_with_a_token_from_the_lost_timeline_keep_its_full_listing(

@@ -17,9 +17,8 @@ from homesync.store.backup_repo import DATABASE_FILE, BackupRepo
 from homesync.store.file_copies import sha256_file
 from homesync.store.migrate import migrations
 from tests.helpers import ServerProcess, make_settings
-from tests.operations.data import photo, put_file
-from tests.operations.restored import assert_photos_download
-from tests.operations.test_backup_cli import homesync
+from tests.operations.cli import homesync
+from tests.operations.restored import assert_photos_download, photos_backed_up
 
 
 def _schema_before(path: Path, migration: str) -> list[str]:
@@ -150,11 +149,8 @@ async def test_a_restore_of_an_older_snapshot_says_each_migration_it_applies(
     """A snapshot taken by an older homesync is brought up to date as it is restored
     (its "Migrate database" step): the restore says so as any command does, and the
     restored server serves the file (its manifest rows have their offsets now)."""
-    uid = await make_user()
-    photo_id = await put_file(services, uid, "/camera", "IMG_0.jpg", photo(0))
     dest = tmp_path / "backup"
-    created = homesync("backup", "create", dest, "--data-dir", services.settings.data_path)
-    assert created.returncode == 0, created.stderr
+    [photo_id] = await photos_backed_up(services, make_user, dest)
     snap_dir = BackupRepo.open(dest).snapshot_dir(BackupRepo.open(dest).resolve(None))
     applied = _as_an_older_homesync_left_it(snap_dir / DATABASE_FILE,
                                             "_version_chunk_offsets.sql")
