@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Literal
 
 from homesync.app import create_app
 from homesync.services.auth.sessions import DeviceRegistration
@@ -217,3 +218,23 @@ async def test_a_poll_parked_before_its_device_was_removed_answers_401(live_clie
     await push(live_client, laptop, None, change("mkdir", folder="/after-removal"))
     answer = await asyncio.wait_for(poll, 10)
     assert answer.status_code == 401
+
+
+async def test_a_stop_ends_the_journal_watcher_even_as_a_nudge_wakes_it(services) -> None:
+    """A stop that comes just as a nudge wakes the idle watcher: the watcher must end, or
+    closing the services (and `homesync serve`'s stop) waits for ever. asyncio.wait_for of
+    Python 3.11 returned the nudge and dropped the cancellation."""
+    watcher = services.sync.watcher
+    task: asyncio.Task[None] | None = None
+
+    class StopAsNudged(asyncio.Event):
+        async def wait(self) -> Literal[True]:
+            assert task is not None
+            task.cancel()  # the stop ...
+            return True    # ... in the same moment as the nudge
+
+    watcher._nudged = StopAsNudged()
+    task = asyncio.create_task(watcher.run_forever())
+    async with asyncio.timeout(10):  # a bound for the broken watcher, which never ends
+        await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()

@@ -98,8 +98,11 @@ class JournalWatcher:
             except Exception:  # a bad moment of the database must not end the loop
                 log.exception("journal watcher check failed")
             # Until the interval passes or a nudge comes (one during the check counts).
+            # Not asyncio.wait_for: Python 3.11's returns a nudge that comes with a
+            # cancellation and drops the cancellation, and a server's stop waited for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudged.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._nudged.wait()
             self._nudged.clear()
 
 
