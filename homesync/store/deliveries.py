@@ -8,7 +8,7 @@ Statuses are listed in ``0004_notifications.sql``.
 from __future__ import annotations
 
 from homesync.store import tokens
-from homesync.store.db import Conn, Row, execute, fetchall, fetchone
+from homesync.store.db import Conn, Row, execute, fetchall, fetchone, note_change
 
 __all__ = [
     "add",
@@ -335,14 +335,18 @@ async def release(conn: Conn, delivery_ids: list[int]) -> None:
 async def retry_now(conn: Conn, device_id: str, now: int) -> int:
     """The device has a new push token: its pushes waiting out a retry's backoff (the old
     token failing) are tried again now. Not those in flight, held by quiet hours, or
-    not tried yet (an upload digest waiting for the uploads to pause)."""
-    return await execute(
+    not tried yet (an upload digest waiting for the uploads to pause). Its commit wakes
+    the push worker, asleep until the old backoff's end."""
+    brought = await execute(
         conn,
         "UPDATE push_deliveries SET next_attempt_at = ? WHERE device_id = ?"
         " AND status = 'pending' AND attempts > 0 AND next_attempt_at > ?"
         " AND lease_until IS NULL AND held_until IS NULL",
         (now, device_id, now),
     )
+    if brought:
+        note_change(conn, "notifications")
+    return brought
 
 
 async def release_held(conn: Conn, device_id: str, now: int) -> int:

@@ -193,6 +193,33 @@ async def test_a_new_push_token_brings_the_waiting_retries_forward(
     assert len(new.requests) == 2
 
 
+async def test_signing_in_again_with_a_new_push_token_brings_the_waiting_retries_forward(
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, make_receiver: Any, frozen: Clock,
+) -> None:
+    """As registering a new token does: an app signing in again (on the same install) with
+    a new pushToken replaced the one that kept failing; the pushes waiting out its backoff
+    go to the new one now."""
+    old, new = await make_receiver(), await make_receiver()
+    old.default = Reply(503)
+    await make_user()
+    phone = await sign_in()
+    await register_push(phone, f"{old.url}/up/old")
+    frozen.advance(60)
+    await alert(services, phone.user_id)
+    await services.outbox.drain()
+    (row,) = await delivery_rows(services)
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert row["next_attempt_at"] > frozen.ms
+
+    again = await sign_in(pushToken=f"{new.url}/up/new")
+    assert again.device_id == phone.device_id
+    await services.outbox.drain()  # the clock has not moved
+    (row,) = await delivery_rows(services)
+    assert (row["status"], row["attempts"]) == ("delivered", 2)
+    assert [r.json()["notificationId"] for r in new.requests] == [row["notification_id"]]
+
+
 async def test_slow_endpoint_times_out_and_is_retried(
     tmp_path: Path, receiver: Receiver, frozen: Clock,
 ) -> None:

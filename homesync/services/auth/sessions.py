@@ -25,7 +25,7 @@ from homesync.services.auth.tokens import (
     hash_refresh_token,
 )
 from homesync.services.notifications.events import security_event
-from homesync.store import devices, tokens, users
+from homesync.store import deliveries, devices, tokens, users
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["DeviceRegistration", "RegisterResult", "Sessions", "TokenPair"]
@@ -170,6 +170,10 @@ class Sessions:
                     os_version=info.os_version, app_version=info.app_version,
                     push_token=push_token, now=now,
                 )
+                if push_token is not None and push_token != device["push_token"]:
+                    # The app replaced a token that may have kept failing: pushes waiting
+                    # out a retry's backoff go to the new one now (as a registration does).
+                    await deliveries.retry_now(tx, device_id, now)
                 # One live sign-in per install: the previous one ends here.
                 await tokens.revoke_device_families(tx, device_id, "signed_in_again", now)
             pair = await self._start_family(tx, user_id=user["id"], device_id=device_id, now=now)
