@@ -7,23 +7,41 @@ import os
 import sqlite3
 from typing import Any
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 from homesync.services.container import Services
 from tests.conftest import MakeUser, SignIn
-from tests.helpers import API
+from tests.helpers import API, Device
 from tests.notifications.conftest import Clock, RegisterPush, device, uploaded
 from tests.push.receivers import Receiver
 from tests.uploads.flow import complete, file_entry, init, put_chunks, upload
 
 
-async def test_one_photo_backed_up_and_one_failed_is_said_in_the_singular(
-    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
-    register_push: RegisterPush, receiver: Receiver, frozen: Clock,
-) -> None:
+@pytest.fixture
+async def phone(frozen: Clock, make_user: MakeUser, sign_in: SignIn,
+                register_push: RegisterPush, receiver: Receiver) -> Device:
+    """Alice's phone, its pushes sent to ``receiver``: signed in on the frozen clock, or
+    its access token would be from the future once the test sets it."""
     await make_user()
     phone = await sign_in()
     await register_push(phone, f"{receiver.url}/up/1")
+    return phone
+
+
+async def the_push(services: Services, receiver: Receiver, frozen: Clock) -> dict[str, Any]:
+    """The one push sent once the uploads' 30 seconds of quiet have passed: its JSON."""
+    frozen.advance(30)
+    await services.outbox.drain()
+    (push,) = receiver.requests
+    sent: dict[str, Any] = push.json()
+    return sent
+
+
+async def test_one_photo_backed_up_and_one_failed_is_said_in_the_singular(
+    client: AsyncTestClient[Any], services: Services, phone: Device, receiver: Receiver,
+    frozen: Clock,
+) -> None:
     await upload(client, phone.auth, os.urandom(64), name="IMG_1.jpg", local_id="l1")
     r = await init(client, phone.auth, file_entry(os.urandom(64), name="IMG_2.jpg",
                                                   local_id="l2"))
@@ -31,13 +49,11 @@ async def test_one_photo_backed_up_and_one_failed_is_said_in_the_singular(
     r = await client.post(f"{API}/upload/progress", headers=phone.auth, json={
         "uploadId": upload_id, "completedChunks": [], "bytesUploaded": 0, "status": "failed"})
     assert r.status_code == 200, r.text
-    frozen.advance(30)
-    await services.outbox.drain()
 
-    (push,) = receiver.requests
-    assert (push.json()["title"], push.json()["body"]) == (
+    push = await the_push(services, receiver, frozen)
+    assert (push["title"], push["body"]) == (
         "1 photo backed up", "1 failed to upload; open the app to retry it.")
-    assert push.json()["data"] == {"kind": "upload_summary", "count": "2", "failed": "1"}
+    assert push["data"] == {"kind": "upload_summary", "count": "2", "failed": "1"}
 
 
 async def test_photos_uploaded_into_a_shared_folder_are_photos(
@@ -61,21 +77,16 @@ async def test_photos_uploaded_into_a_shared_folder_are_photos(
     for i in range(2):
         await upload(client, bob.auth, os.urandom(64), name=f"IMG_{i}.jpg", local_id=f"l{i}",
                      folder="/Shared with me/Alice Liddell/album")
-    frozen.advance(30)
-    await services.outbox.drain()
 
-    (push,) = receiver.requests
-    assert (push.json()["title"], push.json()["body"]) == ("2 photos backed up",
-                                                           "Open the app to see them.")
+    push = await the_push(services, receiver, frozen)
+    assert (push["title"], push["body"]) == ("2 photos backed up",
+                                             "Open the app to see them.")
 
 
 async def test_an_upload_that_failed_and_then_completed_is_told_as_completed(
-    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
-    register_push: RegisterPush, receiver: Receiver, frozen: Clock,
+    client: AsyncTestClient[Any], services: Services, phone: Device, receiver: Receiver,
+    frozen: Clock,
 ) -> None:
-    await make_user()
-    phone = await sign_in()
-    await register_push(phone, f"{receiver.url}/up/1")
     data = os.urandom(64)
     r = await init(client, phone.auth, file_entry(data, name="IMG_1.jpg"))
     item = r.json()["data"]["files"][0]
@@ -85,13 +96,11 @@ async def test_an_upload_that_failed_and_then_completed_is_told_as_completed(
     await put_chunks(client, item, data)
     r = await complete(client, phone.auth, item["uploadId"], data)
     assert r.status_code == 200, r.text
-    frozen.advance(30)
-    await services.outbox.drain()
 
-    (push,) = receiver.requests
-    assert (push.json()["title"], push.json()["body"]) == (
+    push = await the_push(services, receiver, frozen)
+    assert (push["title"], push["body"]) == (
         "Upload completed", "IMG_1.jpg is safe on your server.")
-    assert push.json()["data"]["kind"] == "upload_completed"
+    assert push["data"]["kind"] == "upload_completed"
     kinds = [n["kind"] for n in (await client.get(f"{API}/notifications", headers=phone.auth,
                                                   params={"category": "uploads"})
                                  ).json()["data"]["notifications"]]
@@ -110,8 +119,6 @@ async def test_a_summary_of_more_uploads_than_sqlite_takes_parameters_is_sent(
         await uploaded(services, phone, f"IMG_{i}.jpg")
     writer = services.db._writer._conn  # the sqlite3 connection (check_same_thread off)
     writer.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 8)
-    frozen.advance(30)
-    await services.outbox.drain()
 
-    (push,) = receiver.requests
-    assert (push.json()["title"], push.json()["data"]["count"]) == ("12 files backed up", "12")
+    push = await the_push(services, receiver, frozen)
+    assert (push["title"], push["data"]["count"]) == ("12 files backed up", "12")
