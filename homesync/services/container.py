@@ -26,7 +26,8 @@ from homesync.services.maintenance.fsck import Fsck
 from homesync.services.maintenance.gc import Collector
 from homesync.services.maintenance.restore_target import unfinished_restore
 from homesync.services.maintenance.status import Status
-from homesync.services.notifications.outbox import PushOutbox, PushProviders
+from homesync.services.notifications.outbox import PushOutbox
+from homesync.services.notifications.providers import PushProviders
 from homesync.services.notifications.service import Notifications
 from homesync.services.sharing.shares import Shares
 from homesync.services.sync.area import SyncArea

@@ -9,7 +9,7 @@ One round (:meth:`PushOutbox.run_once`):
 2. **Claim.** In one transaction, due rows are looked at with the device's *current*
    state: gone device, switched-off category, a share that has ended or a notification
    already read in the app → cancelled (a security alert is pushed all the same: see
-   ``_unread``); quiet hours in the device's time zone → held until they end (security
+   ``push_rules.is_news``); quiet hours in the device's time zone → held until they end (security
    notifications are never held); several upload notifications → one summary push.
    The rest are leased (``lease_until``) and their attempt counted, as many as there
    are free send slots: at most ``_MAX_CONCURRENT_SENDS`` in all and
@@ -45,21 +45,22 @@ from msgspec import Struct
 
 from homesync import clock
 from homesync.config import NotificationSettings, parse_duration
-from homesync.push.base import (
-    DeliveryResult,
-    Provider,
-    PushMessage,
-    PushTarget,
-    is_endpoint_url,
-)
-from homesync.push.registry import ClientOnFirstUse, build_providers, pick
+from homesync.push.base import DeliveryResult, Provider, PushMessage, PushTarget
+from homesync.push.registry import pick
 from homesync.services.notifications.messages import build_message, part_from_row
-from homesync.services.notifications.quiet_hours import QuietHours, is_timezone, quiet_until
+from homesync.services.notifications.push_rules import (
+    backoff_ms,
+    cancel_reason,
+    endpoint_of,
+    is_news,
+    quiet_hours_of,
+)
+from homesync.services.notifications.quiet_hours import quiet_until
 from homesync.store import deliveries, push_registrations
 from homesync.store.db import Conn, Database, Row
 from homesync.store.tokens import SignInLifetimes
 
-__all__ = ["PushOutbox", "PushProviders", "backoff_ms"]
+__all__ = ["PushOutbox"]
 
 log = logging.getLogger("homesync.push")
 
@@ -75,21 +76,13 @@ _PRUNE_EVERY_MS = 3600_000
 _MIN_RETRY_MS = 1000
 
 
-def backoff_ms(attempts: int, *, initial_ms: int, max_ms: int, rng: random.Random) -> int:
-    """Wait before attempt ``attempts + 1``: ``initial · 2^(attempts-1)``, capped at ``max``,
-    then "equal jitter" (a random point in its upper half) so that many devices failing
-    together do not retry in lockstep."""
-    ceiling = min(max_ms, initial_ms * 2 ** max(0, min(attempts - 1, 30)))
-    return int(ceiling / 2 + rng.random() * ceiling / 2)
-
-
 class _Attempt(Struct, frozen=True, kw_only=True):
     """One leased row on its way to a provider."""
 
     delivery_id: int
     device_id: str
     token: str
-    endpoint: str  # the push service it goes to (see _endpoint)
+    endpoint: str  # the push service it goes to (see push_rules.endpoint_of)
     attempts: int
     first_attempt_at: int
     provider: Any  # Provider (a Protocol: not a msgspec field type)
@@ -335,23 +328,23 @@ class PushOutbox:
         delivery_id = row["id"]
         target = self._target(row["device_id"], row)
         provider = pick(self._providers, target) if row["push_token"] else None
-        reason = _cancel_reason(row, provider)
+        reason = cancel_reason(row, provider)
         if reason:
             await deliveries.finish(tx, delivery_id, "cancelled", now=now, error=reason)
             return None
         if row["category"] != "security":  # security alerts are never held
-            until = quiet_until(_quiet_hours(row), now)
+            until = quiet_until(quiet_hours_of(row), now)
             if until is not None:
                 await deliveries.hold(tx, delivery_id, until)
                 return None
         assert provider is not None  # else _cancel_reason
-        endpoint = _endpoint(provider, target)
+        endpoint = endpoint_of(provider, target)
         if busy.get(endpoint, 0) >= _MAX_SENDS_PER_ENDPOINT:
             return "busy"
         if row["category"] == "uploads" and row["attempts"] == 0:
             merged.update(await deliveries.merge_uploads(tx, delivery_id, row["device_id"], now))
         parts = [part_from_row(p) for p in await deliveries.message_parts(tx, delivery_id)
-                 if _unread(p)]
+                 if is_news(p)]
         if not parts:
             await deliveries.finish(tx, delivery_id, "cancelled", now=now, error="read in the app")
             return None
@@ -421,76 +414,3 @@ class PushOutbox:
                                       max_ms=self._retry_max_ms, rng=self._rng)
                 await deliveries.reschedule(tx, attempt.delivery_id, at=now + wait,
                                             provider=provider, error=detail)
-
-
-def _endpoint(provider: Provider, target: PushTarget) -> str:
-    """The push service a send goes to, whose slowness its sends share: a UnifiedPush
-    endpoint's origin (a user's own distributor at home, or ntfy.sh), else the provider's
-    one service (FCM, APNs, the ntfy server, the webhook relay)."""
-    if is_endpoint_url(target.token):
-        scheme, _, rest = target.token.partition("://")
-        return f"{provider.name} {scheme.lower()}://{rest.split('/', 1)[0].lower()}"
-    return provider.name
-
-
-def _cancel_reason(row: Row, provider: Provider | None) -> str | None:
-    """Why a due row should not be pushed at all any more, if it should not."""
-    if row["removed_at"] is not None:
-        return "device removed"
-    if not row["signed_in"]:  # a password change, a stolen refresh token, run out
-        return "signed out"
-    if not row["push_token"]:
-        return "device has no push registration"
-    if provider is None:
-        return "no push service configured for this device"
-    if not row[row["category"]]:
-        return f"{row['category']} notifications switched off on this device"
-    if not row["share_live"]:  # revoked (shared with the wrong person?), left, trashed
-        return "the share has ended"
-    return None
-
-
-def _unread(part: Row) -> bool:
-    """Whether a notification the push carries is still news: not read in the app. A
-    security alert always is: the inbox is the account's, and whoever signed in on a new
-    device can read "New device login detected" there while its push waits for a retry;
-    their read mark must not keep the alert from the owner's other devices."""
-    return part["read_at"] is None or part["category"] == "security"
-
-
-def _quiet_hours(row: Row) -> QuietHours:
-    # A zone dropped from a newer tzdata keeps its hours, read in UTC.
-    timezone = row["quiet_timezone"] if is_timezone(row["quiet_timezone"]) else "UTC"
-    return QuietHours(enabled=bool(row["quiet_enabled"]), start=row["quiet_start"],
-                      end=row["quiet_end"], timezone=timezone)
-
-
-class PushProviders:
-    """The providers ``[notifications]`` configures, and the HTTP clients they share.
-
-    Built when the services start, so a half-configured provider or an unreadable key
-    file stops start-up with a :class:`~homesync.config.ConfigError` naming the option.
-    Close with :meth:`aclose`.
-    """
-
-    def __init__(self, settings: NotificationSettings) -> None:
-        self._clients: list[ClientOnFirstUse] = []
-        self.providers: list[Provider] = []
-        if not settings.enabled:
-            return
-        timeout = float(parse_duration(settings.send_timeout))
-        client = ClientOnFirstUse(timeout=timeout)
-        self._clients.append(client)
-        apns_client = None
-        if settings.apns_key_file and settings.apns_base_url.startswith("http://"):
-            # Real APNs is HTTP/2 over TLS; a cleartext base URL is a test server, which
-            # speaks HTTP/2 only with prior knowledge.
-            apns_client = ClientOnFirstUse(h2c=True, timeout=timeout)
-            self._clients.append(apns_client)
-        self.providers = build_providers(settings, client, apns_client=apns_client,
-                                         timeout=timeout)
-
-    async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
-        self._clients.clear()
