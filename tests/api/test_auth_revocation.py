@@ -19,6 +19,11 @@ async def refresh_status(client: Any, device: Device) -> int:
     return int(r.status_code)
 
 
+async def devices_status(client: Any, device: Device) -> int:
+    """GET /devices as ``device``: its status, 401 once the device is signed out."""
+    return int((await client.get(DEVICES, headers=device.auth)).status_code)
+
+
 async def listed_ids(client: Any, device: Device) -> list[str]:
     r = await client.get(DEVICES, headers=device.auth)
     assert r.status_code == 200, r.text
@@ -34,7 +39,7 @@ async def test_logout_ends_the_sign_in_but_keeps_the_device(client, make_user, s
 
     assert r.status_code == 200
     assert r.json() == {"success": True, "data": {"loggedOut": True, "deviceId": phone.device_id}}
-    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 401
+    assert await devices_status(client, phone) == 401
     assert await refresh_status(client, phone) == 401
     assert (await client.post(f"{API}/auth/logout", headers=phone.auth)).status_code == 401
     assert phone.device_id in await listed_ids(client, tablet)
@@ -57,7 +62,7 @@ async def test_removing_a_device_signs_it_out_at_once(client, services, make_use
 
     assert r.status_code == 200, r.text
     assert r.json() == {"success": True, "data": {"deviceId": phone.device_id, "removed": True}}
-    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 401
+    assert await devices_status(client, phone) == 401
     assert await refresh_status(client, phone) == 401
     assert await listed_ids(client, tablet) == [tablet.device_id]
     row = await services.db.fetchone("SELECT * FROM devices WHERE id = ?", (phone.device_id,))
@@ -78,7 +83,7 @@ async def test_a_device_may_remove_itself(client, make_user, sign_in):
     phone = await sign_in()
     r = await client.delete(f"{DEVICES}/{phone.device_id}", headers=phone.auth)
     assert r.status_code == 200
-    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 401
+    assert await devices_status(client, phone) == 401
 
 
 async def test_removal_hooks_run_in_the_same_transaction(client, services, make_user, sign_in):
@@ -96,7 +101,7 @@ async def test_removal_hooks_run_in_the_same_transaction(client, services, make_
     assert r.status_code == 500
     assert seen == [(phone.user_id, phone.device_id)]
     # Nothing happened: the phone is still signed in and listed.
-    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 200
+    assert await devices_status(client, phone) == 200
     assert phone.device_id in await listed_ids(client, tablet)
 
 
@@ -110,9 +115,9 @@ async def test_a_password_change_signs_out_every_device(client, services, make_u
     await services.accounts.set_password("alice@example.com", "a brand new passphrase")
 
     for device in (phone, tablet):
-        assert (await client.get(DEVICES, headers=device.auth)).status_code == 401
+        assert await devices_status(client, device) == 401
         assert await refresh_status(client, device) == 401
-    assert (await client.get(DEVICES, headers=bob.auth)).status_code == 200
+    assert await devices_status(client, bob) == 200
     assert len(await notifications(services, user_id, "password_changed")) == 1
 
 
@@ -120,7 +125,7 @@ async def test_removing_the_account_invalidates_its_tokens(client, services, mak
     await make_user()
     phone = await sign_in()
     await services.accounts.remove_user("alice@example.com")
-    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 401
+    assert await devices_status(client, phone) == 401
     assert await refresh_status(client, phone) == 401
 
 
@@ -129,7 +134,7 @@ async def test_the_administrator_can_revoke_a_device(client, services, make_user
     phone = await sign_in(client_id="phone")
     tablet = await sign_in(client_id="tablet")
     await services.devices.admin_revoke(phone.device_id)
-    assert (await client.get(DEVICES, headers=phone.auth)).status_code == 401
+    assert await devices_status(client, phone) == 401
     assert await listed_ids(client, tablet) == [tablet.device_id]
 
 
