@@ -2,8 +2,9 @@
 
 Exit codes: 0 all well, 1 the backup/restore failed or found problems, 2 bad usage (DEST
 and the data dir inside each other, too), 4 something is already at the target (DEST or
-the data dir), as for ``init``, 5 another backup is writing to DEST now (or, for create
-and prune, a verify, restore or list is reading it: they hold its lock shared).
+the data dir), as for ``init``, 5 another backup is writing to DEST now (create, prune), a
+prune is deleting from it (verify, restore, list, dry-run prune: they hold its delete lock
+shared), or one of those is reading it (prune).
 ``--json`` prints one JSON document on standard output and no progress bars.
 """
 
@@ -79,8 +80,8 @@ T = TypeVar("T")
 # Refusals that changed nothing get their own exit codes, so a script can tell them from
 # a failed backup: something already where we would write (as `init` refusing to
 # overwrite a config), DEST and the data dir inside each other (a bad argument), and
-# another backup writing to DEST, or a verify, restore or list reading it, (or restore
-# into the data dir) now (try again later).
+# another backup writing to DEST, a prune deleting from it, or a verify, restore or list
+# reading it (or restore into the data dir) now (try again later).
 _EXIT_CODES: dict[type[Exception], int] = {
     BackupDestinationTaken: EXIT_CONFLICT, RestoreTargetTaken: EXIT_CONFLICT,
     BackupOfAnotherServer: EXIT_CONFLICT,
@@ -102,9 +103,10 @@ UnusedDataDirOpt = Annotated[Path | None, typer.Option(
     help="Accepted like every command; not used (a backup is read on its own).")]
 WaitOpt = Annotated[str | None, typer.Option(
     "--wait", metavar="DURATION", show_default=False,
-    help="When another backup or prune is writing to DEST (or, for create and prune, a"
-         " verify, restore or list is reading it), wait up to DURATION (90s, 15m, 2h) for"
-         " it to finish instead of exiting at once (exit code 5).")]
+    help="When another backup or prune is writing to DEST (create, prune), a prune is"
+         " deleting from it (verify, restore, list, dry-run prune), or a verify, restore or"
+         " list is reading it (prune), wait up to DURATION (90s, 15m, 2h) for it to finish"
+         " instead of exiting at once (exit code 5).")]
 UnusedConfigOpt = Annotated[Path | None, typer.Option(
     "--config", envvar="HOMESYNC_CONFIG", show_default=False, metavar="FILE",
     help="Accepted like every command; not used (a backup is read on its own).")]

@@ -12,9 +12,12 @@ Layout::
         manifest.json          what the snapshot holds (counts, bytes, checksums)
       latest                   the name of the newest complete snapshot
       tmp/                     work in progress, emptied when the next backup starts
-      .lock                    one backup (or prune) writes at a time, and not while a
-                               verify, restore or list reads (flock: exclusive to
-                               write, shared to read)
+      .lock                    one backup (or prune) writes at a time (flock, exclusive)
+
+A prune deletes only while nothing reads: verify, restore, list and dry-run prunes flock
+DEST itself (the directory) shared, a prune exclusively; so readers make no file there.
+A backup being made deletes nothing a reader could read (it publishes by rename), so
+they read beside it.
 
 Crash safety: chunks and the snapshot are built under ``tmp/`` and renamed into place
 only when complete, and ``latest`` is replaced last. A backup killed at any point leaves
@@ -77,8 +80,8 @@ class DestinationTaken(BackupRepoError):
 
 
 class RepoBusy(BackupRepoError):
-    """Another backup is writing to DEST now (or, for a writer, a verify, restore or list
-    is reading it); nothing was done."""
+    """Another backup is writing to DEST now, a prune is deleting from it (for a reader),
+    or a verify, restore or list is reading it (for a prune); nothing was done."""
 
 
 class Manifest(msgspec.Struct, kw_only=True, rename="camel"):
@@ -141,18 +144,19 @@ _SETTLE_CHUNKS = 4096
 _CANNOT_LOCK_HERE = (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL)
 
 
-def _lock_within(fd: int, kind: int, wait: float, waiting: Callable[[str], None] | None,
-                 root: Path) -> None:
-    """flock ``fd`` (``LOCK_EX`` to write, ``LOCK_SH`` to read), trying for up to ``wait``
-    seconds (flock itself cannot time out, and a worker thread gets no signal to
-    interrupt it). ``waiting`` is told, once, what it waits for."""
-    deadline = time.monotonic() + wait
+_WRITER_LOCK = ".lock"
+
+
+def _lock_within(fd: int, kind: int, deadline: float,
+                 waiting: Callable[[str], None] | None, busy: str) -> Callable[[str], None] | None:
+    """flock ``fd`` (``LOCK_EX`` or ``LOCK_SH``), trying until ``deadline`` (monotonic;
+    flock itself cannot time out, and a worker thread gets no signal to interrupt it).
+    ``waiting`` is told, once, what it waits for (``busy``); returns it, or None once told."""
     while True:
         try:
             fcntl.flock(fd, kind | fcntl.LOCK_NB)
-            return
+            return waiting
         except BlockingIOError:
-            busy = _busy(fd, kind, root)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise RepoBusy(busy) from None
@@ -160,20 +164,6 @@ def _lock_within(fd: int, kind: int, wait: float, waiting: Callable[[str], None]
             waiting(busy)
             waiting = None
         time.sleep(min(_WAIT_POLL, left))
-
-
-def _busy(fd: int, wanted: int, root: Path) -> str:
-    """Who holds the lock ``fd`` could not get: a writer, unless a shared lock can be had
-    (then only readers hold it, and only an exclusive one was refused)."""
-    if wanted == fcntl.LOCK_EX:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return f"a backup verify, restore, list or dry-run prune is reading {root}"
-    return f"another backup is writing to {root}"
 
 
 class BackupRepo:
@@ -233,14 +223,23 @@ class BackupRepo:
     # -- one writer --------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writing(self, wait: float = 0.0,
-                waiting: Callable[[str], None] | None = None) -> Iterator[None]:
-        """Hold the repository's writer lock. Another backup (or prune) writing, or a
-        verify, restore or list reading, makes this fail at once, or after ``wait`` seconds (``waiting``
-        is called once, with what is in the way, when the wait starts: to say so)."""
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    def writing(self, wait: float = 0.0, waiting: Callable[[str], None] | None = None, *,
+                deleting: bool = False) -> Iterator[None]:
+        """Hold the repository's writer lock, and with ``deleting`` (a prune) its delete
+        lock too. Another backup (or prune) writing, or for ``deleting`` a verify,
+        restore or list reading, makes this fail at once, or after ``wait`` seconds
+        (``waiting`` is called once, with what is in the way, when the wait starts)."""
+        deadline = time.monotonic() + wait
+        fd = os.open(self.root / _WRITER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        readers_fd: int | None = None
         try:
-            _lock_within(fd, fcntl.LOCK_EX, wait, waiting, self.root)
+            waiting = _lock_within(fd, fcntl.LOCK_EX, deadline, waiting,
+                                   f"another backup is writing to {self.root}")
+            if deleting:
+                readers_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                _lock_within(readers_fd, fcntl.LOCK_EX, deadline, waiting,
+                             f"a backup verify, restore, list or dry-run prune is reading"
+                             f" {self.root}")
             # Leftovers of an interrupted run: never referenced by any published snapshot.
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
             self.tmp_dir.mkdir(mode=0o700)
@@ -255,31 +254,28 @@ class BackupRepo:
                 shutil.rmtree(self.tmp_dir, ignore_errors=True)
                 raise
         finally:
+            if readers_fd is not None:
+                os.close(readers_fd)
             os.close(fd)
 
     @contextlib.contextmanager
     def reading(self, wait: float = 0.0,
                 waiting: Callable[[str], None] | None = None) -> Iterator[None]:
-        """Hold the repository's lock shared while reading it (``backup verify``,
-        ``restore``, ``list``, ``prune --dry-run``): no backup or prune writes meanwhile (a
-        prune would delete what is being read: damage that is not there, a restore
-        failing half way), other readers may. A writer holding it makes this
-        fail at once, or after ``wait`` seconds, as :meth:`writing` does.
+        """Hold DEST's delete lock (a flock of the directory) shared while reading it
+        (``backup verify``, ``restore``, ``list``, ``prune --dry-run``): no prune deletes
+        meanwhile (it would delete what is being read: damage that is not there, a
+        restore failing half way); other readers may read, and a backup be made (it
+        deletes nothing a reader sees, and publishes by rename). A prune holding it makes this fail at once, or
+        after ``wait`` seconds, as :meth:`writing` does.
 
-        A DEST that cannot have the lock file (read-only, and never written to since it
-        was copied there) or cannot lock is read without it: no writer can take it there.
+        A DEST whose filesystem cannot lock (some network mounts) is read without it: no
+        prune can take it there either.
         """
-        try:
-            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError:  # read-only: the lock file can still be opened to read
-            try:
-                fd = os.open(self.root / ".lock", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                yield
-                return
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             try:
-                _lock_within(fd, fcntl.LOCK_SH, wait, waiting, self.root)
+                _lock_within(fd, fcntl.LOCK_SH, time.monotonic() + wait, waiting,
+                             f"a backup prune is deleting from {self.root}")
             except OSError as exc:
                 if exc.errno not in _CANNOT_LOCK_HERE:
                     raise

@@ -1,5 +1,5 @@
-"""Another process holding a backup DEST's lock, as a running `backup prune` (writer) or
-`backup verify` (reader) does, a command run against DEST meanwhile, and a DEST with a
+"""Another process holding a backup DEST's locks, as a running `backup create` (writer),
+`backup prune` (writer, deleting) or `backup verify` (reader) does, a command run against DEST meanwhile, and a DEST with a
 snapshot for a prune to remove."""
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from tests.operations.cli import as_json, homesync
 from tests.operations.data import delete_file, photo, put_file
 from tests.operations.test_backup_prune import snapshot_chunks
 
-# Holds DEST's lock as `backup prune` (write) or `backup verify` (read) does, removing the
-# given files under it first as a prune removing a snapshot does.
+# Holds DEST's locks as `backup create` (write), `backup prune` (prune) or `backup verify`
+# (read) does, removing the given files under them first as a prune removing a snapshot does.
 _HOLDER = """
 import sys
 from pathlib import Path
 from homesync.store.backup_repo import BackupRepo
 repo = BackupRepo.open(Path(sys.argv[1]))
-with repo.writing() if sys.argv[2] == "write" else repo.reading():
+how = sys.argv[2]
+with repo.reading() if how == "read" else repo.writing(deleting=how == "prune"):
     for path in sys.argv[3:]:
         Path(path).unlink()
     print("holding", flush=True)
@@ -33,7 +34,8 @@ with repo.writing() if sys.argv[2] == "write" else repo.reading():
 
 @contextmanager
 def held(dest: Path, how: str, *removing: Path) -> Iterator[None]:
-    """DEST's lock held by another process (``how``: "write" or "read") for the block."""
+    """DEST's locks held by another process for the block (``how``: "write" as a backup
+    being made, "prune" as a prune, "read" as a verify)."""
     proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(dest), how, *map(str, removing)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdin is not None
@@ -45,12 +47,14 @@ def held(dest: Path, how: str, *removing: Path) -> Iterator[None]:
         assert proc.wait(timeout=30) == 0
 
 
-def run_once_waiting(dest: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    """``homesync args`` (with a ``--wait``) while another process writes to DEST, which
-    lets go once the command says it is waiting for it: that line starts its stderr."""
+def run_once_waiting(dest: Path, *args: str | Path,
+                     how: str = "write") -> subprocess.CompletedProcess[str]:
+    """``homesync args`` (with a ``--wait``) while another process holds DEST (``how``, as
+    for :func:`held`), which lets go once the command says it is waiting for it: that
+    line starts its stderr."""
     env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false", "COLUMNS": "300"}
     env.pop("HOMESYNC_DATA_DIR", None)
-    with held(dest, "write"):
+    with held(dest, how):
         proc = subprocess.Popen([sys.executable, "-m", "homesync", *map(str, args)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stderr is not None

@@ -1,8 +1,9 @@
-"""`homesync backup restore`, `backup list` and `backup prune --dry-run` hold DEST's lock
-shared while they read it, as `backup verify` does (real processes): a prune removing the
-snapshot being restored left the restore failing half way, or restoring it with chunks
-missing, and a dry run could plan from a snapshot half removed. Beside a writer they now
-refuse (exit code 5, nothing changed) or wait with --wait; beside a verify they run."""
+"""`homesync backup restore`, `backup list` and `backup prune --dry-run` hold DEST's delete
+lock shared while they read it, as `backup verify` does (real processes): a prune
+removing the snapshot being restored left the restore failing half way, or restoring it
+with chunks missing, and a dry run could plan from a snapshot half removed. Beside a
+prune they now refuse (exit code 5, nothing changed) or wait with --wait; beside a
+verify, or a backup being made (hours, the first time), they run."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tests.operations.test_backup_prune import tree
 
 READERS = ["restore", "list", "dry-run"]
 
-# What each says when a writer is in the way, after "another backup is writing to DEST".
+# What each says when a prune is in the way, after "a backup prune is deleting from DEST".
 _NOTHING_DONE = {
     "restore": "; nothing was restored (the data dir was not touched), try again later"
                " (or with --wait)",
@@ -48,31 +49,33 @@ async def test_a_reader_beside_a_prune_refuses_and_changes_nothing(
     repo = BackupRepo.open(dest)
     pruning = [repo.chunk_path(h) for h in only_first]
     restoring_it = ("--snapshot", first) if which == "restore" else ()
-    with held(dest, "write", *pruning):  # a prune half way through removing the first
+    with held(dest, "prune", *pruning):  # a prune half way through removing the first
         busy = homesync(*_reader(which, dest, target, *restoring_it, "--json"))
         waited_out = homesync(*_reader(which, dest, target, *restoring_it, "--wait", "1s",
                                        "--json"))
         left = tree(dest)
     assert busy.returncode == 5, busy.stdout + busy.stderr
-    assert as_json(busy)["error"] == f"another backup is writing to {dest}{_NOTHING_DONE[which]}"
+    assert as_json(busy)["error"] == (f"a backup prune is deleting from {dest}"
+                                      f"{_NOTHING_DONE[which]}")
     assert waited_out.returncode == 5, waited_out.stdout + waited_out.stderr
-    assert as_json(waited_out)["error"] == (f"another backup is writing to {dest} (still, after"
+    assert as_json(waited_out)["error"] == (f"a backup prune is deleting from {dest} (still, after"
                                             f" waiting 1s){_NOTHING_DONE[which]}")
     assert not target.exists()  # the restore never touched the data dir
     assert tree(dest) == left
 
 
 @pytest.mark.parametrize("which", READERS)
-async def test_with_wait_a_reader_waits_for_the_writer_then_reads(
+async def test_with_wait_a_reader_waits_for_the_prune_then_reads(
         services: Services, make_user, tmp_path: Path, which: str) -> None:
     dest = tmp_path / "backup"
     [photo_id] = await photos_backed_up(services, make_user, dest, backups=2)
     before = tree(dest)
     target = tmp_path / "restored"
 
-    done = run_once_waiting(dest, *_reader(which, dest, target, "--wait", "10m", "--json"))
+    done = run_once_waiting(dest, *_reader(which, dest, target, "--wait", "10m", "--json"),
+                            how="prune")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (f"another backup is writing to {dest}: waiting for it to finish (up to 10m)"
+    assert (f"a backup prune is deleting from {dest}: waiting for it to finish (up to 10m)"
             in " ".join(done.stderr.split())), done.stderr
     report = json.loads(done.stdout)
     if which == "restore":
@@ -85,14 +88,16 @@ async def test_with_wait_a_reader_waits_for_the_writer_then_reads(
         assert tree(dest) == before
 
 
-async def test_readers_run_beside_a_verify(services: Services, make_user,
-                                           tmp_path: Path) -> None:
+@pytest.mark.parametrize("beside", ["read", "write"])
+async def test_readers_run_beside_a_verify_or_a_backup_being_made(
+        services: Services, make_user, tmp_path: Path, beside: str) -> None:
     """Shared, not exclusive: a verify reading DEST (the nightly unit's) keeps none of
-    them out, nor they one another."""
+    them out, nor they one another; nor does a backup being made (it deletes nothing they
+    read, and a first backup takes hours): they ran into exit code 5 for all its run."""
     dest = tmp_path / "backup"
     [photo_id] = await photos_backed_up(services, make_user, dest, backups=2)
     target = tmp_path / "restored"
-    with held(dest, "read"):
+    with held(dest, beside):
         ran: dict[str, subprocess.CompletedProcess[str]] = {
             which: homesync(*_reader(which, dest, target, "--json")) for which in READERS}
     for which, result in ran.items():

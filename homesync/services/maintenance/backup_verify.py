@@ -55,7 +55,7 @@ class VerifyError(Exception):
 
 
 class VerifyBusy(VerifyError):
-    """A backup or prune is writing to DEST (still, after the wait); nothing was checked."""
+    """A prune is deleting from DEST (still, after the wait); nothing was checked."""
 
 
 class Subset(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -118,10 +118,10 @@ async def verify_backup(
     subset: Subset | None = None, progress: Progress = NO_PROGRESS, wait: float = 0.0,
 ) -> VerifyReport:
     """Check one snapshot of the backup at ``destination`` (default: the latest), with no
-    backup or prune writing there meanwhile (waiting up to ``wait`` seconds for one).
+    prune deleting there meanwhile (waiting up to ``wait`` seconds for one).
 
     Raises:
-        VerifyBusy: a backup or prune is writing to ``destination`` (still, after ``wait``).
+        VerifyBusy: a prune is deleting from ``destination`` (still, after ``wait``).
         VerifyError: ``destination`` is not a backup, or has no such snapshot.
     """
     return await asyncio.to_thread(_verify, destination, snapshot, read_data, subset, progress,

@@ -55,8 +55,8 @@ class PruneError(Exception):
 
 
 class PruneBusy(PruneError):
-    """Another backup (or prune) is writing to DEST now, or (unless a dry run) a verify is
-    reading it; nothing was removed."""
+    """Another backup (or prune) is writing to DEST now, or a verify, restore or list is
+    reading it (a dry run: a prune is deleting from it); nothing was removed."""
 
 
 class PrunedSnapshot(msgspec.Struct, kw_only=True, rename="camel"):
@@ -105,9 +105,11 @@ def _prune(destination: Path, policy: Retention, dry_run: bool,
     try:
         repo = BackupRepo.open(destination)
         # A dry run changes nothing (the writer lock's emptying of tmp/ included): it only
-        # reads, beside verifies but with no writer.
-        lock = repo.reading if dry_run else repo.writing
-        with lock(wait, lambda busy: progress.note(waiting_note(busy, wait))):
+        # reads, beside verifies and backups, with no prune deleting.
+        def note(busy: str) -> None:
+            progress.note(waiting_note(busy, wait))
+
+        with repo.reading(wait, note) if dry_run else repo.writing(wait, note, deleting=True):
             report = _plan_and_remove(repo, policy, dry_run, progress)
     except RepoBusy as exc:
         raise PruneBusy(f"{exc}{waited(wait)}; nothing was removed, try again later") from None

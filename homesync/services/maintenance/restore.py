@@ -107,13 +107,13 @@ async def restore_backup(
     fsync: bool = True, progress: Progress = NO_PROGRESS, wait: float = 0.0,
 ) -> RestoreReport:
     """Restore ``snapshot`` (default: the latest) of the backup at ``destination`` into
-    ``data_dir``, with no backup or prune writing to ``destination`` meanwhile (waiting up
-    to ``wait`` seconds for one).
+    ``data_dir``, with no prune deleting from ``destination`` meanwhile (waiting up to
+    ``wait`` seconds for one).
 
     Stop the server first. Raises:
         RestoreTargetTaken: the target is a file, or not empty (and not ``force``).
-        RestoreBusy: another restore into ``data_dir`` is running, or a backup or prune is
-            writing to ``destination`` (still, after ``wait``); nothing was changed.
+        RestoreBusy: another restore into ``data_dir`` is running, or a prune is deleting
+            from ``destination`` (still, after ``wait``); nothing was changed.
         RestoreError: the backup is unusable, or overlaps the target.
     """
     t0 = time.monotonic()
