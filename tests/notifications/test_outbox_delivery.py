@@ -9,6 +9,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Literal
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 from homesync.config import Settings
@@ -156,12 +157,14 @@ async def test_registering_again_after_a_dropped_endpoint_clears_its_error(
     assert (push["registered"], push["lastError"]) == (True, None)
 
 
+@pytest.mark.parametrize("how", ["register", "sign_in"])
 async def test_a_new_push_token_brings_the_waiting_retries_forward(
     client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
-    register_push: RegisterPush, make_receiver: Any, frozen: Clock,
+    register_push: RegisterPush, make_receiver: Any, frozen: Clock, how: str,
 ) -> None:
     """The old endpoint kept failing, so the pushes wait out a backoff (up to
-    retry_max_delay); the app registers a new one: they go to it now, not then."""
+    retry_max_delay); the app registers a new one (or signs in again on the same install
+    with it in deviceInfo.pushToken): they go to it now, not then."""
     old, new = await make_receiver(), await make_receiver()
     old.default = Reply(503)
     await make_user()
@@ -177,7 +180,13 @@ async def test_a_new_push_token_brings_the_waiting_retries_forward(
     assert (row["status"], row["attempts"], row["last_error"]) == ("pending", 3, "HTTP 503")
     assert row["next_attempt_at"] > frozen.ms
 
-    await register_push(phone, f"{new.url}/up/new")
+    async def new_token(token: str) -> None:
+        if how == "register":
+            await register_push(phone, token)
+        else:
+            assert (await sign_in(pushToken=token)).device_id == phone.device_id
+
+    await new_token(f"{new.url}/up/new")
     await services.outbox.drain()  # the clock has not moved
     (row,) = await delivery_rows(services)
     assert (row["status"], row["attempts"]) == ("delivered", 4)
@@ -188,36 +197,9 @@ async def test_a_new_push_token_brings_the_waiting_retries_forward(
     new.default = Reply(503)
     await alert(services, phone.user_id)
     await services.outbox.drain()
-    await register_push(phone, f"{new.url}/up/new")
+    await new_token(f"{new.url}/up/new")
     assert await services.outbox.drain() == 0
     assert len(new.requests) == 2
-
-
-async def test_signing_in_again_with_a_new_push_token_brings_the_waiting_retries_forward(
-    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
-    register_push: RegisterPush, make_receiver: Any, frozen: Clock,
-) -> None:
-    """As registering a new token does: an app signing in again (on the same install) with
-    a new pushToken replaced the one that kept failing; the pushes waiting out its backoff
-    go to the new one now."""
-    old, new = await make_receiver(), await make_receiver()
-    old.default = Reply(503)
-    await make_user()
-    phone = await sign_in()
-    await register_push(phone, f"{old.url}/up/old")
-    frozen.advance(60)
-    await alert(services, phone.user_id)
-    await services.outbox.drain()
-    (row,) = await delivery_rows(services)
-    assert (row["status"], row["attempts"]) == ("pending", 1)
-    assert row["next_attempt_at"] > frozen.ms
-
-    again = await sign_in(pushToken=f"{new.url}/up/new")
-    assert again.device_id == phone.device_id
-    await services.outbox.drain()  # the clock has not moved
-    (row,) = await delivery_rows(services)
-    assert (row["status"], row["attempts"]) == ("delivered", 2)
-    assert [r.json()["notificationId"] for r in new.requests] == [row["notification_id"]]
 
 
 async def test_slow_endpoint_times_out_and_is_retried(
