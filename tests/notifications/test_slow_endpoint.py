@@ -8,11 +8,33 @@ from typing import Any
 
 from homesync.services.container import Services
 from tests.conftest import MakeUser, SignIn
+from tests.helpers import Device
 from tests.notifications.conftest import Clock, RegisterPush, alert, delivery_rows
 from tests.push.receivers import Reply
 
 # Only a bound for a broken worker to fail on rather than hang; nothing waits for it.
 _GIVE_UP = 60
+
+
+async def alice_slow_bob_fast(make_user: MakeUser, sign_in: SignIn,
+                              register_push: RegisterPush, slow: Any,
+                              fast: Any) -> tuple[Device, Device]:
+    """Alice's phone, pushed through the receiver ``slow``, and Bob's, through ``fast``."""
+    await make_user()
+    await make_user("bob@example.com", name="Bob Builder")
+    alice_phone = await sign_in()
+    await register_push(alice_phone, f"{slow.url}/up/alice")
+    bob_phone = await sign_in("bob@example.com", client_id="bob-phone")
+    await register_push(bob_phone, f"{fast.url}/up/bob")
+    return alice_phone, bob_phone
+
+
+def answering_at_once(arrived: asyncio.Event) -> Any:
+    """A receiver's handler that accepts at once, setting ``arrived``."""
+    def answer(request: Any) -> Reply:
+        arrived.set()
+        return Reply(201)
+    return answer
 
 
 async def test_a_fast_endpoint_is_pushed_while_a_slow_one_still_hangs(
@@ -27,17 +49,9 @@ async def test_a_fast_endpoint_is_pushed_while_a_slow_one_still_hangs(
         await slow_may_answer.wait()  # 30-60 s in real life; here: until the test says
         return Reply(201)
 
-    def answer_now(request: Any) -> Reply:
-        fast_arrived.set()
-        return Reply(201)
-
-    slow.handler, fast.handler = answer_late, answer_now
-    await make_user()
-    await make_user("bob@example.com", name="Bob Builder")
-    alice_phone = await sign_in()
-    await register_push(alice_phone, f"{slow.url}/up/alice")
-    bob_phone = await sign_in("bob@example.com", client_id="bob-phone")
-    await register_push(bob_phone, f"{fast.url}/up/bob")
+    slow.handler, fast.handler = answer_late, answering_at_once(fast_arrived)
+    alice_phone, bob_phone = await alice_slow_bob_fast(make_user, sign_in, register_push,
+                                                       slow, fast)
     await services.start_background()  # the server's push worker
     frozen.advance(60)
 
@@ -77,17 +91,9 @@ async def test_a_slow_push_service_takes_only_its_share_of_the_send_slots(
         await slow_may_answer.wait()
         return Reply(201)
 
-    def answer_now(request: Any) -> Reply:
-        fast_arrived.set()
-        return Reply(201)
-
-    slow.handler, fast.handler = answer_late, answer_now
-    await make_user()
-    await make_user("bob@example.com", name="Bob Builder")
-    alice_phone = await sign_in()
-    await register_push(alice_phone, f"{slow.url}/up/alice")
-    bob_phone = await sign_in("bob@example.com", client_id="bob-phone")
-    await register_push(bob_phone, f"{fast.url}/up/bob")
+    slow.handler, fast.handler = answer_late, answering_at_once(fast_arrived)
+    alice_phone, bob_phone = await alice_slow_bob_fast(make_user, sign_in, register_push,
+                                                       slow, fast)
     frozen.advance(60)
     for _ in range(40):
         await alert(services, alice_phone.user_id)
