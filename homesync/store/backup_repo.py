@@ -265,8 +265,8 @@ class BackupRepo:
         (``backup verify``, ``restore``, ``list``, ``prune --dry-run``): no prune deletes
         meanwhile (it would delete what is being read: damage that is not there, a
         restore failing half way); other readers may read, and a backup be made (it
-        deletes nothing a reader sees, and publishes by rename). A prune holding it makes this fail at once, or
-        after ``wait`` seconds, as :meth:`writing` does.
+        deletes nothing a reader sees, and publishes by rename). A prune holding it
+        makes this fail at once, or after ``wait`` seconds, as :meth:`writing` does.
 
         A DEST whose filesystem cannot lock (some network mounts) is read without it: no
         prune can take it there either.
