@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 
 from homesync.config import Settings, load_settings
+from homesync.store.migrate import migrations
 
 API = "/api/mobile"
 PASSWORD = "correct horse battery"
@@ -245,3 +247,18 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def schema_before(migration: str) -> int:
+    """The schema version just before the migration whose file name ends with ``migration``
+    (``"_version_chunk_offsets.sql"``)."""
+    return next(n for n, name, _ in migrations() if name.endswith(migration)) - 1
+
+
+def database_at(path: Path, version: int) -> sqlite3.Connection:
+    """A new database at ``path`` as a homesync of schema ``version`` made it (migrations 1
+    to ``version``), and an autocommit connection to it, for the rows an upgrade must keep."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, _name, sql in migrations()[:version]:
+        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+    return conn

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from homesync.services.container import Services
 from homesync.store.db import Database
 from homesync.store.migrate import migrations
-from tests.helpers import make_settings
+from tests.helpers import database_at, make_settings, schema_before
 
 # sha256 (first 16 hex digits) of every migration that has been on main: a database that
 # ran one never runs it again, so changing it changes nothing there. Add a new migration
@@ -64,9 +63,7 @@ async def test_a_database_of_an_older_version_upgrades_with_its_data(tmp_path: P
     """Each migration applies on top of the one before (a server upgraded in place), not
     only to a fresh database, and keeps the data."""
     path = tmp_path / "db.sqlite3"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for number, _name, sql in migrations()[:older]:
-        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+    conn = database_at(path, older)
     conn.execute("INSERT INTO users (id, email, name, password_hash, created_at,"
                  " password_changed_at) VALUES ('user_1', 'a@example.com', 'A', 'x', 0, 0)")
     conn.close()
@@ -86,10 +83,7 @@ async def test_an_upgraded_server_keeps_signing_with_its_key(tmp_path: Path) -> 
     rotation made it the previous key."""
     settings = make_settings(tmp_path / "data")
     settings.data_path.mkdir(parents=True)
-    before = next(n for n, name, _ in migrations() if name.endswith("_signing_keys.sql")) - 1
-    conn = sqlite3.connect(settings.db_path, isolation_level=None)
-    for number, _name, sql in migrations()[:before]:
-        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+    conn = database_at(settings.db_path, schema_before("_signing_keys.sql"))
     conn.executescript(
         "INSERT INTO users (id, email, name, password_hash, created_at, password_changed_at)"
         " VALUES ('user_1', 'a@example.com', 'A', 'x', 0, 0);"

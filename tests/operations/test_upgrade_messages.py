@@ -16,7 +16,7 @@ from homesync.services.container import Services
 from homesync.store.backup_repo import DATABASE_FILE, BackupRepo
 from homesync.store.file_copies import sha256_file
 from homesync.store.migrate import migrations
-from tests.helpers import ServerProcess, make_settings
+from tests.helpers import ServerProcess, database_at, make_settings, schema_before
 from tests.operations.cli import homesync
 from tests.operations.restored import assert_photos_download, photos_backed_up
 
@@ -24,11 +24,8 @@ from tests.operations.restored import assert_photos_download, photos_backed_up
 def _schema_before(path: Path, migration: str) -> list[str]:
     """An empty database at ``path`` as a homesync before ``migration`` made it; the names
     of the migrations an upgrade applies."""
-    before = next(n for n, name, _ in migrations() if name.endswith(migration)) - 1
-    conn = sqlite3.connect(path, isolation_level=None)
-    for number, _name, sql in migrations()[:before]:
-        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
-    conn.close()
+    before = schema_before(migration)
+    database_at(path, before).close()
     return [name for n, name, _ in migrations() if n > before]
 
 

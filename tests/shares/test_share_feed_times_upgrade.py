@@ -4,20 +4,17 @@ position (the full listing, reset), one after it does, and new entries get their
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from homesync import clock
 from homesync.store import share_feed
 from homesync.store.db import Database
-from homesync.store.migrate import migrations
+from tests.helpers import database_at
 
 
 async def test_entries_from_before_the_upgrade_count_as_old(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for number, _name, sql in migrations()[:25]:
-        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+    conn = database_at(path, 25)
     for user in ("alice", "bob", "carol"):
         conn.execute("INSERT INTO users (id, email, name, password_hash, created_at,"
                      " password_changed_at) VALUES (?, ?, ?, 'x', 0, 0)",

@@ -4,11 +4,10 @@ so those shares come again in their recipient's feed, and nothing else does."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from homesync.store.db import Database
-from homesync.store.migrate import migrations
+from tests.helpers import database_at
 
 # (id, kind, folder, name) of Alice's files.
 FILES = [("photos", "folder", "/", "photos"), ("inner", "file", "/photos", "a.jpg"),
@@ -21,9 +20,7 @@ SHARES = [("s1", "inner", "bob"), ("s2", "photos", "bob"), ("s3", "other", "bob"
 
 async def test_the_shares_named_like_an_inner_share_come_again(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for number, _name, sql in migrations()[:15]:
-        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+    conn = database_at(path, 15)
     for user in ("alice", "bob", "carol"):
         conn.execute("INSERT INTO users (id, email, name, password_hash, created_at,"
                      " password_changed_at) VALUES (?, ?, ?, 'x', 0, 0)",

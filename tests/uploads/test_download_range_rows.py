@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,7 @@ from homesync import clock
 from homesync.config import Settings
 from homesync.store import files, manifest_spans
 from homesync.store.db import Database, execute, fetchall
-from homesync.store.migrate import migrations
-from tests.helpers import API, make_settings
+from tests.helpers import API, database_at, make_settings, schema_before
 from tests.uploads.conftest import SMALL_CHUNKS
 from tests.uploads.flow import random_bytes, upload
 
@@ -201,11 +199,7 @@ async def test_the_upgrade_fills_in_where_each_chunk_begins(tmp_path: Path) -> N
     """Manifests written before the column get their offsets; a version with a chunk that
     has no chunks row (which the foreign key forbids) keeps none."""
     path = tmp_path / "db.sqlite3"
-    before = next(n for n, name, _ in migrations()
-                  if name.endswith("_version_chunk_offsets.sql")) - 1
-    conn = sqlite3.connect(path, isolation_level=None)
-    for number, _name, sql in migrations()[:before]:
-        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+    conn = database_at(path, schema_before("_version_chunk_offsets.sql"))
     conn.executescript(
         "INSERT INTO users (id, email, name, password_hash, created_at, password_changed_at)"
         " VALUES ('user_1', 'a@example.com', 'A', 'x', 0, 0);"

@@ -6,13 +6,11 @@ entries, the first page walked all 100 000 photos to find none (33 ms)."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from homesync.store import files
 from homesync.store.db import Database
-from homesync.store.migrate import migrations
-from tests.helpers import API
+from tests.helpers import API, database_at, schema_before
 from tests.sync.helpers import change, checksum, push, store
 from tests.sync.plans import plan_of, reads_during
 
@@ -56,11 +54,7 @@ async def test_an_existing_database_gets_the_folders_index(tmp_path: Path) -> No
     """A server upgraded in place builds the index over the entries it has (live folders
     only), and its listings keep their order and cursors."""
     path = tmp_path / "db.sqlite3"
-    before = next(n for n, name, _ in migrations()
-                  if name.endswith("_folder_listing_index.sql")) - 1
-    conn = sqlite3.connect(path, isolation_level=None)
-    for number, _name, sql in migrations()[:before]:
-        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+    conn = database_at(path, schema_before("_folder_listing_index.sql"))
     conn.execute("INSERT INTO users (id, email, name, password_hash, created_at,"
                  " password_changed_at) VALUES ('alice', 'a@example.com', 'A', 'x', 0, 0)")
     entries = [("big", "folder", "/", "big", None), ("zz", "folder", "/big", "zz", None),
