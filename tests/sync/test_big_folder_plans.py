@@ -16,6 +16,12 @@ from tests.shares.test_shares_api import share
 from tests.sync.helpers import change, checksum, pull, push, store
 
 
+async def _stored(client: Any, dev: Device, *paths: str) -> dict[str, str]:
+    """Each path stored as a file holding its own path; path -> file id."""
+    return {p: await store(client, dev, p.encode(), name=p.rsplit("/", 1)[1],
+                           folder=p.rsplit("/", 1)[0]) for p in paths}
+
+
 async def _mkdir(client: Any, dev: Device, folder: str) -> str:
     done = await push(client, dev, None, change("mkdir", folder=folder))
     return str(done["results"][0]["fileId"])
@@ -49,11 +55,10 @@ async def test_a_delete_with_an_old_token_conflicts_on_the_shallowest_file_chang
     await make_user()
     phone = await sign_in(client_id="phone")
     tablet = await sign_in(client_id="tablet")
-    ids = {p: await store(client, phone, p.encode(), name=p.rsplit("/", 1)[1],
-                          folder=p.rsplit("/", 1)[0])
-           for p in ("/album/a.jpg", "/album/B.jpg", "/album/deep/er/z.jpg",
-                     "/album/deep/y.jpg", "/album/sub/w.jpg", "/inbox/in.jpg",
-                     "/inbox/mine.jpg")}
+    ids = await _stored(client, phone,
+                        "/album/a.jpg", "/album/B.jpg", "/album/deep/er/z.jpg",
+                        "/album/deep/y.jpg", "/album/sub/w.jpg", "/inbox/in.jpg",
+                        "/inbox/mine.jpg")
     album = await _mkdir(client, phone, "/album")
     stale = (await pull(client, phone))["nextSyncToken"]
     # The tablet: a new version deep down, a file moved in, files moved about inside.
@@ -93,10 +98,9 @@ async def test_a_delete_with_an_old_token_of_only_moves_inside_journals_every_en
     await make_user()
     phone = await sign_in(client_id="phone")
     tablet = await sign_in(client_id="tablet")
-    ids = {p: await store(client, phone, p.encode(), name=p.rsplit("/", 1)[1],
-                          folder=p.rsplit("/", 1)[0])
-           for p in ("/album/a.jpg", "/album/B.jpg", "/album/deep/er/z.jpg",
-                     "/album/deep/y.jpg", "/inbox/mine.jpg")}
+    ids = await _stored(client, phone,
+                        "/album/a.jpg", "/album/B.jpg", "/album/deep/er/z.jpg",
+                        "/album/deep/y.jpg", "/inbox/mine.jpg")
     album = await _mkdir(client, phone, "/album")
     stale = (await pull(client, phone))["nextSyncToken"]
     await push(client, tablet, None,
@@ -131,8 +135,7 @@ async def test_a_merge_restore_answers_and_journals_each_entry_in_order(
              "/album/sub/Inner/i.txt", "/album/Sub2/f.txt", "/album/Sub2/g/h.txt",
              "/album/Sub2/gone/k.txt", "/album/shared/s.txt", "/album/y.txt/t.txt",
              "/album/z.jpg")
-    ids = {p: await store(client, phone, p.encode(), name=p.rsplit("/", 1)[1],
-                          folder=p.rsplit("/", 1)[0]) for p in paths}
+    ids = await _stored(client, phone, *paths)
     album = await _mkdir(client, phone, "/album")
     shared = await _mkdir(client, phone, "/album/shared")
     gone = await _mkdir(client, phone, "/album/Sub2/gone")
