@@ -6,11 +6,10 @@ gap: a database at version N has exactly migrations 1..N, so a migration can nev
 skipped by one with a higher number landing first. A database is never taken backwards.
 
 An upgrade says what it does (:data:`LOG_NAME` log lines at INFO: the server's log; the
-CLI prints them too): which migration it is
-applying and, once done, how long it took. Some rewrite every row of a big table (0024
-fills in an offset for every manifest row: seconds per 200 000 rows), and a server busy
-with one would otherwise look like one that does not start. A new database is made
-without a word.
+CLI prints them too): which migration it is applying and, once done, how long it took.
+Some rewrite every row of a big table (0024 fills in an offset for every manifest row:
+seconds per 200 000 rows), and a server busy with one would otherwise look like one that
+does not start. A new database is made without a word.
 """
 
 from __future__ import annotations
