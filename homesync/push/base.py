@@ -71,6 +71,7 @@ __all__ = [
     "network_errors",
     "network_failure",
     "parse_retry_after",
+    "request_timeout",
     "status_detail",
 ]
 
@@ -82,6 +83,10 @@ Outcome = Literal["delivered", "retry", "drop_endpoint", "failed"]
 # A Retry-After further away than this is treated as this (the worker gives up after
 # notifications.give_up_after anyway; a bogus "Retry-After: 99999999" must not park a row).
 MAX_RETRY_AFTER = 24 * 3600.0
+
+# Connecting to a push service takes at most this long (or send_timeout, if shorter): a
+# host that drops packets (a distributor at home gone offline) is retried soon.
+CONNECT_TIMEOUT = 5.0
 
 
 class PushMessage(Struct, frozen=True, kw_only=True):
@@ -225,6 +230,16 @@ def parse_retry_after(value: str | None) -> float | None:
             return None
         seconds = when.timestamp() - clock.now()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def request_timeout(seconds: float) -> httpx.Timeout:
+    """A request's timeouts for a ``send_timeout`` of ``seconds``: reading, writing and
+    waiting for a pooled connection take up to ``seconds`` each, connecting up to
+    :data:`CONNECT_TIMEOUT`. Pass it whole as ``timeout=``: a number there would replace
+    the client's connect limit too."""
+    import httpx
+
+    return httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT))
 
 
 def network_errors() -> tuple[type[Exception], ...]:

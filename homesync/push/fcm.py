@@ -39,6 +39,7 @@ from homesync.push.base import (
     network_errors,
     network_failure,
     parse_retry_after,
+    request_timeout,
     status_detail,
 )
 
@@ -192,7 +193,7 @@ class FcmProvider:
                         "Authorization": f"Bearer {token}",
                         "Content-Type": "application/json",
                     },
-                    timeout=self._timeout,
+                    timeout=request_timeout(self._timeout),
                     follow_redirects=False,
                 )
             except network_errors() as exc:
@@ -269,7 +270,7 @@ class FcmProvider:
             response = await self._client.post(
                 self._token_url,
                 data={"grant_type": JWT_BEARER_GRANT, "assertion": assertion},
-                timeout=self._timeout,
+                timeout=request_timeout(self._timeout),
                 follow_redirects=False,
             )
         except network_errors() as exc:

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from homesync.push.base import request_timeout
+
 __all__ = ["new_http_client"]
 
 log = logging.getLogger("homesync.push")
@@ -25,7 +27,7 @@ def new_http_client(*, h2c: bool = False, timeout: float = 10.0) -> httpx.AsyncC
     return httpx.AsyncClient(
         transport=_TransportOnFirstUse(http1=not h2c, http2=True),
         follow_redirects=False,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        timeout=request_timeout(timeout),
         headers={"User-Agent": "homesync-push"},
     )
 

@@ -32,6 +32,7 @@ from homesync.push.base import (
     network_errors,
     network_failure,
     parse_retry_after,
+    request_timeout,
     status_detail,
 )
 
@@ -125,7 +126,7 @@ class NtfyProvider:
                 f"{self._server}/{topic}",
                 content=body,
                 headers=headers,
-                timeout=self._timeout,
+                timeout=request_timeout(self._timeout),
                 follow_redirects=False,
             )
         except network_errors() as exc:

@@ -29,6 +29,7 @@ from homesync.push.base import (
     network_errors,
     network_failure,
     parse_retry_after,
+    request_timeout,
     status_detail,
 )
 from homesync.push.safety import Resolver, check_endpoint
@@ -120,7 +121,7 @@ class UnifiedPushProvider:
                     url,
                     content=payload,
                     headers=headers,
-                    timeout=self._timeout,
+                    timeout=request_timeout(self._timeout),
                     follow_redirects=False,
                 ) as response,
             ):

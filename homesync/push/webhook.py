@@ -39,6 +39,7 @@ from homesync.push.base import (
     network_errors,
     network_failure,
     parse_retry_after,
+    request_timeout,
     status_detail,
 )
 
@@ -100,7 +101,7 @@ class WebhookProvider:
                 self._url,
                 content=body,
                 headers=headers,
-                timeout=self._timeout,
+                timeout=request_timeout(self._timeout),
                 follow_redirects=False,
             )
         except network_errors() as exc:
