@@ -11,12 +11,12 @@ which keeps both sides where an overwrite would lose one.
 from __future__ import annotations
 
 from homesync.paths import join
-from homesync.store.db import Conn, Row, fetchone
+from homesync.store.db import Conn, Row, fetchall, fetchone
 from homesync.store.files import FILE_COLUMNS
 from homesync.store.tree import descendants_filter
 
 __all__ = ["CONTENT_ACTIONS", "content_changed_since", "first_changed_below", "last_change",
-           "path_at"]
+           "relocations_since"]
 
 # Journal actions that change what a file contains (as opposed to where it is).
 CONTENT_ACTIONS = ("create", "update")
@@ -120,22 +120,23 @@ def _path_then(alias: str) -> str:
     )
 
 
-async def path_at(conn: Conn, user_id: str, file_id: str, base_seq: int) -> str | None:
-    """Where ``user_id``'s entry ``file_id`` was at ``base_seq``: the ``from_path`` of its
-    first move or rename since (by any device), else where it is now. None when the
-    journal cannot tell: no such entry of the user's, ``base_seq`` below the user's sync
-    horizon (moves since may be compacted away), or a move journaled before paths were."""
+async def relocations_since(conn: Conn, user_id: str, file_id: str,
+                            base_seq: int) -> tuple[str, list[Row]] | None:
+    """Where ``user_id``'s entry ``file_id`` is now and its moves and renames after
+    ``base_seq`` (by any device), oldest first: ``(device_id, from_path)``, the path each
+    one left (None for a move journaled before paths were). The path at ``base_seq`` is the
+    first one's ``from_path``, else where it is now. None when the journal cannot tell: no
+    such entry of the user's, or ``base_seq`` below the user's sync horizon (moves since
+    may be compacted away)."""
     row = await fetchone(
         conn, "SELECT f.folder, f.name, u.sync_horizon_seq FROM files f JOIN users u"
               " ON u.id = f.user_id WHERE f.id = ? AND f.user_id = ?", (file_id, user_id))
     if row is None or base_seq < row["sync_horizon_seq"]:
         return None
-    moved = await fetchone(
-        conn, "SELECT from_path FROM journal WHERE file_id = ? AND seq > ?"
-              " AND action IN ('move', 'rename') ORDER BY seq LIMIT 1", (file_id, base_seq))
-    if moved is None:
-        return join(row["folder"], row["name"])
-    return None if moved["from_path"] is None else str(moved["from_path"])
+    moves = await fetchall(
+        conn, "SELECT device_id, from_path FROM journal WHERE file_id = ? AND seq > ?"
+              " AND action IN ('move', 'rename') ORDER BY seq", (file_id, base_seq))
+    return join(row["folder"], row["name"]), moves
 
 
 async def last_change(conn: Conn, file_id: str) -> Row | None:

@@ -125,6 +125,40 @@ async def test_queued_moves_change_what_the_phone_changed(client, make_user, sig
     assert where == {"a": "/album/a-2.jpg", "b": "/album/b-phone.jpg", "c": "/trips/c.jpg"}
 
 
+async def test_a_queued_move_or_rename_undone_later_in_the_batch_is_undone(client, make_user,
+                                                                         sign_in):
+    # The phone renamed a.jpg to b.jpg and back, and moved c.jpg to /album and back: each
+    # later operation is judged against where the phone's own earlier one put the entry
+    # (it knows), not where it was at the token; both were "done" and left as b / in /album.
+    await make_user()
+    laptop = await sign_in(client_id="laptop")
+    phone = await sign_in(client_id="phone")
+    ids = {n: await store(client, laptop, n.encode(), name=f"{n}.jpg", folder="/camera")
+           for n in ("a", "c")}
+    offline_since = (await pull(client, phone))["nextSyncToken"]
+    token = (await pull(client, laptop))["nextSyncToken"]
+    # Meanwhile the laptop moved a and renamed c: the phone's operations keep that.
+    await push(client, laptop, token, change("move", "a", fileId=ids["a"], folder="/sorted"),
+               change("rename", "c", fileId=ids["c"], name="c-2.jpg"))
+    answers = await add(
+        client, phone,
+        op("rn-1", "rename", created_at="2024-01-20T15:00:00Z", fileId=ids["a"],
+           remotePath="/camera/b.jpg"),
+        op("rn-2", "rename", created_at="2024-01-20T15:01:00Z", fileId=ids["a"],
+           remotePath="/camera/a.jpg"),
+        op("mv-1", "move", created_at="2024-01-20T15:02:00Z", fileId=ids["c"],
+           remotePath="/album/c.jpg"),
+        op("mv-2", "move", created_at="2024-01-20T15:03:00Z", fileId=ids["c"],
+           remotePath="/camera/c.jpg"),
+        token=offline_since)
+    assert [o["status"] for o in answers] == ["done"] * 4
+    where = {}
+    for n, file_id in ids.items():
+        r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+        where[n] = f"{r.json()['data']['folder']}/{r.json()['data']['name']}"
+    assert where == {"a": "/sorted/a.jpg", "c": "/camera/c-2.jpg"}
+
+
 async def test_queued_delete_of_a_file_edited_elsewhere_is_a_conflict(client, make_user,
                                                                       sign_in):
     await make_user()

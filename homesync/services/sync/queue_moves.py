@@ -5,8 +5,10 @@ it queued the operation. Another device may have moved or renamed the entry sinc
 taking the whole path would undo that. So an operation changes what the app changed: the
 folder when ``remotePath``'s differs from the folder the entry was in at the operation's
 ``base_seq`` (what the app had seen), the name when it differs from the name then; the
-other part stays as it is now. Renames and moves never conflict: the last one wins, part
-by part.
+other part stays as it is now. What the app had seen includes its own moves and renames
+since (an earlier operation of the batch): the app knows where it put the entry, so a
+rename back to the old name is a rename. Renames and moves never conflict: the last one
+wins, part by part.
 
 Where the journal cannot tell the path then (an entry shared with the user, whose
 owner's journal the app's token does not measure; a token below the sync horizon), a
@@ -27,7 +29,7 @@ __all__ = ["relocation"]
 async def relocation(tx: Conn, user_id: str, op: Row) -> LocalChange:
     """The sync change the queued ``move`` or ``rename`` ``op`` stands for."""
     folder, name = split_path(op["remote_path"])
-    seen = await _seen(tx, user_id, op["file_id"], op["base_seq"])
+    seen = await _seen(tx, user_id, op)
     entry = await tree.get(tx, user_id, op["file_id"]) if seen is not None else None
     if seen is None or entry is None:
         return LocalChange(action=op["type"], local_id=op["op_id"], file_id=op["file_id"],
@@ -41,12 +43,29 @@ async def relocation(tx: Conn, user_id: str, op: Row) -> LocalChange:
         name=entry["name"] if name == seen_name else name)
 
 
-async def _seen(tx: Conn, user_id: str, file_id: str, base_seq: int) -> tuple[str, str] | None:
-    """(folder, name) of the entry at ``base_seq``, or None when that cannot be told."""
-    path = await since_token.path_at(tx, user_id, file_id, base_seq)
-    if path is None:
+async def _seen(tx: Conn, user_id: str, op: Row) -> tuple[str, str] | None:
+    """(folder, name) of the entry as the app saw it when it queued ``op``, or None when
+    that cannot be told: where it was at ``base_seq``, with the parts the device's own
+    moves and renames since changed as they made them (the app knows where it put it: a
+    rename back to the old name, later in the batch, is a rename)."""
+    found = await since_token.relocations_since(tx, user_id, op["file_id"], op["base_seq"])
+    if found is None:
+        return None
+    now, moves = found
+    # The path each move left, and the one the last one made: where the entry is now.
+    paths = [m["from_path"] for m in moves] + [now]
+    if None in paths:  # a move journaled before paths were: where from is unknown
         return None
     try:
-        return split_path(path)
+        folder, name = split_path(paths[0])
+        for move, before, after in zip(moves, paths, paths[1:], strict=False):
+            if move["device_id"] != op["device_id"]:
+                continue
+            (old_folder, old_name), (new_folder, new_name) = map(split_path, (before, after))
+            if name_key(new_folder) != name_key(old_folder):
+                folder = new_folder
+            if new_name != old_name:
+                name = new_name
     except HomesyncError:  # a path stored before today's rules: not comparable
         return None
+    return folder, name
