@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from homesync import clock
 from tests.auth_helpers import (
@@ -259,6 +260,44 @@ async def test_device_info_is_validated(client, services, make_user):
         assert r.status_code == 400, (case, r.text)
         assert r.json()["success"] is False
     assert await db_state(services) == before
+
+
+# What the app says about itself is shown to people: the device's name in GET /devices,
+# the "New device login detected" alert on the user's other phones, the admin's terminal
+# (`homesync device list`, where an escape sequence would be run, not shown).
+CONTROL_CHARACTERS = [
+    ("model", {"model": "Pixel\x1b[2J 7"}),
+    ("model", {"model": "Pixel 7\nAlice's laptop signed out"}),
+    ("osVersion", {"osVersion": "14\x00"}),
+    ("appVersion", {"appVersion": "1.2\x9b31m"}),  # C1 CSI: an escape on some terminals
+    ("deviceId", {"client_id": "install\x07"}),
+]
+
+
+@pytest.mark.parametrize("field, info", CONTROL_CHARACTERS)
+async def test_control_characters_in_device_info_are_refused(tmp_path: Path, field, info):
+    settings = make_settings(tmp_path / "d", auth={"open_signup": True})
+    async with running(settings) as (services, client):
+        known = await client.post(REGISTER, json=body(email="carol@example.com"))
+        assert known.status_code == 201, known.text
+        before = await db_state(services)
+        # A new device, the known install signing in again, and an unknown email (which
+        # open sign-up would make an account of): refused alike, and nothing is stored.
+        for email, client_id in (("carol@example.com", "new-install"),
+                                 ("carol@example.com", "app-install-1"),
+                                 ("dave@example.com", "app-install-1")):
+            r = await client.post(REGISTER, json=body(email=email, **{"client_id": client_id,
+                                                                      **info}))
+            assert r.status_code == 400, r.text
+            error = r.json()["error"]
+            assert error["code"] == "VALIDATION_ERROR"
+            assert error["details"] == {"field": f"deviceInfo.{field}"}
+            assert await db_state(services) == before
+        # Spaces, accents and emoji are not control characters.
+        fine = await client.post(REGISTER, json=body(email="carol@example.com",
+                                                     model="Café Phone ✨ 7 Pro"))
+        assert fine.status_code == 200, fine.text
+        assert fine.json()["device"]["name"] == "carol's Café Phone ✨ 7 Pro"
 
 
 async def test_register_speaks_messagepack(client, make_user):

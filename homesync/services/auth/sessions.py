@@ -4,13 +4,19 @@ turning an access token into the calling :class:`Principal` on every request."""
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Awaitable, Callable
 
 import msgspec
 
 from homesync import clock
 from homesync.config import AuthSettings, format_duration
-from homesync.errors import InvalidCredentials, InvalidRefreshToken, Unauthorized
+from homesync.errors import (
+    InvalidCredentials,
+    InvalidRefreshToken,
+    Unauthorized,
+    ValidationError,
+)
 from homesync.ids import new_id
 from homesync.models import Principal
 from homesync.services.auth.accounts import Accounts, SignedOut
@@ -88,6 +94,18 @@ async def _nothing_waits(tx: Conn, user_id: str) -> None:
     return None
 
 
+def check_device_text(info: DeviceRegistration) -> None:
+    """Refuse control characters in what the app says about itself (``ValidationError``
+    naming the field). The model becomes the device's name, shown in ``GET /devices``, in
+    the "New device login detected" alert on the user's other phones and in the admin's
+    terminal (``homesync device list``), where an escape sequence would be run, not shown."""
+    for field, value in (("deviceId", info.client_id), ("model", info.model),
+                         ("osVersion", info.os_version), ("appVersion", info.app_version)):
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise ValidationError(f"deviceInfo.{field} may not contain control characters",
+                                  field=f"deviceInfo.{field}")
+
+
 def device_name(user_name: str, model: str) -> str:
     """"<first name>'s <model>", as the contract names devices."""
     first = user_name.split()[0] if user_name.split() else user_name
@@ -129,8 +147,10 @@ class Sessions:
         A known ``client_id`` of this user is the same device (``created`` False): its
         details are refreshed and its previous sign-in ends. A new one gets a device row
         and a ``security`` notification for the user's other devices. Raises
-        InvalidCredentials or RateLimited (see Accounts.authenticate).
+        InvalidCredentials or RateLimited (see Accounts.authenticate), ValidationError
+        for control characters in ``info`` (before open sign-up makes an account).
         """
+        check_device_text(info)
         if self._settings.open_signup:
             await self._accounts.sign_up(email, password, client_addr)
         user = await self._accounts.authenticate(email, password, client_addr)
