@@ -31,6 +31,9 @@ _SECRETS = (
                 r"(\"[^\"]*\"|'[^']*'|[^\s,}]+)"), r"\1[redacted]"),
 )
 
+# The names the last pattern above scrubs the values of, as a JSON line's keys.
+_SECRET_KEY = re.compile(r"(?i)(?:password|refreshToken|accessToken|pushToken)$")
+
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is data.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
     "message", "asctime", "request_id", "color_message"}  # uvicorn adds color_message
@@ -106,7 +109,23 @@ class JsonFormatter(_CachedTime):
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return redact(msgspec.json.encode(entry).decode())
+        # Each text scrubbed before it is encoded, not the encoded line: there quotes are
+        # escaped (a message's \"password\": \"...\" went unscrubbed), and scrubbing a value
+        # could take its closing quote with it (a 404 for /password=x was no JSON any more).
+        return msgspec.json.encode(_redacted(msgspec.to_builtins(entry))).decode()
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` (plain data) with :func:`redact` applied to every string in it, and the
+    values of keys named as secrets (an extra ``password=``) replaced whole."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: "[redacted]" if isinstance(key, str) and _SECRET_KEY.search(key)
+                else _redacted(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(item) for item in value]
+    return value
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

@@ -207,3 +207,29 @@ async def test_a_metrics_stop_cancelled_meanwhile_still_frees_its_port_then_is_c
                 await http.get(scrape)
     finally:
         await services.close()
+
+
+def served_log(tmp_path: Path, log_format: str, *paths: str) -> str:
+    """The log of a real server (``server.log_format``) that answered GETs of ``paths``
+    (sent as written: percent escapes and all); each is a 404 the access log writes."""
+    server = ServerProcess(tmp_path / "data", env={"HOMESYNC_SERVER_LOG_FORMAT": log_format})
+    try:
+        server.start()
+        with httpx.Client(base_url=server.base, timeout=10) as http:
+            for path in paths:
+                assert http.get(path).status_code == 404
+    finally:
+        server.stop()
+    return server.log_path.read_text()
+
+
+@pytest.mark.e2e
+def test_json_log_lines_stay_json_and_scrubbed_whatever_a_client_sends(tmp_path: Path) -> None:
+    # Anyone may ask for these paths: the access line must still be one JSON object, and
+    # the scrubbing must see a password also where JSON escapes its quotes.
+    log_text = served_log(tmp_path, "json", f"{API}/password=hunter22",
+                          f"{API}/%22password%22:%22hunter23%22/x")
+    entries = [json.loads(line) for line in log_text.splitlines() if line.startswith("{")]
+    paths = [e["path"] for e in entries if e["logger"] == "homesync.access"]
+    assert paths == [f"{API}/password=[redacted]", f'{API}/"password":[redacted]/x']
+    assert "hunter2" not in log_text
