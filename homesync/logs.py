@@ -86,12 +86,29 @@ class TextFormatter(_CachedTime):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # The line before any traceback. A trailing newline is uvicorn's way to put its
+        # traceback on the next line: the traceback goes there anyway.
+        return _printable(super().formatMessage(record).rstrip("\n"))
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extras = _extras(record)
         if extras:
-            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+            line += " " + " ".join(f"{k}={_printable(str(v))}" for k, v in extras.items())
         return redact(line)
+
+
+# What a client sends ends up in log lines (a path's %0A, an ESC): a newline in it began a
+# line of the client's choosing, that read like the server's own, and ESC sequences
+# repaint the terminal of whoever reads the log. They are written as Python escapes.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 class JsonFormatter(_CachedTime):

@@ -233,3 +233,13 @@ def test_json_log_lines_stay_json_and_scrubbed_whatever_a_client_sends(tmp_path:
     paths = [e["path"] for e in entries if e["logger"] == "homesync.access"]
     assert paths == [f"{API}/password=[redacted]", f'{API}/"password":[redacted]/x']
     assert "hunter2" not in log_text
+
+
+@pytest.mark.e2e
+def test_a_text_log_line_cannot_be_split_by_what_a_client_sends(tmp_path: Path) -> None:
+    forged = "2026-01-01 00:00:00,000 INFO homesync.api [-] admin signed in"
+    log_text = served_log(tmp_path, "text", "/x%0A" + forged.replace(" ", "%20") + "%0D%1B[2J")
+    lines = [line for line in log_text.splitlines() if "admin signed in" in line]
+    assert len(lines) == 1 and " homesync.access " in lines[0], lines
+    assert "GET /x\\n2026-01-01 00:00:00,000 INFO homesync.api [-] admin signed in\\r\\x1b[2J 404" \
+        in lines[0]
