@@ -3,7 +3,8 @@
 ``photo.jpg`` kept from Alice's phone beside the server's version becomes
 ``photo (conflicted copy Alice's Pixel 7 2024-01-20).jpg``; if that exists too,
 ``… 2024-01-20 2).jpg`` and so on. A name never exceeds the 255-byte limit: the stem
-is shortened instead.
+is shortened instead, and an extension too long to keep beside the label is shortened
+with the rest of the name (the label goes at the end).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ __all__ = ["conflicted_copy_names", "find_free_name", "restored_names", "split_e
 
 _MAX_ATTEMPTS = 1000
 _MAX_DEVICE_NAME = 60
+# Also in bytes: 60 emoji are 240, and with the rest of the label no room was left.
+_MAX_DEVICE_NAME_BYTES = 100
 
 
 def split_extension(name: str) -> tuple[str, str]:
@@ -32,7 +35,9 @@ def split_extension(name: str) -> tuple[str, str]:
 
 def _clean_label(text: str) -> str:
     """A device name made safe inside a file name (no slashes or control characters)."""
-    return " ".join(nameable(text, "-").split())[:_MAX_DEVICE_NAME] or "device"
+    label = " ".join(nameable(text, "-").split())[:_MAX_DEVICE_NAME]
+    label = label.encode()[:_MAX_DEVICE_NAME_BYTES].decode("utf-8", errors="ignore").rstrip()
+    return label or "device"
 
 
 def _fit(stem: str, suffix: str) -> str:
@@ -48,6 +53,10 @@ def _numbered(name: str, label: Callable[[int], str], *,
               is_folder: bool = False) -> Iterator[str]:
     # A folder's name has no extension: "v1.0" becomes "v1.0 (restored)", not "v1 (restored).0".
     stem, ext = (name, "") if is_folder else split_extension(name)
+    if len(f" ({label(_MAX_ATTEMPTS)}){ext}".encode()) >= MAX_NAME_BYTES:
+        # "x.<250 bytes>": no stem fits beside the label and this extension (the name
+        # was refused as too long, and the resolution or restore with it).
+        stem, ext = name, ""
     for n in range(1, _MAX_ATTEMPTS + 1):
         yield _fit(stem, f" ({label(n)}){ext}")
 

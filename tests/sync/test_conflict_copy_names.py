@@ -1,0 +1,53 @@
+"""Conflicted copies' names: always a valid name (at most 255 bytes), whatever the file's
+name or the device's name, so keep_both can always resolve."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import API
+from tests.sync.helpers import pull, push, resolve, store
+from tests.sync.test_conflicts import content, upload_change
+
+
+@pytest.mark.parametrize(("name", "user_name"), [
+    # An extension of 250 bytes left no room for the label: the copy's name was 290 bytes.
+    ("x." + "e" * 250, "Alice Liddell"),
+    # A device named by 60 four-byte characters made a label of 240 bytes on its own.
+    ("notes.txt", "\U0001f600" * 60 + " Liddell"),
+    ("\u00e9" * 120 + ".txt", "Alice Liddell"),
+])
+async def test_keep_both_copy_name_fits_in_a_name(client, make_user, sign_in, name, user_name):
+    await make_user(name=user_name)
+    laptop = await sign_in(client_id="laptop", model="ThinkPad")
+    phone = await sign_in(client_id="phone", model="Pixel 7")
+    file_id = await store(client, laptop, b"original", name=name)
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await store(client, laptop, b"laptop's edit", name=name, file_id=file_id)
+    await store(client, phone, b"phone's edit", name="scratch.bin", folder="/tmp")
+    out = await push(client, phone, stale,
+                     upload_change(b"phone's edit", name=name, fileId=file_id))
+    [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                             "resolution": "keep_both"})
+    assert result["status"] == "resolved", result
+    assert await content(client, phone, result["copyFileId"]) == b"phone's edit"
+    assert await content(client, phone, file_id) == b"laptop's edit"
+    r = await client.get(f"{API}/files/{result['copyFileId']}", headers=phone.auth)
+    copy = r.json()["data"]["name"]
+    assert "(conflicted copy " in copy and len(copy.encode()) <= 255, copy
+
+
+async def test_trash_restore_of_a_taken_name_with_a_long_extension(client, make_user, sign_in):
+    """The same names make a restored entry's: "x.<250 bytes> (restored)" was refused."""
+    await make_user()
+    phone = await sign_in(client_id="phone", model="Pixel 7")
+    name = "x." + "e" * 250
+    first = await store(client, phone, b"first", name=name)
+    await push(client, phone, None, {"action": "delete", "localId": "d", "fileId": first})
+    await store(client, phone, b"second", name=name)
+    r = await client.post(f"{API}/trash/{first}/restore", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    r = await client.get(f"{API}/files/{first}", headers=phone.auth)
+    restored = r.json()["data"]["name"]
+    assert "(restored)" in restored and len(restored.encode()) <= 255, restored
+    assert await content(client, phone, first) == b"first"
