@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from homesync import clock
+from homesync.services.sync import queue as queue_service
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import API, Device
 from tests.sync.helpers import change, checksum, pull, push, store
@@ -176,3 +177,24 @@ async def test_upload_failed_when_init_answers_deleted_on_server(client, make_us
     listed = (await queued(client, phone))["up"]
     assert (listed["status"], listed["error"]["code"]) == ("failed", "DELETED_ON_SERVER")
     assert (await sign_in_again(client, phone))[0] == 0
+
+
+async def test_a_retry_pruned_while_it_is_answered_gets_its_state(client, services, make_user,
+                                                                  sign_in, monkeypatch):
+    # The retention sweep pruned the retried operation after the request found it queued
+    # and before its answer was read: the answer was 500 (its row was in neither table the
+    # request had read), for an operation that had run.
+    await make_user()
+    phone = await sign_in()
+    made = op("mk-1", "mkdir", remotePath="/trips")
+    [first] = await add(client, phone, made)
+    settle = queue_service.settle_upload_ops
+
+    async def pruned_meanwhile(db: Any, device_id: str) -> None:
+        await services.sync.retention.run_once(clock.now_ms() + 8 * DAY_MS)
+        await settle(db, device_id)
+
+    monkeypatch.setattr(queue_service, "settle_upload_ops", pruned_meanwhile)
+    [again] = await add(client, phone, made)
+    assert (again["status"], again["updatedAt"]) == ("done", first["updatedAt"])
+    assert await queued(client, phone) == {}  # pruned indeed

@@ -208,6 +208,11 @@ class OfflineQueue:
         await settle_upload_ops(self._db, principal.device_id)
         rows = {r["op_id"]: r for r in await queue.get_many(
             self._db.reader, principal.device_id, [op.op_id for op in checked])}
+        # The retention sweep may have pruned one since (a retry of one finished long ago).
+        known = rows.keys() | forgotten.keys()
+        if missing := [op.op_id for op in checked if op.op_id not in known]:
+            forgotten |= {r["op_id"]: r for r in await queue.forgotten_many(
+                self._db.reader, principal.device_id, missing)}
         uploading = await open_places(self._db, principal.device_id)
         return [_derived(rows[op.op_id], uploading) if op.op_id in rows
                 # The local path is not kept with a pruned operation: the retry's.
