@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from homesync import clock
 from homesync.cli.common import (
@@ -18,6 +17,7 @@ from homesync.cli.common import (
     run_with_services,
     settings_from,
 )
+from homesync.cli.shown import shown
 from homesync.models import DeviceInfo
 
 if TYPE_CHECKING:  # loaded by run_with_services when a command runs, not for --help
@@ -66,9 +66,9 @@ def list_devices(
     for col in ("Id", "Account", "Name", "Platform", "App", "Last active", "Push"):
         table.add_column(col, overflow="fold")
     for d in found:
-        # Text, not str: names and versions are the app's to say, and Rich would read
-        # "[/]" or ":smile:" in them as markup (a stray closing tag crashed the listing).
-        table.add_row(*(Text(cell) for cell in (
+        # Names and versions are the app's to say: Rich would read "[/]" or ":smile:" in
+        # them as markup (a stray closing tag crashed the listing), the terminal an escape.
+        table.add_row(*(shown(cell) for cell in (
             d.id, d.email or d.user_id, d.name, f"{d.platform} {d.os_version}", d.app_version,
             clock.rfc3339(d.last_active_at) or "", "yes" if d.has_push else "")))
     console.print(table)
@@ -89,4 +89,4 @@ def revoke(
         return device, (await services.accounts.get(device.user_id)).email
 
     device, email = run_with_services(settings, revoke_and_name_owner)
-    console.print(Text(f"Revoked {device.name} ({device.id}) of {email}; it is signed out."))
+    console.print(shown(f"Revoked {device.name} ({device.id}) of {email}; it is signed out."))

@@ -25,6 +25,7 @@ from homesync.cli.common import (
     run_with_services,
     settings_from,
 )
+from homesync.cli.shown import shown
 from homesync.models import UserInfo
 from homesync.server.first_admin import forget_initial_password
 
@@ -119,7 +120,8 @@ def list_users(as_json: JsonOpt = False, data_dir: DataDirOpt = None,
     for col in ("Email", "Name", "Id", "Admin", "Used", "Quota", "Devices", "Created", "Status"):
         table.add_column(col, overflow="fold")
     for u in found:
-        table.add_row(*(Text(cell) for cell in (
+        # Emails and names may come from open sign-up: shown, control characters too.
+        table.add_row(*(shown(cell) for cell in (
             u.email, u.name, u.id, "yes" if u.is_admin else "", human_size(u.used_bytes),
             _quota(u), str(u.device_count), (clock.rfc3339(u.created_at) or "")[:10])),
             Text("locked", style="red") if u.locked else Text("ok"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from homesync.errors import InvalidRefreshToken, Unauthorized
+from homesync.services.container import Services
 from tests.cli.conftest import Cli
+from tests.cli.test_names_printed_as_text import flat
 
 
 @pytest.fixture
@@ -99,3 +101,36 @@ def test_names_the_app_chose_are_printed_as_they_are(two_users: Cli) -> None:
     revoked = cli("device", "revoke", phone.device["id"])
     assert revoked.exit_code == 0, revoked.output
     assert f"Revoked Alice's {model} (" in revoked.stdout
+
+
+def test_control_characters_in_names_are_shown_not_sent_to_the_terminal(cli: Cli) -> None:
+    # An escape sequence in a name would be run by the admin's terminal: clear the screen,
+    # retitle the window, hide what follows. Sign-in refuses control characters in
+    # deviceInfo now, but devices registered before kept them, and an email may hold them.
+    email = "eve\x1b]0;owned\x07@example.com"
+    cli.add_user(email)
+    phone = cli.sign_in(email, "phone-1", "Pixel 7")
+    model = "Pixel\x1b[2J 7\nRevoked everything\x9b31m"
+
+    async def registered_before_the_check(s: Services) -> None:
+        async with s.db.transaction() as tx:
+            await tx.execute("UPDATE devices SET name = ?, model = ?, app_version = ?"
+                             " WHERE id = ?", (f"Eve's {model}", model, "1.0\x00",
+                                               phone.device["id"]))
+
+    cli.with_services(registered_before_the_check)
+    shown_email = "eve\\x1b]0;owned\\x07@example.com"
+    shown_name = "Eve's Pixel\\x1b[2J 7\\nRevoked everything\\x9b31m"
+    for result in (cli("device", "list"), cli("user", "list")):
+        assert result.exit_code == 0, result.output
+        assert not any(ch in result.stdout for ch in "\x1b\x07\x9b\x00"), repr(result.stdout)
+        assert shown_email in flat(result.stdout)
+    assert shown_name.replace(" ", "") in flat(cli("device", "list").stdout)
+    assert "1.0\\x00" in cli("device", "list").stdout
+    # --json keeps the text as it is (JSON escapes it).
+    assert cli.json("device", "list")[0]["name"] == f"Eve's {model}"
+
+    revoked = cli("device", "revoke", phone.device["id"])
+    assert revoked.exit_code == 0, revoked.output
+    assert not any(ch in revoked.stdout for ch in "\x1b\x07\x9b"), repr(revoked.stdout)
+    assert f"Revoked {shown_name} ({phone.device['id']}) of {shown_email};" in revoked.stdout
