@@ -176,7 +176,8 @@ class ChunkStore(ABC):
 
     def local_dirs(self) -> dict[str, Path]:
         """The local directories this store must be able to write, by readiness check
-        name (``GET /readyz``); none for a store that keeps nothing on this machine."""
+        name (``GET /readyz``), those it makes on demand made again first if they are gone;
+        none for a store that keeps nothing on this machine."""
         return {}
 
     def refused_dir(self) -> Path | None:

@@ -5,6 +5,7 @@ atomic). The guarantees are :mod:`homesync.store.chunks`'."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import re
@@ -57,6 +58,12 @@ class LocalChunkStore(ChunkStore):
         self._refused_lock = threading.Lock()
 
     def local_dirs(self) -> dict[str, Path]:
+        # tmp/ deleted by hand is made again by the next chunk (see local_chunk_writer),
+        # but a monitor told "not ready" for it would keep that chunk away: made here too.
+        # Not its parents: a data dir that is gone must stay a reason.
+        if not self.tmp_dir.is_dir():
+            with contextlib.suppress(OSError):  # then the check says why
+                self.tmp_dir.mkdir()
         return {"chunksDir": self.chunk_dir, "tmpDir": self.tmp_dir}
 
     def refused_dir(self) -> Path | None:

@@ -162,3 +162,21 @@ async def test_a_chunks_subdirectory_that_refused_a_chunk_is_named_until_writabl
     assert (await client.get("/readyz")).status_code == 200  # writable again: ready
     await put_chunks(client, item, data)
     assert (subdir / digest).read_bytes() == data
+
+
+async def test_a_tmp_dir_deleted_by_hand_is_no_reason_to_be_not_ready(
+        client: Any, services: Services, make_user: MakeUser, sign_in: SignIn,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The server makes tmp/ again when a chunk comes: a monitor that took it out of
+    service for a missing tmp/ would keep away the very chunk that puts it right."""
+    await make_user()
+    dev = await sign_in()
+    tmp = services.settings.data_path / "tmp"
+    tmp.rmdir()
+    with caplog.at_level(logging.WARNING, logger="homesync.api.health"):
+        r = await client.get("/readyz")
+    assert r.status_code == 200, r.text
+    assert caplog.records == []
+    data = b"a chunk after tmp/ went"
+    r = await init(client, dev.auth, file_entry(data))
+    await put_chunks(client, r.json()["data"]["files"][0], data)
