@@ -302,6 +302,44 @@ async def test_modify_delete_resolved_after_a_file_took_its_folders_name(client,
     assert await listing(client, phone, "/docs (restored)") == {"notes.txt": checksum(edit)}
 
 
+@pytest.mark.parametrize("stored", [True, False])
+async def test_modify_delete_keep_both_after_a_file_took_its_folders_name(client, devices,
+                                                                          stored):
+    """The laptop deleted ``/docs`` (notes.txt with it) and made a file named ``docs``; the
+    phone had edited notes.txt. keep_both brings notes.txt back into ``/docs (restored)``
+    and puts the phone's edit beside it there. The copy's place was worked out before the
+    file came back, as ``/docs``, now a file: the resolution was rejected (``/docs is a
+    file``), or upload_required asked for an upload into a file."""
+    laptop, phone = devices
+    file_id = await store(client, laptop, b"v1", name="notes.txt")
+    docs = (await push(client, laptop, None, change("mkdir", folder="/docs")))["results"][0]
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await push(client, laptop, None, change("delete", fileId=docs["fileId"]))
+    await store(client, laptop, b"a file", name="docs", folder="/")
+    edit = b"phone kept editing"
+    if stored:
+        await store(client, phone, edit, name="scratch.bin", folder="/tmp")
+    out = await push(client, phone, stale, upload_change(edit, fileId=file_id))
+    item = {"conflictId": out["results"][0]["conflictId"], "resolution": "keep_both"}
+    [result] = await resolve(client, phone, item)
+    if not stored:
+        assert result["status"] == "upload_required", result
+        to = result["uploadTo"]
+        assert to["folder"] == "/docs (restored)" and "fileId" not in to, to
+        assert await listing(client, phone, "/docs (restored)") == {
+            "notes.txt": checksum(b"v1")}  # back at once, as with keep_local
+        uploaded = await store(client, phone, edit, name=to["name"], folder=to["folder"])
+        [result] = await resolve(client, phone, item)
+        assert result["copyFileId"] == uploaded
+    assert result["status"] == "resolved", result
+    names = await listing(client, phone, "/docs (restored)")
+    assert names.pop("notes.txt") == checksum(b"v1")
+    [(copy, copy_sum)] = names.items()
+    assert copy.startswith("notes (conflicted copy ") and copy_sum == checksum(edit)
+    assert await content(client, phone, file_id) == b"v1"
+    assert await content(client, phone, result["copyFileId"]) == edit
+
+
 async def test_delete_modify_resolutions(client, devices):
     laptop, phone = devices
     for choice in ("keep_remote", "keep_local", "keep_both"):

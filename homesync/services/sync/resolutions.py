@@ -5,15 +5,17 @@
   version (the server's stays in the version history); a file deleted meanwhile comes
   back from the trash first. For a delete, the file goes to the trash. For a rename onto
   a taken name, the entry in the way goes to the trash and the rename applies.
-- ``keep_both``: the server's file stays (back from the trash if it was deleted) and the
-  device's content is stored beside it as ``name (conflicted copy <device> <date>).ext``.
+- ``keep_both``: the server's file stays (back from the trash if it was deleted, where a
+  trash restore puts it) and the device's content is stored beside it as
+  ``name (conflicted copy <device> <date>).ext``.
   A delete against changed content has nothing of the device's to keep: as keep_remote.
 
 When the device's content is not on the server yet, the answer is ``upload_required``
 with ``uploadTo`` (where to upload it); the conflict stays open, and resolving it again
-after the upload finishes the job. Nothing else changes then, except for keep_local of
-a file deleted meanwhile: it is back from the trash at once and ``uploadTo`` names it,
-so the content becomes its next version rather than a new file beside it. Resolving an
+after the upload finishes the job. Nothing else changes then, except for a file deleted
+meanwhile that keep_local or keep_both keeps: it is back from the trash at once. For
+keep_local ``uploadTo`` names it, so the content becomes its next version rather than a
+new file beside it; for keep_both ``uploadTo`` is beside it. Resolving an
 already resolved conflict repeats its first answer and changes nothing.
 """
 
@@ -236,14 +238,21 @@ class Resolver:
         assert local.checksum is not None
         file_id = conflict.file_id
         row = await _file(tx, actor, file_id) if file_id is not None else None
+        restored = False
         if conflict.kind == "name_collision" or row is None:
             folder, base = local.folder or "/", copy_name or local.name or "file"
         else:
-            # (A trashed file's folder may have been renamed in case since it was deleted.)
-            folder = await files.canonical_folder(tx, actor.user_id, row["folder"])
             base = copy_name or row["name"]
             if row["deleted_at"] is None and row["checksum"] == local.checksum:
                 return file_id, None  # the same content: nothing to keep twice
+            if row["deleted_at"] is not None and row["purged_at"] is None:
+                # Back from the trash first, and kept even while the copy's content is
+                # awaited (as keep_local does): the copy goes beside it where it lands,
+                # which is not its old folder when that went too and a file took its name.
+                row = await self._untrash(tx, actor, row)
+                restored = True
+            # (A trashed file's folder may have been renamed in case since it was deleted.)
+            folder = await files.canonical_folder(tx, actor.user_id, row["folder"])
         # A copy already holding the content (made by an earlier try, or uploaded there by
         # the device after upload_required) is the copy; otherwise the first free name.
         name, holder = await find_free_name(
@@ -254,10 +263,7 @@ class Resolver:
         holder = holder or await _uploaded_as_asked(tx, actor, conflict.id, local.checksum)
         if holder is None and await files.find_version_by_checksum(
                 tx, actor.user_id, local.checksum) is None:
-            raise _Pending(UploadTarget(folder=folder, name=name))
-        if conflict.kind != "name_collision" and row is not None \
-                and row["deleted_at"] is not None and row["purged_at"] is None:
-            await self._untrash(tx, actor, row)
+            raise _Pending(UploadTarget(folder=folder, name=name), keep=restored)
         if holder is not None:
             return file_id, str(holder["id"])
         return file_id, await self._new_file(tx, actor, folder, name, local)
