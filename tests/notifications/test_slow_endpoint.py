@@ -4,8 +4,13 @@ claiming and sending while a send hangs, and still sends each push once."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
+import pytest
+
+from homesync.app import create_app
 from homesync.services.container import Services
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import Device
@@ -14,6 +19,20 @@ from tests.push.receivers import Reply
 
 # Only a bound for a broken worker to fail on rather than hang; nothing waits for it.
 _GIVE_UP = 60
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """The app called on the test's own loop, where these tests run the push worker (as a
+    server runs both on one). Litestar's test client runs the app on a loop of its own,
+    in a thread, and blocks the test's loop meanwhile: a request that found the worker in
+    a transaction failed with a 500 (the database's write lock "is bound to a different
+    event loop"), or would have waited for ever for a worker that cannot run."""
+    app = create_app(services.settings, services)
+    app.state.services = services  # what the lifespan does when the server starts
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                                 base_url="http://testserver.local") as http:
+        yield http
 
 
 async def alice_slow_bob_fast(make_user: MakeUser, sign_in: SignIn,
