@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import API
-from tests.sync.helpers import pull, push, resolve, store
+from tests.sync.helpers import change, pull, push, resolve, store
 from tests.sync.test_conflicts import content, upload_change
 
 
@@ -51,3 +51,20 @@ async def test_trash_restore_of_a_taken_name_with_a_long_extension(client, make_
     restored = r.json()["data"]["name"]
     assert "(restored)" in restored and len(restored.encode()) <= 255, restored
     assert await content(client, phone, first) == b"first"
+
+
+async def test_keep_both_of_a_folder_rename_puts_the_label_at_the_end(client, make_user,
+                                                                      sign_in):
+    """A folder has no extension: ``v1.0`` renamed onto a taken ``v2.0`` is kept beside it
+    as ``v2.0 (conflicted copy …)``, not ``v2 (conflicted copy …).0``."""
+    await make_user()
+    phone = await sign_in(client_id="phone", model="Pixel 7")
+    v1 = (await push(client, phone, None, change("mkdir", folder="/v1.0")))["results"][0]
+    await push(client, phone, None, change("mkdir", folder="/v2.0"))
+    out = await push(client, phone, None, change("rename", fileId=v1["fileId"], name="v2.0"))
+    [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                             "resolution": "keep_both"})
+    assert result["status"] == "resolved", result
+    r = await client.get(f"{API}/files/{v1['fileId']}", headers=phone.auth)
+    name = r.json()["data"]["name"]
+    assert name.startswith("v2.0 (conflicted copy Alice's Pixel 7 ") and name.endswith(")")

@@ -61,11 +61,13 @@ def _numbered(name: str, label: Callable[[int], str], *,
         yield _fit(stem, f" ({label(n)}){ext}")
 
 
-def conflicted_copy_names(name: str, device_name: str, at_ms: int) -> Iterator[str]:
-    """Candidates for the device's copy in a ``keep_both`` resolution, best first."""
+def conflicted_copy_names(name: str, device_name: str, at_ms: int, *,
+                          is_folder: bool = False) -> Iterator[str]:
+    """Candidates for the device's copy in a ``keep_both`` resolution, best first; a
+    folder's get the suffix at the end."""
     day = datetime.fromtimestamp(at_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
     base = f"conflicted copy {_clean_label(device_name)} {day}"
-    return _numbered(name, lambda n: base if n == 1 else f"{base} {n}")
+    return _numbered(name, lambda n: base if n == 1 else f"{base} {n}", is_folder=is_folder)
 
 
 def restored_names(name: str, *, is_folder: bool = False) -> Iterator[str]:

@@ -352,7 +352,8 @@ class Resolver:
                 name, _ = await find_free_name(
                     tx, actor.user_id, folder,
                     conflicted_copy_names(local.name, local.device_name or actor.device_name,
-                                          conflict.created_at))
+                                          conflict.created_at,
+                                          is_folder=row["kind"] == "folder"))
         if row["deleted_at"] is not None:
             await tree.restore_group(tx, user_id=actor.user_id, row=row, folder=folder,
                                      name=name, device_id=actor.device_id, now=actor.now)
