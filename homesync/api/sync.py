@@ -19,6 +19,7 @@ from homesync.api.schemas.sync import (
     ConflictSideOut,
     DeletedEntryOut,
     ErrorOut,
+    LocalChangeIn,
     SyncEntryOut,
     SyncFilesIn,
     SyncFilesOut,
@@ -29,7 +30,7 @@ from homesync.api.wire import ok, read_body
 from homesync.errors import ValidationError
 from homesync.services.sync.changes import SyncStatus
 from homesync.services.sync.conflicts import ConflictSide, ConflictView
-from homesync.services.sync.types import ChangeResult, ErrorInfo, LocalChange
+from homesync.services.sync.types import ChangeResult, ErrorInfo, LocalChange, error_info
 from homesync.store.changes import DeltaRow
 
 __all__ = ["conflict_out", "error_out", "parse_int", "parse_time", "route_handlers"]
@@ -152,19 +153,27 @@ def _result_out(result: ChangeResult) -> ChangeResultOut:
                            error=error_out(result.error))
 
 
+def _local_change(c: LocalChangeIn) -> LocalChange:
+    """One change as the engine takes it. A ``lastModified`` that is no time rejects this
+    change only (its result says why), as a bad path does: the rest of the batch applies."""
+    modified_at: int | None = None
+    invalid: ErrorInfo | None = None
+    if c.last_modified:
+        try:
+            modified_at = parse_time(c.last_modified, "lastModified")
+        except ValidationError as exc:
+            invalid = error_info(exc)
+    return LocalChange(action=c.action, local_id=c.local_id, file_id=c.file_id, name=c.name,
+                       folder=c.folder, size=c.size, checksum=c.checksum,
+                       mime_type=c.mime_type, modified_at=modified_at, restore=c.restore,
+                       invalid=invalid)
+
+
 @post("/sync/files", status_code=200)
 async def sync_files(request: Request[Any, Any, Any], services: ServicesDep,
                      principal: CurrentPrincipal) -> Response[bytes]:
     body = await read_body(request, SyncFilesIn, services.settings.server.max_batch_body_bytes)
-    changes = [
-        LocalChange(
-            action=c.action, local_id=c.local_id, file_id=c.file_id, name=c.name,
-            folder=c.folder, size=c.size, checksum=c.checksum, mime_type=c.mime_type,
-            modified_at=parse_time(c.last_modified, "lastModified") if c.last_modified else None,
-            restore=c.restore,
-        )
-        for c in body.local_changes
-    ]
+    changes = [_local_change(c) for c in body.local_changes]
     batch = await services.sync.local.apply(principal, body.sync_token, changes)
     return ok(request, SyncFilesOut(results=[_result_out(r) for r in batch.results],
                                     next_sync_token=batch.next_token))

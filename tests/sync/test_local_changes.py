@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
+from homesync import clock
 from tests.helpers import API
 from tests.sync.helpers import change, checksum, pull, push, store
 
@@ -12,8 +13,8 @@ def upload_change(data: bytes, local_id: str = "l1", **fields):
     fields.setdefault("name", "new.txt")
     fields.setdefault("folder", "/docs")
     fields.setdefault("checksum", checksum(data))
-    return change("upload", local_id, size=len(data), lastModified="2024-01-20T14:00:00Z",
-                  **fields)
+    fields.setdefault("lastModified", "2024-01-20T14:00:00Z")
+    return change("upload", local_id, size=len(data), **fields)
 
 
 async def test_upload_statuses(client, make_user, sign_in):
@@ -259,6 +260,58 @@ async def test_bad_changes_are_rejected_one_by_one(client, make_user, sign_in):
     assert r.status_code == 200  # Bob's file is untouched
 
 
+# lastModified as sent, and the file's modifiedAt then (None: the change is rejected).
+ODD_TIMES = [
+    ("2024-01-20T14:00:00.123456789Z", "2024-01-20T14:00:00.123Z"),  # to the millisecond
+    ("9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999Z"),  # the last one shown
+    ("2999-06-01T00:30:00+01:00", "2999-05-31T23:30:00Z"),  # far future: the app's own say
+    ("2024-01-20T14:00:00", None),  # no time zone: which instant is it?
+    ("0000-01-01T00:00:00Z", None),  # year 0
+    ("0001-01-01T00:00:00+14:00", None),  # UTC year 0
+    ("9999-12-31T23:59:59-14:00", None),  # UTC year 10000
+    ("10000-01-01T00:00:00Z", None),
+    ("2016-12-31T23:59:60Z", None),  # a leap second
+    ("noon", None),
+]
+
+
+async def test_a_bad_last_modified_rejects_only_its_change(client, make_user, sign_in):
+    """One lastModified that is no time made the whole batch 400: an app with one odd
+    mtime among a thousand changes could never sync any of them."""
+    await make_user()
+    phone = await sign_in()
+    data = b"stored content"
+    await store(client, phone, data, name="have.txt")
+    gone = await store(client, phone, b"to delete", name="gone.txt")
+    frozen = float(int(clock.now()))
+    clock.set_now(lambda: frozen)
+    out = await push(client, phone, None,
+                     *[upload_change(data, f"t{i}", name=f"{i}.txt", lastModified=sent)
+                       for i, (sent, _) in enumerate(ODD_TIMES)],
+                     upload_change(data, "empty", name="empty.txt", lastModified=""),
+                     upload_change(data, "bad-path", folder="/docs/../etc"),
+                     change("delete", "delete", fileId=gone))
+    results = {r["localId"]: r for r in out["results"]}
+    for i, (sent, shown) in enumerate(ODD_TIMES):
+        result = results[f"t{i}"]
+        if shown is None:
+            assert result["status"] == "rejected", (sent, result)
+            assert result["error"]["code"] == "VALIDATION_ERROR"
+            assert "lastModified must be an RFC 3339 time" in result["error"]["message"]
+            continue
+        assert result["status"] == "deduplicated", (sent, result)
+        r = await client.get(f"{API}/files/{result['fileId']}", headers=phone.auth)
+        assert r.json()["data"]["modifiedAt"] == shown, sent
+    # An empty one is as none: the file's time is when the change was made.
+    r = await client.get(f"{API}/files/{results['empty']['fileId']}", headers=phone.auth)
+    assert r.json()["data"]["modifiedAt"] == clock.rfc3339(int(frozen * 1000))
+    assert results["bad-path"]["error"]["code"] == "INVALID_PATH"
+    assert results["delete"]["status"] == "applied"
+    names = {e["name"] for e in (await pull(client, phone))["changes"]["created"]}
+    assert names == {"docs", "have.txt", "empty.txt",  # not gone.txt: deleted
+                     *(f"{i}.txt" for i, (_, shown) in enumerate(ODD_TIMES) if shown)}
+
+
 async def test_malformed_requests_change_nothing(client, make_user, sign_in):
     await make_user()
     phone = await sign_in()
@@ -267,8 +320,9 @@ async def test_malformed_requests_change_nothing(client, make_user, sign_in):
         {"localChanges": [{"action": "delete", "localId": "x", "fileId": file_id}], "extra": 1},
         {"localChanges": [{"action": "explode", "localId": "x"}]},
         {"localChanges": [{"action": "upload", "localId": "x", "size": -1}]},
+        # A wrong JSON type, unlike a text that is no time: the body is malformed.
         {"localChanges": [{"action": "delete", "localId": "x", "fileId": file_id},
-                          {"action": "upload", "localId": "y", "lastModified": "noon"}]},
+                          {"action": "upload", "localId": "y", "lastModified": 1705759200000}]},
         {"localChanges": "nope"},
     ]
     for body in bodies:

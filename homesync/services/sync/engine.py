@@ -81,6 +81,9 @@ class SyncEngine:
 
     async def apply(self, tx: Conn, actor: Actor, change: LocalChange) -> ChangeResult:
         """Apply ``change`` inside the caller's transaction; never raises a HomesyncError."""
+        if change.invalid is not None:
+            return ChangeResult(local_id=change.local_id, status="rejected",
+                                file_id=change.file_id, error=change.invalid)
         try:
             async with tree.savepoint(tx):
                 routed = await route_change(tx, actor, change)

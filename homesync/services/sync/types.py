@@ -47,6 +47,11 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     via_share: bool = False
 
 
+class ErrorInfo(msgspec.Struct, frozen=True):
+    code: str
+    message: str
+
+
 class LocalChange(msgspec.Struct, frozen=True, kw_only=True):
     """One change a device made while it was away (``POST /sync/files``, the queue).
 
@@ -63,11 +68,9 @@ class LocalChange(msgspec.Struct, frozen=True, kw_only=True):
     modified_at: int | None = None
     mime_type: str | None = None
     restore: bool = False  # upload content the user deleted on the server after all
-
-
-class ErrorInfo(msgspec.Struct, frozen=True):
-    code: str
-    message: str
+    # A field the API could not read (a ``lastModified`` that is no time): the change is
+    # rejected with this error and the rest of its batch still applies, as for a bad path.
+    invalid: ErrorInfo | None = None
 
 
 def error_info(exc: HomesyncError) -> ErrorInfo:
