@@ -66,6 +66,30 @@ async def test_a_push_token_register_would_refuse_is_not_kept_at_sign_in(
     assert r.status_code == 400, r.text  # where the app learns why
 
 
+@pytest.mark.parametrize("token", ["ntfy://no spaces", "tok\x01en"])
+async def test_a_refused_push_token_at_sign_in_again_replaces_the_old_one(
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    receiver: Receiver, token: str,
+) -> None:
+    """The app signs in again with a new token (its push distributor changed, say) that the
+    server refuses: the device is then without push, as a new one would be. Pushes no
+    longer went where the app said, but to the endpoint it had given up."""
+    user_id = await make_user()
+    await sign_in(pushToken=f"{receiver.url}/up/given-up")
+    dev = await sign_in(pushToken=token)  # the same install: signing in still works
+    push = (await get_prefs(client, dev.auth))["push"]
+    assert (push["registered"], push["transport"]) == (False, None)
+    await alert(services, user_id)
+    await services.outbox.drain()
+    assert receiver.requests == []
+    # Signing in again without a token keeps what is registered (here: nothing), and
+    # with a good one registers it.
+    dev = await sign_in()
+    assert (await get_prefs(client, dev.auth))["push"]["registered"] is False
+    dev = await sign_in(pushToken=f"{receiver.url}/up/new")
+    assert (await get_prefs(client, dev.auth))["push"]["registered"] is True
+
+
 async def test_a_good_push_token_at_sign_in_is_registered(
     client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, receiver: Receiver,
 ) -> None:
