@@ -5,7 +5,7 @@ from __future__ import annotations
 from homesync import clock
 from homesync.store.db import Conn, fetchone
 
-__all__ = ["append", "latest_seq", "stamp"]
+__all__ = ["append", "latest_seq", "newest_seq", "stamp"]
 
 
 def stamp(now: int) -> int:
@@ -38,4 +38,11 @@ async def append(
 
 async def latest_seq(conn: Conn, user_id: str) -> int:
     row = await fetchone(conn, "SELECT max(seq) FROM journal WHERE user_id = ?", (user_id,))
+    return int(row[0] or 0) if row else 0
+
+
+async def newest_seq(conn: Conn) -> int:
+    """The newest position of any user's (0 before the first): in a write transaction,
+    the entries a step appends are those after it, up to its value after the step."""
+    row = await fetchone(conn, "SELECT max(seq) FROM journal")
     return int(row[0] or 0) if row else 0

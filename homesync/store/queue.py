@@ -98,10 +98,11 @@ async def list_page(conn: Conn, device_id: str, *, after: int, limit: int,
 
 async def pending_server_ops(conn: Conn, device_id: str) -> list[Row]:
     """Pending operations the server carries out itself, in the order to apply them:
-    priority (high, normal, low), then when the app queued them, then arrival."""
+    priority (high, normal, low), then when the app queued them, then arrival
+    (``position``)."""
     return await fetchall(
         conn,
-        f"SELECT {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
+        f"SELECT rowid AS position, {OP_COLUMNS} FROM queue_ops WHERE device_id = ?"
         " AND status IN ('pending', 'processing') AND type != 'upload'"
         f" ORDER BY {_RANK}, created_at, rowid",
         (device_id,),

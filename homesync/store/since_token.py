@@ -123,7 +123,7 @@ def _path_then(alias: str) -> str:
 async def relocations_since(conn: Conn, user_id: str, file_id: str,
                             base_seq: int) -> tuple[str, list[Row]] | None:
     """Where ``user_id``'s entry ``file_id`` is now and its moves and renames after
-    ``base_seq`` (by any device), oldest first: ``(device_id, from_path)``, the path each
+    ``base_seq`` (by any device), oldest first: ``(seq, device_id, from_path)``, the path each
     one left (None for a move journaled before paths were). The path at ``base_seq`` is the
     first one's ``from_path``, else where it is now. None when the journal cannot tell: no
     such entry of the user's, or ``base_seq`` below the user's sync horizon (moves since
@@ -134,7 +134,7 @@ async def relocations_since(conn: Conn, user_id: str, file_id: str,
     if row is None or base_seq < row["sync_horizon_seq"]:
         return None
     moves = await fetchall(
-        conn, "SELECT device_id, from_path FROM journal WHERE file_id = ? AND seq > ?"
+        conn, "SELECT seq, device_id, from_path FROM journal WHERE file_id = ? AND seq > ?"
               " AND action IN ('move', 'rename') ORDER BY seq", (file_id, base_seq))
     return join(row["folder"], row["name"]), moves
 

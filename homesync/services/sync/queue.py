@@ -37,7 +37,7 @@ from homesync.services.sync.notifier import ChangeNotifier
 from homesync.services.sync.queue_moves import relocation
 from homesync.services.sync.queue_uploads import op_place, open_places, settle_upload_ops
 from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
-from homesync.store import changes, devices, queue
+from homesync.store import changes, devices, journal, queue
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["MAX_PAGE", "STATUSES", "OfflineQueue", "QueueOp", "QueueOpView", "QueuePage"]
@@ -136,13 +136,16 @@ def _check_same_operation(row: Row, op: QueueOp) -> None:
                       "fileId": row["file_id"], "status": row["status"]})
 
 
-async def _change(tx: Conn, user_id: str, row: Row) -> LocalChange:
-    """The sync change a server-side operation stands for."""
+async def _change(tx: Conn, user_id: str, row: Row,
+                  queued_later: list[tuple[int, int]]) -> LocalChange:
+    """The sync change a server-side operation stands for (``queued_later``: see
+    :func:`relocation`)."""
     if row["type"] == "mkdir":
         return LocalChange(action="mkdir", local_id=row["op_id"], folder=row["remote_path"])
     if row["type"] == "delete":
         return LocalChange(action="delete", local_id=row["op_id"], file_id=row["file_id"])
-    return await relocation(tx, user_id, row)  # what the app changed of the entry's path
+    # What the app changed of the entry's path.
+    return await relocation(tx, user_id, row, queued_later)
 
 
 def _outcome(result: ChangeResult) -> tuple[str, ErrorInfo | None]:
@@ -324,11 +327,22 @@ class OfflineQueue:
         """Apply the device's pending server-side operations in order; whose trees changed
         (shared items are their owner's), to wake once committed."""
         changed: set[str] = set()
+        # The journal span each move or rename made, by when the app queued it: a later
+        # one's path is judged without the moves the app had not made yet (priority
+        # order is not the app's).
+        moved: list[tuple[tuple[int, int], int, int]] = []
         for row in await queue.pending_server_ops(tx, device_id):
             actor = Actor(user_id=user_id, device_id=device_id, device_name=device_name,
                           base_seq=row["base_seq"], shared_seq=row["shared_seq"],
                           queued_at=min(row["created_at"], row["received_at"]), now=now)
-            result = await self._engine.apply(tx, actor, await _change(tx, user_id, row))
+            queued = (row["created_at"], row["position"])
+            change = await _change(tx, user_id, row, [
+                (after, up_to) for when, after, up_to in moved if when > queued])
+            relocates = change.action in ("move", "rename")
+            before = await journal.newest_seq(tx) if relocates else 0
+            result = await self._engine.apply(tx, actor, change)
+            if relocates:
+                moved.append((queued, before, await journal.newest_seq(tx)))
             status, error = _outcome(result)
             if status == "done":
                 changed.add(result.owner_id or user_id)

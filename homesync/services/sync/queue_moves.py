@@ -17,6 +17,8 @@ owner's journal the app's token does not measure; a token below the sync horizon
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from homesync.errors import HomesyncError
 from homesync.paths import name_key, split_path
 from homesync.services.sync.types import LocalChange
@@ -26,10 +28,13 @@ from homesync.store.db import Conn, Row
 __all__ = ["relocation"]
 
 
-async def relocation(tx: Conn, user_id: str, op: Row) -> LocalChange:
-    """The sync change the queued ``move`` or ``rename`` ``op`` stands for."""
+async def relocation(tx: Conn, user_id: str, op: Row,
+                     queued_later: Sequence[tuple[int, int]] = ()) -> LocalChange:
+    """The sync change the queued ``move`` or ``rename`` ``op`` stands for.
+    ``queued_later``: the journal spans ``(after, up_to]`` of operations the app queued
+    after ``op`` that were applied before it (of a higher priority)."""
     folder, name = split_path(op["remote_path"])
-    seen = await _seen(tx, user_id, op)
+    seen = await _seen(tx, user_id, op, queued_later)
     entry = await tree.get(tx, user_id, op["file_id"]) if seen is not None else None
     if seen is None or entry is None:
         return LocalChange(action=op["type"], local_id=op["op_id"], file_id=op["file_id"],
@@ -43,11 +48,13 @@ async def relocation(tx: Conn, user_id: str, op: Row) -> LocalChange:
         name=entry["name"] if name == seen_name else name)
 
 
-async def _seen(tx: Conn, user_id: str, op: Row) -> tuple[str, str] | None:
+async def _seen(tx: Conn, user_id: str, op: Row,
+                queued_later: Sequence[tuple[int, int]]) -> tuple[str, str] | None:
     """(folder, name) of the entry as the app saw it when it queued ``op``, or None when
     that cannot be told: where it was at ``base_seq``, with the parts the device's own
     moves and renames since changed as they made them (the app knows where it put it: a
-    rename back to the old name, later in the batch, is a rename)."""
+    rename back to the old name, later in the batch, is a rename) — but for those of
+    operations it queued after ``op`` (``queued_later``), which it had not made yet."""
     found = await since_token.relocations_since(tx, user_id, op["file_id"], op["base_seq"])
     if found is None:
         return None
@@ -59,7 +66,8 @@ async def _seen(tx: Conn, user_id: str, op: Row) -> tuple[str, str] | None:
     try:
         folder, name = split_path(paths[0])
         for move, before, after in zip(moves, paths, paths[1:], strict=False):
-            if move["device_id"] != op["device_id"]:
+            if move["device_id"] != op["device_id"] or any(
+                    after < move["seq"] <= up_to for after, up_to in queued_later):
                 continue
             (old_folder, old_name), (new_folder, new_name) = map(split_path, (before, after))
             if name_key(new_folder) != name_key(old_folder):
