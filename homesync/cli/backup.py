@@ -71,7 +71,8 @@ from homesync.services.maintenance.restore import (
     restore_backup,
 )
 from homesync.services.maintenance.retention import Retention
-from homesync.store.backup_repo import BackupRepo, BackupRepoError, Manifest, RepoBusy
+from homesync.store.backup_repo import BackupRepo, BackupRepoError, Manifest
+from homesync.store.backup_repo_lock import RepoBusy, hold_for_reading
 
 app = typer.Typer(help="Back up, list, verify, prune and restore the data dir's backups.", no_args_is_help=True)
 
@@ -311,7 +312,7 @@ def list_snapshots(dest: Dest, wait: WaitOpt = None, as_json: DocumentJsonOpt = 
     try:
         repo = BackupRepo.open(dest)
         # Shared, as verify: a prune removing snapshots meanwhile would list them half gone.
-        with repo.reading(wait_s, lambda busy: err_console.print(
+        with hold_for_reading(repo, wait_s, lambda busy: err_console.print(
                 Text(waiting_note(busy, wait_s), style="yellow"), soft_wrap=True)):
             # One unreadable manifest must not hide the snapshots that can still be restored.
             damaged = repo.damaged_snapshots()

@@ -5,8 +5,9 @@ killed: a snapshot is taken out of ``snapshots/`` in one rename (into ``tmp/``, 
 by the next run holding the writer lock) and that is made durable *before* any chunk is
 deleted. A chunk is deleted only when no remaining snapshot's database refers to it, so
 a kill during the sweep just leaves unused chunks, which the next prune deletes.
-Call these only while holding :meth:`BackupRepo.writing`: a ``backup create`` reuses
-chunks already in the pool without copying them, so none may vanish while it runs.
+Call these only while holding :func:`~homesync.store.backup_repo_lock.hold_for_writing`:
+a ``backup create`` reuses chunks already in the pool without copying them, so none may
+vanish while it runs.
 """
 
 from __future__ import annotations

@@ -14,10 +14,7 @@ Layout::
       tmp/                     work in progress, emptied when the next backup starts
       .lock                    one backup (or prune) writes at a time (flock, exclusive)
 
-A prune deletes only while nothing reads: verify, restore, list and dry-run prunes flock
-DEST itself (the directory) shared, a prune exclusively; so readers make no file there.
-A backup being made deletes nothing a reader could read (it publishes by rename), so
-they read beside it.
+Who may write, delete and read at once: store/backup_repo_lock.py.
 
 Crash safety: chunks and the snapshot are built under ``tmp/`` and renamed into place
 only when complete, and ``latest`` is replaced last. A backup killed at any point leaves
@@ -31,13 +28,8 @@ a renamed, unsynced file with its size but not its bytes.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import re
-import shutil
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,11 +69,6 @@ class BackupRepoError(Exception):
 
 class DestinationTaken(BackupRepoError):
     """Something that is not a homesync backup is already at DEST; nothing was written."""
-
-
-class RepoBusy(BackupRepoError):
-    """Another backup is writing to DEST now, a prune is deleting from it (for a reader),
-    or a verify, restore or list is reading it (for a prune); nothing was done."""
 
 
 class Manifest(msgspec.Struct, kw_only=True, rename="camel"):
@@ -131,39 +118,11 @@ def _is_marker_temp(name: str) -> bool:
     return name.startswith(f".{MARKER}.") and name.endswith(".tmp")
 
 
-_WAIT_POLL = 0.5  # seconds between tries of a busy writer lock
 # Copied chunks wait in tmp/ for one syncfs of DEST per this many bytes (or chunks): a
 # kill costs at most that much copying again; a sync per chunk would cost a journal
 # commit per file.
 _SETTLE_BYTES = 256 * 2**20
 _SETTLE_CHUNKS = 4096
-
-
-# A filesystem that cannot flock (some network mounts): a verify reads without the lock,
-# as no writer can take it there either.
-_CANNOT_LOCK_HERE = (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL)
-
-
-_WRITER_LOCK = ".lock"
-
-
-def _lock_within(fd: int, kind: int, deadline: float,
-                 waiting: Callable[[str], None] | None, busy: str) -> Callable[[str], None] | None:
-    """flock ``fd`` (``LOCK_EX`` or ``LOCK_SH``), trying until ``deadline`` (monotonic;
-    flock itself cannot time out, and a worker thread gets no signal to interrupt it).
-    ``waiting`` is told, once, what it waits for (``busy``); returns it, or None once told."""
-    while True:
-        try:
-            fcntl.flock(fd, kind | fcntl.LOCK_NB)
-            return waiting
-        except BlockingIOError:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RepoBusy(busy) from None
-        if waiting is not None:
-            waiting(busy)
-            waiting = None
-        time.sleep(min(_WAIT_POLL, left))
 
 
 class BackupRepo:
@@ -219,69 +178,6 @@ class BackupRepo:
         if int(info.get("format_version", 0)) > FORMAT_VERSION:
             raise BackupRepoError(f"{root} was written by a newer homesync; upgrade homesync")
         return cls(root)
-
-    # -- one writer --------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def writing(self, wait: float = 0.0, waiting: Callable[[str], None] | None = None, *,
-                deleting: bool = False) -> Iterator[None]:
-        """Hold the repository's writer lock, and with ``deleting`` (a prune) its delete
-        lock too. Another backup (or prune) writing, or for ``deleting`` a verify,
-        restore or list reading, makes this fail at once, or after ``wait`` seconds
-        (``waiting`` is called once, with what is in the way, when the wait starts)."""
-        deadline = time.monotonic() + wait
-        fd = os.open(self.root / _WRITER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        readers_fd: int | None = None
-        try:
-            waiting = _lock_within(fd, fcntl.LOCK_EX, deadline, waiting,
-                                   f"another backup is writing to {self.root}")
-            if deleting:
-                readers_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                _lock_within(readers_fd, fcntl.LOCK_EX, deadline, waiting,
-                             f"a backup verify, restore, list or dry-run prune is reading"
-                             f" {self.root}")
-            # Leftovers of an interrupted run: never referenced by any published snapshot.
-            shutil.rmtree(self.tmp_dir, ignore_errors=True)
-            self.tmp_dir.mkdir(mode=0o700)
-            try:
-                yield
-            except BaseException:
-                # A failed run (DEST full, say) takes its half snapshot away at once, and
-                # the space it held; the chunks it copied stay in the pool for the next run
-                # (those waiting for a sync go in now if they can: renames need no room).
-                with contextlib.suppress(OSError):
-                    self.settle_chunks()
-                shutil.rmtree(self.tmp_dir, ignore_errors=True)
-                raise
-        finally:
-            if readers_fd is not None:
-                os.close(readers_fd)
-            os.close(fd)
-
-    @contextlib.contextmanager
-    def reading(self, wait: float = 0.0,
-                waiting: Callable[[str], None] | None = None) -> Iterator[None]:
-        """Hold DEST's delete lock (a flock of the directory) shared while reading it
-        (``backup verify``, ``restore``, ``list``, ``prune --dry-run``): no prune deletes
-        meanwhile (it would delete what is being read: damage that is not there, a
-        restore failing half way); other readers may read, and a backup be made (it
-        deletes nothing a reader sees, and publishes by rename). A prune holding it
-        makes this fail at once, or after ``wait`` seconds, as :meth:`writing` does.
-
-        A DEST whose filesystem cannot lock (some network mounts) is read without it: no
-        prune can take it there either.
-        """
-        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            try:
-                _lock_within(fd, fcntl.LOCK_SH, time.monotonic() + wait, waiting,
-                             f"a backup prune is deleting from {self.root}")
-            except OSError as exc:
-                if exc.errno not in _CANNOT_LOCK_HERE:
-                    raise
-            yield
-        finally:
-            os.close(fd)
 
     # -- chunks ------------------------------------------------------------------------
 

@@ -22,9 +22,10 @@ _HOLDER = """
 import sys
 from pathlib import Path
 from homesync.store.backup_repo import BackupRepo
+from homesync.store.backup_repo_lock import hold_for_reading, hold_for_writing
 repo = BackupRepo.open(Path(sys.argv[1]))
 how = sys.argv[2]
-with repo.reading() if how == "read" else repo.writing(deleting=how == "prune"):
+with hold_for_reading(repo) if how == "read" else hold_for_writing(repo, deleting=how == "prune"):
     for path in sys.argv[3:]:
         Path(path).unlink()
     print("holding", flush=True)

@@ -15,6 +15,7 @@ import pytest
 
 from homesync.services.container import Services
 from homesync.store.backup_repo import BackupRepo
+from homesync.store.backup_repo_lock import hold_for_writing
 from tests.operations.cli import as_json, homesync
 from tests.operations.data import chunk_files, flip_byte, photo, put_file
 from tests.operations.restored import assert_photos_download
@@ -143,7 +144,7 @@ async def test_refusals_that_change_nothing_have_their_own_exit_codes(
     assert homesync("backup", "create", dest, "--data-dir", data).returncode == 0
     snapshots = sorted(p.name for p in (dest / "snapshots").iterdir())
 
-    with BackupRepo.open(dest).writing():  # another backup is writing there now
+    with hold_for_writing(BackupRepo.open(dest)):  # another backup is writing there now
         busy = homesync("backup", "create", dest, "--json", "--data-dir", data)
     assert busy.returncode == 5, busy.stdout + busy.stderr
     assert "another backup is writing" in as_json(busy)["error"]

@@ -15,6 +15,7 @@ from homesync.services.maintenance.prune import PruneBusy, PruneError, prune_bac
 from homesync.services.maintenance.retention import Retention, Taken, choose
 from homesync.store import backup_pool
 from homesync.store.backup_repo import BackupRepo
+from homesync.store.backup_repo_lock import hold_for_writing
 from homesync.store.snapshot import referenced_chunks
 from tests.operations.data import chunk_files, delete_file, flip_byte, photo, put_file
 
@@ -177,7 +178,7 @@ async def test_no_rule_or_another_writer_removes_nothing(services: Services, mak
     with pytest.raises(PruneError, match="say which snapshots to keep"):
         await prune_backup(dest, Retention())
     # A backup into DEST reuses pool chunks without copying them: none may go meanwhile.
-    with BackupRepo.open(dest).writing(), pytest.raises(PruneBusy, match="another backup"):
+    with hold_for_writing(BackupRepo.open(dest)), pytest.raises(PruneBusy, match="another backup"):
         await prune_backup(dest, Retention(keep_last=1))
     assert tree(dest) == before
 

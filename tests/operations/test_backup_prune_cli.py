@@ -9,6 +9,7 @@ from pathlib import Path
 
 from homesync.services.container import Services
 from homesync.store.backup_repo import BackupRepo
+from homesync.store.backup_repo_lock import hold_for_writing
 from tests.operations.data import chunk_files, delete_file, photo, put_file
 from tests.operations.test_backup_cli import as_json, homesync
 from tests.operations.test_backup_prune import snapshot_chunks, tree
@@ -68,7 +69,7 @@ async def test_prune_refusals_and_a_damaged_snapshot(services: Services, make_us
     homesync("backup", "create", dest, "--json", "--data-dir", data)
     before = tree(dest)
 
-    with BackupRepo.open(dest).writing():  # a backup into DEST is running
+    with hold_for_writing(BackupRepo.open(dest)):  # a backup into DEST is running
         busy = homesync("backup", "prune", dest, "--keep-last", "1", "--json")
     assert busy.returncode == 5, busy.stdout + busy.stderr
     assert "another backup is writing" in as_json(busy)["error"]

@@ -12,6 +12,7 @@ import pytest
 
 from homesync.services.container import Services
 from homesync.store.backup_repo import BackupRepo
+from homesync.store.backup_repo_lock import hold_for_writing
 from tests.operations.backup_lock import run_once_waiting
 from tests.operations.cli import as_json, homesync
 from tests.operations.restored import assert_photos_download, photos_backed_up
@@ -53,7 +54,7 @@ async def test_a_wait_that_runs_out_is_busy_and_changes_nothing(
     await photos_backed_up(services, make_user, dest, backups=2)
     before = tree(dest)
 
-    with BackupRepo.open(dest).writing():
+    with hold_for_writing(BackupRepo.open(dest)):
         busy = homesync(*_command(which, dest, data), "--wait", "1s", "--json")
     assert busy.returncode == 5, busy.stdout + busy.stderr
     error = as_json(busy)["error"]

@@ -43,8 +43,8 @@ from homesync.store.backup_repo import (
     BackupRepoError,
     DestinationTaken,
     Manifest,
-    RepoBusy,
 )
+from homesync.store.backup_repo_lock import RepoBusy, hold_for_writing
 from homesync.store.db import Database
 from homesync.store.file_copies import sha256_file
 from homesync.store.keys import SECRET_FILE
@@ -211,7 +211,7 @@ class Backups:
                new_server_key: bool, wait: float) -> tuple[Path, _Copied]:
         fsync = self.settings.storage.fsync
         repo = BackupRepo.create_or_open(dest, durable=fsync)
-        with repo.writing(wait, lambda busy: progress.note(waiting_note(busy, wait))):
+        with hold_for_writing(repo, wait, lambda busy: progress.note(waiting_note(busy, wait))):
             if not new_server_key:
                 ours = sha256_file(data / SECRET_FILE)
                 if (theirs := other_servers_snapshot(repo, ours)) is not None:
@@ -279,7 +279,7 @@ def _full_destination_said(dest: Path) -> Iterator[None]:
     """A write into DEST that found no room becomes :class:`BackupDestinationFull`, naming
     DEST: "No space left on device" alone does not say which disk, and SQLite's error for
     the snapshot even reads like the live database's. The snapshot being written is
-    dropped (:meth:`BackupRepo.writing`); chunks already copied stay for the next run."""
+    dropped (:func:`hold_for_writing`); chunks already copied stay for the next run."""
     try:
         yield
     except (OSError, sqlite3.Error) as exc:

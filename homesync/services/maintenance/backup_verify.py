@@ -7,7 +7,7 @@ there, and every chunk the database refers to is in the pool with the right size
 (``10%`` with a seed, or ``n/t`` like restic: run 1/7 … 7/7 on seven nights and every
 chunk has been read once a week).
 
-It holds DEST's lock shared while it reads (:meth:`BackupRepo.reading`): a ``backup
+It holds DEST's lock shared while it reads (:func:`hold_for_reading`): a ``backup
 prune`` deleting what it reads would look like missing chunks, and a ``backup create``
 half way through like a damaged pool. Verifies may run together; one finding a writer
 there refuses (:class:`VerifyBusy`), or waits for it with ``wait``.
@@ -33,8 +33,8 @@ from homesync.store.backup_repo import (
     BackupRepo,
     BackupRepoError,
     Manifest,
-    RepoBusy,
 )
+from homesync.store.backup_repo_lock import RepoBusy, hold_for_reading
 from homesync.store.file_copies import sha256_file
 from homesync.store.snapshot import (
     ChunkRef,
@@ -133,7 +133,7 @@ def _verify(destination: Path, snapshot: str | None, read_data: bool, subset: Su
     t0 = time.monotonic()
     try:
         repo = BackupRepo.open(destination)
-        with repo.reading(wait, lambda busy: progress.note(waiting_note(busy, wait))):
+        with hold_for_reading(repo, wait, lambda busy: progress.note(waiting_note(busy, wait))):
             name, manifest = pick_snapshot(repo, snapshot)
             return _verify_snapshot(repo, name, manifest, read_data, subset, progress, t0)
     except RepoBusy as exc:

@@ -41,8 +41,8 @@ from homesync.store.backup_repo import (
     BackupRepo,
     BackupRepoError,
     Manifest,
-    RepoBusy,
 )
+from homesync.store.backup_repo_lock import RepoBusy, hold_for_reading, hold_for_writing
 from homesync.store.file_copies import sha256_file
 from homesync.store.snapshot import referenced_chunks
 
@@ -109,7 +109,8 @@ def _prune(destination: Path, policy: Retention, dry_run: bool,
         def note(busy: str) -> None:
             progress.note(waiting_note(busy, wait))
 
-        with repo.reading(wait, note) if dry_run else repo.writing(wait, note, deleting=True):
+        with (hold_for_reading(repo, wait, note) if dry_run
+              else hold_for_writing(repo, wait, note, deleting=True)):
             report = _plan_and_remove(repo, policy, dry_run, progress)
     except RepoBusy as exc:
         raise PruneBusy(f"{exc}{waited(wait)}; nothing was removed, try again later") from None

@@ -8,7 +8,7 @@ Every chunk is hashed as it is copied, so a damaged chunk in the backup is named
 restored. The database goes in last, then the journal is moved past any sequence number
 the lost timeline may have issued (see ``store.operations.record_restore``).
 
-It holds DEST's lock shared while it reads the backup (:meth:`BackupRepo.reading`, as
+It holds DEST's lock shared while it reads the backup (:func:`hold_for_reading`, as
 ``backup verify`` does): a ``backup prune`` removing the snapshot being restored would
 leave it failing half way, or restoring a snapshot with chunks missing. One finding a
 backup or prune writing there refuses before the data dir is touched, or waits for it.
@@ -47,9 +47,9 @@ from homesync.store.backup_repo import (
     BackupRepo,
     BackupRepoError,
     Manifest,
-    RepoBusy,
     chunk_relpath,
 )
+from homesync.store.backup_repo_lock import RepoBusy, hold_for_reading
 from homesync.store.db import Conn, Database
 from homesync.store.file_copies import copy_verified, sha256_file, syncfs
 from homesync.store.keys import SECRET_FILE
@@ -178,7 +178,7 @@ def _copy_in(destination: Path, data_dir: Path, snapshot: str | None, force: boo
     # Held until the last file is read from DEST: the snapshot is picked under it, so a
     # prune that ran while this waited cannot have removed it since.
     try:
-        with repo.reading(wait, lambda busy: progress.note(waiting_note(busy, wait))):
+        with hold_for_reading(repo, wait, lambda busy: progress.note(waiting_note(busy, wait))):
             try:
                 name, manifest = pick_snapshot(repo, snapshot)
             except BackupRepoError as exc:
