@@ -90,6 +90,26 @@ async def test_a_refused_push_token_at_sign_in_again_replaces_the_old_one(
     assert (await get_prefs(client, dev.auth))["push"]["registered"] is True
 
 
+async def test_the_same_token_refused_at_sign_in_again_is_kept(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A token the device already has, not checkable now (its host name does not resolve
+    for a moment), was not replaced: the device keeps it."""
+    answers = [["93.184.215.14"]]  # a public address, then nothing (a DNS hiccup)
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return answers.pop(0) if answers else []
+
+    monkeypatch.setattr(safety, "system_resolve", resolve)
+    await make_user()
+    token = "https://push.example.net/up/abc"
+    dev = await sign_in(pushToken=token)
+    assert (await get_prefs(client, dev.auth))["push"]["registered"] is True
+    dev = await sign_in(pushToken=token)
+    assert (await get_prefs(client, dev.auth))["push"]["registered"] is True
+
+
 async def test_a_good_push_token_at_sign_in_is_registered(
     client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn, receiver: Receiver,
 ) -> None:

@@ -157,8 +157,8 @@ class Sessions:
         # Only now: checking an endpoint URL resolves its host, which nobody may make the
         # server do before proving who they are.
         push_token = await self.usable_push_token(info.push_token)
-        # Sent but not usable: the app has a new token the server refuses (see below).
-        token_refused = push_token is None and bool((info.push_token or "").strip())
+        # Sent but not usable: perhaps a new token the server refuses (see below).
+        refused_token = None if push_token is not None else (info.push_token or "").strip()
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             # The password was checked against the account as read before hashing, which
@@ -192,9 +192,10 @@ class Sessions:
                     os_version=info.os_version, app_version=info.app_version,
                     push_token=push_token, now=now,
                 )
-                if token_refused:
+                if refused_token and refused_token != device["push_token"]:
                     # The app gave up its old token for this one: pushing on to the old one
-                    # would reach an endpoint it no longer listens to.
+                    # would reach an endpoint it no longer listens to. (The same token, not
+                    # checkable now, its host not resolving for a moment, is kept.)
                     await devices.set_push_token(tx, device_id, None)
                 if push_token is not None and push_token != device["push_token"]:
                     # The app replaced a token that may have kept failing: pushes waiting
