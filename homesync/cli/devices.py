@@ -45,7 +45,7 @@ def list_devices(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """List signed-in devices, of everyone or of one account."""
+    """List devices, signed in or signed out (until removed), of everyone or of one account."""
     settings = settings_from(config, data_dir)
 
     async def find(services: Services) -> list[DeviceInfo]:
