@@ -8,6 +8,7 @@ import pytest
 from tests.helpers import API
 from tests.sync.helpers import change, pull, push, resolve, store
 from tests.sync.test_conflicts import content, upload_change
+from tests.uploads.flow import complete, file_entry, init, put_chunks, random_bytes, upload
 
 
 @pytest.mark.parametrize(("name", "user_name"), [
@@ -68,3 +69,28 @@ async def test_keep_both_of_a_folder_rename_puts_the_label_at_the_end(client, ma
     r = await client.get(f"{API}/files/{v1['fileId']}", headers=phone.auth)
     name = r.json()["data"]["name"]
     assert name.startswith("v2.0 (conflicted copy Alice's Pixel 7 ") and name.endswith(")")
+
+
+async def test_an_overtaken_upload_of_a_long_extension_becomes_a_copy(client, make_user,
+                                                                      sign_in):
+    """upload/complete of a version another device overtook names its conflicted copy the
+    same way: it was refused with 400 INVALID_PATH, the uploaded bytes with it."""
+    await make_user()
+    phone, laptop = await sign_in(), await sign_in(client_id="laptop", model="ThinkPad")
+    name = "x." + "e" * 250
+    first = await upload(client, phone.auth, random_bytes(5000), name=name, folder="/docs")
+    token = (await pull(client, phone))["nextSyncToken"]
+    mine = random_bytes(9000)
+    r = await init(client, phone.auth, file_entry(mine, name=name, folder="/docs",
+                                                  fileId=first["fileId"], syncToken=token))
+    entry = r.json()["data"]["files"][0]
+    await put_chunks(client, entry, mine, phone.auth)
+    await upload(client, laptop.auth, random_bytes(7000), name=name, folder="/docs",
+                 fileId=first["fileId"])
+    r = await complete(client, phone.auth, entry["uploadId"], mine)
+    assert r.status_code == 200, r.text
+    done = r.json()["data"]
+    assert done["conflictedWith"] == first["fileId"]
+    copy = done["file"]["name"]
+    assert "(conflicted copy " in copy and len(copy.encode()) <= 255, copy
+    assert await content(client, phone, done["file"]["id"]) == mine
