@@ -12,6 +12,7 @@ import pytest
 
 from homesync.app import create_app
 from homesync.services.container import Services
+from homesync.services.notifications.events import security_event
 from tests.conftest import MakeUser, SignIn
 from tests.helpers import Device
 from tests.notifications.conftest import Clock, RegisterPush, alert, delivery_rows
@@ -131,3 +132,46 @@ async def test_a_slow_push_service_takes_only_its_share_of_the_send_slots(
     assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 40
     assert len(slow.requests) == 40  # each once
     assert len(fast.requests) == 1
+
+
+async def test_a_backlog_longer_than_one_claim_does_not_hide_other_services_pushes(
+    services: Services, make_user: MakeUser, sign_in: SignIn, register_push: RegisterPush,
+    make_receiver: Any, frozen: Clock,
+) -> None:
+    """Alice's phone has more pushes waiting for a distributor that hangs than one claim
+    looks through (1000 due rows): Bob's push, due after all of them and to another
+    service, still goes at once, not once her backlog has gone."""
+    slow, fast = await make_receiver(), await make_receiver()
+    slow_full, slow_may_answer, fast_arrived = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def answer_late(request: Any) -> Reply:
+        if len(slow.requests) == 8:
+            slow_full.set()
+        await slow_may_answer.wait()
+        return Reply(410)  # it comes back only to say the endpoint is gone
+
+    slow.handler, fast.handler = answer_late, answering_at_once(fast_arrived)
+    alice_phone, bob_phone = await alice_slow_bob_fast(make_user, sign_in, register_push,
+                                                       slow, fast)
+    frozen.advance(60)
+    async with services.db.transaction() as tx:
+        for _ in range(1200):
+            await security_event(tx, user_id=alice_phone.user_id, kind="password_changed",
+                                 title="Password changed", body="x", now=frozen.ms)
+    await services.start_background()
+    async with asyncio.timeout(_GIVE_UP):
+        await slow_full.wait()
+
+    frozen.advance(1)  # Bob's push falls due after every one of Alice's
+    await sign_in("bob@example.com", client_id="bob-tablet", model="Galaxy Tab")
+    async with asyncio.timeout(_GIVE_UP):
+        await fast_arrived.wait()
+    assert len(slow.requests) == 8
+
+    slow_may_answer.set()  # the rest of the backlog is cancelled, not sent
+    await services.outbox.drain()
+    rows = await delivery_rows(services, device_id=alice_phone.device_id)
+    assert sorted(r["status"] for r in rows) == ["cancelled"] * 1192 + ["dropped"] * 8
+    assert len(slow.requests) == 8
+    (bob_row,) = await delivery_rows(services, device_id=bob_phone.device_id)
+    assert (bob_row["status"], bob_row["attempts"]) == ("delivered", 1)

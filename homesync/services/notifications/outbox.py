@@ -66,8 +66,9 @@ log = logging.getLogger("homesync.push")
 
 _FAN_OUT_BATCH = 200
 _CLAIM_BATCH = 100
-# Due rows one claim looks through for free slots: a backlog for a push service whose
-# slots are full must not hide the rows behind it, nor make one transaction endless.
+# Due rows one claim looks at for free slots, so that one transaction is never endless. A
+# device whose push service has no free slot is passed over from its first such row on,
+# so its backlog does not hide the rows behind it (another device's, another service's).
 _CLAIM_SCAN = 1000
 _MAX_CONCURRENT_SENDS = 32
 _MAX_SENDS_PER_ENDPOINT = 8
@@ -297,9 +298,13 @@ class PushOutbox:
             for endpoint in self._in_flight.values():
                 busy[endpoint] = busy.get(endpoint, 0) + 1
             merged: set[int] = set()
+            # Devices whose push service has no free slot: the rest of their backlog is
+            # passed over in SQL, so it neither hides the rows behind it nor is read again.
+            waiting: set[str] = set()
             after: tuple[int, int] | None = None
             for _ in range(_CLAIM_SCAN // _CLAIM_BATCH):
-                rows = await deliveries.due(tx, now, _CLAIM_BATCH, self._sign_ins, after=after)
+                rows = await deliveries.due(tx, now, _CLAIM_BATCH, self._sign_ins, after=after,
+                                            skip=waiting)
                 for row in rows:
                     if len(self._in_flight) >= _MAX_CONCURRENT_SENDS:
                         return attempts, decided, True
@@ -312,6 +317,7 @@ class PushOutbox:
                         decided += 1
                     elif attempt == "busy":
                         starved = True
+                        waiting.add(row["device_id"])
                     else:
                         attempts.append(attempt)
                         self._in_flight[attempt.delivery_id] = attempt.endpoint
