@@ -7,6 +7,7 @@ wire as RFC 3339 with a ``Z`` suffix.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -55,15 +56,21 @@ _FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
 _LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
+# A leap second (``23:59:60Z``) is valid RFC 3339, which datetime refuses: it is read as
+# POSIX time counts it, the same instant as the next minute's first second.
+_LEAP_SECOND = re.compile(r"(?<=[Tt ][0-9]{2}:[0-9]{2}:)60(?![0-9])")
+
+
 def from_rfc3339(text: str) -> int:
     """Milliseconds for an RFC 3339 timestamp; raises ValueError when it is not one, or
     when it is outside UTC years 1 to 9999."""
     if not text or len(text) > 40:
         raise ValueError("not a timestamp")
+    text, leap = _LEAP_SECOND.subn("59", text, count=1)
     dt = datetime.fromisoformat(text.replace("z", "Z"))
     if dt.tzinfo is None:
         raise ValueError("timestamp needs a time zone (use the Z suffix)")
-    ms = int(dt.timestamp() * 1000)
+    ms = int(dt.timestamp() * 1000) + 1000 * leap
     if not _FIRST_MS <= ms <= _LAST_MS:
         raise ValueError("timestamp outside the years 1 to 9999 UTC")
     return ms

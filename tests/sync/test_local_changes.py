@@ -265,12 +265,14 @@ ODD_TIMES = [
     ("2024-01-20T14:00:00.123456789Z", "2024-01-20T14:00:00.123Z"),  # to the millisecond
     ("9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999Z"),  # the last one shown
     ("2999-06-01T00:30:00+01:00", "2999-05-31T23:30:00Z"),  # far future: the app's own say
+    # A leap second is RFC 3339 too: read as POSIX time does, the next minute's start.
+    ("2016-12-31T23:59:60Z", "2017-01-01T00:00:00Z"),
+    ("2016-12-31T15:59:60.5-08:00", "2017-01-01T00:00:00.500Z"),
     ("2024-01-20T14:00:00", None),  # no time zone: which instant is it?
     ("0000-01-01T00:00:00Z", None),  # year 0
     ("0001-01-01T00:00:00+14:00", None),  # UTC year 0
     ("9999-12-31T23:59:59-14:00", None),  # UTC year 10000
     ("10000-01-01T00:00:00Z", None),
-    ("2016-12-31T23:59:60Z", None),  # a leap second
     ("noon", None),
 ]
 
