@@ -235,3 +235,48 @@ async def _scenario(world: World, steps: list[tuple[Any, ...]]) -> None:
             assert (o["status"], o["resultFileId"]) == uploads[o["id"]], o
         else:
             assert {k: o[k] for k in STATE} == {k: answered[o["id"]][k] for k in STATE}
+
+
+relocations = st.lists(st.tuples(st.sampled_from(["move", "rename"]), st.sampled_from(FOLDERS),
+                                 st.sampled_from(NAMES)), min_size=1, max_size=6)
+
+
+@settings(max_examples=examples(25), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(ops=relocations, priority=st.sampled_from(["high", "normal", "low"]),
+       cuts=st.sets(st.integers(1, 5)))
+def test_the_phones_own_moves_end_where_its_last_one_put_the_file(world: World, ops, priority,
+                                                                  cuts):
+    # Alone on the file, the phone's moves and renames (offline, one after the other, sent
+    # in one batch or a few, all with the token from before) end where its last one put
+    # it, whatever came between: each is judged against where the phone's earlier ones
+    # put the file, not where it was at the token (a rename back to the old name is one).
+    world.run(_own_moves(world, ops, priority, cuts))
+
+
+async def _own_moves(world: World, ops: list[tuple[str, str, str]], priority: str,
+                     cuts: set[int]) -> None:
+    phone, _ = await world.devices()
+    file_id = await world.store(phone, f"alone {phone.email}".encode(), "a.txt")
+    assert file_id is not None
+    r = await world.call("GET", "/sync/status", phone)
+    offline_since = r.json()["data"]["nextSyncToken"]
+    at = ""
+    sent = []
+    for n, (kind, folder, name) in enumerate(ops):
+        if kind == "rename":  # in the folder the phone last put it in
+            folder = at.rpartition("/")[0] or "/docs"
+        at = f"{folder}/{name}"
+        sent.append({"id": f"op{n}", "type": kind, "fileId": file_id, "remotePath": at,
+                     "priority": priority, "createdAt": f"2030-01-01T00:{n:02d}:00Z"})
+    bounds = [0, *sorted(c for c in cuts if c < len(ops)), len(ops)]
+    for start, end in itertools.pairwise(bounds):
+        body = {"syncToken": offline_since, "operations": sent[start:end]}
+        r = await world.call("POST", "/queue/add", phone, json=body)
+        assert r.status_code == 200, r.text
+        assert {o["status"] for o in r.json()["data"]["operations"]} == {"done"}, r.text
+    r = await world.call("GET", f"/files/{file_id}", phone)
+    got = r.json()["data"]
+    folder, _, name = at.rpartition("/")
+    # Folders are one whatever their case ("/Docs" is "/docs"); names are as sent.
+    assert (got["folder"].casefold(), got["name"]) == (folder.casefold(), name), sent
