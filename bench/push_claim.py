@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from homesync.services.auth.sessions import DeviceRegistration  # noqa: E402
 from homesync.services.container import Services  # noqa: E402
-from homesync.services.notifications import outbox as outbox_module  # noqa: E402
 from homesync.services.notifications.events import security_event  # noqa: E402
 from homesync.store import deliveries  # noqa: E402
 from tests.helpers import PASSWORD, make_settings  # noqa: E402
@@ -87,7 +86,7 @@ async def run(backlog: int, seconds: float) -> None:
             claims: list[float] = []
             rows_read = [0]
             due_times: list[float] = []
-            real_claim, real_due = outbox._claim, deliveries.due  # noqa: SLF001
+            real_claim, real_due = outbox._claims.claim, deliveries.due  # noqa: SLF001
 
             async def timed_claim(now: int) -> Any:
                 began = time.perf_counter()
@@ -103,8 +102,8 @@ async def run(backlog: int, seconds: float) -> None:
                 rows_read[0] += len(rows)
                 return rows
 
-            outbox._claim = timed_claim  # type: ignore[method-assign]  # noqa: SLF001
-            outbox_module.deliveries.due = counted_due  # type: ignore[assignment]
+            outbox._claims.claim = timed_claim  # type: ignore[method-assign]  # noqa: SLF001
+            deliveries.due = counted_due  # type: ignore[assignment]
             worker = asyncio.create_task(outbox.run_forever())
             sent: dict[str, float] = {}
             waits: list[float] = []
@@ -134,7 +133,7 @@ async def run(backlog: int, seconds: float) -> None:
             hang_up.set()
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
-            outbox_module.deliveries.due = real_due
+            deliveries.due = real_due
             latencies = [arrived[n] - t for n, t in sent.items() if n in arrived]
             print(f"backlog {backlog}, {elapsed:.1f} s")
             print(f"  claims: {len(claims) / elapsed:.0f}/s, {ms(claims)},"

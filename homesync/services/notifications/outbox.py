@@ -12,9 +12,9 @@ One round (:meth:`PushOutbox.run_once`):
    ``push_rules.is_news``); quiet hours in the device's time zone → held until they end (security
    notifications are never held); several upload notifications → one summary push.
    The rest are leased (``lease_until``) and their attempt counted, as many as there
-   are free send slots: at most ``_MAX_CONCURRENT_SENDS`` in all and
-   ``_MAX_SENDS_PER_ENDPOINT`` to one push service (an endpoint URL's origin, or the
-   FCM/APNs/ntfy/webhook service), so that one slow service cannot take every slot.
+   are free send slots: at most ``claims.MAX_CONCURRENT_SENDS`` in all and
+   ``claims.MAX_SENDS_PER_ENDPOINT`` to one push service (an endpoint URL's origin, or
+   the FCM/APNs/ntfy/webhook service), so that one slow service cannot take every slot.
 3. **Send** each leased row as a task of its own, which records its outcome in its own
    transaction: delivered; retry later with exponential backoff and jitter
    (``Retry-After`` honoured) until ``give_up_after`` has passed since the first attempt;
@@ -39,23 +39,13 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from typing import Any, Literal
-
-from msgspec import Struct
 
 from homesync import clock
 from homesync.config import NotificationSettings, parse_duration
-from homesync.push.base import DeliveryResult, Provider, PushMessage, PushTarget
+from homesync.push.base import DeliveryResult, Provider
 from homesync.push.registry import pick
-from homesync.services.notifications.messages import build_message, part_from_row
-from homesync.services.notifications.push_rules import (
-    backoff_ms,
-    cancel_reason,
-    endpoint_of,
-    is_news,
-    quiet_hours_of,
-)
-from homesync.services.notifications.quiet_hours import quiet_until
+from homesync.services.notifications.claims import Attempt, DueClaims
+from homesync.services.notifications.push_rules import backoff_ms, push_target
 from homesync.store import deliveries, push_registrations
 from homesync.store.db import Conn, Database, Row
 from homesync.store.tokens import SignInLifetimes
@@ -65,30 +55,9 @@ __all__ = ["PushOutbox"]
 log = logging.getLogger("homesync.push")
 
 _FAN_OUT_BATCH = 200
-_CLAIM_BATCH = 100
-# Due rows one claim looks at for free slots, so that one transaction is never endless. A
-# device whose push service has no free slot is passed over from its first such row on,
-# so its backlog does not hide the rows behind it (another device's, another service's).
-_CLAIM_SCAN = 1000
-_MAX_CONCURRENT_SENDS = 32
-_MAX_SENDS_PER_ENDPOINT = 8
 _PRUNE_EVERY_MS = 3600_000
 # A Retry-After of 0 must not make a tight loop against a struggling service.
 _MIN_RETRY_MS = 1000
-
-
-class _Attempt(Struct, frozen=True, kw_only=True):
-    """One leased row on its way to a provider."""
-
-    delivery_id: int
-    device_id: str
-    token: str
-    endpoint: str  # the push service it goes to (see push_rules.endpoint_of)
-    attempts: int
-    first_attempt_at: int
-    provider: Any  # Provider (a Protocol: not a msgspec field type)
-    target: PushTarget
-    message: PushMessage
 
 
 class PushOutbox:
@@ -129,6 +98,8 @@ class PushOutbox:
         self._wake = asyncio.Event()
         # Leased by this process and not recorded yet: delivery id -> its endpoint.
         self._in_flight: dict[int, str] = {}
+        self._claims = DueClaims(db, self._providers, sign_ins=sign_ins, lease_ms=self._lease_ms,
+                                 in_flight=self._in_flight)
         self._sending: set[asyncio.Task[None]] = set()
         # The worker's last round left due rows for want of a free slot (a send ending
         # wakes it).
@@ -198,7 +169,7 @@ class PushOutbox:
         and whether due rows were left for want of a free send slot."""
         now = clock.now_ms()
         done = await self._fan_out(now)
-        attempts, decided, starved = await self._claim(now)
+        attempts, decided, starved = await self._claims.claim(now)
         for attempt in attempts:
             task = asyncio.create_task(self._send(attempt), name="homesync:push-send")
             self._sending.add(task)
@@ -268,7 +239,7 @@ class PushOutbox:
                 continue
             if notification["except_device_id"] == device["id"] or not device[category]:
                 continue
-            if pick(self._providers, self._target(device["id"], device)) is None:
+            if pick(self._providers, push_target(device["id"], device)) is None:
                 continue  # nothing can reach it: inbox only
             await deliveries.add(tx, notification_id=notification["id"], device_id=device["id"],
                                  category=category, due=now, now=now)
@@ -278,98 +249,9 @@ class PushOutbox:
                     delay_ms=self._digest_delay_ms, max_ms=self._digest_max_ms,
                 )
 
-    # -- 2. claim -------------------------------------------------------------------
-
-    async def _claim(self, now: int) -> tuple[list[_Attempt], int, bool]:
-        """Leased attempts to make now, how many rows were held or cancelled instead, and
-        whether due rows were left for want of a free send slot.
-
-        Only as many as there are free send slots (see the module docstring); rows for a
-        push service whose slots are full stay due, untouched, for a later round."""
-        attempts: list[_Attempt] = []
-        decided = 0
-        if len(self._in_flight) >= _MAX_CONCURRENT_SENDS:
-            return attempts, decided, True
-        if not await deliveries.has_due(self._db.reader, now):
-            return attempts, decided, False
-        starved = False
-        async with self._db.transaction() as tx:
-            busy: dict[str, int] = {}  # counted in the transaction: another round's are in
-            for endpoint in self._in_flight.values():
-                busy[endpoint] = busy.get(endpoint, 0) + 1
-            merged: set[int] = set()
-            # Devices whose push service has no free slot: the rest of their backlog is
-            # passed over in SQL, so it neither hides the rows behind it nor is read again.
-            waiting: set[str] = set()
-            after: tuple[int, int] | None = None
-            for _ in range(_CLAIM_SCAN // _CLAIM_BATCH):
-                rows = await deliveries.due(tx, now, _CLAIM_BATCH, self._sign_ins, after=after,
-                                            skip=waiting)
-                for row in rows:
-                    if len(self._in_flight) >= _MAX_CONCURRENT_SENDS:
-                        return attempts, decided, True
-                    # Merged into a summary this round; or (a lease run out mid-send,
-                    # which the attempt deadline prevents) still being sent by us.
-                    if row["id"] in merged or row["id"] in self._in_flight:
-                        continue
-                    attempt = await self._claim_one(tx, row, now, merged, busy)
-                    if attempt is None:
-                        decided += 1
-                    elif attempt == "busy":
-                        starved = True
-                        waiting.add(row["device_id"])
-                    else:
-                        attempts.append(attempt)
-                        self._in_flight[attempt.delivery_id] = attempt.endpoint
-                        busy[attempt.endpoint] = busy.get(attempt.endpoint, 0) + 1
-                if len(rows) < _CLAIM_BATCH or not starved:
-                    break
-                after = (rows[-1]["next_attempt_at"], rows[-1]["id"])
-        return attempts, decided, starved
-
-    async def _claim_one(self, tx: Conn, row: Row, now: int, merged: set[int],
-                         busy: dict[str, int]) -> _Attempt | Literal["busy"] | None:
-        """The row leased for an attempt; None when cancelled or held instead; "busy" when
-        its push service has no free slot (left as it is)."""
-        delivery_id = row["id"]
-        target = self._target(row["device_id"], row)
-        provider = pick(self._providers, target) if row["push_token"] else None
-        reason = cancel_reason(row, provider)
-        if reason:
-            await deliveries.finish(tx, delivery_id, "cancelled", now=now, error=reason)
-            return None
-        if row["category"] != "security":  # security alerts are never held
-            until = quiet_until(quiet_hours_of(row), now)
-            if until is not None:
-                await deliveries.hold(tx, delivery_id, until)
-                return None
-        assert provider is not None  # else _cancel_reason
-        endpoint = endpoint_of(provider, target)
-        if busy.get(endpoint, 0) >= _MAX_SENDS_PER_ENDPOINT:
-            return "busy"
-        if row["category"] == "uploads" and row["attempts"] == 0:
-            merged.update(await deliveries.merge_uploads(tx, delivery_id, row["device_id"], now))
-        parts = [part_from_row(p) for p in await deliveries.message_parts(tx, delivery_id)
-                 if is_news(p)]
-        if not parts:
-            await deliveries.finish(tx, delivery_id, "cancelled", now=now, error="read in the app")
-            return None
-        await deliveries.claim(tx, delivery_id, lease_until=now + self._lease_ms, now=now)
-        return _Attempt(
-            delivery_id=delivery_id, device_id=row["device_id"], token=row["push_token"],
-            endpoint=endpoint, attempts=row["attempts"] + 1,
-            first_attempt_at=row["first_attempt_at"] or now,
-            provider=provider, target=target, message=build_message(parts),
-        )
-
-    @staticmethod
-    def _target(device_id: str, row: Row) -> PushTarget:
-        return PushTarget(platform=row["platform"], token=row["push_token"] or "",
-                          device_id=device_id)
-
     # -- 3. send and record ---------------------------------------------------------
 
-    async def _send(self, attempt: _Attempt) -> None:
+    async def _send(self, attempt: Attempt) -> None:
         provider: Provider = attempt.provider
         try:
             async with asyncio.timeout(self._attempt_deadline_s):
@@ -390,7 +272,7 @@ class PushOutbox:
         # (Cancelled, at shutdown, it stays in _in_flight: aclose hands its lease back.)
         self._in_flight.pop(attempt.delivery_id, None)
 
-    async def _record(self, attempt: _Attempt, provider: str, result: DeliveryResult) -> None:
+    async def _record(self, attempt: Attempt, provider: str, result: DeliveryResult) -> None:
         now = clock.now_ms()
         detail = result.detail[:200] or result.outcome
         async with self._db.transaction() as tx:

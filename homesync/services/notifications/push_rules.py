@@ -10,7 +10,8 @@ from homesync.push.base import Provider, PushTarget, is_endpoint_url
 from homesync.services.notifications.quiet_hours import QuietHours, is_timezone
 from homesync.store.db import Row
 
-__all__ = ["backoff_ms", "cancel_reason", "endpoint_of", "is_news", "quiet_hours_of"]
+__all__ = ["backoff_ms", "cancel_reason", "endpoint_of", "is_news", "push_target",
+           "quiet_hours_of"]
 
 
 def backoff_ms(attempts: int, *, initial_ms: int, max_ms: int, rng: random.Random) -> int:
@@ -19,6 +20,12 @@ def backoff_ms(attempts: int, *, initial_ms: int, max_ms: int, rng: random.Rando
     together do not retry in lockstep."""
     ceiling = min(max_ms, initial_ms * 2 ** max(0, min(attempts - 1, 30)))
     return int(ceiling / 2 + rng.random() * ceiling / 2)
+
+
+def push_target(device_id: str, row: Row) -> PushTarget:
+    """Where a push to the device goes: ``row`` has its ``platform`` and ``push_token``."""
+    return PushTarget(platform=row["platform"], token=row["push_token"] or "",
+                      device_id=device_id)
 
 
 def endpoint_of(provider: Provider, target: PushTarget) -> str:
