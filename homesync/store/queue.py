@@ -31,6 +31,7 @@ __all__ = [
     "pending_uploads",
     "set_status",
     "settle_uploads",
+    "spans_queued_after",
     "unsettled_uploads",
     "uploads_stored_after",
     "uploads_finished_since",
@@ -151,15 +152,33 @@ async def devices_with_pending(conn: Conn) -> list[Row]:
 async def set_status(
     tx: Conn, device_id: str, op_id: str, *, status: str, now: int,
     error: dict[str, Any] | None = None, result_file_id: str | None = None,
-    conflict_id: str | None = None,
+    conflict_id: str | None = None, applied: tuple[int, int] | None = None,
 ) -> None:
+    """``applied``: the journal positions ``(after, up_to]`` the operation wrote, for a
+    move or rename (:func:`spans_queued_after`)."""
+    after, up_to = applied if applied is not None else (None, None)
     await execute(
         tx,
         "UPDATE queue_ops SET status = ?, error = ?, result_file_id = ?, conflict_id = ?,"
-        " updated_at = ? WHERE device_id = ? AND op_id = ?",
+        " updated_at = ?, applied_after = coalesce(?, applied_after),"
+        " applied_up_to = coalesce(?, applied_up_to) WHERE device_id = ? AND op_id = ?",
         (status, msgspec.json.encode(error).decode() if error else None, result_file_id,
-         conflict_id, now, device_id, op_id),
+         conflict_id, now, after, up_to, device_id, op_id),
     )
+
+
+async def spans_queued_after(conn: Conn, device_id: str, created_at: int, position: int,
+                             base_seq: int) -> list[tuple[int, int]]:
+    """The journal positions ``(after, up_to]`` that the device's moves and renames queued
+    after the one at ``position`` (by ``created_at``, then arrival) wrote past
+    ``base_seq``, applied before it (a higher priority, or sent in an earlier request)."""
+    rows = await fetchall(
+        conn,
+        "SELECT applied_after, applied_up_to FROM queue_ops WHERE device_id = ?"
+        " AND applied_up_to > ? AND (created_at > ? OR (created_at = ? AND rowid > ?))",
+        (device_id, base_seq, created_at, created_at, position),
+    )
+    return [(int(r["applied_after"]), int(r["applied_up_to"])) for r in rows]
 
 
 async def finish_uploads(tx: Conn, device_id: str, done: list[tuple[str, str]], now: int) -> None:

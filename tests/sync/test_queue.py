@@ -159,25 +159,29 @@ async def test_a_queued_move_or_rename_undone_later_in_the_batch_is_undone(clien
     assert where == {"a": "/sorted/a.jpg", "c": "/camera/c-2.jpg"}
 
 
-async def test_a_queued_move_applied_first_for_its_priority_was_not_seen_before(
-        client, make_user, sign_in):
+async def test_a_queued_move_applied_first_was_not_seen_before(client, make_user, sign_in):
     # The phone moved a.jpg to /album, then renamed it there to b.jpg, at high priority:
-    # applied first, the rename is not what the phone had seen when it queued the move,
-    # so the move keeps the new name (it moved the folder only).
+    # applied first (in the same request, or sent first in one of its own), the rename is
+    # not what the phone had seen when it queued the move, so the move keeps the new name
+    # (it moved the folder only).
     await make_user()
     phone = await sign_in()
-    file_id = await store(client, phone, b"a", name="a.jpg", folder="/camera")
-    offline_since = (await pull(client, phone))["nextSyncToken"]
-    answers = await add(
-        client, phone,
-        op("mv", "move", "normal", "2024-01-20T15:00:00Z", fileId=file_id,
-           remotePath="/album/a.jpg"),
-        op("rn", "rename", "high", "2024-01-20T15:01:00Z", fileId=file_id,
-           remotePath="/album/b.jpg"),
-        token=offline_since)
-    assert [o["status"] for o in answers] == ["done", "done"]
-    r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
-    assert (r.json()["data"]["folder"], r.json()["data"]["name"]) == ("/album", "b.jpg")
+    for n in range(2):
+        file_id = await store(client, phone, b"a%d" % n, name="a.jpg", folder=f"/camera{n}")
+        offline_since = (await pull(client, phone))["nextSyncToken"]
+        ops = [op(f"mv{n}", "move", "normal", "2024-01-20T15:00:00Z", fileId=file_id,
+                  remotePath=f"/album{n}/a.jpg"),
+               op(f"rn{n}", "rename", "high", "2024-01-20T15:01:00Z", fileId=file_id,
+                  remotePath=f"/album{n}/b.jpg")]
+        if n == 0:
+            answers = await add(client, phone, *ops, token=offline_since)
+        else:  # the rename in a request of its own, first
+            answers = await add(client, phone, ops[1], token=offline_since)
+            answers += await add(client, phone, ops[0], token=offline_since)
+        assert [o["status"] for o in answers] == ["done", "done"]
+        r = await client.get(f"{API}/files/{file_id}", headers=phone.auth)
+        assert (r.json()["data"]["folder"], r.json()["data"]["name"]) == (f"/album{n}",
+                                                                          "b.jpg")
 
 
 async def test_queued_delete_of_a_file_edited_elsewhere_is_a_conflict(client, make_user,

@@ -136,16 +136,13 @@ def _check_same_operation(row: Row, op: QueueOp) -> None:
                       "fileId": row["file_id"], "status": row["status"]})
 
 
-async def _change(tx: Conn, user_id: str, row: Row,
-                  queued_later: list[tuple[int, int]]) -> LocalChange:
-    """The sync change a server-side operation stands for (``queued_later``: see
-    :func:`relocation`)."""
+async def _change(tx: Conn, user_id: str, row: Row) -> LocalChange:
+    """The sync change a server-side operation stands for."""
     if row["type"] == "mkdir":
         return LocalChange(action="mkdir", local_id=row["op_id"], folder=row["remote_path"])
     if row["type"] == "delete":
         return LocalChange(action="delete", local_id=row["op_id"], file_id=row["file_id"])
-    # What the app changed of the entry's path.
-    return await relocation(tx, user_id, row, queued_later)
+    return await relocation(tx, user_id, row)  # what the app changed of the entry's path
 
 
 def _outcome(result: ChangeResult) -> tuple[str, ErrorInfo | None]:
@@ -327,22 +324,17 @@ class OfflineQueue:
         """Apply the device's pending server-side operations in order; whose trees changed
         (shared items are their owner's), to wake once committed."""
         changed: set[str] = set()
-        # The journal span each move or rename made, by when the app queued it: a later
-        # one's path is judged without the moves the app had not made yet (priority
-        # order is not the app's).
-        moved: list[tuple[tuple[int, int], int, int]] = []
         for row in await queue.pending_server_ops(tx, device_id):
             actor = Actor(user_id=user_id, device_id=device_id, device_name=device_name,
                           base_seq=row["base_seq"], shared_seq=row["shared_seq"],
                           queued_at=min(row["created_at"], row["received_at"]), now=now)
-            queued = (row["created_at"], row["position"])
-            change = await _change(tx, user_id, row, [
-                (after, up_to) for when, after, up_to in moved if when > queued])
+            change = await _change(tx, user_id, row)
+            # What a move or rename wrote to the journal: one the app queued before it but
+            # applied later is judged without it (queue_moves).
             relocates = change.action in ("move", "rename")
-            before = await journal.newest_seq(tx) if relocates else 0
+            after = await journal.newest_seq(tx) if relocates else 0
             result = await self._engine.apply(tx, actor, change)
-            if relocates:
-                moved.append((queued, before, await journal.newest_seq(tx)))
+            applied = (after, await journal.newest_seq(tx)) if relocates else None
             status, error = _outcome(result)
             if status == "done":
                 changed.add(result.owner_id or user_id)
@@ -350,7 +342,7 @@ class OfflineQueue:
                 tx, device_id, row["op_id"], status=status, now=now,
                 error=msgspec.to_builtins(error) if error else None,
                 result_file_id=result.file_id if status != "failed" else None,
-                conflict_id=result.conflict_id)
+                conflict_id=result.conflict_id, applied=applied)
         return changed
 
     def _notify(self, changed: set[str]) -> None:

@@ -17,24 +17,20 @@ owner's journal the app's token does not measure; a token below the sync horizon
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from homesync.errors import HomesyncError
 from homesync.paths import name_key, split_path
 from homesync.services.sync.types import LocalChange
-from homesync.store import since_token, tree
+from homesync.store import queue, since_token, tree
 from homesync.store.db import Conn, Row
 
 __all__ = ["relocation"]
 
 
-async def relocation(tx: Conn, user_id: str, op: Row,
-                     queued_later: Sequence[tuple[int, int]] = ()) -> LocalChange:
-    """The sync change the queued ``move`` or ``rename`` ``op`` stands for.
-    ``queued_later``: the journal spans ``(after, up_to]`` of operations the app queued
-    after ``op`` that were applied before it (of a higher priority)."""
+async def relocation(tx: Conn, user_id: str, op: Row) -> LocalChange:
+    """The sync change the queued ``move`` or ``rename`` ``op`` (a row of
+    ``queue.pending_server_ops``) stands for."""
     folder, name = split_path(op["remote_path"])
-    seen = await _seen(tx, user_id, op, queued_later)
+    seen = await _seen(tx, user_id, op)
     entry = await tree.get(tx, user_id, op["file_id"]) if seen is not None else None
     if seen is None or entry is None:
         return LocalChange(action=op["type"], local_id=op["op_id"], file_id=op["file_id"],
@@ -48,17 +44,19 @@ async def relocation(tx: Conn, user_id: str, op: Row,
         name=entry["name"] if name == seen_name else name)
 
 
-async def _seen(tx: Conn, user_id: str, op: Row,
-                queued_later: Sequence[tuple[int, int]]) -> tuple[str, str] | None:
+async def _seen(tx: Conn, user_id: str, op: Row) -> tuple[str, str] | None:
     """(folder, name) of the entry as the app saw it when it queued ``op``, or None when
     that cannot be told: where it was at ``base_seq``, with the parts the device's own
     moves and renames since changed as they made them (the app knows where it put it: a
     rename back to the old name, later in the batch, is a rename) — but for those of
-    operations it queued after ``op`` (``queued_later``), which it had not made yet."""
+    operations it queued after ``op``, applied before it (a higher priority, or sent in an
+    earlier request): it had not made them yet."""
     found = await since_token.relocations_since(tx, user_id, op["file_id"], op["base_seq"])
     if found is None:
         return None
     now, moves = found
+    queued_later = await queue.spans_queued_after(tx, op["device_id"], op["created_at"],
+                                                  op["position"], op["base_seq"])
     # The path each move left, and the one the last one made: where the entry is now.
     paths = [m["from_path"] for m in moves] + [now]
     if None in paths:  # a move journaled before paths were: where from is unknown
