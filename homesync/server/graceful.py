@@ -5,6 +5,7 @@ Imported by the server only (homesync.server.run), after the web stack.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
 from socket import socket
@@ -13,13 +14,21 @@ import uvicorn
 
 __all__ = ["GracefulServer"]
 
+# How long requests cut off by a forced quit get to end (see GracefulServer).
+_CUT_OFF_WAIT_S = 5
+
 
 class GracefulServer(uvicorn.Server):
     """* ``on_stop`` runs as the stop begins: parked long polls answer at once instead of
       holding the graceful shutdown for their whole wait and then being cut off unanswered;
     * the stop signal is not raised again once serving ends (uvicorn does, which killed
       the process before the caller could close the database and stop its own tasks):
-      the process exits normally, with 0, after the caller's cleanup.
+      the process exits normally, with 0, after the caller's cleanup;
+    * a second Ctrl-C while requests drain ("CTRL+C to force quit", uvicorn's
+      ``force_exit``) cuts them off as the end of the grace period does, and the app's
+      shutdown still runs (uvicorn skips both): the requests then ended with a 503 only
+      once the caller had closed the database under them. The caller reads
+      ``force_exit`` to exit as an interrupted command does.
     """
 
     def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
@@ -29,6 +38,18 @@ class GracefulServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket] | None = None) -> None:
         self._on_stop()
         await super().shutdown(sockets)
+        if self.force_exit:
+            await self._cut_off()
+
+    async def _cut_off(self) -> None:
+        running = list(self.server_state.tasks)
+        for task in running:
+            task.cancel(msg="Task cancelled, forced to quit")
+        if running:
+            # Each answers 503 and ends what it began (a chunk's temp file, a transaction);
+            # bounded: the user asked to quit, not to wait again.
+            await asyncio.wait(running, timeout=_CUT_OFF_WAIT_S)
+        await self.lifespan.shutdown()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

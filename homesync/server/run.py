@@ -163,7 +163,9 @@ def _run(settings: Settings) -> None:
     # uvloop: thread hand-offs (every aiosqlite query) and socket writes cost less
     # than on asyncio's own loop (bench/api.py).
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(settings))
+        forced = runner.run(_serve(settings))
+    if forced:  # a second Ctrl-C cut the stop short: exit as an interrupted command (130)
+        raise KeyboardInterrupt
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -214,8 +216,9 @@ def _full_disk_hint(path: Path) -> str:
     return f" (the disk is full: {free} bytes free; free some space and start again)"
 
 
-async def _serve(settings: Settings) -> None:
-    """uvicorn in this process, sharing one Services with the first-start check.
+async def _serve(settings: Settings) -> bool:
+    """uvicorn in this process, sharing one Services with the first-start check; True
+    when a second Ctrl-C forced the stop (see GracefulServer).
 
     bench/api.py measured granian against uvicorn for this app: 0.9-1.3x on GET /devices,
     0.8-0.95x on refresh; bench/upload.py 1.1-1.2x with 1 MiB chunks but 0.6-0.9x with
@@ -257,6 +260,7 @@ async def _serve(settings: Settings) -> None:
             await server.serve(sockets=[sock])
         finally:
             await services.close()
+    return server.force_exit
 
 
 def _announce_address(settings: Settings, address: Any) -> None:

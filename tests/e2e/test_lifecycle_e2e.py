@@ -4,7 +4,9 @@ with work in flight, a start after `kill -9`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -106,6 +108,46 @@ async def test_sigterm_answers_a_parked_poll_at_once_lets_a_chunk_finish_and_clo
         done = await complete(http, dev.auth, item["uploadId"], data)
         assert done.status_code == 200, done.text
         assert await content(http, dev, done.json()["data"]["fileId"]) == data
+
+
+async def test_a_second_ctrl_c_while_requests_drain_cuts_them_off_and_exits_130(
+        make_server: MakeServer) -> None:
+    """uvicorn's "Waiting for connections to close. (CTRL+C to force quit)": the second
+    Ctrl-C ends the wait for a slow chunk, which is answered 503, and the server exits as
+    README's table says (130), having closed the database; not 0, as a clean stop would."""
+    server = make_server(DEVICE_ENV)
+    start_with_accounts(server)
+    tmp = server.data_dir / "tmp"
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+        dev = await dev_sign_in(http, "alice@example.com", "phone")
+        data = os.urandom(64 * 1024)
+        r = await init(http, dev.auth, file_entry(data, name="clip.mp4"), chunk_size=64 * 1024)
+        item = r.json()["data"]["files"][0]
+        never = asyncio.Event()
+
+        async def chunk_body() -> AsyncIterator[bytes]:
+            yield data[:16 * 1024]
+            await never.wait()  # a phone that stalls mid-chunk
+            yield data[16 * 1024:]
+
+        chunk = asyncio.create_task(http.put(path_of(item["chunks"][0]["uploadUrl"]),
+                                             content=chunk_body()))
+        while not any(tmp.iterdir()):  # the server is writing the chunk: it is in flight
+            assert not chunk.done(), chunk.result().text
+            await asyncio.sleep(0.01)
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGINT)
+        while b"Waiting for connections to close" not in server.log_path.read_bytes():
+            assert server.proc.poll() is None  # the server says so: nothing to await
+            await asyncio.sleep(0.01)
+        server.proc.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(server.proc.wait, 20) == 130
+        never.set()  # the rest of the body meets a closed connection, or the answer
+        with contextlib.suppress(httpx.TransportError):
+            await chunk
+    assert re.search(r"PUT /api/mobile/upload/chunk/\S+ 503 ", server.log_path.read_text())
+    assert not (server.data_dir / "homesync.sqlite3-wal").exists()  # closed, not abandoned
+    assert list(tmp.iterdir()) == []
 
 
 def test_restore_force_refuses_the_data_dir_of_a_running_server(
