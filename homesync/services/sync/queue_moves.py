@@ -55,8 +55,9 @@ async def _seen(tx: Conn, user_id: str, op: Row) -> tuple[str, str] | None:
     if found is None:
         return None
     now, moves = found
-    queued_later = await queue.spans_queued_after(tx, op["device_id"], op["created_at"],
-                                                  op["position"], op["base_seq"])
+    queued_later = await queue.spans_queued_after(
+        tx, op["device_id"], op["created_at"], op["position"], op["base_seq"]) if any(
+        m["device_id"] == op["device_id"] for m in moves) else []
     # The path each move left, and the one the last one made: where the entry is now.
     paths = [m["from_path"] for m in moves] + [now]
     if None in paths:  # a move journaled before paths were: where from is unknown
@@ -65,7 +66,7 @@ async def _seen(tx: Conn, user_id: str, op: Row) -> tuple[str, str] | None:
         folder, name = split_path(paths[0])
         for move, before, after in zip(moves, paths, paths[1:], strict=False):
             if move["device_id"] != op["device_id"] or any(
-                    after < move["seq"] <= up_to for after, up_to in queued_later):
+                    lo < move["seq"] <= hi for lo, hi in queued_later):
                 continue
             (old_folder, old_name), (new_folder, new_name) = map(split_path, (before, after))
             if name_key(new_folder) != name_key(old_folder):
