@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
+from homesync.paths import name_key
 from homesync.store.db import Conn, Reads, Row, fetchall, fetchone
-from homesync.store.tree import descendants_filter
 
 __all__ = [
     "DELTA_COLUMNS",
@@ -135,18 +135,28 @@ _TOUCHED_NOT_DELETED = (
     " AND NOT EXISTS (SELECT 1 FROM journal d WHERE d.seq = files.seq AND d.device_id = ?))")
 
 
+# A row's folder as names collide (``paths.name_key``: casefolded, NFC), for syncFolders.
+# An ASCII path's key is SQLite's lower(), with no call into Python (a full listing reads
+# every row); other paths call ``path_key`` (``store.connections`` registers it).
+_FOLDER_KEY = ("(CASE WHEN length(CAST(folder AS BLOB)) = length(folder) THEN lower(folder)"
+               " ELSE path_key(folder) END)")
+
+
 def _view_filter(folders: Sequence[str]) -> tuple[str, list[Any]]:
-    """SQL true for entries at or below one of ``folders`` (the device's syncFolders)."""
+    """SQL true for entries at or below one of ``folders`` (the device's syncFolders),
+    matched the way names collide: ``/dcim`` is ``/DCIM``, and whatever spelling the
+    folder has now (created later, renamed to another case), the entries follow it."""
     clauses: list[str] = []
     params: list[Any] = []
     for root in folders:
         if root == "/":
             return "1", []
-        where, p = descendants_filter(root)
-        parent, _, name = root.rpartition("/")
-        # The folder entry itself sits in its parent.
-        clauses.append(f"({where} OR (folder = ? AND name = ?))")
-        params += [*p, parent or "/", name]
+        key = name_key(root)  # a path: casefolded, NFC, as each of its names is
+        parent, _, name = key.rpartition("/")
+        # Below it: "folder/" starts with "root/". The folder entry itself sits in its parent.
+        clauses.append(f"(substr({_FOLDER_KEY} || '/', 1, ?) = ?"
+                       f" OR (name_key = ? AND {_FOLDER_KEY} = ?))")
+        params += [len(key) + 1, key + "/", name, parent or "/"]
     return " OR ".join(clauses), params
 
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import aiosqlite
 
+from homesync.paths import name_key
+
 __all__ = ["Conn", "InlineReader", "Reads", "Row", "WriterConnection", "close_quietly", "connect",
            "note_change", "on_its_thread"]
 
@@ -41,7 +43,15 @@ _PRAGMAS = (
 
 def _open(path: Path) -> Callable[[], sqlite3.Connection]:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, sqlite3 must not add its own.
-    return lambda: sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    return lambda: _with_functions(
+        sqlite3.connect(str(path), isolation_level=None, check_same_thread=False))
+
+
+def _with_functions(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """``conn`` with the SQL functions queries use: ``path_key(folder)``, a folder path
+    compared the way names collide (a device's syncFolders: ``store.changes``)."""
+    conn.create_function("path_key", 1, name_key, deterministic=True)
+    return conn
 
 
 async def connect(path: Path, *, readonly: bool = False) -> Conn:
@@ -184,7 +194,8 @@ class InlineReader:
     def open(cls, path: Path, fallback: Callable[[], Conn]) -> InlineReader:
         # Not tied to the opening thread: tests serve the app from another thread's loop.
         # SQLite's serialized mode (sqlite3.threadsafety == 3) makes that safe.
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn = _with_functions(
+            sqlite3.connect(str(path), isolation_level=None, check_same_thread=False))
         conn.row_factory = sqlite3.Row
         for pragma in (*_PRAGMAS, "PRAGMA query_only=ON", "PRAGMA busy_timeout=0"):
             conn.execute(pragma)

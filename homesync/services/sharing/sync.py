@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from homesync.paths import is_under, join
+from homesync.paths import is_under, join, name_key
 from homesync.services.sharing.view import SharedRoot, locate, shared_roots
 from homesync.store import share_feed, shares
 from homesync.store.changes import DeltaRow
@@ -55,11 +55,13 @@ class SharedChanges:
         rows = await share_feed.rows_by_id(conn, [c["file_id"] for c in changed])
         out = SharedDelta(created=[], updated=[], deleted=[], has_more=more,
                           next_pos=changed[-1]["pos"] if more else max(after, head))
+        # syncFolders match the way names collide, as for the user's own entries.
+        keys = [name_key(f) for f in folders]
         for entry in changed:
             row = rows.get(entry["file_id"])
             seen = _as_seen(roots, row, entry["pos"]) if row is not None else None
-            if seen is not None and folders \
-                    and not any(is_under(join(seen[3], seen[2]), f) for f in folders):
+            if seen is not None and keys \
+                    and not any(is_under(name_key(join(seen[3], seen[2])), k) for k in keys):
                 seen = None  # not synced to this device: like a deletion (it may have had it)
             if seen is not None:
                 (out.updated if entry["known"] else out.created).append(seen)
