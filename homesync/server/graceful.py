@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Callable, Iterator
 from socket import socket
+from types import FrameType
 
 import uvicorn
 
@@ -28,7 +30,8 @@ class GracefulServer(uvicorn.Server):
       ``force_exit``) cuts them off as the end of the grace period does, and the app's
       shutdown still runs (uvicorn skips both): the requests then ended with a 503 only
       once the caller had closed the database under them. The caller reads
-      ``force_exit`` to exit as an interrupted command does.
+      ``force_exit`` to exit as an interrupted command does;
+    * SIGHUP stops it as SIGTERM does (see _hangup_stops).
     """
 
     def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
@@ -53,6 +56,21 @@ class GracefulServer(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        with super().capture_signals():
+        with super().capture_signals(), _hangup_stops(self.handle_exit):
             yield
             self._captured_signals.clear()  # handled: we are stopping
+
+
+@contextlib.contextmanager
+def _hangup_stops(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """SIGHUP (the terminal `serve` runs in closes) stops as SIGTERM does; uvicorn leaves
+    it to the default action, which killed the process where it stood. Unless it was
+    ignored when we started (``nohup``): then it stays ignored."""
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        yield
+        return
+    before = signal.signal(signal.SIGHUP, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, before)

@@ -150,6 +150,41 @@ async def test_a_second_ctrl_c_while_requests_drain_cuts_them_off_and_exits_130(
     assert list(tmp.iterdir()) == []
 
 
+async def test_a_hangup_stops_the_server_as_gracefully_as_sigterm(
+        make_server: MakeServer) -> None:
+    """The terminal `homesync serve` runs in closes (an ssh session ends): SIGHUP killed
+    the process where it stood, a parked poll's connection reset, the database left open."""
+    server = make_server(DEVICE_ENV, metrics=True)
+    parked_polls = ParkedPolls(server)
+    start_with_accounts(server)
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+        dev = await dev_sign_in(http, "alice@example.com", "phone")
+        token = (await pull(http, dev))["nextSyncToken"]
+        poll = asyncio.create_task(http.get(f"{API}/sync/status", headers=dev.auth,
+                                            params={"syncToken": token, "wait": 300}))
+        await parked_polls.reach(http)
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)
+        answer = await asyncio.wait_for(poll, 10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["hasChanges"] is False
+        assert await asyncio.to_thread(server.proc.wait, 20) == 0
+    assert not (server.data_dir / "homesync.sqlite3-wal").exists()  # closed, not killed
+
+
+def test_a_server_started_with_hangups_ignored_keeps_ignoring_them(
+        server: ServerProcess) -> None:
+    """`nohup homesync serve &`: the hangup it was started to outlive must not stop it."""
+    server.program = ("nohup", *server.program)
+    server.start()
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGHUP)
+    with httpx.Client(base_url=server.base, timeout=10) as http:
+        auth = sign_in(server, http)  # requests after the hangup: it is still serving
+        assert http.get(f"{API}/devices", headers=auth).status_code == 200
+    assert server.proc.poll() is None
+
+
 def test_restore_force_refuses_the_data_dir_of_a_running_server(
         server: ServerProcess, tmp_path: Path) -> None:
     server.start()
