@@ -49,14 +49,20 @@ _TRIGGERS_ANY_CASE = ("bearer", "basic", "sig", "token", "password")
 
 def redact(text: str) -> str:
     """``text`` with anything that looks like a credential replaced."""
-    if text.isascii():
-        folded = text.lower()
-        if (not any(word in text for word in _TRIGGERS_EXACT)
-                and not any(word in folded for word in _TRIGGERS_ANY_CASE)):
-            return text
+    if _surely_clean(text):
+        return text
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def _surely_clean(text: str) -> bool:
+    """True when ``text`` holds none of the trigger words (so nothing to scrub)."""
+    if not text.isascii():
+        return False
+    folded = text.lower()
+    return (not any(word in text for word in _TRIGGERS_EXACT)
+            and not any(word in folded for word in _TRIGGERS_ANY_CASE))
 
 
 class _RequestIdFilter(logging.Filter):
@@ -126,6 +132,9 @@ class JsonFormatter(_CachedTime):
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
+        line = msgspec.json.encode(entry).decode()
+        if _surely_clean(line):  # almost every line: one check, as for a text line
+            return line
         # Each text scrubbed before it is encoded, not the encoded line: there quotes are
         # escaped (a message's \"password\": \"...\" went unscrubbed), and scrubbing a value
         # could take its closing quote with it (a 404 for /password=x was no JSON any more).
