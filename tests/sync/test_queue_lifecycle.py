@@ -85,6 +85,30 @@ async def test_pending_operations_of_a_removed_device_are_cancelled(client, serv
     assert await queued(client, again) == {}
 
 
+async def test_a_batch_whose_device_is_removed_while_it_waits_changes_nothing(
+        client, services, make_user, sign_in, monkeypatch):
+    # The phone (stolen, say) sends a delete; its token was good when the request came in,
+    # and the owner removes the device before the batch gets to the database: the delete
+    # ran on a removed device's say, after its waiting operations had been cancelled.
+    phone, laptop = await phone_and_laptop(make_user, sign_in)
+    file_id = await store(client, laptop, b"keep me", name="keep.txt")
+    seqs_before = queue_service.changes.seqs_before
+
+    async def removed_meanwhile(*args: Any) -> dict[int, int]:
+        await services.devices.admin_revoke(phone.device_id)  # as DELETE /devices/{id}
+        return await seqs_before(*args)
+
+    monkeypatch.setattr(queue_service.changes, "seqs_before", removed_meanwhile)
+    deletion = op("del", "delete", created_at=clock.rfc3339(clock.now_ms()), fileId=file_id)
+    body = await add(client, phone, deletion, expect=401)
+    assert body["error"]["code"] == "UNAUTHORIZED"
+    r = await client.get(f"{API}/files/{file_id}", headers=laptop.auth)
+    assert r.status_code == 200 and r.json()["data"].get("deletedAt") is None, r.text
+    rows = await services.db.reader.execute_fetchall(
+        "SELECT op_id FROM queue_ops WHERE device_id = ?", (phone.device_id,))
+    assert list(rows) == []
+
+
 async def test_a_retention_pass_cancels_what_a_removed_device_left_pending(
         client, services, make_user, sign_in):
     # Operations of a device removed by an older version stayed pending for good.

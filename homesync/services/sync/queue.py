@@ -28,7 +28,7 @@ import msgspec
 
 from homesync import clock
 from homesync.cursors import decode_cursor, encode_cursor, not_a_cursor
-from homesync.errors import Conflict, NotFound, TooManyItems, ValidationError
+from homesync.errors import Conflict, NotFound, TooManyItems, Unauthorized, ValidationError
 from homesync.models import Principal
 from homesync.paths import join, normalize_folder, split_path
 from homesync.services.sync.changes import Changes
@@ -184,6 +184,11 @@ class OfflineQueue:
         # Queued and applied in one transaction: a batch that fails (a full disk, say)
         # leaves nothing queued that a later batch or a restart would apply unasked.
         async with self._db.transaction() as tx:
+            # Removed while this request waited (its token was good when it came in): its
+            # waiting operations were cancelled, and none of this batch may run either.
+            device = await devices.by_id(tx, principal.device_id)
+            if device is None or device["removed_at"] is not None:
+                raise Unauthorized("Session revoked, device removed or signing key retired")
             # Sent before and pruned since (queue_retention): answered, never run again.
             forgotten = {r["op_id"]: r for r in await queue.forgotten_many(
                 tx, principal.device_id, [op.op_id for op in checked])}
