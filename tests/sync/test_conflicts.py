@@ -340,6 +340,64 @@ async def test_modify_delete_keep_both_after_a_file_took_its_folders_name(client
     assert await content(client, phone, result["copyFileId"]) == edit
 
 
+async def folder_ids(client, dev, folder: str) -> dict[str, str]:
+    r = await client.get(f"{API}/files", params={"folder": folder}, headers=dev.auth)
+    return {f["name"]: f["id"] for f in r.json()["data"]["files"]}
+
+
+@pytest.mark.parametrize("choice", ["keep_local", "keep_both"])
+async def test_modify_delete_of_a_purged_file_whose_folders_name_a_file_took(client, devices,
+                                                                             choice):
+    """The laptop deleted ``/docs/sub`` (deep.txt in it), emptied it from the trash and
+    made a file named ``sub``; the phone had edited deep.txt. Its edit is made anew in
+    ``/docs/sub (restored)``, as a trash restore would place it. Both choices that keep
+    the edit were rejected (``/docs/sub is a file``): only keep_remote, dropping it, was
+    left."""
+    laptop, phone = devices
+    file_id = await store(client, laptop, b"v1", name="deep.txt", folder="/docs/sub")
+    sub = (await folder_ids(client, laptop, "/docs"))["sub"]
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await push(client, laptop, None, change("delete", fileId=sub))
+    r = await client.delete(f"{API}/trash/{sub}", headers=laptop.auth)
+    assert r.status_code == 200, r.text
+    await store(client, laptop, b"a file", name="sub", folder="/docs")
+    edit = b"phone's edit"
+    await store(client, phone, edit, name="scratch.bin", folder="/tmp")
+    out = await push(client, phone, stale,
+                     upload_change(edit, name="deep.txt", folder="/docs/sub", fileId=file_id))
+    [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                             "resolution": choice})
+    assert result["status"] == "resolved", result
+    [(name, kept)] = (await listing(client, phone, "/docs/sub (restored)")).items()
+    assert kept == checksum(edit)
+    assert name == "deep.txt" if choice == "keep_local" else name.startswith("deep (conflicted")
+    assert (await listing(client, phone))["sub"] == checksum(b"a file")
+
+
+@pytest.mark.parametrize("choice", ["keep_local", "keep_both"])
+async def test_name_collision_whose_folders_name_a_file_took(client, devices, choice):
+    """The phone's new /docs/sub/a.txt collided with the laptop's; then the laptop deleted
+    ``/docs/sub`` and made a file named ``sub``. The phone's file goes into
+    ``/docs/sub (restored)`` (keep_local, or keep_both), where it was rejected
+    (``/docs/sub is a file``)."""
+    laptop, phone = devices
+    await store(client, laptop, b"theirs", name="a.txt", folder="/docs/sub")
+    sub = (await folder_ids(client, laptop, "/docs"))["sub"]
+    mine = b"mine"
+    await store(client, phone, mine, name="scratch.bin", folder="/tmp")
+    out = await push(client, phone, None, upload_change(mine, name="a.txt", folder="/docs/sub"))
+    assert out["results"][0]["status"] == "conflict"
+    await push(client, laptop, None, change("delete", fileId=sub))
+    await store(client, laptop, b"a file", name="sub", folder="/docs")
+    [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                             "resolution": choice})
+    assert result["status"] == "resolved", result
+    [(name, kept)] = (await listing(client, phone, "/docs/sub (restored)")).items()
+    assert kept == checksum(mine)
+    assert name == "a.txt" if choice == "keep_local" else name.startswith("a (conflicted")
+    assert (await listing(client, phone))["sub"] == checksum(b"a file")
+
+
 async def test_delete_modify_resolutions(client, devices):
     laptop, phone = devices
     for choice in ("keep_remote", "keep_local", "keep_both"):

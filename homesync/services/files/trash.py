@@ -24,7 +24,7 @@ from homesync.services.sync.notifier import ChangeNotifier
 from homesync.store import files, shares, trash, trash_merge, tree
 from homesync.store.db import Conn, Database, Row
 
-__all__ = ["Trash", "TrashEntry", "untrash"]
+__all__ = ["Trash", "TrashEntry", "folder_to_restore_into", "untrash"]
 
 _BATCH = 200
 
@@ -119,7 +119,7 @@ async def untrash(tx: Conn, *, user_id: str, row: Row, device_id: str | None, no
     that is itself shared never merges: its share would end with it (it is restored
     beside, as before, and its share goes on).
     """
-    folder = await _folder_to_restore_into(tx, user_id, row["folder"], device_id, now)
+    folder = await folder_to_restore_into(tx, user_id, row["folder"], device_id, now)
     name, here = await _place(tx, user_id, folder, row)
     if here is not None:
         pairs = await trash_merge.merging_folders(tx, user_id=user_id, trashed=row, live=here)
@@ -137,7 +137,7 @@ async def _place(tx: Conn, user_id: str, folder: str, row: Row) -> tuple[str, Ro
     that is free (and None), or that a live folder it merges into holds (and that folder).
 
     So a folder whose name a file took merges into the "name (restored)" that restoring
-    one of its files made (as a folder on the way does, :func:`_folder_to_restore_into`),
+    one of its files made (as a folder on the way does, :func:`folder_to_restore_into`),
     rather than coming back as "name (restored 2)", its files in two folders.
     """
     merges = row["kind"] == "folder" and not await shares.is_shared(tx, row["id"])
@@ -193,8 +193,8 @@ async def _names_for_taken(tx: Conn, user_id: str, trashed: Row,
     return renamed
 
 
-async def _folder_to_restore_into(tx: Conn, user_id: str, folder: str, device_id: str | None,
-                                  now: int) -> str:
+async def folder_to_restore_into(tx: Conn, user_id: str, folder: str, device_id: str | None,
+                                 now: int) -> str:
     """``folder`` as the tree spells it now, made if it is gone.
 
     Renamed in case while the entry was in the trash, "/docs" is "/Docs" (restored into

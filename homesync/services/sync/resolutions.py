@@ -29,7 +29,7 @@ from homesync.errors import HomesyncError, InvalidPath, NotFound, ValidationErro
 from homesync.paths import is_under, join, normalize_folder, normalize_name
 from homesync.services.files.content import ContentPlacer
 from homesync.services.files.naming import conflicted_copy_names, find_free_name, restored_names
-from homesync.services.files.trash import untrash
+from homesync.services.files.trash import folder_to_restore_into, untrash
 from homesync.services.sync.conflicts import ConflictSide, ConflictView, conflict_view
 from homesync.services.sync.engine import move_to_trash
 from homesync.services.sync.notifier import ChangeNotifier
@@ -201,7 +201,10 @@ class Resolver:
         # Deleted on the server: bring it back (a purged one can only be made anew). An
         # earlier try may have asked the device to upload to the free path: that file counts.
         # (A trashed entry's folder may have been renamed in case since: "/docs" is "/Docs".)
-        folder = await files.canonical_folder(tx, actor.user_id, row["folder"])
+        if row["purged_at"] is not None:
+            folder = await self._folder_for(tx, actor, row["folder"])
+        else:
+            folder = await files.canonical_folder(tx, actor.user_id, row["folder"])
         name, holder = await find_free_name(tx, actor.user_id, folder,
                                             restored_names(row["name"]), holding=local.checksum)
         holder = holder or await _uploaded_as_asked(tx, actor, conflict.id, local.checksum)
@@ -223,9 +226,10 @@ class Resolver:
         """A new file collided with an entry: the device's content takes that path (the
         entry's content stays in its version history)."""
         assert local.folder is not None and local.name is not None
-        here = await files.find_by_name(tx, actor.user_id, local.folder, local.name)
+        folder = await self._folder_for(tx, actor, local.folder)
+        here = await files.find_by_name(tx, actor.user_id, folder, local.name)
         if here is None:
-            return await self._new_file(tx, actor, local.folder, local.name, local)
+            return await self._new_file(tx, actor, folder, local.name, local)
         if here["kind"] != "file":
             raise ValidationError("A folder holds that name: choose keep_both or keep_remote")
         await self._put_version(tx, actor, here, local)
@@ -240,7 +244,8 @@ class Resolver:
         row = await _file(tx, actor, file_id) if file_id is not None else None
         restored = False
         if conflict.kind == "name_collision" or row is None:
-            folder, base = local.folder or "/", copy_name or local.name or "file"
+            folder = await self._folder_for(tx, actor, local.folder or "/")
+            base = copy_name or local.name or "file"
         else:
             base = copy_name or row["name"]
             if row["deleted_at"] is None and row["checksum"] == local.checksum:
@@ -251,8 +256,10 @@ class Resolver:
                 # which is not its old folder when that went too and a file took its name.
                 row = await self._untrash(tx, actor, row)
                 restored = True
-            # (A trashed file's folder may have been renamed in case since it was deleted.)
-            folder = await files.canonical_folder(tx, actor.user_id, row["folder"])
+            if row["purged_at"] is not None:
+                folder = await self._folder_for(tx, actor, row["folder"])
+            else:  # (its folder may have been renamed in case since it was deleted)
+                folder = await files.canonical_folder(tx, actor.user_id, row["folder"])
         # A copy already holding the content (made by an earlier try, or uploaded there by
         # the device after upload_required) is the copy; otherwise the first free name.
         name, holder = await find_free_name(
@@ -310,6 +317,14 @@ class Resolver:
                         device_id=actor.device_id, now=actor.now)
 
     # -- trash and tree ----------------------------------------------------------------
+
+    async def _folder_for(self, tx: Conn, actor: Actor, folder: str) -> str:
+        """Where a new file the device keeps goes, for ``folder``: found as a trash restore
+        finds it (made if gone; a segment whose name a file took since is "name
+        (restored)"). That file in the way made the resolution fail ("… is a file"), and
+        only keep_remote, dropping the device's side, could settle the conflict."""
+        return await folder_to_restore_into(tx, actor.user_id, folder, actor.device_id,
+                                            actor.now)
 
     async def _untrash(self, tx: Conn, actor: Actor, row: Row) -> Row:
         """Bring a trashed entry back where it was (under a free name), with its group,
