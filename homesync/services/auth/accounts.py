@@ -18,10 +18,14 @@ from homesync.services.notifications.events import security_event
 from homesync.store import tokens, users
 from homesync.store.db import Conn, Database, Row
 
-__all__ = ["Accounts", "display_name", "normalize_email", "user_info"]
+__all__ = ["Accounts", "display_name", "lookup_email", "normalize_email", "user_info"]
 
 # Deliberately loose: one @, something on each side, no spaces. The mail server decides.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+# Not in a new email: control characters (C0, DEL, C1) and the bidi embeddings, overrides
+# and isolates. An email becomes the account's name and its devices' ("eve\x1b[2J's
+# Pixel 7"), shown on other phones and run, not shown, in the admin's terminal.
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 # (transaction, user id, the quota before, now) after a quota was set.
@@ -68,6 +72,17 @@ def display_name(email: str, name: str | None) -> str:
 
 
 def normalize_email(email: str) -> str:
+    """A new email (an account made, a share sent) as accounts spell it (the domain
+    lower-cased); ValidationError if it is none, or holds control characters."""
+    email = lookup_email(email)
+    if _UNSHOWABLE.search(email):
+        raise ValidationError("An email may not contain control characters", field="email")
+    return email
+
+
+def lookup_email(email: str) -> str:
+    """An email to find an account by, spelt as :func:`normalize_email` spells it, but
+    without its newer rules: accounts made before them still sign in and are found."""
     email = email.strip()
     if not _EMAIL.match(email) or len(email) > 320:
         raise ValidationError("Not a valid email address", field="email")
@@ -216,7 +231,7 @@ class Accounts:
             row = await users.by_id(conn, email_or_id)
         else:
             try:  # as sign-in and user add spell it (the domain lower-cased)
-                email = normalize_email(email_or_id)
+                email = lookup_email(email_or_id)
             except ValidationError:
                 email = email_or_id.strip()
             row = await users.by_email(conn, email)
@@ -234,7 +249,7 @@ class Accounts:
         Raises InvalidCredentials or RateLimited.
         """
         try:
-            key = _nocase(normalize_email(email))
+            key = _nocase(lookup_email(email))
             known = True
         except ValidationError:
             key, known = _nocase(email.strip())[:320], False  # can never be an account
@@ -278,9 +293,10 @@ class Accounts:
 
         Only called when ``auth.open_signup`` is on; limited per client address.
         """
-        email = normalize_email(email)
-        if await users.by_email(self._db.reader, email) is not None:
+        # An account made before the rules for new emails still signs in: looked up first.
+        if await users.by_email(self._db.reader, lookup_email(email)) is not None:
             return False
+        email = normalize_email(email)
         key = address_key(client_addr)
         # Counted before the slow password hash, so sign-ups sent at once see each other;
         # given back when no account is made.
