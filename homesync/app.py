@@ -80,5 +80,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     )
     app.state.metrics = metrics
     # Outermost, around routing: 404s and errors get a request id, a log line and a count.
-    install_observability(app, metrics, settings.server.access_log)
+    install_observability(app, metrics, settings.server.access_log,
+                          settings.server.trusted_proxies)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from typing import Any
 
 from litestar import Request
@@ -12,7 +13,8 @@ from homesync.errors import Unauthorized
 from homesync.models import Principal
 from homesync.services.container import Services
 
-__all__ = ["CurrentPrincipal", "ServicesDep", "bearer_principal", "client_address", "dependencies"]
+__all__ = ["CurrentPrincipal", "ServicesDep", "bearer_principal", "client_address", "dependencies",
+           "forwarded_client"]
 
 _MAX_AUTH_HEADER = 8192
 
@@ -54,7 +56,17 @@ async def bearer_principal(request: Request[Any, Any, Any], services: Services, 
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
-    """The client's address, believing X-Forwarded-For only from trusted proxies.
+    """The client's address, believing X-Forwarded-For only from trusted proxies (see
+    :func:`forwarded_client`)."""
+    services: Services = request.app.state.services
+    return forwarded_client(request.client.host if request.client else None,
+                            request.headers.getall("x-forwarded-for", []),
+                            services.settings.server.trusted_proxies)
+
+
+def forwarded_client(peer: str | None, forwarded: Iterable[str],
+                     trusted_proxies: Iterable[str]) -> str:
+    """The client of a request from ``peer`` with these X-Forwarded-For lines.
 
     Each proxy appends the address it was sent the request from, so the client is the
     last one that is not a proxy of ours: read from the end, past trusted proxies (a
@@ -62,13 +74,12 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     of the header count, in order: a proxy that adds a line of its own (HAProxy) leaves
     the client's made-up one first.
     """
-    services: Services = request.app.state.services
-    peer = _plain(request.client.host) if request.client else "unknown"
-    trusted = {_plain(proxy) for proxy in services.settings.server.trusted_proxies}
+    peer = _plain(peer) if peer else "unknown"
+    trusted = {_plain(proxy) for proxy in trusted_proxies}
     if peer not in trusted:
         return peer
     hops = [_plain(_without_port(hop.strip()))
-            for line in request.headers.getall("x-forwarded-for", []) for hop in line.split(",")]
+            for line in forwarded for hop in line.split(",")]
     hops = [hop for hop in hops if hop]
     for hop in reversed(hops):
         if hop not in trusted:

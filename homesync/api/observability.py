@@ -16,11 +16,12 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from litestar import Litestar
 
+from homesync.api.deps import forwarded_client
 from homesync.api.request_metrics import RequestMetrics
 from homesync.errors import ServiceUnavailable
 from homesync.logs import request_id
@@ -44,11 +45,12 @@ _STOPPING = ServiceUnavailable("The server is stopping; send the request again s
                                ).envelope_json()
 
 
-def install(app: Litestar, metrics: RequestMetrics, access_log: str) -> None:
+def install(app: Litestar, metrics: RequestMetrics, access_log: str,
+            trusted_proxies: Sequence[str] = ()) -> None:
     """Wrap ``app``'s whole ASGI handler (outside routing) in :class:`Observability`."""
     # Litestar types its handler with strict per-event TypedDicts; ours is plain ASGI.
     inner: Any = app.asgi_handler
-    wrapped: Any = Observability(inner, metrics, access_log)
+    wrapped: Any = Observability(inner, metrics, access_log, trusted_proxies)
     app.asgi_handler = wrapped
 
 
@@ -57,13 +59,16 @@ class Observability:
 
     ``access_log`` (``server.access_log``): ``all`` writes every request at INFO (health
     probes at DEBUG), ``errors`` only answers of 400 and up (the rest at DEBUG), ``off``
-    nothing.
+    nothing. The line's client is the one ``trusted_proxies`` forwarded, as the sign-in
+    throttle reads it: behind the reverse proxy the peer is always the proxy.
     """
 
-    def __init__(self, app: ASGIApp, metrics: RequestMetrics, access_log: str) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics, access_log: str,
+                 trusted_proxies: Sequence[str] = ()) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,13 +123,20 @@ class Observability:
             level = self._level(scope["path"], status)
             if level and log.isEnabledFor(level):
                 path = scope["path"]
-                client = scope.get("client")
                 log.log(level, "%s %s %s %.1fms", method, path, status, seconds * 1000, extra={
                     "method": method, "path": path, "route": route, "status": status,
                     "ms": round(seconds * 1000, 1), "bytes_in": received,
-                    "client": client[0] if client else None,
+                    "client": self._client(scope),
                 })
             request_id.reset(token)
+
+    def _client(self, scope: Scope) -> str | None:
+        peer = scope.get("client")
+        if not peer:
+            return None
+        forwarded = [value.decode("latin-1") for name, value in scope["headers"]
+                     if name == b"x-forwarded-for"]
+        return forwarded_client(peer[0], forwarded, self.trusted_proxies)
 
     def _level(self, path: str, status: int) -> int:
         """The access line's level, 0 for none."""

@@ -243,3 +243,22 @@ def test_a_text_log_line_cannot_be_split_by_what_a_client_sends(tmp_path: Path) 
     assert len(lines) == 1 and " homesync.access " in lines[0], lines
     assert "GET /x\\n2026-01-01 00:00:00,000 INFO homesync.api [-] admin signed in\\r\\x1b[2J 404" \
         in lines[0]
+
+
+@pytest.mark.e2e
+def test_the_access_line_names_the_client_a_trusted_proxy_forwarded(tmp_path: Path) -> None:
+    """Behind the reverse proxy (loopback, trusted by default) the peer is always the
+    proxy: the line names the client as the sign-in throttle sees it, or a guesser's
+    401s all read client=127.0.0.1."""
+    server = ServerProcess(tmp_path / "data")
+    try:
+        server.start()
+        with httpx.Client(base_url=server.base, timeout=10) as http:
+            for forwarded in ("198.51.100.9, 203.0.113.7", None):
+                headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+                assert http.get(f"{API}/nope", headers=headers).status_code == 404
+    finally:
+        server.stop()
+    lines = [line for line in server.log_path.read_text().splitlines()
+             if f"GET {API}/nope 404" in line]
+    assert [line.rsplit(" client=", 1)[1] for line in lines] == ["203.0.113.7", "127.0.0.1"]
