@@ -10,15 +10,13 @@ shared), or one of those is reading it (prune).
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from collections.abc import Callable, Coroutine, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from homesync import clock
@@ -41,54 +39,53 @@ from homesync.cli.common import (
     run_with_services,
     settings_from,
 )
-from homesync.cli.progress import RichProgress
 from homesync.cli.upgrade_notes import upgrade_said
 from homesync.config.units import parse_duration
-from homesync.services.maintenance.backup import (
-    BackupBusy,
-    BackupDestinationTaken,
-    BackupError,
-    BackupOfAnotherServer,
-    BackupOverlap,
-    BackupReport,
-)
-from homesync.services.maintenance.backup_verify import (
-    VerifyBusy,
-    VerifyError,
-    VerifyReport,
-    parse_subset,
-    verify_backup,
-)
-from homesync.services.maintenance.backup_wait import waited, waiting_note
-from homesync.services.maintenance.chunk_problem import ChunkProblem
-from homesync.services.maintenance.prune import PruneBusy, PruneError, PruneReport, prune_backup
-from homesync.services.maintenance.restore import (
-    RestoreBusy,
-    RestoreError,
-    RestoreOverlap,
-    RestoreReport,
-    RestoreTargetTaken,
-    restore_backup,
-)
-from homesync.services.maintenance.retention import Retention
-from homesync.store.backup_repo import BackupRepo, BackupRepoError, Manifest
-from homesync.store.backup_repo_lock import RepoBusy, hold_for_reading
+
+# Each command imports the services it runs where it runs them: the backup, restore and
+# prune code (and asyncio, the store, Rich's progress bars) would otherwise load with
+# every homesync command, --help too.
+if TYPE_CHECKING:
+    from homesync.cli.progress import RichProgress
+    from homesync.services.maintenance.backup import BackupReport
+    from homesync.services.maintenance.backup_verify import VerifyReport
+    from homesync.services.maintenance.chunk_problem import ChunkProblem
+    from homesync.services.maintenance.prune import PruneReport
+    from homesync.services.maintenance.restore import RestoreReport
+    from homesync.store.backup_repo import BackupRepo, Manifest
 
 app = typer.Typer(help="Back up, list, verify, prune and restore the data dir's backups.", no_args_is_help=True)
 
 T = TypeVar("T")
 
-# Refusals that changed nothing get their own exit codes, so a script can tell them from
-# a failed backup: something already where we would write (as `init` refusing to
-# overwrite a config), DEST and the data dir inside each other (a bad argument), and
-# another backup writing to DEST, a prune deleting from it, or a verify, restore or list
-# reading it (or restore into the data dir) now (try again later).
-_EXIT_CODES: dict[type[Exception], int] = {
-    BackupDestinationTaken: EXIT_CONFLICT, RestoreTargetTaken: EXIT_CONFLICT,
-    BackupOfAnotherServer: EXIT_CONFLICT,
-    BackupOverlap: EXIT_USAGE, RestoreOverlap: EXIT_USAGE,
-    BackupBusy: EXIT_BUSY, PruneBusy: EXIT_BUSY, RestoreBusy: EXIT_BUSY, VerifyBusy: EXIT_BUSY,
-}
+
+@cache
+def _exit_codes() -> dict[type[Exception], int]:
+    """Refusals that changed nothing get their own exit codes, so a script can tell them
+    from a failed backup: something already where we would write (as `init` refusing to
+    overwrite a config), DEST and the data dir inside each other (a bad argument), and
+    another backup writing to DEST, a prune deleting from it, or a verify, restore or list
+    reading it (or restore into the data dir) now (try again later)."""
+    from homesync.services.maintenance.backup import (
+        BackupBusy,
+        BackupDestinationTaken,
+        BackupOfAnotherServer,
+        BackupOverlap,
+    )
+    from homesync.services.maintenance.backup_verify import VerifyBusy
+    from homesync.services.maintenance.prune import PruneBusy
+    from homesync.services.maintenance.restore import (
+        RestoreBusy,
+        RestoreOverlap,
+        RestoreTargetTaken,
+    )
+
+    return {
+        BackupDestinationTaken: EXIT_CONFLICT, RestoreTargetTaken: EXIT_CONFLICT,
+        BackupOfAnotherServer: EXIT_CONFLICT,
+        BackupOverlap: EXIT_USAGE, RestoreOverlap: EXIT_USAGE,
+        BackupBusy: EXIT_BUSY, PruneBusy: EXIT_BUSY, RestoreBusy: EXIT_BUSY, VerifyBusy: EXIT_BUSY,
+    }
 
 Dest = Annotated[Path, typer.Argument(metavar="DEST",
                                       help="Backup directory (a USB disk, a NAS mount, ...).",
@@ -117,6 +114,10 @@ def _run(as_json: bool, errors: tuple[type[Exception], ...],
          fn: Callable[[RichProgress], Coroutine[Any, Any, T]],
          data_dir: Path | None = None) -> T:
     """Run a service call under progress bars; its refusal becomes exit code 1 (or 4)."""
+    import asyncio
+
+    from homesync.cli.progress import RichProgress
+
     try:
         with RichProgress(err_console, enabled=not as_json) as progress:
             return asyncio.run(fn(progress))
@@ -128,7 +129,7 @@ def _refused(exc: Exception, data_dir: Path | None = None) -> typer.Exit:
     # fail() also prints the {ok: false, error} document under --json.
     if isinstance(exc, PermissionError) and data_dir is not None:
         return fail(permission_message(data_dir, exc))
-    return fail(str(exc), _EXIT_CODES.get(type(exc), EXIT_ERROR))
+    return fail(str(exc), _exit_codes().get(type(exc), EXIT_ERROR))
 
 
 def _show_problems(problems: list[ChunkProblem], database_problems: Sequence[str] = (),
@@ -165,6 +166,9 @@ def create(
     config: ConfigOpt = None,
 ) -> None:
     """Back up the database, the server key and every chunk (safe while the server runs)."""
+    from homesync.cli.progress import RichProgress
+    from homesync.services.maintenance.backup import BackupError
+
     wait_s = _wait_seconds(wait)
     settings = settings_from(config, data_dir)
 
@@ -213,6 +217,14 @@ def verify(
     config: UnusedConfigOpt = None,
 ) -> None:
     """Check a backup: database integrity, every chunk present; --read-data re-hashes them."""
+    import sqlite3
+
+    from homesync.services.maintenance.backup_verify import (
+        VerifyError,
+        parse_subset,
+        verify_backup,
+    )
+
     if subset is not None and not read_data:
         raise fail("--subset needs --read-data", EXIT_USAGE)
     try:
@@ -269,6 +281,10 @@ def restore(
     config: ConfigOpt = None,
 ) -> None:
     """Rebuild a data dir from a backup (stop the server first), then check it."""
+    import sqlite3
+
+    from homesync.services.maintenance.restore import RestoreError, restore_backup
+
     wait_s = _wait_seconds(wait)
     settings = settings_from(config, data_dir)
 
@@ -308,6 +324,10 @@ def restore(
 def list_snapshots(dest: Dest, wait: WaitOpt = None, as_json: DocumentJsonOpt = False,
                    data_dir: UnusedDataDirOpt = None, config: UnusedConfigOpt = None) -> None:
     """List the snapshots in a backup, oldest first (exit code 1 if one is damaged)."""
+    from homesync.services.maintenance.backup_wait import waited, waiting_note
+    from homesync.store.backup_repo import BackupRepo, BackupRepoError
+    from homesync.store.backup_repo_lock import RepoBusy, hold_for_reading
+
     wait_s = _wait_seconds(wait)
     try:
         repo = BackupRepo.open(dest)
@@ -338,6 +358,8 @@ def list_snapshots(dest: Dest, wait: WaitOpt = None, as_json: DocumentJsonOpt = 
 
 def _print_snapshots(repo: BackupRepo, manifests: list[Manifest], latest: str | None,
                      damaged: bool) -> None:
+    from rich.table import Table
+
     table = Table(title=Text(f"Snapshots in {repo.root}", style="table.title"))
     for col in ("Name", "Taken", "Files", "Chunks", "Size", "Missing"):
         table.add_column(col)
@@ -382,6 +404,9 @@ def prune(
     config: UnusedConfigOpt = None,
 ) -> None:
     """Remove old snapshots and the chunks only they use (the latest always stays)."""
+    from homesync.services.maintenance.prune import PruneError, prune_backup
+    from homesync.services.maintenance.retention import Retention
+
     wait_s = _wait_seconds(wait)
     policy = Retention(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly,
                        keep_monthly=keep_monthly, keep_yearly=keep_yearly)
@@ -399,6 +424,8 @@ def prune(
 
 
 def _print_pruned(report: PruneReport) -> None:
+    from rich.table import Table
+
     would = "would be " if report.dry_run else ""
     table = Table(title=Text(f"Prune {report.destination}" + (" (dry run)" if report.dry_run else ""),
                              style="table.title"))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -14,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import msgspec
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from homesync.cli.clickcompat import get_current_context
@@ -29,11 +26,13 @@ from homesync.exit_codes import (
     EXIT_OK,
     EXIT_USAGE,
 )
-from homesync.server import run as server_run
-from homesync.services.maintenance.chunk_problem import ChunkProblem
 
-if TYPE_CHECKING:  # imported when a command runs (run_with_services), not for --help
+# The CLI's start-up is paid by every command and by --help: what only some commands
+# use (asyncio, the services, the server's data dir checks, Rich tables) is imported
+# where it is used. tests/cli/test_startup.py keeps it so.
+if TYPE_CHECKING:
     from homesync.services.container import Services
+    from homesync.services.maintenance.chunk_problem import ChunkProblem
 
 __all__ = [
     "EXIT_BUSY",
@@ -130,6 +129,8 @@ def settings_from(config: Path | None, data_dir: Path | None, **overrides: Any) 
 
 def open_data_dir(settings: Settings) -> None:
     """Create the data dir private to its owner, as the server does (server/run.py)."""
+    from homesync.server import run as server_run
+
     try:
         server_run.open_data_dir(settings)
     except server_run.StartError as exc:
@@ -142,6 +143,8 @@ def require_data_dir(settings: Settings) -> None:
     directory with a database, a key and chunk folders). An empty directory is fine
     (made by ``init --config F``, or by systemd for the service), and so is one with
     homesync's database or the config ``init`` writes."""
+    from homesync.server import run as server_run
+
     path = settings.data_path
     if problem := server_run.not_a_directory(path):
         raise fail(problem)
@@ -172,6 +175,10 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
 
     # Here, not at the top: the services are most of the CLI's start-up time, and
     # --help, init and the backup commands that read only the backup do without them.
+    import asyncio
+    import sqlite3
+
+    from homesync.server import run as server_run
     from homesync.services.container import Services
 
     async def main() -> T:
@@ -211,6 +218,8 @@ class _CannotOpen(Exception):
 def permission_message(data_dir: Path, exc: PermissionError) -> str:
     """Which path was refused: in the data dir, whose that is and how to run as them;
     elsewhere (a backup DEST, a restore target), the path and whose directory it is in."""
+    from homesync.server import run as server_run
+
     data = data_dir.absolute()
     path = Path(exc.filename).absolute() if isinstance(exc.filename, str) else data
     if (path == data or data in path.parents) and os.path.isdir(data):
@@ -247,6 +256,8 @@ def print_summary(title: str | Text, rows: Sequence[tuple[str, str | Text]]) -> 
     that is a ``str`` is Rich markup, for the report's own styling (``[green]ok[/]``);
     a value holding a name or a path must be a ``Text``.
     """
+    from rich.table import Table
+
     if isinstance(title, str):
         title = Text(title, style="table.title")  # the style Rich gives a markup title
     table = Table(title=title, show_header=False, title_justify="left")

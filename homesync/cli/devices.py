@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from homesync import clock
 from homesync.cli.common import (
@@ -62,6 +61,8 @@ def list_devices(
     if not found:
         console.print("No devices.")
         return
+    from rich.table import Table  # here: only the listing needs it
+
     table = Table(title="Devices")
     for col in ("Id", "Account", "Name", "Platform", "App", "Last active", "Push"):
         table.add_column(col, overflow="fold")

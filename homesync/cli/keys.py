@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from homesync import clock
 from homesync.cli.common import (
@@ -52,6 +51,8 @@ def list_keys(as_json: JsonOpt = False, data_dir: DataDirOpt = None,
     if as_json:
         print_json([key_json(k) for k in found])
         return
+    from rich.table import Table  # here: only the listing needs it
+
     table = Table(title="Access-token signing keys")
     for col in ("Kid", "State", "Created", "Stopped signing", "Retired", "Notes"):
         table.add_column(col, overflow="fold")

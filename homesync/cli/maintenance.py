@@ -33,14 +33,13 @@ from homesync.cli.common import (
     run_with_services,
     settings_from,
 )
-from homesync.cli.progress import RichProgress
 from homesync.config import MAX_DURATION_S, format_duration, parse_duration
-from homesync.services.maintenance.fsck import FsckReport, ManifestProblem
-from homesync.services.maintenance.gc import GcReport
-from homesync.services.sync.horizon import CompactionReport
 
 if TYPE_CHECKING:  # loaded by run_with_services when a command runs, not for --help
     from homesync.services.container import Services
+    from homesync.services.maintenance.fsck import FsckReport, ManifestProblem
+    from homesync.services.maintenance.gc import GcReport
+    from homesync.services.sync.horizon import CompactionReport
 
 __all__ = ["fsck", "gc"]
 
@@ -66,6 +65,8 @@ def gc(
     config: ConfigOpt = None,
 ) -> None:
     """Expire idle uploads, delete unused chunks and compact old sync history."""
+    from homesync.cli.progress import RichProgress  # rich.progress: for gc and fsck only
+
     settings = settings_from(config, data_dir)
     grace_ms = _duration_ms(grace, "--grace")
     history_ms = _duration_ms(history_retention, "--history-retention")
@@ -134,6 +135,8 @@ def fsck(
 ) -> None:
     """Re-hash every stored chunk against its name, check every file's chunk offsets, and
     report damage (and what it affects)."""
+    from homesync.cli.progress import RichProgress
+
     settings = settings_from(config, data_dir)
     with RichProgress(err_console, enabled=not as_json) as progress:
         report: FsckReport = run_with_services(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 
 from homesync.cli.common import (
@@ -14,7 +16,9 @@ from homesync.cli.common import (
     run_with_services,
     settings_from,
 )
-from homesync.services.maintenance.status import StatusReport
+
+if TYPE_CHECKING:  # loaded by run_with_services when the command runs, not for --help
+    from homesync.services.maintenance.status import StatusReport
 
 
 def status(

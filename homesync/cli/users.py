@@ -6,7 +6,6 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from homesync import clock
@@ -116,6 +115,8 @@ def list_users(as_json: JsonOpt = False, data_dir: DataDirOpt = None,
     if not found:
         console.print("No accounts yet: create one with `homesync user add EMAIL`.")
         return
+    from rich.table import Table  # here: only the listing needs it
+
     table = Table(title="Accounts")
     for col in ("Email", "Name", "Id", "Admin", "Used", "Quota", "Devices", "Created", "Status"):
         table.add_column(col, overflow="fold")

@@ -147,5 +147,5 @@ def test_the_backup_section_lists_every_exit_code_the_backup_commands_use() -> N
     section = README.split("### Backup and restore", 1)[1].split("\n### ", 1)[0]
     paragraph = section.split("`--json` prints one JSON document", 1)[1].split("\n\n", 1)[0]
     listed = {int(code) for code in re.findall(r"(?<![\w.])(\d)\s\(", paragraph)}
-    used = {common.EXIT_OK, common.EXIT_ERROR, *backup._EXIT_CODES.values()}
+    used = {common.EXIT_OK, common.EXIT_ERROR, *backup._exit_codes().values()}
     assert used <= listed, f"not in the backup section: {used - listed}"
