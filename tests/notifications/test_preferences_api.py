@@ -304,3 +304,36 @@ async def test_needs_a_signed_in_device(client: AsyncTestClient[Any]) -> None:
         r = await client.request(method, f"{API}{path}", json={})
         assert r.status_code == 401, (method, path, r.text)
         assert r.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+async def test_an_endpoint_whose_host_does_not_resolve_for_now_is_503_not_400(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host name that does not resolve may be the DNS down for a moment: 400 told the app
+    the token was wrong for good. 503 with Retry-After, nothing stored; once it resolves,
+    the same request registers it. One that resolves to a private address stays 400."""
+    answers: dict[str, list[str]] = {"push.example.net": [],
+                                     "private.example.net": ["192.168.1.5"]}
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return answers[host]
+
+    monkeypatch.setattr(safety, "system_resolve", resolve)
+    await make_user()
+    dev = await sign_in()
+    body = {"deviceId": dev.client_id, "pushToken": "https://push.example.net/up/abc",
+            "platform": "android"}
+    r = await client.post(f"{API}/notifications/register", headers=dev.auth, json=body)
+    assert r.status_code == 503, r.text
+    assert int(r.headers["retry-after"]) > 0
+    error = r.json()["error"]
+    assert error["code"] == "UNAVAILABLE" and error["details"] == {"field": "pushToken"}
+    assert (await get_prefs(client, dev.auth))["push"]["registered"] is False
+    answers["push.example.net"] = ["93.184.215.14"]  # a public address: the DNS is back
+    r = await client.post(f"{API}/notifications/register", headers=dev.auth, json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["push"]["registered"] is True
+    r = await client.post(f"{API}/notifications/register", headers=dev.auth, json={
+        **body, "pushToken": "https://private.example.net/up/abc"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR", r.text

@@ -17,7 +17,7 @@ from msgspec import Struct
 from homesync import clock
 from homesync.config import NotificationSettings
 from homesync.cursors import decode_cursor, encode_cursor, not_a_cursor
-from homesync.errors import NotFound, ValidationError
+from homesync.errors import NotFound, ServiceUnavailable, ValidationError
 from homesync.models import Principal
 from homesync.push.base import Provider, PushTarget, is_endpoint_url
 from homesync.push.ntfy import NTFY_PREFIX, ntfy_topic
@@ -43,6 +43,16 @@ __all__ = [
 CATEGORIES = ("uploads", "shares", "storage", "security")
 PLATFORMS = ("android", "ios", "web", "desktop")
 MAX_PAGE = 200
+# When to try registering an endpoint whose host name did not resolve again.
+_UNRESOLVED_RETRY_AFTER_S = 30
+
+
+class EndpointNotResolved(ServiceUnavailable):
+    """A push endpoint whose host name did not resolve: perhaps only for a moment (the
+    DNS down), so 503 with Retry-After. A 400 tells an app the token is wrong for good."""
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(_UNRESOLVED_RETRY_AFTER_S)}
 
 
 class Preferences(Struct, frozen=True, kw_only=True):
@@ -248,7 +258,7 @@ class Notifications:
             return None
         try:
             await self._check_token(token)
-        except ValidationError:
+        except (ValidationError, EndpointNotResolved):
             return None
         return token
 
@@ -257,6 +267,9 @@ class Notifications:
             raise ValidationError("pushToken is longer than 4096 characters", field="pushToken")
         if is_endpoint_url(token):
             check = await check_endpoint(token, self._allowed_hosts, resolve=self._resolve)
+            if check.transient:
+                raise EndpointNotResolved(f"pushToken: {check.reason}; try again shortly",
+                                          field="pushToken")
             if not check.ok:
                 raise ValidationError(f"pushToken: {check.reason}", field="pushToken")
         elif token[: len(NTFY_PREFIX)].lower() == NTFY_PREFIX and ntfy_topic(token) is None:
