@@ -21,11 +21,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import HttpMethod, Request, Response, route
 
 from homesync.api.deps import ServicesDep
 from homesync.api.wire import ok
 from homesync.errors import ServiceUnavailable
+from homesync.services.container import Services
 from homesync.store.access import may
 
 __all__ = ["route_handlers"]
@@ -39,13 +40,25 @@ _FAILED = {"database": "the database does not answer", "dataDir": "the data dir 
            "chunkWrites": "a directory under chunks is not writable"}
 
 
-@get("/healthz")
+# HEAD wherever GET is answered (RFC 9110 9.3.2): uptime monitors ask with it, and a 405
+# read as a server that is down. One handler: uvicorn leaves out the body of a HEAD
+# answer, whose Content-Length then is the GET's, as it must be.
+_GET_AND_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
+
+
+@route("/healthz", http_method=_GET_AND_HEAD)
 async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
     return ok(request, {"status": "ok"})
 
 
-@get("/readyz")
+@route("/readyz", http_method=_GET_AND_HEAD)
 async def readyz(request: Request[Any, Any, Any], services: ServicesDep) -> Response[bytes]:
+    await _check_ready(request, services)
+    return ok(request, {"status": "ready"})
+
+
+async def _check_ready(request: Request[Any, Any, Any], services: Services) -> None:
+    """Raises ServiceUnavailable naming the checks that fail."""
     causes: dict[str, str] = {}
     try:
         await services.db.ping()
@@ -72,7 +85,6 @@ async def readyz(request: Request[Any, Any, Any], services: ServicesDep) -> Resp
         failed = list(causes)
         raise ServiceUnavailable("Not ready: " + "; ".join(_FAILED[c] for c in failed),
                                  failed=failed)
-    return ok(request, {"status": "ready"})
 
 
 def _writable(path: Path, mode: int, *, missing_ok: bool = False) -> bool:

@@ -218,7 +218,8 @@ ACCEPTED: dict[str, tuple[int, ...]] = {
     "HEAD /files/{file_id}/content": (206,),
     **{k: (404,) for k, case in CASES.items() if case.params and not case.gentle},
 }
-ROOT_CASES = {"GET /healthz": Case(), "GET /readyz": Case()}
+ROOT_CASES = {"GET /healthz": Case(), "GET /readyz": Case(),
+              "HEAD /healthz": Case(), "HEAD /readyz": Case()}
 
 
 def _route_keys() -> set[str]:

@@ -180,3 +180,20 @@ async def test_a_tmp_dir_deleted_by_hand_is_no_reason_to_be_not_ready(
     data = b"a chunk after tmp/ went"
     r = await init(client, dev.auth, file_entry(data))
     await put_chunks(client, r.json()["data"]["files"][0], data)
+
+
+async def test_head_asks_what_get_asks_without_the_body(
+        client: Any, services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 9110: a server answers HEAD wherever it answers GET; uptime monitors that ask
+    with HEAD (UptimeRobot's default) were told 405, a server that is down."""
+    for path in ("/healthz", "/readyz"):
+        r = await client.head(path)
+        assert (r.status_code, r.content) == (200, b""), path
+
+    async def broken() -> NoReturn:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(services.db, "ping", broken)
+    r = await client.head("/readyz")
+    assert (r.status_code, r.content) == (503, b"")
+    assert (await client.head("/healthz")).status_code == 200
