@@ -12,6 +12,7 @@ from homesync.store.since_token import CONTENT_ACTIONS
 
 __all__ = [
     "OP_COLUMNS",
+    "applied_spans",
     "cancel_pending",
     "cancel_pending_of_removed_devices",
     "completed_uploads",
@@ -31,7 +32,6 @@ __all__ = [
     "pending_uploads",
     "set_status",
     "settle_uploads",
-    "spans_queued_after",
     "unsettled_uploads",
     "uploads_stored_after",
     "uploads_finished_since",
@@ -155,7 +155,7 @@ async def set_status(
     conflict_id: str | None = None, applied: tuple[int, int] | None = None,
 ) -> None:
     """``applied``: the journal positions ``(after, up_to]`` the operation wrote, for a
-    move or rename (:func:`spans_queued_after`)."""
+    move or rename (:func:`applied_spans`)."""
     after, up_to = applied if applied is not None else (None, None)
     await execute(
         tx,
@@ -167,18 +167,15 @@ async def set_status(
     )
 
 
-async def spans_queued_after(conn: Conn, device_id: str, created_at: int, position: int,
-                             base_seq: int) -> list[tuple[int, int]]:
-    """The journal positions ``(after, up_to]`` that the device's moves and renames queued
-    after the one at ``position`` (by ``created_at``, then arrival) wrote past
-    ``base_seq``, applied before it (a higher priority, or sent in an earlier request)."""
-    rows = await fetchall(
+async def applied_spans(conn: Conn, device_id: str) -> list[Row]:
+    """``(created_at, position, applied_after, applied_up_to)`` of the device's moves and
+    renames that wrote to the journal, in the positions ``(after, up_to]``."""
+    return await fetchall(
         conn,
-        "SELECT applied_after, applied_up_to FROM queue_ops WHERE device_id = ?"
-        " AND applied_up_to > ? AND (created_at > ? OR (created_at = ? AND rowid > ?))",
-        (device_id, base_seq, created_at, created_at, position),
+        "SELECT created_at, rowid AS position, applied_after, applied_up_to FROM queue_ops"
+        " WHERE device_id = ? AND applied_up_to > applied_after",
+        (device_id,),
     )
-    return [(int(r["applied_after"]), int(r["applied_up_to"])) for r in rows]
 
 
 async def finish_uploads(tx: Conn, device_id: str, done: list[tuple[str, str]], now: int) -> None:

@@ -34,7 +34,7 @@ from homesync.paths import join, normalize_folder, split_path
 from homesync.services.sync.changes import Changes
 from homesync.services.sync.engine import SyncEngine
 from homesync.services.sync.notifier import ChangeNotifier
-from homesync.services.sync.queue_moves import relocation
+from homesync.services.sync.queue_moves import AppliedMoves, relocation
 from homesync.services.sync.queue_uploads import op_place, open_places, settle_upload_ops
 from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
 from homesync.store import changes, devices, journal, queue
@@ -136,13 +136,14 @@ def _check_same_operation(row: Row, op: QueueOp) -> None:
                       "fileId": row["file_id"], "status": row["status"]})
 
 
-async def _change(tx: Conn, user_id: str, row: Row) -> LocalChange:
+async def _change(tx: Conn, user_id: str, row: Row, applied: AppliedMoves) -> LocalChange:
     """The sync change a server-side operation stands for."""
     if row["type"] == "mkdir":
         return LocalChange(action="mkdir", local_id=row["op_id"], folder=row["remote_path"])
     if row["type"] == "delete":
         return LocalChange(action="delete", local_id=row["op_id"], file_id=row["file_id"])
-    return await relocation(tx, user_id, row)  # what the app changed of the entry's path
+    # What the app changed of the entry's path.
+    return await relocation(tx, user_id, row, applied)
 
 
 def _outcome(result: ChangeResult) -> tuple[str, ErrorInfo | None]:
@@ -329,17 +330,20 @@ class OfflineQueue:
         """Apply the device's pending server-side operations in order; whose trees changed
         (shared items are their owner's), to wake once committed."""
         changed: set[str] = set()
+        applied_moves = AppliedMoves(device_id)
         for row in await queue.pending_server_ops(tx, device_id):
             actor = Actor(user_id=user_id, device_id=device_id, device_name=device_name,
                           base_seq=row["base_seq"], shared_seq=row["shared_seq"],
                           queued_at=min(row["created_at"], row["received_at"]), now=now)
-            change = await _change(tx, user_id, row)
+            change = await _change(tx, user_id, row, applied_moves)
             # What a move or rename wrote to the journal: one the app queued before it but
             # applied later is judged without it (queue_moves).
             relocates = change.action in ("move", "rename")
             after = await journal.newest_seq(tx) if relocates else 0
             result = await self._engine.apply(tx, actor, change)
             applied = (after, await journal.newest_seq(tx)) if relocates else None
+            if applied is not None:
+                applied_moves.add(row, *applied)
             status, error = _outcome(result)
             if status == "done":
                 changed.add(result.owner_id or user_id)

@@ -17,20 +17,48 @@ owner's journal the app's token does not measure; a token below the sync horizon
 
 from __future__ import annotations
 
+import bisect
+
 from homesync.errors import HomesyncError
 from homesync.paths import name_key, split_path
 from homesync.services.sync.types import LocalChange
 from homesync.store import queue, since_token, tree
 from homesync.store.db import Conn, Row
 
-__all__ = ["relocation"]
+__all__ = ["AppliedMoves", "relocation"]
 
 
-async def relocation(tx: Conn, user_id: str, op: Row) -> LocalChange:
+class AppliedMoves:
+    """The journal spans ``(after, up_to]`` the device's applied moves and renames wrote,
+    by when the app queued them: read once for a batch (when needed), and added to as its
+    operations are applied."""
+
+    def __init__(self, device_id: str) -> None:
+        self._device_id = device_id
+        self._spans: list[tuple[tuple[int, int], int, int]] | None = None
+
+    async def queued_after(self, tx: Conn, op: Row) -> _Spans:
+        """The spans of those queued after ``op`` (a row of ``queue.pending_server_ops``)
+        that reach past its ``base_seq``."""
+        if self._spans is None:
+            self._spans = [((r["created_at"], r["position"]), r["applied_after"],
+                            r["applied_up_to"])
+                           for r in await queue.applied_spans(tx, self._device_id)]
+        queued = (op["created_at"], op["position"])
+        return _Spans([(after, up_to) for when, after, up_to in self._spans
+                       if when > queued and up_to > op["base_seq"]])
+
+    def add(self, op: Row, after: int, up_to: int) -> None:
+        """``op`` was applied, writing the journal positions ``(after, up_to]``."""
+        if self._spans is not None and up_to > after:
+            self._spans.append(((op["created_at"], op["position"]), after, up_to))
+
+
+async def relocation(tx: Conn, user_id: str, op: Row, applied: AppliedMoves) -> LocalChange:
     """The sync change the queued ``move`` or ``rename`` ``op`` (a row of
-    ``queue.pending_server_ops``) stands for."""
+    ``queue.pending_server_ops``) stands for; ``applied``: the device's moves so far."""
     folder, name = split_path(op["remote_path"])
-    seen = await _seen(tx, user_id, op)
+    seen = await _seen(tx, user_id, op, applied)
     entry = await tree.get(tx, user_id, op["file_id"]) if seen is not None else None
     if seen is None or entry is None:
         return LocalChange(action=op["type"], local_id=op["op_id"], file_id=op["file_id"],
@@ -44,7 +72,8 @@ async def relocation(tx: Conn, user_id: str, op: Row) -> LocalChange:
         name=entry["name"] if name == seen_name else name)
 
 
-async def _seen(tx: Conn, user_id: str, op: Row) -> tuple[str, str] | None:
+async def _seen(tx: Conn, user_id: str, op: Row,
+                applied: AppliedMoves) -> tuple[str, str] | None:
     """(folder, name) of the entry as the app saw it when it queued ``op``, or None when
     that cannot be told: where it was at ``base_seq``, with the parts the device's own
     moves and renames since changed as they made them (the app knows where it put it: a
@@ -55,24 +84,43 @@ async def _seen(tx: Conn, user_id: str, op: Row) -> tuple[str, str] | None:
     if found is None:
         return None
     now, moves = found
-    queued_later = await queue.spans_queued_after(
-        tx, op["device_id"], op["created_at"], op["position"], op["base_seq"]) if any(
-        m["device_id"] == op["device_id"] for m in moves) else []
     # The path each move left, and the one the last one made: where the entry is now.
     paths = [m["from_path"] for m in moves] + [now]
     if None in paths:  # a move journaled before paths were: where from is unknown
         return None
     try:
         folder, name = split_path(paths[0])
-        for move, before, after in zip(moves, paths, paths[1:], strict=False):
-            if move["device_id"] != op["device_id"] or any(
-                    lo < move["seq"] <= hi for lo, hi in queued_later):
+    except HomesyncError:  # a path stored before today's rules: not comparable
+        return None
+    own = [i for i, m in enumerate(moves) if m["device_id"] == op["device_id"]]
+    if own:
+        later = await applied.queued_after(tx, op)
+        for i in own:
+            if later.hold(moves[i]["seq"]):
                 continue
-            (old_folder, old_name), (new_folder, new_name) = map(split_path, (before, after))
-            if name_key(new_folder) != name_key(old_folder):
+            (old_folder, old_name), (new_folder, new_name) = map(_parts, paths[i:i + 2])
+            if new_folder != old_folder and name_key(new_folder) != name_key(old_folder):
                 folder = new_folder
             if new_name != old_name:
                 name = new_name
-    except HomesyncError:  # a path stored before today's rules: not comparable
-        return None
     return folder, name
+
+
+def _parts(path: str) -> tuple[str, str]:
+    """(folder, name) of a path the journal recorded (normal already: not checked again,
+    a batch of renames of one file reads every one of its moves for each)."""
+    folder, _, name = path.rpartition("/")
+    return folder or "/", name
+
+
+class _Spans:
+    """Disjoint journal spans ``(after, up_to]``, to ask whether a position is in one."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        spans.sort()
+        self._after = [after for after, _ in spans]
+        self._up_to = [up_to for _, up_to in spans]
+
+    def hold(self, seq: int) -> bool:
+        i = bisect.bisect_left(self._after, seq) - 1  # the last span starting before seq
+        return i >= 0 and seq <= self._up_to[i]
