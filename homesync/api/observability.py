@@ -105,13 +105,16 @@ class Observability:
             # Only a stop that outlived its grace period cancels a request (a chunk still
             # trickling in, say); uvicorn would answer a plain-text 500. The envelope's 503
             # instead: send it again once the server is back (every write is safe to repeat).
-            if not answered:
-                await tagging_send({"type": "http.response.start", "status": 503, "headers": [
-                    (b"content-type", b"application/json"), (b"retry-after", b"10"),
-                    (b"content-length", str(len(_STOPPING)).encode()),
-                    (b"connection", b"close")]})
-                await tagging_send({"type": "http.response.body", "body": _STOPPING})
-            raise
+            if answered:
+                raise
+            await tagging_send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", b"application/json"), (b"retry-after", b"10"),
+                (b"content-length", str(len(_STOPPING)).encode()),
+                (b"connection", b"close")]})
+            await tagging_send({"type": "http.response.body", "body": _STOPPING})
+            # Answered whole, so ended here: raised on, uvicorn logged "Exception in ASGI
+            # application" and a traceback for each request the stop cut off, as expected
+            # as its access line's 503. Nobody waits on this task for its cancellation.
         finally:
             seconds = time.perf_counter() - started
             self.metrics.in_flight -= 1
