@@ -142,10 +142,10 @@ def test_docker_exec_gives_a_command_that_asks_a_terminal() -> None:
 
 def test_the_backup_section_lists_every_exit_code_the_backup_commands_use() -> None:
     """A cron job reads that paragraph: busy (5, try later) must not look like a failure."""
-    from homesync.cli import backup
+    from homesync.cli import backup_common
 
     section = README.split("### Backup and restore", 1)[1].split("\n### ", 1)[0]
     paragraph = section.split("`--json` prints one JSON document", 1)[1].split("\n\n", 1)[0]
     listed = {int(code) for code in re.findall(r"(?<![\w.])(\d)\s\(", paragraph)}
-    used = {common.EXIT_OK, common.EXIT_ERROR, *backup._exit_codes().values()}
+    used = {common.EXIT_OK, common.EXIT_ERROR, *backup_common.refusal_exit_codes().values()}
     assert used <= listed, f"not in the backup section: {used - listed}"
