@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -118,11 +119,20 @@ def _printable(text: str) -> str:
 
 
 class JsonFormatter(_CachedTime):
-    """One JSON object per line: ``ts``, ``level``, ``logger``, ``request_id``, ``msg``, extras."""
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``request_id``, ``msg``, extras.
+
+    ``ts`` is UTC in RFC 3339 (``2024-01-20T15:30:00.123Z``), as the API's times are: a
+    collector reads it as a point in time, and local time without its offset was hours
+    off (and ambiguous when the clocks go back).
+    """
+
+    @staticmethod
+    def converter(seconds: float | None) -> time.struct_time:
+        return time.gmtime(seconds)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "request_id": getattr(record, "request_id", None) if

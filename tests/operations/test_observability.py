@@ -9,6 +9,7 @@ import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -262,3 +263,24 @@ def test_the_access_line_names_the_client_a_trusted_proxy_forwarded(tmp_path: Pa
     lines = [line for line in server.log_path.read_text().splitlines()
              if f"GET {API}/nope 404" in line]
     assert [line.rsplit(" client=", 1)[1] for line in lines] == ["203.0.113.7", "127.0.0.1"]
+
+
+@pytest.mark.e2e
+def test_json_log_times_are_utc_and_say_so(tmp_path: Path) -> None:
+    """A log collector reads ts as a point in time: local time without its offset (the
+    server's TZ) was hours off, and ambiguous when the clocks go back."""
+    server = ServerProcess(tmp_path / "data", env={"HOMESYNC_SERVER_LOG_FORMAT": "json",
+                                                   "TZ": "America/New_York"})
+    before = time.time()
+    try:
+        server.start()
+    finally:
+        server.stop()
+    after = time.time()
+    entries = [json.loads(line) for line in server.log_path.read_text().splitlines()
+               if line.startswith("{")]
+    assert entries
+    for entry in entries:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["ts"]), entry
+        at = datetime.fromisoformat(entry["ts"]).timestamp()
+        assert before - 1 <= at <= after + 1, entry
