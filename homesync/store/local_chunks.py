@@ -60,8 +60,9 @@ class LocalChunkStore(ChunkStore):
     def local_dirs(self) -> dict[str, Path]:
         # tmp/ deleted by hand is made again by the next chunk (see local_chunk_writer),
         # but a monitor told "not ready" for it would keep that chunk away: made here too.
-        # Not its parents: a data dir that is gone must stay a reason.
-        if not self.tmp_dir.is_dir():
+        # Only beside chunks/: a data dir that is gone (a disk not mounted, leaving its
+        # empty mount point) must stay a reason, and not get a tmp/ of its own.
+        if not self.tmp_dir.is_dir() and self.chunk_dir.is_dir():
             with contextlib.suppress(OSError):  # then the check says why
                 self.tmp_dir.mkdir()
         return {"chunksDir": self.chunk_dir, "tmpDir": self.tmp_dir}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -197,3 +198,16 @@ async def test_head_asks_what_get_asks_without_the_body(
     r = await client.head("/readyz")
     assert (r.status_code, r.content) == (503, b"")
     assert (await client.head("/healthz")).status_code == 200
+
+
+async def test_a_data_dir_whose_disk_is_gone_gets_no_tmp_dir(
+        client: Any, services: Services) -> None:
+    """The disk unmounted, its empty mount point left: not ready, and nothing is made
+    there (a tmp/ in the mount point would hide under the disk mounted again)."""
+    data = services.settings.data_path
+    for part in ("chunks", "tmp"):
+        shutil.rmtree(data / part)
+    r = await client.get("/readyz")
+    assert r.status_code == 503
+    assert {"chunksDir", "tmpDir"} <= set(r.json()["error"]["details"]["failed"])
+    assert not (data / "tmp").exists()
