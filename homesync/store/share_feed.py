@@ -4,7 +4,8 @@ The triggers in ``0005_shares.sql`` append the owner's changes to shared files; 
 service appends a shared item's subtree when a share starts or ends (:func:`add_subtree`).
 A recipient's latest position is read with the rest of a sync call's positions
 (:func:`homesync.store.changes.positions`). Each entry says when it was written (``at``,
-migration 0026), so a ``lastSync`` time maps to a feed position (:func:`pos_before`).
+migration 0026), so a ``lastSync`` time maps to a feed position (:func:`pos_before`):
+the triggers write it with the entry (0028), and so must any other INSERT.
 """
 
 from __future__ import annotations

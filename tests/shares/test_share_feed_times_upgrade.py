@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from homesync import clock
-from homesync.store import share_feed
+from homesync.store import files, share_feed, shares
 from homesync.store.db import Database
 from tests.helpers import database_at
 
@@ -30,12 +30,18 @@ async def test_entries_from_before_the_upgrade_count_as_old(tmp_path: Path) -> N
         # Carol has no entry from before: any time maps to a position.
         assert await share_feed.pos_before(db.reader, "carol", before) == 0
 
-        # A new entry fed by a change gets its journal entry's time.
+        # A new entry fed by a change (a folder made in a shared one) gets its journal
+        # entry's time.
+        clock.set_now(lambda: (after + 5) / 1000)
+        kw = {"user_id": "alice", "device_id": None, "now": after + 5}
         async with db.transaction() as tx:
-            await tx.execute("INSERT INTO journal (user_id, file_id, action, at)"
-                             " VALUES ('alice', 'g', 'create', ?)", (after + 5,))
-            await tx.execute("INSERT INTO share_feed (recipient_id, file_id, seq)"
-                             " SELECT 'bob', 'g', max(seq) FROM journal")
+            await files.ensure_folder(tx, folder="/shared", **kw)
+            shared = await files.find_by_name(tx, "alice", "/", "shared")
+            assert shared is not None
+            await shares.upsert(tx, share_id="share_1", owner_id="alice", file_id=shared["id"],
+                                email="bob@example.com", recipient_id="bob", permission="read",
+                                now=after + 5)
+            await files.ensure_folder(tx, folder="/shared/g", **kw)
         assert await share_feed.pos_before(db.reader, "bob", after) == 1
         assert await share_feed.pos_before(db.reader, "bob", after + 5) == 1
         assert await share_feed.pos_before(db.reader, "bob", after + 6) == 2

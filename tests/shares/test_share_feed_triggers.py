@@ -1,6 +1,8 @@
 """The share-feed triggers feed exactly what those of 0007 and 0016 fed: the same
-entries, in the same order. A rewrite of the triggers for speed (bench/share_feed.py
-measures them) must keep this passing; a change of what is fed replaces the reference.
+entries, in the same order, each at the time 0026's stamp gave it (0028 writes it in the
+fan-out itself). A rewrite of the triggers for speed (bench/share_feed.py and
+bench/folder_ops.py --shared measure them) must keep this passing; a change of what is
+fed replaces the reference.
 
 The reference triggers run beside the ones in place in the same database, writing to a
 copy of share_feed, while owners create, change, move, trash and restore entries through
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from homesync import clock
 from homesync.errors import NameConflict
 from homesync.paths import join
 from homesync.store import files, shares, tree
@@ -27,19 +30,24 @@ NAMES = ["a.jpg", "A.JPG", "a (2).jpg", "b.txt", "p", "q"]
 
 def old_triggers() -> list[str]:
     """0007's insert and update triggers and 0016's root trigger, in their order (the
-    newest fires first), as old_… writing to old_feed."""
+    newest fires first), and 0026's stamp of each entry's time, as old_… writing to
+    old_feed."""
     sql = {name: text for _n, name, text in migrations()}
     found = []
     for migration, trigger in (("0007_share_writes.sql", "share_feed_on_insert"),
                                ("0007_share_writes.sql", "share_feed_on_update"),
-                               ("0016_share_feed_hidden_roots.sql", "share_feed_on_root_renamed")):
+                               ("0016_share_feed_hidden_roots.sql", "share_feed_on_root_renamed"),
+                               ("0026_share_feed_times.sql", "share_feed_stamp")):
         text = sql[migration]
         start = text.index(f"CREATE TRIGGER {trigger} ")
         found.append(text[start:text.index("END;", start) + 4]
                      .replace(f"TRIGGER {trigger} ", f"TRIGGER old_{trigger} ")
-                     .replace("INSERT INTO share_feed ", "INSERT INTO old_feed "))
+                     .replace("INSERT INTO share_feed ", "INSERT INTO old_feed ")
+                     .replace(" ON share_feed ", " ON old_feed ")
+                     .replace("UPDATE share_feed ", "UPDATE old_feed "))
     return ["CREATE TABLE old_feed (pos INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " recipient_id TEXT, file_id TEXT, seq INTEGER)", *found]
+            " recipient_id TEXT, file_id TEXT, seq INTEGER, at INTEGER NOT NULL DEFAULT 0)",
+            *found]
 
 
 async def live(tx: Conn, user: str) -> list[dict[str, Any]]:
@@ -107,6 +115,7 @@ async def step(tx: Conn, rng: random.Random, now: int) -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 async def test_the_triggers_feed_what_the_reference_ones_fed(tmp_path: Path, seed: int) -> None:
+    clock.set_now(lambda: 0.0)  # a journal entry's time is then its step's ``now``
     db = await Database.open(tmp_path / "db.sqlite3")
     try:
         async with db.transaction() as tx:
@@ -120,9 +129,16 @@ async def test_the_triggers_feed_what_the_reference_ones_fed(tmp_path: Path, see
         for now in range(1, 401):
             async with db.transaction() as tx:
                 await step(tx, rng, now)
-        new = await db.fetchall("SELECT recipient_id, file_id, seq FROM share_feed ORDER BY pos")
-        old = await db.fetchall("SELECT recipient_id, file_id, seq FROM old_feed ORDER BY pos")
+        # A change whose seq has no journal entry (yet): the journal's latest time.
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE files SET seq = seq + 100000 WHERE user_id IN"
+                             " (SELECT owner_id FROM shares WHERE recipient_id IS NOT NULL)")
+        columns = "recipient_id, file_id, seq, at"
+        new = await db.fetchall(f"SELECT {columns} FROM share_feed ORDER BY pos")
+        old = await db.fetchall(f"SELECT {columns} FROM old_feed ORDER BY pos")
     finally:
         await db.close()
     assert len(old) > 40  # the workload reached shared entries
+    assert len({r["at"] for r in old}) > 20  # of many steps
+    assert any(r["seq"] > 100000 for r in old)  # and the journal's latest
     assert [tuple(r) for r in new] == [tuple(r) for r in old]
