@@ -1,6 +1,6 @@
 """Whole-folder operations on a big folder, and how long they keep other requests waiting.
 
-    python bench/folder_ops.py [--files 20000] [--rounds 3] [--baseline DIR]
+    python bench/folder_ops.py [--files 20000] [--rounds 3] [--shared N] [--baseline DIR]
 
 Builds a data dir (one account; per round a folder /bigN of ``--files`` files spread over
 20 sub-folders, all versions of one tiny stored chunk, committed through the store as
@@ -20,8 +20,12 @@ round's folder, through the API:
 
 Each is timed (the request, ms), and meanwhile a thread asks ``GET /healthz`` every
 10 ms: its slowest answer is how long the operation kept the event loop from every other
-request. The server runs pinned to core 0 and this client to core 1 (taskset). The table
+request. The server's CPU time during it (ms, all its threads) comes in a second table:
+on a loaded machine it varies much less than the request's time. The server runs pinned to core 0 and this client to core 1 (taskset). The table
 shows medians of ``--rounds``.
+
+``--shared N``: each /bigN is shared (read) with N other accounts, so that every change to
+a file below it also writes one share-feed entry per recipient (the fan-out triggers).
 
 ``--baseline DIR``: also serve a copy of the same data dir with the code of checkout DIR
 (a ``git worktree`` of the commit before a change), the two servers' requests taken in
@@ -57,6 +61,16 @@ Before, a delete or move through ``POST /sync/files`` wrote a statement per entr
 the savepoint each change runs in (SQLite's cost per statement grew with what the
 savepoint held: minutes for 20 000), all on the event loop; now a few set-based
 statements, on the writer's thread.
+
+With ``--shared 2`` (each file's change also writes an entry to each recipient's share
+feed), before and after migration 0028 (the fan-out triggers write each entry's time
+instead of 0026's trigger updating every entry just written), --rounds 3, load ~10. The
+server's CPU ms, medians; the requests took 12-33 s either way (the machine's load) and
+/healthz waited the same (the work is on the writer's thread):
+
+              delete  restore  rename  move  stale delete  merge  delete 2  purge
+    0026        4880     4680    4980  4670          5110   5090      5320   2530
+    0028        4330     4390    4790  4500          4800   4490      5220   2740
 """
 
 from __future__ import annotations
@@ -84,8 +98,10 @@ from processes import free_port  # noqa: E402
 from upload import CLIENT_CORE, PASSWORD, Server, pinned, sign_in  # noqa: E402
 
 from homesync.config import load_settings  # noqa: E402
+from homesync.models import Principal  # noqa: E402
 from homesync.services.container import Services  # noqa: E402
 from homesync.store import files  # noqa: E402
+from homesync.store.db import fetchall  # noqa: E402
 
 SUBFOLDERS = 20
 PER_TRANSACTION = 1000
@@ -93,8 +109,9 @@ OPS = ("delete", "restore", "rename", "move", "stale delete", "merge", "delete 2
 API = "/api/mobile"
 
 
-async def build(data_dir: Path, n_files: int, rounds: int) -> None:
-    """One account, /elsewhere, and per round /bigN holding ``n_files`` files."""
+async def build(data_dir: Path, n_files: int, rounds: int, shared: int) -> None:
+    """One account, /elsewhere, and per round /bigN holding ``n_files`` files, shared with
+    ``shared`` other accounts."""
     settings = load_settings(None, environ={}, overrides={
         "data_dir": str(data_dir), "storage": {"fsync": False}, "auth": LIGHT_ARGON2})
     services = await Services.open(settings)
@@ -121,9 +138,27 @@ async def build(data_dir: Path, n_files: int, rounds: int) -> None:
                             mime_type="image/jpeg", metadata={}, modified_at=0,
                             chunk_hashes=[digest], device_id=None, now=0)
             print(f"built /big{r}", file=sys.stderr)
+        await share_rounds(services, user.id, rounds, shared)
         await services.db.checkpoint()
     finally:
         await services.close()
+
+
+async def share_rounds(services: Services, owner_id: str, rounds: int, recipients: int) -> None:
+    """Share every /bigN (read) with ``recipients`` new accounts."""
+    emails = [f"friend{i}@example.com" for i in range(recipients)]
+    for email in emails:
+        await services.accounts.create_user(email, PASSWORD)
+    owner = Principal(user_id=owner_id, email="bench@example.com", name="Bench",
+                      is_admin=False, device_id="", client_id="", device_name="",
+                      family_id="", settings={})
+    async with services.db.transaction() as tx:
+        ids = {row["name"]: row["id"] for row in await fetchall(
+            tx, "SELECT id, name FROM files WHERE user_id = ? AND folder = '/'", (owner_id,))}
+    for r in range(rounds):
+        for email in emails:
+            await services.shares.share(owner, file_id=ids[f"big{r}"], email=email,
+                                        permission="read")
 
 
 def serve(code: Path, data_dir: Path, log: Path, name: str) -> Server:
@@ -218,8 +253,9 @@ class Folder:
         self.stale_token = ""
 
 
-def timed(client: Client, op: str, folder: Folder) -> tuple[float, float]:
-    """Run ``op`` on the folder; (ms it took, slowest /healthz meanwhile in ms)."""
+def timed(client: Client, op: str, folder: Folder) -> tuple[float, float, float]:
+    """Run ``op`` on the folder; (ms it took, slowest /healthz meanwhile in ms, the
+    server's CPU ms)."""
     token = client.token()  # as a device in sync sends it (paging it is not timed)
     if op == "rename":
         folder.stale_token = token
@@ -228,6 +264,7 @@ def timed(client: Client, op: str, folder: Folder) -> tuple[float, float]:
         client.change(token, *[{"action": "mkdir", "folder": f"{place}/d{i:02d}"}
                                for i in range(SUBFOLDERS)])
     with Poller(client.server.base) as poller:
+        cpu0 = client.server.cpu_seconds()
         t0 = time.perf_counter()
         if op in ("delete", "delete 2"):
             client.change(token, {"action": "delete", "fileId": folder.id})
@@ -243,24 +280,28 @@ def timed(client: Client, op: str, folder: Folder) -> tuple[float, float]:
         else:
             client.call("DELETE", f"/trash/{folder.id}")
         took = time.perf_counter() - t0
+        cpu = client.server.cpu_seconds() - cpu0
     if op == "merge":
         folder.id = restored["id"]
-    return took * 1000, poller.slowest * 1000
+    return took * 1000, poller.slowest * 1000, cpu * 1000
 
 
-def run(servers: dict[str, Server], rounds: int) -> dict[str, dict[str, list[tuple[float, float]]]]:
+Times = dict[str, dict[str, list[tuple[float, float, float]]]]
+
+
+def run(servers: dict[str, Server], rounds: int) -> Times:
     clients = {label: Client(server) for label, server in servers.items()}
-    times: dict[str, dict[str, list[tuple[float, float]]]] = {
+    times: Times = {
         label: {op: [] for op in OPS} for label in servers}
     for r in range(rounds):
         name = f"big{r}"
         folders = {label: Folder(c.folder_id("/", name), name) for label, c in clients.items()}
         for op in OPS:
             for label, client in clients.items():
-                took, worst = timed(client, op, folders[label])
-                times[label][op].append((took, worst))
-                print(f"{label} {op}: {took:.0f} ms, /healthz waited {worst:.0f} ms",
-                      file=sys.stderr)
+                took, worst, cpu = timed(client, op, folders[label])
+                times[label][op].append((took, worst, cpu))
+                print(f"{label} {op}: {took:.0f} ms, /healthz waited {worst:.0f} ms,"
+                      f" server CPU {cpu:.0f} ms", file=sys.stderr)
         print(f"round {r + 1}/{rounds} done", file=sys.stderr)
     for client in clients.values():
         client.http.close()
@@ -271,6 +312,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--shared", type=int, default=0, metavar="N",
+                    help="share each folder with N other accounts")
     ap.add_argument("--baseline", type=Path, help="a checkout to compare with")
     args = ap.parse_args()
     if shutil.which("taskset"):
@@ -279,7 +322,7 @@ def main() -> None:
     servers: dict[str, Server] = {}
     failed = True
     try:
-        asyncio.run(build(work / "data", args.files, args.rounds))
+        asyncio.run(build(work / "data", args.files, args.rounds, args.shared))
         codes = {"this": ROOT}
         if args.baseline:
             shutil.copytree(work / "data", work / "data-baseline")
@@ -296,16 +339,21 @@ def main() -> None:
             if log.stat().st_size:
                 print(f"--- {log.name}\n{log.read_text()[-2000:]}", file=sys.stderr)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\nA folder of {args.files:,} files in {SUBFOLDERS} sub-folders; ms, medians of"
+    shared = f", shared with {args.shared}" if args.shared else ""
+    print(f"\nA folder of {args.files:,} files in {SUBFOLDERS} sub-folders{shared}; ms, medians of"
           f" {args.rounds}: the request / the slowest GET /healthz meanwhile\n")
     print(f"{'code':>9} " + " ".join(f"{op:>15}" for op in OPS))
     for label, by_op in times.items():
         cells = []
         for op in OPS:
-            took = statistics.median(t for t, _ in by_op[op])
-            worst = statistics.median(w for _, w in by_op[op])
+            took = statistics.median(t for t, _, _ in by_op[op])
+            worst = statistics.median(w for _, w, _ in by_op[op])
             cells.append(f"{took:7.0f} /{worst:6.0f}")
         print(f"{label:>9} " + " ".join(f"{c:>15}" for c in cells))
+    print("\nThe server's CPU time during each (ms, medians)\n")
+    for label, by_op in times.items():
+        print(f"{label:>9} " + " ".join(
+            f"{statistics.median(c for _, _, c in by_op[op]):15.0f}" for op in OPS))
 
 
 if __name__ == "__main__":
