@@ -9,6 +9,7 @@ import contextlib
 import fcntl
 import os
 import re
+import stat
 import threading
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
@@ -222,7 +223,12 @@ class LocalChunkStore(ChunkStore):
     def _delete_if_older(self, chunk_hash: str, cutoff_ms: int) -> bool:
         path = self.path_for(chunk_hash)
         try:
-            if path.stat().st_mtime * 1000 >= cutoff_ms:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):
+                # A directory (made by hand) where a chunk belongs is no chunk's bytes:
+                # left for the operator as fsck lists it; unlink failed gc at it, each round.
+                return False
+            if st.st_mtime * 1000 >= cutoff_ms:
                 return False  # written (again) recently: maybe by an upload in flight
             path.unlink()
         except FileNotFoundError:
