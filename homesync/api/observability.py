@@ -38,7 +38,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 log = logging.getLogger("homesync.access")
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_QUIET = ("/healthz", "/readyz")  # probes every few seconds: only at debug level
+# Probes every few seconds: only at debug level, also answered 503 (the readiness check
+# logs when it starts and stops failing; a line per probe would fill the log meanwhile).
+_QUIET = ("/healthz", "/readyz")
 _CHUNK_ROUTE = "/upload/chunk/"
 # The answer to a request a stop cut off (see Observability.__call__).
 _STOPPING = ServiceUnavailable("The server is stopping; send the request again shortly"
@@ -145,9 +147,11 @@ class Observability:
         """The access line's level, 0 for none."""
         if self.access_log == "off":
             return 0
+        if path in _QUIET:
+            return logging.DEBUG
         if status >= 400:
             return logging.INFO
-        if self.access_log == "errors" or path in _QUIET:
+        if self.access_log == "errors":
             return logging.DEBUG
         return logging.INFO
 

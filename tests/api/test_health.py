@@ -211,3 +211,21 @@ async def test_a_data_dir_whose_disk_is_gone_gets_no_tmp_dir(
     assert r.status_code == 503
     assert {"chunksDir", "tmpDir"} <= set(r.json()["error"]["details"]["failed"])
     assert not (data / "tmp").exists()
+
+
+async def test_a_monitor_probing_a_server_not_ready_adds_no_line_per_probe(
+        client: Any, services: Services, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Why it is not ready is logged once (above); the access line of every failing
+    probe (a 503, so written by default) filled the log all the same."""
+    async def broken() -> NoReturn:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(services.db, "ping", broken)
+    with caplog.at_level(logging.INFO):
+        for _ in range(5):
+            assert (await client.get("/readyz")).status_code == 503
+            assert (await client.head("/readyz")).status_code == 503
+    assert [(r.name, r.getMessage()) for r in caplog.records
+            if r.name.startswith("homesync")] == [
+        ("homesync.api.health", "not ready: the database does not answer: disk I/O error")]
