@@ -64,11 +64,14 @@ class Trash:
 
     async def restore(self, user_id: str, device_id: str | None, file_id: str) -> FileInfo:
         """Bring an entry (and what was deleted with it below it) back; 404 unless it is in
-        this user's trash. The entry at its place: for a folder merged into a live one,
-        that folder."""
+        this user's trash or live. The entry at its place: for a folder merged into a live
+        one, that folder; for a live one (a retry whose first answer was lost), itself."""
         now = clock.now_ms()
         async with self._db.transaction() as tx:
-            row = await self._trashed(tx, user_id, file_id)
+            row = await tree.get(tx, user_id, file_id)
+            if row is not None and row["deleted_at"] is None:
+                return file_info(row)  # restored already: the phone asks again
+            row = self._in_trash(row)
             at_place = await untrash(tx, user_id=user_id, row=row, device_id=device_id, now=now)
             restored = await files.get_file(tx, user_id, at_place)
         assert restored is not None
@@ -76,9 +79,13 @@ class Trash:
         return file_info(restored)
 
     async def purge(self, user_id: str, file_id: str) -> int:
-        """Empty one entry (and its group below it) out of the trash; bytes freed."""
+        """Empty one entry (and its group below it) out of the trash; bytes freed (0 when
+        it was purged already: a retry whose first answer was lost). 404 for a live one."""
         async with self._db.transaction() as tx:
-            row = await self._trashed(tx, user_id, file_id)
+            row = await tree.get(tx, user_id, file_id)
+            if row is not None and row["purged_at"] is not None:
+                return 0
+            row = self._in_trash(row)
             return await tree.purge_group(tx, user_id=user_id, row=row, now=clock.now_ms())
 
     async def purge_expired(self, now: int) -> int:
@@ -99,8 +106,8 @@ class Trash:
                                                         now=now)
 
     @staticmethod
-    async def _trashed(tx: Conn, user_id: str, file_id: str) -> Row:
-        row = await tree.get(tx, user_id, file_id)
+    def _in_trash(row: Row | None) -> Row:
+        # Another user's entry reads as None: 404 as for an id that never existed.
         if row is None or row["deleted_at"] is None or row["purged_at"] is not None:
             raise NotFound("Not in the trash")
         return row
