@@ -31,8 +31,9 @@ class RepoBusy(BackupRepoError):
 
 _WRITER_LOCK = ".lock"
 _WAIT_POLL = 0.5  # seconds between tries of a busy writer lock
-# A filesystem that cannot flock (some network mounts): a verify reads without the lock,
-# as no writer can take it there either.
+# A filesystem that cannot flock a directory, or not exclusively (NFS takes an exclusive
+# lock only on a file open for writing: EBADF): there readers read and a prune deletes
+# without the delete lock, as before there was one.
 _CANNOT_LOCK_HERE = (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL)
 
 
@@ -71,9 +72,13 @@ def hold_for_writing(repo: BackupRepo, wait: float = 0.0,
                                f"another backup is writing to {repo.root}")
         if deleting:
             readers_fd = os.open(repo.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            _lock_within(readers_fd, fcntl.LOCK_EX, deadline, waiting,
-                         f"a backup verify, restore, list or dry-run prune is reading"
-                         f" {repo.root}")
+            try:
+                _lock_within(readers_fd, fcntl.LOCK_EX, deadline, waiting,
+                             f"a backup verify, restore, list or dry-run prune is reading"
+                             f" {repo.root}")
+            except OSError as exc:
+                if exc.errno not in _CANNOT_LOCK_HERE:
+                    raise
         # Leftovers of an interrupted run: never referenced by any published snapshot.
         shutil.rmtree(repo.tmp_dir, ignore_errors=True)
         repo.tmp_dir.mkdir(mode=0o700)
@@ -103,8 +108,9 @@ def hold_for_reading(repo: BackupRepo, wait: float = 0.0,
     deletes nothing a reader sees, and publishes by rename). A prune holding it
     makes this fail at once, or after ``wait`` seconds, as :func:`hold_for_writing` does.
 
-    A DEST whose filesystem cannot lock (some network mounts) is read without it: no
-    prune can take it there either.
+    A DEST whose filesystem cannot lock it (some network mounts) is read without it,
+    and a prune there deletes without it (NFS gives readers their shared lock but no
+    prune the exclusive one): on such a DEST, do not prune while reading.
     """
     fd = os.open(repo.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
