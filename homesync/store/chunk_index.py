@@ -30,6 +30,7 @@ __all__ = [
     "is_referenced",
     "is_unreferenced",
     "known",
+    "known_or_used",
     "let_go_of_versions",
     "page",
     "referenced_by",
@@ -72,6 +73,23 @@ async def known(conn: Conn, hashes: Iterable[str]) -> set[str]:
         rows = await fetchall(
             conn, f"SELECT hash FROM chunks WHERE hash IN ({','.join('?' * len(batch))})", batch
         )
+        found.update(r[0] for r in rows)
+    return found
+
+
+async def known_or_used(conn: Conn, hashes: Iterable[str]) -> set[str]:
+    """Which of ``hashes`` have a row, or are used by a version or an open upload without
+    one (a row deleted by hand: the bytes are still that file's, and no orphan of gc's)."""
+    wanted = list(hashes)
+    found = await known(conn, wanted)
+    rest = [h for h in wanted if h not in found]
+    for i in range(0, len(rest), 500):
+        batch = rest[i:i + 500]
+        marks = ",".join("?" * len(batch))
+        rows = await fetchall(
+            conn, f"SELECT chunk_hash FROM version_chunks WHERE chunk_hash IN ({marks})"
+                  f" UNION SELECT chunk_hash FROM upload_chunks WHERE chunk_hash IN ({marks})",
+            [*batch, *batch])
         found.update(r[0] for r in rows)
     return found
 

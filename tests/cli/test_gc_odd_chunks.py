@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 
 from homesync.services.container import Services
 from tests.cli.conftest import Cli
@@ -40,3 +42,32 @@ def test_a_directory_at_an_unused_chunks_place_does_not_stop_gc(cli: Cli) -> Non
     report = cli.json("fsck")
     assert report["ok"] is True and report["unusedMissing"] == 0  # its row was forgotten
     assert report["strayFiles"] == [f"{first[:2]}/{first[2:4]}/{first}/"]
+
+
+def test_gc_keeps_the_bytes_of_a_chunk_a_version_uses_whose_row_is_gone(cli: Cli) -> None:
+    """A chunk row deleted by hand (foreign keys off) under a stored photo: its file is
+    still the photo's bytes. gc took it for an orphan (a file without a row) and deleted
+    it, and fsck announced that it would; now gc keeps it, and fsck names the version."""
+    cli.add_user()
+
+    async def store(s: Services) -> None:
+        uid = (await s.accounts.get("alice@example.com")).id
+        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
+
+    cli.with_services(store)
+    [(chunk_hash, path)] = chunk_files(cli.data_dir).items()
+    db = sqlite3.connect(cli.settings.db_path)
+    with db:  # foreign keys are off unless asked for: what a hand-made edit does
+        db.execute("DELETE FROM chunks WHERE hash = ?", (chunk_hash,))
+    db.close()
+    os.utime(path, (0, 0))  # written long ago: past any grace
+
+    before = cli("fsck", "--json")
+    assert before.exit_code == 1
+    assert json.loads(before.stdout)["unknownFiles"] == 0
+    done = cli.json("gc", "--grace", "0s")
+    assert done["orphanFiles"] == 0
+    assert path.read_bytes() == photo(1, 1000)
+    after = cli("fsck", "--json")
+    [version] = json.loads(after.stdout)["manifests"]
+    assert version["file"] == "alice@example.com:/camera/IMG_1.jpg" and version["damaged"]

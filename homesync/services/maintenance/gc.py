@@ -159,7 +159,8 @@ class Collector:
     async def _drop_orphans(self, batch: list[StoredChunk], cutoff: int,
                             report: GcReport) -> None:
         async with self._db.transaction() as tx:
-            known = await chunk_index.known(tx, (c.hash for c in batch))
+            # A file a version uses is never an orphan, even when its row is gone.
+            known = await chunk_index.known_or_used(tx, (c.hash for c in batch))
             for chunk in batch:
                 if chunk.hash not in known and await self._chunks.delete_if_older(chunk.hash,
                                                                                   cutoff):
