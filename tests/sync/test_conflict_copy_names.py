@@ -17,6 +17,9 @@ from tests.uploads.flow import complete, file_entry, init, put_chunks, random_by
     # A device named by 60 four-byte characters made a label of 240 bytes on its own.
     ("notes.txt", "\U0001f600" * 60 + " Liddell"),
     ("\u00e9" * 120 + ".txt", "Alice Liddell"),
+    # U+0958 is one character that NFC (as names are stored) writes as two, twice the bytes:
+    # the label was measured before, and the copy's name came out over 255 bytes.
+    ("n" * 240 + ".txt", "\u0958" * 40 + " Liddell"),
 ])
 async def test_keep_both_copy_name_fits_in_a_name(client, make_user, sign_in, name, user_name):
     await make_user(name=user_name)

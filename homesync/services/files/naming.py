@@ -9,6 +9,7 @@ with the rest of the name (the label goes at the end).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -35,13 +36,16 @@ def split_extension(name: str) -> tuple[str, str]:
 
 def _clean_label(text: str) -> str:
     """A device name made safe inside a file name (no slashes or control characters)."""
-    label = " ".join(nameable(text, "-").split())[:_MAX_DEVICE_NAME]
+    label = unicodedata.normalize("NFC", " ".join(nameable(text, "-").split()))
+    label = label[:_MAX_DEVICE_NAME]
     label = label.encode()[:_MAX_DEVICE_NAME_BYTES].decode("utf-8", errors="ignore").rstrip()
     return label or "device"
 
 
 def _fit(stem: str, suffix: str) -> str:
     """``stem + suffix`` shortened (the stem only) to fit a name's byte limit."""
+    # Measured as stored, in NFC, where a few characters (U+0958) take twice the bytes.
+    stem, suffix = unicodedata.normalize("NFC", stem), unicodedata.normalize("NFC", suffix)
     room = MAX_NAME_BYTES - len(suffix.encode())
     encoded = stem.encode()
     if len(encoded) > room:
