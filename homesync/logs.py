@@ -200,6 +200,11 @@ def configure_logging(level: str, fmt: str = "text") -> None:
     # aiosqlite logs each statement's parameters at DEBUG (password and refresh-token
     # hashes among them): never below INFO, whatever log_level says.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
+    # httpx logs every request's URL at INFO, and a push goes to a URL that is the push
+    # token itself (a UnifiedPush endpoint, an ntfy topic, APNs' path with the device
+    # token): whoever reads it may push to the phone. Their warnings still come through.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # uvicorn's loggers bring their own handlers: route them through ours instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

@@ -22,6 +22,7 @@ from homesync.api.metrics import Metrics
 from homesync.app import create_app
 from homesync.logs import JsonFormatter, TextFormatter, redact, request_id
 from homesync.services.container import Services
+from tests.e2e import test_notifications_e2e as push_e2e
 from tests.helpers import (
     API,
     PASSWORD,
@@ -31,6 +32,7 @@ from tests.helpers import (
     port_attempts,
 )
 from tests.operations.phone import ENV, Phone
+from tests.push.receivers import Receiver, Reply
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -284,3 +286,30 @@ def test_json_log_times_are_utc_and_say_so(tmp_path: Path) -> None:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["ts"]), entry
         at = datetime.fromisoformat(entry["ts"]).timestamp()
         assert before - 1 <= at <= after + 1, entry
+
+
+@pytest.mark.e2e
+async def test_a_push_endpoint_is_never_written_to_the_log(tmp_path: Path) -> None:
+    """A UnifiedPush endpoint (an ntfy topic's URL, APNs' path with the device token) is
+    the push token itself: whoever has it may push to the phone. httpx logged each
+    request's URL at INFO, so every push wrote it."""
+    server = ServerProcess(tmp_path / "data", env=push_e2e.SERVER_ENV)
+    assert server.cli("user", "add", "alice@example.com", "--password-stdin",
+                      input=PASSWORD + "\n").returncode == 0
+    try:
+        server.start()
+        async with Receiver(default=Reply(201)) as endpoint, \
+                httpx.AsyncClient(base_url=server.base, timeout=10) as http:
+            phone = await push_e2e.sign_in(http, "phone-b", "Pixel 7")
+            secret = "up/topic-only-this-phone-knows"
+            r = await http.post(f"{API}/notifications/register", headers=push_e2e.auth(phone),
+                                json={"deviceId": "phone-b", "platform": "android",
+                                      "pushToken": f"{endpoint.url}/{secret}"})
+            assert r.status_code == 200, r.text
+            await push_e2e.sign_in(http, "laptop-a", "ThinkPad")  # a new-device alert
+            assert (await push_e2e.next_push(endpoint)).path == f"/{secret}"
+            await push_e2e.until_outbox(server, lambda rows: rows and rows[0]["status"] ==
+                                        "delivered")
+    finally:
+        server.stop()
+    assert secret not in server.log_path.read_text()
