@@ -149,8 +149,13 @@ def fsck(
         print_chunk_problems(report.damaged, unused="no file (an upload in progress)")
         _print_manifest_problems(report.manifests)
         short = sum(m.damaged for m in report.manifests)
+        named = {d.hash for d in report.damaged}
         for name in report.stray_files:
-            err_console.print(Text(f"not a chunk: chunks/{name} (left alone; no file uses it)",
+            # A directory made where a chunk belongs is no chunk, but a file does use that
+            # chunk (named above, missing): "no file uses it" would say it may go.
+            why = ("where a missing chunk listed above belongs"
+                   if name.rstrip("/").rsplit("/", 1)[-1] in named else "no file uses it")
+            err_console.print(Text(f"not a chunk: chunks/{name} (left alone; {why})",
                                    style="yellow"), soft_wrap=True)
         print_summary("Storage check", [
             ("Chunks checked", f"{report.checked_chunks:,} ({human_size(report.checked_bytes)})"),

@@ -158,9 +158,12 @@ class LocalChunkStore(ChunkStore):
     async def size(self, chunk_hash: str) -> int | None:
         path = self.path_for(chunk_hash)
         try:
-            return (await asyncio.to_thread(path.stat)).st_size
+            st = await asyncio.to_thread(path.stat)
         except FileNotFoundError:
             return None
+        # A directory in its place holds none of its bytes (fsck said 'wrong size (4096
+        # bytes ...)'): not there, as exists() says.
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
 
     def read(self, chunk_hash: str, start: int = 0,
              end: int | None = None) -> AsyncIterator[bytes]:

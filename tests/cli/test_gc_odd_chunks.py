@@ -71,3 +71,28 @@ def test_gc_keeps_the_bytes_of_a_chunk_a_version_uses_whose_row_is_gone(cli: Cli
     after = cli("fsck", "--json")
     [version] = json.loads(after.stdout)["manifests"]
     assert version["file"] == "alice@example.com:/camera/IMG_1.jpg" and version["damaged"]
+
+
+def test_a_directory_where_a_used_chunk_belongs_is_that_chunk_missing(cli: Cli) -> None:
+    """fsck said 'wrong size (4096 bytes, expected 1000)' (the directory's size) and, of
+    the same entry, 'not a chunk ... no file uses it': the photo's chunk is missing."""
+    cli.add_user()
+
+    async def store(s: Services) -> None:
+        uid = (await s.accounts.get("alice@example.com")).id
+        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
+
+    cli.with_services(store)
+    [(chunk_hash, path)] = chunk_files(cli.data_dir).items()
+    path.unlink()
+    path.mkdir()
+
+    result = cli("fsck", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["damaged"] == [{"hash": chunk_hash, "problem": "missing",
+                                  "files": ["alice@example.com:/camera/IMG_1.jpg"]}]
+    assert report["strayFiles"] == [f"{chunk_hash[:2]}/{chunk_hash[2:4]}/{chunk_hash}/"]
+    text = cli("fsck").stderr.replace("\n", "")
+    assert "no file uses it" not in text
+    assert f"{chunk_hash}/ (left alone; where a missing chunk listed above belongs)" in text
