@@ -17,6 +17,9 @@ meanwhile that keep_local or keep_both keeps: it is back from the trash at once.
 keep_local ``uploadTo`` names it, so the content becomes its next version rather than a
 new file beside it; for keep_both ``uploadTo`` is beside it. Resolving an
 already resolved conflict repeats its first answer and changes nothing.
+
+The moves a resolution makes in the tree (renames, trash and back) are in
+:mod:`.resolution_moves`.
 """
 
 from __future__ import annotations
@@ -25,14 +28,20 @@ from typing import Literal
 
 import msgspec
 
-from homesync.errors import HomesyncError, InvalidPath, NotFound, ValidationError
-from homesync.paths import is_under, join, normalize_folder, normalize_name
+from homesync.errors import HomesyncError, NotFound, ValidationError
+from homesync.paths import normalize_folder, normalize_name
 from homesync.services.files.content import ContentPlacer
 from homesync.services.files.naming import conflicted_copy_names, find_free_name, restored_names
-from homesync.services.files.trash import folder_to_restore_into, untrash
 from homesync.services.sync.conflicts import ConflictSide, ConflictView, conflict_view
-from homesync.services.sync.engine import move_to_trash
 from homesync.services.sync.notifier import ChangeNotifier
+from homesync.services.sync.resolution_moves import (
+    conflict_file,
+    folder_for_kept_file,
+    relocate,
+    rename_as_local,
+    trash_entry,
+    untrash_entry,
+)
 from homesync.services.sync.types import Actor, ErrorInfo, error_info
 from homesync.services.uploads.init import normalize_checksum
 from homesync.store import conflicts, files, tombstones, tree
@@ -172,9 +181,9 @@ class Resolver:
         if kind == "delete_modify":
             if choice == "keep_both":
                 return conflict.file_id, None  # nothing of the device's to keep
-            return await self._delete(tx, actor, local.file_id or conflict.file_id), None
+            return await trash_entry(tx, actor, local.file_id or conflict.file_id), None
         if kind == "name_collision" and action in ("rename", "move"):
-            return await self._relocate(tx, actor, conflict, local, choice)
+            return await relocate(tx, actor, conflict, local, choice)
         assert local.checksum is not None
         if choice == "keep_both":
             return await self._keep_both(tx, actor, conflict, local, item.local_name)
@@ -182,7 +191,7 @@ class Resolver:
             return await self._replace_at_path(tx, actor, local), None
         file_id = await self._keep_local_content(tx, actor, conflict, local)
         if item.local_name is not None or item.local_folder is not None:
-            await self._rename_as_local(
+            await rename_as_local(
                 tx, actor, file_id,
                 folder=normalize_folder(item.local_folder) if item.local_folder else None,
                 name=normalize_name(item.local_name) if item.local_name else None)
@@ -194,7 +203,7 @@ class Resolver:
                                   local: ConflictSide) -> str:
         """The device's content becomes the current version of the conflict's file."""
         assert conflict.file_id is not None and local.checksum is not None
-        row = await _file(tx, actor, conflict.file_id)
+        row = await conflict_file(tx, actor, conflict.file_id)
         if row["deleted_at"] is None:
             await self._put_version(tx, actor, row, local)
             return str(row["id"])
@@ -202,7 +211,7 @@ class Resolver:
         # earlier try may have asked the device to upload to the free path: that file counts.
         # (A trashed entry's folder may have been renamed in case since: "/docs" is "/Docs".)
         if row["purged_at"] is not None:
-            folder = await self._folder_for(tx, actor, row["folder"])
+            folder = await folder_for_kept_file(tx, actor, row["folder"])
         else:
             folder = await files.canonical_folder(tx, actor.user_id, row["folder"])
         name, holder = await find_free_name(tx, actor.user_id, folder,
@@ -212,7 +221,7 @@ class Resolver:
             return str(holder["id"])
         if row["purged_at"] is not None:
             return await self._new_file(tx, actor, folder, name, local)
-        row = await self._untrash(tx, actor, row)
+        row = await untrash_entry(tx, actor, row)
         try:
             await self._put_version(tx, actor, row, local)
         except _Pending as pending:
@@ -226,7 +235,7 @@ class Resolver:
         """A new file collided with an entry: the device's content takes that path (the
         entry's content stays in its version history)."""
         assert local.folder is not None and local.name is not None
-        folder = await self._folder_for(tx, actor, local.folder)
+        folder = await folder_for_kept_file(tx, actor, local.folder)
         here = await files.find_by_name(tx, actor.user_id, folder, local.name)
         if here is None:
             return await self._new_file(tx, actor, folder, local.name, local)
@@ -241,10 +250,10 @@ class Resolver:
         """The server's file stays (restored if trashed); the device's content goes beside it."""
         assert local.checksum is not None
         file_id = conflict.file_id
-        row = await _file(tx, actor, file_id) if file_id is not None else None
+        row = await conflict_file(tx, actor, file_id) if file_id is not None else None
         restored = False
         if conflict.kind == "name_collision" or row is None:
-            folder = await self._folder_for(tx, actor, local.folder or "/")
+            folder = await folder_for_kept_file(tx, actor, local.folder or "/")
             base = copy_name or local.name or "file"
         else:
             base = copy_name or row["name"]
@@ -254,10 +263,10 @@ class Resolver:
                 # Back from the trash first, and kept even while the copy's content is
                 # awaited (as keep_local does): the copy goes beside it where it lands,
                 # which is not its old folder when that went too and a file took its name.
-                row = await self._untrash(tx, actor, row)
+                row = await untrash_entry(tx, actor, row)
                 restored = True
             if row["purged_at"] is not None:
-                folder = await self._folder_for(tx, actor, row["folder"])
+                folder = await folder_for_kept_file(tx, actor, row["folder"])
             else:  # (its folder may have been renamed in case since it was deleted)
                 folder = await files.canonical_folder(tx, actor.user_id, row["folder"])
         # A copy already holding the content (made by an earlier try, or uploaded there by
@@ -298,93 +307,6 @@ class Resolver:
             raise _Pending(UploadTarget(folder=folder, name=name))
         await tombstones.clear(tx, actor.user_id, local.checksum)
         return placed.file_id
-
-    async def _rename_as_local(self, tx: Conn, actor: Actor, file_id: str, *,
-                               folder: str | None, name: str | None) -> None:
-        """``localData`` named the file differently: the device's name (or folder) wins
-        too. Only what ``localData`` names changes: the rest stays as the server has it."""
-        row = await _file(tx, actor, file_id)
-        folder, name = folder or row["folder"], name or row["name"]
-        folder = await files.canonical_folder(tx, actor.user_id, folder)
-        if (folder, name) == (row["folder"], row["name"]):
-            return
-        here = await files.find_by_name(tx, actor.user_id, folder, name)
-        if here is not None and here["id"] != row["id"]:
-            name, _ = await find_free_name(tx, actor.user_id, folder, restored_names(name))
-        await files.ensure_folder(tx, user_id=actor.user_id, folder=folder,
-                                  device_id=actor.device_id, now=actor.now)
-        await tree.move(tx, user_id=actor.user_id, row=row, folder=folder, name=name,
-                        device_id=actor.device_id, now=actor.now)
-
-    # -- trash and tree ----------------------------------------------------------------
-
-    async def _folder_for(self, tx: Conn, actor: Actor, folder: str) -> str:
-        """Where a new file the device keeps goes, for ``folder``: found as a trash restore
-        finds it (made if gone; a segment whose name a file took since is "name
-        (restored)"). That file in the way made the resolution fail ("… is a file"), and
-        only keep_remote, dropping the device's side, could settle the conflict."""
-        return await folder_to_restore_into(tx, actor.user_id, folder, actor.device_id,
-                                            actor.now)
-
-    async def _untrash(self, tx: Conn, actor: Actor, row: Row) -> Row:
-        """Bring a trashed entry back where it was (under a free name), with its group,
-        as a trash restore does."""
-        await untrash(tx, user_id=actor.user_id, row=row, device_id=actor.device_id,
-                      now=actor.now)
-        return await _file(tx, actor, row["id"])
-
-    async def _delete(self, tx: Conn, actor: Actor, file_id: str | None) -> str | None:
-        if file_id is None:
-            return None
-        row = await _file(tx, actor, file_id)
-        if row["deleted_at"] is None:
-            await move_to_trash(tx, actor, row)
-        return file_id
-
-    async def _relocate(self, tx: Conn, actor: Actor, conflict: ConflictView,
-                        local: ConflictSide,
-                        choice: ResolutionChoice) -> tuple[str | None, str | None]:
-        """A rename or move onto a taken name. If the entry was deleted meanwhile there is
-        nothing left to rename: the conflict is settled as it stands."""
-        assert local.file_id is not None and local.folder is not None and local.name is not None
-        row = await _file(tx, actor, local.file_id)
-        if row["deleted_at"] is not None:
-            return None, None
-        folder = local.folder
-        if row["kind"] == "folder" and is_under(folder, join(row["folder"], row["name"])):
-            # localData may name a place inside the folder itself: as in /sync/files, never
-            # (it would leave the folder, and all in it, where no listing reaches).
-            raise InvalidPath("A folder cannot move into itself")
-        in_way = await files.find_by_name(tx, actor.user_id, folder, local.name)
-        name = local.name
-        if in_way is not None and in_way["id"] != row["id"]:
-            if choice == "keep_local":
-                await self._delete(tx, actor, in_way["id"])
-                # The entry in the way may be the folder holding this one, which went to
-                # the trash with it: it comes back out, at its new place.
-                row = await _file(tx, actor, row["id"])
-            else:
-                name, _ = await find_free_name(
-                    tx, actor.user_id, folder,
-                    conflicted_copy_names(local.name, local.device_name or actor.device_name,
-                                          conflict.created_at,
-                                          is_folder=row["kind"] == "folder"))
-        if row["deleted_at"] is not None:
-            await tree.restore_group(tx, user_id=actor.user_id, row=row, folder=folder,
-                                     name=name, device_id=actor.device_id, now=actor.now)
-        elif (folder, name) != (row["folder"], row["name"]):
-            await files.ensure_folder(tx, user_id=actor.user_id, folder=folder,
-                                      device_id=actor.device_id, now=actor.now)
-            await tree.move(tx, user_id=actor.user_id, row=row, folder=folder, name=name,
-                            device_id=actor.device_id, now=actor.now)
-        return str(row["id"]), None
-
-
-async def _file(tx: Conn, actor: Actor, file_id: str) -> Row:
-    row = await tree.get(tx, actor.user_id, file_id)
-    if row is None:
-        raise NotFound("The file of this conflict no longer exists")
-    return row
 
 
 async def _uploaded_as_asked(tx: Conn, actor: Actor, conflict_id: str,
