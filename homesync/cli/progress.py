@@ -73,7 +73,9 @@ class RichProgress:
         self._bars.stop_task(self._task)
 
     def _count(self) -> str:
-        return f"{self._done:,}/{self._total:,}" if self._total is not None else ""
+        if self._total is None:  # a count all the same: gc freeing 100 000 chunks said nothing
+            return f"{self._done:,}" if self._done else ""
+        return f"{self._done:,}/{self._total:,}"
 
     def phase(self, description: str, *, total_bytes: int | None = None,
               total_items: int | None = None) -> None:

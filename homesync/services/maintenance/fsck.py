@@ -75,7 +75,7 @@ class Fsck:
         report = FsckReport()
         await self._check_offsets(report, progress, repair=repair_offsets)
         total_chunks, total_bytes = await chunk_index.count_and_bytes(self._db.reader)
-        progress.phase("Re-hashing chunks", total_bytes=total_bytes, total_items=total_chunks)
+        progress.phase("Hash chunks", total_bytes=total_bytes, total_items=total_chunks)
         after = ""
         while True:
             rows = await chunk_index.page(self._db.reader, after=after, limit=_PAGE)
@@ -98,7 +98,7 @@ class Fsck:
             if len(rows) < _PAGE:
                 break
             after = rows[-1]["hash"]
-        progress.phase("Looking for chunk files the database does not know")
+        progress.phase("Find unknown files")
         known_on_disk: list[str] = []
         async for chunk in self._chunks.list_chunks():
             known_on_disk.append(chunk.hash)
@@ -112,7 +112,7 @@ class Fsck:
     async def _check_offsets(self, report: FsckReport, progress: Progress, *,
                              repair: bool) -> None:
         rows = await manifest_offsets.count_rows(self._db.reader)
-        progress.phase("Checking chunk offsets", total_items=rows)
+        progress.phase("Check offsets", total_items=rows)
         bad = await manifest_offsets.find_bad(self._db.reader)
         progress.advance(items=rows)
         report.checked_offsets = rows
@@ -120,7 +120,7 @@ class Fsck:
         wrong = [m for m in report.manifests if m.wrong_offsets]
         if not (repair and wrong):
             return
-        progress.phase("Recomputing chunk offsets", total_items=len(wrong))
+        progress.phase("Fix offsets", total_items=len(wrong))
         # Recomputed from the chunk sizes as they are now, in one write transaction
         # (safe beside the server: a version is never changed once written).
         async with self._db.transaction() as tx:

@@ -92,7 +92,7 @@ class Collector:
         now = clock.now_ms()
         cutoff = now - (self.grace_ms if grace_ms is None else grace_ms)
         report = GcReport()
-        progress.phase("Expiring idle uploads")
+        progress.phase("Expire uploads")
         report.expired_uploads = await self.expire_uploads(now)
         while True:  # a batch per transaction: a month of uploads may be many
             async with self._db.transaction() as tx:
@@ -101,16 +101,16 @@ class Collector:
             report.forgotten_uploads += forgotten
             if forgotten < _FORGET_BATCH and sessions < _FORGET_BATCH:
                 break
-        progress.phase("Removing abandoned temp files")
+        progress.phase("Clean tmp/")
         report.removed_temp = await self._chunks.remove_stale_temp()
         with gc_lock(self._data_dir) as turn:
             if not turn:  # the caller says so (the report carries it)
                 report.backup_running = turn.blocked_by == "backup"
                 report.other_gc_running = turn.blocked_by == "gc"
                 return report
-            progress.phase("Removing unreferenced chunks")
+            progress.phase("Free chunks")
             await self._unreferenced(cutoff, report, progress)
-            progress.phase("Removing chunk files the database does not know")
+            progress.phase("Check chunk files")
             await self._orphans(cutoff, report, progress)
         return report
 
