@@ -192,6 +192,13 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
             # '/srv/homesync/.server.key.4242.tmp'".
             raise _CannotOpen(f"cannot open the data dir {settings.data_path}: "
                               f"{server_run.os_problem(settings.data_path, exc)}") from None
+        except sqlite3.Error:
+            # A read-only mount whose server key is there already: SQLite's "unable to
+            # open database file" said nothing of why (gc, fsck and status alike).
+            if not _read_only_mount(settings.data_path):
+                raise
+            raise _CannotOpen(f"cannot open the data dir {settings.data_path}: Read-only"
+                              f" file system ({settings.db_path.name})") from None
         try:
             return await fn(services)
         finally:
@@ -209,6 +216,13 @@ def run_with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]
         raise fail(permission_message(settings.data_path, exc)) from None
     except (OSError, RuntimeError, _CannotOpen) as exc:
         raise fail(str(exc)) from None
+
+
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 class _CannotOpen(Exception):
