@@ -177,6 +177,45 @@ async def test_stale_changes_to_shared_content_are_conflicts(
     assert w.a_jpg["id"] in await trashed(client, w.alice)
 
 
+async def test_a_taken_name_in_a_shared_folder_says_what_works_instead_of_pulling(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    alices = await store(client, w.alice, os.urandom(60), name="a.jpg",
+                         folder="/photos/2024/trip")
+    bobs = os.urandom(100)
+    trip = f"{BOBS}/photos/2024/trip"
+    new_b = change("upload", "1", folder=trip, name="b.jpg", size=len(bobs),
+                   checksum=checksum(bobs))
+    onto_a = change("rename", "2", fileId=w.b_jpg["id"], name="a.jpg")
+    # Bob's token has seen both names: pulling (again) frees neither, so "pull, then
+    # send it again" would never end; the answer says what does work.
+    for _ in range(2):
+        token = (await pull(client, w.bob))["nextSyncToken"]
+        done = await push(client, w.bob, token, new_b, onto_a)
+        assert codes(done) == ["conflict"] * 2
+        assert [r["fileId"] for r in done["results"]] == [w.b_jpg["id"], alices]
+        assert {r["error"]["code"] for r in done["results"]} == {"NAME_CONFLICT"}
+        assert "another name" in done["results"][0]["error"]["message"]
+    r = await client.post(f"{API}/queue/add", headers=w.bob.auth, json={
+        "syncToken": token, "operations": [
+            {"id": "op1", "type": "rename", "fileId": w.b_jpg["id"],
+             "remotePath": f"{trip}/a.jpg", "createdAt": "2024-01-20T10:00:00Z"}]})
+    op = r.json()["data"]["operations"][0]
+    assert (op["status"], op["error"]["code"]) == ("conflict", "NAME_CONFLICT")
+    # What it says works: another name, or the upload as that file's new version.
+    done = await push(
+        client, w.bob, token, change("rename", "2", fileId=w.b_jpg["id"], name="a (Bob).jpg"),
+        change("upload", "1", fileId=w.b_jpg["id"], size=len(bobs), checksum=checksum(bobs)))
+    assert codes(done) == ["applied", "upload_required"]
+    # A stale change is still "pull, then send it again" (that works: see above).
+    await store(client, w.alice, os.urandom(70), name="a.jpg", folder="/photos/2024/trip",
+                file_id=alices)
+    done = await push(client, w.bob, token, change("delete", "3", fileId=alices))
+    assert (codes(done), done["results"][0]["error"]["code"]) == (["conflict"], "CONFLICT")
+
+
 async def test_the_offline_queue_applies_to_shared_folders_too(
     client: AsyncTestClient[Any], world: World,
 ) -> None:

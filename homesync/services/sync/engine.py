@@ -33,8 +33,9 @@ Changes to what others shared with the user are made in the owner's tree when a
 otherwise), judged against what the device had seen of the shared entries. Unlike the
 user's own changes there, the server never answers ``deduplicated`` (that would tell the
 recipient what else the owner stores) nor ``deleted_on_server`` (what the owner deleted),
-and a ``conflict`` comes without a conflict record: the device pulls the server's side and
-sends its change again.
+and a ``conflict`` comes without a conflict record, with an ``error`` saying what works
+instead: a stale change, the device pulls the server's side and sends it again; a taken
+name (``NAME_CONFLICT``), which pulling does not free, it sends under another name.
 """
 
 from __future__ import annotations
@@ -46,7 +47,14 @@ from homesync.paths import check_not_reserved, is_under, join, normalize_folder,
 from homesync.services.files.content import ContentPlacer, is_tombstoned
 from homesync.services.sharing.access import as_seen, route_change
 from homesync.services.sync.conflicts import ConflictKind, ConflictSide, record_conflict
-from homesync.services.sync.types import Actor, ChangeResult, ChangeStatus, LocalChange, error_info
+from homesync.services.sync.types import (
+    Actor,
+    ChangeResult,
+    ChangeStatus,
+    ErrorInfo,
+    LocalChange,
+    error_info,
+)
 from homesync.services.uploads.init import normalize_checksum
 from homesync.store import files, since_token, tombstones, tree
 from homesync.store.db import Conn, Row, on_its_thread
@@ -58,6 +66,25 @@ def _result(change: LocalChange, status: ChangeStatus, file_id: str | None = Non
             conflict_id: str | None = None) -> ChangeResult:
     return ChangeResult(local_id=change.local_id, status=status, file_id=file_id,
                         conflict_id=conflict_id)
+
+
+# A conflict in a shared item has no record to resolve (``_conflict``): its error says
+# what the device does instead. Pulling settles a stale change, not a taken name.
+_SHARED_STALE = ErrorInfo("CONFLICT", "Changed in the owner's folder after your sync token:"
+                          " pull, then send the change again")
+_SHARED_NAME_TAKEN = ErrorInfo(
+    "NAME_CONFLICT", "The owner's folder has an entry with that name (fileId): sending the"
+    " change again gets this same answer; send it under another name, or an upload as a"
+    " new version of that entry (with its fileId)")
+
+
+def _conflicted(actor: Actor, change: LocalChange, kind: ConflictKind, file_id: str,
+                conflict_id: str | None) -> ChangeResult:
+    error = None
+    if actor.via_share:
+        error = _SHARED_NAME_TAKEN if kind == "name_collision" else _SHARED_STALE
+    return ChangeResult(local_id=change.local_id, status="conflict", file_id=file_id,
+                        conflict_id=conflict_id, error=error)
 
 
 def _local_side(change: LocalChange, checksum: str | None = None,
@@ -154,7 +181,7 @@ class SyncEngine:
             conflict_id = await self._conflict(
                 tx, actor, kind="name_collision", change=change,
                 local=_local_side(change, checksum, folder, name), remote=here)
-            return _result(change, "conflict", here["id"], conflict_id)
+            return _conflicted(actor, change, "name_collision", here["id"], conflict_id)
         if actor.via_share:  # never from the owner's store: that would be an oracle
             return _result(change, "upload_required")
         placed = await self._placer.place(tx, actor, file_id=None, folder=folder, name=name,
@@ -187,7 +214,7 @@ class SyncEngine:
             conflict_id = await self._conflict(
                 tx, actor, kind=kind, change=change, local=_local_side(change, checksum),
                 remote=row, remote_device_id=remote_device)
-            return _result(change, "conflict", row["id"], conflict_id)
+            return _conflicted(actor, change, kind, row["id"], conflict_id)
         if actor.via_share:
             return _result(change, "upload_required", row["id"])
         placed = await self._placer.place(tx, actor, file_id=row["id"], folder=row["folder"],
@@ -210,7 +237,7 @@ class SyncEngine:
                 tx, actor, kind="delete_modify", change=change,
                 local=ConflictSide(file_id=row["id"], name=row["name"], folder=row["folder"]),
                 remote=changed, remote_device_id=None)
-            return _result(change, "conflict", row["id"], conflict_id)
+            return _conflicted(actor, change, "delete_modify", row["id"], conflict_id)
         await move_to_trash(tx, actor, row)
         return _result(change, "applied", row["id"])
 
@@ -258,7 +285,7 @@ class SyncEngine:
                 local=ConflictSide(file_id=row["id"], kind=row["kind"], name=name, folder=folder,
                                    size=row["size"], checksum=row["checksum"]),
                 remote=target)
-            return _result(change, "conflict", target["id"], conflict_id)
+            return _conflicted(actor, change, "name_collision", target["id"], conflict_id)
         await files.ensure_folder(tx, user_id=actor.user_id, folder=folder,
                                   device_id=actor.device_id, now=actor.now)
         await tree.move(tx, user_id=actor.user_id, row=row, folder=folder, name=name,

@@ -149,8 +149,8 @@ async def _change(tx: Conn, user_id: str, row: Row, applied: AppliedMoves) -> Lo
 def _outcome(result: ChangeResult) -> tuple[str, ErrorInfo | None]:
     if result.status in ("applied", "deduplicated"):
         return "done", None
-    if result.status == "conflict":
-        return "conflict", None
+    if result.status == "conflict":  # an error only in a shared item (no conflictId)
+        return "conflict", result.error
     if result.status == "deleted_on_server":
         return "failed", ErrorInfo("DELETED_ON_SERVER", "The entry was deleted on the server")
     return "failed", result.error or ErrorInfo("REJECTED", "The operation was not applied")
