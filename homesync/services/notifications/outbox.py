@@ -44,6 +44,7 @@ from homesync import clock
 from homesync.config import NotificationSettings, parse_duration
 from homesync.push.base import DeliveryResult, Provider
 from homesync.push.registry import pick
+from homesync.services.background_rounds import RoundLog
 from homesync.services.notifications.claims import Attempt, DueClaims
 from homesync.services.notifications.push_rules import backoff_ms, push_target
 from homesync.store import deliveries, push_registrations
@@ -105,6 +106,7 @@ class PushOutbox:
         # wakes it).
         self._starved = False
         self._last_prune = 0
+        self._rounds = RoundLog(log, "push worker", "push worker round failed; trying again shortly")
 
     def wake(self) -> None:
         """Look for work now (call after committing a notification or a preference change)."""
@@ -119,12 +121,7 @@ class PushOutbox:
         try:
             while True:
                 self._wake.clear()
-                try:
-                    done, self._starved = await self._round()
-                except Exception:
-                    log.exception("push worker round failed; trying again shortly")
-                    done, self._starved = 0, False
-                if done:
+                if await self.worker_round():
                     continue
                 idle = await self._idle_seconds()
                 # Not asyncio.wait_for: Python 3.11's returns a wake-up that comes with a
@@ -135,6 +132,14 @@ class PushOutbox:
         finally:
             # Shutdown: sends cut short keep their rows in _in_flight for aclose.
             await self._cancel_sends()
+
+    async def worker_round(self) -> int:
+        """One round as :meth:`run_forever` runs it: a failure is logged (once while the
+        database stays busy: :class:`RoundLog`) and counts as nothing done."""
+        done, self._starved = 0, False
+        with self._rounds:
+            done, self._starved = await self._round()
+        return done
 
     async def drain(self, max_rounds: int = 1000) -> int:
         """Run rounds, and wait for their sends, until nothing is due now or in flight;
@@ -187,7 +192,7 @@ class PushOutbox:
         self._sending.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             # Recording failed (the database?): the lease runs out and it is retried.
-            log.error("recording a push outcome failed", exc_info=error)
+            self._rounds.failed(error, "recording a push outcome failed")
         self.wake()  # a slot is free: rows left for want of one can go now
 
     async def _sends_recorded(self) -> bool:

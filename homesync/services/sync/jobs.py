@@ -31,6 +31,7 @@ import msgspec
 
 from homesync import clock
 from homesync.config import SyncSettings, parse_duration
+from homesync.services.background_rounds import RoundLog
 from homesync.services.files.trash import Trash
 from homesync.services.files.versions import Versions
 from homesync.services.sync.conflicts import Conflicts
@@ -131,6 +132,7 @@ class Retention:
         self._history = history
         # Set by the services: prunes ended sign-ins' refresh tokens as of ``now``; how many.
         self.prune_sign_ins: Callable[[int], Awaitable[int]] = _no_sign_ins
+        self._rounds = RoundLog(log, "sync retention", "retention sweep failed")
 
     async def run_once(self, now: int | None = None) -> RetentionReport:
         """Purge everything past retention as of ``now``."""
@@ -155,18 +157,21 @@ class Retention:
             log.exception("applying interrupted queue operations failed")
         interval = parse_duration(self._settings.retention_interval)
         while True:
-            try:
-                report = await self.run_once()
-                if report.trash_bytes or report.version_bytes:
-                    log.info("retention freed %d bytes of trash and %d of old versions",
-                             report.trash_bytes, report.version_bytes)
-                history = report.history
-                if history.journal or history.tombstones or history.feed:
-                    log.info("sync history compacted: %d journal entries, %d purged files,"
-                             " %d share-feed entries", history.journal, history.tombstones,
-                             history.feed)
-                if report.refresh_tokens:
-                    log.info("pruned %d refresh tokens of ended sign-ins", report.refresh_tokens)
-            except Exception:
-                log.exception("retention sweep failed")
+            await self.sweep()
             await asyncio.sleep(interval)
+
+    async def sweep(self) -> None:
+        """One round as :meth:`run_forever` runs it: what it freed is logged, and so is a
+        failure (once while the database stays busy: :class:`RoundLog`)."""
+        with self._rounds:
+            report = await self.run_once()
+            if report.trash_bytes or report.version_bytes:
+                log.info("retention freed %d bytes of trash and %d of old versions",
+                         report.trash_bytes, report.version_bytes)
+            history = report.history
+            if history.journal or history.tombstones or history.feed:
+                log.info("sync history compacted: %d journal entries, %d purged files,"
+                         " %d share-feed entries", history.journal, history.tombstones,
+                         history.feed)
+            if report.refresh_tokens:
+                log.info("pruned %d refresh tokens of ended sign-ins", report.refresh_tokens)

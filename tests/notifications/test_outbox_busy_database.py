@@ -1,0 +1,56 @@
+"""The push worker while another process (a long ``homesync gc``, ``user add``, a backup)
+holds the database's write lock: one warning, no traceback each round, and it goes on
+once the lock is free."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from homesync.services.container import Services
+from homesync.store import connections
+from tests.conftest import MakeUser, SignIn
+from tests.notifications.conftest import Clock, RegisterPush, delivery_rows
+from tests.push.receivers import Receiver
+
+
+async def test_a_round_the_database_is_busy_for_logs_one_warning_and_recovers(
+    client: AsyncTestClient[Any], services: Services, make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, receiver: Receiver, frozen: Clock,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await make_user()
+    phone = await sign_in()
+    await register_push(phone, f"{receiver.url}/up/phone")
+    await services.outbox.drain()
+    frozen.advance(3600)  # the round's hourly inbox pruning writes too
+    await sign_in(client_id="tablet", model="Galaxy Tab")  # a new-device alert for the phone
+    # The server gives up on the lock after this long (5 s otherwise): a 503 for requests.
+    monkeypatch.setattr(connections, "BUSY_TIMEOUT_MS", 100)
+    caplog.set_level(logging.INFO, logger="homesync.push")
+    other = sqlite3.connect(services.settings.db_path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        for _ in range(3):
+            assert await services.outbox.worker_round() == 0
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    (waiting,) = caplog.records
+    assert (waiting.levelno, waiting.exc_info) == (logging.WARNING, None)
+    assert waiting.getMessage().startswith("push worker waits for the database")
+    assert receiver.requests == [] and await delivery_rows(services) == []
+
+    caplog.clear()
+    assert await services.outbox.worker_round() > 0  # the alert, fanned out and sent
+    await services.outbox.drain()
+    (free,) = caplog.records
+    assert (free.levelno, free.getMessage()) == (logging.INFO,
+                                                 "push worker: the database is free again")
+    (request,) = receiver.requests
+    assert request.path == "/up/phone"
+    assert [r["status"] for r in await delivery_rows(services)] == ["delivered"]
