@@ -294,7 +294,10 @@ def _list_two_levels(first: Path) -> list[StoredChunk]:
         for entry in os.scandir(second):
             if entry.is_file() and is_chunk_hash(entry.name) \
                     and entry.name.startswith(first.name + second.name):
-                st = entry.stat()
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:  # deleted since it was listed (the server's gc)
+                    continue
                 found.append(StoredChunk(entry.name, st.st_size, int(st.st_mtime * 1000)))
     found.sort(key=lambda c: c.hash)
     return found

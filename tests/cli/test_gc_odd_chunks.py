@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from homesync.services.container import Services
+from homesync.store import local_chunks
 from tests.cli.conftest import Cli
 from tests.operations.data import chunk_files, delete_file, photo, put_file
 
@@ -96,3 +101,25 @@ def test_a_directory_where_a_used_chunk_belongs_is_that_chunk_missing(cli: Cli) 
     text = cli("fsck").stderr.replace("\n", "")
     assert "no file uses it" not in text
     assert f"{chunk_hash}/ (left alone; where a missing chunk listed above belongs)" in text
+
+
+def test_fsck_goes_on_when_gc_deletes_a_chunk_it_is_listing(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's gc deletes an unused chunk between fsck's listing of its directory and
+    the stat of it: fsck ended there, 'No such file or directory', exit 1, no report
+    ("Both are safe while the server runs", says the README)."""
+    gone, kept = _two_deleted_photos(cli)
+    path = chunk_files(cli.data_dir)[gone]
+    real_scandir = os.scandir
+
+    def gc_meanwhile(where: Any) -> Any:
+        listed = list(real_scandir(where))
+        if path.parent == Path(where) and path.exists():
+            path.unlink()  # after the listing, before its stat
+        return iter(listed)
+
+    monkeypatch.setattr(local_chunks.os, "scandir", gc_meanwhile)
+    result = cli("fsck", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["checkedChunks"] == 2 and report["unknownFiles"] == 0
