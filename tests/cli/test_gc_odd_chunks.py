@@ -123,3 +123,33 @@ def test_fsck_goes_on_when_gc_deletes_a_chunk_it_is_listing(
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["ok"] is True and report["checkedChunks"] == 2 and report["unknownFiles"] == 0
+
+
+def test_a_chunk_row_whose_hash_is_no_chunk_name_is_reported_not_a_traceback(cli: Cli) -> None:
+    """A chunk row edited in by hand with a name no chunk can have ('ABC', an upper-case
+    hash): fsck and gc ended in a ValueError traceback ('not a chunk hash'). fsck names
+    it with the files that use it; gc forgets it once nothing does."""
+    cli.add_user()
+
+    async def store(s: Services) -> None:
+        uid = (await s.accounts.get("alice@example.com")).id
+        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
+
+    cli.with_services(store)
+    [chunk_hash] = chunk_files(cli.data_dir)
+    db = sqlite3.connect(cli.settings.db_path)
+    with db:  # foreign keys are off unless asked for: what a hand-made edit does
+        db.execute("INSERT INTO chunks VALUES ('ABC', 3, 0), (?, 1000, 0)",
+                   (chunk_hash.upper(),))
+        db.execute("UPDATE version_chunks SET chunk_hash = upper(chunk_hash)")
+    db.close()
+
+    result = cli("fsck", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["damaged"] == [{"hash": chunk_hash.upper(),
+                                  "problem": "not a chunk hash (no chunk file can have it)",
+                                  "files": ["alice@example.com:/camera/IMG_1.jpg"]}]
+    assert report["unusedDamaged"] == 1  # 'ABC'
+    assert cli("gc", "--grace", "0s", "--json").exit_code == 0
+    assert json.loads(cli("fsck", "--json").stdout)["checkedChunks"] == 1  # only the used one

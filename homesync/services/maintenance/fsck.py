@@ -21,7 +21,7 @@ from homesync.paths import join
 from homesync.services.maintenance.chunk_problem import ChunkProblem
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
 from homesync.store import chunk_index, manifest_offsets
-from homesync.store.chunks import ChunkStore
+from homesync.store.chunks import ChunkStore, is_chunk_hash
 from homesync.store.db import Database, Row
 
 __all__ = ["Fsck", "FsckReport", "ManifestProblem"]
@@ -130,6 +130,8 @@ class Fsck:
         progress.advance(items=len(wrong))
 
     async def _check(self, chunk_hash: str, size: int) -> str | None:
+        if not is_chunk_hash(chunk_hash):  # a row edited in by hand: no file has that name
+            return "not a chunk hash (no chunk file can have it)"
         try:
             stored = await self._chunks.size(chunk_hash)
             if stored is None:
