@@ -30,12 +30,14 @@ from homesync.cli.common import (
     print_chunk_problems,
     print_document,
     print_summary,
+    require_data_dir,
     run_with_services,
     settings_from,
 )
 from homesync.config import MAX_DURATION_S, format_duration, parse_duration
 
 if TYPE_CHECKING:  # loaded by run_with_services when a command runs, not for --help
+    from homesync.config import Settings
     from homesync.services.container import Services
     from homesync.services.maintenance.fsck import FsckReport, ManifestProblem
     from homesync.services.maintenance.gc import GcReport
@@ -68,6 +70,7 @@ def gc(
     from homesync.cli.progress import RichProgress  # rich.progress: for gc and fsck only
 
     settings = settings_from(config, data_dir)
+    _require_database(settings)
     grace_ms = _duration_ms(grace, "--grace")
     history_ms = _duration_ms(history_retention, "--history-retention")
     retention = format_duration((settings.sync.history_retention_ms if history_ms is None
@@ -100,6 +103,18 @@ def gc(
     if report.other_gc_running:
         err_console.print("[yellow]Another gc round (the server's, or another `homesync gc`)"
                           " is deleting chunks now, so this one deleted none.[/]")
+
+
+def _require_database(settings: Settings) -> None:
+    """gc and fsck judge the chunk files by the database: in a data dir without one (moved
+    aside, lost, or an empty mount point whose disk is not mounted) they made a new, empty
+    one, and gc then deleted every chunk file past the grace as unknown, every stored file."""
+    require_data_dir(settings)  # first: a missing one, or one of other things, says so
+    path = settings.data_path
+    if not settings.db_path.exists():
+        raise fail(f"no database in the data dir {path} ({settings.db_path.name} is not"
+                   " there): nothing to check against; if it was moved or lost, put it back"
+                   " or restore it from a backup (`homesync backup restore`)")
 
 
 def _history_line(history: CompactionReport, retention: str) -> str:
@@ -138,6 +153,7 @@ def fsck(
     from homesync.cli.progress import RichProgress
 
     settings = settings_from(config, data_dir)
+    _require_database(settings)
     with RichProgress(err_console, enabled=not as_json) as progress:
         report: FsckReport = run_with_services(
             settings, lambda s: s.fsck.run(progress, repair_offsets=repair_offsets))

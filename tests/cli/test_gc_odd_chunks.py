@@ -153,3 +153,28 @@ def test_a_chunk_row_whose_hash_is_no_chunk_name_is_reported_not_a_traceback(cli
     assert report["unusedDamaged"] == 1  # 'ABC'
     assert cli("gc", "--grace", "0s", "--json").exit_code == 0
     assert json.loads(cli("fsck", "--json").stdout)["checkedChunks"] == 1  # only the used one
+
+
+@pytest.mark.parametrize("command", ["gc", "fsck"])
+def test_a_data_dir_without_its_database_is_refused(cli: Cli, command: str) -> None:
+    """The database moved aside (or lost), the chunk files and the key still there: gc made
+    a new, empty database and deleted every chunk file past the grace as one it does not
+    know (every stored file gone); fsck made one too and said 'ok'."""
+    _two_deleted_photos(cli)
+    cli.add_user("bob@example.com")
+
+    async def store(s: Services) -> None:
+        uid = (await s.accounts.get("bob@example.com")).id
+        await put_file(s, uid, "/camera", "IMG_9.jpg", photo(9, 1000))
+
+    cli.with_services(store)
+    files = chunk_files(cli.data_dir)
+    for path in files.values():
+        os.utime(path, (0, 0))  # stored long ago
+    cli.settings.db_path.rename(cli.data_dir.parent / "aside.sqlite3")
+
+    result = cli(command, "--json")
+    assert result.exit_code == 1, result.output
+    assert "no database in the data dir" in json.loads(result.stdout)["error"]
+    assert chunk_files(cli.data_dir) == files
+    assert not cli.settings.db_path.exists()
