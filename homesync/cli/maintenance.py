@@ -100,6 +100,10 @@ def gc(
     if report.backup_running:
         err_console.print("[yellow]A backup is running, so no chunk was deleted;"
                           " run gc again when it is done.[/]")
+    if report.unknown_kept:
+        err_console.print("[yellow]There are chunk files, but the database knows no chunk"
+                          " (a new one, made where the old one was lost?): none was"
+                          " deleted. Restore the database from a backup.[/]")
     if report.other_gc_running:
         err_console.print("[yellow]Another gc round (the server's, or another `homesync gc`)"
                           " is deleting chunks now, so this one deleted none.[/]")

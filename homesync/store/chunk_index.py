@@ -25,6 +25,7 @@ from homesync.store.db import Conn, Row, execute, fetchall
 
 __all__ = [
     "add",
+    "any_known",
     "count_and_bytes",
     "delete",
     "is_referenced",
@@ -62,6 +63,12 @@ async def let_go_of_versions(tx: Conn, versions: str, params: Sequence[object],
     await execute(tx, "UPDATE chunks SET created_at = max(created_at, ?) WHERE hash IN"
                       f" (SELECT chunk_hash FROM version_chunks WHERE version_id IN ({versions}))",
                   (now, *params))
+
+
+async def any_known(conn: Conn) -> bool:
+    """Whether the database knows any chunk at all."""
+    rows = await fetchall(conn, "SELECT EXISTS (SELECT 1 FROM chunks)")
+    return bool(rows[0][0])
 
 
 async def known(conn: Conn, hashes: Iterable[str]) -> set[str]:

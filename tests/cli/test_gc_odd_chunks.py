@@ -178,3 +178,20 @@ def test_a_data_dir_without_its_database_is_refused(cli: Cli, command: str) -> N
     assert "no database in the data dir" in json.loads(result.stdout)["error"]
     assert chunk_files(cli.data_dir) == files
     assert not cli.settings.db_path.exists()
+
+
+def test_gc_deletes_no_chunk_file_a_new_empty_database_does_not_know(cli: Cli) -> None:
+    """The database lost, a new one made in its place (`user add` to sign in again, or a
+    server started there, whose own gc comes a minute later): every chunk file looked
+    unknown and gc deleted them all. It keeps them while the database knows no chunk."""
+    _two_deleted_photos(cli)
+    files = chunk_files(cli.data_dir)
+    cli.settings.db_path.rename(cli.data_dir.parent / "aside.sqlite3")
+    cli.add_user("bob@example.com")  # a new, empty database
+
+    result = cli("gc", "--grace", "0s", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["orphanFiles"] == 0 and report["unknownKept"] is True
+    assert chunk_files(cli.data_dir) == files
+    assert "none was deleted" in " ".join(cli("gc", "--grace", "0s").stderr.split())

@@ -99,6 +99,8 @@ async def test_orphans_temp_and_fresh_chunks(services):
     fresh = store.writer()
     await fresh.write(b"written a second ago")
     fresh_hash = await fresh.commit()
+    async with services.db.transaction() as tx:  # its upload committed: the database knows
+        await chunk_index.add(tx, fresh_hash, 20, clock.now_ms())  # chunks (unknownKept)
     dead = store.writer()
     await dead.write(b"a writer that died")
     os.close(dead._fd)  # type: ignore[attr-defined]

@@ -55,6 +55,9 @@ class GcReport(msgspec.Struct, kw_only=True, rename="camel"):
     orphan_bytes: int = 0
     backup_running: bool = False  # chunks were left alone this round
     other_gc_running: bool = False  # so were they: another round was deleting them
+    # Chunk files were there but the database knows no chunk at all (a new one, made where
+    # the old one was lost): none was taken for unknown and deleted.
+    unknown_kept: bool = False
 
 
 class Collector:
@@ -147,6 +150,13 @@ class Collector:
                 progress.advance(nbytes=row["size"], items=1)
 
     async def _orphans(self, cutoff: int, report: GcReport, progress: Progress) -> None:
+        if not await chunk_index.any_known(self._db.reader):
+            # A database that knows no chunk, beside chunk files, is not theirs: every one
+            # would look unknown, and deleting them deleted every stored file.
+            async for _ in self._chunks.list_chunks():
+                report.unknown_kept = True
+                break
+            return
         batch: list[StoredChunk] = []
         async for chunk in self._chunks.list_chunks():
             progress.advance(items=1)
@@ -189,6 +199,9 @@ class Collector:
             except Exception:  # a failed round must not end the loop; the next one retries
                 log.exception("gc round failed")
                 continue
+            if report.unknown_kept:
+                log.warning("gc: chunk files are there but the database knows no chunk:"
+                            " none deleted (was the database replaced by a new one?)")
             if report.removed_chunks or report.orphan_files or report.expired_uploads:
                 log.info("gc: %d uploads expired, %d chunks (%d bytes) freed, %d orphan files",
                          report.expired_uploads, report.removed_chunks, report.freed_bytes,
