@@ -181,7 +181,7 @@ def fsck(
             ("Chunks checked", f"{report.checked_chunks:,} ({human_size(report.checked_bytes)})"),
             ("Damaged or missing", f"{len(report.damaged):,}"),
             ("Chunk files the database does not know", f"{report.unknown_files:,}"
-                                                       " (removed by gc after the grace period)"),
+                                                       + _unknown_note(report)),
             ("Unused chunks whose bytes gc deleted", f"{report.unused_missing:,}"
                                                      " (the next gc forgets them)"),
             ("Unused chunks with damaged bytes", f"{report.unused_damaged:,}"
@@ -197,6 +197,13 @@ def fsck(
         ])
     if not report.ok:
         raise typer.Exit(EXIT_ERROR)
+
+
+def _unknown_note(report: FsckReport) -> str:
+    if report.unknown_files and not report.checked_chunks:  # gc keeps them (unknownKept)
+        return (" (kept by gc: the database knows no chunk at all; was it replaced by a"
+                " new one? restore it from a backup)")
+    return " (removed by gc after the grace period)"
 
 
 def _print_manifest_problems(manifests: list[ManifestProblem]) -> None:

@@ -195,3 +195,6 @@ def test_gc_deletes_no_chunk_file_a_new_empty_database_does_not_know(cli: Cli) -
     assert report["orphanFiles"] == 0 and report["unknownKept"] is True
     assert chunk_files(cli.data_dir) == files
     assert "none was deleted" in " ".join(cli("gc", "--grace", "0s").stderr.split())
+    # fsck said gc would remove them "after the grace period".
+    checked = " ".join(cli("fsck").stdout.split())
+    assert "removed by gc" not in checked and "kept by gc" in checked
