@@ -43,6 +43,7 @@ def test_the_counts_fit_and_gc_counts_what_it_freed(cli: Cli) -> None:
     checked = _last_frame(cli, "fsck")
     assert not [line for line in checked if "…" in line or len(line) > 80], checked
     assert any(re.search(r"/s +11/11$", line) for line in checked), checked
+    assert any(re.fullmatch(r"Find unknown files ━+ 11", line) for line in checked), checked
 
     freed = _last_frame(cli, "gc", "--grace", "0s")
     assert any(re.fullmatch(r"Free chunks +━+ 2", line) for line in freed), freed

@@ -102,6 +102,7 @@ class Fsck:
         known_on_disk: list[str] = []
         async for chunk in self._chunks.list_chunks():
             known_on_disk.append(chunk.hash)
+            progress.advance(items=1)  # a count moving: 100 000 files take a while
             if len(known_on_disk) >= _PAGE:
                 report.unknown_files += await self._unknown(known_on_disk)
                 known_on_disk = []
