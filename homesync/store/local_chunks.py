@@ -257,6 +257,8 @@ class LocalChunkStore(ChunkStore):
                 fd = os.open(entry.path, os.O_RDONLY)
             except FileNotFoundError:
                 continue
+            except PermissionError:  # another user's (a `sudo` run's): cannot tell if live
+                continue
             try:
                 # A live writer holds an exclusive lock on its temp file (any process).
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -284,14 +286,24 @@ def _may_write_into(path: Path, chunk_dir: Path) -> bool:
     return may(path, os.R_OK | os.W_OK | os.X_OK)
 
 
+def _entries(path: Path | str) -> list[os.DirEntry[str]]:
+    """The entries of a directory of ``chunks/``; none of one this user may not list
+    (chmod 000, another user's): fsck names each known chunk in it unreadable, and one
+    such directory ended the whole fsck or gc run, its report lost."""
+    try:
+        return list(os.scandir(path))
+    except PermissionError:
+        return []
+
+
 def _subdirs(path: Path) -> list[Path]:
-    return sorted(Path(e.path) for e in os.scandir(path) if e.is_dir() and len(e.name) == 2)
+    return sorted(Path(e.path) for e in _entries(path) if e.is_dir() and len(e.name) == 2)
 
 
 def _list_two_levels(first: Path) -> list[StoredChunk]:
     found: list[StoredChunk] = []
     for second in _subdirs(first):
-        for entry in os.scandir(second):
+        for entry in _entries(second):
             if entry.is_file() and is_chunk_hash(entry.name) \
                     and entry.name.startswith(first.name + second.name):
                 try:
@@ -311,7 +323,7 @@ def _strays(chunk_dir: Path) -> list[str]:
     found: list[str] = []
 
     def walk(path: Path, rel: str, depth: int) -> None:
-        for entry in os.scandir(path):
+        for entry in _entries(path):
             name = f"{rel}{entry.name}"
             if depth < 2:
                 if entry.is_dir() and _FAN_OUT.match(entry.name):

@@ -1,0 +1,82 @@
+"""`homesync fsck` and `gc` meeting what they may not read (chmod 000, another user's)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from homesync.services.container import Services
+from tests.cli.conftest import FAST_ENV, Cli
+from tests.operations.data import chunk_files, photo, put_file
+
+# Root without the capabilities that let it into any file: a chmod 000 bars it too.
+AS_A_STRANGER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+
+
+def _run(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*AS_A_STRANGER, sys.executable, "-m", "homesync", *args,
+                           "--json", "--data-dir", str(cli.data_dir)], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **FAST_ENV})
+
+
+@pytest.fixture
+def two_photos(cli: Cli) -> dict[str, str]:
+    """Alice's two one-chunk photos: their paths by chunk hash."""
+    if os.geteuid() != 0 or not shutil.which("setpriv") \
+            or subprocess.run([*AS_A_STRANGER, "true"]).returncode != 0:
+        pytest.skip("needs root and setpriv to be barred by a chmod")
+    cli.add_user()
+
+    async def store(s: Services) -> None:
+        uid = (await s.accounts.get("alice@example.com")).id
+        for seed in (1, 2):
+            await put_file(s, uid, "/camera", f"IMG_{seed}.jpg", photo(seed, 1000))
+
+    cli.with_services(store)
+    return {h: f"alice@example.com:/camera/IMG_{1 if h == _hash(1) else 2}.jpg"
+            for h in chunk_files(cli.data_dir)}
+
+
+def _hash(seed: int) -> str:
+    return hashlib.sha256(photo(seed, 1000)).hexdigest()
+
+
+def test_a_chunk_directory_that_cannot_be_listed_is_damage_not_the_end(
+        cli: Cli, two_photos: dict[str, str]) -> None:
+    """chunks/ab/cd at chmod 000: fsck named its chunk unreadable, then, listing the
+    chunk files, ended with 'cannot open the data dir D: Permission denied', the whole
+    report lost; gc ended the same way, each round, freeing nothing."""
+    barred, fine = sorted(two_photos)
+    where = chunk_files(cli.data_dir)[barred].parent
+    where.chmod(0)
+    try:
+        checked = _run(cli, "fsck")
+        assert checked.returncode == 1, checked.stderr
+        report = json.loads(checked.stdout)
+        assert report["damaged"] == [{"hash": barred, "problem":
+                                      "unreadable (Permission denied)",
+                                      "files": [two_photos[barred]]}]
+        assert report["checkedChunks"] == 2
+        collected = _run(cli, "gc")
+        assert collected.returncode == 0, collected.stderr
+    finally:
+        where.chmod(0o755)
+
+
+def test_a_temp_file_that_cannot_be_opened_does_not_stop_gc(
+        cli: Cli, two_photos: dict[str, str]) -> None:
+    """A temp file left by a `sudo` run (root's, 0600): gc could not open it to see if a
+    writer holds it and ended there, 'Permission denied (chunk-1.part)', every round."""
+    stale = cli.data_dir / "tmp" / "chunk-1.part"
+    stale.write_bytes(b"left by a writer that died")
+    stale.chmod(0)
+    collected = _run(cli, "gc")
+    assert collected.returncode == 0, collected.stderr
+    assert json.loads(collected.stdout)["removedTemp"] == 0
+    assert stale.exists()
