@@ -236,6 +236,8 @@ class LocalChunkStore(ChunkStore):
             path.unlink()
         except FileNotFoundError:
             return False
+        except PermissionError:  # its directory another user's (a `sudo` run's): left
+            return False
         # Not fsynced: gc deletes inside the write transaction, and a directory fsync per
         # chunk held every writer ~6 ms a chunk. A deletion a crash undoes leaves a chunk
         # file without a row, which gc removes again (its orphans).

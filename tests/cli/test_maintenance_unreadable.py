@@ -80,3 +80,25 @@ def test_a_temp_file_that_cannot_be_opened_does_not_stop_gc(
     assert collected.returncode == 0, collected.stderr
     assert json.loads(collected.stdout)["removedTemp"] == 0
     assert stale.exists()
+
+
+@pytest.mark.parametrize("mode", [0o555, 0])
+def test_an_unused_chunk_gc_may_not_delete_does_not_stop_it(
+        cli: Cli, two_photos: dict[str, str], mode: int) -> None:
+    """Alice's photos deleted; one chunk's directory read-only (another user's, from a
+    `sudo` run) or not even listable: gc ended at it, 'Permission denied', each round,
+    and freed nothing after it. It leaves that one and frees the other."""
+    async def delete_all(s: Services) -> None:
+        async with s.db.transaction() as tx:
+            await tx.execute("DELETE FROM files")
+
+    cli.with_services(delete_all)
+    barred, freed = sorted(two_photos)
+    where = chunk_files(cli.data_dir)[barred].parent
+    where.chmod(mode)
+    try:
+        collected = _run(cli, "gc", "--grace", "0s")
+        assert collected.returncode == 0, collected.stderr
+    finally:
+        where.chmod(0o755)
+    assert set(chunk_files(cli.data_dir)) == {barred}

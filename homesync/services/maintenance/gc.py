@@ -144,10 +144,16 @@ class Collector:
                 elif await self._chunks.delete_if_older(chunk_hash, cutoff):
                     report.removed_chunks += 1
                     report.freed_bytes += row["size"]
-                elif await self._chunks.exists(chunk_hash):
+                elif await self._still_there(chunk_hash):
                     continue  # re-written within the grace period: keep row and bytes
                 await chunk_index.delete(tx, chunk_hash)
                 progress.advance(nbytes=row["size"], items=1)
+
+    async def _still_there(self, chunk_hash: str) -> bool:
+        try:
+            return await self._chunks.exists(chunk_hash)
+        except PermissionError:  # in a directory we may not enter: cannot tell, so kept
+            return True
 
     async def _orphans(self, cutoff: int, report: GcReport, progress: Progress) -> None:
         if not await chunk_index.any_known(self._db.reader):
