@@ -251,6 +251,62 @@ async def test_modify_delete_resolutions(client, devices):
             assert await content(client, phone, result["copyFileId"]) == edit
 
 
+async def test_a_new_version_after_the_devices_own_delete_brings_the_file_back(
+        client, devices):
+    """One batch deletes a file and then sends new content for it (the phone's user threw
+    it away, then saved it again): its own delete earlier in the batch never conflicts
+    with it, so the file lives on with the new content, as a trash restore plus an edit;
+    no modify_delete against itself. Likewise after deleting the folder it was in."""
+    laptop, phone = devices
+    for case in ("file", "folder"):
+        folder = f"/{case}"
+        file_id = await store(client, phone, b"v1 " + case.encode(), name="n.txt",
+                              folder=folder)
+        token = (await pull(client, phone))["nextSyncToken"]
+        edit = b"saved again " + case.encode()
+        await store(client, laptop, edit, name=f"{case}.txt", folder="/tmp")  # stored
+        deleted = file_id
+        if case == "folder":
+            deleted = (await pull(client, phone))["changes"]["created"]
+            deleted = next(e["id"] for e in deleted if e["name"] == "folder")
+        out = await push(client, phone, token, change("delete", "d", fileId=deleted),
+                         upload_change(edit, "u", name="n.txt", folder=folder, fileId=file_id))
+        assert [r["status"] for r in out["results"]] == ["applied", "deduplicated"], out
+        assert out["results"][1]["fileId"] == file_id
+        assert (await listing(client, phone, folder))["n.txt"] == checksum(edit)
+        assert checksum(b"v1 " + case.encode()) in await versions(client, phone, file_id)
+        assert (await pull(client, phone))["conflicts"] == []
+    # Content the server does not hold yet: the file is back, and the upload to its
+    # fileId makes the version.
+    file_id = await store(client, phone, b"v1", name="up.txt", folder="/up")
+    token = (await pull(client, phone))["nextSyncToken"]
+    edit = b"not on the server yet"
+    out = await push(client, phone, token, change("delete", "d", fileId=file_id),
+                     upload_change(edit, "u", name="up.txt", folder="/up", fileId=file_id))
+    assert [r["status"] for r in out["results"]] == ["applied", "upload_required"], out
+    assert out["results"][1]["fileId"] == file_id
+    await store(client, phone, edit, name="up.txt", folder="/up", file_id=file_id)
+    assert (await listing(client, phone, "/up"))["up.txt"] == checksum(edit)
+    # The same two changes in two batches: the second is a modify_delete, as it was
+    # (the device may have pulled the delete since; keep_local brings the file back).
+    token = (await pull(client, phone))["nextSyncToken"]
+    assert (await push(client, phone, token, change("delete", "d", fileId=file_id)))[
+        "results"][0]["status"] == "applied"
+    out = await push(client, phone, token, upload_change(b"v2", name="up.txt", folder="/up",
+                                                         fileId=file_id))
+    assert out["results"][0]["status"] == "conflict"
+    [result] = await resolve(client, phone, {"conflictId": out["results"][0]["conflictId"],
+                                             "resolution": "keep_local"})
+    assert result["status"] in ("resolved", "upload_required"), result
+    # Another device's delete is still a modify_delete (test_modify_delete_resolutions).
+    seen = (await pull(client, laptop))["nextSyncToken"]
+    assert (await push(client, laptop, seen, change("delete", fileId=file_id)))["results"][0][
+        "status"] == "applied"
+    out = await push(client, phone, token, upload_change(b"v3", name="up.txt", folder="/up",
+                                                         fileId=file_id))
+    assert out["results"][0]["status"] == "conflict"
+
+
 async def test_modify_delete_resolved_after_its_folder_was_renamed_in_case(client, devices):
     """The laptop deleted notes.txt and renamed its folder ``docs`` to ``Docs``; the phone
     had edited it. Resolving brings the file back into ``/Docs`` (keep_both: as it was,

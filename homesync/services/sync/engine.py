@@ -8,7 +8,9 @@ make conflicts the same way. The rules, per action:
     content the user deleted → ``deleted_on_server`` unless ``restore``. A name held by
     other content → ``name_collision``. A known file whose content another device
     changed after the device's token → ``modify_modify``; one deleted on the server →
-    ``modify_delete`` (or ``deleted_on_server`` if the device holds the deleted content).
+    ``modify_delete`` (or ``deleted_on_server`` if the device holds the deleted content),
+    unless the device's own delete earlier in the batch trashed it: it comes back from the
+    trash and takes the content.
     Otherwise the content is committed at once if the user stores it anywhere
     (``deduplicated``), else ``upload_required``.
 ``delete``
@@ -45,6 +47,7 @@ import msgspec
 from homesync.errors import HomesyncError, InvalidPath, NameConflict, NotFound, ValidationError
 from homesync.paths import check_not_reserved, is_under, join, normalize_folder, normalize_name
 from homesync.services.files.content import ContentPlacer, is_tombstoned
+from homesync.services.files.trash import untrash
 from homesync.services.sharing.access import as_seen, route_change
 from homesync.services.sync.conflicts import ConflictKind, ConflictSide, record_conflict
 from homesync.services.sync.types import (
@@ -203,13 +206,22 @@ class SyncEngine:
             return _result(change, "applied", row["id"])
         kind: ConflictKind | None = None
         remote_device = None
-        if row["deleted_at"] is not None:
+        if row["deleted_at"] is not None \
+                and not await self._deleted_in_this_batch(tx, actor, row):
             kind = "modify_delete"
         else:
             foreign = await since_token.content_changed_since(tx, row["id"], actor.base_seq,
-                                                       actor.device_id)
+                                                              actor.device_id)
             if foreign is not None:
                 kind, remote_device = "modify_modify", foreign["device_id"]
+            elif row["deleted_at"] is not None:
+                # The device deleted it earlier in this batch and now sends new content:
+                # the file lives on with it, as a trash restore and then an edit (its own
+                # delete never conflicts with its later change). Across batches it stays
+                # modify_delete: resolving keep_local brings it back the same way.
+                await untrash(tx, user_id=actor.user_id, row=row, device_id=actor.device_id,
+                              now=actor.now)
+                row = await self._entry(tx, actor, change)
         if kind is not None:
             conflict_id = await self._conflict(
                 tx, actor, kind=kind, change=change, local=_local_side(change, checksum),
@@ -224,6 +236,16 @@ class SyncEngine:
         if placed is None:
             return _result(change, "upload_required", row["id"])
         return _result(change, "deduplicated", row["id"])
+
+    @staticmethod
+    async def _deleted_in_this_batch(tx: Conn, actor: Actor, row: Row) -> bool:
+        """Whether the trashed ``row``'s last change is its delete by the device earlier in
+        this ``POST /sync/files`` batch."""
+        if actor.batch_from is None or row["purged_at"] is not None:
+            return False
+        last = await since_token.last_change(tx, row["id"])
+        return last is not None and last["action"] == "delete" \
+            and last["seq"] > actor.batch_from and last["device_id"] == actor.device_id
 
     # -- delete ---------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from homesync.services.sync.engine import SyncEngine
 from homesync.services.sync.notifier import ChangeNotifier
 from homesync.services.sync.queue_uploads import settle_answered_uploads
 from homesync.services.sync.types import Actor, ChangeResult, LocalChange
+from homesync.store import journal
 from homesync.store.db import Database
 
 __all__ = ["BatchResult", "LocalChanges"]
@@ -52,6 +53,7 @@ class LocalChanges:
                       device_name=principal.device_name, base_seq=base, shared_seq=shared,
                       now=clock.now_ms())
         async with self._db.transaction() as tx:
+            actor = msgspec.structs.replace(actor, batch_from=await journal.newest_seq(tx))
             results = [await self._engine.apply(tx, actor, change) for change in local_changes]
             await settle_answered_uploads(tx, actor, local_changes, results)
         # Changes in shared items are the owner's: their devices and every recipient wake.

@@ -42,6 +42,9 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     # An offline-queue operation sent without a token: when the app queued it. Changes
     # the owner made from then on are ones the device cannot have seen.
     queued_at: int | None = None
+    # ``POST /sync/files``: the journal's newest seq when the batch began. What the device
+    # journaled after it is this batch's (a delete before an upload of the same file).
+    batch_from: int | None = None
     # Set when the change is made in another user's tree through a write share
     # (:func:`homesync.services.sharing.access.route_change`).
     via_share: bool = False
