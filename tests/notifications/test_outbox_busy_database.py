@@ -12,7 +12,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from homesync.services.container import Services
-from homesync.store import connections
+from homesync.store import connections, deliveries
 from tests.conftest import MakeUser, SignIn
 from tests.notifications.conftest import Clock, RegisterPush, delivery_rows
 from tests.push.receivers import Receiver
@@ -54,3 +54,36 @@ async def test_a_round_the_database_is_busy_for_logs_one_warning_and_recovers(
     (request,) = receiver.requests
     assert request.path == "/up/phone"
     assert [r["status"] for r in await delivery_rows(services)] == ["delivered"]
+
+
+async def test_an_hourly_cleanup_the_database_was_busy_for_runs_the_next_round(
+    services: Services, make_user: MakeUser, sign_in: SignIn, frozen: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    user_id = await make_user()
+    await sign_in()
+    await sign_in(client_id="tablet", model="Galaxy Tab")  # a new-device alert for the phone
+    await services.outbox.drain()
+    kept = await _inbox_size(services, user_id)
+    assert kept > 0
+    frozen.advance(91 * 24 * 3600)  # past inbox_retention (90 days)
+
+    def busy(*_: object, **__: object) -> None:
+        error = sqlite3.OperationalError("database is locked")
+        error.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+        raise error
+
+    with monkeypatch.context() as patched:  # another process takes the lock just then
+        patched.setattr(deliveries, "cancel_run_out", busy)
+        assert await services.outbox.worker_round() == 0
+    assert await _inbox_size(services, user_id) == kept
+
+    await services.outbox.worker_round()  # the cleanup is not put off for an hour
+    assert await _inbox_size(services, user_id) == 0
+
+
+async def _inbox_size(services: Services, user_id: str) -> int:
+    row = await services.db.fetchone(
+        "SELECT count(*) AS n FROM notifications WHERE user_id = ?", (user_id,))
+    assert row is not None
+    return int(row["n"])

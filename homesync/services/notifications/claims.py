@@ -135,7 +135,7 @@ class DueClaims:
             if until is not None:
                 await deliveries.hold(tx, delivery_id, until)
                 return None
-        assert provider is not None  # else _cancel_reason
+        assert provider is not None  # else push_rules.cancel_reason
         endpoint = endpoint_of(provider, target)
         if busy.get(endpoint, 0) >= MAX_SENDS_PER_ENDPOINT:
             return "busy"

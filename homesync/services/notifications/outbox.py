@@ -180,12 +180,12 @@ class PushOutbox:
             self._sending.add(task)
             task.add_done_callback(self._sent)
         if now - self._last_prune >= _PRUNE_EVERY_MS:
-            self._last_prune = now
             async with self._db.transaction() as tx:
                 # Before pruning: a push waiting for a sign-in that ran out keeps its
                 # notification in the inbox until cancelled.
                 await deliveries.cancel_run_out(tx, lifetimes=self._sign_ins, now=now)
                 await deliveries.prune_inbox(tx, now - self._retention_ms)
+            self._last_prune = now  # only once done: a busy database retries next round
         return done + decided + len(attempts), starved
 
     def _sent(self, task: asyncio.Task[None]) -> None:
