@@ -39,7 +39,7 @@ from homesync.services.uploads.urls import ChunkUrlSigner
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Database
 from homesync.store.keys import load_or_create_secret
-from homesync.store.local_chunks import LocalChunkStore
+from homesync.store.local_chunks import LocalChunkStore, holds_chunks
 from homesync.store.tokens import SIGN_INS_ENDED, SignInLifetimes
 from homesync.to_the_end import run_to_the_end
 
@@ -147,6 +147,14 @@ class Services:
             # Starting here would create an empty database beside half-restored chunks
             # (or serve what --force has not moved aside yet).
             raise RuntimeError(unfinished)
+        if not settings.db_path.exists() and holds_chunks(data):
+            # The database was moved aside, lost or not restored: a new, empty one would
+            # leave every stored file unreachable, and gc delete them all once it knew
+            # any chunk of its own (the first new upload).
+            raise RuntimeError(
+                f"{data} holds stored files (chunks/) but no database"
+                f" ({settings.db_path.name}): put it back if it was moved, or restore it"
+                " from a backup (`homesync backup restore`); nothing was changed")
         secret = load_or_create_secret(data)
         db = await Database.open(settings.db_path)
         try:

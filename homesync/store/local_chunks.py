@@ -28,7 +28,7 @@ from homesync.store.durable_files import fsync_dir
 from homesync.store.local_chunk_reader import SpanReader, chunk_path
 from homesync.store.local_chunk_writer import LocalChunkWriter, to_the_end_on_a_thread
 
-__all__ = ["LocalChunkStore"]
+__all__ = ["LocalChunkStore", "holds_chunks"]
 
 _FAN_OUT = re.compile(r"^[0-9a-f]{2}$")  # the ab/ and cd/ levels of chunks/ab/cd/<hash>
 # Up to this many chunks (a 64 MiB video at 4 MiB chunks) are looked at on the event
@@ -278,6 +278,17 @@ class LocalChunkStore(ChunkStore):
         # Checked before every chunk; statvfs is one quick system call, no thread needed.
         st = os.statvfs(self.root)
         return st.f_bavail * st.f_frsize
+
+
+def holds_chunks(root: Path) -> bool:
+    """Whether ``<root>/chunks`` holds at least one chunk file (stops at the first)."""
+    if not (root / "chunks").is_dir():
+        return False
+    for first in _subdirs(root / "chunks"):
+        for second in _subdirs(first):
+            if any(e.is_file() and is_chunk_hash(e.name) for e in _entries(second)):
+                return True
+    return False
 
 
 def _may_write_into(path: Path, chunk_dir: Path) -> bool:

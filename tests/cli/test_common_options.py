@@ -179,3 +179,40 @@ def test_a_data_dir_that_cannot_be_written_is_named_as_serve_names_it(
     assert json.loads(result.stdout) == {"ok": False, "error": said}
     assert f"error: {said}" in " ".join(result.stderr.split())
 
+
+
+def _data_dir_that_lost_its_database(cli: Cli) -> Path:
+    """A data dir with a stored file whose database was moved aside (or lost)."""
+    assert cli.add_user().exit_code == 0
+    chunk = "ab" * 32  # what a stored chunk looks like; its bytes do not matter here
+    stored = cli.data_dir / "chunks" / chunk[:2] / chunk[2:4] / chunk
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"a photo")
+    for db in cli.data_dir.glob("homesync.sqlite3*"):
+        db.rename(db.with_name(f"moved-aside-{db.name}"))
+    return stored
+
+
+@pytest.mark.parametrize("command", [["user", "list"], ["status"],
+                                     ["user", "add", "bob@example.com", "--password-stdin"]])
+def test_a_data_dir_whose_database_is_gone_is_not_given_a_new_one(cli: Cli,
+                                                                  command: list[str]) -> None:
+    # A new, empty database there left every stored file unreachable, and once it knew
+    # a chunk of its own (the first upload) gc deleted all the others.
+    stored = _data_dir_that_lost_its_database(cli)
+    result = cli(*command, input=PASSWORD + "\n")
+    assert result.exit_code == 1, result.output
+    assert (f"{cli.data_dir} holds stored files (chunks/) but no database (homesync.sqlite3)"
+            in result.stderr.replace("\n", "")), result.stderr
+    assert not (cli.data_dir / "homesync.sqlite3").exists()
+    assert stored.read_bytes() == b"a photo"
+
+
+def test_serve_does_not_give_a_data_dir_whose_database_is_gone_a_new_one(cli: Cli) -> None:
+    _data_dir_that_lost_its_database(cli)
+    done = subprocess.run([sys.executable, "-m", "homesync", "serve", "--data-dir",
+                           str(cli.data_dir), "--port", "0"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **FAST_ENV})
+    assert done.returncode == 1, done.stderr
+    assert "holds stored files (chunks/) but no database" in done.stderr
+    assert not (cli.data_dir / "homesync.sqlite3").exists()

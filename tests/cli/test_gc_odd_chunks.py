@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from homesync.services.container import Services
 from homesync.store import local_chunks
 from tests.cli.conftest import Cli
+from tests.helpers import PASSWORD
 from tests.operations.data import chunk_files, delete_file, photo, put_file
 
 
@@ -181,13 +183,19 @@ def test_a_data_dir_without_its_database_is_refused(cli: Cli, command: str) -> N
 
 
 def test_gc_deletes_no_chunk_file_a_new_empty_database_does_not_know(cli: Cli) -> None:
-    """The database lost, a new one made in its place (`user add` to sign in again, or a
-    server started there, whose own gc comes a minute later): every chunk file looked
-    unknown and gc deleted them all. It keeps them while the database knows no chunk."""
+    """The database lost, a new one put in its place (commands no longer make one over
+    chunk files, but a database copied in from elsewhere is one too): every chunk file
+    looked unknown and gc deleted them all. It keeps them while the database knows no
+    chunk."""
     _two_deleted_photos(cli)
     files = chunk_files(cli.data_dir)
     cli.settings.db_path.rename(cli.data_dir.parent / "aside.sqlite3")
-    cli.add_user("bob@example.com")  # a new, empty database
+    elsewhere = cli.data_dir.parent / "elsewhere"
+    assert cli("user", "add", "bob@example.com", "--password-stdin", "--data-dir",
+               str(elsewhere), data_dir=False, input=PASSWORD + "\n").exit_code == 0
+    with closing(sqlite3.connect(elsewhere / "homesync.sqlite3")) as empty, \
+            closing(sqlite3.connect(cli.settings.db_path)) as copy:
+        empty.backup(copy)  # a new, empty database
 
     result = cli("gc", "--grace", "0s", "--json")
     assert result.exit_code == 0, result.output
