@@ -1,4 +1,4 @@
-"""How a background job (the push worker, the sync retention) logs its rounds' failures.
+"""How a background job (the push worker, the sync retention, gc) logs its rounds' failures.
 
 While a long CLI command (``homesync gc``, ``user add``, a backup) holds the database's
 write lock past the busy timeout, requests answer 503 with one line (api.errors), and a

@@ -24,6 +24,7 @@ import msgspec
 
 from homesync import clock
 from homesync.config import Settings, parse_duration
+from homesync.services.background_rounds import RoundLog
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
 from homesync.services.uploads.events import upload_event
 from homesync.store import chunk_index, uploads
@@ -67,6 +68,7 @@ class Collector:
         self._data_dir = settings.data_path
         self.grace_ms = parse_duration(settings.uploads.gc_grace) * 1000
         self.interval_s = parse_duration(settings.uploads.gc_interval)
+        self._rounds = RoundLog(log, "uploads gc", "gc round failed")
 
     async def expire_uploads(self, now: int | None = None) -> int:
         """Mark open uploads idle past their expiry as expired and let their chunks go."""
@@ -198,13 +200,14 @@ class Collector:
         while True:
             await asyncio.sleep(delay)
             delay = float(self.interval_s)
-            try:
-                report = await self.collect()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a failed round must not end the loop; the next one retries
-                log.exception("gc round failed")
-                continue
+            await self.background_round()
+
+    async def background_round(self) -> None:
+        """One round as :meth:`run_forever` runs it: what it did is logged, and so is a
+        failure (once while the database stays busy: :class:`RoundLog`); it never raises
+        but for a cancellation, so the loop goes on and the next round retries."""
+        with self._rounds:
+            report = await self.collect()
             if report.unknown_kept:
                 log.warning("gc: chunk files are there but the database knows no chunk:"
                             " none deleted (was the database replaced by a new one?)")
