@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from homesync.api.wire import respond
 from homesync.errors import DiskFull, HomesyncError, ServiceUnavailable
+from homesync.store.busy import is_database_busy
 
 __all__ = ["exception_handlers"]
 
@@ -58,7 +59,6 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
 
 
 # SQLite's primary result codes (the low byte of an extended one, as in SQLITE_IOERR_WRITE).
-_SQLITE_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}  # another process kept the lock
 _SQLITE_UNWRITABLE = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN}
 _OS_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
@@ -76,10 +76,10 @@ def _storage_failure(exc: Exception) -> HomesyncError | None:
     wherever it surfaced (a chunk, the database's WAL, a commit): the answer a client can
     act on. Nothing was stored — a failed write rolls its whole transaction back — and
     reads keep working."""
+    if is_database_busy(exc):  # another process kept the lock
+        return _Busy("The database is busy with maintenance; try again shortly")
     if isinstance(exc, sqlite3.Error):
         code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-        if code in _SQLITE_BUSY:
-            return _Busy("The database is busy with maintenance; try again shortly")
         if code == sqlite3.SQLITE_FULL:
             return DiskFull()
         if code in _SQLITE_UNWRITABLE:
