@@ -18,6 +18,7 @@ from homesync.config import Settings
 from homesync.services.auth.sessions import DeviceRegistration
 from homesync.services.container import Services
 from tests.helpers import PASSWORD, make_settings
+from tests.operations.data import chunk_files, photo, put_file
 
 T = TypeVar("T")
 
@@ -80,3 +81,17 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     return Cli(data_dir=tmp_path / "data", runner=CliRunner())
+
+
+def alices_photo(cli: Cli) -> tuple[str, Path]:
+    """alice@example.com (added now) stores /camera/IMG_1.jpg, ``photo(1, 1000)``: one
+    chunk. Its hash, and its file in the data dir."""
+    cli.add_user()
+
+    async def store(s: Services) -> None:
+        uid = (await s.accounts.get("alice@example.com")).id
+        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
+
+    cli.with_services(store)
+    [(chunk_hash, path)] = chunk_files(cli.data_dir).items()
+    return chunk_hash, path

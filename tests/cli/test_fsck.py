@@ -12,20 +12,13 @@ import pytest
 from homesync.services.container import Services
 from homesync.store.backup_lock import hold_for_backup
 from homesync.store.local_chunks import LocalChunkStore
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, alices_photo
 from tests.operations.data import chunk_files, delete_file, flip_byte, photo, put_file
 
 
 def _damaged_photo(cli: Cli) -> str:
     """Alice stores one photo (one chunk); a byte of it flips on disk. Its hash."""
-    cli.add_user()
-
-    async def store(s: Services) -> None:
-        uid = (await s.accounts.get("alice@example.com")).id
-        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
-
-    cli.with_services(store)
-    [(chunk_hash, path)] = chunk_files(cli.data_dir).items()
+    chunk_hash, path = alices_photo(cli)
     flip_byte(path)
     return chunk_hash
 
@@ -130,14 +123,7 @@ def _unused_chunks(cli: Cli) -> list[str]:
 
 
 def test_stray_files_in_chunks_are_reported_by_fsck_and_left_alone_by_gc(cli: Cli) -> None:
-    cli.add_user()
-
-    async def store(s: Services) -> None:
-        uid = (await s.accounts.get("alice@example.com")).id
-        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
-
-    cli.with_services(store)
-    [(chunk_hash, path)] = chunk_files(cli.data_dir).items()
+    chunk_hash, path = alices_photo(cli)
     chunks = cli.data_dir / "chunks"
     strays = {
         "notes.txt": chunks / "notes.txt",                    # at the top, beside ab/

@@ -13,7 +13,7 @@ import pytest
 
 from homesync.services.container import Services
 from homesync.store import local_chunks
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, alices_photo
 from tests.helpers import PASSWORD
 from tests.operations.data import chunk_files, delete_file, photo, put_file
 
@@ -55,14 +55,7 @@ def test_gc_keeps_the_bytes_of_a_chunk_a_version_uses_whose_row_is_gone(cli: Cli
     """A chunk row deleted by hand (foreign keys off) under a stored photo: its file is
     still the photo's bytes. gc took it for an orphan (a file without a row) and deleted
     it, and fsck announced that it would; now gc keeps it, and fsck names the version."""
-    cli.add_user()
-
-    async def store(s: Services) -> None:
-        uid = (await s.accounts.get("alice@example.com")).id
-        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
-
-    cli.with_services(store)
-    [(chunk_hash, path)] = chunk_files(cli.data_dir).items()
+    chunk_hash, path = alices_photo(cli)
     db = sqlite3.connect(cli.settings.db_path)
     with db:  # foreign keys are off unless asked for: what a hand-made edit does
         db.execute("DELETE FROM chunks WHERE hash = ?", (chunk_hash,))
@@ -83,14 +76,7 @@ def test_gc_keeps_the_bytes_of_a_chunk_a_version_uses_whose_row_is_gone(cli: Cli
 def test_a_directory_where_a_used_chunk_belongs_is_that_chunk_missing(cli: Cli) -> None:
     """fsck said 'wrong size (4096 bytes, expected 1000)' (the directory's size) and, of
     the same entry, 'not a chunk ... no file uses it': the photo's chunk is missing."""
-    cli.add_user()
-
-    async def store(s: Services) -> None:
-        uid = (await s.accounts.get("alice@example.com")).id
-        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
-
-    cli.with_services(store)
-    [(chunk_hash, path)] = chunk_files(cli.data_dir).items()
+    chunk_hash, path = alices_photo(cli)
     path.unlink()
     path.mkdir()
 
@@ -131,14 +117,7 @@ def test_a_chunk_row_whose_hash_is_no_chunk_name_is_reported_not_a_traceback(cli
     """A chunk row edited in by hand with a name no chunk can have ('ABC', an upper-case
     hash): fsck and gc ended in a ValueError traceback ('not a chunk hash'). fsck names
     it with the files that use it; gc forgets it once nothing does."""
-    cli.add_user()
-
-    async def store(s: Services) -> None:
-        uid = (await s.accounts.get("alice@example.com")).id
-        await put_file(s, uid, "/camera", "IMG_1.jpg", photo(1, 1000))
-
-    cli.with_services(store)
-    [chunk_hash] = chunk_files(cli.data_dir)
+    chunk_hash, _ = alices_photo(cli)
     db = sqlite3.connect(cli.settings.db_path)
     with db:  # foreign keys are off unless asked for: what a hand-made edit does
         db.execute("INSERT INTO chunks VALUES ('ABC', 3, 0), (?, 1000, 0)",
