@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,3 +263,16 @@ def database_at(path: Path, version: int) -> sqlite3.Connection:
     for number, _name, sql in migrations()[:version]:
         conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
     return conn
+
+
+@contextmanager
+def write_lock_held_elsewhere(db_path: Path) -> Iterator[None]:
+    """The database's write lock held by another connection, as a long ``homesync gc``
+    or ``user add`` in another process holds it, until the block ends."""
+    other = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

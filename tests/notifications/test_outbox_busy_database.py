@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from homesync.services.container import Services
 from homesync.store import connections, deliveries
 from tests.conftest import MakeUser, SignIn
+from tests.helpers import write_lock_held_elsewhere
 from tests.notifications.conftest import Clock, RegisterPush, delivery_rows
 from tests.push.receivers import Receiver
 
@@ -32,14 +33,9 @@ async def test_a_round_the_database_is_busy_for_logs_one_warning_and_recovers(
     # The server gives up on the lock after this long (5 s otherwise): a 503 for requests.
     monkeypatch.setattr(connections, "BUSY_TIMEOUT_MS", 100)
     caplog.set_level(logging.INFO, logger="homesync.push")
-    other = sqlite3.connect(services.settings.db_path, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
+    with write_lock_held_elsewhere(services.settings.db_path):
         for _ in range(3):
             assert await services.outbox.worker_round() == 0
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     (waiting,) = caplog.records
     assert (waiting.levelno, waiting.exc_info) == (logging.WARNING, None)
     assert waiting.getMessage().startswith("push worker waits for the database")

@@ -5,7 +5,6 @@ trash is purged once the lock is free."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from homesync import clock
 from homesync.services.container import Services
 from homesync.store import connections
 from tests.conftest import MakeUser, SignIn
+from tests.helpers import write_lock_held_elsewhere
 from tests.sync.helpers import change, push, store
 
 
@@ -32,14 +32,9 @@ async def test_a_sweep_the_database_is_busy_for_logs_one_warning_and_recovers(
     monkeypatch.setattr(connections, "BUSY_TIMEOUT_MS", 100)
     caplog.set_level(logging.INFO, logger="homesync.sync")
     retention = services.sync.retention
-    other = sqlite3.connect(services.settings.db_path, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
+    with write_lock_held_elsewhere(services.settings.db_path):
         for _ in range(3):
             await retention.sweep()
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     (waiting,) = caplog.records
     assert (waiting.levelno, waiting.exc_info) == (logging.WARNING, None)
     assert waiting.getMessage().startswith("sync retention waits for the database")

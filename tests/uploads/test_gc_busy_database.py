@@ -5,12 +5,12 @@ goes on once the lock is free; any other failure keeps its traceback, every roun
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 import pytest
 
 from homesync.services.container import Services
 from homesync.store import connections
+from tests.helpers import write_lock_held_elsewhere
 
 
 async def test_a_gc_round_the_database_is_busy_for_logs_one_warning_and_recovers(
@@ -19,14 +19,9 @@ async def test_a_gc_round_the_database_is_busy_for_logs_one_warning_and_recovers
     # The server gives up on the lock after this long (5 s otherwise): a 503 for requests.
     monkeypatch.setattr(connections, "BUSY_TIMEOUT_MS", 100)
     caplog.set_level(logging.INFO, logger="homesync.gc")
-    other = sqlite3.connect(services.settings.db_path, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
+    with write_lock_held_elsewhere(services.settings.db_path):
         for _ in range(3):
             await services.gc.background_round()
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     (waiting,) = caplog.records
     assert (waiting.levelno, waiting.exc_info) == (logging.WARNING, None)
     assert waiting.getMessage().startswith("uploads gc waits for the database")
