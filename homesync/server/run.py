@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import os
 import pwd
@@ -181,8 +182,21 @@ def bind_listener(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise StartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise StartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                         f"{_listen_hint(exc, port)}") from None
     return sock
+
+
+def _listen_hint(exc: OSError, port: int) -> str:
+    """What to do about the two failures an operator meets: the port is taken, or it is
+    a privileged one (below 1024, only root may listen there)."""
+    if exc.errno == errno.EADDRINUSE:
+        return (f" (another process listens on port {port}: choose another port with"
+                " --port or server.port, or stop that process)")
+    if exc.errno == errno.EACCES and port < 1024:
+        return (f" (port {port} is below 1024, which only root may listen on: use a port"
+                " of 1024 or more, and a reverse proxy in front for 80 or 443)")
+    return ""
 
 
 async def _open_services(settings: Settings) -> Services:

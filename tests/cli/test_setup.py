@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import stat
 from pathlib import Path
@@ -145,3 +146,23 @@ def test_binding_a_taken_port_fails_cleanly() -> None:
         with pytest.raises(StartError) as info:
             bind_listener("127.0.0.1", port)
         assert info.value.code == 1
+        assert "choose another port with --port or server.port" in info.value.message
+
+
+class _PrivilegedPortSocket(socket.socket):
+    """A socket whose bind fails as a non-root user's does on a port below 1024 (these
+    tests may run as root, who may bind any port)."""
+
+    def bind(self, address: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+
+def test_a_privileged_port_says_to_use_another_or_a_reverse_proxy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("homesync.server.run.socket.socket", _PrivilegedPortSocket)
+    with pytest.raises(StartError) as info:
+        bind_listener("127.0.0.1", 443)
+    assert info.value.message == (
+        "cannot listen on 127.0.0.1:443: Permission denied (port 443 is below 1024, which"
+        " only root may listen on: use a port of 1024 or more, and a reverse proxy in front"
+        " for 80 or 443)")

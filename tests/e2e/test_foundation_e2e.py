@@ -223,7 +223,9 @@ def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         done = run_serve(tmp_path / "data", "--port", str(port), env={})
     assert done.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert (f"error: cannot listen on 127.0.0.1:{port}: Address already in use (another"
+            f" process listens on port {port}: choose another port with --port or"
+            " server.port, or stop that process)") in done.stderr
     assert not (tmp_path / "data" / "initial-admin-password.txt").exists()
     assert "Traceback" not in done.stderr + done.stdout
 
