@@ -203,7 +203,9 @@ def configure_logging(level: str, fmt: str = "text") -> None:
     # httpx logs every request's URL at INFO, and a push goes to a URL that is the push
     # token itself (a UnifiedPush endpoint, an ntfy topic, APNs' path with the device
     # token): whoever reads it may push to the phone. Their warnings still come through.
-    for name in ("httpx", "httpcore"):
+    # The HTTP/2 libraries under it log each header they encode or decode at DEBUG, APNs'
+    # ":path" (the device token) among them: the same cap.
+    for name in ("httpx", "httpcore", "hpack", "h2"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # uvicorn's loggers bring their own handlers: route them through ours instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

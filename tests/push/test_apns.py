@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from homesync import clock
 from homesync.config import ConfigError
+from homesync.logs import configure_logging
 from homesync.push.apns import ApnsProvider, load_apns_key
 from tests.push.conftest import assert_clean, message, pem, target, write
 from tests.push.receivers import Receiver, Reply
@@ -206,3 +208,32 @@ def test_key_file_problems_are_config_errors(tmp_path: Path, rsa_key: rsa.RSAPri
     other_curve = ec.generate_private_key(ec.SECP384R1())
     with pytest.raises(ConfigError, match="P-256"):
         load_apns_key(write(tmp_path / "p384.p8", pem(other_curve)))
+
+
+@pytest.fixture
+def debug_logging(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """log_level = "debug" as the server sets it (to capsys' stderr), undone afterwards."""
+    names = ("", "aiosqlite", "httpx", "httpcore", "hpack", "h2")
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in names]
+    handlers = list(logging.getLogger().handlers)
+    configure_logging("debug")
+    yield
+    logging.getLogger().handlers[:] = handlers
+    for logger, level in saved:
+        logger.setLevel(level)
+
+
+async def test_debug_logging_does_not_show_the_device_token(
+    capsys: pytest.CaptureFixture[str], debug_logging: None, make_apns: MakeApns,
+    receiver: Receiver,
+) -> None:
+    # hpack logs every header it encodes (and the receiver's, every one it decodes) at
+    # DEBUG: APNs' :path is /3/device/<token>, and whoever reads the token may push.
+    logging.getLogger("homesync.test").debug("debug lines still show")
+    result = await make_apns().send(message(), target(TOKEN, platform="ios"))
+    assert result.outcome == "delivered"
+    (req,) = receiver.requests
+    assert req.path == f"/3/device/{TOKEN}"
+    logged = capsys.readouterr().err
+    assert "debug lines still show" in logged
+    assert TOKEN not in logged
