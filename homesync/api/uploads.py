@@ -271,7 +271,7 @@ async def complete_upload(request: Request[Any, Any, Any], services: ServicesDep
     body = await read_body(request, CompleteIn, services.settings.server.max_json_body_bytes)
     result = await services.uploads.complete(
         user_id=principal.user_id, device_id=principal.device_id, upload_id=body.upload_id,
-        checksum=body.checksum, metadata=_json_metadata(body.metadata))
+        checksum=body.checksum, metadata=_json_metadata(body.metadata), caller=principal)
     return ok(request, CompleteOut(upload_id=result.upload_id, file_id=result.file.id,
                                    file=file_out(result.file),
                                    conflicted_with=result.conflicted_with))

@@ -16,6 +16,7 @@ import msgspec
 from homesync import clock
 from homesync.errors import TooManyItems
 from homesync.models import Principal
+from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.sync.changes import Changes
 from homesync.services.sync.engine import SyncEngine
 from homesync.services.sync.notifier import ChangeNotifier
@@ -53,6 +54,7 @@ class LocalChanges:
                       device_name=principal.device_name, base_seq=base, shared_seq=shared,
                       now=clock.now_ms())
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, principal)  # it may have ended while we waited
             actor = msgspec.structs.replace(actor, batch_from=await journal.newest_seq(tx))
             results = [await self._engine.apply(tx, actor, change) for change in local_changes]
             await settle_answered_uploads(tx, actor, local_changes, results)

@@ -28,9 +28,10 @@ import msgspec
 
 from homesync import clock
 from homesync.cursors import decode_cursor, encode_cursor, not_a_cursor
-from homesync.errors import Conflict, NotFound, TooManyItems, Unauthorized, ValidationError
+from homesync.errors import Conflict, NotFound, TooManyItems, ValidationError
 from homesync.models import Principal
 from homesync.paths import join, normalize_folder, split_path
+from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.sync.changes import Changes
 from homesync.services.sync.engine import SyncEngine
 from homesync.services.sync.notifier import ChangeNotifier
@@ -187,9 +188,7 @@ class OfflineQueue:
         async with self._db.transaction() as tx:
             # Removed while this request waited (its token was good when it came in): its
             # waiting operations were cancelled, and none of this batch may run either.
-            device = await devices.by_id(tx, principal.device_id)
-            if device is None or device["removed_at"] is not None:
-                raise Unauthorized("Session revoked, device removed or signing key retired")
+            await check_still_signed_in(tx, principal)
             # Sent before and pruned since (queue_retention): answered, never run again.
             forgotten = {r["op_id"]: r for r in await queue.forgotten_many(
                 tx, principal.device_id, [op.op_id for op in checked])}

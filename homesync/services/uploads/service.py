@@ -33,6 +33,8 @@ from homesync.errors import (
     UploadExpired,
     ValidationError,
 )
+from homesync.models import Principal
+from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.files.downloads import SharedPlace
 from homesync.services.files.naming import conflicted_copy_names, find_free_name
 from homesync.services.files.views import FileInfo, file_info
@@ -151,13 +153,15 @@ class Uploads:
     # -- complete -------------------------------------------------------------------
 
     async def complete(self, *, user_id: str, device_id: str, upload_id: str, checksum: str,
-                       metadata: dict[str, Any]) -> CompleteResult:
+                       metadata: dict[str, Any], caller: Principal | None = None) -> CompleteResult:
         """``POST /upload/complete``: verify everything, then make the file exist.
 
         409 MISSING_CHUNKS (with their indexes), 422 CHECKSUM_MISMATCH (the upload stays
         open: re-sent chunks may then replace stored ones), 410 when expired as it is asked
         (hashing may outlast the expiry). Completing again with the same checksum answers
         as the first time (:meth:`_completed_result`); with another checksum, 422.
+        ``caller``, the signed-in device asking: 401 if its sign-in ended before the file
+        is made (it may wait for the write lock).
         """
         declared = normalize_checksum(checksum)
         asked_at = clock.now_ms()
@@ -193,7 +197,7 @@ class Uploads:
             raise ChecksumMismatch("The uploaded content does not match its checksum; send the"
                                    " chunks again and complete", expected=row["checksum"],
                                    actual=f"sha256:{digest}")
-        return await self._commit(row, hashes, metadata, device_id, asked_at)
+        return await self._commit(row, hashes, metadata, device_id, asked_at, caller)
 
     async def _keep_open_while_hashing(self, row: Row, now: int) -> None:
         """Asking to complete is a sign of life: an upload near its expiry gets a fresh
@@ -204,10 +208,12 @@ class Uploads:
                 await uploads.keep_open(tx, row["id"], now, now + self.planner.ttl_ms)
 
     async def _commit(self, row: Row, hashes: list[str], metadata: dict[str, Any],
-                      device_id: str, asked_at: int) -> CompleteResult:
+                      device_id: str, asked_at: int, caller: Principal | None) -> CompleteResult:
         now = clock.now_ms()
         upload_id, user_id = row["id"], row["user_id"]
         async with self._db.transaction() as tx:
+            if caller is not None:
+                await check_still_signed_in(tx, caller)
             row = await self._owned(tx, user_id, upload_id)
             if row["status"] == "completed":  # a concurrent complete won the writer first
                 return await self._completed_result(row, tx)
