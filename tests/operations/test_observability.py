@@ -55,6 +55,14 @@ async def test_request_ids_are_issued_or_carried(client: AsyncTestClient[Any]) -
     assert carried.headers["x-request-id"] == "proxy-abc.123"
     hostile = await client.get("/healthz", headers={"X-Request-ID": "x\" injected=1 " * 10})
     assert re.fullmatch(r"[0-9a-f]{16}", hostile.headers["x-request-id"])
+    # Bounded: up to 64 characters are carried; a longer one (10 KB), or one with a tab
+    # or a non-ASCII letter in it, is replaced (other control characters the HTTP
+    # parser refuses with a 400 before the app sees them).
+    longest = await client.get("/healthz", headers={"X-Request-ID": "a" * 64})
+    assert longest.headers["x-request-id"] == "a" * 64
+    for sent in ("a" * 65, "a" * 10_000, "abc\tdef", "caf\u00e9".encode()):
+        replaced = await client.get("/healthz", headers={"X-Request-ID": sent})
+        assert re.fullmatch(r"[0-9a-f]{16}", replaced.headers["x-request-id"]), sent
     missing = await client.get(f"{API}/no/such/route")
     assert missing.status_code == 404 and "x-request-id" in missing.headers
 
