@@ -17,7 +17,9 @@ finished queue operations and resolved conflicts past ``queue_retention`` (the i
 the pruned operations stay known for ``history_retention``), and then sync
 history past ``history_retention`` (:mod:`.horizon`; after the trash, so files it
 purged this round are counted from their purge), and the refresh tokens of sign-ins
-that ended a while ago (:attr:`Retention.prune_sign_ins`, set by the auth area).
+that ended a while ago (:attr:`Retention.prune_sign_ins`, set by the auth area). Its
+first round applies the queue operations a crash interrupted, and each round after it
+until that works (the database busy at start).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from homesync.services.sync.horizon import CompactionReport, HistoryCompactor
 from homesync.services.sync.notifier import ChangeNotifier
 from homesync.services.sync.queue import OfflineQueue
 from homesync.store import changes, signing_keys, tokens
+from homesync.store.busy import is_database_busy
 from homesync.store.db import Database
 
 __all__ = ["JournalWatcher", "Retention", "RetentionReport"]
@@ -133,6 +136,7 @@ class Retention:
         # Set by the services: prunes ended sign-ins' refresh tokens as of ``now``; how many.
         self.prune_sign_ins: Callable[[int], Awaitable[int]] = _no_sign_ins
         self._rounds = RoundLog(log, "sync retention", "retention sweep failed")
+        self._recovered = False  # see _recover_once
 
     async def run_once(self, now: int | None = None) -> RetentionReport:
         """Purge everything past retention as of ``now``."""
@@ -151,10 +155,6 @@ class Retention:
         )
 
     async def run_forever(self) -> None:
-        try:  # operations a crash interrupted are applied first, then the sweeps begin
-            await self._queue.recover()
-        except Exception:
-            log.exception("applying interrupted queue operations failed")
         interval = parse_duration(self._settings.retention_interval)
         while True:
             await self.sweep()
@@ -164,6 +164,7 @@ class Retention:
         """One round as :meth:`run_forever` runs it: what it freed is logged, and so is a
         failure (once while the database stays busy: :class:`RoundLog`)."""
         with self._rounds:
+            await self._recover_once()
             report = await self.run_once()
             if report.trash_bytes or report.version_bytes:
                 log.info("retention freed %d bytes of trash and %d of old versions",
@@ -175,3 +176,17 @@ class Retention:
                          history.feed)
             if report.refresh_tokens:
                 log.info("pruned %d refresh tokens of ended sign-ins", report.refresh_tokens)
+
+    async def _recover_once(self) -> None:
+        """Apply the queue operations a crash interrupted, before the first sweep; until
+        that works (a CLI command holding the database at start), again each round."""
+        if self._recovered:
+            return
+        try:
+            await self._queue.recover()
+        except Exception as exc:
+            if is_database_busy(exc):
+                raise  # the sweep would wait in vain too: one warning, tried next round
+            self._rounds.failed(exc, "applying interrupted queue operations failed")
+            return  # tried again next round; the sweep goes on meanwhile
+        self._recovered = True
