@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -75,17 +76,7 @@ async def test_sigterm_answers_a_parked_poll_at_once_lets_a_chunk_finish_and_clo
         r = await init(http, dev.auth, file_entry(data, name="clip.mp4"), chunk_size=32 * 1024)
         item = r.json()["data"]["files"][0]
         rest = asyncio.Event()
-
-        async def chunk_body() -> AsyncIterator[bytes]:
-            yield data[:16 * 1024]
-            await rest.wait()
-            yield data[16 * 1024:32 * 1024]
-
-        chunk = asyncio.create_task(http.put(path_of(item["chunks"][0]["uploadUrl"]),
-                                             content=chunk_body()))
-        while not any(tmp.iterdir()):  # the server is writing the chunk: it is in flight
-            assert not chunk.done(), chunk.result().text
-            await asyncio.sleep(0.01)
+        chunk = await _stalled_first_chunk(http, item, data[:32 * 1024], tmp, rest)
 
         assert server.proc is not None
         server.proc.send_signal(signal.SIGTERM)
@@ -123,18 +114,8 @@ async def test_a_second_ctrl_c_while_requests_drain_cuts_them_off_and_exits_130(
         data = os.urandom(64 * 1024)
         r = await init(http, dev.auth, file_entry(data, name="clip.mp4"), chunk_size=64 * 1024)
         item = r.json()["data"]["files"][0]
-        never = asyncio.Event()
-
-        async def chunk_body() -> AsyncIterator[bytes]:
-            yield data[:16 * 1024]
-            await never.wait()  # a phone that stalls mid-chunk
-            yield data[16 * 1024:]
-
-        chunk = asyncio.create_task(http.put(path_of(item["chunks"][0]["uploadUrl"]),
-                                             content=chunk_body()))
-        while not any(tmp.iterdir()):  # the server is writing the chunk: it is in flight
-            assert not chunk.done(), chunk.result().text
-            await asyncio.sleep(0.01)
+        never = asyncio.Event()  # a phone that stalls mid-chunk
+        chunk = await _stalled_first_chunk(http, item, data, tmp, never)
         assert server.proc is not None
         server.proc.send_signal(signal.SIGINT)
         while b"Waiting for connections to close" not in server.log_path.read_bytes():
@@ -203,3 +184,20 @@ def test_restore_force_refuses_the_data_dir_of_a_running_server(
     server.stop()
     restored = server.cli("backup", "restore", str(dest), "--force")
     assert restored.returncode == 0, restored.stdout + restored.stderr
+
+
+async def _stalled_first_chunk(http: httpx.AsyncClient, item: dict[str, Any], chunk: bytes,
+                               tmp: Path, go_on: asyncio.Event) -> asyncio.Task[httpx.Response]:
+    """The PUT of ``item``'s first chunk (``chunk``, its bytes): 16 KiB sent, the rest
+    held until ``go_on`` is set. Returns once the server is writing it (its temp file)."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield chunk[:16 * 1024]
+        await go_on.wait()
+        yield chunk[16 * 1024:]
+
+    put = asyncio.create_task(http.put(path_of(item["chunks"][0]["uploadUrl"]), content=body()))
+    while not os.listdir(tmp):  # the server is writing the chunk: it is in flight
+        assert not put.done(), put.result().text
+        await asyncio.sleep(0.01)
+    return put
