@@ -64,10 +64,13 @@ async def _nothing_waits_for_it(tx: Conn, user_id: str, email: str) -> Callable[
 
 def display_name(email: str, name: str | None) -> str:
     """The account's name: ``name``, else the email's local part (ValidationError if that
-    is blank or longer than 200 characters)."""
+    is blank, longer than 200 characters or holds control characters)."""
     display = (name or email.split("@")[0]).strip()
     if not display or len(display) > 200:
         raise ValidationError("Name must have 1 to 200 characters", field="name")
+    # Shown as a new email would be (see _UNSHOWABLE): in device names, on other phones.
+    if _UNSHOWABLE.search(display):
+        raise ValidationError("Name may not contain control characters", field="name")
     return display
 
 
