@@ -390,3 +390,21 @@ async def test_a_folder_whose_name_a_file_took_merges_into_the_one_its_restored_
     r = await client.get(f"{API}/files", params={"folder": "/trip (restored)"}, headers=phone.auth)
     assert [e["id"] for e in r.json()["data"]["files"]] == [first, second]
     assert (await client.get(f"{API}/trash", headers=phone.auth)).json()["data"]["items"] == []
+
+
+async def test_a_folder_has_no_versions_to_list_or_restore_alike(client, make_user, sign_in):
+    """A folder has no version history: listing it is the same 404 as restoring a version
+    of it (a version id of one of its files, or of nothing), not a 400 beside a 404."""
+    await make_user()
+    phone = await sign_in()
+    file_id = await store(client, phone, b"one", name="v.txt", folder="/docs")
+    await store(client, phone, b"two", name="v.txt", folder="/docs", file_id=file_id)
+    r = await client.get(f"{API}/files/{file_id}/versions", headers=phone.auth)
+    old = r.json()["data"]["versions"][1]["id"]
+    [docs] = [e for e in (await pull(client, phone))["changes"]["created"]
+              if e["name"] == "docs"]
+    for method, url in (("GET", f"/files/{docs['id']}/versions"),
+                        ("POST", f"/files/{docs['id']}/versions/{old}/restore")):
+        r = await client.request(method, f"{API}{url}", headers=phone.auth)
+        assert r.status_code == 404, (url, r.text)
+        assert r.json()["error"]["code"] == "NOT_FOUND"

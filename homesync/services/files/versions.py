@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from homesync.errors import Conflict, NotFound, ValidationError
+from homesync.errors import Conflict, NotFound
 from homesync.services.files.content import ContentPlacer
 from homesync.services.files.views import FileInfo, file_info
 from homesync.services.sync.notifier import ChangeNotifier
@@ -46,12 +46,13 @@ class Versions:
 
     async def list(self, user_id: str, file_id: str) -> tuple[FileInfo, list[VersionInfo]]:
         """The file and its retained versions, newest first; 404 unless it is the user's
-        (a file in the trash still has its history)."""
+        (a file in the trash still has its history). A folder has no history: 404, as
+        restoring a version of it is (no version is one of a folder's)."""
         row = await tree.get(self._db.reader, user_id, file_id)
         if row is None or row["purged_at"] is not None:
             raise NotFound("No such file")
         if row["kind"] != "file":
-            raise ValidationError("A folder has no versions", field="fileId")
+            raise NotFound("A folder has no version history")
         rows = await trash.list_versions(self._db.reader, user_id, file_id)
         return file_info(row), [VersionInfo(
             id=r["id"], size=r["size"], checksum=r["checksum"], mime_type=r["mime_type"],
