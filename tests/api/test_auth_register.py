@@ -317,3 +317,24 @@ async def test_register_speaks_messagepack(client, make_user):
     assert again.status_code == 200
     assert again.json()["device"]["id"] == data["device"]["id"]
     assert list(again.json()) == list(data)
+
+
+# Empty (the schema's min_length), spaces, a no-break space, an ideographic space, a tab.
+@pytest.mark.parametrize("model", ["", "   ", "\u00a0 ", "\u3000", " \t "])
+async def test_a_blank_model_is_refused(tmp_path: Path, model: str):
+    settings = make_settings(tmp_path / "d", auth={"open_signup": True})
+    async with running(settings) as (services, client):
+        known = await client.post(REGISTER, json=body(email="carol@example.com"))
+        assert known.status_code == 201, known.text
+        before = await db_state(services)
+        # The model names the device ("carol's Pixel 7"): a blank one would leave "carol's".
+        for email, client_id in (("carol@example.com", "new-install"),
+                                 ("carol@example.com", "app-install-1"),
+                                 ("dave@example.com", "app-install-1")):
+            r = await client.post(REGISTER, json=body(email=email, client_id=client_id,
+                                                      model=model))
+            assert r.status_code == 400, r.text
+            error = r.json()["error"]
+            assert error["code"] == "VALIDATION_ERROR"
+            assert error["details"] == {"field": "deviceInfo.model"}
+            assert await db_state(services) == before

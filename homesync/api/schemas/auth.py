@@ -14,7 +14,7 @@ ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
 
 class DeviceInfoIn(RequestStruct):
     platform: Platform
-    model: ShortText
+    model: Annotated[str, Meta(max_length=200)]  # blank, too: refused by the service
     os_version: Annotated[str, Meta(max_length=100)]
     app_version: Annotated[str, Meta(max_length=100)]
     device_id: ShortText

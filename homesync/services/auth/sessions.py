@@ -95,8 +95,8 @@ async def _nothing_waits(tx: Conn, user_id: str) -> None:
 
 
 def check_device_text(info: DeviceRegistration) -> None:
-    """Refuse control characters in what the app says about itself (``ValidationError``
-    naming the field). The model becomes the device's name, shown in ``GET /devices``, in
+    """Refuse control characters in what the app says about itself, and a blank model
+    (``ValidationError`` naming the field). The model becomes the device's name, shown in ``GET /devices``, in
     the "New device login detected" alert on the user's other phones and in the admin's
     terminal (``homesync device list``), where an escape sequence would be run, not shown."""
     for field, value in (("deviceId", info.client_id), ("model", info.model),
@@ -104,6 +104,9 @@ def check_device_text(info: DeviceRegistration) -> None:
         if any(unicodedata.category(ch) == "Cc" for ch in value):
             raise ValidationError(f"deviceInfo.{field} may not contain control characters",
                                   field=f"deviceInfo.{field}")
+    # The model is the device's name after "<first name>'s": not empty, nor only spaces.
+    if not info.model.strip():
+        raise ValidationError("deviceInfo.model may not be blank", field="deviceInfo.model")
 
 
 def device_name(user_name: str, model: str) -> str:
