@@ -9,7 +9,7 @@ worker's own loop), for ``--seconds``, it reports:
 
 - claims: how many the worker ran, per second, and the time in them (waiting for the
   writer included), with the due rows they read and the time in those queries
-  (``deliveries.due``, run on the event loop's thread);
+  (``delivery_claims.due``, run on the event loop's thread);
 - Bob's pushes: how many arrived, and how long after the alert was committed;
 - other writers: how long a small transaction (every 20 ms) waited to begin.
 """
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from homesync.services.auth.sessions import DeviceRegistration  # noqa: E402
 from homesync.services.container import Services  # noqa: E402
 from homesync.services.notifications.events import security_event  # noqa: E402
-from homesync.store import deliveries  # noqa: E402
+from homesync.store import delivery_claims  # noqa: E402
 from tests.helpers import PASSWORD, make_settings  # noqa: E402
 from tests.push.receivers import Receiver, Reply  # noqa: E402
 
@@ -86,7 +86,7 @@ async def run(backlog: int, seconds: float) -> None:
             claims: list[float] = []
             rows_read = [0]
             due_times: list[float] = []
-            real_claim, real_due = outbox._claims.claim, deliveries.due  # noqa: SLF001
+            real_claim, real_due = outbox._claims.claim, delivery_claims.due  # noqa: SLF001
 
             async def timed_claim(now: int) -> Any:
                 began = time.perf_counter()
@@ -103,7 +103,7 @@ async def run(backlog: int, seconds: float) -> None:
                 return rows
 
             outbox._claims.claim = timed_claim  # type: ignore[method-assign]  # noqa: SLF001
-            deliveries.due = counted_due  # type: ignore[assignment]
+            delivery_claims.due = counted_due  # type: ignore[assignment]
             worker = asyncio.create_task(outbox.run_forever())
             sent: dict[str, float] = {}
             waits: list[float] = []
@@ -133,7 +133,7 @@ async def run(backlog: int, seconds: float) -> None:
             hang_up.set()
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
-            deliveries.due = real_due
+            delivery_claims.due = real_due
             latencies = [arrived[n] - t for n, t in sent.items() if n in arrived]
             print(f"backlog {backlog}, {elapsed:.1f} s")
             print(f"  claims: {len(claims) / elapsed:.0f}/s, {ms(claims)},"

@@ -1,39 +1,32 @@
 """The push outbox: ``push_deliveries``, one row per (notification, device) to push to.
 
 The worker in :mod:`homesync.services.notifications.outbox` fans new notifications out
-into rows here, claims due rows under a lease, and records each attempt's outcome.
-Statuses are listed in ``0004_notifications.sql``.
+into rows here and records each attempt's outcome; this module also cancels what may no
+longer be pushed and keeps the outbox tidy. Claiming due rows under a lease is
+:mod:`homesync.store.delivery_claims`. Statuses are listed in ``0004_notifications.sql``.
 """
 
 from __future__ import annotations
-
-import json
-from collections.abc import Iterable
 
 from homesync.store import tokens
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone, note_change
 
 __all__ = [
+    "FRESH_UPLOADS",
     "add",
     "cancel_for_device",
     "cancel_run_out",
     "cancel_signed_out",
-    "claim",
     "device_summary",
-    "due",
     "finish",
-    "has_due",
     "has_undispatched",
-    "hold",
     "mark_dispatched",
-    "merge_uploads",
-    "message_parts",
+    "may_push_sql",
     "next_wakeup",
     "postpone_uploads",
     "prune_inbox",
     "push_devices",
     "pushable_sql",
-    "release",
     "release_held",
     "reschedule",
     "retry_now",
@@ -59,7 +52,7 @@ async def undispatched(conn: Conn, limit: int) -> list[Row]:
     )
 
 
-def _signed_in(device: str, lifetimes: tokens.SignInLifetimes, *, category: str, made: str,
+def may_push_sql(device: str, lifetimes: tokens.SignInLifetimes, *, category: str, made: str,
                now: str) -> str:
     """SQL: the device may be pushed a notification of ``category`` made at ``made`` (SQL
     for each, and for the time ``now``). A device is pushed to while it is signed in: one
@@ -77,7 +70,7 @@ def _signed_in(device: str, lifetimes: tokens.SignInLifetimes, *, category: str,
 async def push_devices(conn: Conn, user_id: str, *, notification_id: str, category: str,
                        created_at: int, lifetimes: tokens.SignInLifetimes,
                        now: int) -> list[Row]:
-    """The user's live devices that have a push token, are signed in (see _signed_in) and
+    """The user's live devices that have a push token, are signed in (see may_push_sql) and
     had signed in when the notification was made (a device is not told about what
     happened before it existed), with their category switches.
 
@@ -93,7 +86,7 @@ async def push_devices(conn: Conn, user_id: str, *, notification_id: str, catego
         " coalesce(p.security, 1) AS security"
         " FROM devices d LEFT JOIN notification_preferences p ON p.device_id = d.id"
         " WHERE d.user_id = ?1 AND d.removed_at IS NULL AND d.push_token IS NOT NULL"
-        f" AND {_signed_in('d.id', lifetimes, category='?4', made='?2', now='?5')}"
+        f" AND {may_push_sql('d.id', lifetimes, category='?4', made='?2', now='?5')}"
         " AND (d.registered_at < ?2 OR d.registered_at = ?2 AND EXISTS (SELECT 1"
         " FROM notifications s WHERE s.user_id = ?1 AND s.created_at = ?2"
         " AND s.kind = 'new_device' AND s.except_device_id = d.id"
@@ -112,7 +105,8 @@ async def add(conn: Conn, *, notification_id: str, device_id: str, category: str
     )
 
 
-_FRESH_UPLOADS = (
+# A device's upload pushes not tried yet, which a summary may still take in (?: the device).
+FRESH_UPLOADS = (
     "device_id = ? AND category = 'uploads' AND status = 'pending' AND attempts = 0"
     " AND lease_until IS NULL"
 )
@@ -126,7 +120,7 @@ async def postpone_uploads(conn: Conn, device_id: str, *, latest_at: int, delay_
     row = await fetchone(
         conn,
         "SELECT min(n.created_at) FROM notifications n WHERE n.id IN"
-        f" (SELECT notification_id FROM push_deliveries WHERE {_FRESH_UPLOADS})",
+        f" (SELECT notification_id FROM push_deliveries WHERE {FRESH_UPLOADS})",
         (device_id,),
     )
     if row is None or row[0] is None:
@@ -135,7 +129,7 @@ async def postpone_uploads(conn: Conn, device_id: str, *, latest_at: int, delay_
     await execute(
         conn,
         f"UPDATE push_deliveries SET next_attempt_at = max(next_attempt_at, ?)"
-        f" WHERE {_FRESH_UPLOADS} AND held_until IS NULL",
+        f" WHERE {FRESH_UPLOADS} AND held_until IS NULL",
         (due, device_id),
     )
 
@@ -143,112 +137,6 @@ async def postpone_uploads(conn: Conn, device_id: str, *, latest_at: int, delay_
 async def mark_dispatched(conn: Conn, notification_id: str, now: int) -> None:
     await execute(conn, "UPDATE notifications SET dispatched_at = ? WHERE id = ?",
                   (now, notification_id))
-
-
-# -- claiming -----------------------------------------------------------------------
-
-
-_DUE = (  # ?1: now
-    "pd.status = 'pending' AND pd.next_attempt_at <= ?1"
-    " AND (pd.lease_until IS NULL OR pd.lease_until <= ?1)"
-)
-
-
-async def has_due(conn: Conn, now: int) -> bool:
-    return await fetchone(
-        conn, f"SELECT 1 FROM push_deliveries pd WHERE {_DUE} LIMIT 1", (now,),
-    ) is not None
-
-
-# A ``shares`` notification's share still gives the user its item: not revoked or left
-# (the row goes), and the item not in its owner's trash. Others: 1.
-_SHARE_LIVE = (
-    "(pd.category != 'shares' OR EXISTS (SELECT 1 FROM shares s JOIN files f"
-    " ON f.id = s.file_id WHERE s.id = json_extract(n.data, '$.shareId')"
-    " AND s.recipient_id = n.user_id AND f.deleted_at IS NULL))"
-)
-
-
-async def due(conn: Conn, now: int, limit: int, lifetimes: tokens.SignInLifetimes, *,
-              after: tuple[int, int] | None = None, skip: Iterable[str] = ()) -> list[Row]:
-    """Pending rows whose time has come and that no live worker holds, with what the
-    worker needs to decide about them (device, token, sign-in, preferences, read state,
-    and for a share's notification whether the share still reaches the user); in the
-    order they fell due, from just past ``after`` (a row's ``next_attempt_at, id``); not
-    the devices' in ``skip``, passed over in the index before any join (a big backlog)."""
-    after_at, after_id = after if after is not None else (-1, -1)
-    return await fetchall(
-        conn,
-        "SELECT pd.id, pd.notification_id, pd.device_id, pd.category, pd.attempts,"
-        " pd.next_attempt_at,"
-        " pd.first_attempt_at, n.read_at, d.platform, d.push_token, d.removed_at,"
-        f" {_signed_in('d.id', lifetimes, category='pd.category', made='n.created_at', now='?1')}"
-        " AS signed_in,"
-        " coalesce(p.uploads, 1) AS uploads, coalesce(p.shares, 1) AS shares,"
-        " coalesce(p.storage, 1) AS storage, coalesce(p.security, 1) AS security,"
-        " coalesce(p.quiet_enabled, 0) AS quiet_enabled, coalesce(p.quiet_start, 0) AS quiet_start,"
-        " coalesce(p.quiet_end, 0) AS quiet_end, coalesce(p.quiet_timezone, 'UTC') AS quiet_timezone,"
-        f" {_SHARE_LIVE} AS share_live"
-        " FROM push_deliveries pd"
-        " JOIN notifications n ON n.id = pd.notification_id"
-        " JOIN devices d ON d.id = pd.device_id"
-        " LEFT JOIN notification_preferences p ON p.device_id = pd.device_id"
-        f" WHERE {_DUE} AND (pd.next_attempt_at, pd.id) > (?3, ?4)"
-        " AND pd.device_id NOT IN (SELECT value FROM json_each(?5))"
-        " ORDER BY pd.next_attempt_at, pd.id LIMIT ?2",
-        (now, limit, after_at, after_id, json.dumps(sorted(skip))),
-    )
-
-
-async def claim(conn: Conn, delivery_id: int, *, lease_until: int, now: int) -> None:
-    """Take a row for one attempt: until ``lease_until`` no other worker touches it."""
-    await execute(
-        conn,
-        "UPDATE push_deliveries SET lease_until = ?, attempts = attempts + 1, held_until = NULL,"
-        " first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
-        (lease_until, now, delivery_id),
-    )
-
-
-async def hold(conn: Conn, delivery_id: int, until: int) -> None:
-    """Quiet hours: wait until they end (not an attempt)."""
-    await execute(
-        conn,
-        "UPDATE push_deliveries SET next_attempt_at = ?, held_until = ?, lease_until = NULL"
-        " WHERE id = ?",
-        (until, until, delivery_id),
-    )
-
-
-async def merge_uploads(conn: Conn, leader_id: int, device_id: str, now: int) -> list[int]:
-    """Fold the device's other unsent upload pushes into ``leader_id``'s summary.
-
-    One statement, not their ids bound one by one: a night of backups held by quiet hours
-    can be more uploads than SQLite allows parameters (32 766 by default)."""
-    rows = await fetchall(
-        conn,
-        "UPDATE push_deliveries SET status = 'merged', merged_into = ?, finished_at = ?,"
-        f" held_until = NULL WHERE {_FRESH_UPLOADS} AND id != ? RETURNING id",
-        (leader_id, now, device_id, leader_id),
-    )
-    return [int(r[0]) for r in rows]
-
-
-async def message_parts(conn: Conn, delivery_id: int) -> list[Row]:
-    """The notifications one push carries: its own, plus any merged into it, oldest first
-    (within a millisecond in the order they were made, as the inbox lists them), each with
-    the MIME type of what was uploaded (upload notifications) for the summary's wording.
-    Taken from the user's upload, not the file: an upload into a folder shared with the
-    user makes a file of the folder's owner."""
-    return await fetchall(
-        conn,
-        "SELECT n.id, n.category, n.kind, n.title, n.body, n.data, n.read_at, n.created_at,"
-        " (SELECT u.mime_type FROM uploads u WHERE u.id = json_extract(n.data, '$.uploadId')"
-        " AND u.user_id = n.user_id) AS mime_type"
-        " FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id"
-        " WHERE pd.id = ? OR pd.merged_into = ? ORDER BY n.created_at, n.rowid",
-        (delivery_id, delivery_id),
-    )
 
 
 # -- outcomes -----------------------------------------------------------------------
@@ -289,16 +177,16 @@ async def cancel_for_device(conn: Conn, device_id: str, *, now: int, reason: str
 
 def pushable_sql(lifetimes: tokens.SignInLifetimes, now: str) -> str:
     """SQL: the push_deliveries row aliased ``pd`` is for a device that may still be
-    pushed it at ``now`` (SQL for the time; see _signed_in). A row for one signed out is
+    pushed it at ``now`` (SQL for the time; see may_push_sql). A row for one signed out is
     waiting for nothing: not work of the outbox's, whether cancelled yet or not."""
     made = "(SELECT n.created_at FROM notifications n WHERE n.id = pd.notification_id)"
-    return _signed_in("pd.device_id", lifetimes, category="pd.category", made=made, now=now)
+    return may_push_sql("pd.device_id", lifetimes, category="pd.category", made=made, now=now)
 
 
 async def cancel_signed_out(conn: Conn, user_id: str, *, lifetimes: tokens.SignInLifetimes,
                             now: int) -> int:
     """Cancel the pushes waiting for the user's devices that may no longer be pushed them
-    (see _signed_in): in the transaction that ended their sign-ins, rather than when each
+    (see may_push_sql): in the transaction that ended their sign-ins, rather than when each
     comes due (held by quiet hours, waiting for a retry), so they stop counting as the
     outbox's work. Security notices made before the end keep going."""
     return await execute(
@@ -324,17 +212,6 @@ async def cancel_run_out(conn: Conn, *, lifetimes: tokens.SignInLifetimes, now: 
         f" AND NOT {pushable_sql(lifetimes, '?1')}",
         (now,),
     )
-
-
-async def release(conn: Conn, delivery_ids: list[int]) -> None:
-    """Give back leases of attempts that never finished (shutdown), for an immediate retry."""
-    if delivery_ids:
-        await execute(
-            conn,
-            f"UPDATE push_deliveries SET lease_until = NULL WHERE status = 'pending'"
-            f" AND id IN ({', '.join('?' * len(delivery_ids))})",
-            delivery_ids,
-        )
 
 
 async def retry_now(conn: Conn, device_id: str, now: int) -> int:

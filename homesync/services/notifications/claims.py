@@ -23,7 +23,7 @@ from homesync.services.notifications.push_rules import (
     quiet_hours_of,
 )
 from homesync.services.notifications.quiet_hours import quiet_until
-from homesync.store import deliveries
+from homesync.store import deliveries, delivery_claims
 from homesync.store.db import Conn, Database, Row
 from homesync.store.tokens import SignInLifetimes
 
@@ -82,7 +82,7 @@ class DueClaims:
         decided = 0
         if len(self._in_flight) >= MAX_CONCURRENT_SENDS:
             return attempts, decided, True
-        if not await deliveries.has_due(self._db.reader, now):
+        if not await delivery_claims.has_due(self._db.reader, now):
             return attempts, decided, False
         starved = False
         async with self._db.transaction() as tx:
@@ -95,8 +95,8 @@ class DueClaims:
             waiting: set[str] = set()
             after: tuple[int, int] | None = None
             for _ in range(_CLAIM_SCAN // _CLAIM_BATCH):
-                rows = await deliveries.due(tx, now, _CLAIM_BATCH, self._sign_ins, after=after,
-                                            skip=waiting)
+                rows = await delivery_claims.due(tx, now, _CLAIM_BATCH, self._sign_ins,
+                                                 after=after, skip=waiting)
                 for row in rows:
                     if len(self._in_flight) >= MAX_CONCURRENT_SENDS:
                         return attempts, decided, True
@@ -133,20 +133,21 @@ class DueClaims:
         if row["category"] != "security":  # security alerts are never held
             until = quiet_until(quiet_hours_of(row), now)
             if until is not None:
-                await deliveries.hold(tx, delivery_id, until)
+                await delivery_claims.hold(tx, delivery_id, until)
                 return None
         assert provider is not None  # else push_rules.cancel_reason
         endpoint = endpoint_of(provider, target)
         if busy.get(endpoint, 0) >= MAX_SENDS_PER_ENDPOINT:
             return "busy"
         if row["category"] == "uploads" and row["attempts"] == 0:
-            merged.update(await deliveries.merge_uploads(tx, delivery_id, row["device_id"], now))
-        parts = [part_from_row(p) for p in await deliveries.message_parts(tx, delivery_id)
+            merged.update(
+                await delivery_claims.merge_uploads(tx, delivery_id, row["device_id"], now))
+        parts = [part_from_row(p) for p in await delivery_claims.message_parts(tx, delivery_id)
                  if is_news(p)]
         if not parts:
             await deliveries.finish(tx, delivery_id, "cancelled", now=now, error="read in the app")
             return None
-        await deliveries.claim(tx, delivery_id, lease_until=now + self._lease_ms, now=now)
+        await delivery_claims.claim(tx, delivery_id, lease_until=now + self._lease_ms, now=now)
         return Attempt(
             delivery_id=delivery_id, device_id=row["device_id"], token=row["push_token"],
             endpoint=endpoint, attempts=row["attempts"] + 1,

@@ -1,7 +1,7 @@
 """What one push says: a single notification as it is, or several uploads as one summary.
 
 Pure functions over the notifications a delivery carries (its own plus any merged into
-it, see :func:`homesync.store.deliveries.merge_uploads`); no I/O.
+it, see :func:`homesync.store.delivery_claims.merge_uploads`); no I/O.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Part(Struct, frozen=True, kw_only=True):
 
 
 def part_from_row(row: Any) -> Part:
-    """A :class:`Part` from :func:`homesync.store.deliveries.message_parts`."""
+    """A :class:`Part` from :func:`homesync.store.delivery_claims.message_parts`."""
     data = msgspec.json.decode(row["data"] or "{}", type=dict[str, str])
     return Part(id=row["id"], category=row["category"], kind=row["kind"], title=row["title"],
                 body=row["body"], data=data, mime_type=row["mime_type"])

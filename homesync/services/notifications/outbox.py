@@ -47,7 +47,7 @@ from homesync.push.registry import pick
 from homesync.services.background_rounds import RoundLog
 from homesync.services.notifications.claims import Attempt, DueClaims
 from homesync.services.notifications.push_rules import backoff_ms, push_target
-from homesync.store import deliveries, push_registrations
+from homesync.store import deliveries, delivery_claims, push_registrations
 from homesync.store.db import Conn, Database, Row
 from homesync.store.tokens import SignInLifetimes
 
@@ -166,7 +166,7 @@ class PushOutbox:
         await self._cancel_sends()
         if self._in_flight:
             async with self._db.transaction() as tx:
-                await deliveries.release(tx, sorted(self._in_flight))
+                await delivery_claims.release(tx, sorted(self._in_flight))
             self._in_flight.clear()
 
     async def _round(self) -> tuple[int, bool]:
