@@ -27,7 +27,7 @@ from homesync.store import journal
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone, on_its_thread
 from homesync.store.tree import check_restored_folder
 
-__all__ = ["colliding", "entries_in", "merging_folders", "restore_merged"]
+__all__ = ["colliding", "entries_in", "merged_into", "merging_folders", "restore_merged"]
 
 # A trashed entry of the group (?3) of the user (?2), not purged: by files_trash_root.
 _IN_GROUP = ("+{t}.user_id = ?2 AND {t}.trash_root = ?3 AND {t}.deleted_at IS NOT NULL"
@@ -74,9 +74,10 @@ _ORDER = "ord, below, len, folder, key"
 
 
 async def merging_folders(conn: Conn, *, user_id: str, trashed: Row, live: Row) -> list[Row]:
-    """The pairs of merging folders (``tid``, ``tpath``, ``lpath``, ``ord``): the trashed
-    folder ``trashed`` into the live folder ``live``, and each trashed sub-folder of a
-    merging one that meets a live folder of its name there and is not shared."""
+    """The pairs of merging folders (``tid``, ``tpath``, ``lpath``, ``ord``, ``lid``: the
+    live folder's id): the trashed folder ``trashed`` into the live folder ``live``, and
+    each trashed sub-folder of a merging one that meets a live folder of its name there
+    and is not shared."""
     group = trashed["trash_root"] or trashed["id"]
     with on_its_thread(conn):
         return await fetchall(
@@ -85,13 +86,14 @@ async def merging_folders(conn: Conn, *, user_id: str, trashed: Row, live: Row) 
             "WITH RECURSIVE folders AS MATERIALIZED (SELECT c.id, c.folder, c.name,"
             f" c.name_key FROM files c WHERE {_IN_GROUP.format(t='c')} AND c.kind = 'folder'"
             " AND NOT EXISTS (SELECT 1 FROM shares s WHERE s.file_id = c.id)),"
-            " pairs(tid, tpath, lpath, ord) AS (SELECT ?4, ?5, ?6, ''"
+            " pairs(tid, tpath, lpath, ord, lid) AS (SELECT ?4, ?5, ?6, '', ?7"
             " UNION ALL SELECT c.id, p.tpath || '/' || c.name, p.lpath || '/' || l.name,"
-            " p.ord || c.name_key || char(1) FROM pairs p JOIN folders c ON c.folder = p.tpath"
+            " p.ord || c.name_key || char(1), l.id"
+            " FROM pairs p JOIN folders c ON c.folder = p.tpath"
             " JOIN files l ON l.user_id = ?2 AND l.folder = p.lpath"
             " AND l.name_key = c.name_key AND l.deleted_at IS NULL AND l.kind = 'folder')"
-            " SELECT tid, tpath, lpath, ord FROM pairs",
-            (None, user_id, group, trashed["id"], _path(trashed), _path(live)))
+            " SELECT tid, tpath, lpath, ord, lid FROM pairs",
+            (None, user_id, group, trashed["id"], _path(trashed), _path(live), live["id"]))
 
 
 async def colliding(conn: Conn, *, user_id: str, trashed: Row,
@@ -127,7 +129,8 @@ async def restore_merged(tx: Conn, *, user_id: str, trashed: Row, pairs: Sequenc
                          now: int) -> None:
     """Bring every place of the merge back (``renamed``: id → (name, name_key) of those
     not under their own name) with its group below it, and close the trashed folders
-    merged away (purged rows: deletion tombstones for devices that held them).
+    merged away (purged rows: deletion tombstones for devices that held them), each
+    naming the live folder it merged into (``merged_into``: :func:`merged_into`).
 
     InvalidPath, changing nothing, if a folder would get a path no request can name (the
     first such one in the journal's order, as restoring place after place found it).
@@ -170,9 +173,21 @@ async def restore_merged(tx: Conn, *, user_id: str, trashed: Row, pairs: Sequenc
             f" moved_seq = CASE WHEN p.value ->> 4 THEN {last_seq} ELSE moved_seq END"
             " FROM json_each(?) p WHERE files.id = p.value ->> 0", (plan,))
         await execute(
-            tx, "UPDATE files SET purged_at = ? WHERE user_id = ? AND deleted_at IS NOT NULL"
-                " AND purged_at IS NULL AND id IN (SELECT value ->> 0 FROM json_each(?))",
-            (now, user_id, msgspec.json.encode([[p["tid"]] for p in pairs]).decode()))
+            tx, "UPDATE files SET purged_at = ?, merged_into = p.value ->> 1"
+                " FROM json_each(?) p WHERE files.id = p.value ->> 0 AND files.user_id = ?"
+                " AND files.deleted_at IS NOT NULL AND files.purged_at IS NULL",
+            (now, msgspec.json.encode([[p["tid"], p["lid"]] for p in pairs]).decode(),
+             user_id))
+
+
+async def merged_into(conn: Conn, *, user_id: str, file_id: str) -> str | None:
+    """The id of the live folder the trashed folder ``file_id`` merged into when it was
+    restored (:func:`restore_merged`), if it did; None for any other entry (a purge by
+    hand, another user's)."""
+    row = await fetchone(
+        conn, "SELECT merged_into FROM files WHERE id = ? AND user_id = ?"
+              " AND purged_at IS NOT NULL AND merged_into IS NOT NULL", (file_id, user_id))
+    return None if row is None else str(row[0])
 
 
 def _params(user_id: str, trashed: Row, pairs: Sequence[Row],

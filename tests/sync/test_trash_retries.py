@@ -73,3 +73,59 @@ async def test_purging_a_live_file_is_still_404(client, make_user, sign_in):
     assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
     got = await client.get(f"{API}/files/{file_id}/content", headers=phone.auth)
     assert got.content == b"keep me"
+
+
+async def test_a_retried_restore_of_a_folder_merged_into_a_live_one_answers_that_folder(
+        client, make_user, sign_in):
+    """The first restore merged the trashed folder into the live one at its place (its
+    trash item is gone); sent again, it answers that folder where it now is, as the
+    restore of an entry back already does, not 404. Once that folder is gone too, 404."""
+    await make_user()
+    phone = await sign_in()
+    photos = [await store(client, phone, b"photo %d" % n, name=f"{n}.jpg",
+                          folder="/Photos/Trip") for n in range(3)]
+    done = await push(client, phone, None, change("mkdir", folder="/Photos/Trip"))
+    trip = done["results"][0]["fileId"]
+    await push(client, phone, None, change("delete", fileId=trip))
+    one = await client.post(f"{API}/trash/{photos[0]}/restore", headers=phone.auth)
+    assert one.status_code == 200, one.text  # made /Photos/Trip again: a new folder
+    first = await client.post(f"{API}/trash/{trip}/restore", headers=phone.auth)
+    assert first.status_code == 200, first.text
+    live = first.json()["data"]["file"]
+    assert live["id"] != trip and (live["folder"], live["name"]) == ("/Photos", "Trip")
+    token = (await pull(client, phone))["nextSyncToken"]
+    again = await client.post(f"{API}/trash/{trip}/restore", headers=phone.auth)
+    assert again.status_code == 200, again.text
+    assert again.json()["data"] == first.json()["data"]
+    assert (await pull(client, phone, token))["changes"] == _NOTHING  # nothing done twice
+
+    # Where the folder is now: renamed since, the retry answers it under its new name.
+    await push(client, phone, token, change("rename", fileId=live["id"], name="Trip 2024"))
+    again = await client.post(f"{API}/trash/{trip}/restore", headers=phone.auth)
+    assert again.status_code == 200, again.text
+    assert (again.json()["data"]["file"]["id"], again.json()["data"]["file"]["name"]) == (
+        live["id"], "Trip 2024")
+    # That folder deleted too: the merged one's restore is 404 (not the other's restore).
+    await push(client, phone, None, change("delete", fileId=live["id"]))
+    r = await client.post(f"{API}/trash/{trip}/restore", headers=phone.auth)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
+    r = await client.get(f"{API}/trash", headers=phone.auth)
+    assert [i["id"] for i in r.json()["data"]["items"]] == [live["id"]]
+
+
+async def test_a_purged_folder_stays_404_once_its_trashed_parent_is_restored(
+        client, make_user, sign_in):
+    """Purged by hand, a folder's restore stays 404, also after the folder it was trashed
+    with comes back (a merge's record is no purge's)."""
+    await make_user()
+    phone = await sign_in()
+    await store(client, phone, b"deep", name="d.txt", folder="/a/b")
+    listing = (await pull(client, phone))["changes"]["created"]
+    ids = {(e["folder"], e["name"]): e["id"] for e in listing}
+    a, b = ids[("/", "a")], ids[("/a", "b")]
+    await push(client, phone, None, change("delete", fileId=a))
+    assert (await client.delete(f"{API}/trash/{b}", headers=phone.auth)).status_code == 200
+    assert (await client.post(f"{API}/trash/{a}/restore", headers=phone.auth)).status_code \
+        == 200
+    r = await client.post(f"{API}/trash/{b}/restore", headers=phone.auth)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"

@@ -65,12 +65,16 @@ class Trash:
     async def restore(self, user_id: str, device_id: str | None, file_id: str) -> FileInfo:
         """Bring an entry (and what was deleted with it below it) back; 404 unless it is in
         this user's trash or live. The entry at its place: for a folder merged into a live
-        one, that folder; for a live one (a retry whose first answer was lost), itself."""
+        one, that folder (also when the restore is sent again); for a live one (a retry
+        whose first answer was lost), itself."""
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             row = await tree.get(tx, user_id, file_id)
             if row is not None and row["deleted_at"] is None:
                 return file_info(row)  # restored already: the phone asks again
+            merged = await self._merged_into(tx, user_id, row)
+            if merged is not None:
+                return file_info(merged)  # merged already: the phone asks again
             row = self._in_trash(row)
             at_place = await untrash(tx, user_id=user_id, row=row, device_id=device_id, now=now)
             restored = await files.get_file(tx, user_id, at_place)
@@ -104,6 +108,16 @@ class Trash:
                             and fresh["purged_at"] is None:
                         freed += await tree.purge_group(tx, user_id=row["user_id"], row=fresh,
                                                         now=now)
+
+    @staticmethod
+    async def _merged_into(tx: Conn, user_id: str, row: Row | None) -> Row | None:
+        """The live folder the trashed folder ``row`` merged into when it was restored, as
+        that restore answered it, while it is still there (else None: 404 as before)."""
+        if row is None or row["purged_at"] is None:
+            return None
+        live_id = await trash_merge.merged_into(tx, user_id=user_id, file_id=row["id"])
+        live = await tree.get(tx, user_id, live_id) if live_id is not None else None
+        return live if live is not None and live["deleted_at"] is None else None
 
     @staticmethod
     def _in_trash(row: Row | None) -> Row:
