@@ -244,14 +244,24 @@ def permission_message(data_dir: Path, exc: PermissionError) -> str:
     return f"{exc.strerror or 'Permission denied'}: {path}{whose}"
 
 
+# JSON escapes C0 controls but lets DEL and the C1 controls through as they are, and some
+# terminals run C1 ones (\x9b is CSI): escaped too, as the tables do (cli.shown). They only
+# ever stand inside a JSON string, where \u escapes read back as the same text.
+_RAW_CONTROLS = re.compile("[\x7f-\x9f]")
+
+
+def _json_text(encoded: bytes) -> str:
+    return _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m[0]):04x}", encoded.decode())
+
+
 def print_json(rows: Any) -> None:
     """``rows`` (Structs, dicts, lists) as indented JSON on stdout."""
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(rows), indent=2).decode() + "\n")
+    sys.stdout.write(_json_text(msgspec.json.format(msgspec.json.encode(rows), indent=2)) + "\n")
 
 
 def print_document(value: Any) -> None:
     """``value`` (a report Struct, a dict) as one JSON document on one line of stdout."""
-    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+    sys.stdout.write(_json_text(msgspec.json.encode(value)) + "\n")
 
 
 def print_chunk_problems(problems: Iterable[ChunkProblem],

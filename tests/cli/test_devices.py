@@ -116,8 +116,9 @@ def test_control_characters_in_names_are_shown_not_sent_to_the_terminal(cli: Cli
             await tx.execute("UPDATE devices SET name = ?, model = ?, app_version = ?"
                              " WHERE id = ?", (f"Eve's {model}", model, "1.0\x00",
                                                phone.device["id"]))
-            await tx.execute("UPDATE users SET email = ? WHERE email = ?",
-                             ("eve\x1b]0;owned\x07@example.com", "eve@example.com"))
+            await tx.execute("UPDATE users SET email = ?, name = ? WHERE email = ?",
+                             ("eve\x1b]0;owned\x07@example.com", "Eve\x7f\x9d",
+                              "eve@example.com"))
 
     cli.with_services(registered_before_the_check)
     shown_email = "eve\\x1b]0;owned\\x07@example.com"
@@ -128,8 +129,17 @@ def test_control_characters_in_names_are_shown_not_sent_to_the_terminal(cli: Cli
         assert shown_email in flat(result.stdout)
     assert shown_name.replace(" ", "") in flat(cli("device", "list").stdout)
     assert "1.0\\x00" in cli("device", "list").stdout
-    # --json keeps the text as it is (JSON escapes it).
+    # --json keeps the text as it is, JSON-escaped: DEL and C1 too (\u009b), which JSON
+    # itself would let through raw to the terminal.
+    for command in ("device", "user"):
+        listed = cli(command, "list", "--json")
+        assert listed.exit_code == 0, listed.output
+        assert not any(ch in listed.stdout for ch in "\x1b\x07\x9b\x00\x7f\x9d"), \
+            repr(listed.stdout)
+    assert "\\u009b31m" in cli("device", "list", "--json").stdout
     assert cli.json("device", "list")[0]["name"] == f"Eve's {model}"
+    [user] = cli.json("user", "list")
+    assert (user["email"], user["name"]) == ("eve\x1b]0;owned\x07@example.com", "Eve\x7f\x9d")
 
     revoked = cli("device", "revoke", phone.device["id"])
     assert revoked.exit_code == 0, revoked.output

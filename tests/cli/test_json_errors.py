@@ -56,3 +56,12 @@ def test_the_commands_own_refusals_print_the_same_document(cli: Cli, tmp_path: P
     assert "no data dir at" in str(_document(missing.stdout)["error"])
     gone = cli("user", "list", "--json", "--data-dir", str(tmp_path / "nowhere"), data_dir=False)
     assert gone.exit_code == 1 and "no data dir" in str(_document(gone.stdout)["error"])
+
+
+def test_the_document_escapes_del_and_c1_controls(cli: Cli, tmp_path: Path) -> None:
+    # JSON lets DEL and C1 controls stand raw; a terminal may run \x9b (CSI) as an escape.
+    nowhere = tmp_path / "nowhere\x9b31m\x7f"
+    missing = cli("status", "--json", "--data-dir", str(nowhere), data_dir=False)
+    assert missing.exit_code == 1
+    assert "\x9b" not in missing.stdout and "\x7f" not in missing.stdout, repr(missing.stdout)
+    assert str(nowhere) in str(_document(missing.stdout)["error"])
