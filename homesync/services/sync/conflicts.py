@@ -20,8 +20,9 @@ from typing import Literal
 
 import msgspec
 
+from homesync.errors import InvalidPath
 from homesync.ids import new_id
-from homesync.paths import name_key
+from homesync.paths import name_key, normalize_folder
 from homesync.services.sync.types import Actor, LocalChange
 from homesync.store import conflicts, devices, since_token
 from homesync.store.db import Conn, Database, Row
@@ -73,9 +74,17 @@ def conflict_view(row: Row) -> ConflictView:
 
 
 def _fingerprint(actor: Actor, change: LocalChange, file_id: str | None) -> str:
-    target = f"{change.folder or ''}\x00{name_key(change.name) if change.name else ''}"
+    """The change as the server reads it: '/docs/', '/DOCS' and '/docs' are one folder, and
+    'sha256:ABC…' is 'sha256:abc…', so a change sent again in another spelling finds its
+    open conflict rather than making a second one."""
+    folder = change.folder or ""
+    try:
+        folder = name_key(normalize_folder(folder)) if folder else ""
+    except InvalidPath:
+        pass  # (such a change is rejected before it can conflict)
+    target = f"{folder}\x00{name_key(change.name) if change.name else ''}"
     raw = "\x1f".join((actor.device_id, change.action, file_id or "", target,
-                       change.checksum or ""))
+                       (change.checksum or "").strip().lower()))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
