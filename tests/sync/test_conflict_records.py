@@ -1,4 +1,5 @@
-"""Conflict records: one per change however the app spells it (README "Conflicts")."""
+"""Conflict records: one per change however the app spells it, and a device's own delete
+earlier in a batch never stands against its later change (README "Conflicts")."""
 
 from __future__ import annotations
 
@@ -43,3 +44,33 @@ async def test_the_same_change_spelt_otherwise_finds_its_conflict(client, device
     r = await client.get(f"{API}/conflicts", headers=phone.auth)
     assert len(r.json()["data"]["conflicts"]) == 1
 
+
+async def test_a_batch_that_deletes_a_file_and_sends_its_same_content_keeps_it(
+        client, devices):
+    """One batch deletes a file and then sends it again with its fileId and the content it
+    had (the user threw it away, then saved it again unchanged): its own delete earlier in
+    the batch never counts against it (as for new content), so the file is back from the
+    trash and the upload is applied, not deleted_on_server. Across batches it stays
+    deleted_on_server: the device may have pulled the delete since."""
+    _, phone = devices
+    data = b"the same notes"
+    file_id = await store(client, phone, data, name="n.txt", folder="/keep")
+    token = (await pull(client, phone))["nextSyncToken"]
+    out = await push(client, phone, token, change("delete", "d", fileId=file_id),
+                     upload_change(data, "u", name="n.txt", folder="/keep", fileId=file_id))
+    assert [(r["status"], r.get("fileId")) for r in out["results"]] == [
+        ("applied", file_id), ("applied", file_id)], out
+    r = await client.get(f"{API}/files", params={"folder": "/keep"}, headers=phone.auth)
+    assert [(f["id"], f["checksum"]) for f in r.json()["data"]["files"]] == [
+        (file_id, checksum(data))]
+    assert (await client.get(f"{API}/trash", headers=phone.auth)).json()["data"]["items"] == []
+    assert (await pull(client, phone))["conflicts"] == []
+    # The content is no longer "deleted by the user": a new file of it is deduplicated.
+    out = await push(client, phone, None, upload_change(data, name="copy.txt", folder="/keep"))
+    assert out["results"][0]["status"] == "deduplicated", out
+
+    token = (await pull(client, phone))["nextSyncToken"]
+    await push(client, phone, token, change("delete", "d", fileId=file_id))
+    out = await push(client, phone, token, upload_change(data, "u", name="n.txt",
+                                                         folder="/keep", fileId=file_id))
+    assert out["results"][0]["status"] == "deleted_on_server", out

@@ -10,7 +10,7 @@ make conflicts the same way. The rules, per action:
     changed after the device's token → ``modify_modify``; one deleted on the server →
     ``modify_delete`` (or ``deleted_on_server`` if the device holds the deleted content),
     unless the device's own delete earlier in the batch trashed it: it comes back from the
-    trash and takes the content.
+    trash and takes the content (the same content too: ``applied``).
     Otherwise the content is committed at once if the user stores it anywhere
     (``deduplicated``), else ``upload_required``.
 ``delete``
@@ -202,7 +202,12 @@ class SyncEngine:
             raise ValidationError("A folder has no content to upload", field="fileId")
         if row["checksum"] == checksum:
             if row["deleted_at"] is not None:
-                return _result(change, "deleted_on_server", row["id"])
+                if not await self._deleted_in_this_batch(tx, actor, row):
+                    return _result(change, "deleted_on_server", row["id"])
+                # Its own delete earlier in this batch, then the same content again (thrown
+                # away, saved again unchanged): back from the trash, as with new content.
+                await untrash(tx, user_id=actor.user_id, row=row, device_id=actor.device_id,
+                              now=actor.now)
             return _result(change, "applied", row["id"])
         kind: ConflictKind | None = None
         remote_device = None
