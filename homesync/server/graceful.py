@@ -31,12 +31,34 @@ class GracefulServer(uvicorn.Server):
       shutdown still runs (uvicorn skips both): the requests then ended with a 503 only
       once the caller had closed the database under them. The caller reads
       ``force_exit`` to exit as an interrupted command does;
-    * SIGHUP stops it as SIGTERM does (see _hangup_stops).
+    * SIGHUP stops it as SIGTERM does (see _hangup_stops);
+    * a stop signal that comes before serve() put the handlers in place, inside
+      ``stop_signals_held()``, stops it as one that comes after does.
     """
 
     def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
         super().__init__(config)
         self._on_stop = on_stop
+        self._held: list[int] = []
+
+    @contextlib.contextmanager
+    def stop_signals_held(self) -> Iterator[None]:
+        """Stop signals are kept from here on and handed to serve() once it has its own
+        handlers: one that came as "serving" was said (a supervisor waiting for the line)
+        killed the process where it stood, the database left open. SIGHUP is left alone
+        when it was ignored (``nohup``), as _hangup_stops leaves it."""
+        stops = [signal.SIGINT, signal.SIGTERM]
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            stops.append(signal.SIGHUP)
+        before = {sig: signal.signal(sig, self._hold) for sig in stops}
+        try:
+            yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
+    def _hold(self, sig: int, frame: FrameType | None) -> None:
+        self._held.append(sig)
 
     async def shutdown(self, sockets: list[socket] | None = None) -> None:
         self._on_stop()
@@ -57,6 +79,9 @@ class GracefulServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         with super().capture_signals(), _hangup_stops(self.handle_exit):
+            for sig in self._held:  # came before these handlers (stop_signals_held)
+                self.handle_exit(sig, None)
+            self._held.clear()
             yield
             self._captured_signals.clear()  # handled: we are stopping
 

@@ -270,8 +270,11 @@ async def _serve(settings: Settings) -> bool:
                 log_config=None,  # keep homesync.logs' handlers (request ids, JSON, redaction)
             )
             server = GracefulServer(config, on_stop=services.sync.notifier.stop)
-            _announce_address(settings, sock.getsockname())
-            await server.serve(sockets=[sock])
+            # Once "serving" is said, a stop is a clean one (before it, the default: the
+            # process ends at once, see README), even before serve() has its handlers.
+            with server.stop_signals_held():
+                _announce_address(settings, sock.getsockname())
+                await server.serve(sockets=[sock])
         finally:
             await services.close()
     return server.force_exit
