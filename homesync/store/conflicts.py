@@ -6,7 +6,9 @@ from typing import Any
 
 import msgspec
 
+from homesync.paths import name_key
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
+from homesync.store.uploads import OPEN_STATUSES
 
 __all__ = [
     "CONFLICT_COLUMNS",
@@ -17,6 +19,7 @@ __all__ = [
     "list_open",
     "mark_resolved",
     "open_by_fingerprint",
+    "open_uploads_asked",
     "prune_resolved",
 ]
 
@@ -93,6 +96,23 @@ async def asked_upload(conn: Conn, conflict_id: str) -> tuple[str, str] | None:
     if row is None or row[0] is None:
         return None
     return str(row[0]), str(row[1])
+
+
+async def open_uploads_asked(conn: Conn, user_id: str, *, file_id: str | None,
+                             asked: tuple[str, str] | None, checksums: list[str]) -> list[str]:
+    """Ids of the user's open uploads of ``checksums`` that resolving a conflict asked
+    for: a new version of its file ``file_id``, or a file at the place it last asked
+    (``asked``: folder, name)."""
+    folder, key = (asked[0], name_key(asked[1])) if asked is not None else (None, None)
+    rows = await fetchall(
+        conn,
+        "SELECT id FROM uploads WHERE user_id = ? AND status IN (SELECT value FROM json_each(?))"
+        " AND checksum IN (SELECT value FROM json_each(?))"
+        " AND (target_file_id = ? OR (folder = ? AND name_key = ?))",
+        (user_id, msgspec.json.encode(OPEN_STATUSES).decode(),
+         msgspec.json.encode(checksums).decode(), file_id, folder, key),
+    )
+    return [str(r[0]) for r in rows]
 
 
 async def prune_resolved(tx: Conn, before: int, limit: int = 1000) -> int:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import API
-from tests.sync.helpers import change, checksum, pull, push, store
+from tests.sync.helpers import change, checksum, pull, push, resolve, store
+from tests.uploads.flow import complete, file_entry, init, put_chunks
 
 
 def upload_change(data: bytes, local_id: str = "l1", **fields):
@@ -74,3 +75,38 @@ async def test_a_batch_that_deletes_a_file_and_sends_its_same_content_keeps_it(
     out = await push(client, phone, token, upload_change(data, "u", name="n.txt",
                                                          folder="/keep", fileId=file_id))
     assert out["results"][0]["status"] == "deleted_on_server", out
+
+
+async def test_an_upload_asked_for_keep_local_that_lands_after_keep_remote_is_not_current(
+        client, devices):
+    """keep_local asked for the phone's content (upload_required); the user then chose
+    keep_remote (the server's side stays) while the upload was on its way. The resolution
+    cancels it: landing late, it would have replaced the side the user kept."""
+    laptop, phone = devices
+    file_id = await store(client, laptop, b"original", name="notes.txt")
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await store(client, laptop, b"laptop's edit", name="notes.txt", file_id=file_id)
+    mine = b"phone's edit, not on the server"
+    out = await push(client, phone, stale, upload_change(mine, fileId=file_id))
+    conflict_id = out["results"][0]["conflictId"]
+    [asked] = await resolve(client, phone, {"conflictId": conflict_id,
+                                            "resolution": "keep_local"})
+    assert asked["status"] == "upload_required", asked
+    to = asked["uploadTo"]
+    r = await init(client, phone.auth, file_entry(mine, name=to["name"], folder=to["folder"],
+                                                  fileId=to["fileId"]))
+    assert r.status_code == 200, r.text
+    item = r.json()["data"]["files"][0]
+    await put_chunks(client, item, mine, phone.auth)
+    [kept] = await resolve(client, phone, {"conflictId": conflict_id,
+                                           "resolution": "keep_remote"})
+    assert kept["status"] == "resolved", kept
+    r = await complete(client, phone.auth, item["uploadId"], mine)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "CONFLICT", r.text
+    r = await client.get(f"{API}/upload/{item['uploadId']}", headers=phone.auth)
+    assert r.json()["data"]["status"] == "cancelled"
+    r = await client.get(f"{API}/files/{file_id}/content", headers=phone.auth)
+    assert r.content == b"laptop's edit"
+    [again] = await resolve(client, phone, {"conflictId": conflict_id,
+                                            "resolution": "keep_remote"})
+    assert again == kept

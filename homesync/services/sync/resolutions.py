@@ -44,7 +44,7 @@ from homesync.services.sync.resolution_moves import (
 )
 from homesync.services.sync.types import Actor, ErrorInfo, error_info
 from homesync.services.uploads.init import normalize_checksum
-from homesync.store import conflicts, files, tombstones, tree
+from homesync.store import conflicts, files, tombstones, tree, uploads
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["Resolution", "ResolutionResult", "Resolver", "UploadTarget"]
@@ -155,6 +155,7 @@ class Resolver:
                                           copy_file_id=copy_id)
                 await conflicts.mark_resolved(tx, conflict.id, resolution=item.resolution,
                                               outcome=msgspec.to_builtins(result), now=actor.now)
+                await _cancel_asked_uploads(tx, actor, conflict, local)
                 return result, True
         except _Pending as pending:
             return await self._ask_upload(tx, conflict, item, pending), False
@@ -307,6 +308,20 @@ class Resolver:
             raise _Pending(UploadTarget(folder=folder, name=name))
         await tombstones.clear(tx, actor.user_id, local.checksum)
         return placed.file_id
+
+
+async def _cancel_asked_uploads(tx: Conn, actor: Actor, conflict: ConflictView,
+                                local: ConflictSide) -> None:
+    """Cancel the uploads of the device's content that an earlier try asked for and that
+    are still open: the conflict is settled without them. Landing late, one would undo
+    the choice (after keep_remote, the device's content made the current version)."""
+    checksums = sorted({c for c in (conflict.local.checksum, local.checksum) if c})
+    if not checksums:
+        return
+    for upload_id in await conflicts.open_uploads_asked(
+            tx, actor.user_id, file_id=conflict.file_id,
+            asked=await conflicts.asked_upload(tx, conflict.id), checksums=checksums):
+        await uploads.mark_ended(tx, upload_id, "cancelled", actor.now)
 
 
 async def _uploaded_as_asked(tx: Conn, actor: Actor, conflict_id: str,
