@@ -148,7 +148,8 @@ class Metrics:
             self._server, self._thread = start_http_server(port, host, registry=self.registry)
         except OSError as exc:
             raise MetricsListenError(f"cannot serve metrics on {address} "
-                                      f"(server.metrics_address): {exc.strerror or exc}") from None
+                                     f"(server.metrics_address): {exc.strerror or exc}",
+                                     exc, port) from None
         # The port bound, not the one asked for: with ":0" that is the only way to know it.
         log.info("metrics on http://%s:%d/metrics", f"[{host}]" if ":" in host else host,
                  self._server.server_port)

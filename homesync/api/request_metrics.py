@@ -15,7 +15,13 @@ __all__ = ["MetricsListenError", "NoMetrics", "RequestMetrics", "metrics_for"]
 
 
 class MetricsListenError(RuntimeError):
-    """``server.metrics_address`` cannot be listened on (in use, not this host's)."""
+    """``server.metrics_address`` cannot be listened on (in use, not this host's):
+    ``cause`` is the OSError, ``port`` the port asked for (what to do depends on both)."""
+
+    def __init__(self, message: str, cause: OSError, port: int) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.port = port
 
 
 class RequestMetrics(Protocol):

@@ -187,15 +187,17 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _listen_hint(exc: OSError, port: int) -> str:
+def _listen_hint(exc: OSError, port: int, *, choose: str = "with --port or server.port",
+                 in_front: str = ", and a reverse proxy in front for 80 or 443") -> str:
     """What to do about the two failures an operator meets: the port is taken, or it is
-    a privileged one (below 1024, only root may listen there)."""
+    a privileged one (below 1024, only root may listen there). ``choose`` says where the
+    port is set; ``in_front`` what serves the privileged port instead."""
     if exc.errno == errno.EADDRINUSE:
-        return (f" (another process listens on port {port}: choose another port with"
-                " --port or server.port, or stop that process)")
+        return (f" (another process listens on port {port}: choose another port {choose},"
+                " or stop that process)")
     if exc.errno == errno.EACCES and port < 1024:
         return (f" (port {port} is below 1024, which only root may listen on: use a port"
-                " of 1024 or more, and a reverse proxy in front for 80 or 443)")
+                f" of 1024 or more{in_front})")
     return ""
 
 
@@ -256,7 +258,9 @@ async def _serve(settings: Settings) -> bool:
                 # before the first admin is made: a start that fails makes no account.
                 app.state.metrics.listen(settings)
             except MetricsListenError as exc:
-                raise StartError(str(exc)) from None
+                hint = _listen_hint(exc.cause, exc.port, choose="in server.metrics_address",
+                                    in_front="")
+                raise StartError(f"{exc}{hint}") from None
             try:
                 await announce_first_admin(services)
             except ConfigError as exc:  # its password cannot be hashed (auth.argon2_*)

@@ -166,3 +166,23 @@ def test_a_privileged_port_says_to_use_another_or_a_reverse_proxy(
         "cannot listen on 127.0.0.1:443: Permission denied (port 443 is below 1024, which"
         " only root may listen on: use a port of 1024 or more, and a reverse proxy in front"
         " for 80 or 443)")
+
+
+def test_a_privileged_metrics_port_says_to_use_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real serve, in this process, up to the metrics listener (root may bind any port).
+    from homesync.server.run import serve
+    from tests.helpers import make_settings
+
+    def refused(port: int, addr: str, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr("homesync.api.metrics.start_http_server", refused)
+    settings = make_settings(tmp_path / "data", server={
+        "port": 0, "metrics_address": "127.0.0.1:443"})
+    with pytest.raises(StartError) as info:
+        serve(settings)
+    assert info.value.message == (
+        "cannot serve metrics on 127.0.0.1:443 (server.metrics_address): Permission denied"
+        " (port 443 is below 1024, which only root may listen on: use a port of 1024 or"
+        " more)")

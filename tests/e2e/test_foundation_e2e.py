@@ -238,8 +238,9 @@ def test_serve_on_a_taken_metrics_port_exits_1_before_saying_it_serves(tmp_path:
         done = run_serve(tmp_path / "data", "--port", "0",
                          env={"HOMESYNC_SERVER_METRICS_ADDRESS": f"127.0.0.1:{port}"})
     assert done.returncode == 1
-    assert (f"cannot serve metrics on 127.0.0.1:{port} (server.metrics_address): "
-            "Address already in use") in done.stderr
+    assert (f"error: cannot serve metrics on 127.0.0.1:{port} (server.metrics_address):"
+            f" Address already in use (another process listens on port {port}: choose"
+            " another port in server.metrics_address, or stop that process)") in done.stderr
     assert "homesync serving" not in done.stdout
     # Nor was a first administrator made (and announced) by a start that failed.
     assert "administrator was created" not in done.stdout
