@@ -1,10 +1,11 @@
 """The push worker's claim while one push service hangs with a big backlog.
 
-    /work/venv/bin/python bench/push_claim.py [--backlog 5000] [--seconds 10]
+    /work/venv/bin/python bench/push_claim.py [--backlog 5000] [--phones 1] [--seconds 10]
 
-Alice's phone has ``--backlog`` pushes due for a UnifiedPush distributor that never
-answers (its 8 send slots stay full), while Bob's phone, on another service, gets a
-security alert every 100 ms. In process (real SQLite, fsync off, local receivers, the
+``--phones`` phones (Alice's, then other users') have ``--backlog`` pushes due in all,
+one phone's after another's, for a UnifiedPush distributor that never answers (its 8
+send slots stay full), while Bob's phone, on another service, gets a security alert
+every 100 ms. In process (real SQLite, fsync off, local receivers, the
 worker's own loop), for ``--seconds``, it reports:
 
 - claims: how many the worker ran, per second, and the time in them (waiting for the
@@ -58,7 +59,7 @@ def ms(values: list[float]) -> str:
             f" p50={statistics.median(values) * 1000:.1f} ms max={max(values) * 1000:.1f} ms")
 
 
-async def run(backlog: int, seconds: float) -> None:
+async def run(backlog: int, phones: int, seconds: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = make_settings(Path(tmp) / "data", notifications={
             "allowed_hosts": ["127.0.0.1"], "send_timeout": "60s"})
@@ -76,9 +77,14 @@ async def run(backlog: int, seconds: float) -> None:
                 return Reply(201)
 
             hanging.handler, fast.handler = hang, answer
-            alice = await phone(services, "alice@example.com", f"{hanging.url}/up/alice")
+            users = [await phone(services, email, f"{hanging.url}/up/{n}") for n, email
+                     in enumerate(["alice@example.com"]
+                                  + [f"user{n}@example.com" for n in range(1, phones)])]
+            alice = users[0]
             bob = await phone(services, "bob@example.com", f"{fast.url}/up/bob")
-            await alerts(services, alice, backlog)
+            for n, user in enumerate(users):
+                await alerts(services, user, backlog // phones + (n < backlog % phones))
+                await asyncio.sleep(0.002)  # the next phone's fall due after these
             outbox = services.outbox
             while await outbox._fan_out(int(time.time() * 1000)):  # noqa: SLF001
                 pass
@@ -135,7 +141,7 @@ async def run(backlog: int, seconds: float) -> None:
             await asyncio.gather(worker, return_exceptions=True)
             delivery_claims.due = real_due
             latencies = [arrived[n] - t for n, t in sent.items() if n in arrived]
-            print(f"backlog {backlog}, {elapsed:.1f} s")
+            print(f"backlog {backlog} on {phones} phone(s), {elapsed:.1f} s")
             print(f"  claims: {len(claims) / elapsed:.0f}/s, {ms(claims)},"
                   f" due rows read {rows_read[0]} ({rows_read[0] / max(1, len(claims)):.0f}/claim)")
             print(f"  due-row queries: {ms(due_times)}")
@@ -148,9 +154,10 @@ async def run(backlog: int, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backlog", type=int, default=5000)
+    parser.add_argument("--phones", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    asyncio.run(run(args.backlog, args.seconds))
+    asyncio.run(run(args.backlog, args.phones, args.seconds))
 
 
 if __name__ == "__main__":

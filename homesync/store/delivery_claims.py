@@ -15,7 +15,8 @@ from homesync.store import tokens
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 from homesync.store.deliveries import FRESH_UPLOADS, may_push_sql
 
-__all__ = ["claim", "due", "has_due", "hold", "merge_uploads", "message_parts", "release"]
+__all__ = ["claim", "devices_waiting", "due", "has_due", "hold", "merge_uploads", "message_parts",
+           "release"]
 
 
 _DUE = (  # ?1: now
@@ -24,10 +25,29 @@ _DUE = (  # ?1: now
 )
 
 
-async def has_due(conn: Conn, now: int) -> bool:
+async def has_due(conn: Conn, now: int, *, among: Iterable[str] | None = None) -> bool:
+    """Whether a row is due now (for one of the devices ``among``, if given)."""
+    if among is None:
+        return await fetchone(
+            conn, f"SELECT 1 FROM push_deliveries pd WHERE {_DUE} LIMIT 1", (now,),
+        ) is not None
     return await fetchone(
-        conn, f"SELECT 1 FROM push_deliveries pd WHERE {_DUE} LIMIT 1", (now,),
+        conn,
+        f"SELECT 1 FROM push_deliveries pd WHERE {_DUE}"
+        " AND pd.device_id IN (SELECT value FROM json_each(?2)) LIMIT 1",
+        (now, json.dumps(sorted(among))),
     ) is not None
+
+
+async def devices_waiting(conn: Conn) -> list[Row]:
+    """The devices with a push token that have pushes waiting (due or not), with their
+    platform and token: whose push service those pushes go to."""
+    return await fetchall(
+        conn,
+        "SELECT d.id, d.platform, d.push_token FROM devices d"
+        " WHERE d.push_token IS NOT NULL AND d.removed_at IS NULL AND EXISTS (SELECT 1"
+        " FROM push_deliveries pd WHERE pd.device_id = d.id AND pd.status = 'pending')",
+    )
 
 
 # A ``shares`` notification's share still gives the user its item: not revoked or left

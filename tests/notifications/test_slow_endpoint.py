@@ -175,3 +175,58 @@ async def test_a_backlog_longer_than_one_claim_does_not_hide_other_services_push
     assert len(slow.requests) == 8
     (bob_row,) = await delivery_rows(services, device_id=bob_phone.device_id)
     assert (bob_row["status"], bob_row["attempts"]) == ("delivered", 1)
+
+
+async def test_a_full_push_service_shared_by_many_phones_does_not_hide_other_services_pushes(
+    services: Services, make_user: MakeUser, sign_in: SignIn, register_push: RegisterPush,
+    make_receiver: Any, frozen: Clock,
+) -> None:
+    """Twelve phones (a family's, a server's users) push through one distributor that
+    hangs, each with 100 pushes waiting, in turn: more due rows of that one service than
+    one claim looks through (1000). Bob's push, due after them and to another service,
+    still goes at once; passing over each phone's backlog as it was found waiting did
+    not get past them."""
+    slow, fast = await make_receiver(), await make_receiver()
+    slow_full, slow_may_answer, fast_arrived = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def answer_late(request: Any) -> Reply:
+        if len(slow.requests) == 8:
+            slow_full.set()
+        await slow_may_answer.wait()
+        return Reply(410)  # it comes back only to say the endpoint is gone
+
+    slow.handler, fast.handler = answer_late, answering_at_once(fast_arrived)
+    phones = []
+    for n in range(12):
+        email = f"user{n}@example.com"
+        await make_user(email, name=f"User {n}")
+        phone = await sign_in(email, client_id=f"phone-{n}")
+        await register_push(phone, f"{slow.url}/up/{n}")
+        phones.append(phone)
+    await make_user("bob@example.com", name="Bob Builder")
+    bob_phone = await sign_in("bob@example.com", client_id="bob-phone")
+    await register_push(bob_phone, f"{fast.url}/up/bob")
+    frozen.advance(60)
+    for phone in phones:  # one phone's pushes after another's
+        frozen.advance(1)
+        async with services.db.transaction() as tx:
+            for _ in range(100):
+                await security_event(tx, user_id=phone.user_id, kind="password_changed",
+                                     title="Password changed", body="x", now=frozen.ms)
+    await services.start_background()
+    async with asyncio.timeout(_GIVE_UP):
+        await slow_full.wait()
+
+    frozen.advance(1)  # Bob's push falls due after every one of theirs
+    await sign_in("bob@example.com", client_id="bob-tablet", model="Galaxy Tab")
+    async with asyncio.timeout(_GIVE_UP):
+        await fast_arrived.wait()
+    assert len(slow.requests) == 8
+
+    slow_may_answer.set()
+    await services.outbox.drain()
+    (bob_row,) = await delivery_rows(services, device_id=bob_phone.device_id)
+    assert (bob_row["status"], bob_row["attempts"]) == ("delivered", 1)
+    for phone in phones:  # each phone's endpoint is gone: its first answer said so
+        rows = await delivery_rows(services, device_id=phone.device_id)
+        assert len(rows) == 100 and "pending" not in {r["status"] for r in rows}

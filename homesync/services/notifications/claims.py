@@ -8,7 +8,7 @@ FCM/APNs/ntfy/webhook service), so that one slow service cannot take every slot.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 from msgspec import Struct
 
@@ -30,9 +30,10 @@ from homesync.store.tokens import SignInLifetimes
 __all__ = ["MAX_CONCURRENT_SENDS", "MAX_SENDS_PER_ENDPOINT", "Attempt", "DueClaims"]
 
 _CLAIM_BATCH = 100
-# Due rows one claim looks at for free slots, so that one transaction is never endless. A
-# device whose push service has no free slot is passed over from its first such row on,
-# so its backlog does not hide the rows behind it (another device's, another service's).
+# Due rows one claim looks at for free slots, so that one transaction is never endless. The
+# devices of a push service with no free slot are passed over (all of them, from the start
+# or from its first such row on), so its backlog, however long and however many devices
+# it spans, does not hide the rows behind it (another service's).
 _CLAIM_SCAN = 1000
 MAX_CONCURRENT_SENDS = 32
 MAX_SENDS_PER_ENDPOINT = 8
@@ -50,6 +51,30 @@ class Attempt(Struct, frozen=True, kw_only=True):
     provider: Any  # Provider (a Protocol: not a msgspec field type)
     target: PushTarget
     message: PushMessage
+
+
+class _Full(Struct, frozen=True):
+    """A row's push service (see push_rules.endpoint_of) has no free send slot."""
+
+    endpoint: str
+
+
+class _DevicesByService:
+    """The devices with pushes waiting, by the push service their pushes go to."""
+
+    def __init__(self) -> None:
+        self._devices: dict[str, set[str]] = {}
+
+    def add(self, endpoint: str, device_id: str) -> None:
+        self._devices.setdefault(endpoint, set()).add(device_id)
+
+    def of(self, endpoint: str) -> set[str]:
+        return self._devices.get(endpoint, set())
+
+    def of_full(self, busy: dict[str, int]) -> set[str]:
+        """The devices of every service with no free slot (``busy``: sends in flight)."""
+        return {device for endpoint, count in busy.items() if count >= MAX_SENDS_PER_ENDPOINT
+                for device in self.of(endpoint)}
 
 
 class DueClaims:
@@ -90,9 +115,14 @@ class DueClaims:
             for endpoint in self._in_flight.values():
                 busy[endpoint] = busy.get(endpoint, 0) + 1
             merged: set[int] = set()
-            # Devices whose push service has no free slot: the rest of their backlog is
-            # passed over in SQL, so it neither hides the rows behind it nor is read again.
+            # Devices whose push service has no free slot: their rows are passed over in
+            # SQL, so that a full service's backlog, however many devices it spans, neither
+            # hides the rows behind it nor is read again.
+            services: _DevicesByService | None = None
             waiting: set[str] = set()
+            if any(count >= MAX_SENDS_PER_ENDPOINT for count in busy.values()):
+                services = await self._devices_by_service(tx)
+                waiting = services.of_full(busy)
             after: tuple[int, int] | None = None
             for _ in range(_CLAIM_SCAN // _CLAIM_BATCH):
                 rows = await delivery_claims.due(tx, now, _CLAIM_BATCH, self._sign_ins,
@@ -107,9 +137,12 @@ class DueClaims:
                     attempt = await self._claim_one(tx, row, now, merged, busy)
                     if attempt is None:
                         decided += 1
-                    elif attempt == "busy":
+                    elif isinstance(attempt, _Full):
                         starved = True
+                        if services is None:
+                            services = await self._devices_by_service(tx)
                         waiting.add(row["device_id"])
+                        waiting.update(services.of(attempt.endpoint))
                     else:
                         attempts.append(attempt)
                         self._in_flight[attempt.delivery_id] = attempt.endpoint
@@ -117,11 +150,22 @@ class DueClaims:
                 if len(rows) < _CLAIM_BATCH or not starved:
                     break
                 after = (rows[-1]["next_attempt_at"], rows[-1]["id"])
+            if waiting and not starved:  # passed over from the start: are any due?
+                starved = await delivery_claims.has_due(tx, now, among=waiting)
         return attempts, decided, starved
 
+    async def _devices_by_service(self, tx: Conn) -> _DevicesByService:
+        services = _DevicesByService()
+        for device in await delivery_claims.devices_waiting(tx):
+            target = push_target(device["id"], device)
+            provider = pick(self._providers, target)
+            if provider is not None:
+                services.add(endpoint_of(provider, target), device["id"])
+        return services
+
     async def _claim_one(self, tx: Conn, row: Row, now: int, merged: set[int],
-                         busy: dict[str, int]) -> Attempt | Literal["busy"] | None:
-        """The row leased for an attempt; None when cancelled or held instead; "busy" when
+                         busy: dict[str, int]) -> Attempt | _Full | None:
+        """The row leased for an attempt; None when cancelled or held instead; _Full when
         its push service has no free slot (left as it is)."""
         delivery_id = row["id"]
         target = push_target(row["device_id"], row)
@@ -138,7 +182,7 @@ class DueClaims:
         assert provider is not None  # else push_rules.cancel_reason
         endpoint = endpoint_of(provider, target)
         if busy.get(endpoint, 0) >= MAX_SENDS_PER_ENDPOINT:
-            return "busy"
+            return _Full(endpoint)
         if row["category"] == "uploads" and row["attempts"] == 0:
             merged.update(
                 await delivery_claims.merge_uploads(tx, delivery_id, row["device_id"], now))
