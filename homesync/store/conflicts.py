@@ -59,12 +59,28 @@ async def by_id(conn: Conn, user_id: str, conflict_id: str) -> Row | None:
                                 " AND user_id = ?", (conflict_id, user_id))
 
 
+# An open conflict whose two sides agree since (settled by another path): the file holds
+# the device's content (an upload), the entry the device deleted is not live (a delete),
+# the entry is where the device put it (a rename or move). ``local`` is the device's side.
+_SETTLED = (
+    "CASE action"
+    " WHEN 'upload' THEN EXISTS (SELECT 1 FROM files f WHERE f.id = conflicts.file_id"
+    "  AND f.deleted_at IS NULL AND f.kind = 'file' AND f.checksum = local ->> '$.checksum')"
+    " WHEN 'delete' THEN NOT EXISTS (SELECT 1 FROM files f"
+    "  WHERE f.id = coalesce(local ->> '$.file_id', conflicts.file_id) AND f.deleted_at IS NULL)"
+    " ELSE EXISTS (SELECT 1 FROM files f WHERE f.id = local ->> '$.file_id'"
+    "  AND f.deleted_at IS NULL AND f.folder = local ->> '$.folder'"
+    "  AND f.name = local ->> '$.name') END"
+)
+
+
 async def list_open(conn: Conn, user_id: str, limit: int) -> list[Row]:
-    """The user's open conflicts, oldest first."""
+    """The user's open conflicts, oldest first; not those settled by another path since
+    (nothing is left to choose: :data:`_SETTLED`). Resolving one still answers."""
     return await fetchall(
         conn,
         f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE user_id = ? AND resolved_at IS NULL"
-        " ORDER BY created_at, id LIMIT ?",
+        f" AND NOT ({_SETTLED}) ORDER BY created_at, id LIMIT ?",
         (user_id, limit),
     )
 

@@ -110,3 +110,56 @@ async def test_an_upload_asked_for_keep_local_that_lands_after_keep_remote_is_no
     [again] = await resolve(client, phone, {"conflictId": conflict_id,
                                             "resolution": "keep_remote"})
     assert again == kept
+
+
+async def open_conflicts(client, dev) -> set[str]:
+    listed = {c["id"] for c in (await pull(client, dev))["conflicts"]}
+    r = await client.get(f"{API}/conflicts", headers=dev.auth)
+    assert {c["id"] for c in r.json()["data"]["conflicts"]} == listed
+    return listed
+
+
+async def test_conflicts_settled_by_another_path_are_no_longer_listed(client, devices):
+    """Open conflicts are what is left to decide. When both sides agree since (the file
+    holds the device's content, sent again after a pull, or the file the device deleted
+    was deleted by another device too), there is nothing to choose: it is not listed.
+    One whose file was deleted while the device's edit is not on the server still is:
+    keep_local would bring the edit back."""
+    laptop, phone = devices
+    edited, conflict_edit = await _modify_modify(client, laptop, phone, "e.txt")
+    deleted, conflict_delete = await _delete_modify(client, laptop, phone, "d.txt")
+    lost, conflict_lost = await _modify_modify(client, laptop, phone, "l.txt")
+    assert await open_conflicts(client, phone) == {conflict_edit, conflict_delete,
+                                                   conflict_lost}
+
+    token = (await pull(client, phone))["nextSyncToken"]
+    out = await push(client, phone, token,
+                     upload_change(b"phone's e.txt", name="e.txt", fileId=edited))
+    assert out["results"][0]["status"] in ("applied", "deduplicated"), out
+    await push(client, laptop, None, change("delete", fileId=deleted))
+    await push(client, laptop, None, change("delete", fileId=lost))
+    assert await open_conflicts(client, phone) == {conflict_lost}
+    # Still resolvable, as any conflict: nothing left to do.
+    [done] = await resolve(client, phone, {"conflictId": conflict_edit,
+                                           "resolution": "keep_local"})
+    assert done["status"] == "resolved", done
+
+
+async def _modify_modify(client, laptop, phone, name: str) -> tuple[str, str]:
+    file_id = await store(client, laptop, b"original " + name.encode(), name=name)
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await store(client, laptop, b"laptop's " + name.encode(), name=name, file_id=file_id)
+    mine = b"phone's " + name.encode()
+    await store(client, phone, mine, name=f"scratch-{name}", folder="/tmp")  # stored
+    out = await push(client, phone, stale, upload_change(mine, name=name, fileId=file_id))
+    assert out["results"][0]["status"] == "conflict", out
+    return file_id, out["results"][0]["conflictId"]
+
+
+async def _delete_modify(client, laptop, phone, name: str) -> tuple[str, str]:
+    file_id = await store(client, laptop, b"original " + name.encode(), name=name)
+    stale = (await pull(client, phone))["nextSyncToken"]
+    await store(client, laptop, b"laptop's " + name.encode(), name=name, file_id=file_id)
+    out = await push(client, phone, stale, change("delete", fileId=file_id))
+    assert out["results"][0]["status"] == "conflict", out
+    return file_id, out["results"][0]["conflictId"]
