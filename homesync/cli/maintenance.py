@@ -84,8 +84,11 @@ def gc(
     with RichProgress(err_console, enabled=not as_json) as progress:
         report, history = run_with_services(settings, run)
     if as_json:
+        # "ok" as in every other outcome's document (a failure's {"ok": false, "error"}) and
+        # fsck's: a round that deleted nothing (a backup or another gc running) is no failure.
         print_document({**msgspec.to_builtins(report),
-                        "history": {**msgspec.to_builtins(history), "retention": retention}})
+                        "history": {**msgspec.to_builtins(history), "retention": retention},
+                        "ok": True})
         return
     print_summary("Garbage collection", [
         ("Uploads expired now", f"{report.expired_uploads:,}"),

@@ -9,6 +9,7 @@ import pytest
 from homesync import clock
 from homesync.services.container import Services
 from tests.cli.conftest import Cli
+from tests.helpers import write_lock_held_elsewhere
 from tests.operations.data import photo, put_file
 
 DAY = 86400.0
@@ -92,3 +93,19 @@ def test_the_config_bound_is_the_flag_bound(cli: Cli) -> None:
         assert cli("gc", env={env: "36500d"}).exit_code == 0
         config = cli("gc", env={env: "36501d"})
         assert config.exit_code == 2 and "(at most 36500d)" in config.stderr
+
+
+def test_every_gc_json_outcome_says_ok(cli: Cli) -> None:
+    """A script reads ``ok`` whatever happened, as fsck's and backup's documents say it:
+    gc's report had none, only its failures ({"ok": false, "error"}) did."""
+    cli.add_user()
+    done = cli("gc", "--json")
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["ok"] is True and report["removedChunks"] == 0
+    # Another process holds the write lock past the busy timeout: a failure, said so.
+    with write_lock_held_elsewhere(cli.settings.db_path):
+        busy = cli("gc", "--json")
+    assert busy.exit_code == 1, busy.output
+    failed = json.loads(busy.stdout)
+    assert failed["ok"] is False and "database is locked" in failed["error"]
