@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # see ClientOnFirstUse; FCM and APNs are imported when config
 
     from homesync.push.base import HttpClient
 
-__all__ = ["ClientOnFirstUse", "allowed_push_hosts", "build_providers", "pick"]
+__all__ = ["ClientOnFirstUse", "allowed_push_hosts", "build_providers", "canonical_token", "pick"]
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -183,6 +183,21 @@ def _present(settings: NotificationSettings, *options: str) -> bool:
         missing = ", ".join(f"notifications.{name}" for name in options if name not in given)
         raise ConfigError(f"{missing}: required together with notifications.{given[0]}")
     return bool(given)
+
+
+def canonical_token(token: str) -> str:
+    """The push token as stored and compared (a token moves to the device that registered
+    it last): an endpoint URL's scheme and host, and an ntfy token's ``ntfy://``, in lower
+    case, which name the same endpoint in any case (RFC 3986); the rest as given, since a
+    URL's path, an ntfy topic and FCM and APNs tokens are case-sensitive."""
+    if is_endpoint_url(token):
+        scheme, _, rest = token.partition("://")
+        end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+        userinfo, at, host = rest[:end].rpartition("@")  # (refused at register anyway)
+        return f"{scheme.lower()}://{userinfo}{at}{host.lower()}{rest[end:]}"
+    if token[: len(NTFY_PREFIX)].lower() == NTFY_PREFIX:
+        return NTFY_PREFIX + token[len(NTFY_PREFIX) :]
+    return token
 
 
 def _route(target: PushTarget) -> Sequence[str]:

@@ -297,6 +297,38 @@ async def test_a_token_follows_the_latest_account_on_the_phone(
     assert (await get_prefs(client, alice2.auth))["push"]["registered"] is True
 
 
+@pytest.mark.parametrize(("alices", "bobs"), [
+    ("https://push.example.net/up/the-phone", "HTTPS://Push.Example.NET/up/the-phone"),
+    ("ntfy://the-phone", "NTFY://the-phone"),
+])
+async def test_a_token_differing_only_in_the_case_of_scheme_or_host_is_the_same_token(
+    client: AsyncTestClient[Any], make_user: MakeUser, sign_in: SignIn,
+    register_push: RegisterPush, monkeypatch: pytest.MonkeyPatch, alices: str, bobs: str,
+) -> None:
+    """An endpoint URL's scheme and host, and the ntfy:// of an ntfy token, mean the same
+    in any case (a distributor or an app may spell them either way): Bob's phone has
+    Alice's old phone's endpoint now, so her notifications stop going to it. Its path,
+    the topic, FCM and APNs tokens are case-sensitive: another case is another phone."""
+    async def resolve(host: str, port: int) -> list[str]:
+        return ["93.184.215.14"]  # a public address
+
+    monkeypatch.setattr(safety, "system_resolve", resolve)
+    await make_user()
+    await make_user("bob@example.com", "Bob Builder")
+    alice = await sign_in()
+    await register_push(alice, alices)
+    bob = await sign_in("bob@example.com", client_id="bob-phone")
+    await register_push(bob, alices.replace("the-phone", "THE-PHONE"))  # another phone's
+    assert (await get_prefs(client, alice.auth))["push"]["registered"] is True
+    await register_push(bob, bobs)
+    assert (await get_prefs(client, alice.auth))["push"]["registered"] is False
+    assert (await get_prefs(client, bob.auth))["push"]["registered"] is True
+    # Also when the token comes with sign-in (deviceInfo.pushToken).
+    alice = await sign_in(pushToken=alices)
+    assert (await get_prefs(client, bob.auth))["push"]["registered"] is False
+    assert (await get_prefs(client, alice.auth))["push"]["registered"] is True
+
+
 async def test_needs_a_signed_in_device(client: AsyncTestClient[Any]) -> None:
     for method, path in (("GET", "/notifications/preferences"),
                          ("PUT", "/notifications/preferences"),

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from homesync.config import ConfigError, NotificationSettings
 from homesync.push.base import Provider
 from homesync.push.http_client import new_http_client
-from homesync.push.registry import allowed_push_hosts, build_providers, pick
+from homesync.push.registry import allowed_push_hosts, build_providers, canonical_token, pick
 from tests.push.conftest import MakeReceiver, message, pem, target, write
 from tests.push.receivers import Receiver, Reply, Request
 
@@ -207,3 +207,17 @@ async def test_a_transport_that_cannot_be_made_is_a_retry_not_a_crash(
         second = await webhook.send(message(), target("web-token", "web"))
         assert second.outcome == "delivered"
     assert [r.path for r in receiver.requests] == ["/hook"]
+
+
+@pytest.mark.parametrize(("token", "canonical"), [
+    ("HTTPS://Push.Example.NET:8443/up/The-Phone?Key=AbC#Frag",
+     "https://push.example.net:8443/up/The-Phone?Key=AbC#Frag"),
+    ("Http://HOST?Q=/Path", "http://host?Q=/Path"),
+    ("http://User:Pass@HOST/x", "http://User:Pass@host/x"),
+    ("NTFY://The-Topic", "ntfy://The-Topic"),
+    ("dGhpcyBpcyBGQ00:APA91b", "dGhpcyBpcyBGQ00:APA91b"),  # FCM, APNs: as they are
+    ("ABCDEF0123456789", "ABCDEF0123456789"),
+])
+def test_a_token_is_compared_with_its_scheme_and_host_in_lower_case(token: str,
+                                                                   canonical: str) -> None:
+    assert canonical_token(token) == canonical

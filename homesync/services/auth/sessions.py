@@ -19,6 +19,7 @@ from homesync.errors import (
 )
 from homesync.ids import new_id
 from homesync.models import Principal
+from homesync.push.registry import canonical_token
 from homesync.services.auth.accounts import Accounts, SignedOut
 from homesync.services.auth.devices import DEFAULT_SETTINGS
 from homesync.services.auth.rotation import RotationPolicy, Verdict
@@ -161,7 +162,8 @@ class Sessions:
         # server do before proving who they are.
         push_token = await self.usable_push_token(info.push_token)
         # Sent but not usable: perhaps a new token the server refuses (see below).
-        refused_token = None if push_token is not None else (info.push_token or "").strip()
+        refused_token = (None if push_token is not None
+                         else canonical_token((info.push_token or "").strip()))
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             # The password was checked against the account as read before hashing, which

@@ -21,7 +21,7 @@ from homesync.errors import NotFound, ServiceUnavailable, ValidationError
 from homesync.models import Principal
 from homesync.push.base import Provider, PushTarget, is_endpoint_url
 from homesync.push.ntfy import NTFY_PREFIX, ntfy_topic
-from homesync.push.registry import allowed_push_hosts, pick
+from homesync.push.registry import allowed_push_hosts, canonical_token, pick
 from homesync.push.safety import Resolver, check_endpoint
 from homesync.services.notifications.quiet_hours import QuietHours, is_timezone, parse_hhmm
 from homesync.store import deliveries, inbox, push_registrations
@@ -156,7 +156,7 @@ class Notifications:
         if platform not in PLATFORMS:
             raise ValidationError(f"platform must be one of {', '.join(PLATFORMS)}",
                                   field="platform")
-        token = (push_token or "").strip() or None
+        token = canonical_token((push_token or "").strip()) or None
         if token is not None:
             await self._check_token(token)
         now = clock.now_ms()
@@ -253,7 +253,7 @@ class Notifications:
         ntfy topic). A bad push token must not stop a phone from signing in, nor be kept as
         if pushes could reach it: the device signs in without push, and the app learns
         why from ``POST /notifications/register`` (or sees ``push.registered`` false)."""
-        token = (push_token or "").strip() or None
+        token = canonical_token((push_token or "").strip()) or None
         if token is None:
             return None
         try:
