@@ -57,7 +57,8 @@ class EndpointCheck(Struct, frozen=True, kw_only=True):
     ``reason`` says why it was refused, in words fit for an API error message (it names
     the kind of address, never the address). ``transient`` marks a refusal that may go
     away (the name did not resolve): retry at send time, reject at registration.
-    ``addresses`` are the checked addresses (empty for allow-listed hosts).
+    ``addresses`` are the checked addresses (empty for allow-listed hosts); ``host`` is
+    the host name that did not resolve (for the user who typed it, who may have mistyped it).
     """
 
     ok: bool
@@ -65,6 +66,7 @@ class EndpointCheck(Struct, frozen=True, kw_only=True):
     transient: bool = False
     allow_listed: bool = False
     addresses: tuple[str, ...] = ()
+    host: str = ""
 
 
 async def system_resolve(host: str, port: int) -> list[str]:
@@ -179,7 +181,8 @@ async def check_endpoint(
     except (OSError, TimeoutError, UnicodeError):
         addresses = []
     if not addresses:
-        return EndpointCheck(ok=False, transient=True, reason="host name does not resolve")
+        return EndpointCheck(ok=False, transient=True, reason="host name does not resolve",
+                             host=host)
     # Every address must pass: a name with one public and one private record would
     # otherwise let the connection pick the private one.
     for address in addresses:

@@ -361,6 +361,10 @@ async def test_an_endpoint_whose_host_does_not_resolve_for_now_is_503_not_400(
     assert int(r.headers["retry-after"]) > 0
     error = r.json()["error"]
     assert error["code"] == "UNAVAILABLE" and error["details"] == {"field": "pushToken"}
+    # For ever, if it is a typo: the message says which name, and to check it.
+    assert error["message"] == ("pushToken: its host name push.example.net does not"
+                                " resolve; check its spelling, or try again shortly if it is"
+                                " right (the DNS may be down for a moment)")
     assert (await get_prefs(client, dev.auth))["push"]["registered"] is False
     answers["push.example.net"] = ["93.184.215.14"]  # a public address: the DNS is back
     r = await client.post(f"{API}/notifications/register", headers=dev.auth, json=body)

@@ -267,9 +267,11 @@ class Notifications:
             raise ValidationError("pushToken is longer than 4096 characters", field="pushToken")
         if is_endpoint_url(token):
             check = await check_endpoint(token, self._allowed_hosts, resolve=self._resolve)
-            if check.transient:
-                raise EndpointNotResolved(f"pushToken: {check.reason}; try again shortly",
-                                          field="pushToken")
+            if check.transient:  # for ever, if it is a typo: say which name, and to check it
+                raise EndpointNotResolved(
+                    f"pushToken: its host name {check.host} does not resolve; check its"
+                    " spelling, or try again shortly if it is right (the DNS may be down for"
+                    " a moment)", field="pushToken")
             if not check.ok:
                 raise ValidationError(f"pushToken: {check.reason}", field="pushToken")
         elif token[: len(NTFY_PREFIX)].lower() == NTFY_PREFIX and ntfy_topic(token) is None:
