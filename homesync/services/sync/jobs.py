@@ -69,9 +69,15 @@ class JournalWatcher:
         await self._end_signed_out()
         if self._seen is None or self._fed is None or not self._notifier.parked():
             # Nobody waits: just keep the positions current (an indexed max() each).
-            self._seen = await changes.journal_end(self._db.reader)
-            self._fed = await changes.feed_end(self._db.reader)
-            return
+            seen = await changes.journal_end(self._db.reader)
+            fed = await changes.feed_end(self._db.reader)
+            # Unless a poll came while they were read: it may have read the head before a
+            # change that these ends already count (another process's commit in between),
+            # and parked. Moving past that change would leave it parked its whole wait;
+            # the look below, from the positions before, wakes it.
+            if self._seen is None or self._fed is None or not self._notifier.parked():
+                self._seen, self._fed = seen, fed
+                return
         for row in await changes.users_changed_after(self._db.reader, self._seen):
             self._seen = max(self._seen, int(row["seq"]))
             self._notifier.changed(row["user_id"])
