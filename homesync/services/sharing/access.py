@@ -248,11 +248,14 @@ async def route_change(tx: Conn, actor: Actor, change: LocalChange) -> Routed | 
     always, and for ids nobody shows them: the engine's 404), else the same change for the
     owner's tree, made by ``actor``'s device and judged against what that device had seen
     of the shared entries (``Actor.shared_seq``). 403/404 per the module docstring."""
-    own = change.file_id is not None \
-        and await tree.get(tx, actor.user_id, change.file_id) is not None
+    # A mkdir names no entry: it makes one at folder/name. A fileId sent with it must not
+    # pick the tree it is made in (a shared entry's id made folders anywhere in its
+    # owner's tree, and a name taken there answered with the id of what holds it).
+    file_id = None if change.action == "mkdir" else change.file_id
+    own = file_id is not None and await tree.get(tx, actor.user_id, file_id) is not None
     entry = None
-    if change.file_id is not None and not own:
-        entry = await resolve_entry(tx, actor.user_id, change.file_id)
+    if file_id is not None and not own:
+        entry = await resolve_entry(tx, actor.user_id, file_id)
         if entry is None:
             return None
         _check_entry(entry, change)
