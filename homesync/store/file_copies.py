@@ -11,7 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["copy_file", "copy_verified", "sha256_file", "syncfs"]
+__all__ = ["copy_file", "copy_verified", "read_error", "sha256_file", "syncfs"]
 
 _COPY_BUFFER = 1024 * 1024
 
@@ -22,6 +22,23 @@ def sha256_file(path: Path) -> str:
         while block := fh.read(_COPY_BUFFER):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_error(path: Path) -> str | None:
+    """Why ``path`` cannot be read through (an I/O error: a bad sector; a chmod), or None.
+
+    Tells a copy that failed reading its source from one that failed writing its target:
+    ``copy_file_range`` and ``read``/``write`` errors do not say which file they were about.
+    """
+    try:
+        with open(path, "rb") as fh:
+            while fh.read(_COPY_BUFFER):
+                pass
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if os.name == "posix" else None

@@ -51,7 +51,7 @@ from homesync.store.backup_repo import (
 )
 from homesync.store.backup_repo_lock import RepoBusy, hold_for_reading
 from homesync.store.db import Conn, Database
-from homesync.store.file_copies import copy_verified, sha256_file, syncfs
+from homesync.store.file_copies import copy_verified, read_error, sha256_file, syncfs
 from homesync.store.keys import SECRET_FILE
 from homesync.store.local_chunks import LocalChunkStore
 from homesync.store.migrate import migrations
@@ -234,7 +234,18 @@ def _copy_snapshot(repo: BackupRepo, name: str, manifest: Manifest, data_dir: Pa
             broken[ref.hash] = "is missing from the backup"
         else:
             tmp = work / ref.hash
-            if copy_verified(source, tmp, ref.hash):
+            try:
+                good = copy_verified(source, tmp, ref.hash)
+            except OSError:
+                # A chunk the backup disk cannot read (a bad sector) is named, as a damaged
+                # one is: stopping here would stop every run of this restore at it.
+                if (why := read_error(source)) is None:
+                    raise
+                tmp.unlink(missing_ok=True)
+                broken[ref.hash] = f"cannot be read from the backup ({why})"
+                progress.advance(nbytes=ref.size, items=1)
+                continue
+            if good:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
                 copied += 1

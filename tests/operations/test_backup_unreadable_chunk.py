@@ -1,0 +1,64 @@
+"""A chunk that cannot be read (a bad sector; here a chmod 000 that bars root without its
+capabilities) is named as a damaged one is, and the rest goes on: on the backup disk a
+restore leaves it out."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from homesync.services.container import Services
+from homesync.services.maintenance.restore_target import unfinished_restore
+from tests.operations.cli import as_json
+from tests.operations.data import CHUNK, chunk_files, photo
+from tests.operations.restored import assert_photos_download, photos_backed_up
+
+# Root without the capabilities that let it into any file: a chmod 000 bars it too.
+AS_A_STRANGER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+
+
+@pytest.fixture(autouse=True)
+def _barred_by_chmod() -> None:
+    if os.geteuid() != 0 or not shutil.which("setpriv") \
+            or subprocess.run([*AS_A_STRANGER, "true"]).returncode != 0:
+        pytest.skip("needs root and setpriv to be barred by a chmod")
+
+
+def _as_stranger(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"}
+    env.pop("HOMESYNC_DATA_DIR", None)
+    return subprocess.run([*AS_A_STRANGER, sys.executable, "-m", "homesync", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def _chunk_of(seed: int) -> str:
+    """The first of photo ``seed``'s chunks."""
+    return hashlib.sha256(photo(seed)[:CHUNK]).hexdigest()
+
+
+async def test_a_chunk_the_backup_disk_cannot_read_is_named_and_the_restore_finishes(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """It ended the restore ("Permission denied: DEST/chunks/…"), and so did every run
+    again: the data dir stayed marked half restored, no server could start on it."""
+    dest = tmp_path / "backup"
+    photo_ids = await photos_backed_up(services, make_user, dest, count=2)
+    barred = chunk_files(dest)[_chunk_of(1)]
+    barred.chmod(0)
+    target = tmp_path / "restored"
+
+    restored = _as_stranger("backup", "restore", dest, "--data-dir", target, "--json")
+
+    assert restored.returncode == 1, restored.stdout + restored.stderr
+    report = as_json(restored)
+    assert [(p["hash"], p["problem"], p["files"]) for p in report["problems"]] == [
+        (_chunk_of(1), "cannot be read from the backup (Permission denied)",
+         ["alice@example.com:/camera/IMG_1.jpg"])]
+    assert unfinished_restore(target) is None  # the restore is done: the server may start
+    assert_photos_download(target, photo_ids[:1])
+
