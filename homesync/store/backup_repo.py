@@ -207,10 +207,15 @@ class BackupRepo:
         chunk_relpath(chunk_hash)  # refuses what is not a hash, before it names a file
         tmp = f"{self.tmp_dir}/{chunk_hash}"
         problem: SourceMismatch | None = None
-        if not copy_file(str(source), tmp, size):
-            problem = SourceMismatch(size=os.stat(source).st_size)
-        elif (actual := sha256_file(Path(tmp))) != chunk_hash:
-            problem = SourceMismatch(size=size, sha256=actual)
+        try:
+            if not copy_file(str(source), tmp, size):
+                problem = SourceMismatch(size=os.stat(source).st_size)
+            elif (actual := sha256_file(Path(tmp))) != chunk_hash:
+                problem = SourceMismatch(size=size, sha256=actual)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # half a copy: nothing publishes it, nor should it stay
+            raise
         if problem is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

@@ -46,7 +46,7 @@ from homesync.store.backup_repo import (
 )
 from homesync.store.backup_repo_lock import RepoBusy, hold_for_writing
 from homesync.store.db import Database
-from homesync.store.file_copies import sha256_file
+from homesync.store.file_copies import read_error, sha256_file
 from homesync.store.keys import SECRET_FILE
 from homesync.store.local_chunks import LocalChunkStore
 from homesync.store.snapshot import (
@@ -64,6 +64,8 @@ __all__ = ["BackupBusy", "BackupDestinationFull", "BackupDestinationTaken", "Bac
 # "database or disk is full", or "disk I/O error" when it cannot grow a file it maps.
 _SQLITE_IO = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN}
 _NEARLY_FULL = 1024 * 1024  # free bytes under which such an I/O error means a full DEST
+# Errors that are DEST's, whatever a chunk's source reads like: they end the backup.
+_DEST_ENDS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 class BackupError(Exception):
@@ -256,10 +258,18 @@ class Backups:
         missing: dict[str, str] = {}
         for ref in refs:
             if repo.chunk_size(ref.hash) != ref.size:
+                source = live.path_for(ref.hash)
                 try:
-                    problem = repo.put_chunk(ref.hash, live.path_for(ref.hash), ref.size)
+                    problem = repo.put_chunk(ref.hash, source, ref.size)
                 except FileNotFoundError:
                     missing[ref.hash] = "is missing from the data dir"
+                except OSError as exc:
+                    # One the data dir cannot read (a bad sector) is left out as a damaged
+                    # one is, not the end of the backup of every other file. An error
+                    # writing DEST (full, read-only, ...) still ends it.
+                    if exc.errno in _DEST_ENDS or (why := read_error(source)) is None:
+                        raise
+                    missing[ref.hash] = f"cannot be read in the data dir ({why})"
                 else:
                     if problem is None:
                         copied_chunks += 1
