@@ -79,13 +79,19 @@ _SHARED_NAME_TAKEN = ErrorInfo(
     "NAME_CONFLICT", "The owner's folder has an entry with that name (fileId): sending the"
     " change again gets this same answer; send it under another name, or an upload as a"
     " new version of that entry (with its fileId)")
+_SHARED_DELETED = ErrorInfo(
+    "CONFLICT", "The owner deleted this file (it is in their trash): sending the change"
+    " again gets this same answer; to keep your content, upload it as a new file (without"
+    " a fileId)")
 
 
 def _conflicted(actor: Actor, change: LocalChange, kind: ConflictKind, file_id: str,
                 conflict_id: str | None) -> ChangeResult:
     error = None
     if actor.via_share:
-        error = _SHARED_NAME_TAKEN if kind == "name_collision" else _SHARED_STALE
+        # Pulling frees no name and brings no deleted file back: those say what works.
+        error = {"name_collision": _SHARED_NAME_TAKEN,
+                 "modify_delete": _SHARED_DELETED}.get(kind, _SHARED_STALE)
     return ChangeResult(local_id=change.local_id, status="conflict", file_id=file_id,
                         conflict_id=conflict_id, error=error)
 
