@@ -55,7 +55,7 @@ async def resolve(request: Request[Any, Any, Any], services: ServicesDep,
             local_checksum=data.checksum if data else None,
             local_size=data.size if data else None,
         ))
-    results = await services.sync.resolver.resolve(actor_of(principal), items)
+    results = await services.sync.resolver.resolve(actor_of(principal), items, caller=principal)
     return ok(request, ResolveOut(results=[_result_out(r) for r in results]))
 
 

@@ -77,14 +77,15 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 async def restore_from_trash(request: Request[Any, Any, Any], services: ServicesDep,
                              principal: CurrentPrincipal,
                              file_id: FromPath[str]) -> Response[bytes]:
-    info = await services.sync.trash.restore(principal.user_id, principal.device_id, file_id)
+    info = await services.sync.trash.restore(principal.user_id, principal.device_id, file_id,
+                                             caller=principal)
     return ok(request, FileResultOut(file=file_out(info)))
 
 
 @delete("/trash/{file_id:str}", status_code=200)
 async def purge(request: Request[Any, Any, Any], services: ServicesDep,
                 principal: CurrentPrincipal, file_id: FromPath[str]) -> Response[bytes]:
-    freed = await services.sync.trash.purge(principal.user_id, file_id)
+    freed = await services.sync.trash.purge(principal.user_id, file_id, caller=principal)
     return ok(request, PurgedOut(file_id=file_id, purged=True, freed_bytes=freed))
 
 
@@ -103,7 +104,8 @@ async def list_versions(request: Request[Any, Any, Any], services: ServicesDep,
 async def restore_version(request: Request[Any, Any, Any], services: ServicesDep,
                           principal: CurrentPrincipal, file_id: FromPath[str],
                           version_id: FromPath[str]) -> Response[bytes]:
-    info = await services.sync.versions.restore(actor_of(principal), file_id, version_id)
+    info = await services.sync.versions.restore(actor_of(principal), file_id, version_id,
+                                                caller=principal)
     return ok(request, FileResultOut(file=file_out(info)))
 
 

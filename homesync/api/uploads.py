@@ -122,6 +122,7 @@ async def init_upload(request: Request[Any, Any, Any], services: ServicesDep,
                   for f in body.files],
         options=UploadOptions(wifi_only=options.wifi_only, chunk_size=options.chunk_size or None,
                               max_retries=options.max_retries),
+        caller=principal,
     )
     return ok(request, InitOut(
         upload_session=result.session_id,
@@ -230,7 +231,7 @@ async def upload_status(request: Request[Any, Any, Any], services: ServicesDep,
 @delete("/upload/{upload_id:str}", status_code=200)
 async def cancel_upload(request: Request[Any, Any, Any], services: ServicesDep,
                         principal: CurrentPrincipal, upload_id: FromPath[str]) -> Response[bytes]:
-    state = await services.uploads.cancel(principal.user_id, upload_id)
+    state = await services.uploads.cancel(principal.user_id, upload_id, caller=principal)
     return ok(request, _status_out(request, services, state))
 
 
@@ -240,7 +241,8 @@ async def upload_progress(request: Request[Any, Any, Any], services: ServicesDep
     body = await read_body(request, ProgressIn, services.settings.server.max_batch_body_bytes)
     state = await services.uploads.progress(principal.user_id, body.upload_id,
                                             status=body.status,
-                                            bytes_uploaded=body.bytes_uploaded)
+                                            bytes_uploaded=body.bytes_uploaded,
+                                            caller=principal)
     return ok(request, _status_out(request, services, state))
 
 

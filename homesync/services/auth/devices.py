@@ -10,6 +10,7 @@ import msgspec
 from homesync import clock, paths
 from homesync.errors import InvalidPath, NotFound, ValidationError
 from homesync.models import DeviceInfo, Principal
+from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.notifications.events import security_event
 from homesync.store import devices, tokens
 from homesync.store.db import Conn, Database, Row
@@ -96,6 +97,7 @@ class Devices:
         """
         changes = check_settings(changes)
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, principal)  # it may have ended while we waited
             row = await self._own(tx, principal.user_id, device_id)
             stored = msgspec.json.decode(row["settings"]) if row["settings"] else {}
             stored.update(changes)
@@ -105,7 +107,8 @@ class Devices:
 
     async def remove(self, principal: Principal, device_id: str) -> None:
         """Remove one of the caller's devices: its tokens die at once, its push goes."""
-        await self._remove(principal.user_id, device_id, by=principal.device_name)
+        await self._remove(principal.user_id, device_id, by=principal.device_name,
+                           caller=principal)
 
     async def admin_list(self, user_id: str | None = None) -> list[DeviceInfo]:
         """Every live device (of one account when ``user_id`` is given), for the CLI."""
@@ -123,9 +126,11 @@ class Devices:
         await self._remove(row["user_id"], device_id, by="the server administrator")
         return device_info(row)
 
-    async def _remove(self, user_id: str, device_id: str, *, by: str) -> None:
+    async def _remove(self, user_id: str, device_id: str, *, by: str,
+                      caller: Principal | None = None) -> None:
         now = clock.now_ms()
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, caller)  # it may have ended while we waited
             row = await self._own(tx, user_id, device_id)
             await devices.mark_removed(tx, device_id, now)
             await tokens.revoke_device_families(tx, device_id, "device_removed", now)

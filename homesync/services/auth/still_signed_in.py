@@ -16,9 +16,12 @@ from homesync.store.db import Conn
 __all__ = ["check_still_signed_in"]
 
 
-async def check_still_signed_in(tx: Conn, principal: Principal) -> None:
+async def check_still_signed_in(tx: Conn, principal: Principal | None) -> None:
     """401, as for the token itself, unless ``principal``'s sign-in, device and signing
-    key are still alive in ``tx`` (call it first in the write transaction)."""
+    key are still alive in ``tx`` (call it first in the write transaction). ``None``: no
+    signed-in caller (the CLI, a background round), nothing to check."""
+    if principal is None:
+        return
     if await tokens.active_principal(tx, principal.family_id, principal.device_id,
                                      principal.user_id, principal.kid) is None:
         raise Unauthorized("Session revoked, device removed or signing key retired")

@@ -17,7 +17,9 @@ import msgspec
 
 from homesync import clock
 from homesync.errors import NameConflict, NotFound
+from homesync.models import Principal
 from homesync.paths import join, name_key
+from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.files.naming import restored_names
 from homesync.services.files.views import FileInfo, file_info
 from homesync.services.sync.notifier import ChangeNotifier
@@ -62,13 +64,16 @@ class Trash:
             items=r["items"], total_size=r["total_size"] or 0,
         ) for r in rows]
 
-    async def restore(self, user_id: str, device_id: str | None, file_id: str) -> FileInfo:
+    async def restore(self, user_id: str, device_id: str | None, file_id: str,
+                      caller: Principal | None = None) -> FileInfo:
         """Bring an entry (and what was deleted with it below it) back; 404 unless it is in
         this user's trash or live. The entry at its place: for a folder merged into a live
         one, that folder (also when the restore is sent again); for a live one (a retry
-        whose first answer was lost), itself."""
+        whose first answer was lost), itself.
+        401 if ``caller``'s sign-in ended before it is restored."""
         now = clock.now_ms()
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, caller)  # it may have ended while we waited
             row = await tree.get(tx, user_id, file_id)
             if row is not None and row["deleted_at"] is None:
                 return file_info(row)  # restored already: the phone asks again
@@ -82,10 +87,12 @@ class Trash:
         self._notifier.changed(user_id)
         return file_info(restored)
 
-    async def purge(self, user_id: str, file_id: str) -> int:
+    async def purge(self, user_id: str, file_id: str, caller: Principal | None = None) -> int:
         """Empty one entry (and its group below it) out of the trash; bytes freed (0 when
-        it was purged already: a retry whose first answer was lost). 404 for a live one."""
+        it was purged already: a retry whose first answer was lost). 404 for a live one;
+        401 if ``caller``'s sign-in ended before it is purged."""
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, caller)  # it may have ended while we waited
             row = await tree.get(tx, user_id, file_id)
             if row is not None and row["purged_at"] is not None:
                 return 0

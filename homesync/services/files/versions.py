@@ -11,6 +11,8 @@ from __future__ import annotations
 import msgspec
 
 from homesync.errors import Conflict, NotFound
+from homesync.models import Principal
+from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.files.content import ContentPlacer
 from homesync.services.files.views import FileInfo, file_info
 from homesync.services.sync.notifier import ChangeNotifier
@@ -60,13 +62,16 @@ class Versions:
             device_name=r["device_name"], is_current=r["id"] == row["version_id"],
         ) for r in rows]
 
-    async def restore(self, actor: Actor, file_id: str, version_id: str) -> FileInfo:
+    async def restore(self, actor: Actor, file_id: str, version_id: str,
+                      caller: Principal | None = None) -> FileInfo:
         """Make ``version_id`` the content of ``file_id`` again (a new current version,
         unless the file already has that content).
 
-        404 unless both are the user's and belong together; 409 for a file in the trash.
+        404 unless both are the user's and belong together; 409 for a file in the trash;
+        401 if ``caller``'s sign-in ended before it is restored.
         """
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, caller)  # it may have ended while we waited
             row = await tree.get(tx, actor.user_id, file_id)
             version = await files.get_version(tx, actor.user_id, version_id)
             if row is None or row["purged_at"] is not None or version is None \

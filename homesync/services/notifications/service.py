@@ -23,6 +23,7 @@ from homesync.push.base import Provider, PushTarget, is_endpoint_url
 from homesync.push.ntfy import NTFY_PREFIX, ntfy_topic
 from homesync.push.registry import allowed_push_hosts, canonical_token, pick
 from homesync.push.safety import Resolver, check_endpoint
+from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.notifications.quiet_hours import QuietHours, is_timezone, parse_hhmm
 from homesync.store import deliveries, inbox, push_registrations
 from homesync.store.db import Conn, Database, Row
@@ -161,6 +162,7 @@ class Notifications:
             await self._check_token(token)
         now = clock.now_ms()
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, principal)  # it may have ended while we waited
             device = await self._own_device(tx, principal)
             await push_registrations.set_registration(tx, principal.device_id, token=token,
                                                       platform=platform)
@@ -231,6 +233,7 @@ class Notifications:
         re-examined at once (switching quiet hours off sends them now)."""
         now = clock.now_ms()
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, principal)  # it may have ended while we waited
             await self._own_device(tx, principal)
             await self._save(tx, principal.device_id, changes, now)
         self._wake()
@@ -317,6 +320,7 @@ class Notifications:
         that has not gone out yet (held by quiet hours, say) is then not sent, unless it is
         a security alert (see the push worker's ``_unread``)."""
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, principal)  # it may have ended while we waited
             if not await inbox.mark_read(tx, principal.user_id, notification_id, clock.now_ms()):
                 raise NotFound("Notification not found")
             row = await inbox.get(tx, principal.user_id, notification_id)
@@ -326,6 +330,7 @@ class Notifications:
     async def mark_all_read(self, principal: Principal) -> int:
         """Mark all of the user's notifications read; how many were unread."""
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, principal)  # it may have ended while we waited
             return await inbox.mark_all_read(tx, principal.user_id, clock.now_ms())
 
 

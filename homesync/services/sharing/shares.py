@@ -40,6 +40,7 @@ from homesync.ids import new_id
 from homesync.models import Principal
 from homesync.paths import is_under, join, normalize_folder
 from homesync.services.auth.accounts import normalize_email
+from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.files.downloads import Downloads
 from homesync.services.files.views import FileInfo
 from homesync.services.notifications.events import share_event
@@ -110,6 +111,7 @@ class Shares:
         email = normalize_email(email)
         now = clock.now_ms()
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, principal)  # it may have ended while we waited
             recipient = await users.by_email(tx, email)
             # The account the email names, as sign-in finds it ("É" and "é" are two).
             if recipient is not None and recipient["id"] == principal.user_id:
@@ -165,6 +167,7 @@ class Shares:
         shares that now appear elsewhere (a `` (2)`` name that is free again) as updated.
         """
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, principal)  # it may have ended while we waited
             row = await self._visible(tx, principal, share_id)
             recipient_id = row["recipient_id"]
             if recipient_id is not None:

@@ -36,6 +36,7 @@ from homesync.services.sync.changes import Changes
 from homesync.services.sync.engine import SyncEngine
 from homesync.services.sync.notifier import ChangeNotifier
 from homesync.services.sync.queue_moves import AppliedMoves, relocation
+from homesync.services.sync.queue_predecessors import sent_before_removal
 from homesync.services.sync.queue_uploads import op_place, open_places, settle_upload_ops
 from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
 from homesync.store import changes, devices, journal, queue
@@ -192,6 +193,9 @@ class OfflineQueue:
             # Sent before and pruned since (queue_retention): answered, never run again.
             forgotten = {r["op_id"]: r for r in await queue.forgotten_many(
                 tx, principal.device_id, [op.op_id for op in checked])}
+            # Sent by this install as a device since removed: answered so, never run.
+            forgotten |= await sent_before_removal(
+                tx, principal, [op.op_id for op in checked if op.op_id not in forgotten])
             for op in checked:
                 if op.op_id in forgotten:
                     _check_same_operation(forgotten[op.op_id], op)
@@ -263,6 +267,7 @@ class OfflineQueue:
         await settle_upload_ops(self._db, principal.device_id)  # a completed upload ran it
         now = clock.now_ms()
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, principal)  # it may have ended while we waited
             row = await queue.get(tx, principal.device_id, op_id)
             if row is None:
                 pruned = await queue.forgotten_many(tx, principal.device_id, [op_id])
@@ -314,9 +319,9 @@ class OfflineQueue:
         """A device removal hook (``Devices.removal_hooks``, in the removal's transaction):
         its operations still waiting are cancelled, never applied (a crash's leftovers at
         :meth:`recover`) and no longer waiting for good; they are pruned like finished
-        ones. The ids of its pruned ones go: a removed device sends none again."""
+        ones. Its install signed in again that resends them gets their state
+        (queue_predecessors), the ids of its pruned ones too."""
         await queue.cancel_pending(tx, device_id, _DEVICE_REMOVED, clock.now_ms())
-        await queue.drop_forgotten_of_device(tx, device_id)
 
     async def _process(self, user_id: str, device_id: str, device_name: str) -> None:
         now = clock.now_ms()

@@ -29,7 +29,9 @@ from typing import Literal
 import msgspec
 
 from homesync.errors import HomesyncError, NotFound, ValidationError
+from homesync.models import Principal
 from homesync.paths import normalize_folder, normalize_name
+from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.files.content import ContentPlacer
 from homesync.services.files.naming import conflicted_copy_names, find_free_name, restored_names
 from homesync.services.sync.conflicts import ConflictSide, ConflictView, conflict_view
@@ -102,15 +104,17 @@ class Resolver:
         self._placer = placer
         self._notifier = notifier
 
-    async def resolve(self, actor: Actor, items: list[Resolution]) -> list[ResolutionResult]:
+    async def resolve(self, actor: Actor, items: list[Resolution],
+                      caller: Principal | None = None) -> list[ResolutionResult]:
         """Resolve each item in order; 404 (and nothing changes) if any conflict id is not
-        one of the user's."""
+        one of the user's, 401 if ``caller``'s sign-in ended before they are resolved."""
         if len(items) > MAX_PER_REQUEST:
             raise ValidationError(f"At most {MAX_PER_REQUEST} conflicts per request",
                                   field="conflicts")
         results: list[ResolutionResult] = []
         changed = False
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, caller)  # it may have ended while we waited
             rows = []
             for item in items:
                 row = await conflicts.by_id(tx, actor.user_id, item.conflict_id)

@@ -55,7 +55,9 @@ from homesync.errors import (
     ValidationError,
 )
 from homesync.ids import new_id
+from homesync.models import Principal
 from homesync.paths import check_not_reserved, join, name_key, normalize_folder, normalize_name
+from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.sharing.access import UploadPlace, upload_place
 from homesync.services.uploads.decide import DeletedOnServer, decide, entry_here
 from homesync.services.uploads.places import (
@@ -150,8 +152,9 @@ class UploadPlanner:
         )
 
     async def init(self, *, user_id: str, device_id: str, requests: list[FileRequest],
-                   options: UploadOptions) -> InitResult:
-        """Plan and record one ``upload/init`` (see the module docstring)."""
+                   options: UploadOptions, caller: Principal | None = None) -> InitResult:
+        """Plan and record one ``upload/init`` (see the module docstring); 401 if
+        ``caller``'s sign-in ended before it is recorded."""
         if not requests:
             raise ValidationError("files must list at least one file", field="files")
         if len(requests) > self._settings.max_files_per_init:
@@ -170,6 +173,7 @@ class UploadPlanner:
         session_id = new_id("session")
         session_chunk = self.chunk_size_for(options.chunk_size, 0)
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, caller)  # it may have ended while we waited
             await uploads.insert_session(
                 tx, session_id=session_id, user_id=user_id, device_id=device_id,
                 wifi_only=options.wifi_only, max_retries=options.max_retries,

@@ -88,10 +88,11 @@ class Uploads:
     # -- init -----------------------------------------------------------------------
 
     async def init(self, *, user_id: str, device_id: str, requests: list[FileRequest],
-                   options: UploadOptions) -> InitResult:
-        """``POST /upload/init``: see :mod:`.init` for the rules."""
+                   options: UploadOptions, caller: Principal | None = None) -> InitResult:
+        """``POST /upload/init``: see :mod:`.init` for the rules. ``caller``, the signed-in
+        device asking: 401 if its sign-in ended before anything is recorded."""
         result = await self.planner.init(user_id=user_id, device_id=device_id,
-                                         requests=requests, options=options)
+                                         requests=requests, options=options, caller=caller)
         if any(entry.status == "deduplicated" for entry in result.entries):
             self.files_changed(user_id)
         now = clock.now_ms()
@@ -113,18 +114,20 @@ class Uploads:
         return await self._state(row, clock.now_ms())
 
     async def progress(self, user_id: str, upload_id: str, *, status: str,
-                       bytes_uploaded: int | None) -> UploadState:
+                       bytes_uploaded: int | None, caller: Principal | None = None) -> UploadState:
         """``POST /upload/progress``: record what the app says, answer with what the server has.
 
         ``paused``/``uploading``/``failed`` are recorded (and keep the upload alive);
         ``cancelled`` ends it and lets its chunks go. A finished upload is reported as is.
         Into a share since revoked (404) or turned to read (403), only cancelling is taken.
+        ``caller``, the signed-in device asking: 401 if its sign-in ended before this.
         """
         if status not in _REPORTABLE:
             raise ValidationError(f"status must be one of {', '.join(_REPORTABLE)}",
                                   field="status")
         now = clock.now_ms()
         async with self._db.transaction() as tx:
+            await check_still_signed_in(tx, caller)  # it may have ended while we waited
             row = await self._owned(tx, user_id, upload_id)
             if row["status"] in uploads.OPEN_STATUSES:
                 if row["expires_at"] <= now:
@@ -146,9 +149,11 @@ class Uploads:
             await self.digests.forget(upload_id)  # nothing will complete it: stop hashing
         return await self._state(row, now)
 
-    async def cancel(self, user_id: str, upload_id: str) -> UploadState:
+    async def cancel(self, user_id: str, upload_id: str,
+                     caller: Principal | None = None) -> UploadState:
         """End an open upload (its chunks become garbage unless something else uses them)."""
-        return await self.progress(user_id, upload_id, status="cancelled", bytes_uploaded=None)
+        return await self.progress(user_id, upload_id, status="cancelled", bytes_uploaded=None,
+                                   caller=caller)
 
     # -- complete -------------------------------------------------------------------
 
@@ -212,8 +217,7 @@ class Uploads:
         now = clock.now_ms()
         upload_id, user_id = row["id"], row["user_id"]
         async with self._db.transaction() as tx:
-            if caller is not None:
-                await check_still_signed_in(tx, caller)
+            await check_still_signed_in(tx, caller)
             row = await self._owned(tx, user_id, upload_id)
             if row["status"] == "completed":  # a concurrent complete won the writer first
                 return await self._completed_result(row, tx)
