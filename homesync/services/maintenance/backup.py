@@ -154,10 +154,9 @@ class Backups:
             BackupDestinationFull: DEST ran out of space (or of its quota) on the way.
             BackupError: DEST is not usable.
         """
-        started = clock.now_ms()
         t0 = time.monotonic()
         try:
-            dest, copied = await asyncio.to_thread(self._run, destination, started, progress,
+            dest, copied = await asyncio.to_thread(self._run, destination, progress,
                                                    new_server_key, wait)
         except DestinationTaken as exc:
             raise BackupDestinationTaken(str(exc)) from None
@@ -195,7 +194,7 @@ class Backups:
 
     # -- the blocking part, in a worker thread ---------------------------------------------
 
-    def _run(self, destination: Path, started: int, progress: Progress,
+    def _run(self, destination: Path, progress: Progress,
              new_server_key: bool, wait: float) -> tuple[Path, _Copied]:
         data = self.settings.data_path.absolute()
         dest = destination.expanduser().absolute()
@@ -207,9 +206,9 @@ class Backups:
             raise BackupOverlap(f"the backup destination {dest} must not hold the data dir"
                                 f" {data}: choose a directory outside it")
         with _full_destination_said(dest):
-            return self._write(data, dest, started, progress, new_server_key, wait)
+            return self._write(data, dest, progress, new_server_key, wait)
 
-    def _write(self, data: Path, dest: Path, started: int, progress: Progress,
+    def _write(self, data: Path, dest: Path, progress: Progress,
                new_server_key: bool, wait: float) -> tuple[Path, _Copied]:
         fsync = self.settings.storage.fsync
         repo = BackupRepo.create_or_open(dest, durable=fsync)
@@ -218,6 +217,9 @@ class Backups:
                 ours = sha256_file(data / SECRET_FILE)
                 if (theirs := other_servers_snapshot(repo, ours)) is not None:
                     raise BackupOfAnotherServer(refusal(repo, theirs))
+            # Named and dated once the lock is ours, not when the command began: after a
+            # --wait the database taken is the one of now (and prune's rules go by it).
+            started = clock.now_ms()
             name = repo.unused_name(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started / 1000)))
             work = repo.new_snapshot_dir(name)
             snapshot = work / DATABASE_FILE
