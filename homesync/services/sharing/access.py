@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import msgspec
 
 from homesync.errors import Forbidden, HomesyncError, NotFound
-from homesync.paths import is_under, join, normalize_folder, normalize_name
+from homesync.paths import is_under, join, name_key, normalize_folder, normalize_name
 from homesync.services.sharing.view import SHARED_FOLDER, SharedRoot, shared_roots
 from homesync.services.sync.types import Actor, LocalChange
 from homesync.store import changes, shares, tree
@@ -125,12 +125,18 @@ def as_seen(exc: HomesyncError, seen: SharedRoot) -> HomesyncError:
     return exc
 
 
+def _within(path: str, root: str) -> bool:
+    """``path`` is ``root`` or inside it, compared as names collide: a path the recipient
+    sent may spell the owner's folders in another case (``/TRIP`` is ``/trip``)."""
+    return is_under(name_key(path), name_key(root))
+
+
 def _outermost_write(roots: list[SharedRoot], owner_id: str, path: str) -> SharedRoot | None:
     """The outermost write-shared folder of ``owner_id`` that ``path`` is in (or is)."""
     best: SharedRoot | None = None
     for root in roots:
         if root.owner_id == owner_id and root.kind == "folder" and root.permission == "write" \
-                and is_under(path, root.path) and (best is None or len(root.path) < len(best.path)):
+                and _within(path, root.path) and (best is None or len(root.path) < len(best.path)):
             best = root
     return best
 
@@ -274,7 +280,7 @@ async def route_change(tx: Conn, actor: Actor, change: LocalChange) -> Routed | 
         owner_id, seen = entry.owner_id, entry.seen
         if change.action in ("rename", "move") and change.folder is not None and (
                 place is None or place.owner_id != owner_id or entry.inside is None
-                or not is_under(place.path, entry.inside.path)):
+                or not _within(place.path, entry.inside.path)):
             raise Forbidden(_ACROSS)
     if place is not None:
         change = msgspec.structs.replace(
