@@ -15,8 +15,8 @@ from homesync.store.db import Conn, Row, fetchall, fetchone
 from homesync.store.files import FILE_COLUMNS
 from homesync.store.tree import descendants_filter
 
-__all__ = ["CONTENT_ACTIONS", "content_changed_since", "first_changed_below", "last_change",
-           "relocations_since"]
+__all__ = ["CONTENT_ACTIONS", "content_changed_since", "entry_path", "first_changed_below",
+           "last_change", "relocations_after"]
 
 # Journal actions that change what a file contains (as opposed to where it is).
 CONTENT_ACTIONS = ("create", "update")
@@ -120,23 +120,27 @@ def _path_then(alias: str) -> str:
     )
 
 
-async def relocations_since(conn: Conn, user_id: str, file_id: str,
-                            base_seq: int) -> tuple[str, list[Row]] | None:
-    """Where ``user_id``'s entry ``file_id`` is now and its moves and renames after
-    ``base_seq`` (by any device), oldest first: ``(seq, device_id, from_path)``, the path each
-    one left (None for a move journaled before paths were). The path at ``base_seq`` is the
-    first one's ``from_path``, else where it is now. None when the journal cannot tell: no
-    such entry of the user's, or ``base_seq`` below the user's sync horizon (moves since
-    may be compacted away)."""
+async def entry_path(conn: Conn, user_id: str, file_id: str, base_seq: int) -> str | None:
+    """Where ``user_id``'s entry ``file_id`` is now, for reading where it was at ``base_seq``
+    off its moves and renames since (:func:`relocations_after`): the path at ``base_seq``
+    is the first one's ``from_path``, else where it is now. None when the journal cannot
+    tell: no such entry of the user's, or ``base_seq`` below the user's sync horizon (moves
+    since may be compacted away)."""
     row = await fetchone(
         conn, "SELECT f.folder, f.name, u.sync_horizon_seq FROM files f JOIN users u"
               " ON u.id = f.user_id WHERE f.id = ? AND f.user_id = ?", (file_id, user_id))
     if row is None or base_seq < row["sync_horizon_seq"]:
         return None
-    moves = await fetchall(
+    return join(row["folder"], row["name"])
+
+
+async def relocations_after(conn: Conn, file_id: str, after: int) -> list[Row]:
+    """The moves and renames of ``file_id`` after journal position ``after`` (by any
+    device), oldest first: ``(seq, device_id, from_path)``, the path each one left (None
+    for a move journaled before paths were)."""
+    return await fetchall(
         conn, "SELECT seq, device_id, from_path FROM journal WHERE file_id = ? AND seq > ?"
-              " AND action IN ('move', 'rename') ORDER BY seq", (file_id, base_seq))
-    return join(row["folder"], row["name"]), moves
+              " AND action IN ('move', 'rename') ORDER BY seq", (file_id, after))
 
 
 async def last_change(conn: Conn, file_id: str) -> Row | None:

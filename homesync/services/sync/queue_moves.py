@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import bisect
 
-from homesync.errors import HomesyncError
 from homesync.paths import name_key, split_path
+from homesync.services.sync.queue_move_history import MoveHistory
 from homesync.services.sync.types import LocalChange
 from homesync.store import queue, since_token, tree
 from homesync.store.db import Conn, Row
@@ -29,29 +29,47 @@ __all__ = ["AppliedMoves", "relocation"]
 
 
 class AppliedMoves:
-    """The journal spans ``(after, up_to]`` the device's applied moves and renames wrote,
-    by when the app queued them: read once for a batch (when needed), and added to as its
-    operations are applied."""
+    """What a batch of the device's queued operations needs to know of its moves and
+    renames: the journal spans ``(after, up_to]`` its applied ones wrote, by when the app
+    queued them (read once for a batch, when needed, and added to as its operations are
+    applied), and each entry's moves (:class:`MoveHistory`, read once)."""
 
     def __init__(self, device_id: str) -> None:
         self._device_id = device_id
-        self._spans: list[tuple[tuple[int, int], int, int]] | None = None
+        # By (created_at, position): found after an operation by bisection (a batch
+        # applied in the order queued finds none, not all of them).
+        self._queued: list[tuple[int, int]] | None = None
+        self._spans: list[tuple[int, int]] = []
+        self._histories: dict[str, MoveHistory] = {}
 
     async def queued_after(self, tx: Conn, op: Row) -> _Spans:
         """The spans of those queued after ``op`` (a row of ``queue.pending_server_ops``)
         that reach past its ``base_seq``."""
-        if self._spans is None:
-            self._spans = [((r["created_at"], r["position"]), r["applied_after"],
-                            r["applied_up_to"])
-                           for r in await queue.applied_spans(tx, self._device_id)]
-        queued = (op["created_at"], op["position"])
-        return _Spans([(after, up_to) for when, after, up_to in self._spans
-                       if when > queued and up_to > op["base_seq"]])
+        if self._queued is None:
+            rows = sorted(((r["created_at"], r["position"]), r["applied_after"],
+                           r["applied_up_to"])
+                          for r in await queue.applied_spans(tx, self._device_id))
+            self._queued = [when for when, _, _ in rows]
+            self._spans = [(after, up_to) for _, after, up_to in rows]
+        first = bisect.bisect_right(self._queued, (op["created_at"], op["position"]))
+        return _Spans([span for span in self._spans[first:] if span[1] > op["base_seq"]])
 
     def add(self, op: Row, after: int, up_to: int) -> None:
         """``op`` was applied, writing the journal positions ``(after, up_to]``."""
-        if self._spans is not None and up_to > after:
-            self._spans.append(((op["created_at"], op["position"]), after, up_to))
+        if self._queued is not None and up_to > after:
+            when = (op["created_at"], op["position"])
+            i = bisect.bisect_right(self._queued, when)
+            self._queued.insert(i, when)
+            self._spans.insert(i, (after, up_to))
+
+    async def history(self, tx: Conn, file_id: str, base_seq: int) -> MoveHistory:
+        """The moves of ``file_id`` after ``base_seq`` (at least), up to date."""
+        history = self._histories.get(file_id)
+        if history is None or history.since > base_seq:
+            history = self._histories[file_id] = MoveHistory(file_id, self._device_id,
+                                                             base_seq)
+        await history.read_new(tx)
+        return history
 
 
 async def relocation(tx: Conn, user_id: str, op: Row, applied: AppliedMoves) -> LocalChange:
@@ -80,37 +98,13 @@ async def _seen(tx: Conn, user_id: str, op: Row,
     rename back to the old name, later in the batch, is a rename) — but for those of
     operations it queued after ``op``, applied before it (a higher priority, or sent in an
     earlier request): it had not made them yet."""
-    found = await since_token.relocations_since(tx, user_id, op["file_id"], op["base_seq"])
-    if found is None:
+    now = await since_token.entry_path(tx, user_id, op["file_id"], op["base_seq"])
+    if now is None:
         return None
-    now, moves = found
-    # The path each move left, and the one the last one made: where the entry is now.
-    paths = [m["from_path"] for m in moves] + [now]
-    if None in paths:  # a move journaled before paths were: where from is unknown
-        return None
-    try:
-        folder, name = split_path(paths[0])
-    except HomesyncError:  # a path stored before today's rules: not comparable
-        return None
-    own = [i for i, m in enumerate(moves) if m["device_id"] == op["device_id"]]
-    if own:
-        later = await applied.queued_after(tx, op)
-        for i in own:
-            if later.hold(moves[i]["seq"]):
-                continue
-            (old_folder, old_name), (new_folder, new_name) = map(_parts, paths[i:i + 2])
-            if new_folder != old_folder and name_key(new_folder) != name_key(old_folder):
-                folder = new_folder
-            if new_name != old_name:
-                name = new_name
-    return folder, name
-
-
-def _parts(path: str) -> tuple[str, str]:
-    """(folder, name) of a path the journal recorded (normal already: not checked again,
-    a batch of renames of one file reads every one of its moves for each)."""
-    folder, _, name = path.rpartition("/")
-    return folder or "/", name
+    history = await applied.history(tx, op["file_id"], op["base_seq"])
+    later = (await applied.queued_after(tx, op) if history.own_after(op["base_seq"])
+             else _Spans([]))
+    return history.seen(now, op["base_seq"], later.hold)
 
 
 class _Spans:
