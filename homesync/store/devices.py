@@ -11,6 +11,7 @@ __all__ = [
     "list_all",
     "list_for_user",
     "mark_removed",
+    "removed_ids_by_client_id",
     "set_push_token",
     "set_settings",
     "touch_active",
@@ -62,6 +63,16 @@ async def by_client_id(conn: Conn, user_id: str, client_id: str) -> Row | None:
         f"SELECT {_COLUMNS} FROM devices WHERE user_id = ? AND client_id = ? AND removed_at IS NULL",
         (user_id, client_id),
     )
+
+
+async def removed_ids_by_client_id(conn: Conn, user_id: str, client_id: str) -> list[str]:
+    """The ids of this user's removed devices registered under the app's own id (the
+    install signed in again after each removal), the last removed first."""
+    rows = await fetchall(
+        conn, "SELECT id FROM devices WHERE user_id = ? AND client_id = ?"
+              " AND removed_at IS NOT NULL ORDER BY removed_at DESC, rowid DESC",
+        (user_id, client_id))
+    return [str(r["id"]) for r in rows]
 
 
 async def list_for_user(conn: Reads, user_id: str) -> list[Row]:

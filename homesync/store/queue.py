@@ -19,7 +19,6 @@ __all__ = [
     "count_pending_uploads",
     "devices_with_pending",
     "drop_forgotten",
-    "drop_forgotten_of_device",
     "finish_uploads",
     "forget_finished",
     "forgotten_many",
@@ -237,7 +236,8 @@ _FORGOTTEN_COLUMNS = (
 
 async def forget_finished(tx: Conn, before: int, limit: int = 1000) -> int:
     """Prune finished operations last touched before ``before``; each leaves its id and
-    outcome in ``queue_forgotten_ops`` (a live device's only: a removed one sends none)."""
+    outcome in ``queue_forgotten_ops`` (a removed device's too: its install, signed in
+    again, may resend them, services.sync.queue_predecessors)."""
     rowids = [r[0] for r in await fetchall(
         tx, f"SELECT rowid FROM queue_ops WHERE status IN {_FINISHED} AND updated_at < ?"
             " LIMIT ?", (before, limit))]
@@ -247,8 +247,7 @@ async def forget_finished(tx: Conn, before: int, limit: int = 1000) -> int:
     await execute(
         tx,
         f"INSERT OR REPLACE INTO queue_forgotten_ops ({_FORGOTTEN_COLUMNS})"
-        f" SELECT {_FORGOTTEN_COLUMNS} FROM queue_ops WHERE rowid IN ({marks})"
-        " AND device_id IN (SELECT id FROM devices WHERE removed_at IS NULL)",
+        f" SELECT {_FORGOTTEN_COLUMNS} FROM queue_ops WHERE rowid IN ({marks})",
         tuple(rowids),
     )
     return await execute(tx, f"DELETE FROM queue_ops WHERE rowid IN ({marks})", tuple(rowids))
@@ -275,10 +274,6 @@ async def drop_forgotten(tx: Conn, before: int, limit: int = 1000) -> int:
         " queue_forgotten_ops WHERE updated_at < ? LIMIT ?)",
         (before, limit),
     )
-
-
-async def drop_forgotten_of_device(tx: Conn, device_id: str) -> None:
-    await execute(tx, "DELETE FROM queue_forgotten_ops WHERE device_id = ?", (device_id,))
 
 
 async def cancel_pending(tx: Conn, device_id: str, error: dict[str, Any], now: int) -> int:

@@ -222,3 +222,35 @@ async def test_a_retry_pruned_while_it_is_answered_gets_its_state(client, servic
     [again] = await add(client, phone, made)
     assert (again["status"], again["updatedAt"]) == ("done", first["updatedAt"])
     assert await queued(client, phone) == {}  # pruned indeed
+
+
+async def test_a_removed_device_signed_in_again_resending_its_batch_runs_none_of_it(
+        client, services, make_user, sign_in):
+    # The phone's delete ran and its upload waited when the laptop removed it (lost, say);
+    # the user restored the file meanwhile. Found again, the install signs in (a new
+    # device) and resends the batch whose answers it never got: the delete must not run a
+    # second time, nor the cancelled upload wait again; each answers as the removed
+    # device left it — also once those operations are pruned.
+    phone, laptop = await phone_and_laptop(make_user, sign_in)
+    file_id = await store(client, laptop, b"keep me", name="keep.txt")
+    batch = [op("del", "delete", fileId=file_id), upload_op("up", "/p/1.jpg")]
+    token = (await pull(client, phone))["nextSyncToken"]
+    first = await add(client, phone, *batch, token=token)
+    assert [o["status"] for o in first] == ["done", "pending"]
+    r = await client.delete(f"{API}/devices/{phone.device_id}", headers=laptop.auth)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"{API}/trash/{file_id}/restore", headers=laptop.auth)
+    assert r.status_code == 200, r.text
+    again = await sign_in(client_id="phone")
+    for days in (0, 8):  # 8: past queue_retention, the operations pruned
+        await services.sync.retention.run_once(clock.now_ms() + days * DAY_MS)
+        answers = await add(client, again, *batch, token=token)  # the same request
+        assert [(o["id"], o["status"], (o["error"] or {}).get("code")) for o in answers] == [
+            ("del", "done", None), ("up", "cancelled", "DEVICE_REMOVED")]
+        assert answers[0]["updatedAt"] == first[0]["updatedAt"]
+        r = await client.get(f"{API}/files/{file_id}", headers=laptop.auth)
+        assert r.status_code == 200 and r.json()["data"].get("deletedAt") is None, r.text
+        assert await queued(client, again) == {}  # the removed device's, not listed
+        # Another operation under one of those ids is 409, as for the device's own.
+        r = await add(client, again, op("del", "mkdir", remotePath="/x"), expect=409)
+        assert r["error"]["details"]["existing"]["status"] == "done"
