@@ -109,9 +109,9 @@ def run_with_progress(as_json: bool, errors: tuple[type[Exception], ...],
 
 def refused(exc: Exception, data_dir: Path | None = None) -> typer.Exit:
     """The exit a service's refusal ends the command with: its own exit code, else 1
-    (a PermissionError, given ``data_dir``, names the refused path and whose it is)."""
+    (a PermissionError names the refused path and whose it is)."""
     # fail() also prints the {ok: false, error} document under --json.
-    if isinstance(exc, PermissionError) and data_dir is not None:
+    if isinstance(exc, PermissionError):
         return fail(permission_message(data_dir, exc))
     return fail(str(exc), refusal_exit_codes().get(type(exc), EXIT_ERROR))
 

@@ -61,7 +61,7 @@ def list_snapshots(dest: Dest, wait: WaitOpt = None, as_json: DocumentJsonOpt = 
     except RepoBusy as exc:
         raise fail(f"{exc}{waited(wait_s)}; nothing was listed, try again later (or with"
                    " --wait)", EXIT_BUSY) from None
-    except BackupRepoError as exc:
+    except (BackupRepoError, OSError) as exc:  # OSError: a part of DEST it may not read
         raise refused(exc) from None
     if as_json:
         print_document({"latest": latest, "snapshots": [_listed(m) for m in manifests],

@@ -229,15 +229,20 @@ class _CannotOpen(Exception):
     """Services.open failed on the data dir: the message says so, for people."""
 
 
-def permission_message(data_dir: Path, exc: PermissionError) -> str:
+def permission_message(data_dir: Path | None, exc: PermissionError) -> str:
     """Which path was refused: in the data dir, whose that is and how to run as them;
-    elsewhere (a backup DEST, a restore target), the path and whose directory it is in."""
+    elsewhere (a backup DEST, a restore target), the path and whose directory it is in.
+    ``data_dir`` None: a command that reads no data dir (`backup list`, say)."""
     from homesync.server import run as server_run
 
-    data = data_dir.absolute()
-    path = Path(exc.filename).absolute() if isinstance(exc.filename, str) else data
-    if (path == data or data in path.parents) and os.path.isdir(data):
-        return f"cannot open the data dir {data_dir}: {server_run.os_problem(data_dir, exc)}"
+    path = Path(exc.filename).absolute() if isinstance(exc.filename, str) else None
+    if data_dir is not None:
+        data = data_dir.absolute()
+        path = path or data
+        if (path == data or data in path.parents) and os.path.isdir(data):
+            return f"cannot open the data dir {data_dir}: {server_run.os_problem(data_dir, exc)}"
+    if path is None:
+        return str(exc)
     place = next((p for p in path.parents if os.path.lexists(p)), path)
     owner = server_run.others_owner(place)
     whose = f" ({place} belongs to user {owner})" if owner else ""

@@ -1,0 +1,53 @@
+"""A backup DEST part of which the command's user may not read (its snapshots/ made 0700
+by the backup's user, say): `backup list`, `verify` and `prune` say which path and whose,
+as `restore` and `create` do, instead of a traceback or a bare errno."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from homesync.services.container import Services
+from tests.operations.restored import photos_backed_up
+
+# Root without the capabilities that let it into any file: a chmod 000 bars it too.
+AS_A_STRANGER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+
+
+@pytest.fixture(autouse=True)
+def _barred_by_chmod() -> None:
+    if os.geteuid() != 0 or not shutil.which("setpriv") \
+            or subprocess.run([*AS_A_STRANGER, "true"]).returncode != 0:
+        pytest.skip("needs root and setpriv to be barred by a chmod")
+
+
+def _as_stranger(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"}
+    env.pop("HOMESYNC_DATA_DIR", None)
+    return subprocess.run([*AS_A_STRANGER, sys.executable, "-m", "homesync", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("command", [["list"], ["verify"], ["prune", "--keep-last", "1"]])
+async def test_a_snapshots_directory_it_may_not_read_is_named(
+        services: Services, make_user, tmp_path: Path, command: list[str]) -> None:
+    """`list` ended in a PermissionError traceback; verify and prune printed
+    "[Errno 13] Permission denied: '…/snapshots'"."""
+    dest = tmp_path / "backup"
+    await photos_backed_up(services, make_user, dest)
+    (dest / "snapshots").chmod(0)
+    try:
+        done = _as_stranger("backup", *command, dest, "--json")
+    finally:
+        (dest / "snapshots").chmod(0o700)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert json.loads(done.stdout) == {"ok": False,
+                                       "error": f"Permission denied: {dest / 'snapshots'}"}
