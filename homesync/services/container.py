@@ -119,6 +119,7 @@ class Services:
                                            self.outbox.wake, sign_ins=sign_ins)
         self.devices.removal_hooks.append(self.notifications.device_removed)
         self.devices.removal_hooks.append(self.sync.queue.device_removed)
+        self.devices.removal_hooks.append(self.uploads.device_removed)
         self.sessions.usable_push_token = self.notifications.usable_token
         self.sessions.logged_out = self.notifications.device_logged_out
         self.sessions.signed_out = self.accounts.signed_out = self.notifications.signed_out

@@ -24,6 +24,7 @@ __all__ = [
     "mark_completed",
     "mark_ended",
     "open_into",
+    "open_of_device",
     "put_chunk",
     "received",
     "reserved_bytes",
@@ -145,6 +146,17 @@ async def open_into(conn: Conn, *, user_id: str, owner_id: str, now: int) -> lis
         f" AND u.status IN {_OPEN_SQL} AND u.expires_at > ?",
         (owner_id, user_id, now),
     )
+
+
+async def open_of_device(conn: Conn, device_id: str, now: int) -> list[str]:
+    """The ids of ``device_id``'s open, unexpired uploads."""
+    rows = await fetchall(
+        conn,
+        f"SELECT id FROM uploads WHERE device_id = ? AND status IN {_OPEN_SQL}"
+        " AND expires_at > ?",
+        (device_id, now),
+    )
+    return [row["id"] for row in rows]
 
 
 async def count_open_for_device(conn: Conn, device_id: str, now: int) -> int:

@@ -26,10 +26,16 @@ Write = tuple[str, str, dict[str, Any] | None]  # method, path, JSON body
 Setup = Callable[[Any, Any, Device, Device], Awaitable[Write]]
 
 # What the writes below change, and the removal does not (it marks the phone removed, ends
-# its sign-in, cancels its waiting queue operations and tells the account's other devices).
+# its sign-in, cancels its waiting queue operations and its open uploads, and tells the
+# account's other devices). An upload's status, updated_at and finished_at are the
+# removal's to change; what a progress report records (reported_at, expires_at) is not.
+_UPLOADS = ("SELECT id, session_id, user_id, device_id, local_id, folder, name, size,"
+            " checksum, received_chunks, received_bytes, reported_bytes, reported_at,"
+            " checksum_failed, file_id, version_id, created_at, expires_at, owner_id, base_seq"
+            " FROM uploads")
 WATCHED = (
     "SELECT * FROM files", "SELECT * FROM file_versions", "SELECT * FROM journal",
-    "SELECT * FROM uploads", "SELECT * FROM upload_sessions", "SELECT * FROM shares",
+    _UPLOADS, "SELECT * FROM upload_sessions", "SELECT * FROM shares",
     "SELECT * FROM conflicts", "SELECT * FROM notification_preferences",
     "SELECT id, settings, push_token FROM devices",
     "SELECT id FROM devices WHERE removed_at IS NOT NULL AND id != :phone",

@@ -331,6 +331,16 @@ class Uploads:
 
     # -- helpers --------------------------------------------------------------------
 
+    async def device_removed(self, tx: Conn, user_id: str, device_id: str) -> None:
+        """A device removal hook (``Devices.removal_hooks``, in the removal's transaction):
+        its open uploads are cancelled. Its chunk PUTs are refused from now on and its
+        install signed in again is a new device that never finds them, so nothing could
+        finish them, yet they would hold the quota (theirs or a sharing owner's) until
+        they expire. Expired ones already hold nothing: gc marks them as usual."""
+        now = clock.now_ms()
+        for upload_id in await uploads.open_of_device(tx, device_id, now):
+            await uploads.mark_ended(tx, upload_id, "cancelled", now)
+
     async def pending_for_device(self, device_id: str) -> int:
         """Open uploads of a device (register's ``syncData.pendingUploads``)."""
         return await uploads.count_open_for_device(self._db.reader, device_id, clock.now_ms())
