@@ -21,6 +21,7 @@ The rule (README "Sharing"):
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 import msgspec
@@ -65,9 +66,19 @@ def _owner_folder(name: str, email: str) -> str:
 
 def _numbered(name: str, n: int) -> str:
     stem, dot, ext = name.rpartition(".")
-    if not dot or not stem:  # no extension, or a dotfile: the number goes at the end
-        return f"{name} ({n})"
-    return f"{stem} ({n}).{ext}"
+    suffix = f" ({n}).{ext}"
+    if not dot or not stem or len(suffix.encode()) >= MAX_NAME_BYTES:
+        # No extension, a dotfile, or one too long to keep: the number goes at the end.
+        stem, suffix = name, f" ({n})"
+    # Within a name's byte limit, as the recipient must send it back (the stem shortened,
+    # as for conflicted copies): a 255-byte name with " (2)" was refused in every path.
+    room = MAX_NAME_BYTES - len(suffix.encode())
+    if len(stem.encode()) > room:
+        stem = unicodedata.normalize(
+            "NFC", stem.encode()[:room].decode("utf-8", errors="ignore"))
+        while len(stem.encode()) > room:  # NFC may compose into more bytes, rarely
+            stem = stem[:-1]
+    return stem + suffix
 
 
 def shared_roots(rows: Iterable[Row]) -> list[SharedRoot]:
