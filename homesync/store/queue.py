@@ -19,6 +19,7 @@ __all__ = [
     "count_pending_uploads",
     "devices_with_pending",
     "drop_forgotten",
+    "entries_at",
     "finish_uploads",
     "forget_finished",
     "forgotten_many",
@@ -222,6 +223,22 @@ async def completed_uploads(conn: Conn, device_id: str,
         f" AND j.device_id = ? AND j.action IN ({placeholders})"
         " AND j.seq > json_extract(w.value, '$[3]'))",
         (msgspec.json.encode(wanted).decode(), device_id, *CONTENT_ACTIONS),
+    )
+    return {int(r["i"]): str(r["id"]) for r in rows}
+
+
+async def entries_at(conn: Conn, wanted: list[tuple[str, str, str]]) -> dict[int, str]:
+    """For each ``(user_id, folder, name_key)`` of ``wanted`` (by its index): the live
+    entry there (a file or a folder). One query for all of them."""
+    if not wanted:
+        return {}
+    rows = await fetchall(
+        conn,
+        "SELECT w.key AS i, f.id FROM json_each(?) w JOIN files f"
+        " ON f.user_id = json_extract(w.value, '$[0]')"
+        " AND f.folder = json_extract(w.value, '$[1]')"
+        " AND f.name_key = json_extract(w.value, '$[2]') AND f.deleted_at IS NULL",
+        (msgspec.json.encode(wanted).decode(),),
     )
     return {int(r["i"]): str(r["id"]) for r in rows}
 

@@ -13,6 +13,7 @@ from homesync import clock
 from tests.helpers import API, Device
 from tests.shares.test_shares_api import World, share
 from tests.sync.helpers import change, checksum, pull, push, store
+from tests.uploads.flow import file_entry, init
 
 BOBS = "/Shared with me/Alice Liddell"
 
@@ -378,3 +379,32 @@ async def test_nothing_of_ones_own_takes_the_shared_with_me_name(
     done = await push(client, w.bob, token,
                       change("rename", "ok", fileId=own["own"], name="Shared with me 2"))
     assert codes(done) == ["applied"]
+
+
+async def test_a_queued_upload_onto_a_name_taken_in_the_owners_folder_ends_as_a_conflict(
+    client: AsyncTestClient[Any], world: World,
+) -> None:
+    """Bob's phone, back online, uploads its photo a.jpg into Alice's folder first (init
+    answers NAME_CONFLICT: her a.jpg is there) and sends its queue after: the queued upload
+    waited for an upload to that path that will never come. It ends as the answer said."""
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    token = (await pull(client, w.bob))["nextSyncToken"]
+    folder = f"{BOBS}/photos/2024"
+    r = await init(client, w.bob.auth, file_entry(os.urandom(500), name="A.jpg", folder=folder))
+    answer = r.json()["data"]["files"][0]
+    assert (answer["status"], answer["error"]["code"]) == ("conflict", "NAME_CONFLICT")
+    r = await client.post(f"{API}/queue/add", headers=w.bob.auth, json={
+        "syncToken": token, "operations": [
+            {"id": "up", "type": "upload", "remotePath": f"{folder}/a.JPG",
+             "createdAt": "2024-01-20T10:00:00Z"},
+            {"id": "dir", "type": "upload", "remotePath": f"{folder}/Trip",  # a folder
+             "createdAt": "2024-01-20T10:00:00Z"},
+            {"id": "free", "type": "upload", "remotePath": f"{folder}/c.jpg",
+             "createdAt": "2024-01-20T10:00:01Z"}]})
+    assert r.status_code == 200, r.text
+    ops = {o["id"]: o for o in r.json()["data"]["operations"]}
+    assert (ops["up"]["status"], ops["up"]["error"]["code"]) == ("conflict", "NAME_CONFLICT")
+    assert ops["up"]["resultFileId"] == w.a_jpg["id"]
+    assert (ops["dir"]["status"], ops["dir"]["error"]["code"]) == ("conflict", "NAME_CONFLICT")
+    assert ops["free"]["status"] == "pending"  # nothing in its way: it waits
