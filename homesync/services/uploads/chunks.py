@@ -103,7 +103,8 @@ class ChunkReceiver:
         return ChunkTarget(upload_id=upload_id, user_id=row["user_id"],
                            device_id=row["device_id"], index=idx, start=start, length=length,
                            replaceable=bool(row["checksum_failed"]),
-                           completed=row["status"] == "completed")
+                           completed=row["status"] == "completed",
+                           expires_at=row["expires_at"])
 
     async def receive_chunk(self, target: ChunkTarget, body: AsyncIterable[bytes], *,
                             checksum: str | None = None) -> ChunkReceipt:
@@ -124,6 +125,7 @@ class ChunkReceiver:
     async def _receive(self, target: ChunkTarget, body: AsyncIterable[bytes],
                        expected: str | None) -> ChunkReceipt:
         await self._quota.check_disk(target.length)
+        await self._keep_open_while_streaming(target)
         writer = self._chunks.writer()
         try:
             digest = await _take(target, body, writer, expected)
@@ -136,6 +138,16 @@ class ChunkReceiver:
             return receipt
         finally:
             await writer.abort()  # no-op once committed
+
+    async def _keep_open_while_streaming(self, target: ChunkTarget) -> None:
+        """A chunk PUT is a sign of life from when it begins, as asking to complete is: an
+        upload near its expiry gets a fresh ``session_ttl`` before the bytes stream in, so
+        the expiry (or a gc round) passing while a big chunk arrives over a slow link does
+        not refuse it at the end. Only then: one write more, after hours idle."""
+        now = clock.now_ms()
+        if target.expires_at - now < self._ttl_ms // 2:
+            async with self._db.transaction() as tx:
+                await uploads.keep_open(tx, target.upload_id, now, now + self._ttl_ms)
 
     async def _record(self, target: ChunkTarget, digest: str) -> ChunkReceipt:
         # A handful of statements in one transaction: every chunk PUT pays for these, so

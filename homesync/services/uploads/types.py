@@ -155,6 +155,7 @@ class ChunkTarget(msgspec.Struct, frozen=True, kw_only=True):
     length: int
     replaceable: bool  # a differing re-send may replace the stored chunk
     completed: bool = False  # a re-send after complete: compared, never stored
+    expires_at: int = 0  # the upload's expiry as the PUT began (ms)
 
 
 class ChunkReceipt(msgspec.Struct, frozen=True, kw_only=True):
