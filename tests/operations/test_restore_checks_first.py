@@ -159,3 +159,25 @@ async def test_a_target_that_fills_up_midway_is_named_and_the_same_restore_resum
         again = homesync("backup", "restore", dest, "--data-dir", target, "--json")
         assert again.returncode == 0, again.stdout + again.stderr
         assert as_json(again)["ok"] and as_json(again)["resumedChunks"] > 0
+
+
+async def test_forced_over_the_data_dir_it_was_taken_of_the_room_counts_the_chunks_moved_aside(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """`--force` over a data dir holding the same chunks (the server's own, restored over
+    itself): they are moved aside, not reused, yet the check counted them as in place, so
+    a disk without room for a second copy was not refused: the data dir was moved aside
+    and the restore stopped at a full disk, one it could never finish there."""
+    dest, _snapshot, _target = await _backup_with_a_live_data_dir(services, make_user, tmp_path)
+    # Room for the database again (~0.4 MiB) but not for it and the chunks (~0.45 MiB).
+    with small_disk(tmp_path / "small", "1536k") as small:
+        target = small / "homesync"
+        first = homesync("backup", "restore", dest, "--data-dir", target, "--json")
+        assert first.returncode == 0, first.stdout + first.stderr
+        before = _contents(target)
+
+        again = homesync("backup", "restore", dest, "--force", "--json", "--data-dir", target)
+
+        assert again.returncode == 1, again.stdout + again.stderr
+        error = as_json(again)["error"]
+        assert all(w in error for w in ("free", "needs", "nothing was changed")), error
+        assert _contents(target) == before  # nothing moved aside, no restore marker

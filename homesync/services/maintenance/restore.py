@@ -36,6 +36,7 @@ from homesync.services.maintenance.restore_target import (
     RestoreBusy,
     RestoreError,
     RestoreTargetTaken,
+    holds_own_work,
     prepare_target,
     unfinished_restore,
 )
@@ -315,9 +316,13 @@ async def _forget_unbacked_garbage(tx: Conn, live: LocalChunkStore, now: int) ->
 def _check_room(data_dir: Path, refs: list[ChunkRef], snap_db: Path) -> None:
     """Refuse, before anything is changed, a target whose disk cannot hold what is left to
     restore (a disk that fills half way leaves a data dir the server will not start on).
-    What ``--force`` moves aside stays on that disk, so it frees nothing."""
+    What ``--force`` moves aside stays on that disk, so it frees nothing, and its chunks,
+    the same as the snapshot's when a data dir is restored over itself, go with it: only
+    an interrupted restore's own chunks count as in place."""
+    own = holds_own_work(data_dir)
     needed = snap_db.stat().st_size + sum(
-        r.size for r in refs if _size(data_dir / "chunks" / chunk_relpath(r.hash)) != r.size)
+        r.size for r in refs
+        if not own or _size(data_dir / "chunks" / chunk_relpath(r.hash)) != r.size)
     disk = data_dir
     while not disk.exists():
         disk = disk.parent

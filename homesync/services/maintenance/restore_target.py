@@ -25,7 +25,7 @@ from homesync.store.restore_lock import RestoreRunning, hold_restore_lock
 from homesync.store.server_lock import LOCK_FILE, DataDirInUse, hold_server_lock, in_use
 
 __all__ = ["RESTORE_MARKER", "RestoreBusy", "RestoreError", "RestoreTargetTaken",
-           "prepare_target", "unfinished_restore"]
+           "holds_own_work", "prepare_target", "unfinished_restore"]
 
 # Present while a restore is incomplete; Services.open refuses to start on such a dir.
 # Its first line names the snapshot; a second one, while --force moves the previous
@@ -139,6 +139,15 @@ def _move_aside(data_dir: Path, aside: Path, source: str, fsync: bool) -> str:
 def _write_marker(marker: Path, source: str, aside: str | None, fsync: bool) -> None:
     text = f"{_SOURCE_LINE}{source}\n" + (f"{_ASIDE_LINE}{aside}\n" if aside else "")
     write_atomic(marker, text.encode(), fsync=fsync)
+
+
+def holds_own_work(data_dir: Path) -> bool:
+    """Whether what ``data_dir`` holds is an interrupted restore's own (chunks it may go on
+    with), not previous contents that ``--force`` moves aside (and that stay on the disk)."""
+    try:
+        return _marked_aside(data_dir / RESTORE_MARKER) is None
+    except FileNotFoundError:
+        return False
 
 
 def _marked_aside(marker: Path) -> str | None:
