@@ -35,6 +35,10 @@ MAX_DEPTH = 64
 # The root folder where the server shows what others share with a user
 # (homesync.services.sharing.view): none of the user's own entries may take its name.
 SHARED_WITH_ME = "Shared with me"
+# How much more a path there holds than the owner's own path from the shared item down:
+# "/Shared with me/<owner's name>" (two levels) and the item's name with a " (n)".
+_SHOWN_EXTRA_DEPTH = 2
+_SHOWN_EXTRA_BYTES = len("/" + SHARED_WITH_ME) + 2 * (1 + MAX_NAME_BYTES)
 
 
 def _check_segment(segment: str, what: str) -> str:
@@ -79,14 +83,19 @@ def normalize_folder(folder: str) -> str:
     """
     if not isinstance(folder, str) or not folder.startswith("/"):
         raise InvalidPath("Folder must be an absolute path starting with '/'")
-    if len(folder.encode("utf-8", errors="surrogatepass")) > MAX_PATH_BYTES:
+    # What others share is shown deeper than it is kept (see _SHOWN_EXTRA_*): a path
+    # there is held to the owner's limits where the change lands.
+    shown = folder.split("/", 2)[1].casefold() == SHARED_WITH_ME.casefold()
+    extra_bytes, extra_depth = (_SHOWN_EXTRA_BYTES, _SHOWN_EXTRA_DEPTH) if shown else (0, 0)
+    if len(folder.encode("utf-8", errors="surrogatepass")) > MAX_PATH_BYTES + extra_bytes:
         raise InvalidPath(f"Path may be at most {MAX_PATH_BYTES} bytes")
     if folder == "/":
         return "/"
     body = folder[1:-1] if folder.endswith("/") else folder[1:]
     segments = [_check_segment(s, "Folder") for s in body.split("/")]
     normal = "/" + "/".join(segments)
-    broken = broken_folder_limit(len(normal.encode("utf-8")), len(segments))
+    broken = broken_folder_limit(len(normal.encode("utf-8")) - extra_bytes,
+                                 len(segments) - extra_depth)
     if broken == "depth":
         raise InvalidPath(f"Folders may be at most {MAX_DEPTH} levels deep")
     if broken == "bytes":

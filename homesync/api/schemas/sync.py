@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 Id = Annotated[str, Meta(min_length=1, max_length=200)]
-Text = Annotated[str, Meta(max_length=4096)]
+Text = Annotated[str, Meta(max_length=8192)]  # paths are held to their limits later
 Size = Annotated[int, Meta(ge=0, le=2**62)]
 
 
