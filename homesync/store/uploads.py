@@ -315,10 +315,12 @@ async def mark_completed(tx: Conn, upload_id: str, *, file_id: str, version_id: 
 
 
 async def mark_ended(tx: Conn, upload_id: str, status: str, now: int) -> None:
-    """Cancelled or expired: the received chunks are let go (gc frees unused bytes)."""
+    """Cancelled or expired: the received chunks are let go (gc frees unused bytes), and
+    so are their counts (``GET /upload/{id}`` lists none and counts no bytes)."""
     await execute(
         tx,
-        "UPDATE uploads SET status = ?, updated_at = ?, finished_at = ? WHERE id = ?",
+        "UPDATE uploads SET status = ?, updated_at = ?, finished_at = ?, received_chunks = 0,"
+        " received_bytes = 0 WHERE id = ?",
         (status, now, now, upload_id),
     )
     await execute(tx, "DELETE FROM upload_chunks WHERE upload_id = ?", (upload_id,))
