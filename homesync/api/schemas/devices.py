@@ -16,7 +16,9 @@ class DeviceSettingsIn(RequestStruct):
     background_sync: bool | UnsetType = UNSET
     wifi_only: bool | UnsetType = UNSET
     upload_quality: str | UnsetType = UNSET
-    sync_folders: list[Annotated[str, Meta(max_length=4096)]] | UnsetType = UNSET
+    # Up to 8192 as sync/files' folders: one under /Shared with me is longer than the
+    # owner's path there (paths.normalize_folder holds it to its limits).
+    sync_folders: list[Annotated[str, Meta(max_length=8192)]] | UnsetType = UNSET
     max_cache_size: Annotated[int, Meta(ge=0, le=2**62)] | UnsetType = UNSET
 
 

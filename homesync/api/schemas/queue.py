@@ -24,7 +24,9 @@ __all__ = [
     "VersionOut",
 ]
 
-Text = Annotated[str, Meta(max_length=4096)]
+# As sync/files' path fields: a path under /Shared with me is longer than the owner's
+# (paths.normalize_folder holds it to its limits), and a local path may mirror it.
+Text = Annotated[str, Meta(max_length=8192)]
 
 
 class QueueOpIn(RequestStruct):

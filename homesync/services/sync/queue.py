@@ -48,6 +48,7 @@ OpType = Literal["upload", "delete", "move", "rename", "mkdir"]
 Priority = Literal["high", "normal", "low"]
 STATUSES = ("pending", "processing", "done", "failed", "conflict", "cancelled")
 _MAX_OP_ID = 200
+_MAX_LOCAL_PATH = 8192  # the app's path; it may mirror a long one under /Shared with me
 # GET /queue's page size: also its default, what it listed before it had pages.
 MAX_PAGE = 10_000
 _STEP = 1_000  # rows read at a time for a status told apart from "pending" in Python
@@ -118,7 +119,7 @@ def _checked(op: QueueOp) -> QueueOp:
         except ValidationError as exc:  # INVALID_PATH: say which operation
             exc.details.update(field="remotePath", id=op.op_id)
             raise
-    if op.local_path is not None and len(op.local_path) > 4096:
+    if op.local_path is not None and len(op.local_path) > _MAX_LOCAL_PATH:
         raise ValidationError("localPath is too long", field="localPath", id=op.op_id)
     return msgspec.structs.replace(op, remote_path=remote)
 
