@@ -113,7 +113,7 @@ class Quota:
         if not crossed:
             return
         percent = crossed[-1]  # several at once (a big file): the highest one says it all
-        if await self._announced_lately(tx, user_id, percent, now):
+        if await self._announced_lately(tx, user_id, percent, quota, now):
             return
         title = "Storage full" if percent >= 100 else f"Storage {percent}% full"
         await notifications.enqueue(
@@ -125,10 +125,15 @@ class Quota:
         )
 
     @staticmethod
-    async def _announced_lately(tx: Conn, user_id: str, percent: int, now: int) -> bool:
-        """Whether ``percent`` (or more) was announced within the last day."""
+    async def _announced_lately(tx: Conn, user_id: str, percent: int, quota: int,
+                                now: int) -> bool:
+        """Whether ``percent`` (or more) of this same ``quota`` was announced within the
+        last day. Of another quota it is news: "Storage full" and the admin raising the
+        quota are often followed, within the hour, by the phone's refused uploads filling
+        the new one, and they fail again unless the user hears of it."""
         last = await notifications.latest_in_category(tx, user_id, "storage")
         if last is None or now - int(last["created_at"]) >= _REPEAT_AFTER_MS:
             return False
-        announced = msgspec.json.decode(last["data"]).get("percent", "0")
-        return int(announced) >= percent
+        announced = msgspec.json.decode(last["data"])
+        return (int(announced.get("percent", "0")) >= percent
+                and announced.get("quotaBytes", str(quota)) == str(quota))
