@@ -37,14 +37,19 @@ class DecidedFile(NamedTuple):
 async def decide(tx: Conn, user_id: str, device_id: str, req: FileRequest,
                  place: UploadPlace | None, now: int, *,
                  deleted_on_server: DeletedOnServer) -> DecidedFile:
-    """What to do with one file: deleted / same / copy / conflict / resume / new."""
+    """What to do with one file: deleted / same / copy / conflict / stale / gone (a new
+    version of a file in the trash) / resume / new."""
     if place is not None:
         return await _decide_shared(tx, user_id, device_id, req, place, now)
     target = None
     if req.file_id is not None:
         target = await files.get_file(tx, user_id, req.file_id)
-        if target is None or target["deleted_at"] is not None or target["kind"] != "file":
+        if target is None or target["kind"] != "file":
             raise NotFound(f"No such file: {req.file_id}", localId=req.local_id)
+        if target["deleted_at"] is not None:
+            # Deleted on the server (in the trash): this file's answer, as sync/files
+            # makes it a modify/delete conflict, not a 404 for the whole batch.
+            return DecidedFile("gone")
     # The tombstone rule stops auto-uploads of new files; a new version of a known file
     # is the user's edit (sync/files takes it too), whatever content it has.
     if target is None and not req.restore \

@@ -16,7 +16,8 @@ For each file, in order (steps 1 to 5: :mod:`.decide`):
    of the same request, with other content, takes: an upload being resumed (its bytes
    may be here already), else the earlier one (upload or copy); or one whose folder
    cannot be made because a file stands in its path (:mod:`.places`); likewise a new version whose ``syncToken`` predates another
-   device's change to the file (``complete`` checks again: see :mod:`.service`);
+   device's change to the file (``complete`` checks again: see :mod:`.service`), and a
+   new version of a file in the trash (that file's answer, not a 404 for the request);
 5. an open upload of the same content to the same place by the same device → resumed,
    also instead of a conflict of step 4 (its bytes are here: ``complete`` keeps it as a
    conflicted copy, as it would had the app kept the upload id);
@@ -303,6 +304,13 @@ class UploadPlanner:
                 error_code=Conflict.code,
                 error_message=f"{req.name} was changed by another device after your syncToken;"
                               " sync, then decide which version to keep")
+        if kind == "gone":
+            return InitEntry(
+                local_id=req.local_id, status="conflict", file_id=req.file_id,
+                error_code=Conflict.code,
+                error_message=f"{req.name} was deleted on the server (it is in the trash);"
+                              " send it without its fileId to keep it as a new file, or"
+                              " restore it from the trash first")
         if kind == "copy":
             return await self._copy(tx, user_id, device_id, req, now)
         if kind == "resume":
