@@ -147,6 +147,25 @@ async def test_a_long_poll_is_one_request(services: Any, frozen: FrozenClock,
         await refused(live, phone)
 
 
+async def test_a_clock_set_back_does_not_stop_the_refill(
+        client: AsyncTestClient[Any], frozen: FrozenClock, make_user: MakeUser,
+        sign_in: SignIn) -> None:
+    # The phone used its burst while the server's clock ran an hour fast; then NTP set it
+    # right. Told to retry in a second, it must get 20 calls a second again, not wait out
+    # the hour the clock stepped back.
+    await make_user()
+    frozen.advance(3600)
+    phone = await sign_in()
+    await spend(client, phone, 60)
+    frozen.advance(-3600)
+    phone = await sign_in()  # its token is from the fast clock's future: signed in again
+    r = await refused(client, phone)
+    assert r.headers["retry-after"] == "1"
+    frozen.advance(1)
+    await spend(client, phone, 20)
+    await refused(client, phone)
+
+
 @pytest.mark.parametrize("off", [{"api_requests_per_second": 0}, {"api_request_burst": 0}])
 async def test_zero_turns_the_limit_off(tmp_path: Path, off: dict[str, int]) -> None:
     FrozenClock()

@@ -113,7 +113,11 @@ class TokenBucket:
                 self._prune(now)
             self._buckets[key] = [self.burst - 1.0, now]
             return
-        tokens = min(float(self.burst), bucket[0] + max(0.0, now - bucket[1]) * self.rate)
+        if bucket[1] > now:
+            # The clock was set back since (NTP after running ahead): refill from now, or
+            # the bucket would not refill until the clock is back where it was.
+            bucket[1] = now
+        tokens = min(float(self.burst), bucket[0] + (now - bucket[1]) * self.rate)
         if tokens < 1.0:
             raise RateLimited(math.ceil((1.0 - tokens) / self.rate))
         bucket[0] = tokens - 1.0
