@@ -1,4 +1,4 @@
-"""A new version (``fileId``) of a file another device deleted (in the trash) is that
+"""A new version (``fileId``) of a file another device deleted (in the trash, or purged) is that
 file's own answer in ``upload/init`` — ``conflict`` saying so, as ``sync/files`` makes it
 a modify/delete conflict — not a 404 for the whole request: the other files of the
 batch go on. The app keeps its edit by sending it as a new file (without the fileId)."""
@@ -11,6 +11,7 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import MakeUser, SignIn
+from tests.helpers import API
 from tests.sync.helpers import change, pull, push
 from tests.uploads.flow import complete, file_entry, init, put_chunks, upload
 
@@ -38,6 +39,14 @@ async def test_a_version_of_a_trashed_file_is_its_own_conflict_in_the_batch(
     await put_chunks(client, sent, other)
     r = await complete(client, phone.auth, sent["uploadId"], other)
     assert r.status_code == 200, r.text
+
+    # Purged from the trash, it is the same answer.
+    r = await client.delete(f"{API}/trash/{file_id}", headers=laptop.auth)
+    assert r.status_code == 200, r.text
+    r = await init(client, phone.auth,
+                   file_entry(edit, name="v.jpg", folder="/v", local_id="edit", fileId=file_id))
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["files"][0]["status"] == "conflict"
 
     # Sent as a new file, the edit is kept.
     r = await init(client, phone.auth, file_entry(edit, name="v.jpg", folder="/v",

@@ -47,8 +47,8 @@ async def decide(tx: Conn, user_id: str, device_id: str, req: FileRequest,
         if target is None or target["kind"] != "file":
             raise NotFound(f"No such file: {req.file_id}", localId=req.local_id)
         if target["deleted_at"] is not None:
-            # Deleted on the server (in the trash): this file's answer, as sync/files
-            # makes it a modify/delete conflict, not a 404 for the whole batch.
+            # Deleted on the server (in the trash, or purged): this file's answer, as
+            # sync/files makes it a modify/delete conflict, not a 404 for the whole batch.
             return DecidedFile("gone")
     # The tombstone rule stops auto-uploads of new files; a new version of a known file
     # is the user's edit (sync/files takes it too), whatever content it has.

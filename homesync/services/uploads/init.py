@@ -308,9 +308,9 @@ class UploadPlanner:
             return InitEntry(
                 local_id=req.local_id, status="conflict", file_id=req.file_id,
                 error_code=Conflict.code,
-                error_message=f"{req.name} was deleted on the server (it is in the trash);"
-                              " send it without its fileId to keep it as a new file, or"
-                              " restore it from the trash first")
+                error_message=f"{req.name} was deleted on the server; send it without its"
+                              " fileId to keep it as a new file (or restore it from the"
+                              " trash first, while it is there)")
         if kind == "copy":
             return await self._copy(tx, user_id, device_id, req, now)
         if kind == "resume":
