@@ -254,3 +254,35 @@ async def test_a_removed_device_signed_in_again_resending_its_batch_runs_none_of
         # Another operation under one of those ids is 409, as for the device's own.
         r = await add(client, again, op("del", "mkdir", remotePath="/x"), expect=409)
         assert r["error"]["details"]["existing"]["status"] == "done"
+
+
+async def test_cancelling_an_operation_of_the_removed_device_answers_as_for_its_own(
+        client, services, make_user, sign_in):
+    # The install signed in again cancels, by the ids it had, what it queued as the
+    # removed device: as for its own ids, what ran is 409 with its status, what the
+    # removal cancelled stays cancelled (pruned: 409), and nothing changes; not 404
+    # ("no such operation") for ids the app did use.
+    phone, laptop = await phone_and_laptop(make_user, sign_in)
+    file_id = await store(client, laptop, b"keep me", name="keep.txt")
+    token = (await pull(client, phone))["nextSyncToken"]
+    first = await add(client, phone, op("del", "delete", fileId=file_id),
+                      upload_op("up", "/p/1.jpg"), token=token)
+    assert [o["status"] for o in first] == ["done", "pending"]
+    r = await client.delete(f"{API}/devices/{phone.device_id}", headers=laptop.auth)
+    assert r.status_code == 200, r.text
+    again = await sign_in(client_id="phone")
+    r = await client.delete(f"{API}/queue/del", headers=again.auth)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["details"]["status"] == "done"
+    r = await client.delete(f"{API}/queue/up", headers=again.auth)
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]["operation"]
+    assert (data["status"], data["error"]["code"]) == ("cancelled", "DEVICE_REMOVED")
+    await services.sync.retention.run_once(clock.now_ms() + 8 * DAY_MS)  # pruned
+    for op_id, status in (("del", "done"), ("up", "cancelled")):
+        r = await client.delete(f"{API}/queue/{op_id}", headers=again.auth)
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["details"]["status"] == status
+    r = await client.delete(f"{API}/queue/never", headers=again.auth)
+    assert r.status_code == 404, r.text
+    assert await queued(client, again) == {}

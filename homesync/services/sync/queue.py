@@ -36,7 +36,10 @@ from homesync.services.sync.changes import Changes
 from homesync.services.sync.engine import SyncEngine
 from homesync.services.sync.notifier import ChangeNotifier
 from homesync.services.sync.queue_moves import AppliedMoves, relocation
-from homesync.services.sync.queue_predecessors import sent_before_removal
+from homesync.services.sync.queue_predecessors import (
+    sent_before_removal,
+    sent_by_removed_device,
+)
 from homesync.services.sync.queue_uploads import op_place, open_places, settle_upload_ops
 from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
 from homesync.store import changes, devices, journal, queue
@@ -137,6 +140,30 @@ def _check_same_operation(row: Row, op: QueueOp) -> None:
             " its own id", field="id", id=op.op_id,
             existing={"type": row["type"], "remotePath": row["remote_path"],
                       "fileId": row["file_id"], "status": row["status"]})
+
+
+def _already(op_id: str, status: str) -> Conflict:
+    return Conflict(f"The operation is already {status}", id=op_id, status=status)
+
+
+async def _cancel_sent_by_removed_device(tx: Conn, principal: Principal, op_id: str,
+                                         now: int) -> QueueOpView:
+    """Cancel ``op_id`` as the install's removed device left it, as for the device's own:
+    the removal cancelled what still waited (cancelling again changes nothing; once
+    pruned, 409 as for its own), what ran is 409; 404 if no device of it sent ``op_id``."""
+    sent = await sent_by_removed_device(tx, principal, op_id)
+    if sent is None:
+        raise NotFound("No such operation on this device", id=op_id)
+    row, pruned = sent
+    if pruned or row["status"] not in ("pending", "processing", "cancelled"):
+        raise _already(op_id, row["status"])
+    if row["status"] != "cancelled":  # an older version left it waiting: the sweep's job
+        await queue.set_status(tx, row["device_id"], op_id, status="cancelled",
+                               error=_DEVICE_REMOVED, now=now)
+        cancelled = await queue.get(tx, row["device_id"], op_id)
+        assert cancelled is not None
+        return _view(cancelled)
+    return _view(row)
 
 
 async def _change(tx: Conn, user_id: str, row: Row, applied: AppliedMoves) -> LocalChange:
@@ -263,8 +290,8 @@ class OfflineQueue:
                          next_cursor=_encode_cursor(found[limit - 1][0]) if more else None)
 
     async def cancel(self, principal: Principal, op_id: str) -> QueueOpView:
-        """Cancel a pending operation (again: harmless). 404 if the device has no such
-        operation, 409 when it already ran."""
+        """Cancel a pending operation (again: harmless). 404 if the device (nor the
+        install as a device removed since) has no such operation, 409 when it already ran."""
         await settle_upload_ops(self._db, principal.device_id)  # a completed upload ran it
         now = clock.now_ms()
         async with self._db.transaction() as tx:
@@ -273,15 +300,13 @@ class OfflineQueue:
             if row is None:
                 pruned = await queue.forgotten_many(tx, principal.device_id, [op_id])
                 if pruned:  # it finished long ago
-                    raise Conflict(f"The operation is already {pruned[0]['status']}",
-                                   id=op_id, status=pruned[0]["status"])
-                raise NotFound("No such operation on this device", id=op_id)
+                    raise _already(op_id, pruned[0]["status"])
+                return await _cancel_sent_by_removed_device(tx, principal, op_id, now)
             if row["status"] == "pending":
                 await queue.set_status(tx, principal.device_id, op_id, status="cancelled",
                                        now=now)
             elif row["status"] != "cancelled":
-                raise Conflict(f"The operation is already {row['status']}", id=op_id,
-                               status=row["status"])
+                raise _already(op_id, row["status"])
             row = await queue.get(tx, principal.device_id, op_id)
         assert row is not None
         return _view(row)

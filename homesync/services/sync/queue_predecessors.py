@@ -7,7 +7,8 @@ that had run ran again (on a file brought back since), an upload the removal can
 waited again. Those ids are answered as the removed device left them instead (``done``,
 ``cancelled`` with ``DEVICE_REMOVED``, …), stored or pruned, and never run: the removal
 stopped what that device had queued, and the user redoes, under new ids, what they still
-want. The same id with another operation is ``409``, as for the device's own.
+want. The same id with another operation is ``409``, as for the device's own, and so
+is cancelling (``DELETE /queue/{id}``) one that ran.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from homesync.models import Principal
 from homesync.store import devices, queue
 from homesync.store.db import Conn, Row
 
-__all__ = ["sent_before_removal"]
+__all__ = ["sent_before_removal", "sent_by_removed_device"]
 
 
 async def sent_before_removal(conn: Conn, principal: Principal,
@@ -39,3 +40,17 @@ async def sent_before_removal(conn: Conn, principal: Principal,
             found.setdefault(row["op_id"], row)
         wanted = [op_id for op_id in wanted if op_id not in found]
     return found
+
+
+async def sent_by_removed_device(conn: Conn, principal: Principal,
+                                 op_id: str) -> tuple[Row, bool] | None:
+    """The operation ``op_id`` the caller's install sent as a device removed since (the
+    last removed device's first), and whether it was pruned; the caller checked that its
+    own device has no such id."""
+    for device_id in await devices.removed_ids_by_client_id(conn, principal.user_id,
+                                                            principal.client_id):
+        if (row := await queue.get(conn, device_id, op_id)) is not None:
+            return row, False
+        if pruned := await queue.forgotten_many(conn, device_id, [op_id]):
+            return pruned[0], True
+    return None
