@@ -12,6 +12,7 @@ from homesync.errors import InvalidPath, NotFound, ValidationError
 from homesync.models import DeviceInfo, Principal
 from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.notifications.events import security_event
+from homesync.services.notifications.names import shown
 from homesync.store import devices, tokens
 from homesync.store.db import Conn, Database, Row
 
@@ -138,7 +139,7 @@ class Devices:
                 await hook(tx, user_id, device_id)
             await security_event(
                 tx, user_id=user_id, kind="device_removed", title="Device removed",
-                body=f"{row['name']} was removed by {by} and signed out.",
+                body=f"{shown(row['name'])} was removed by {shown(by)} and signed out.",
                 data={"deviceId": device_id}, now=now, except_device_id=device_id,
             )
 

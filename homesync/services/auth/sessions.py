@@ -32,6 +32,7 @@ from homesync.services.auth.tokens import (
     hash_refresh_token,
 )
 from homesync.services.notifications.events import security_event
+from homesync.services.notifications.names import shown
 from homesync.store import deliveries, devices, tokens, users
 from homesync.store.db import Conn, Database, Row
 
@@ -186,7 +187,8 @@ class Sessions:
                 await security_event(
                     tx, user_id=user["id"], kind="new_device",
                     title="New device login detected",
-                    body=f"{device_name(user['name'], info.model)} ({info.platform}) signed in.",
+                    body=f"{shown(device_name(user['name'], info.model))} ({info.platform})"
+                         " signed in.",
                     data={"deviceId": device_id}, now=now, except_device_id=device_id,
                 )
             else:

@@ -26,6 +26,7 @@ from homesync import clock
 from homesync.config import Settings, parse_duration
 from homesync.services.background_rounds import RoundLog
 from homesync.services.maintenance.progress import NO_PROGRESS, Progress
+from homesync.services.notifications.names import shown
 from homesync.services.uploads.events import upload_event
 from homesync.store import chunk_index, uploads
 from homesync.store.backup_lock import gc_lock
@@ -82,7 +83,7 @@ class Collector:
                     if row["status"] == "failed":
                         continue  # its device said it failed, and was told so: once is enough
                     await upload_event(tx, row, "upload_expired", "Upload expired",
-                                       f"{row['name']} was not finished in time; it will start"
+                                       f"{shown(row['name'])} was not finished in time; it will start"
                                        " again from the beginning.", now)
             expired += len(rows)
             if len(rows) < _BATCH:

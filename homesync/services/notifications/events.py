@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from homesync.ids import new_id
+from homesync.services.notifications.names import shown
 from homesync.store import notifications
 from homesync.store.db import Conn
 
@@ -33,6 +34,7 @@ async def share_event(
     """A ``shares`` notification for the user something was shared with."""
     notification_id = new_id("notif")
     data = {"shareId": share_id, **({"fileId": file_id} if file_id else {})}
+    owner_name, name = shown(owner_name), shown(name)
     await notifications.enqueue(
         conn, notification_id=notification_id, user_id=recipient_id, category="shares",
         kind="shared_with_you", title=f"{owner_name} shared a {item} with you",
