@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
 
+from homesync.services.auth.sessions import DeviceRegistration
 from tests.auth_helpers import FrozenClock, concurrent_client, notifications
 from tests.helpers import API, PASSWORD, Device, device_info
 
@@ -46,6 +49,44 @@ async def test_logout_ends_the_sign_in_but_keeps_the_device(client, make_user, s
     # Signing in again on the phone is the same device.
     again = await sign_in(client_id="phone")
     assert again.device_id == phone.device_id
+
+
+async def test_a_logout_that_waited_ends_only_its_own_sign_in(
+        client, services, make_user, sign_in, monkeypatch):
+    # The phone signs out, and its request waits for the database (held by a CLI command,
+    # say) while the same install signs in again: that newer sign-in, and the push token
+    # it brought, are not the old one's to end.
+    await make_user()
+    phone = await sign_in(client_id="phone")
+    db, transaction, again = services.db, services.db.transaction, []
+
+    @asynccontextmanager
+    async def after_signing_in_again() -> AsyncIterator[Any]:
+        if not again:
+            again.append(None)  # the sign-in's own transactions go through
+            again[0] = (await services.sessions.register(
+                "alice@example.com", PASSWORD,
+                DeviceRegistration(platform="android", model="Pixel 7", os_version="14",
+                                   app_version="1.2.0", client_id="phone",
+                                   push_token="ntfy://alice-phone"), "testclient"))
+        async with transaction() as tx:
+            yield tx
+
+    monkeypatch.setattr(db, "transaction", after_signing_in_again)
+    r = await client.post(f"{API}/auth/logout", headers=phone.auth)
+    monkeypatch.undo()
+
+    assert r.status_code == 200, r.text
+    newer = again[0]
+    assert newer.device["id"] == phone.device_id
+    auth = {"Authorization": f"Bearer {newer.tokens.access_token}"}
+    assert (await client.get(DEVICES, headers=auth)).status_code == 200
+    r = await client.post(f"{API}/auth/refresh", json={
+        "refreshToken": newer.tokens.refresh_token, "deviceId": "phone"})
+    assert r.status_code == 200, r.text
+    row = await services.db.fetchone("SELECT push_token FROM devices WHERE id = ?",
+                                     (phone.device_id,))
+    assert row is not None and row["push_token"] == "ntfy://alice-phone"
 
 
 async def test_logout_needs_a_token(client):

@@ -312,8 +312,11 @@ class Sessions:
         """End the calling device's sign-in; the device stays registered, its pushes stop."""
         now = clock.now_ms()
         async with self._db.transaction() as tx:
-            await tokens.revoke_device_families(tx, principal.device_id, "logout", now)
-            await self.logged_out(tx, principal.device_id)
+            # Its own sign-in only, and only if still live: the install may have signed in
+            # again while this waited for the writer, and that sign-in (with the push
+            # token it brought) is not this request's to end.
+            if await tokens.revoke_family(tx, principal.family_id, "logout", now):
+                await self.logged_out(tx, principal.device_id)
 
     # -- retention ------------------------------------------------------------------
 
