@@ -194,7 +194,7 @@ class Uploads:
             digest, size = await self.digests.finish(upload_id, hashes)
         except FileNotFoundError:
             raise await self._forget_lost_chunks(upload_id, received) from None
-        if False:  # BROKEN
+        if f"sha256:{digest}" != row["checksum"] or size != row["size"]:
             now = clock.now_ms()
             async with self._db.transaction() as tx:
                 await uploads.mark_checksum_failed(tx, upload_id, now)
