@@ -197,9 +197,12 @@ class Uploads:
         if f"sha256:{digest}" != row["checksum"] or size != row["size"]:
             now = clock.now_ms()
             async with self._db.transaction() as tx:
+                # Told once: a complete asked again (its 422 lost) finds the same damage.
+                told = (await self._owned(tx, user_id, upload_id))["checksum_failed"]
                 await uploads.mark_checksum_failed(tx, upload_id, now)
-                await upload_event(tx, row, "upload_failed", "Upload failed verification",
-                                    f"{shown(row['name'])} arrived damaged and is being re-sent.", now)
+                if not told:
+                    await upload_event(tx, row, "upload_failed", "Upload failed verification",
+                                        f"{shown(row['name'])} arrived damaged and is being re-sent.", now)
             raise ChecksumMismatch("The uploaded content does not match its checksum; send the"
                                    " chunks again and complete", expected=row["checksum"],
                                    actual=f"sha256:{digest}")
