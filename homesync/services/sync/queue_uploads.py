@@ -27,7 +27,8 @@ from collections import defaultdict
 from homesync import clock
 from homesync.errors import HomesyncError
 from homesync.paths import name_key, normalize_folder, normalize_name, place_key, split_path
-from homesync.services.sharing.access import is_reserved, resolve_folder
+from homesync.services.sharing.access import is_reserved, resolve_entry, resolve_folder
+from homesync.services.sharing.view import locate
 from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
 from homesync.services.uploads.queued import (
     DELETED_ON_SERVER,
@@ -226,11 +227,18 @@ async def settle_answered_uploads(tx: Conn, actor: Actor, changes: list[LocalCha
 async def _answered_place(tx: Conn, actor: Actor, change: LocalChange, file_id: str | None,
                           owner_id: str | None) -> Place | None:
     """The place ``change`` (an upload of ``POST /sync/files``) went to, as the app names it:
-    its folder and name, or for a version by ``fileId`` where that file is; None for a
-    shared file by id (its path in the owner's tree is not the app's)."""
+    its folder and name, or for a version by ``fileId`` where that file is — for a file
+    shared with the user, where they see it under /Shared with me (the owner's path is
+    not the app's); None when the app sees it nowhere."""
     if change.folder is not None and change.name is not None:
         return place_key(normalize_folder(change.folder), normalize_name(change.name))
-    if file_id is None or owner_id not in (None, actor.user_id):
+    if file_id is None:
         return None
-    row = await files.get_file(tx, actor.user_id, file_id)
-    return place_key(row["folder"], row["name"]) if row is not None else None
+    if owner_id in (None, actor.user_id):
+        row = await files.get_file(tx, actor.user_id, file_id)
+        return place_key(row["folder"], row["name"]) if row is not None else None
+    entry = await resolve_entry(tx, actor.user_id, file_id)
+    seen = None if entry is None else locate(
+        [entry.seen], owner_id=entry.owner_id, file_id=file_id, folder=entry.row["folder"],
+        name=entry.row["name"])
+    return place_key(*seen) if seen is not None else None
