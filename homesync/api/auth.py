@@ -23,6 +23,9 @@ from homesync.services.auth.sessions import DeviceRegistration, TokenPair
 
 __all__ = ["route_handlers"]
 
+# Answers holding tokens are kept by no cache, a proxy's or the app's (RFC 6749 §5.1).
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
 
 def _tokens(pair: TokenPair) -> TokensOut:
     return TokensOut(access_token=pair.access_token, refresh_token=pair.refresh_token,
@@ -50,14 +53,14 @@ async def register(request: Request[Any, Any, Any], services: ServicesDep) -> Re
         sync_data=SyncDataOut(last_sync_at=clock.rfc3339(device["last_sync_at"]),
                               pending_uploads=result.pending_uploads, cache_size=0),
     )
-    return respond(request, out, 201 if result.created else 200)
+    return respond(request, out, 201 if result.created else 200, headers=_NO_STORE)
 
 
 @post("/auth/refresh", status_code=200)
 async def refresh(request: Request[Any, Any, Any], services: ServicesDep) -> Response[bytes]:
     body = await read_body(request, RefreshIn, services.settings.server.max_json_body_bytes)
     pair = await services.sessions.refresh(body.refresh_token, body.device_id)
-    return respond(request, RefreshOut(success=True, tokens=_tokens(pair)))
+    return respond(request, RefreshOut(success=True, tokens=_tokens(pair)), headers=_NO_STORE)
 
 
 @post("/auth/logout", status_code=200)

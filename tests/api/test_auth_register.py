@@ -54,6 +54,21 @@ async def test_new_device_gets_201_and_the_contract_shape(client, services, make
     assert stored["platform"] == "android" and stored["os_version"] == "14"
 
 
+async def test_answers_with_tokens_may_not_be_stored_by_any_cache(client, make_user):
+    # RFC 6749 §5.1: a proxy's or the app's HTTP cache must not keep the tokens.
+    await make_user()
+    for _ in range(2):  # a new device (201), then the same install again (200)
+        r = await client.post(REGISTER, json=body())
+        assert r.status_code in (200, 201), r.text
+        assert r.headers["cache-control"] == "no-store" and r.headers["pragma"] == "no-cache"
+    r = await client.post(f"{API}/auth/refresh", json={
+        "refreshToken": r.json()["tokens"]["refreshToken"], "deviceId": "app-install-1"})
+    assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store" and r.headers["pragma"] == "no-cache"
+    r = await client.post(REGISTER, json=body(), headers={"Accept": "application/msgpack"})
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+
+
 async def test_expires_in_follows_the_configured_ttl(tmp_path: Path):
     settings = make_settings(tmp_path / "d", auth={"access_token_ttl": "2h"})
     async with running(settings) as (services, client):
