@@ -144,8 +144,12 @@ class BackupRepo:
         """Open DEST for writing, making it a repository if it is missing or empty.
         ``durable``: chunks go into the pool only once synced (fsync on)."""
         root = root.expanduser().absolute()
-        if root.exists() and not root.is_dir():
-            raise DestinationTaken(f"{root} is not a directory")
+        # DEST, or the nearest of its parents that is there (DEST/sub where DEST is a
+        # file), must be a directory: mkdir would say only "[Errno 20] Not a directory".
+        there = next((p for p in (root, *root.parents) if p.exists()), root)
+        if there.exists() and not there.is_dir():
+            raise DestinationTaken(f"{there} is not a directory"
+                                   + (f" (so {root} cannot be made)" if there != root else ""))
         if not (root / MARKER).is_file():
             if root.exists() and any(not _is_marker_temp(p.name) for p in root.iterdir()):
                 raise DestinationTaken(

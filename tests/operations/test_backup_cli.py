@@ -180,6 +180,21 @@ def test_every_backup_command_refuses_a_non_backup_with_a_json_document(tmp_path
             assert not (tmp_path / "restored").exists()
 
 
+def test_create_under_a_file_is_refused_as_into_a_file(tmp_path: Path) -> None:
+    """DEST/sub where DEST is a file ended with exit 1 and a bare "[Errno 20] Not a
+    directory: '…/sub'": it is the same mistake as DEST being the file (exit code 4)."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a backup")
+    data = tmp_path / "data"
+    assert homesync("init", "--data-dir", data).returncode == 0
+    for dest in (a_file, a_file / "homesync", a_file / "nas" / "homesync"):
+        refused = homesync("backup", "create", dest, "--json", "--data-dir", data)
+        assert refused.returncode == 4, refused.stdout + refused.stderr
+        because = "" if dest == a_file else f" (so {dest} cannot be made)"
+        assert as_json(refused) == {"ok": False, "error": f"{a_file} is not a directory{because}"}
+    assert a_file.read_text() == "not a backup"
+
+
 @contextmanager
 def small_disk(mount: Path, size: str) -> Iterator[Path]:
     """A tmpfs of ``size`` at ``mount`` (the test is skipped where mounting is not allowed)."""
