@@ -19,7 +19,7 @@ __all__ = [
     "count_pending_uploads",
     "devices_with_pending",
     "drop_forgotten",
-    "entries_at",
+    "entries_in_the_way",
     "finish_uploads",
     "forget_finished",
     "forgotten_many",
@@ -227,20 +227,28 @@ async def completed_uploads(conn: Conn, device_id: str,
     return {int(r["i"]): str(r["id"]) for r in rows}
 
 
-async def entries_at(conn: Conn, wanted: list[tuple[str, str, str]]) -> dict[int, str]:
-    """For each ``(user_id, folder, name_key)`` of ``wanted`` (by its index): the live
-    entry there (a file or a folder). One query for all of them."""
+async def entries_in_the_way(conn: Conn, device_id: str,
+                             wanted: list[tuple[str, str, str, int | None]]) -> dict[int, str]:
+    """For each ``(user_id, folder, name_key, seen_up_to)`` of ``wanted`` (by its index):
+    the live entry there (a file or a folder) when ``seen_up_to`` is None; else a folder
+    there, or a file that a device other than ``device_id`` made, moved, renamed or
+    restored there after journal position ``seen_up_to`` (one the device did not know
+    of). One query for all of them."""
     if not wanted:
         return {}
-    rows = await fetchall(
+    return {int(r["i"]): str(r["id"]) for r in await fetchall(
         conn,
         "SELECT w.key AS i, f.id FROM json_each(?) w JOIN files f"
         " ON f.user_id = json_extract(w.value, '$[0]')"
         " AND f.folder = json_extract(w.value, '$[1]')"
-        " AND f.name_key = json_extract(w.value, '$[2]') AND f.deleted_at IS NULL",
-        (msgspec.json.encode(wanted).decode(),),
-    )
-    return {int(r["i"]): str(r["id"]) for r in rows}
+        " AND f.name_key = json_extract(w.value, '$[2]') AND f.deleted_at IS NULL"
+        " WHERE json_extract(w.value, '$[3]') IS NULL OR f.kind = 'folder'"
+        " OR EXISTS (SELECT 1 FROM journal j WHERE j.file_id = f.id"  # journal_file_seq
+        " AND j.seq > json_extract(w.value, '$[3]')"
+        " AND j.action IN ('create', 'move', 'rename', 'restore')"
+        " AND (j.device_id IS NULL OR j.device_id != ?))",
+        (msgspec.json.encode(wanted).decode(), device_id),
+    )}
 
 
 _FINISHED = "('done', 'failed', 'conflict', 'cancelled')"

@@ -286,3 +286,39 @@ async def test_cancelling_an_operation_of_the_removed_device_answers_as_for_its_
     r = await client.delete(f"{API}/queue/never", headers=again.auth)
     assert r.status_code == 404, r.text
     assert await queued(client, again) == {}
+
+
+async def test_a_queued_new_file_onto_a_name_taken_since_ends_as_init_answers(
+        client, make_user, sign_in):
+    # Back online, the phone uploads its new notes.txt first: upload/init answers
+    # NAME_CONFLICT (the laptop made a notes.txt meanwhile), so the app sends it as
+    # "notes (2).txt"; then it sends its queue. The queued upload to notes.txt waited
+    # for good: no upload to that path comes. It ends as init answered, as one into a
+    # shared folder does. Where a folder stands, too. An upload to a file the phone had
+    # seen there is its offline edit: it waits for that version.
+    phone, laptop = await phone_and_laptop(make_user, sign_in)
+    known = await store(client, laptop, b"known", name="known.txt", folder="/p")
+    token = (await pull(client, phone))["nextSyncToken"]
+    laptops = await store(client, laptop, b"laptop's notes", name="notes.txt", folder="/p")
+    done = await push(client, laptop, (await pull(client, laptop))["nextSyncToken"],
+                      change("mkdir", "d", folder="/p/trip"))
+    assert done["results"][0]["status"] == "applied", done
+    answer = await init_in_p(client, phone, b"phone's notes", "notes.txt")
+    assert (answer["status"], answer["error"]["code"]) == ("conflict", "NAME_CONFLICT")
+    await store(client, phone, b"phone's notes", name="notes (2).txt", folder="/p")
+    answers = await add(client, phone, upload_op("new", "/p/Notes.txt"),
+                        upload_op("dir", "/p/trip"), upload_op("edit", "/p/known.txt"),
+                        upload_op("free", "/p/other.txt"), token=token)
+    outcome = {o["id"]: (o["status"], (o["error"] or {}).get("code")) for o in answers}
+    assert outcome == {"new": ("conflict", "NAME_CONFLICT"), "dir": ("conflict", "NAME_CONFLICT"),
+                       "edit": ("pending", None), "free": ("pending", None)}
+    assert answers[0]["resultFileId"] == laptops
+    assert (await sign_in_again(client, phone))[0] == 2  # edit and free still wait
+    # The app keeps its own as that file's new version after all: done.
+    phone = (await sign_in_again(client, phone))[1]
+    await store(client, phone, b"phone's notes", name="notes.txt", folder="/p",
+                file_id=laptops)
+    await store(client, phone, b"edited", name="known.txt", folder="/p", file_id=known)
+    listed = await queued(client, phone)
+    assert [(listed[k]["status"], listed[k]["resultFileId"]) for k in ("new", "edit")] == [
+        ("done", laptops), ("done", known)]

@@ -12,8 +12,11 @@ come. One that no upload will come there (``conflict``: another file has the nam
 changed since; ``deleted_on_server``) makes them ``conflict`` or ``failed``, with the
 answer's reason: the app keeps the server's file, or sends its own under another name.
 An upload that still completes there (the app kept its own) makes them done all the same.
-In a folder shared with the user, one of a new file to a name the owner's folder has is
-``conflict`` at once: that answer may have come before the operation did.
+One of a new file (no ``fileId``) to a name taken by an entry the app did not mean is
+``conflict`` at once, as upload/init answers it (that answer may have come before the
+operation did): in a folder shared with the user, any entry of the owner's folder; in
+the user's own, a folder, or a file another device put there after what the app had
+seen (a file there before is the one the app edited offline: its version is to come).
 Settling them runs on every ``GET /queue``, ``POST /queue/add``, cancel and sign-in, so it
 is set-based: a few queries for all the device's waiting operations (the finished
 uploads, the open ones, where each distinct folder lands, and one query for the files
@@ -80,7 +83,7 @@ async def settle_upload_ops(db: Database, device_id: str) -> None:
     done += await _uploaded_before(db, device_id,
                                    [r for r in unmatched if r["op_id"] not in matched])
     settled = {op_id for op_id, _ in done}
-    taken = await _taken_in_shared_folders(
+    taken = await _names_taken(
         db, device_id, [r for r in unmatched if r["op_id"] not in settled])
     if done or taken:
         async with db.transaction() as tx:
@@ -133,24 +136,27 @@ async def _stored_there(db: Database, device_id: str, ops: list[Row]) -> list[tu
     return [(asked[i], file_id) for i, file_id in sorted(found.items())]
 
 
-async def _taken_in_shared_folders(
+async def _names_taken(
         db: Database, device_id: str, ops: list[Row],
 ) -> list[tuple[str, str, dict[str, str] | None, str | None, str | None]]:
     """``queue.settle_uploads``' rows for the pending operations uploading a new file (no
-    ``fileId``) into a folder shared with the user whose name another entry of the
-    owner's folder has (this device stored no content in it since the app queued them:
-    :func:`_stored_there` found none), with no upload of the device open there. A new
-    file there is answered ``NAME_CONFLICT`` (upload/init, sync/files), which pulling
-    does not change, and the operation may have come after that answer: it would wait
-    for an upload that never comes. It ends as that answer says, with the entry in the
-    way as its file; an upload there that completes after all still makes it done."""
-    asked = [r for r in ops if r["status"] == "pending" and r["file_id"] is None
-             and is_reserved(split_path(r["remote_path"])[0])]
+    ``fileId``) to a name that another entry holds, one the app did not mean (this
+    device stored no content in it since the app queued them: :func:`_stored_there`
+    found none), with no upload of the device open there: in a folder shared with the
+    user, any entry of the owner's folder; in the user's own, a folder, or a file another
+    device made, moved, renamed or restored there after what the app had seen
+    (``base_seq``). A new file there is answered ``NAME_CONFLICT`` (upload/init,
+    sync/files), which pulling does not change, and the operation may have come after
+    that answer: it would wait for an upload that never comes. It ends as that answer
+    says, with the entry in the way as its file; an upload there that completes after
+    all still makes it done. A file of the user's that was there already is the one the
+    app edited offline: its new version, by ``fileId``, is still to come."""
+    asked = [r for r in ops if r["status"] == "pending" and r["file_id"] is None]
     if not asked:
         return []
     uploading = await open_places(db, device_id)
     landing: dict[tuple[str, str], tuple[str, str] | None] = {}
-    wanted: list[tuple[str, str, str]] = []
+    wanted: list[tuple[str, str, str, int | None]] = []
     waiting: list[Row] = []
     for row in asked:
         folder, name = split_path(row["remote_path"])
@@ -160,19 +166,21 @@ async def _taken_in_shared_folders(
         if where not in landing:
             landing[where] = await _landing(db, row["user_id"], folder)
         if (place := landing[where]) is not None:
-            wanted.append((*place, name_key(name)))
+            wanted.append((*place, name_key(name),
+                           None if is_reserved(folder) else row["base_seq"]))
             waiting.append(row)
-    found = await queue.entries_at(db.reader, wanted)
+    found = await queue.entries_in_the_way(db.reader, device_id, wanted)
     return [(waiting[i]["op_id"], "conflict", _name_taken(waiting[i]), file_id, None)
             for i, file_id in sorted(found.items())]
 
 
 def _name_taken(op: Row) -> dict[str, str]:
     folder, name = split_path(op["remote_path"])
+    whose = " (the owner's folder;" if is_reserved(folder) else " ("
     return {"code": "NAME_CONFLICT",
-            "message": f"{name} is taken in {folder} (the owner's folder; the entry is"
-                       " resultFileId): send the file under another name, or as a new"
-                       " version of that entry (with its fileId)"}
+            "message": f"{name} is taken in {folder}{whose} the entry is resultFileId):"
+                       " send the file under another name, or as a new version of that"
+                       " entry (with its fileId)"}
 
 
 async def _landing(db: Database, user_id: str, folder: str) -> tuple[str, str] | None:
