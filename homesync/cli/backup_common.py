@@ -30,9 +30,11 @@ __all__ = ["Dest", "SnapshotOpt", "UnusedConfigOpt", "UnusedDataDirOpt", "WaitOp
 
 T = TypeVar("T")
 
+# Not readable=True (Typer's default): a DEST the user may not read is refused by the
+# command as other unusable ones are (exit code 1, naming whose it is), not as bad usage.
 Dest = Annotated[Path, typer.Argument(metavar="DEST",
                                       help="Backup directory (a USB disk, a NAS mount, ...).",
-                                      show_default=False)]
+                                      show_default=False, readable=False)]
 SnapshotOpt = Annotated[str | None, typer.Option(
     "--snapshot", metavar="NAME", help="Snapshot name (see `backup list`); default: the latest.",
     show_default=False)]

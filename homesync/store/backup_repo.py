@@ -175,6 +175,8 @@ class BackupRepo:
             why = (f"no {MARKER}" if root.is_dir() else
                    "it is a file" if root.exists() else "it does not exist")
             raise BackupRepoError(f"{root} is not a homesync backup ({why})") from None
+        except PermissionError:
+            raise  # the commands name the path and whose it is (cli.common.permission_message)
         except (OSError, msgspec.DecodeError) as exc:
             raise BackupRepoError(f"{root / MARKER} is unreadable: {exc}") from None
         if not isinstance(info, dict) or info.get("format") != FORMAT:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -51,3 +52,32 @@ async def test_a_snapshots_directory_it_may_not_read_is_named(
     assert "Traceback" not in done.stderr
     assert json.loads(done.stdout) == {"ok": False,
                                        "error": f"Permission denied: {dest / 'snapshots'}"}
+
+
+@pytest.mark.parametrize("command", [["create"], ["list"], ["verify"], ["restore"],
+                                     ["prune", "--keep-last", "1"]])
+async def test_a_dest_it_may_not_read_at_all_is_refused_naming_whose_it_is(
+        services: Services, make_user, tmp_path: Path, command: list[str]) -> None:
+    """DEST itself another user's and 0700 (a disk mounted for the backup's user): Typer
+    took it for bad usage (exit 2, "path … is not readable", whose not said); it is an
+    unusable DEST like any other, exit code 1."""
+    dest = tmp_path / "backup"
+    await photos_backed_up(services, make_user, dest)
+    data = services.settings.data_path if command[0] == "create" else tmp_path / "restored"
+    os.chown(dest, 4242, 4242)
+    dest.chmod(0o700)
+    done = _as_stranger("backup", *command, dest, "--json", "--data-dir", data)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert json.loads(done.stdout) == {
+        "ok": False, "error": f"Permission denied: {dest / 'homesync-backup.json'}"
+                              f" ({dest} belongs to user {_name_of(4242)})"}
+    assert not (tmp_path / "restored").exists()
+
+
+def _name_of(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"id {uid}"
