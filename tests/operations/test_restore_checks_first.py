@@ -181,3 +181,18 @@ async def test_forced_over_the_data_dir_it_was_taken_of_the_room_counts_the_chun
         error = as_json(again)["error"]
         assert all(w in error for w in ("free", "needs", "nothing was changed")), error
         assert _contents(target) == before  # nothing moved aside, no restore marker
+
+
+async def test_a_target_that_is_a_file_is_refused_as_before_the_room_check(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """The room check (a8b21db) read the target's restore marker before the target was
+    checked: a data dir that is a file ended the restore with exit 1 and "[Errno 20] Not a
+    directory: '…/.restore-in-progress'" instead of the refusal, exit code 4."""
+    dest, _, _ = await _backup_with_a_live_data_dir(services, make_user, tmp_path)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a data dir")
+    for force in ([], ["--force"]):
+        refused = homesync("backup", "restore", dest, "--json", "--data-dir", a_file, *force)
+        assert refused.returncode == 4, refused.stdout + refused.stderr
+        assert as_json(refused) == {"ok": False, "error": f"{a_file} is not a directory"}
+    assert a_file.read_text() == "not a data dir"

@@ -146,7 +146,7 @@ def holds_own_work(data_dir: Path) -> bool:
     with), not previous contents that ``--force`` moves aside (and that stay on the disk)."""
     try:
         return _marked_aside(data_dir / RESTORE_MARKER) is None
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a file: prepare_target refuses it
         return False
 
 
