@@ -11,11 +11,12 @@ import msgspec
 
 from homesync.errors import DiskFull, NotFound, QuotaExceeded
 from homesync.ids import new_id
+from homesync.services.notifications.sizes import human_bytes
 from homesync.store import notifications, uploads, users
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Conn
 
-__all__ = ["STORAGE_THRESHOLDS", "Quota", "crossed_thresholds", "human_bytes"]
+__all__ = ["STORAGE_THRESHOLDS", "Quota", "crossed_thresholds"]
 
 STORAGE_THRESHOLDS = (80, 90, 100)
 # A threshold already announced this recently is not announced again: usage hovering
@@ -23,20 +24,20 @@ STORAGE_THRESHOLDS = (80, 90, 100)
 _REPEAT_AFTER_MS = 24 * 3600 * 1000
 
 
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 def crossed_thresholds(before: int, after: int, quota: int) -> list[int]:
     """The percentages of ``quota`` that usage went past going from ``before`` to ``after``."""
     if quota <= 0 or after <= before:
         return []
     return [p for p in STORAGE_THRESHOLDS if before * 100 < p * quota <= after * 100]
+
+
+def storage_body(used: int, quota: int) -> str:
+    """"You are using 7.8 KiB of your 9.8 KiB quota (80%)." The percentage is said, not
+    left to the reader: sizes rounded to a decimal can read as less than the title's
+    level (7.8 of 9.8 is 79.6 %, under "Storage 80% full"). Rounded down, so that it is
+    never more than the usage, and never under the level crossed (``quota`` > 0 there)."""
+    return (f"You are using {human_bytes(used)} of your {human_bytes(quota)} quota"
+            f" ({used * 100 // quota}%).")
 
 
 class Quota:
@@ -119,7 +120,7 @@ class Quota:
         await notifications.enqueue(
             tx, notification_id=new_id("notif"), user_id=user_id, category="storage",
             kind="quota_full" if percent >= 100 else "quota_warning", title=title,
-            body=f"You are using {human_bytes(used)} of {human_bytes(quota)}.",
+            body=storage_body(used, quota),
             data={"percent": str(percent), "usedBytes": str(used), "quotaBytes": str(quota)},
             now=now,
         )
