@@ -145,13 +145,15 @@ def prune(
 def _print_pruned(report: PruneReport) -> None:
     from rich.table import Table
 
+    from homesync.store.backup_repo import snapshot_order
+
     would = "would be " if report.dry_run else ""
     table = Table(title=Text(f"Prune {report.destination}" + (" (dry run)" if report.dry_run else ""),
                              style="table.title"))
     for col in ("Name", "Taken", "Files", "Size", "Action", "Kept by"):
         table.add_column(col)
     rows = [(s, "keep") for s in report.kept] + [(s, f"{would}removed") for s in report.removed]
-    for snap, action in sorted(rows, key=lambda r: r[0].name):
+    for snap, action in sorted(rows, key=lambda r: snapshot_order(r[0].name)):
         style = "red" if snap.problem else ("" if action == "keep" else "dim")
         table.add_row(snap.name, snap.taken_at or "", f"{snap.files:,}" if snap.files is not None
                       else "", human_size(snap.bytes) if snap.bytes is not None else "",

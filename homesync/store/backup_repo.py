@@ -49,6 +49,7 @@ __all__ = [
     "Manifest",
     "SourceMismatch",
     "chunk_relpath",
+    "snapshot_order",
 ]
 
 FORMAT = "homesync-backup"
@@ -109,6 +110,14 @@ def chunk_relpath(chunk_hash: str) -> str:
     if not _HEX64.match(chunk_hash):
         raise ValueError(f"not a chunk hash: {chunk_hash!r}")
     return f"{chunk_hash[:2]}/{chunk_hash[2:4]}/{chunk_hash}"
+
+
+def snapshot_order(name: str) -> tuple[str, int]:
+    """Sort key of snapshot names in the order they were taken: a second's later ones are
+    ``<time>-1``, ``-2``, … ``-10`` (:meth:`BackupRepo.unused_name`), and as text ``-10``
+    came before ``-2``."""
+    time_part, _, n = name.partition("-")
+    return time_part, int(n) if n.isdigit() else 0
 
 
 def _is_marker_temp(name: str) -> bool:
@@ -295,8 +304,9 @@ class BackupRepo:
         """Published snapshots, oldest first."""
         if not self.snapshots_dir.is_dir():
             return []
-        return sorted(p.name for p in self.snapshots_dir.iterdir()
-                      if _SNAPSHOT_NAME.match(p.name) and (p / MANIFEST_FILE).is_file())
+        return sorted((p.name for p in self.snapshots_dir.iterdir()
+                       if _SNAPSHOT_NAME.match(p.name) and (p / MANIFEST_FILE).is_file()),
+                      key=snapshot_order)
 
     def damaged_snapshots(self) -> dict[str, str]:
         """Snapshot directories whose manifest is missing or unreadable: {name: what is wrong}.
@@ -307,7 +317,7 @@ class BackupRepo:
         found: dict[str, str] = {}
         if not self.snapshots_dir.is_dir():
             return found
-        for path in sorted(self.snapshots_dir.iterdir()):
+        for path in sorted(self.snapshots_dir.iterdir(), key=lambda p: snapshot_order(p.name)):
             if not _SNAPSHOT_NAME.match(path.name):
                 continue
             if not (path / MANIFEST_FILE).is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from homesync.services.container import Services
 from homesync.store.backup_repo import BackupRepo
 from homesync.store.backup_repo_lock import hold_for_writing
 from tests.operations.data import chunk_files, delete_file, photo, put_file
+from tests.operations.restored import photos_backed_up
 from tests.operations.test_backup_cli import as_json, homesync
 from tests.operations.test_backup_prune import snapshot_chunks, tree
 
@@ -147,3 +149,33 @@ async def test_prune_killed_9_at_any_step_leaves_verifiable_snapshots_and_a_reru
     assert set(chunk_files(dest)) == snapshot_chunks(dest, names[2])
     assert list((dest / "tmp").iterdir()) == []
     assert homesync("backup", "verify", dest, "--read-data").returncode == 0
+
+
+async def test_same_second_snapshots_are_taken_in_order_when_latest_is_lost(
+        services: Services, make_user, tmp_path: Path) -> None:
+    """A second's snapshots are named <time>, <time>-1, … <time>-10. Sorted as text "-10"
+    came before "-2", so with `latest` lost prune kept "-2" as the latest and `list` named
+    it so: the newest is "-10"."""
+    dest = tmp_path / "backup"
+    await photos_backed_up(services, make_user, dest, backups=3)
+    taken = sorted((json.loads((p / "manifest.json").read_text())["startedAt"], p)
+                   for p in (dest / "snapshots").iterdir())
+    base = taken[0][1].name.partition("-")[0]
+    names = [base, f"{base}-2", f"{base}-10"]  # in the order they were taken
+    aside = [snapshot.rename(tmp_path / f"aside-{i}") for i, (_, snapshot) in enumerate(taken)]
+    for snapshot, name in zip(aside, names, strict=True):
+        manifest = json.loads((snapshot / "manifest.json").read_text())
+        (snapshot / "manifest.json").write_text(json.dumps({**manifest, "name": name}))
+        snapshot.rename(dest / "snapshots" / name)
+    (dest / "latest").unlink()  # lost: the newest snapshot is taken for it
+
+    listed = as_json(homesync("backup", "list", dest, "--json"))
+    assert listed["latest"] == names[-1]
+    assert [s["name"] for s in listed["snapshots"]] == names
+
+    pruned = homesync("backup", "prune", dest, "--keep-last", "1", "--json")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    report = as_json(pruned)
+    assert [(s["name"], s["reasons"]) for s in report["kept"]] == [(names[-1], ["last", "latest"])]
+    assert [s["name"] for s in report["removed"]] == names[:-1]
+    assert sorted(p.name for p in (dest / "snapshots").iterdir()) == [names[-1]]

@@ -41,6 +41,7 @@ from homesync.store.backup_repo import (
     BackupRepo,
     BackupRepoError,
     Manifest,
+    snapshot_order,
 )
 from homesync.store.backup_repo_lock import RepoBusy, hold_for_reading, hold_for_writing
 from homesync.store.file_copies import sha256_file
@@ -140,7 +141,7 @@ def _plan_and_remove(repo: BackupRepo, policy: Retention, dry_run: bool,
     kept = [_listed(n, manifests[n], keep[n]) for n in manifests if n in keep]
     kept += [PrunedSnapshot(name=n, taken_at=None, files=None, bytes=None,
                             reasons=["damaged"], problem=why) for n, why in damaged.items()]
-    kept.sort(key=lambda s: s.name)
+    kept.sort(key=lambda s: snapshot_order(s.name))
     removed = [_listed(n, m, []) for n, m in manifests.items() if n not in keep]
 
     needed = _chunks_needed(repo, [s.name for s in kept], manifests, progress)

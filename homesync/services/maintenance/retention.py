@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
+from homesync.store.backup_repo import snapshot_order
+
 __all__ = ["Retention", "Taken", "choose"]
 
 
@@ -67,7 +69,8 @@ _BUCKETS: dict[str, Callable[[int], tuple[int, ...]]] = {
 
 def choose(snapshots: Sequence[Taken], policy: Retention) -> dict[str, list[str]]:
     """The snapshots ``policy`` keeps: {name: the rules that keep it}. Others go."""
-    newest_first = sorted(snapshots, key=lambda s: (s.started_at, s.name), reverse=True)
+    newest_first = sorted(snapshots, key=lambda s: (s.started_at, snapshot_order(s.name)),
+                          reverse=True)
     kept: dict[str, list[str]] = {}
     if policy.keep_last:
         for snap in newest_first[:policy.keep_last]:
