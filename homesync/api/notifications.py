@@ -4,7 +4,7 @@
   (optionally) preferences.
 - ``GET``/``PUT /notifications/preferences``: the calling device's preferences.
 - ``GET /notifications?unread=&category=&limit=&cursor=``: the inbox, newest first.
-- ``POST /notifications/{id}/read``, ``POST /notifications/read-all``.
+- ``POST /notifications/{id}/read[?summary=true]``, ``POST /notifications/read-all``.
 """
 
 from __future__ import annotations
@@ -130,8 +130,9 @@ async def read_all(request: Request[Any, Any, Any], services: ServicesDep,
 
 @post("/notifications/{notification_id:str}/read", status_code=200)
 async def read_one(request: Request[Any, Any, Any], services: ServicesDep,
-                   principal: CurrentPrincipal, notification_id: FromPath[str]) -> Response[bytes]:
-    item = await services.notifications.mark_read(principal, notification_id)
+                   principal: CurrentPrincipal, notification_id: FromPath[str],
+                   summary: FromQuery[bool] = False) -> Response[bytes]:
+    item = await services.notifications.mark_read(principal, notification_id, summary=summary)
     return ok(request, {"notification": _notification_out(item)})
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from homesync.store.db import Conn, Row, execute, fetchall, fetchone
 
-__all__ = ["get", "list_page", "mark_all_read", "mark_read", "unread_count"]
+__all__ = ["get", "list_page", "mark_all_read", "mark_read", "mark_summary_read", "unread_count"]
 
 # rowid orders notifications made in the same millisecond as they were made.
 _COLUMNS = "rowid AS position, id, category, kind, title, body, data, created_at, read_at"
@@ -72,6 +72,23 @@ async def mark_read(conn: Conn, user_id: str, notification_id: str, now: int) ->
         "UPDATE notifications SET read_at = coalesce(read_at, ?) WHERE id = ? AND user_id = ?"
         f" AND {_SHOWN}",
         (now, notification_id, user_id),
+    )
+
+
+async def mark_summary_read(conn: Conn, user_id: str, notification_id: str, device_id: str,
+                            now: int) -> int:
+    """Mark read every notification the push to ``device_id`` that carried
+    ``notification_id`` told of: an upload summary's parts (the push worker merged their
+    deliveries into one, ``push_deliveries.merged_into``), or that one alone. How many."""
+    return await execute(
+        conn,
+        "WITH push AS (SELECT coalesce(merged_into, id) AS id FROM push_deliveries"
+        "  WHERE notification_id = ? AND device_id = ?)"
+        " UPDATE notifications SET read_at = coalesce(read_at, ?) WHERE user_id = ?"
+        " AND id IN (SELECT pd.notification_id FROM push_deliveries pd JOIN push"
+        "  ON pd.id = push.id OR pd.merged_into = push.id)"
+        f" AND {_SHOWN}",
+        (notification_id, device_id, now, user_id),
     )
 
 

@@ -315,14 +315,23 @@ class Notifications:
         unread = await inbox.unread_count(conn, principal.user_id, category)
         return InboxPage(items=items, unread_count=unread, next_cursor=next_cursor)
 
-    async def mark_read(self, principal: Principal, notification_id: str) -> InboxItem:
+    async def mark_read(self, principal: Principal, notification_id: str, *,
+                        summary: bool = False) -> InboxItem:
         """Mark one of the user's notifications read (404 for anyone else's). A push for it
         that has not gone out yet (held by quiet hours, say) is then not sent, unless it is
-        a security alert (see the push worker's ``_unread``)."""
+        a security alert (see the push worker's ``_unread``).
+
+        ``summary``: also every notification the push to the calling device that carried
+        it told of. An upload summary ("37 photos backed up") carries only its newest
+        notification's id, and the app could otherwise mark only that one read."""
+        now = clock.now_ms()
         async with self._db.transaction() as tx:
             await check_still_signed_in(tx, principal)  # it may have ended while we waited
-            if not await inbox.mark_read(tx, principal.user_id, notification_id, clock.now_ms()):
+            if not await inbox.mark_read(tx, principal.user_id, notification_id, now):
                 raise NotFound("Notification not found")
+            if summary:
+                await inbox.mark_summary_read(tx, principal.user_id, notification_id,
+                                              principal.device_id, now)
             row = await inbox.get(tx, principal.user_id, notification_id)
         assert row is not None
         return _item(row)
