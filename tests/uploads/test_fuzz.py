@@ -19,7 +19,7 @@ from homesync.services.container import Services
 from homesync.store.db import fetchone
 from tests.helpers import API, PASSWORD, device_info, examples, make_settings
 from tests.uploads.conftest import SMALL_CHUNKS
-from tests.uploads.flow import file_entry, init, random_bytes
+from tests.uploads.flow import complete, file_entry, init, put_chunks, random_bytes
 
 BAD_NAMES = ["../x", "..", ".", "", "a/b", "a\\b", "C:\\x", "\\\\srv\\s", "a\0b", "tab\there",
              "x" * 256, "é" * 128, "new\nline", "\x7f", "\ud800"]
@@ -60,10 +60,16 @@ async def test_bad_folders_are_400(client, services, make_user, sign_in, folder)
 async def test_chunk_paths_only_ever_hashes(client, services, make_user, sign_in):
     await make_user()
     dev = await sign_in()
-    r = await init(client, dev.auth, file_entry(random_bytes(5000), name="é.jpg", folder="/ü"))
+    data = random_bytes(5000)
+    r = await init(client, dev.auth, file_entry(data, name="é.jpg", folder="/ü"))
     assert r.status_code == 200
+    item = r.json()["data"]["files"][0]
+    await put_chunks(client, item, data, dev.auth)
+    assert (await complete(client, dev.auth, item["uploadId"], data)).status_code == 200
     import re
 
+    stored = [p for p in services.chunks.chunk_dir.rglob("*") if p.is_file()]
+    assert len(stored) == item["totalChunks"]  # else the check below sees nothing
     for path in services.chunks.chunk_dir.rglob("*"):
         rel = path.relative_to(services.chunks.chunk_dir).as_posix()
         assert re.fullmatch(r"[0-9a-f]{2}(/[0-9a-f]{2}(/[0-9a-f]{64})?)?", rel), rel
