@@ -46,6 +46,9 @@ log = logging.getLogger("homesync.downloads")
 # The range unit is case-insensitive (RFC 9110 §14.1); positions are ASCII digits only.
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.IGNORECASE)
 MAX_PAGE = 10_000
+# A listing read while its folder moved is read again (see Downloads._still_at): a
+# folder renamed back and forth without a pause could go on for ever.
+_LISTING_TRIES = 5
 
 
 class Listing(msgspec.Struct, frozen=True, kw_only=True):
@@ -155,19 +158,30 @@ class Downloads:
             after = decode_cursor(after, max_chars=2000)
             if after[:2] not in ("0:", "1:"):
                 raise not_a_cursor()
-        if folder != "/":
-            # "/Photos" lists "/photos": names differing only in case are the same name.
-            entry = await files.folder_at(self._db.reader, user_id, folder)
-            if entry is None:
-                raise NotFound("No such folder")
-            folder = join(entry["folder"], entry["name"])
-        rows = await files.list_folder(self._db.reader, user_id, folder, after=after,
-                                       limit=limit + 1)
+        for _ in range(_LISTING_TRIES):
+            path, entry = folder, None
+            if folder != "/":
+                # "/Photos" lists "/photos": names differing only in case are the same name.
+                entry = await files.folder_at(self._db.reader, user_id, folder)
+                if entry is None:
+                    raise NotFound("No such folder")
+                path = join(entry["folder"], entry["name"])
+            rows = await files.list_folder(self._db.reader, user_id, path, after=after,
+                                           limit=limit + 1)
+            if entry is None or await self._still_at(user_id, folder, entry):
+                break
         more = len(rows) > limit
         rows = rows[:limit]
-        return Listing(folder=folder, entries=[file_info(r) for r in rows],
+        return Listing(folder=path, entries=[file_info(r) for r in rows],
                        next_cursor=encode_cursor(files.listing_cursor(rows[-1]))
                        if more else None)
+
+    async def _still_at(self, user_id: str, folder: str, entry: Row) -> bool:
+        """Whether the folder ``entry`` found at ``folder`` is still there, unchanged: the
+        entries were read apart from it, and a folder renamed, moved or deleted in between
+        listed as empty (it never was). Any change of its place changes its ``seq``."""
+        now = await files.folder_at(self._db.reader, user_id, folder)
+        return now is not None and now["id"] == entry["id"] and now["seq"] == entry["seq"]
 
     async def get(self, user_id: str, file_id: str) -> FileInfo:
         """A live file or folder of the user, or shared with them (404 for anyone else's,
