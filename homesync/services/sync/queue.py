@@ -10,8 +10,9 @@ when it is back. The server:
 - applies the server-side ones (``delete``, ``move``, ``rename``, ``mkdir``) at once, in
   priority order (high, normal, low), then by the app's ``createdAt`` — through the same
   engine as ``POST /sync/files``, so a delete of a file another device edited since is a
-  conflict, not a loss. What the app had seen is the request's ``syncToken``, or without
-  one the journal position at the operation's ``createdAt``;
+  conflict, not a loss (:mod:`homesync.services.sync.queue_apply`). What the app had seen
+  is the request's ``syncToken``, or without one the journal position at the operation's
+  ``createdAt``;
 - keeps an ``upload`` pending until this device completes an upload to its
   ``remotePath`` (shown as ``processing`` while such an upload is open).
 
@@ -35,14 +36,14 @@ from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.sync.changes import Changes
 from homesync.services.sync.engine import SyncEngine
 from homesync.services.sync.notifier import ChangeNotifier
-from homesync.services.sync.queue_moves import AppliedMoves, relocation
+from homesync.services.sync.queue_apply import apply_pending
 from homesync.services.sync.queue_predecessors import (
     sent_before_removal,
     sent_by_removed_device,
 )
 from homesync.services.sync.queue_uploads import op_place, open_places, settle_upload_ops
-from homesync.services.sync.types import Actor, ChangeResult, ErrorInfo, LocalChange
-from homesync.store import changes, devices, journal, queue
+from homesync.services.sync.types import ErrorInfo
+from homesync.store import changes, devices, queue
 from homesync.store.db import Conn, Database, Row
 
 __all__ = ["MAX_PAGE", "STATUSES", "OfflineQueue", "QueueOp", "QueueOpView", "QueuePage"]
@@ -166,26 +167,6 @@ async def _cancel_sent_by_removed_device(tx: Conn, principal: Principal, op_id: 
     return _view(row)
 
 
-async def _change(tx: Conn, user_id: str, row: Row, applied: AppliedMoves) -> LocalChange:
-    """The sync change a server-side operation stands for."""
-    if row["type"] == "mkdir":
-        return LocalChange(action="mkdir", local_id=row["op_id"], folder=row["remote_path"])
-    if row["type"] == "delete":
-        return LocalChange(action="delete", local_id=row["op_id"], file_id=row["file_id"])
-    # What the app changed of the entry's path.
-    return await relocation(tx, user_id, row, applied)
-
-
-def _outcome(result: ChangeResult) -> tuple[str, ErrorInfo | None]:
-    if result.status in ("applied", "deduplicated"):
-        return "done", None
-    if result.status == "conflict":  # an error only in a shared item (no conflictId)
-        return "conflict", result.error
-    if result.status == "deleted_on_server":
-        return "failed", ErrorInfo("DELETED_ON_SERVER", "The entry was deleted on the server")
-    return "failed", result.error or ErrorInfo("REJECTED", "The operation was not applied")
-
-
 class OfflineQueue:
     def __init__(self, db: Database, engine: SyncEngine, changes_: Changes,
                  notifier: ChangeNotifier, max_ops: int) -> None:
@@ -239,8 +220,8 @@ class OfflineQueue:
                     row = await queue.get(tx, principal.device_id, op.op_id)
                     assert row is not None  # the insert found it
                     _check_same_operation(row, op)
-            changed = await self._apply_pending(tx, principal.user_id, principal.device_id,
-                                                principal.device_name, now)
+            changed = await apply_pending(tx, self._engine, principal.user_id,
+                                          principal.device_id, principal.device_name, now)
         self._notify(changed)
         await settle_upload_ops(self._db, principal.device_id)
         rows = {r["op_id"]: r for r in await queue.get_many(
@@ -352,37 +333,9 @@ class OfflineQueue:
     async def _process(self, user_id: str, device_id: str, device_name: str) -> None:
         now = clock.now_ms()
         async with self._db.transaction() as tx:
-            changed = await self._apply_pending(tx, user_id, device_id, device_name, now)
+            changed = await apply_pending(tx, self._engine, user_id, device_id, device_name,
+                                          now)
         self._notify(changed)
-
-    async def _apply_pending(self, tx: Conn, user_id: str, device_id: str, device_name: str,
-                             now: int) -> set[str]:
-        """Apply the device's pending server-side operations in order; whose trees changed
-        (shared items are their owner's), to wake once committed."""
-        changed: set[str] = set()
-        applied_moves = AppliedMoves(device_id)
-        for row in await queue.pending_server_ops(tx, device_id):
-            actor = Actor(user_id=user_id, device_id=device_id, device_name=device_name,
-                          base_seq=row["base_seq"], shared_seq=row["shared_seq"],
-                          queued_at=min(row["created_at"], row["received_at"]), now=now)
-            change = await _change(tx, user_id, row, applied_moves)
-            # What a move or rename wrote to the journal: one the app queued before it but
-            # applied later is judged without it (queue_moves).
-            relocates = change.action in ("move", "rename")
-            after = await journal.newest_seq(tx) if relocates else 0
-            result = await self._engine.apply(tx, actor, change)
-            applied = (after, await journal.newest_seq(tx)) if relocates else None
-            if applied is not None:
-                applied_moves.add(row, *applied)
-            status, error = _outcome(result)
-            if status == "done":
-                changed.add(result.owner_id or user_id)
-            await queue.set_status(
-                tx, device_id, row["op_id"], status=status, now=now,
-                error=msgspec.to_builtins(error) if error else None,
-                result_file_id=result.file_id if status != "failed" else None,
-                conflict_id=result.conflict_id, applied=applied)
-        return changed
 
     def _notify(self, changed: set[str]) -> None:
         for tree_owner in changed:
