@@ -81,3 +81,32 @@ def _name_of(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return f"id {uid}"
+
+
+@pytest.mark.parametrize("read_data", [[], ["--read-data"]])
+async def test_a_chunk_directory_it_may_not_read_is_damage_named_and_verify_goes_on(
+        services: Services, make_user, tmp_path: Path, read_data: list[str]) -> None:
+    """One chunks/ab/cd/ made 0000 stopped verify at its first chunk ("Permission denied:
+    …"), the rest of the backup unchecked; its chunks are now named as damage (exit 1)
+    and every other chunk is checked."""
+    dest = tmp_path / "backup"
+    await photos_backed_up(services, make_user, dest, count=3)
+    chunks = sorted((dest / "chunks").glob("*/*/*"))
+    barred = chunks[0].parent
+    inside = {c.name for c in barred.iterdir()}
+    barred.chmod(0)
+    try:
+        done = _as_stranger("backup", "verify", dest, *read_data, "--json")
+    finally:
+        barred.chmod(0o700)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is False and report["chunks"] == len(chunks)
+    assert report["databaseProblems"] == [] and report["serverKeyProblems"] == []
+    assert {p["hash"]: p["problem"] for p in report["problems"]} == {
+        h: f"cannot be checked in the backup: Permission denied ({barred / h})"
+        for h in inside}
+    assert all(p["files"] for p in report["problems"])  # with the photos they hold
+    if read_data:
+        assert report["chunksRead"] == len(chunks) - len(inside)
