@@ -44,8 +44,10 @@ from homesync.services.auth.still_signed_in import check_still_signed_in
 from homesync.services.files.downloads import Downloads
 from homesync.services.files.views import FileInfo
 from homesync.services.notifications.events import share_event
+from homesync.services.notifications.names import shown
 from homesync.services.sharing.access import upload_place_now
 from homesync.services.sharing.view import SharedRoot, locate, shared_roots
+from homesync.services.uploads.events import upload_event
 from homesync.store import files, share_feed, shares, uploads, users
 from homesync.store.db import Conn, Database, Row
 
@@ -127,7 +129,8 @@ class Shares:
                 permission=permission, now=now,
             )
             if not created and recipient is not None and permission == "read":
-                await _cancel_shut_out_uploads(tx, recipient["id"], principal.user_id, now)
+                await _cancel_shut_out_uploads(tx, recipient["id"], principal.user_id, now,
+                                               tell=True)
             # The account it reaches from now on: new, or made for an email whose account
             # came later, on a server that did not link it then (see account_created).
             reached: str | None = None
@@ -178,7 +181,8 @@ class Shares:
             if recipient_id is not None:
                 await _feed_moved(tx, recipient_id, before, row["file_id"])
                 await _cancel_shut_out_uploads(tx, recipient_id, row["owner_id"],
-                                               clock.now_ms())
+                                               clock.now_ms(),
+                                               tell=principal.user_id != recipient_id)
         if recipient_id is not None:
             self._changed(recipient_id)
 
@@ -280,17 +284,25 @@ async def _feed_moved(tx: Conn, recipient_id: str, before: list[SharedRoot],
 
 
 async def _cancel_shut_out_uploads(tx: Conn, recipient_id: str, owner_id: str,
-                                   now: int) -> None:
+                                   now: int, *, tell: bool) -> None:
     """Cancel the recipient's open uploads into the owner's files that no share lets them
     write any more (revoked, left, turned to read; another ``write`` share may still cover
     one): their chunks and completion are refused from now on, yet their bytes would hold
-    the owner's quota until they expire."""
+    the owner's quota until they expire.
+
+    ``tell`` (the owner ended the access): an ``uploads`` notification to the device that
+    was sending each, as for one that expired: the app may be in the background, and the
+    photo is not backed up. Not when the recipient left: that was their own doing."""
     for row in await uploads.open_into(tx, user_id=recipient_id, owner_id=owner_id, now=now):
         try:
             await upload_place_now(tx, recipient_id, owner_id=owner_id, folder=row["folder"],
                                    file_id=row["target_file_id"], root_id=row["share_root_id"])
         except (NotFound, Forbidden):
             await uploads.mark_ended(tx, row["id"], "cancelled", now)
+            if tell:
+                await upload_event(tx, row, "upload_cancelled", "Upload stopped",
+                                   f"{shown(row['name'])} was not uploaded: the share it was"
+                                   " going into no longer lets you add to it.", now)
 
 
 def _relative(folder: str, root: str) -> str:

@@ -13,7 +13,8 @@ async def upload_event(tx: Conn, row: Row, kind: str, title: str, body: str, now
                        file_id: str | None = None) -> None:
     """Tell the device that uploaded (``row`` is the uploads row) that it completed or failed.
 
-    Kinds: ``upload_completed``, ``upload_failed``, ``upload_expired``. The data carries ids
+    Kinds: ``upload_completed``, ``upload_failed``, ``upload_expired``, ``upload_cancelled``
+    (the share it went into no longer lets the user write there). The data carries ids
     only (never content), including the session so a client or push provider can group a
     batch of photos into one message.
     """
