@@ -17,13 +17,13 @@ from msgspec import Struct
 from homesync import clock
 from homesync.config import NotificationSettings
 from homesync.cursors import decode_cursor, encode_cursor, not_a_cursor
-from homesync.errors import NotFound, ServiceUnavailable, ValidationError
+from homesync.errors import NotFound, ValidationError
 from homesync.models import Principal
-from homesync.push.base import Provider, PushTarget, is_endpoint_url
-from homesync.push.ntfy import NTFY_PREFIX, ntfy_topic
-from homesync.push.registry import allowed_push_hosts, canonical_token, pick
-from homesync.push.safety import Resolver, check_endpoint
+from homesync.push.base import Provider, PushTarget
+from homesync.push.registry import allowed_push_hosts, pick
+from homesync.push.safety import Resolver
 from homesync.services.auth.still_signed_in import check_still_signed_in
+from homesync.services.notifications.push_tokens import PushTokenCheck
 from homesync.services.notifications.quiet_hours import QuietHours, is_timezone, parse_hhmm
 from homesync.store import deliveries, inbox, push_registrations
 from homesync.store.db import Conn, Database, Row
@@ -44,16 +44,6 @@ __all__ = [
 CATEGORIES = ("uploads", "shares", "storage", "security")
 PLATFORMS = ("android", "ios", "web", "desktop")
 MAX_PAGE = 200
-# When to try registering an endpoint whose host name did not resolve again.
-_UNRESOLVED_RETRY_AFTER_S = 30
-
-
-class EndpointNotResolved(ServiceUnavailable):
-    """A push endpoint whose host name did not resolve: perhaps only for a moment (the
-    DNS down), so 503 with Retry-After. A 400 tells an app the token is wrong for good."""
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(_UNRESOLVED_RETRY_AFTER_S)}
 
 
 class Preferences(Struct, frozen=True, kw_only=True):
@@ -136,9 +126,8 @@ class Notifications:
         self._db = db
         self._sign_ins = sign_ins
         self._providers = list(providers)
-        self._allowed_hosts = allowed_push_hosts(settings)
+        self._tokens = PushTokenCheck(allowed_push_hosts(settings), resolve)
         self._wake = wake
-        self._resolve = resolve
 
     # -- registration and preferences -------------------------------------------------
 
@@ -148,7 +137,7 @@ class Notifications:
 
         ``device_id`` is the app's own id (``deviceInfo.deviceId``) or the server's
         ``device_…`` id, and must name the calling device (else 404: a device cannot
-        register another). Endpoint URLs are checked against the address allow-list.
+        register another). The token is checked (:mod:`.push_tokens`).
         A new token is tried at once for the pushes waiting out a retry's backoff: the
         app registers one because the old one stopped working.
         """
@@ -157,9 +146,7 @@ class Notifications:
         if platform not in PLATFORMS:
             raise ValidationError(f"platform must be one of {', '.join(PLATFORMS)}",
                                   field="platform")
-        token = canonical_token((push_token or "").strip()) or None
-        if token is not None:
-            await self._check_token(token)
+        token = await self._tokens.checked(push_token)
         now = clock.now_ms()
         async with self._db.transaction() as tx:
             await check_still_signed_in(tx, principal)  # it may have ended while we waited
@@ -251,38 +238,9 @@ class Notifications:
         await deliveries.release_held(tx, device_id, now)
 
     async def usable_token(self, push_token: str | None) -> str | None:
-        """A push token sent with sign-in (``deviceInfo.pushToken``), as it may be stored:
-        stripped, or None where ``register`` would refuse it (a loopback endpoint, a bad
-        ntfy topic). A bad push token must not stop a phone from signing in, nor be kept as
-        if pushes could reach it: the device signs in without push, and the app learns
-        why from ``POST /notifications/register`` (or sees ``push.registered`` false)."""
-        token = canonical_token((push_token or "").strip()) or None
-        if token is None:
-            return None
-        try:
-            await self._check_token(token)
-        except (ValidationError, EndpointNotResolved):
-            return None
-        return token
-
-    async def _check_token(self, token: str) -> None:
-        if len(token) > 4096:
-            raise ValidationError("pushToken is longer than 4096 characters", field="pushToken")
-        if is_endpoint_url(token):
-            check = await check_endpoint(token, self._allowed_hosts, resolve=self._resolve)
-            if check.transient:  # for ever, if it is a typo: say which name, and to check it
-                raise EndpointNotResolved(
-                    f"pushToken: its host name {check.host} does not resolve; check its"
-                    " spelling, or try again shortly if it is right (the DNS may be down for"
-                    " a moment)", field="pushToken")
-            if not check.ok:
-                raise ValidationError(f"pushToken: {check.reason}", field="pushToken")
-        elif token[: len(NTFY_PREFIX)].lower() == NTFY_PREFIX and ntfy_topic(token) is None:
-            raise ValidationError("pushToken: an ntfy topic is 1-64 letters, digits, _ or -",
-                                  field="pushToken")
-        elif any(ord(c) < 0x21 or ord(c) == 0x7F for c in token):
-            raise ValidationError("pushToken contains spaces or control characters",
-                                  field="pushToken")
+        """A push token sent with sign-in, as it may be stored, or None where ``register``
+        would refuse it (:meth:`.push_tokens.PushTokenCheck.usable`)."""
+        return await self._tokens.usable(push_token)
 
     @staticmethod
     async def _own_device(conn: Conn, principal: Principal) -> Row:
