@@ -8,6 +8,8 @@ was replaced more than ``sync.version_retention`` ago (0 switches a limit off).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 from homesync.errors import Conflict, NotFound
@@ -18,11 +20,13 @@ from homesync.services.files.views import FileInfo, file_info
 from homesync.services.sync.notifier import ChangeNotifier
 from homesync.services.sync.types import Actor
 from homesync.store import files, tombstones, trash, tree
-from homesync.store.db import Database
+from homesync.store.db import Database, Row
 
 __all__ = ["VersionInfo", "Versions"]
 
 _BATCH = 500
+# The history is read again while the file changes under it (Versions.list), this often.
+_LIST_TRIES = 5
 
 
 class VersionInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,17 +54,28 @@ class Versions:
         """The file and its retained versions, newest first; 404 unless it is the user's
         (a file in the trash still has its history). A folder has no history: 404, as
         restoring a version of it is (no version is one of a folder's)."""
+        for _ in range(_LIST_TRIES):
+            row, rows, unchanged = await self._read_history(user_id, file_id)
+            if unchanged:
+                break
+        return file_info(row), [VersionInfo(
+            id=r["id"], size=r["size"], checksum=r["checksum"], mime_type=r["mime_type"],
+            modified_at=r["modified_at"], created_at=r["created_at"], device_id=r["device_id"],
+            device_name=r["device_name"], is_current=r["id"] == row["version_id"],
+        ) for r in rows]
+
+    async def _read_history(self, user_id: str, file_id: str) -> tuple[Row, Sequence[Row], bool]:
+        """The file, its versions, and whether the file was still unchanged after they were
+        read: apart from it, a version made in between (or the file purged) was listed as
+        the newest while the file still named the one before it."""
         row = await tree.get(self._db.reader, user_id, file_id)
         if row is None or row["purged_at"] is not None:
             raise NotFound("No such file")
         if row["kind"] != "file":
             raise NotFound("A folder has no version history")
         rows = await trash.list_versions(self._db.reader, user_id, file_id)
-        return file_info(row), [VersionInfo(
-            id=r["id"], size=r["size"], checksum=r["checksum"], mime_type=r["mime_type"],
-            modified_at=r["modified_at"], created_at=r["created_at"], device_id=r["device_id"],
-            device_name=r["device_name"], is_current=r["id"] == row["version_id"],
-        ) for r in rows]
+        again = await tree.get(self._db.reader, user_id, file_id)
+        return row, rows, again is not None and again["seq"] == row["seq"]
 
     async def restore(self, actor: Actor, file_id: str, version_id: str,
                       caller: Principal | None = None) -> FileInfo:
