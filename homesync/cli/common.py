@@ -26,6 +26,7 @@ from homesync.exit_codes import (
     EXIT_OK,
     EXIT_USAGE,
 )
+from homesync.sizes import human_bytes
 
 # The CLI's start-up is paid by every command and by --help: what only some commands
 # use (asyncio, the services, the server's data dir checks, Rich tables) is imported
@@ -298,14 +299,8 @@ def print_summary(title: str | Text, rows: Sequence[tuple[str, str | Text]]) -> 
 
 
 def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+    """A size as the server's texts write it (homesync.sizes); "-" for none."""
+    return "-" if n is None else human_bytes(n)
 
 
 def parse_quota(text: str) -> int:

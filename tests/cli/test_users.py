@@ -289,3 +289,10 @@ def test_an_email_is_found_as_sign_in_finds_it(cli: Cli) -> None:
     result = cli("user", "quota", "bob@ÉXAMPLE.com", "1GiB")
     assert result.exit_code == 0, result.output
     cli.with_services(lambda s: s.accounts.authenticate("bob@ÉXAMPLE.com", PASSWORD, "t"))
+
+
+def test_sizes_in_the_list_roll_over_to_the_next_unit(cli: Cli) -> None:
+    # 1 048 575 bytes rounds to 1024.0 KiB: written "1.0 MiB", as the server's texts do.
+    cli.add_user("alice@example.com", "--quota", "1048575B")
+    table = " ".join(cli("user", "list").stdout.split())
+    assert "1.0 MiB" in table and "1024.0 KiB" not in table

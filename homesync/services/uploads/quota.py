@@ -11,7 +11,7 @@ import msgspec
 
 from homesync.errors import DiskFull, NotFound, QuotaExceeded
 from homesync.ids import new_id
-from homesync.services.notifications.sizes import human_bytes
+from homesync.sizes import human_bytes
 from homesync.store import notifications, uploads, users
 from homesync.store.chunks import ChunkStore
 from homesync.store.db import Conn

@@ -1,7 +1,8 @@
-"""Sizes as texts show them: "7.8 KiB", "1.0 MiB", "10.0 GiB".
+"""Sizes as people read them: "7.8 KiB", "1.0 MiB", "10.0 GiB".
 
-The one formatter for sizes in notification texts and in the errors that name sizes
-(507 "Needs …, but only … of the … quota is free"), so that they all read alike.
+The one formatter for sizes in notification texts, in the errors that name sizes (507
+"Needs …, but only … of the … quota is free") and in the command line's tables, so that
+they all read alike.
 """
 
 from __future__ import annotations
