@@ -49,6 +49,8 @@ MAX_PAGE = 10_000
 # A listing read while its folder moved is read again (see Downloads._still_at): a
 # folder renamed back and forth without a pause could go on for ever.
 _LISTING_TRIES = 5
+# A file's current version is looked for again while versions replace it this often.
+_VERSION_TRIES = 5
 
 
 class Listing(msgspec.Struct, frozen=True, kw_only=True):
@@ -217,13 +219,8 @@ class Downloads:
         looked at — so a resumed download of a file that has since shrunk gets the new
         content, not a 416.
         """
-        row = await self._live_row(user_id, file_id)
+        row, version = await self._current_version(user_id, file_id)
         info = file_info(row)
-        if info.kind != "file" or info.version_id is None:
-            raise NotFound("Folders have no content")
-        version = await files.get_version(self._db.reader, row["user_id"], info.version_id)
-        if version is None or version["file_id"] != file_id:
-            raise NotFound("No such file")  # replaced and dropped since the row was read
         if row["user_id"] != user_id:
             # Named as the recipient sees it (Content-Disposition), as GET /files/{id} does:
             # a share may show it as "name (2)".
@@ -263,6 +260,21 @@ class Downloads:
         return Content(file=info, etag=etag, mime_type=_servable(str(version["mime_type"])),
                        size=size, start=start, end=end, partial=wanted is not None,
                        body=self._stream(info.name, pieces), stored_at=stored_at)
+
+    async def _current_version(self, user_id: str, file_id: str) -> tuple[Row, Row]:
+        """The live file and its current version. The version is read apart from the file:
+        replaced and dropped in between (retention keeping fewer than the versions made
+        meanwhile), it is gone, and the file read again names the one that replaced it;
+        a live file is not answered 404. A file deleted meanwhile is 404 then."""
+        for _ in range(_VERSION_TRIES):
+            row = await self._live_row(user_id, file_id)
+            if row["kind"] != "file" or row["version_id"] is None:
+                raise NotFound("Folders have no content")
+            version = await files.get_version(self._db.reader, row["user_id"],
+                                              row["version_id"])
+            if version is not None and version["file_id"] == file_id:
+                return row, version
+        raise NotFound("No such file")
 
     async def _spans_of_whole_manifest(self, row: Row, info: FileInfo, version: Row,
                                        start: int, end: int) -> list[tuple[str, int, int]]:

@@ -1,0 +1,41 @@
+"""A download reads the file, then its current version: a version made in between, with
+the one it replaced dropped at once (retention keeping fewer versions than were made
+meanwhile), left the download naming a version that no longer exists. That answered
+404 for a live file, which a phone takes for a deleted one; it gets the newest content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homesync import clock
+from homesync.services.sync.types import Actor
+from homesync.store import files, trash
+from tests.helpers import API
+from tests.sync.helpers import checksum, store
+
+
+async def test_a_version_replaced_and_dropped_as_the_download_opens_is_not_404(
+        client, services, make_user, sign_in, monkeypatch):
+    await make_user()
+    dev = await sign_in()
+    file_id = await store(client, dev, b"first words", name="notes.txt")
+    await store(client, dev, b"second words", name="notes.txt", file_id=file_id)
+    r = await client.get(f"{API}/files/{file_id}/versions", headers=dev.auth)
+    second, first = (v["id"] for v in r.json()["data"]["versions"])
+    read_version = files.get_version
+
+    async def replaced_and_dropped_first(conn: Any, user_id: str, version_id: str) -> Any:
+        monkeypatch.setattr(files, "get_version", read_version)
+        actor = Actor(user_id=dev.user_id, device_id=dev.device_id, device_name="laptop",
+                      base_seq=0, now=clock.now_ms())
+        await services.sync.versions.restore(actor, file_id, first)  # "first words" again
+        async with services.db.transaction() as tx:  # no request may run inside a request
+            assert await trash.delete_version(tx, version_id=second, file_id=file_id,
+                                              user_id=dev.user_id, now=clock.now_ms())
+        return await read_version(conn, user_id, version_id)
+
+    monkeypatch.setattr(files, "get_version", replaced_and_dropped_first)
+    r = await client.get(f"{API}/files/{file_id}/content", headers=dev.auth)
+    assert r.status_code == 200, r.text
+    assert r.content == b"first words"
+    assert r.headers["etag"] == f'"{checksum(b"first words")}"'
