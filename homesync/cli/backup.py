@@ -114,7 +114,9 @@ def create(
             ("Copied now", f"{report.copied_chunks:,} ({human_size(report.copied_bytes)})"),
             ("Already in the backup", f"{report.reused_chunks:,}"),
             ("Journal position", str(report.journal_seq)),
-            ("Took", f"{report.seconds:.1f} s ({_rate(report.copied_bytes, report.seconds)})"),
+            ("Took", f"{report.seconds:.1f} s ("
+                     + (f"copied at {_rate(report.copied_bytes, report.seconds)})"
+                        if report.copied_bytes else "nothing to copy)")),
             ("Result", "[green]ok[/]" if report.ok else
              f"[red]INCOMPLETE: {len(report.problems)} chunk(s) missing or damaged in the"
              " data dir are not in this backup[/] (listed below; run `homesync fsck`)"),

@@ -254,34 +254,45 @@ class Backups:
         """Copy what DEST lacks, re-hashing each chunk on the way: (chunks copied, bytes
         copied, {hash: what is wrong with it in the data dir}). A missing or damaged chunk
         is left out of the backup, not copied as if it were good."""
-        progress.phase("Copy chunks", total_bytes=sum(r.size for r in refs), total_items=len(refs))
+        # Which chunks DEST lacks first, so that the copy's bar (its bytes, its rate) counts
+        # only what is copied: chunks already there passed as copied bytes, and an
+        # incremental backup showed a speed no disk has.
+        progress.phase("Check chunks", total_items=len(refs))
+        lacking: list[ChunkRef] = []
+        for ref in refs:
+            if repo.chunk_size(ref.hash) != ref.size:
+                lacking.append(ref)
+            progress.advance(items=1)
+        if there := len(refs) - len(lacking):
+            progress.note(f"{there:,} chunk(s) already in the backup: not copied again")
+        progress.phase("Copy chunks", total_bytes=sum(r.size for r in lacking),
+                       total_items=len(lacking))
         live = LocalChunkStore(self.settings.data_path, fsync=False)
         copied_chunks = copied_bytes = 0
         missing: dict[str, str] = {}
-        for ref in refs:
-            if repo.chunk_size(ref.hash) != ref.size:
-                source = live.path_for(ref.hash)
-                try:
-                    problem = repo.put_chunk(ref.hash, source, ref.size)
-                except FileNotFoundError:
-                    missing[ref.hash] = "is missing from the data dir"
-                except OSError as exc:
-                    # One the data dir cannot read (a bad sector) is left out as a damaged
-                    # one is, not the end of the backup of every other file. An error
-                    # writing DEST (full, read-only, ...) still ends it.
-                    if exc.errno in _DEST_ENDS or (why := read_error(source)) is None:
-                        raise
-                    missing[ref.hash] = f"cannot be read in the data dir ({why})"
+        for ref in lacking:
+            source = live.path_for(ref.hash)
+            try:
+                problem = repo.put_chunk(ref.hash, source, ref.size)
+            except FileNotFoundError:
+                missing[ref.hash] = "is missing from the data dir"
+            except OSError as exc:
+                # One the data dir cannot read (a bad sector) is left out as a damaged
+                # one is, not the end of the backup of every other file. An error
+                # writing DEST (full, read-only, ...) still ends it.
+                if exc.errno in _DEST_ENDS or (why := read_error(source)) is None:
+                    raise
+                missing[ref.hash] = f"cannot be read in the data dir ({why})"
+            else:
+                if problem is None:
+                    copied_chunks += 1
+                    copied_bytes += ref.size
+                elif problem.sha256 is None:
+                    missing[ref.hash] = (f"has {problem.size} bytes in the data dir,"
+                                         f" expected {ref.size}")
                 else:
-                    if problem is None:
-                        copied_chunks += 1
-                        copied_bytes += ref.size
-                    elif problem.sha256 is None:
-                        missing[ref.hash] = (f"has {problem.size} bytes in the data dir,"
-                                             f" expected {ref.size}")
-                    else:
-                        missing[ref.hash] = ("is damaged in the data dir: its content hashes"
-                                             f" to {problem.sha256}")
+                    missing[ref.hash] = ("is damaged in the data dir: its content hashes"
+                                         f" to {problem.sha256}")
             progress.advance(nbytes=ref.size, items=1)
         return copied_chunks, copied_bytes, missing
 
