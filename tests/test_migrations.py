@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import sqlite3
 import time
 from pathlib import Path
 
@@ -116,3 +117,51 @@ async def test_an_upgraded_server_keeps_signing_with_its_key(tmp_path: Path) -> 
         assert (await services.sessions.principal(token)).device_id == "device_1"
     finally:
         await services.close()
+
+
+def _schema(conn: sqlite3.Connection) -> set[tuple[str, ...]]:
+    """Every table's columns, and every index, view and trigger, by name."""
+    objects = conn.execute("SELECT type, name FROM sqlite_master"
+                           " WHERE name NOT LIKE 'sqlite_%'").fetchall()
+    columns = {("column", table, col[1]) for kind, table in objects if kind == "table"
+               for col in conn.execute(f"PRAGMA table_info('{table}')")}
+    return {(kind, name) for kind, name in objects} | columns
+
+
+@pytest.mark.parametrize("made", ["0006 before 0004", "0006 before 0005",
+                                  "0005 without its share feed"])
+async def test_a_first_day_database_at_version_6_upgrades(tmp_path: Path, made: str) -> None:
+    """0006 landed before 0004 and 0005, and 0005 first landed without the share feed: a
+    database made then says version 6 but lacks them, and 0007 failed on it ('no such
+    table: share_feed'). It upgrades to the schema a new database has, keeping its rows."""
+    sql = {number: text for number, _, text in migrations()}
+    shares = sql[5]
+    applied = {"0006 before 0004": [sql[1], sql[2], sql[3], sql[6]],
+               "0006 before 0005": [sql[1], sql[2], sql[3], sql[4], sql[6]],
+               "0005 without its share feed": [
+                   sql[1], sql[2], sql[3], sql[4],
+                   shares[:shares.index("CREATE TABLE share_feed")], sql[6]]}[made]
+    path = tmp_path / "db.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for text in applied:
+        conn.executescript(f"BEGIN;\n{text}\nCOMMIT;")
+    conn.execute("PRAGMA user_version = 6")
+    conn.execute("INSERT INTO users (id, email, name, password_hash, created_at,"
+                 " password_changed_at) VALUES ('user_1', 'a@example.com', 'A', 'x', 0, 0)")
+    conn.close()
+    db = await Database.open(path)
+    try:
+        row = await db.fetchone("PRAGMA user_version")
+        assert row is not None and row[0] == migrations()[-1][0]
+        assert await db.fetchall("PRAGMA foreign_key_check") == []
+        assert [r["id"] for r in await db.fetchall("SELECT id FROM users")] == ["user_1"]
+    finally:
+        await db.close()
+    fresh = tmp_path / "fresh.sqlite3"
+    await (await Database.open(fresh)).close()
+    upgraded, new = sqlite3.connect(path), sqlite3.connect(fresh)
+    try:
+        assert _schema(upgraded) == _schema(new)
+    finally:
+        upgraded.close()
+        new.close()

@@ -21,6 +21,8 @@ from importlib import resources
 
 import aiosqlite
 
+from homesync.store.early_gaps import fill_early_gaps
+
 __all__ = ["LOG_NAME", "apply_migrations", "migrations"]
 
 LOG_NAME = "homesync.store.migrate"
@@ -58,6 +60,7 @@ async def apply_migrations(conn: aiosqlite.Connection) -> int:
             f"database schema version {current} is newer than this homesync ({newest}); "
             "upgrade homesync"
         )
+    await fill_early_gaps(conn, current, {number: sql for number, _, sql in all_migrations})
     pending = [(number, name, sql) for number, name, sql in all_migrations if number > current]
     upgrade = current > 0 and bool(pending)
     if upgrade:
