@@ -347,3 +347,40 @@ async def test_password_hashing_runs_a_bounded_number_at_once(services):
                                          for n in range(3 * limit)))
     assert all(r.status_code == 401 for r in results)
     assert 1 < peak <= limit
+
+
+async def test_right_passwords_at_once_from_one_address_are_told_to_retry_in_a_second(
+        tmp_path: Path):
+    """A household behind one NAT signing its phones in after a reinstall: sign-ins still
+    in flight hold the address's slots (so a burst of guesses is not all hashed before
+    one failure is counted), but a refusal for that says when a slot frees, not the whole
+    window, and the successes leave the address free to sign in."""
+    FrozenClock()
+    async with server_with_alice(tmp_path, login_failures_per_ip=20,
+                                 login_ip_window="10m") as (services, _):
+        async with concurrent_client(services) as client:
+            results = await asyncio.gather(*(attempt(client, password=PASSWORD,
+                                                     client_id=f"phone-{n}")
+                                             for n in range(50)))
+            codes = [r.status_code for r in results]
+            assert codes.count(201) >= 20 and 429 in codes and set(codes) <= {201, 429}
+            assert {r.headers["retry-after"] for r in results if r.status_code == 429} <= {"1"}
+            assert (await attempt(client, password=PASSWORD)).status_code in (200, 201)
+
+
+async def test_a_burst_of_guesses_from_one_address_is_not_all_hashed(tmp_path: Path):
+    """The address's limit counts guesses still being checked: a burst at once (each for
+    another email, so no account's turn-taking spaces them out) gets only the limit's worth
+    of password checks; the rest are refused at once, told to come back in a second, and
+    once those failures are in, for the rest of the window."""
+    FrozenClock()
+    async with server_with_alice(tmp_path, login_failures_per_ip=5,
+                                 login_ip_window="10m") as (services, _):
+        async with concurrent_client(services) as client:
+            results = await asyncio.gather(*(attempt(client, f"guess{n}@example.com")
+                                             for n in range(30)))
+            codes = sorted(r.status_code for r in results)
+            assert codes == [401] * 5 + [429] * 25
+            assert {r.headers["retry-after"] for r in results if r.status_code == 429} == {"1"}
+            r = await attempt(client, password=PASSWORD)
+            assert r.status_code == 429 and r.headers["retry-after"] == "600"

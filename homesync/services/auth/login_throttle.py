@@ -6,8 +6,10 @@ refused too while a limit holds; otherwise the limit would not slow a guesser at
 - per account: ``login_free_failures`` free failures, then a wait that doubles from 1 s
   up to ``login_max_backoff``, and a hard lock at ``login_lockout_after`` consecutive
   failures until an administrator unlocks the account;
-- per client address: ``login_failures_per_ip`` attempts within ``login_ip_window``
-  (a successful sign-in gives its slot back);
+- per client address: ``login_failures_per_ip`` failures within ``login_ip_window``,
+  where an attempt still being checked holds a slot until it ends (so a burst of guesses
+  sent at once is not all hashed before the first failure is counted); a refusal for
+  such slots says to retry in a second, not when the window ends;
 - attempts on one account run one at a time, so fifty guesses sent at once are counted
   one after another instead of all slipping past the check together.
 
@@ -34,6 +36,9 @@ LOCKED_MESSAGE = ("Account locked after too many failed sign-ins; an administrat
                   "unlock it with `homesync user unlock`")
 # What a locked account answers as Retry-After: the lock has no end, so "try much later".
 _LOCKED_RETRY_AFTER_S = 3600
+# What an address whose slots are held by attempts in flight answers: one of them ends
+# within about one password check, well under a second.
+_IN_FLIGHT_RETRY_AFTER_S = 1
 _MAX_UNKNOWN_ACCOUNTS = 10_000
 
 
@@ -47,21 +52,22 @@ class Strikes:
 
 
 class LoginAttempt:
-    """One sign-in attempt in progress; call :meth:`succeeded` when the password matched."""
+    """One sign-in attempt in progress; call :meth:`succeeded` when the password matched.
 
-    def __init__(self, ip_window: SlidingWindow, ip_key: str) -> None:
-        self._ip_window = ip_window
-        self._ip_key = ip_key
+    An attempt that ends any other way counts as a failure against its address.
+    """
+
+    def __init__(self) -> None:
+        self.failed = True
 
     def succeeded(self) -> None:
-        # The address window counts failures; a right password gives its slot back.
-        self._ip_window.forgive(self._ip_key)
+        self.failed = False
 
     def not_tried(self) -> None:
-        """Refused before the password was checked (the account's wait): no failure, so
-        its slot goes back too, or a phone retrying through its account's wait would
-        shut everyone at its address out of signing in."""
-        self._ip_window.forgive(self._ip_key)
+        """Refused before the password was checked (the account's wait): no failure, or a
+        phone retrying through its account's wait would shut everyone at its address out
+        of signing in."""
+        self.failed = False
 
 
 class LoginThrottle:
@@ -69,8 +75,9 @@ class LoginThrottle:
         self._free = settings.login_free_failures
         self._max_backoff_s = parse_duration(settings.login_max_backoff)
         self._lockout_after = settings.login_lockout_after
-        self._ip_window = SlidingWindow(settings.login_failures_per_ip,
-                                        parse_duration(settings.login_ip_window))
+        self._ip_failures = SlidingWindow(settings.login_failures_per_ip,
+                                          parse_duration(settings.login_ip_window))
+        self._ip_in_flight: dict[str, int] = {}  # address key -> attempts being checked
         # account key -> (its lock, attempts holding or waiting for it)
         self._account_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._unknown: collections.OrderedDict[str, Strikes] = collections.OrderedDict()
@@ -79,22 +86,43 @@ class LoginThrottle:
     async def attempt(self, account_key: str, client_addr: str) -> AsyncIterator[LoginAttempt]:
         """Hold the account's turn and the address's slot for one attempt.
 
-        Raises RateLimited at once when the address has used up its window.
+        Raises RateLimited at once when the address has used up its window, or when its
+        failures plus its attempts in flight fill it.
         """
         ip_key = address_key(client_addr)
-        # Counted before verifying, so concurrent guesses from one address see each other.
-        self._ip_window.check_and_hit(ip_key)
+        self._check_address(ip_key)
+        # Held until the attempt ends, so concurrent guesses from one address see each other.
+        self._ip_in_flight[ip_key] = self._ip_in_flight.get(ip_key, 0) + 1
         lock, users = self._account_locks.get(account_key, (asyncio.Lock(), 0))
         self._account_locks[account_key] = (lock, users + 1)
+        attempt = LoginAttempt()
         try:
             async with lock:
-                yield LoginAttempt(self._ip_window, ip_key)
+                yield attempt
         finally:
             _, users = self._account_locks[account_key]
             if users == 1:
                 del self._account_locks[account_key]
             else:
                 self._account_locks[account_key] = (lock, users - 1)
+            self._release_address(ip_key, failed=attempt.failed)
+
+    def _check_address(self, ip_key: str) -> None:
+        # Failures alone fill the window: wait until the oldest leaves it.
+        self._ip_failures.check(ip_key)
+        in_flight = self._ip_in_flight.get(ip_key, 0)
+        if self._ip_failures.count(ip_key) + in_flight >= self._ip_failures.limit:
+            raise RateLimited(_IN_FLIGHT_RETRY_AFTER_S,
+                              "Too many sign-ins at once from this address; try again shortly")
+
+    def _release_address(self, ip_key: str, *, failed: bool) -> None:
+        in_flight = self._ip_in_flight[ip_key] - 1
+        if in_flight:
+            self._ip_in_flight[ip_key] = in_flight
+        else:
+            del self._ip_in_flight[ip_key]
+        if failed:
+            self._ip_failures.hit(ip_key)
 
     def check(self, strikes: Strikes, now_ms: int) -> None:
         """RateLimited while the account is locked or waiting out its backoff."""

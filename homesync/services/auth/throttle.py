@@ -63,6 +63,10 @@ class SlidingWindow:
         if len(events) >= self.limit:
             raise RateLimited(math.ceil(events[0] + self.window_s - clock.now()))
 
+    def count(self, key: str) -> int:
+        """How many events of ``key`` are within the window now."""
+        return len(self._recent(key))
+
     def hit(self, key: str) -> None:
         self._recent(key).append(clock.now())
 
