@@ -165,3 +165,43 @@ async def test_a_first_day_database_at_version_6_upgrades(tmp_path: Path, made: 
     finally:
         upgraded.close()
         new.close()
+
+
+async def test_shares_made_before_the_share_feed_reach_the_recipients_feed(
+        tmp_path: Path) -> None:
+    """The first 0005 had shares but no share feed, and a recipient's sync lists shared
+    items from the feed: shares made then gave the recipient nothing, however long after
+    the upgrade. The upgrade feeds each live shared item and what is live below it."""
+    sql = {number: text for number, _, text in migrations()}
+    shares = sql[5]
+    path = tmp_path / "db.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for text in (sql[1], sql[2], sql[3], sql[4],
+                 shares[:shares.index("CREATE TABLE share_feed")], sql[6]):
+        conn.executescript(f"BEGIN;\n{text}\nCOMMIT;")
+    conn.execute("PRAGMA user_version = 6")
+    for user in ("owner", "bob"):
+        conn.execute("INSERT INTO users (id, email, name, password_hash, created_at,"
+                     " password_changed_at) VALUES (?, ?, ?, 'x', 0, 0)",
+                     (user, f"{user}@example.com", user))
+    for file_id, kind, folder, name, deleted in (
+            ("album", "folder", "/", "Album", None), ("a", "file", "/Album", "a.jpg", None),
+            ("deep", "file", "/Album/2024", "b.jpg", None),
+            ("gone", "file", "/Album", "c.jpg", 5), ("other", "file", "/", "x.txt", None),
+            ("note", "file", "/", "note.txt", None)):
+        conn.execute("INSERT INTO files (id, user_id, kind, folder, name, name_key,"
+                     " modified_at, created_at, created_seq, seq, deleted_at)"
+                     " VALUES (?, 'owner', ?, ?, ?, lower(?), 0, 0, 1, 1, ?)",
+                     (file_id, kind, folder, name, name, deleted))
+    for share_id, file_id in (("s1", "album"), ("s2", "note")):
+        conn.execute("INSERT INTO shares (id, owner_id, file_id, recipient_email,"
+                     " recipient_id, permission, created_at, updated_at)"
+                     " VALUES (?, 'owner', ?, 'bob@example.com', 'bob', 'read', 0, 0)",
+                     (share_id, file_id))
+    conn.close()
+    db = await Database.open(path)
+    try:
+        rows = await db.fetchall("SELECT file_id FROM share_feed WHERE recipient_id = 'bob'")
+        assert sorted(r["file_id"] for r in rows) == ["a", "album", "deep", "note"]
+    finally:
+        await db.close()
