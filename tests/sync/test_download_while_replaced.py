@@ -9,7 +9,7 @@ from typing import Any
 
 from homesync import clock
 from homesync.services.sync.types import Actor
-from homesync.store import files, trash
+from homesync.store import files, manifest_spans, trash
 from tests.helpers import API
 from tests.sync.helpers import checksum, store
 
@@ -38,4 +38,35 @@ async def test_a_version_replaced_and_dropped_as_the_download_opens_is_not_404(
     r = await client.get(f"{API}/files/{file_id}/content", headers=dev.auth)
     assert r.status_code == 200, r.text
     assert r.content == b"first words"
+    assert r.headers["etag"] == f'"{checksum(b"first words")}"'
+
+
+async def test_a_version_replaced_and_dropped_before_its_manifest_is_read_is_not_404(
+        client, services, make_user, sign_in, monkeypatch):
+    """The same, a step later: the version row read, its manifest rows gone by the time
+    they are read (the download then reads the whole manifest, and finds the version
+    dropped). A file deleted there stays 404 (test_download_vs_gc)."""
+    await make_user()
+    dev = await sign_in()
+    file_id = await store(client, dev, b"first words", name="notes.txt")
+    await store(client, dev, b"second words", name="notes.txt", file_id=file_id)
+    r = await client.get(f"{API}/files/{file_id}/versions", headers=dev.auth)
+    second, first = (v["id"] for v in r.json()["data"]["versions"])
+    read_spans = manifest_spans.spans
+
+    async def replaced_and_dropped_first(conn: Any, version_id: str, *where: Any) -> Any:
+        monkeypatch.setattr(manifest_spans, "spans", read_spans)
+        actor = Actor(user_id=dev.user_id, device_id=dev.device_id, device_name="laptop",
+                      base_seq=0, now=clock.now_ms())
+        await services.sync.versions.restore(actor, file_id, first)
+        async with services.db.transaction() as tx:
+            assert await trash.delete_version(tx, version_id=second, file_id=file_id,
+                                              user_id=dev.user_id, now=clock.now_ms())
+        return await read_spans(conn, version_id, *where)
+
+    monkeypatch.setattr(manifest_spans, "spans", replaced_and_dropped_first)
+    r = await client.get(f"{API}/files/{file_id}/content", headers={**dev.auth,
+                                                                   "Range": "bytes=6-"})
+    assert r.status_code == 206, r.text
+    assert r.content == b"words"
     assert r.headers["etag"] == f'"{checksum(b"first words")}"'

@@ -13,6 +13,7 @@ every client sees as a failed download, never as a whole file.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -49,8 +50,13 @@ MAX_PAGE = 10_000
 # A listing read while its folder moved is read again (see Downloads._still_at): a
 # folder renamed back and forth without a pause could go on for ever.
 _LISTING_TRIES = 5
-# A file's current version is looked for again while versions replace it this often.
+# A download is opened again while versions replace its file's this often.
 _VERSION_TRIES = 5
+
+
+class _VersionDropped(NotFound):
+    """The version a download was opening was dropped meanwhile: open it again (the
+    file's new version), or answer 404 (the last try, or the file is gone)."""
 
 
 class Listing(msgspec.Struct, frozen=True, kw_only=True):
@@ -209,6 +215,29 @@ class Downloads:
                            if_modified_since: str | None = None,
                            if_unmodified_since: str | None = None,
                            if_match: str | None = None) -> Content:
+        """The current version's bytes, whole or one range (see :meth:`_open_once`).
+
+        The version is read apart from the file, and its manifest apart from both:
+        replaced and dropped in between (retention keeping fewer versions than were made
+        meanwhile), it is gone, and the file is read again for the version that replaced
+        it: a live file is never answered 404. A file deleted meanwhile is 404 then.
+        """
+        open_once = functools.partial(
+            self._open_once, user_id, file_id, range_header=range_header, if_range=if_range,
+            if_none_match=if_none_match, if_modified_since=if_modified_since,
+            if_unmodified_since=if_unmodified_since, if_match=if_match)
+        for _ in range(_VERSION_TRIES - 1):
+            try:
+                return await open_once()
+            except _VersionDropped:
+                continue
+        return await open_once()
+
+    async def _open_once(self, user_id: str, file_id: str, *, range_header: str | None = None,
+                         if_range: str | None = None, if_none_match: str | None = None,
+                         if_modified_since: str | None = None,
+                         if_unmodified_since: str | None = None,
+                         if_match: str | None = None) -> Content:
         """The current version's bytes, whole or one range.
 
         Preconditions go in RFC 9110 §13.2.2's order: ``If-Unmodified-Since`` first (a
@@ -262,19 +291,14 @@ class Downloads:
                        body=self._stream(info.name, pieces), stored_at=stored_at)
 
     async def _current_version(self, user_id: str, file_id: str) -> tuple[Row, Row]:
-        """The live file and its current version. The version is read apart from the file:
-        replaced and dropped in between (retention keeping fewer than the versions made
-        meanwhile), it is gone, and the file read again names the one that replaced it;
-        a live file is not answered 404. A file deleted meanwhile is 404 then."""
-        for _ in range(_VERSION_TRIES):
-            row = await self._live_row(user_id, file_id)
-            if row["kind"] != "file" or row["version_id"] is None:
-                raise NotFound("Folders have no content")
-            version = await files.get_version(self._db.reader, row["user_id"],
-                                              row["version_id"])
-            if version is not None and version["file_id"] == file_id:
-                return row, version
-        raise NotFound("No such file")
+        """The live file and its current version (_VersionDropped if that is gone)."""
+        row = await self._live_row(user_id, file_id)
+        if row["kind"] != "file" or row["version_id"] is None:
+            raise NotFound("Folders have no content")
+        version = await files.get_version(self._db.reader, row["user_id"], row["version_id"])
+        if version is None or version["file_id"] != file_id:
+            raise _VersionDropped("No such file")
+        return row, version
 
     async def _spans_of_whole_manifest(self, row: Row, info: FileInfo, version: Row,
                                        start: int, end: int) -> list[tuple[str, int, int]]:
@@ -284,7 +308,7 @@ class Downloads:
             # pruned, or purged) has no manifest any more, and its "content" would be an
             # empty body under a Content-Length of its size.
             if await files.get_version(self._db.reader, row["user_id"], version["id"]) is None:
-                raise NotFound("No such file")
+                raise _VersionDropped("No such file")
             raise HomesyncError(f"Stored content of {info.name} is damaged (its chunks do not"
                                 " add up to its size); run `homesync fsck`")
         return _overlapping(manifest, start, end)
