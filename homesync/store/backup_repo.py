@@ -96,6 +96,20 @@ class Manifest(msgspec.Struct, kw_only=True, rename="camel"):
     server_key_sha256: str
 
 
+def _manifest_from(raw: bytes) -> Manifest:
+    """A manifest as any homesync wrote it: before a02513e (the first day) its keys were in
+    snake_case (``started_at``), the same fields in the same format version."""
+    data = msgspec.json.decode(raw)
+    if isinstance(data, dict) and "started_at" in data:
+        data = {_camel(key): value for key, value in data.items()}
+    return msgspec.convert(data, type=Manifest)
+
+
+def _camel(key: str) -> str:
+    first, *rest = key.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
 @dataclass(frozen=True)
 class SourceMismatch:
     """A chunk :meth:`BackupRepo.put_chunk` refused: its size, and its sha256 when the
@@ -359,6 +373,6 @@ class BackupRepo:
     def manifest(self, name: str) -> Manifest:
         path = self.snapshot_dir(name) / MANIFEST_FILE
         try:
-            return msgspec.json.decode(path.read_bytes(), type=Manifest)
+            return _manifest_from(path.read_bytes())
         except (OSError, msgspec.DecodeError) as exc:
             raise BackupRepoError(f"{path} is unreadable: {exc}") from None
