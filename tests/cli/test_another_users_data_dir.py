@@ -4,25 +4,20 @@ says whose it is and how to run as them, not a bare "[Errno 13] Permission denie
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import FAST_ENV, Cli
+from tests.stranger import homesync_as_a_stranger, skip_unless_a_stranger_can_run
 
 NOBODY = 65534
-# Root without the capabilities that let it into other users' files: a stranger's view.
-AS_A_STRANGER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
 
 
 @pytest.fixture
 def strangers_data_dir(cli: Cli) -> Path:
-    if os.geteuid() != 0 or not shutil.which("setpriv") \
-            or subprocess.run([*AS_A_STRANGER, "true"]).returncode != 0:
-        pytest.skip("needs root and setpriv to give the data dir to another user")
+    skip_unless_a_stranger_can_run("to give the data dir to another user")
     cli.add_user()
     # Open to look into, as a hand-made data dir may be; the key and database stay private.
     cli.data_dir.chmod(0o755)
@@ -34,8 +29,7 @@ def strangers_data_dir(cli: Cli) -> Path:
 
 def run_as_a_stranger(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **FAST_ENV, "COLUMNS": "300"}
-    return subprocess.run([*AS_A_STRANGER, sys.executable, "-m", "homesync", *args],
-                          capture_output=True, text=True, env=env, timeout=60)
+    return homesync_as_a_stranger(*args, env=env, timeout=60)
 
 
 @pytest.mark.parametrize("command", [["status"], ["user", "list"], ["serve", "--port", "0"]])
@@ -59,9 +53,8 @@ def test_a_closed_data_dir_named_by_the_config(strangers_data_dir: Path, tmp_pat
     config = tmp_path / "homesync.toml"
     config.write_text(f'data_dir = "{strangers_data_dir}"\n')
     env = {**os.environ, **FAST_ENV, "COLUMNS": "300"}
-    done = subprocess.run([*AS_A_STRANGER, sys.executable, "-m", "homesync", *command,
-                           "--config", str(config)], input="correct horse battery\n",
-                          capture_output=True, text=True, env=env, timeout=60)
+    done = homesync_as_a_stranger(*command, "--config", config, env=env, timeout=60,
+                                  input="correct horse battery\n")
     assert done.returncode == 1, done.stderr
     message = " ".join(done.stderr.split())
     assert "Traceback" not in message
@@ -74,9 +67,7 @@ def test_a_place_of_another_user_outside_the_data_dir_is_named(cli: Cli, tmp_pat
                                                               command: list[str]) -> None:
     """A DEST (or restore target) in another user's directory: the message names that path
     and its owner, not the data dir (which is fine)."""
-    if os.geteuid() != 0 or not shutil.which("setpriv") \
-            or subprocess.run([*AS_A_STRANGER, "true"]).returncode != 0:
-        pytest.skip("needs root and setpriv to act as a stranger")
+    skip_unless_a_stranger_can_run("to act as a stranger")
     cli.add_user()
     backup = tmp_path / "backup"
     assert cli("backup", "create", str(backup)).exit_code == 0

@@ -5,32 +5,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import sys
 
 import pytest
 
 from homesync.services.container import Services
 from tests.cli.conftest import FAST_ENV, Cli
 from tests.operations.data import chunk_files, photo, put_file
-
-# Root without the capabilities that let it into any file: a chmod 000 bars it too.
-AS_A_STRANGER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+from tests.stranger import homesync_as_a_stranger, skip_unless_a_stranger_can_run
 
 
 def _run(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*AS_A_STRANGER, sys.executable, "-m", "homesync", *args,
-                           "--json", "--data-dir", str(cli.data_dir)], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, **FAST_ENV})
+    return homesync_as_a_stranger(*args, "--json", "--data-dir", cli.data_dir,
+                                  env={**os.environ, **FAST_ENV}, timeout=60)
 
 
 @pytest.fixture
 def two_photos(cli: Cli) -> dict[str, str]:
     """Alice's two one-chunk photos: their paths by chunk hash."""
-    if os.geteuid() != 0 or not shutil.which("setpriv") \
-            or subprocess.run([*AS_A_STRANGER, "true"]).returncode != 0:
-        pytest.skip("needs root and setpriv to be barred by a chmod")
+    skip_unless_a_stranger_can_run("to be barred by a chmod")
     cli.add_user()
 
     async def store(s: Services) -> None:

@@ -7,32 +7,25 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from homesync.services.container import Services
 from tests.operations.restored import photos_backed_up
-
-# Root without the capabilities that let it into any file: a chmod 000 bars it too.
-AS_A_STRANGER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+from tests.stranger import homesync_as_a_stranger, skip_unless_a_stranger_can_run
 
 
 @pytest.fixture(autouse=True)
 def _barred_by_chmod() -> None:
-    if os.geteuid() != 0 or not shutil.which("setpriv") \
-            or subprocess.run([*AS_A_STRANGER, "true"]).returncode != 0:
-        pytest.skip("needs root and setpriv to be barred by a chmod")
+    skip_unless_a_stranger_can_run("to be barred by a chmod")
 
 
 def _as_stranger(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"}
     env.pop("HOMESYNC_DATA_DIR", None)
-    return subprocess.run([*AS_A_STRANGER, sys.executable, "-m", "homesync", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return homesync_as_a_stranger(*args, env=env)
 
 
 @pytest.mark.parametrize("command", [["list"], ["verify"], ["prune", "--keep-last", "1"]])
