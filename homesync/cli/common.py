@@ -251,9 +251,10 @@ def permission_message(data_dir: Path | None, exc: PermissionError) -> str:
 
 
 # JSON escapes C0 controls but lets DEL and the C1 controls through as they are, and some
-# terminals run C1 ones (\x9b is CSI): escaped too, as the tables do (cli.shown). They only
-# ever stand inside a JSON string, where \u escapes read back as the same text.
-_RAW_CONTROLS = re.compile("[\x7f-\x9f]")
+# terminals run C1 ones (\x9b is CSI); direction overrides and isolates turn a line around:
+# escaped too, as the tables do (cli.shown). They only ever stand inside a JSON string,
+# where \u escapes read back as the same text.
+_RAW_CONTROLS = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def _json_text(encoded: bytes) -> str:

@@ -145,3 +145,19 @@ def test_control_characters_in_names_are_shown_not_sent_to_the_terminal(cli: Cli
     assert revoked.exit_code == 0, revoked.output
     assert not any(ch in revoked.stdout for ch in "\x1b\x07\x9b"), repr(revoked.stdout)
     assert f"Revoked {shown_name} ({phone.device['id']}) of {shown_email};" in revoked.stdout
+
+
+def test_direction_overrides_in_names_are_shown_not_sent_to_the_terminal(cli: Cli) -> None:
+    # U+202E turns the rest of a line around: a phone naming itself "Pixel\u202e..." would
+    # make the admin's device list read another name. Sign-in accepts it (notification
+    # texts drop it), so the command line writes it out, in tables and in --json.
+    cli.add_user("eve@example.com")
+    phone = cli.sign_in("eve@example.com", "phone-1", "Pixel\u202e7 ledoM\u2066x\u2069")
+    assert phone.device["name"] == "eve's Pixel\u202e7 ledoM\u2066x\u2069"
+    table = cli("device", "list")
+    listed = cli("device", "list", "--json")
+    for result in (table, listed):
+        assert result.exit_code == 0, result.output
+        assert not any(ch in result.stdout for ch in "\u202e\u2066\u2069"), repr(result.stdout)
+    assert "Pixel\\u202e7ledoM\\u2066x\\u2069" in flat(table.stdout)
+    assert cli.json("device", "list")[0]["name"] == "eve's Pixel\u202e7 ledoM\u2066x\u2069"
