@@ -3,6 +3,9 @@ completes, whatever happens to the file afterwards, and not cancellable after th
 
 from __future__ import annotations
 
+import errno
+
+from homesync.store import queue as store_queue
 from tests.helpers import API
 from tests.sync.helpers import change, checksum, pull, push, store
 from tests.sync.test_queue import add, op, queued, sign_in_again
@@ -150,3 +153,29 @@ async def test_done_when_sync_files_answers_that_the_content_is_there(client, ma
     assert (listed["edit"]["status"], listed["edit"]["resultFileId"]) == ("done", doc)
     assert (listed["fresh"]["status"], listed["other"]["status"]) == ("pending", "pending")
     assert (await sign_in_again(client, phone))[0] == 2
+
+
+async def test_signing_in_again_does_not_settle_the_queue_after_its_commit(
+        client, make_user, sign_in, monkeypatch):
+    """Sign-in answers ``pendingUploads`` after its commit (the old sign-in revoked, the
+    new tokens stored): a write then failing (a full disk) answered 507, and the app was
+    left with no tokens that work. It counts what settling would end without writing;
+    the next queue call settles it."""
+    await make_user()
+    phone = await sign_in()
+    await add(client, phone, op("up", "upload", remotePath="/p/1.jpg"),
+              op("later", "upload", remotePath="/p/2.jpg"))
+    file_id = await store(client, phone, b"data", name="1.jpg", folder="/p")
+
+    async def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_queue, "finish_uploads", disk_full)
+    pending, again = await sign_in_again(client, phone)
+    assert pending == 1  # "up" is done already: only "later" waits
+    monkeypatch.undo()
+    r = await client.get(f"{API}/queue", headers=phone.auth)
+    assert r.status_code == 401  # the old sign-in ended
+    listed = await queued(client, again)
+    assert (listed["up"]["status"], listed["up"]["resultFileId"]) == ("done", file_id)
+    assert listed["later"]["status"] == "pending"

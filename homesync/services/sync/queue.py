@@ -41,7 +41,12 @@ from homesync.services.sync.queue_predecessors import (
     sent_before_removal,
     sent_by_removed_device,
 )
-from homesync.services.sync.queue_uploads import op_place, open_places, settle_upload_ops
+from homesync.services.sync.queue_uploads import (
+    op_place,
+    open_places,
+    settle_upload_ops,
+    settled_op_ids,
+)
 from homesync.services.sync.types import ErrorInfo
 from homesync.store import changes, devices, queue
 from homesync.store.db import Conn, Database, Row
@@ -294,10 +299,12 @@ class OfflineQueue:
 
     async def pending_uploads(self, device_id: str) -> int:
         """Upload operations of the device still waiting, not counting those whose upload
-        is open (the uploads service counts those)."""
-        await settle_upload_ops(self._db, device_id)
+        is open (the uploads service counts those), nor those settling would end. Read
+        only (sign-in asks after its commit): the settling itself waits for the next
+        queue call."""
+        ending = await settled_op_ids(self._db, device_id)
         uploading = await open_places(self._db, device_id)
-        return sum(op_place(row) not in uploading
+        return sum(op_place(row) not in uploading and row["op_id"] not in ending
                    for row in await queue.pending_uploads(self._db.reader, device_id))
 
     async def recover(self) -> None:

@@ -17,10 +17,11 @@ One of a new file (no ``fileId``) to a name taken by an entry the app did not me
 operation did): in a folder shared with the user, any entry of the owner's folder; in
 the user's own, a folder, or a file another device put there after what the app had
 seen (a file there before is the one the app edited offline: its version is to come).
-Settling them runs on every ``GET /queue``, ``POST /queue/add``, cancel and sign-in, so it
-is set-based: a few queries for all the device's waiting operations (the finished
-uploads, the open ones, where each distinct folder lands, and one query for the files
-the device stored there), not a few per operation.
+Settling them runs on every ``GET /queue``, ``POST /queue/add`` and cancel (sign-in counts
+what it would settle without writing), so it is set-based: a few queries for all the
+device's waiting operations (the finished uploads, the open ones, where each distinct
+folder lands, and one query for the files the device stored there), not a few per
+operation.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from homesync.services.uploads.queued import (
 from homesync.store import files, queue
 from homesync.store.db import Conn, Database, Row
 
-__all__ = ["op_place", "open_places", "settle_answered_uploads", "settle_upload_ops"]
+__all__ = ["op_place", "open_places", "settle_answered_uploads", "settle_upload_ops",
+           "settled_op_ids", "upload_outcomes"]
 
 Place = tuple[str, str]  # paths.place_key
 
@@ -60,9 +62,30 @@ async def open_places(db: Database, device_id: str) -> set[Place]:
 
 async def settle_upload_ops(db: Database, device_id: str) -> None:
     """Mark upload operations done whose upload to ``remotePath`` has completed."""
+    done, taken = await upload_outcomes(db, device_id)
+    if done or taken:
+        async with db.transaction() as tx:
+            await queue.finish_uploads(tx, device_id, done, clock.now_ms())
+            await queue.settle_uploads(tx, device_id, taken, clock.now_ms())
+
+
+async def settled_op_ids(db: Database, device_id: str) -> set[str]:
+    """The upload operations :func:`settle_upload_ops` would end now, found without
+    writing: sign-in counts what still waits after its commit, where a write that fails
+    (a full disk) would turn a sign-in that happened into an error."""
+    done, taken = await upload_outcomes(db, device_id)
+    return {op_id for op_id, _ in done} | {row[0] for row in taken}
+
+
+async def upload_outcomes(
+        db: Database, device_id: str,
+) -> tuple[list[tuple[str, str]],
+           list[tuple[str, str, dict[str, str] | None, str | None, str | None]]]:
+    """What settles the device's upload operations, read only: ``(op_id, file_id)`` of
+    those done, and ``queue.settle_uploads``' rows of those ended as conflicts."""
     pending = await queue.unsettled_uploads(db.reader, device_id)
     if not pending:
-        return
+        return [], []
     finished: dict[Place, list[Row]] = defaultdict(list)  # earliest first
     for u in await queue.uploads_finished_since(
             db.reader, device_id, min(r["received_at"] for r in pending)):
@@ -85,10 +108,7 @@ async def settle_upload_ops(db: Database, device_id: str) -> None:
     settled = {op_id for op_id, _ in done}
     taken = await _names_taken(
         db, device_id, [r for r in unmatched if r["op_id"] not in settled])
-    if done or taken:
-        async with db.transaction() as tx:
-            await queue.finish_uploads(tx, device_id, done, clock.now_ms())
-            await queue.settle_uploads(tx, device_id, taken, clock.now_ms())
+    return done, taken
 
 
 def _finished_upload(op: Row, finished_there: list[Row]) -> str | None:
