@@ -162,10 +162,9 @@ class Downloads:
         folder = normalize_folder(folder)
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+        cursor_folder_id = None
         if after is not None:
-            after = decode_cursor(after, max_chars=2000)
-            if after[:2] not in ("0:", "1:"):
-                raise not_a_cursor()
+            cursor_folder_id, after = _listing_position(decode_cursor(after, max_chars=2000))
         for _ in range(_LISTING_TRIES):
             path, entry = folder, None
             if folder != "/":
@@ -178,11 +177,18 @@ class Downloads:
                                            limit=limit + 1)
             if entry is None or await self._still_at(user_id, folder, entry):
                 break
+        if cursor_folder_id is not None and (entry is None or entry["id"] != cursor_folder_id):
+            # Another folder now at this path (the first one renamed, moved or deleted
+            # since): its entries after the cursor would follow the first one's page.
+            raise ValidationError("cursor is for a folder that is no longer at this path:"
+                                  " list it again from the first page", field="cursor")
         more = len(rows) > limit
         rows = rows[:limit]
+        position = files.listing_cursor(rows[-1]) if more else None
+        if position is not None and entry is not None:
+            position = f"{entry['id']}/{position}"
         return Listing(folder=path, entries=[file_info(r) for r in rows],
-                       next_cursor=encode_cursor(files.listing_cursor(rows[-1]))
-                       if more else None)
+                       next_cursor=encode_cursor(position) if position is not None else None)
 
     async def _still_at(self, user_id: str, folder: str, entry: Row) -> bool:
         """Whether the folder ``entry`` found at ``folder`` is still there, unchanged: the
@@ -361,3 +367,15 @@ def _overlapping(manifest: list[tuple[str, int]], start: int,
         if pos > end:
             break
     return out
+
+
+def _listing_position(position: str) -> tuple[str | None, str]:
+    """The listed folder's id (None for ``/``, and in cursors handed out before it was
+    written in) and the position in it, from a folder listing's cursor: ``ID/0:key``
+    (folders) or ``ID/1:key`` (files); the older ``0:key`` is read as before."""
+    folder_id: str | None = None
+    if position[:2] not in ("0:", "1:"):
+        folder_id, _, position = position.partition("/")
+        if not folder_id or position[:2] not in ("0:", "1:"):
+            raise not_a_cursor()
+    return folder_id, position
