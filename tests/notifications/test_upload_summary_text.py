@@ -15,7 +15,10 @@ from tests.conftest import MakeUser, SignIn
 from tests.helpers import API, Device
 from tests.notifications.conftest import Clock, RegisterPush, device, uploaded
 from tests.push.receivers import Receiver
+from tests.shares.test_shares_api import World, share, world  # noqa: F401  (fixture)
 from tests.uploads.flow import complete, file_entry, init, put_chunks, upload
+
+BOBS = "/Shared with me/Alice Liddell"
 
 
 @pytest.fixture
@@ -122,3 +125,40 @@ async def test_a_summary_of_more_uploads_than_sqlite_takes_parameters_is_sent(
 
     push = await the_push(services, receiver, frozen)
     assert (push["title"], push["data"]["count"]) == ("12 files backed up", "12")
+
+
+@pytest.mark.parametrize("one_completes", [True, False])
+async def test_uploads_a_share_ending_stopped_are_not_told_to_be_retried(
+    frozen: Clock, client: AsyncTestClient[Any], services: Services,
+    world: World,  # noqa: F811
+    register_push: RegisterPush, receiver: Receiver, one_completes: bool,
+) -> None:
+    # The owner turning the share to read cancels the uploads going into it
+    # (upload_cancelled): retrying them is refused, so the summary may not say to.
+    w = world
+    await share(client, w.alice, w.photos_id, "bob@example.com", "write")
+    await register_push(w.bob, f"{receiver.url}/up/bob")
+    await services.outbox.drain()
+    receiver.requests.clear()  # Alice's share
+    if one_completes:
+        await upload(client, w.bob.auth, os.urandom(64), name="IMG_0.jpg", local_id="l0",
+                     folder=f"{BOBS}/photos")
+    for i in (1, 2):
+        r = await init(client, w.bob.auth, file_entry(os.urandom(9000), name=f"IMG_{i}.jpg",
+                                                      local_id=f"l{i}",
+                                                      folder=f"{BOBS}/photos"))
+        assert r.status_code == 200, r.text
+    await share(client, w.alice, w.photos_id, "bob@example.com", "read", status=200)
+
+    push = await the_push(services, receiver, frozen)
+    if one_completes:
+        assert (push["title"], push["body"]) == (
+            "1 photo backed up",
+            "2 stopped: the share they were going into no longer lets you add to it.")
+        assert push["data"] == {"kind": "upload_summary", "count": "3", "failed": "0",
+                                "stopped": "2"}
+    else:
+        assert (push["title"], push["body"]) == (
+            "2 uploads stopped", "The share they were going into no longer lets you add to it.")
+        assert push["data"] == {"kind": "upload_summary", "count": "2", "failed": "0",
+                                "stopped": "2"}

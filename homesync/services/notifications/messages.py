@@ -16,9 +16,12 @@ from homesync.push.base import Category, Priority, PushMessage
 
 __all__ = ["Part", "build_message", "latest_per_upload", "part_from_row", "summary_text"]
 
-# The uploads service's kinds (services/uploads/events.py): anything but a completion
-# (upload_failed, upload_expired) counts as a failure in a summary.
+# The uploads service's kinds (services/uploads/events.py): anything but a completion or
+# a cancellation (upload_failed, upload_expired) counts as a failure in a summary.
 UPLOAD_COMPLETED = "upload_completed"
+# The owner ended the share the upload was going into (sharing/shares.py): retrying
+# cannot help, so a summary tells these apart from failures.
+UPLOAD_CANCELLED = "upload_cancelled"
 # Pushed at high priority (FCM HIGH, APNs 10, ntfy 4/5): the user should see these now.
 _URGENT: frozenset[str] = frozenset({"security", "shares"})
 
@@ -47,8 +50,9 @@ def build_message(parts: Sequence[Part]) -> PushMessage:
 
     One part: its own title and body, ``data`` plus its ``kind``. Several (uploads only):
     "37 photos backed up" with ``data`` ``{"kind": "upload_summary", "count": "37",
-    "failed": "0"}``; the newest notification's id is the message id, so a retry of the
-    same summary carries the same id and apps can drop duplicates. Of one upload only its
+    "failed": "0"}`` (and ``"stopped"``, the uploads a share's owner stopped, when there
+    are any); the newest notification's id is the message id, so a retry of the same
+    summary carries the same id and apps can drop duplicates. Of one upload only its
     newest notification counts (see :func:`latest_per_upload`).
     """
     if not parts:
@@ -61,12 +65,14 @@ def build_message(parts: Sequence[Part]) -> PushMessage:
             notification_id=newest.id, category=newest.category, title=newest.title,
             body=newest.body, data={**newest.data, "kind": newest.kind}, priority=priority,
         )
-    failed = sum(1 for p in parts if p.kind != UPLOAD_COMPLETED)
+    _, failed, stopped = _by_outcome(parts)
     title, body = summary_text(parts)
+    data = {"kind": "upload_summary", "count": str(len(parts)), "failed": str(len(failed))}
+    if stopped:
+        data["stopped"] = str(len(stopped))
     return PushMessage(
         notification_id=newest.id, category=newest.category, title=title, body=body,
-        data={"kind": "upload_summary", "count": str(len(parts)), "failed": str(failed)},
-        priority=priority, collapse_key="uploads",
+        data=data, priority=priority, collapse_key="uploads",
     )
 
 
@@ -79,16 +85,33 @@ def latest_per_upload(parts: Sequence[Part]) -> list[Part]:
 
 
 def summary_text(parts: Sequence[Part]) -> tuple[str, str]:
-    """Title and body for several upload notifications."""
-    failed = [p for p in parts if p.kind != UPLOAD_COMPLETED]
-    done = [p for p in parts if p.kind == UPLOAD_COMPLETED]
-    if not done:
+    """Title and body for several upload notifications. Those a share's owner stopped are
+    told apart: the app retrying them would be refused."""
+    done, failed, stopped = _by_outcome(parts)
+    if not done and not stopped:
         return f"{len(failed)} uploads failed", "Open the app to retry them."
-    title = f"{len(done)} {_noun(done)} backed up"
+    if not done and not failed:
+        return (f"{len(stopped)} uploads stopped",
+                "The share they were going into no longer lets you add to it.")
+    said = []
     if failed:
         them = "them" if len(failed) > 1 else "it"
-        return title, f"{len(failed)} failed to upload; open the app to retry {them}."
-    return title, "Open the app to see them."
+        said.append(f"{len(failed)} failed to upload; open the app to retry {them}.")
+    if stopped:
+        it_was = "they were" if len(stopped) > 1 else "it was"
+        said.append(f"{len(stopped)} stopped: the share {it_was} going into no longer lets"
+                    " you add to it.")
+    if not done:
+        return f"{len(failed) + len(stopped)} uploads not backed up", " ".join(said)
+    return f"{len(done)} {_noun(done)} backed up", " ".join(said) or "Open the app to see them."
+
+
+def _by_outcome(parts: Sequence[Part]) -> tuple[list[Part], list[Part], list[Part]]:
+    """``parts`` as (completed, failed: the app may retry them, stopped by a share's end)."""
+    done = [p for p in parts if p.kind == UPLOAD_COMPLETED]
+    stopped = [p for p in parts if p.kind == UPLOAD_CANCELLED]
+    failed = [p for p in parts if p.kind not in (UPLOAD_COMPLETED, UPLOAD_CANCELLED)]
+    return done, failed, stopped
 
 
 def _noun(parts: Sequence[Part]) -> str:
