@@ -59,6 +59,18 @@ async def test_fresh_database_reaches_the_newest_version(tmp_path: Path) -> None
         await db.close()
 
 
+async def _upgrades_keeping_user_1(path: Path) -> None:
+    """Opening ``path`` brings it to the newest version, consistent, with user_1 kept."""
+    db = await Database.open(path)
+    try:
+        row = await db.fetchone("PRAGMA user_version")
+        assert row is not None and row[0] == migrations()[-1][0]
+        assert await db.fetchall("PRAGMA foreign_key_check") == []
+        assert [r["id"] for r in await db.fetchall("SELECT id FROM users")] == ["user_1"]
+    finally:
+        await db.close()
+
+
 @pytest.mark.parametrize("older", range(1, len(migrations())))
 async def test_a_database_of_an_older_version_upgrades_with_its_data(tmp_path: Path,
                                                                      older: int) -> None:
@@ -69,14 +81,7 @@ async def test_a_database_of_an_older_version_upgrades_with_its_data(tmp_path: P
     conn.execute("INSERT INTO users (id, email, name, password_hash, created_at,"
                  " password_changed_at) VALUES ('user_1', 'a@example.com', 'A', 'x', 0, 0)")
     conn.close()
-    db = await Database.open(path)
-    try:
-        row = await db.fetchone("PRAGMA user_version")
-        assert row is not None and row[0] == migrations()[-1][0]
-        assert await db.fetchall("PRAGMA foreign_key_check") == []
-        assert [r["id"] for r in await db.fetchall("SELECT id FROM users")] == ["user_1"]
-    finally:
-        await db.close()
+    await _upgrades_keeping_user_1(path)
 
 
 async def test_an_upgraded_server_keeps_signing_with_its_key(tmp_path: Path) -> None:
@@ -149,14 +154,7 @@ async def test_a_first_day_database_at_version_6_upgrades(tmp_path: Path, made: 
     conn.execute("INSERT INTO users (id, email, name, password_hash, created_at,"
                  " password_changed_at) VALUES ('user_1', 'a@example.com', 'A', 'x', 0, 0)")
     conn.close()
-    db = await Database.open(path)
-    try:
-        row = await db.fetchone("PRAGMA user_version")
-        assert row is not None and row[0] == migrations()[-1][0]
-        assert await db.fetchall("PRAGMA foreign_key_check") == []
-        assert [r["id"] for r in await db.fetchall("SELECT id FROM users")] == ["user_1"]
-    finally:
-        await db.close()
+    await _upgrades_keeping_user_1(path)
     fresh = tmp_path / "fresh.sqlite3"
     await (await Database.open(fresh)).close()
     upgraded, new = sqlite3.connect(path), sqlite3.connect(fresh)
