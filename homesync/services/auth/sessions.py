@@ -98,9 +98,10 @@ async def _nothing_waits(tx: Conn, user_id: str) -> None:
 
 def check_device_text(info: DeviceRegistration) -> None:
     """Refuse control characters in what the app says about itself, and a blank model
-    (``ValidationError`` naming the field). The model becomes the device's name, shown in ``GET /devices``, in
-    the "New device login detected" alert on the user's other phones and in the admin's
-    terminal (``homesync device list``), where an escape sequence would be run, not shown."""
+    (``ValidationError`` naming the field). The model becomes the device's name, shown in
+    ``GET /devices``, in the "New device login detected" alert on the user's other phones
+    and in the admin's terminal (``homesync device list``), where an escape sequence would
+    be run, not shown."""
     for field, value in (("deviceId", info.client_id), ("model", info.model),
                          ("osVersion", info.os_version), ("appVersion", info.app_version)):
         if any(unicodedata.category(ch) == "Cc" for ch in value):
