@@ -230,3 +230,55 @@ async def test_a_full_push_service_shared_by_many_phones_does_not_hide_other_ser
     for phone in phones:  # each phone's endpoint is gone: its first answer said so
         rows = await delivery_rows(services, device_id=phone.device_id)
         assert len(rows) == 100 and "pending" not in {r["status"] for r in rows}
+
+
+async def test_drain_waits_for_a_round_the_worker_has_claimed_in(
+    services: Services, make_user: MakeUser, sign_in: SignIn, register_push: RegisterPush,
+    make_receiver: Any, frozen: Clock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``drain`` (shutdown, tests) while the background worker's round has leased rows but
+    not started their sends yet: it waits for that round and its sends. It found nothing
+    due (the rows were leased) and nothing sending, and returned with them pending."""
+    receiver, arrived = await make_receiver(), asyncio.Event()
+    receiver.handler = answering_at_once(arrived)
+    await make_user()
+    phone = await sign_in()
+    await register_push(phone, f"{receiver.url}/up/alice")
+    frozen.advance(60)
+    for _ in range(5):
+        await alert(services, phone.user_id)
+    claims = services.outbox._claims
+    real_claim, claimed, may_go_on = claims.claim, asyncio.Event(), asyncio.Event()
+
+    async def claim_then_pause(now: int) -> Any:
+        monkeypatch.setattr(claims, "claim", real_claim)  # the worker's first claim only
+        result = await real_claim(now)
+        claimed.set()
+        await may_go_on.wait()  # leased, sends not started yet
+        return result
+
+    monkeypatch.setattr(claims, "claim", claim_then_pause)
+    drain_waits = asyncio.Event()
+
+    class RoundLockTellingWaits(asyncio.Lock):
+        async def acquire(self) -> bool:
+            if self.locked():
+                drain_waits.set()
+            return await super().acquire()
+
+    monkeypatch.setattr(services.outbox, "_one_round", RoundLockTellingWaits(), raising=False)
+    await services.start_background()
+    async with asyncio.timeout(_GIVE_UP):
+        await claimed.wait()
+    draining = asyncio.create_task(services.outbox.drain())
+    # Until drain has gone as far as it can while the worker's round is paused: ended
+    # (before the fix), or waiting for that round.
+    waiting = asyncio.create_task(drain_waits.wait())
+    async with asyncio.timeout(_GIVE_UP):
+        await asyncio.wait([draining, waiting], return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    may_go_on.set()
+    async with asyncio.timeout(_GIVE_UP):
+        await draining
+    rows = await delivery_rows(services, device_id=phone.device_id)
+    assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 5

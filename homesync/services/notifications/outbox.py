@@ -102,6 +102,10 @@ class PushOutbox:
         self._claims = DueClaims(db, self._providers, sign_ins=sign_ins, lease_ms=self._lease_ms,
                                  in_flight=self._in_flight)
         self._sending: set[asyncio.Task[None]] = set()
+        # One round at a time: drain (shutdown, tests) beside the background loop waits for
+        # a round that has leased rows to start their sends, instead of finding nothing
+        # due and nothing sending and returning with those rows still to send.
+        self._one_round = asyncio.Lock()
         # The worker's last round left due rows for want of a free slot (a send ending
         # wakes it).
         self._starved = False
@@ -172,6 +176,10 @@ class PushOutbox:
     async def _round(self) -> tuple[int, bool]:
         """Fan out, claim, and start a send task per leased row. Returns the rows handled,
         and whether due rows were left for want of a free send slot."""
+        async with self._one_round:
+            return await self._round_alone()
+
+    async def _round_alone(self) -> tuple[int, bool]:
         now = clock.now_ms()
         done = await self._fan_out(now)
         attempts, decided, starved = await self._claims.claim(now)
