@@ -57,6 +57,19 @@ def answering_at_once(arrived: asyncio.Event) -> Any:
     return answer
 
 
+def hanging_until(may_answer: asyncio.Event, reply: Reply, receiver: Any,
+                  full: asyncio.Event) -> Any:
+    """A receiver's handler that hangs (a distributor 30-60 s slow) until ``may_answer``,
+    then gives ``reply``; ``full`` is set once it holds 8 requests (the send slots one
+    push service may take)."""
+    async def answer(request: Any) -> Reply:
+        if len(receiver.requests) == 8:
+            full.set()
+        await may_answer.wait()
+        return reply
+    return answer
+
+
 async def test_a_fast_endpoint_is_pushed_while_a_slow_one_still_hangs(
     services: Services, make_user: MakeUser, sign_in: SignIn,
     register_push: RegisterPush, make_receiver: Any, frozen: Clock,
@@ -105,13 +118,8 @@ async def test_a_slow_push_service_takes_only_its_share_of_the_send_slots(
     slow, fast = await make_receiver(), await make_receiver()
     slow_full, slow_may_answer, fast_arrived = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
-    async def answer_late(request: Any) -> Reply:
-        if len(slow.requests) == 8:
-            slow_full.set()
-        await slow_may_answer.wait()
-        return Reply(201)
-
-    slow.handler, fast.handler = answer_late, answering_at_once(fast_arrived)
+    slow.handler = hanging_until(slow_may_answer, Reply(201), slow, slow_full)
+    fast.handler = answering_at_once(fast_arrived)
     alice_phone, bob_phone = await alice_slow_bob_fast(make_user, sign_in, register_push,
                                                        slow, fast)
     frozen.advance(60)
@@ -144,13 +152,9 @@ async def test_a_backlog_longer_than_one_claim_does_not_hide_other_services_push
     slow, fast = await make_receiver(), await make_receiver()
     slow_full, slow_may_answer, fast_arrived = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
-    async def answer_late(request: Any) -> Reply:
-        if len(slow.requests) == 8:
-            slow_full.set()
-        await slow_may_answer.wait()
-        return Reply(410)  # it comes back only to say the endpoint is gone
-
-    slow.handler, fast.handler = answer_late, answering_at_once(fast_arrived)
+    # It comes back only to say the endpoint is gone.
+    slow.handler = hanging_until(slow_may_answer, Reply(410), slow, slow_full)
+    fast.handler = answering_at_once(fast_arrived)
     alice_phone, bob_phone = await alice_slow_bob_fast(make_user, sign_in, register_push,
                                                        slow, fast)
     frozen.advance(60)
@@ -189,13 +193,9 @@ async def test_a_full_push_service_shared_by_many_phones_does_not_hide_other_ser
     slow, fast = await make_receiver(), await make_receiver()
     slow_full, slow_may_answer, fast_arrived = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
-    async def answer_late(request: Any) -> Reply:
-        if len(slow.requests) == 8:
-            slow_full.set()
-        await slow_may_answer.wait()
-        return Reply(410)  # it comes back only to say the endpoint is gone
-
-    slow.handler, fast.handler = answer_late, answering_at_once(fast_arrived)
+    # It comes back only to say the endpoint is gone.
+    slow.handler = hanging_until(slow_may_answer, Reply(410), slow, slow_full)
+    fast.handler = answering_at_once(fast_arrived)
     phones = []
     for n in range(12):
         email = f"user{n}@example.com"
