@@ -5,29 +5,21 @@ restore leaves it out, in the data dir a backup does."""
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from homesync.services.container import Services
 from homesync.services.maintenance.restore_target import unfinished_restore
-from tests.operations.cli import as_json
+from tests.operations.cli import as_json, homesync_as_stranger
 from tests.operations.data import CHUNK, chunk_files, photo, put_file
 from tests.operations.restored import assert_photos_download, photos_backed_up
-from tests.stranger import homesync_as_a_stranger, skip_unless_a_stranger_can_run
+from tests.stranger import skip_unless_a_stranger_can_run
 
 
 @pytest.fixture(autouse=True)
 def _barred_by_chmod() -> None:
     skip_unless_a_stranger_can_run("to be barred by a chmod")
-
-
-def _as_stranger(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"}
-    env.pop("HOMESYNC_DATA_DIR", None)
-    return homesync_as_a_stranger(*args, env=env)
 
 
 def _chunk_of(seed: int) -> str:
@@ -45,7 +37,7 @@ async def test_a_chunk_the_backup_disk_cannot_read_is_named_and_the_restore_fini
     barred.chmod(0)
     target = tmp_path / "restored"
 
-    restored = _as_stranger("backup", "restore", dest, "--data-dir", target, "--json")
+    restored = homesync_as_stranger("backup", "restore", dest, "--data-dir", target, "--json")
 
     assert restored.returncode == 1, restored.stdout + restored.stderr
     report = as_json(restored)
@@ -68,7 +60,7 @@ async def test_a_chunk_the_data_dir_cannot_read_is_left_out_and_the_backup_publi
     barred.chmod(0)
     dest = tmp_path / "backup"
 
-    created = _as_stranger("backup", "create", dest, "--data-dir", data_dir, "--json")
+    created = homesync_as_stranger("backup", "create", dest, "--data-dir", data_dir, "--json")
 
     assert created.returncode == 1, created.stdout + created.stderr
     report = as_json(created)

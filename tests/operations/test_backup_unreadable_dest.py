@@ -7,25 +7,19 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from homesync.services.container import Services
+from tests.operations.cli import homesync_as_stranger
 from tests.operations.restored import photos_backed_up
-from tests.stranger import homesync_as_a_stranger, skip_unless_a_stranger_can_run
+from tests.stranger import skip_unless_a_stranger_can_run
 
 
 @pytest.fixture(autouse=True)
 def _barred_by_chmod() -> None:
     skip_unless_a_stranger_can_run("to be barred by a chmod")
-
-
-def _as_stranger(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOMESYNC_STORAGE_FSYNC": "false"}
-    env.pop("HOMESYNC_DATA_DIR", None)
-    return homesync_as_a_stranger(*args, env=env)
 
 
 @pytest.mark.parametrize("command", [["list"], ["verify"], ["prune", "--keep-last", "1"]])
@@ -37,7 +31,7 @@ async def test_a_snapshots_directory_it_may_not_read_is_named(
     await photos_backed_up(services, make_user, dest)
     (dest / "snapshots").chmod(0)
     try:
-        done = _as_stranger("backup", *command, dest, "--json")
+        done = homesync_as_stranger("backup", *command, dest, "--json")
     finally:
         (dest / "snapshots").chmod(0o700)
 
@@ -59,7 +53,7 @@ async def test_a_dest_it_may_not_read_at_all_is_refused_naming_whose_it_is(
     data = services.settings.data_path if command[0] == "create" else tmp_path / "restored"
     os.chown(dest, 4242, 4242)
     dest.chmod(0o700)
-    done = _as_stranger("backup", *command, dest, "--json", "--data-dir", data)
+    done = homesync_as_stranger("backup", *command, dest, "--json", "--data-dir", data)
 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
@@ -89,7 +83,7 @@ async def test_a_chunk_directory_it_may_not_read_is_damage_named_and_verify_goes
     inside = {c.name for c in barred.iterdir()}
     barred.chmod(0)
     try:
-        done = _as_stranger("backup", "verify", dest, *read_data, "--json")
+        done = homesync_as_stranger("backup", "verify", dest, *read_data, "--json")
     finally:
         barred.chmod(0o700)
 
